@@ -1,0 +1,78 @@
+package devicemgr
+
+import (
+	"errors"
+	"time"
+
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+// State is the life-cycle state of a device's connection.
+type State uint8
+
+// Device states.
+const (
+	Connecting State = iota + 1 // dialling and identifying
+	Connected                   // polling
+	Backoff                     // failed; waiting for the next attempt
+	Stopped                     // stopped by the server
+)
+
+var stateNames = [...]string{"", "CONNECTING", "CONNECTED", "BACKOFF", "STOPPED"}
+
+// String returns the state's name as used in the API.
+func (s State) String() string {
+	if int(s) < len(stateNames) && s != 0 {
+		return stateNames[s]
+	}
+	return "UNKNOWN"
+}
+
+// ChannelInfo describes one configured channel.
+type ChannelInfo struct {
+	Name   string
+	Query  string        // empty for pushed channels
+	Period time.Duration // zero for pushed channels
+	Unit   string
+}
+
+// Info is a device's configuration and current state.
+type Info struct {
+	Name           string
+	Address        string
+	Driver         string
+	State          State
+	Channels       []ChannelInfo
+	LastError      string
+	Restarts       int       // reconnections after a failure
+	ConnectedSince time.Time // zero when not connected
+	NextAttempt    time.Time // set only in Backoff
+	Identity       string
+	Commands       []string
+	// ChangedAt is when State last changed.
+	ChangedAt time.Time
+}
+
+// Command is a request to send to a device: a configured command by Name with Args,
+// or a Raw line. A Raw line ending in '?' waits for a reply.
+type Command struct {
+	Name    string
+	Raw     string
+	Args    []string
+	Timeout time.Duration // zero means the device's reply timeout
+}
+
+// Reply is what a device answered to a Command.
+type Reply struct {
+	Text   string
+	Values []telemetry.Value
+}
+
+// Errors returned by the Manager. They are wrapped with detail; test with errors.Is.
+var (
+	ErrNotFound       = errors.New("no such device")
+	ErrUnknownCommand = errors.New("unknown command")
+	ErrBadArgument    = errors.New("bad command argument")
+	ErrNotConnected   = errors.New("device not connected")
+	ErrTimeout        = errors.New("device did not reply in time")
+)

@@ -1,0 +1,265 @@
+package telemetry
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Policy is what a subscription does when its queue is full.
+type Policy uint8
+
+const (
+	// DropOldest discards the oldest queued sample and counts it.
+	DropOldest Policy = iota
+	// Lossless grows the queue instead of dropping.
+	Lossless
+)
+
+// SubscribeOptions configures a Subscription. The zero value is a DropOldest
+// subscription to every sample with room for 4096 samples.
+type SubscribeOptions struct {
+	// Name identifies the subscriber in metrics and logs. Default "anonymous".
+	Name string
+	// Capacity bounds the queue of a DropOldest subscription. Default 4096.
+	Capacity int
+	// Policy on overflow. Default DropOldest.
+	Policy Policy
+	// Match selects samples; nil selects all. It runs on the publisher's goroutine,
+	// so it must be cheap and must not block.
+	Match func(*Sample) bool
+}
+
+// Hub fans samples out to subscriptions. The zero value is not usable; call NewHub.
+type Hub struct {
+	mu   sync.Mutex                     // guards writes to subs
+	subs atomic.Pointer[[]*Subscription] // copy-on-write list read by Publish
+
+	latestMu sync.RWMutex
+	latest   map[string]Sample
+
+	published prometheus.Counter
+	dropped   *prometheus.CounterVec
+	depth     *prometheus.GaugeVec
+}
+
+// NewHub returns a hub whose metrics are registered with reg (nil registers nothing).
+func NewHub(reg prometheus.Registerer) *Hub {
+	h := &Hub{
+		latest: make(map[string]Sample),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchyard_hub_published_samples_total",
+			Help: "Samples published into the telemetry hub.",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_hub_dropped_samples_total",
+			Help: "Samples a DropOldest subscription lost because its queue was full.",
+		}, []string{"subscriber"}),
+		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchyard_hub_queue_depth",
+			Help: "Samples waiting in a subscription's queue (sampled at each drain).",
+		}, []string{"subscriber"}),
+	}
+	empty := []*Subscription{}
+	h.subs.Store(&empty)
+	if reg != nil {
+		reg.MustRegister(h.published, h.dropped, h.depth)
+	}
+	return h
+}
+
+// Publish delivers a batch of samples to every matching subscription and records
+// them as the latest values. It never blocks on a consumer.
+func (h *Hub) Publish(batch ...Sample) {
+	if len(batch) == 0 {
+		return
+	}
+	h.latestMu.Lock()
+	for i := range batch {
+		h.latest[batch[i].Key()] = batch[i]
+	}
+	h.latestMu.Unlock()
+	for _, s := range *h.subs.Load() {
+		s.offer(batch)
+	}
+	h.published.Add(float64(len(batch)))
+}
+
+// Latest returns the most recent sample of every channel that match selects (all
+// channels when match is nil), in no particular order.
+func (h *Hub) Latest(match func(*Sample) bool) []Sample {
+	h.latestMu.RLock()
+	defer h.latestMu.RUnlock()
+	out := make([]Sample, 0, len(h.latest))
+	for _, s := range h.latest {
+		if match == nil || match(&s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Subscribe adds a subscription. Close it when done.
+func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
+	if opts.Name == "" {
+		opts.Name = "anonymous"
+	}
+	if opts.Capacity <= 0 {
+		opts.Capacity = 4096
+	}
+	s := &Subscription{
+		hub:     h,
+		opts:    opts,
+		wake:    make(chan struct{}, 1),
+		dropCtr: h.dropped.WithLabelValues(opts.Name),
+		depth:   h.depth.WithLabelValues(opts.Name),
+	}
+	h.mu.Lock()
+	old := *h.subs.Load()
+	next := make([]*Subscription, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, s)
+	h.subs.Store(&next)
+	h.mu.Unlock()
+	return s
+}
+
+func (h *Hub) remove(s *Subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := *h.subs.Load()
+	next := make([]*Subscription, 0, len(old))
+	for _, o := range old {
+		if o != s {
+			next = append(next, o)
+		}
+	}
+	h.subs.Store(&next)
+}
+
+// Subscription is one consumer's queue of samples.
+type Subscription struct {
+	hub     *Hub
+	opts    SubscribeOptions
+	wake    chan struct{}
+	dropCtr prometheus.Counter
+	depth   prometheus.Gauge
+
+	mu      sync.Mutex
+	q       []Sample // ring buffer when DropOldest, plain slice when Lossless
+	head, n int
+	dropped uint64
+	closed  bool
+}
+
+// Ready returns a channel that receives a value whenever samples may be waiting.
+// Wake-ups are coalesced: one receive may stand for many samples, so drain fully.
+func (s *Subscription) Ready() <-chan struct{} { return s.wake }
+
+func (s *Subscription) offer(batch []Sample) {
+	match := s.opts.Match
+	delivered := false
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	for i := range batch {
+		if match != nil && !match(&batch[i]) {
+			continue
+		}
+		delivered = true
+		if s.opts.Policy == Lossless {
+			s.q = append(s.q, batch[i])
+			s.n++
+			continue
+		}
+		if s.q == nil {
+			s.q = make([]Sample, s.opts.Capacity)
+		}
+		if s.n == len(s.q) {
+			// Full: overwrite the oldest.
+			s.q[s.head] = batch[i]
+			s.head = (s.head + 1) % len(s.q)
+			s.dropped++
+			s.dropCtr.Inc()
+			continue
+		}
+		s.q[(s.head+s.n)%len(s.q)] = batch[i]
+		s.n++
+	}
+	s.mu.Unlock()
+	if delivered {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Drain appends up to max queued samples (all when max <= 0) to dst in the order
+// they were published and returns it.
+func (s *Subscription) Drain(dst []Sample, max int) []Sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.n
+	if max > 0 && k > max {
+		k = max
+	}
+	if s.opts.Policy == Lossless {
+		dst = append(dst, s.q[:k]...)
+		rest := copy(s.q, s.q[k:])
+		clear(s.q[rest:])
+		s.q = s.q[:rest]
+		s.n = rest
+		if s.n == 0 && cap(s.q) > 1<<16 {
+			s.q = nil // give back memory after a burst
+		}
+	} else {
+		for i := 0; i < k; i++ {
+			j := (s.head + i) % len(s.q)
+			dst = append(dst, s.q[j])
+			s.q[j] = Sample{}
+		}
+		if k > 0 {
+			s.head = (s.head + k) % len(s.q)
+		}
+		s.n -= k
+	}
+	s.depth.Set(float64(s.n))
+	if s.n > 0 {
+		// Leave a wake-up for what we did not take.
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return dst
+}
+
+// Len returns how many samples are queued.
+func (s *Subscription) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// Dropped returns how many samples this subscription has lost to overflow.
+func (s *Subscription) Dropped() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// Close removes the subscription from the hub. Queued samples stay drainable.
+// Close is idempotent.
+func (s *Subscription) Close() {
+	s.mu.Lock()
+	already := s.closed
+	s.closed = true
+	s.mu.Unlock()
+	if !already {
+		s.hub.remove(s)
+	}
+}
