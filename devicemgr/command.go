@@ -1,0 +1,165 @@
+package devicemgr
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+// render turns a command into the line to send and whether a reply is expected.
+func (d *Device) render(cmd Command) (rendered, error) {
+	if cmd.Timeout < 0 {
+		return rendered{}, fmt.Errorf("timeout: must be >= 0, got %v: %w", cmd.Timeout, ErrBadArgument)
+	}
+	if cmd.Name == "" {
+		if strings.TrimSpace(cmd.Raw) == "" {
+			return rendered{}, fmt.Errorf("a command name or a raw line is required: %w", ErrBadArgument)
+		}
+		if strings.ContainsAny(cmd.Raw, "\r\n") {
+			return rendered{}, fmt.Errorf("raw line must not contain a line break: %w", ErrBadArgument)
+		}
+		return rendered{line: cmd.Raw, reply: strings.HasSuffix(strings.TrimSpace(cmd.Raw), "?")}, nil
+	}
+	var spec *CommandSpec
+	for i := range d.spec.Commands {
+		if d.spec.Commands[i].Name == cmd.Name {
+			spec = &d.spec.Commands[i]
+		}
+	}
+	if spec == nil {
+		return rendered{}, fmt.Errorf("device %s has no command %q (has %s): %w",
+			d.spec.Name, cmd.Name, strings.Join(d.commandNames(), ", "), ErrUnknownCommand)
+	}
+	if len(cmd.Args) != len(spec.Args) {
+		return rendered{}, fmt.Errorf("command %s takes %d arguments, got %d: %w", spec.Name, len(spec.Args), len(cmd.Args), ErrBadArgument)
+	}
+	line := spec.Template
+	for i, a := range spec.Args {
+		v, err := checkArg(a, cmd.Args[i])
+		if err != nil {
+			return rendered{}, fmt.Errorf("command %s args[%d] (%s): %v: %w", spec.Name, i, a.Name, err, ErrBadArgument)
+		}
+		line = strings.ReplaceAll(line, "{"+a.Name+"}", v)
+	}
+	return rendered{line: line, reply: spec.Reply || strings.HasSuffix(line, "?")}, nil
+}
+
+type rendered struct {
+	line  string
+	reply bool
+}
+
+func checkArg(a ArgSpec, v string) (string, error) {
+	v = strings.TrimSpace(v)
+	switch a.Type {
+	case "", "float":
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return "", fmt.Errorf("not a number: %q", v)
+		}
+		if err := checkRange(a, f); err != nil {
+			return "", err
+		}
+		return strconv.FormatFloat(f, 'g', -1, 64), nil
+	case "int":
+		i, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return "", fmt.Errorf("not an integer: %q", v)
+		}
+		if err := checkRange(a, float64(i)); err != nil {
+			return "", err
+		}
+		return strconv.FormatInt(i, 10), nil
+	case "bool":
+		switch strings.ToUpper(v) {
+		case "1", "ON", "TRUE":
+			return "1", nil
+		case "0", "OFF", "FALSE":
+			return "0", nil
+		}
+		return "", fmt.Errorf("not a boolean: %q", v)
+	case "enum":
+		for _, ok := range a.Values {
+			if strings.EqualFold(ok, v) {
+				return ok, nil
+			}
+		}
+		return "", fmt.Errorf("%q is not one of %s", v, strings.Join(a.Values, ", "))
+	default: // string
+		if strings.ContainsAny(v, "\r\n") {
+			return "", fmt.Errorf("must not contain a line break")
+		}
+		return v, nil
+	}
+}
+
+func checkRange(a ArgSpec, f float64) error {
+	if a.HasMin && f < a.Min {
+		return fmt.Errorf("%g is below the minimum %g", f, a.Min)
+	}
+	if a.HasMax && f > a.Max {
+		return fmt.Errorf("%g is above the maximum %g", f, a.Max)
+	}
+	return nil
+}
+
+// execute runs one command on the connection. It returns an error only when the
+// connection must be dropped (write failure, or a timed-out reply that could
+// still arrive later); the caller always gets its own result.
+func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
+	if err := req.ctx.Err(); err != nil {
+		req.reply <- result{err: err} // the caller left while queued: never sent
+		return nil
+	}
+	r, err := d.render(req.cmd)
+	if err != nil {
+		req.reply <- result{err: err}
+		return nil
+	}
+	timeout := d.spec.ReplyTimeout
+	if req.cmd.Timeout > 0 {
+		timeout = req.cmd.Timeout
+	}
+	if dl, ok := req.ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	if err := lc.writeLine(r.line, timeout); err != nil {
+		req.reply <- result{err: fmt.Errorf("device %s: %w", d.spec.Name, err)}
+		return err
+	}
+	if !r.reply || !allowReply {
+		req.reply <- result{}
+		return nil
+	}
+	text, err := lc.readLine(timeout)
+	if err != nil {
+		if errors.Is(err, ErrTimeout) {
+			req.reply <- result{err: fmt.Errorf("device %s, command %q: %w", d.spec.Name, r.line, err)}
+		} else {
+			req.reply <- result{err: fmt.Errorf("device %s: %w", d.spec.Name, err)}
+		}
+		return err
+	}
+	rep := Reply{Text: text}
+	for _, part := range strings.Split(text, ";") {
+		if v, perr := parseValue("float", part); perr == nil {
+			rep.Values = append(rep.Values, v)
+		} else {
+			rep.Values = append(rep.Values, telemetry.String(strings.TrimSpace(part)))
+		}
+	}
+	req.reply <- result{reply: rep}
+	return nil
+}
+
+func (d *Device) commandNames() []string {
+	names := make([]string, len(d.spec.Commands))
+	for i, c := range d.spec.Commands {
+		names[i] = c.Name
+	}
+	return names
+}

@@ -1,0 +1,240 @@
+package devicemgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+// Device is the process of one instrument. Run it with Serve (usually under a
+// supervisor); read its state with Info from any goroutine.
+type Device struct {
+	m     *Manager
+	spec  Spec
+	seq   seqs
+	cmds  chan *request
+	bo    backoff
+	alive sync.Mutex // held while Serve runs: never two connections to one instrument
+
+	mu   sync.Mutex
+	info Info
+}
+
+type request struct {
+	ctx   context.Context
+	cmd   Command
+	reply chan result // buffered 1: the device never blocks on a caller that left
+}
+
+type result struct {
+	reply Reply
+	err   error
+}
+
+func newDevice(m *Manager, spec Spec) *Device {
+	d := &Device{
+		m:    m,
+		spec: spec,
+		seq:  seqs{n: make(map[string]uint64)},
+		cmds: make(chan *request, 16),
+		bo:   newBackoff(spec.BackoffMin, spec.BackoffMax, seedFor(spec.Name)),
+	}
+	d.info = Info{Name: spec.Name, Address: spec.Address, Driver: spec.Driver, State: Stopped, ChangedAt: m.opts.Now()}
+	for _, ch := range spec.Channels {
+		d.info.Channels = append(d.info.Channels, ChannelInfo{Name: ch.Name, Query: ch.Query, Period: ch.Period, Unit: ch.Unit})
+	}
+	for _, c := range spec.Commands {
+		d.info.Commands = append(d.info.Commands, c.Name)
+	}
+	return d
+}
+
+// Name returns the device's name.
+func (d *Device) Name() string { return d.spec.Name }
+
+// Info returns a copy of the device's current state.
+func (d *Device) Info() Info {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.info
+}
+
+func (d *Device) update(f func(*Info)) {
+	d.mu.Lock()
+	before := d.info.State
+	f(&d.info)
+	if d.info.State != before {
+		d.info.ChangedAt = d.m.opts.Now()
+	}
+	snap := d.info
+	d.mu.Unlock()
+	d.m.feed.Publish(snap)
+}
+
+// Serve runs the device until ctx ends: connect, poll, and on failure publish bad
+// samples and reconnect after a backoff. It returns nil when ctx ends; it returns
+// an error only if the same device is already being served (two connections to one
+// instrument are worse than none).
+func (d *Device) Serve(ctx context.Context) error {
+	if !d.alive.TryLock() {
+		return fmt.Errorf("device %s: already running", d.spec.Name)
+	}
+	defer d.alive.Unlock()
+	defer func() {
+		d.update(func(i *Info) {
+			i.State = Stopped
+			i.ConnectedSince = time.Time{}
+			i.NextAttempt = time.Time{}
+		})
+		d.publishBad(telemetry.Disconnected, "device stopped")
+		d.failQueued(fmt.Errorf("device %s stopped: %w", d.spec.Name, ErrNotConnected))
+	}()
+	failures := 0
+	for ctx.Err() == nil {
+		d.update(func(i *Info) { i.State = Connecting; i.NextAttempt = time.Time{} })
+		start := d.m.opts.Now()
+		err := d.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if d.m.opts.Now().Sub(start) >= d.m.opts.StableAfter {
+			d.bo.reset()
+		}
+		failures++
+		q := qualityOf(err)
+		d.m.metrics.failures.WithLabelValues(d.spec.Name, q.String()).Inc()
+		wait := d.bo.next()
+		d.m.opts.Logger.Warn("device connection failed", "device", d.spec.Name, "quality", q.String(), "err", err, "retry_in", wait)
+		d.publishBad(q, err.Error())
+		d.failQueued(fmt.Errorf("device %s: %w (%v)", d.spec.Name, ErrNotConnected, err))
+		next := d.m.opts.Now().Add(wait)
+		d.update(func(i *Info) {
+			i.State = Backoff
+			i.LastError = err.Error()
+			i.ConnectedSince = time.Time{}
+			i.NextAttempt = next
+			i.Restarts = failures
+		})
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// session dials and runs one connection until it fails or ctx ends.
+func (d *Device) session(ctx context.Context) error {
+	dialer := net.Dialer{Timeout: d.spec.ConnectTimeout}
+	conn, err := dialer.DialContext(ctx, "tcp", d.spec.Address)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", d.spec.Address, err)
+	}
+	// A blocked read or write ends when ctx does.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer func() {
+		stop()
+		conn.Close()
+	}()
+	lc := newLineConn(conn)
+	switch d.spec.Driver {
+	case DriverLines:
+		return d.runLines(ctx, lc)
+	default:
+		return d.runSCPI(ctx, lc)
+	}
+}
+
+func (d *Device) setConnected(identity string) {
+	now := d.m.opts.Now()
+	d.update(func(i *Info) {
+		i.State = Connected
+		i.ConnectedSince = now
+		i.NextAttempt = time.Time{}
+		i.Identity = identity
+	})
+}
+
+// publishBad publishes every channel with a bad quality and the reason.
+func (d *Device) publishBad(q telemetry.Quality, reason string) {
+	chans := make([]*ChannelSpec, len(d.spec.Channels))
+	for i := range d.spec.Channels {
+		chans[i] = &d.spec.Channels[i]
+	}
+	d.publishBadFor(chans, q, reason)
+}
+
+func (d *Device) publishBadFor(chans []*ChannelSpec, q telemetry.Quality, reason string) {
+	if len(chans) == 0 {
+		return
+	}
+	ts := d.m.opts.Now().UnixNano()
+	batch := make([]telemetry.Sample, 0, len(chans))
+	for _, ch := range chans {
+		batch = append(batch, telemetry.Sample{
+			Device: d.spec.Name, Channel: ch.Name, TimeNs: ts,
+			Seq: d.seq.next(ch.Name), Quality: q, Err: clip(reason),
+		})
+	}
+	d.m.pub.Publish(batch...)
+}
+
+// send queues a command for the device's goroutine and waits for its result.
+func (d *Device) send(ctx context.Context, cmd Command) (Reply, error) {
+	if d.Info().State != Connected {
+		return Reply{}, fmt.Errorf("device %s is %s: %w", d.spec.Name, d.Info().State, ErrNotConnected)
+	}
+	if _, err := d.render(cmd); err != nil {
+		return Reply{}, err
+	}
+	req := &request{ctx: ctx, cmd: cmd, reply: make(chan result, 1)}
+	select {
+	case d.cmds <- req:
+	case <-ctx.Done():
+		return Reply{}, ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r.reply, r.err
+	case <-ctx.Done():
+		return Reply{}, ctx.Err()
+	}
+}
+
+// failQueued fails every queued command: commands are never replayed to the
+// instrument on a new connection.
+func (d *Device) failQueued(err error) {
+	for {
+		select {
+		case req := <-d.cmds:
+			req.reply <- result{err: err}
+		default:
+			return
+		}
+	}
+}
+
+// qualityOf classifies a connection error.
+func qualityOf(err error) telemetry.Quality {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errParse):
+		return telemetry.ParseError
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return telemetry.Timeout
+	case errors.As(err, &ne) && ne.Timeout():
+		return telemetry.Timeout
+	default:
+		return telemetry.CommError
+	}
+}
+
+var errParse = errors.New("unparsable reply")
