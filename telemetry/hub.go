@@ -33,7 +33,7 @@ type SubscribeOptions struct {
 
 // Hub fans samples out to subscriptions. The zero value is not usable; call NewHub.
 type Hub struct {
-	mu   sync.Mutex                     // guards writes to subs
+	mu   sync.Mutex                      // guards writes to subs
 	subs atomic.Pointer[[]*Subscription] // copy-on-write list read by Publish
 
 	latestMu sync.RWMutex

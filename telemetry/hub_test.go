@@ -1,0 +1,139 @@
+package telemetry_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func samples(dev string, n int) []telemetry.Sample {
+	out := make([]telemetry.Sample, n)
+	for i := range out {
+		out[i] = telemetry.Sample{Device: dev, Channel: "v", Seq: uint64(i + 1), Value: telemetry.Float(float64(i))}
+	}
+	return out
+}
+
+func TestFanOutKeepsOrderAndFilters(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	all := h.Subscribe(telemetry.SubscribeOptions{Name: "all"})
+	onlyB := h.Subscribe(telemetry.SubscribeOptions{Name: "b", Match: func(s *telemetry.Sample) bool { return s.Device == "b" }})
+	defer all.Close()
+	defer onlyB.Close()
+	h.Publish(samples("a", 3)...)
+	h.Publish(samples("b", 2)...)
+	got := all.Drain(nil, 0)
+	if len(got) != 5 || got[0].Device != "a" || got[3].Device != "b" || got[4].Seq != 2 {
+		t.Fatalf("all got %v", got)
+	}
+	gotB := onlyB.Drain(nil, 0)
+	if len(gotB) != 2 || gotB[0].Seq != 1 || gotB[1].Seq != 2 {
+		t.Fatalf("b got %v", gotB)
+	}
+	select {
+	case <-onlyB.Ready():
+	default:
+		t.Fatal("no wake-up was left for the subscriber")
+	}
+}
+
+func TestDropOldestCountsAndKeepsNewest(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	s := h.Subscribe(telemetry.SubscribeOptions{Capacity: 4})
+	defer s.Close()
+	h.Publish(samples("a", 10)...) // nobody reads: the producer must not block
+	if s.Dropped() != 6 {
+		t.Fatalf("dropped = %d, want 6", s.Dropped())
+	}
+	got := s.Drain(nil, 0)
+	if len(got) != 4 || got[0].Seq != 7 || got[3].Seq != 10 {
+		t.Fatalf("got %v, want seq 7..10", got)
+	}
+}
+
+func TestLosslessNeverDrops(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	s := h.Subscribe(telemetry.SubscribeOptions{Capacity: 4, Policy: telemetry.Lossless})
+	defer s.Close()
+	h.Publish(samples("a", 10000)...)
+	if s.Dropped() != 0 || s.Len() != 10000 {
+		t.Fatalf("dropped %d, len %d", s.Dropped(), s.Len())
+	}
+	first := s.Drain(nil, 100)
+	rest := s.Drain(nil, 0)
+	if len(first) != 100 || len(rest) != 9900 || rest[0].Seq != 101 || rest[9899].Seq != 10000 {
+		t.Fatalf("drained %d then %d", len(first), len(rest))
+	}
+}
+
+func TestConcurrentPublishersAllDelivered(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	s := h.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
+	defer s.Close()
+	var wg sync.WaitGroup
+	for p := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, smp := range samples(fmt.Sprint("d", p), 1000) {
+				h.Publish(smp)
+			}
+		}()
+	}
+	wg.Wait()
+	got := s.Drain(nil, 0)
+	last := map[string]uint64{}
+	for _, g := range got {
+		if g.Seq != last[g.Device]+1 {
+			t.Fatalf("%s: seq %d after %d", g.Device, g.Seq, last[g.Device])
+		}
+		last[g.Device] = g.Seq
+	}
+	if len(got) != 8000 {
+		t.Fatalf("got %d samples, want 8000", len(got))
+	}
+}
+
+func TestLatestAndClose(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	s := h.Subscribe(telemetry.SubscribeOptions{})
+	h.Publish(samples("a", 3)...)
+	h.Publish(samples("b", 1)...)
+	lat := h.Latest(func(x *telemetry.Sample) bool { return x.Device == "a" })
+	if len(lat) != 1 || lat[0].Seq != 3 {
+		t.Fatalf("latest = %v", lat)
+	}
+	s.Close()
+	s.Close()
+	h.Publish(samples("c", 1)...)
+	if got := s.Drain(nil, 0); len(got) != 4 {
+		t.Fatalf("after close: %d queued, want the 4 from before", len(got))
+	}
+}
+
+func BenchmarkPublish(b *testing.B) {
+	for _, n := range []int{1, 10, 50} {
+		b.Run(fmt.Sprint(n, "consumers"), func(b *testing.B) {
+			h := telemetry.NewHub(nil)
+			subs := make([]*telemetry.Subscription, n)
+			for i := range subs {
+				subs[i] = h.Subscribe(telemetry.SubscribeOptions{Capacity: 1 << 14})
+			}
+			batch := samples("a", 4)
+			b.ReportAllocs()
+			for b.Loop() {
+				h.Publish(batch...)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/sample")
+			for _, s := range subs {
+				s.Close()
+			}
+		})
+	}
+}
