@@ -1,6 +1,9 @@
 package supervisor
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // State is the state of one supervised process.
 type State uint8
@@ -39,4 +42,93 @@ type Node struct {
 	// MailboxDepth is the number of queued messages, for processes with a mailbox.
 	MailboxDepth int
 	Children     []Node
+
+	// Added by the supervisor package; the fields above are the API contract.
+
+	// Significant is set for significant children (see AutoShutdown).
+	Significant bool
+	// Uptime is how long the process has been running; zero unless Running.
+	Uptime time.Duration
+	// InProgress describes the message being handled, for processes with
+	// a mailbox; empty when idle.
+	InProgress string
+}
+
+// Snapshot returns the tree below and including s. It is safe from any
+// goroutine and never waits for a child or for the supervisor's loop: it
+// reads state the loop publishes under a short lock.
+func (s *Supervisor) Snapshot() Node {
+	s.mu.Lock()
+	n := Node{
+		ID:       s.id,
+		Kind:     "supervisor",
+		Strategy: s.opts.Strategy.String(),
+		Restart:  Permanent.String(),
+		State:    s.state,
+		LastExit: s.lastExit,
+		Started:  s.started,
+	}
+	if s.state != Running {
+		n.Started = time.Time{}
+	}
+	kids := make([]Node, 0, len(s.children))
+	subs := make([]*Supervisor, 0, len(s.children))
+	mbs := make([]*Mailbox, 0, len(s.children))
+	for _, c := range s.children {
+		kids = append(kids, Node{
+			ID:          c.spec.ID,
+			Kind:        "worker",
+			Restart:     c.spec.Restart.String(),
+			Significant: c.spec.Significant,
+			State:       c.state,
+			Restarts:    c.restarts,
+			LastExit:    c.lastExit,
+			Started:     c.started,
+			NextRestart: c.nextShown,
+		})
+		subs = append(subs, c.sub)
+		mbs = append(mbs, c.spec.Mailbox)
+	}
+	s.mu.Unlock()
+
+	// Outside s.mu: nested supervisors and mailboxes have their own locks.
+	now := time.Now()
+	for i := range kids {
+		k := &kids[i]
+		if k.State == Running {
+			k.Uptime = now.Sub(k.Started)
+		} else {
+			k.Started = time.Time{}
+		}
+		if sub := subs[i]; sub != nil {
+			sn := sub.Snapshot()
+			k.Kind = sn.Kind
+			k.Strategy = sn.Strategy
+			k.Children = sn.Children
+		}
+		if mb := mbs[i]; mb != nil {
+			k.MailboxDepth = mb.Depth()
+			if f, ok := mb.InProgress(); ok {
+				k.InProgress = f.String()
+			}
+		}
+	}
+	if n.State == Running {
+		n.Uptime = now.Sub(n.Started)
+	}
+	n.Children = kids
+	return n
+}
+
+// String describes the message, e.g. `call "MEAS:VOLT?" sent 12:00:01.5`.
+func (f InFlight) String() string {
+	what := f.Kind.String()
+	if f.Kind == KindControl {
+		what += " " + f.Control.String()
+	}
+	body := fmt.Sprintf("%v", f.Body)
+	if len(body) > 80 {
+		body = body[:77] + "..."
+	}
+	return fmt.Sprintf("%s %q sent %s", what, body, f.Sent.Format("15:04:05.000"))
 }

@@ -1,0 +1,524 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// RestartType says when a child is restarted, with OTP's meaning.
+type RestartType uint8
+
+// Restart types. The zero value is Permanent, as in OTP.
+const (
+	// Permanent children are always restarted.
+	Permanent RestartType = iota
+	// Transient children are restarted only after an abnormal exit
+	// (an error or a panic).
+	Transient
+	// Temporary children are never restarted, not even when a sibling's
+	// failure stops them; once they exit they are removed.
+	Temporary
+)
+
+var restartNames = [...]string{"permanent", "transient", "temporary"}
+
+// String returns "permanent", "transient" or "temporary".
+func (r RestartType) String() string {
+	if int(r) < len(restartNames) {
+		return restartNames[r]
+	}
+	return "unknown"
+}
+
+// ShutdownInfinity as ChildSpec.Shutdown waits for the child without limit.
+// It is the default for children that are supervisors, as in OTP.
+const ShutdownInfinity time.Duration = -1
+
+// Default child values.
+const (
+	DefaultShutdown = 5 * time.Second
+	DefaultKillWait = time.Second
+)
+
+// ChildSpec describes one child of a supervisor.
+type ChildSpec struct {
+	// ID names the child; required and unique within its supervisor.
+	ID string
+	// Service is what runs; required. If it also implements Readier, the
+	// supervisor waits for its ready call before starting the next child.
+	Service Service
+	// Restart is the restart type. Default Permanent.
+	Restart RestartType
+	// Significant children trigger the supervisor's AutoShutdown when they
+	// exit by themselves. They must be Transient or Temporary.
+	Significant bool
+	// Shutdown is how long to wait after cancelling the child's context
+	// before calling Kill. Default 5s for workers and ShutdownInfinity for
+	// supervisors.
+	Shutdown time.Duration
+	// Kill, if set, is called when the child outlives Shutdown; it should
+	// make Serve return (for a device: close its socket). Default none.
+	Kill func()
+	// KillWait is how long to wait after Kill before marking the child
+	// Leaked. Default 1s.
+	KillWait time.Duration
+	// StartTimeout bounds the wait for a Readier's ready call; a child
+	// that is not ready in time is stopped and counts as failed.
+	// Default 0: wait until ready, exit, or the supervisor stops.
+	StartTimeout time.Duration
+	// Backoff overrides the supervisor's Options.Backoff when not nil.
+	Backoff *Backoff
+	// Mailbox, if set, is the child's mailbox. The supervisor opens it
+	// when the child starts and, when the child exits, fails its queued
+	// and in-progress calls with ErrRestarted or ErrStopped: requests are
+	// never replayed to a new incarnation.
+	Mailbox *Mailbox
+	// Name, if set together with Mailbox and Options.Registry, registers
+	// the mailbox under this name for as long as the child is a child,
+	// across restarts.
+	Name string
+}
+
+func (c ChildSpec) validate() error {
+	if c.ID == "" {
+		return errors.New("child spec: ID is empty")
+	}
+	if c.Service == nil {
+		return fmt.Errorf("child spec %q: Service is nil", c.ID)
+	}
+	if c.Restart > Temporary {
+		return fmt.Errorf("child spec %q: unknown restart type %d", c.ID, c.Restart)
+	}
+	return nil
+}
+
+// child is the supervisor's record of one child. The loop goroutine is the
+// only writer; fields shown by Snapshot are written under Supervisor.mu.
+type child struct {
+	spec  ChildSpec
+	sub   *Supervisor // non-nil if the service is a supervisor
+	inst  *instance   // current or last incarnation
+	runs  int         // incarnations started
+	state State
+
+	restarts  int
+	lastExit  string
+	started   time.Time
+	nextShown time.Time // NextRestart as shown in snapshots
+
+	// Loop-only.
+	failures int       // consecutive restarts, for backoff
+	pending  bool      // waiting to be (re)started at next
+	next     time.Time // when to start, if pending
+	removing bool      // Remove was asked while the goroutine leaked
+	removed  bool
+}
+
+func newChild(spec ChildSpec) *child {
+	c := &child{spec: spec, state: Stopped}
+	c.sub, _ = spec.Service.(*Supervisor)
+	return c
+}
+
+func (c *child) alive() bool { return c.inst != nil && !c.inst.exited() }
+
+func (c *child) shutdown() time.Duration {
+	switch {
+	case c.spec.Shutdown != 0:
+		return c.spec.Shutdown
+	case c.sub != nil:
+		return ShutdownInfinity
+	default:
+		return DefaultShutdown
+	}
+}
+
+func (c *child) killWait() time.Duration {
+	if c.spec.KillWait > 0 {
+		return c.spec.KillWait
+	}
+	return DefaultKillWait
+}
+
+// instance is one incarnation of a child: one goroutine running Serve.
+type instance struct {
+	cancel context.CancelFunc
+	ready  chan struct{} // closed by the ready callback
+	done   chan struct{} // closed after err is set
+	err    error
+
+	// Loop-only.
+	stopping bool // the supervisor cancelled it: any exit is normal
+	handled  bool // its exit has been accounted for
+}
+
+func (i *instance) exited() bool {
+	select {
+	case <-i.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// launch starts one incarnation of c on its own goroutine.
+func (s *Supervisor) launch(c *child) *instance {
+	ctx, cancel := context.WithCancel(s.base)
+	inst := &instance{cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
+	var once sync.Once
+	ready := func() { once.Do(func() { close(inst.ready) }) }
+	svc := c.spec.Service
+	go func() {
+		inst.err = serveOnce(ctx, svc, ready)
+		close(inst.done)
+		s.post(exitNote{c: c, inst: inst})
+	}()
+	return inst
+}
+
+func serveOnce(ctx context.Context, svc Service, ready func()) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	if r, ok := svc.(Readier); ok {
+		return r.ServeReady(ctx, ready)
+	}
+	ready()
+	return svc.Serve(ctx)
+}
+
+// start starts c and waits until it is ready, fails, or the supervisor stops.
+func (s *Supervisor) start(c *child) {
+	c.pending = false
+	if c.alive() {
+		// A leaked incarnation still runs: never start one beside it.
+		c.pending = true
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	if c.runs > 0 {
+		c.restarts++
+	}
+	c.runs++
+	c.state = Starting
+	c.started = now
+	c.nextShown = time.Time{}
+	s.mu.Unlock()
+	if c.spec.Mailbox != nil {
+		c.spec.Mailbox.open()
+	}
+	inst := s.launch(c)
+	c.inst = inst
+
+	var timeout <-chan time.Time
+	if c.spec.StartTimeout > 0 {
+		t := time.NewTimer(c.spec.StartTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-inst.ready:
+		s.setState(c, Running)
+		s.emit(Event{Kind: EventStarted, Child: c.spec.ID, Restarts: c.restarts})
+		s.log.Debug("child started", "child", c.spec.ID, "restarts", c.restarts)
+	case <-inst.done:
+		s.onExit(c, inst)
+	case <-timeout:
+		err := fmt.Errorf("child %q: %w after %s", c.spec.ID, ErrStartTimeout, c.spec.StartTimeout)
+		s.stopInstance(c, inst)
+		if inst.handled {
+			s.mu.Lock()
+			c.lastExit = err.Error()
+			s.mu.Unlock()
+		}
+		s.afterExit(c, true, err)
+	case <-s.ctx.Done():
+		// The loop sees ctx and stops everything, this child included.
+	}
+}
+
+// stop stops c if it runs, as a supervisor does on shutdown or for a
+// sibling's restart; the exit is normal and triggers no restart.
+// Its mailbox's pending calls fail with why.
+func (s *Supervisor) stop(c *child, why error) {
+	s.closeMailbox(c, why)
+	inst := c.inst
+	if inst == nil || inst.handled {
+		if c.state != Leaked {
+			s.setState(c, Stopped)
+		}
+		return
+	}
+	s.stopInstance(c, inst)
+}
+
+// stopInstance cancels inst, waits Shutdown, calls Kill, waits KillWait,
+// and marks c Leaked if the goroutine still runs. It never restarts.
+func (s *Supervisor) stopInstance(c *child, inst *instance) {
+	if !inst.exited() {
+		inst.stopping = true
+		s.setState(c, Stopping)
+		inst.cancel()
+		if !wait(inst.done, c.shutdown()) {
+			if c.spec.Kill != nil {
+				s.log.Warn("child did not stop in time; killing", "child", c.spec.ID, "shutdown", c.shutdown())
+				safeCall(c.spec.Kill)
+			}
+			if !wait(inst.done, c.killWait()) {
+				s.mu.Lock()
+				c.state = Leaked
+				c.lastExit = "leaked: did not exit after shutdown and kill"
+				s.mu.Unlock()
+				s.log.Error("child leaked: goroutine did not exit; it will not be restarted beside itself", "child", c.spec.ID)
+				s.emit(Event{Kind: EventLeaked, Child: c.spec.ID, Reason: c.lastExit})
+				return
+			}
+		}
+	}
+	inst.handled = true
+	inst.cancel()
+	reason := "shutdown"
+	if inst.err != nil && !errors.Is(inst.err, context.Canceled) {
+		reason = "shutdown: " + exitText(inst.err)
+	} else if !inst.stopping {
+		reason = exitText(inst.err)
+	}
+	s.mu.Lock()
+	c.state = Stopped
+	c.lastExit = reason
+	s.mu.Unlock()
+	s.emit(Event{Kind: EventStopped, Child: c.spec.ID, Reason: reason})
+}
+
+// wait waits for done up to d (forever if d < 0) and reports whether it closed.
+func wait(done <-chan struct{}, d time.Duration) bool {
+	if d < 0 {
+		<-done
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func safeCall(f func()) {
+	defer func() { _ = recover() }()
+	f()
+}
+
+// onExit accounts for an incarnation that ended by itself (or, for a
+// leaked one, finally ended).
+func (s *Supervisor) onExit(c *child, inst *instance) {
+	if inst.handled || inst != c.inst {
+		return
+	}
+	inst.handled = true
+	inst.cancel()
+	if inst.stopping {
+		// A leaked incarnation finally ended.
+		s.mu.Lock()
+		c.lastExit = "shutdown (after leaking)"
+		switch {
+		case c.pending:
+			c.state = BackingOff
+			c.nextShown = c.next
+		default:
+			c.state = Stopped
+		}
+		s.mu.Unlock()
+		s.emit(Event{Kind: EventStopped, Child: c.spec.ID, Reason: c.lastExit})
+		if c.removing {
+			s.mu.Lock()
+			s.dropLocked(c)
+			s.mu.Unlock()
+			s.emit(Event{Kind: EventRemoved, Child: c.spec.ID})
+		}
+		return
+	}
+	abnormal := inst.err != nil
+	text := exitText(inst.err)
+	s.mu.Lock()
+	c.state = Stopped
+	c.lastExit = text
+	s.mu.Unlock()
+	s.emit(Event{Kind: EventExited, Child: c.spec.ID, Reason: text, Restarts: c.restarts})
+	if abnormal {
+		s.log.Warn("child failed", "child", c.spec.ID, "err", inst.err)
+	} else {
+		s.log.Debug("child exited normally", "child", c.spec.ID)
+	}
+	s.afterExit(c, abnormal, inst.err)
+}
+
+// afterExit applies the restart type, intensity, strategy and backoff to a
+// child that has just exited by itself.
+func (s *Supervisor) afterExit(c *child, abnormal bool, cause error) {
+	restart := c.spec.Restart == Permanent || (c.spec.Restart == Transient && abnormal)
+	if !restart {
+		s.closeMailbox(c, ErrStopped)
+		if c.spec.Restart == Temporary {
+			s.mu.Lock()
+			s.dropLocked(c)
+			s.mu.Unlock()
+		}
+		if c.spec.Significant {
+			s.autoShutdown()
+		}
+		return
+	}
+	s.closeMailbox(c, ErrRestarted)
+	now := time.Now()
+	if s.intensityExceeded(now) {
+		s.term = &EscalationError{
+			Supervisor:  s.id,
+			MaxRestarts: max(s.opts.MaxRestarts, 0),
+			MaxTime:     s.opts.MaxTime,
+			Child:       c.spec.ID,
+			Cause:       cause,
+		}
+		s.log.Error("restart intensity exceeded; escalating", "child", c.spec.ID, "err", cause)
+		return
+	}
+	group := s.group(c)
+	for i := len(group) - 1; i >= 0; i-- {
+		if m := group[i]; m != c {
+			m.pending = false
+			why := ErrRestarted
+			if m.spec.Restart == Temporary {
+				why = ErrStopped
+			}
+			s.stop(m, why)
+		}
+	}
+	b := s.opts.Backoff
+	if c.spec.Backoff != nil {
+		b = c.spec.Backoff.withDefaults()
+	}
+	if now.Sub(c.started) >= b.ResetAfter {
+		c.failures = 0
+	}
+	c.failures++
+	delay := b.Delay(c.failures, s.opts.Rand())
+	next := now.Add(delay)
+	for _, m := range group {
+		if m != c && m.spec.Restart == Temporary {
+			s.mu.Lock()
+			s.dropLocked(m)
+			s.mu.Unlock()
+			continue
+		}
+		m.pending = true
+		m.next = next
+		s.mu.Lock()
+		if m.state != Leaked {
+			m.state = BackingOff
+		}
+		m.nextShown = next
+		s.mu.Unlock()
+	}
+	s.emit(Event{Kind: EventRestartScheduled, Child: c.spec.ID, NextRestart: next, Restarts: c.restarts})
+}
+
+func (s *Supervisor) closeMailbox(c *child, why error) {
+	if c.spec.Mailbox != nil {
+		c.spec.Mailbox.shut(fmt.Errorf("process %q: %w", c.spec.ID, why))
+	}
+}
+
+func (s *Supervisor) intensityExceeded(now time.Time) bool {
+	if s.opts.MaxRestarts < 0 {
+		return true
+	}
+	cutoff := now.Add(-s.opts.MaxTime)
+	kept := s.restartLog[:0]
+	for _, t := range s.restartLog {
+		if t.After(cutoff) {
+			kept = append(kept, t)
+		}
+	}
+	s.restartLog = append(kept, now)
+	return len(s.restartLog) > s.opts.MaxRestarts
+}
+
+func (s *Supervisor) autoShutdown() {
+	switch s.opts.AutoShutdown {
+	case AnySignificant:
+		s.term = errNormalStop
+	case AllSignificant:
+		for _, c := range s.snapshotChildren() {
+			if c.spec.Significant && (c.alive() || c.pending) {
+				return
+			}
+		}
+		s.term = errNormalStop
+	default:
+		return
+	}
+	s.log.Info("auto-shutdown: significant children exited")
+	s.emit(Event{Kind: EventAutoShutdown})
+}
+
+// startDue starts, in order, the pending children whose time has come.
+func (s *Supervisor) startDue() {
+	now := time.Now()
+	for _, c := range s.snapshotChildren() {
+		if s.term != nil || s.ctx.Err() != nil {
+			return
+		}
+		if c.removed || !c.pending || c.next.After(now) || c.alive() {
+			continue
+		}
+		s.start(c)
+	}
+}
+
+// nextDue is the earliest pending start that can happen (not blocked by a
+// leaked incarnation).
+func (s *Supervisor) nextDue() (time.Time, bool) {
+	var next time.Time
+	found := false
+	for _, c := range s.snapshotChildren() {
+		if c.pending && !c.alive() && (!found || c.next.Before(next)) {
+			next, found = c.next, true
+		}
+	}
+	return next, found
+}
+
+// stopAll stops every child in reverse order.
+func (s *Supervisor) stopAll() {
+	cs := s.snapshotChildren()
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
+		c.pending = false
+		s.stop(c, ErrStopped)
+		if c.spec.Restart == Temporary && c.runs > 0 && !c.alive() {
+			s.mu.Lock()
+			s.dropLocked(c)
+			s.mu.Unlock()
+		}
+	}
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "normal"
+	}
+	var p *PanicError
+	if errors.As(err, &p) {
+		return p.Error() + "\n\n" + string(p.Stack)
+	}
+	return err.Error()
+}

@@ -1,0 +1,179 @@
+package supervisor
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// EventKind says what happened.
+type EventKind uint8
+
+// Event kinds.
+const (
+	EventStarting         EventKind = iota + 1 // a supervisor's Serve began
+	EventStopped                               // a supervisor returned, or a child was stopped by its supervisor
+	EventAdded                                 // a child was added
+	EventRemoved                               // a child was removed
+	EventStarted                               // a child is ready
+	EventExited                                // a child exited by itself (Reason says how)
+	EventRestartScheduled                      // a restart is due at NextRestart
+	EventLeaked                                // a child's goroutine did not exit
+	EventAutoShutdown                          // significant children exited; the supervisor stops
+)
+
+var eventNames = [...]string{"", "starting", "stopped", "added", "removed", "started", "exited", "restart_scheduled", "leaked", "auto_shutdown"}
+
+// String returns the kind's lower-case name.
+func (k EventKind) String() string {
+	if k != 0 && int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return "unknown"
+}
+
+// Event is one lifecycle change in a supervision tree.
+type Event struct {
+	// Seq numbers the events of one supervisor's stream from 1 without
+	// gaps; a gap seen by a subscriber is the events it lost (Dropped).
+	Seq  uint64
+	Time time.Time
+	// Path is the supervisor's id, prefixed by its ancestors' ids and "/"
+	// for events coming up from nested supervisors.
+	Path string
+	// Child is the child's id; empty for events about the supervisor itself.
+	Child       string
+	Kind        EventKind
+	Reason      string // exit reason (with the stack for panics) or error
+	Restarts    int
+	NextRestart time.Time
+}
+
+// DefaultEventBuffer is the buffer of a subscription asked with buffer <= 0.
+const DefaultEventBuffer = 256
+
+// hub fans events out to subscriptions. Publishing never blocks: each
+// subscription is a bounded ring that drops its oldest event when full.
+type hub struct {
+	mu   sync.Mutex
+	seq  uint64
+	subs map[*Subscription]struct{}
+}
+
+// Subscription receives a supervisor's events, and those of the
+// supervisors below it. It holds up to its buffer of events; when the
+// reader falls behind, the oldest are dropped and counted. Events are
+// handed over on the reader's goroutine (Next), never on the supervisor's.
+type Subscription struct {
+	h    *hub
+	mu   sync.Mutex
+	buf  []Event
+	head int
+	n    int
+	lost uint64
+	shut bool
+	wake chan struct{}
+}
+
+// Events subscribes to the events of s and its descendants, keeping at most
+// buffer undelivered events (DefaultEventBuffer if buffer <= 0).
+// Close the subscription when done.
+func (s *Supervisor) Events(buffer int) *Subscription {
+	if buffer <= 0 {
+		buffer = DefaultEventBuffer
+	}
+	sub := &Subscription{h: &s.hub, buf: make([]Event, buffer), wake: make(chan struct{}, 1)}
+	s.hub.mu.Lock()
+	if s.hub.subs == nil {
+		s.hub.subs = make(map[*Subscription]struct{})
+	}
+	s.hub.subs[sub] = struct{}{}
+	s.hub.mu.Unlock()
+	return sub
+}
+
+// Next returns the oldest undelivered event, waiting for one until ctx
+// ends (ctx.Err()) or the subscription is closed (ErrClosed).
+func (sub *Subscription) Next(ctx context.Context) (Event, error) {
+	for {
+		sub.mu.Lock()
+		if sub.n > 0 {
+			ev := sub.buf[sub.head]
+			sub.buf[sub.head] = Event{}
+			sub.head = (sub.head + 1) % len(sub.buf)
+			sub.n--
+			sub.mu.Unlock()
+			return ev, nil
+		}
+		shut := sub.shut
+		sub.mu.Unlock()
+		if shut {
+			return Event{}, ErrClosed
+		}
+		select {
+		case <-sub.wake:
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		}
+	}
+}
+
+// Dropped returns how many events were dropped because the buffer was full.
+func (sub *Subscription) Dropped() uint64 {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.lost
+}
+
+// Close ends the subscription; Next then returns ErrClosed. Idempotent.
+func (sub *Subscription) Close() {
+	sub.h.mu.Lock()
+	delete(sub.h.subs, sub)
+	sub.h.mu.Unlock()
+	sub.mu.Lock()
+	sub.shut = true
+	sub.mu.Unlock()
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (sub *Subscription) push(ev Event) {
+	sub.mu.Lock()
+	if sub.n == len(sub.buf) {
+		sub.head = (sub.head + 1) % len(sub.buf)
+		sub.n--
+		sub.lost++
+	}
+	sub.buf[(sub.head+sub.n)%len(sub.buf)] = ev
+	sub.n++
+	sub.mu.Unlock()
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
+}
+
+// emit stamps ev with this supervisor's path and time and publishes it here
+// and in every ancestor.
+func (s *Supervisor) emit(ev Event) {
+	ev.Time = time.Now()
+	ev.Path = s.id
+	for cur := s; cur != nil; {
+		cur.hub.mu.Lock()
+		cur.hub.seq++
+		ev.Seq = cur.hub.seq
+		for sub := range cur.hub.subs {
+			sub.push(ev)
+		}
+		cur.hub.mu.Unlock()
+		cur.mu.Lock()
+		parent := cur.parent
+		cur.mu.Unlock()
+		if parent != nil {
+			ev.Path = parent.id + "/" + ev.Path
+		}
+		cur = parent
+	}
+}
