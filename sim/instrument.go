@@ -46,7 +46,7 @@ type Counters struct {
 	Accepted uint64 `json:"accepted"` // connections accepted
 	Active   int64  `json:"active"`   // connections open now
 	Queries  uint64 `json:"queries"`  // SCPI queries answered with a proper value
-	Lines    uint64 `json:"lines"`    // lines pushed, including garbage lines
+	Lines    uint64 `json:"lines"`    // lines pushed (counted as each is written), including garbage
 }
 
 // Instrument is one simulated instrument listening on loopback TCP. Create it with
@@ -93,7 +93,7 @@ func NewSCPI(name string, opts Options) (*Instrument, error) {
 // NewLines starts listening for a simulated line pusher called name. Once Serve runs,
 // it pushes readings to every connected client at opts.PushHz.
 func NewLines(name string, opts Options) (*Instrument, error) {
-	if opts.PushHz < 0 {
+	if !(opts.PushHz >= 0) { // also rejects NaN
 		return nil, fmt.Errorf("sim: %s: push rate must be >= 0 Hz, got %g", name, opts.PushHz)
 	}
 	i, err := newInstrument(name, KindLines, opts)

@@ -1,0 +1,149 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+)
+
+// FleetSpec says which instruments a Fleet runs. The zero value is an empty fleet.
+type FleetSpec struct {
+	// SCPI is the number of power supplies, named psu-01, psu-02, ... Default 0.
+	SCPI int
+	// Lines is the number of line pushers, named env-01, env-02, ... Default 0.
+	Lines int
+	// Seed seeds every instrument's noise source (each also mixes in its name).
+	// Default 0.
+	Seed uint64
+	// PushHz is the line pushers' rate per connection. Default 10.
+	PushHz float64
+	// BasePort is the port of the first instrument; the others follow consecutively,
+	// power supplies first. Default 0: every instrument gets a free port.
+	BasePort int
+}
+
+// Fleet is a set of simulated instruments that start and stop together.
+type Fleet struct {
+	list   []*Instrument
+	byName map[string]*Instrument
+
+	mu       sync.Mutex
+	serving  bool
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// NewFleet creates and starts listening for every instrument of spec. If any of them
+// cannot listen, it closes the ones it created and returns the error.
+func NewFleet(spec FleetSpec) (*Fleet, error) {
+	if spec.SCPI < 0 || spec.Lines < 0 {
+		return nil, fmt.Errorf("sim: fleet spec: counts must be >= 0, got SCPI=%d Lines=%d", spec.SCPI, spec.Lines)
+	}
+	if spec.BasePort < 0 || spec.BasePort > 0 && spec.BasePort+spec.SCPI+spec.Lines-1 > 65535 {
+		return nil, fmt.Errorf("sim: fleet spec: base port %d does not leave room for %d instruments",
+			spec.BasePort, spec.SCPI+spec.Lines)
+	}
+	f := &Fleet{byName: make(map[string]*Instrument, spec.SCPI+spec.Lines), done: make(chan struct{})}
+	port := func() int {
+		if spec.BasePort == 0 {
+			return 0
+		}
+		return spec.BasePort + len(f.list)
+	}
+	add := func(i *Instrument, err error) error {
+		if err != nil {
+			return err
+		}
+		f.list = append(f.list, i)
+		f.byName[i.name] = i
+		return nil
+	}
+	var err error
+	for n := 1; n <= spec.SCPI && err == nil; n++ {
+		opts := Options{Port: port(), Seed: spec.Seed}
+		err = add(NewSCPI(instrumentName("psu", n, spec.SCPI), opts))
+	}
+	for n := 1; n <= spec.Lines && err == nil; n++ {
+		opts := Options{Port: port(), Seed: spec.Seed, PushHz: spec.PushHz}
+		err = add(NewLines(instrumentName("env", n, spec.Lines), opts))
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// instrumentName returns prefix-n with n zero-padded to the width of total, at least 2.
+func instrumentName(prefix string, n, total int) string {
+	width := max(2, len(strconv.Itoa(total)))
+	s := strconv.Itoa(n)
+	for len(s) < width {
+		s = "0" + s
+	}
+	return prefix + "-" + s
+}
+
+// Instrument returns the instrument called name, or nil if there is none.
+func (f *Fleet) Instrument(name string) *Instrument { return f.byName[name] }
+
+// Instruments returns every instrument, power supplies first, each kind in name order.
+// The caller may reorder the returned slice.
+func (f *Fleet) Instruments() []*Instrument {
+	return append([]*Instrument(nil), f.list...)
+}
+
+// Serve serves every instrument until ctx ends or Close is called, then closes every
+// listener and connection and waits for all goroutines. It returns nil after a clean
+// stop and ErrClosed if the fleet was already closed or is already being served.
+func (f *Fleet) Serve(ctx context.Context) error {
+	// Starting under f.mu orders Serve with Close: either Close comes first and Serve
+	// returns ErrClosed, or every instrument starts and Close then stops it.
+	f.mu.Lock()
+	if f.serving || isClosed(f.done) {
+		f.mu.Unlock()
+		return ErrClosed
+	}
+	f.serving = true
+	var errs []error
+	for _, i := range f.list {
+		if err := i.start(); err != nil {
+			errs = append(errs, fmt.Errorf("sim: %s: %w", i.name, err))
+		}
+	}
+	f.mu.Unlock()
+
+	select {
+	case <-ctx.Done():
+	case <-f.done:
+	}
+	f.Close()
+	return errors.Join(errs...)
+}
+
+// Close stops every instrument and blocks until all their goroutines have returned.
+// It is idempotent.
+func (f *Fleet) Close() error {
+	f.mu.Lock()
+	f.stopOnce.Do(func() { close(f.done) })
+	f.mu.Unlock()
+	// Stop all first so that the instruments shut down in parallel, then wait.
+	for _, i := range f.list {
+		i.stop()
+	}
+	for _, i := range f.list {
+		i.wg.Wait()
+	}
+	return nil
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,104 @@
+package sim
+
+import (
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// pusher is the state of a simulated line pusher (an environment sensor), shared by
+// all of its connections.
+type pusher struct {
+	period time.Duration
+
+	mu    sync.Mutex
+	rng   *rand.Rand
+	phase float64
+}
+
+func newPusher(rng *rand.Rand, hz float64) *pusher {
+	period := time.Duration(float64(time.Second) / hz)
+	if period <= 0 {
+		period = 1 // NewTicker panics on 0; a silly rate just pushes as fast as it can
+	}
+	return &pusher{
+		period: period,
+		rng:    rng,
+		phase:  2 * math.Pi * rng.Float64(),
+	}
+}
+
+// appendLine appends one reading line, without its newline, at t seconds after start.
+// Each value is a base plus a slow bounded drift plus gaussian noise.
+func (p *pusher) appendLine(out []byte, seq uint64, t float64) []byte {
+	p.mu.Lock()
+	temp := 21.5 + 0.5*math.Sin(2*math.Pi*t/300+p.phase) + 0.02*p.rng.NormFloat64()
+	pres := 1013.25 + 2*math.Sin(2*math.Pi*t/600+p.phase) + 0.05*p.rng.NormFloat64()
+	flow := 2.5 + 0.1*math.Sin(2*math.Pi*t/120+p.phase) + 0.01*p.rng.NormFloat64()
+	p.mu.Unlock()
+	out = append(out, "seq="...)
+	out = strconv.AppendUint(out, seq, 10)
+	out = append(out, " temp="...)
+	out = strconv.AppendFloat(out, temp, 'f', 3, 64)
+	out = append(out, " pressure="...)
+	out = strconv.AppendFloat(out, pres, 'f', 2, 64)
+	out = append(out, " flow="...)
+	return strconv.AppendFloat(out, flow, 'f', 3, 64)
+}
+
+// servePush serves one connection of a line pusher. This goroutine reads and discards
+// whatever the client sends, so that the client never blocks on a full socket, and
+// notices when the client goes away; a second goroutine pushes the lines.
+func (i *Instrument) servePush(c net.Conn) {
+	gone := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		i.push(c, gone)
+	}()
+	io.Copy(io.Discard, c)
+	close(gone)
+	c.Close() // unblocks a push stuck in Write
+	wg.Wait()
+}
+
+// push writes one line per period until the connection fails, the client goes away or
+// the instrument stops. The ticker drops ticks a Slow fault makes it miss, so a slow
+// pusher pushes less often rather than queueing lines up.
+func (i *Instrument) push(c net.Conn, gone <-chan struct{}) {
+	t := time.NewTicker(i.env.period)
+	defer t.Stop()
+	var seq uint64
+	var out []byte
+	for {
+		select {
+		case <-t.C:
+		case <-gone:
+			return
+		case <-i.done:
+			return
+		}
+		f := i.Faults()
+		if f.Hang {
+			continue
+		}
+		if !i.sleep(f.Slow, gone) {
+			return
+		}
+		seq++
+		if f.Garbage {
+			out = append(out[:0], garbageLine...)
+		} else {
+			out = append(i.env.appendLine(out[:0], seq, i.elapsed()), '\n')
+		}
+		i.lines.Add(1) // before the write, so a client that has read a line sees it counted
+		if _, err := c.Write(out); err != nil {
+			return
+		}
+	}
+}
