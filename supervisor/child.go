@@ -223,12 +223,21 @@ func (s *Supervisor) start(c *child) {
 		defer t.Stop()
 		timeout = t.C
 	}
-	select {
-	case <-inst.ready:
+	started := func() {
 		s.setState(c, Running)
 		s.emit(Event{Kind: EventStarted, Child: c.spec.ID, Restarts: c.restarts})
 		s.log.Debug("child started", "child", c.spec.ID, "restarts", c.restarts)
+	}
+	select {
+	case <-inst.ready:
+		started()
 	case <-inst.done:
+		// Ready then exited at once: report both, in that order.
+		select {
+		case <-inst.ready:
+			started()
+		default:
+		}
 		s.onExit(c, inst)
 	case <-timeout:
 		err := fmt.Errorf("child %q: %w after %s", c.spec.ID, ErrStartTimeout, c.spec.StartTimeout)

@@ -59,7 +59,8 @@ type worker struct {
 	starts  atomic.Int32
 	running atomic.Int32
 	maxRun  atomic.Int32
-	// ignoreCancel makes it outlive its context until release is closed.
+	// ignoreCancel makes it outlive its context until it receives from
+	// release (one value releases one incarnation) or release is closed.
 	ignoreCancel bool
 	release      chan struct{}
 }
@@ -120,21 +121,22 @@ func (w *worker) exitWith(k exitKind) error {
 // noJitter makes backoff exact.
 func noJitter() float64 { return 0 }
 
-// serve runs sup in the background; stop cancels it and returns Serve's error.
-func serve(t *testing.T, sup *supervisor.Supervisor) (stop func() error, done <-chan error) {
+// serve runs sup in the background. stop cancels it and returns Serve's
+// error; done is closed when Serve returns, and stop then returns at once.
+func serve(t *testing.T, sup *supervisor.Supervisor) (stop func() error, done <-chan struct{}) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() { errc <- sup.Serve(ctx) }()
-	var once sync.Once
+	d := make(chan struct{})
 	var err error
+	go func() {
+		err = sup.Serve(ctx)
+		close(d)
+	}()
 	return func() error {
-		once.Do(func() {
-			cancel()
-			err = <-errc
-		})
+		cancel()
+		<-d
 		return err
-	}, errc
+	}, d
 }
 
 func child(t *testing.T, n supervisor.Node, id string) (supervisor.Node, bool) {

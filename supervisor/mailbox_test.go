@@ -1,0 +1,230 @@
+package supervisor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/switchyard/switchyard/supervisor"
+)
+
+// TestControlOvertakesFullMailbox: with the ordinary lane full, control
+// messages are still accepted and received first; each lane stays FIFO.
+func TestControlOvertakesFullMailbox(t *testing.T) {
+	mb := supervisor.NewMailbox(supervisor.MailboxOptions{Name: "psu1", Capacity: 3, ControlCapacity: 2})
+	for i := range 3 {
+		if err := mb.Cast(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mb.Cast(3); !errors.Is(err, supervisor.ErrMailboxFull) {
+		t.Fatalf("Cast into full lane: %v", err)
+	}
+	if err := mb.Control(supervisor.Reconfigure, "cfg"); err != nil {
+		t.Fatalf("Control with full ordinary lane: %v", err)
+	}
+	if err := mb.Control(supervisor.Stop, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := mb.Control(supervisor.Stop, nil); !errors.Is(err, supervisor.ErrMailboxFull) {
+		t.Errorf("control lane over capacity: %v", err)
+	}
+	if mb.Depth() != 5 {
+		t.Errorf("depth %d, want 5", mb.Depth())
+	}
+	var got []string
+	for range 5 {
+		m, err := mb.Receive(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Kind == supervisor.KindControl {
+			got = append(got, m.Control.String())
+		} else {
+			got = append(got, fmt.Sprint(m.Body))
+		}
+		m.Done()
+	}
+	if s := strings.Join(got, ","); s != "reconfigure,stop,0,1,2" {
+		t.Errorf("received %s", s)
+	}
+	st := mb.Stats()
+	if st.Rejected != 2 || st.Received != 5 || st.Depth != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestCallTimeoutAndLateReply: a call gives up after CallTimeout; the
+// handler's late reply is dropped and counted; a call whose caller gave up
+// while queued is never handed to the process.
+func TestCallTimeoutAndLateReply(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mb := supervisor.NewMailbox(supervisor.MailboxOptions{Name: "psu1", CallTimeout: time.Second})
+		ctx := t.Context()
+		errc := make(chan error, 2)
+		go func() { _, err := mb.Call(ctx, "MEAS:VOLT?"); errc <- err }()
+		synctest.Wait()
+		m, err := mb.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, ok := mb.InProgress(); !ok || f.Body != "MEAS:VOLT?" || f.Kind != supervisor.KindCall {
+			t.Errorf("InProgress %+v %v", f, ok)
+		}
+		// A second call, whose caller gives up while it is queued.
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		go func() { _, err := mb.Call(short, "*IDN?"); errc <- err }()
+		synctest.Wait()
+		if mb.Depth() != 1 {
+			t.Errorf("depth %d, want 1", mb.Depth())
+		}
+		time.Sleep(100 * time.Millisecond)
+		if err := <-errc; !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "*IDN?") {
+			t.Errorf("queued call: %v", err)
+		}
+		time.Sleep(900 * time.Millisecond)
+		if err := <-errc; !errors.Is(err, supervisor.ErrCallTimeout) {
+			t.Errorf("call: %v, want timeout", err)
+		}
+		if m.Context().Err() == nil {
+			t.Error("the abandoned message's context is not cancelled")
+		}
+		if err := m.Reply("12.0", nil); !errors.Is(err, supervisor.ErrCallTimeout) {
+			t.Errorf("late Reply: %v", err)
+		}
+		if mb.Depth() != 0 {
+			t.Errorf("expired call still queued")
+		}
+		st := mb.Stats()
+		if st.LateReplies != 1 || st.Expired != 1 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+}
+
+// TestAbortCancelsInProgress: Abort overtakes the queue and cancels the
+// message being handled at once.
+func TestAbortCancelsInProgress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mb := supervisor.NewMailbox(supervisor.MailboxOptions{})
+		ctx := t.Context()
+		type res struct {
+			v   any
+			err error
+		}
+		resc := make(chan res)
+		go func() { v, err := mb.Call(ctx, "RAMP 0 100"); resc <- res{v, err} }()
+		synctest.Wait()
+		_ = mb.Cast("queued behind")
+		m, _ := mb.Receive(ctx)
+		go func() {
+			<-m.Context().Done() // the hardware operation notices the abort
+			_ = m.Reply(nil, fmt.Errorf("ramp aborted: %w", m.Context().Err()))
+		}()
+		if err := mb.Control(supervisor.Abort, nil); err != nil {
+			t.Fatal(err)
+		}
+		r := <-resc
+		if r.err == nil || !strings.Contains(r.err.Error(), "ramp aborted") {
+			t.Errorf("call result %+v", r)
+		}
+		next, _ := mb.Receive(ctx)
+		if next.Kind != supervisor.KindControl || next.Control != supervisor.Abort {
+			t.Errorf("next message %v %v, want the abort", next.Kind, next.Control)
+		}
+		next.Done()
+	})
+}
+
+// mailboxProcess serves a mailbox: replies "ok:<body>", fails on "fail".
+type mailboxProcess struct {
+	mb      *supervisor.Mailbox
+	handled chan string
+}
+
+func (p *mailboxProcess) Serve(ctx context.Context) error {
+	for {
+		m, err := p.mb.Receive(ctx)
+		if err != nil {
+			return err
+		}
+		body, _ := m.Body.(string)
+		if p.handled != nil {
+			p.handled <- body
+		}
+		if body == "fail" {
+			return errors.New("instrument fault")
+		}
+		_ = m.Reply("ok:"+body, nil)
+	}
+}
+
+// TestMailboxAcrossRestart: when the process fails, queued calls fail with
+// ErrRestarted and are never replayed; the registered name keeps working
+// for the next incarnation.
+func TestMailboxAcrossRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := supervisor.NewRegistry()
+		mb := supervisor.NewMailbox(supervisor.MailboxOptions{Name: "psu1"})
+		p := &mailboxProcess{mb: mb, handled: make(chan string)}
+		sup := supervisor.New("devices", supervisor.Options{Registry: reg, Rand: noJitter})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "psu1", Name: "psu1", Service: p, Mailbox: mb})
+		stop, _ := serve(t, sup)
+		synctest.Wait()
+		ctx := t.Context()
+
+		got, ok := reg.Lookup("psu1")
+		if !ok || got != mb {
+			t.Fatal("psu1 not registered")
+		}
+		errc := make(chan error, 3)
+		go func() { _, err := mb.Call(ctx, "fail"); errc <- err }()
+		synctest.Wait()
+		go func() { _, err := mb.Call(ctx, "OUTP ON"); errc <- err }()
+		go func() { _, err := mb.Call(ctx, "VOLT 5"); errc <- err }()
+		synctest.Wait()
+		if n := mustChild(t, sup.Snapshot(), "psu1"); n.MailboxDepth != 2 || !strings.Contains(n.InProgress, "fail") {
+			t.Errorf("snapshot before failure: depth %d in progress %q", n.MailboxDepth, n.InProgress)
+		}
+		if b := <-p.handled; b != "fail" {
+			t.Fatalf("handled %q", b)
+		}
+		for range 3 {
+			if err := <-errc; !errors.Is(err, supervisor.ErrRestarted) || !strings.Contains(err.Error(), "psu1") {
+				t.Errorf("queued call: %v, want ErrRestarted naming psu1", err)
+			}
+		}
+		// While backing off, calls fail fast instead of queueing.
+		if _, err := mb.Call(ctx, "VOLT 6"); !errors.Is(err, supervisor.ErrRestarted) {
+			t.Errorf("call while down: %v", err)
+		}
+		sleep(time.Second)
+		mb2, _ := reg.Lookup("psu1")
+		go func() {
+			if b := <-p.handled; b != "MEAS?" {
+				t.Errorf("new incarnation handled %q first: a replay", b)
+			}
+		}()
+		v, err := mb2.Call(ctx, "MEAS?")
+		if err != nil || v != "ok:MEAS?" {
+			t.Errorf("call after restart: %v %v", v, err)
+		}
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+		if _, err := mb.Call(ctx, "x"); !errors.Is(err, supervisor.ErrStopped) {
+			t.Errorf("call after stop: %v", err)
+		}
+		if err := sup.Remove("psu1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := reg.Lookup("psu1"); ok || len(reg.Names()) != 0 {
+			t.Error("still registered after Remove")
+		}
+	})
+}
