@@ -32,58 +32,58 @@ type Config struct {
 // Listen holds the server's listen addresses. Both default to loopback.
 type Listen struct {
 	// GRPC is the native gRPC address. Default 127.0.0.1:7400.
-	GRPC string `yaml:"grpc"`
+	GRPC string `yaml:"grpc,omitempty"`
 	// HTTP serves Connect/gRPC-Web, /healthz and /metrics. Default 127.0.0.1:7480.
-	HTTP string `yaml:"http"`
+	HTTP string `yaml:"http,omitempty"`
 }
 
 // QuestDB says where to archive. An empty Address means no archiving.
 type QuestDB struct {
 	// Address is QuestDB's HTTP host:port (ILP over HTTP and /exec).
-	Address string `yaml:"address"`
+	Address string `yaml:"address,omitempty"`
 	// Table for samples. Default "samples".
-	Table string `yaml:"table"`
+	Table string `yaml:"table,omitempty"`
 }
 
 // Device is one instrument.
 type Device struct {
 	Name           string    `yaml:"name"`
-	Address        string    `yaml:"address"`
+	Address        string    `yaml:"address,omitempty"`
 	Driver         string    `yaml:"driver"`
-	Identify       string    `yaml:"identify"`
-	Init           []string  `yaml:"init"`
-	ConnectTimeout Duration  `yaml:"connect_timeout"`
-	ReplyTimeout   Duration  `yaml:"reply_timeout"`
-	IdleTimeout    Duration  `yaml:"idle_timeout"`
+	Identify       string    `yaml:"identify,omitempty"`
+	Init           []string  `yaml:"init,omitempty"`
+	ConnectTimeout Duration  `yaml:"connect_timeout,omitempty"`
+	ReplyTimeout   Duration  `yaml:"reply_timeout,omitempty"`
+	IdleTimeout    Duration  `yaml:"idle_timeout,omitempty"`
 	Channels       []Channel `yaml:"channels"`
-	Commands       []Command `yaml:"commands"`
+	Commands       []Command `yaml:"commands,omitempty"`
 }
 
 // Channel is one reading of a device.
 type Channel struct {
 	Name   string   `yaml:"name"`
-	Query  string   `yaml:"query"`
-	Key    string   `yaml:"key"`
-	Period Duration `yaml:"period"`
-	Type   string   `yaml:"type"`
-	Unit   string   `yaml:"unit"`
+	Query  string   `yaml:"query,omitempty"`
+	Key    string   `yaml:"key,omitempty"`
+	Period Duration `yaml:"period,omitempty"`
+	Type   string   `yaml:"type,omitempty"`
+	Unit   string   `yaml:"unit,omitempty"`
 }
 
 // Command is a named command template.
 type Command struct {
 	Name     string `yaml:"name"`
 	Template string `yaml:"template"`
-	Reply    bool   `yaml:"reply"`
-	Args     []Arg  `yaml:"args"`
+	Reply    bool   `yaml:"reply,omitempty"`
+	Args     []Arg  `yaml:"args,omitempty"`
 }
 
 // Arg is a typed command argument.
 type Arg struct {
 	Name   string   `yaml:"name"`
-	Type   string   `yaml:"type"`
-	Min    *float64 `yaml:"min"`
-	Max    *float64 `yaml:"max"`
-	Values []string `yaml:"values"`
+	Type   string   `yaml:"type,omitempty"`
+	Min    *float64 `yaml:"min,omitempty"`
+	Max    *float64 `yaml:"max,omitempty"`
+	Values []string `yaml:"values,omitempty"`
 }
 
 // Duration is a time.Duration written as "250ms", "1s", "2m".

@@ -127,11 +127,15 @@ func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
 	if dl, ok := req.ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = max(time.Until(dl), time.Millisecond)
 	}
-	if err := lc.writeLine(r.line, timeout); err != nil {
+	line, confirm := r.line, false
+	if !r.reply && allowReply && d.spec.WriteConfirm != "" {
+		line, confirm = line+";"+d.spec.WriteConfirm, true
+	}
+	if err := lc.writeLine(line, timeout); err != nil {
 		req.reply <- result{err: fmt.Errorf("device %s: %w", d.spec.Name, err)}
 		return err
 	}
-	if !r.reply || !allowReply {
+	if !confirm && (!r.reply || !allowReply) {
 		req.reply <- result{}
 		return nil
 	}
@@ -143,6 +147,12 @@ func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
 			req.reply <- result{err: fmt.Errorf("device %s: %w", d.spec.Name, err)}
 		}
 		return err
+	}
+	if confirm {
+		// The confirmation's reply says the write was executed; it is not the
+		// command's reply.
+		req.reply <- result{}
+		return nil
 	}
 	rep := Reply{Text: text}
 	for _, part := range strings.Split(text, ";") {

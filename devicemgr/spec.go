@@ -24,7 +24,12 @@ type Spec struct {
 	Identify string
 	// Init lines are sent after every (re)connect, in order. A line ending in '?'
 	// waits for (and discards) its reply.
-	Init     []string
+	Init []string
+	// WriteConfirm is appended (after ';') to a command that has no reply of its
+	// own, and its reply awaited, so SendCommand returns only once the instrument
+	// has executed the command. Default "*OPC?" for SCPI; "-" sends writes
+	// unconfirmed. Not used by the lines driver.
+	WriteConfirm string
 	Channels []ChannelSpec
 	Commands []CommandSpec
 	// ConnectTimeout bounds a dial. Default 3s.
@@ -79,6 +84,12 @@ func (s *Spec) withDefaults() Spec {
 	c := *s
 	if c.Identify == "" && c.Driver == DriverSCPI {
 		c.Identify = "*IDN?"
+	}
+	if c.WriteConfirm == "" && c.Driver == DriverSCPI {
+		c.WriteConfirm = "*OPC?"
+	}
+	if c.WriteConfirm == "-" {
+		c.WriteConfirm = ""
 	}
 	if c.Identify == "-" {
 		c.Identify = ""

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+
+	"github.com/switchyard/switchyard/config"
+)
+
+func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("--config FILE is required")
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(cfg, appOptions{Log: log})
+	if err != nil {
+		return err
+	}
+	g, h := a.Addrs()
+	log.Info("switchyard serving", "devices", len(cfg.Devices), "grpc", g.String(), "http", h.String())
+	return a.Serve(ctx)
+}
