@@ -347,4 +347,3 @@ func TestSpecValidation(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-

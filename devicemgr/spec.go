@@ -30,8 +30,8 @@ type Spec struct {
 	// has executed the command. Default "*OPC?" for SCPI; "-" sends writes
 	// unconfirmed. Not used by the lines driver.
 	WriteConfirm string
-	Channels []ChannelSpec
-	Commands []CommandSpec
+	Channels     []ChannelSpec
+	Commands     []CommandSpec
 	// ConnectTimeout bounds a dial. Default 3s.
 	ConnectTimeout time.Duration
 	// ReplyTimeout bounds the wait for a reply. Default 1s.

@@ -58,4 +58,3 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	wg.Wait()
 	return errors.Join(appErr, simErr)
 }
-
