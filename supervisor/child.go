@@ -215,7 +215,9 @@ func (s *Supervisor) start(c *child) {
 		c.spec.Mailbox.open()
 	}
 	inst := s.launch(c)
+	s.mu.Lock() // Snapshot reads c.inst to show a leaked goroutine that ended
 	c.inst = inst
+	s.mu.Unlock()
 
 	var timeout <-chan time.Time
 	if c.spec.StartTimeout > 0 {
@@ -330,7 +332,7 @@ func safeCall(f func()) {
 // onExit accounts for an incarnation that ended by itself (or, for a
 // leaked one, finally ended).
 func (s *Supervisor) onExit(c *child, inst *instance) {
-	if inst.handled || inst != c.inst {
+	if inst.handled || inst != c.inst || c.removed {
 		return
 	}
 	inst.handled = true

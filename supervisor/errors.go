@@ -12,6 +12,8 @@ var (
 	ErrAlreadyRunning = errors.New("supervisor already running")
 	// ErrDuplicate: a child with that ID (or a mailbox with that name) exists.
 	ErrDuplicate = errors.New("duplicate id")
+	// ErrTooManyChildren: Options.MaxChildren is reached.
+	ErrTooManyChildren = errors.New("too many children")
 	// ErrNotFound: no child has that ID.
 	ErrNotFound = errors.New("no such child")
 	// ErrLeaked: a child's goroutine did not exit after its shutdown

@@ -283,3 +283,12 @@ func TestSnapshotNeverBlocks(t *testing.T) {
 		}
 	})
 }
+
+func TestMaxChildren(t *testing.T) {
+	sup := supervisor.New("devices", supervisor.Options{MaxChildren: 1})
+	j := &journal{}
+	mustAdd(t, sup, supervisor.ChildSpec{ID: "a", Service: newWorker("a", j)})
+	if err := sup.Add(supervisor.ChildSpec{ID: "b", Service: newWorker("b", j)}); !errors.Is(err, supervisor.ErrTooManyChildren) {
+		t.Errorf("Add beyond MaxChildren: %v", err)
+	}
+}

@@ -315,33 +315,45 @@ func (mb *Mailbox) enqueue(m *Message) error {
 	return nil
 }
 
+// TryReceive is Receive without waiting: ok is false if both lanes are
+// empty. With Notify it lets a process wait for messages and for its own
+// timers (a poll tick) in one select.
+func (mb *Mailbox) TryReceive() (m *Message, ok bool) {
+	mb.mu.Lock()
+	if prev := mb.current; prev != nil {
+		mb.mu.Unlock()
+		prev.Done()
+		mb.mu.Lock()
+	}
+	defer mb.mu.Unlock()
+	switch {
+	case len(mb.ctl) > 0:
+		m, mb.ctl = mb.ctl[0], mb.ctl[1:]
+	case len(mb.ord) > 0:
+		m, mb.ord = mb.ord[0], mb.ord[1:]
+	default:
+		return nil, false
+	}
+	m.state = inProgress
+	mb.current = m
+	mb.stats.Received++
+	return m, true
+}
+
+// Notify returns a channel that receives a value when messages may be
+// waiting; drain with TryReceive until it reports none. Wake-ups are
+// coalesced. Only the process that owns the mailbox should use it.
+func (mb *Mailbox) Notify() <-chan struct{} { return mb.wake }
+
 // Receive returns the next message for the process: the oldest control
 // message if any, else the oldest call or cast. It ends the previous
 // message's handling (see Done) and waits until a message arrives or ctx
 // ends.
 func (mb *Mailbox) Receive(ctx context.Context) (*Message, error) {
 	for {
-		mb.mu.Lock()
-		if prev := mb.current; prev != nil {
-			mb.mu.Unlock()
-			prev.Done()
-			mb.mu.Lock()
-		}
-		var m *Message
-		switch {
-		case len(mb.ctl) > 0:
-			m, mb.ctl = mb.ctl[0], mb.ctl[1:]
-		case len(mb.ord) > 0:
-			m, mb.ord = mb.ord[0], mb.ord[1:]
-		}
-		if m != nil {
-			m.state = inProgress
-			mb.current = m
-			mb.stats.Received++
-			mb.mu.Unlock()
+		if m, ok := mb.TryReceive(); ok {
 			return m, nil
 		}
-		mb.mu.Unlock()
 		select {
 		case <-mb.wake:
 		case <-ctx.Done():

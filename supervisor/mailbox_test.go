@@ -228,3 +228,78 @@ func TestMailboxAcrossRestart(t *testing.T) {
 		}
 	})
 }
+
+// TestNotifyTryReceive: a process can wait for its mailbox and its own
+// poll timer in one select.
+func TestNotifyTryReceive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mb := supervisor.NewMailbox(supervisor.MailboxOptions{})
+		ctx, cancel := context.WithCancel(t.Context())
+		var log []string
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					log = append(log, "poll")
+				case <-mb.Notify():
+					for {
+						m, ok := mb.TryReceive()
+						if !ok {
+							break
+						}
+						log = append(log, fmt.Sprint(m.Body))
+						_ = m.Reply("done", nil)
+					}
+				}
+			}
+		}()
+		time.Sleep(1500 * time.Millisecond)
+		if v, err := mb.Call(ctx, "OUTP ON"); v != "done" || err != nil {
+			t.Errorf("Call: %v %v", v, err)
+		}
+		_ = mb.Cast("note")
+		time.Sleep(time.Second)
+		cancel()
+		<-done
+		if got := strings.Join(log, ","); got != "poll,OUTP ON,note,poll" {
+			t.Errorf("log %s", got)
+		}
+		if _, ok := mb.InProgress(); ok {
+			t.Error("a message is still in progress after TryReceive found none")
+		}
+	})
+}
+
+// TestCastsDroppedOnExit: queued casts are dropped and counted when the
+// process exits; none reach the next incarnation.
+func TestCastsDroppedOnExit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mb := supervisor.NewMailbox(supervisor.MailboxOptions{})
+		p := &mailboxProcess{mb: mb, handled: make(chan string)}
+		sup := supervisor.New("devices", supervisor.Options{Rand: noJitter})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "psu1", Service: p, Mailbox: mb})
+		stop, _ := serve(t, sup)
+		synctest.Wait()
+		for _, b := range []string{"fail", "a", "b"} {
+			if err := mb.Cast(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if b := <-p.handled; b != "fail" {
+			t.Fatal(b)
+		}
+		sleep(time.Second)
+		if st := mb.Stats(); st.Dropped != 2 || st.Depth != 0 {
+			t.Errorf("stats %+v", st)
+		}
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+}

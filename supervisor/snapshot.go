@@ -75,14 +75,19 @@ func (s *Supervisor) Snapshot() Node {
 	subs := make([]*Supervisor, 0, len(s.children))
 	mbs := make([]*Mailbox, 0, len(s.children))
 	for _, c := range s.children {
+		st, last := c.state, c.lastExit
+		if st == Leaked && c.inst != nil && c.inst.exited() {
+			// Ended while its supervisor was not running to account for it.
+			st, last = Stopped, "shutdown (after leaking)"
+		}
 		kids = append(kids, Node{
 			ID:          c.spec.ID,
 			Kind:        "worker",
 			Restart:     c.spec.Restart.String(),
 			Significant: c.spec.Significant,
-			State:       c.state,
+			State:       st,
 			Restarts:    c.restarts,
-			LastExit:    c.lastExit,
+			LastExit:    last,
 			Started:     c.started,
 			NextRestart: c.nextShown,
 		})

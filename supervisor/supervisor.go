@@ -90,6 +90,10 @@ type Options struct {
 	// Registry, if set, is where children with a ChildSpec.Name and a
 	// Mailbox are registered. Default: none.
 	Registry *Registry
+	// MaxChildren bounds the number of children (DynamicSupervisor's
+	// max_children); Add beyond it fails with ErrTooManyChildren.
+	// Default 0: no limit.
+	MaxChildren int
 	// Rand returns numbers in [0,1) for backoff jitter.
 	// Default math/rand/v2.Float64. Tests may fix it.
 	Rand func() float64
@@ -329,10 +333,13 @@ func (s *Supervisor) drainNotes() {
 	}
 }
 
-// Add adds a child. Before Serve it is only recorded; while Serve runs the
-// child is started at once and Add returns once it is ready or has failed
-// (a failed start is handled like any abnormal exit: see the restart type).
-// Add returns an error only for an invalid or duplicate spec.
+// Add adds a child after the existing ones. Before Serve it is only
+// recorded; while Serve runs the child is started at once and Add returns
+// once it is ready or has failed (a failed start is handled like any
+// abnormal exit: see the restart type). Add returns an error only for an
+// invalid or duplicate spec or when MaxChildren is reached. While Serve
+// runs, Add waits for the supervisor's goroutine, which may be busy
+// starting or stopping another child.
 func (s *Supervisor) Add(spec ChildSpec) error {
 	if err := spec.validate(); err != nil {
 		return fmt.Errorf("supervisor %q: add: %w", s.id, err)
@@ -438,6 +445,9 @@ func (s *Supervisor) handle(req request) error {
 func (s *Supervisor) addLocked(spec *ChildSpec) error {
 	if s.findLocked(spec.ID) != nil {
 		return fmt.Errorf("supervisor %q: add %q: %w", s.id, spec.ID, ErrDuplicate)
+	}
+	if s.opts.MaxChildren > 0 && len(s.children) >= s.opts.MaxChildren {
+		return fmt.Errorf("supervisor %q: add %q: %w (%d)", s.id, spec.ID, ErrTooManyChildren, s.opts.MaxChildren)
 	}
 	if spec.Significant && spec.Restart == Permanent {
 		return fmt.Errorf("supervisor %q: add %q: a significant child must be transient or temporary", s.id, spec.ID)
