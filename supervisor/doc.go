@@ -55,7 +55,13 @@
 // Events are published without blocking into each subscriber's bounded
 // ring (oldest dropped and counted) and handed over on the reader's
 // goroutine by Subscription.Next. Serve returns only after every child
-// goroutine it started has exited, except leaked ones, which it reports.
+// goroutine it started has exited, except leaked ones, which it reports
+// with an error wrapping ErrLeaked.
+//
+// A child may call its own supervisor's Add, Remove and Snapshot once it
+// is ready, but not before (the supervisor is waiting for its ready call)
+// nor while being stopped (the supervisor is waiting for it to exit):
+// as in OTP, that deadlocks until StartTimeout or Shutdown runs out.
 //
 // Time comes from the time package. Tests run inside testing/synctest
 // bubbles, whose fake clock drives time.Now and every timer here; jitter

@@ -292,3 +292,42 @@ func TestMaxChildren(t *testing.T) {
 		t.Errorf("Add beyond MaxChildren: %v", err)
 	}
 }
+
+// TestNestedOrder: a nested supervisor's children all start before the
+// parent's next child, and shutdown runs in exact reverse.
+func TestNestedOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := &journal{}
+		sub := supervisor.New("sub", supervisor.Options{})
+		mustAdd(t, sub, supervisor.ChildSpec{ID: "a", Service: newWorker("a", j)})
+		mustAdd(t, sub, supervisor.ChildSpec{ID: "b", Service: newWorker("b", j)})
+		root := supervisor.New("root", supervisor.Options{})
+		mustAdd(t, root, supervisor.ChildSpec{ID: "sub", Service: sub})
+		mustAdd(t, root, supervisor.ChildSpec{ID: "c", Service: newWorker("c", j)})
+		stop, _ := serve(t, root)
+		synctest.Wait()
+		if got := strings.Join(j.take(), ","); got != "start a,start b,start c" {
+			t.Errorf("start order %s", got)
+		}
+		snap := root.Snapshot()
+		if n := mustChild(t, snap, "sub"); n.Kind != "supervisor" || n.Strategy != "one_for_one" || len(n.Children) != 2 || n.State != supervisor.Running {
+			t.Errorf("sub node %+v", n)
+		}
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+		if got := strings.Join(j.take(), ","); got != "stop c,stop b,stop a" {
+			t.Errorf("stop order %s", got)
+		}
+		other := supervisor.New("other", supervisor.Options{})
+		if err := other.Add(supervisor.ChildSpec{ID: "sub", Service: sub}); err == nil {
+			t.Error("a supervisor was added to two parents")
+		}
+		if err := sub.Add(supervisor.ChildSpec{ID: "root", Service: root}); err == nil {
+			t.Error("a supervisor was added below itself")
+		}
+		if err := root.Add(supervisor.ChildSpec{ID: "self", Service: root}); err == nil {
+			t.Error("a supervisor was added to itself")
+		}
+	})
+}

@@ -228,6 +228,9 @@ func (mb *Mailbox) newMessage(kind MessageKind, body any) *Message {
 // up cancels the message's Context; if the message was still queued it is
 // removed and never handled, and a late reply is dropped.
 func (mb *Mailbox) Call(ctx context.Context, body any) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: call %v: %w", mb.name, body, err)
+	}
 	m := mb.newMessage(KindCall, body)
 	m.reply = make(chan reply, 1)
 	if err := mb.enqueue(m); err != nil {

@@ -185,7 +185,8 @@ func (s *Supervisor) ID() string { return s.id }
 // Serve starts the children in order and supervises them until ctx ends,
 // the restart intensity is exceeded (an *EscalationError is returned), or
 // auto-shutdown applies (nil). In every case it stops the children in
-// reverse order before returning. Serve returns nil when ctx ends.
+// reverse order before returning. Serve returns nil when ctx ends, or an
+// error wrapping ErrLeaked if a child goroutine would not exit.
 // A supervisor runs at most once at a time (ErrAlreadyRunning); it may be
 // served again after Serve returns, as a parent does when restarting it.
 func (s *Supervisor) Serve(ctx context.Context) error {
@@ -344,6 +345,16 @@ func (s *Supervisor) Add(spec ChildSpec) error {
 	if err := spec.validate(); err != nil {
 		return fmt.Errorf("supervisor %q: add: %w", s.id, err)
 	}
+	if sub, ok := spec.Service.(*Supervisor); ok {
+		if p := sub.parentOf(); p != nil && p != s {
+			return fmt.Errorf("supervisor %q: add %q: already supervised by %q", s.id, spec.ID, p.id)
+		}
+		for p := s; p != nil; p = p.parentOf() {
+			if p == sub {
+				return fmt.Errorf("supervisor %q: add %q: would supervise its own ancestor", s.id, spec.ID)
+			}
+		}
+	}
 	for {
 		s.mu.Lock()
 		r := s.run
@@ -459,15 +470,18 @@ func (s *Supervisor) addLocked(spec *ChildSpec) error {
 	}
 	c := newChild(*spec)
 	if sub, ok := spec.Service.(*Supervisor); ok {
-		if sub == s {
-			return fmt.Errorf("supervisor %q: add %q: a supervisor cannot supervise itself", s.id, spec.ID)
-		}
 		sub.mu.Lock()
 		sub.parent = s
 		sub.mu.Unlock()
 	}
 	s.children = append(s.children, c)
 	return nil
+}
+
+func (s *Supervisor) parentOf() *Supervisor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parent
 }
 
 func (s *Supervisor) findLocked(id string) *child {
