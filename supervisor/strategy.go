@@ -1,5 +1,10 @@
 package supervisor
 
+import (
+	"fmt"
+	"time"
+)
+
 // Strategy decides which children restart when one of them must restart.
 type Strategy uint8
 
@@ -39,4 +44,156 @@ func (s *Supervisor) group(c *child) []*child {
 		}
 	}
 	return []*child{c}
+}
+
+// onExit accounts for an incarnation that ended by itself (or, for a
+// leaked one, finally ended).
+func (s *Supervisor) onExit(c *child, inst *instance) {
+	if inst.handled || inst != c.inst || c.removed {
+		return
+	}
+	inst.handled = true
+	inst.cancel()
+	if inst.stopping {
+		// A leaked incarnation finally ended.
+		s.mu.Lock()
+		c.lastExit = "shutdown (after leaking)"
+		switch {
+		case c.pending:
+			c.state = BackingOff
+			c.nextShown = c.next
+		default:
+			c.state = Stopped
+		}
+		s.mu.Unlock()
+		s.emit(Event{Kind: EventStopped, Child: c.spec.ID, Reason: c.lastExit})
+		if c.removing {
+			s.mu.Lock()
+			s.dropLocked(c)
+			s.mu.Unlock()
+			s.emit(Event{Kind: EventRemoved, Child: c.spec.ID})
+		}
+		return
+	}
+	abnormal := inst.err != nil
+	text := exitText(inst.err)
+	s.mu.Lock()
+	c.state = Stopped
+	c.lastExit = text
+	s.mu.Unlock()
+	s.emit(Event{Kind: EventExited, Child: c.spec.ID, Reason: text, Restarts: c.restarts})
+	if abnormal {
+		s.log.Warn("child failed", "child", c.spec.ID, "err", inst.err)
+	} else {
+		s.log.Debug("child exited normally", "child", c.spec.ID)
+	}
+	s.afterExit(c, abnormal, inst.err)
+}
+
+// afterExit applies the restart type, intensity, strategy and backoff to a
+// child that has just exited by itself.
+func (s *Supervisor) afterExit(c *child, abnormal bool, cause error) {
+	restart := c.spec.Restart == Permanent || (c.spec.Restart == Transient && abnormal)
+	if !restart {
+		s.closeMailbox(c, ErrStopped)
+		if c.spec.Restart == Temporary {
+			s.mu.Lock()
+			s.dropLocked(c)
+			s.mu.Unlock()
+		}
+		if c.spec.Significant {
+			s.autoShutdown()
+		}
+		return
+	}
+	s.closeMailbox(c, ErrRestarted)
+	now := time.Now()
+	if s.intensityExceeded(now) {
+		s.term = &EscalationError{
+			Supervisor:  s.id,
+			MaxRestarts: max(s.opts.MaxRestarts, 0),
+			MaxTime:     s.opts.MaxTime,
+			Child:       c.spec.ID,
+			Cause:       cause,
+		}
+		s.log.Error("restart intensity exceeded; escalating", "child", c.spec.ID, "err", cause)
+		return
+	}
+	group := s.group(c)
+	for i := len(group) - 1; i >= 0; i-- {
+		if m := group[i]; m != c {
+			m.pending = false
+			why := ErrRestarted
+			if m.spec.Restart == Temporary {
+				why = ErrStopped
+			}
+			s.stop(m, why)
+		}
+	}
+	b := s.opts.Backoff
+	if c.spec.Backoff != nil {
+		b = c.spec.Backoff.withDefaults()
+	}
+	if now.Sub(c.started) >= b.ResetAfter {
+		c.failures = 0
+	}
+	c.failures++
+	delay := b.Delay(c.failures, s.opts.Rand())
+	next := now.Add(delay)
+	for _, m := range group {
+		if m != c && m.spec.Restart == Temporary {
+			s.mu.Lock()
+			s.dropLocked(m)
+			s.mu.Unlock()
+			continue
+		}
+		m.pending = true
+		m.next = next
+		s.mu.Lock()
+		if m.state != Leaked {
+			m.state = BackingOff
+		}
+		m.nextShown = next
+		s.mu.Unlock()
+	}
+	s.emit(Event{Kind: EventRestartScheduled, Child: c.spec.ID, NextRestart: next, Restarts: c.restarts})
+}
+
+func (s *Supervisor) closeMailbox(c *child, why error) {
+	if c.spec.Mailbox != nil {
+		c.spec.Mailbox.shut(fmt.Errorf("process %q: %w", c.spec.ID, why))
+	}
+}
+
+func (s *Supervisor) intensityExceeded(now time.Time) bool {
+	if s.opts.MaxRestarts < 0 {
+		return true
+	}
+	cutoff := now.Add(-s.opts.MaxTime)
+	kept := s.restartLog[:0]
+	for _, t := range s.restartLog {
+		if t.After(cutoff) {
+			kept = append(kept, t)
+		}
+	}
+	s.restartLog = append(kept, now)
+	return len(s.restartLog) > s.opts.MaxRestarts
+}
+
+func (s *Supervisor) autoShutdown() {
+	switch s.opts.AutoShutdown {
+	case AnySignificant:
+		s.term = errNormalStop
+	case AllSignificant:
+		for _, c := range s.snapshotChildren() {
+			if c.spec.Significant && (c.alive() || c.pending) {
+				return
+			}
+		}
+		s.term = errNormalStop
+	default:
+		return
+	}
+	s.log.Info("auto-shutdown: significant children exited")
+	s.emit(Event{Kind: EventAutoShutdown})
 }
