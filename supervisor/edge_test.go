@@ -38,7 +38,7 @@ func TestStartFailureDuringGroupRestart(t *testing.T) {
 		synctest.Wait()
 		j.take()
 		c.exit <- exitErr
-		sleep(150 * time.Millisecond) // c's backoff (100ms) passed; b's start fails
+		sleep(150 * time.Millisecond)                        // c's backoff (100ms) passed; b's start fails
 		want := "exit c error,stop a,start a,start b,stop a" // b logs no stop
 		if got := strings.Join(j.take(), ","); got != want {
 			t.Errorf("log %s\nwant %s", got, want)
