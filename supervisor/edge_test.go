@@ -183,3 +183,34 @@ func TestRestartedSupervisorStartsAfresh(t *testing.T) {
 		}
 	})
 }
+
+// TestOwnCancellationIsNormal: whatever a child returns after its
+// supervisor cancelled it is a normal shutdown: no restart, no intensity.
+func TestOwnCancellationIsNormal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sockErr := supervisor.ServiceFunc(func(ctx context.Context) error {
+			<-ctx.Done()
+			return errors.New("read tcp: use of closed network connection")
+		})
+		sup := supervisor.New("root", supervisor.Options{MaxRestarts: -1}) // any restart escalates
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "a", Service: sockErr, Restart: supervisor.Transient})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "b", Service: sockErr})
+		stop, done := serve(t, sup)
+		synctest.Wait()
+		if err := sup.Remove("a"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatalf("escalated after Remove: %v", stop())
+		default:
+		}
+		if err := stop(); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		if n := mustChild(t, sup.Snapshot(), "b"); n.State != supervisor.Stopped || n.LastExit != "shutdown: read tcp: use of closed network connection" {
+			t.Errorf("b %+v", n)
+		}
+	})
+}
