@@ -1,0 +1,192 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	"github.com/switchyard/switchyard/devicemgr"
+	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
+	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
+)
+
+// Devices is what the server needs from the device manager.
+type Devices interface {
+	// List returns every configured device.
+	List() []devicemgr.Info
+	// Get returns one device, or an error wrapping devicemgr.ErrNotFound.
+	Get(name string) (devicemgr.Info, error)
+	// Send sends a command and waits for its reply. Errors wrap the devicemgr
+	// sentinels.
+	Send(ctx context.Context, device string, cmd devicemgr.Command) (devicemgr.Reply, error)
+	// WatchStates returns a new watcher of state changes; the server closes it.
+	WatchStates() *devicemgr.StateWatch
+}
+
+// deviceService implements DeviceService once. Its lower-case methods are the core,
+// written against plain messages and a send function; the Connect methods below and
+// grpcDeviceService (grpc.go) only adapt.
+type deviceService struct {
+	devices Devices
+	life    context.Context // ends when the server shuts down
+	metrics *metrics
+}
+
+var _ switchyardv1connect.DeviceServiceHandler = (*deviceService)(nil)
+
+func (s *deviceService) listDevices(_ context.Context, _ *pb.ListDevicesRequest) (*pb.ListDevicesResponse, error) {
+	infos := s.devices.List()
+	slices.SortFunc(infos, func(a, b devicemgr.Info) int { return strings.Compare(a.Name, b.Name) })
+	resp := &pb.ListDevicesResponse{Devices: make([]*pb.Device, len(infos))}
+	for i := range infos {
+		resp.Devices[i] = deviceToProto(&infos[i])
+	}
+	return resp, nil
+}
+
+func (s *deviceService) getDevice(_ context.Context, req *pb.GetDeviceRequest) (*pb.GetDeviceResponse, error) {
+	if req.GetName() == "" {
+		return nil, errField("name", "required")
+	}
+	info, err := s.devices.Get(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetDeviceResponse{Device: deviceToProto(&info)}, nil
+}
+
+func (s *deviceService) sendCommand(ctx context.Context, req *pb.SendCommandRequest) (*pb.SendCommandResponse, error) {
+	if req.GetDevice() == "" {
+		return nil, errField("device", "required")
+	}
+	switch c := req.GetCommand().(type) {
+	case nil:
+		return nil, errField("command", "one of name or raw is required")
+	case *pb.SendCommandRequest_Name:
+		if c.Name == "" {
+			return nil, errField("name", "required")
+		}
+	case *pb.SendCommandRequest_Raw:
+		if c.Raw == "" {
+			return nil, errField("raw", "required")
+		}
+		if strings.ContainsAny(c.Raw, "\r\n") {
+			return nil, errField("raw", "must be one line")
+		}
+		if len(req.GetArgs()) > 0 {
+			return nil, errField("args", "only allowed with name")
+		}
+	}
+	timeout, err := validateTimeout("timeout", req.GetTimeout())
+	if err != nil {
+		return nil, err
+	}
+	reply, err := s.devices.Send(ctx, req.GetDevice(), commandFromProto(req, timeout))
+	if err != nil {
+		return nil, err
+	}
+	return replyToProto(&reply), nil
+}
+
+// watchDevices sends the current state of every selected device, then each change,
+// until ctx ends or the server shuts down.
+func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRequest, out streamOut[pb.WatchDevicesResponse]) error {
+	sel, err := compileGlobs("devices", req.GetDevices())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := streamContext(ctx, s.life)
+	defer cancel()
+	defer s.metrics.streamStarted("WatchDevices")()
+
+	// Watch before listing so no change falls between the two; a change already in
+	// the list may then arrive twice, which is harmless for a state.
+	w := s.devices.WatchStates()
+	defer w.Close()
+	if err := out.header(); err != nil {
+		return err
+	}
+	infos := s.devices.List()
+	slices.SortFunc(infos, func(a, b devicemgr.Info) int { return strings.Compare(a.Name, b.Name) })
+	sendInfo := func(info *devicemgr.Info) error {
+		if !sel.match(info.Name) {
+			return nil
+		}
+		return out.send(&pb.WatchDevicesResponse{Device: deviceToProto(info), TimestampNs: unixNano(info.ChangedAt)})
+	}
+	for i := range infos {
+		if err := sendInfo(&infos[i]); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-w.Ready():
+		}
+		changes := w.Take()
+		for i := range changes {
+			if err := sendInfo(&changes[i]); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// ListDevices implements switchyardv1connect.DeviceServiceHandler.
+func (s *deviceService) ListDevices(ctx context.Context, req *connect.Request[pb.ListDevicesRequest]) (*connect.Response[pb.ListDevicesResponse], error) {
+	return connectResponse(s.listDevices(ctx, req.Msg))
+}
+
+// GetDevice implements switchyardv1connect.DeviceServiceHandler.
+func (s *deviceService) GetDevice(ctx context.Context, req *connect.Request[pb.GetDeviceRequest]) (*connect.Response[pb.GetDeviceResponse], error) {
+	return connectResponse(s.getDevice(ctx, req.Msg))
+}
+
+// SendCommand implements switchyardv1connect.DeviceServiceHandler.
+func (s *deviceService) SendCommand(ctx context.Context, req *connect.Request[pb.SendCommandRequest]) (*connect.Response[pb.SendCommandResponse], error) {
+	return connectResponse(s.sendCommand(ctx, req.Msg))
+}
+
+// WatchDevices implements switchyardv1connect.DeviceServiceHandler.
+func (s *deviceService) WatchDevices(ctx context.Context, req *connect.Request[pb.WatchDevicesRequest], stream *connect.ServerStream[pb.WatchDevicesResponse]) error {
+	return connectError(s.watchDevices(ctx, req.Msg, connectOut(stream)))
+}
+
+// connectResponse adapts a core unary result to connect-go.
+func connectResponse[T any](msg *T, err error) (*connect.Response[T], error) {
+	if err != nil {
+		return nil, connectError(err)
+	}
+	return connect.NewResponse(msg), nil
+}
+
+// streamOut is how the core writes a server stream, whatever the transport.
+type streamOut[T any] struct {
+	// header sends the response headers now. The core calls it once the stream is
+	// established (its hub subscription or state watch exists), so a client that
+	// waits for headers knows it will see everything that happens after.
+	header func() error
+	// send sends one message (and the headers, if not yet sent).
+	send func(*T) error
+}
+
+// connectOut adapts a connect-go server stream.
+func connectOut[T any](s *connect.ServerStream[T]) streamOut[T] {
+	// Send(nil) sends the headers only.
+	return streamOut[T]{header: func() error { return s.Send(nil) }, send: s.Send}
+}
+
+// streamContext returns a context that also ends, with cause errShuttingDown, when
+// life ends. Call the returned function when the stream is over.
+func streamContext(ctx, life context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(life, func() { cancel(errShuttingDown) })
+	return ctx, func() {
+		stop()
+		cancel(context.Canceled)
+	}
+}
