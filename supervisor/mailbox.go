@@ -31,12 +31,13 @@ func (k MessageKind) String() string {
 // ControlKind says what a control message asks.
 type ControlKind uint8
 
-// Control kinds. The mailbox itself acts only on Abort (it cancels the
-// message in progress); the process decides what Stop and Reconfigure mean.
+// Control kinds. The mailbox itself acts only on ControlAbort (it cancels
+// the message in progress); the process decides what ControlStop and
+// ControlReconfigure mean.
 const (
-	Stop ControlKind = iota + 1
-	Abort
-	Reconfigure
+	ControlStop ControlKind = iota + 1
+	ControlAbort
+	ControlReconfigure
 )
 
 var controlNames = [...]string{"", "stop", "abort", "reconfigure"}
@@ -164,7 +165,7 @@ type reply struct {
 }
 
 // Context is cancelled when the message should no longer be worked on: its
-// caller gave up, an Abort arrived while it was in progress, or the
+// caller gave up, a ControlAbort arrived while it was in progress, or the
 // process exited. Pass it to the hardware I/O that serves the message.
 func (m *Message) Context() context.Context { return m.ctx }
 
@@ -276,8 +277,8 @@ func (mb *Mailbox) Cast(body any) error {
 }
 
 // Control sends a control message. It is received before every queued
-// call and cast, after earlier control messages. Abort also cancels the
-// context of the message in progress at once.
+// call and cast, after earlier control messages. ControlAbort also cancels
+// the context of the message in progress at once.
 func (mb *Mailbox) Control(kind ControlKind, body any) error {
 	m := mb.newMessage(KindControl, body)
 	m.Control = kind
@@ -299,7 +300,7 @@ func (mb *Mailbox) enqueue(m *Message) error {
 			return fmt.Errorf("%s: control lane (%d): %w", mb.name, mb.ctlCapacity, ErrMailboxFull)
 		}
 		mb.ctl = append(mb.ctl, m)
-		if m.Control == Abort && mb.current != nil {
+		if m.Control == ControlAbort && mb.current != nil {
 			mb.current.cancel()
 		}
 	} else {

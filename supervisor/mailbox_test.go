@@ -24,13 +24,13 @@ func TestControlOvertakesFullMailbox(t *testing.T) {
 	if err := mb.Cast(3); !errors.Is(err, supervisor.ErrMailboxFull) {
 		t.Fatalf("Cast into full lane: %v", err)
 	}
-	if err := mb.Control(supervisor.Reconfigure, "cfg"); err != nil {
+	if err := mb.Control(supervisor.ControlReconfigure, "cfg"); err != nil {
 		t.Fatalf("Control with full ordinary lane: %v", err)
 	}
-	if err := mb.Control(supervisor.Stop, nil); err != nil {
+	if err := mb.Control(supervisor.ControlStop, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := mb.Control(supervisor.Stop, nil); !errors.Is(err, supervisor.ErrMailboxFull) {
+	if err := mb.Control(supervisor.ControlStop, nil); !errors.Is(err, supervisor.ErrMailboxFull) {
 		t.Errorf("control lane over capacity: %v", err)
 	}
 	if mb.Depth() != 5 {
@@ -126,7 +126,7 @@ func TestAbortCancelsInProgress(t *testing.T) {
 			<-m.Context().Done() // the hardware operation notices the abort
 			_ = m.Reply(nil, fmt.Errorf("ramp aborted: %w", m.Context().Err()))
 		}()
-		if err := mb.Control(supervisor.Abort, nil); err != nil {
+		if err := mb.Control(supervisor.ControlAbort, nil); err != nil {
 			t.Fatal(err)
 		}
 		r := <-resc
@@ -134,7 +134,7 @@ func TestAbortCancelsInProgress(t *testing.T) {
 			t.Errorf("call result %+v", r)
 		}
 		next, _ := mb.Receive(ctx)
-		if next.Kind != supervisor.KindControl || next.Control != supervisor.Abort {
+		if next.Kind != supervisor.KindControl || next.Control != supervisor.ControlAbort {
 			t.Errorf("next message %v %v, want the abort", next.Kind, next.Control)
 		}
 		next.Done()
