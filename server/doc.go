@@ -19,7 +19,8 @@
 //     (the Options Gatherer) and an optional web page at /.
 //
 // Requests are limited to 1 MiB on both ports. The HTTP port sets a read-header
-// timeout of 10 s and no read or write timeout, because streams are long. It sends
+// timeout of 10 s, an idle timeout of 2 min for connections without requests, and
+// no read or write timeout, because streams are long. It sends
 // no CORS headers: browsers should load the page from the same port.
 //
 // # Keepalive (gRPC port)
@@ -57,6 +58,12 @@
 // current state of every selected device, then each change; a slow watcher skips
 // intermediate states but always ends on the current one (devicemgr.StateFeed).
 //
+// Both streams send their response headers as soon as the hub subscription (or the
+// state watch) exists, before the first message: a client that waits for the
+// headers (grpc-go's Header, connect-go's Subscribe call returning) sees every
+// sample or change that happens after. A stream ends when the client cancels or
+// when the server shuts down (Unavailable, "server is shutting down").
+//
 // # Concurrency and life cycle
 //
 // New builds everything; Listen opens both ports (so tests can use port 0 and ask
@@ -65,6 +72,9 @@
 // Unavailable; grpc-go GracefulStop and http.Server.Shutdown run in parallel, each
 // bounded by Options.ShutdownTimeout (default 5 s) before the remaining
 // connections are closed; Serve returns after every goroutine it started has
-// exited. Handlers run concurrently; the Devices, Tree and telemetry.Hub given to
-// New must be safe for concurrent use.
+// exited. Other streams on the gRPC port (health Watch, reflection) and health
+// Watch on the HTTP port are ended at shutdown too, so they cannot hold it up.
+// Unary calls in flight get up to ShutdownTimeout to finish. Handlers run
+// concurrently; the Devices, Tree and telemetry.Hub given to New are required and
+// must be safe for concurrent use.
 package server

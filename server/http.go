@@ -21,6 +21,10 @@ import (
 // server sets no ReadTimeout or WriteTimeout: streams last as long as the client wants.
 const readHeaderTimeout = 10 * time.Second
 
+// idleTimeout closes keep-alive connections without requests (or, for HTTP/2,
+// without streams) after this long; it never cuts an open stream.
+const idleTimeout = 2 * time.Minute
+
 // httpDeps is what the HTTP port serves.
 type httpDeps struct {
 	log      *slog.Logger
@@ -78,6 +82,7 @@ func newHTTPServer(d httpDeps) *http.Server {
 		Handler:           mux,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 	}
 }
