@@ -313,6 +313,12 @@ func TestNestedOrder(t *testing.T) {
 		if n := mustChild(t, snap, "sub"); n.Kind != "supervisor" || n.Strategy != "one_for_one" || len(n.Children) != 2 || n.State != supervisor.Running {
 			t.Errorf("sub node %+v", n)
 		}
+		if n, ok := snap.Find("sub", "b"); !ok || n.ID != "b" || n.State != supervisor.Running {
+			t.Errorf("Find(sub, b) = %+v, %v", n, ok)
+		}
+		if _, ok := snap.Find("sub", "c"); ok {
+			t.Error("Find(sub, c) found a child of root")
+		}
 		if err := stop(); err != nil {
 			t.Error(err)
 		}

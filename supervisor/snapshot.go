@@ -137,3 +137,22 @@ func (f InFlight) String() string {
 	}
 	return fmt.Sprintf("%s %q sent %s", what, body, f.Sent.Format("15:04:05.000"))
 }
+
+// Find returns the descendant of n reached by following child IDs, e.g.
+// n.Find("devices", "psu1"). With no IDs it returns n.
+func (n Node) Find(ids ...string) (Node, bool) {
+	cur := n
+	for _, id := range ids {
+		found := false
+		for _, c := range cur.Children {
+			if c.ID == id {
+				cur, found = c, true
+				break
+			}
+		}
+		if !found {
+			return Node{}, false
+		}
+	}
+	return cur, true
+}
