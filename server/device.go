@@ -37,13 +37,20 @@ type deviceService struct {
 var _ switchyardv1connect.DeviceServiceHandler = (*deviceService)(nil)
 
 func (s *deviceService) listDevices(_ context.Context, _ *pb.ListDevicesRequest) (*pb.ListDevicesResponse, error) {
-	infos := s.devices.List()
-	slices.SortFunc(infos, func(a, b devicemgr.Info) int { return strings.Compare(a.Name, b.Name) })
+	infos := s.sortedDevices()
 	resp := &pb.ListDevicesResponse{Devices: make([]*pb.Device, len(infos))}
 	for i := range infos {
 		resp.Devices[i] = deviceToProto(&infos[i])
 	}
 	return resp, nil
+}
+
+// sortedDevices returns the devices sorted by name, in a copy: List's slice may
+// belong to the device manager.
+func (s *deviceService) sortedDevices() []devicemgr.Info {
+	infos := slices.Clone(s.devices.List())
+	slices.SortFunc(infos, func(a, b devicemgr.Info) int { return strings.Compare(a.Name, b.Name) })
+	return infos
 }
 
 func (s *deviceService) getDevice(_ context.Context, req *pb.GetDeviceRequest) (*pb.GetDeviceResponse, error) {
@@ -108,8 +115,7 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 	if err := out.header(); err != nil {
 		return err
 	}
-	infos := s.devices.List()
-	slices.SortFunc(infos, func(a, b devicemgr.Info) int { return strings.Compare(a.Name, b.Name) })
+	infos := s.sortedDevices()
 	sendInfo := func(info *devicemgr.Info) error {
 		if !sel.match(info.Name) {
 			return nil
