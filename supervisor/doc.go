@@ -58,14 +58,34 @@
 // goroutine it started has exited, except leaked ones, which it reports
 // with an error wrapping ErrLeaked.
 //
-// A child may call its own supervisor's Add, Remove and Snapshot once it
-// is ready, but not before (the supervisor is waiting for its ready call)
-// nor while being stopped (the supervisor is waiting for it to exit):
-// as in OTP, that deadlocks until StartTimeout or Shutdown runs out.
+// A child may call Snapshot at any time, and its own supervisor's Add and
+// Remove once it is ready, but not before (the supervisor is waiting for
+// its ready call) nor while being stopped (the supervisor is waiting for it
+// to exit): as in OTP, that deadlocks until StartTimeout or Shutdown runs
+// out.
 //
 // Time comes from the time package. Tests run inside testing/synctest
 // bubbles, whose fake clock drives time.Now and every timer here; jitter
 // comes from Options.Rand.
+//
+// # Use
+//
+//	devices := supervisor.New("devices", supervisor.Options{MaxRestarts: 50, MaxTime: 10 * time.Second})
+//	for _, d := range devs {
+//		err := devices.Add(supervisor.ChildSpec{ID: d.Name, Service: d, Kill: d.Close, Mailbox: d.Mailbox})
+//		...
+//	}
+//	root := supervisor.New("root", supervisor.Options{})
+//	root.Add(supervisor.ChildSpec{ID: "devices", Service: devices})
+//	err := root.Serve(ctx) // until ctx ends, or an *EscalationError
+//	tree := root.Snapshot() // from any goroutine, at any time
+//
+// Size intensity to the children: it counts the restarts of all children
+// of one supervisor together, as in OTP, so a supervisor of many
+// independent instruments needs a MaxRestarts that a network blip taking
+// many of them down at once does not exceed, or it escalates and restarts
+// every device. Reconnecting inside a device process (with its own
+// backoff) keeps such blips from reaching the supervisor at all.
 //
 // # Mailboxes
 //
