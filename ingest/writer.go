@@ -1,0 +1,309 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	qdb "github.com/questdb/go-questdb-client/v3"
+
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+// Source is where a Writer takes its samples from. *telemetry.Subscription
+// satisfies it; subscribe with the Lossless policy so the archive sees every sample.
+type Source interface {
+	// Ready receives a value whenever samples may be waiting (coalesced).
+	Ready() <-chan struct{}
+	// Drain appends up to max waiting samples (all when max <= 0) to dst in order.
+	Drain(dst []telemetry.Sample, max int) []telemetry.Sample
+}
+
+// Options configures a Writer. The zero value is usable; every field documents its
+// default.
+type Options struct {
+	// Table is the archive table. Default DefaultTable ("samples").
+	Table string
+	// BatchRows is the most rows sent in one request, and the pending count that
+	// triggers a flush before FlushInterval. Default 5000.
+	BatchRows int
+	// FlushInterval bounds how long a sample waits in memory before a flush is
+	// attempted. Default 250ms.
+	FlushInterval time.Duration
+	// RetryBackoffMin and RetryBackoffMax bound the jittered exponential delay
+	// between failed attempts. Defaults 100ms and 10s.
+	RetryBackoffMin time.Duration
+	RetryBackoffMax time.Duration
+	// ShutdownTimeout is how long Serve keeps trying to flush pending rows after its
+	// context ends. Default 15s.
+	ShutdownTimeout time.Duration
+	// Logger receives failures and rejected rows. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the Writer's metrics, labelled with the table. Default:
+	// none registered.
+	Registerer prometheus.Registerer
+}
+
+func (o *Options) setDefaults() {
+	if o.Table == "" {
+		o.Table = DefaultTable
+	}
+	if o.BatchRows <= 0 {
+		o.BatchRows = 5000
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = 250 * time.Millisecond
+	}
+	if o.RetryBackoffMin <= 0 {
+		o.RetryBackoffMin = 100 * time.Millisecond
+	}
+	if o.RetryBackoffMax <= 0 {
+		o.RetryBackoffMax = 10 * time.Second
+	}
+	if o.RetryBackoffMax < o.RetryBackoffMin {
+		o.RetryBackoffMax = o.RetryBackoffMin
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 15 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// ErrNotArchived is wrapped by Serve's error when it stops with samples that never
+// reached QuestDB.
+var ErrNotArchived = errors.New("samples not archived")
+
+// Writer archives the samples of one Source into one QuestDB table over ILP/HTTP.
+// Build it with NewWriter and run Serve.
+type Writer struct {
+	addr string
+	src  Source
+	opts Options
+	log  *slog.Logger
+	m    *metrics
+
+	started atomic.Bool
+	written atomic.Uint64
+	npend   atomic.Int64
+	badRows atomic.Uint64
+
+	// Owned by Serve's goroutine.
+	sender     qdb.LineSender
+	pending    []telemetry.Sample // drained, not yet acknowledged, in source order
+	pendingAt  time.Time          // when the oldest pending row was drained
+	tableReady bool
+	final      bool // shutting down: the source has been drained for the last time
+}
+
+// NewWriter returns a Writer that sends the samples of src to the QuestDB whose HTTP
+// endpoint is httpAddr ("host:port"). It does no I/O; Serve does.
+func NewWriter(httpAddr string, src Source, opts Options) (*Writer, error) {
+	if httpAddr == "" {
+		return nil, errors.New("ingest: QuestDB HTTP address is empty")
+	}
+	if src == nil {
+		return nil, errors.New("ingest: source is nil")
+	}
+	opts.setDefaults()
+	if err := validateTableName(opts.Table); err != nil {
+		return nil, err
+	}
+	return &Writer{
+		addr: httpAddr,
+		src:  src,
+		opts: opts,
+		log:  opts.Logger.With("component", "ingest", "table", opts.Table),
+		m:    newMetrics(opts.Registerer, opts.Table),
+	}, nil
+}
+
+// Written returns how many rows QuestDB has acknowledged.
+func (w *Writer) Written() uint64 { return w.written.Load() }
+
+// Pending returns how many drained samples wait in memory for QuestDB.
+func (w *Writer) Pending() int { return int(w.npend.Load()) }
+
+// BadRows returns how many samples QuestDB rejected as malformed.
+func (w *Writer) BadRows() uint64 { return w.badRows.Load() }
+
+// Serve creates the table if needed and archives the source's samples until ctx
+// ends, then flushes what is pending (see Options.ShutdownTimeout). It returns nil
+// after a clean final flush, and an error wrapping ErrNotArchived if samples were
+// left unsent. Serve may be called once.
+func (w *Writer) Serve(ctx context.Context) error {
+	if !w.started.CompareAndSwap(false, true) {
+		return errors.New("ingest: Writer.Serve called twice")
+	}
+	sender, err := w.newSender()
+	if err != nil {
+		return err
+	}
+	w.sender = sender
+	// auto_flush is off, so Close sends nothing; unsent rows are still in w.pending.
+	defer func() { _ = w.sender.Close(context.Background()) }()
+
+	bo := newBackoff(w.opts.RetryBackoffMin, w.opts.RetryBackoffMax)
+	var retryAt time.Time // no attempt before this; zero when not backing off
+	failures := 0
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		w.drain()
+		if ctx.Err() != nil {
+			return w.shutdown(ctx)
+		}
+		now := time.Now()
+		if !now.Before(retryAt) {
+			err := w.step(ctx, now)
+			if err == nil {
+				if failures > 0 {
+					w.log.Info("ingest: QuestDB writes succeed again", "failed_attempts", failures)
+				}
+				failures = 0
+				bo.Reset()
+				retryAt = time.Time{}
+			} else if ctx.Err() == nil {
+				failures++
+				delay := bo.Next()
+				retryAt = time.Now().Add(delay)
+				w.log.Warn("ingest: QuestDB write failed; retrying", "err", err,
+					"attempt", failures, "retry_in", delay, "pending", len(w.pending))
+			}
+			if err != nil || w.due(time.Now()) {
+				continue // re-check ctx, drain, maybe flush again
+			}
+		}
+
+		var tc <-chan time.Time
+		switch {
+		case !retryAt.IsZero():
+			timer.Reset(max(0, time.Until(retryAt)))
+			tc = timer.C
+		case len(w.pending) > 0:
+			timer.Reset(max(0, time.Until(w.pendingAt.Add(w.opts.FlushInterval))))
+			tc = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.src.Ready():
+		case <-tc:
+		}
+		timer.Stop()
+	}
+}
+
+// step makes sure the table exists and flushes when a flush is due.
+func (w *Writer) step(ctx context.Context, now time.Time) error {
+	if !w.tableReady {
+		if err := createTable(ctx, w.addr, w.opts.Table); err != nil {
+			w.m.flushFailures.WithLabelValues(reasonCreateTable).Inc()
+			return err
+		}
+		w.tableReady = true
+	}
+	if !w.due(now) {
+		return nil
+	}
+	return w.flush(ctx, false)
+}
+
+// due reports whether pending rows should be sent now.
+func (w *Writer) due(now time.Time) bool {
+	n := len(w.pending)
+	return n > 0 && (n >= w.opts.BatchRows || now.Sub(w.pendingAt) >= w.opts.FlushInterval)
+}
+
+// flush sends the rows pending now, in batches of BatchRows, and any full batches
+// that arrive meanwhile; a smaller tail that arrived meanwhile waits for its own
+// interval unless all is set.
+func (w *Writer) flush(ctx context.Context, all bool) error {
+	target := len(w.pending)
+	for len(w.pending) > 0 && (all || target > 0 || len(w.pending) >= w.opts.BatchRows) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(len(w.pending), w.opts.BatchRows)
+		before := len(w.pending)
+		err := w.deliver(ctx, n)
+		target -= before - len(w.pending)
+		if err != nil {
+			return err
+		}
+		w.drain()
+	}
+	return nil
+}
+
+// drain moves everything the source holds into w.pending.
+func (w *Writer) drain() {
+	if w.final {
+		return
+	}
+	before := len(w.pending)
+	w.pending = w.src.Drain(w.pending, 0)
+	if before == 0 && len(w.pending) > 0 {
+		w.pendingAt = time.Now()
+	}
+	w.setPending()
+}
+
+// consume drops the first n pending rows (acknowledged or rejected).
+func (w *Writer) consume(n int) {
+	clear(w.pending[:n]) // let the strings go
+	w.pending = w.pending[n:]
+	if len(w.pending) == 0 {
+		w.pending = w.pending[:0:0] // start a fresh backing array next drain
+	} else {
+		w.pendingAt = time.Now()
+	}
+	w.setPending()
+}
+
+func (w *Writer) setPending() {
+	w.npend.Store(int64(len(w.pending)))
+	w.m.pending.Set(float64(len(w.pending)))
+}
+
+// shutdown drains the source a last time and keeps flushing for ShutdownTimeout.
+func (w *Writer) shutdown(parent context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), w.opts.ShutdownTimeout)
+	defer cancel()
+	bo := newBackoff(w.opts.RetryBackoffMin, w.opts.RetryBackoffMax)
+	var lastErr error
+	// One last drain: what the source receives after this is not ours to archive
+	// (stop producers before the archive).
+	w.drain()
+	w.final = true
+	for {
+		if len(w.pending) == 0 {
+			return nil
+		}
+		err := w.step(ctx, time.Now())
+		if err == nil {
+			err = w.flush(ctx, true)
+		}
+		if err == nil {
+			continue
+		}
+		if ctx.Err() == nil || lastErr == nil {
+			lastErr = err
+		}
+		delay := bo.Next()
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+			continue
+		}
+		n := len(w.pending)
+		w.log.Error("ingest: stopping with samples NOT archived in QuestDB",
+			"not_archived", n, "shutdown_timeout", w.opts.ShutdownTimeout, "last_err", lastErr)
+		return fmt.Errorf("ingest: %d %w in table %q after retrying for %s: %w",
+			n, ErrNotArchived, w.opts.Table, w.opts.ShutdownTimeout, lastErr)
+	}
+}
