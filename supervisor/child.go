@@ -111,6 +111,8 @@ type child struct {
 	nextShown time.Time // NextRestart as shown in snapshots
 
 	// Loop-only.
+	async    bool      // start without waiting for ready (one_for_one restarts)
+	deadline time.Time // StartTimeout of an async start; zero if none
 	failures int       // consecutive restarts, for backoff
 	pending  bool      // waiting to be (re)started at next
 	next     time.Time // when to start, if pending
@@ -152,8 +154,9 @@ type instance struct {
 	err    error
 
 	// Loop-only.
-	stopping bool // the supervisor cancelled it: any exit is normal
-	handled  bool // its exit has been accounted for
+	readySeen bool // Running was recorded for it
+	stopping  bool // the supervisor cancelled it: any exit is normal
+	handled   bool // its exit has been accounted for
 }
 
 func (i *instance) exited() bool {
@@ -170,7 +173,12 @@ func (s *Supervisor) launch(c *child) *instance {
 	ctx, cancel := context.WithCancel(s.base)
 	inst := &instance{cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
 	var once sync.Once
-	ready := func() { once.Do(func() { close(inst.ready) }) }
+	ready := func() {
+		once.Do(func() {
+			close(inst.ready)
+			s.post(exitNote{c: c, inst: inst, ready: true})
+		})
+	}
 	svc := c.spec.Service
 	go func() {
 		inst.err = serveOnce(ctx, svc, ready)
@@ -193,7 +201,11 @@ func serveOnce(ctx context.Context, svc Service, ready func()) (err error) {
 	return svc.Serve(ctx)
 }
 
-// start starts c and waits until it is ready, fails, or the supervisor stops.
+// start starts c. Unless c.async, it waits until c is ready, fails, or the
+// supervisor stops: initial starts, group restarts and Add keep the order.
+// A one_for_one restart has no order to keep, so it does not hold the
+// supervisor up while a slow child gets ready; its readiness arrives as a
+// note (onReady) and its StartTimeout is checked by the loop.
 func (s *Supervisor) start(c *child) {
 	c.pending = false
 	if c.alive() {
@@ -219,39 +231,81 @@ func (s *Supervisor) start(c *child) {
 	c.inst = inst
 	s.mu.Unlock()
 
+	c.deadline = time.Time{}
+	if c.async {
+		if c.spec.StartTimeout > 0 {
+			c.deadline = now.Add(c.spec.StartTimeout)
+		}
+		return
+	}
+
 	var timeout <-chan time.Time
 	if c.spec.StartTimeout > 0 {
 		t := time.NewTimer(c.spec.StartTimeout)
 		defer t.Stop()
 		timeout = t.C
 	}
-	started := func() {
-		s.setState(c, Running)
-		s.emit(Event{Kind: EventStarted, Child: c.spec.ID, Restarts: c.restarts})
-		s.log.Debug("child started", "child", c.spec.ID, "restarts", c.restarts)
-	}
 	select {
 	case <-inst.ready:
-		started()
+		s.onReady(c, inst)
 	case <-inst.done:
 		// Ready then exited at once: report both, in that order.
 		select {
 		case <-inst.ready:
-			started()
+			s.onReady(c, inst)
 		default:
 		}
 		s.onExit(c, inst)
 	case <-timeout:
-		err := fmt.Errorf("child %q: %w after %s", c.spec.ID, ErrStartTimeout, c.spec.StartTimeout)
-		s.stopInstance(c, inst)
-		if inst.handled {
-			s.mu.Lock()
-			c.lastExit = err.Error()
-			s.mu.Unlock()
-		}
-		s.afterExit(c, true, err)
+		s.startTimedOut(c, inst)
 	case <-s.ctx.Done():
 		// The loop sees ctx and stops everything, this child included.
+	}
+}
+
+// onReady records that inst called its ready callback.
+func (s *Supervisor) onReady(c *child, inst *instance) {
+	if inst != c.inst || inst.handled || inst.readySeen || c.removed {
+		return
+	}
+	inst.readySeen = true
+	c.deadline = time.Time{}
+	s.setState(c, Running)
+	s.emit(Event{Kind: EventStarted, Child: c.spec.ID, Restarts: c.restarts})
+	s.log.Debug("child started", "child", c.spec.ID, "restarts", c.restarts)
+}
+
+// startTimedOut stops a child that did not get ready within StartTimeout
+// and counts it as failed.
+func (s *Supervisor) startTimedOut(c *child, inst *instance) {
+	c.deadline = time.Time{}
+	err := fmt.Errorf("child %q: %w after %s", c.spec.ID, ErrStartTimeout, c.spec.StartTimeout)
+	s.stopInstance(c, inst)
+	if inst.handled {
+		s.mu.Lock()
+		c.lastExit = err.Error()
+		s.mu.Unlock()
+	}
+	s.afterExit(c, true, err)
+}
+
+// checkStartDeadlines applies StartTimeout to async starts.
+func (s *Supervisor) checkStartDeadlines() {
+	now := time.Now()
+	for _, c := range s.snapshotChildren() {
+		if s.term != nil {
+			return
+		}
+		inst := c.inst
+		if c.deadline.IsZero() || c.deadline.After(now) || inst == nil || inst.handled || inst.readySeen {
+			continue
+		}
+		select {
+		case <-inst.ready:
+			continue // its ready note is queued
+		default:
+		}
+		s.startTimedOut(c, inst)
 	}
 }
 
@@ -273,6 +327,7 @@ func (s *Supervisor) stop(c *child, why error) {
 // stopInstance cancels inst, waits Shutdown, calls Kill, waits KillWait,
 // and marks c Leaked if the goroutine still runs. It never restarts.
 func (s *Supervisor) stopInstance(c *child, inst *instance) {
+	c.deadline = time.Time{}
 	if !inst.exited() {
 		inst.stopping = true
 		s.setState(c, Stopping)
@@ -343,14 +398,22 @@ func (s *Supervisor) startDue() {
 	}
 }
 
-// nextDue is the earliest pending start that can happen (not blocked by a
-// leaked incarnation).
-func (s *Supervisor) nextDue() (time.Time, bool) {
+// nextWake is the earliest pending start that can happen (not blocked by a
+// leaked incarnation) or async start deadline.
+func (s *Supervisor) nextWake() (time.Time, bool) {
 	var next time.Time
 	found := false
+	consider := func(t time.Time) {
+		if !found || t.Before(next) {
+			next, found = t, true
+		}
+	}
 	for _, c := range s.snapshotChildren() {
-		if c.pending && !c.alive() && (!found || c.next.Before(next)) {
-			next, found = c.next, true
+		if c.pending && !c.alive() {
+			consider(c.next)
+		}
+		if !c.deadline.IsZero() {
+			consider(c.deadline)
 		}
 	}
 	return next, found

@@ -54,6 +54,7 @@ func (s *Supervisor) onExit(c *child, inst *instance) {
 	}
 	inst.handled = true
 	inst.cancel()
+	c.deadline = time.Time{}
 	if inst.stopping {
 		// A leaked incarnation finally ended.
 		s.mu.Lock()
@@ -149,6 +150,7 @@ func (s *Supervisor) afterExit(c *child, abnormal bool, cause error) {
 		}
 		m.pending = true
 		m.next = next
+		m.async = len(group) == 1 && s.opts.Strategy == OneForOne
 		s.mu.Lock()
 		if m.state != Leaked {
 			m.state = BackingOff

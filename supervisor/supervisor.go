@@ -20,9 +20,14 @@ type Service interface {
 // Readier is implemented by services that need time before they are usable
 // (a device that must connect and identify itself). The supervisor calls
 // ServeReady instead of Serve and does not start the next sibling until
-// ready is called or ServeReady returns. Calling ready more than once is
-// harmless. A Service without ServeReady counts as ready as soon as it is
-// started.
+// ready is called or ServeReady returns; the child is Starting meanwhile.
+// Calling ready more than once is harmless. A Service without ServeReady
+// counts as ready as soon as it is started.
+//
+// The supervisor waits like that, doing nothing else, when the order
+// matters: its own start, one_for_all and rest_for_one restarts, and Add.
+// A one_for_one restart has no order to keep and does not hold the
+// supervisor up. Either way ChildSpec.StartTimeout bounds the wait.
 type Readier interface {
 	ServeReady(ctx context.Context, ready func()) error
 }
@@ -159,9 +164,12 @@ type request struct {
 	reply  chan error
 }
 
+// exitNote reports that an incarnation exited or, with ready set, that it
+// called its ready callback.
 type exitNote struct {
-	c    *child
-	inst *instance
+	c     *child
+	inst  *instance
+	ready bool
 }
 
 // errNormalStop ends the loop without an error (auto-shutdown or ctx done).
@@ -241,6 +249,7 @@ func (s *Supervisor) loop(r *runState, ready func()) error {
 	for _, c := range s.snapshotChildren() {
 		c.failures = 0
 		c.pending = true
+		c.async = false // the first start is in order
 		c.next = now
 	}
 	s.startDue()
@@ -268,8 +277,12 @@ func (s *Supervisor) loop(r *runState, ready func()) error {
 		if s.term != nil {
 			break
 		}
+		s.checkStartDeadlines()
+		if s.term != nil {
+			break
+		}
 		var tc <-chan time.Time
-		if next, ok := s.nextDue(); ok {
+		if next, ok := s.nextWake(); ok {
 			timer.Reset(time.Until(next))
 			tc = timer.C
 		}
@@ -329,7 +342,11 @@ func (s *Supervisor) drainNotes() {
 				s.noteMu.Unlock()
 				return
 			}
-			s.onExit(n.c, n.inst)
+			if n.ready {
+				s.onReady(n.c, n.inst)
+			} else {
+				s.onExit(n.c, n.inst)
+			}
 		}
 	}
 }
