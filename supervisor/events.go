@@ -93,7 +93,8 @@ func (s *Supervisor) Events(buffer int) *Subscription {
 }
 
 // Next returns the oldest undelivered event, waiting for one until ctx
-// ends (ctx.Err()) or the subscription is closed (ErrClosed).
+// ends (ctx.Err()) or the subscription is closed (ErrClosed). A
+// subscription has one reader; subscribe again for another.
 func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 	for {
 		sub.mu.Lock()

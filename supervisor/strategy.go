@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -83,9 +84,13 @@ func (s *Supervisor) onExit(c *child, inst *instance) {
 	c.lastExit = text
 	s.mu.Unlock()
 	s.emit(Event{Kind: EventExited, Child: c.spec.ID, Reason: text, Restarts: c.restarts})
-	if abnormal {
+	var p *PanicError
+	switch {
+	case errors.As(inst.err, &p):
+		s.log.Error("child panicked", "child", c.spec.ID, "panic", p.Value, "stack", string(p.Stack))
+	case abnormal:
 		s.log.Warn("child failed", "child", c.spec.ID, "err", inst.err)
-	} else {
+	default:
 		s.log.Debug("child exited normally", "child", c.spec.ID)
 	}
 	s.afterExit(c, abnormal, inst.err)
