@@ -3,7 +3,10 @@ package supervisor_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -213,4 +216,40 @@ func TestOwnCancellationIsNormal(t *testing.T) {
 			t.Errorf("b %+v", n)
 		}
 	})
+}
+
+// TestPanicLogged: a panic is logged at error level with its stack.
+func TestPanicLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf strings.Builder
+		var mu sync.Mutex
+		log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
+		w := newWorker("w", &journal{})
+		sup := supervisor.New("root", supervisor.Options{Logger: log})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "w", Service: w})
+		stop, _ := serve(t, sup)
+		synctest.Wait()
+		w.exit <- exitPanic
+		synctest.Wait()
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		out := buf.String()
+		mu.Unlock()
+		if !strings.Contains(out, "level=ERROR msg=\"child panicked\" supervisor=root child=w panic=kaboom stack=") || !strings.Contains(out, "exitWith") {
+			t.Errorf("log:\n%s", out)
+		}
+	})
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
