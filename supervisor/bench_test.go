@@ -3,6 +3,7 @@ package supervisor_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 
 	"github.com/switchyard/switchyard/supervisor"
@@ -61,5 +62,28 @@ func BenchmarkRestart(b *testing.B) {
 	cancel()
 	if err := <-errc; err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkStartStop1000 measures starting and stopping a supervisor of
+// 1000 plain children.
+func BenchmarkStartStop1000(b *testing.B) {
+	idle := supervisor.ServiceFunc(func(ctx context.Context) error { <-ctx.Done(); return nil })
+	sup := supervisor.New("devices", supervisor.Options{})
+	for i := range 1000 {
+		if err := sup.Add(supervisor.ChildSpec{ID: strconv.Itoa(i), Service: idle}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		ready := make(chan struct{})
+		go func() { errc <- sup.ServeReady(ctx, func() { close(ready) }) }()
+		<-ready
+		cancel()
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
 	}
 }
