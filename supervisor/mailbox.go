@@ -171,20 +171,21 @@ func (m *Message) Context() context.Context { return m.ctx }
 
 // Reply answers a call and ends its handling. A reply to a caller that has
 // given up is dropped, counted, and reported as an error wrapping
-// ErrCallTimeout (or the process-exit error). For casts and control
-// messages Reply is the same as Done.
+// ErrCallTimeout (or ErrStopped if the process exited meanwhile). For casts
+// and control messages Reply is the same as Done.
 func (m *Message) Reply(v any, err error) error {
 	mb := m.mb
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
+	defer mb.releaseLocked(m)
 	if m.Kind != KindCall {
-		mb.finishLocked(m)
+		m.state = finished
 		return nil
 	}
 	switch m.state {
 	case queued, inProgress:
 		m.reply <- reply{v, err}
-		mb.finishLocked(m)
+		m.state = finished
 		return nil
 	case abandoned:
 		mb.stats.LateReplies++
@@ -198,21 +199,23 @@ func (m *Message) Reply(v any, err error) error {
 }
 
 // Done ends the handling of a message without replying. A call ended this
-// way fails its caller with an error.
+// way, whose caller still waits, fails with an error.
 func (m *Message) Done() {
-	if m.Kind == KindCall {
-		_ = m.Reply(nil, fmt.Errorf("%s: call %v: no reply", m.mb.name, m.Body))
-		return
-	}
-	m.mb.mu.Lock()
-	m.mb.finishLocked(m)
-	m.mb.mu.Unlock()
-}
-
-func (mb *Mailbox) finishLocked(m *Message) {
+	mb := m.mb
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
 	if m.state == queued || m.state == inProgress {
+		if m.Kind == KindCall {
+			m.reply <- reply{err: fmt.Errorf("%s: call %v: ended without a reply", mb.name, m.Body)}
+		}
 		m.state = finished
 	}
+	mb.releaseLocked(m)
+}
+
+// releaseLocked ends m's handling: its context is cancelled and it is no
+// longer in progress.
+func (mb *Mailbox) releaseLocked(m *Message) {
 	m.cancel()
 	if mb.current == m {
 		mb.current = nil
@@ -256,10 +259,8 @@ func (mb *Mailbox) Call(ctx context.Context, body any) (any, error) {
 		mb.stats.Expired++
 		m.state = abandoned
 	case inProgress:
+		// Still in progress: the process is busy with it until it replies.
 		m.state = abandoned
-		if mb.current == m {
-			mb.current = nil
-		}
 	}
 	mb.mu.Unlock()
 	m.cancel()

@@ -94,8 +94,14 @@ func TestCallTimeoutAndLateReply(t *testing.T) {
 		if m.Context().Err() == nil {
 			t.Error("the abandoned message's context is not cancelled")
 		}
+		if _, ok := mb.InProgress(); !ok {
+			t.Error("the process is still busy with the abandoned call, but nothing is in progress")
+		}
 		if err := m.Reply("12.0", nil); !errors.Is(err, supervisor.ErrCallTimeout) {
 			t.Errorf("late Reply: %v", err)
+		}
+		if _, ok := mb.InProgress(); ok {
+			t.Error("still in progress after the late reply")
 		}
 		if mb.Depth() != 0 {
 			t.Errorf("expired call still queued")
@@ -300,6 +306,33 @@ func TestCastsDroppedOnExit(t *testing.T) {
 		}
 		if err := stop(); err != nil {
 			t.Error(err)
+		}
+	})
+}
+
+// TestDoneWithoutReply: a call ended without a reply fails its caller; a
+// call abandoned by its caller and then ended is not a late reply.
+func TestDoneWithoutReply(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mb := supervisor.NewMailbox(supervisor.MailboxOptions{CallTimeout: time.Second})
+		errc := make(chan error, 1)
+		go func() { _, err := mb.Call(t.Context(), "a"); errc <- err }()
+		synctest.Wait()
+		m, _ := mb.Receive(t.Context())
+		m.Done()
+		if err := <-errc; err == nil || !strings.Contains(err.Error(), "without a reply") {
+			t.Errorf("call ended by Done: %v", err)
+		}
+		go func() { _, err := mb.Call(t.Context(), "b"); errc <- err }()
+		synctest.Wait()
+		m, _ = mb.Receive(t.Context())
+		time.Sleep(time.Second)
+		if err := <-errc; !errors.Is(err, supervisor.ErrCallTimeout) {
+			t.Errorf("call: %v", err)
+		}
+		m.Done()
+		if st := mb.Stats(); st.LateReplies != 0 {
+			t.Errorf("Done counted as a late reply: %+v", st)
 		}
 	})
 }
