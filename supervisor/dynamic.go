@@ -1,6 +1,9 @@
 package supervisor
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Add adds a child after the existing ones. Before Serve it is only
 // recorded; while Serve runs the child is started at once and Add returns
@@ -72,6 +75,26 @@ func (s *Supervisor) Remove(id string) error {
 	}
 }
 
+// Restart stops the child as Remove does and starts it again at once,
+// outside restart intensity and backoff, whatever its restart type and the
+// strategy (OTP's terminate_child then restart_child): an operator's
+// "reconnect now". Queued calls fail with ErrRestarted. It returns once the
+// child is ready or has failed to start, ErrNotRunning if the supervisor
+// is not running, and ErrLeaked if the old goroutine would not exit (the
+// child then starts as soon as it does).
+func (s *Supervisor) Restart(id string) error {
+	s.mu.Lock()
+	r := s.run
+	s.mu.Unlock()
+	if r == nil {
+		return fmt.Errorf("supervisor %q: restart %q: %w", s.id, id, ErrNotRunning)
+	}
+	if ok, err := s.send(r, request{restart: id}); ok {
+		return err
+	}
+	return fmt.Errorf("supervisor %q: restart %q: %w", s.id, id, ErrNotRunning)
+}
+
 // send delivers a request to the running loop; ok is false if that run
 // ended first, in which case the caller retries against the new state.
 func (s *Supervisor) send(r *runState, req request) (ok bool, err error) {
@@ -99,6 +122,9 @@ func (s *Supervisor) handle(req request) error {
 		s.emit(Event{Kind: EventAdded, Child: c.spec.ID})
 		s.start(c)
 		return nil
+	}
+	if req.restart != "" {
+		return s.restart(req.restart)
 	}
 	s.mu.Lock()
 	c := s.findLocked(req.remove)
@@ -183,4 +209,23 @@ func (s *Supervisor) dropLocked(c *child) {
 		}
 		sub.mu.Unlock()
 	}
+}
+
+func (s *Supervisor) restart(id string) error {
+	s.mu.Lock()
+	c := s.findLocked(id)
+	s.mu.Unlock()
+	if c == nil || c.removing {
+		return fmt.Errorf("supervisor %q: restart %q: %w", s.id, id, ErrNotFound)
+	}
+	s.stop(c, ErrRestarted)
+	c.failures = 0
+	c.async = false
+	c.pending = true
+	c.next = time.Now()
+	if c.alive() {
+		return fmt.Errorf("supervisor %q: restart %q: %w", s.id, id, ErrLeaked)
+	}
+	s.start(c)
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 var (
 	// ErrAlreadyRunning: Serve was called on a supervisor that is running.
 	ErrAlreadyRunning = errors.New("supervisor already running")
+	// ErrNotRunning: the operation needs a running supervisor.
+	ErrNotRunning = errors.New("supervisor not running")
 	// ErrDuplicate: a child with that ID (or a mailbox with that name) exists.
 	ErrDuplicate = errors.New("duplicate id")
 	// ErrTooManyChildren: Options.MaxChildren is reached.

@@ -337,3 +337,43 @@ func TestNestedOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestManualRestart: Restart bypasses backoff and intensity and restarts
+// only that child.
+func TestManualRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := &journal{}
+		a, b := newWorker("a", j), newWorker("b", j)
+		sup := supervisor.New("root", supervisor.Options{Strategy: supervisor.OneForAll, MaxRestarts: -1})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "a", Service: a})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "b", Service: b, Restart: supervisor.Temporary})
+		if err := sup.Restart("a"); !errors.Is(err, supervisor.ErrNotRunning) {
+			t.Errorf("Restart before Serve: %v", err)
+		}
+		stop, done := serve(t, sup)
+		synctest.Wait()
+		j.take()
+		for range 3 {
+			if err := sup.Restart("b"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := strings.Join(j.take(), ","); got != "stop b,start b,stop b,start b,stop b,start b" {
+			t.Errorf("log %s", got)
+		}
+		select {
+		case <-done:
+			t.Fatalf("manual restarts counted as intensity: %v", stop())
+		default:
+		}
+		if n := mustChild(t, sup.Snapshot(), "b"); n.Restarts != 3 || n.State != supervisor.Running {
+			t.Errorf("b %+v", n)
+		}
+		if err := sup.Restart("zz"); !errors.Is(err, supervisor.ErrNotFound) {
+			t.Errorf("Restart unknown: %v", err)
+		}
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+}

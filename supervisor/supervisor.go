@@ -159,9 +159,10 @@ type runState struct {
 }
 
 type request struct {
-	add    *ChildSpec
-	remove string
-	reply  chan error
+	add     *ChildSpec
+	remove  string
+	restart string
+	reply   chan error
 }
 
 // exitNote reports that an incarnation exited or, with ready set, that it
