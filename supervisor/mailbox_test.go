@@ -336,3 +336,52 @@ func TestDoneWithoutReply(t *testing.T) {
 		}
 	})
 }
+
+// TestStopOvertakesBusyProcess: while the process is busy and its ordinary
+// lane is full, a stop request is the next message it receives.
+func TestStopOvertakesBusyProcess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mb := supervisor.NewMailbox(supervisor.MailboxOptions{Capacity: 4})
+		var handled []string
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				m, err := mb.Receive(t.Context())
+				if err != nil {
+					return
+				}
+				if m.Kind == supervisor.KindControl && m.Control == supervisor.ControlStop {
+					handled = append(handled, "stop")
+					m.Done()
+					return
+				}
+				handled = append(handled, fmt.Sprint(m.Body))
+				time.Sleep(time.Second) // a slow instrument
+				m.Done()
+			}
+		}()
+		for i := range 5 { // one in progress, four queued: full
+			if err := mb.Cast(i); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		if err := mb.Cast(5); !errors.Is(err, supervisor.ErrMailboxFull) {
+			t.Fatalf("Cast into full lane: %v", err)
+		}
+		if f, ok := mb.InProgress(); !ok || f.Body != 0 {
+			t.Fatalf("in progress: %+v", f)
+		}
+		if err := mb.Control(supervisor.ControlStop, nil); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if got := strings.Join(handled, ","); got != "0,stop" {
+			t.Errorf("handled %s, want 0,stop", got)
+		}
+		if mb.Depth() != 4 {
+			t.Errorf("depth %d, want the 4 casts still queued", mb.Depth())
+		}
+	})
+}
