@@ -5,6 +5,7 @@
 //	switchyard demo [--questdb ADDR]   simulate 24 instruments and serve them
 //	switchyard sim [flags]             run simulated instruments only
 //	switchyard check-config FILE       print every problem of a configuration file
+//	switchyard bench SCENARIO...       run benchmark scenarios, print a table
 //
 // This file is wiring only: the verbs parse flags and call into the packages.
 package main
@@ -29,6 +30,7 @@ verbs:
                           when --questdb or SWITCHYARD_QUESTDB is set)
   sim [flags]             run simulated instruments only (see switchyard sim -h)
   check-config FILE       print every problem of a configuration file
+  bench SCENARIO...       run benchmark scenarios and print a table (see switchyard bench -h)
 `
 
 func main() {
@@ -54,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSim(ctx, args[1:], stdout, log)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,233 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard/switchyard/config"
+)
+
+// Targets of the issue, checked in the notes (never in a test).
+const (
+	targetPollP99      = 10 * time.Millisecond
+	targetFloorRatio   = 1.3
+	targetScaleRSS     = 1 << 30
+	targetArchiveRatio = 0.8
+	targetFanoutChange = 0.10
+)
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// poll runs D×C×R against the server and then the bare floor poller against the
+// same simulator; floorOnly skips the server.
+func (r *Runner) poll(ctx context.Context, floorOnly bool) ([]Result, error) {
+	o := r.opts
+	period := time.Duration(float64(time.Second) / o.Rate)
+	sim, err := r.startSim(ctx, o.Devices, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer sim.stop(30 * time.Second)
+	chans := pollChannels(o.Channels, period)
+	label := fmt.Sprintf("%d×%d@%gHz", o.Devices, o.Channels, o.Rate)
+	var rows []Result
+	var sy *Result
+	if !floorOnly {
+		cfg, err := serverConfig(sim.instruments, chans, "", "")
+		if err != nil {
+			return nil, err
+		}
+		row, err := r.serveAndMeasure(ctx, "poll", "switchyard "+label, cfg, period)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+		sy = &rows[0]
+	}
+	fl, err := r.floor(ctx, sim.instruments, joinedQuery(chans), len(chans), period)
+	if err != nil {
+		return rows, err
+	}
+	fl.Scenario = "poll"
+	if floorOnly {
+		fl.Scenario = "floor"
+	}
+	fl.Case = "floor " + label
+	if sy != nil && fl.CPUPerSample > 0 {
+		ratio := float64(sy.CPUPerSample) / float64(fl.CPUPerSample)
+		sy.Note = fmt.Sprintf("cpu %.2f× floor (target ≤%.1f: %s); p99 target ≤10ms: %s",
+			ratio, targetFloorRatio, verdict(ratio <= targetFloorRatio), verdict(sy.P99 > 0 && sy.P99 <= targetPollP99))
+	}
+	return append(rows, fl), nil
+}
+
+// serveAndMeasure starts the server on cfg, subscribes once to everything, warms
+// up, measures one window and stops the server.
+func (r *Runner) serveAndMeasure(ctx context.Context, scenario, cs string, cfg *config.Config, period time.Duration) (Result, error) {
+	srv, err := r.startServer(ctx, cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	defer srv.stop(60 * time.Second)
+	sub, err := subscribe(ctx, srv.grpc, r.opts.BatchWindow, 0, period)
+	if err != nil {
+		return Result{}, err
+	}
+	defer sub.stop()
+	if err := sleep(ctx, r.opts.Warmup); err != nil {
+		return Result{}, err
+	}
+	w, err := r.measure(ctx, scenario, srv, []*subscriber{sub})
+	if err != nil {
+		return Result{}, err
+	}
+	st := sub.stats()
+	if st.err != nil {
+		return Result{}, fmt.Errorf("subscriber: %w", st.err)
+	}
+	return w.row(scenario, cs, st), nil
+}
+
+// floor is the bare poller: one goroutine per connection, each writes the query
+// line and reads the reply line once per period, nothing else. It runs inside the
+// harness process, whose own CPU (getrusage RUSAGE_SELF) is measured over the
+// window while nothing else runs in it. Latency is the round trip; jitter the
+// spread of the intervals between successive queries of a connection.
+func (r *Runner) floor(ctx context.Context, insts []instrument, query string, perReply int, period time.Duration) (Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		from, to atomic.Int64
+		count    atomic.Int64
+		overruns atomic.Int64
+		mu       sync.Mutex
+		lat, jit Histogram
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	from.Store(-1)
+	line := []byte(query + "\n")
+	for i, in := range insts {
+		conn, err := net.DialTimeout("tcp", in.addr, 10*time.Second)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return Result{}, fmt.Errorf("floor: dial %s: %w", in.name, err)
+		}
+		offset := period * time.Duration(i) / time.Duration(len(insts))
+		wg.Go(func() {
+			defer conn.Close()
+			go func() { <-ctx.Done(); conn.Close() }()
+			var myLat, myJit Histogram
+			defer func() { mu.Lock(); lat.Merge(&myLat); jit.Merge(&myJit); mu.Unlock() }()
+			rd := bufio.NewReader(conn)
+			if sleep(ctx, offset) != nil {
+				return
+			}
+			tick := time.NewTicker(period)
+			defer tick.Stop()
+			var prev time.Time
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				t0 := time.Now()
+				if _, err := conn.Write(line); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+				if _, err := rd.ReadSlice('\n'); err != nil {
+					if ctx.Err() == nil {
+						errOnce.Do(func() { firstErr = err })
+					}
+					return
+				}
+				t1 := time.Now()
+				if f := from.Load(); f >= 0 && t0.UnixNano() >= f && (to.Load() == 0 || t0.UnixNano() < to.Load()) {
+					count.Add(1)
+					myLat.Observe(t1.Sub(t0))
+					if !prev.IsZero() {
+						d := t0.Sub(prev) - period
+						myJit.Observe(max(d, -d))
+					}
+					if t1.Sub(t0) > period {
+						overruns.Add(1)
+					}
+				}
+				prev = t0
+			}
+		})
+	}
+	r.progress("floor: %d connections polling, warming up", len(insts))
+	if err := sleep(ctx, r.opts.Warmup); err != nil {
+		return Result{}, err
+	}
+	c0, t0 := selfCPU(), time.Now()
+	from.Store(t0.UnixNano())
+	r.progress("floor: measuring for %v", r.opts.Duration)
+	if err := sleep(ctx, r.opts.Duration); err != nil {
+		return Result{}, err
+	}
+	t1 := time.Now()
+	to.Store(t1.UnixNano())
+	c1 := selfCPU()
+	cancel()
+	wg.Wait()
+	if firstErr != nil {
+		return Result{}, fmt.Errorf("floor poller: %w", firstErr)
+	}
+	res := newResult("floor", "floor")
+	n := count.Load()
+	res.Rate = float64(n) * float64(perReply) / t1.Sub(t0).Seconds()
+	if n > 0 {
+		res.CPUPerSample = (c1 - c0) / time.Duration(n*int64(perReply))
+	}
+	res.P50, res.P99, res.Max = lat.Quantile(0.5), lat.Quantile(0.99), lat.Max()
+	res.Jitter = jit.Quantile(0.99)
+	res.Overruns = overruns.Load()
+	res.Note = fmt.Sprintf("harness process, rusage delta; %.1f µs CPU per round trip; latency = round trip",
+		float64(c1-c0)/float64(max(n, 1))/1e3)
+	return res, nil
+}
+
+// scale connects ScaleDevices devices polled at 1 Hz.
+func (r *Runner) scale(ctx context.Context) ([]Result, error) {
+	o := r.opts
+	want := uint64(3*o.ScaleDevices + 4096)
+	lim, err := RaiseFileLimit(want)
+	note := fmt.Sprintf("RLIMIT_NOFILE raised to %d for harness, simulator and server", lim)
+	if err != nil {
+		note = fmt.Sprintf("RLIMIT_NOFILE only %d: %v", lim, err)
+	}
+	r.progress("scale: %s", note)
+	sim, err := r.startSim(ctx, o.ScaleDevices, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer sim.stop(60 * time.Second)
+	chans := pollChannels(o.Channels, time.Second)
+	cfg, err := serverConfig(sim.instruments, chans, "", "")
+	if err != nil {
+		return nil, err
+	}
+	r.progress("scale: starting the server with %d devices", o.ScaleDevices)
+	row, err := r.serveAndMeasure(ctx, "scale", fmt.Sprintf("%d×%d@1Hz", o.ScaleDevices, o.Channels), cfg, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	row.Note = fmt.Sprintf("RSS target ≤1 GiB: %s; %s", verdict(row.PeakRSS > 0 && row.PeakRSS <= targetScaleRSS), note)
+	return []Result{row}, nil
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchyard/switchyard/bench"
+)
+
+// cmdBench runs benchmark scenarios with the simulator and the server as child
+// processes of this binary, and prints one table (or CSV) of what they measured.
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: switchyard bench [flags] SCENARIO...\n\nscenarios: %s, all\n\n", strings.Join(bench.Scenarios, ", "))
+		fs.PrintDefaults()
+	}
+	var o bench.Options
+	asCSV := fs.Bool("csv", false, "print the table as CSV")
+	md := fs.Bool("markdown", false, "print the table as Markdown")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each measurement window (≥1m: soak mode, a progress CSV line every 10 s)")
+	fs.DurationVar(&o.Warmup, "warmup", 3*time.Second, "load before each window opens")
+	fs.IntVar(&o.Devices, "devices", 1000, "poll: devices (D)")
+	fs.IntVar(&o.Channels, "channels", 4, "poll: channels per device (C), read in one round trip")
+	fs.Float64Var(&o.Rate, "rate", 10, "poll: polls per second per device (R)")
+	fs.IntVar(&o.Subscribers, "subscribers", 50, "fanout: subscribers (K), one of them slow")
+	fs.IntVar(&o.PushDevices, "push-devices", 100, "push, archive: line-pushing devices")
+	rates := fs.String("push-rates", "20000,40000,80000,160000,320000", "push: total samples/s to step through")
+	fs.Float64Var(&o.ArchiveRate, "archive-rate", 40000, "archive: total samples/s offered")
+	fs.IntVar(&o.ScaleDevices, "scale-devices", 10000, "scale: devices at 1 Hz")
+	fs.StringVar(&o.QuestDB, "questdb", "127.0.0.1:9000", "archive: QuestDB HTTP address")
+	fs.DurationVar(&o.BatchWindow, "batch-window", time.Millisecond, "Subscribe batch window asked for by every subscriber")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return fmt.Errorf("name at least one scenario")
+	}
+	for i, f := range strings.Split(*rates, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v <= 0 {
+			return fmt.Errorf("--push-rates[%d]: want a positive number, got %q", i, f)
+		}
+		o.PushRates = append(o.PushRates, v)
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.Binary = bin
+	o.Progress = stderr
+	results, runErr := bench.Run(ctx, fs.Args(), o)
+	switch {
+	case *asCSV:
+		err = bench.WriteCSV(stdout, results)
+	case *md:
+		err = bench.WriteMarkdown(stdout, results)
+	default:
+		err = bench.WriteTable(stdout, results)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return err
+}
