@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -189,11 +191,15 @@ func rawCeiling(ctx context.Context, addr, table string, n int) (Result, error) 
 		return res, err
 	}
 	defer s.Close(context.Background())
+	devices := make([]string, 100)
+	for i := range devices {
+		devices[i] = fmt.Sprintf("env-%03d", i+1)
+	}
 	base := time.Now().UnixNano()
 	t0 := time.Now()
 	for i := range n {
 		s.Table(table).
-			Symbol("device", fmt.Sprintf("env-%03d", i%100)).
+			Symbol("device", devices[i%100]).
 			Symbol("channel", [4]string{"temp", "pressure", "flow", "line_seq"}[i%4]).
 			Symbol("quality", "GOOD").
 			Int64Column("seq", int64(i/400)).
@@ -231,6 +237,7 @@ func newPauseProxy(target string) (*pauseProxy, error) {
 	}
 	p := &pauseProxy{addr: ln.Addr().String(), done: make(chan struct{})}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // a request cut off at shutdown is expected
 	p.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if p.paused.Load() {
 			http.Error(w, "paused by the benchmark", http.StatusServiceUnavailable)

@@ -103,7 +103,7 @@ func ParseStatus(status []byte) (rss, peak int64, threads int, err error) {
 		case "Threads":
 			n, perr := strconv.Atoi(val)
 			if perr != nil {
-				return 0, 0, 0, fmt.Errorf("Threads: not a count: %q", val)
+				return 0, 0, 0, fmt.Errorf("field Threads: not a count: %q", val)
 			}
 			threads = n
 			seen++

@@ -125,7 +125,14 @@ func (r *Runner) push(ctx context.Context) ([]Result, error) {
 		}
 		ok := row.Rate >= 0.95*rate && row.Drops == 0
 		if !ok {
-			row.Note = fmt.Sprintf("knee: delivered %.0f%% of offered", 100*row.Rate/rate)
+			// Say where the shortfall is: in reading the pushers (the server's hub
+			// published less than offered: the simulator could not push that fast
+			// or the server could not read it) or in delivery to the subscriber.
+			where := "in delivery to the subscriber"
+			if float64(row.Produced) < 0.95*rate*row.window {
+				where = "before the hub (simulator or server input)"
+			}
+			row.Note = fmt.Sprintf("knee: delivered %.0f%% of offered; shortfall %s", 100*row.Rate/rate, where)
 			rows = append(rows, row)
 			return rows, nil
 		}

@@ -34,10 +34,13 @@ type Result struct {
 	// Drops is the per-subscriber drop figure: the largest one's count.
 	Drops int64
 	// Rows is rows found in QuestDB and Produced the samples produced over the same
-	// window (archive only; both -1 when not measured).
+	// window (archive: as seen by a lossless count of the window's timestamps;
+	// push and poll: published by the server's hub). -1 when not measured.
 	Rows, Produced int64
 	// Note is a short free-text remark: a target verdict, a caveat.
 	Note string
+
+	window float64 // seconds measured, for notes computed later
 }
 
 var header = []string{"scenario", "case", "samples/s", "cpu_us/sample", "peak_rss_mb", "goroutines",

@@ -120,5 +120,7 @@ func (w *window) row(scenario, cs string, st subStats) Result {
 		res.Jitter = st.jit.Quantile(0.99)
 	}
 	res.Drops = st.drops
+	res.Produced = int64(w.published)
+	res.window = w.seconds()
 	return res
 }

@@ -1,0 +1,185 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with spaces and a ')' must not shift the fields.
+	stat := []byte("4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 150 0 0 20 0 7 0 100 0 0")
+	got, err := ParseStatCPU(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 4 * time.Second; got != want {
+		t.Errorf("ParseStatCPU = %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "1 (x) S 1 2", "1 (x) S 1 2 3 4 5 6 7 8 9 10 x 5 0"} {
+		if _, err := ParseStatCPU([]byte(bad)); err == nil {
+			t.Errorf("ParseStatCPU(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseStatus(t *testing.T) {
+	status := "Name:\tswitchyard\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\nThreads:\t12\n"
+	rss, peak, threads, err := ParseStatus([]byte(status))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss != 100<<20 || peak != 200<<20 || threads != 12 {
+		t.Errorf("ParseStatus = %d, %d, %d", rss, peak, threads)
+	}
+	if _, _, _, err := ParseStatus([]byte("VmRSS: lots kB\n")); err == nil || !strings.Contains(err.Error(), "VmRSS") {
+		t.Errorf("bad VmRSS: err = %v, want one naming VmRSS", err)
+	}
+	if _, _, _, err := ParseStatus([]byte("Name: x\n")); err == nil {
+		t.Error("missing fields: no error")
+	}
+}
+
+func TestReadProcStatSelf(t *testing.T) {
+	ps, err := ReadProcStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps.PeakRSS <= 0 || ps.RSS <= 0 || ps.Threads <= 0 {
+		t.Errorf("ReadProcStat(self) = %+v", ps)
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	text := `# HELP go_goroutines Number of goroutines.
+# TYPE go_goroutines gauge
+go_goroutines 96
+switchyard_hub_queue_depth{subscriber="api"} 3
+switchyard_hub_queue_depth{subscriber="archive",x="a}b"} 4
+weird line
+switchyard_ingest_rows_written_total{table="samples"} 1.5e+06 1700000000000
+`
+	m, err := ParseMetrics(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Metrics{"go_goroutines": 96, "switchyard_hub_queue_depth": 7, "switchyard_ingest_rows_written_total": 1.5e6}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %v, want %v", k, m[k], v)
+		}
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	var h Histogram
+	if h.Quantile(0.99) != 0 {
+		t.Error("empty histogram: quantile not 0")
+	}
+	for i := 1; i <= 1000; i++ {
+		h.Observe(time.Duration(i) * time.Microsecond)
+	}
+	h.Observe(-time.Second) // a clock step counts as zero
+	near := func(got, want time.Duration) bool {
+		return got >= want*97/100 && got <= want*103/100
+	}
+	if got := h.Quantile(0.5); !near(got, 500*time.Microsecond) {
+		t.Errorf("p50 = %v, want ≈500µs", got)
+	}
+	if got := h.Quantile(0.99); !near(got, 990*time.Microsecond) {
+		t.Errorf("p99 = %v, want ≈990µs", got)
+	}
+	if h.Max() != time.Millisecond || h.Quantile(1) != time.Millisecond {
+		t.Errorf("max = %v, q(1) = %v, want 1ms", h.Max(), h.Quantile(1))
+	}
+	var m Histogram
+	m.Merge(&h)
+	if m.Count() != 1001 || m.Quantile(0.5) != h.Quantile(0.5) {
+		t.Errorf("merged: count %d, p50 %v", m.Count(), m.Quantile(0.5))
+	}
+}
+
+func TestWriteTableAndCSV(t *testing.T) {
+	r := newResult("poll", "switchyard 2×4@10Hz")
+	r.Rate, r.CPUPerSample, r.PeakRSS, r.Goroutines = 80, 12500*time.Nanosecond, 30<<20, 40
+	r.P50, r.P99, r.Max, r.Overruns, r.Drops = 1500*time.Microsecond, 4*time.Millisecond, 9*time.Millisecond, 0, 0
+	r.Note = "a, note"
+	var tb, cs, md bytes.Buffer
+	if err := WriteTable(&tb, []Result{r}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteCSV(&cs, []Result{r}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMarkdown(&md, []Result{r}); err != nil {
+		t.Fatal(err)
+	}
+	wantCSV := strings.Join(header, ",") + "\n" +
+		`poll,switchyard 2×4@10Hz,80,12.50,30.0,40,1.50,4.00,9.00,0,-,0,-,-,"a, note"` + "\n"
+	if cs.String() != wantCSV {
+		t.Errorf("CSV:\n%s\nwant:\n%s", cs.String(), wantCSV)
+	}
+	lines := strings.Split(strings.TrimSpace(tb.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "scenario") || !strings.Contains(lines[1], "12.50") {
+		t.Errorf("table:\n%s", tb.String())
+	}
+	if !strings.Contains(md.String(), "| poll | switchyard 2×4@10Hz | 80 | 12.50 |") {
+		t.Errorf("markdown:\n%s", md.String())
+	}
+}
+
+func TestRunRejectsUnknownScenario(t *testing.T) {
+	_, err := Run(context.Background(), []string{"nope"}, Options{Binary: "x"})
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("err = %v, want one naming the scenario", err)
+	}
+}
+
+// TestSmokePoll builds the switchyard binary and runs a 2-second poll with a few
+// devices: the harness's plumbing, not its figures.
+func TestSmokePoll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs processes")
+	}
+	bin := filepath.Join(t.TempDir(), "switchyard")
+	build := exec.Command("go", "build", "-o", bin, "github.com/switchyard/switchyard/cmd/switchyard")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var progress bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, []string{"poll"}, Options{
+		Binary: bin, Devices: 3, Channels: 2, Rate: 20,
+		Duration: 2 * time.Second, Warmup: 500 * time.Millisecond,
+		Progress: &progress, Dir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+	if len(res) != 2 || res[0].Case != "switchyard 3×2@20Hz" || res[1].Case != "floor 3×2@20Hz" {
+		t.Fatalf("results = %+v", res)
+	}
+	for _, r := range res {
+		if r.Rate <= 0 || r.P99 <= 0 {
+			t.Errorf("%s: no samples measured: %+v", r.Case, r)
+		}
+	}
+	if res[0].PeakRSS <= 0 || res[0].Goroutines <= 0 {
+		t.Errorf("server figures missing: %+v", res[0])
+	}
+	if !strings.Contains(progress.String(), soakHeader) {
+		t.Errorf("no progress CSV header in:\n%s", progress.String())
+	}
+}
