@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -210,16 +211,36 @@ func (r *Runner) scale(ctx context.Context) ([]Result, error) {
 	lim, err := RaiseFileLimit(want)
 	note := fmt.Sprintf("RLIMIT_NOFILE raised to %d for harness, simulator and server", lim)
 	if err != nil {
-		note = fmt.Sprintf("RLIMIT_NOFILE only %d: %v", lim, err)
+		note = fmt.Sprintf("RLIMIT_NOFILE raised to %d only (hard limit; raising it further: %v)", lim, errors.Unwrap(err))
 	}
 	r.progress("scale: %s", note)
-	sim, err := r.startSim(ctx, o.ScaleDevices, 0, 0)
-	if err != nil {
-		return nil, err
+	// One simulator holds a listener and a connection per instrument, so it needs
+	// two descriptors per device; where the limit is lower, the instruments are
+	// split over several simulator processes.
+	perSim := o.ScaleDevices
+	if avail := int(lim) - 1024; avail < 2*perSim {
+		perSim = max(1, avail/2)
 	}
-	defer sim.stop(60 * time.Second)
+	var insts []instrument
+	shards := 0
+	for left := o.ScaleDevices; left > 0; left -= perSim {
+		n := min(left, perSim)
+		shards++
+		sim, err := r.startSim(ctx, n, 0, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer sim.stop(60 * time.Second)
+		for _, in := range sim.instruments {
+			in.name = fmt.Sprintf("s%d-%s", shards, in.name)
+			insts = append(insts, in)
+		}
+	}
+	if shards > 1 {
+		note += fmt.Sprintf("; instruments split over %d simulator processes", shards)
+	}
 	chans := pollChannels(o.Channels, time.Second)
-	cfg, err := serverConfig(sim.instruments, chans, "", "")
+	cfg, err := serverConfig(insts, chans, "", "")
 	if err != nil {
 		return nil, err
 	}
