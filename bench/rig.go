@@ -168,7 +168,11 @@ func (r *Runner) startServer(ctx context.Context, cfg *config.Config) (*serverPr
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return nil, err
 	}
-	c, _, err := startChild("server", r.opts.Binary, []string{"serve", "--config", path}, false)
+	args := []string{"serve", "--config", path}
+	if r.opts.ProfileDir != "" {
+		args = append(args, "--pprof")
+	}
+	c, _, err := startChild("server", r.opts.Binary, args, false)
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,10 @@ type Options struct {
 	BatchWindow time.Duration
 	// Progress receives progress lines while a scenario runs. Default io.Discard.
 	Progress io.Writer
+	// ProfileDir, when set, runs the server with --pprof and saves a CPU profile of
+	// every measurement window and an allocation profile at its end there
+	// (<scenario>-<n>-cpu.pprof, <scenario>-<n>-allocs.pprof). Default none.
+	ProfileDir string
 	// Dir holds the generated server configurations. Default a new temp directory,
 	// removed at the end.
 	Dir string
@@ -94,6 +98,7 @@ type Runner struct {
 	opts  Options
 	dir   string
 	nconf int
+	nprof int
 }
 
 // Run runs the named scenarios ("all" for every one) in order and returns their

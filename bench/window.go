@@ -3,6 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -47,6 +51,8 @@ func (r *Runner) measure(ctx context.Context, label string, srv *serverProc, sub
 		s.open(w.from)
 	}
 	r.progress("%s: measuring for %v", label, r.opts.Duration)
+	profDone := r.profile(ctx, label, srv)
+	defer func() { <-profDone }()
 	fmt.Fprintln(r.opts.Progress, soakHeader)
 	end := w.from.Add(r.opts.Duration)
 	tick := time.NewTicker(r.progressEvery())
@@ -123,4 +129,57 @@ func (w *window) row(scenario, cs string, st subStats) Result {
 	res.Produced = int64(w.published)
 	res.window = w.seconds()
 	return res
+}
+
+// profile fetches a CPU profile of the server over the window and then its
+// allocation profile into Options.ProfileDir. The returned channel closes when
+// both are saved (at once when profiling is off). Failures are reported as
+// progress lines: a profile is a diagnosis, not a measurement.
+func (r *Runner) profile(ctx context.Context, label string, srv *serverProc) <-chan struct{} {
+	done := make(chan struct{})
+	if r.opts.ProfileDir == "" {
+		close(done)
+		return done
+	}
+	r.nprof++
+	base := filepath.Join(r.opts.ProfileDir, fmt.Sprintf("%s-%d", label, r.nprof))
+	secs := max(1, int(r.opts.Duration/time.Second))
+	go func() {
+		defer close(done)
+		for _, p := range []struct{ path, file string }{
+			{fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), base + "-cpu.pprof"},
+			{"/debug/pprof/allocs", base + "-allocs.pprof"},
+		} {
+			if err := fetchTo(ctx, "http://"+srv.http+p.path, p.file); err != nil {
+				r.progress("profile %s: %v", p.file, err)
+				return
+			}
+		}
+		r.progress("profiles saved: %s-{cpu,allocs}.pprof", base)
+	}()
+	return done
+}
+
+func fetchTo(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +45,8 @@ type appOptions struct {
 	Log *slog.Logger
 	// Registry for all metrics; a new one when nil.
 	Registry *prometheus.Registry
+	// Profiling serves /debug/pprof/ on the HTTP port.
+	Profiling bool
 }
 
 func newApp(cfg *config.Config, opts appOptions) (*app, error) {
@@ -94,8 +97,13 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 
+	var web http.Handler
+	if opts.Profiling {
+		web = server.WithProfiling(nil)
+	}
 	a.api = server.New(a.hub, mgr, a.root, server.Options{
 		GRPCAddr: cfg.Listen.GRPC, HTTPAddr: cfg.Listen.HTTP, Logger: log, Gatherer: reg, Registerer: reg,
+		WebHandler: web,
 	})
 	if err := a.api.Listen(); err != nil {
 		return nil, err

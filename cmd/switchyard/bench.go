@@ -37,6 +37,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.ScaleDevices, "scale-devices", 10000, "scale: devices at 1 Hz")
 	fs.StringVar(&o.QuestDB, "questdb", "127.0.0.1:9000", "archive: QuestDB HTTP address")
 	fs.DurationVar(&o.BatchWindow, "batch-window", time.Millisecond, "Subscribe batch window asked for by every subscriber")
+	fs.StringVar(&o.ProfileDir, "profile", "", "run the server with --pprof and save its CPU and allocation profiles of every window in this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

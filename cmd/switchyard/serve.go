@@ -12,6 +12,7 @@ import (
 func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	path := fs.String("config", "", "configuration file (YAML)")
+	prof := fs.Bool("pprof", false, "serve Go runtime profiles at /debug/pprof/ on the HTTP port")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -22,7 +23,7 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	a, err := newApp(cfg, appOptions{Log: log})
+	a, err := newApp(cfg, appOptions{Log: log, Profiling: *prof})
 	if err != nil {
 		return err
 	}
