@@ -147,7 +147,9 @@ func (r *Runner) floor(ctx context.Context, insts []instrument, query string, pe
 				}
 				t0 := time.Now()
 				if _, err := conn.Write(line); err != nil {
-					errOnce.Do(func() { firstErr = err })
+					if ctx.Err() == nil {
+						errOnce.Do(func() { firstErr = err })
+					}
 					return
 				}
 				if _, err := rd.ReadSlice('\n'); err != nil {
