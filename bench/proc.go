@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -19,6 +20,10 @@ import (
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat. Linux
 // reports it as 100 on every architecture Go supports.
 const clockTicks = 100
+
+// maxTicks bounds one tick count so that the sum of two, as a Duration, cannot
+// overflow (it is over 900 years of CPU).
+const maxTicks = math.MaxInt64 / 2 / int64(time.Second/clockTicks)
 
 // ProcStat is what the harness reads about a child process from /proc.
 type ProcStat struct {
@@ -69,12 +74,12 @@ func ParseStatCPU(stat []byte) (time.Duration, error) {
 	var ticks int64
 	for _, idx := range []int{11, 12} {
 		n, err := strconv.ParseInt(f[idx], 10, 64)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > maxTicks {
 			return 0, fmt.Errorf("field %d: not a tick count: %q", idx+3, f[idx])
 		}
 		ticks += n
 	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
+	return time.Duration(ticks) * (time.Second / clockTicks), nil
 }
 
 // ParseStatus returns VmRSS, VmHWM (bytes) and Threads from /proc/<pid>/status.
