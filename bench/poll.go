@@ -219,6 +219,10 @@ func (r *Runner) scale(ctx context.Context) ([]Result, error) {
 		note = fmt.Sprintf("RLIMIT_NOFILE raised to %d only (hard limit; raising it further: %v)", lim, errors.Unwrap(err))
 	}
 	r.progress("scale: %s", note)
+	if need := uint64(o.ScaleDevices + 1024); lim < need {
+		return nil, fmt.Errorf("scale: the server needs an open-file limit of at least %d for %d devices, and only %d could be set (raise the hard limit, e.g. ulimit -Hn as root, or pass a smaller --scale-devices)",
+			need, o.ScaleDevices, lim)
+	}
 	// One simulator holds a listener and a connection per instrument, so it needs
 	// two descriptors per device; where the limit is lower, the instruments are
 	// split over several simulator processes.
