@@ -70,10 +70,13 @@ func cmdSim(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	return runFleet(ctx, fleet, sf.control, log)
 }
 
-// runFleet serves the fleet and its control API until ctx ends.
+// runFleet serves the fleet, and its control API when control is not empty,
+// until ctx ends or either fails; then it stops both and waits for them.
 func runFleet(ctx context.Context, fleet *sim.Fleet, control string, log *slog.Logger) error {
-	errc := make(chan error, 2)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var srv *http.Server
+	ctlErr := make(chan error, 1)
 	if control != "" {
 		ln, err := net.Listen("tcp", control)
 		if err != nil {
@@ -81,21 +84,21 @@ func runFleet(ctx context.Context, fleet *sim.Fleet, control string, log *slog.L
 			return fmt.Errorf("sim control API: %w", err)
 		}
 		srv = &http.Server{Handler: fleet.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() { errc <- ignoreClosed(srv.Serve(ln)) }()
+		go func() {
+			ctlErr <- ignoreClosed(srv.Serve(ln))
+			cancel() // a failed control API stops the simulator too
+		}()
 		log.Info("simulator control API", "url", "http://"+ln.Addr().String()+"/instruments")
 	} else {
-		errc <- nil
+		ctlErr <- nil
 	}
-	go func() { errc <- fleet.Serve(ctx) }()
-	err := <-errc
+	err := fleet.Serve(ctx)
 	if srv != nil {
-		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
+		shut, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		defer stop()
 		_ = srv.Shutdown(shut)
 	}
-	fleet.Close()
-	err2 := <-errc
-	return errors.Join(err, err2)
+	return errors.Join(err, <-ctlErr)
 }
 
 func ignoreClosed(err error) error {
