@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard/switchyard/telemetry"
@@ -21,14 +22,17 @@ type Device struct {
 	bo    backoff
 	alive sync.Mutex // held while Serve runs: never two connections to one instrument
 
+	overruns atomic.Uint64 // poll cycles longer than their period
+
 	mu   sync.Mutex
 	info Info
 }
 
 type request struct {
-	ctx   context.Context
-	cmd   Command
-	reply chan result // buffered 1: the device never blocks on a caller that left
+	ctx    context.Context
+	queued time.Time // when Send queued it; it waits at most LockTimeout for its turn
+	cmd    Command
+	reply  chan result // buffered 1: the device never blocks on a caller that left
 }
 
 type result struct {
@@ -44,7 +48,7 @@ func newDevice(m *Manager, spec Spec) *Device {
 		cmds: make(chan *request, 16),
 		bo:   newBackoff(spec.BackoffMin, spec.BackoffMax, seedFor(spec.Name)),
 	}
-	d.info = Info{Name: spec.Name, Address: spec.Address, Driver: spec.Driver, State: Stopped, ChangedAt: m.opts.Now()}
+	d.info = Info{Name: spec.Name, Address: spec.Address, Driver: spec.Driver, Tags: spec.Tags, State: Stopped, ChangedAt: m.opts.Now()}
 	for _, ch := range spec.Channels {
 		d.info.Channels = append(d.info.Channels, ChannelInfo{Name: ch.Name, Query: ch.Query, Period: ch.Period, Unit: ch.Unit})
 	}
@@ -61,7 +65,9 @@ func (d *Device) Name() string { return d.spec.Name }
 func (d *Device) Info() Info {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.info
+	i := d.info
+	i.Overruns = d.overruns.Load()
+	return i
 }
 
 func (d *Device) update(f func(*Info)) {
@@ -133,6 +139,9 @@ func (d *Device) Serve(ctx context.Context) error {
 
 // session dials and runs one connection until it fails or ctx ends.
 func (d *Device) session(ctx context.Context) error {
+	if d.spec.Driver == DriverModbus {
+		return d.runModbus(ctx)
+	}
 	dialer := net.Dialer{Timeout: d.spec.ConnectTimeout}
 	conn, err := dialer.DialContext(ctx, "tcp", d.spec.Address)
 	if err != nil {
@@ -144,7 +153,7 @@ func (d *Device) session(ctx context.Context) error {
 		stop()
 		conn.Close()
 	}()
-	lc := newLineConn(conn)
+	lc := newLineConn(conn, &d.spec)
 	switch d.spec.Driver {
 	case DriverLines:
 		return d.runLines(ctx, lc)
@@ -195,11 +204,15 @@ func (d *Device) send(ctx context.Context, cmd Command) (Reply, error) {
 	if _, err := d.render(cmd); err != nil {
 		return Reply{}, err
 	}
-	req := &request{ctx: ctx, cmd: cmd, reply: make(chan result, 1)}
+	req := &request{ctx: ctx, cmd: cmd, reply: make(chan result, 1), queued: time.Now()}
+	lock := time.NewTimer(d.spec.LockTimeout)
+	defer lock.Stop()
 	select {
 	case d.cmds <- req:
 	case <-ctx.Done():
 		return Reply{}, ctx.Err()
+	case <-lock.C:
+		return Reply{}, fmt.Errorf("device %s: the lane stayed busy for the lock timeout %v: %w", d.spec.Name, d.spec.LockTimeout, ErrTimeout)
 	}
 	select {
 	case r := <-req.reply:
