@@ -205,7 +205,9 @@ func TestModbusReadsWritesAndFails(t *testing.T) {
 	if _, err := r.mgr.Send(ctx, "tc", devicemgr.Command{Name: "enable", Args: []string{"off"}}); err != nil {
 		t.Fatal(err)
 	}
-	r.until("enabled false", func(s telemetry.Sample) bool { return s.Channel == "enabled" && s.Quality == telemetry.Good && !s.Value.B })
+	r.until("enabled false", func(s telemetry.Sample) bool {
+		return s.Channel == "enabled" && s.Quality == telemetry.Good && !s.Value.B
+	})
 
 	// A hung controller times out and the device reconnects once it answers again.
 	tc.UpdateFaults(func(f *sim.Faults) { f.Hang = true })
