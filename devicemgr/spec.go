@@ -358,6 +358,9 @@ func (s *Spec) Problems() []FieldError {
 			if !s.hasChannel(c.Readback) {
 				add(at+".readback", "names no channel of this device: %q", c.Readback)
 			}
+			if c.Settle < 0 {
+				add(at+".settle", "must be >= 0, got %q", c.Settle)
+			}
 			if c.Tolerance < 0 {
 				add(at+".tolerance", "must be >= 0, got %g", c.Tolerance)
 			}
