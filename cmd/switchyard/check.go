@@ -8,8 +8,9 @@ import (
 	"github.com/switchyard/switchyard/config"
 )
 
-// cmdCheckConfig prints every problem of a configuration file at once, one per
-// line with file, line and field path, or a summary of a good file.
+// cmdCheckConfig reports every problem of a configuration file at once, one per
+// line with file, line and field path (in the returned error, which run prints
+// to stderr), or prints a summary of a good file.
 func cmdCheckConfig(args []string, stdout io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("want exactly one file: switchyard check-config FILE")
@@ -20,11 +21,8 @@ func cmdCheckConfig(args []string, stdout io.Writer) error {
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			problems = j.Unwrap()
 		}
-		for _, p := range problems {
-			fmt.Fprintln(stdout, p)
-		}
-		return fmt.Errorf("%s: %d problem(s)", args[0], len(problems))
+		return fmt.Errorf("%d problem(s):\n%w", len(problems), err)
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d devices, %d models)\n", args[0], len(c.Devices), len(c.Models))
+	fmt.Fprintf(stdout, "%s: ok (%d devices) from %d models\n", args[0], len(c.Devices), len(c.Models))
 	return nil
 }
