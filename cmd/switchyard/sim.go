@@ -28,6 +28,22 @@ type simFlags struct {
 	pushHz      float64
 	basePort    int
 	control     string
+	examples    bool
+}
+
+// ExamplesBasePort is where the examples fleet listens: the configurations under
+// examples/ address its instruments there.
+const examplesBasePort = 17100
+
+// useExamplesLayout switches to the fleet the configurations under examples/
+// are written for: psu-01 and psu-02 (SCPI) on ports 17100-17101, env-01
+// (key=value lines) 17102, tc-01 (Modbus TCP) 17103, bal-01 (CSV lines) 17104
+// and thermo-01 (JSON lines) 17105, unless --base-port moves them all.
+func (s *simFlags) useExamplesLayout() {
+	s.scpi, s.lines, s.modbus, s.balances, s.thermos = 2, 1, 1, 1, 1
+	if s.basePort == 0 {
+		s.basePort = examplesBasePort
+	}
 }
 
 func (s *simFlags) register(fs *flag.FlagSet, scpi, lines int) {
@@ -36,6 +52,7 @@ func (s *simFlags) register(fs *flag.FlagSet, scpi, lines int) {
 	fs.IntVar(&s.modbus, "modbus", 0, "number of simulated Modbus TCP temperature controllers (tc-01, ...)")
 	fs.IntVar(&s.balances, "balances", 0, "number of simulated CSV-pushing balances (bal-01, ...)")
 	fs.IntVar(&s.thermos, "thermometers", 0, "number of simulated JSON-pushing thermometers (thermo-01, ...)")
+	fs.BoolVar(&s.examples, "examples", false, "run the fleet the configurations under examples/ are written for (ports 17100-17105), ignoring the counts")
 	fs.Uint64Var(&s.seed, "seed", 1, "noise seed of the simulated instruments")
 	fs.Float64Var(&s.pushHz, "push-hz", 10, "lines per second pushed by each environment monitor")
 	fs.IntVar(&s.basePort, "base-port", 0, "port of the first instrument, the others follow (0: free ports)")
@@ -43,6 +60,9 @@ func (s *simFlags) register(fs *flag.FlagSet, scpi, lines int) {
 }
 
 func (s *simFlags) fleet() (*sim.Fleet, error) {
+	if s.examples {
+		s.useExamplesLayout()
+	}
 	return sim.NewFleet(sim.FleetSpec{
 		SCPI: s.scpi, Lines: s.lines, Modbus: s.modbus, Balances: s.balances, Thermometers: s.thermos,
 		Seed: s.seed, PushHz: s.pushHz, BasePort: s.basePort,
