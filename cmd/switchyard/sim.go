@@ -99,9 +99,11 @@ func cmdSim(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 	return runFleet(ctx, fleet, sf.control, log)
 }
 
-// runFleet serves the fleet and its control API until ctx ends.
+// runFleet serves the fleet and its control API (none if control is empty)
+// until ctx ends or either of them fails.
 func runFleet(ctx context.Context, fleet *sim.Fleet, control string, log *slog.Logger) error {
 	errc := make(chan error, 2)
+	running := 1
 	var srv *http.Server
 	if control != "" {
 		ln, err := net.Listen("tcp", control)
@@ -110,21 +112,22 @@ func runFleet(ctx context.Context, fleet *sim.Fleet, control string, log *slog.L
 			return fmt.Errorf("sim control API: %w", err)
 		}
 		srv = &http.Server{Handler: fleet.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		running++
 		go func() { errc <- ignoreClosed(srv.Serve(ln)) }()
 		log.Info("simulator control API", "url", "http://"+ln.Addr().String()+"/instruments")
-	} else {
-		errc <- nil
 	}
 	go func() { errc <- fleet.Serve(ctx) }()
-	err := <-errc
+	errs := []error{<-errc}
 	if srv != nil {
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shut)
 	}
 	fleet.Close()
-	err2 := <-errc
-	return errors.Join(err, err2)
+	for running--; running > 0; running-- {
+		errs = append(errs, <-errc)
+	}
+	return errors.Join(errs...)
 }
 
 func ignoreClosed(err error) error {
