@@ -3,8 +3,14 @@
 //
 //	switchyard.yaml:14: devices[2].channels[0].period: must be > 0, got "0s"
 //
-// Unknown keys and wrong types are refused too. Load returns every problem it finds,
-// not just the first.
+// Unknown keys, wrong types, bad formats, unknown model names and out-of-range
+// values are refused too. Load returns every problem it finds, not just the
+// first, sorted by line; a problem of a model is reported once, at the model.
+//
+// Devices may name a model (the top-level models: map), a reusable description
+// of one type of instrument; the device's own settings override the model's
+// (see Device). Config values are plain data: safe to read from any goroutine
+// once loaded, not to modify concurrently.
 package config
 
 import (
