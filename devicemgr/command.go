@@ -130,12 +130,7 @@ func checkRange(a ArgSpec, f float64) error {
 // connection must be dropped (write failure, or a timed-out reply that could
 // still arrive later); the caller always gets its own result.
 func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
-	if err := req.ctx.Err(); err != nil {
-		req.reply <- result{err: err} // the caller left while queued: never sent
-		return nil
-	}
-	if waited := time.Since(req.queued); waited > d.spec.LockTimeout {
-		req.reply <- result{err: fmt.Errorf("device %s: waited %v for the lane, over the lock timeout %v: %w", d.spec.Name, waited.Round(time.Millisecond), d.spec.LockTimeout, ErrTimeout)}
+	if !req.begin() {
 		return nil
 	}
 	r, err := d.render(req.cmd)

@@ -222,3 +222,65 @@ func TestModbusReadsWritesAndFails(t *testing.T) {
 		t.Fatalf("restarts %d", info.Restarts)
 	}
 }
+
+func TestOverrunsAreCountedNotQueued(t *testing.T) {
+	psu := simtest.SCPI(t, "psu", sim.Options{})
+	spec := psuSpec("psu", psu.Addr())
+	spec.ReplyTimeout = 5 * time.Second
+	r := start(t, spec)
+	r.waitState("psu", devicemgr.Connected)
+	// Each reply now takes longer than the 20 ms period.
+	psu.UpdateFaults(func(f *sim.Faults) { f.Slow = 60 * time.Millisecond })
+	deadline := time.Now().Add(15 * time.Second)
+	for info, _ := r.mgr.Get("psu"); info.Overruns < 3; info, _ = r.mgr.Get("psu") {
+		if time.Now().After(deadline) {
+			t.Fatalf("overruns %d, want >= 3", info.Overruns)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Skipped, not queued: a command still gets through promptly (within a
+	// few slow round trips, far below the backlog a queue would build).
+	psu.UpdateFaults(func(f *sim.Faults) { f.Slow = 0 })
+	if _, err := r.mgr.Send(context.Background(), "psu", devicemgr.Command{Raw: "*IDN?"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLockTimeoutAbandonsAQueuedCommand(t *testing.T) {
+	psu := simtest.SCPI(t, "psu", sim.Options{})
+	spec := psuSpec("psu", psu.Addr())
+	spec.LockTimeout = 100 * time.Millisecond
+	spec.Commands = append(spec.Commands, devicemgr.CommandSpec{
+		Name: "set_never", Template: "SOUR:VOLT {v}", Args: []devicemgr.ArgSpec{{Name: "v"}},
+		Readback: "current", Tolerance: 0.001, Settle: 3 * time.Second, Role: "operator",
+	})
+	r := start(t, spec)
+	info := r.waitState("psu", devicemgr.Connected)
+	if info.CommandRoles["set_never"] != "operator" {
+		t.Fatalf("roles %v", info.CommandRoles)
+	}
+	ctx := context.Background()
+	busy := make(chan error, 1)
+	go func() {
+		_, err := r.mgr.Send(ctx, "psu", devicemgr.Command{Name: "set_never", Args: []string{"5"}})
+		busy <- err
+	}()
+	// Wait until the lane is held by the settling write.
+	deadline := time.Now().Add(15 * time.Second)
+	for psu.SetPoint() != 5 {
+		if time.Now().After(deadline) {
+			t.Fatal("set_never never ran")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := r.mgr.Send(ctx, "psu", devicemgr.Command{Name: "set_voltage", Args: []string{"9"}}); !errors.Is(err, devicemgr.ErrTimeout) {
+		t.Fatalf("queued behind a busy lane: err %v, want ErrTimeout", err)
+	}
+	if err := <-busy; !errors.Is(err, devicemgr.ErrNotSettled) {
+		t.Fatalf("set_never: %v", err)
+	}
+	// The abandoned command was never sent.
+	if sp := psu.SetPoint(); sp != 5 {
+		t.Fatalf("set-point %v: the abandoned command ran", sp)
+	}
+}

@@ -125,8 +125,7 @@ func (d *Device) pollModbus(client *modbus.ModbusClient, g *pollGroup) error {
 
 // executeModbus writes a command's argument to its channel's register or coil.
 func (d *Device) executeModbus(client *modbus.ModbusClient, req *request) error {
-	if err := req.ctx.Err(); err != nil {
-		req.reply <- result{err: err}
+	if !req.begin() {
 		return nil
 	}
 	spec, args, err := d.checkCommand(req.cmd)

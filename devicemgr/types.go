@@ -51,6 +51,9 @@ type Info struct {
 	NextAttempt    time.Time // set only in Backoff
 	Identity       string
 	Commands       []string
+	// CommandRoles maps a command that names a role to it; the API layer lets
+	// only that role call it. Commands without a role are not listed.
+	CommandRoles map[string]string
 	// Overruns counts poll cycles that took longer than their period (their
 	// missed slots are skipped, not queued).
 	Overruns uint64
