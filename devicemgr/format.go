@@ -175,7 +175,7 @@ func (f *ReplyFormat) Match(reply string) (ReplyValues, error) {
 		switch it.conv {
 		case 0:
 			if !strings.HasPrefix(rest, it.lit) {
-				return ReplyValues{}, fmt.Errorf("reply %q: want %q at byte %d of format %q", clip(reply), it.lit, at, f.src)
+				return ReplyValues{}, fmt.Errorf("reply %q: want %q at byte %d (format %q)", clip(reply), it.lit, at, f.src)
 			}
 			rest = rest[len(it.lit):]
 		case ' ':
@@ -183,7 +183,7 @@ func (f *ReplyFormat) Match(reply string) (ReplyValues, error) {
 		default:
 			tok, n, ok := scanToken(it.conv, rest)
 			if !ok {
-				return ReplyValues{}, fmt.Errorf("reply %q: want %%%c at byte %d of format %q", clip(reply), it.conv, at, f.src)
+				return ReplyValues{}, fmt.Errorf("reply %q: want %%%c at byte %d (format %q)", clip(reply), it.conv, at, f.src)
 			}
 			rest = rest[n:]
 			if !it.skip {

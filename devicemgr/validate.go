@@ -51,6 +51,9 @@ func (s *Spec) Problems() []FieldError {
 	if !oneOf(s.Driver, DriverSCPI, DriverLines, DriverModbus) {
 		add("driver", "must be %q, %q or %q, got %q", DriverSCPI, DriverLines, DriverModbus, s.Driver)
 	}
+	if s.Driver == DriverModbus && len(s.Init) > 0 {
+		add("init", "not used by the modbus driver (it has no text to send)")
+	}
 	if !oneOf(s.Encoding, "", "ascii", "utf-8", "latin1") {
 		add("encoding", "must be ascii, utf-8 or latin1, got %q", s.Encoding)
 	}
