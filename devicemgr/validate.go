@@ -14,6 +14,7 @@ type FieldError struct {
 	Msg   string
 }
 
+// Error returns "field: message".
 func (e FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // Validate reports the first problem of a spec, naming the field; Problems
