@@ -155,6 +155,7 @@ func tcSpec(addr string) devicemgr.Spec {
 			{Name: "heater", Register: "input", Addr: sim.TCHeaterReg, Scale: 0.1, Period: 50 * time.Millisecond, Unit: "%"},
 			{Name: "enabled", Register: "coil", Addr: sim.TCEnableCoil, Type: "bool", Period: 50 * time.Millisecond},
 			{Name: "missing", Register: "holding", Addr: 99, Period: 100 * time.Millisecond},
+			{Name: "sp_as_bool", Register: "holding", Addr: sim.TCSetPointReg, Type: "bool", Period: 100 * time.Millisecond},
 		},
 		Commands: []devicemgr.CommandSpec{
 			{Name: "set_temp", Channel: "setpoint", Args: []devicemgr.ArgSpec{{Name: "degC", Min: min0, HasMin: true, Max: max200, HasMax: true}},
@@ -169,8 +170,13 @@ func TestModbusReadsWritesAndFails(t *testing.T) {
 	r := start(t, tcSpec(tc.Addr()))
 	got := r.until("5 temp samples", func(s telemetry.Sample) bool { return s.Channel == "temp" && s.Seq == 5 })
 	got = append(got, r.until("a missing sample", func(s telemetry.Sample) bool { return s.Channel == "missing" })...)
+	got = append(got, r.until("a sp_as_bool sample", func(s telemetry.Sample) bool { return s.Channel == "sp_as_bool" })...)
 	for _, s := range got {
 		switch s.Channel {
+		case "sp_as_bool":
+			if s.Quality != telemetry.ParseError || !strings.Contains(s.Err, `"250"`) {
+				t.Fatalf("set-point read as a bool: %v, want PARSE_ERROR keeping the value", s)
+			}
 		case "missing":
 			if s.Quality != telemetry.CommError || !strings.Contains(s.Err, "illegal data address") {
 				t.Fatalf("missing register: %v, want COMM_ERROR naming the exception", s)
@@ -283,4 +289,34 @@ func TestLockTimeoutAbandonsAQueuedCommand(t *testing.T) {
 	if sp := psu.SetPoint(); sp != 5 {
 		t.Fatalf("set-point %v: the abandoned command ran", sp)
 	}
+}
+
+func TestLinesCommandsAndInitReRunOnReconnect(t *testing.T) {
+	bal := simtest.Balance(t, "bal", sim.Options{PushHz: 50})
+	r := start(t, fast(devicemgr.Spec{
+		Name: "bal", Address: bal.Addr(), Driver: devicemgr.DriverLines, LineFormat: devicemgr.LinesCSV,
+		Init:     []string{"SIR"}, // "send immediately, repeat"
+		Channels: []devicemgr.ChannelSpec{{Name: "mass", Key: "mass_g"}},
+		Commands: []devicemgr.CommandSpec{{Name: "tare", Template: "T"}},
+	}))
+	r.waitState("bal", devicemgr.Connected)
+	waitReceived := func(n uint64) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for bal.Counters().Received < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("balance received %d lines, want %d", bal.Counters().Received, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitReceived(1) // init
+	if _, err := r.mgr.Send(context.Background(), "bal", devicemgr.Command{Name: "tare"}); err != nil {
+		t.Fatal(err)
+	}
+	waitReceived(2) // the command
+	bal.Drop()
+	r.until("a bad sample after the drop", func(s telemetry.Sample) bool { return s.Quality != telemetry.Good })
+	waitReceived(3) // init again on the new connection
+	r.until("GOOD mass again", func(s telemetry.Sample) bool { return s.Quality == telemetry.Good })
 }

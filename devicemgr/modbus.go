@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 
 	"github.com/simonvetter/modbus"
 
@@ -101,11 +100,14 @@ func (d *Device) pollModbus(client *modbus.ModbusClient, g *pollGroup) error {
 		s := telemetry.Sample{Device: d.spec.Name, Channel: ch.Name, TimeNs: ts, Seq: d.seq.next(ch.Name)}
 		text, err := d.readChannel(client, ch)
 		if err == nil {
-			s.Value, err = parseValue(ch.Type, text)
+			var perr error
+			if s.Value, perr = parseValue(ch.Type, text); perr != nil {
+				err = fmt.Errorf("%v: %w", perr, errParse)
+			}
 		}
 		if err != nil {
 			switch {
-			case errors.Is(err, errParse) || strings.HasPrefix(err.Error(), "not "):
+			case errors.Is(err, errParse):
 				s.Quality = telemetry.ParseError
 			default:
 				if fatal := modbusFailure(err); fatal != nil {

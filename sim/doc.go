@@ -54,7 +54,7 @@
 //
 // space-separated key=value pairs: seq counts the lines sent on that connection from
 // 1; temp in °C, pressure in mbar and flow in l/min drift slowly with noise. What the
-// client sends is read and discarded.
+// client sends is read, counted as lines (Counters.Received) and discarded.
 //
 // # Modbus TCP temperature controller
 //

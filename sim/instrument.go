@@ -53,6 +53,7 @@ type Counters struct {
 	Active   int64  `json:"active"`   // connections open now
 	Queries  uint64 `json:"queries"`  // SCPI queries answered with a proper value
 	Lines    uint64 `json:"lines"`    // lines pushed (counted as each is written), including garbage
+	Received uint64 `json:"received"` // lines a line pusher received from its clients (and ignored)
 }
 
 // Instrument is one simulated instrument listening on loopback TCP. Create it with
@@ -82,8 +83,8 @@ type Instrument struct {
 	done     chan struct{} // closed when the instrument stops
 	stopOnce sync.Once
 
-	accepted, queries, lines atomic.Uint64
-	active                   atomic.Int64
+	accepted, queries, lines, received atomic.Uint64
+	active                             atomic.Int64
 }
 
 // NewSCPI starts listening for a simulated SCPI power supply called name. It serves
@@ -207,6 +208,7 @@ func (i *Instrument) Counters() Counters {
 		Active:   i.active.Load(),
 		Queries:  i.queries.Load(),
 		Lines:    i.lines.Load(),
+		Received: i.received.Load(),
 	}
 }
 

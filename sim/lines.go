@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bufio"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -75,8 +76,8 @@ func (p *pusher) appendLine(out []byte, seq uint64, t float64) []byte {
 // connection.
 const BalanceHeader = "seq,mass_g,stable"
 
-// servePush serves one connection of a line pusher. This goroutine reads and discards
-// whatever the client sends, so that the client never blocks on a full socket, and
+// servePush serves one connection of a line pusher. This goroutine reads, counts
+// (Counters.Received) and discards the lines the client sends, so that the client never blocks on a full socket, and
 // notices when the client goes away; a second goroutine pushes the lines.
 func (i *Instrument) servePush(c net.Conn) {
 	gone := make(chan struct{})
@@ -86,7 +87,12 @@ func (i *Instrument) servePush(c net.Conn) {
 		defer wg.Done()
 		i.push(c, gone)
 	}()
-	io.Copy(io.Discard, c)
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 0, 256), maxLine)
+	for sc.Scan() {
+		i.received.Add(1)
+	}
+	io.Copy(io.Discard, c) // after an over-long line: keep draining until the client leaves
 	close(gone)
 	c.Close() // unblocks a push stuck in Write
 	wg.Wait()
