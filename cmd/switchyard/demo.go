@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+
+	"github.com/switchyard/switchyard/config"
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -18,14 +20,24 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	qdb := fs.String("questdb", os.Getenv("SWITCHYARD_QUESTDB"), "QuestDB HTTP host:port to archive to (default $SWITCHYARD_QUESTDB; empty: no archiving)")
 	grpcAddr := fs.String("grpc", "127.0.0.1:7400", "gRPC listen address")
 	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (Connect, gRPC-Web, /healthz, /metrics)")
+	cfgFile := fs.String("config", "", "serve this file's devices (such as examples/lab.yaml) against the examples fleet (implies --examples)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cfgFile != "" {
+		sf.examples = true
 	}
 	fleet, err := sf.fleet()
 	if err != nil {
 		return err
 	}
 	cfg := demoConfig(fleet)
+	if *cfgFile != "" {
+		if cfg, err = config.Load(*cfgFile); err != nil {
+			fleet.Close()
+			return err
+		}
+	}
 	cfg.Listen.GRPC, cfg.Listen.HTTP = *grpcAddr, *httpAddr
 	cfg.QuestDB.Address = *qdb
 	cfg.QuestDB.Table = "samples"
