@@ -19,10 +19,16 @@ from switchyard.v1 import device_pb2, device_pb2_grpc
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n: int) -> list[int]:
+    """n distinct free ports: all sockets stay open until every port is known."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _binary(tmp_path_factory) -> str:
@@ -45,8 +51,9 @@ class Demo:
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
     binary = _binary(tmp_path_factory)
-    grpc_addr = f"127.0.0.1:{_free_port()}"
-    http_addr = f"127.0.0.1:{_free_port()}"
+    grpc_port, http_port = _free_ports(2)
+    grpc_addr = f"127.0.0.1:{grpc_port}"
+    http_addr = f"127.0.0.1:{http_port}"
     log = tmp_path_factory.mktemp("demo") / "demo.log"
     env = dict(os.environ)
     env.pop("SWITCHYARD_QUESTDB", None)  # these tests do not need the archive
