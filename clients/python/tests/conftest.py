@@ -1,8 +1,12 @@
 """Fixtures that run a real Switchyard demo server for the tests.
 
 SWITCHYARD_BIN names the switchyard binary (scripts/test builds it); without it
-the fixture builds one with `go build`.
+the fixture builds one with `go build`. ``demo`` is one server for the whole
+session; ``fresh_demo`` is a server of the test's own that the test may restart
+on the same ports (``fresh_demo.restart()``).
 """
+
+from __future__ import annotations
 
 import os
 import signal
@@ -17,6 +21,8 @@ import pytest
 from switchyard.v1 import device_pb2, device_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[3]
+#: Where tests leave files worth keeping (the GUI screenshot); gitignored.
+ARTIFACTS = REPO / "artifacts"
 
 
 def _free_port() -> int:
@@ -25,7 +31,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _binary(tmp_path_factory) -> str:
+@pytest.fixture(scope="session")
+def switchyard_bin(tmp_path_factory) -> str:
     env_bin = os.environ.get("SWITCHYARD_BIN")
     if env_bin:
         return env_bin
@@ -35,37 +42,66 @@ def _binary(tmp_path_factory) -> str:
 
 
 class Demo:
-    def __init__(self, proc: subprocess.Popen, grpc_addr: str, http_addr: str, log: Path):
-        self.proc = proc
-        self.grpc_addr = grpc_addr
-        self.http_addr = http_addr
-        self.log = log
+    """A `switchyard demo` process on fixed loopback ports that can be stopped and
+    started again on the same ports."""
 
+    def __init__(self, binary: str, log_dir: Path):
+        self.binary = binary
+        self.grpc_addr = f"127.0.0.1:{_free_port()}"
+        self.http_addr = f"127.0.0.1:{_free_port()}"
+        self.log_dir = log_dir
+        self.runs = 0
+        self.proc: subprocess.Popen | None = None
+        self.log = log_dir / "demo-0.log"
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory):
-    binary = _binary(tmp_path_factory)
-    grpc_addr = f"127.0.0.1:{_free_port()}"
-    http_addr = f"127.0.0.1:{_free_port()}"
-    log = tmp_path_factory.mktemp("demo") / "demo.log"
-    env = dict(os.environ)
-    env.pop("SWITCHYARD_QUESTDB", None)  # these tests do not need the archive
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [binary, "demo", "--grpc", grpc_addr, "--http", http_addr, "--control", ""],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )
-    try:
-        _wait_ready(grpc_addr, proc, log)
-        yield Demo(proc, grpc_addr, http_addr, log)
-    finally:
+    def start(self) -> None:
+        self.runs += 1
+        self.log = self.log_dir / f"demo-{self.runs}.log"
+        env = dict(os.environ)
+        env.pop("SWITCHYARD_QUESTDB", None)  # these tests do not need the archive
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [self.binary, "demo", "--grpc", self.grpc_addr, "--http", self.http_addr, "--control", ""],
+                stdout=out, stderr=subprocess.STDOUT, env=env,
+            )
+        _wait_ready(self.grpc_addr, self.proc, self.log)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
         proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            raise AssertionError("demo did not stop within 30 s of SIGTERM:\n" + log.read_text())
-        assert code == 0, f"demo exited {code}:\n" + log.read_text()
+            proc.wait()
+            raise AssertionError("demo did not stop within 30 s of SIGTERM:\n" + self.log.read_text())
+        assert code == 0, f"demo exited {code}:\n" + self.log.read_text()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def demo(switchyard_bin, tmp_path_factory):
+    d = Demo(switchyard_bin, tmp_path_factory.mktemp("demo"))
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+def fresh_demo(switchyard_bin, tmp_path):
+    d = Demo(switchyard_bin, tmp_path)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
 
 
 def _wait_ready(addr: str, proc: subprocess.Popen, log: Path) -> None:
@@ -84,3 +120,15 @@ def _wait_ready(addr: str, proc: subprocess.Popen, log: Path) -> None:
             if time.monotonic() > deadline:
                 raise AssertionError("demo not ready within 60 s:\n" + log.read_text())
             time.sleep(0.2)
+
+
+def wait_for(cond, timeout: float = 30, what: str = "condition"):
+    """Polls cond() until it returns a truthy value (returned) or timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)

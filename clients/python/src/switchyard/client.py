@@ -152,20 +152,14 @@ class Client:
         resp = self._unary("DeviceService/SendCommand", self._devices.SendCommand, req, call_timeout)
         return CommandReply(resp.reply, tuple(value_from_pb(v) for v in resp.values))
 
-    def watch_devices(self, devices: Sequence[str] | str = ()) -> Iterator[tuple[Device, int]]:
-        """Yields (device, timestamp_ns): the current state of every selected device,
-        then each change, until the iterator is closed or the server stops."""
+    def watch_devices(self, devices: Sequence[str] | str = ()) -> DeviceWatch:
+        """Returns an iterator of (device, timestamp_ns): the current state of every
+        selected device, then each change, until cancelled or the server stops.
+        Its ``cancel()`` may be called from any thread."""
         if isinstance(devices, str):
             devices = [devices]
         call = self._devices.WatchDevices(device_pb2.WatchDevicesRequest(devices=list(devices)), metadata=self._metadata)
-        try:
-            for resp in call:
-                yield device_from_pb(resp.device), resp.timestamp_ns
-        except grpc.RpcError as err:
-            if err.code() != grpc.StatusCode.CANCELLED:
-                raise from_rpc_error(err, "DeviceService/WatchDevices") from None
-        finally:
-            call.cancel()
+        return DeviceWatch(call)
 
     # -- telemetry -----------------------------------------------------------------
 
@@ -208,6 +202,19 @@ class Client:
             method="HistoryService/QueryHistory",
         )
 
+    # -- alarms (pending) -----------------------------------------------------------
+
+    def alarms(self) -> list[dict]:
+        """Returns the active alarms. Pending: the server's AlarmService (issue 7) is
+        not in this API version, so this raises Unimplemented until it lands."""
+        raise Unimplemented("alarms: this server API has no AlarmService yet (pending: AlarmService.ListActiveAlarms)",
+                            method="AlarmService/ListActiveAlarms")
+
+    def acknowledge(self, alarm: str, comment: str = "") -> None:
+        """Acknowledges an alarm. Pending like :meth:`alarms`."""
+        raise Unimplemented("acknowledge: this server API has no AlarmService yet (pending: AlarmService.Acknowledge)",
+                            method="AlarmService/Acknowledge")
+
     # -- system --------------------------------------------------------------------
 
     def supervision_tree(self) -> Process:
@@ -232,3 +239,31 @@ def _ns(t: When, name: str) -> int:
     if isinstance(t, (int, float)) and not isinstance(t, bool):
         return int(t * 1e9)
     raise TypeError(f"history {name}: want a datetime or Unix seconds, got {type(t).__name__}")
+
+
+class DeviceWatch:
+    """The iterator :meth:`Client.watch_devices` returns; ``cancel()`` ends it
+    from any thread, and the iteration then stops without an error."""
+
+    def __init__(self, call) -> None:
+        self._call = call
+
+    def __iter__(self) -> Iterator[tuple[Device, int]]:
+        try:
+            for resp in self._call:
+                yield device_from_pb(resp.device), resp.timestamp_ns
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.CANCELLED:
+                raise from_rpc_error(err, "DeviceService/WatchDevices") from None
+        finally:
+            self._call.cancel()
+
+    def cancel(self) -> None:
+        """Ends the watch. Idempotent."""
+        self._call.cancel()
+
+    def __enter__(self) -> DeviceWatch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cancel()

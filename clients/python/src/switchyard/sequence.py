@@ -8,10 +8,12 @@ and classifies every incoming sample:
 * a number at or below the last one, with a timestamp not newer than the last
   delivered sample's: a **repeat** (for example an overlapping replay after a
   reconnect). It is not delivered and is reported as a ``repeat`` event;
-* a number at or below the last one with a newer timestamp: the server's counter
-  started again, i.e. the server **restarted**. Delivered, and reported as a
-  ``restart`` event: the rest of the old run after ``last_seq`` and the new run's
-  samples before ``seq`` were not received;
+* the first sample of a channel after the stream reconnected to a server that
+  restarted meanwhile (the subscription tells the tracker, see
+  :meth:`SeqTracker.reconnected`), or, when that is unknown, a number at or below
+  the last one with a newer timestamp: the server's counter started again.
+  Delivered, and reported as a ``restart`` event: the rest of the old run after
+  ``last_seq`` and the new run's samples 1..``seq``-1 were not received;
 * a number beyond the next one: a **gap**. Delivered, and reported as a ``gap``
   event naming exactly which numbers are missing.
 
@@ -46,8 +48,9 @@ class SeqEvent:
 
     @property
     def missing(self) -> int | None:
-        """How many samples were not received: exact for a gap, None (unknown) for a
-        restart, 0 for a repeat."""
+        """How many samples were not received: exact for a gap, 0 for a repeat,
+        None for a restart (the old run's tail is unknown; of the new run,
+        ``seq - 1`` samples were missed)."""
         if self.kind == "gap":
             return self.seq - self.last_seq - 1
         if self.kind == "repeat":
@@ -73,15 +76,19 @@ class SeqTracker:
     def __init__(self) -> None:
         self._last: dict[tuple[str, str], tuple[int, int]] = {}
         self._reconnected: set[tuple[str, str]] = set()
+        self._restarted: set[tuple[str, str]] = set()
 
     def last_seqs(self) -> dict[tuple[str, str], int]:
         """The last delivered sequence number of every channel seen so far."""
         return {k: seq for k, (seq, _) in self._last.items()}
 
-    def reconnected(self) -> None:
+    def reconnected(self, server_restarted: bool | None = None) -> None:
         """Notes that the stream was re-established: the next sample of each known
-        channel is flagged ``after_reconnect`` in any event it causes."""
+        channel is flagged ``after_reconnect`` in any event it causes. With
+        ``server_restarted=True`` that sample starts a new run (a ``restart``
+        event); with None (unknown) the timestamps decide."""
         self._reconnected = set(self._last)
+        self._restarted = set(self._last) if server_restarted else set()
 
     def check(self, samples: Iterable[Sample]) -> tuple[list[Sample], list[SeqEvent]]:
         """Returns the samples to deliver (repeats removed) and the events found."""
@@ -92,7 +99,10 @@ class SeqTracker:
             prev = self._last.get(key)
             after = key in self._reconnected
             self._reconnected.discard(key)
-            if prev is not None:
+            if key in self._restarted:
+                self._restarted.discard(key)
+                events.append(SeqEvent("restart", s.device, s.channel, prev[0], s.seq, after))
+            elif prev is not None:
                 last_seq, last_ts = prev
                 if s.seq <= last_seq:
                     if s.timestamp_ns <= last_ts:

@@ -5,7 +5,10 @@ blocking API) and an async iterator (``async for batch in sub``, on grpc.aio);
 use one or the other, once. It yields :class:`Batch` values. When the stream
 breaks with a retryable status (UNAVAILABLE: the server restarted or shut down,
 the connection dropped) it reconnects with capped, jittered backoff and resumes
-with the same selector. Samples are checked by a :class:`~switchyard.sequence.SeqTracker`:
+with the same selector. To tell a reconnect to the same server from one to a
+restarted server (whose sequence numbers start again at 1), it reads the start
+time of the server's root supervisor (SystemService) once per connection.
+Samples are checked by a :class:`~switchyard.sequence.SeqTracker`:
 a repeat is never delivered, and every gap, repeat or server restart is reported
 in ``Batch.events``, in ``Subscription.events``, to the ``on_event`` callback and
 to the ``switchyard`` logger, so nothing is hidden.
@@ -30,7 +33,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterator, Sequence
 
 import grpc
 
-from switchyard.v1 import telemetry_pb2, telemetry_pb2_grpc
+from switchyard.v1 import system_pb2, system_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc
 
 from .backoff import Backoff
 from .errors import RETRYABLE, from_rpc_error
@@ -97,11 +100,13 @@ class Subscription:
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._call = None
+        self._server_start: int | None = None
+        self._pending_reconnect = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         #: Every sequence event found so far, in order.
         self.events: list[SeqEvent] = []
-        #: How many times the stream was re-established.
+        #: How many times the stream broke and a reconnect was started.
         self.reconnects = 0
         #: The last retryable error that broke the stream, if any.
         self.last_error: BaseException | None = None
@@ -162,13 +167,42 @@ class Subscription:
         elif not self._reconnect:
             return None
         self.reconnects += 1
-        self._tracker.reconnected()
+        self._pending_reconnect = True
         delay = self._backoff.next()
         log.info("switchyard subscription: stream broken (%s); reconnect #%d in %.2fs",
                  self.last_error or "ended", self.reconnects, delay)
         if self._on_reconnect is not None:
             self._on_reconnect(self.reconnects, self.last_error)
         return delay
+
+    def _connected(self, server_start: int | None) -> None:
+        """Notes a (re)established stream and whether the server restarted since."""
+        if self._pending_reconnect:
+            restarted = None
+            if server_start is not None and self._server_start is not None:
+                restarted = server_start != self._server_start
+            self._tracker.reconnected(restarted)
+            self._pending_reconnect = False
+        if server_start is not None:
+            self._server_start = server_start
+
+    def _server_start_sync(self) -> int | None:
+        try:
+            stub = system_pb2_grpc.SystemServiceStub(self._client._channel)
+            resp = stub.GetSupervisionTree(system_pb2.GetSupervisionTreeRequest(),
+                                           timeout=self._client.timeout, metadata=self._client._metadata)
+            return resp.root.started_ns or None
+        except grpc.RpcError:
+            return None
+
+    async def _server_start_aio(self, channel) -> int | None:
+        try:
+            stub = system_pb2_grpc.SystemServiceStub(channel)
+            resp = await stub.GetSupervisionTree(system_pb2.GetSupervisionTreeRequest(),
+                                                 timeout=self._client.timeout, metadata=self._client._metadata)
+            return resp.root.started_ns or None
+        except grpc.RpcError:
+            return None
 
     # -- blocking iteration ------------------------------------------------------
 
@@ -183,6 +217,8 @@ class Subscription:
                 call.cancel()
             err = None
             try:
+                if call.initial_metadata() is not None:
+                    self._connected(self._server_start_sync())
                 for resp in call:
                     self._backoff.reset()
                     yield self._batch(resp)
@@ -217,6 +253,8 @@ class Subscription:
                     call.cancel()
                 err = None
                 try:
+                    await call.initial_metadata()
+                    self._connected(await self._server_start_aio(channel))
                     async for resp in call:
                         self._backoff.reset()
                         yield self._batch(resp)
