@@ -39,18 +39,18 @@ def test_unknown_device_is_not_found_with_the_server_message(client):
 
 
 def test_command_changes_the_setpoint(client):
-    reply = client.send_command("psu-03", "set_voltage", 17.5)
+    reply = client.send_command("psu-13", "set_voltage", 17.5)
     assert reply.reply == ""
-    got = wait_for(lambda: [s for s in client.latest("psu-03", "setpoint") if s.value == 17.5],
-                   what="psu-03 setpoint 17.5")
+    got = wait_for(lambda: [s for s in client.latest("psu-13", "setpoint") if s.value == 17.5],
+                   what="psu-13 setpoint 17.5")
     assert got[0].quality == "GOOD" and got[0].good
-    ident = client.send_command("psu-03", "identify")
+    ident = client.send_command("psu-13", "identify")
     assert ident.reply.startswith("Switchyard,SIM-PSU")
 
 
 def test_bad_command_argument_is_invalid_argument(client):
     with pytest.raises(switchyard.InvalidArgument) as exc:
-        client.send_command("psu-03", "set_voltage", 99)
+        client.send_command("psu-13", "set_voltage", 99)
     assert "above the maximum 60" in exc.value.message
     assert isinstance(exc.value, ValueError)
 

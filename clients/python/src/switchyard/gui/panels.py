@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 
 from PySide6.QtCore import Qt, Signal
@@ -57,8 +58,10 @@ class DevicePanel(QTableWidget):
         self.devices[d.name] = d
         row = self._rows.get(d.name)
         if row is None:
-            row = self.rowCount()
+            # Rows stay sorted by name whichever source (list or watch) comes first.
+            row = bisect.bisect(sorted(self._rows), d.name)
             self.insertRow(row)
+            self._rows = {n: r + (r >= row) for n, r in self._rows.items()}
             self._rows[d.name] = row
         cells = (d.name, d.state, str(d.restart_count), d.last_error)
         for col, text in enumerate(cells):

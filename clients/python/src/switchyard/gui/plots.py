@@ -63,6 +63,10 @@ class PlotPanel(QSplitter):
                 item.setCheckState(Qt.CheckState.Checked if (d.name, c.name) in checked else Qt.CheckState.Unchecked)
                 self.channels.addItem(item)
         self.channels.blockSignals(False)
+        for i in range(self.channels.count()):
+            if self.channels.item(i).checkState() == Qt.CheckState.Checked:
+                self.channels.scrollToItem(self.channels.item(i), QListWidget.ScrollHint.PositionAtCenter)
+                break
         self._sync_curves()
 
     def checked(self) -> list[tuple[str, str]]:
@@ -93,7 +97,9 @@ class PlotPanel(QSplitter):
         for i, key in enumerate(want):
             if key not in self.curves:
                 pen = pg.mkPen(_PENS[i % len(_PENS)], width=2)
-                self.curves[key] = self.plot.plot([], [], pen=pen, name=f"{key[0]}/{key[1]}")
+                # Sample-and-hold: a reading stays valid until the next one, so a
+                # slowly polled channel is drawn as steps, not interpolated.
+                self.curves[key] = self.plot.plot([], [], pen=pen, name=f"{key[0]}/{key[1]}", stepMode="right")
             self._buffers.setdefault(key, (deque(maxlen=HISTORY), deque(maxlen=HISTORY)))
 
     def add_samples(self, samples: list[Sample]) -> None:
