@@ -13,6 +13,14 @@ waits for the workers to end.
 Install with ``pip install switchyard-client[gui]``.
 """
 
-from .app import MainWindow, main
+try:
+    import pyqtgraph  # noqa: F401
+    import PySide6  # noqa: F401
+except ImportError as err:  # pragma: no cover - depends on the install
+    raise ImportError(
+        f"switchyard.gui needs the [gui] extra: pip install 'switchyard-client[gui]' ({err})"
+    ) from err
+
+from .app import MainWindow, main  # noqa: E402
 
 __all__ = ["MainWindow", "main"]
