@@ -7,7 +7,10 @@ them as a `restart` event per channel naming the last sequence number it had and
 the first one it got from the new run.
 """
 
+import asyncio
 import threading
+
+import pytest
 
 from switchyard import Backoff, Client
 
@@ -16,7 +19,8 @@ from conftest import wait_for
 CHANNELS = [("psu-01", "voltage"), ("psu-02", "voltage"), ("env-01", "temp")]
 
 
-def test_subscription_resumes_across_a_server_restart(fresh_demo):
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_subscription_resumes_across_a_server_restart(fresh_demo, mode):
     with Client(fresh_demo.grpc_addr) as client:
         sub = client.subscribe(["psu-01", "psu-02", "env-01"], ["voltage", "temp"],
                                backoff=Backoff(initial=0.1, cap=0.5))
@@ -27,6 +31,14 @@ def test_subscription_resumes_across_a_server_restart(fresh_demo):
             for batch in sub:
                 with lock:
                     received.extend((batch.reconnects, s) for s in batch.samples)
+
+        async def aread():
+            async for batch in sub:
+                with lock:
+                    received.extend((batch.reconnects, s) for s in batch.samples)
+
+        if mode == "async":
+            read = lambda: asyncio.run(aread())  # noqa: E731  (cancel() reaches the loop thread-safely)
 
         reader = threading.Thread(target=read)
         reader.start()
