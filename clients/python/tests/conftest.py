@@ -9,10 +9,13 @@ on the same ports (``fresh_demo.restart()``).
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -25,10 +28,27 @@ REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = REPO / "artifacts"
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range: the kernel never
+    hands it to an outgoing connection or a port-0 listener, so it stays free
+    when a demo is restarted on it (ports of other processes are checked by bind)."""
+    high = _ephemeral_low() - 1
+    for _ in range(200):
+        port = random.randint(20000, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free loopback port in 20000-%d" % high)
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +65,12 @@ class Demo:
     """A `switchyard demo` process on fixed loopback ports that can be stopped and
     started again on the same ports."""
 
-    def __init__(self, binary: str, log_dir: Path):
+    def __init__(self, binary: str, log_dir: Path, control: bool = True):
         self.binary = binary
         self.grpc_addr = f"127.0.0.1:{_free_port()}"
         self.http_addr = f"127.0.0.1:{_free_port()}"
+        #: The simulator's fault-injection control API (see fault()).
+        self.control_addr = f"127.0.0.1:{_free_port()}" if control else ""
         self.log_dir = log_dir
         self.runs = 0
         self.proc: subprocess.Popen | None = None
@@ -61,7 +83,8 @@ class Demo:
         env.pop("SWITCHYARD_QUESTDB", None)  # these tests do not need the archive
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [self.binary, "demo", "--grpc", self.grpc_addr, "--http", self.http_addr, "--control", ""],
+                [self.binary, "demo", "--grpc", self.grpc_addr, "--http", self.http_addr,
+                 "--control", self.control_addr],
                 stdout=out, stderr=subprocess.STDOUT, env=env,
             )
         _wait_ready(self.grpc_addr, self.proc, self.log)
@@ -78,6 +101,13 @@ class Demo:
             proc.wait()
             raise AssertionError("demo did not stop within 30 s of SIGTERM:\n" + self.log.read_text())
         assert code == 0, f"demo exited {code}:\n" + self.log.read_text()
+
+    def fault(self, instrument: str, **switches: str) -> None:
+        """Sets fault switches of a simulated instrument (refuse=1, drop=1, clear=1, ...)."""
+        query = urllib.parse.urlencode(switches)
+        req = urllib.request.Request(f"http://{self.control_addr}/instruments/{instrument}/fault?{query}", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status < 300, f"fault {instrument} {switches}: HTTP {resp.status}"
 
     def restart(self) -> None:
         self.stop()
@@ -96,7 +126,7 @@ def demo(switchyard_bin, tmp_path_factory):
 
 @pytest.fixture
 def fresh_demo(switchyard_bin, tmp_path):
-    d = Demo(switchyard_bin, tmp_path)
+    d = Demo(switchyard_bin, tmp_path, control=False)
     d.start()
     try:
         yield d

@@ -16,6 +16,7 @@ from switchyard.gui import MainWindow  # noqa: E402
 from conftest import ARTIFACTS  # noqa: E402
 
 DEV = "psu-14"  # not psu-0*: test_grpc expects those at their initial 12 V
+BROKEN = "psu-15"  # made to fail through the simulator's control API
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def window(demo, qtbot):
     if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
         pytest.fail("no DISPLAY: run the GUI tests under xvfb-run (scripts/test does)")
     with Client(demo.grpc_addr) as client:
-        win = MainWindow(client, plot=[(DEV, "voltage"), (DEV, "setpoint")])
+        win = MainWindow(client, plot=[(DEV, "setpoint"), (DEV, "voltage")])
         qtbot.addWidget(win)
         win.show()
         yield win
@@ -68,14 +69,24 @@ def test_gui_lists_devices_plots_and_sends_a_command(window, qtbot, demo):
     assert window.tree.topLevelItem(0).text(0) == "switchyard"
     qtbot.waitUntil(lambda: window.alarms.note.text() != "" or window.alarms.table.rowCount() > 0, timeout=30_000)
 
-    # Let a few more points arrive after the set-point change, then keep a screenshot.
-    n = len(curve.getData()[0])
-    qtbot.waitUntil(lambda: len(curve.getData()[0]) >= n + 20, timeout=30_000)
-    window.plots.redraw()
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / "gui.png"
-    assert window.grab().save(str(path))
-    assert path.stat().st_size > 10_000
+    # A failing instrument shows up live in the device list, with the reason.
+    # (hang, not refuse: a refused port may be taken by someone else before it is
+    # listened on again.)
+    demo.fault(BROKEN, hang="1", drop="1")
+    try:
+        qtbot.waitUntil(lambda: window.devices.state_of(BROKEN) == "BACKOFF", timeout=30_000)
+        assert window.devices.devices[BROKEN].last_error
+        # Let a few more points arrive after the set-point change, then keep a screenshot.
+        n = len(curve.getData()[0])
+        qtbot.waitUntil(lambda: len(curve.getData()[0]) >= n + 20, timeout=30_000)
+        window.plots.redraw()
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / "gui.png"
+        assert window.grab().save(str(path))
+        assert path.stat().st_size > 10_000
+    finally:
+        demo.fault(BROKEN, clear="1")
+    qtbot.waitUntil(lambda: window.devices.state_of(BROKEN) == "CONNECTED", timeout=60_000)
 
 
 def test_gui_close_stops_its_threads(window, qtbot):
