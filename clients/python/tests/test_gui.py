@@ -95,3 +95,24 @@ def test_gui_close_stops_its_threads(window, qtbot):
     window.close()
     assert not stream.isRunning() and not watch.isRunning()
     assert window._closed
+
+
+def test_gui_survives_a_server_restart(fresh_demo, qtbot):
+    with Client(fresh_demo.grpc_addr) as client:
+        win = MainWindow(client, plot=[(DEV, "voltage")])
+        qtbot.addWidget(win)
+        win.show()
+        def curve_len():
+            x = win.plots.curves[(DEV, "voltage")].getData()[0]
+            return 0 if x is None else len(x)
+
+        qtbot.waitUntil(lambda: (DEV, "voltage") in win.plots.curves and curve_len() >= 5, timeout=30_000)
+        fresh_demo.restart()
+        n = curve_len()
+        # The stream reconnected (and said so), the plot goes on, the device list is live again.
+        qtbot.waitUntil(lambda: "server restarted" in win.stream_status.text(), timeout=30_000)
+        assert f"{DEV}/voltage: server restarted after a reconnect" in win.stream_status.text()
+        qtbot.waitUntil(lambda: curve_len() >= n + 10, timeout=30_000)
+        qtbot.waitUntil(lambda: all(win.devices.state_of(d) == "CONNECTED" for d in win.devices.devices),
+                        timeout=30_000)
+        win.close()

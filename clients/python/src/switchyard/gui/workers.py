@@ -7,10 +7,12 @@ thread to end, so a blocked read can never hold the window open.
 
 from __future__ import annotations
 
+import threading
 from typing import Callable, Sequence
 
 from PySide6.QtCore import QObject, QRunnable, QThread, Signal
 
+from ..backoff import Backoff
 from ..client import Client
 from ..errors import SwitchyardError
 
@@ -36,7 +38,7 @@ class StreamWorker(QThread):
                 if batch.samples:
                     self.samples.emit(batch.samples)
                 if batch.events or batch.reconnects:
-                    last = f"; {batch.events[-1]}" if batch.events else ""
+                    last = f"; last: {sub.events[-1]}" if sub.events else ""
                     self.status.emit(f"stream: {batch.reconnects} reconnects, {len(sub.events)} sequence events{last}")
         except SwitchyardError as err:
             self.status.emit(f"stream ended: {err}")
@@ -48,7 +50,9 @@ class StreamWorker(QThread):
 
 
 class DeviceWatchWorker(QThread):
-    """Streams device states (WatchDevices) and emits each Device as it changes."""
+    """Streams device states (WatchDevices) and emits each Device as it changes.
+    When the watch breaks (the server restarted) it starts again with backoff;
+    a new watch begins with the current state of every device."""
 
     device = Signal(object)
     status = Signal(str)
@@ -56,18 +60,34 @@ class DeviceWatchWorker(QThread):
     def __init__(self, client: Client, parent: QObject | None = None):
         super().__init__(parent)
         self._client = client
-        self._watch = client.watch_devices()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._watch = None
 
     def run(self) -> None:
-        try:
-            for dev, _ts in self._watch:
-                self.device.emit(dev)
-        except SwitchyardError as err:
-            self.status.emit(f"device watch ended: {err}")
+        backoff = Backoff(initial=0.2, cap=5.0)
+        while not self._stopped.is_set():
+            try:
+                watch = self._client.watch_devices()
+                with self._lock:
+                    self._watch = watch
+                if self._stopped.is_set():
+                    watch.cancel()
+                for dev, _ts in watch:
+                    backoff.reset()
+                    self.device.emit(dev)
+            except SwitchyardError as err:
+                self.status.emit(f"device watch broken, retrying: {err}")
+            if self._stopped.wait(backoff.next()):
+                return
 
     def stop(self) -> None:
         """Cancels the watch and waits for the thread to end."""
-        self._watch.cancel()
+        self._stopped.set()
+        with self._lock:
+            watch = self._watch
+        if watch is not None:
+            watch.cancel()
         self.wait()
 
 
