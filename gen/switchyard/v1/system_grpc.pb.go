@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SystemService_GetSupervisionTree_FullMethodName = "/switchyard.v1.SystemService/GetSupervisionTree"
+	SystemService_GetSupervisionTree_FullMethodName     = "/switchyard.v1.SystemService/GetSupervisionTree"
+	SystemService_WatchSupervisionEvents_FullMethodName = "/switchyard.v1.SystemService/WatchSupervisionEvents"
 )
 
 // SystemServiceClient is the client API for SystemService service.
@@ -30,6 +31,10 @@ const (
 type SystemServiceClient interface {
 	// GetSupervisionTree returns a snapshot of every supervisor and process.
 	GetSupervisionTree(ctx context.Context, in *GetSupervisionTreeRequest, opts ...grpc.CallOption) (*GetSupervisionTreeResponse, error)
+	// WatchSupervisionEvents streams lifecycle events of the whole tree (a process
+	// started, exited, is scheduled for a restart, leaked, ...) as they happen, each
+	// with a sequence number; optionally it first sends a snapshot of the tree.
+	WatchSupervisionEvents(ctx context.Context, in *WatchSupervisionEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSupervisionEventsResponse], error)
 }
 
 type systemServiceClient struct {
@@ -50,6 +55,25 @@ func (c *systemServiceClient) GetSupervisionTree(ctx context.Context, in *GetSup
 	return out, nil
 }
 
+func (c *systemServiceClient) WatchSupervisionEvents(ctx context.Context, in *WatchSupervisionEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSupervisionEventsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SystemService_ServiceDesc.Streams[0], SystemService_WatchSupervisionEvents_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchSupervisionEventsRequest, WatchSupervisionEventsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SystemService_WatchSupervisionEventsClient = grpc.ServerStreamingClient[WatchSupervisionEventsResponse]
+
 // SystemServiceServer is the server API for SystemService service.
 // All implementations must embed UnimplementedSystemServiceServer
 // for forward compatibility.
@@ -58,6 +82,10 @@ func (c *systemServiceClient) GetSupervisionTree(ctx context.Context, in *GetSup
 type SystemServiceServer interface {
 	// GetSupervisionTree returns a snapshot of every supervisor and process.
 	GetSupervisionTree(context.Context, *GetSupervisionTreeRequest) (*GetSupervisionTreeResponse, error)
+	// WatchSupervisionEvents streams lifecycle events of the whole tree (a process
+	// started, exited, is scheduled for a restart, leaked, ...) as they happen, each
+	// with a sequence number; optionally it first sends a snapshot of the tree.
+	WatchSupervisionEvents(*WatchSupervisionEventsRequest, grpc.ServerStreamingServer[WatchSupervisionEventsResponse]) error
 	mustEmbedUnimplementedSystemServiceServer()
 }
 
@@ -70,6 +98,9 @@ type UnimplementedSystemServiceServer struct{}
 
 func (UnimplementedSystemServiceServer) GetSupervisionTree(context.Context, *GetSupervisionTreeRequest) (*GetSupervisionTreeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSupervisionTree not implemented")
+}
+func (UnimplementedSystemServiceServer) WatchSupervisionEvents(*WatchSupervisionEventsRequest, grpc.ServerStreamingServer[WatchSupervisionEventsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchSupervisionEvents not implemented")
 }
 func (UnimplementedSystemServiceServer) mustEmbedUnimplementedSystemServiceServer() {}
 func (UnimplementedSystemServiceServer) testEmbeddedByValue()                       {}
@@ -110,6 +141,17 @@ func _SystemService_GetSupervisionTree_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SystemService_WatchSupervisionEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchSupervisionEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SystemServiceServer).WatchSupervisionEvents(m, &grpc.GenericServerStream[WatchSupervisionEventsRequest, WatchSupervisionEventsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SystemService_WatchSupervisionEventsServer = grpc.ServerStreamingServer[WatchSupervisionEventsResponse]
+
 // SystemService_ServiceDesc is the grpc.ServiceDesc for SystemService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -122,6 +164,12 @@ var SystemService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _SystemService_GetSupervisionTree_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchSupervisionEvents",
+			Handler:       _SystemService_WatchSupervisionEvents_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "switchyard/v1/system.proto",
 }

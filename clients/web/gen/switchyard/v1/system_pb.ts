@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/system.proto.
  */
 export const file_switchyard_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSKFAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcyIbChlHZXRTdXBlcnZpc2lvblRyZWVSZXF1ZXN0IkIKGkdldFN1cGVydmlzaW9uVHJlZVJlc3BvbnNlEiQKBHJvb3QYASABKAsyFi5zd2l0Y2h5YXJkLnYxLlByb2Nlc3Mq0AEKDFByb2Nlc3NTdGF0ZRIdChlQUk9DRVNTX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWUFJPQ0VTU19TVEFURV9TVEFSVElORxABEhkKFVBST0NFU1NfU1RBVEVfUlVOTklORxACEhkKFVBST0NFU1NfU1RBVEVfQkFDS09GRhADEhoKFlBST0NFU1NfU1RBVEVfU1RPUFBJTkcQBBIZChVQUk9DRVNTX1NUQVRFX1NUT1BQRUQQBRIYChRQUk9DRVNTX1NUQVRFX0xFQUtFRBAGMnoKDVN5c3RlbVNlcnZpY2USaQoSR2V0U3VwZXJ2aXNpb25UcmVlEiguc3dpdGNoeWFyZC52MS5HZXRTdXBlcnZpc2lvblRyZWVSZXF1ZXN0Gikuc3dpdGNoeWFyZC52MS5HZXRTdXBlcnZpc2lvblRyZWVSZXNwb25zZUJBWj9naXRodWIuY29tL3N3aXRjaHlhcmQvc3dpdGNoeWFyZC9nZW4vc3dpdGNoeWFyZC92MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw");
+  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSLCAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcxIRCgl1cHRpbWVfbnMYDCABKAMSEwoLc2lnbmlmaWNhbnQYDSABKAgSEwoLaW5fcHJvZ3Jlc3MYDiABKAkiGwoZR2V0U3VwZXJ2aXNpb25UcmVlUmVxdWVzdCJCChpHZXRTdXBlcnZpc2lvblRyZWVSZXNwb25zZRIkCgRyb290GAEgASgLMhYuc3dpdGNoeWFyZC52MS5Qcm9jZXNzIsABChBTdXBlcnZpc2lvbkV2ZW50EgsKA3NlcRgBIAEoBBIUCgx0aW1lc3RhbXBfbnMYAiABKAMSDAoEcGF0aBgDIAEoCRINCgVjaGlsZBgEIAEoCRIxCgRraW5kGAUgASgOMiMuc3dpdGNoeWFyZC52MS5TdXBlcnZpc2lvbkV2ZW50S2luZBIOCgZyZWFzb24YBiABKAkSEAoIcmVzdGFydHMYByABKA0SFwoPbmV4dF9yZXN0YXJ0X25zGAggASgDIjkKHVdhdGNoU3VwZXJ2aXNpb25FdmVudHNSZXF1ZXN0EhgKEGluY2x1ZGVfc25hcHNob3QYASABKAgilwEKHldhdGNoU3VwZXJ2aXNpb25FdmVudHNSZXNwb25zZRIqCghzbmFwc2hvdBgBIAEoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2Vzc0gAEjAKBWV2ZW50GAIgASgLMh8uc3dpdGNoeWFyZC52MS5TdXBlcnZpc2lvbkV2ZW50SAASDwoHZHJvcHBlZBgDIAEoBEIGCgRpdGVtKtABCgxQcm9jZXNzU3RhdGUSHQoZUFJPQ0VTU19TVEFURV9VTlNQRUNJRklFRBAAEhoKFlBST0NFU1NfU1RBVEVfU1RBUlRJTkcQARIZChVQUk9DRVNTX1NUQVRFX1JVTk5JTkcQAhIZChVQUk9DRVNTX1NUQVRFX0JBQ0tPRkYQAxIaChZQUk9DRVNTX1NUQVRFX1NUT1BQSU5HEAQSGQoVUFJPQ0VTU19TVEFURV9TVE9QUEVEEAUSGAoUUFJPQ0VTU19TVEFURV9MRUFLRUQQBiqPAwoUU3VwZXJ2aXNpb25FdmVudEtpbmQSJgoiU1VQRVJWSVNJT05fRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiMKH1NVUEVSVklTSU9OX0VWRU5UX0tJTkRfU1RBUlRJTkcQARIiCh5TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUT1BQRUQQAhIgChxTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FEREVEEAMSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9SRU1PVkVEEAQSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVEFSVEVEEAUSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9FWElURUQQBhIsCihTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1JFU1RBUlRfU0NIRURVTEVEEAcSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9MRUFLRUQQCBIoCiRTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FVVE9fU0hVVERPV04QCTLzAQoNU3lzdGVtU2VydmljZRJpChJHZXRTdXBlcnZpc2lvblRyZWUSKC5zd2l0Y2h5YXJkLnYxLkdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QaKS5zd2l0Y2h5YXJkLnYxLkdldFN1cGVydmlzaW9uVHJlZVJlc3BvbnNlEncKFldhdGNoU3VwZXJ2aXNpb25FdmVudHMSLC5zd2l0Y2h5YXJkLnYxLldhdGNoU3VwZXJ2aXNpb25FdmVudHNSZXF1ZXN0Gi0uc3dpdGNoeWFyZC52MS5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2UwAUJBWj9naXRodWIuY29tL3N3aXRjaHlhcmQvc3dpdGNoeWFyZC9nZW4vc3dpdGNoeWFyZC92MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw");
 
 /**
  * Process is one node of the supervision tree: a supervisor or a worker.
@@ -86,6 +86,28 @@ export type Process = Message<"switchyard.v1.Process"> & {
    * @generated from field: repeated switchyard.v1.Process children = 11;
    */
   children: Process[];
+
+  /**
+   * How long it has been running, in nanoseconds; zero unless RUNNING.
+   *
+   * @generated from field: int64 uptime_ns = 12;
+   */
+  uptimeNs: bigint;
+
+  /**
+   * Set for significant children: their exit can stop their supervisor (auto-shutdown).
+   *
+   * @generated from field: bool significant = 13;
+   */
+  significant: boolean;
+
+  /**
+   * The message its mailbox handler is working on (kind, body, when sent); empty
+   * when idle or for processes without a mailbox.
+   *
+   * @generated from field: string in_progress = 14;
+   */
+  inProgress: string;
 };
 
 /**
@@ -124,6 +146,136 @@ export type GetSupervisionTreeResponse = Message<"switchyard.v1.GetSupervisionTr
  */
 export const GetSupervisionTreeResponseSchema: GenMessage<GetSupervisionTreeResponse> = /*@__PURE__*/
   messageDesc(file_switchyard_v1_system, 2);
+
+/**
+ * SupervisionEvent is one lifecycle change in the supervision tree.
+ *
+ * @generated from message switchyard.v1.SupervisionEvent
+ */
+export type SupervisionEvent = Message<"switchyard.v1.SupervisionEvent"> & {
+  /**
+   * Numbers the events of the stream's root from 1 without gaps; a gap is events
+   * this stream lost because it fell behind (see WatchSupervisionEventsResponse.dropped).
+   *
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * When it happened, nanoseconds since the Unix epoch.
+   *
+   * @generated from field: int64 timestamp_ns = 2;
+   */
+  timestampNs: bigint;
+
+  /**
+   * The supervisor's path from the root, ids joined by "/" (e.g. "switchyard/devices").
+   *
+   * @generated from field: string path = 3;
+   */
+  path: string;
+
+  /**
+   * The child's id; empty for events about the supervisor itself.
+   *
+   * @generated from field: string child = 4;
+   */
+  child: string;
+
+  /**
+   * @generated from field: switchyard.v1.SupervisionEventKind kind = 5;
+   */
+  kind: SupervisionEventKind;
+
+  /**
+   * Exit reason (with the stack for panics) or error; empty if none.
+   *
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+
+  /**
+   * The child's restart count after this event.
+   *
+   * @generated from field: uint32 restarts = 7;
+   */
+  restarts: number;
+
+  /**
+   * For RESTART_SCHEDULED: when the restart is due, nanoseconds since the Unix epoch.
+   *
+   * @generated from field: int64 next_restart_ns = 8;
+   */
+  nextRestartNs: bigint;
+};
+
+/**
+ * Describes the message switchyard.v1.SupervisionEvent.
+ * Use `create(SupervisionEventSchema)` to create a new message.
+ */
+export const SupervisionEventSchema: GenMessage<SupervisionEvent> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 3);
+
+/**
+ * @generated from message switchyard.v1.WatchSupervisionEventsRequest
+ */
+export type WatchSupervisionEventsRequest = Message<"switchyard.v1.WatchSupervisionEventsRequest"> & {
+  /**
+   * Send a snapshot of the whole tree first (as GetSupervisionTree), taken after the
+   * stream subscribed, so no event falls between the snapshot and the events.
+   *
+   * @generated from field: bool include_snapshot = 1;
+   */
+  includeSnapshot: boolean;
+};
+
+/**
+ * Describes the message switchyard.v1.WatchSupervisionEventsRequest.
+ * Use `create(WatchSupervisionEventsRequestSchema)` to create a new message.
+ */
+export const WatchSupervisionEventsRequestSchema: GenMessage<WatchSupervisionEventsRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 4);
+
+/**
+ * WatchSupervisionEventsResponse carries either the initial snapshot or one event.
+ *
+ * @generated from message switchyard.v1.WatchSupervisionEventsResponse
+ */
+export type WatchSupervisionEventsResponse = Message<"switchyard.v1.WatchSupervisionEventsResponse"> & {
+  /**
+   * @generated from oneof switchyard.v1.WatchSupervisionEventsResponse.item
+   */
+  item: {
+    /**
+     * The tree, first and only once, when include_snapshot was set.
+     *
+     * @generated from field: switchyard.v1.Process snapshot = 1;
+     */
+    value: Process;
+    case: "snapshot";
+  } | {
+    /**
+     * @generated from field: switchyard.v1.SupervisionEvent event = 2;
+     */
+    value: SupervisionEvent;
+    case: "event";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Events this stream has lost so far because it read too slowly (oldest dropped
+   * first; supervision itself never waits for a reader).
+   *
+   * @generated from field: uint64 dropped = 3;
+   */
+  dropped: bigint;
+};
+
+/**
+ * Describes the message switchyard.v1.WatchSupervisionEventsResponse.
+ * Use `create(WatchSupervisionEventsResponseSchema)` to create a new message.
+ */
+export const WatchSupervisionEventsResponseSchema: GenMessage<WatchSupervisionEventsResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 5);
 
 /**
  * ProcessState is the state of one supervised process.
@@ -178,6 +330,88 @@ export const ProcessStateSchema: GenEnum<ProcessState> = /*@__PURE__*/
   enumDesc(file_switchyard_v1_system, 0);
 
 /**
+ * SupervisionEventKind says what happened to a process.
+ *
+ * @generated from enum switchyard.v1.SupervisionEventKind
+ */
+export enum SupervisionEventKind {
+  /**
+   * @generated from enum value: SUPERVISION_EVENT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A supervisor began to run.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_STARTING = 1;
+   */
+  STARTING = 1,
+
+  /**
+   * A supervisor returned, or a child was stopped by its supervisor.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_STOPPED = 2;
+   */
+  STOPPED = 2,
+
+  /**
+   * A child was added (statically before start, or dynamically).
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_ADDED = 3;
+   */
+  ADDED = 3,
+
+  /**
+   * A child was removed.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_REMOVED = 4;
+   */
+  REMOVED = 4,
+
+  /**
+   * A child is ready.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_STARTED = 5;
+   */
+  STARTED = 5,
+
+  /**
+   * A child exited by itself; reason says how (error text, panic with stack, or empty
+   * for a normal exit).
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_EXITED = 6;
+   */
+  EXITED = 6,
+
+  /**
+   * A child's restart is due at next_restart_ns.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_RESTART_SCHEDULED = 7;
+   */
+  RESTART_SCHEDULED = 7,
+
+  /**
+   * A child's goroutine did not exit within its shutdown timeout.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_LEAKED = 8;
+   */
+  LEAKED = 8,
+
+  /**
+   * Significant children exited, so their supervisor stops.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN = 9;
+   */
+  AUTO_SHUTDOWN = 9,
+}
+
+/**
+ * Describes the enum switchyard.v1.SupervisionEventKind.
+ */
+export const SupervisionEventKindSchema: GenEnum<SupervisionEventKind> = /*@__PURE__*/
+  enumDesc(file_switchyard_v1_system, 1);
+
+/**
  * SystemService shows the inside of the running server: its tree of supervised processes.
  *
  * @generated from service switchyard.v1.SystemService
@@ -192,6 +426,18 @@ export const SystemService: GenService<{
     methodKind: "unary";
     input: typeof GetSupervisionTreeRequestSchema;
     output: typeof GetSupervisionTreeResponseSchema;
+  },
+  /**
+   * WatchSupervisionEvents streams lifecycle events of the whole tree (a process
+   * started, exited, is scheduled for a restart, leaked, ...) as they happen, each
+   * with a sequence number; optionally it first sends a snapshot of the tree.
+   *
+   * @generated from rpc switchyard.v1.SystemService.WatchSupervisionEvents
+   */
+  watchSupervisionEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchSupervisionEventsRequestSchema;
+    output: typeof WatchSupervisionEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_switchyard_v1_system, 0);
