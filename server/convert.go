@@ -207,6 +207,7 @@ func nodeToProto(n *supervisor.Node) *pb.Process {
 		UptimeNs:      int64(n.Uptime),
 		Significant:   n.Significant,
 		InProgress:    n.InProgress,
+		Status:        n.Status,
 	}
 	if len(n.Children) > 0 {
 		p.Children = make([]*pb.Process, len(n.Children))

@@ -81,6 +81,11 @@ type ChildSpec struct {
 	// the mailbox under this name for as long as the child is a child,
 	// across restarts.
 	Name string
+	// Status, if set, describes what the process is doing in its own terms
+	// (a device: "backoff: dial ...: connection refused"), for Snapshot.
+	// It is called from Snapshot's goroutine, so it must be safe for
+	// concurrent use and must not block. Default none.
+	Status func() string
 }
 
 func (c ChildSpec) validate() error {

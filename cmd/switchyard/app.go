@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -180,9 +181,27 @@ func (a *app) addDevices(ctx context.Context) {
 }
 
 // deviceSpec is how one device runs under the device supervisor: permanent,
-// 5 s to stop (its socket closes as soon as its context ends).
+// 5 s to stop (its socket closes as soon as its context ends), its connection
+// state shown as the process's status in the tree.
 func deviceSpec(d *devicemgr.Device) supervisor.ChildSpec {
-	return supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second}
+	return supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second,
+		Status: func() string { return deviceStatus(d.Info()) }}
+}
+
+// deviceStatus describes a device's connection in one line: a failed instrument
+// is a state of its still-running process, not a crash.
+func deviceStatus(info devicemgr.Info) string {
+	s := strings.ToLower(info.State.String())
+	if info.State != devicemgr.Connected && info.LastError != "" {
+		s += ": " + info.LastError
+	}
+	if !info.NextAttempt.IsZero() {
+		s += "; next attempt " + info.NextAttempt.Format("15:04:05.000")
+	}
+	if info.Restarts > 0 {
+		s += fmt.Sprintf("; %d reconnections", info.Restarts)
+	}
+	return s
 }
 
 // Addrs returns the bound gRPC and HTTP addresses.

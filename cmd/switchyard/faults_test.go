@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,6 +217,13 @@ func TestFaultInjection(t *testing.T) {
 	for _, d := range devs.Children {
 		if d.State != supervisor.Running || d.Restarts != 0 {
 			t.Errorf("device process %s: %s with %d restarts, want running with 0", d.ID, d.State, d.Restarts)
+		}
+		// The tree shows the failure as the process's status.
+		switch f := plan[d.ID]; {
+		case f == healthy && d.Status != "connected":
+			t.Errorf("healthy %s: status %q, want \"connected\"", d.ID, d.Status)
+		case f == refuse && !strings.Contains(d.Status, "connection refused"):
+			t.Errorf("refusing %s: status %q, want it to say connection refused", d.ID, d.Status)
 		}
 	}
 

@@ -193,7 +193,12 @@ type Process struct {
 	Significant bool `protobuf:"varint,13,opt,name=significant,proto3" json:"significant,omitempty"`
 	// The message its mailbox handler is working on (kind, body, when sent); empty
 	// when idle or for processes without a mailbox.
-	InProgress    string `protobuf:"bytes,14,opt,name=in_progress,json=inProgress,proto3" json:"in_progress,omitempty"`
+	InProgress string `protobuf:"bytes,14,opt,name=in_progress,json=inProgress,proto3" json:"in_progress,omitempty"`
+	// What a running process says it is doing in its own terms, e.g. a device
+	// reconnecting by itself: "backoff: dial 127.0.0.1:5025: connection refused; next
+	// attempt 12:00:03.250". Failures a process handles inside itself show here, not
+	// as restarts. Empty when it has nothing to say or is not running.
+	Status        string `protobuf:"bytes,15,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -322,6 +327,13 @@ func (x *Process) GetSignificant() bool {
 func (x *Process) GetInProgress() string {
 	if x != nil {
 		return x.InProgress
+	}
+	return ""
+}
+
+func (x *Process) GetStatus() string {
+	if x != nil {
+		return x.Status
 	}
 	return ""
 }
@@ -659,7 +671,7 @@ var File_switchyard_v1_system_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\n" +
-	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\"\xcf\x03\n" +
+	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\"\xe7\x03\n" +
 	"\aProcess\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -677,7 +689,8 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\tuptime_ns\x18\f \x01(\x03R\buptimeNs\x12 \n" +
 	"\vsignificant\x18\r \x01(\bR\vsignificant\x12\x1f\n" +
 	"\vin_progress\x18\x0e \x01(\tR\n" +
-	"inProgress\"\x1b\n" +
+	"inProgress\x12\x16\n" +
+	"\x06status\x18\x0f \x01(\tR\x06status\"\x1b\n" +
 	"\x19GetSupervisionTreeRequest\"H\n" +
 	"\x1aGetSupervisionTreeResponse\x12*\n" +
 	"\x04root\x18\x01 \x01(\v2\x16.switchyard.v1.ProcessR\x04root\"\x86\x02\n" +

@@ -48,7 +48,7 @@ SUPERVISION_EVENT_KIND_LEAKED: SupervisionEventKind
 SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN: SupervisionEventKind
 
 class Process(_message.Message):
-    __slots__ = ("id", "kind", "strategy", "restart", "state", "restarts", "last_exit", "started_ns", "next_restart_ns", "mailbox_depth", "children", "uptime_ns", "significant", "in_progress")
+    __slots__ = ("id", "kind", "strategy", "restart", "state", "restarts", "last_exit", "started_ns", "next_restart_ns", "mailbox_depth", "children", "uptime_ns", "significant", "in_progress", "status")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class Process(_message.Message):
     UPTIME_NS_FIELD_NUMBER: _ClassVar[int]
     SIGNIFICANT_FIELD_NUMBER: _ClassVar[int]
     IN_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: str
     strategy: str
@@ -77,7 +78,8 @@ class Process(_message.Message):
     uptime_ns: int
     significant: bool
     in_progress: str
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., strategy: _Optional[str] = ..., restart: _Optional[str] = ..., state: _Optional[_Union[ProcessState, str]] = ..., restarts: _Optional[int] = ..., last_exit: _Optional[str] = ..., started_ns: _Optional[int] = ..., next_restart_ns: _Optional[int] = ..., mailbox_depth: _Optional[int] = ..., children: _Optional[_Iterable[_Union[Process, _Mapping]]] = ..., uptime_ns: _Optional[int] = ..., significant: _Optional[bool] = ..., in_progress: _Optional[str] = ...) -> None: ...
+    status: str
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., strategy: _Optional[str] = ..., restart: _Optional[str] = ..., state: _Optional[_Union[ProcessState, str]] = ..., restarts: _Optional[int] = ..., last_exit: _Optional[str] = ..., started_ns: _Optional[int] = ..., next_restart_ns: _Optional[int] = ..., mailbox_depth: _Optional[int] = ..., children: _Optional[_Iterable[_Union[Process, _Mapping]]] = ..., uptime_ns: _Optional[int] = ..., significant: _Optional[bool] = ..., in_progress: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
 
 class GetSupervisionTreeRequest(_message.Message):
     __slots__ = ()
