@@ -43,8 +43,14 @@ func codeOf(err error) connect.Code {
 		return connect.CodeUnavailable
 	case errors.Is(err, devicemgr.ErrTimeout):
 		return connect.CodeDeadlineExceeded
-	case errors.Is(err, errNoEvents):
+	case errors.Is(err, errNoEvents), errors.Is(err, errNoRestart):
 		return connect.CodeUnimplemented
+	case errors.Is(err, supervisor.ErrNotFound):
+		return connect.CodeNotFound
+	case errors.Is(err, supervisor.ErrNotRunning):
+		return connect.CodeFailedPrecondition
+	case errors.Is(err, supervisor.ErrLeaked):
+		return connect.CodeUnavailable
 	case errors.Is(err, supervisor.ErrClosed):
 		return connect.CodeUnavailable
 	case errors.Is(err, errShuttingDown):

@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
 	"connectrpc.com/connect"
 
@@ -23,8 +26,40 @@ type EventSource interface {
 	Events(buffer int) *supervisor.Subscription
 }
 
-// errNoEvents is returned when the tree cannot stream its events.
-var errNoEvents = errors.New("this server's supervision tree does not stream events")
+// Restarter is what RestartProcess needs besides Tree. A *supervisor.Supervisor
+// is one. When the Tree given to New is not a Restarter, RestartProcess answers
+// Unimplemented.
+type Restarter interface {
+	// RestartPath restarts the process reached by following ids from the root.
+	RestartPath(ids ...string) error
+}
+
+// Errors of the SystemService core, mapped in codeOf.
+var (
+	errNoEvents  = errors.New("this server's supervision tree does not stream events")
+	errNoRestart = errors.New("this server's supervision tree cannot restart processes")
+)
+
+func (s *systemService) restartProcess(_ context.Context, req *pb.RestartProcessRequest) (*pb.RestartProcessResponse, error) {
+	r, ok := s.tree.(Restarter)
+	if !ok {
+		return nil, errNoRestart
+	}
+	path := req.GetPath()
+	ids := strings.Split(path, "/")
+	if path == "" || slices.Contains(ids, "") {
+		return nil, &fieldError{field: "path", msg: fmt.Sprintf("want ids joined by \"/\" below the root, e.g. \"devices/psu-05\"; got %q", path)}
+	}
+	if err := r.RestartPath(ids...); err != nil {
+		return nil, err
+	}
+	return &pb.RestartProcessResponse{}, nil
+}
+
+// RestartProcess implements switchyardv1connect.SystemServiceHandler.
+func (s *systemService) RestartProcess(ctx context.Context, req *connect.Request[pb.RestartProcessRequest]) (*connect.Response[pb.RestartProcessResponse], error) {
+	return connectResponse(s.restartProcess(ctx, req.Msg))
+}
 
 // watchSupervisionEvents subscribes to the tree's events, sends the headers, the
 // snapshot if asked, then every event until ctx ends or the server shuts down.

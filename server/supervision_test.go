@@ -171,3 +171,46 @@ func findProcess(p *pb.Process, ids ...string) (*pb.Process, bool) {
 	}
 	return p, true
 }
+
+func TestRestartProcess(t *testing.T) {
+	_, run := startTree(t)
+	conn, err := grpc.NewClient(run.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := testCtx(t)
+	sys := pb.NewSystemServiceClient(conn)
+	stream, err := sys.WatchSupervisionEvents(ctx, &pb.WatchSupervisionEventsRequest{IncludeSnapshot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil { // the snapshot: subscribed
+		t.Fatal(err)
+	}
+	if _, err := sys.RestartProcess(ctx, &pb.RestartProcessRequest{Path: "devices/psu1"}); err != nil {
+		t.Fatal(err)
+	}
+	var seq uint64
+	ev := nextEvent(t, stream.Recv, "psu1", pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STOPPED, &seq)
+	if ev.GetPath() != "root/devices" {
+		t.Fatalf("stop event %v", ev)
+	}
+	nextEvent(t, stream.Recv, "psu1", pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STARTED, &seq)
+
+	for path, want := range map[string]codes.Code{
+		"":              codes.InvalidArgument,
+		"devices//psu1": codes.InvalidArgument,
+		"devices/nope":  codes.NotFound,
+		"nope/psu1":     codes.NotFound,
+	} {
+		_, err := sys.RestartProcess(ctx, &pb.RestartProcessRequest{Path: path})
+		if status.Code(err) != want {
+			t.Errorf("RestartProcess(%q) = %v, want %v", path, err, want)
+		}
+	}
+	e := startEnv(t)
+	if _, err := e.system.RestartProcess(ctx, &pb.RestartProcessRequest{Path: "devices/psu1"}); status.Code(err) != codes.Unimplemented {
+		t.Errorf("RestartProcess on a snapshot-only tree = %v, want Unimplemented", err)
+	}
+}

@@ -404,3 +404,34 @@ func TestSnapshotStatus(t *testing.T) {
 		}
 	})
 }
+
+// TestRestartPath: an operator's restart reaches a grandchild through its
+// supervisor; unknown paths are ErrNotFound.
+func TestRestartPath(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := &journal{}
+		devices := supervisor.New("devices", supervisor.Options{})
+		psu := newWorker("psu1", j)
+		mustAdd(t, devices, supervisor.ChildSpec{ID: "psu1", Service: psu})
+		root := supervisor.New("root", supervisor.Options{})
+		mustAdd(t, root, supervisor.ChildSpec{ID: "devices", Service: devices})
+		mustAdd(t, root, supervisor.ChildSpec{ID: "api", Service: newWorker("api", j)})
+		stop, _ := serve(t, root)
+		synctest.Wait()
+		if err := root.RestartPath("devices", "psu1"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := psu.starts.Load(); n != 2 {
+			t.Errorf("psu1 started %d times, want 2", n)
+		}
+		for _, path := range [][]string{{}, {"nope", "psu1"}, {"api", "psu1"}, {"devices", "nope"}} {
+			if err := root.RestartPath(path...); !errors.Is(err, supervisor.ErrNotFound) {
+				t.Errorf("RestartPath(%q) = %v, want ErrNotFound", path, err)
+			}
+		}
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+}

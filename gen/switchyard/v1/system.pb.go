@@ -667,6 +667,87 @@ func (*WatchSupervisionEventsResponse_Snapshot) isWatchSupervisionEventsResponse
 
 func (*WatchSupervisionEventsResponse_Event) isWatchSupervisionEventsResponse_Item() {}
 
+type RestartProcessRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The process's path below the root, ids joined by "/", e.g. "devices/psu-05".
+	Path          string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestartProcessRequest) Reset() {
+	*x = RestartProcessRequest{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestartProcessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestartProcessRequest) ProtoMessage() {}
+
+func (x *RestartProcessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestartProcessRequest.ProtoReflect.Descriptor instead.
+func (*RestartProcessRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RestartProcessRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type RestartProcessResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestartProcessResponse) Reset() {
+	*x = RestartProcessResponse{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestartProcessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestartProcessResponse) ProtoMessage() {}
+
+func (x *RestartProcessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestartProcessResponse.ProtoReflect.Descriptor instead.
+func (*RestartProcessResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{7}
+}
+
 var File_switchyard_v1_system_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_system_proto_rawDesc = "" +
@@ -709,7 +790,10 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\bsnapshot\x18\x01 \x01(\v2\x16.switchyard.v1.ProcessH\x00R\bsnapshot\x127\n" +
 	"\x05event\x18\x02 \x01(\v2\x1f.switchyard.v1.SupervisionEventH\x00R\x05event\x12\x18\n" +
 	"\adropped\x18\x03 \x01(\x04R\adroppedB\x06\n" +
-	"\x04item*\xd0\x01\n" +
+	"\x04item\"+\n" +
+	"\x15RestartProcessRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\"\x18\n" +
+	"\x16RestartProcessResponse*\xd0\x01\n" +
 	"\fProcessState\x12\x1d\n" +
 	"\x19PROCESS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PROCESS_STATE_STARTING\x10\x01\x12\x19\n" +
@@ -728,10 +812,11 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x1dSUPERVISION_EVENT_KIND_EXITED\x10\x06\x12,\n" +
 	"(SUPERVISION_EVENT_KIND_RESTART_SCHEDULED\x10\a\x12!\n" +
 	"\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\b\x12(\n" +
-	"$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t2\xf3\x01\n" +
+	"$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t2\xd2\x02\n" +
 	"\rSystemService\x12i\n" +
 	"\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n" +
-	"\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01BAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
+	"\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n" +
+	"\x0eRestartProcess\x12$.switchyard.v1.RestartProcessRequest\x1a%.switchyard.v1.RestartProcessResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
 
 var (
 	file_switchyard_v1_system_proto_rawDescOnce sync.Once
@@ -746,7 +831,7 @@ func file_switchyard_v1_system_proto_rawDescGZIP() []byte {
 }
 
 var file_switchyard_v1_system_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_switchyard_v1_system_proto_goTypes = []any{
 	(ProcessState)(0),                      // 0: switchyard.v1.ProcessState
 	(SupervisionEventKind)(0),              // 1: switchyard.v1.SupervisionEventKind
@@ -756,6 +841,8 @@ var file_switchyard_v1_system_proto_goTypes = []any{
 	(*SupervisionEvent)(nil),               // 5: switchyard.v1.SupervisionEvent
 	(*WatchSupervisionEventsRequest)(nil),  // 6: switchyard.v1.WatchSupervisionEventsRequest
 	(*WatchSupervisionEventsResponse)(nil), // 7: switchyard.v1.WatchSupervisionEventsResponse
+	(*RestartProcessRequest)(nil),          // 8: switchyard.v1.RestartProcessRequest
+	(*RestartProcessResponse)(nil),         // 9: switchyard.v1.RestartProcessResponse
 }
 var file_switchyard_v1_system_proto_depIdxs = []int32{
 	0, // 0: switchyard.v1.Process.state:type_name -> switchyard.v1.ProcessState
@@ -766,10 +853,12 @@ var file_switchyard_v1_system_proto_depIdxs = []int32{
 	5, // 5: switchyard.v1.WatchSupervisionEventsResponse.event:type_name -> switchyard.v1.SupervisionEvent
 	3, // 6: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
 	6, // 7: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
-	4, // 8: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
-	7, // 9: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
+	8, // 8: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
+	4, // 9: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
+	7, // 10: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
+	9, // 11: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
+	9, // [9:12] is the sub-list for method output_type
+	6, // [6:9] is the sub-list for method input_type
 	6, // [6:6] is the sub-list for extension type_name
 	6, // [6:6] is the sub-list for extension extendee
 	0, // [0:6] is the sub-list for field type_name
@@ -790,7 +879,7 @@ func file_switchyard_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_system_proto_rawDesc), len(file_switchyard_v1_system_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -126,3 +126,13 @@ class WatchSupervisionEventsResponse(_message.Message):
     event: SupervisionEvent
     dropped: int
     def __init__(self, snapshot: _Optional[_Union[Process, _Mapping]] = ..., event: _Optional[_Union[SupervisionEvent, _Mapping]] = ..., dropped: _Optional[int] = ...) -> None: ...
+
+class RestartProcessRequest(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class RestartProcessResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -45,6 +45,11 @@ class SystemServiceStub:
                 request_serializer=switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsResponse.FromString,
                 _registered_method=True)
+        self.RestartProcess = channel.unary_unary(
+                '/switchyard.v1.SystemService/RestartProcess',
+                request_serializer=switchyard_dot_v1_dot_system__pb2.RestartProcessRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_system__pb2.RestartProcessResponse.FromString,
+                _registered_method=True)
 
 
 class SystemServiceServicer:
@@ -67,6 +72,16 @@ class SystemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RestartProcess(self, request, context):
+        """RestartProcess stops one process and starts it again through its supervisor,
+        outside restart intensity and backoff (OTP's terminate_child + restart_child):
+        an operator's "reconnect now" for a device. Requests queued in its mailbox fail;
+        none is replayed. It returns once the process is running again or failed to start.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SystemServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +94,11 @@ def add_SystemServiceServicer_to_server(servicer, server):
                     servicer.WatchSupervisionEvents,
                     request_deserializer=switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsResponse.SerializeToString,
+            ),
+            'RestartProcess': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestartProcess,
+                    request_deserializer=switchyard_dot_v1_dot_system__pb2.RestartProcessRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_system__pb2.RestartProcessResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +156,33 @@ class SystemService:
             '/switchyard.v1.SystemService/WatchSupervisionEvents',
             switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsRequest.SerializeToString,
             switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestartProcess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.SystemService/RestartProcess',
+            switchyard_dot_v1_dot_system__pb2.RestartProcessRequest.SerializeToString,
+            switchyard_dot_v1_dot_system__pb2.RestartProcessResponse.FromString,
             options,
             channel_credentials,
             insecure,
