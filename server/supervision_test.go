@@ -193,8 +193,8 @@ func TestRestartProcess(t *testing.T) {
 	}
 	var seq uint64
 	ev := nextEvent(t, stream.Recv, "psu1", pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STOPPED, &seq)
-	if ev.GetPath() != "root/devices" {
-		t.Fatalf("stop event %v", ev)
+	if ev.GetPath() != "root/devices" || ev.GetReason() != "shutdown for a restart" {
+		t.Fatalf("stop event %v, want path root/devices, reason \"shutdown for a restart\"", ev)
 	}
 	nextEvent(t, stream.Recv, "psu1", pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STARTED, &seq)
 
