@@ -37,13 +37,20 @@ var faultPlan = []struct {
 
 // faultConfig polls voltage and current of each instrument every 100 ms in one
 // request line, with no identify query, so that every query an instrument
-// answers is a poll and should become one good sample.
-func faultConfig(fleet *sim.Fleet) *config.Config {
+// answers is a poll and should become one good sample. The reply timeout is
+// 1 s for the hanging instruments (their fault is to be seen) and a generous
+// 10 s for the others, so that a loaded 2-core machine stalling a goroutine
+// cannot pass for a fault.
+func faultConfig(fleet *sim.Fleet, plan map[string]fault) *config.Config {
 	c := &config.Config{}
 	for _, in := range fleet.Instruments() {
+		timeout := 10 * time.Second
+		if plan[in.Name()] == hang {
+			timeout = time.Second
+		}
 		c.Devices = append(c.Devices, config.Device{
 			Name: in.Name(), Address: in.Addr(), Driver: "scpi", Identify: "-",
-			ReplyTimeout: config.Duration(time.Second),
+			ReplyTimeout: config.Duration(timeout),
 			Channels: []config.Channel{
 				{Name: "voltage", Query: "MEAS:VOLT?", Period: config.Duration(100 * time.Millisecond)},
 				{Name: "current", Query: "MEAS:CURR?", Period: config.Duration(100 * time.Millisecond)},
@@ -104,7 +111,7 @@ func TestFaultInjection(t *testing.T) {
 		set(in, sim.Faults{Slow: 300 * time.Millisecond})
 	}
 
-	a := newTestApp(t, faultConfig(fleet))
+	a := newTestApp(t, faultConfig(fleet, plan))
 	count := countSamples(a.hub)
 	defer count.Close()
 	stop := serveApp(t, a)
