@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -196,4 +197,53 @@ func TestDeviceReconnectRerunsInit(t *testing.T) {
 	if node.State != supervisor.Running || node.Restarts != 0 {
 		t.Fatalf("device process = %+v, want running with 0 restarts: a dropped connection is not a crash", node)
 	}
+}
+
+// TestAppRootFailure: when the root's restart intensity is exceeded (here by
+// a child that fails at once, every time), Serve stops everything, logs the
+// failure and returns it, so the process exits non-zero.
+func TestAppRootFailure(t *testing.T) {
+	fleet := simtest.Fleet(t, sim.FleetSpec{SCPI: 2, Seed: 9})
+	cfg := demoConfig(fleet)
+	cfg.Listen.GRPC, cfg.Listen.HTTP = "127.0.0.1:0", "127.0.0.1:0"
+	var logs strings.Builder
+	var mu sync.Mutex
+	a, err := newApp(cfg, appOptions{Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crash := supervisor.ServiceFunc(func(context.Context) error { return errors.New("bug") })
+	if err := a.root.Add(supervisor.ChildSpec{ID: "crasher", Service: crash, Backoff: &supervisor.Backoff{Min: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(context.Background()) }()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Serve did not return after the root's intensity was exceeded")
+	}
+	if !errors.Is(err, supervisor.ErrIntensity) {
+		t.Fatalf("Serve = %v, want the root's escalation", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), `level=ERROR msg="supervision tree failed; stopping"`) {
+		t.Errorf("root failure not logged; logs:\n%s", logs.String())
+	}
+	for _, in := range fleet.Instruments() {
+		eventually(t, 30*time.Second, in.Name()+" disconnected", func() bool { return in.Counters().Active == 0 })
+	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
