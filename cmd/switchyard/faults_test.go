@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -21,12 +23,12 @@ type fault string
 
 const (
 	healthy fault = "healthy"
-	refuse  fault = "refuse"  // listening socket closed: dials are refused
+	refuse  fault = "refuse"  // dials are refused (see refusingAddr)
 	drop    fault = "drop"    // its connection is dropped three times
 	hang    fault = "hang"    // accepts, never replies
 	garbage fault = "garbage" // replies with garbage
 	slow    fault = "slow"    // replies 300 ms late, within the reply timeout
-	flap    fault = "flap"    // refuses and drops, then recovers, over and over
+	flap    fault = "flap"    // drops and sends garbage, then recovers, over and over
 )
 
 // faultPlan assigns 20 of the 200 instruments a fault, spread over the fleet.
@@ -98,9 +100,6 @@ func TestFaultInjection(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, in := range byFault[refuse] {
-		set(in, sim.Faults{Refuse: true})
-	}
 	for _, in := range byFault[hang] {
 		set(in, sim.Faults{Hang: true})
 	}
@@ -111,7 +110,16 @@ func TestFaultInjection(t *testing.T) {
 		set(in, sim.Faults{Slow: 300 * time.Millisecond})
 	}
 
-	a := newTestApp(t, faultConfig(fleet, plan))
+	cfg := faultConfig(fleet, plan)
+	for i := range cfg.Devices {
+		// The refusing devices dial a port held by a socket that never listens,
+		// not their instrument with its Refuse fault: that closes its listener,
+		// and another test's instrument may take the port meanwhile and answer.
+		if plan[cfg.Devices[i].Name] == refuse {
+			cfg.Devices[i].Address = refusingAddr(t)
+		}
+	}
+	a := newTestApp(t, cfg)
 	count := countSamples(a.hub)
 	defer count.Close()
 	stop := serveApp(t, a)
@@ -143,7 +151,9 @@ func TestFaultInjection(t *testing.T) {
 				}
 			}
 			for _, in := range byFault[flap] {
-				_ = in.SetFaults(sim.Faults{Refuse: true})
+				// Not Refuse: clearing it must listen on the same port again,
+				// which another socket may have taken meanwhile.
+				_ = in.SetFaults(sim.Faults{Garbage: true})
 				in.Drop()
 			}
 			select {
@@ -180,7 +190,13 @@ func TestFaultInjection(t *testing.T) {
 	for f, q := range wantBad {
 		for _, in := range byFault[f] {
 			name := in.Name()
-			eventually(t, 30*time.Second, fmt.Sprintf("%s (%s) reports %s", name, f, q), func() bool {
+			describe := func() string {
+				good, bad, latest, _ := count.counts(name, q)
+				info, _ := a.devices.Get(name)
+				return fmt.Sprintf("%s (%s) reports %s; now %d good, %d %s, latest %s, state %s, %d reconnections, last error %q",
+					name, f, q, good, bad, q, latest, info.State, info.Restarts, info.LastError)
+			}
+			eventuallyf(t, 30*time.Second, describe, func() bool {
 				good, bad, latest, any := count.counts(name, q)
 				info, _ := a.devices.Get(name)
 				if f == garbage {
@@ -194,7 +210,12 @@ func TestFaultInjection(t *testing.T) {
 	for _, f := range []fault{drop, flap, slow} {
 		for _, in := range byFault[f] {
 			name := in.Name()
-			eventually(t, 60*time.Second, fmt.Sprintf("%s (%s) connected and good", name, f), func() bool {
+			describe := func() string {
+				_, _, latest, _ := count.counts(name, telemetry.Good)
+				info, _ := a.devices.Get(name)
+				return fmt.Sprintf("%s (%s) connected and good; now latest %s, state %s, last error %q", name, f, latest, info.State, info.LastError)
+			}
+			eventuallyf(t, 60*time.Second, describe, func() bool {
 				_, _, latest, _ := count.counts(name, telemetry.Good)
 				info, _ := a.devices.Get(name)
 				return info.State == devicemgr.Connected && latest == telemetry.Good

@@ -68,10 +68,16 @@ func serveApp(t *testing.T, a *app) func() error {
 // eventually polls cond every 20 ms until it holds, failing the test after d.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	eventuallyf(t, d, func() string { return what }, cond)
+}
+
+// eventuallyf is eventually with a description made when it fails.
+func eventuallyf(t *testing.T, d time.Duration, what func() string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
+			t.Fatalf("not within %v: %s", d, what())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
