@@ -72,27 +72,23 @@ func cmdSim(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 
 // runFleet serves the fleet and its control API until ctx ends.
 func runFleet(ctx context.Context, fleet *sim.Fleet, control string, log *slog.Logger) error {
+	if control == "" {
+		return fleet.Serve(ctx) // closes the fleet when it returns
+	}
 	errc := make(chan error, 2)
-	var srv *http.Server
-	if control != "" {
-		ln, err := net.Listen("tcp", control)
-		if err != nil {
-			fleet.Close()
-			return fmt.Errorf("sim control API: %w", err)
-		}
-		srv = &http.Server{Handler: fleet.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() { errc <- ignoreClosed(srv.Serve(ln)) }()
-		log.Info("simulator control API", "url", "http://"+ln.Addr().String()+"/instruments")
-	} else {
-		errc <- nil
+	ln, err := net.Listen("tcp", control)
+	if err != nil {
+		fleet.Close()
+		return fmt.Errorf("sim control API: %w", err)
 	}
+	srv := &http.Server{Handler: fleet.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { errc <- ignoreClosed(srv.Serve(ln)) }()
+	log.Info("simulator control API", "url", "http://"+ln.Addr().String()+"/instruments")
 	go func() { errc <- fleet.Serve(ctx) }()
-	err := <-errc
-	if srv != nil {
-		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shut)
-	}
+	err = <-errc
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shut)
 	fleet.Close()
 	err2 := <-errc
 	return errors.Join(err, err2)
