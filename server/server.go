@@ -105,7 +105,7 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 	m := newMetrics(opts.Registerer)
 	dev := &deviceService{devices: devices, life: s.life, metrics: m}
 	tel := &telemetryService{hub: hub, life: s.life, metrics: m}
-	sys := &systemService{tree: tree}
+	sys := &systemService{tree: tree, life: s.life, metrics: m}
 	s.grpc = newGRPCServer(s.log, s.life, dev, tel, sys, s.health)
 	s.http = newHTTPServer(httpDeps{
 		log:      s.log,

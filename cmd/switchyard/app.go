@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,15 +20,34 @@ import (
 )
 
 // app is a wired Switchyard: the telemetry hub, the device manager, the archive
-// writer and the API servers under one root supervisor.
+// writer and the API servers in one supervision tree:
+//
+//	switchyard (one_for_one, at most 5 restarts in 30 s)
+//	├── archive   worker: the QuestDB writer (only with a QuestDB address)
+//	├── devices   dynamic supervisor (one_for_one): one worker per instrument,
+//	│             added at run time, each keyed by its device name
+//	└── api       worker: the gRPC and HTTP servers
+//
+// The telemetry hub is not in the tree: it has no goroutine of its own (a
+// publisher's call fans out into bounded queues), so there is nothing to
+// restart; it lives as long as the app.
 //
 // Start order (the root supervisor starts children in order, each after the one
 // before it is ready):
 //
-//  1. archive  - the QuestDB writer; its hub subscription exists before any device
-//     publishes, so it sees every sample from the first one on.
-//  2. devices  - a one_for_one supervisor with one process per instrument.
+//  1. archive  - its hub subscription exists before any device publishes, so it
+//     sees every sample from the first one on.
+//  2. devices  - starts empty; once it runs, Serve adds every configured device
+//     to it as a dynamic child (DynamicSupervisor.start_child), the same path a
+//     device added at run time takes. Dynamic children stay across a restart of
+//     the devices supervisor.
 //  3. api      - the gRPC and HTTP servers.
+//
+// A crash restarts only what it should: a device process alone (its own
+// connection failures are states inside it, not crashes); the archive writer or
+// the API alone; the whole device supervisor when its devices crash faster than
+// its intensity allows. When the root's own intensity is exceeded, Serve logs
+// the failure and returns it, and the process exits non-zero.
 //
 // Shutdown is the reverse: the API ends its streams and stops accepting; the
 // devices stop (publishing DISCONNECTED for their channels); last, the archive
@@ -38,6 +58,8 @@ type app struct {
 	writer  *ingest.Writer // nil without archiving
 	api     *server.Server
 	root    *supervisor.Supervisor
+	devSup  *supervisor.Supervisor // the dynamic device supervisor
+	log     *slog.Logger
 }
 
 type appOptions struct {
@@ -53,7 +75,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	a := &app{hub: telemetry.NewHub(reg)}
+	a := &app{hub: telemetry.NewHub(reg), log: log}
 	mgr, err := devicemgr.New(cfg.Specs(), a.hub, devicemgr.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err
@@ -77,7 +99,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
 	}
 
-	devSup := supervisor.New("devices", supervisor.Options{
+	a.devSup = supervisor.New(devicesID, supervisor.Options{
 		Strategy: supervisor.OneForOne,
 		// A device process handles connection failures itself; only a crash (a
 		// bug) restarts it. Many crashing devices in a short time mean a bug that
@@ -85,12 +107,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		MaxRestarts: 10 + len(cfg.Devices), MaxTime: 10 * time.Second,
 		Logger: log,
 	})
-	for _, d := range mgr.Devices() {
-		if err := devSup.Add(supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second}); err != nil {
-			return nil, err
-		}
-	}
-	if err := a.root.Add(supervisor.ChildSpec{ID: "devices", Service: devSup}); err != nil {
+	if err := a.root.Add(supervisor.ChildSpec{ID: devicesID, Service: a.devSup}); err != nil {
 		return nil, err
 	}
 
@@ -106,8 +123,86 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	return a, nil
 }
 
-// Serve runs everything until ctx ends, then stops it in reverse order.
-func (a *app) Serve(ctx context.Context) error { return a.root.Serve(ctx) }
+// devicesID is the id of the dynamic device supervisor under the root.
+const devicesID = "devices"
+
+// Serve runs everything until ctx ends, then stops it in reverse order. Once the
+// device supervisor runs, it adds every device to it as a dynamic child. A
+// failure of the root (its restart intensity exceeded) is logged and returned.
+func (a *app) Serve(ctx context.Context) error {
+	events := a.root.Events(0)
+	defer events.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- a.root.Serve(ctx)
+		cancel() // ends the wait below if the root never got the devices running
+	}()
+	if a.waitDevicesRunning(ctx, events) {
+		a.addDevices(ctx)
+	}
+	events.Close()
+	err := <-done
+	if err != nil {
+		a.log.Error("supervision tree failed; stopping", "err", err)
+	}
+	return err
+}
+
+// waitDevicesRunning waits for the device supervisor's start event. It reports
+// false if ctx ended first.
+func (a *app) waitDevicesRunning(ctx context.Context, events *supervisor.Subscription) bool {
+	path := a.root.Snapshot().ID + "/" + devicesID
+	for {
+		ev, err := events.Next(ctx)
+		if err != nil {
+			return false
+		}
+		if ev.Kind == supervisor.EventStarting && ev.Path == path {
+			return true
+		}
+	}
+}
+
+// addDevices adds every configured device to the running device supervisor.
+// Each Add starts the device at once; a device that cannot connect is still a
+// running process (its state says why), so Add fails only on a duplicate name,
+// which the configuration already refuses.
+func (a *app) addDevices(ctx context.Context) {
+	for _, d := range a.devices.Devices() {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := a.devSup.Add(deviceSpec(d)); err != nil {
+			a.log.Error("device not added to its supervisor", "device", d.Name(), "err", err)
+		}
+	}
+}
+
+// deviceSpec is how one device runs under the device supervisor: permanent,
+// 5 s to stop (its socket closes as soon as its context ends), its connection
+// state shown as the process's status in the tree.
+func deviceSpec(d *devicemgr.Device) supervisor.ChildSpec {
+	return supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second,
+		Status: func() string { return deviceStatus(d.Info()) }}
+}
+
+// deviceStatus describes a device's connection in one line: a failed instrument
+// is a state of its still-running process, not a crash.
+func deviceStatus(info devicemgr.Info) string {
+	s := strings.ToLower(info.State.String())
+	if info.State != devicemgr.Connected && info.LastError != "" {
+		s += ": " + info.LastError
+	}
+	if !info.NextAttempt.IsZero() {
+		s += "; next attempt " + info.NextAttempt.Format("15:04:05.000")
+	}
+	if info.Restarts > 0 {
+		s += fmt.Sprintf("; %d reconnections", info.Restarts)
+	}
+	return s
+}
 
 // Addrs returns the bound gRPC and HTTP addresses.
 func (a *app) Addrs() (grpcAddr, httpAddr net.Addr) { return a.api.GRPCAddr(), a.api.HTTPAddr() }
