@@ -1,0 +1,12 @@
+package alarm_test
+
+import (
+	"fmt"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func fmtSscan(s string, v *float64) (int, error) { return fmt.Sscan(s, v) }
