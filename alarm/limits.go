@@ -160,3 +160,42 @@ func (l *Limits) severityOf(c Condition) Severity {
 	}
 	return l.threshold(c).Severity
 }
+
+// String formats the limits compactly for logs and the archive:
+// "hihi=50(MAJOR) high=40(MINOR) hyst=0.5 delay=2s".
+func (l Limits) String() string {
+	var b []byte
+	add := func(s string) {
+		if len(b) > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, s...)
+	}
+	for _, n := range []struct {
+		name string
+		t    Threshold
+	}{{"hihi", l.HiHi}, {"high", l.High}, {"low", l.Low}, {"lolo", l.LoLo}} {
+		if n.t.Enabled() {
+			add(fmt.Sprintf("%s=%s(%s)", n.name, fmtNum(n.t.Value), n.t.Severity))
+		}
+	}
+	if l.Hysteresis != 0 {
+		add("hyst=" + fmtNum(l.Hysteresis))
+	}
+	if l.Delay != 0 {
+		add("delay=" + l.Delay.String())
+	}
+	if l.DelaySamples != 0 {
+		add(fmt.Sprintf("delay_samples=%d", l.DelaySamples))
+	}
+	if l.StaleAfter != 0 {
+		add("stale_after=" + l.StaleAfter.String())
+	}
+	if l.Setpoint != "" {
+		add(fmt.Sprintf("setpoint=%s tolerance=%s(%s)", l.Setpoint, fmtNum(l.Tolerance), l.severityOf(Readback)))
+	}
+	if len(b) == 0 {
+		return "comm-only"
+	}
+	return string(b)
+}

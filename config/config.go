@@ -27,6 +27,7 @@ type Config struct {
 	Listen  Listen   `yaml:"listen"`
 	QuestDB QuestDB  `yaml:"questdb"`
 	Devices []Device `yaml:"devices"`
+	Alarms  []Alarm  `yaml:"alarms,omitempty"` // see alarms.go
 }
 
 // Listen holds the server's listen addresses. Both default to loopback.
@@ -166,6 +167,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			add(at+"."+field, "%s", msg)
 		}
 	}
+	c.checkAlarms(add)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
