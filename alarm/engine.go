@@ -59,9 +59,8 @@ type Engine struct {
 	opts   Options
 	log    *slog.Logger
 
-	reqs    chan func()
-	running atomic.Bool
-	exited  chan struct{}
+	reqs   chan func()
+	exited atomic.Pointer[chan struct{}] // closed when the running Serve returns; nil before
 
 	watchMu sync.Mutex
 	watches map[*Watch]struct{}
@@ -103,7 +102,6 @@ func NewEngine(rules []Rule, sub *telemetry.Subscription, states States, opts Op
 	e := &Engine{
 		rules: slices.Clone(rules), sub: sub, states: states, opts: opts, log: opts.Logger,
 		reqs:     make(chan func()),
-		exited:   make(chan struct{}),
 		watches:  make(map[*Watch]struct{}),
 		machines: make(map[string]*Machine),
 		byDevice: make(map[string][]*Machine),
@@ -123,12 +121,19 @@ func NewEngine(rules []Rule, sub *telemetry.Subscription, states States, opts Op
 	return e, nil
 }
 
-// Serve evaluates alarms until ctx ends. It may be called once.
+// Serve evaluates alarms until ctx ends. A supervisor may call it again after it
+// returned; the alarm states carry over. It must not run twice at once.
 func (e *Engine) Serve(ctx context.Context) error {
-	if !e.running.CompareAndSwap(false, true) {
-		return errors.New("alarm: Serve called twice")
+	exited := make(chan struct{})
+	if old := e.exited.Load(); old != nil {
+		select {
+		case <-*old:
+		default:
+			return errors.New("alarm: Serve is already running")
+		}
 	}
-	defer close(e.exited)
+	e.exited.Store(&exited)
+	defer close(exited)
 	tick := time.NewTicker(e.opts.TickInterval)
 	defer tick.Stop()
 	var buf []telemetry.Sample
@@ -258,13 +263,14 @@ func (e *Engine) Watch(match func(*Transition) bool) *Watch {
 
 // do runs f on the Serve goroutine and waits for it.
 func (e *Engine) do(ctx context.Context, f func()) error {
-	if !e.running.Load() {
+	exited := e.exited.Load()
+	if exited == nil {
 		return ErrNotRunning
 	}
 	done := make(chan struct{})
 	select {
 	case e.reqs <- func() { f(); close(done) }:
-	case <-e.exited:
+	case <-*exited:
 		return ErrNotRunning
 	case <-ctx.Done():
 		return ctx.Err()

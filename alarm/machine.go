@@ -91,10 +91,9 @@ type Machine struct {
 	downReason string
 	badReason  string
 
-	setpoint      float64
-	hasSetpoint   bool
-	rbSince       time.Time // when the read-back difference began; zero when none
-	readbackAlarm bool
+	setpoint    float64
+	hasSetpoint bool
+	rbSince     time.Time // when the read-back difference began; zero when none
 }
 
 // NewMachine returns the machine of one channel with its limits, in NO_ALARM.

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
@@ -26,8 +27,11 @@ import (
 //
 //  1. archive  - the QuestDB writer; its hub subscription exists before any device
 //     publishes, so it sees every sample from the first one on.
-//  2. devices  - a one_for_one supervisor with one process per instrument.
-//  3. api      - the gRPC and HTTP servers.
+//  2. alarm-archive - the QuestDB writer of alarm transitions (with archiving).
+//  3. alarms   - the alarm engine; like the archive, subscribed before any device
+//     publishes.
+//  4. devices  - a one_for_one supervisor with one process per instrument.
+//  5. api      - the gRPC and HTTP servers.
 //
 // Shutdown is the reverse: the API ends its streams and stops accepting; the
 // devices stop (publishing DISCONNECTED for their channels); last, the archive
@@ -36,6 +40,7 @@ type app struct {
 	hub     *telemetry.Hub
 	devices *devicemgr.Manager
 	writer  *ingest.Writer // nil without archiving
+	alarms  *alarm.Engine
 	api     *server.Server
 	root    *supervisor.Supervisor
 }
@@ -77,6 +82,24 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
 	}
 
+	var sinks []alarm.Sink
+	if cfg.QuestDB.Address != "" {
+		sink := alarm.NewQuestDBSink(cfg.QuestDB.Address, alarm.DefaultEventsTable, log)
+		sinks = append(sinks, sink)
+		if err := a.root.Add(supervisor.ChildSpec{ID: "alarm-archive", Service: sink, Shutdown: 30 * time.Second}); err != nil {
+			return nil, err
+		}
+	}
+	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
+	eng, err := alarm.NewEngine(cfg.AlarmRules(), alarmSub, mgr.WatchStates(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
+	if err != nil {
+		return nil, err
+	}
+	a.alarms = eng
+	if err := a.root.Add(supervisor.ChildSpec{ID: "alarms", Service: eng, Shutdown: 5 * time.Second}); err != nil {
+		return nil, err
+	}
+
 	devSup := supervisor.New("devices", supervisor.Options{
 		Strategy: supervisor.OneForOne,
 		// A device process handles connection failures itself; only a crash (a
@@ -96,6 +119,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 
 	a.api = server.New(a.hub, mgr, a.root, server.Options{
 		GRPCAddr: cfg.Listen.GRPC, HTTPAddr: cfg.Listen.HTTP, Logger: log, Gatherer: reg, Registerer: reg,
+		Alarms: eng,
 	})
 	if err := a.api.Listen(); err != nil {
 		return nil, err

@@ -142,5 +142,19 @@ func demoConfig(fleet *sim.Fleet) *config.Config {
 			})
 		}
 	}
+	c.Alarms = demoAlarms()
 	return c
+}
+
+// demoAlarms are the demo's alarm limits. psu-01's set-point is swept by the demo
+// (see driftSetPoint) through every limit; the other supplies sit at 12 V inside
+// theirs, and raise INVALID only when they fail.
+func demoAlarms() []config.Alarm {
+	f := func(v float64) *float64 { return &v }
+	return []config.Alarm{
+		{Device: "psu-01", Channel: "voltage", Group: "power", HiHi: f(17), High: f(15), Low: f(4), LoLo: f(2),
+			Hysteresis: 0.2, Delay: config.Duration(time.Second)},
+		{Device: "psu-*", Channel: "voltage", Group: "power", HiHi: f(20), High: f(15), Low: f(4), LoLo: f(2), Hysteresis: 0.2},
+		{Device: "env-*", Channel: "pressure", Group: "vacuum", StaleAfter: config.Duration(5 * time.Second)},
+	}
 }
