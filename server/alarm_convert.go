@@ -38,7 +38,7 @@ func limitsToProto(l *alarm.Limits) *pb.AlarmLimits {
 		StaleAfterMs:     uint32(l.StaleAfter.Milliseconds()),
 		Setpoint:         l.Setpoint,
 		Tolerance:        l.Tolerance,
-		ReadbackSeverity: severityToProto(l.ReadbackSeverity),
+		ReadbackSeverity: readbackSeverityToProto(l),
 		ReadbackDelayMs:  uint32(l.ReadbackDelay.Milliseconds()),
 	}
 }
@@ -123,4 +123,13 @@ func transitionToProto(t *alarm.Transition) *pb.AlarmTransition {
 		Who:         t.Who,
 		Comment:     t.Comment,
 	}
+}
+
+// readbackSeverityToProto leaves the default (and an unused read-back check)
+// unspecified.
+func readbackSeverityToProto(l *alarm.Limits) pb.Severity {
+	if l.ReadbackSeverity == alarm.NoAlarm {
+		return pb.Severity_SEVERITY_UNSPECIFIED
+	}
+	return severityToProto(l.ReadbackSeverity)
 }

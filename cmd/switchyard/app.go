@@ -84,7 +84,13 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 
 	var sinks []alarm.Sink
 	if cfg.QuestDB.Address != "" {
-		sink := alarm.NewQuestDBSink(cfg.QuestDB.Address, alarm.DefaultEventsTable, log)
+		// Transitions go to alarm_events next to the default samples table, and to
+		// <table>_alarm_events next to any other (a test's own table).
+		alarmTable := alarm.DefaultEventsTable
+		if cfg.QuestDB.Table != ingest.DefaultTable {
+			alarmTable = cfg.QuestDB.Table + "_" + alarm.DefaultEventsTable
+		}
+		sink := alarm.NewQuestDBSink(cfg.QuestDB.Address, alarmTable, log)
 		sinks = append(sinks, sink)
 		if err := a.root.Add(supervisor.ChildSpec{ID: "alarm-archive", Service: sink, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
