@@ -137,3 +137,51 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 }
+
+func TestSquashKeepsLatestPerChannelAndCounts(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	s := h.Subscribe(telemetry.SubscribeOptions{Capacity: 4, Policy: telemetry.Squash})
+	defer s.Close()
+	// Two channels, 10 samples each, interleaved; nobody reads.
+	for i := range 10 {
+		h.Publish(
+			telemetry.Sample{Device: "a", Channel: "v", Seq: uint64(i + 1)},
+			telemetry.Sample{Device: "b", Channel: "v", Seq: uint64(i + 1)},
+		)
+	}
+	got := s.Drain(nil, 0)
+	if s.Dropped() != 0 {
+		t.Fatalf("dropped %d, want 0", s.Dropped())
+	}
+	if uint64(len(got))+s.Squashed() != 20 {
+		t.Fatalf("delivered %d + squashed %d != 20 published", len(got), s.Squashed())
+	}
+	last := map[string]uint64{}
+	for _, g := range got {
+		if g.Seq <= last[g.Device] {
+			t.Fatalf("out of order: %v", got)
+		}
+		last[g.Device] = g.Seq
+	}
+	if last["a"] != 10 || last["b"] != 10 {
+		t.Fatalf("did not end on the latest values: %v", got)
+	}
+	// Under capacity nothing is squashed.
+	h.Publish(samples("a", 3)...)
+	if got := s.Drain(nil, 0); len(got) != 3 {
+		t.Fatalf("got %d, want 3", len(got))
+	}
+}
+
+func TestSquashDropsOnlyWhenChannelsExceedCapacity(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	s := h.Subscribe(telemetry.SubscribeOptions{Capacity: 2, Policy: telemetry.Squash})
+	defer s.Close()
+	for _, d := range []string{"a", "b", "c"} {
+		h.Publish(telemetry.Sample{Device: d, Channel: "v", Seq: 1})
+	}
+	got := s.Drain(nil, 0)
+	if s.Dropped() != 1 || len(got) != 2 || got[0].Device != "b" {
+		t.Fatalf("dropped %d, got %v", s.Dropped(), got)
+	}
+}
