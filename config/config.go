@@ -58,6 +58,9 @@ type Device struct {
 	IdleTimeout    Duration  `yaml:"idle_timeout,omitempty"`
 	Channels       []Channel `yaml:"channels"`
 	Commands       []Command `yaml:"commands,omitempty"`
+
+	// Tags group devices for subscriptions and panels (line: "3", area: vacuum).
+	Tags map[string]string `yaml:"tags,omitempty"`
 }
 
 // Channel is one reading of a device.
@@ -198,7 +201,7 @@ func (c *Config) Specs() []devicemgr.Spec {
 // Spec converts one device.
 func (d Device) Spec() devicemgr.Spec {
 	s := devicemgr.Spec{
-		Name: d.Name, Address: d.Address, Driver: d.Driver, Identify: d.Identify, Init: d.Init,
+		Name: d.Name, Address: d.Address, Driver: d.Driver, Tags: d.Tags, Identify: d.Identify, Init: d.Init,
 		ConnectTimeout: time.Duration(d.ConnectTimeout),
 		ReplyTimeout:   time.Duration(d.ReplyTimeout),
 		IdleTimeout:    time.Duration(d.IdleTimeout),

@@ -44,7 +44,7 @@ func newDevice(m *Manager, spec Spec) *Device {
 		cmds: make(chan *request, 16),
 		bo:   newBackoff(spec.BackoffMin, spec.BackoffMax, seedFor(spec.Name)),
 	}
-	d.info = Info{Name: spec.Name, Address: spec.Address, Driver: spec.Driver, State: Stopped, ChangedAt: m.opts.Now()}
+	d.info = Info{Name: spec.Name, Address: spec.Address, Driver: spec.Driver, Tags: spec.Tags, State: Stopped, ChangedAt: m.opts.Now()}
 	for _, ch := range spec.Channels {
 		d.info.Channels = append(d.info.Channels, ChannelInfo{Name: ch.Name, Query: ch.Query, Period: ch.Period, Unit: ch.Unit})
 	}

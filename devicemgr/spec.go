@@ -19,6 +19,8 @@ type Spec struct {
 	Name    string
 	Address string // host:port
 	Driver  string // DriverSCPI or DriverLines
+	// Tags group devices for subscriptions and panels ("line": "3", "area": "vacuum").
+	Tags map[string]string
 	// Identify is the query whose reply names the device; default "*IDN?" for SCPI,
 	// none for lines. Set to "-" to skip identification.
 	Identify string

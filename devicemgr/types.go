@@ -41,6 +41,7 @@ type Info struct {
 	Name           string
 	Address        string
 	Driver         string
+	Tags           map[string]string // from Spec.Tags; do not modify
 	State          State
 	Channels       []ChannelInfo
 	LastError      string

@@ -107,7 +107,7 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 
 	m := newMetrics(opts.Registerer)
 	dev := &deviceService{devices: devices, life: s.life, metrics: m}
-	tel := &telemetryService{hub: hub, life: s.life, metrics: m}
+	tel := &telemetryService{hub: hub, devices: devices, life: s.life, metrics: m}
 	sys := &systemService{tree: tree}
 	var alm *alarmService
 	if opts.Alarms != nil {
