@@ -301,9 +301,12 @@ func (e *Engine) act(ctx context.Context, device, channel string, create bool, f
 	var a Alarm
 	var ferr error
 	err := e.do(ctx, func() {
-		m := e.machine(device, channel)
-		if m == nil && create {
-			m = e.addMachine(device, channel, "", Limits{})
+		// Only channels that published have an alarm, unless limits are being set.
+		m := e.machines[device+"/"+channel]
+		if create {
+			if m = e.machine(device, channel); m == nil {
+				m = e.addMachine(device, channel, "", Limits{})
+			}
 		}
 		if m == nil {
 			ferr = fmt.Errorf("%w: %s/%s", ErrNotFound, device, channel)

@@ -185,3 +185,61 @@ func TestSquashDropsOnlyWhenChannelsExceedCapacity(t *testing.T) {
 		t.Fatalf("dropped %d, got %v", s.Dropped(), got)
 	}
 }
+
+// TestSlowSquashesWhileFiftyGetAll: one subscriber that never reads squashes and
+// counts; 50 that keep up receive every sample, in order.
+func TestSlowSquashesWhileFiftyGetAll(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	const consumers, channels, rounds = 50, 20, 500
+	slow := h.Subscribe(telemetry.SubscribeOptions{Name: "slow", Capacity: 1024, Policy: telemetry.Squash})
+	defer slow.Close()
+	fast := make([]*telemetry.Subscription, consumers)
+	got := make([]int, consumers)
+	for i := range fast {
+		fast[i] = h.Subscribe(telemetry.SubscribeOptions{Capacity: 1024, Policy: telemetry.Squash})
+		defer fast[i].Close()
+	}
+	batch := make([]telemetry.Sample, channels)
+	last := make([]map[string]uint64, consumers)
+	for i := range last {
+		last[i] = map[string]uint64{}
+	}
+	for r := range rounds {
+		for c := range batch {
+			batch[c] = telemetry.Sample{Device: fmt.Sprint("d", c), Channel: "v", Seq: uint64(r + 1)}
+		}
+		h.Publish(batch...)
+		// The fast consumers read between bursts: each burst fits their queue.
+		var wg sync.WaitGroup
+		for i, s := range fast {
+			wg.Go(func() {
+				for _, smp := range s.Drain(nil, 0) {
+					if smp.Seq != last[i][smp.Device]+1 {
+						t.Errorf("consumer %d: %s seq %d after %d", i, smp.Device, smp.Seq, last[i][smp.Device])
+					}
+					last[i][smp.Device] = smp.Seq
+					got[i]++
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for i, s := range fast {
+		if got[i] != channels*rounds || s.Squashed() != 0 || s.Dropped() != 0 {
+			t.Fatalf("consumer %d: got %d of %d, squashed %d, dropped %d", i, got[i], channels*rounds, s.Squashed(), s.Dropped())
+		}
+	}
+	tail := slow.Drain(nil, 0)
+	if slow.Dropped() != 0 || uint64(len(tail))+slow.Squashed() != channels*rounds {
+		t.Fatalf("slow: %d queued + %d squashed != %d (dropped %d)", len(tail), slow.Squashed(), channels*rounds, slow.Dropped())
+	}
+	latest := map[string]uint64{}
+	for _, s := range tail {
+		latest[s.Device] = s.Seq
+	}
+	for c := range channels {
+		if latest[fmt.Sprint("d", c)] != rounds {
+			t.Fatalf("slow subscriber does not end on the latest value of d%d: %d", c, latest[fmt.Sprint("d", c)])
+		}
+	}
+}
