@@ -192,4 +192,3 @@ func equalSeqs(a, b []uint64) bool {
 	}
 	return true
 }
-
