@@ -123,32 +123,39 @@ func (s *QuestDBSink) Serve(ctx context.Context) error {
 	defer func() { _ = sender.Close(context.Background()) }()
 	delay.reset()
 	for {
+		if ctx.Err() != nil {
+			s.drain(sender)
+			return nil
+		}
 		select {
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-			defer cancel()
-			for s.Pending() > 0 {
-				if err := s.deliver(dctx, sender); err != nil {
-					s.log.Error("alarm archive: transitions not archived at shutdown", "count", s.Pending(), "err", err)
-					return nil
-				}
-			}
-			return nil
+			continue
 		case <-s.wake:
 		}
-		for s.Pending() > 0 {
+		for s.Pending() > 0 && ctx.Err() == nil {
 			if err := s.deliver(ctx, sender); err != nil {
 				s.log.Warn("alarm archive: delivery failed; retrying", "pending", s.Pending(), "err", err)
 				_ = sender.Close(context.Background())
 				if sender, err = s.newSender(); err != nil {
 					return err
 				}
-				if !wait(ctx, delay.next()) {
-					break
-				}
+				wait(ctx, delay.next())
 				continue
 			}
 			delay.reset()
+		}
+	}
+}
+
+// drain delivers what is queued after Serve's context ended, for up to
+// drainTimeout.
+func (s *QuestDBSink) drain(sender qdb.LineSender) {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	for s.Pending() > 0 {
+		if err := s.deliver(ctx, sender); err != nil {
+			s.log.Error("alarm archive: transitions not archived at shutdown", "count", s.Pending(), "err", err)
+			return
 		}
 	}
 }
