@@ -75,8 +75,9 @@ type Engine struct {
 }
 
 type devState struct {
-	up     bool
-	reason string
+	up      bool
+	stopped bool // stopped by the server (shutdown): not a failure
+	reason  string
 }
 
 // NewEngine returns an engine for rules fed by sub (subscribe it Lossless to every
@@ -199,6 +200,9 @@ func (e *Engine) addMachine(device, channel, group string, l Limits) *Machine {
 }
 
 func (e *Engine) onSample(now time.Time, s *telemetry.Sample) {
+	if s.Quality == telemetry.Disconnected && e.devUp[s.Device].stopped {
+		return // the server stopped the device on purpose; see onDevice
+	}
 	if m := e.machine(s.Device, s.Channel); m != nil {
 		e.emit(m.Sample(now, s))
 	}
@@ -209,16 +213,26 @@ func (e *Engine) onSample(now time.Time, s *telemetry.Sample) {
 	}
 }
 
+// onDevice applies a device state change. A device the server stopped (at
+// shutdown) raises nothing: its alarms keep their last state rather than flooding
+// panels and the archive with INVALID on every restart of Switchyard.
 func (e *Engine) onDevice(now time.Time, info *devicemgr.Info) {
+	if info.State == devicemgr.Stopped {
+		st := e.devUp[info.Name]
+		st.stopped = true
+		e.devUp[info.Name] = st
+		return
+	}
 	up := info.State == devicemgr.Connected || info.State == devicemgr.Connecting && info.Restarts == 0 && info.LastError == ""
 	reason := info.State.String()
 	if info.LastError != "" {
 		reason += ": " + info.LastError
 	}
-	if prev, ok := e.devUp[info.Name]; ok && prev.up == up {
+	prev, known := e.devUp[info.Name]
+	e.devUp[info.Name] = devState{up: up, reason: reason}
+	if known && !prev.stopped && prev.up == up {
 		return
 	}
-	e.devUp[info.Name] = devState{up: up, reason: reason}
 	for _, m := range e.byDevice[info.Name] {
 		e.emit(m.DeviceState(now, up, reason))
 	}

@@ -144,3 +144,43 @@ func TestEngine(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineStoppedDeviceRaisesNothing: the server stopping its devices at shutdown
+// (state STOPPED, DISCONNECTED samples) is not an alarm.
+func TestEngineStoppedDeviceRaisesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := telemetry.NewHub(nil)
+		var feed devicemgr.StateFeed
+		sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
+		defer sub.Close()
+		states := feed.Watch()
+		defer states.Close()
+		eng, err := alarm.NewEngine([]alarm.Rule{{Limits: lim()}}, sub, states, alarm.Options{Logger: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go func() { _ = eng.Serve(ctx) }()
+		w := eng.Watch(nil)
+		defer w.Close()
+		feed.Publish(devicemgr.Info{Name: "d", State: devicemgr.Connected})
+		hub.Publish(telemetry.Sample{Device: "d", Channel: "c", Value: telemetry.Float(20)})
+		synctest.Wait()
+		feed.Publish(devicemgr.Info{Name: "d", State: devicemgr.Stopped})
+		synctest.Wait()
+		hub.Publish(telemetry.Sample{Device: "d", Channel: "c", Quality: telemetry.Disconnected, Err: "stopped"})
+		synctest.Wait()
+		if got := w.Take(); len(got) != 0 {
+			t.Fatalf("stopping raised %v", events(got))
+		}
+		// Started again and failing: that is an alarm.
+		feed.Publish(devicemgr.Info{Name: "d", State: devicemgr.Backoff, LastError: "refused"})
+		synctest.Wait()
+		if got := events(w.Take()); !equal(got, []string{"RAISED d/c COMM"}) {
+			t.Fatalf("after restart and failure: %v", got)
+		}
+		cancel()
+		synctest.Wait()
+	})
+}
