@@ -71,3 +71,25 @@ func TestFilterRateCapEndsOnLatest(t *testing.T) {
 		t.Fatalf("decimated %d, want 98", f.Decimated())
 	}
 }
+
+// BenchmarkFilter measures one sample through a deadband and rate cap over 100
+// channels.
+func BenchmarkFilter(b *testing.B) {
+	f := telemetry.NewFilter(telemetry.FilterOptions{DeadbandAbs: 0.5, MaxRate: 10})
+	ss := make([]telemetry.Sample, 100)
+	for i := range ss {
+		ss[i] = telemetry.Sample{Device: "d", Channel: string(rune('a'+i%26)) + string(rune('a'+i/26))}
+	}
+	now := ft0
+	out := make([]telemetry.Sample, 0, 200)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		now = now.Add(time.Millisecond)
+		s := &ss[i%len(ss)]
+		s.Value = telemetry.Float(float64(i % 7))
+		out = f.Offer(now, s, out[:0])
+		out = f.Due(now, out)
+	}
+}
