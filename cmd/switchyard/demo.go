@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 )
 
@@ -23,14 +24,24 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	qdb := fs.String("questdb", os.Getenv("SWITCHYARD_QUESTDB"), "QuestDB HTTP host:port to archive to (default $SWITCHYARD_QUESTDB; empty: no archiving)")
 	grpcAddr := fs.String("grpc", "127.0.0.1:7400", "gRPC listen address")
 	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (Connect, gRPC-Web, /healthz, /metrics)")
+	cfgFile := fs.String("config", "", "serve this file's devices (such as examples/lab.yaml) against the examples fleet (implies --examples)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cfgFile != "" {
+		sf.examples = true
 	}
 	fleet, err := sf.fleet()
 	if err != nil {
 		return err
 	}
 	cfg := demoConfig(fleet)
+	if *cfgFile != "" {
+		if cfg, err = config.Load(*cfgFile); err != nil {
+			fleet.Close()
+			return err
+		}
+	}
 	cfg.Listen.GRPC, cfg.Listen.HTTP = *grpcAddr, *httpAddr
 	cfg.QuestDB.Address = *qdb
 	cfg.QuestDB.Table = "samples"
@@ -58,11 +69,13 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		defer wg.Done()
 		simErr = runFleet(simCtx, fleet, sf.control, log)
 	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		driftSetPoint(simCtx, a.devices, "psu-01", log)
-	}()
+	if drifting := driftDevice(fleet); *cfgFile == "" && drifting != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			driftSetPoint(simCtx, a.devices, drifting, log)
+		}()
+	}
 	appErr := a.Serve(ctx)
 	stopSim()
 	wg.Wait()
