@@ -37,6 +37,8 @@ type Config struct {
 	Devices []Device `yaml:"devices"`
 	// Models are reusable device descriptions, by name, that devices refer to.
 	Models map[string]Model `yaml:"models,omitempty"`
+	// Alarms are the alarm limits of channels; see alarms.go.
+	Alarms []Alarm `yaml:"alarms,omitempty"`
 }
 
 // Listen holds the server's listen addresses. Both default to loopback.
@@ -152,6 +154,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			add(origin.path(at, p.Field), "%s", p.Msg)
 		}
 	}
+	c.checkAlarms(add)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errLine(errs[i]) < errLine(errs[j]) })
 		return nil, errors.Join(errs...)

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/supervisor"
 )
@@ -52,6 +53,12 @@ func codeOf(err error) connect.Code {
 	case errors.Is(err, supervisor.ErrLeaked):
 		return connect.CodeUnavailable
 	case errors.Is(err, supervisor.ErrClosed):
+		return connect.CodeUnavailable
+	case errors.Is(err, alarm.ErrNotFound):
+		return connect.CodeNotFound
+	case errors.Is(err, alarm.ErrBadRequest):
+		return connect.CodeInvalidArgument
+	case errors.Is(err, alarm.ErrNotRunning):
 		return connect.CodeUnavailable
 	case errors.Is(err, errShuttingDown):
 		return connect.CodeUnavailable

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
@@ -35,13 +36,16 @@ import (
 // Start order (the root supervisor starts children in order, each after the one
 // before it is ready):
 //
-//  1. archive  - its hub subscription exists before any device publishes, so it
-//     sees every sample from the first one on.
-//  2. devices  - starts empty; once it runs, Serve adds every configured device
+//  1. archive  - the QuestDB writer; its hub subscription exists before any device
+//     publishes, so it sees every sample from the first one on.
+//  2. alarm-archive - the QuestDB writer of alarm transitions (with archiving).
+//  3. alarms   - the alarm engine; like the archive, subscribed before any device
+//     publishes.
+//  4. devices  - starts empty; once it runs, Serve adds every configured device
 //     to it as a dynamic child (DynamicSupervisor.start_child), the same path a
 //     device added at run time takes. Dynamic children stay across a restart of
 //     the devices supervisor.
-//  3. api      - the gRPC and HTTP servers.
+//  5. api      - the gRPC and HTTP servers.
 //
 // A crash restarts only what it should: a device process alone (its own
 // connection failures are states inside it, not crashes); the archive writer or
@@ -56,6 +60,7 @@ type app struct {
 	hub     *telemetry.Hub
 	devices *devicemgr.Manager
 	writer  *ingest.Writer // nil without archiving
+	alarms  *alarm.Engine
 	api     *server.Server
 	root    *supervisor.Supervisor
 	devSup  *supervisor.Supervisor // the dynamic device supervisor
@@ -99,6 +104,30 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
 	}
 
+	var sinks []alarm.Sink
+	if cfg.QuestDB.Address != "" {
+		// Transitions go to alarm_events next to the default samples table, and to
+		// <table>_alarm_events next to any other (a test's own table).
+		alarmTable := alarm.DefaultEventsTable
+		if cfg.QuestDB.Table != ingest.DefaultTable {
+			alarmTable = cfg.QuestDB.Table + "_" + alarm.DefaultEventsTable
+		}
+		sink := alarm.NewQuestDBSink(cfg.QuestDB.Address, alarmTable, log)
+		sinks = append(sinks, sink)
+		if err := a.root.Add(supervisor.ChildSpec{ID: "alarm-archive", Service: sink, Shutdown: 30 * time.Second}); err != nil {
+			return nil, err
+		}
+	}
+	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
+	eng, err := alarm.NewEngine(cfg.AlarmRules(), alarmSub, mgr.WatchStates(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
+	if err != nil {
+		return nil, err
+	}
+	a.alarms = eng
+	if err := a.root.Add(supervisor.ChildSpec{ID: "alarms", Service: eng, Shutdown: 5 * time.Second}); err != nil {
+		return nil, err
+	}
+
 	a.devSup = supervisor.New(devicesID, supervisor.Options{
 		Strategy: supervisor.OneForOne,
 		// A device process handles connection failures itself; only a crash (a
@@ -113,6 +142,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 
 	a.api = server.New(a.hub, mgr, a.root, server.Options{
 		GRPCAddr: cfg.Listen.GRPC, HTTPAddr: cfg.Listen.HTTP, Logger: log, Gatherer: reg, Registerer: reg,
+		Alarms: eng,
 	})
 	if err := a.api.Listen(); err != nil {
 		return nil, err

@@ -152,7 +152,37 @@ func demoConfig(fleet *sim.Fleet) *config.Config {
 			Tags: map[string]string{"area": "demo", "kind": kind},
 		})
 	}
+	c.Alarms = demoAlarms(driftDevice(fleet))
 	return c
+}
+
+// driftDevice names the power supply whose set-point the demo sweeps: the last
+// one, so the first ones keep their 12 V for whoever watches them. Empty when the
+// fleet has no power supply.
+func driftDevice(fleet *sim.Fleet) string {
+	name := ""
+	for _, in := range fleet.Instruments() {
+		if in.Kind() == sim.KindSCPI {
+			name = in.Name()
+		}
+	}
+	return name
+}
+
+// demoAlarms are the demo's alarm limits. The drifting supply's set-point is swept
+// by the demo (see driftSetPoint) through every limit; the other supplies sit at
+// 12 V inside theirs and raise INVALID only when they fail.
+func demoAlarms(drifting string) []config.Alarm {
+	f := func(v float64) *float64 { return &v }
+	var out []config.Alarm
+	if drifting != "" {
+		out = append(out, config.Alarm{Device: drifting, Channel: "voltage", Group: "power",
+			HiHi: f(17), High: f(15), Low: f(4), LoLo: f(2), Hysteresis: 0.2, Delay: config.Duration(time.Second)})
+	}
+	return append(out,
+		config.Alarm{Device: "psu-*", Channel: "voltage", Group: "power", HiHi: f(20), High: f(15), Low: f(4), LoLo: f(2), Hysteresis: 0.2},
+		config.Alarm{Device: "env-*", Channel: "pressure", Group: "vacuum", StaleAfter: config.Duration(5 * time.Second)},
+	)
 }
 
 // simModel is the device model of one kind of simulated instrument.

@@ -102,8 +102,8 @@ func TestAppSupervisionTree(t *testing.T) {
 	for _, c := range tree.Children {
 		ids = append(ids, c.ID)
 	}
-	if strings.Join(ids, ",") != "devices,api" {
-		t.Fatalf("root's children = %v, want devices,api (no archive without QuestDB; the hub has no process)", ids)
+	if strings.Join(ids, ",") != "alarms,devices,api" {
+		t.Fatalf("root's children = %v, want alarms,devices,api (no archives without QuestDB; the hub has no process)", ids)
 	}
 	devs, _ := tree.Find("devices")
 	if devs.Kind != "supervisor" || devs.Strategy != "one_for_one" || len(devs.Children) != 3 {
