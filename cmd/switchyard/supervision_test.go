@@ -127,7 +127,7 @@ func TestAppSupervisionTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := resp.GetRoot().GetChildren()[0]; got.GetId() != "devices" || len(got.GetChildren()) != 3 || got.GetUptimeNs() <= 0 {
+	if got := resp.GetRoot().GetChildren()[1]; got.GetId() != "devices" || len(got.GetChildren()) != 3 || got.GetUptimeNs() <= 0 {
 		t.Fatalf("API tree devices = %v", got)
 	}
 
