@@ -33,7 +33,7 @@ type simProc struct {
 // pushing pushHz lines/s) and waits until it has printed every instrument.
 func (r *Runner) startSim(ctx context.Context, scpi, lines int, pushHz float64) (*simProc, error) {
 	args := []string{"sim", "--scpi", strconv.Itoa(scpi), "--lines", strconv.Itoa(lines),
-		"--push-hz", strconv.FormatFloat(pushHz, 'g', -1, 64), "--control", "127.0.0.1:0", "--seed", "1"} // an empty --control ends the sim at once (runFleet)
+		"--push-hz", strconv.FormatFloat(pushHz, 'g', -1, 64), "--control", "127.0.0.1:0", "--seed", "1"}
 	c, out, err := startChild("sim", r.opts.Binary, args, true)
 	if err != nil {
 		return nil, err
@@ -122,7 +122,8 @@ func serverConfig(insts []instrument, chans []config.Channel, questdb, table str
 	}
 	c := &config.Config{Listen: config.Listen{GRPC: g, HTTP: h}, QuestDB: config.QuestDB{Address: questdb, Table: table}}
 	for _, in := range insts {
-		d := config.Device{Name: in.name, Address: in.addr, ReplyTimeout: config.Duration(time.Second)}
+		d := config.Device{Name: in.name, Address: in.addr}
+		d.ReplyTimeout = config.Duration(time.Second)
 		switch in.kind {
 		case "scpi":
 			d.Driver = "scpi"

@@ -3,8 +3,14 @@
 //
 //	switchyard.yaml:14: devices[2].channels[0].period: must be > 0, got "0s"
 //
-// Unknown keys and wrong types are refused too. Load returns every problem it finds,
-// not just the first.
+// Unknown keys, wrong types, bad formats, unknown model names and out-of-range
+// values are refused too. Load returns every problem it finds, not just the
+// first, sorted by line; a problem of a model is reported once, at the model.
+//
+// Devices may name a model (the top-level models: map), a reusable description
+// of one type of instrument; the device's own settings override the model's
+// (see Device). Config values are plain data: safe to read from any goroutine
+// once loaded, not to modify concurrently.
 package config
 
 import (
@@ -14,6 +20,8 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +35,10 @@ type Config struct {
 	Listen  Listen   `yaml:"listen"`
 	QuestDB QuestDB  `yaml:"questdb"`
 	Devices []Device `yaml:"devices"`
+	// Models are reusable device descriptions, by name, that devices refer to.
+	Models map[string]Model `yaml:"models,omitempty"`
+	// Alarms are the alarm limits of channels; see alarms.go.
+	Alarms []Alarm `yaml:"alarms,omitempty"`
 }
 
 // Listen holds the server's listen addresses. Both default to loopback.
@@ -45,58 +57,18 @@ type QuestDB struct {
 	Table string `yaml:"table,omitempty"`
 }
 
-// Device is one instrument.
-type Device struct {
-	Name           string    `yaml:"name"`
-	Address        string    `yaml:"address,omitempty"`
-	Driver         string    `yaml:"driver"`
-	Identify       string    `yaml:"identify,omitempty"`
-	Init           []string  `yaml:"init,omitempty"`
-	ConnectTimeout Duration  `yaml:"connect_timeout,omitempty"`
-	ReplyTimeout   Duration  `yaml:"reply_timeout,omitempty"`
-	IdleTimeout    Duration  `yaml:"idle_timeout,omitempty"`
-	Channels       []Channel `yaml:"channels"`
-	Commands       []Command `yaml:"commands,omitempty"`
-}
-
-// Channel is one reading of a device.
-type Channel struct {
-	Name   string   `yaml:"name"`
-	Query  string   `yaml:"query,omitempty"`
-	Key    string   `yaml:"key,omitempty"`
-	Period Duration `yaml:"period,omitempty"`
-	Type   string   `yaml:"type,omitempty"`
-	Unit   string   `yaml:"unit,omitempty"`
-}
-
-// Command is a named command template.
-type Command struct {
-	Name     string `yaml:"name"`
-	Template string `yaml:"template"`
-	Reply    bool   `yaml:"reply,omitempty"`
-	Args     []Arg  `yaml:"args,omitempty"`
-}
-
-// Arg is a typed command argument.
-type Arg struct {
-	Name   string   `yaml:"name"`
-	Type   string   `yaml:"type,omitempty"`
-	Min    *float64 `yaml:"min,omitempty"`
-	Max    *float64 `yaml:"max,omitempty"`
-	Values []string `yaml:"values,omitempty"`
-}
-
 // Duration is a time.Duration written as "250ms", "1s", "2m".
 type Duration time.Duration
 
 // UnmarshalYAML parses a Go duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	// A *yaml.TypeError lets the decoder go on and report the other problems.
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want a duration such as \"250ms\"", n.Line)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration such as \"250ms\"", n.Line)}}
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: want a duration such as \"250ms\", got %q", n.Line, n.Value)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration such as \"250ms\", got %q", n.Line, n.Value)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -121,26 +93,38 @@ func Parse(name string, data []byte) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var errs []error
+	typeLines := map[int]bool{} // lines with a type error: other checks there only repeat it
 	if err := dec.Decode(&c); err != nil {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			errs := make([]error, 0, len(te.Errors))
-			for _, e := range te.Errors {
-				errs = append(errs, fmt.Errorf("%s:%s", name, lineRE.ReplaceAllString(e, "$1: ")))
+		if !errors.As(err, &te) {
+			if err.Error() == "EOF" {
+				return nil, fmt.Errorf("%s: empty configuration", name)
 			}
-			return nil, errors.Join(errs...)
+			return nil, fmt.Errorf("%s:%s", name, lineRE.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "$1: "))
 		}
-		if err.Error() == "EOF" {
-			return nil, fmt.Errorf("%s: empty configuration", name)
+		// Type errors and unknown keys: the rest of the file was still decoded,
+		// so go on and report every other problem too.
+		for _, e := range te.Errors {
+			if m := lineRE.FindStringSubmatch(e); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				typeLines[n] = true
+			}
+			errs = append(errs, fmt.Errorf("%s:%s", name, lineRE.ReplaceAllString(e, "$1: ")))
 		}
-		return nil, fmt.Errorf("%s:%s", name, lineRE.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "$1: "))
 	}
 	var root yaml.Node
 	_ = yaml.Unmarshal(data, &root)
 	lines := newLineIndex(&root)
-	var errs []error
+	reported := map[string]bool{}
 	add := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s:%d: %s: %s", name, lines.find(path), path, fmt.Sprintf(format, args...)))
+		line := lines.find(path)
+		msg := fmt.Sprintf("%s:%d: %s: %s", name, line, path, fmt.Sprintf(format, args...))
+		if typeLines[line] || reported[msg] {
+			return
+		}
+		reported[msg] = true
+		errs = append(errs, errors.New(msg))
 	}
 	c.applyDefaults()
 	checkAddr := func(path, v string) {
@@ -153,6 +137,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if c.QuestDB.Address != "" {
 		checkAddr("questdb.address", c.QuestDB.Address)
 	}
+	c.checkModels(add)
 	seen := map[string]int{}
 	for i, d := range c.Devices {
 		at := fmt.Sprintf("devices[%d]", i)
@@ -160,13 +145,18 @@ func Parse(name string, data []byte) (*Config, error) {
 			add(at+".name", "duplicate device name %q (also devices[%d])", d.Name, prev)
 		}
 		seen[d.Name] = i
-		spec := d.Spec()
-		if err := spec.Validate(); err != nil {
-			field, msg, _ := strings.Cut(err.Error(), ": ")
-			add(at+"."+field, "%s", msg)
+		spec, origin, err := c.resolve(i)
+		if err != nil {
+			add(at+".model", "%v", err)
+			continue
+		}
+		for _, p := range spec.Problems() {
+			add(origin.path(at, p.Field), "%s", p.Msg)
 		}
 	}
+	c.checkAlarms(add)
 	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errLine(errs[i]) < errLine(errs[j]) })
 		return nil, errors.Join(errs...)
 	}
 	return &c, nil
@@ -184,41 +174,20 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// Specs converts the devices to the device manager's specs.
+// Specs converts the devices to the device manager's specs, each with its
+// model applied. Call it on a Config that Parse or Load returned.
 func (c *Config) Specs() []devicemgr.Spec {
 	out := make([]devicemgr.Spec, len(c.Devices))
-	for i, d := range c.Devices {
-		out[i] = d.Spec()
+	for i := range c.Devices {
+		out[i], _, _ = c.resolve(i)
 	}
 	return out
 }
 
-// Spec converts one device.
-func (d Device) Spec() devicemgr.Spec {
-	s := devicemgr.Spec{
-		Name: d.Name, Address: d.Address, Driver: d.Driver, Identify: d.Identify, Init: d.Init,
-		ConnectTimeout: time.Duration(d.ConnectTimeout),
-		ReplyTimeout:   time.Duration(d.ReplyTimeout),
-		IdleTimeout:    time.Duration(d.IdleTimeout),
-	}
-	for _, ch := range d.Channels {
-		s.Channels = append(s.Channels, devicemgr.ChannelSpec{
-			Name: ch.Name, Query: ch.Query, Key: ch.Key, Period: time.Duration(ch.Period), Type: ch.Type, Unit: ch.Unit,
-		})
-	}
-	for _, cmd := range d.Commands {
-		cs := devicemgr.CommandSpec{Name: cmd.Name, Template: cmd.Template, Reply: cmd.Reply}
-		for _, a := range cmd.Args {
-			as := devicemgr.ArgSpec{Name: a.Name, Type: a.Type, Values: a.Values}
-			if a.Min != nil {
-				as.Min, as.HasMin = *a.Min, true
-			}
-			if a.Max != nil {
-				as.Max, as.HasMax = *a.Max, true
-			}
-			cs.Args = append(cs.Args, as)
-		}
-		s.Commands = append(s.Commands, cs)
-	}
-	return s
+// errLine returns the line number of a "file:line: ..." error, 0 if none.
+func errLine(err error) int {
+	_, rest, _ := strings.Cut(err.Error(), ":")
+	num, _, _ := strings.Cut(rest, ":")
+	n, _ := strconv.Atoi(num)
+	return n
 }

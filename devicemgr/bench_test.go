@@ -57,7 +57,7 @@ func BenchmarkParseReply(b *testing.B) {
 	}
 	d, pub := benchDevice(b, Spec{Name: "psu-01", Address: "127.0.0.1:1", Driver: DriverSCPI, Channels: chans})
 	g := d.pollGroups()[0]
-	lc := newLineConn(&cannedConn{reply: []byte("12.0034;1.2003;12;1\n")})
+	lc := newLineConn(&cannedConn{reply: []byte("12.0034;1.2003;12;1\n")}, &d.spec)
 	for b.Loop() {
 		if err := d.poll(lc, g); err != nil {
 			b.Fatal(err)
@@ -82,8 +82,9 @@ func BenchmarkParseLine(b *testing.B) {
 	if !strings.Contains(line, "temp=") {
 		b.Fatal("bad fixture")
 	}
+	lp := lineParser{format: d.spec.LineFormat}
 	for b.Loop() {
-		d.publishLine(line, byKey)
+		d.publishLine(line, byKey, &lp)
 	}
 	if pub.n == 0 {
 		b.Fatal("nothing published")

@@ -10,19 +10,20 @@ import (
 	"github.com/switchyard/switchyard/telemetry"
 )
 
-// render turns a command into the line to send and whether a reply is expected.
-func (d *Device) render(cmd Command) (rendered, error) {
+// checkCommand finds a named command and checks its arguments, returning them
+// normalised; for a raw command it returns a nil spec.
+func (d *Device) checkCommand(cmd Command) (*CommandSpec, []string, error) {
 	if cmd.Timeout < 0 {
-		return rendered{}, fmt.Errorf("timeout: must be >= 0, got %v: %w", cmd.Timeout, ErrBadArgument)
+		return nil, nil, fmt.Errorf("timeout: must be >= 0, got %v: %w", cmd.Timeout, ErrBadArgument)
 	}
 	if cmd.Name == "" {
 		if strings.TrimSpace(cmd.Raw) == "" {
-			return rendered{}, fmt.Errorf("a command name or a raw line is required: %w", ErrBadArgument)
+			return nil, nil, fmt.Errorf("a command name or a raw line is required: %w", ErrBadArgument)
 		}
 		if strings.ContainsAny(cmd.Raw, "\r\n") {
-			return rendered{}, fmt.Errorf("raw line must not contain a line break: %w", ErrBadArgument)
+			return nil, nil, fmt.Errorf("raw line must not contain a line break: %w", ErrBadArgument)
 		}
-		return rendered{line: cmd.Raw, reply: strings.HasSuffix(strings.TrimSpace(cmd.Raw), "?")}, nil
+		return nil, nil, nil
 	}
 	var spec *CommandSpec
 	for i := range d.spec.Commands {
@@ -31,24 +32,42 @@ func (d *Device) render(cmd Command) (rendered, error) {
 		}
 	}
 	if spec == nil {
-		return rendered{}, fmt.Errorf("device %s has no command %q (has %s): %w",
+		return nil, nil, fmt.Errorf("device %s has no command %q (has %s): %w",
 			d.spec.Name, cmd.Name, strings.Join(d.commandNames(), ", "), ErrUnknownCommand)
 	}
 	if len(cmd.Args) != len(spec.Args) {
-		return rendered{}, fmt.Errorf("command %s takes %d arguments, got %d: %w", spec.Name, len(spec.Args), len(cmd.Args), ErrBadArgument)
+		return nil, nil, fmt.Errorf("command %s takes %d arguments, got %d: %w", spec.Name, len(spec.Args), len(cmd.Args), ErrBadArgument)
 	}
-	line := spec.Template
+	args := make([]string, len(spec.Args))
 	for i, a := range spec.Args {
 		v, err := checkArg(a, cmd.Args[i])
 		if err != nil {
-			return rendered{}, fmt.Errorf("command %s args[%d] (%s): %v: %w", spec.Name, i, a.Name, err, ErrBadArgument)
+			return nil, nil, fmt.Errorf("command %s args[%d] (%s): %v: %w", spec.Name, i, a.Name, err, ErrBadArgument)
 		}
-		line = strings.ReplaceAll(line, "{"+a.Name+"}", v)
+		args[i] = v
 	}
-	return rendered{line: line, reply: spec.Reply || strings.HasSuffix(line, "?")}, nil
+	return spec, args, nil
+}
+
+// render turns a command into the line to send and whether a reply is expected.
+func (d *Device) render(cmd Command) (rendered, error) {
+	spec, args, err := d.checkCommand(cmd)
+	if err != nil {
+		return rendered{}, err
+	}
+	if spec == nil {
+		return rendered{line: cmd.Raw, reply: strings.HasSuffix(strings.TrimSpace(cmd.Raw), "?")}, nil
+	}
+	line := spec.Template
+	for i, a := range spec.Args {
+		line = strings.ReplaceAll(line, "{"+a.Name+"}", args[i])
+	}
+	return rendered{spec: spec, args: args, line: line, reply: spec.Reply || spec.ReplyFormat != "" || strings.HasSuffix(line, "?")}, nil
 }
 
 type rendered struct {
+	spec  *CommandSpec // nil for a raw line
+	args  []string
 	line  string
 	reply bool
 }
@@ -111,8 +130,7 @@ func checkRange(a ArgSpec, f float64) error {
 // connection must be dropped (write failure, or a timed-out reply that could
 // still arrive later); the caller always gets its own result.
 func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
-	if err := req.ctx.Err(); err != nil {
-		req.reply <- result{err: err} // the caller left while queued: never sent
+	if !req.begin() {
 		return nil
 	}
 	r, err := d.render(req.cmd)
@@ -136,6 +154,11 @@ func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
 		return err
 	}
 	if !confirm && (!r.reply || !allowReply) {
+		if allowReply && r.spec != nil && r.spec.Readback != "" {
+			return d.awaitReadback(req, r.spec, r.args, func(ch *ChannelSpec) (string, error) {
+				return d.readSCPIChannel(lc, ch)
+			})
+		}
 		req.reply <- result{}
 		return nil
 	}
@@ -148,19 +171,44 @@ func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
 		}
 		return err
 	}
-	if confirm {
+	if confirm || !r.reply {
 		// The confirmation's reply says the write was executed; it is not the
 		// command's reply.
+		if r.spec != nil && r.spec.Readback != "" {
+			return d.awaitReadback(req, r.spec, r.args, func(ch *ChannelSpec) (string, error) {
+				return d.readSCPIChannel(lc, ch)
+			})
+		}
 		req.reply <- result{}
 		return nil
 	}
 	rep := Reply{Text: text}
-	for _, part := range strings.Split(text, ";") {
-		if v, perr := parseValue("float", part); perr == nil {
-			rep.Values = append(rep.Values, v)
-		} else {
-			rep.Values = append(rep.Values, telemetry.String(strings.TrimSpace(part)))
+	if r.spec != nil && r.spec.ReplyFormat != "" {
+		f, _ := CompileReplyFormat(r.spec.ReplyFormat) // checked by Validate
+		vals, err := f.Match(text)
+		if err != nil {
+			req.reply <- result{reply: rep, err: fmt.Errorf("device %s, command %s: %v: %w", d.spec.Name, r.spec.Name, err, ErrBadReply)}
+			return nil
 		}
+		for i := 0; ; i++ {
+			v, ok := vals.Index(i)
+			if !ok {
+				break
+			}
+			rep.Values = append(rep.Values, guessValue(v))
+		}
+		if f.IsRegexp() {
+			for _, name := range f.re.SubexpNames() {
+				if v, ok := vals.Name(name); ok && name != "" {
+					rep.Values = append(rep.Values, guessValue(v))
+				}
+			}
+		}
+		req.reply <- result{reply: rep}
+		return nil
+	}
+	for _, part := range strings.Split(text, ";") {
+		rep.Values = append(rep.Values, guessValue(part))
 	}
 	req.reply <- result{reply: rep}
 	return nil
@@ -172,4 +220,12 @@ func (d *Device) commandNames() []string {
 		names[i] = c.Name
 	}
 	return names
+}
+
+// guessValue is a number if the text is one, else the text.
+func guessValue(text string) telemetry.Value {
+	if v, err := parseValue("float", text); err == nil {
+		return v
+	}
+	return telemetry.String(strings.TrimSpace(text))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard/switchyard/telemetry"
@@ -21,14 +22,40 @@ type Device struct {
 	bo    backoff
 	alive sync.Mutex // held while Serve runs: never two connections to one instrument
 
+	overruns atomic.Uint64 // poll cycles longer than their period
+
 	mu   sync.Mutex
 	info Info
 }
 
 type request struct {
-	ctx   context.Context
+	ctx context.Context
+	// state: reqQueued until the device starts it (reqStarted) or the caller
+	// gives up waiting for its turn (reqAbandoned); whoever moves it first wins,
+	// so an abandoned command is never sent.
+	state atomic.Int32
 	cmd   Command
 	reply chan result // buffered 1: the device never blocks on a caller that left
+}
+
+const (
+	reqQueued int32 = iota
+	reqStarted
+	reqAbandoned
+)
+
+// begin claims a queued request for execution. It reports false, after
+// answering the caller if still useful, when the request must not be sent:
+// its caller left or gave up waiting for the lane.
+func (req *request) begin() bool {
+	if !req.state.CompareAndSwap(reqQueued, reqStarted) {
+		return false // abandoned: its caller already has ErrTimeout
+	}
+	if err := req.ctx.Err(); err != nil {
+		req.reply <- result{err: err} // the caller left while queued: never sent
+		return false
+	}
+	return true
 }
 
 type result struct {
@@ -44,12 +71,18 @@ func newDevice(m *Manager, spec Spec) *Device {
 		cmds: make(chan *request, 16),
 		bo:   newBackoff(spec.BackoffMin, spec.BackoffMax, seedFor(spec.Name)),
 	}
-	d.info = Info{Name: spec.Name, Address: spec.Address, Driver: spec.Driver, State: Stopped, ChangedAt: m.opts.Now()}
+	d.info = Info{Name: spec.Name, Address: spec.Address, Driver: spec.Driver, Tags: spec.Tags, State: Stopped, ChangedAt: m.opts.Now()}
 	for _, ch := range spec.Channels {
 		d.info.Channels = append(d.info.Channels, ChannelInfo{Name: ch.Name, Query: ch.Query, Period: ch.Period, Unit: ch.Unit})
 	}
 	for _, c := range spec.Commands {
 		d.info.Commands = append(d.info.Commands, c.Name)
+		if c.Role != "" {
+			if d.info.CommandRoles == nil {
+				d.info.CommandRoles = map[string]string{}
+			}
+			d.info.CommandRoles[c.Name] = c.Role
+		}
 	}
 	return d
 }
@@ -61,7 +94,9 @@ func (d *Device) Name() string { return d.spec.Name }
 func (d *Device) Info() Info {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.info
+	i := d.info
+	i.Overruns = d.overruns.Load()
+	return i
 }
 
 func (d *Device) update(f func(*Info)) {
@@ -133,6 +168,9 @@ func (d *Device) Serve(ctx context.Context) error {
 
 // session dials and runs one connection until it fails or ctx ends.
 func (d *Device) session(ctx context.Context) error {
+	if d.spec.Driver == DriverModbus {
+		return d.runModbus(ctx)
+	}
 	dialer := net.Dialer{Timeout: d.spec.ConnectTimeout}
 	conn, err := dialer.DialContext(ctx, "tcp", d.spec.Address)
 	if err != nil {
@@ -144,7 +182,7 @@ func (d *Device) session(ctx context.Context) error {
 		stop()
 		conn.Close()
 	}()
-	lc := newLineConn(conn)
+	lc := newLineConn(conn, &d.spec)
 	switch d.spec.Driver {
 	case DriverLines:
 		return d.runLines(ctx, lc)
@@ -196,16 +234,28 @@ func (d *Device) send(ctx context.Context, cmd Command) (Reply, error) {
 		return Reply{}, err
 	}
 	req := &request{ctx: ctx, cmd: cmd, reply: make(chan result, 1)}
+	lock := time.NewTimer(d.spec.LockTimeout)
+	defer lock.Stop()
+	busy := fmt.Errorf("device %s: the lane stayed busy for the lock timeout %v: %w", d.spec.Name, d.spec.LockTimeout, ErrTimeout)
 	select {
 	case d.cmds <- req:
 	case <-ctx.Done():
 		return Reply{}, ctx.Err()
+	case <-lock.C:
+		return Reply{}, busy
 	}
-	select {
-	case r := <-req.reply:
-		return r.reply, r.err
-	case <-ctx.Done():
-		return Reply{}, ctx.Err()
+	for {
+		select {
+		case r := <-req.reply:
+			return r.reply, r.err
+		case <-ctx.Done():
+			return Reply{}, ctx.Err()
+		case <-lock.C:
+			if req.state.CompareAndSwap(reqQueued, reqAbandoned) {
+				return Reply{}, busy
+			}
+			// Started in time: wait for its own reply timeout.
+		}
 	}
 }
 
@@ -215,7 +265,9 @@ func (d *Device) failQueued(err error) {
 	for {
 		select {
 		case req := <-d.cmds:
-			req.reply <- result{err: err}
+			if req.state.CompareAndSwap(reqQueued, reqStarted) {
+				req.reply <- result{err: err}
+			}
 		default:
 			return
 		}

@@ -6,25 +6,43 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 )
 
 // maxLine bounds one line from a device; a longer line is a protocol error.
 const maxLine = 64 << 10
 
-// lineConn reads and writes newline-terminated lines with deadlines.
+// lineConn reads and writes terminated lines with deadlines, converting the
+// device's encoding.
 type lineConn struct {
-	c net.Conn
-	r *bufio.Reader
-	w []byte
+	c       net.Conn
+	r       *bufio.Reader
+	w       []byte
+	in, out string // terminators
+	latin1  bool
 }
 
-func newLineConn(c net.Conn) *lineConn {
-	return &lineConn{c: c, r: bufio.NewReaderSize(c, 4096)}
+func newLineConn(c net.Conn, spec *Spec) *lineConn {
+	return &lineConn{
+		c: c, r: bufio.NewReaderSize(c, 4096),
+		in: spec.InTerminator, out: spec.OutTerminator, latin1: spec.Encoding == "latin1",
+	}
 }
 
 func (l *lineConn) writeLine(s string, timeout time.Duration) error {
-	l.w = append(append(l.w[:0], s...), '\n')
+	if l.latin1 {
+		l.w = l.w[:0]
+		for _, r := range s {
+			if r > 0xff {
+				return fmt.Errorf("write %q: %q has no latin1 encoding", clip(s), r)
+			}
+			l.w = append(l.w, byte(r))
+		}
+	} else {
+		l.w = append(l.w[:0], s...)
+	}
+	l.w = append(l.w, l.out...)
 	if err := l.c.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
@@ -34,8 +52,8 @@ func (l *lineConn) writeLine(s string, timeout time.Duration) error {
 	return nil
 }
 
-// readLine returns the next line without its terminator (\n or \r\n). A zero
-// timeout waits forever.
+// readLine returns the next line without its terminator (for "\n", a "\r\n"
+// too). A zero timeout waits forever.
 func (l *lineConn) readLine(timeout time.Duration) (string, error) {
 	var dl time.Time
 	if timeout > 0 {
@@ -44,14 +62,20 @@ func (l *lineConn) readLine(timeout time.Duration) (string, error) {
 	if err := l.c.SetReadDeadline(dl); err != nil {
 		return "", err
 	}
+	delim := l.in[len(l.in)-1]
 	var buf []byte
 	for {
-		chunk, err := l.r.ReadSlice('\n')
+		chunk, err := l.r.ReadSlice(delim)
 		if err == nil {
-			if buf != nil {
-				chunk = append(buf, chunk...)
+			buf = append(buf, chunk...)
+			if !bytes.HasSuffix(buf, []byte(l.in)) {
+				continue
 			}
-			return string(bytes.TrimRight(chunk, "\r\n")), nil
+			line := buf[:len(buf)-len(l.in)]
+			if l.in == "\n" {
+				line = bytes.TrimRight(line, "\r")
+			}
+			return l.decode(line), nil
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			buf = append(buf, chunk...)
@@ -66,6 +90,17 @@ func (l *lineConn) readLine(timeout time.Duration) (string, error) {
 		}
 		return "", fmt.Errorf("read: %w", err)
 	}
+}
+
+func (l *lineConn) decode(b []byte) string {
+	if !l.latin1 {
+		return string(b)
+	}
+	var sb strings.Builder
+	for _, c := range b {
+		sb.WriteRune(rune(c))
+	}
+	return sb.String()
 }
 
 // query writes a line and reads the reply.

@@ -3,15 +3,14 @@ package devicemgr
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/switchyard/switchyard/telemetry"
 )
 
-// runLines reads lines the device pushes by itself. Each line is space-separated
-// key=value pairs; a channel takes the value of its Key. A line that is not
-// key=value pairs publishes PARSE_ERROR for every channel; a channel whose key is
-// missing from a line is not published for that line. Silence longer than
+// runLines reads lines the device pushes by itself, in the device's LineFormat;
+// a channel takes the value of its Key. A line that does not parse publishes
+// PARSE_ERROR for every channel, with the line; a channel whose key is missing
+// from a line is not published for that line. Silence longer than
 // IdleTimeout ends the session with TIMEOUT.
 func (d *Device) runLines(ctx context.Context, lc *lineConn) error {
 	if err := d.runInit(lc); err != nil {
@@ -51,6 +50,8 @@ func (d *Device) runLines(ctx context.Context, lc *lineConn) error {
 	for i := range d.spec.Channels {
 		byKey[d.spec.Channels[i].Key] = &d.spec.Channels[i]
 	}
+	var lp lineParser
+	lp.format = d.spec.LineFormat
 	for {
 		select {
 		case <-ctx.Done():
@@ -65,38 +66,36 @@ func (d *Device) runLines(ctx context.Context, lc *lineConn) error {
 			if l.err != nil {
 				return l.err
 			}
-			d.publishLine(l.line, byKey)
+			d.publishLine(l.line, byKey, &lp)
 		}
 	}
 }
 
-func (d *Device) publishLine(line string, byKey map[string]*ChannelSpec) {
+func (d *Device) publishLine(line string, byKey map[string]*ChannelSpec, lp *lineParser) {
+	fields, err := lp.parse(line)
+	if err != nil {
+		d.publishBad(telemetry.ParseError, err.Error())
+		return
+	}
+	if fields == nil {
+		return // a CSV header
+	}
 	ts := d.m.opts.Now().UnixNano()
-	fields := strings.Fields(line)
 	batch := make([]telemetry.Sample, 0, len(d.spec.Channels))
 	for _, f := range fields {
-		k, v, ok := strings.Cut(f, "=")
-		if !ok {
-			d.publishBad(telemetry.ParseError, fmt.Sprintf("want key=value pairs, got line %q", clip(line)))
-			return
-		}
-		ch, ok := byKey[k]
+		ch, ok := byKey[f.key]
 		if !ok {
 			continue
 		}
 		s := telemetry.Sample{Device: d.spec.Name, Channel: ch.Name, TimeNs: ts, Seq: d.seq.next(ch.Name)}
-		val, err := parseValue(ch.Type, v)
+		val, err := parseValue(ch.Type, f.value)
 		if err != nil {
 			s.Quality = telemetry.ParseError
-			s.Err = fmt.Sprintf("key %s: %v", k, err)
+			s.Err = clip(fmt.Sprintf("key %s: %v in line %q", f.key, err, clip(line)))
 		} else {
 			s.Value = val
 		}
 		batch = append(batch, s)
-	}
-	if len(fields) == 0 {
-		d.publishBad(telemetry.ParseError, "empty line")
-		return
 	}
 	d.m.pub.Publish(batch...)
 }

@@ -10,15 +10,27 @@ import (
 
 // Drivers known to the manager.
 const (
-	DriverSCPI  = "scpi"  // query/reply on one serialised lane
-	DriverLines = "lines" // the device pushes key=value lines by itself
+	DriverSCPI   = "scpi"   // query/reply on one serialised lane
+	DriverLines  = "lines"  // the device pushes lines by itself
+	DriverModbus = "modbus" // Modbus TCP registers and coils
 )
 
-// Spec describes one device. Zero durations take the defaults documented on each field.
+// Line formats of the lines driver.
+const (
+	LinesKeyValue = "kv"   // space-separated key=value pairs (default)
+	LinesCSV      = "csv"  // comma-separated values; the first line (and any line equal to it) is the header
+	LinesJSON     = "json" // one JSON object per line
+)
+
+// Spec describes one device. Zero values take the defaults documented on each field.
 type Spec struct {
 	Name    string
 	Address string // host:port
-	Driver  string // DriverSCPI or DriverLines
+	Driver  string // DriverSCPI, DriverLines or DriverModbus
+	// Model names the device model the spec was built from (informational).
+	Model string
+	// Tags are free labels for selecting devices, such as area: vacuum.
+	Tags map[string]string
 	// Identify is the query whose reply names the device; default "*IDN?" for SCPI,
 	// none for lines. Set to "-" to skip identification.
 	Identify string
@@ -30,8 +42,18 @@ type Spec struct {
 	// has executed the command. Default "*OPC?" for SCPI; "-" sends writes
 	// unconfirmed. Not used by the lines driver.
 	WriteConfirm string
-	Channels     []ChannelSpec
-	Commands     []CommandSpec
+	// InTerminator ends every line read; OutTerminator every line written.
+	// Defaults "\n" (a "\r\n" is accepted as "\n" too) and "\n".
+	InTerminator, OutTerminator string
+	// Encoding of the device's text: "ascii" or "utf-8" (default, passed through)
+	// or "latin1" (converted to UTF-8 on input and back on output).
+	Encoding string
+	// LineFormat of a lines device: LinesKeyValue (default), LinesCSV or LinesJSON.
+	LineFormat string
+	// UnitID is the Modbus unit (slave) id. Default 1.
+	UnitID   uint8
+	Channels []ChannelSpec
+	Commands []CommandSpec
 	// ConnectTimeout bounds a dial. Default 3s.
 	ConnectTimeout time.Duration
 	// ReplyTimeout bounds the wait for a reply. Default 1s.
@@ -39,6 +61,9 @@ type Spec struct {
 	// IdleTimeout: a lines device that sends nothing for this long is treated as
 	// failed. Default 5s.
 	IdleTimeout time.Duration
+	// LockTimeout bounds how long a command waits for its turn on the device's
+	// lane (behind polls and other commands). Default 5s.
+	LockTimeout time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay. Defaults 250ms and 10s.
 	BackoffMin, BackoffMax time.Duration
 }
@@ -47,15 +72,33 @@ type Spec struct {
 type ChannelSpec struct {
 	Name string
 	// Query reads the channel (SCPI). Channels with the same Period are read in one
-	// round trip, their queries joined with ';'.
+	// round trip, their queries joined with ';'; channels with the same Query,
+	// Reply and Period share one query.
 	Query string
-	// Key is the key of the value in a pushed line (lines driver); default Name.
+	// Reply is the reply format (see ReplyFormat). Empty: the whole reply is the
+	// value.
+	Reply string
+	// Index picks the value of a scanf-like Reply, from 0.
+	Index int
+	// Key is the key of the value in a pushed line (lines driver) or the named
+	// group of a regular-expression Reply; default Name.
 	Key string
-	// Period between polls (SCPI). Must be > 0 for SCPI channels.
+	// Period between polls (SCPI, Modbus). Zero on a lines device: pushed.
 	Period time.Duration
 	// Type of the value: "float" (default), "int", "string" or "bool".
 	Type string
 	Unit string
+	// Modbus: the register table ("holding" (default), "input", "coil" or
+	// "discrete"), the address, the data type ("uint16" (default), "int16",
+	// "uint32", "int32", "float32"), the word order of 32-bit values ("high"
+	// (default): high word first, or "low"), and the scaling: value =
+	// raw*Scale + Offset, Scale defaulting to 1.
+	Register  string
+	Addr      uint16
+	DataType  string
+	WordOrder string
+	Scale     float64
+	Offset    float64
 }
 
 // CommandSpec is a named command. Template is the line sent, where {name} is
@@ -66,6 +109,20 @@ type CommandSpec struct {
 	Template string
 	Args     []ArgSpec
 	Reply    bool
+	// ReplyFormat parses the reply into Reply.Values (see ReplyFormat); it
+	// implies Reply.
+	ReplyFormat string
+	// Role that may call the command, checked by the API layer; empty: any.
+	Role string
+	// Channel is the Modbus channel whose register a Modbus command writes its
+	// single argument to (reverse-scaled).
+	Channel string
+	// Readback names a channel that must settle within Tolerance of the first
+	// argument within Settle (default 5s) before the command succeeds; the
+	// command fails with ErrNotSettled if it does not.
+	Readback  string
+	Tolerance float64
+	Settle    time.Duration
 }
 
 // ArgSpec is one typed argument of a command.
@@ -94,6 +151,18 @@ func (s *Spec) withDefaults() Spec {
 	if c.Identify == "-" {
 		c.Identify = ""
 	}
+	if c.InTerminator == "" {
+		c.InTerminator = "\n"
+	}
+	if c.OutTerminator == "" {
+		c.OutTerminator = "\n"
+	}
+	if c.LineFormat == "" {
+		c.LineFormat = LinesKeyValue
+	}
+	if c.UnitID == 0 {
+		c.UnitID = 1
+	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 3 * time.Second
 	}
@@ -102,6 +171,9 @@ func (s *Spec) withDefaults() Spec {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 5 * time.Second
+	}
+	if c.LockTimeout <= 0 {
+		c.LockTimeout = 5 * time.Second
 	}
 	if c.BackoffMin <= 0 {
 		c.BackoffMin = 250 * time.Millisecond
@@ -112,6 +184,12 @@ func (s *Spec) withDefaults() Spec {
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = c.BackoffMin
 	}
+	if s.Tags != nil {
+		c.Tags = make(map[string]string, len(s.Tags))
+		for k, v := range s.Tags {
+			c.Tags[k] = v
+		}
+	}
 	c.Channels = append([]ChannelSpec(nil), s.Channels...)
 	for i := range c.Channels {
 		ch := &c.Channels[i]
@@ -121,91 +199,26 @@ func (s *Spec) withDefaults() Spec {
 		if ch.Key == "" {
 			ch.Key = ch.Name
 		}
+		if ch.Register == "" {
+			ch.Register = "holding"
+		}
+		if ch.DataType == "" {
+			ch.DataType = "uint16"
+		}
+		if ch.WordOrder == "" {
+			ch.WordOrder = "high"
+		}
+		if ch.Scale == 0 {
+			ch.Scale = 1
+		}
+	}
+	c.Commands = append([]CommandSpec(nil), s.Commands...)
+	for i := range c.Commands {
+		if c.Commands[i].Settle <= 0 {
+			c.Commands[i].Settle = 5 * time.Second
+		}
 	}
 	return c
-}
-
-// Validate reports the first problem of a spec, naming the field.
-func (s *Spec) Validate() error {
-	if s.Name == "" {
-		return fmt.Errorf("name: required")
-	}
-	if s.Address == "" {
-		return fmt.Errorf("address: required")
-	}
-	if !strings.Contains(s.Address, ":") {
-		return fmt.Errorf("address: want host:port, got %q", s.Address)
-	}
-	if s.Driver != DriverSCPI && s.Driver != DriverLines {
-		return fmt.Errorf("driver: must be %q or %q, got %q", DriverSCPI, DriverLines, s.Driver)
-	}
-	seen := map[string]bool{}
-	for i, ch := range s.Channels {
-		at := fmt.Sprintf("channels[%d]", i)
-		if ch.Name == "" {
-			return fmt.Errorf("%s.name: required", at)
-		}
-		if seen[ch.Name] {
-			return fmt.Errorf("%s.name: duplicate channel %q", at, ch.Name)
-		}
-		seen[ch.Name] = true
-		switch ch.Type {
-		case "", "float", "int", "string", "bool":
-		default:
-			return fmt.Errorf("%s.type: must be float, int, string or bool, got %q", at, ch.Type)
-		}
-		if s.Driver == DriverSCPI {
-			if ch.Query == "" {
-				return fmt.Errorf("%s.query: required for the scpi driver", at)
-			}
-			if ch.Period <= 0 {
-				return fmt.Errorf("%s.period: must be > 0, got %q", at, ch.Period)
-			}
-		}
-	}
-	cmds := map[string]bool{}
-	for i, c := range s.Commands {
-		at := fmt.Sprintf("commands[%d]", i)
-		if c.Name == "" {
-			return fmt.Errorf("%s.name: required", at)
-		}
-		if cmds[c.Name] {
-			return fmt.Errorf("%s.name: duplicate command %q", at, c.Name)
-		}
-		cmds[c.Name] = true
-		if c.Template == "" {
-			return fmt.Errorf("%s.template: required", at)
-		}
-		args := map[string]bool{}
-		for j, a := range c.Args {
-			aat := fmt.Sprintf("%s.args[%d]", at, j)
-			if a.Name == "" {
-				return fmt.Errorf("%s.name: required", aat)
-			}
-			args[a.Name] = true
-			switch a.Type {
-			case "", "float", "int", "string", "bool":
-			case "enum":
-				if len(a.Values) == 0 {
-					return fmt.Errorf("%s.values: an enum needs at least one value", aat)
-				}
-			default:
-				return fmt.Errorf("%s.type: must be float, int, string, bool or enum, got %q", aat, a.Type)
-			}
-			if a.HasMin && a.HasMax && a.Min > a.Max {
-				return fmt.Errorf("%s: min %g is above max %g", aat, a.Min, a.Max)
-			}
-			if !strings.Contains(c.Template, "{"+a.Name+"}") {
-				return fmt.Errorf("%s.name: %q does not appear as {%s} in the template", aat, a.Name, a.Name)
-			}
-		}
-		for _, ref := range placeholders(c.Template) {
-			if !args[ref] {
-				return fmt.Errorf("%s.template: {%s} names no argument", at, ref)
-			}
-		}
-	}
-	return nil
 }
 
 // placeholders returns the {name} references in a template.

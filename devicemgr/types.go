@@ -38,9 +38,11 @@ type ChannelInfo struct {
 
 // Info is a device's configuration and current state.
 type Info struct {
-	Name           string
-	Address        string
-	Driver         string
+	Name    string
+	Address string
+	Driver  string
+	// Tags are the device's labels from the configuration, such as area: vacuum.
+	Tags           map[string]string
 	State          State
 	Channels       []ChannelInfo
 	LastError      string
@@ -49,6 +51,12 @@ type Info struct {
 	NextAttempt    time.Time // set only in Backoff
 	Identity       string
 	Commands       []string
+	// CommandRoles maps a command that names a role to it; the API layer lets
+	// only that role call it. Commands without a role are not listed.
+	CommandRoles map[string]string
+	// Overruns counts poll cycles that took longer than their period (their
+	// missed slots are skipped, not queued).
+	Overruns uint64
 	// ChangedAt is when State last changed.
 	ChangedAt time.Time
 }
@@ -75,4 +83,9 @@ var (
 	ErrBadArgument    = errors.New("bad command argument")
 	ErrNotConnected   = errors.New("device not connected")
 	ErrTimeout        = errors.New("device did not reply in time")
+	// ErrNotSettled: a write's read-back channel did not come within its
+	// tolerance of the set value in time.
+	ErrNotSettled = errors.New("read-back did not settle")
+	// ErrBadReply: the device's reply to a command did not match its format.
+	ErrBadReply = errors.New("reply does not match the command's format")
 )

@@ -204,6 +204,10 @@ func nodeToProto(n *supervisor.Node) *pb.Process {
 		StartedNs:     unixNano(n.Started),
 		NextRestartNs: unixNano(n.NextRestart),
 		MailboxDepth:  toUint32(n.MailboxDepth),
+		UptimeNs:      int64(n.Uptime),
+		Significant:   n.Significant,
+		InProgress:    n.InProgress,
+		Status:        n.Status,
 	}
 	if len(n.Children) > 0 {
 		p.Children = make([]*pb.Process, len(n.Children))
@@ -223,5 +227,45 @@ func toUint32(n int) uint32 {
 		return math.MaxUint32
 	default:
 		return uint32(n)
+	}
+}
+
+// eventKindToProto maps a supervision event kind to the contract's enum.
+func eventKindToProto(k supervisor.EventKind) pb.SupervisionEventKind {
+	switch k {
+	case supervisor.EventStarting:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STARTING
+	case supervisor.EventStopped:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STOPPED
+	case supervisor.EventAdded:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_ADDED
+	case supervisor.EventRemoved:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_REMOVED
+	case supervisor.EventStarted:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STARTED
+	case supervisor.EventExited:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_EXITED
+	case supervisor.EventRestartScheduled:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_RESTART_SCHEDULED
+	case supervisor.EventLeaked:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_LEAKED
+	case supervisor.EventAutoShutdown:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN
+	default:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_UNSPECIFIED
+	}
+}
+
+// eventToProto converts one supervision event.
+func eventToProto(ev *supervisor.Event) *pb.SupervisionEvent {
+	return &pb.SupervisionEvent{
+		Seq:           ev.Seq,
+		TimestampNs:   unixNano(ev.Time),
+		Path:          ev.Path,
+		Child:         ev.Child,
+		Kind:          eventKindToProto(ev.Kind),
+		Reason:        ev.Reason,
+		Restarts:      toUint32(ev.Restarts),
+		NextRestartNs: unixNano(ev.NextRestart),
 	}
 }

@@ -1,7 +1,7 @@
 // Package server owns Switchyard's API layer: it serves the services of
-// api/switchyard/v1 (DeviceService, TelemetryService, SystemService), translates
-// between generated messages and the domain types of devicemgr, telemetry and
-// supervisor, validates requests and maps errors to status codes. It holds no
+// api/switchyard/v1 (DeviceService, TelemetryService, SystemService, and
+// AlarmService when Options.Alarms is set), translates between generated messages
+// and the domain types of devicemgr, telemetry, alarm and supervisor, validates requests and maps errors to status codes. It holds no
 // domain state of its own.
 //
 // # One implementation, two transports
@@ -43,6 +43,9 @@
 //	devicemgr.ErrBadArgument         InvalidArgument
 //	devicemgr.ErrNotConnected        Unavailable
 //	devicemgr.ErrTimeout             DeadlineExceeded
+//	alarm.ErrNotFound                NotFound
+//	alarm.ErrBadRequest              InvalidArgument
+//	alarm.ErrNotRunning              Unavailable
 //	server shutting down (streams)   Unavailable      "server is shutting down"
 //	context.Canceled                 Canceled
 //	context.DeadlineExceeded         DeadlineExceeded
@@ -50,11 +53,18 @@
 //
 // # Streams
 //
-// Subscribe opens a hub subscription with the DropOldest policy and room for 8192
-// samples; its selector globs are checked once per request. It sends a batch when
-// max_batch samples (default 1000, at most 10000) are waiting or batch_window_ms
-// (default 50, at most 60000) after the first sample of the batch arrived. Every
-// batch carries the subscription's cumulative dropped count. WatchDevices sends the
+// Subscribe opens a hub subscription with the Squash policy and room for 8192
+// samples (when full, squashed to the latest sample per channel); its selector
+// globs and tags are checked once per request (tags against the devices configured
+// then). It sends a batch when max_batch samples (default 1000, at most 10000) are
+// waiting or batch_window_ms (default 50, at most 60000) after the first sample of
+// the batch arrived. Every response carries the subscription's cumulative squashed
+// and dropped counts. The deadband and max_rate_hz apply per channel
+// (telemetry.Filter); initial_values sends the latest values first, device_states
+// sends device states first and then each change (after the samples published
+// before it), and heartbeat_ms sends an empty heartbeat response on an idle stream.
+// WatchAlarms sends alarm transitions only, filtered by device, channel and group;
+// its queue drops the oldest beyond 4096 unread transitions and counts them. WatchDevices sends the
 // current state of every selected device, then each change; a slow watcher skips
 // intermediate states but always ends on the current one (devicemgr.StateFeed).
 //

@@ -8,7 +8,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/supervisor"
 )
 
 // errShuttingDown is the cause given to streams the server ends because it is
@@ -42,6 +44,22 @@ func codeOf(err error) connect.Code {
 		return connect.CodeUnavailable
 	case errors.Is(err, devicemgr.ErrTimeout):
 		return connect.CodeDeadlineExceeded
+	case errors.Is(err, errNoEvents), errors.Is(err, errNoRestart):
+		return connect.CodeUnimplemented
+	case errors.Is(err, supervisor.ErrNotFound):
+		return connect.CodeNotFound
+	case errors.Is(err, supervisor.ErrNotRunning):
+		return connect.CodeFailedPrecondition
+	case errors.Is(err, supervisor.ErrLeaked):
+		return connect.CodeUnavailable
+	case errors.Is(err, supervisor.ErrClosed):
+		return connect.CodeUnavailable
+	case errors.Is(err, alarm.ErrNotFound):
+		return connect.CodeNotFound
+	case errors.Is(err, alarm.ErrBadRequest):
+		return connect.CodeInvalidArgument
+	case errors.Is(err, alarm.ErrNotRunning):
+		return connect.CodeUnavailable
 	case errors.Is(err, errShuttingDown):
 		return connect.CodeUnavailable
 	case errors.Is(err, context.Canceled):

@@ -133,6 +133,15 @@ func (g grpcSystemService) GetSupervisionTree(ctx context.Context, req *pb.GetSu
 	return resp, grpcError(err)
 }
 
+func (g grpcSystemService) RestartProcess(ctx context.Context, req *pb.RestartProcessRequest) (*pb.RestartProcessResponse, error) {
+	resp, err := g.core.restartProcess(ctx, req)
+	return resp, grpcError(err)
+}
+
+func (g grpcSystemService) WatchSupervisionEvents(req *pb.WatchSupervisionEventsRequest, stream grpc.ServerStreamingServer[pb.WatchSupervisionEventsResponse]) error {
+	return grpcError(g.core.watchSupervisionEvents(stream.Context(), req, grpcOut(stream)))
+}
+
 // endStreamsAtShutdown ends every stream's context when life ends, so streams the
 // server does not implement itself (health Watch, reflection) cannot hold up
 // GracefulStop until its bound.

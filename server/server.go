@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -51,6 +52,8 @@ type Options struct {
 	// ShutdownTimeout bounds the graceful part of shutdown on each port. Default
 	// DefaultShutdownTimeout (5 s).
 	ShutdownTimeout time.Duration
+	// Alarms serves AlarmService. Default nil: AlarmService is not registered.
+	Alarms Alarms
 }
 
 // Server serves the Switchyard API on a gRPC port and an HTTP port. Create it with
@@ -104,9 +107,16 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 
 	m := newMetrics(opts.Registerer)
 	dev := &deviceService{devices: devices, life: s.life, metrics: m}
-	tel := &telemetryService{hub: hub, life: s.life, metrics: m}
-	sys := &systemService{tree: tree}
+	tel := &telemetryService{hub: hub, devices: devices, life: s.life, metrics: m}
+	sys := &systemService{tree: tree, life: s.life, metrics: m}
+	var alm *alarmService
+	if opts.Alarms != nil {
+		alm = &alarmService{alarms: opts.Alarms, life: s.life, metrics: m}
+	}
 	s.grpc = newGRPCServer(s.log, s.life, dev, tel, sys, s.health)
+	if alm != nil {
+		pb.RegisterAlarmServiceServer(s.grpc, grpcAlarmService{core: alm})
+	}
 	s.http = newHTTPServer(httpDeps{
 		log:      s.log,
 		life:     s.life,
@@ -117,6 +127,7 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 		serving:  &s.serving,
 		gatherer: opts.Gatherer,
 		web:      opts.WebHandler,
+		alarms:   alm,
 	})
 	return s
 }

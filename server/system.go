@@ -19,7 +19,9 @@ type Tree interface {
 // systemService implements SystemService once; see deviceService for the
 // core/adapter split.
 type systemService struct {
-	tree Tree
+	tree    Tree // also an EventSource for WatchSupervisionEvents
+	life    context.Context
+	metrics *metrics
 }
 
 var _ switchyardv1connect.SystemServiceHandler = (*systemService)(nil)

@@ -8,18 +8,21 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
-// subscribeCapacity bounds each API subscription's queue in the hub (DropOldest).
+// subscribeCapacity bounds each API subscription's queue in the hub (Squash: when
+// full, squashed to the latest sample per channel).
 const subscribeCapacity = 8192
 
 // telemetryService implements TelemetryService once; see deviceService for the
 // core/adapter split.
 type telemetryService struct {
 	hub     *telemetry.Hub
+	devices Devices
 	life    context.Context
 	metrics *metrics
 }
@@ -28,9 +31,11 @@ var _ switchyardv1connect.TelemetryServiceHandler = (*telemetryService)(nil)
 
 // subscribe streams batches of matching samples until ctx ends or the server shuts
 // down. A batch is sent when it holds maxBatch samples or when the batch window has
-// passed since its first sample arrived, whichever comes first.
+// passed since its first sample arrived, whichever comes first. The request's
+// deadband and rate cap apply per channel (telemetry.Filter); device state changes,
+// when asked for, are sent as they happen, after the samples before them.
 func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeRequest, out streamOut[pb.SubscribeResponse]) error {
-	p, err := validateSubscribe(req)
+	p, err := validateSubscribe(req, s.devices.List)
 	if err != nil {
 		return err
 	}
@@ -41,60 +46,185 @@ func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeReque
 	sub := s.hub.Subscribe(telemetry.SubscribeOptions{
 		Name:     "api",
 		Capacity: subscribeCapacity,
-		Policy:   telemetry.DropOldest,
+		Policy:   telemetry.Squash,
 		Match:    p.match,
 	})
 	defer sub.Close()
+	var states *devicemgr.StateWatch
+	var statesReady <-chan struct{}
+	if p.states {
+		states = s.devices.WatchStates()
+		defer states.Close()
+		statesReady = states.Ready()
+	}
 	if err := out.header(); err != nil {
 		return err
 	}
+	st := &subscribeStream{p: p, sub: sub, out: out, filter: telemetry.NewFilter(p.filter)}
+	if err := st.sendInitial(s); err != nil {
+		return err
+	}
+	return st.run(ctx, states, statesReady)
+}
 
-	buf := make([]telemetry.Sample, 0, p.maxBatch)
-	window := time.NewTimer(time.Hour)
-	window.Stop()
+// subscribeStream is the state of one Subscribe stream, owned by its goroutine.
+type subscribeStream struct {
+	p      subscribeParams
+	sub    *telemetry.Subscription
+	out    streamOut[pb.SubscribeResponse]
+	filter *telemetry.Filter
+	raw    []telemetry.Sample // drained from the hub
+	buf    []telemetry.Sample // filtered, waiting to be sent
+	sentAt time.Time          // for heartbeats
+}
+
+// sendInitial sends the latest values and device states asked for. The hub
+// subscription already exists, so nothing published after them is missed (a value
+// may arrive twice; its seq tells).
+func (st *subscribeStream) sendInitial(s *telemetryService) error {
+	now := time.Now()
+	if st.p.initial {
+		latest := s.hub.Latest(st.p.match)
+		sortSamples(latest)
+		for i := range latest {
+			st.filter.Offer(now, &latest[i], nil) // the deadband starts from what the client saw
+		}
+		if err := st.send(&pb.SubscribeResponse{Samples: samplesToProto(latest), Initial: true}); err != nil {
+			return err
+		}
+	}
+	if st.p.states {
+		infos := slices.Clone(s.devices.List())
+		slices.SortFunc(infos, func(a, b devicemgr.Info) int { return cmp.Compare(a.Name, b.Name) })
+		if err := st.sendDevices(infos); err != nil {
+			return err
+		}
+	}
+	st.sentAt = now
+	return nil
+}
+
+func (st *subscribeStream) send(resp *pb.SubscribeResponse) error {
+	resp.Dropped, resp.Squashed = st.sub.Dropped(), st.sub.Squashed()
+	st.sentAt = time.Now()
+	return st.out.send(resp)
+}
+
+func (st *subscribeStream) sendDevices(infos []devicemgr.Info) error {
+	resp := &pb.SubscribeResponse{}
+	for i := range infos {
+		if st.p.matchDev(infos[i].Name) {
+			resp.Devices = append(resp.Devices, deviceToProto(&infos[i]))
+		}
+	}
+	if len(resp.Devices) == 0 {
+		return nil
+	}
+	return st.send(resp)
+}
+
+// flush sends the buffered samples in batches of at most maxBatch.
+func (st *subscribeStream) flush() error {
+	for len(st.buf) > 0 {
+		n := min(len(st.buf), st.p.maxBatch)
+		if err := st.send(&pb.SubscribeResponse{Samples: samplesToProto(st.buf[:n])}); err != nil {
+			return err
+		}
+		rest := copy(st.buf, st.buf[n:])
+		clear(st.buf[rest:]) // let go of strings until the next drain
+		st.buf = st.buf[:rest]
+	}
+	return nil
+}
+
+// run is the stream's event loop: hub wake-ups, held samples falling due, device
+// state changes, the batch window and heartbeats.
+func (st *subscribeStream) run(ctx context.Context, states *devicemgr.StateWatch, statesReady <-chan struct{}) error {
+	window := newStoppedTimer()
 	defer window.Stop()
+	windowArmed := false
+	due := newStoppedTimer()
+	defer due.Stop()
+	var heartbeat <-chan time.Time
+	if st.p.heartbeat > 0 {
+		hb := time.NewTicker(st.p.heartbeat / 2)
+		defer hb.Stop()
+		heartbeat = hb.C
+	}
 	for {
+		if next, ok := st.filter.NextDue(); ok {
+			due.Reset(time.Until(next))
+		} else {
+			due.Stop()
+		}
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-sub.Ready():
-		}
-		buf = sub.Drain(buf[:0], p.maxBatch)
-		if len(buf) == 0 {
-			continue // a coalesced wake-up whose samples an earlier drain took
-		}
-		if len(buf) < p.maxBatch {
-			window.Reset(p.window)
-		collect:
-			for len(buf) < p.maxBatch {
-				select {
-				case <-ctx.Done():
-					return context.Cause(ctx)
-				case <-window.C:
-					break collect
-				case <-sub.Ready():
-					buf = sub.Drain(buf, p.maxBatch-len(buf))
+		case <-st.sub.Ready():
+			st.raw = st.sub.Drain(st.raw[:0], st.p.maxBatch)
+			now := time.Now()
+			for i := range st.raw {
+				st.buf = st.filter.Offer(now, &st.raw[i], st.buf)
+			}
+			clear(st.raw)
+		case <-due.C:
+			st.buf = st.filter.Due(time.Now(), st.buf)
+		case <-statesReady:
+			// Samples before the change go first, so the client sees them in order.
+			if err := st.flush(); err != nil {
+				return err
+			}
+			windowArmed = false
+			window.Stop()
+			if err := st.sendDevices(states.Take()); err != nil {
+				return err
+			}
+		case <-window.C:
+			windowArmed = false
+			if err := st.flush(); err != nil {
+				return err
+			}
+		case <-heartbeat:
+			if len(st.buf) == 0 && time.Since(st.sentAt) >= st.p.heartbeat {
+				if err := st.send(&pb.SubscribeResponse{Heartbeat: true}); err != nil {
+					return err
 				}
 			}
+		}
+		if len(st.buf) >= st.p.maxBatch {
+			windowArmed = false
 			window.Stop()
+			if err := st.flush(); err != nil {
+				return err
+			}
 		}
-		resp := &pb.SubscribeResponse{Samples: samplesToProto(buf), Dropped: sub.Dropped()}
-		if err := out.send(resp); err != nil {
-			return err
+		if len(st.buf) > 0 && !windowArmed {
+			window.Reset(st.p.window)
+			windowArmed = true
 		}
-		clear(buf) // let go of strings until the next drain
 	}
 }
 
+// newStoppedTimer returns a timer that has not been started.
+func newStoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+func sortSamples(samples []telemetry.Sample) {
+	slices.SortFunc(samples, func(a, b telemetry.Sample) int {
+		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Channel, b.Channel))
+	})
+}
+
 func (s *telemetryService) getLatest(_ context.Context, req *pb.GetLatestRequest) (*pb.GetLatestResponse, error) {
-	match, err := compileSelector("selector", req.GetSelector())
+	match, err := compileSelector("selector", req.GetSelector(), s.devices.List)
 	if err != nil {
 		return nil, err
 	}
 	samples := s.hub.Latest(match)
-	slices.SortFunc(samples, func(a, b telemetry.Sample) int {
-		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Channel, b.Channel))
-	})
+	sortSamples(samples)
 	return &pb.GetLatestResponse{Samples: samplesToProto(samples)}, nil
 }
 

@@ -2,12 +2,14 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/telemetry"
 )
@@ -18,6 +20,8 @@ const (
 	defaultMaxBatch    = 1000
 	maxMaxBatch        = 10000
 	maxBatchWindowMs   = 60_000
+	minHeartbeatMs     = 100
+	minMaxRateHz       = 0.001
 )
 
 // errField returns a validation error for field.
@@ -55,8 +59,39 @@ func (g globs) match(name string) bool {
 }
 
 // compileSelector validates a Selector and returns a sample matcher, nil when the
-// selector selects everything (the hub's cheapest case).
-func compileSelector(field string, sel *pb.Selector) (func(*telemetry.Sample) bool, error) {
+// selector selects everything (the hub's cheapest case). devices lists the
+// configured devices, for tag selectors.
+func compileSelector(field string, sel *pb.Selector, devices func() []devicemgr.Info) (func(*telemetry.Sample) bool, error) {
+	match, err := compileNames(field, sel)
+	if err != nil || len(sel.GetTags()) == 0 {
+		return match, err
+	}
+	tagged := taggedDevices(sel.GetTags(), devices())
+	return func(s *telemetry.Sample) bool {
+		return tagged[s.Device] && (match == nil || match(s))
+	}, nil
+}
+
+// taggedDevices returns the names of the devices that carry every tag.
+func taggedDevices(tags map[string]string, infos []devicemgr.Info) map[string]bool {
+	out := make(map[string]bool)
+	for i := range infos {
+		ok := true
+		for k, v := range tags {
+			if got, has := infos[i].Tags[k]; !has || got != v {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out[infos[i].Name] = true
+		}
+	}
+	return out
+}
+
+// compileNames compiles the device and channel globs of a Selector.
+func compileNames(field string, sel *pb.Selector) (func(*telemetry.Sample) bool, error) {
 	devs, err := compileGlobs(field+".devices", sel.GetDevices())
 	if err != nil {
 		return nil, err
@@ -73,19 +108,48 @@ func compileSelector(field string, sel *pb.Selector) (func(*telemetry.Sample) bo
 	}, nil
 }
 
-// subscribeParams are the validated batching parameters of a SubscribeRequest.
+// subscribeParams are the validated parameters of a SubscribeRequest.
 type subscribeParams struct {
-	match    func(*telemetry.Sample) bool
-	window   time.Duration
-	maxBatch int
+	match     func(*telemetry.Sample) bool
+	matchDev  func(name string) bool // for device states
+	window    time.Duration
+	maxBatch  int
+	filter    telemetry.FilterOptions
+	initial   bool
+	heartbeat time.Duration
+	states    bool
 }
 
-func validateSubscribe(req *pb.SubscribeRequest) (subscribeParams, error) {
-	match, err := compileSelector("selector", req.GetSelector())
+func validateSubscribe(req *pb.SubscribeRequest, devices func() []devicemgr.Info) (subscribeParams, error) {
+	match, err := compileSelector("selector", req.GetSelector(), devices)
 	if err != nil {
 		return subscribeParams{}, err
 	}
 	p := subscribeParams{match: match, window: defaultBatchWindow, maxBatch: defaultMaxBatch}
+	devGlobs, _ := compileGlobs("selector.devices", req.GetSelector().GetDevices())
+	var tagged map[string]bool
+	if tags := req.GetSelector().GetTags(); len(tags) > 0 {
+		tagged = taggedDevices(tags, devices())
+	}
+	p.matchDev = func(name string) bool { return devGlobs.match(name) && (tagged == nil || tagged[name]) }
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"deadband_abs", req.GetDeadbandAbs()}, {"deadband_rel", req.GetDeadbandRel()}, {"max_rate_hz", req.GetMaxRateHz()}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
+			return subscribeParams{}, errField(f.name, "must be a finite number >= 0, got %v", f.v)
+		}
+	}
+	if r := req.GetMaxRateHz(); r > 0 && r < minMaxRateHz {
+		return subscribeParams{}, errField("max_rate_hz", "must be 0 (unlimited) or >= %v, got %v", minMaxRateHz, r)
+	}
+	p.filter = telemetry.FilterOptions{DeadbandAbs: req.GetDeadbandAbs(), DeadbandRel: req.GetDeadbandRel(), MaxRate: req.GetMaxRateHz()}
+	if ms := req.GetHeartbeatMs(); ms > 0 && (ms < minHeartbeatMs || ms > maxBatchWindowMs) {
+		return subscribeParams{}, errField("heartbeat_ms", "must be 0 (none) or between %d and %d, got %d", minHeartbeatMs, maxBatchWindowMs, ms)
+	} else {
+		p.heartbeat = time.Duration(ms) * time.Millisecond
+	}
+	p.initial, p.states = req.GetInitialValues(), req.GetDeviceStates()
 	if ms := req.GetBatchWindowMs(); ms > maxBatchWindowMs {
 		return subscribeParams{}, errField("batch_window_ms", "must be <= %d, got %d", maxBatchWindowMs, ms)
 	} else if ms > 0 {

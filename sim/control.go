@@ -21,7 +21,7 @@ type instrumentView struct {
 	Kind     Kind       `json:"kind"`
 	Address  string     `json:"address"`
 	Faults   faultsView `json:"faults"`
-	SetPoint *float64   `json:"set_point,omitempty"` // power supplies only
+	SetPoint *float64   `json:"set_point,omitempty"` // V for power supplies, °C for temperature controllers
 	Output   *bool      `json:"output,omitempty"`    // power supplies only
 	Counters Counters   `json:"counters"`
 	Dropped  *int       `json:"dropped,omitempty"` // connections a drop closed, in a fault reply
@@ -46,6 +46,10 @@ func viewOf(i *Instrument) instrumentView {
 	if i.psu != nil {
 		sp, on := i.psu.state()
 		v.SetPoint, v.Output = &sp, &on
+	}
+	if i.tc != nil {
+		sp := i.TemperatureSetPoint()
+		v.SetPoint = &sp
 	}
 	return v
 }

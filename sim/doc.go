@@ -2,9 +2,12 @@
 // that the `switchyard sim` and `switchyard demo` verbs run, that every test uses as
 // its device fake, and that benchmarks run by the thousand.
 //
-// An Instrument is a power supply speaking SCPI (NewSCPI) or a line pusher (NewLines).
-// A Fleet (NewFleet) starts many of each, names them psu-01, ..., env-01, ..., and
-// serves an HTTP control API (Fleet.Handler) to list them and set their faults.
+// An Instrument is a power supply speaking SCPI (NewSCPI), a key=value line pusher
+// (NewLines), a Modbus TCP temperature controller (NewModbus), a balance pushing
+// CSV lines (NewBalance) or a thermometer pushing JSON lines (NewThermometer).
+// A Fleet (NewFleet) starts many of each, names them psu-01, ..., env-01, ...,
+// tc-01, ..., bal-01, ..., thermo-01, ..., and serves an HTTP control API
+// (Fleet.Handler) to list them and set their faults.
 // The constructors listen at once, so Addr is known before Serve runs; Serve(ctx)
 // serves until ctx ends. Tests start instruments with package simtest, which serves
 // them until the test ends.
@@ -51,7 +54,23 @@
 //
 // space-separated key=value pairs: seq counts the lines sent on that connection from
 // 1; temp in °C, pressure in mbar and flow in l/min drift slowly with noise. What the
-// client sends is read and discarded.
+// client sends is read, counted as lines (Counters.Received) and discarded.
+//
+// # Modbus TCP temperature controller
+//
+// Unit id is ignored. Holding register 0 is the set-point in 0.1 °C (0..2000);
+// input registers 0-1 hold the measured temperature as a float32, high word
+// first, and input register 2 the heater output in 0.1 %; coil 0 enables the
+// heater. The temperature follows the set-point (or the ambient 20 °C with the
+// heater off) with a 2 s time constant plus noise. Functions 1, 3, 4, 5, 6 and
+// 16 are served; others get an illegal-function exception, other addresses an
+// illegal-address exception, a set-point out of range an illegal-value one.
+//
+// # Balance and thermometer
+//
+// They push like the line pusher: the balance first "seq,mass_g,stable" then
+// lines such as "1,100.0012,1"; the thermometer lines such as
+// {"seq":1,"temp_c":21.532,"probe":"PT100"}.
 //
 // # Faults
 //
@@ -63,7 +82,8 @@
 //     again on the same port. Open connections stay open.
 //   - Hang keeps accepting and reading but never replies or pushes (a hung SCPI
 //     instrument does not run the commands it reads either).
-//   - Garbage replies or pushes "#@!garbage\n" instead, a line that fails to parse.
+//   - Garbage replies or pushes "#@!garbage\n" instead, a line that fails to parse
+//     (for Modbus, bytes that are no Modbus frame).
 //   - Slow delays every reply or pushed line; a slow pusher pushes less often.
 //   - Drop (Instrument.Drop, a one-shot action, not a state) closes every open
 //     connection now.

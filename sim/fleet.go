@@ -14,6 +14,14 @@ type FleetSpec struct {
 	SCPI int
 	// Lines is the number of line pushers, named env-01, env-02, ... Default 0.
 	Lines int
+	// Modbus is the number of Modbus TCP temperature controllers, named tc-01,
+	// tc-02, ... Default 0.
+	Modbus int
+	// Balances is the number of CSV-pushing balances, named bal-01, ... Default 0.
+	Balances int
+	// Thermometers is the number of JSON-pushing thermometers, named thermo-01,
+	// ... Default 0.
+	Thermometers int
 	// Seed seeds every instrument's noise source (each also mixes in its name).
 	// Default 0.
 	Seed uint64
@@ -38,14 +46,16 @@ type Fleet struct {
 // NewFleet creates and starts listening for every instrument of spec. If any of them
 // cannot listen, it closes the ones it created and returns the error.
 func NewFleet(spec FleetSpec) (*Fleet, error) {
-	if spec.SCPI < 0 || spec.Lines < 0 {
-		return nil, fmt.Errorf("sim: fleet spec: counts must be >= 0, got SCPI=%d Lines=%d", spec.SCPI, spec.Lines)
+	if spec.SCPI < 0 || spec.Lines < 0 || spec.Modbus < 0 || spec.Balances < 0 || spec.Thermometers < 0 {
+		return nil, fmt.Errorf("sim: fleet spec: counts must be >= 0, got SCPI=%d Lines=%d Modbus=%d Balances=%d Thermometers=%d",
+			spec.SCPI, spec.Lines, spec.Modbus, spec.Balances, spec.Thermometers)
 	}
-	if spec.BasePort < 0 || spec.BasePort > 0 && spec.BasePort+spec.SCPI+spec.Lines-1 > 65535 {
+	total := spec.SCPI + spec.Lines + spec.Modbus + spec.Balances + spec.Thermometers
+	if spec.BasePort < 0 || spec.BasePort > 0 && spec.BasePort+total-1 > 65535 {
 		return nil, fmt.Errorf("sim: fleet spec: base port %d does not leave room for %d instruments",
-			spec.BasePort, spec.SCPI+spec.Lines)
+			spec.BasePort, total)
 	}
-	f := &Fleet{byName: make(map[string]*Instrument, spec.SCPI+spec.Lines), done: make(chan struct{})}
+	f := &Fleet{byName: make(map[string]*Instrument, total), done: make(chan struct{})}
 	port := func() int {
 		if spec.BasePort == 0 {
 			return 0
@@ -69,6 +79,17 @@ func NewFleet(spec FleetSpec) (*Fleet, error) {
 		opts := Options{Port: port(), Seed: spec.Seed, PushHz: spec.PushHz}
 		err = add(NewLines(instrumentName("env", n, spec.Lines), opts))
 	}
+	for n := 1; n <= spec.Modbus && err == nil; n++ {
+		err = add(NewModbus(instrumentName("tc", n, spec.Modbus), Options{Port: port(), Seed: spec.Seed}))
+	}
+	for n := 1; n <= spec.Balances && err == nil; n++ {
+		opts := Options{Port: port(), Seed: spec.Seed, PushHz: spec.PushHz}
+		err = add(NewBalance(instrumentName("bal", n, spec.Balances), opts))
+	}
+	for n := 1; n <= spec.Thermometers && err == nil; n++ {
+		opts := Options{Port: port(), Seed: spec.Seed, PushHz: spec.PushHz}
+		err = add(NewThermometer(instrumentName("thermo", n, spec.Thermometers), opts))
+	}
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -89,7 +110,8 @@ func instrumentName(prefix string, n, total int) string {
 // Instrument returns the instrument called name, or nil if there is none.
 func (f *Fleet) Instrument(name string) *Instrument { return f.byName[name] }
 
-// Instruments returns every instrument, power supplies first, each kind in name order.
+// Instruments returns every instrument: power supplies, line pushers, temperature
+// controllers, balances, thermometers, each kind in name order.
 // The caller may reorder the returned slice.
 func (f *Fleet) Instruments() []*Instrument {
 	return append([]*Instrument(nil), f.list...)

@@ -20,6 +20,12 @@ type Kind string
 const (
 	KindSCPI  Kind = "scpi"  // SCPI power supply: one reply line per query line
 	KindLines Kind = "lines" // line pusher: pushes readings on its own at a set rate
+	// KindModbus is a Modbus TCP temperature controller.
+	KindModbus Kind = "modbus"
+	// KindBalance is a balance that pushes CSV lines with a header.
+	KindBalance Kind = "balance"
+	// KindThermometer is a thermometer that pushes one JSON object per line.
+	KindThermometer Kind = "thermometer"
 )
 
 // ErrClosed is returned by Serve when the instrument or fleet was already closed or is
@@ -47,6 +53,7 @@ type Counters struct {
 	Active   int64  `json:"active"`   // connections open now
 	Queries  uint64 `json:"queries"`  // SCPI queries answered with a proper value
 	Lines    uint64 `json:"lines"`    // lines pushed (counted as each is written), including garbage
+	Received uint64 `json:"received"` // lines a line pusher received from its clients (and ignored)
 }
 
 // Instrument is one simulated instrument listening on loopback TCP. Create it with
@@ -60,7 +67,8 @@ type Instrument struct {
 	t0   time.Time
 
 	psu *psu    // non-nil for KindSCPI
-	env *pusher // non-nil for KindLines
+	env *pusher // non-nil for the line pushers (KindLines, KindBalance, KindThermometer)
+	tc  *tc     // non-nil for KindModbus
 
 	faults atomic.Pointer[Faults] // read on every reply; written under mu
 
@@ -75,8 +83,8 @@ type Instrument struct {
 	done     chan struct{} // closed when the instrument stops
 	stopOnce sync.Once
 
-	accepted, queries, lines atomic.Uint64
-	active                   atomic.Int64
+	accepted, queries, lines, received atomic.Uint64
+	active                             atomic.Int64
 }
 
 // NewSCPI starts listening for a simulated SCPI power supply called name. It serves
@@ -90,13 +98,46 @@ func NewSCPI(name string, opts Options) (*Instrument, error) {
 	return i, nil
 }
 
+// NewModbus starts listening for a simulated Modbus TCP temperature controller
+// called name (see TCSetPointReg for its register map). Its heater starts
+// enabled at TCDefaultSetPoint.
+func NewModbus(name string, opts Options) (*Instrument, error) {
+	i, err := newInstrument(name, KindModbus, opts)
+	if err != nil {
+		return nil, err
+	}
+	i.tc = newTC(i.rng(opts.Seed), i.t0)
+	return i, nil
+}
+
+// NewBalance starts listening for a simulated balance that pushes, to every
+// connected client at opts.PushHz, a CSV header line and then readings:
+//
+//	seq,mass_g,stable
+//	1,100.0012,1
+func NewBalance(name string, opts Options) (*Instrument, error) {
+	return newPusherInstrument(name, KindBalance, opts)
+}
+
+// NewThermometer starts listening for a simulated thermometer that pushes, to
+// every connected client at opts.PushHz, one JSON object per line:
+//
+//	{"seq":1,"temp_c":21.532,"probe":"PT100"}
+func NewThermometer(name string, opts Options) (*Instrument, error) {
+	return newPusherInstrument(name, KindThermometer, opts)
+}
+
 // NewLines starts listening for a simulated line pusher called name. Once Serve runs,
 // it pushes readings to every connected client at opts.PushHz.
 func NewLines(name string, opts Options) (*Instrument, error) {
+	return newPusherInstrument(name, KindLines, opts)
+}
+
+func newPusherInstrument(name string, kind Kind, opts Options) (*Instrument, error) {
 	if !(opts.PushHz >= 0) { // also rejects NaN
 		return nil, fmt.Errorf("sim: %s: push rate must be >= 0 Hz, got %g", name, opts.PushHz)
 	}
-	i, err := newInstrument(name, KindLines, opts)
+	i, err := newInstrument(name, kind, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +145,7 @@ func NewLines(name string, opts Options) (*Instrument, error) {
 	if hz == 0 {
 		hz = 10
 	}
-	i.env = newPusher(i.rng(opts.Seed), hz)
+	i.env = newPusher(i.rng(opts.Seed), hz, kind)
 	return i, nil
 }
 
@@ -167,6 +208,7 @@ func (i *Instrument) Counters() Counters {
 		Active:   i.active.Load(),
 		Queries:  i.queries.Load(),
 		Lines:    i.lines.Load(),
+		Received: i.received.Load(),
 	}
 }
 
@@ -297,9 +339,12 @@ func (i *Instrument) track(c net.Conn) {
 	go func() {
 		defer i.wg.Done()
 		defer i.untrack(c)
-		if i.psu != nil {
+		switch {
+		case i.psu != nil:
 			i.serveSCPI(c)
-		} else {
+		case i.tc != nil:
+			i.serveModbus(c)
+		default:
 			i.servePush(c)
 		}
 	}()

@@ -81,6 +81,11 @@ type ChildSpec struct {
 	// the mailbox under this name for as long as the child is a child,
 	// across restarts.
 	Name string
+	// Status, if set, describes what the process is doing in its own terms
+	// (a device: "backoff: dial ...: connection refused"), for Snapshot.
+	// It is called from Snapshot's goroutine, so it must be safe for
+	// concurrent use and must not block. Default none.
+	Status func() string
 }
 
 func (c ChildSpec) validate() error {
@@ -280,7 +285,7 @@ func (s *Supervisor) onReady(c *child, inst *instance) {
 func (s *Supervisor) startTimedOut(c *child, inst *instance) {
 	c.deadline = time.Time{}
 	err := fmt.Errorf("child %q: %w after %s", c.spec.ID, ErrStartTimeout, c.spec.StartTimeout)
-	s.stopInstance(c, inst)
+	s.stopInstance(c, inst, nil)
 	if inst.handled {
 		s.mu.Lock()
 		c.lastExit = err.Error()
@@ -321,12 +326,14 @@ func (s *Supervisor) stop(c *child, why error) {
 		}
 		return
 	}
-	s.stopInstance(c, inst)
+	s.stopInstance(c, inst, why)
 }
 
 // stopInstance cancels inst, waits Shutdown, calls Kill, waits KillWait,
 // and marks c Leaked if the goroutine still runs. It never restarts.
-func (s *Supervisor) stopInstance(c *child, inst *instance) {
+// why is the reason for the stop, nil for none; a restart (ErrRestarted)
+// says so in the exit reason.
+func (s *Supervisor) stopInstance(c *child, inst *instance, why error) {
 	c.deadline = time.Time{}
 	if !inst.exited() {
 		inst.stopping = true
@@ -351,8 +358,11 @@ func (s *Supervisor) stopInstance(c *child, inst *instance) {
 	inst.handled = true
 	inst.cancel()
 	reason := "shutdown"
+	if errors.Is(why, ErrRestarted) {
+		reason = "shutdown for a restart"
+	}
 	if inst.err != nil && !errors.Is(inst.err, context.Canceled) {
-		reason = "shutdown: " + exitText(inst.err)
+		reason += ": " + exitText(inst.err)
 	} else if !inst.stopping {
 		reason = exitText(inst.err)
 	}

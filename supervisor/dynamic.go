@@ -95,6 +95,32 @@ func (s *Supervisor) Restart(id string) error {
 	return fmt.Errorf("supervisor %q: restart %q: %w", s.id, id, ErrNotRunning)
 }
 
+// RestartPath restarts the descendant reached by following ids, as in
+// Node.Find: RestartPath("devices", "psu1") asks the child supervisor
+// "devices" to Restart "psu1". With one id it is Restart. It returns an
+// error wrapping ErrNotFound if a supervisor on the way or the last child
+// does not exist, and Restart's errors otherwise.
+func (s *Supervisor) RestartPath(ids ...string) error {
+	if len(ids) == 0 {
+		return fmt.Errorf("supervisor %q: restart: empty path: %w", s.id, ErrNotFound)
+	}
+	cur := s
+	for _, id := range ids[:len(ids)-1] {
+		cur.mu.Lock()
+		c := cur.findLocked(id)
+		var next *Supervisor
+		if c != nil {
+			next, _ = c.spec.Service.(*Supervisor)
+		}
+		cur.mu.Unlock()
+		if next == nil {
+			return fmt.Errorf("supervisor %q: restart: no supervisor %q: %w", cur.id, id, ErrNotFound)
+		}
+		cur = next
+	}
+	return cur.Restart(ids[len(ids)-1])
+}
+
 // send delivers a request to the running loop; ok is false if that run
 // ended first, in which case the caller retries against the new state.
 func (s *Supervisor) send(r *runState, req request) (ok bool, err error) {

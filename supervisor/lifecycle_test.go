@@ -377,3 +377,61 @@ func TestManualRestart(t *testing.T) {
 		}
 	})
 }
+
+// TestSnapshotStatus: ChildSpec.Status is shown while the child runs, and
+// not once it has stopped.
+func TestSnapshotStatus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := &journal{}
+		sup := supervisor.New("devices", supervisor.Options{})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "psu1", Service: newWorker("psu1", j),
+			Status: func() string { return "backoff: connection refused" }})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "psu2", Service: newWorker("psu2", j)})
+		stop, _ := serve(t, sup)
+		synctest.Wait()
+		snap := sup.Snapshot()
+		if n := mustChild(t, snap, "psu1"); n.State != supervisor.Running || n.Status != "backoff: connection refused" {
+			t.Errorf("psu1 = %+v, want running with its status", n)
+		}
+		if n := mustChild(t, snap, "psu2"); n.Status != "" {
+			t.Errorf("psu2 status %q, want none", n.Status)
+		}
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+		if n := mustChild(t, sup.Snapshot(), "psu1"); n.State != supervisor.Stopped || n.Status != "" {
+			t.Errorf("psu1 after stop = %+v, want stopped without status", n)
+		}
+	})
+}
+
+// TestRestartPath: an operator's restart reaches a grandchild through its
+// supervisor; unknown paths are ErrNotFound.
+func TestRestartPath(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := &journal{}
+		devices := supervisor.New("devices", supervisor.Options{})
+		psu := newWorker("psu1", j)
+		mustAdd(t, devices, supervisor.ChildSpec{ID: "psu1", Service: psu})
+		root := supervisor.New("root", supervisor.Options{})
+		mustAdd(t, root, supervisor.ChildSpec{ID: "devices", Service: devices})
+		mustAdd(t, root, supervisor.ChildSpec{ID: "api", Service: newWorker("api", j)})
+		stop, _ := serve(t, root)
+		synctest.Wait()
+		if err := root.RestartPath("devices", "psu1"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := psu.starts.Load(); n != 2 {
+			t.Errorf("psu1 started %d times, want 2", n)
+		}
+		for _, path := range [][]string{{}, {"nope", "psu1"}, {"api", "psu1"}, {"devices", "nope"}} {
+			if err := root.RestartPath(path...); !errors.Is(err, supervisor.ErrNotFound) {
+				t.Errorf("RestartPath(%q) = %v, want ErrNotFound", path, err)
+			}
+		}
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+}

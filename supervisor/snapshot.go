@@ -52,6 +52,11 @@ type Node struct {
 	// InProgress describes the message being handled, for processes with
 	// a mailbox; empty when idle.
 	InProgress string
+	// Status is what the process says it is doing (ChildSpec.Status),
+	// while it runs; empty otherwise. A process that handles failures
+	// inside itself (a device reconnecting) is Running with a Status that
+	// says so.
+	Status string
 }
 
 // Snapshot returns the tree below and including s. It is safe from any
@@ -74,6 +79,7 @@ func (s *Supervisor) Snapshot() Node {
 	kids := make([]Node, 0, len(s.children))
 	subs := make([]*Supervisor, 0, len(s.children))
 	mbs := make([]*Mailbox, 0, len(s.children))
+	stats := make([]func() string, 0, len(s.children))
 	for _, c := range s.children {
 		st, last := c.state, c.lastExit
 		if st == Leaked && c.inst != nil && c.inst.exited() {
@@ -93,6 +99,7 @@ func (s *Supervisor) Snapshot() Node {
 		})
 		subs = append(subs, c.sub)
 		mbs = append(mbs, c.spec.Mailbox)
+		stats = append(stats, c.spec.Status)
 	}
 	s.mu.Unlock()
 
@@ -102,6 +109,9 @@ func (s *Supervisor) Snapshot() Node {
 		k := &kids[i]
 		if k.State == Running {
 			k.Uptime = now.Sub(k.Started)
+			if st := stats[i]; st != nil {
+				k.Status = st()
+			}
 		} else {
 			k.Started = time.Time{}
 		}

@@ -8,15 +8,23 @@
 // appends, and wakes the consumer through a 1-buffered channel with a non-blocking
 // send, so a thousand device processes can publish while a subscriber is stalled.
 //
-// Each Subscription has a bounded queue and one of two overflow policies, chosen when
-// it subscribes:
+// Each Subscription has a queue and one of three overflow policies, chosen when it
+// subscribes:
 //
 //   - DropOldest (live viewers): when the queue is full the oldest queued sample is
 //     discarded and counted; Dropped tells the subscriber how many it lost, so a
 //     client can show that it fell behind.
-//   - Lossless (the archive): the queue grows without bound instead of dropping; its
+//   - Squash (live API subscriptions): while the bounded queue has room every
+//     sample is kept; when it is full the queue is squashed to the latest sample
+//     per channel and the removed samples are counted (Squashed), so a slow GUI
+//     falls back to "latest value of each channel" and is told how much it skipped.
+//     Only a queue holding more channels than its capacity drops (Dropped).
+//   - Lossless (the archive, the alarm engine): the queue grows without bound instead of dropping; its
 //     depth is exported as a metric. The consumer that asks for this promises to
 //     drain it (the archive writer moves samples into its own retry buffer or spool).
 //
 // The hub also keeps the latest sample of every channel for GetLatest.
+//
+// Filter (filter.go) applies a subscriber's display deadband and rate cap on the
+// subscriber's own goroutine; it is not safe for concurrent use.
 package telemetry

@@ -15,6 +15,13 @@ const (
 	DropOldest Policy = iota
 	// Lossless grows the queue instead of dropping.
 	Lossless
+	// Squash keeps every sample while the queue has room; when it is full it
+	// squashes the queue to the latest sample of each channel (in the order of
+	// those latest samples) and counts the samples it removed (Squashed). A live
+	// viewer so always ends on the latest value of every channel. Only when the
+	// queue holds more channels than it has room for does it drop the oldest
+	// sample, counted as Dropped.
+	Squash
 )
 
 // SubscribeOptions configures a Subscription. The zero value is a DropOldest
@@ -22,7 +29,7 @@ const (
 type SubscribeOptions struct {
 	// Name identifies the subscriber in metrics and logs. Default "anonymous".
 	Name string
-	// Capacity bounds the queue of a DropOldest subscription. Default 4096.
+	// Capacity bounds the queue of a DropOldest or Squash subscription. Default 4096.
 	Capacity int
 	// Policy on overflow. Default DropOldest.
 	Policy Policy
@@ -41,6 +48,7 @@ type Hub struct {
 
 	published prometheus.Counter
 	dropped   *prometheus.CounterVec
+	squashed  *prometheus.CounterVec
 	depth     *prometheus.GaugeVec
 }
 
@@ -56,6 +64,10 @@ func NewHub(reg prometheus.Registerer) *Hub {
 			Name: "switchyard_hub_dropped_samples_total",
 			Help: "Samples a DropOldest subscription lost because its queue was full.",
 		}, []string{"subscriber"}),
+		squashed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_hub_squashed_samples_total",
+			Help: "Samples a Squash subscription replaced by a later sample of the same channel because its queue was full.",
+		}, []string{"subscriber"}),
 		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchyard_hub_queue_depth",
 			Help: "Samples waiting in a subscription's queue (sampled at each drain).",
@@ -64,7 +76,7 @@ func NewHub(reg prometheus.Registerer) *Hub {
 	empty := []*Subscription{}
 	h.subs.Store(&empty)
 	if reg != nil {
-		reg.MustRegister(h.published, h.dropped, h.depth)
+		reg.MustRegister(h.published, h.dropped, h.squashed, h.depth)
 	}
 	return h
 }
@@ -109,11 +121,12 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 		opts.Capacity = 4096
 	}
 	s := &Subscription{
-		hub:     h,
-		opts:    opts,
-		wake:    make(chan struct{}, 1),
-		dropCtr: h.dropped.WithLabelValues(opts.Name),
-		depth:   h.depth.WithLabelValues(opts.Name),
+		hub:       h,
+		opts:      opts,
+		wake:      make(chan struct{}, 1),
+		dropCtr:   h.dropped.WithLabelValues(opts.Name),
+		squashCtr: h.squashed.WithLabelValues(opts.Name),
+		depth:     h.depth.WithLabelValues(opts.Name),
 	}
 	h.mu.Lock()
 	old := *h.subs.Load()
@@ -140,17 +153,19 @@ func (h *Hub) remove(s *Subscription) {
 
 // Subscription is one consumer's queue of samples.
 type Subscription struct {
-	hub     *Hub
-	opts    SubscribeOptions
-	wake    chan struct{}
-	dropCtr prometheus.Counter
-	depth   prometheus.Gauge
+	hub       *Hub
+	opts      SubscribeOptions
+	wake      chan struct{}
+	dropCtr   prometheus.Counter
+	squashCtr prometheus.Counter
+	depth     prometheus.Gauge
 
-	mu      sync.Mutex
-	q       []Sample // ring buffer when DropOldest, plain slice when Lossless
-	head, n int
-	dropped uint64
-	closed  bool
+	mu       sync.Mutex
+	q        []Sample // ring buffer when DropOldest, plain slice otherwise
+	head, n  int
+	dropped  uint64
+	squashed uint64
+	closed   bool
 }
 
 // Ready returns a channel that receives a value whenever samples may be waiting.
@@ -171,6 +186,14 @@ func (s *Subscription) offer(batch []Sample) {
 		}
 		delivered = true
 		if s.opts.Policy == Lossless {
+			s.q = append(s.q, batch[i])
+			s.n++
+			continue
+		}
+		if s.opts.Policy == Squash {
+			if s.n >= s.opts.Capacity {
+				s.squash()
+			}
 			s.q = append(s.q, batch[i])
 			s.n++
 			continue
@@ -207,7 +230,7 @@ func (s *Subscription) Drain(dst []Sample, max int) []Sample {
 	if max > 0 && k > max {
 		k = max
 	}
-	if s.opts.Policy == Lossless {
+	if s.opts.Policy != DropOldest {
 		dst = append(dst, s.q[:k]...)
 		rest := copy(s.q, s.q[k:])
 		clear(s.q[rest:])
@@ -236,6 +259,44 @@ func (s *Subscription) Drain(dst []Sample, max int) []Sample {
 		}
 	}
 	return dst
+}
+
+// squash reduces a full Squash queue to the latest sample of each channel, and if
+// that is still full, drops the oldest. s.mu must be held.
+func (s *Subscription) squash() {
+	last := make(map[string]int, len(s.q))
+	for i := range s.q {
+		last[s.q[i].Key()] = i
+	}
+	k := 0
+	for i := range s.q {
+		if last[s.q[i].Key()] == i {
+			s.q[k] = s.q[i]
+			k++
+		}
+	}
+	removed := len(s.q) - k
+	clear(s.q[k:])
+	s.q = s.q[:k]
+	if removed == 0 {
+		// Every queued sample is the only one of its channel: drop the oldest.
+		copy(s.q, s.q[1:])
+		s.q[len(s.q)-1] = Sample{}
+		s.q = s.q[:len(s.q)-1]
+		s.dropped++
+		s.dropCtr.Inc()
+	}
+	s.squashed += uint64(removed)
+	s.squashCtr.Add(float64(removed))
+	s.n = len(s.q)
+}
+
+// Squashed returns how many samples this subscription replaced by a later sample
+// of the same channel (Squash policy).
+func (s *Subscription) Squashed() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.squashed
 }
 
 // Len returns how many samples are queued.

@@ -137,3 +137,109 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 }
+
+func TestSquashKeepsLatestPerChannelAndCounts(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	s := h.Subscribe(telemetry.SubscribeOptions{Capacity: 4, Policy: telemetry.Squash})
+	defer s.Close()
+	// Two channels, 10 samples each, interleaved; nobody reads.
+	for i := range 10 {
+		h.Publish(
+			telemetry.Sample{Device: "a", Channel: "v", Seq: uint64(i + 1)},
+			telemetry.Sample{Device: "b", Channel: "v", Seq: uint64(i + 1)},
+		)
+	}
+	got := s.Drain(nil, 0)
+	if s.Dropped() != 0 {
+		t.Fatalf("dropped %d, want 0", s.Dropped())
+	}
+	if uint64(len(got))+s.Squashed() != 20 {
+		t.Fatalf("delivered %d + squashed %d != 20 published", len(got), s.Squashed())
+	}
+	last := map[string]uint64{}
+	for _, g := range got {
+		if g.Seq <= last[g.Device] {
+			t.Fatalf("out of order: %v", got)
+		}
+		last[g.Device] = g.Seq
+	}
+	if last["a"] != 10 || last["b"] != 10 {
+		t.Fatalf("did not end on the latest values: %v", got)
+	}
+	// Under capacity nothing is squashed.
+	h.Publish(samples("a", 3)...)
+	if got := s.Drain(nil, 0); len(got) != 3 {
+		t.Fatalf("got %d, want 3", len(got))
+	}
+}
+
+func TestSquashDropsOnlyWhenChannelsExceedCapacity(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	s := h.Subscribe(telemetry.SubscribeOptions{Capacity: 2, Policy: telemetry.Squash})
+	defer s.Close()
+	for _, d := range []string{"a", "b", "c"} {
+		h.Publish(telemetry.Sample{Device: d, Channel: "v", Seq: 1})
+	}
+	got := s.Drain(nil, 0)
+	if s.Dropped() != 1 || len(got) != 2 || got[0].Device != "b" {
+		t.Fatalf("dropped %d, got %v", s.Dropped(), got)
+	}
+}
+
+// TestSlowSquashesWhileFiftyGetAll: one subscriber that never reads squashes and
+// counts; 50 that keep up receive every sample, in order.
+func TestSlowSquashesWhileFiftyGetAll(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	const consumers, channels, rounds = 50, 20, 500
+	slow := h.Subscribe(telemetry.SubscribeOptions{Name: "slow", Capacity: 1024, Policy: telemetry.Squash})
+	defer slow.Close()
+	fast := make([]*telemetry.Subscription, consumers)
+	got := make([]int, consumers)
+	for i := range fast {
+		fast[i] = h.Subscribe(telemetry.SubscribeOptions{Capacity: 1024, Policy: telemetry.Squash})
+		defer fast[i].Close()
+	}
+	batch := make([]telemetry.Sample, channels)
+	last := make([]map[string]uint64, consumers)
+	for i := range last {
+		last[i] = map[string]uint64{}
+	}
+	for r := range rounds {
+		for c := range batch {
+			batch[c] = telemetry.Sample{Device: fmt.Sprint("d", c), Channel: "v", Seq: uint64(r + 1)}
+		}
+		h.Publish(batch...)
+		// The fast consumers read between bursts: each burst fits their queue.
+		var wg sync.WaitGroup
+		for i, s := range fast {
+			wg.Go(func() {
+				for _, smp := range s.Drain(nil, 0) {
+					if smp.Seq != last[i][smp.Device]+1 {
+						t.Errorf("consumer %d: %s seq %d after %d", i, smp.Device, smp.Seq, last[i][smp.Device])
+					}
+					last[i][smp.Device] = smp.Seq
+					got[i]++
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for i, s := range fast {
+		if got[i] != channels*rounds || s.Squashed() != 0 || s.Dropped() != 0 {
+			t.Fatalf("consumer %d: got %d of %d, squashed %d, dropped %d", i, got[i], channels*rounds, s.Squashed(), s.Dropped())
+		}
+	}
+	tail := slow.Drain(nil, 0)
+	if slow.Dropped() != 0 || uint64(len(tail))+slow.Squashed() != channels*rounds {
+		t.Fatalf("slow: %d queued + %d squashed != %d (dropped %d)", len(tail), slow.Squashed(), channels*rounds, slow.Dropped())
+	}
+	latest := map[string]uint64{}
+	for _, s := range tail {
+		latest[s.Device] = s.Seq
+	}
+	for c := range channels {
+		if latest[fmt.Sprint("d", c)] != rounds {
+			t.Fatalf("slow subscriber does not end on the latest value of d%d: %d", c, latest[fmt.Sprint("d", c)])
+		}
+	}
+}

@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
@@ -20,15 +22,37 @@ import (
 )
 
 // app is a wired Switchyard: the telemetry hub, the device manager, the archive
-// writer and the API servers under one root supervisor.
+// writer and the API servers in one supervision tree:
+//
+//	switchyard (one_for_one, at most 5 restarts in 30 s)
+//	├── archive   worker: the QuestDB writer (only with a QuestDB address)
+//	├── devices   dynamic supervisor (one_for_one): one worker per instrument,
+//	│             added at run time, each keyed by its device name
+//	└── api       worker: the gRPC and HTTP servers
+//
+// The telemetry hub is not in the tree: it has no goroutine of its own (a
+// publisher's call fans out into bounded queues), so there is nothing to
+// restart; it lives as long as the app.
 //
 // Start order (the root supervisor starts children in order, each after the one
 // before it is ready):
 //
 //  1. archive  - the QuestDB writer; its hub subscription exists before any device
 //     publishes, so it sees every sample from the first one on.
-//  2. devices  - a one_for_one supervisor with one process per instrument.
-//  3. api      - the gRPC and HTTP servers.
+//  2. alarm-archive - the QuestDB writer of alarm transitions (with archiving).
+//  3. alarms   - the alarm engine; like the archive, subscribed before any device
+//     publishes.
+//  4. devices  - starts empty; once it runs, Serve adds every configured device
+//     to it as a dynamic child (DynamicSupervisor.start_child), the same path a
+//     device added at run time takes. Dynamic children stay across a restart of
+//     the devices supervisor.
+//  5. api      - the gRPC and HTTP servers.
+//
+// A crash restarts only what it should: a device process alone (its own
+// connection failures are states inside it, not crashes); the archive writer or
+// the API alone; the whole device supervisor when its devices crash faster than
+// its intensity allows. When the root's own intensity is exceeded, Serve logs
+// the failure and returns it, and the process exits non-zero.
 //
 // Shutdown is the reverse: the API ends its streams and stops accepting; the
 // devices stop (publishing DISCONNECTED for their channels); last, the archive
@@ -37,8 +61,11 @@ type app struct {
 	hub     *telemetry.Hub
 	devices *devicemgr.Manager
 	writer  *ingest.Writer // nil without archiving
+	alarms  *alarm.Engine
 	api     *server.Server
 	root    *supervisor.Supervisor
+	devSup  *supervisor.Supervisor // the dynamic device supervisor
+	log     *slog.Logger
 }
 
 type appOptions struct {
@@ -56,7 +83,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	a := &app{hub: telemetry.NewHub(reg)}
+	a := &app{hub: telemetry.NewHub(reg), log: log}
 	mgr, err := devicemgr.New(cfg.Specs(), a.hub, devicemgr.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err
@@ -80,7 +107,31 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
 	}
 
-	devSup := supervisor.New("devices", supervisor.Options{
+	var sinks []alarm.Sink
+	if cfg.QuestDB.Address != "" {
+		// Transitions go to alarm_events next to the default samples table, and to
+		// <table>_alarm_events next to any other (a test's own table).
+		alarmTable := alarm.DefaultEventsTable
+		if cfg.QuestDB.Table != ingest.DefaultTable {
+			alarmTable = cfg.QuestDB.Table + "_" + alarm.DefaultEventsTable
+		}
+		sink := alarm.NewQuestDBSink(cfg.QuestDB.Address, alarmTable, log)
+		sinks = append(sinks, sink)
+		if err := a.root.Add(supervisor.ChildSpec{ID: "alarm-archive", Service: sink, Shutdown: 30 * time.Second}); err != nil {
+			return nil, err
+		}
+	}
+	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
+	eng, err := alarm.NewEngine(cfg.AlarmRules(), alarmSub, mgr.WatchStates(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
+	if err != nil {
+		return nil, err
+	}
+	a.alarms = eng
+	if err := a.root.Add(supervisor.ChildSpec{ID: "alarms", Service: eng, Shutdown: 5 * time.Second}); err != nil {
+		return nil, err
+	}
+
+	a.devSup = supervisor.New(devicesID, supervisor.Options{
 		Strategy: supervisor.OneForOne,
 		// A device process handles connection failures itself; only a crash (a
 		// bug) restarts it. Many crashing devices in a short time mean a bug that
@@ -88,12 +139,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		MaxRestarts: 10 + len(cfg.Devices), MaxTime: 10 * time.Second,
 		Logger: log,
 	})
-	for _, d := range mgr.Devices() {
-		if err := devSup.Add(supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second}); err != nil {
-			return nil, err
-		}
-	}
-	if err := a.root.Add(supervisor.ChildSpec{ID: "devices", Service: devSup}); err != nil {
+	if err := a.root.Add(supervisor.ChildSpec{ID: devicesID, Service: a.devSup}); err != nil {
 		return nil, err
 	}
 
@@ -103,7 +149,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	a.api = server.New(a.hub, mgr, a.root, server.Options{
 		GRPCAddr: cfg.Listen.GRPC, HTTPAddr: cfg.Listen.HTTP, Logger: log, Gatherer: reg, Registerer: reg,
-		WebHandler: web,
+		WebHandler: web, Alarms: eng,
 	})
 	if err := a.api.Listen(); err != nil {
 		return nil, err
@@ -114,8 +160,86 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	return a, nil
 }
 
-// Serve runs everything until ctx ends, then stops it in reverse order.
-func (a *app) Serve(ctx context.Context) error { return a.root.Serve(ctx) }
+// devicesID is the id of the dynamic device supervisor under the root.
+const devicesID = "devices"
+
+// Serve runs everything until ctx ends, then stops it in reverse order. Once the
+// device supervisor runs, it adds every device to it as a dynamic child. A
+// failure of the root (its restart intensity exceeded) is logged and returned.
+func (a *app) Serve(ctx context.Context) error {
+	events := a.root.Events(0)
+	defer events.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- a.root.Serve(ctx)
+		cancel() // ends the wait below if the root never got the devices running
+	}()
+	if a.waitDevicesRunning(ctx, events) {
+		a.addDevices(ctx)
+	}
+	events.Close()
+	err := <-done
+	if err != nil {
+		a.log.Error("supervision tree failed; stopping", "err", err)
+	}
+	return err
+}
+
+// waitDevicesRunning waits for the device supervisor's start event. It reports
+// false if ctx ended first.
+func (a *app) waitDevicesRunning(ctx context.Context, events *supervisor.Subscription) bool {
+	path := a.root.Snapshot().ID + "/" + devicesID
+	for {
+		ev, err := events.Next(ctx)
+		if err != nil {
+			return false
+		}
+		if ev.Kind == supervisor.EventStarting && ev.Path == path {
+			return true
+		}
+	}
+}
+
+// addDevices adds every configured device to the running device supervisor.
+// Each Add starts the device at once; a device that cannot connect is still a
+// running process (its state says why), so Add fails only on a duplicate name,
+// which the configuration already refuses.
+func (a *app) addDevices(ctx context.Context) {
+	for _, d := range a.devices.Devices() {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := a.devSup.Add(deviceSpec(d)); err != nil {
+			a.log.Error("device not added to its supervisor", "device", d.Name(), "err", err)
+		}
+	}
+}
+
+// deviceSpec is how one device runs under the device supervisor: permanent,
+// 5 s to stop (its socket closes as soon as its context ends), its connection
+// state shown as the process's status in the tree.
+func deviceSpec(d *devicemgr.Device) supervisor.ChildSpec {
+	return supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second,
+		Status: func() string { return deviceStatus(d.Info()) }}
+}
+
+// deviceStatus describes a device's connection in one line: a failed instrument
+// is a state of its still-running process, not a crash.
+func deviceStatus(info devicemgr.Info) string {
+	s := strings.ToLower(info.State.String())
+	if info.State != devicemgr.Connected && info.LastError != "" {
+		s += ": " + info.LastError
+	}
+	if !info.NextAttempt.IsZero() {
+		s += "; next attempt " + info.NextAttempt.Format("15:04:05.000")
+	}
+	if info.Restarts > 0 {
+		s += fmt.Sprintf("; %d reconnections", info.Restarts)
+	}
+	return s
+}
 
 // Addrs returns the bound gRPC and HTTP addresses.
 func (a *app) Addrs() (grpcAddr, httpAddr net.Addr) { return a.api.GRPCAddr(), a.api.HTTPAddr() }

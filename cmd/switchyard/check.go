@@ -8,14 +8,21 @@ import (
 	"github.com/switchyard/switchyard/config"
 )
 
+// cmdCheckConfig reports every problem of a configuration file at once, one per
+// line with file, line and field path (in the returned error, which run prints
+// to stderr), or prints a summary of a good file.
 func cmdCheckConfig(args []string, stdout io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("want exactly one file: switchyard check-config FILE")
 	}
 	c, err := config.Load(args[0])
 	if err != nil {
-		return fmt.Errorf("refused:\n%w", err)
+		problems := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			problems = j.Unwrap()
+		}
+		return fmt.Errorf("%d problem(s):\n%w", len(problems), err)
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d devices)\n", args[0], len(c.Devices))
+	fmt.Fprintf(stdout, "%s: ok (%d devices) from %d models\n", args[0], len(c.Devices), len(c.Models))
 	return nil
 }

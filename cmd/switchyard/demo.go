@@ -7,8 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"strconv"
 	"sync"
+	"time"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/devicemgr"
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -18,14 +24,24 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	qdb := fs.String("questdb", os.Getenv("SWITCHYARD_QUESTDB"), "QuestDB HTTP host:port to archive to (default $SWITCHYARD_QUESTDB; empty: no archiving)")
 	grpcAddr := fs.String("grpc", "127.0.0.1:7400", "gRPC listen address")
 	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (Connect, gRPC-Web, /healthz, /metrics)")
+	cfgFile := fs.String("config", "", "serve this file's devices (such as examples/lab.yaml) against the examples fleet (implies --examples)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cfgFile != "" {
+		sf.examples = true
 	}
 	fleet, err := sf.fleet()
 	if err != nil {
 		return err
 	}
 	cfg := demoConfig(fleet)
+	if *cfgFile != "" {
+		if cfg, err = config.Load(*cfgFile); err != nil {
+			fleet.Close()
+			return err
+		}
+	}
 	cfg.Listen.GRPC, cfg.Listen.HTTP = *grpcAddr, *httpAddr
 	cfg.QuestDB.Address = *qdb
 	cfg.QuestDB.Table = "samples"
@@ -53,8 +69,45 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		defer wg.Done()
 		simErr = runFleet(simCtx, fleet, sf.control, log)
 	}()
+	if drifting := driftDevice(fleet); *cfgFile == "" && drifting != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			driftSetPoint(simCtx, a.devices, drifting, log)
+		}()
+	}
 	appErr := a.Serve(ctx)
 	stopSim()
 	wg.Wait()
 	return errors.Join(appErr, simErr)
+}
+
+// driftPeriod is the period of the demo's set-point sweep.
+const driftPeriod = 80 * time.Second
+
+// driftSetPoint sweeps a power supply's set-point between 1 and 19 V (a sine of
+// period driftPeriod, a step every 2 s), so its voltage crosses every alarm limit
+// of demoAlarms and the alarms fire and clear. It stops when ctx ends.
+func driftSetPoint(ctx context.Context, devices *devicemgr.Manager, device string, log *slog.Logger) {
+	if _, err := devices.Get(device); err != nil {
+		return // no such instrument in this fleet
+	}
+	start := time.Now()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		t := time.Since(start).Seconds()
+		v := 10 - 9*math.Cos(2*math.Pi*t/driftPeriod.Seconds())
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := devices.Send(cctx, device, devicemgr.Command{Name: "set_voltage", Args: []string{strconv.FormatFloat(v, 'f', 2, 64)}})
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			log.Debug("demo drift: set_voltage failed", "device", device, "err", err)
+		}
+	}
 }

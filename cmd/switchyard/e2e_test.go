@@ -30,6 +30,11 @@ import (
 func TestEndToEnd(t *testing.T) {
 	qdb := ingesttest.QuestDB(t)
 	table := ingesttest.Table(t, qdb)
+	t.Cleanup(func() { // the app puts alarm transitions next to the samples table
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _, _ = ingest.Query(ctx, qdb, `DROP TABLE IF EXISTS "`+table+`_alarm_events"`)
+	})
 	fleet := simtest.Fleet(t, sim.FleetSpec{SCPI: 20, Lines: 4, Seed: 7, PushHz: 20})
 	cfg := demoConfig(fleet)
 	cfg.Listen.GRPC, cfg.Listen.HTTP = "127.0.0.1:0", "127.0.0.1:0"

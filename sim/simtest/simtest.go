@@ -63,3 +63,39 @@ func serve(t testing.TB, s interface{ Serve(context.Context) error }) {
 		}
 	})
 }
+
+// Modbus starts a simulated Modbus TCP temperature controller called name and
+// serves it until the test ends.
+func Modbus(t testing.TB, name string, opts sim.Options) *sim.Instrument {
+	t.Helper()
+	i, err := sim.NewModbus(name, opts)
+	if err != nil {
+		t.Fatalf("simtest: %v", err)
+	}
+	serve(t, i)
+	return i
+}
+
+// Balance starts a simulated CSV-pushing balance called name and serves it
+// until the test ends.
+func Balance(t testing.TB, name string, opts sim.Options) *sim.Instrument {
+	t.Helper()
+	i, err := sim.NewBalance(name, opts)
+	if err != nil {
+		t.Fatalf("simtest: %v", err)
+	}
+	serve(t, i)
+	return i
+}
+
+// Thermometer starts a simulated JSON-pushing thermometer called name and
+// serves it until the test ends.
+func Thermometer(t testing.TB, name string, opts sim.Options) *sim.Instrument {
+	t.Helper()
+	i, err := sim.NewThermometer(name, opts)
+	if err != nil {
+		t.Fatalf("simtest: %v", err)
+	}
+	serve(t, i)
+	return i
+}

@@ -1,14 +1,21 @@
 """Fixtures that run a real Switchyard demo server for the tests.
 
 SWITCHYARD_BIN names the switchyard binary (scripts/test builds it); without it
-the fixture builds one with `go build`.
+the fixture builds one with `go build`. ``demo`` is one server for the whole
+session; ``fresh_demo`` is a server of the test's own that the test may restart
+on the same ports (``fresh_demo.restart()``).
 """
 
+from __future__ import annotations
+
 import os
+import random
 import signal
 import socket
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -17,15 +24,41 @@ import pytest
 from switchyard.v1 import device_pb2, device_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[3]
+#: Where tests leave files worth keeping (the GUI screenshot); gitignored.
+ARTIFACTS = REPO / "artifacts"
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_handed_out: set[int] = set()
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range: the kernel never
+    hands it to an outgoing connection or a port-0 listener, so it stays free
+    when a demo is restarted on it (ports of other processes are checked by bind)."""
+    high = _ephemeral_low() - 1
+    for _ in range(200):
+        port = random.randint(20000, high)
+        if port in _handed_out:
+            continue  # one run never hands the same port to two listeners
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _handed_out.add(port)
+            return port
+    raise AssertionError("no free loopback port in 20000-%d" % high)
 
 
-def _binary(tmp_path_factory) -> str:
+@pytest.fixture(scope="session")
+def switchyard_bin(tmp_path_factory) -> str:
     env_bin = os.environ.get("SWITCHYARD_BIN")
     if env_bin:
         return env_bin
@@ -35,37 +68,76 @@ def _binary(tmp_path_factory) -> str:
 
 
 class Demo:
-    def __init__(self, proc: subprocess.Popen, grpc_addr: str, http_addr: str, log: Path):
-        self.proc = proc
-        self.grpc_addr = grpc_addr
-        self.http_addr = http_addr
-        self.log = log
+    """A `switchyard demo` process on fixed loopback ports that can be stopped and
+    started again on the same ports."""
 
+    def __init__(self, binary: str, log_dir: Path, control: bool = True):
+        self.binary = binary
+        self.grpc_addr = f"127.0.0.1:{_free_port()}"
+        self.http_addr = f"127.0.0.1:{_free_port()}"
+        #: The simulator's fault-injection control API (see fault()).
+        self.control_addr = f"127.0.0.1:{_free_port()}" if control else ""
+        self.log_dir = log_dir
+        self.runs = 0
+        self.proc: subprocess.Popen | None = None
+        self.log = log_dir / "demo-0.log"
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory):
-    binary = _binary(tmp_path_factory)
-    grpc_addr = f"127.0.0.1:{_free_port()}"
-    http_addr = f"127.0.0.1:{_free_port()}"
-    log = tmp_path_factory.mktemp("demo") / "demo.log"
-    env = dict(os.environ)
-    env.pop("SWITCHYARD_QUESTDB", None)  # these tests do not need the archive
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [binary, "demo", "--grpc", grpc_addr, "--http", http_addr, "--control", ""],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )
-    try:
-        _wait_ready(grpc_addr, proc, log)
-        yield Demo(proc, grpc_addr, http_addr, log)
-    finally:
+    def start(self) -> None:
+        self.runs += 1
+        self.log = self.log_dir / f"demo-{self.runs}.log"
+        env = dict(os.environ)
+        env.pop("SWITCHYARD_QUESTDB", None)  # these tests do not need the archive
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [self.binary, "demo", "--grpc", self.grpc_addr, "--http", self.http_addr,
+                 "--control", self.control_addr],
+                stdout=out, stderr=subprocess.STDOUT, env=env,
+            )
+        _wait_ready(self.grpc_addr, self.proc, self.log)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
         proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            raise AssertionError("demo did not stop within 30 s of SIGTERM:\n" + log.read_text())
-        assert code == 0, f"demo exited {code}:\n" + log.read_text()
+            proc.wait()
+            raise AssertionError("demo did not stop within 30 s of SIGTERM:\n" + self.log.read_text())
+        assert code == 0, f"demo exited {code}:\n" + self.log.read_text()
+
+    def fault(self, instrument: str, **switches: str) -> None:
+        """Sets fault switches of a simulated instrument (refuse=1, drop=1, clear=1, ...)."""
+        query = urllib.parse.urlencode(switches)
+        req = urllib.request.Request(f"http://{self.control_addr}/instruments/{instrument}/fault?{query}", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status < 300, f"fault {instrument} {switches}: HTTP {resp.status}"
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def demo(switchyard_bin, tmp_path_factory):
+    d = Demo(switchyard_bin, tmp_path_factory.mktemp("demo"))
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+def fresh_demo(switchyard_bin, tmp_path):
+    d = Demo(switchyard_bin, tmp_path, control=False)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
 
 
 def _wait_ready(addr: str, proc: subprocess.Popen, log: Path) -> None:
@@ -84,3 +156,15 @@ def _wait_ready(addr: str, proc: subprocess.Popen, log: Path) -> None:
             if time.monotonic() > deadline:
                 raise AssertionError("demo not ready within 60 s:\n" + log.read_text())
             time.sleep(0.2)
+
+
+def wait_for(cond, timeout: float = 30, what: str = "condition"):
+    """Polls cond() until it returns a truthy value (returned) or timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)

@@ -85,6 +85,87 @@ func (ProcessState) EnumDescriptor() ([]byte, []int) {
 	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{0}
 }
 
+// SupervisionEventKind says what happened to a process.
+type SupervisionEventKind int32
+
+const (
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_UNSPECIFIED SupervisionEventKind = 0
+	// A supervisor began to run.
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_STARTING SupervisionEventKind = 1
+	// A supervisor returned, or a child was stopped by its supervisor.
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_STOPPED SupervisionEventKind = 2
+	// A child was added (statically before start, or dynamically).
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_ADDED SupervisionEventKind = 3
+	// A child was removed.
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_REMOVED SupervisionEventKind = 4
+	// A child is ready.
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_STARTED SupervisionEventKind = 5
+	// A child exited by itself; reason says how (error text, panic with stack, or empty
+	// for a normal exit).
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_EXITED SupervisionEventKind = 6
+	// A child's restart is due at next_restart_ns.
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_RESTART_SCHEDULED SupervisionEventKind = 7
+	// A child's goroutine did not exit within its shutdown timeout.
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_LEAKED SupervisionEventKind = 8
+	// Significant children exited, so their supervisor stops.
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN SupervisionEventKind = 9
+)
+
+// Enum value maps for SupervisionEventKind.
+var (
+	SupervisionEventKind_name = map[int32]string{
+		0: "SUPERVISION_EVENT_KIND_UNSPECIFIED",
+		1: "SUPERVISION_EVENT_KIND_STARTING",
+		2: "SUPERVISION_EVENT_KIND_STOPPED",
+		3: "SUPERVISION_EVENT_KIND_ADDED",
+		4: "SUPERVISION_EVENT_KIND_REMOVED",
+		5: "SUPERVISION_EVENT_KIND_STARTED",
+		6: "SUPERVISION_EVENT_KIND_EXITED",
+		7: "SUPERVISION_EVENT_KIND_RESTART_SCHEDULED",
+		8: "SUPERVISION_EVENT_KIND_LEAKED",
+		9: "SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN",
+	}
+	SupervisionEventKind_value = map[string]int32{
+		"SUPERVISION_EVENT_KIND_UNSPECIFIED":       0,
+		"SUPERVISION_EVENT_KIND_STARTING":          1,
+		"SUPERVISION_EVENT_KIND_STOPPED":           2,
+		"SUPERVISION_EVENT_KIND_ADDED":             3,
+		"SUPERVISION_EVENT_KIND_REMOVED":           4,
+		"SUPERVISION_EVENT_KIND_STARTED":           5,
+		"SUPERVISION_EVENT_KIND_EXITED":            6,
+		"SUPERVISION_EVENT_KIND_RESTART_SCHEDULED": 7,
+		"SUPERVISION_EVENT_KIND_LEAKED":            8,
+		"SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN":     9,
+	}
+)
+
+func (x SupervisionEventKind) Enum() *SupervisionEventKind {
+	p := new(SupervisionEventKind)
+	*p = x
+	return p
+}
+
+func (x SupervisionEventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SupervisionEventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_switchyard_v1_system_proto_enumTypes[1].Descriptor()
+}
+
+func (SupervisionEventKind) Type() protoreflect.EnumType {
+	return &file_switchyard_v1_system_proto_enumTypes[1]
+}
+
+func (x SupervisionEventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SupervisionEventKind.Descriptor instead.
+func (SupervisionEventKind) EnumDescriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{1}
+}
+
 // Process is one node of the supervision tree: a supervisor or a worker.
 type Process struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -104,8 +185,20 @@ type Process struct {
 	// When the next restart is due while in BACKOFF, nanoseconds since the Unix epoch.
 	NextRestartNs int64 `protobuf:"varint,9,opt,name=next_restart_ns,json=nextRestartNs,proto3" json:"next_restart_ns,omitempty"`
 	// Messages waiting in its mailbox, for processes that have one.
-	MailboxDepth  uint32     `protobuf:"varint,10,opt,name=mailbox_depth,json=mailboxDepth,proto3" json:"mailbox_depth,omitempty"`
-	Children      []*Process `protobuf:"bytes,11,rep,name=children,proto3" json:"children,omitempty"`
+	MailboxDepth uint32     `protobuf:"varint,10,opt,name=mailbox_depth,json=mailboxDepth,proto3" json:"mailbox_depth,omitempty"`
+	Children     []*Process `protobuf:"bytes,11,rep,name=children,proto3" json:"children,omitempty"`
+	// How long it has been running, in nanoseconds; zero unless RUNNING.
+	UptimeNs int64 `protobuf:"varint,12,opt,name=uptime_ns,json=uptimeNs,proto3" json:"uptime_ns,omitempty"`
+	// Set for significant children: their exit can stop their supervisor (auto-shutdown).
+	Significant bool `protobuf:"varint,13,opt,name=significant,proto3" json:"significant,omitempty"`
+	// The message its mailbox handler is working on (kind, body, when sent); empty
+	// when idle or for processes without a mailbox.
+	InProgress string `protobuf:"bytes,14,opt,name=in_progress,json=inProgress,proto3" json:"in_progress,omitempty"`
+	// What a running process says it is doing in its own terms, e.g. a device
+	// reconnecting by itself: "backoff: dial 127.0.0.1:5025: connection refused; next
+	// attempt 12:00:03.250". Failures a process handles inside itself show here, not
+	// as restarts. Empty when it has nothing to say or is not running.
+	Status        string `protobuf:"bytes,15,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -217,6 +310,34 @@ func (x *Process) GetChildren() []*Process {
 	return nil
 }
 
+func (x *Process) GetUptimeNs() int64 {
+	if x != nil {
+		return x.UptimeNs
+	}
+	return 0
+}
+
+func (x *Process) GetSignificant() bool {
+	if x != nil {
+		return x.Significant
+	}
+	return false
+}
+
+func (x *Process) GetInProgress() string {
+	if x != nil {
+		return x.InProgress
+	}
+	return ""
+}
+
+func (x *Process) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
 type GetSupervisionTreeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -297,11 +418,341 @@ func (x *GetSupervisionTreeResponse) GetRoot() *Process {
 	return nil
 }
 
+// SupervisionEvent is one lifecycle change in the supervision tree.
+type SupervisionEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Numbers the events of the stream's root from 1 without gaps; a gap is events
+	// this stream lost because it fell behind (see WatchSupervisionEventsResponse.dropped).
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// When it happened, nanoseconds since the Unix epoch.
+	TimestampNs int64 `protobuf:"varint,2,opt,name=timestamp_ns,json=timestampNs,proto3" json:"timestamp_ns,omitempty"`
+	// The supervisor's path from the root, ids joined by "/" (e.g. "switchyard/devices").
+	Path string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	// The child's id; empty for events about the supervisor itself.
+	Child string               `protobuf:"bytes,4,opt,name=child,proto3" json:"child,omitempty"`
+	Kind  SupervisionEventKind `protobuf:"varint,5,opt,name=kind,proto3,enum=switchyard.v1.SupervisionEventKind" json:"kind,omitempty"`
+	// Exit reason (with the stack for panics) or error; empty if none.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The child's restart count after this event.
+	Restarts uint32 `protobuf:"varint,7,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	// For RESTART_SCHEDULED: when the restart is due, nanoseconds since the Unix epoch.
+	NextRestartNs int64 `protobuf:"varint,8,opt,name=next_restart_ns,json=nextRestartNs,proto3" json:"next_restart_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupervisionEvent) Reset() {
+	*x = SupervisionEvent{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupervisionEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupervisionEvent) ProtoMessage() {}
+
+func (x *SupervisionEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupervisionEvent.ProtoReflect.Descriptor instead.
+func (*SupervisionEvent) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SupervisionEvent) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *SupervisionEvent) GetTimestampNs() int64 {
+	if x != nil {
+		return x.TimestampNs
+	}
+	return 0
+}
+
+func (x *SupervisionEvent) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SupervisionEvent) GetChild() string {
+	if x != nil {
+		return x.Child
+	}
+	return ""
+}
+
+func (x *SupervisionEvent) GetKind() SupervisionEventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SupervisionEventKind_SUPERVISION_EVENT_KIND_UNSPECIFIED
+}
+
+func (x *SupervisionEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SupervisionEvent) GetRestarts() uint32 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *SupervisionEvent) GetNextRestartNs() int64 {
+	if x != nil {
+		return x.NextRestartNs
+	}
+	return 0
+}
+
+type WatchSupervisionEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Send a snapshot of the whole tree first (as GetSupervisionTree), taken after the
+	// stream subscribed, so no event falls between the snapshot and the events.
+	IncludeSnapshot bool `protobuf:"varint,1,opt,name=include_snapshot,json=includeSnapshot,proto3" json:"include_snapshot,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *WatchSupervisionEventsRequest) Reset() {
+	*x = WatchSupervisionEventsRequest{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSupervisionEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSupervisionEventsRequest) ProtoMessage() {}
+
+func (x *WatchSupervisionEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSupervisionEventsRequest.ProtoReflect.Descriptor instead.
+func (*WatchSupervisionEventsRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WatchSupervisionEventsRequest) GetIncludeSnapshot() bool {
+	if x != nil {
+		return x.IncludeSnapshot
+	}
+	return false
+}
+
+// WatchSupervisionEventsResponse carries either the initial snapshot or one event.
+type WatchSupervisionEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Item:
+	//
+	//	*WatchSupervisionEventsResponse_Snapshot
+	//	*WatchSupervisionEventsResponse_Event
+	Item isWatchSupervisionEventsResponse_Item `protobuf_oneof:"item"`
+	// Events this stream has lost so far because it read too slowly (oldest dropped
+	// first; supervision itself never waits for a reader).
+	Dropped       uint64 `protobuf:"varint,3,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSupervisionEventsResponse) Reset() {
+	*x = WatchSupervisionEventsResponse{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSupervisionEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSupervisionEventsResponse) ProtoMessage() {}
+
+func (x *WatchSupervisionEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSupervisionEventsResponse.ProtoReflect.Descriptor instead.
+func (*WatchSupervisionEventsResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WatchSupervisionEventsResponse) GetItem() isWatchSupervisionEventsResponse_Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *WatchSupervisionEventsResponse) GetSnapshot() *Process {
+	if x != nil {
+		if x, ok := x.Item.(*WatchSupervisionEventsResponse_Snapshot); ok {
+			return x.Snapshot
+		}
+	}
+	return nil
+}
+
+func (x *WatchSupervisionEventsResponse) GetEvent() *SupervisionEvent {
+	if x != nil {
+		if x, ok := x.Item.(*WatchSupervisionEventsResponse_Event); ok {
+			return x.Event
+		}
+	}
+	return nil
+}
+
+func (x *WatchSupervisionEventsResponse) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+type isWatchSupervisionEventsResponse_Item interface {
+	isWatchSupervisionEventsResponse_Item()
+}
+
+type WatchSupervisionEventsResponse_Snapshot struct {
+	// The tree, first and only once, when include_snapshot was set.
+	Snapshot *Process `protobuf:"bytes,1,opt,name=snapshot,proto3,oneof"`
+}
+
+type WatchSupervisionEventsResponse_Event struct {
+	Event *SupervisionEvent `protobuf:"bytes,2,opt,name=event,proto3,oneof"`
+}
+
+func (*WatchSupervisionEventsResponse_Snapshot) isWatchSupervisionEventsResponse_Item() {}
+
+func (*WatchSupervisionEventsResponse_Event) isWatchSupervisionEventsResponse_Item() {}
+
+type RestartProcessRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The process's path below the root, ids joined by "/", e.g. "devices/psu-05".
+	Path          string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestartProcessRequest) Reset() {
+	*x = RestartProcessRequest{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestartProcessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestartProcessRequest) ProtoMessage() {}
+
+func (x *RestartProcessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestartProcessRequest.ProtoReflect.Descriptor instead.
+func (*RestartProcessRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RestartProcessRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type RestartProcessResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestartProcessResponse) Reset() {
+	*x = RestartProcessResponse{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestartProcessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestartProcessResponse) ProtoMessage() {}
+
+func (x *RestartProcessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestartProcessResponse.ProtoReflect.Descriptor instead.
+func (*RestartProcessResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{7}
+}
+
 var File_switchyard_v1_system_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\n" +
-	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\"\xef\x02\n" +
+	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\"\xe7\x03\n" +
 	"\aProcess\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -315,10 +766,34 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x0fnext_restart_ns\x18\t \x01(\x03R\rnextRestartNs\x12#\n" +
 	"\rmailbox_depth\x18\n" +
 	" \x01(\rR\fmailboxDepth\x122\n" +
-	"\bchildren\x18\v \x03(\v2\x16.switchyard.v1.ProcessR\bchildren\"\x1b\n" +
+	"\bchildren\x18\v \x03(\v2\x16.switchyard.v1.ProcessR\bchildren\x12\x1b\n" +
+	"\tuptime_ns\x18\f \x01(\x03R\buptimeNs\x12 \n" +
+	"\vsignificant\x18\r \x01(\bR\vsignificant\x12\x1f\n" +
+	"\vin_progress\x18\x0e \x01(\tR\n" +
+	"inProgress\x12\x16\n" +
+	"\x06status\x18\x0f \x01(\tR\x06status\"\x1b\n" +
 	"\x19GetSupervisionTreeRequest\"H\n" +
 	"\x1aGetSupervisionTreeResponse\x12*\n" +
-	"\x04root\x18\x01 \x01(\v2\x16.switchyard.v1.ProcessR\x04root*\xd0\x01\n" +
+	"\x04root\x18\x01 \x01(\v2\x16.switchyard.v1.ProcessR\x04root\"\x86\x02\n" +
+	"\x10SupervisionEvent\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12!\n" +
+	"\ftimestamp_ns\x18\x02 \x01(\x03R\vtimestampNs\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x14\n" +
+	"\x05child\x18\x04 \x01(\tR\x05child\x127\n" +
+	"\x04kind\x18\x05 \x01(\x0e2#.switchyard.v1.SupervisionEventKindR\x04kind\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1a\n" +
+	"\brestarts\x18\a \x01(\rR\brestarts\x12&\n" +
+	"\x0fnext_restart_ns\x18\b \x01(\x03R\rnextRestartNs\"J\n" +
+	"\x1dWatchSupervisionEventsRequest\x12)\n" +
+	"\x10include_snapshot\x18\x01 \x01(\bR\x0fincludeSnapshot\"\xb1\x01\n" +
+	"\x1eWatchSupervisionEventsResponse\x124\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x16.switchyard.v1.ProcessH\x00R\bsnapshot\x127\n" +
+	"\x05event\x18\x02 \x01(\v2\x1f.switchyard.v1.SupervisionEventH\x00R\x05event\x12\x18\n" +
+	"\adropped\x18\x03 \x01(\x04R\adroppedB\x06\n" +
+	"\x04item\"+\n" +
+	"\x15RestartProcessRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\"\x18\n" +
+	"\x16RestartProcessResponse*\xd0\x01\n" +
 	"\fProcessState\x12\x1d\n" +
 	"\x19PROCESS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PROCESS_STATE_STARTING\x10\x01\x12\x19\n" +
@@ -326,9 +801,22 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x15PROCESS_STATE_BACKOFF\x10\x03\x12\x1a\n" +
 	"\x16PROCESS_STATE_STOPPING\x10\x04\x12\x19\n" +
 	"\x15PROCESS_STATE_STOPPED\x10\x05\x12\x18\n" +
-	"\x14PROCESS_STATE_LEAKED\x10\x062z\n" +
+	"\x14PROCESS_STATE_LEAKED\x10\x06*\x8f\x03\n" +
+	"\x14SupervisionEventKind\x12&\n" +
+	"\"SUPERVISION_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fSUPERVISION_EVENT_KIND_STARTING\x10\x01\x12\"\n" +
+	"\x1eSUPERVISION_EVENT_KIND_STOPPED\x10\x02\x12 \n" +
+	"\x1cSUPERVISION_EVENT_KIND_ADDED\x10\x03\x12\"\n" +
+	"\x1eSUPERVISION_EVENT_KIND_REMOVED\x10\x04\x12\"\n" +
+	"\x1eSUPERVISION_EVENT_KIND_STARTED\x10\x05\x12!\n" +
+	"\x1dSUPERVISION_EVENT_KIND_EXITED\x10\x06\x12,\n" +
+	"(SUPERVISION_EVENT_KIND_RESTART_SCHEDULED\x10\a\x12!\n" +
+	"\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\b\x12(\n" +
+	"$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t2\xd2\x02\n" +
 	"\rSystemService\x12i\n" +
-	"\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
+	"\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n" +
+	"\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n" +
+	"\x0eRestartProcess\x12$.switchyard.v1.RestartProcessRequest\x1a%.switchyard.v1.RestartProcessResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
 
 var (
 	file_switchyard_v1_system_proto_rawDescOnce sync.Once
@@ -342,25 +830,38 @@ func file_switchyard_v1_system_proto_rawDescGZIP() []byte {
 	return file_switchyard_v1_system_proto_rawDescData
 }
 
-var file_switchyard_v1_system_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_switchyard_v1_system_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_switchyard_v1_system_proto_goTypes = []any{
-	(ProcessState)(0),                  // 0: switchyard.v1.ProcessState
-	(*Process)(nil),                    // 1: switchyard.v1.Process
-	(*GetSupervisionTreeRequest)(nil),  // 2: switchyard.v1.GetSupervisionTreeRequest
-	(*GetSupervisionTreeResponse)(nil), // 3: switchyard.v1.GetSupervisionTreeResponse
+	(ProcessState)(0),                      // 0: switchyard.v1.ProcessState
+	(SupervisionEventKind)(0),              // 1: switchyard.v1.SupervisionEventKind
+	(*Process)(nil),                        // 2: switchyard.v1.Process
+	(*GetSupervisionTreeRequest)(nil),      // 3: switchyard.v1.GetSupervisionTreeRequest
+	(*GetSupervisionTreeResponse)(nil),     // 4: switchyard.v1.GetSupervisionTreeResponse
+	(*SupervisionEvent)(nil),               // 5: switchyard.v1.SupervisionEvent
+	(*WatchSupervisionEventsRequest)(nil),  // 6: switchyard.v1.WatchSupervisionEventsRequest
+	(*WatchSupervisionEventsResponse)(nil), // 7: switchyard.v1.WatchSupervisionEventsResponse
+	(*RestartProcessRequest)(nil),          // 8: switchyard.v1.RestartProcessRequest
+	(*RestartProcessResponse)(nil),         // 9: switchyard.v1.RestartProcessResponse
 }
 var file_switchyard_v1_system_proto_depIdxs = []int32{
 	0, // 0: switchyard.v1.Process.state:type_name -> switchyard.v1.ProcessState
-	1, // 1: switchyard.v1.Process.children:type_name -> switchyard.v1.Process
-	1, // 2: switchyard.v1.GetSupervisionTreeResponse.root:type_name -> switchyard.v1.Process
-	2, // 3: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
-	3, // 4: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2, // 1: switchyard.v1.Process.children:type_name -> switchyard.v1.Process
+	2, // 2: switchyard.v1.GetSupervisionTreeResponse.root:type_name -> switchyard.v1.Process
+	1, // 3: switchyard.v1.SupervisionEvent.kind:type_name -> switchyard.v1.SupervisionEventKind
+	2, // 4: switchyard.v1.WatchSupervisionEventsResponse.snapshot:type_name -> switchyard.v1.Process
+	5, // 5: switchyard.v1.WatchSupervisionEventsResponse.event:type_name -> switchyard.v1.SupervisionEvent
+	3, // 6: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
+	6, // 7: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
+	8, // 8: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
+	4, // 9: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
+	7, // 10: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
+	9, // 11: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
+	9, // [9:12] is the sub-list for method output_type
+	6, // [6:9] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_system_proto_init() }
@@ -368,13 +869,17 @@ func file_switchyard_v1_system_proto_init() {
 	if File_switchyard_v1_system_proto != nil {
 		return
 	}
+	file_switchyard_v1_system_proto_msgTypes[5].OneofWrappers = []any{
+		(*WatchSupervisionEventsResponse_Snapshot)(nil),
+		(*WatchSupervisionEventsResponse_Event)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_system_proto_rawDesc), len(file_switchyard_v1_system_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   3,
+			NumEnums:      2,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SystemService_GetSupervisionTree_FullMethodName = "/switchyard.v1.SystemService/GetSupervisionTree"
+	SystemService_GetSupervisionTree_FullMethodName     = "/switchyard.v1.SystemService/GetSupervisionTree"
+	SystemService_WatchSupervisionEvents_FullMethodName = "/switchyard.v1.SystemService/WatchSupervisionEvents"
+	SystemService_RestartProcess_FullMethodName         = "/switchyard.v1.SystemService/RestartProcess"
 )
 
 // SystemServiceClient is the client API for SystemService service.
@@ -30,6 +32,15 @@ const (
 type SystemServiceClient interface {
 	// GetSupervisionTree returns a snapshot of every supervisor and process.
 	GetSupervisionTree(ctx context.Context, in *GetSupervisionTreeRequest, opts ...grpc.CallOption) (*GetSupervisionTreeResponse, error)
+	// WatchSupervisionEvents streams lifecycle events of the whole tree (a process
+	// started, exited, is scheduled for a restart, leaked, ...) as they happen, each
+	// with a sequence number; optionally it first sends a snapshot of the tree.
+	WatchSupervisionEvents(ctx context.Context, in *WatchSupervisionEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSupervisionEventsResponse], error)
+	// RestartProcess stops one process and starts it again through its supervisor,
+	// outside restart intensity and backoff (OTP's terminate_child + restart_child):
+	// an operator's "reconnect now" for a device. Requests queued in its mailbox fail;
+	// none is replayed. It returns once the process is running again or failed to start.
+	RestartProcess(ctx context.Context, in *RestartProcessRequest, opts ...grpc.CallOption) (*RestartProcessResponse, error)
 }
 
 type systemServiceClient struct {
@@ -50,6 +61,35 @@ func (c *systemServiceClient) GetSupervisionTree(ctx context.Context, in *GetSup
 	return out, nil
 }
 
+func (c *systemServiceClient) WatchSupervisionEvents(ctx context.Context, in *WatchSupervisionEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSupervisionEventsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SystemService_ServiceDesc.Streams[0], SystemService_WatchSupervisionEvents_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchSupervisionEventsRequest, WatchSupervisionEventsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SystemService_WatchSupervisionEventsClient = grpc.ServerStreamingClient[WatchSupervisionEventsResponse]
+
+func (c *systemServiceClient) RestartProcess(ctx context.Context, in *RestartProcessRequest, opts ...grpc.CallOption) (*RestartProcessResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RestartProcessResponse)
+	err := c.cc.Invoke(ctx, SystemService_RestartProcess_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SystemServiceServer is the server API for SystemService service.
 // All implementations must embed UnimplementedSystemServiceServer
 // for forward compatibility.
@@ -58,6 +98,15 @@ func (c *systemServiceClient) GetSupervisionTree(ctx context.Context, in *GetSup
 type SystemServiceServer interface {
 	// GetSupervisionTree returns a snapshot of every supervisor and process.
 	GetSupervisionTree(context.Context, *GetSupervisionTreeRequest) (*GetSupervisionTreeResponse, error)
+	// WatchSupervisionEvents streams lifecycle events of the whole tree (a process
+	// started, exited, is scheduled for a restart, leaked, ...) as they happen, each
+	// with a sequence number; optionally it first sends a snapshot of the tree.
+	WatchSupervisionEvents(*WatchSupervisionEventsRequest, grpc.ServerStreamingServer[WatchSupervisionEventsResponse]) error
+	// RestartProcess stops one process and starts it again through its supervisor,
+	// outside restart intensity and backoff (OTP's terminate_child + restart_child):
+	// an operator's "reconnect now" for a device. Requests queued in its mailbox fail;
+	// none is replayed. It returns once the process is running again or failed to start.
+	RestartProcess(context.Context, *RestartProcessRequest) (*RestartProcessResponse, error)
 	mustEmbedUnimplementedSystemServiceServer()
 }
 
@@ -70,6 +119,12 @@ type UnimplementedSystemServiceServer struct{}
 
 func (UnimplementedSystemServiceServer) GetSupervisionTree(context.Context, *GetSupervisionTreeRequest) (*GetSupervisionTreeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSupervisionTree not implemented")
+}
+func (UnimplementedSystemServiceServer) WatchSupervisionEvents(*WatchSupervisionEventsRequest, grpc.ServerStreamingServer[WatchSupervisionEventsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchSupervisionEvents not implemented")
+}
+func (UnimplementedSystemServiceServer) RestartProcess(context.Context, *RestartProcessRequest) (*RestartProcessResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RestartProcess not implemented")
 }
 func (UnimplementedSystemServiceServer) mustEmbedUnimplementedSystemServiceServer() {}
 func (UnimplementedSystemServiceServer) testEmbeddedByValue()                       {}
@@ -110,6 +165,35 @@ func _SystemService_GetSupervisionTree_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SystemService_WatchSupervisionEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchSupervisionEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SystemServiceServer).WatchSupervisionEvents(m, &grpc.GenericServerStream[WatchSupervisionEventsRequest, WatchSupervisionEventsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SystemService_WatchSupervisionEventsServer = grpc.ServerStreamingServer[WatchSupervisionEventsResponse]
+
+func _SystemService_RestartProcess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RestartProcessRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SystemServiceServer).RestartProcess(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SystemService_RestartProcess_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SystemServiceServer).RestartProcess(ctx, req.(*RestartProcessRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SystemService_ServiceDesc is the grpc.ServiceDesc for SystemService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -121,7 +205,17 @@ var SystemService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetSupervisionTree",
 			Handler:    _SystemService_GetSupervisionTree_Handler,
 		},
+		{
+			MethodName: "RestartProcess",
+			Handler:    _SystemService_RestartProcess_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchSupervisionEvents",
+			Handler:       _SystemService_WatchSupervisionEvents_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "switchyard/v1/system.proto",
 }

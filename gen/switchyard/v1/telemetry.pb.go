@@ -25,9 +25,12 @@ const (
 // *, ?, [a-z]). A sample matches when its device matches any device pattern and its
 // channel matches any channel pattern; an empty list matches everything.
 type Selector struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Devices       []string               `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
-	Channels      []string               `protobuf:"bytes,2,rep,name=channels,proto3" json:"channels,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Devices  []string               `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	Channels []string               `protobuf:"bytes,2,rep,name=channels,proto3" json:"channels,omitempty"`
+	// Device tags that must all match (a device tagged line: "3" and area: "vacuum"
+	// matches {line: "3"}); empty matches every device.
+	Tags          map[string]string `protobuf:"bytes,20,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -76,13 +79,39 @@ func (x *Selector) GetChannels() []string {
 	return nil
 }
 
+func (x *Selector) GetTags() map[string]string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
 type SubscribeRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Selector *Selector              `protobuf:"bytes,1,opt,name=selector,proto3" json:"selector,omitempty"`
 	// Longest time a sample waits to be batched, in milliseconds; zero means 50 ms.
 	BatchWindowMs uint32 `protobuf:"varint,2,opt,name=batch_window_ms,json=batchWindowMs,proto3" json:"batch_window_ms,omitempty"`
 	// Largest batch; zero means 1000.
-	MaxBatch      uint32 `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	MaxBatch uint32 `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	// Display deadband: a numeric sample is sent only when it differs from the
+	// channel's last sent value by more than deadband_abs, or by more than
+	// deadband_rel times that value's magnitude. Quality changes always pass.
+	// Zero is off.
+	DeadbandAbs float64 `protobuf:"fixed64,20,opt,name=deadband_abs,json=deadbandAbs,proto3" json:"deadband_abs,omitempty"`
+	DeadbandRel float64 `protobuf:"fixed64,21,opt,name=deadband_rel,json=deadbandRel,proto3" json:"deadband_rel,omitempty"`
+	// At most this many samples per channel per second; a sample that comes too soon
+	// is held and replaced by later ones, so the channel always ends on its latest
+	// value. Zero is unlimited.
+	MaxRateHz float64 `protobuf:"fixed64,22,opt,name=max_rate_hz,json=maxRateHz,proto3" json:"max_rate_hz,omitempty"`
+	// Send the latest value of every selected channel first (in a response with
+	// initial set).
+	InitialValues bool `protobuf:"varint,23,opt,name=initial_values,json=initialValues,proto3" json:"initial_values,omitempty"`
+	// Send an empty response with heartbeat set when nothing was sent for this long,
+	// in milliseconds; zero means no heartbeats.
+	HeartbeatMs uint32 `protobuf:"varint,24,opt,name=heartbeat_ms,json=heartbeatMs,proto3" json:"heartbeat_ms,omitempty"`
+	// Also send the state of every selected device first and then each change, so a
+	// GUI never shows a value of a disconnected device as live.
+	DeviceStates  bool `protobuf:"varint,25,opt,name=device_states,json=deviceStates,proto3" json:"device_states,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -138,12 +167,65 @@ func (x *SubscribeRequest) GetMaxBatch() uint32 {
 	return 0
 }
 
+func (x *SubscribeRequest) GetDeadbandAbs() float64 {
+	if x != nil {
+		return x.DeadbandAbs
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetDeadbandRel() float64 {
+	if x != nil {
+		return x.DeadbandRel
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetMaxRateHz() float64 {
+	if x != nil {
+		return x.MaxRateHz
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetInitialValues() bool {
+	if x != nil {
+		return x.InitialValues
+	}
+	return false
+}
+
+func (x *SubscribeRequest) GetHeartbeatMs() uint32 {
+	if x != nil {
+		return x.HeartbeatMs
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetDeviceStates() bool {
+	if x != nil {
+		return x.DeviceStates
+	}
+	return false
+}
+
 type SubscribeResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Samples []*Sample              `protobuf:"bytes,1,rep,name=samples,proto3" json:"samples,omitempty"`
 	// Samples this subscription lost so far because it read slower than they arrived.
 	// The count only grows; a client compares it with the previous batch's value.
-	Dropped       uint64 `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	Dropped uint64 `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// Samples this subscription skipped because it read slower than they arrived and
+	// a later sample of the same channel replaced them (the queue squashes to the
+	// latest value per channel). Only grows.
+	Squashed uint64 `protobuf:"varint,20,opt,name=squashed,proto3" json:"squashed,omitempty"`
+	// This response holds the initial values asked for with initial_values.
+	Initial bool `protobuf:"varint,21,opt,name=initial,proto3" json:"initial,omitempty"`
+	// This response is a heartbeat on an idle stream.
+	Heartbeat bool `protobuf:"varint,22,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
+	// Device state changes (with device_states), in the order they happened
+	// relative to the samples of earlier and later responses.
+	Devices       []*Device `protobuf:"bytes,23,rep,name=devices,proto3" json:"devices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -190,6 +272,34 @@ func (x *SubscribeResponse) GetDropped() uint64 {
 		return x.Dropped
 	}
 	return 0
+}
+
+func (x *SubscribeResponse) GetSquashed() uint64 {
+	if x != nil {
+		return x.Squashed
+	}
+	return 0
+}
+
+func (x *SubscribeResponse) GetInitial() bool {
+	if x != nil {
+		return x.Initial
+	}
+	return false
+}
+
+func (x *SubscribeResponse) GetHeartbeat() bool {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return false
+}
+
+func (x *SubscribeResponse) GetDevices() []*Device {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
 }
 
 type GetLatestRequest struct {
@@ -284,17 +394,31 @@ var File_switchyard_v1_telemetry_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_telemetry_proto_rawDesc = "" +
 	"\n" +
-	"\x1dswitchyard/v1/telemetry.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/sample.proto\"@\n" +
+	"\x1dswitchyard/v1/telemetry.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/device.proto\x1a\x1aswitchyard/v1/sample.proto\"\xb0\x01\n" +
 	"\bSelector\x12\x18\n" +
 	"\adevices\x18\x01 \x03(\tR\adevices\x12\x1a\n" +
-	"\bchannels\x18\x02 \x03(\tR\bchannels\"\x8c\x01\n" +
+	"\bchannels\x18\x02 \x03(\tR\bchannels\x125\n" +
+	"\x04tags\x18\x14 \x03(\v2!.switchyard.v1.Selector.TagsEntryR\x04tags\x1a7\n" +
+	"\tTagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe1\x02\n" +
 	"\x10SubscribeRequest\x123\n" +
 	"\bselector\x18\x01 \x01(\v2\x17.switchyard.v1.SelectorR\bselector\x12&\n" +
 	"\x0fbatch_window_ms\x18\x02 \x01(\rR\rbatchWindowMs\x12\x1b\n" +
-	"\tmax_batch\x18\x03 \x01(\rR\bmaxBatch\"^\n" +
+	"\tmax_batch\x18\x03 \x01(\rR\bmaxBatch\x12!\n" +
+	"\fdeadband_abs\x18\x14 \x01(\x01R\vdeadbandAbs\x12!\n" +
+	"\fdeadband_rel\x18\x15 \x01(\x01R\vdeadbandRel\x12\x1e\n" +
+	"\vmax_rate_hz\x18\x16 \x01(\x01R\tmaxRateHz\x12%\n" +
+	"\x0einitial_values\x18\x17 \x01(\bR\rinitialValues\x12!\n" +
+	"\fheartbeat_ms\x18\x18 \x01(\rR\vheartbeatMs\x12#\n" +
+	"\rdevice_states\x18\x19 \x01(\bR\fdeviceStates\"\xe3\x01\n" +
 	"\x11SubscribeResponse\x12/\n" +
 	"\asamples\x18\x01 \x03(\v2\x15.switchyard.v1.SampleR\asamples\x12\x18\n" +
-	"\adropped\x18\x02 \x01(\x04R\adropped\"G\n" +
+	"\adropped\x18\x02 \x01(\x04R\adropped\x12\x1a\n" +
+	"\bsquashed\x18\x14 \x01(\x04R\bsquashed\x12\x18\n" +
+	"\ainitial\x18\x15 \x01(\bR\ainitial\x12\x1c\n" +
+	"\theartbeat\x18\x16 \x01(\bR\theartbeat\x12/\n" +
+	"\adevices\x18\x17 \x03(\v2\x15.switchyard.v1.DeviceR\adevices\"G\n" +
 	"\x10GetLatestRequest\x123\n" +
 	"\bselector\x18\x01 \x01(\v2\x17.switchyard.v1.SelectorR\bselector\"D\n" +
 	"\x11GetLatestResponse\x12/\n" +
@@ -315,29 +439,33 @@ func file_switchyard_v1_telemetry_proto_rawDescGZIP() []byte {
 	return file_switchyard_v1_telemetry_proto_rawDescData
 }
 
-var file_switchyard_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_switchyard_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_switchyard_v1_telemetry_proto_goTypes = []any{
 	(*Selector)(nil),          // 0: switchyard.v1.Selector
 	(*SubscribeRequest)(nil),  // 1: switchyard.v1.SubscribeRequest
 	(*SubscribeResponse)(nil), // 2: switchyard.v1.SubscribeResponse
 	(*GetLatestRequest)(nil),  // 3: switchyard.v1.GetLatestRequest
 	(*GetLatestResponse)(nil), // 4: switchyard.v1.GetLatestResponse
-	(*Sample)(nil),            // 5: switchyard.v1.Sample
+	nil,                       // 5: switchyard.v1.Selector.TagsEntry
+	(*Sample)(nil),            // 6: switchyard.v1.Sample
+	(*Device)(nil),            // 7: switchyard.v1.Device
 }
 var file_switchyard_v1_telemetry_proto_depIdxs = []int32{
-	0, // 0: switchyard.v1.SubscribeRequest.selector:type_name -> switchyard.v1.Selector
-	5, // 1: switchyard.v1.SubscribeResponse.samples:type_name -> switchyard.v1.Sample
-	0, // 2: switchyard.v1.GetLatestRequest.selector:type_name -> switchyard.v1.Selector
-	5, // 3: switchyard.v1.GetLatestResponse.samples:type_name -> switchyard.v1.Sample
-	1, // 4: switchyard.v1.TelemetryService.Subscribe:input_type -> switchyard.v1.SubscribeRequest
-	3, // 5: switchyard.v1.TelemetryService.GetLatest:input_type -> switchyard.v1.GetLatestRequest
-	2, // 6: switchyard.v1.TelemetryService.Subscribe:output_type -> switchyard.v1.SubscribeResponse
-	4, // 7: switchyard.v1.TelemetryService.GetLatest:output_type -> switchyard.v1.GetLatestResponse
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	5, // 0: switchyard.v1.Selector.tags:type_name -> switchyard.v1.Selector.TagsEntry
+	0, // 1: switchyard.v1.SubscribeRequest.selector:type_name -> switchyard.v1.Selector
+	6, // 2: switchyard.v1.SubscribeResponse.samples:type_name -> switchyard.v1.Sample
+	7, // 3: switchyard.v1.SubscribeResponse.devices:type_name -> switchyard.v1.Device
+	0, // 4: switchyard.v1.GetLatestRequest.selector:type_name -> switchyard.v1.Selector
+	6, // 5: switchyard.v1.GetLatestResponse.samples:type_name -> switchyard.v1.Sample
+	1, // 6: switchyard.v1.TelemetryService.Subscribe:input_type -> switchyard.v1.SubscribeRequest
+	3, // 7: switchyard.v1.TelemetryService.GetLatest:input_type -> switchyard.v1.GetLatestRequest
+	2, // 8: switchyard.v1.TelemetryService.Subscribe:output_type -> switchyard.v1.SubscribeResponse
+	4, // 9: switchyard.v1.TelemetryService.GetLatest:output_type -> switchyard.v1.GetLatestResponse
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_telemetry_proto_init() }
@@ -345,6 +473,7 @@ func file_switchyard_v1_telemetry_proto_init() {
 	if File_switchyard_v1_telemetry_proto != nil {
 		return
 	}
+	file_switchyard_v1_device_proto_init()
 	file_switchyard_v1_sample_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -352,7 +481,7 @@ func file_switchyard_v1_telemetry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_telemetry_proto_rawDesc), len(file_switchyard_v1_telemetry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,15 +1,65 @@
 """Switchyard's Python client.
 
-The generated messages and gRPC stubs live in ``switchyard.v1``::
+:class:`Client` talks to a Switchyard server's gRPC port and returns plain Python
+values (named tuples and dataclasses) that go straight into numpy or pandas::
 
-    import grpc
-    from switchyard.v1 import telemetry_pb2, telemetry_pb2_grpc
+    from switchyard import Client
 
-    channel = grpc.insecure_channel("127.0.0.1:7400")
-    stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
-    for batch in stub.Subscribe(telemetry_pb2.SubscribeRequest()):
-        for s in batch.samples:
-            print(s.device, s.channel, s.seq, s.value)
+    with Client("127.0.0.1:7400") as sy:
+        print([d.name for d in sy.devices()])
+        sy.send_command("psu-01", "set_voltage", 24)
+        for batch in sy.subscribe("psu-01", "voltage"):
+            for s in batch.samples:
+                print(s.device, s.channel, s.seq, s.value, s.quality)
+
+Subscriptions are also async iterators on grpc.aio (``async for batch in
+sy.subscribe(...)``), reconnect with backoff when the stream drops and report
+every sequence gap, repeat or server restart they see (see
+:mod:`switchyard.sequence`). Failed calls raise the exceptions of
+:mod:`switchyard.errors`. The generated messages and stubs live in
+``switchyard.v1``; the PySide6 GUI is :mod:`switchyard.gui` (``pip install
+switchyard-client[gui]``, then ``switchyard-gui``).
 """
 
+from .backoff import Backoff
+from .client import KEEPALIVE_OPTIONS, Client
+from .errors import (
+    Cancelled,
+    DeadlineExceeded,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    SwitchyardError,
+    Unauthenticated,
+    Unavailable,
+    Unimplemented,
+)
+from .model import Channel, CommandReply, Device, Process, Sample
+from .sequence import SeqEvent, SeqTracker
+from .subscription import Batch, Subscription
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Backoff",
+    "Batch",
+    "Cancelled",
+    "Channel",
+    "Client",
+    "CommandReply",
+    "DeadlineExceeded",
+    "Device",
+    "InvalidArgument",
+    "KEEPALIVE_OPTIONS",
+    "NotFound",
+    "PermissionDenied",
+    "Process",
+    "Sample",
+    "SeqEvent",
+    "SeqTracker",
+    "Subscription",
+    "SwitchyardError",
+    "Unauthenticated",
+    "Unavailable",
+    "Unimplemented",
+]

@@ -36,12 +36,27 @@ const (
 	// SystemServiceGetSupervisionTreeProcedure is the fully-qualified name of the SystemService's
 	// GetSupervisionTree RPC.
 	SystemServiceGetSupervisionTreeProcedure = "/switchyard.v1.SystemService/GetSupervisionTree"
+	// SystemServiceWatchSupervisionEventsProcedure is the fully-qualified name of the SystemService's
+	// WatchSupervisionEvents RPC.
+	SystemServiceWatchSupervisionEventsProcedure = "/switchyard.v1.SystemService/WatchSupervisionEvents"
+	// SystemServiceRestartProcessProcedure is the fully-qualified name of the SystemService's
+	// RestartProcess RPC.
+	SystemServiceRestartProcessProcedure = "/switchyard.v1.SystemService/RestartProcess"
 )
 
 // SystemServiceClient is a client for the switchyard.v1.SystemService service.
 type SystemServiceClient interface {
 	// GetSupervisionTree returns a snapshot of every supervisor and process.
 	GetSupervisionTree(context.Context, *connect.Request[v1.GetSupervisionTreeRequest]) (*connect.Response[v1.GetSupervisionTreeResponse], error)
+	// WatchSupervisionEvents streams lifecycle events of the whole tree (a process
+	// started, exited, is scheduled for a restart, leaked, ...) as they happen, each
+	// with a sequence number; optionally it first sends a snapshot of the tree.
+	WatchSupervisionEvents(context.Context, *connect.Request[v1.WatchSupervisionEventsRequest]) (*connect.ServerStreamForClient[v1.WatchSupervisionEventsResponse], error)
+	// RestartProcess stops one process and starts it again through its supervisor,
+	// outside restart intensity and backoff (OTP's terminate_child + restart_child):
+	// an operator's "reconnect now" for a device. Requests queued in its mailbox fail;
+	// none is replayed. It returns once the process is running again or failed to start.
+	RestartProcess(context.Context, *connect.Request[v1.RestartProcessRequest]) (*connect.Response[v1.RestartProcessResponse], error)
 }
 
 // NewSystemServiceClient constructs a client for the switchyard.v1.SystemService service. By
@@ -61,12 +76,26 @@ func NewSystemServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(systemServiceMethods.ByName("GetSupervisionTree")),
 			connect.WithClientOptions(opts...),
 		),
+		watchSupervisionEvents: connect.NewClient[v1.WatchSupervisionEventsRequest, v1.WatchSupervisionEventsResponse](
+			httpClient,
+			baseURL+SystemServiceWatchSupervisionEventsProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("WatchSupervisionEvents")),
+			connect.WithClientOptions(opts...),
+		),
+		restartProcess: connect.NewClient[v1.RestartProcessRequest, v1.RestartProcessResponse](
+			httpClient,
+			baseURL+SystemServiceRestartProcessProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("RestartProcess")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // systemServiceClient implements SystemServiceClient.
 type systemServiceClient struct {
-	getSupervisionTree *connect.Client[v1.GetSupervisionTreeRequest, v1.GetSupervisionTreeResponse]
+	getSupervisionTree     *connect.Client[v1.GetSupervisionTreeRequest, v1.GetSupervisionTreeResponse]
+	watchSupervisionEvents *connect.Client[v1.WatchSupervisionEventsRequest, v1.WatchSupervisionEventsResponse]
+	restartProcess         *connect.Client[v1.RestartProcessRequest, v1.RestartProcessResponse]
 }
 
 // GetSupervisionTree calls switchyard.v1.SystemService.GetSupervisionTree.
@@ -74,10 +103,29 @@ func (c *systemServiceClient) GetSupervisionTree(ctx context.Context, req *conne
 	return c.getSupervisionTree.CallUnary(ctx, req)
 }
 
+// WatchSupervisionEvents calls switchyard.v1.SystemService.WatchSupervisionEvents.
+func (c *systemServiceClient) WatchSupervisionEvents(ctx context.Context, req *connect.Request[v1.WatchSupervisionEventsRequest]) (*connect.ServerStreamForClient[v1.WatchSupervisionEventsResponse], error) {
+	return c.watchSupervisionEvents.CallServerStream(ctx, req)
+}
+
+// RestartProcess calls switchyard.v1.SystemService.RestartProcess.
+func (c *systemServiceClient) RestartProcess(ctx context.Context, req *connect.Request[v1.RestartProcessRequest]) (*connect.Response[v1.RestartProcessResponse], error) {
+	return c.restartProcess.CallUnary(ctx, req)
+}
+
 // SystemServiceHandler is an implementation of the switchyard.v1.SystemService service.
 type SystemServiceHandler interface {
 	// GetSupervisionTree returns a snapshot of every supervisor and process.
 	GetSupervisionTree(context.Context, *connect.Request[v1.GetSupervisionTreeRequest]) (*connect.Response[v1.GetSupervisionTreeResponse], error)
+	// WatchSupervisionEvents streams lifecycle events of the whole tree (a process
+	// started, exited, is scheduled for a restart, leaked, ...) as they happen, each
+	// with a sequence number; optionally it first sends a snapshot of the tree.
+	WatchSupervisionEvents(context.Context, *connect.Request[v1.WatchSupervisionEventsRequest], *connect.ServerStream[v1.WatchSupervisionEventsResponse]) error
+	// RestartProcess stops one process and starts it again through its supervisor,
+	// outside restart intensity and backoff (OTP's terminate_child + restart_child):
+	// an operator's "reconnect now" for a device. Requests queued in its mailbox fail;
+	// none is replayed. It returns once the process is running again or failed to start.
+	RestartProcess(context.Context, *connect.Request[v1.RestartProcessRequest]) (*connect.Response[v1.RestartProcessResponse], error)
 }
 
 // NewSystemServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -93,10 +141,26 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(systemServiceMethods.ByName("GetSupervisionTree")),
 		connect.WithHandlerOptions(opts...),
 	)
+	systemServiceWatchSupervisionEventsHandler := connect.NewServerStreamHandler(
+		SystemServiceWatchSupervisionEventsProcedure,
+		svc.WatchSupervisionEvents,
+		connect.WithSchema(systemServiceMethods.ByName("WatchSupervisionEvents")),
+		connect.WithHandlerOptions(opts...),
+	)
+	systemServiceRestartProcessHandler := connect.NewUnaryHandler(
+		SystemServiceRestartProcessProcedure,
+		svc.RestartProcess,
+		connect.WithSchema(systemServiceMethods.ByName("RestartProcess")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/switchyard.v1.SystemService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SystemServiceGetSupervisionTreeProcedure:
 			systemServiceGetSupervisionTreeHandler.ServeHTTP(w, r)
+		case SystemServiceWatchSupervisionEventsProcedure:
+			systemServiceWatchSupervisionEventsHandler.ServeHTTP(w, r)
+		case SystemServiceRestartProcessProcedure:
+			systemServiceRestartProcessHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -108,4 +172,12 @@ type UnimplementedSystemServiceHandler struct{}
 
 func (UnimplementedSystemServiceHandler) GetSupervisionTree(context.Context, *connect.Request[v1.GetSupervisionTreeRequest]) (*connect.Response[v1.GetSupervisionTreeResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetSupervisionTree is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) WatchSupervisionEvents(context.Context, *connect.Request[v1.WatchSupervisionEventsRequest], *connect.ServerStream[v1.WatchSupervisionEventsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.WatchSupervisionEvents is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) RestartProcess(context.Context, *connect.Request[v1.RestartProcessRequest]) (*connect.Response[v1.RestartProcessResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.RestartProcess is not implemented"))
 }

@@ -16,6 +16,19 @@ class ProcessState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROCESS_STATE_STOPPING: _ClassVar[ProcessState]
     PROCESS_STATE_STOPPED: _ClassVar[ProcessState]
     PROCESS_STATE_LEAKED: _ClassVar[ProcessState]
+
+class SupervisionEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUPERVISION_EVENT_KIND_UNSPECIFIED: _ClassVar[SupervisionEventKind]
+    SUPERVISION_EVENT_KIND_STARTING: _ClassVar[SupervisionEventKind]
+    SUPERVISION_EVENT_KIND_STOPPED: _ClassVar[SupervisionEventKind]
+    SUPERVISION_EVENT_KIND_ADDED: _ClassVar[SupervisionEventKind]
+    SUPERVISION_EVENT_KIND_REMOVED: _ClassVar[SupervisionEventKind]
+    SUPERVISION_EVENT_KIND_STARTED: _ClassVar[SupervisionEventKind]
+    SUPERVISION_EVENT_KIND_EXITED: _ClassVar[SupervisionEventKind]
+    SUPERVISION_EVENT_KIND_RESTART_SCHEDULED: _ClassVar[SupervisionEventKind]
+    SUPERVISION_EVENT_KIND_LEAKED: _ClassVar[SupervisionEventKind]
+    SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN: _ClassVar[SupervisionEventKind]
 PROCESS_STATE_UNSPECIFIED: ProcessState
 PROCESS_STATE_STARTING: ProcessState
 PROCESS_STATE_RUNNING: ProcessState
@@ -23,9 +36,19 @@ PROCESS_STATE_BACKOFF: ProcessState
 PROCESS_STATE_STOPPING: ProcessState
 PROCESS_STATE_STOPPED: ProcessState
 PROCESS_STATE_LEAKED: ProcessState
+SUPERVISION_EVENT_KIND_UNSPECIFIED: SupervisionEventKind
+SUPERVISION_EVENT_KIND_STARTING: SupervisionEventKind
+SUPERVISION_EVENT_KIND_STOPPED: SupervisionEventKind
+SUPERVISION_EVENT_KIND_ADDED: SupervisionEventKind
+SUPERVISION_EVENT_KIND_REMOVED: SupervisionEventKind
+SUPERVISION_EVENT_KIND_STARTED: SupervisionEventKind
+SUPERVISION_EVENT_KIND_EXITED: SupervisionEventKind
+SUPERVISION_EVENT_KIND_RESTART_SCHEDULED: SupervisionEventKind
+SUPERVISION_EVENT_KIND_LEAKED: SupervisionEventKind
+SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN: SupervisionEventKind
 
 class Process(_message.Message):
-    __slots__ = ("id", "kind", "strategy", "restart", "state", "restarts", "last_exit", "started_ns", "next_restart_ns", "mailbox_depth", "children")
+    __slots__ = ("id", "kind", "strategy", "restart", "state", "restarts", "last_exit", "started_ns", "next_restart_ns", "mailbox_depth", "children", "uptime_ns", "significant", "in_progress", "status")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +60,10 @@ class Process(_message.Message):
     NEXT_RESTART_NS_FIELD_NUMBER: _ClassVar[int]
     MAILBOX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     CHILDREN_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_NS_FIELD_NUMBER: _ClassVar[int]
+    SIGNIFICANT_FIELD_NUMBER: _ClassVar[int]
+    IN_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: str
     strategy: str
@@ -48,7 +75,11 @@ class Process(_message.Message):
     next_restart_ns: int
     mailbox_depth: int
     children: _containers.RepeatedCompositeFieldContainer[Process]
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., strategy: _Optional[str] = ..., restart: _Optional[str] = ..., state: _Optional[_Union[ProcessState, str]] = ..., restarts: _Optional[int] = ..., last_exit: _Optional[str] = ..., started_ns: _Optional[int] = ..., next_restart_ns: _Optional[int] = ..., mailbox_depth: _Optional[int] = ..., children: _Optional[_Iterable[_Union[Process, _Mapping]]] = ...) -> None: ...
+    uptime_ns: int
+    significant: bool
+    in_progress: str
+    status: str
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[str] = ..., strategy: _Optional[str] = ..., restart: _Optional[str] = ..., state: _Optional[_Union[ProcessState, str]] = ..., restarts: _Optional[int] = ..., last_exit: _Optional[str] = ..., started_ns: _Optional[int] = ..., next_restart_ns: _Optional[int] = ..., mailbox_depth: _Optional[int] = ..., children: _Optional[_Iterable[_Union[Process, _Mapping]]] = ..., uptime_ns: _Optional[int] = ..., significant: _Optional[bool] = ..., in_progress: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
 
 class GetSupervisionTreeRequest(_message.Message):
     __slots__ = ()
@@ -59,3 +90,49 @@ class GetSupervisionTreeResponse(_message.Message):
     ROOT_FIELD_NUMBER: _ClassVar[int]
     root: Process
     def __init__(self, root: _Optional[_Union[Process, _Mapping]] = ...) -> None: ...
+
+class SupervisionEvent(_message.Message):
+    __slots__ = ("seq", "timestamp_ns", "path", "child", "kind", "reason", "restarts", "next_restart_ns")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CHILD_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RESTART_NS_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    timestamp_ns: int
+    path: str
+    child: str
+    kind: SupervisionEventKind
+    reason: str
+    restarts: int
+    next_restart_ns: int
+    def __init__(self, seq: _Optional[int] = ..., timestamp_ns: _Optional[int] = ..., path: _Optional[str] = ..., child: _Optional[str] = ..., kind: _Optional[_Union[SupervisionEventKind, str]] = ..., reason: _Optional[str] = ..., restarts: _Optional[int] = ..., next_restart_ns: _Optional[int] = ...) -> None: ...
+
+class WatchSupervisionEventsRequest(_message.Message):
+    __slots__ = ("include_snapshot",)
+    INCLUDE_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    include_snapshot: bool
+    def __init__(self, include_snapshot: _Optional[bool] = ...) -> None: ...
+
+class WatchSupervisionEventsResponse(_message.Message):
+    __slots__ = ("snapshot", "event", "dropped")
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    snapshot: Process
+    event: SupervisionEvent
+    dropped: int
+    def __init__(self, snapshot: _Optional[_Union[Process, _Mapping]] = ..., event: _Optional[_Union[SupervisionEvent, _Mapping]] = ..., dropped: _Optional[int] = ...) -> None: ...
+
+class RestartProcessRequest(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class RestartProcessResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -40,6 +40,16 @@ class SystemServiceStub:
                 request_serializer=switchyard_dot_v1_dot_system__pb2.GetSupervisionTreeRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_system__pb2.GetSupervisionTreeResponse.FromString,
                 _registered_method=True)
+        self.WatchSupervisionEvents = channel.unary_stream(
+                '/switchyard.v1.SystemService/WatchSupervisionEvents',
+                request_serializer=switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsResponse.FromString,
+                _registered_method=True)
+        self.RestartProcess = channel.unary_unary(
+                '/switchyard.v1.SystemService/RestartProcess',
+                request_serializer=switchyard_dot_v1_dot_system__pb2.RestartProcessRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_system__pb2.RestartProcessResponse.FromString,
+                _registered_method=True)
 
 
 class SystemServiceServicer:
@@ -53,6 +63,25 @@ class SystemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchSupervisionEvents(self, request, context):
+        """WatchSupervisionEvents streams lifecycle events of the whole tree (a process
+        started, exited, is scheduled for a restart, leaked, ...) as they happen, each
+        with a sequence number; optionally it first sends a snapshot of the tree.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestartProcess(self, request, context):
+        """RestartProcess stops one process and starts it again through its supervisor,
+        outside restart intensity and backoff (OTP's terminate_child + restart_child):
+        an operator's "reconnect now" for a device. Requests queued in its mailbox fail;
+        none is replayed. It returns once the process is running again or failed to start.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SystemServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +89,16 @@ def add_SystemServiceServicer_to_server(servicer, server):
                     servicer.GetSupervisionTree,
                     request_deserializer=switchyard_dot_v1_dot_system__pb2.GetSupervisionTreeRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_system__pb2.GetSupervisionTreeResponse.SerializeToString,
+            ),
+            'WatchSupervisionEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSupervisionEvents,
+                    request_deserializer=switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsResponse.SerializeToString,
+            ),
+            'RestartProcess': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestartProcess,
+                    request_deserializer=switchyard_dot_v1_dot_system__pb2.RestartProcessRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_system__pb2.RestartProcessResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +129,60 @@ class SystemService:
             '/switchyard.v1.SystemService/GetSupervisionTree',
             switchyard_dot_v1_dot_system__pb2.GetSupervisionTreeRequest.SerializeToString,
             switchyard_dot_v1_dot_system__pb2.GetSupervisionTreeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSupervisionEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/switchyard.v1.SystemService/WatchSupervisionEvents',
+            switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsRequest.SerializeToString,
+            switchyard_dot_v1_dot_system__pb2.WatchSupervisionEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestartProcess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.SystemService/RestartProcess',
+            switchyard_dot_v1_dot_system__pb2.RestartProcessRequest.SerializeToString,
+            switchyard_dot_v1_dot_system__pb2.RestartProcessResponse.FromString,
             options,
             channel_credentials,
             insecure,

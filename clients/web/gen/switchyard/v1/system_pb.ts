@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/system.proto.
  */
 export const file_switchyard_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSKFAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcyIbChlHZXRTdXBlcnZpc2lvblRyZWVSZXF1ZXN0IkIKGkdldFN1cGVydmlzaW9uVHJlZVJlc3BvbnNlEiQKBHJvb3QYASABKAsyFi5zd2l0Y2h5YXJkLnYxLlByb2Nlc3Mq0AEKDFByb2Nlc3NTdGF0ZRIdChlQUk9DRVNTX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWUFJPQ0VTU19TVEFURV9TVEFSVElORxABEhkKFVBST0NFU1NfU1RBVEVfUlVOTklORxACEhkKFVBST0NFU1NfU1RBVEVfQkFDS09GRhADEhoKFlBST0NFU1NfU1RBVEVfU1RPUFBJTkcQBBIZChVQUk9DRVNTX1NUQVRFX1NUT1BQRUQQBRIYChRQUk9DRVNTX1NUQVRFX0xFQUtFRBAGMnoKDVN5c3RlbVNlcnZpY2USaQoSR2V0U3VwZXJ2aXNpb25UcmVlEiguc3dpdGNoeWFyZC52MS5HZXRTdXBlcnZpc2lvblRyZWVSZXF1ZXN0Gikuc3dpdGNoeWFyZC52MS5HZXRTdXBlcnZpc2lvblRyZWVSZXNwb25zZUJBWj9naXRodWIuY29tL3N3aXRjaHlhcmQvc3dpdGNoeWFyZC9nZW4vc3dpdGNoeWFyZC92MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw");
+  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSLSAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcxIRCgl1cHRpbWVfbnMYDCABKAMSEwoLc2lnbmlmaWNhbnQYDSABKAgSEwoLaW5fcHJvZ3Jlc3MYDiABKAkSDgoGc3RhdHVzGA8gASgJIhsKGUdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QiQgoaR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USJAoEcm9vdBgBIAEoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcyLAAQoQU3VwZXJ2aXNpb25FdmVudBILCgNzZXEYASABKAQSFAoMdGltZXN0YW1wX25zGAIgASgDEgwKBHBhdGgYAyABKAkSDQoFY2hpbGQYBCABKAkSMQoEa2luZBgFIAEoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmQSDgoGcmVhc29uGAYgASgJEhAKCHJlc3RhcnRzGAcgASgNEhcKD25leHRfcmVzdGFydF9ucxgIIAEoAyI5Ch1XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVxdWVzdBIYChBpbmNsdWRlX3NuYXBzaG90GAEgASgIIpcBCh5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NIABIwCgVldmVudBgCIAEoCzIfLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEgAEg8KB2Ryb3BwZWQYAyABKARCBgoEaXRlbSIlChVSZXN0YXJ0UHJvY2Vzc1JlcXVlc3QSDAoEcGF0aBgBIAEoCSIYChZSZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlKtABCgxQcm9jZXNzU3RhdGUSHQoZUFJPQ0VTU19TVEFURV9VTlNQRUNJRklFRBAAEhoKFlBST0NFU1NfU1RBVEVfU1RBUlRJTkcQARIZChVQUk9DRVNTX1NUQVRFX1JVTk5JTkcQAhIZChVQUk9DRVNTX1NUQVRFX0JBQ0tPRkYQAxIaChZQUk9DRVNTX1NUQVRFX1NUT1BQSU5HEAQSGQoVUFJPQ0VTU19TVEFURV9TVE9QUEVEEAUSGAoUUFJPQ0VTU19TVEFURV9MRUFLRUQQBiqPAwoUU3VwZXJ2aXNpb25FdmVudEtpbmQSJgoiU1VQRVJWSVNJT05fRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiMKH1NVUEVSVklTSU9OX0VWRU5UX0tJTkRfU1RBUlRJTkcQARIiCh5TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUT1BQRUQQAhIgChxTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FEREVEEAMSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9SRU1PVkVEEAQSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVEFSVEVEEAUSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9FWElURUQQBhIsCihTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1JFU1RBUlRfU0NIRURVTEVEEAcSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9MRUFLRUQQCBIoCiRTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FVVE9fU0hVVERPV04QCTLSAgoNU3lzdGVtU2VydmljZRJpChJHZXRTdXBlcnZpc2lvblRyZWUSKC5zd2l0Y2h5YXJkLnYxLkdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QaKS5zd2l0Y2h5YXJkLnYxLkdldFN1cGVydmlzaW9uVHJlZVJlc3BvbnNlEncKFldhdGNoU3VwZXJ2aXNpb25FdmVudHMSLC5zd2l0Y2h5YXJkLnYxLldhdGNoU3VwZXJ2aXNpb25FdmVudHNSZXF1ZXN0Gi0uc3dpdGNoeWFyZC52MS5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2UwARJdCg5SZXN0YXJ0UHJvY2VzcxIkLnN3aXRjaHlhcmQudjEuUmVzdGFydFByb2Nlc3NSZXF1ZXN0GiUuc3dpdGNoeWFyZC52MS5SZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlQkFaP2dpdGh1Yi5jb20vc3dpdGNoeWFyZC9zd2l0Y2h5YXJkL2dlbi9zd2l0Y2h5YXJkL3YxO3N3aXRjaHlhcmR2MWIGcHJvdG8z");
 
 /**
  * Process is one node of the supervision tree: a supervisor or a worker.
@@ -86,6 +86,38 @@ export type Process = Message<"switchyard.v1.Process"> & {
    * @generated from field: repeated switchyard.v1.Process children = 11;
    */
   children: Process[];
+
+  /**
+   * How long it has been running, in nanoseconds; zero unless RUNNING.
+   *
+   * @generated from field: int64 uptime_ns = 12;
+   */
+  uptimeNs: bigint;
+
+  /**
+   * Set for significant children: their exit can stop their supervisor (auto-shutdown).
+   *
+   * @generated from field: bool significant = 13;
+   */
+  significant: boolean;
+
+  /**
+   * The message its mailbox handler is working on (kind, body, when sent); empty
+   * when idle or for processes without a mailbox.
+   *
+   * @generated from field: string in_progress = 14;
+   */
+  inProgress: string;
+
+  /**
+   * What a running process says it is doing in its own terms, e.g. a device
+   * reconnecting by itself: "backoff: dial 127.0.0.1:5025: connection refused; next
+   * attempt 12:00:03.250". Failures a process handles inside itself show here, not
+   * as restarts. Empty when it has nothing to say or is not running.
+   *
+   * @generated from field: string status = 15;
+   */
+  status: string;
 };
 
 /**
@@ -124,6 +156,168 @@ export type GetSupervisionTreeResponse = Message<"switchyard.v1.GetSupervisionTr
  */
 export const GetSupervisionTreeResponseSchema: GenMessage<GetSupervisionTreeResponse> = /*@__PURE__*/
   messageDesc(file_switchyard_v1_system, 2);
+
+/**
+ * SupervisionEvent is one lifecycle change in the supervision tree.
+ *
+ * @generated from message switchyard.v1.SupervisionEvent
+ */
+export type SupervisionEvent = Message<"switchyard.v1.SupervisionEvent"> & {
+  /**
+   * Numbers the events of the stream's root from 1 without gaps; a gap is events
+   * this stream lost because it fell behind (see WatchSupervisionEventsResponse.dropped).
+   *
+   * @generated from field: uint64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * When it happened, nanoseconds since the Unix epoch.
+   *
+   * @generated from field: int64 timestamp_ns = 2;
+   */
+  timestampNs: bigint;
+
+  /**
+   * The supervisor's path from the root, ids joined by "/" (e.g. "switchyard/devices").
+   *
+   * @generated from field: string path = 3;
+   */
+  path: string;
+
+  /**
+   * The child's id; empty for events about the supervisor itself.
+   *
+   * @generated from field: string child = 4;
+   */
+  child: string;
+
+  /**
+   * @generated from field: switchyard.v1.SupervisionEventKind kind = 5;
+   */
+  kind: SupervisionEventKind;
+
+  /**
+   * Exit reason (with the stack for panics) or error; empty if none.
+   *
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+
+  /**
+   * The child's restart count after this event.
+   *
+   * @generated from field: uint32 restarts = 7;
+   */
+  restarts: number;
+
+  /**
+   * For RESTART_SCHEDULED: when the restart is due, nanoseconds since the Unix epoch.
+   *
+   * @generated from field: int64 next_restart_ns = 8;
+   */
+  nextRestartNs: bigint;
+};
+
+/**
+ * Describes the message switchyard.v1.SupervisionEvent.
+ * Use `create(SupervisionEventSchema)` to create a new message.
+ */
+export const SupervisionEventSchema: GenMessage<SupervisionEvent> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 3);
+
+/**
+ * @generated from message switchyard.v1.WatchSupervisionEventsRequest
+ */
+export type WatchSupervisionEventsRequest = Message<"switchyard.v1.WatchSupervisionEventsRequest"> & {
+  /**
+   * Send a snapshot of the whole tree first (as GetSupervisionTree), taken after the
+   * stream subscribed, so no event falls between the snapshot and the events.
+   *
+   * @generated from field: bool include_snapshot = 1;
+   */
+  includeSnapshot: boolean;
+};
+
+/**
+ * Describes the message switchyard.v1.WatchSupervisionEventsRequest.
+ * Use `create(WatchSupervisionEventsRequestSchema)` to create a new message.
+ */
+export const WatchSupervisionEventsRequestSchema: GenMessage<WatchSupervisionEventsRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 4);
+
+/**
+ * WatchSupervisionEventsResponse carries either the initial snapshot or one event.
+ *
+ * @generated from message switchyard.v1.WatchSupervisionEventsResponse
+ */
+export type WatchSupervisionEventsResponse = Message<"switchyard.v1.WatchSupervisionEventsResponse"> & {
+  /**
+   * @generated from oneof switchyard.v1.WatchSupervisionEventsResponse.item
+   */
+  item: {
+    /**
+     * The tree, first and only once, when include_snapshot was set.
+     *
+     * @generated from field: switchyard.v1.Process snapshot = 1;
+     */
+    value: Process;
+    case: "snapshot";
+  } | {
+    /**
+     * @generated from field: switchyard.v1.SupervisionEvent event = 2;
+     */
+    value: SupervisionEvent;
+    case: "event";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Events this stream has lost so far because it read too slowly (oldest dropped
+   * first; supervision itself never waits for a reader).
+   *
+   * @generated from field: uint64 dropped = 3;
+   */
+  dropped: bigint;
+};
+
+/**
+ * Describes the message switchyard.v1.WatchSupervisionEventsResponse.
+ * Use `create(WatchSupervisionEventsResponseSchema)` to create a new message.
+ */
+export const WatchSupervisionEventsResponseSchema: GenMessage<WatchSupervisionEventsResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 5);
+
+/**
+ * @generated from message switchyard.v1.RestartProcessRequest
+ */
+export type RestartProcessRequest = Message<"switchyard.v1.RestartProcessRequest"> & {
+  /**
+   * The process's path below the root, ids joined by "/", e.g. "devices/psu-05".
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message switchyard.v1.RestartProcessRequest.
+ * Use `create(RestartProcessRequestSchema)` to create a new message.
+ */
+export const RestartProcessRequestSchema: GenMessage<RestartProcessRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 6);
+
+/**
+ * @generated from message switchyard.v1.RestartProcessResponse
+ */
+export type RestartProcessResponse = Message<"switchyard.v1.RestartProcessResponse"> & {
+};
+
+/**
+ * Describes the message switchyard.v1.RestartProcessResponse.
+ * Use `create(RestartProcessResponseSchema)` to create a new message.
+ */
+export const RestartProcessResponseSchema: GenMessage<RestartProcessResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 7);
 
 /**
  * ProcessState is the state of one supervised process.
@@ -178,6 +372,88 @@ export const ProcessStateSchema: GenEnum<ProcessState> = /*@__PURE__*/
   enumDesc(file_switchyard_v1_system, 0);
 
 /**
+ * SupervisionEventKind says what happened to a process.
+ *
+ * @generated from enum switchyard.v1.SupervisionEventKind
+ */
+export enum SupervisionEventKind {
+  /**
+   * @generated from enum value: SUPERVISION_EVENT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A supervisor began to run.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_STARTING = 1;
+   */
+  STARTING = 1,
+
+  /**
+   * A supervisor returned, or a child was stopped by its supervisor.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_STOPPED = 2;
+   */
+  STOPPED = 2,
+
+  /**
+   * A child was added (statically before start, or dynamically).
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_ADDED = 3;
+   */
+  ADDED = 3,
+
+  /**
+   * A child was removed.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_REMOVED = 4;
+   */
+  REMOVED = 4,
+
+  /**
+   * A child is ready.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_STARTED = 5;
+   */
+  STARTED = 5,
+
+  /**
+   * A child exited by itself; reason says how (error text, panic with stack, or empty
+   * for a normal exit).
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_EXITED = 6;
+   */
+  EXITED = 6,
+
+  /**
+   * A child's restart is due at next_restart_ns.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_RESTART_SCHEDULED = 7;
+   */
+  RESTART_SCHEDULED = 7,
+
+  /**
+   * A child's goroutine did not exit within its shutdown timeout.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_LEAKED = 8;
+   */
+  LEAKED = 8,
+
+  /**
+   * Significant children exited, so their supervisor stops.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN = 9;
+   */
+  AUTO_SHUTDOWN = 9,
+}
+
+/**
+ * Describes the enum switchyard.v1.SupervisionEventKind.
+ */
+export const SupervisionEventKindSchema: GenEnum<SupervisionEventKind> = /*@__PURE__*/
+  enumDesc(file_switchyard_v1_system, 1);
+
+/**
  * SystemService shows the inside of the running server: its tree of supervised processes.
  *
  * @generated from service switchyard.v1.SystemService
@@ -192,6 +468,31 @@ export const SystemService: GenService<{
     methodKind: "unary";
     input: typeof GetSupervisionTreeRequestSchema;
     output: typeof GetSupervisionTreeResponseSchema;
+  },
+  /**
+   * WatchSupervisionEvents streams lifecycle events of the whole tree (a process
+   * started, exited, is scheduled for a restart, leaked, ...) as they happen, each
+   * with a sequence number; optionally it first sends a snapshot of the tree.
+   *
+   * @generated from rpc switchyard.v1.SystemService.WatchSupervisionEvents
+   */
+  watchSupervisionEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchSupervisionEventsRequestSchema;
+    output: typeof WatchSupervisionEventsResponseSchema;
+  },
+  /**
+   * RestartProcess stops one process and starts it again through its supervisor,
+   * outside restart intensity and backoff (OTP's terminate_child + restart_child):
+   * an operator's "reconnect now" for a device. Requests queued in its mailbox fail;
+   * none is replayed. It returns once the process is running again or failed to start.
+   *
+   * @generated from rpc switchyard.v1.SystemService.RestartProcess
+   */
+  restartProcess: {
+    methodKind: "unary";
+    input: typeof RestartProcessRequestSchema;
+    output: typeof RestartProcessResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_switchyard_v1_system, 0);

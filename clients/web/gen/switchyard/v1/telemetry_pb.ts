@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Device } from "./device_pb";
+import { file_switchyard_v1_device } from "./device_pb";
 import type { Sample } from "./sample_pb";
 import { file_switchyard_v1_sample } from "./sample_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/telemetry.proto.
  */
 export const file_switchyard_v1_telemetry: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zd2l0Y2h5YXJkL3YxL3RlbGVtZXRyeS5wcm90bxINc3dpdGNoeWFyZC52MSItCghTZWxlY3RvchIPCgdkZXZpY2VzGAEgAygJEhAKCGNoYW5uZWxzGAIgAygJImkKEFN1YnNjcmliZVJlcXVlc3QSKQoIc2VsZWN0b3IYASABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlbGVjdG9yEhcKD2JhdGNoX3dpbmRvd19tcxgCIAEoDRIRCgltYXhfYmF0Y2gYAyABKA0iTAoRU3Vic2NyaWJlUmVzcG9uc2USJgoHc2FtcGxlcxgBIAMoCzIVLnN3aXRjaHlhcmQudjEuU2FtcGxlEg8KB2Ryb3BwZWQYAiABKAQiPQoQR2V0TGF0ZXN0UmVxdWVzdBIpCghzZWxlY3RvchgBIAEoCzIXLnN3aXRjaHlhcmQudjEuU2VsZWN0b3IiOwoRR2V0TGF0ZXN0UmVzcG9uc2USJgoHc2FtcGxlcxgBIAMoCzIVLnN3aXRjaHlhcmQudjEuU2FtcGxlMrQBChBUZWxlbWV0cnlTZXJ2aWNlElAKCVN1YnNjcmliZRIfLnN3aXRjaHlhcmQudjEuU3Vic2NyaWJlUmVxdWVzdBogLnN3aXRjaHlhcmQudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJOCglHZXRMYXRlc3QSHy5zd2l0Y2h5YXJkLnYxLkdldExhdGVzdFJlcXVlc3QaIC5zd2l0Y2h5YXJkLnYxLkdldExhdGVzdFJlc3BvbnNlQkFaP2dpdGh1Yi5jb20vc3dpdGNoeWFyZC9zd2l0Y2h5YXJkL2dlbi9zd2l0Y2h5YXJkL3YxO3N3aXRjaHlhcmR2MWIGcHJvdG8z", [file_switchyard_v1_sample]);
+  fileDesc("Ch1zd2l0Y2h5YXJkL3YxL3RlbGVtZXRyeS5wcm90bxINc3dpdGNoeWFyZC52MSKLAQoIU2VsZWN0b3ISDwoHZGV2aWNlcxgBIAMoCRIQCghjaGFubmVscxgCIAMoCRIvCgR0YWdzGBQgAygLMiEuc3dpdGNoeWFyZC52MS5TZWxlY3Rvci5UYWdzRW50cnkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi7wEKEFN1YnNjcmliZVJlcXVlc3QSKQoIc2VsZWN0b3IYASABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlbGVjdG9yEhcKD2JhdGNoX3dpbmRvd19tcxgCIAEoDRIRCgltYXhfYmF0Y2gYAyABKA0SFAoMZGVhZGJhbmRfYWJzGBQgASgBEhQKDGRlYWRiYW5kX3JlbBgVIAEoARITCgttYXhfcmF0ZV9oehgWIAEoARIWCg5pbml0aWFsX3ZhbHVlcxgXIAEoCBIUCgxoZWFydGJlYXRfbXMYGCABKA0SFQoNZGV2aWNlX3N0YXRlcxgZIAEoCCKqAQoRU3Vic2NyaWJlUmVzcG9uc2USJgoHc2FtcGxlcxgBIAMoCzIVLnN3aXRjaHlhcmQudjEuU2FtcGxlEg8KB2Ryb3BwZWQYAiABKAQSEAoIc3F1YXNoZWQYFCABKAQSDwoHaW5pdGlhbBgVIAEoCBIRCgloZWFydGJlYXQYFiABKAgSJgoHZGV2aWNlcxgXIAMoCzIVLnN3aXRjaHlhcmQudjEuRGV2aWNlIj0KEEdldExhdGVzdFJlcXVlc3QSKQoIc2VsZWN0b3IYASABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlbGVjdG9yIjsKEUdldExhdGVzdFJlc3BvbnNlEiYKB3NhbXBsZXMYASADKAsyFS5zd2l0Y2h5YXJkLnYxLlNhbXBsZTK0AQoQVGVsZW1ldHJ5U2VydmljZRJQCglTdWJzY3JpYmUSHy5zd2l0Y2h5YXJkLnYxLlN1YnNjcmliZVJlcXVlc3QaIC5zd2l0Y2h5YXJkLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESTgoJR2V0TGF0ZXN0Eh8uc3dpdGNoeWFyZC52MS5HZXRMYXRlc3RSZXF1ZXN0GiAuc3dpdGNoeWFyZC52MS5HZXRMYXRlc3RSZXNwb25zZUJBWj9naXRodWIuY29tL3N3aXRjaHlhcmQvc3dpdGNoeWFyZC9nZW4vc3dpdGNoeWFyZC92MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw", [file_switchyard_v1_device, file_switchyard_v1_sample]);
 
 /**
  * Selector picks channels by device and channel glob patterns (path.Match syntax:
@@ -31,6 +33,14 @@ export type Selector = Message<"switchyard.v1.Selector"> & {
    * @generated from field: repeated string channels = 2;
    */
   channels: string[];
+
+  /**
+   * Device tags that must all match (a device tagged line: "3" and area: "vacuum"
+   * matches {line: "3"}); empty matches every device.
+   *
+   * @generated from field: map<string, string> tags = 20;
+   */
+  tags: { [key: string]: string };
 };
 
 /**
@@ -62,6 +72,54 @@ export type SubscribeRequest = Message<"switchyard.v1.SubscribeRequest"> & {
    * @generated from field: uint32 max_batch = 3;
    */
   maxBatch: number;
+
+  /**
+   * Display deadband: a numeric sample is sent only when it differs from the
+   * channel's last sent value by more than deadband_abs, or by more than
+   * deadband_rel times that value's magnitude. Quality changes always pass.
+   * Zero is off.
+   *
+   * @generated from field: double deadband_abs = 20;
+   */
+  deadbandAbs: number;
+
+  /**
+   * @generated from field: double deadband_rel = 21;
+   */
+  deadbandRel: number;
+
+  /**
+   * At most this many samples per channel per second; a sample that comes too soon
+   * is held and replaced by later ones, so the channel always ends on its latest
+   * value. Zero is unlimited.
+   *
+   * @generated from field: double max_rate_hz = 22;
+   */
+  maxRateHz: number;
+
+  /**
+   * Send the latest value of every selected channel first (in a response with
+   * initial set).
+   *
+   * @generated from field: bool initial_values = 23;
+   */
+  initialValues: boolean;
+
+  /**
+   * Send an empty response with heartbeat set when nothing was sent for this long,
+   * in milliseconds; zero means no heartbeats.
+   *
+   * @generated from field: uint32 heartbeat_ms = 24;
+   */
+  heartbeatMs: number;
+
+  /**
+   * Also send the state of every selected device first and then each change, so a
+   * GUI never shows a value of a disconnected device as live.
+   *
+   * @generated from field: bool device_states = 25;
+   */
+  deviceStates: boolean;
 };
 
 /**
@@ -87,6 +145,37 @@ export type SubscribeResponse = Message<"switchyard.v1.SubscribeResponse"> & {
    * @generated from field: uint64 dropped = 2;
    */
   dropped: bigint;
+
+  /**
+   * Samples this subscription skipped because it read slower than they arrived and
+   * a later sample of the same channel replaced them (the queue squashes to the
+   * latest value per channel). Only grows.
+   *
+   * @generated from field: uint64 squashed = 20;
+   */
+  squashed: bigint;
+
+  /**
+   * This response holds the initial values asked for with initial_values.
+   *
+   * @generated from field: bool initial = 21;
+   */
+  initial: boolean;
+
+  /**
+   * This response is a heartbeat on an idle stream.
+   *
+   * @generated from field: bool heartbeat = 22;
+   */
+  heartbeat: boolean;
+
+  /**
+   * Device state changes (with device_states), in the order they happened
+   * relative to the samples of earlier and later responses.
+   *
+   * @generated from field: repeated switchyard.v1.Device devices = 23;
+   */
+  devices: Device[];
 };
 
 /**

@@ -1,0 +1,30 @@
+// Package alarm owns the alarm engine: per-channel limits (HIHI/HIGH/LOW/LOLO with
+// severities, hysteresis and a delay), the comm-failure, stale-value and
+// read-back-versus-set-point alarms, latching until acknowledged, shelving, run-time
+// limit changes, and the archive of alarm transitions.
+//
+// # Model
+//
+// A Rule selects channels by device and channel glob and carries their Limits. Each
+// selected channel gets a Machine: a pure, single-threaded state machine driven by
+// samples, device up/down events, the passing of time (Tick) and operator actions
+// (Ack, Shelve, SetLimits). Every call takes the time explicitly, so tests drive it
+// with any clock. A call that changes what an operator should see returns
+// Transitions; a sample that changes nothing returns none, so WatchAlarms carries
+// transitions only.
+//
+// An alarm latches: its Latched severity is the highest severity seen since the last
+// acknowledgement, and it stays active (listed, unacknowledged) until an operator
+// acknowledges it, even after the condition has cleared.
+//
+// # Concurrency contract
+//
+// Machine is not safe for concurrent use. Engine owns every Machine on its Serve
+// goroutine; its other methods (List, Ack, Shelve, SetLimits, Limits) send a typed
+// request to that goroutine and wait for the answer, so they are safe from any
+// goroutine and fail with ErrNotRunning when Serve is not running. Engine never
+// blocks on a watcher: each Watch has a bounded queue whose overflow drops the
+// oldest transitions and counts them (Watch.Dropped). Sinks are handed every
+// transition through Record, which must not block; QuestDBSink keeps its own
+// unbounded queue and never drops.
+package alarm

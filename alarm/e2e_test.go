@@ -1,0 +1,133 @@
+package alarm_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/alarm"
+	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/ingest"
+	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/sim"
+	"github.com/switchyard/switchyard/sim/simtest"
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+// waitFor takes transitions from w until one matches want ("EVENT CONDITION") or
+// the generous bound passes, and returns it.
+func waitFor(t *testing.T, w *alarm.Watch, want string) alarm.Transition {
+	t.Helper()
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	var seen []string
+	for {
+		for _, tr := range w.Take() {
+			got := tr.Event.String() + " " + tr.Alarm.Condition.String()
+			if got == want {
+				return tr
+			}
+			seen = append(seen, got)
+		}
+		select {
+		case <-w.Ready():
+		case <-deadline.C:
+			t.Fatalf("no %q within 30 s; saw %v", want, seen)
+		}
+	}
+}
+
+// TestEndToEndRampAndCut ramps a simulated power supply's set-point through its
+// limits, expects each transition on a watch and in QuestDB, then cuts the device
+// and expects INVALID.
+func TestEndToEndRampAndCut(t *testing.T) {
+	qdb := ingesttest.QuestDB(t)
+	table := ingesttest.Table(t, qdb)
+	psu := simtest.SCPI(t, "psu-1", sim.Options{Seed: 3})
+
+	hub := telemetry.NewHub(nil)
+	spec := devicemgr.Spec{
+		Name: "psu-1", Address: psu.Addr(), Driver: devicemgr.DriverSCPI,
+		ReplyTimeout: time.Second, BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second,
+		Channels: []devicemgr.ChannelSpec{{Name: "voltage", Query: "MEAS:VOLT?", Period: 50 * time.Millisecond}},
+		Commands: []devicemgr.CommandSpec{{Name: "set", Template: "SOUR:VOLT {v}", Args: []devicemgr.ArgSpec{{Name: "v"}}}},
+	}
+	mgr, err := devicemgr.New([]devicemgr.Spec{spec}, hub, devicemgr.Options{Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := lim()
+	limits.HiHi.Value, limits.High.Value = 17, 15
+	limits.Low.Value, limits.LoLo.Value = 4, 2
+	limits.Hysteresis = 0.2
+	sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
+	defer sub.Close()
+	states := mgr.WatchStates()
+	defer states.Close()
+	sink := alarm.NewQuestDBSink(qdb, table, discard())
+	eng, err := alarm.NewEngine([]alarm.Rule{{Devices: []string{"psu-*"}, Channels: []string{"voltage"}, Limits: limits}},
+		sub, states, alarm.Options{Sinks: []alarm.Sink{sink}, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := eng.Watch(nil)
+	defer w.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range []interface{ Serve(context.Context) error }{sink, eng, mgr.Devices()[0]} {
+		wg.Go(func() { _ = s.Serve(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	set := func(v float64) {
+		t.Helper()
+		cctx, c := context.WithTimeout(ctx, 30*time.Second)
+		defer c()
+		for {
+			_, err := mgr.Send(cctx, "psu-1", devicemgr.Command{Name: "set", Args: []string{fmt.Sprint(v)}})
+			if err == nil {
+				return
+			}
+			if cctx.Err() != nil {
+				t.Fatalf("set %v: %v", v, err)
+			}
+			time.Sleep(100 * time.Millisecond) // not connected yet
+		}
+	}
+	steps := []struct {
+		v    float64
+		want string
+	}{
+		{16, "RAISED HIGH"}, {18, "RAISED HIHI"}, {12, "CLEARED NONE"},
+		{3, "RAISED LOW"}, {1, "RAISED LOLO"}, {12, "CLEARED NONE"},
+	}
+	for _, s := range steps {
+		set(s.v)
+		tr := waitFor(t, w, s.want)
+		if tr.Alarm.Limits.HiHi.Value != 17 {
+			t.Fatalf("transition without the limits in force: %+v", tr)
+		}
+	}
+	// Cut the device: refuse new connections and drop the open one.
+	if _, err := psu.UpdateFaults(func(f *sim.Faults) { f.Refuse = true }); err != nil {
+		t.Fatal(err)
+	}
+	psu.Drop()
+	tr := waitFor(t, w, "RAISED COMM")
+	if tr.Alarm.Severity != alarm.Invalid || !strings.Contains(tr.Alarm.Message, "device down") && !strings.Contains(tr.Alarm.Message, "reading") {
+		t.Fatalf("cut: %+v", tr)
+	}
+
+	// QuestDB holds every RAISED with the limits in force.
+	ingesttest.WaitCount(t, qdb, table, "event = 'RAISED'", 5, 60*time.Second)
+	qctx, qc := context.WithTimeout(context.Background(), 10*time.Second)
+	defer qc()
+	n, err := ingest.QueryInt(qctx, qdb, `SELECT count() FROM "`+table+`" WHERE event = 'RAISED' AND cond = 'HIHI' AND hihi = 17 AND severity = 'MAJOR'`)
+	if err != nil || n != 1 {
+		t.Fatalf("HIHI row: %d, %v", n, err)
+	}
+}

@@ -1,0 +1,371 @@
+package alarm
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+// DefaultTickInterval is how often the engine lets time pass in its machines
+// (delays, stale values, shelf expiry) when Options.TickInterval is zero.
+const DefaultTickInterval = 250 * time.Millisecond
+
+// Sink receives every transition, in order, on the engine's goroutine. Record must
+// not block.
+type Sink interface {
+	Record(Transition)
+}
+
+// States is where the engine learns device state changes; *devicemgr.StateWatch
+// is one.
+type States interface {
+	Ready() <-chan struct{}
+	Take() []devicemgr.Info
+}
+
+// Options configures an Engine. The zero value works.
+type Options struct {
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger logs transitions and limit changes. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the engine's metrics. Default nil: not registered.
+	Registerer prometheus.Registerer
+	// Sinks receive every transition (the archive). Default none.
+	Sinks []Sink
+	// TickInterval: see DefaultTickInterval.
+	TickInterval time.Duration
+	// WatchCapacity bounds each Watch's queue. Default DefaultWatchCapacity.
+	WatchCapacity int
+}
+
+// Engine evaluates alarm rules against live samples and device states. Create it
+// with NewEngine, run it with Serve.
+type Engine struct {
+	rules  []Rule
+	sub    *telemetry.Subscription
+	states States
+	opts   Options
+	log    *slog.Logger
+
+	reqs   chan func()
+	exited atomic.Pointer[chan struct{}] // closed when the running Serve returns; nil before
+
+	watchMu sync.Mutex
+	watches map[*Watch]struct{}
+
+	// Owned by the Serve goroutine.
+	machines map[string]*Machine // key device/channel; nil value: no rule matches
+	byDevice map[string][]*Machine
+	devUp    map[string]devState
+
+	transitions *prometheus.CounterVec
+	active      prometheus.Gauge
+}
+
+type devState struct {
+	up      bool
+	stopped bool // stopped by the server (shutdown): not a failure
+	reason  string
+}
+
+// NewEngine returns an engine for rules fed by sub (subscribe it Lossless to every
+// sample, so no transition is missed) and states. It validates the rules.
+func NewEngine(rules []Rule, sub *telemetry.Subscription, states States, opts Options) (*Engine, error) {
+	for i := range rules {
+		if err := rules[i].Validate(); err != nil {
+			return nil, fmt.Errorf("alarm rule %d: %w", i, err)
+		}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.TickInterval <= 0 {
+		opts.TickInterval = DefaultTickInterval
+	}
+	if opts.WatchCapacity <= 0 {
+		opts.WatchCapacity = DefaultWatchCapacity
+	}
+	e := &Engine{
+		rules: slices.Clone(rules), sub: sub, states: states, opts: opts, log: opts.Logger,
+		reqs:     make(chan func()),
+		watches:  make(map[*Watch]struct{}),
+		machines: make(map[string]*Machine),
+		byDevice: make(map[string][]*Machine),
+		devUp:    make(map[string]devState),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_alarm_transitions_total",
+			Help: "Alarm transitions by event.",
+		}, []string{"event"}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchyard_alarm_active",
+			Help: "Alarms that are active (in alarm or latched and unacknowledged).",
+		}),
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(e.transitions, e.active)
+	}
+	return e, nil
+}
+
+// Serve evaluates alarms until ctx ends. A supervisor may call it again after it
+// returned; the alarm states carry over. It must not run twice at once.
+func (e *Engine) Serve(ctx context.Context) error {
+	exited := make(chan struct{})
+	if old := e.exited.Load(); old != nil {
+		select {
+		case <-*old:
+		default:
+			return errors.New("alarm: Serve is already running")
+		}
+	}
+	e.exited.Store(&exited)
+	defer close(exited)
+	tick := time.NewTicker(e.opts.TickInterval)
+	defer tick.Stop()
+	var buf []telemetry.Sample
+	var stateReady <-chan struct{}
+	if e.states != nil {
+		stateReady = e.states.Ready()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-e.sub.Ready():
+			buf = e.sub.Drain(buf[:0], 4096)
+			now := e.opts.Now()
+			for i := range buf {
+				e.onSample(now, &buf[i])
+			}
+			clear(buf)
+		case <-stateReady:
+			now := e.opts.Now()
+			for _, info := range e.states.Take() {
+				e.onDevice(now, &info)
+			}
+		case <-tick.C:
+			now := e.opts.Now()
+			for _, m := range e.machines {
+				if m != nil {
+					e.emit(m.Tick(now))
+				}
+			}
+		case f := <-e.reqs:
+			f()
+		}
+	}
+}
+
+// machine returns the machine of a channel, creating it from the first matching
+// rule; nil when no rule matches.
+func (e *Engine) machine(device, channel string) *Machine {
+	key := device + "/" + channel
+	if m, ok := e.machines[key]; ok {
+		return m
+	}
+	var m *Machine
+	for i := range e.rules {
+		if e.rules[i].Matches(device, channel) {
+			m = e.addMachine(device, channel, e.rules[i].Group, e.rules[i].Limits)
+			break
+		}
+	}
+	e.machines[key] = m
+	return m
+}
+
+func (e *Engine) addMachine(device, channel, group string, l Limits) *Machine {
+	m := NewMachine(device, channel, group, l)
+	e.machines[device+"/"+channel] = m
+	e.byDevice[device] = append(e.byDevice[device], m)
+	if st, ok := e.devUp[device]; ok && !st.up {
+		m.DeviceState(e.opts.Now(), false, st.reason) // nothing to report yet
+	}
+	return m
+}
+
+func (e *Engine) onSample(now time.Time, s *telemetry.Sample) {
+	if s.Quality == telemetry.Disconnected && e.devUp[s.Device].stopped {
+		return // the server stopped the device on purpose; see onDevice
+	}
+	if m := e.machine(s.Device, s.Channel); m != nil {
+		e.emit(m.Sample(now, s))
+	}
+	for _, m := range e.byDevice[s.Device] {
+		if m.a.Limits.Setpoint == s.Channel {
+			e.emit(m.Setpoint(now, s))
+		}
+	}
+}
+
+// onDevice applies a device state change. A device the server stopped (at
+// shutdown) raises nothing: its alarms keep their last state rather than flooding
+// panels and the archive with INVALID on every restart of Switchyard.
+func (e *Engine) onDevice(now time.Time, info *devicemgr.Info) {
+	if info.State == devicemgr.Stopped {
+		st := e.devUp[info.Name]
+		st.stopped = true
+		e.devUp[info.Name] = st
+		return
+	}
+	up := info.State == devicemgr.Connected || info.State == devicemgr.Connecting && info.Restarts == 0 && info.LastError == ""
+	reason := info.State.String()
+	if info.LastError != "" {
+		reason += ": " + info.LastError
+	}
+	prev, known := e.devUp[info.Name]
+	e.devUp[info.Name] = devState{up: up, reason: reason}
+	if known && !prev.stopped && prev.up == up {
+		return
+	}
+	for _, m := range e.byDevice[info.Name] {
+		e.emit(m.DeviceState(now, up, reason))
+	}
+}
+
+// emit hands transitions to the sinks and watches.
+func (e *Engine) emit(ts []Transition) {
+	for i := range ts {
+		t := &ts[i]
+		e.transitions.WithLabelValues(t.Event.String()).Inc()
+		e.log.Info("alarm", "event", t.Event.String(), "alarm", t.Alarm.Key(), "condition", t.Alarm.Condition.String(),
+			"severity", t.Alarm.Severity.String(), "latched", t.Alarm.Latched.String(), "message", t.Alarm.Message, "who", t.Who)
+		for _, s := range e.opts.Sinks {
+			s.Record(*t)
+		}
+		e.watchMu.Lock()
+		for w := range e.watches {
+			w.offer(t)
+		}
+		e.watchMu.Unlock()
+	}
+	if len(ts) > 0 {
+		n := 0
+		for _, m := range e.machines {
+			if m != nil && m.a.Active() {
+				n++
+			}
+		}
+		e.active.Set(float64(n))
+	}
+}
+
+// Watch returns a new watch of the transitions match selects (all when nil).
+// Close it when done.
+func (e *Engine) Watch(match func(*Transition) bool) *Watch {
+	w := &Watch{engine: e, match: match, wake: make(chan struct{}, 1), cap: e.opts.WatchCapacity}
+	e.watchMu.Lock()
+	e.watches[w] = struct{}{}
+	e.watchMu.Unlock()
+	return w
+}
+
+// do runs f on the Serve goroutine and waits for it.
+func (e *Engine) do(ctx context.Context, f func()) error {
+	exited := e.exited.Load()
+	if exited == nil {
+		return ErrNotRunning
+	}
+	done := make(chan struct{})
+	select {
+	case e.reqs <- func() { f(); close(done) }:
+	case <-*exited:
+		return ErrNotRunning
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-done
+	return nil
+}
+
+// List returns the alarms of every configured channel that has published, sorted
+// by device and channel; only the active ones when activeOnly.
+func (e *Engine) List(ctx context.Context, activeOnly bool) ([]Alarm, error) {
+	var out []Alarm
+	err := e.do(ctx, func() {
+		for _, m := range e.machines {
+			if m != nil && (!activeOnly || m.a.Active()) {
+				out = append(out, m.a)
+			}
+		}
+	})
+	slices.SortFunc(out, func(a, b Alarm) int {
+		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Channel, b.Channel))
+	})
+	return out, err
+}
+
+// act runs an operator action on one channel's machine.
+func (e *Engine) act(ctx context.Context, device, channel string, create bool, f func(m *Machine, now time.Time) ([]Transition, error)) (Alarm, error) {
+	var a Alarm
+	var ferr error
+	err := e.do(ctx, func() {
+		// Only channels that published have an alarm, unless limits are being set.
+		m := e.machines[device+"/"+channel]
+		if create {
+			if m = e.machine(device, channel); m == nil {
+				m = e.addMachine(device, channel, "", Limits{})
+			}
+		}
+		if m == nil {
+			ferr = fmt.Errorf("%w: %s/%s", ErrNotFound, device, channel)
+			return
+		}
+		ts, err := f(m, e.opts.Now())
+		if err != nil {
+			ferr = err
+			return
+		}
+		e.emit(ts)
+		a = m.a
+	})
+	return a, cmp.Or(err, ferr)
+}
+
+// Ack acknowledges the alarm of device/channel.
+func (e *Engine) Ack(ctx context.Context, device, channel, who, comment string) (Alarm, error) {
+	return e.act(ctx, device, channel, false, func(m *Machine, now time.Time) ([]Transition, error) {
+		return m.Ack(now, who, comment)
+	})
+}
+
+// Shelve shelves the alarm of device/channel until until (zero: unshelve).
+func (e *Engine) Shelve(ctx context.Context, device, channel string, until time.Time, who, comment string) (Alarm, error) {
+	return e.act(ctx, device, channel, false, func(m *Machine, now time.Time) ([]Transition, error) {
+		return m.Shelve(now, until, who, comment)
+	})
+}
+
+// SetLimits replaces the limits of device/channel at run time, for a channel no
+// rule selects too. The change is a LimitsChanged transition (archived, logged).
+func (e *Engine) SetLimits(ctx context.Context, device, channel string, l Limits, who, comment string) (Alarm, error) {
+	if device == "" || channel == "" {
+		return Alarm{}, fmt.Errorf("%w: device and channel are required", ErrBadRequest)
+	}
+	if err := l.Validate(); err != nil {
+		return Alarm{}, fmt.Errorf("%w: limits: %w", ErrBadRequest, err)
+	}
+	return e.act(ctx, device, channel, true, func(m *Machine, now time.Time) ([]Transition, error) {
+		return m.SetLimits(now, l, who, comment)
+	})
+}
+
+// Get returns the alarm (with its limits in force) of device/channel.
+func (e *Engine) Get(ctx context.Context, device, channel string) (Alarm, error) {
+	return e.act(ctx, device, channel, false, func(*Machine, time.Time) ([]Transition, error) { return nil, nil })
+}

@@ -1,0 +1,186 @@
+package alarm_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/switchyard/switchyard/alarm"
+	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+// recorder is a Sink that keeps what it is given.
+type recorder struct {
+	mu sync.Mutex
+	ts []alarm.Transition
+}
+
+func (r *recorder) Record(t alarm.Transition) {
+	r.mu.Lock()
+	r.ts = append(r.ts, t)
+	r.mu.Unlock()
+}
+
+func events(ts []alarm.Transition) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Event.String() + " " + t.Alarm.Key() + " " + t.Alarm.Condition.String()
+	}
+	return out
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestEngine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := telemetry.NewHub(nil)
+		var feed devicemgr.StateFeed
+		rules := []alarm.Rule{
+			{Devices: []string{"psu-*"}, Channels: []string{"voltage"}, Group: "power", Limits: lim()},
+			{Devices: []string{"env-*"}, Channels: []string{"pressure"}, Group: "vacuum", Limits: alarm.Limits{StaleAfter: 2 * time.Second}},
+		}
+		rec := &recorder{}
+		sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
+		defer sub.Close()
+		states := feed.Watch()
+		defer states.Close()
+		eng, err := alarm.NewEngine(rules, sub, states, alarm.Options{Sinks: []alarm.Sink{rec}, Logger: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- eng.Serve(ctx) }()
+		vacuum := eng.Watch(func(tr *alarm.Transition) bool { return tr.Alarm.Group == "vacuum" })
+		defer vacuum.Close()
+		all := eng.Watch(nil)
+		defer all.Close()
+
+		pub := func(dev, ch string, v float64) {
+			hub.Publish(telemetry.Sample{Device: dev, Channel: ch, Value: telemetry.Float(v), TimeNs: time.Now().UnixNano()})
+		}
+		pub("psu-01", "voltage", 12)
+		pub("psu-01", "current", 99) // no rule: no alarm
+		pub("env-01", "pressure", 1000)
+		pub("psu-01", "voltage", 45)
+		synctest.Wait()
+		if got := events(all.Take()); !equal(got, []string{"RAISED psu-01/voltage HIGH"}) {
+			t.Fatalf("after HIGH: %v", got)
+		}
+		// The device goes down: INVALID on its channels.
+		feed.Publish(devicemgr.Info{Name: "psu-01", State: devicemgr.Backoff, LastError: "connection refused"})
+		synctest.Wait()
+		tr := all.Take()
+		if got := events(tr); !equal(got, []string{"RAISED psu-01/voltage COMM"}) || tr[0].Alarm.Severity != alarm.Invalid {
+			t.Fatalf("after down: %v", tr)
+		}
+		// Pressure stops arriving: STALE after 2 s, on the vacuum watch only.
+		time.Sleep(2500 * time.Millisecond)
+		synctest.Wait()
+		if got := events(vacuum.Take()); !equal(got, []string{"RAISED env-01/pressure STALE"}) {
+			t.Fatalf("vacuum watch: %v", got)
+		}
+		all.Take()
+		// Operator actions.
+		if _, err := eng.Ack(ctx, "psu-01", "voltage", "ann", "on it"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.Ack(ctx, "psu-01", "nope", "ann", ""); !errors.Is(err, alarm.ErrNotFound) {
+			t.Fatalf("ack of unknown channel: %v", err)
+		}
+		feed.Publish(devicemgr.Info{Name: "psu-01", State: devicemgr.Connected})
+		pub("psu-01", "voltage", 12)
+		synctest.Wait()
+		list, err := eng.List(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0].Key() != "env-01/pressure" {
+			t.Fatalf("active after ack and recovery: %+v", list)
+		}
+		l := lim()
+		l.High.Value = 11
+		a, err := eng.SetLimits(ctx, "psu-01", "voltage", l, "ann", "tighter")
+		if err != nil || a.Condition != alarm.High {
+			t.Fatalf("set limits: %v %+v", err, a)
+		}
+		if _, err := eng.Shelve(ctx, "env-01", "pressure", time.Now().Add(time.Minute), "bob", "pump swap"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute + time.Second)
+		synctest.Wait()
+		if got := events(all.Take()); !equal(got, []string{
+			"ACKED psu-01/voltage COMM", "CLEARED psu-01/voltage NONE",
+			"LIMITS_CHANGED psu-01/voltage HIGH", "RAISED psu-01/voltage HIGH",
+			"SHELVED env-01/pressure STALE", "UNSHELVED env-01/pressure STALE",
+		}) {
+			t.Fatalf("operator actions: %v", got)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.List(t.Context(), false); !errors.Is(err, alarm.ErrNotRunning) {
+			t.Fatalf("List after Serve returned: %v", err)
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if len(rec.ts) != 9 {
+			t.Fatalf("sink got %d transitions, want 9: %v", len(rec.ts), events(rec.ts))
+		}
+	})
+}
+
+// TestEngineStoppedDeviceRaisesNothing: the server stopping its devices at shutdown
+// (state STOPPED, DISCONNECTED samples) is not an alarm.
+func TestEngineStoppedDeviceRaisesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := telemetry.NewHub(nil)
+		var feed devicemgr.StateFeed
+		sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
+		defer sub.Close()
+		states := feed.Watch()
+		defer states.Close()
+		eng, err := alarm.NewEngine([]alarm.Rule{{Limits: lim()}}, sub, states, alarm.Options{Logger: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go func() { _ = eng.Serve(ctx) }()
+		w := eng.Watch(nil)
+		defer w.Close()
+		feed.Publish(devicemgr.Info{Name: "d", State: devicemgr.Connected})
+		hub.Publish(telemetry.Sample{Device: "d", Channel: "c", Value: telemetry.Float(20)})
+		synctest.Wait()
+		feed.Publish(devicemgr.Info{Name: "d", State: devicemgr.Stopped})
+		synctest.Wait()
+		hub.Publish(telemetry.Sample{Device: "d", Channel: "c", Quality: telemetry.Disconnected, Err: "stopped"})
+		synctest.Wait()
+		if got := w.Take(); len(got) != 0 {
+			t.Fatalf("stopping raised %v", events(got))
+		}
+		// Started again and failing: that is an alarm.
+		feed.Publish(devicemgr.Info{Name: "d", State: devicemgr.Backoff, LastError: "refused"})
+		synctest.Wait()
+		if got := events(w.Take()); !equal(got, []string{"RAISED d/c COMM"}) {
+			t.Fatalf("after restart and failure: %v", got)
+		}
+		cancel()
+		synctest.Wait()
+	})
+}

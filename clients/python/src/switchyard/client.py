@@ -1,0 +1,269 @@
+"""The Pythonic client: one object per server, plain values in and out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Callable, Iterator, Sequence, Union
+
+import grpc
+from google.protobuf import duration_pb2
+
+from switchyard.v1 import (
+    device_pb2,
+    device_pb2_grpc,
+    system_pb2,
+    system_pb2_grpc,
+    telemetry_pb2,
+    telemetry_pb2_grpc,
+)
+
+from .backoff import Backoff
+from .errors import Unimplemented, from_rpc_error
+from .model import (
+    CommandReply,
+    Device,
+    Process,
+    Sample,
+    device_from_pb,
+    process_from_pb,
+    sample_from_pb,
+    value_from_pb,
+)
+from .sequence import SeqEvent
+from .subscription import Subscription, selector
+
+#: Channel options matching the server's keepalive policy (server/doc.go): the
+#: server accepts pings no more often than every 10 s, pings idle connections
+#: every 30 s and drops them after 10 s without an answer. The client pings every
+#: 30 s (also without calls, so a dead connection under an idle subscription is
+#: found) and waits 10 s for the answer.
+KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+
+#: What the ``tls`` argument of :class:`Client` accepts: None or False for
+#: plaintext, True for TLS with the system's roots, PEM root certificates as bytes,
+#: or ready-made grpc.ChannelCredentials.
+TLS = Union[None, bool, bytes, grpc.ChannelCredentials]
+
+When = Union[dt.datetime, int, float]
+
+
+def _credentials(tls: TLS) -> grpc.ChannelCredentials | None:
+    if tls is None or tls is False:
+        return None
+    if tls is True:
+        return grpc.ssl_channel_credentials()
+    if isinstance(tls, bytes):
+        return grpc.ssl_channel_credentials(root_certificates=tls)
+    if isinstance(tls, grpc.ChannelCredentials):
+        return tls
+    raise TypeError(f"Client tls: want None, bool, PEM bytes or grpc.ChannelCredentials, got {type(tls).__name__}")
+
+
+class Client:
+    """A connection to one Switchyard server's gRPC port.
+
+    ``address`` is host:port (default ``127.0.0.1:7400``); ``token``, if given, is
+    sent as ``authorization: Bearer <token>`` on every call; ``tls`` selects
+    transport security (see :data:`TLS`); ``timeout`` bounds every unary call in
+    seconds. Failed calls raise :class:`~switchyard.errors.SwitchyardError`
+    subclasses carrying the server's message.
+
+    A Client is safe to use from several threads (grpcio channels are); close it
+    with :meth:`close` or a ``with`` block. Do not share one across ``fork``.
+    """
+
+    def __init__(self, address: str = "127.0.0.1:7400", token: str | None = None, tls: TLS = None,
+                 *, timeout: float = 10.0, options: Sequence[tuple[str, int | str]] = ()) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._creds = _credentials(tls)
+        self._options = list(KEEPALIVE_OPTIONS) + list(options)
+        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
+        if self._creds is None:
+            self._channel = grpc.insecure_channel(address, options=self._options)
+        else:
+            self._channel = grpc.secure_channel(address, self._creds, options=self._options)
+        self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
+        self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)
+        self._system = system_pb2_grpc.SystemServiceStub(self._channel)
+
+    def _aio_channel(self) -> grpc.aio.Channel:
+        """A new grpc.aio channel with this client's settings, for the running loop."""
+        if self._creds is None:
+            return grpc.aio.insecure_channel(self.address, options=self._options)
+        return grpc.aio.secure_channel(self.address, self._creds, options=self._options)
+
+    def _unary(self, method: str, fn: Callable, request, timeout: float | None = None):
+        try:
+            return fn(request, timeout=self.timeout if timeout is None else timeout, metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err, method) from None
+
+    def close(self) -> None:
+        """Closes the channel; calls and subscriptions in flight end. Idempotent."""
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.address!r})"
+
+    # -- devices -------------------------------------------------------------------
+
+    def devices(self) -> list[Device]:
+        """Returns every configured device with its current state."""
+        resp = self._unary("DeviceService/ListDevices", self._devices.ListDevices, device_pb2.ListDevicesRequest())
+        return [device_from_pb(d) for d in resp.devices]
+
+    def device(self, name: str) -> Device:
+        """Returns one device by name; raises NotFound if there is none."""
+        resp = self._unary("DeviceService/GetDevice", self._devices.GetDevice, device_pb2.GetDeviceRequest(name=name))
+        return device_from_pb(resp.device)
+
+    def send_command(self, device: str, name: str | None = None, *args: object, raw: str | None = None,
+                     timeout: float | None = None) -> CommandReply:
+        """Sends a named command with its arguments (``send_command("psu-01",
+        "set_voltage", 24)``) or, with ``raw=``, a raw line, and returns the reply
+        once the device has executed it. ``timeout`` (seconds) is how long the
+        server waits for the device; the call itself may take a little longer.
+        Raises InvalidArgument for an unknown command or a bad argument."""
+        if (name is None) == (raw is None):
+            raise ValueError("send_command: give exactly one of name or raw=")
+        if raw is not None and args:
+            raise ValueError("send_command: a raw line takes no args")
+        req = device_pb2.SendCommandRequest(device=device, args=[_arg(a) for a in args])
+        if raw is not None:
+            req.raw = raw
+        else:
+            req.name = name
+        call_timeout = self.timeout
+        if timeout is not None:
+            req.timeout.CopyFrom(duration_pb2.Duration(seconds=int(timeout), nanos=int((timeout % 1) * 1e9)))
+            call_timeout = max(self.timeout, timeout + 5)
+        resp = self._unary("DeviceService/SendCommand", self._devices.SendCommand, req, call_timeout)
+        return CommandReply(resp.reply, tuple(value_from_pb(v) for v in resp.values))
+
+    def watch_devices(self, devices: Sequence[str] | str = ()) -> DeviceWatch:
+        """Returns an iterator of (device, timestamp_ns): the current state of every
+        selected device, then each change, until cancelled or the server stops.
+        Its ``cancel()`` may be called from any thread."""
+        if isinstance(devices, str):
+            devices = [devices]
+        call = self._devices.WatchDevices(device_pb2.WatchDevicesRequest(devices=list(devices)), metadata=self._metadata)
+        return DeviceWatch(call)
+
+    # -- telemetry -----------------------------------------------------------------
+
+    def latest(self, devices: Sequence[str] | str = (), channels: Sequence[str] | str = ()) -> list[Sample]:
+        """Returns the most recent sample of each channel matching the glob patterns
+        (empty: all)."""
+        req = telemetry_pb2.GetLatestRequest(selector=selector(devices, channels))
+        resp = self._unary("TelemetryService/GetLatest", self._telemetry.GetLatest, req)
+        return [sample_from_pb(s) for s in resp.samples]
+
+    def subscribe(self, devices: Sequence[str] | str = (), channels: Sequence[str] | str = (), *,
+                  batch_window_ms: int = 0, max_batch: int = 0, reconnect: bool = True,
+                  backoff: Backoff | None = None, on_event: Callable[[SeqEvent], None] | None = None,
+                  on_reconnect: Callable[[int, BaseException | None], None] | None = None) -> Subscription:
+        """Returns a live subscription to the channels matching the glob patterns.
+
+        Iterate it (``for batch in sub``) or iterate it asynchronously on grpc.aio
+        (``async for batch in sub``); each item is a Batch of plain Samples. With
+        ``reconnect`` (the default) a broken stream is re-established with
+        ``backoff`` and every sequence gap, repeat or server restart is reported
+        (``on_event``, ``Batch.events``, ``Subscription.events``)."""
+        req = telemetry_pb2.SubscribeRequest(selector=selector(devices, channels),
+                                             batch_window_ms=batch_window_ms, max_batch=max_batch)
+        return Subscription(self, req, reconnect=reconnect, backoff=backoff, on_event=on_event,
+                            on_reconnect=on_reconnect)
+
+    def history(self, device: str, channel: str, start: When, end: When | None = None,
+                limit: int | None = None) -> list[Sample]:
+        """Returns the archived samples of one channel between ``start`` and ``end``
+        (datetimes, or Unix seconds), oldest first, as plain Samples.
+
+        Pending: the server's HistoryService (issue 6) is not in this API version,
+        so this raises Unimplemented until it lands; the signature is final.
+        """
+        _ns(start, "start")
+        if end is not None:
+            _ns(end, "end")
+        raise Unimplemented(
+            "history: this server API has no HistoryService yet (pending: HistoryService.QueryHistory)",
+            method="HistoryService/QueryHistory",
+        )
+
+    # -- alarms (pending) -----------------------------------------------------------
+
+    def alarms(self) -> list[dict]:
+        """Returns the active alarms. Pending: the server's AlarmService (issue 7) is
+        not in this API version, so this raises Unimplemented until it lands."""
+        raise Unimplemented("alarms: this server API has no AlarmService yet (pending: AlarmService.ListActiveAlarms)",
+                            method="AlarmService/ListActiveAlarms")
+
+    def acknowledge(self, alarm: str, comment: str = "") -> None:
+        """Acknowledges an alarm. Pending like :meth:`alarms`."""
+        raise Unimplemented("acknowledge: this server API has no AlarmService yet (pending: AlarmService.Acknowledge)",
+                            method="AlarmService/Acknowledge")
+
+    # -- system --------------------------------------------------------------------
+
+    def supervision_tree(self) -> Process:
+        """Returns a snapshot of the server's supervision tree."""
+        resp = self._unary("SystemService/GetSupervisionTree", self._system.GetSupervisionTree,
+                           system_pb2.GetSupervisionTreeRequest())
+        return process_from_pb(resp.root)
+
+
+def _arg(a: object) -> str:
+    if isinstance(a, bool):
+        return "ON" if a else "OFF"
+    return str(a)
+
+
+def _ns(t: When, name: str) -> int:
+    """Nanoseconds since the Unix epoch of a datetime (naive means UTC) or Unix seconds."""
+    if isinstance(t, dt.datetime):
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.timezone.utc)
+        return int(t.timestamp() * 1e9)
+    if isinstance(t, (int, float)) and not isinstance(t, bool):
+        return int(t * 1e9)
+    raise TypeError(f"history {name}: want a datetime or Unix seconds, got {type(t).__name__}")
+
+
+class DeviceWatch:
+    """The iterator :meth:`Client.watch_devices` returns; ``cancel()`` ends it
+    from any thread, and the iteration then stops without an error."""
+
+    def __init__(self, call) -> None:
+        self._call = call
+
+    def __iter__(self) -> Iterator[tuple[Device, int]]:
+        try:
+            for resp in self._call:
+                yield device_from_pb(resp.device), resp.timestamp_ns
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.CANCELLED:
+                raise from_rpc_error(err, "DeviceService/WatchDevices") from None
+        finally:
+            self._call.cancel()
+
+    def cancel(self) -> None:
+        """Ends the watch. Idempotent."""
+        self._call.cancel()
+
+    def __enter__(self) -> DeviceWatch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cancel()

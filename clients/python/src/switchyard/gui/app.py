@@ -1,0 +1,185 @@
+"""The main window and the ``switchyard-gui`` entry point."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from PySide6.QtCore import Qt, QThreadPool, QTimer
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from ..client import Client
+from ..model import Device
+from .panels import AlarmPanel, CommandPanel, DevicePanel, TreePanel
+from .plots import PlotPanel
+from .workers import DeviceWatchWorker, StreamWorker, Task
+
+#: How often the supervision tree is fetched again, in milliseconds.
+TREE_REFRESH_MS = 2000
+
+
+class MainWindow(QMainWindow):
+    """Devices and supervision tree (left), live plots (centre), command and alarm
+    panels (right). ``plot`` lists the channels plotted from the start
+    (device, channel). The window owns its worker threads and stops them in
+    :meth:`closeEvent`; it does not close the client."""
+
+    def __init__(self, client: Client, plot: list[tuple[str, str]] | None = None):
+        super().__init__()
+        self.client = client
+        self.setWindowTitle(f"Switchyard — {client.address}")
+        self.resize(1400, 800)
+        self._initial_plot = set(plot or [("psu-01", "voltage"), ("psu-01", "setpoint")])
+        self._pool = QThreadPool(self)
+        self._tasks: set[Task] = set()
+        self._stream: StreamWorker | None = None
+        self._closed = False
+
+        self.devices = DevicePanel()
+        self.tree = TreePanel()
+        left = QTabWidget()
+        left.addTab(self.devices, "Devices")
+        left.addTab(self.tree, "Supervision")
+        self.plots = PlotPanel()
+        self.commands = CommandPanel()
+        self.alarms = AlarmPanel()
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.addWidget(self.commands)
+        rl.addWidget(self.alarms, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(self.plots)
+        split.addWidget(right)
+        split.setSizes([380, 720, 300])
+        self.setCentralWidget(split)
+        self.stream_status = QLabel("stream: connecting")
+        self.statusBar().addWidget(self.stream_status, 1)
+
+        self.plots.selection_changed.connect(self._resubscribe)
+        self.commands.send.connect(self._send_command)
+        self.alarms.acknowledge.connect(self._acknowledge)
+
+        self._watch = DeviceWatchWorker(client, self)
+        self._watch.device.connect(self._device_changed)
+        self._watch.status.connect(self.statusBar().showMessage)
+        self._watch.start()
+
+        self._run(client.devices, self._got_devices, "devices")
+        self._run(client.alarms, self.alarms.show_alarms, "alarms", unavailable=self.alarms.unavailable)
+        self._tree_timer = QTimer(self)
+        self._tree_timer.setInterval(TREE_REFRESH_MS)
+        self._tree_timer.timeout.connect(self._refresh_tree)
+        self._tree_timer.start()
+        self._refresh_tree()
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _run(self, fn, done, what: str, unavailable=None) -> None:
+        """Runs fn on the pool; done(result) or an error message in the GUI thread."""
+        if self._closed:
+            return
+        task = Task(fn)
+        self._tasks.add(task)
+
+        def finished(result, ok=True):
+            self._tasks.discard(task)
+            if self._closed:
+                return
+            if ok:
+                done(result)
+            elif unavailable is not None:
+                unavailable(result)
+            else:
+                self.statusBar().showMessage(f"{what}: {result}")
+
+        task.signals.done.connect(finished)
+        task.signals.failed.connect(lambda msg: finished(msg, False))
+        self._pool.start(task)
+
+    def _got_devices(self, devices: list[Device]) -> None:
+        for d in devices:
+            self.devices.update_device(d)
+        self.commands.set_devices(devices)
+        self.plots.set_devices(devices, self._initial_plot)
+        self._resubscribe(self.plots.checked())
+
+    def _device_changed(self, d: Device) -> None:
+        self.devices.update_device(d)
+
+    def _resubscribe(self, keys: list[tuple[str, str]]) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream = None
+        if not keys or self._closed:
+            return
+        devices = sorted({k[0] for k in keys})
+        channels = sorted({k[1] for k in keys})
+        self._stream = StreamWorker(self.client, devices, channels, self)
+        self._stream.samples.connect(self.plots.add_samples)
+        self._stream.status.connect(self.stream_status.setText)
+        self._stream.start()
+        self.stream_status.setText(f"stream: {len(keys)} channels")
+
+    def _refresh_tree(self) -> None:
+        self._run(self.client.supervision_tree, self.tree.show_tree, "supervision tree")
+
+    def _send_command(self, device: str, command: str, args: list) -> None:
+        def done(reply):
+            text = f"{device} {command} {' '.join(args)}: ok"
+            if reply.reply:
+                text += f" — {reply.reply}"
+            self.commands.show_result(text, True)
+
+        task_fn = lambda: self.client.send_command(device, command, *args)  # noqa: E731
+        self._run(task_fn, done, "command", unavailable=lambda msg: self.commands.show_result(msg, False))
+
+    def _acknowledge(self, alarm_id: str) -> None:
+        self._run(lambda: self.client.acknowledge(alarm_id), lambda _r: self._run(
+            self.client.alarms, self.alarms.show_alarms, "alarms"), "acknowledge", unavailable=self.alarms.unavailable)
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Cancels the streams from the GUI thread and waits for every worker."""
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stops timers, streams and pending calls. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._tree_timer.stop()
+        self.plots.timer.stop()
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream = None
+        self._watch.stop()
+        self._pool.waitForDone(int((self.client.timeout + 5) * 1000))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``switchyard-gui``."""
+    ap = argparse.ArgumentParser(prog="switchyard-gui", description="Live view of a Switchyard server.")
+    ap.add_argument("--address", default="127.0.0.1:7400", help="gRPC host:port (default %(default)s)")
+    ap.add_argument("--token", default=None, help="bearer token, if the server wants one")
+    ap.add_argument("--tls", action="store_true", help="use TLS with the system's root certificates")
+    ap.add_argument("--plot", action="append", default=[], metavar="DEVICE/CHANNEL",
+                    help="channel to plot from the start (repeatable; default psu-01/voltage, psu-01/setpoint)")
+    args = ap.parse_args(argv)
+    plot = []
+    for p in args.plot:
+        dev, sep, ch = p.partition("/")
+        if not sep or not dev or not ch:
+            ap.error(f"--plot {p!r}: want DEVICE/CHANNEL")
+        plot.append((dev, ch))
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    with Client(args.address, token=args.token, tls=args.tls or None) as client:
+        win = MainWindow(client, plot or None)
+        win.show()
+        return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The PySide6 GUI against a running demo, under Xvfb (scripts/test runs pytest
+in xvfb-run). Saves a screenshot to artifacts/gui.png."""
+
+import os
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pyqtgraph")
+
+from PySide6.QtCore import Qt  # noqa: E402
+
+from switchyard import Client  # noqa: E402
+from switchyard.gui import MainWindow  # noqa: E402
+
+from conftest import ARTIFACTS  # noqa: E402
+
+DEV = "psu-14"  # not psu-0*: test_grpc expects those at their initial 12 V
+BROKEN = "psu-15"  # made to fail through the simulator's control API
+
+
+@pytest.fixture
+def window(demo, qtbot):
+    if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+        pytest.fail("no DISPLAY: run the GUI tests under xvfb-run (scripts/test does)")
+    with Client(demo.grpc_addr) as client:
+        win = MainWindow(client, plot=[(DEV, "setpoint"), (DEV, "voltage")])
+        qtbot.addWidget(win)
+        win.show()
+        yield win
+        win.close()
+
+
+def test_gui_lists_devices_plots_and_sends_a_command(window, qtbot, demo):
+    # The device list shows the demo's 24 devices, live state from WatchDevices.
+    qtbot.waitUntil(lambda: window.devices.rowCount() == 24, timeout=30_000)
+    qtbot.waitUntil(lambda: window.devices.state_of(DEV) == "CONNECTED", timeout=30_000)
+    names = [window.devices.item(r, 0).text() for r in range(24)]
+    assert names == sorted(names) and names[0] == "env-01"
+
+    # The plotted voltage updates: redraws happen and the curve grows.
+    assert set(window.plots.curves) == {(DEV, "voltage"), (DEV, "setpoint")}
+    curve = window.plots.curves[(DEV, "voltage")]
+    qtbot.waitUntil(lambda: curve.getData()[0] is not None and len(curve.getData()[0]) >= 5, timeout=30_000)
+    n, redraws = len(curve.getData()[0]), window.plots.redraws
+    qtbot.waitUntil(lambda: len(curve.getData()[0]) > n and window.plots.redraws > redraws, timeout=30_000)
+    assert abs(window.plots.latest_value((DEV, "voltage")) - 12.0) < 1.0
+
+    # A command from the panel changes the set-point.
+    panel = window.commands
+    panel.device.setCurrentText(DEV)
+    panel.command.setCurrentText("set_voltage")
+    panel.args.setText("21.5")
+    qtbot.mouseClick(panel.button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "ok" in panel.result.text(), timeout=30_000)
+    assert "psu-14 set_voltage 21.5: ok" in panel.result.text()
+    qtbot.waitUntil(lambda: window.plots.latest_value((DEV, "setpoint")) == 21.5, timeout=30_000)
+    qtbot.waitUntil(lambda: abs(window.plots.latest_value((DEV, "voltage")) - 21.5) < 1.0, timeout=30_000)
+    with Client(demo.grpc_addr) as c:
+        assert c.latest(DEV, "setpoint")[0].value == 21.5
+
+    # A bad argument shows the server's message, in red, without blocking anything.
+    panel.args.setText("99")
+    qtbot.mouseClick(panel.button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "above the maximum" in panel.result.text(), timeout=30_000)
+
+    # The supervision tree and the (pending) alarm service.
+    qtbot.waitUntil(lambda: window.tree.topLevelItemCount() == 1, timeout=30_000)
+    assert window.tree.topLevelItem(0).text(0) == "switchyard"
+    qtbot.waitUntil(lambda: window.alarms.note.text() != "" or window.alarms.table.rowCount() > 0, timeout=30_000)
+
+    # A failing instrument shows up live in the device list, with the reason.
+    # (hang, not refuse: a refused port may be taken by someone else before it is
+    # listened on again.)
+    demo.fault(BROKEN, hang="1", drop="1")
+    try:
+        qtbot.waitUntil(lambda: window.devices.state_of(BROKEN) == "BACKOFF", timeout=30_000)
+        assert window.devices.devices[BROKEN].last_error
+        # Let a few more points arrive after the set-point change, then keep a screenshot.
+        n = len(curve.getData()[0])
+        qtbot.waitUntil(lambda: len(curve.getData()[0]) >= n + 20, timeout=30_000)
+        window.plots.redraw()
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / "gui.png"
+        assert window.grab().save(str(path))
+        assert path.stat().st_size > 10_000
+    finally:
+        demo.fault(BROKEN, clear="1")
+    qtbot.waitUntil(lambda: window.devices.state_of(BROKEN) == "CONNECTED", timeout=60_000)
+
+
+def test_gui_close_stops_its_threads(window, qtbot):
+    qtbot.waitUntil(lambda: window._stream is not None and window._stream.isRunning(), timeout=30_000)
+    stream, watch = window._stream, window._watch
+    window.close()
+    assert not stream.isRunning() and not watch.isRunning()
+    assert window._closed
+
+
+def test_gui_survives_a_server_restart(fresh_demo, qtbot):
+    with Client(fresh_demo.grpc_addr) as client:
+        win = MainWindow(client, plot=[(DEV, "voltage")])
+        qtbot.addWidget(win)
+        win.show()
+        def curve_len():
+            x = win.plots.curves[(DEV, "voltage")].getData()[0]
+            return 0 if x is None else len(x)
+
+        qtbot.waitUntil(lambda: (DEV, "voltage") in win.plots.curves and curve_len() >= 5, timeout=30_000)
+        fresh_demo.restart()
+        n = curve_len()
+        # The stream reconnected (and said so), the plot goes on, the device list is live again.
+        qtbot.waitUntil(lambda: "server restarted" in win.stream_status.text(), timeout=30_000)
+        assert f"{DEV}/voltage: server restarted after a reconnect" in win.stream_status.text()
+        qtbot.waitUntil(lambda: curve_len() >= n + 10, timeout=30_000)
+        qtbot.waitUntil(lambda: all(win.devices.state_of(d) == "CONNECTED" for d in win.devices.devices),
+                        timeout=30_000)
+        win.close()

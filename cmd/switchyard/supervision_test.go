@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/devicemgr"
+	svv1 "github.com/switchyard/switchyard/gen/switchyard/v1"
+	"github.com/switchyard/switchyard/sim"
+	"github.com/switchyard/switchyard/sim/simtest"
+	"github.com/switchyard/switchyard/supervisor"
+)
+
+// startApp builds an app on cfg with loopback port-0 listeners and no archive,
+// serves it, and stops it when the test ends. The returned stop function stops
+// it earlier; it is idempotent and returns Serve's error.
+func startApp(t *testing.T, cfg *config.Config) (*app, func() error) {
+	t.Helper()
+	a := newTestApp(t, cfg)
+	return a, serveApp(t, a)
+}
+
+// newTestApp builds an app on cfg with loopback port-0 listeners and no archive.
+func newTestApp(t *testing.T, cfg *config.Config) *app {
+	t.Helper()
+	cfg.Listen.GRPC, cfg.Listen.HTTP = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.QuestDB.Address = ""
+	a, err := newApp(cfg, appOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// serveApp serves a until the test ends; the returned function stops it earlier.
+func serveApp(t *testing.T, a *app) func() error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx) }()
+	var once sync.Once
+	var serveErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case serveErr = <-served:
+			case <-time.After(60 * time.Second):
+				t.Fatal("app did not stop within 60 s")
+			}
+		})
+		return serveErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+// eventually polls cond every 20 ms until it holds, failing the test after d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	eventuallyf(t, d, func() string { return what }, cond)
+}
+
+// eventuallyf is eventually with a description made when it fails.
+func eventuallyf(t *testing.T, d time.Duration, what func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAppSupervisionTree: the app's tree is switchyard → {devices → one worker
+// per instrument, api}; the devices join the running device supervisor as
+// dynamic children; the API shows the same tree.
+func TestAppSupervisionTree(t *testing.T) {
+	fleet := simtest.Fleet(t, sim.FleetSpec{SCPI: 3, Seed: 3})
+	a := newTestApp(t, demoConfig(fleet))
+	events := a.root.Events(0)
+	defer events.Close()
+	stop := serveApp(t, a)
+	waitAllConnected(t, a.devices)
+
+	tree := a.root.Snapshot()
+	if tree.ID != "switchyard" || tree.Kind != "supervisor" || tree.State != supervisor.Running {
+		t.Fatalf("root = %+v", tree)
+	}
+	var ids []string
+	for _, c := range tree.Children {
+		ids = append(ids, c.ID)
+	}
+	if strings.Join(ids, ",") != "alarms,devices,api" {
+		t.Fatalf("root's children = %v, want alarms,devices,api (no archives without QuestDB; the hub has no process)", ids)
+	}
+	devs, _ := tree.Find("devices")
+	if devs.Kind != "supervisor" || devs.Strategy != "one_for_one" || len(devs.Children) != 3 {
+		t.Fatalf("devices = %+v, want a one_for_one supervisor of 3", devs)
+	}
+	for _, d := range devs.Children {
+		if d.Kind != "worker" || d.State != supervisor.Running || d.Restart != "permanent" {
+			t.Errorf("device process %+v, want a running permanent worker", d)
+		}
+	}
+
+	grpcAddr, _ := a.Addrs()
+	conn, err := grpc.NewClient(grpcAddr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := svv1.NewSystemServiceClient(conn).GetSupervisionTree(ctx, &svv1.GetSupervisionTreeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.GetRoot().GetChildren()[1]; got.GetId() != "devices" || len(got.GetChildren()) != 3 || got.GetUptimeNs() <= 0 {
+		t.Fatalf("API tree devices = %v", got)
+	}
+
+	// Stopping ends everything in reverse order without an error; the stop
+	// events come up the tree to the root's subscribers.
+	if err := stop(); err != nil {
+		t.Fatalf("Serve = %v, want nil", err)
+	}
+	stopped := map[string]bool{}
+	devicesRunning := false
+	for {
+		ev, err := events.Next(ctx)
+		if err != nil {
+			t.Fatalf("events: %v (stopped so far %v)", err, stopped)
+		}
+		if ev.Kind == supervisor.EventStarting && ev.Path == "switchyard/devices" {
+			devicesRunning = true
+		}
+		if ev.Kind == supervisor.EventAdded && ev.Path == "switchyard/devices" && !devicesRunning {
+			t.Errorf("device %s added before its supervisor ran: not a dynamic child", ev.Child)
+		}
+		if ev.Kind == supervisor.EventStopped {
+			stopped[ev.Path+"/"+ev.Child] = true
+		}
+		if ev.Kind == supervisor.EventStopped && ev.Path == "switchyard" && ev.Child == "" {
+			break
+		}
+	}
+	for _, in := range fleet.Instruments() {
+		if !stopped["switchyard/devices/"+in.Name()] {
+			t.Errorf("no stopped event for device %s; got %v", in.Name(), stopped)
+		}
+	}
+}
+
+// TestDeviceReconnectRerunsInit: a dropped connection is a state inside the
+// device process (no restart in the tree), and the reconnect runs the device's
+// init sequence again, seen on the instrument: init sets 3.3 V, an operator
+// sets 10 V, the connection drops, and the instrument is back at 3.3 V.
+func TestDeviceReconnectRerunsInit(t *testing.T) {
+	in := simtest.SCPI(t, "psu-init", sim.Options{Seed: 1})
+	max := 60.0
+	cfg := &config.Config{Devices: []config.Device{{
+		Name: "psu-init", Address: in.Addr(),
+		Protocol: config.Protocol{
+			Driver:   "scpi",
+			Init:     []string{"*CLS", "SOUR:VOLT 3.3"},
+			Channels: []config.Channel{{Name: "voltage", Query: "MEAS:VOLT?", Period: config.Duration(100 * time.Millisecond)}},
+			Commands: []config.Command{{Name: "set_voltage", Template: "SOUR:VOLT {volts}", Args: []config.Arg{{Name: "volts", Type: "float", Max: &max}}}},
+		},
+	}}}
+	a, _ := startApp(t, cfg)
+	waitAllConnected(t, a.devices)
+	if got := in.SetPoint(); got != 3.3 {
+		t.Fatalf("set-point after init = %v, want 3.3", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := a.devices.Send(ctx, "psu-init", devicemgr.Command{Name: "set_voltage", Args: []string{"10"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "set-point 10 V", func() bool { return in.SetPoint() == 10 })
+
+	if n := in.Drop(); n != 1 {
+		t.Fatalf("dropped %d connections, want 1", n)
+	}
+	eventually(t, 30*time.Second, "a second connection", func() bool { return in.Counters().Accepted >= 2 })
+	eventually(t, 30*time.Second, "connected again", func() bool {
+		info, _ := a.devices.Get("psu-init")
+		return info.State == devicemgr.Connected && info.Restarts >= 1
+	})
+	if got := in.SetPoint(); got != 3.3 {
+		t.Fatalf("set-point after reconnect = %v, want 3.3 (init re-run)", got)
+	}
+	node, _ := a.root.Snapshot().Find("devices", "psu-init")
+	if node.State != supervisor.Running || node.Restarts != 0 {
+		t.Fatalf("device process = %+v, want running with 0 restarts: a dropped connection is not a crash", node)
+	}
+}
+
+// TestAppRootFailure: when the root's restart intensity is exceeded (here by
+// a child that fails at once, every time), Serve stops everything, logs the
+// failure and returns it, so the process exits non-zero.
+func TestAppRootFailure(t *testing.T) {
+	fleet := simtest.Fleet(t, sim.FleetSpec{SCPI: 2, Seed: 9})
+	cfg := demoConfig(fleet)
+	cfg.Listen.GRPC, cfg.Listen.HTTP = "127.0.0.1:0", "127.0.0.1:0"
+	var logs strings.Builder
+	var mu sync.Mutex
+	a, err := newApp(cfg, appOptions{Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crash := supervisor.ServiceFunc(func(context.Context) error { return errors.New("bug") })
+	if err := a.root.Add(supervisor.ChildSpec{ID: "crasher", Service: crash, Backoff: &supervisor.Backoff{Min: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(context.Background()) }()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Serve did not return after the root's intensity was exceeded")
+	}
+	if !errors.Is(err, supervisor.ErrIntensity) {
+		t.Fatalf("Serve = %v, want the root's escalation", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), `level=ERROR msg="supervision tree failed; stopping"`) {
+		t.Errorf("root failure not logged; logs:\n%s", logs.String())
+	}
+	for _, in := range fleet.Instruments() {
+		eventually(t, 30*time.Second, in.Name()+" disconnected", func() bool { return in.Counters().Active == 0 })
+	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

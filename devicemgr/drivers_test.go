@@ -1,0 +1,322 @@
+package devicemgr_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/sim"
+	"github.com/switchyard/switchyard/sim/simtest"
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+func fast(s devicemgr.Spec) devicemgr.Spec {
+	s.ReplyTimeout = 300 * time.Millisecond
+	s.IdleTimeout = 500 * time.Millisecond
+	s.BackoffMin, s.BackoffMax = 20*time.Millisecond, 100*time.Millisecond
+	return s
+}
+
+func TestSCPIReplyFormatsReadSeveralChannelsAndKeepBadReplies(t *testing.T) {
+	psu := simtest.SCPI(t, "psu", sim.Options{Seed: 3})
+	r := start(t, fast(devicemgr.Spec{
+		Name: "psu", Address: psu.Addr(), Driver: devicemgr.DriverSCPI,
+		Tags: map[string]string{"area": "vacuum"},
+		Channels: []devicemgr.ChannelSpec{
+			// One query, one reply, two channels.
+			{Name: "volts", Query: "MEAS:VOLT?;MEAS:CURR?", Reply: "%f;%f", Index: 0, Period: 20 * time.Millisecond},
+			{Name: "amps", Query: "MEAS:VOLT?;MEAS:CURR?", Reply: "%f;%f", Index: 1, Period: 20 * time.Millisecond},
+			{Name: "serial", Query: "*IDN?", Reply: `re:(?P<maker>[^,]+),(?P<model>[^,]+),(?P<serial>[^,]+),.*`, Key: "serial", Type: "string", Period: 50 * time.Millisecond},
+			// The error queue answers `0,"No error"`: not an integer.
+			{Name: "errors", Query: "SYST:ERR?", Reply: "%d", Type: "int", Period: 50 * time.Millisecond},
+		},
+	}))
+	got := r.until("10 volts samples", func(s telemetry.Sample) bool { return s.Channel == "volts" && s.Seq == 10 })
+	var sawSerial, sawParse bool
+	for _, s := range got {
+		switch s.Channel {
+		case "volts":
+			if s.Quality != telemetry.Good || math.Abs(s.Value.F-sim.DefaultSetPoint) > 0.5 {
+				t.Fatalf("volts %v", s)
+			}
+		case "amps":
+			if s.Quality != telemetry.Good || s.Value.F < 0.5 || s.Value.F > 2 {
+				t.Fatalf("amps %v", s)
+			}
+		case "serial":
+			sawSerial = true
+			if s.Value.S != sim.Serial("psu") {
+				t.Fatalf("serial %v, want %s", s, sim.Serial("psu"))
+			}
+		case "errors":
+			sawParse = true
+			if s.Quality != telemetry.ParseError || !strings.Contains(s.Err, `0,\"No error\"`) {
+				t.Fatalf("errors %v: want PARSE_ERROR keeping the reply", s)
+			}
+		}
+	}
+	if !sawSerial || !sawParse {
+		r.until("serial and errors samples", func(s telemetry.Sample) bool { return s.Channel == "errors" })
+	}
+	info := r.waitState("psu", devicemgr.Connected)
+	if info.Tags["area"] != "vacuum" {
+		t.Fatalf("tags %v", info.Tags)
+	}
+}
+
+func TestSCPIReconnectReRunsInitAndReadBackSettles(t *testing.T) {
+	psu := simtest.SCPI(t, "psu", sim.Options{})
+	spec := psuSpec("psu", psu.Addr())
+	spec.Init = []string{"*CLS", "SOUR:VOLT 7"}
+	spec.Channels = append(spec.Channels, devicemgr.ChannelSpec{Name: "setpoint", Query: "SOUR:VOLT?", Period: 100 * time.Millisecond})
+	spec.Commands = append(spec.Commands,
+		devicemgr.CommandSpec{Name: "set_checked", Template: "SOUR:VOLT {v}", Args: []devicemgr.ArgSpec{{Name: "v"}},
+			Readback: "setpoint", Tolerance: 0.001},
+		// The current follows the voltage over a 10 Ω load: it never reads the volts.
+		devicemgr.CommandSpec{Name: "set_never", Template: "SOUR:VOLT {v}", Args: []devicemgr.ArgSpec{{Name: "v"}},
+			Readback: "current", Tolerance: 0.001, Settle: 300 * time.Millisecond},
+	)
+	r := start(t, spec)
+	r.waitState("psu", devicemgr.Connected)
+	if sp := psu.SetPoint(); sp != 7 {
+		t.Fatalf("set-point %v after init, want 7", sp)
+	}
+	ctx := context.Background()
+	if _, err := r.mgr.Send(ctx, "psu", devicemgr.Command{Name: "set_checked", Args: []string{"9"}}); err != nil {
+		t.Fatalf("set_checked: %v", err)
+	}
+	if _, err := r.mgr.Send(ctx, "psu", devicemgr.Command{Name: "set_never", Args: []string{"10"}}); !errors.Is(err, devicemgr.ErrNotSettled) {
+		t.Fatalf("set_never: err %v, want ErrNotSettled", err)
+	}
+	// A dropped connection reconnects and runs init again.
+	psu.Drop()
+	r.until("a DISCONNECTED or COMM_ERROR sample", func(s telemetry.Sample) bool { return s.Quality != telemetry.Good })
+	deadline := time.Now().Add(15 * time.Second)
+	for psu.SetPoint() != 7 {
+		if time.Now().After(deadline) {
+			t.Fatalf("set-point %v after reconnect, want 7 from init", psu.SetPoint())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.waitState("psu", devicemgr.Connected)
+}
+
+func TestLinesCSVAndJSONSeeEveryLine(t *testing.T) {
+	bal := simtest.Balance(t, "bal", sim.Options{PushHz: 50})
+	th := simtest.Thermometer(t, "thermo", sim.Options{PushHz: 50})
+	r := start(t,
+		fast(devicemgr.Spec{Name: "bal", Address: bal.Addr(), Driver: devicemgr.DriverLines, LineFormat: devicemgr.LinesCSV,
+			Channels: []devicemgr.ChannelSpec{{Name: "mass", Key: "mass_g", Unit: "g"}, {Name: "stable", Type: "bool"}, {Name: "n", Key: "seq", Type: "int"}}}),
+		fast(devicemgr.Spec{Name: "thermo", Address: th.Addr(), Driver: devicemgr.DriverLines, LineFormat: devicemgr.LinesJSON,
+			Channels: []devicemgr.ChannelSpec{{Name: "temp", Key: "temp_c"}, {Name: "probe", Type: "string"}, {Name: "n", Key: "seq", Type: "int"}}}),
+	)
+	got := r.until("10 lines of each", func(s telemetry.Sample) bool {
+		return s.Channel == "n" && s.Seq >= 10 && (s.Device == "bal" || s.Device == "thermo")
+	})
+	got = append(got, r.until("10 lines of the other", func(s telemetry.Sample) bool { return s.Channel == "n" && s.Seq >= 10 })...)
+	last := map[string]int64{}
+	for _, s := range got {
+		if s.Quality != telemetry.Good {
+			t.Fatalf("bad sample %v", s)
+		}
+		switch s.Channel {
+		case "n":
+			if s.Value.I != last[s.Device]+1 {
+				t.Fatalf("%s: pushed seq %d after %d: a line was missed", s.Device, s.Value.I, last[s.Device])
+			}
+			last[s.Device] = s.Value.I
+		case "mass":
+			if math.Abs(s.Value.F-100) > 0.1 {
+				t.Fatalf("mass %v", s)
+			}
+		case "probe":
+			if s.Value.S != "PT100" {
+				t.Fatalf("probe %v", s)
+			}
+		}
+	}
+	th.UpdateFaults(func(f *sim.Faults) { f.Garbage = true })
+	r.until("PARSE_ERROR from the thermometer", func(s telemetry.Sample) bool {
+		return s.Device == "thermo" && s.Quality == telemetry.ParseError && strings.Contains(s.Err, "garbage")
+	})
+}
+
+func tcSpec(addr string) devicemgr.Spec {
+	min0, max200 := 0.0, 200.0
+	return fast(devicemgr.Spec{
+		Name: "tc", Address: addr, Driver: devicemgr.DriverModbus,
+		Channels: []devicemgr.ChannelSpec{
+			{Name: "temp", Register: "input", Addr: sim.TCProcessReg, DataType: "float32", Period: 20 * time.Millisecond, Unit: "degC"},
+			{Name: "setpoint", Register: "holding", Addr: sim.TCSetPointReg, Scale: 0.1, Period: 50 * time.Millisecond, Unit: "degC"},
+			{Name: "heater", Register: "input", Addr: sim.TCHeaterReg, Scale: 0.1, Period: 50 * time.Millisecond, Unit: "%"},
+			{Name: "enabled", Register: "coil", Addr: sim.TCEnableCoil, Type: "bool", Period: 50 * time.Millisecond},
+			{Name: "missing", Register: "holding", Addr: 99, Period: 100 * time.Millisecond},
+			{Name: "sp_as_bool", Register: "holding", Addr: sim.TCSetPointReg, Type: "bool", Period: 100 * time.Millisecond},
+		},
+		Commands: []devicemgr.CommandSpec{
+			{Name: "set_temp", Channel: "setpoint", Args: []devicemgr.ArgSpec{{Name: "degC", Min: min0, HasMin: true, Max: max200, HasMax: true}},
+				Readback: "temp", Tolerance: 0.5, Settle: 10 * time.Second},
+			{Name: "enable", Channel: "enabled", Args: []devicemgr.ArgSpec{{Name: "on", Type: "bool"}}},
+		},
+	})
+}
+
+func TestModbusReadsWritesAndFails(t *testing.T) {
+	tc := simtest.Modbus(t, "tc", sim.Options{Seed: 4})
+	r := start(t, tcSpec(tc.Addr()))
+	got := r.until("5 temp samples", func(s telemetry.Sample) bool { return s.Channel == "temp" && s.Seq == 5 })
+	got = append(got, r.until("a missing sample", func(s telemetry.Sample) bool { return s.Channel == "missing" })...)
+	got = append(got, r.until("a sp_as_bool sample", func(s telemetry.Sample) bool { return s.Channel == "sp_as_bool" })...)
+	for _, s := range got {
+		switch s.Channel {
+		case "sp_as_bool":
+			if s.Quality != telemetry.ParseError || !strings.Contains(s.Err, `"250"`) {
+				t.Fatalf("set-point read as a bool: %v, want PARSE_ERROR keeping the value", s)
+			}
+		case "missing":
+			if s.Quality != telemetry.CommError || !strings.Contains(s.Err, "illegal data address") {
+				t.Fatalf("missing register: %v, want COMM_ERROR naming the exception", s)
+			}
+		case "setpoint":
+			if s.Quality != telemetry.Good || s.Value.F != sim.TCDefaultSetPoint {
+				t.Fatalf("setpoint %v", s)
+			}
+		case "enabled":
+			if s.Quality != telemetry.Good || !s.Value.B {
+				t.Fatalf("enabled %v", s)
+			}
+		default:
+			if s.Quality != telemetry.Good {
+				t.Fatalf("bad sample %v", s)
+			}
+		}
+	}
+	ctx := context.Background()
+	if _, err := r.mgr.Send(ctx, "tc", devicemgr.Command{Name: "set_temp", Args: []string{"26"}}); err != nil {
+		t.Fatalf("set_temp with read-back: %v", err)
+	}
+	if sp := tc.TemperatureSetPoint(); sp != 26 {
+		t.Fatalf("set-point %v, want 26", sp)
+	}
+	if _, err := r.mgr.Send(ctx, "tc", devicemgr.Command{Name: "set_temp", Args: []string{"250"}}); !errors.Is(err, devicemgr.ErrBadArgument) {
+		t.Fatalf("out of range: %v", err)
+	}
+	if _, err := r.mgr.Send(ctx, "tc", devicemgr.Command{Raw: "x"}); !errors.Is(err, devicemgr.ErrBadArgument) {
+		t.Fatalf("raw line to modbus: %v", err)
+	}
+	if _, err := r.mgr.Send(ctx, "tc", devicemgr.Command{Name: "enable", Args: []string{"off"}}); err != nil {
+		t.Fatal(err)
+	}
+	r.until("enabled false", func(s telemetry.Sample) bool {
+		return s.Channel == "enabled" && s.Quality == telemetry.Good && !s.Value.B
+	})
+
+	// A hung controller times out and the device reconnects once it answers again.
+	tc.UpdateFaults(func(f *sim.Faults) { f.Hang = true })
+	r.until("TIMEOUT", func(s telemetry.Sample) bool { return s.Quality == telemetry.Timeout })
+	tc.UpdateFaults(func(f *sim.Faults) { f.Hang = false; f.Garbage = true })
+	r.until("COMM_ERROR from garbage", func(s telemetry.Sample) bool {
+		return s.Quality == telemetry.CommError && s.Channel != "missing"
+	})
+	tc.SetFaults(sim.Faults{})
+	r.until("GOOD temp again", func(s telemetry.Sample) bool { return s.Channel == "temp" && s.Quality == telemetry.Good })
+	if info := r.waitState("tc", devicemgr.Connected); info.Restarts < 1 {
+		t.Fatalf("restarts %d", info.Restarts)
+	}
+}
+
+func TestOverrunsAreCountedNotQueued(t *testing.T) {
+	psu := simtest.SCPI(t, "psu", sim.Options{})
+	spec := psuSpec("psu", psu.Addr())
+	spec.ReplyTimeout = 5 * time.Second
+	r := start(t, spec)
+	r.waitState("psu", devicemgr.Connected)
+	// Each reply now takes longer than the 20 ms period.
+	psu.UpdateFaults(func(f *sim.Faults) { f.Slow = 60 * time.Millisecond })
+	deadline := time.Now().Add(15 * time.Second)
+	for info, _ := r.mgr.Get("psu"); info.Overruns < 3; info, _ = r.mgr.Get("psu") {
+		if time.Now().After(deadline) {
+			t.Fatalf("overruns %d, want >= 3", info.Overruns)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Skipped, not queued: a command still gets through promptly (within a
+	// few slow round trips, far below the backlog a queue would build).
+	psu.UpdateFaults(func(f *sim.Faults) { f.Slow = 0 })
+	if _, err := r.mgr.Send(context.Background(), "psu", devicemgr.Command{Raw: "*IDN?"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLockTimeoutAbandonsAQueuedCommand(t *testing.T) {
+	psu := simtest.SCPI(t, "psu", sim.Options{})
+	spec := psuSpec("psu", psu.Addr())
+	spec.LockTimeout = 100 * time.Millisecond
+	spec.Commands = append(spec.Commands, devicemgr.CommandSpec{
+		Name: "set_never", Template: "SOUR:VOLT {v}", Args: []devicemgr.ArgSpec{{Name: "v"}},
+		Readback: "current", Tolerance: 0.001, Settle: 3 * time.Second, Role: "operator",
+	})
+	r := start(t, spec)
+	info := r.waitState("psu", devicemgr.Connected)
+	if info.CommandRoles["set_never"] != "operator" {
+		t.Fatalf("roles %v", info.CommandRoles)
+	}
+	ctx := context.Background()
+	busy := make(chan error, 1)
+	go func() {
+		_, err := r.mgr.Send(ctx, "psu", devicemgr.Command{Name: "set_never", Args: []string{"5"}})
+		busy <- err
+	}()
+	// Wait until the lane is held by the settling write.
+	deadline := time.Now().Add(15 * time.Second)
+	for psu.SetPoint() != 5 {
+		if time.Now().After(deadline) {
+			t.Fatal("set_never never ran")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := r.mgr.Send(ctx, "psu", devicemgr.Command{Name: "set_voltage", Args: []string{"9"}}); !errors.Is(err, devicemgr.ErrTimeout) {
+		t.Fatalf("queued behind a busy lane: err %v, want ErrTimeout", err)
+	}
+	if err := <-busy; !errors.Is(err, devicemgr.ErrNotSettled) {
+		t.Fatalf("set_never: %v", err)
+	}
+	// The abandoned command was never sent.
+	if sp := psu.SetPoint(); sp != 5 {
+		t.Fatalf("set-point %v: the abandoned command ran", sp)
+	}
+}
+
+func TestLinesCommandsAndInitReRunOnReconnect(t *testing.T) {
+	bal := simtest.Balance(t, "bal", sim.Options{PushHz: 50})
+	r := start(t, fast(devicemgr.Spec{
+		Name: "bal", Address: bal.Addr(), Driver: devicemgr.DriverLines, LineFormat: devicemgr.LinesCSV,
+		Init:     []string{"SIR"}, // "send immediately, repeat"
+		Channels: []devicemgr.ChannelSpec{{Name: "mass", Key: "mass_g"}},
+		Commands: []devicemgr.CommandSpec{{Name: "tare", Template: "T"}},
+	}))
+	r.waitState("bal", devicemgr.Connected)
+	waitReceived := func(n uint64) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for bal.Counters().Received < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("balance received %d lines, want %d", bal.Counters().Received, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitReceived(1) // init
+	if _, err := r.mgr.Send(context.Background(), "bal", devicemgr.Command{Name: "tare"}); err != nil {
+		t.Fatal(err)
+	}
+	waitReceived(2) // the command
+	bal.Drop()
+	r.until("a bad sample after the drop", func(s telemetry.Sample) bool { return s.Quality != telemetry.Good })
+	waitReceived(3) // init again on the new connection
+	r.until("GOOD mass again", func(s telemetry.Sample) bool { return s.Quality == telemetry.Good })
+}

@@ -1,0 +1,60 @@
+package devicemgr
+
+import (
+	"testing"
+)
+
+// FuzzReplyFormat: compiling any format and matching any reply never panics,
+// and a match yields exactly the format's number of values.
+func FuzzReplyFormat(f *testing.F) {
+	f.Add("VOLT %f;CURR %f", "VOLT 12.01;CURR 1.20")
+	f.Add("%d,%*s", `0,"No error"`)
+	f.Add("%x %s", "0x1f ok")
+	f.Add(`re:(?P<v>[0-9.]+)V`, "12V")
+	f.Fuzz(func(t *testing.T, format, reply string) {
+		rf, err := CompileReplyFormat(format)
+		if err != nil {
+			return
+		}
+		v, err := rf.Match(reply)
+		if err == nil && v.Len() != rf.NumValues() {
+			t.Fatalf("format %q on %q: %d values, want %d", format, reply, v.Len(), rf.NumValues())
+		}
+	})
+}
+
+// FuzzLineFormats: every pushed-line parser takes any line without panicking.
+func FuzzLineFormats(f *testing.F) {
+	f.Add("seq=1 temp=21.5")
+	f.Add("seq,mass_g,stable")
+	f.Add(`{"seq":1,"temp_c":21.5}`)
+	f.Fuzz(func(t *testing.T, line string) {
+		_, _ = parseKeyValue(line)
+		_, _ = parseJSONLine(line)
+		p := lineParser{format: LinesCSV}
+		_, _ = p.parse(line)
+		_, _ = p.parse(line + ",x")
+	})
+}
+
+// FuzzModbusDecode: decoding any registers as any type either fails or gives
+// a number that parses.
+func FuzzModbusDecode(f *testing.F) {
+	f.Add(uint16(0x41C8), uint16(0), uint8(4), true, 0.1, 0.0)
+	f.Fuzz(func(t *testing.T, a, b uint16, typ uint8, low bool, scale, offset float64) {
+		types := []string{"uint16", "int16", "uint32", "int32", "float32"}
+		dt := types[int(typ)%len(types)]
+		order := "high"
+		if low {
+			order = "low"
+		}
+		regs := []uint16{a, b}[:registerCount(dt)]
+		text, err := decodeRegisters(regs, dt, order, scale, offset)
+		if err != nil {
+			return
+		}
+		if _, err := parseFloat(text); err != nil {
+			t.Fatalf("decoded %q does not parse: %v", text, err)
+		}
+	})
+}

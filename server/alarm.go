@@ -1,0 +1,244 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/grpc"
+
+	"github.com/switchyard/switchyard/alarm"
+	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
+	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
+)
+
+// Alarms is what the server needs from the alarm engine; *alarm.Engine is one.
+type Alarms interface {
+	List(ctx context.Context, activeOnly bool) ([]alarm.Alarm, error)
+	Watch(match func(*alarm.Transition) bool) *alarm.Watch
+	Ack(ctx context.Context, device, channel, who, comment string) (alarm.Alarm, error)
+	Shelve(ctx context.Context, device, channel string, until time.Time, who, comment string) (alarm.Alarm, error)
+	Get(ctx context.Context, device, channel string) (alarm.Alarm, error)
+	SetLimits(ctx context.Context, device, channel string, l alarm.Limits, who, comment string) (alarm.Alarm, error)
+}
+
+// alarmService implements AlarmService once; see deviceService for the
+// core/adapter split.
+type alarmService struct {
+	alarms  Alarms
+	life    context.Context
+	metrics *metrics
+}
+
+var _ switchyardv1connect.AlarmServiceHandler = (*alarmService)(nil)
+
+// alarmFilter is a compiled AlarmFilter.
+type alarmFilter struct{ devs, chans, groups globs }
+
+func compileAlarmFilter(field string, f *pb.AlarmFilter) (alarmFilter, error) {
+	var af alarmFilter
+	var err error
+	if af.devs, err = compileGlobs(field+".devices", f.GetDevices()); err != nil {
+		return af, err
+	}
+	if af.chans, err = compileGlobs(field+".channels", f.GetChannels()); err != nil {
+		return af, err
+	}
+	if af.groups, err = compileGlobs(field+".groups", f.GetGroups()); err != nil {
+		return af, err
+	}
+	return af, nil
+}
+
+func (f alarmFilter) match(a *alarm.Alarm) bool {
+	return f.devs.match(a.Device) && f.chans.match(a.Channel) && f.groups.match(a.Group)
+}
+
+func requireChannel(device, channel string) error {
+	if device == "" {
+		return errField("device", "required")
+	}
+	if channel == "" {
+		return errField("channel", "required")
+	}
+	return nil
+}
+
+func (s *alarmService) listActiveAlarms(ctx context.Context, req *pb.ListActiveAlarmsRequest) (*pb.ListActiveAlarmsResponse, error) {
+	f, err := compileAlarmFilter("filter", req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.alarms.List(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	resp := &pb.ListActiveAlarmsResponse{}
+	for i := range all {
+		if f.match(&all[i]) && (req.GetIncludeShelved() || !all[i].Shelved(now)) {
+			resp.Alarms = append(resp.Alarms, alarmToProto(&all[i]))
+		}
+	}
+	return resp, nil
+}
+
+func (s *alarmService) watchAlarms(ctx context.Context, req *pb.WatchAlarmsRequest, out streamOut[pb.WatchAlarmsResponse]) error {
+	f, err := compileAlarmFilter("filter", req.GetFilter())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := streamContext(ctx, s.life)
+	defer cancel()
+	defer s.metrics.streamStarted("WatchAlarms")()
+	w := s.alarms.Watch(func(t *alarm.Transition) bool { return f.match(&t.Alarm) })
+	defer w.Close()
+	if err := out.header(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-w.Ready():
+		}
+		for _, t := range w.Take() {
+			if err := out.send(&pb.WatchAlarmsResponse{Transition: transitionToProto(&t), Dropped: w.Dropped()}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *alarmService) acknowledge(ctx context.Context, req *pb.AcknowledgeRequest) (*pb.AcknowledgeResponse, error) {
+	if err := requireChannel(req.GetDevice(), req.GetChannel()); err != nil {
+		return nil, err
+	}
+	if req.GetWho() == "" {
+		return nil, errField("who", "required")
+	}
+	a, err := s.alarms.Ack(ctx, req.GetDevice(), req.GetChannel(), req.GetWho(), req.GetComment())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.AcknowledgeResponse{Alarm: alarmToProto(&a)}, nil
+}
+
+func (s *alarmService) shelve(ctx context.Context, req *pb.ShelveRequest) (*pb.ShelveResponse, error) {
+	if err := requireChannel(req.GetDevice(), req.GetChannel()); err != nil {
+		return nil, err
+	}
+	if req.GetWho() == "" {
+		return nil, errField("who", "required")
+	}
+	var until time.Time
+	if ns := req.GetUntilNs(); ns < 0 {
+		return nil, errField("until_ns", "must be >= 0, got %d", ns)
+	} else if ns > 0 {
+		until = time.Unix(0, ns)
+		if !until.After(time.Now()) {
+			return nil, errField("until_ns", "must be in the future, got %s", until.UTC().Format(time.RFC3339))
+		}
+	}
+	a, err := s.alarms.Shelve(ctx, req.GetDevice(), req.GetChannel(), until, req.GetWho(), req.GetComment())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ShelveResponse{Alarm: alarmToProto(&a)}, nil
+}
+
+func (s *alarmService) getAlarmLimits(ctx context.Context, req *pb.GetAlarmLimitsRequest) (*pb.GetAlarmLimitsResponse, error) {
+	if err := requireChannel(req.GetDevice(), req.GetChannel()); err != nil {
+		return nil, err
+	}
+	a, err := s.alarms.Get(ctx, req.GetDevice(), req.GetChannel())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetAlarmLimitsResponse{Alarm: alarmToProto(&a)}, nil
+}
+
+func (s *alarmService) setAlarmLimits(ctx context.Context, req *pb.SetAlarmLimitsRequest) (*pb.SetAlarmLimitsResponse, error) {
+	if err := requireChannel(req.GetDevice(), req.GetChannel()); err != nil {
+		return nil, err
+	}
+	if req.GetWho() == "" {
+		return nil, errField("who", "required")
+	}
+	l, err := limitsFromProto("limits", req.GetLimits())
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.alarms.SetLimits(ctx, req.GetDevice(), req.GetChannel(), l, req.GetWho(), req.GetComment())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SetAlarmLimitsResponse{Alarm: alarmToProto(&a)}, nil
+}
+
+// Connect adapters.
+
+// ListActiveAlarms implements switchyardv1connect.AlarmServiceHandler.
+func (s *alarmService) ListActiveAlarms(ctx context.Context, req *connect.Request[pb.ListActiveAlarmsRequest]) (*connect.Response[pb.ListActiveAlarmsResponse], error) {
+	return connectResponse(s.listActiveAlarms(ctx, req.Msg))
+}
+
+// WatchAlarms implements switchyardv1connect.AlarmServiceHandler.
+func (s *alarmService) WatchAlarms(ctx context.Context, req *connect.Request[pb.WatchAlarmsRequest], stream *connect.ServerStream[pb.WatchAlarmsResponse]) error {
+	return connectError(s.watchAlarms(ctx, req.Msg, connectOut(stream)))
+}
+
+// Acknowledge implements switchyardv1connect.AlarmServiceHandler.
+func (s *alarmService) Acknowledge(ctx context.Context, req *connect.Request[pb.AcknowledgeRequest]) (*connect.Response[pb.AcknowledgeResponse], error) {
+	return connectResponse(s.acknowledge(ctx, req.Msg))
+}
+
+// Shelve implements switchyardv1connect.AlarmServiceHandler.
+func (s *alarmService) Shelve(ctx context.Context, req *connect.Request[pb.ShelveRequest]) (*connect.Response[pb.ShelveResponse], error) {
+	return connectResponse(s.shelve(ctx, req.Msg))
+}
+
+// GetAlarmLimits implements switchyardv1connect.AlarmServiceHandler.
+func (s *alarmService) GetAlarmLimits(ctx context.Context, req *connect.Request[pb.GetAlarmLimitsRequest]) (*connect.Response[pb.GetAlarmLimitsResponse], error) {
+	return connectResponse(s.getAlarmLimits(ctx, req.Msg))
+}
+
+// SetAlarmLimits implements switchyardv1connect.AlarmServiceHandler.
+func (s *alarmService) SetAlarmLimits(ctx context.Context, req *connect.Request[pb.SetAlarmLimitsRequest]) (*connect.Response[pb.SetAlarmLimitsResponse], error) {
+	return connectResponse(s.setAlarmLimits(ctx, req.Msg))
+}
+
+// grpcAlarmService is the grpc-go adapter.
+type grpcAlarmService struct {
+	pb.UnimplementedAlarmServiceServer
+	core *alarmService
+}
+
+func (g grpcAlarmService) ListActiveAlarms(ctx context.Context, req *pb.ListActiveAlarmsRequest) (*pb.ListActiveAlarmsResponse, error) {
+	resp, err := g.core.listActiveAlarms(ctx, req)
+	return resp, grpcError(err)
+}
+
+func (g grpcAlarmService) WatchAlarms(req *pb.WatchAlarmsRequest, stream grpc.ServerStreamingServer[pb.WatchAlarmsResponse]) error {
+	return grpcError(g.core.watchAlarms(stream.Context(), req, grpcOut(stream)))
+}
+
+func (g grpcAlarmService) Acknowledge(ctx context.Context, req *pb.AcknowledgeRequest) (*pb.AcknowledgeResponse, error) {
+	resp, err := g.core.acknowledge(ctx, req)
+	return resp, grpcError(err)
+}
+
+func (g grpcAlarmService) Shelve(ctx context.Context, req *pb.ShelveRequest) (*pb.ShelveResponse, error) {
+	resp, err := g.core.shelve(ctx, req)
+	return resp, grpcError(err)
+}
+
+func (g grpcAlarmService) GetAlarmLimits(ctx context.Context, req *pb.GetAlarmLimitsRequest) (*pb.GetAlarmLimitsResponse, error) {
+	resp, err := g.core.getAlarmLimits(ctx, req)
+	return resp, grpcError(err)
+}
+
+func (g grpcAlarmService) SetAlarmLimits(ctx context.Context, req *pb.SetAlarmLimitsRequest) (*pb.SetAlarmLimitsResponse, error) {
+	resp, err := g.core.setAlarmLimits(ctx, req)
+	return resp, grpcError(err)
+}

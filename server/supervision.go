@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
+	"github.com/switchyard/switchyard/supervisor"
+)
+
+// supervisionEventBuffer bounds the events one WatchSupervisionEvents stream may
+// fall behind by; older ones are dropped, counted and reported in the stream.
+const supervisionEventBuffer = 1024
+
+// EventSource is what WatchSupervisionEvents needs besides Tree: a subscription
+// to the tree's lifecycle events. A *supervisor.Supervisor is one. When the Tree
+// given to New is not an EventSource, WatchSupervisionEvents answers Unimplemented.
+type EventSource interface {
+	// Events subscribes to the events of the tree, keeping at most buffer
+	// undelivered ones.
+	Events(buffer int) *supervisor.Subscription
+}
+
+// Restarter is what RestartProcess needs besides Tree. A *supervisor.Supervisor
+// is one. When the Tree given to New is not a Restarter, RestartProcess answers
+// Unimplemented.
+type Restarter interface {
+	// RestartPath restarts the process reached by following ids from the root.
+	RestartPath(ids ...string) error
+}
+
+// Errors of the SystemService core, mapped in codeOf.
+var (
+	errNoEvents  = errors.New("this server's supervision tree does not stream events")
+	errNoRestart = errors.New("this server's supervision tree cannot restart processes")
+)
+
+func (s *systemService) restartProcess(_ context.Context, req *pb.RestartProcessRequest) (*pb.RestartProcessResponse, error) {
+	r, ok := s.tree.(Restarter)
+	if !ok {
+		return nil, errNoRestart
+	}
+	path := req.GetPath()
+	ids := strings.Split(path, "/")
+	if path == "" || slices.Contains(ids, "") {
+		return nil, &fieldError{field: "path", msg: fmt.Sprintf("want ids joined by \"/\" below the root, e.g. \"devices/psu-05\"; got %q", path)}
+	}
+	if err := r.RestartPath(ids...); err != nil {
+		return nil, err
+	}
+	return &pb.RestartProcessResponse{}, nil
+}
+
+// RestartProcess implements switchyardv1connect.SystemServiceHandler.
+func (s *systemService) RestartProcess(ctx context.Context, req *connect.Request[pb.RestartProcessRequest]) (*connect.Response[pb.RestartProcessResponse], error) {
+	return connectResponse(s.restartProcess(ctx, req.Msg))
+}
+
+// watchSupervisionEvents subscribes to the tree's events, sends the headers, the
+// snapshot if asked, then every event until ctx ends or the server shuts down.
+// The subscription is a bounded ring read on this goroutine: a slow client loses
+// the oldest events (counted in dropped, visible as a gap in seq) and never holds
+// up a supervisor.
+func (s *systemService) watchSupervisionEvents(ctx context.Context, req *pb.WatchSupervisionEventsRequest, out streamOut[pb.WatchSupervisionEventsResponse]) error {
+	src, ok := s.tree.(EventSource)
+	if !ok {
+		return errNoEvents
+	}
+	ctx, cancel := streamContext(ctx, s.life)
+	defer cancel()
+	defer s.metrics.streamStarted("WatchSupervisionEvents")()
+
+	// Subscribe before the snapshot, so no event falls between the two; an event
+	// already reflected in the snapshot may then also arrive, which is harmless.
+	sub := src.Events(supervisionEventBuffer)
+	defer sub.Close()
+	if err := out.header(); err != nil {
+		return err
+	}
+	if req.GetIncludeSnapshot() {
+		root := s.tree.Snapshot()
+		snap := &pb.WatchSupervisionEventsResponse{Item: &pb.WatchSupervisionEventsResponse_Snapshot{Snapshot: nodeToProto(&root)}}
+		if err := out.send(snap); err != nil {
+			return err
+		}
+	}
+	for {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return err
+		}
+		resp := &pb.WatchSupervisionEventsResponse{
+			Item:    &pb.WatchSupervisionEventsResponse_Event{Event: eventToProto(&ev)},
+			Dropped: sub.Dropped(),
+		}
+		if err := out.send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// WatchSupervisionEvents implements switchyardv1connect.SystemServiceHandler.
+func (s *systemService) WatchSupervisionEvents(ctx context.Context, req *connect.Request[pb.WatchSupervisionEventsRequest], stream *connect.ServerStream[pb.WatchSupervisionEventsResponse]) error {
+	return connectError(s.watchSupervisionEvents(ctx, req.Msg, connectOut(stream)))
+}
