@@ -168,6 +168,14 @@ func (w *Writer) deliver(ctx context.Context, n int) error {
 func (w *Writer) reject(smp *telemetry.Sample, err error, logged *int) {
 	w.m.badRows.Inc()
 	w.badRows.Add(1)
+	if w.dead != nil {
+		if derr := w.dead.writeSample(w.opts.Table, smp, err); derr != nil {
+			w.log.Error("ingest: writing the dead-letter file; the rejected sample is only in this log",
+				"err", derr, "sample", smp.String(), "ts_ns", smp.TimeNs, "questdb_err", err)
+		} else {
+			w.m.deadLetters.Inc()
+		}
+	}
 	*logged++
 	if *logged <= maxLoggedBadRows {
 		w.log.Error("ingest: QuestDB rejected a sample; it is not archived",

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +43,22 @@ type Options struct {
 	// ShutdownTimeout is how long Serve keeps trying to flush pending rows after its
 	// context ends. Default 15s.
 	ShutdownTimeout time.Duration
+	// SpoolDir is the directory of the durable spool. Empty: no spool, and the
+	// unacknowledged samples live in memory only (lost on a crash).
+	SpoolDir string
+	// SpoolNoFsync skips the fsync after each spooled batch and acknowledgement.
+	// Default false: every batch is on disk before it counts as spooled.
+	SpoolNoFsync bool
+	// SpoolMaxBytes bounds the spool on disk. Default 1 GiB. At the bound the
+	// Writer stops taking samples from its source until QuestDB makes room.
+	SpoolMaxBytes int64
+	// SpoolSegmentBytes is the size at which a new segment file starts (whole
+	// acknowledged segments are deleted). Default 64 MiB, at most SpoolMaxBytes/4.
+	SpoolSegmentBytes int64
+	// DeadLetterPath is the JSON-lines file that receives every row QuestDB
+	// rejects, with QuestDB's message. Default SpoolDir/deadletter.jsonl; without
+	// a spool and without a path, rejected rows are only logged and counted.
+	DeadLetterPath string
 	// Logger receives failures and rejected rows. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the Writer's metrics, labelled with the table. Default:
@@ -73,6 +91,16 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.SpoolMaxBytes <= 0 {
+		o.SpoolMaxBytes = 1 << 30
+	}
+	if o.SpoolSegmentBytes <= 0 {
+		o.SpoolSegmentBytes = 64 << 20
+	}
+	o.SpoolSegmentBytes = max(4096, min(o.SpoolSegmentBytes, o.SpoolMaxBytes/4))
+	if o.DeadLetterPath == "" && o.SpoolDir != "" {
+		o.DeadLetterPath = filepath.Join(o.SpoolDir, "deadletter.jsonl")
+	}
 }
 
 // ErrNotArchived is wrapped by Serve's error when it stops with samples that never
@@ -92,6 +120,8 @@ type Writer struct {
 	written atomic.Uint64
 	npend   atomic.Int64
 	badRows atomic.Uint64
+	// oldestNs is the timestamp of the oldest unacknowledged sample, 0 if none.
+	oldestNs atomic.Int64
 
 	// Owned by Serve's goroutine.
 	sender     qdb.LineSender
@@ -99,6 +129,19 @@ type Writer struct {
 	pendingAt  time.Time          // when the oldest pending row was drained
 	tableReady bool
 	final      bool // shutting down: the source has been drained for the last time
+
+	// With a spool (nil without): pending is a window read from it, and pendEnd[i]
+	// is the spool position after pending[i].
+	sp        *spool
+	pendEnd   []uint64
+	unspooled []telemetry.Sample // drained from the source, not yet spooled (spool full)
+	fullLevel int                // 0 below the warning level, 1 above it, 2 full
+	spoolBuf  []byte
+	pendCnt   []int // spool records settled with pending[i] (1, more after an undecodable one)
+	dead      *deadLetter
+
+	statusMu sync.Mutex
+	status   SpoolStatus
 }
 
 // NewWriter returns a Writer that sends the samples of src to the QuestDB whose HTTP
@@ -114,19 +157,27 @@ func NewWriter(httpAddr string, src Source, opts Options) (*Writer, error) {
 	if err := validateTableName(opts.Table); err != nil {
 		return nil, err
 	}
-	return &Writer{
+	w := &Writer{
 		addr: httpAddr,
 		src:  src,
 		opts: opts,
 		log:  opts.Logger.With("component", "ingest", "table", opts.Table),
-		m:    newMetrics(opts.Registerer, opts.Table),
-	}, nil
+	}
+	w.m = newMetrics(opts.Registerer, opts.Table, func() float64 {
+		ns := w.oldestNs.Load()
+		if ns == 0 {
+			return 0
+		}
+		return max(0, time.Since(time.Unix(0, ns)).Seconds())
+	})
+	return w, nil
 }
 
 // Written returns how many rows QuestDB has acknowledged.
 func (w *Writer) Written() uint64 { return w.written.Load() }
 
-// Pending returns how many drained samples wait in memory for QuestDB.
+// Pending returns how many drained samples wait for QuestDB: in the spool (and the
+// one batch that did not fit a full spool) with a spool, in memory without.
 func (w *Writer) Pending() int { return int(w.npend.Load()) }
 
 // BadRows returns how many samples QuestDB rejected as malformed.
@@ -147,6 +198,10 @@ func (w *Writer) Serve(ctx context.Context) error {
 	w.sender = sender
 	// auto_flush is off, so Close sends nothing; unsent rows are still in w.pending.
 	defer func() { _ = w.sender.Close(context.Background()) }()
+	if err := w.openSpool(); err != nil {
+		return err
+	}
+	defer w.closeSpool()
 
 	bo := newBackoff(w.opts.RetryBackoffMin, w.opts.RetryBackoffMax)
 	var retryAt time.Time // no attempt before this; zero when not backing off
@@ -170,6 +225,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 				retryAt = time.Time{}
 			} else if ctx.Err() == nil {
 				failures++
+				w.m.retries.Inc()
 				delay := bo.Next()
 				retryAt = time.Now().Add(delay)
 				w.log.Warn("ingest: QuestDB write failed; retrying", "err", err,
@@ -242,6 +298,10 @@ func (w *Writer) flush(ctx context.Context, all bool) error {
 
 // drain moves everything the source holds into w.pending.
 func (w *Writer) drain() {
+	if w.sp != nil {
+		w.drainToSpool()
+		return
+	}
 	if w.final {
 		return
 	}
@@ -255,6 +315,9 @@ func (w *Writer) drain() {
 
 // consume drops the first n pending rows (acknowledged or rejected).
 func (w *Writer) consume(n int) {
+	if w.sp != nil {
+		w.ackSpool(n)
+	}
 	clear(w.pending[:n]) // let the strings go
 	w.pending = w.pending[n:]
 	if len(w.pending) == 0 {
@@ -266,8 +329,18 @@ func (w *Writer) consume(n int) {
 }
 
 func (w *Writer) setPending() {
-	w.npend.Store(int64(len(w.pending)))
-	w.m.pending.Set(float64(len(w.pending)))
+	n := len(w.pending)
+	if w.sp != nil {
+		n = w.sp.unacked + len(w.unspooled)
+		w.setSpoolMetrics()
+	}
+	if len(w.pending) > 0 {
+		w.oldestNs.Store(w.pending[0].TimeNs)
+	} else {
+		w.oldestNs.Store(0)
+	}
+	w.npend.Store(int64(n))
+	w.m.pending.Set(float64(n))
 }
 
 // shutdown drains the source a last time and keeps flushing for ShutdownTimeout.
@@ -281,7 +354,7 @@ func (w *Writer) shutdown(parent context.Context) error {
 	w.drain()
 	w.final = true
 	for {
-		if len(w.pending) == 0 {
+		if len(w.pending) == 0 && len(w.unspooled) == 0 {
 			return nil
 		}
 		err := w.step(ctx, time.Now())
@@ -300,7 +373,15 @@ func (w *Writer) shutdown(parent context.Context) error {
 		case <-time.After(delay):
 			continue
 		}
+		if w.sp != nil && len(w.unspooled) == 0 {
+			w.log.Warn("ingest: stopping with samples in the spool; they are archived at the next start",
+				"spooled", w.sp.unacked, "dir", w.opts.SpoolDir, "last_err", lastErr)
+			return nil
+		}
 		n := len(w.pending)
+		if w.sp != nil {
+			n = len(w.unspooled)
+		}
 		w.log.Error("ingest: stopping with samples NOT archived in QuestDB",
 			"not_archived", n, "shutdown_timeout", w.opts.ShutdownTimeout, "last_err", lastErr)
 		return fmt.Errorf("ingest: %d %w in table %q after retrying for %s: %w",
