@@ -69,6 +69,9 @@ func (d *deadLetter) writeSample(table string, smp *telemetry.Sample, cause erro
 	}
 	if smp.Value.Kind != telemetry.KindNone {
 		dl.Value = smp.Value.String()
+		if smp.Value.Kind == telemetry.KindString {
+			dl.Value = smp.Value.S // unquoted
+		}
 		dl.ValueKind = kindName(smp.Value.Kind)
 	}
 	return d.write(&dl)

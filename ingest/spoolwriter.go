@@ -82,11 +82,12 @@ func (w *Writer) closeSpool() {
 
 // drainToSpool moves the source's samples into the spool, batch by batch, and
 // refills the in-memory window of pending rows from it. When the spool is full
-// the batch in hand stays in memory and the source is left alone.
+// the batch in hand stays in memory and the source is left alone until the spool
+// is back under spoolWarnFraction of its bound.
 func (w *Writer) drainToSpool() {
 	for {
 		if len(w.unspooled) > 0 {
-			if !w.spoolSamples(w.unspooled) {
+			if w.fullLevel == spoolLevelFull || !w.spoolSamples(w.unspooled) {
 				break
 			}
 			clear(w.unspooled)
@@ -140,7 +141,9 @@ func (w *Writer) setLevel(full bool) {
 	switch {
 	case full:
 		lvl = spoolLevelFull
-	case float64(w.sp.bytes()) >= spoolWarnFraction*float64(w.opts.SpoolMaxBytes):
+	case w.spoolHigh() && w.fullLevel == spoolLevelFull:
+		lvl = spoolLevelFull // hysteresis: full until back under the warning level
+	case w.spoolHigh():
 		lvl = spoolLevelHigh
 	}
 	if lvl == w.fullLevel {
@@ -155,6 +158,10 @@ func (w *Writer) setLevel(full bool) {
 	}
 	w.fullLevel = lvl
 	w.m.spoolLevel.Set(float64(lvl))
+}
+
+func (w *Writer) spoolHigh() bool {
+	return float64(w.sp.bytes()) >= spoolWarnFraction*float64(w.opts.SpoolMaxBytes)
 }
 
 // refill reads spooled rows into the pending window (up to two batches).
