@@ -43,6 +43,18 @@ type QuestDB struct {
 	Address string `yaml:"address,omitempty"`
 	// Table for samples. Default "samples".
 	Table string `yaml:"table,omitempty"`
+	// SpoolDir is the durable spool between the hub and QuestDB (one directory per
+	// server; locked while in use). Empty: no spool, and samples not yet in QuestDB
+	// are lost on a crash.
+	SpoolDir string `yaml:"spool_dir,omitempty"`
+	// SpoolFsync makes every spooled batch durable (fsync) before it counts as
+	// spooled. Default true.
+	SpoolFsync *bool `yaml:"spool_fsync,omitempty"`
+	// SpoolMaxBytes bounds the spool on disk. Default 1073741824 (1 GiB).
+	SpoolMaxBytes int64 `yaml:"spool_max_bytes,omitempty"`
+	// DeadLetter is the JSON-lines file for rows QuestDB rejects. Default
+	// SpoolDir/deadletter.jsonl.
+	DeadLetter string `yaml:"dead_letter,omitempty"`
 }
 
 // Device is one instrument.
@@ -153,6 +165,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if c.QuestDB.Address != "" {
 		checkAddr("questdb.address", c.QuestDB.Address)
 	}
+	if c.QuestDB.SpoolMaxBytes < 1<<20 {
+		add("questdb.spool_max_bytes", "must be at least 1048576 (1 MiB), got %d", c.QuestDB.SpoolMaxBytes)
+	}
 	seen := map[string]int{}
 	for i, d := range c.Devices {
 		at := fmt.Sprintf("devices[%d]", i)
@@ -181,6 +196,13 @@ func (c *Config) applyDefaults() {
 	}
 	if c.QuestDB.Table == "" {
 		c.QuestDB.Table = "samples"
+	}
+	if c.QuestDB.SpoolFsync == nil {
+		on := true
+		c.QuestDB.SpoolFsync = &on
+	}
+	if c.QuestDB.SpoolMaxBytes == 0 {
+		c.QuestDB.SpoolMaxBytes = 1 << 30
 	}
 }
 

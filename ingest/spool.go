@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Spool file layout. A segment is named by the spool position of its first byte
@@ -58,6 +59,8 @@ type spool struct {
 	rseg int // index in segs of the segment rf reads
 	rf   *os.File
 	rbuf []byte
+
+	lock *os.File // holds an exclusive flock on dir/lock while open
 }
 
 // spoolRecovery says what opening a spool found.
@@ -76,6 +79,17 @@ func openSpool(dir string, fsync bool, segBytes, maxBytes int64, log *slog.Logge
 		return nil, rec, fmt.Errorf("ingest: spool directory %s: %w", dir, err)
 	}
 	s := &spool{dir: dir, fsync: fsync, segBytes: segBytes, maxBytes: maxBytes, log: log}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, rec, err
+	}
+	s.lock = lock
+	ok := false
+	defer func() {
+		if !ok {
+			_ = s.close()
+		}
+	}()
 	acked, err := readAck(filepath.Join(dir, ackFile))
 	if err != nil {
 		// Replaying from the start is harmless (DEDUP keys), losing data is not.
@@ -136,6 +150,7 @@ func openSpool(dir string, fsync bool, segBytes, maxBytes int64, log *slog.Logge
 	}
 	s.rpos = s.acked
 	s.rseg = -1
+	ok = true
 	return s, rec, nil
 }
 
@@ -386,6 +401,10 @@ func (s *spool) close() error {
 		errs = append(errs, s.w.Close())
 		s.w = nil
 	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close()) // releases the flock
+		s.lock = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -445,4 +464,19 @@ func syncDir(dir string) error {
 		return fmt.Errorf("ingest: fsync of spool directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// lockDir takes an exclusive lock on dir/lock, so two servers never share a spool.
+// The kernel drops it when the process dies, however it dies.
+func lockDir(dir string) (*os.File, error) {
+	name := filepath.Join(dir, "lock")
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: spool lock %s: %w", name, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("ingest: spool directory %s is in use by another process (lock %s): %w", dir, name, err)
+	}
+	return f, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/switchyard/switchyard/telemetry"
@@ -292,4 +293,21 @@ func FuzzSpoolOpen(f *testing.F) {
 			t.Fatalf("read %d records, open reported %d", n, rec.Records)
 		}
 	})
+}
+
+func TestSpoolIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	sp, _, err := openSpool(dir, false, 1<<20, 1<<20, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := openSpool(dir, false, 1<<20, 1<<20, discard); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second open of a spool in use = %v, want an 'in use' error", err)
+	}
+	sp.close()
+	sp, _, err = openSpool(dir, false, 1<<20, 1<<20, discard)
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	sp.close()
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/switchyard/switchyard/telemetry"
@@ -249,4 +250,27 @@ func (w *Writer) deadLetterRaw(payload []byte, cause error) {
 	if err := w.dead.writeRaw(w.opts.Table, payload, cause); err != nil {
 		w.log.Error("ingest: writing the dead-letter file", "err", err, "record", fmt.Sprintf("%x", payload))
 	}
+}
+
+// ReadSpool returns the samples in the spool at dir that QuestDB has not
+// acknowledged, in order, as the next Writer on that spool would send them. It
+// takes the spool's lock, so it fails while a Writer uses the spool; it truncates a
+// torn tail like a Writer's start would. For operators and tests.
+func ReadSpool(dir string) ([]telemetry.Sample, error) {
+	sp, _, err := openSpool(dir, false, 64<<20, 1<<62, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	defer sp.close()
+	var out []telemetry.Sample
+	var derr error
+	err = sp.read(1<<62, func(p []byte, _ uint64) {
+		smp, err := decodeRecord(p)
+		if err != nil {
+			derr = errors.Join(derr, err)
+			return
+		}
+		out = append(out, smp)
+	})
+	return out, errors.Join(err, derr)
 }

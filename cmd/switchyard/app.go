@@ -65,11 +65,17 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 
 	if cfg.QuestDB.Address != "" {
 		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
-		w, err := ingest.NewWriter(cfg.QuestDB.Address, sub, ingest.Options{Table: cfg.QuestDB.Table, Logger: log, Registerer: reg})
+		q := cfg.QuestDB
+		w, err := ingest.NewWriter(q.Address, sub, ingest.Options{Table: q.Table, Logger: log, Registerer: reg,
+			SpoolDir: q.SpoolDir, SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes,
+			DeadLetterPath: q.DeadLetter})
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
 		a.writer = w
+		if q.SpoolDir == "" {
+			log.Warn("no questdb.spool_dir configured: samples not yet in QuestDB are lost if the server crashes")
+		}
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
 		}
