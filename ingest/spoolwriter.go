@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/switchyard/switchyard/telemetry"
@@ -43,28 +45,34 @@ func (w *Writer) SpoolStatus() SpoolStatus {
 
 // openSpool opens the spool and the dead-letter file, if configured.
 func (w *Writer) openSpool() error {
+	if w.opts.SpoolDir != "" {
+		sp, rec, err := openSpool(w.opts.SpoolDir, !w.opts.SpoolNoFsync, w.opts.SpoolSegmentBytes, w.opts.SpoolMaxBytes, w.log)
+		if err != nil {
+			return err
+		}
+		w.sp = sp
+		// The window is re-read from the spool's acknowledged position.
+		w.pending, w.pendEnd, w.pendCnt = nil, nil, nil
+		w.m.spoolTorn.Add(float64(rec.TornBytes))
+		w.m.spoolCorrupt.Add(float64(rec.CorruptBytes))
+		if rec.Records > 0 {
+			w.log.Info("ingest: replaying samples left in the spool", "rows", rec.Records, "dir", w.opts.SpoolDir)
+		}
+	}
 	if w.opts.DeadLetterPath != "" {
+		if err := os.MkdirAll(filepath.Dir(w.opts.DeadLetterPath), 0o755); err != nil {
+			return fmt.Errorf("ingest: dead-letter directory: %w", err)
+		}
 		d, err := openDeadLetter(w.opts.DeadLetterPath, !w.opts.SpoolNoFsync)
 		if err != nil {
 			return err
 		}
 		w.dead = d
 	}
-	if w.opts.SpoolDir == "" {
-		return nil
+	if w.sp != nil {
+		w.refill()
+		w.setPending()
 	}
-	sp, rec, err := openSpool(w.opts.SpoolDir, !w.opts.SpoolNoFsync, w.opts.SpoolSegmentBytes, w.opts.SpoolMaxBytes, w.log)
-	if err != nil {
-		return err
-	}
-	w.sp = sp
-	w.m.spoolTorn.Add(float64(rec.TornBytes))
-	w.m.spoolCorrupt.Add(float64(rec.CorruptBytes))
-	if rec.Records > 0 {
-		w.log.Info("ingest: replaying samples left in the spool", "rows", rec.Records, "dir", w.opts.SpoolDir)
-	}
-	w.refill()
-	w.setPending()
 	return nil
 }
 
@@ -73,11 +81,13 @@ func (w *Writer) closeSpool() {
 		if err := w.sp.close(); err != nil {
 			w.log.Error("ingest: closing spool", "err", err)
 		}
+		w.sp = nil
 	}
 	if w.dead != nil {
 		if err := w.dead.close(); err != nil {
 			w.log.Error("ingest: closing dead-letter file", "err", err)
 		}
+		w.dead = nil
 	}
 }
 

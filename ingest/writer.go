@@ -116,7 +116,7 @@ type Writer struct {
 	log  *slog.Logger
 	m    *metrics
 
-	started atomic.Bool
+	running atomic.Bool
 	written atomic.Uint64
 	npend   atomic.Int64
 	badRows atomic.Uint64
@@ -186,11 +186,14 @@ func (w *Writer) BadRows() uint64 { return w.badRows.Load() }
 // Serve creates the table if needed and archives the source's samples until ctx
 // ends, then flushes what is pending (see Options.ShutdownTimeout). It returns nil
 // after a clean final flush, and an error wrapping ErrNotArchived if samples were
-// left unsent. Serve may be called once.
+// left unsent. Serve may be called again after it returns (a supervisor's
+// restart): it carries on with what is pending; it must not run twice at once.
 func (w *Writer) Serve(ctx context.Context) error {
-	if !w.started.CompareAndSwap(false, true) {
-		return errors.New("ingest: Writer.Serve called twice")
+	if !w.running.CompareAndSwap(false, true) {
+		return errors.New("ingest: Writer.Serve called while it runs")
 	}
+	defer w.running.Store(false)
+	w.final = false
 	sender, err := w.newSender()
 	if err != nil {
 		return err
@@ -198,10 +201,10 @@ func (w *Writer) Serve(ctx context.Context) error {
 	w.sender = sender
 	// auto_flush is off, so Close sends nothing; unsent rows are still in w.pending.
 	defer func() { _ = w.sender.Close(context.Background()) }()
+	defer w.closeSpool()
 	if err := w.openSpool(); err != nil {
 		return err
 	}
-	defer w.closeSpool()
 
 	bo := newBackoff(w.opts.RetryBackoffMin, w.opts.RetryBackoffMax)
 	var retryAt time.Time // no attempt before this; zero when not backing off
