@@ -82,7 +82,12 @@ type SubscribeRequest struct {
 	// Longest time a sample waits to be batched, in milliseconds; zero means 50 ms.
 	BatchWindowMs uint32 `protobuf:"varint,2,opt,name=batch_window_ms,json=batchWindowMs,proto3" json:"batch_window_ms,omitempty"`
 	// Largest batch; zero means 1000.
-	MaxBatch      uint32 `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	MaxBatch uint32 `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	// Replay the archive from this time (nanoseconds since the Unix epoch) before
+	// the live samples; zero means live only. The switch from replay to live has
+	// no gap and no duplicate: within a channel, seq (with timestamp_ns) never
+	// repeats in the stream. Needs archiving (else Unavailable).
+	SinceNs       int64 `protobuf:"varint,10,opt,name=since_ns,json=sinceNs,proto3" json:"since_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -134,6 +139,13 @@ func (x *SubscribeRequest) GetBatchWindowMs() uint32 {
 func (x *SubscribeRequest) GetMaxBatch() uint32 {
 	if x != nil {
 		return x.MaxBatch
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetSinceNs() int64 {
+	if x != nil {
+		return x.SinceNs
 	}
 	return 0
 }
@@ -287,11 +299,13 @@ const file_switchyard_v1_telemetry_proto_rawDesc = "" +
 	"\x1dswitchyard/v1/telemetry.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/sample.proto\"@\n" +
 	"\bSelector\x12\x18\n" +
 	"\adevices\x18\x01 \x03(\tR\adevices\x12\x1a\n" +
-	"\bchannels\x18\x02 \x03(\tR\bchannels\"\x8c\x01\n" +
+	"\bchannels\x18\x02 \x03(\tR\bchannels\"\xa7\x01\n" +
 	"\x10SubscribeRequest\x123\n" +
 	"\bselector\x18\x01 \x01(\v2\x17.switchyard.v1.SelectorR\bselector\x12&\n" +
 	"\x0fbatch_window_ms\x18\x02 \x01(\rR\rbatchWindowMs\x12\x1b\n" +
-	"\tmax_batch\x18\x03 \x01(\rR\bmaxBatch\"^\n" +
+	"\tmax_batch\x18\x03 \x01(\rR\bmaxBatch\x12\x19\n" +
+	"\bsince_ns\x18\n" +
+	" \x01(\x03R\asinceNs\"^\n" +
 	"\x11SubscribeResponse\x12/\n" +
 	"\asamples\x18\x01 \x03(\v2\x15.switchyard.v1.SampleR\asamples\x12\x18\n" +
 	"\adropped\x18\x02 \x01(\x04R\adropped\"G\n" +

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from switchyard.v1 import sample_pb2 as switchyard_dot_v1_dot_sample__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dswitchyard/v1/telemetry.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/sample.proto\"@\n\x08Selector\x12\x18\n\x07\x64\x65vices\x18\x01 \x03(\tR\x07\x64\x65vices\x12\x1a\n\x08\x63hannels\x18\x02 \x03(\tR\x08\x63hannels\"\x8c\x01\n\x10SubscribeRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\x12&\n\x0f\x62\x61tch_window_ms\x18\x02 \x01(\rR\rbatchWindowMs\x12\x1b\n\tmax_batch\x18\x03 \x01(\rR\x08maxBatch\"^\n\x11SubscribeResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x04R\x07\x64ropped\"G\n\x10GetLatestRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\"D\n\x11GetLatestResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples2\xb4\x01\n\x10TelemetryService\x12P\n\tSubscribe\x12\x1f.switchyard.v1.SubscribeRequest\x1a .switchyard.v1.SubscribeResponse0\x01\x12N\n\tGetLatest\x12\x1f.switchyard.v1.GetLatestRequest\x1a .switchyard.v1.GetLatestResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dswitchyard/v1/telemetry.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/sample.proto\"@\n\x08Selector\x12\x18\n\x07\x64\x65vices\x18\x01 \x03(\tR\x07\x64\x65vices\x12\x1a\n\x08\x63hannels\x18\x02 \x03(\tR\x08\x63hannels\"\xa7\x01\n\x10SubscribeRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\x12&\n\x0f\x62\x61tch_window_ms\x18\x02 \x01(\rR\rbatchWindowMs\x12\x1b\n\tmax_batch\x18\x03 \x01(\rR\x08maxBatch\x12\x19\n\x08since_ns\x18\n \x01(\x03R\x07sinceNs\"^\n\x11SubscribeResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x04R\x07\x64ropped\"G\n\x10GetLatestRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\"D\n\x11GetLatestResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples2\xb4\x01\n\x10TelemetryService\x12P\n\tSubscribe\x12\x1f.switchyard.v1.SubscribeRequest\x1a .switchyard.v1.SubscribeResponse0\x01\x12N\n\tGetLatest\x12\x1f.switchyard.v1.GetLatestRequest\x1a .switchyard.v1.GetLatestResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,13 +36,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SELECTOR']._serialized_start=76
   _globals['_SELECTOR']._serialized_end=140
   _globals['_SUBSCRIBEREQUEST']._serialized_start=143
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=283
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=285
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=379
-  _globals['_GETLATESTREQUEST']._serialized_start=381
-  _globals['_GETLATESTREQUEST']._serialized_end=452
-  _globals['_GETLATESTRESPONSE']._serialized_start=454
-  _globals['_GETLATESTRESPONSE']._serialized_end=522
-  _globals['_TELEMETRYSERVICE']._serialized_start=525
-  _globals['_TELEMETRYSERVICE']._serialized_end=705
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=310
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=312
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=406
+  _globals['_GETLATESTREQUEST']._serialized_start=408
+  _globals['_GETLATESTREQUEST']._serialized_end=479
+  _globals['_GETLATESTRESPONSE']._serialized_start=481
+  _globals['_GETLATESTRESPONSE']._serialized_end=549
+  _globals['_TELEMETRYSERVICE']._serialized_start=552
+  _globals['_TELEMETRYSERVICE']._serialized_end=732
 # @@protoc_insertion_point(module_scope)

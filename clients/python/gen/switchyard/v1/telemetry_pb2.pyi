@@ -16,14 +16,16 @@ class Selector(_message.Message):
     def __init__(self, devices: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("selector", "batch_window_ms", "max_batch")
+    __slots__ = ("selector", "batch_window_ms", "max_batch", "since_ns")
     SELECTOR_FIELD_NUMBER: _ClassVar[int]
     BATCH_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    SINCE_NS_FIELD_NUMBER: _ClassVar[int]
     selector: Selector
     batch_window_ms: int
     max_batch: int
-    def __init__(self, selector: _Optional[_Union[Selector, _Mapping]] = ..., batch_window_ms: _Optional[int] = ..., max_batch: _Optional[int] = ...) -> None: ...
+    since_ns: int
+    def __init__(self, selector: _Optional[_Union[Selector, _Mapping]] = ..., batch_window_ms: _Optional[int] = ..., max_batch: _Optional[int] = ..., since_ns: _Optional[int] = ...) -> None: ...
 
 class SubscribeResponse(_message.Message):
     __slots__ = ("samples", "dropped")

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/telemetry.proto.
  */
 export const file_switchyard_v1_telemetry: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zd2l0Y2h5YXJkL3YxL3RlbGVtZXRyeS5wcm90bxINc3dpdGNoeWFyZC52MSItCghTZWxlY3RvchIPCgdkZXZpY2VzGAEgAygJEhAKCGNoYW5uZWxzGAIgAygJImkKEFN1YnNjcmliZVJlcXVlc3QSKQoIc2VsZWN0b3IYASABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlbGVjdG9yEhcKD2JhdGNoX3dpbmRvd19tcxgCIAEoDRIRCgltYXhfYmF0Y2gYAyABKA0iTAoRU3Vic2NyaWJlUmVzcG9uc2USJgoHc2FtcGxlcxgBIAMoCzIVLnN3aXRjaHlhcmQudjEuU2FtcGxlEg8KB2Ryb3BwZWQYAiABKAQiPQoQR2V0TGF0ZXN0UmVxdWVzdBIpCghzZWxlY3RvchgBIAEoCzIXLnN3aXRjaHlhcmQudjEuU2VsZWN0b3IiOwoRR2V0TGF0ZXN0UmVzcG9uc2USJgoHc2FtcGxlcxgBIAMoCzIVLnN3aXRjaHlhcmQudjEuU2FtcGxlMrQBChBUZWxlbWV0cnlTZXJ2aWNlElAKCVN1YnNjcmliZRIfLnN3aXRjaHlhcmQudjEuU3Vic2NyaWJlUmVxdWVzdBogLnN3aXRjaHlhcmQudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJOCglHZXRMYXRlc3QSHy5zd2l0Y2h5YXJkLnYxLkdldExhdGVzdFJlcXVlc3QaIC5zd2l0Y2h5YXJkLnYxLkdldExhdGVzdFJlc3BvbnNlQkFaP2dpdGh1Yi5jb20vc3dpdGNoeWFyZC9zd2l0Y2h5YXJkL2dlbi9zd2l0Y2h5YXJkL3YxO3N3aXRjaHlhcmR2MWIGcHJvdG8z", [file_switchyard_v1_sample]);
+  fileDesc("Ch1zd2l0Y2h5YXJkL3YxL3RlbGVtZXRyeS5wcm90bxINc3dpdGNoeWFyZC52MSItCghTZWxlY3RvchIPCgdkZXZpY2VzGAEgAygJEhAKCGNoYW5uZWxzGAIgAygJInsKEFN1YnNjcmliZVJlcXVlc3QSKQoIc2VsZWN0b3IYASABKAsyFy5zd2l0Y2h5YXJkLnYxLlNlbGVjdG9yEhcKD2JhdGNoX3dpbmRvd19tcxgCIAEoDRIRCgltYXhfYmF0Y2gYAyABKA0SEAoIc2luY2VfbnMYCiABKAMiTAoRU3Vic2NyaWJlUmVzcG9uc2USJgoHc2FtcGxlcxgBIAMoCzIVLnN3aXRjaHlhcmQudjEuU2FtcGxlEg8KB2Ryb3BwZWQYAiABKAQiPQoQR2V0TGF0ZXN0UmVxdWVzdBIpCghzZWxlY3RvchgBIAEoCzIXLnN3aXRjaHlhcmQudjEuU2VsZWN0b3IiOwoRR2V0TGF0ZXN0UmVzcG9uc2USJgoHc2FtcGxlcxgBIAMoCzIVLnN3aXRjaHlhcmQudjEuU2FtcGxlMrQBChBUZWxlbWV0cnlTZXJ2aWNlElAKCVN1YnNjcmliZRIfLnN3aXRjaHlhcmQudjEuU3Vic2NyaWJlUmVxdWVzdBogLnN3aXRjaHlhcmQudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJOCglHZXRMYXRlc3QSHy5zd2l0Y2h5YXJkLnYxLkdldExhdGVzdFJlcXVlc3QaIC5zd2l0Y2h5YXJkLnYxLkdldExhdGVzdFJlc3BvbnNlQkFaP2dpdGh1Yi5jb20vc3dpdGNoeWFyZC9zd2l0Y2h5YXJkL2dlbi9zd2l0Y2h5YXJkL3YxO3N3aXRjaHlhcmR2MWIGcHJvdG8z", [file_switchyard_v1_sample]);
 
 /**
  * Selector picks channels by device and channel glob patterns (path.Match syntax:
@@ -62,6 +62,16 @@ export type SubscribeRequest = Message<"switchyard.v1.SubscribeRequest"> & {
    * @generated from field: uint32 max_batch = 3;
    */
   maxBatch: number;
+
+  /**
+   * Replay the archive from this time (nanoseconds since the Unix epoch) before
+   * the live samples; zero means live only. The switch from replay to live has
+   * no gap and no duplicate: within a channel, seq (with timestamp_ns) never
+   * repeats in the stream. Needs archiving (else Unavailable).
+   *
+   * @generated from field: int64 since_ns = 10;
+   */
+  sinceNs: bigint;
 };
 
 /**
