@@ -64,6 +64,27 @@ type Bucket struct {
 // concurrent use.
 type History struct {
 	addr, table string
+	w           *Writer
+}
+
+// WithWriter returns a History whose Settle also waits for w, the Writer that
+// fills the table.
+func (h *History) WithWriter(w *Writer) *History {
+	c := *h
+	c.w = w
+	return &c
+}
+
+// Settle returns once every sample published before the call is in the table and
+// visible to queries: the Writer (if any, see WithWriter) has archived it and
+// QuestDB has applied it. It waits through QuestDB outages until ctx ends.
+func (h *History) Settle(ctx context.Context) error {
+	if h.w != nil {
+		if err := h.w.Archived(ctx); err != nil {
+			return err
+		}
+	}
+	return h.Visible(ctx)
 }
 
 // NewHistory returns a History over table at QuestDB's HTTP address.
@@ -216,10 +237,18 @@ func sampleFromRow(r []any) (telemetry.Sample, error) {
 	}
 	switch {
 	case r[4] != nil:
-		f, _ := r[4].(json.Number).Float64()
+		n, _ := r[4].(json.Number)
+		f, err := n.Float64()
+		if err != nil {
+			return smp, fmt.Errorf("value_double %v: %w", r[4], err)
+		}
 		smp.Value = telemetry.Float(f)
 	case r[5] != nil:
-		i, _ := r[5].(json.Number).Int64()
+		n, _ := r[5].(json.Number)
+		i, err := n.Int64()
+		if err != nil {
+			return smp, fmt.Errorf("value_long %v: %w", r[5], err)
+		}
 		smp.Value = telemetry.Int(i)
 	case r[6] != nil:
 		s, _ := r[6].(string)
@@ -256,4 +285,61 @@ func parseQuality(s string) (telemetry.Quality, bool) {
 		}
 	}
 	return 0, false
+}
+
+// Visible returns once every write QuestDB has acknowledged for the table is
+// applied and visible to queries (WAL tables apply writes asynchronously), or
+// when ctx ends.
+func (h *History) Visible(ctx context.Context) error {
+	sql := fmt.Sprintf("SELECT writerTxn, sequencerTxn FROM wal_tables() WHERE name = %s", quoteString(h.table))
+	for {
+		_, rows, err := Query(ctx, h.addr, sql)
+		if err == nil {
+			if len(rows) == 0 {
+				return nil // no table yet: nothing written
+			}
+			if len(rows[0]) == 2 {
+				w, wok := rows[0][0].(json.Number)
+				s, sok := rows[0][1].(json.Number)
+				wn, _ := w.Int64()
+				sn, _ := s.Int64()
+				if wok && sok && wn >= sn {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+			}
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Since returns up to limit archived samples of every channel with timestamps at
+// or after fromNs, in time order: a page of a replay. Timestamps come back with
+// QuestDB's microsecond precision.
+func (h *History) Since(ctx context.Context, fromNs int64, limit int) ([]telemetry.Sample, error) {
+	sql := fmt.Sprintf(`SELECT ts, device, channel, seq, value_double, value_long, value_string, value_bool, quality, error FROM %s WHERE ts >= %d ORDER BY ts LIMIT %d`,
+		quoteIdent(h.table), fromNs/1000, limit)
+	_, rows, err := Query(ctx, h.addr, sql)
+	var qe *QueryError
+	if errors.As(err, &qe) && strings.Contains(qe.Message, "does not exist") {
+		return nil, nil // nothing archived yet
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]telemetry.Sample, 0, len(rows))
+	for i, r := range rows {
+		smp, err := sampleFromRow(r)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: history row %d of table %q: %w", i, h.table, err)
+		}
+		out = append(out, smp)
+	}
+	return out, nil
 }

@@ -55,6 +55,11 @@ func (w *Writer) openSpool() error {
 		w.pending, w.pendEnd, w.pendCnt = nil, nil, nil
 		w.m.spoolTorn.Add(float64(rec.TornBytes))
 		w.m.spoolCorrupt.Add(float64(rec.CorruptBytes))
+		// Replayed records count as taken: the settled count follows the spool.
+		w.taken, w.settled = uint64(rec.Records), 0
+		for i := range w.waiting {
+			w.waiting[i].target = w.taken
+		}
 		if rec.Records > 0 {
 			w.log.Info("ingest: replaying samples left in the spool", "rows", rec.Records, "dir", w.opts.SpoolDir)
 		}
@@ -111,6 +116,7 @@ func (w *Writer) drainToSpool() {
 		if len(w.unspooled) == 0 {
 			break
 		}
+		w.taken += uint64(len(w.unspooled))
 	}
 	w.refill()
 	w.setPending()
@@ -197,6 +203,7 @@ func (w *Writer) refill() {
 				if aerr := w.sp.ack(end, skipped); aerr != nil {
 					w.log.Error("ingest: acknowledging spool position", "err", aerr)
 				}
+				w.settle(skipped)
 				skipped = 0
 			}
 			return
@@ -225,6 +232,7 @@ func (w *Writer) ackSpool(n int) {
 		// which DEDUP makes harmless.
 		w.log.Error("ingest: acknowledging spool position", "err", err)
 	}
+	w.settle(cnt)
 	w.pendEnd = w.pendEnd[n:]
 	w.pendCnt = w.pendCnt[n:]
 	if len(w.pendEnd) == 0 {

@@ -142,6 +142,12 @@ type Writer struct {
 
 	statusMu sync.Mutex
 	status   SpoolStatus
+
+	// Archived's waiters; taken and settled count samples in source order.
+	barriers chan chan struct{}
+	waiting  []barrier
+	taken    uint64 // taken from the source (and replayed from the spool)
+	settled  uint64 // acknowledged or dead-lettered
 }
 
 // NewWriter returns a Writer that sends the samples of src to the QuestDB whose HTTP
@@ -162,6 +168,8 @@ func NewWriter(httpAddr string, src Source, opts Options) (*Writer, error) {
 		src:  src,
 		opts: opts,
 		log:  opts.Logger.With("component", "ingest", "table", opts.Table),
+
+		barriers: make(chan chan struct{}),
 	}
 	w.m = newMetrics(opts.Registerer, opts.Table, func() float64 {
 		ns := w.oldestNs.Load()
@@ -252,6 +260,8 @@ func (w *Writer) Serve(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-w.src.Ready():
 		case <-tc:
+		case b := <-w.barriers:
+			w.addBarrier(b)
 		}
 		timer.Stop()
 	}
@@ -310,6 +320,7 @@ func (w *Writer) drain() {
 	}
 	before := len(w.pending)
 	w.pending = w.src.Drain(w.pending, 0)
+	w.taken += uint64(len(w.pending) - before)
 	if before == 0 && len(w.pending) > 0 {
 		w.pendingAt = time.Now()
 	}
@@ -320,6 +331,8 @@ func (w *Writer) drain() {
 func (w *Writer) consume(n int) {
 	if w.sp != nil {
 		w.ackSpool(n)
+	} else {
+		w.settle(n)
 	}
 	clear(w.pending[:n]) // let the strings go
 	w.pending = w.pending[n:]

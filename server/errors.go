@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/ingest"
 )
 
 // errShuttingDown is the cause given to streams the server ends because it is
@@ -42,8 +43,10 @@ func codeOf(err error) connect.Code {
 		return connect.CodeUnavailable
 	case errors.Is(err, devicemgr.ErrTimeout):
 		return connect.CodeDeadlineExceeded
-	case errors.Is(err, errShuttingDown):
+	case errors.Is(err, errShuttingDown), errors.Is(err, errNoArchive):
 		return connect.CodeUnavailable
+	case errors.Is(err, ingest.ErrBadHistoryQuery):
+		return connect.CodeInvalidArgument
 	case errors.Is(err, context.Canceled):
 		return connect.CodeCanceled
 	case errors.Is(err, context.DeadlineExceeded):

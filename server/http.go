@@ -36,6 +36,7 @@ type httpDeps struct {
 	serving  *atomic.Bool
 	gatherer prometheus.Gatherer
 	web      http.Handler
+	hist     *historyService
 }
 
 // newHTTPServer builds the HTTP port: the three services through connect-go
@@ -53,6 +54,7 @@ func newHTTPServer(d httpDeps) *http.Server {
 	mux.Handle(switchyardv1connect.NewDeviceServiceHandler(d.dev, opts))
 	mux.Handle(switchyardv1connect.NewTelemetryServiceHandler(d.tel, opts))
 	mux.Handle(switchyardv1connect.NewSystemServiceHandler(d.sys, opts))
+	mux.Handle(switchyardv1connect.NewHistoryServiceHandler(d.hist, opts))
 	// A health Watch lasts until the client leaves; end it at shutdown like our streams.
 	healthPath, healthHandler := grpchealth.NewHandler(d.checker, opts)
 	mux.Handle(healthPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -51,6 +52,9 @@ type Options struct {
 	// ShutdownTimeout bounds the graceful part of shutdown on each port. Default
 	// DefaultShutdownTimeout (5 s).
 	ShutdownTimeout time.Duration
+	// Archive answers HistoryService and Subscribe with since_ns. Default nil:
+	// those answer Unavailable.
+	Archive Archive
 }
 
 // Server serves the Switchyard API on a gRPC port and an HTTP port. Create it with
@@ -106,7 +110,10 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 	dev := &deviceService{devices: devices, life: s.life, metrics: m}
 	tel := &telemetryService{hub: hub, life: s.life, metrics: m}
 	sys := &systemService{tree: tree}
+	hist := &historyService{archive: opts.Archive}
+	tel.archive = opts.Archive
 	s.grpc = newGRPCServer(s.log, s.life, dev, tel, sys, s.health)
+	pb.RegisterHistoryServiceServer(s.grpc, grpcHistoryService{core: hist})
 	s.http = newHTTPServer(httpDeps{
 		log:      s.log,
 		life:     s.life,
@@ -117,6 +124,7 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 		serving:  &s.serving,
 		gatherer: opts.Gatherer,
 		web:      opts.WebHandler,
+		hist:     hist,
 	})
 	return s
 }

@@ -22,6 +22,7 @@ type telemetryService struct {
 	hub     *telemetry.Hub
 	life    context.Context
 	metrics *metrics
+	archive Archive // for since_ns; nil without archiving
 }
 
 var _ switchyardv1connect.TelemetryServiceHandler = (*telemetryService)(nil)
@@ -33,6 +34,9 @@ func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeReque
 	p, err := validateSubscribe(req)
 	if err != nil {
 		return err
+	}
+	if req.GetSinceNs() != 0 {
+		return s.subscribeSince(ctx, req.GetSinceNs(), p, out) // replay.go
 	}
 	ctx, cancel := streamContext(ctx, s.life)
 	defer cancel()

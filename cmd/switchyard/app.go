@@ -100,8 +100,17 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 
+	var archive server.Archive
+	if a.writer != nil {
+		h, err := ingest.NewHistory(cfg.QuestDB.Address, cfg.QuestDB.Table)
+		if err != nil {
+			return nil, fmt.Errorf("questdb: %w", err)
+		}
+		archive = h.WithWriter(a.writer)
+	}
 	a.api = server.New(a.hub, mgr, a.root, server.Options{
 		GRPCAddr: cfg.Listen.GRPC, HTTPAddr: cfg.Listen.HTTP, Logger: log, Gatherer: reg, Registerer: reg,
+		Archive: archive,
 	})
 	if err := a.api.Listen(); err != nil {
 		return nil, err

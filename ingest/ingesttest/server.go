@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,29 +34,54 @@ func StartServer(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports := freePorts(t, 4)
 	root := t.TempDir()
-	s := &Server{
-		Addr:   fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		script: script,
-		env: append(os.Environ(),
+	s := &Server{script: script}
+	t.Cleanup(func() { s.run(t, "stop") })
+	// The first start may lose a port picked here to another process: pick new
+	// ones and try again.
+	for attempt := 1; ; attempt++ {
+		ports := freePorts(t, 4)
+		s.Addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+		s.env = append(os.Environ(),
 			"SWITCHYARD_QDB_ROOT="+root,
 			fmt.Sprintf("SWITCHYARD_QDB_HTTP_PORT=%d", ports[0]),
 			fmt.Sprintf("SWITCHYARD_QDB_MIN_PORT=%d", ports[1]),
 			fmt.Sprintf("SWITCHYARD_QDB_PG_PORT=%d", ports[2]),
 			fmt.Sprintf("SWITCHYARD_QDB_ILP_PORT=%d", ports[3]),
 			"SWITCHYARD_QDB_START_TIMEOUT=180",
-		),
+		)
+		out, err := s.exec("start")
+		if err == nil {
+			t.Logf("scripts/questdb start: %s", out)
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("scripts/questdb start: %v\n%s", err, out)
+		}
+		t.Logf("scripts/questdb start failed (attempt %d, retrying on other ports): %v\n%s", attempt, err, lastLines(out, 15))
+		s.exec("stop")
 	}
-	t.Cleanup(func() { s.run(t, "stop") })
-	s.Start(t)
 	return s
 }
 
 // Start starts the server and waits until it answers SQL.
 func (s *Server) Start(t testing.TB) {
 	t.Helper()
-	s.run(t, "start")
+	// A restart on the same ports occasionally fails while the old process's
+	// sockets are still being released: try a few times, showing each failure.
+	for attempt := 1; ; attempt++ {
+		out, err := s.exec("start")
+		if err == nil {
+			t.Logf("scripts/questdb start: %s", out)
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("scripts/questdb start: %v\n%s", err, out)
+		}
+		t.Logf("scripts/questdb start failed (attempt %d, retrying): %v\n%s", attempt, err, lastLines(out, 15))
+		s.exec("stop")
+		time.Sleep(2 * time.Second)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, _, err := ingest.Query(ctx, s.Addr, "SELECT 1"); err != nil {
@@ -69,11 +95,21 @@ func (s *Server) Stop(t testing.TB) {
 	s.run(t, "stop")
 }
 
-func (s *Server) run(t testing.TB, verb string) {
-	t.Helper()
+func (s *Server) exec(verb string) (string, error) {
 	cmd := exec.Command(s.script, verb)
 	cmd.Env = s.env
 	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func (s *Server) run(t testing.TB, verb string) {
+	t.Helper()
+	out, err := s.exec(verb)
 	if err != nil {
 		t.Fatalf("scripts/questdb %s: %v\n%s", verb, err, out)
 	}
