@@ -1,8 +1,10 @@
 // Package ingest archives telemetry samples into QuestDB and reads them back.
 //
 // It owns the archive table (default "samples"), the Writer that fills it from a
-// telemetry subscription over ILP/HTTP, and a small SQL helper (Query, CountRows)
-// over QuestDB's HTTP /exec endpoint for tests and history queries.
+// telemetry subscription over ILP/HTTP through a durable spool, History (raw and
+// downsampled queries of one channel, replay pages of all channels, and Settle:
+// wait until everything published so far is queryable), and a small SQL helper
+// (Query, CountRows) over QuestDB's HTTP /exec endpoint.
 //
 // # Table
 //
