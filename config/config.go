@@ -79,6 +79,13 @@ type Channel struct {
 	Period Duration `yaml:"period,omitempty"`
 	Type   string   `yaml:"type,omitempty"`
 	Unit   string   `yaml:"unit,omitempty"`
+	// Archive filter (what QuestDB stores; live subscribers see every sample):
+	// ArchiveDeadband skips numeric samples within this distance of the last
+	// archived value (a fraction of it with ArchiveRelative); ArchiveHeartbeat
+	// archives an unchanged value anyway this often. Defaults: archive everything.
+	ArchiveDeadband  float64  `yaml:"archive_deadband,omitempty"`
+	ArchiveRelative  bool     `yaml:"archive_relative,omitempty"`
+	ArchiveHeartbeat Duration `yaml:"archive_heartbeat,omitempty"`
 }
 
 // Command is a named command template.
@@ -175,6 +182,14 @@ func Parse(name string, data []byte) (*Config, error) {
 			add(at+".name", "duplicate device name %q (also devices[%d])", d.Name, prev)
 		}
 		seen[d.Name] = i
+		for j, ch := range d.Channels {
+			if ch.ArchiveDeadband < 0 || ch.ArchiveDeadband != ch.ArchiveDeadband {
+				add(fmt.Sprintf("%s.channels[%d].archive_deadband", at, j), "must be >= 0, got %v", ch.ArchiveDeadband)
+			}
+			if ch.ArchiveHeartbeat < 0 {
+				add(fmt.Sprintf("%s.channels[%d].archive_heartbeat", at, j), "must be >= 0, got %q", time.Duration(ch.ArchiveHeartbeat))
+			}
+		}
 		spec := d.Spec()
 		if err := spec.Validate(); err != nil {
 			field, msg, _ := strings.Cut(err.Error(), ": ")

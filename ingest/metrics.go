@@ -32,6 +32,7 @@ type metrics struct {
 	spoolTorn     prometheus.Counter
 	spoolCorrupt  prometheus.Counter
 	oldestAge     prometheus.GaugeFunc
+	filtered      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, table string, oldest func() float64) *metrics {
@@ -107,6 +108,11 @@ func newMetrics(reg prometheus.Registerer, table string, oldest func() float64) 
 			Help:        "Bytes of corrupt spool data skipped at start (lost).",
 			ConstLabels: labels,
 		}),
+		filtered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name:        "switchyard_ingest_filtered_total",
+			Help:        "Samples the archive filter (deadband, heartbeat) did not archive.",
+			ConstLabels: labels,
+		}),
 		oldestAge: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "switchyard_ingest_oldest_unacked_age_seconds",
 			Help:        "Age, by its timestamp, of the oldest sample not yet acknowledged by QuestDB (0 when none).",
@@ -119,7 +125,7 @@ func newMetrics(reg prometheus.Registerer, table string, oldest func() float64) 
 	if reg != nil {
 		reg.MustRegister(m.written, m.flushes, m.flushFailures, m.pending, m.badRows,
 			m.retries, m.deadLetters, m.spooled, m.spoolBytes, m.spoolRows, m.spoolLevel,
-			m.spoolErrors, m.spoolTorn, m.spoolCorrupt, m.oldestAge)
+			m.spoolErrors, m.spoolTorn, m.spoolCorrupt, m.oldestAge, m.filtered)
 	}
 	return m
 }

@@ -116,6 +116,9 @@ func (w *Writer) drainToSpool() {
 		if len(w.unspooled) == 0 {
 			break
 		}
+		var dropped int
+		w.unspooled, dropped = w.opts.Filter.filter(w.unspooled)
+		w.m.filtered.Add(float64(dropped))
 		w.taken += uint64(len(w.unspooled))
 	}
 	w.refill()

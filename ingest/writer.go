@@ -59,6 +59,10 @@ type Options struct {
 	// rejects, with QuestDB's message. Default SpoolDir/deadletter.jsonl; without
 	// a spool and without a path, rejected rows are only logged and counted.
 	DeadLetterPath string
+	// Filter is the archive filter (deadbands and heartbeats per channel). Default
+	// nil: every sample is archived. Samples it holds back are counted in
+	// switchyard_ingest_filtered_total.
+	Filter *Filter
 	// Logger receives failures and rejected rows. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the Writer's metrics, labelled with the table. Default:
@@ -320,7 +324,10 @@ func (w *Writer) drain() {
 	}
 	before := len(w.pending)
 	w.pending = w.src.Drain(w.pending, 0)
-	w.taken += uint64(len(w.pending) - before)
+	kept, dropped := w.opts.Filter.filter(w.pending[before:])
+	w.pending = w.pending[:before+len(kept)]
+	w.m.filtered.Add(float64(dropped))
+	w.taken += uint64(len(kept))
 	if before == 0 && len(w.pending) > 0 {
 		w.pendingAt = time.Now()
 	}

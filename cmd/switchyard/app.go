@@ -68,7 +68,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		q := cfg.QuestDB
 		w, err := ingest.NewWriter(q.Address, sub, ingest.Options{Table: q.Table, Logger: log, Registerer: reg,
 			SpoolDir: q.SpoolDir, SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes,
-			DeadLetterPath: q.DeadLetter})
+			DeadLetterPath: q.DeadLetter, Filter: archiveFilter(cfg)})
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
@@ -126,3 +126,22 @@ func (a *app) Serve(ctx context.Context) error { return a.root.Serve(ctx) }
 
 // Addrs returns the bound gRPC and HTTP addresses.
 func (a *app) Addrs() (grpcAddr, httpAddr net.Addr) { return a.api.GRPCAddr(), a.api.HTTPAddr() }
+
+// archiveFilter collects the channels' archive deadbands and heartbeats; nil when
+// no channel has one.
+func archiveFilter(cfg *config.Config) *ingest.Filter {
+	specs := map[string]ingest.ChannelFilter{}
+	for _, d := range cfg.Devices {
+		for _, ch := range d.Channels {
+			if ch.ArchiveDeadband > 0 || ch.ArchiveHeartbeat > 0 {
+				specs[d.Name+"/"+ch.Name] = ingest.ChannelFilter{
+					Deadband: ch.ArchiveDeadband, Relative: ch.ArchiveRelative, Heartbeat: time.Duration(ch.ArchiveHeartbeat),
+				}
+			}
+		}
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	return ingest.NewFilter(specs)
+}
