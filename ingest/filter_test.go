@@ -22,12 +22,12 @@ func TestFilter(t *testing.T) {
 		smp  telemetry.Sample
 		keep bool
 	}{
-		{s("v", 0, telemetry.Float(10)), true},   // first
+		{s("v", 0, telemetry.Float(10)), true},    // first
 		{s("v", 1, telemetry.Float(10.4)), false}, // inside the band
 		{s("v", 2, telemetry.Float(10.6)), true},  // past it
 		{s("v", 3, telemetry.Float(10.6)), false},
 		{s("v", 12, telemetry.Float(10.6)), true}, // heartbeat: 10 s since the last archived
-		{bad, true},                               // quality changed
+		{bad, true}, // quality changed
 		{s("i", 0, telemetry.Float(100)), true},
 		{s("i", 1, telemetry.Float(109)), false}, // 9% < 10%
 		{s("i", 2, telemetry.Float(111)), true},
