@@ -55,6 +55,9 @@ type QuestDB struct {
 	// DeadLetter is the JSON-lines file for rows QuestDB rejects. Default
 	// SpoolDir/deadletter.jsonl.
 	DeadLetter string `yaml:"dead_letter,omitempty"`
+	// EventsTable receives device events (state changes, restarts). Default
+	// "device_events". Its spool is SpoolDir/events.
+	EventsTable string `yaml:"events_table,omitempty"`
 }
 
 // Device is one instrument.
@@ -211,6 +214,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.QuestDB.Table == "" {
 		c.QuestDB.Table = "samples"
+	}
+	if c.QuestDB.EventsTable == "" {
+		c.QuestDB.EventsTable = "device_events"
 	}
 	if c.QuestDB.SpoolFsync == nil {
 		on := true

@@ -114,11 +114,12 @@ var ErrNotArchived = errors.New("samples not archived")
 // Writer archives the samples of one Source into one QuestDB table over ILP/HTTP.
 // Build it with NewWriter and run Serve.
 type Writer struct {
-	addr string
-	src  Source
-	opts Options
-	log  *slog.Logger
-	m    *metrics
+	addr   string
+	src    Source
+	opts   Options
+	schema rowSchema
+	log    *slog.Logger
+	m      *metrics
 
 	running atomic.Bool
 	written atomic.Uint64
@@ -168,10 +169,11 @@ func NewWriter(httpAddr string, src Source, opts Options) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{
-		addr: httpAddr,
-		src:  src,
-		opts: opts,
-		log:  opts.Logger.With("component", "ingest", "table", opts.Table),
+		addr:   httpAddr,
+		src:    src,
+		opts:   opts,
+		log:    opts.Logger.With("component", "ingest", "table", opts.Table),
+		schema: sampleSchema,
 
 		barriers: make(chan chan struct{}),
 	}
@@ -274,7 +276,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 // step makes sure the table exists and flushes when a flush is due.
 func (w *Writer) step(ctx context.Context, now time.Time) error {
 	if !w.tableReady {
-		if err := createTable(ctx, w.addr, w.opts.Table); err != nil {
+		if err := createTable(ctx, w.addr, w.opts.Table, w.schema.create); err != nil {
 			w.m.flushFailures.WithLabelValues(reasonCreateTable).Inc()
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,7 +26,8 @@ import (
 // before it is ready):
 //
 //  1. archive  - the QuestDB writer; its hub subscription exists before any device
-//     publishes, so it sees every sample from the first one on.
+//     publishes, so it sees every sample from the first one on. Then the device
+//     events writer and its feed (the state watch exists before any device starts).
 //  2. devices  - a one_for_one supervisor with one process per instrument.
 //  3. api      - the gRPC and HTTP servers.
 //
@@ -77,6 +79,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			log.Warn("no questdb.spool_dir configured: samples not yet in QuestDB are lost if the server crashes")
 		}
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
+			return nil, err
+		}
+		if err := addDeviceEvents(a.root, mgr, cfg, log, reg); err != nil {
 			return nil, err
 		}
 	} else {
@@ -144,4 +149,24 @@ func archiveFilter(cfg *config.Config) *ingest.Filter {
 		return nil
 	}
 	return ingest.NewFilter(specs)
+}
+
+// addDeviceEvents archives device state changes into questdb.events_table: an
+// EventWriter (spool in spool_dir/events) and the feed from the device manager,
+// whose watch exists before any device starts.
+func addDeviceEvents(root *supervisor.Supervisor, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) error {
+	q := cfg.QuestDB
+	opts := ingest.Options{Table: q.EventsTable, Logger: log, Registerer: reg,
+		SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes}
+	if q.SpoolDir != "" {
+		opts.SpoolDir = filepath.Join(q.SpoolDir, "events")
+	}
+	ew, err := ingest.NewEventWriter(q.Address, opts)
+	if err != nil {
+		return fmt.Errorf("questdb.events_table: %w", err)
+	}
+	if err := root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
+		return err
+	}
+	return root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStates(), ew)})
 }
