@@ -9,8 +9,10 @@ type barrier struct {
 	done   chan struct{}
 }
 
-// Archived returns once every sample published to the Writer's source before the
-// call is settled: acknowledged by QuestDB (or set aside as a dead letter). It
+// Archived is the Writer's explicit flush: it sends what is pending at once
+// (without waiting for FlushInterval) and returns once every sample published to
+// the Writer's source before the call is settled: acknowledged by QuestDB (or set
+// aside as a dead letter). It
 // waits as long as that takes (through QuestDB outages) or until ctx ends. WAL
 // tables make acknowledged rows visible to queries a moment later; see
 // History.Visible. The Writer's Serve must be running for Archived to return nil.

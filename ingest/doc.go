@@ -72,6 +72,32 @@
 //     ErrNotArchived. Samples published after that last drain are not the Writer's:
 //     stop producers first.
 //
+// # Archive filter
+//
+// Options.Filter (see Filter, ChannelFilter) keeps chosen channels' unchanged or
+// barely changed values out of the archive: a deadband (absolute, or relative to
+// the last archived value) plus a heartbeat that archives an unchanged value every
+// period. Quality or error changes are always archived. It applies to the archive
+// only; live subscribers see every sample. Held-back samples are counted
+// (switchyard_ingest_filtered_total), and a filtered channel's archive, and so a
+// Subscribe replay, has gaps in seq by design.
+//
+// # Events
+//
+// EventWriter is the same machinery (spool, retries, DEDUP, dead letters) for
+// event rows (Event: time, source, kind, seq, message, detail) in their own table.
+// Record queues without blocking. DeviceEvents feeds it from the device manager's
+// state watch; the alarm engine can record alarm transitions with its own
+// EventWriter (own table, own spool directory: one Writer per spool).
+//
+// # History
+//
+// History answers raw and downsampled (SAMPLE BY) queries of one channel, pages of
+// every channel for a replay (Since), and Settle, which waits until everything
+// published before the call is acknowledged (Writer.Archived, also an explicit
+// flush) and applied by QuestDB's WAL (Visible), so that a replay followed by live
+// samples has no gap.
+//
 // # Metrics
 //
 // All labelled with the table: switchyard_ingest_rows_written_total (rows/s is its

@@ -159,3 +159,27 @@ func TestSpoolFullPolicy(t *testing.T) {
 	}
 	ingesttest.WaitCount(t, addr, table, "", n, waitTimeout)
 }
+
+// TestArchivedFlushes: Archived sends at once and returns when QuestDB has the
+// samples, long before the flush interval.
+func TestArchivedFlushes(t *testing.T) {
+	addr := ingesttest.QuestDB(t)
+	table := ingesttest.Table(t, addr)
+	hub := telemetry.NewHub(nil)
+	sub := archiveSub(hub)
+	defer sub.Close()
+	w := startWriter(t, addr, sub, ingest.Options{Table: table, SpoolDir: t.TempDir(), FlushInterval: time.Hour})
+	samples := makeSamples(100, testBase())
+	hub.Publish(samples...)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := w.Archived(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.Written() != 100 {
+		t.Fatalf("after Archived: %d written, want 100", w.Written())
+	}
+	if err := w.Archived(ctx); err != nil { // nothing pending: at once
+		t.Fatal(err)
+	}
+}

@@ -291,7 +291,7 @@ func (w *Writer) step(ctx context.Context, now time.Time) error {
 // due reports whether pending rows should be sent now.
 func (w *Writer) due(now time.Time) bool {
 	n := len(w.pending)
-	return n > 0 && (n >= w.opts.BatchRows || now.Sub(w.pendingAt) >= w.opts.FlushInterval)
+	return n > 0 && (len(w.waiting) > 0 || n >= w.opts.BatchRows || now.Sub(w.pendingAt) >= w.opts.FlushInterval)
 }
 
 // flush sends the rows pending now, in batches of BatchRows, and any full batches
