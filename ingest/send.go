@@ -136,10 +136,11 @@ func (w *Writer) deliver(ctx context.Context, n int) error {
 		for {
 			sent, err := w.send(ctx, w.pending[:m])
 			if err == nil {
-				w.consume(sent)
+				// Count before consume: it releases Archived's waiters.
 				w.m.flushes.Inc()
 				w.m.written.Add(float64(sent))
 				w.written.Add(uint64(sent))
+				w.consume(sent)
 				n -= sent
 				break
 			}

@@ -183,3 +183,30 @@ func TestArchivedFlushes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOversizeSampleGoesToDeadLetter: a sample too large for a spool frame is set
+// aside with a reason; the others land.
+func TestOversizeSampleGoesToDeadLetter(t *testing.T) {
+	addr := ingesttest.QuestDB(t)
+	table := ingesttest.Table(t, addr)
+	dir := t.TempDir()
+	hub := telemetry.NewHub(nil)
+	sub := archiveSub(hub)
+	defer sub.Close()
+	w := startWriter(t, addr, sub, ingest.Options{Table: table, SpoolDir: dir})
+	samples := makeSamples(10, testBase())
+	samples[4].Value = telemetry.String(strings.Repeat("x", 2<<20))
+	hub.Publish(samples...)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := w.Archived(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.Written() != 9 || w.BadRows() != 1 {
+		t.Fatalf("written %d, bad %d; want 9 and 1", w.Written(), w.BadRows())
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "deadletter.jsonl"))
+	if err != nil || !strings.Contains(string(b), "spool's limit") {
+		t.Fatalf("dead-letter file: %v, %.200s", err, b)
+	}
+}

@@ -129,12 +129,23 @@ func (w *Writer) drainToSpool() {
 func (w *Writer) spoolSamples(batch []telemetry.Sample) bool {
 	buf := w.spoolBuf[:0]
 	var rec []byte
+	// batch holds the samples taken last: barriers with a target above first
+	// were registered after it was taken and include all of it.
+	first := w.taken - uint64(len(batch))
 	for i := range batch {
 		rec = appendRecord(rec[:0], &batch[i])
+		if len(rec) > maxRecordBytes {
+			// Too big for a spool frame (and for any sane ILP row): set aside.
+			w.rejectOversize(&batch[i], len(rec), first)
+			continue
+		}
 		buf = appendFrame(buf, rec)
 	}
 	w.spoolBuf = buf
-	err := w.sp.append(buf, len(batch))
+	if len(buf) == 0 {
+		return true // all set aside
+	}
+	err := w.sp.append(buf, countFrames(buf))
 	if err == nil {
 		w.m.spooled.Add(float64(len(batch)))
 		w.setLevel(false)
@@ -294,4 +305,43 @@ func ReadSpool(dir string) ([]telemetry.Sample, error) {
 		out = append(out, smp)
 	})
 	return out, errors.Join(err, derr)
+}
+
+// rejectOversize sets aside a sample too large to spool.
+func (w *Writer) rejectOversize(smp *telemetry.Sample, size int, first uint64) {
+	err := fmt.Errorf("sample encodes to %d bytes, more than the spool's limit of %d", size, maxRecordBytes)
+	w.m.badRows.Inc()
+	w.badRows.Add(1)
+	// It will never be settled: take it out of the count, and out of the
+	// barriers that wait for it.
+	for i := range w.waiting {
+		if w.waiting[i].target > first {
+			w.waiting[i].target--
+		}
+	}
+	w.taken--
+	w.settle(0)
+	w.log.Error("ingest: sample too large to archive; moved to the dead-letter file",
+		"device", smp.Device, "channel", smp.Channel, "seq", smp.Seq, "bytes", size)
+	if w.dead != nil {
+		if derr := w.dead.writeSample(w.opts.Table, smp, err); derr != nil {
+			w.log.Error("ingest: writing the dead-letter file", "err", derr)
+		} else {
+			w.m.deadLetters.Inc()
+		}
+	}
+}
+
+// countFrames counts the frames in a buffer built by appendFrame.
+func countFrames(buf []byte) int {
+	n := 0
+	for len(buf) > 0 {
+		l, ok := frameAt(buf)
+		if !ok {
+			break
+		}
+		buf = buf[l:]
+		n++
+	}
+	return n
 }
