@@ -153,37 +153,24 @@ func TestSubscribeSinceAcrossQuestDBRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var gotMu sync.Mutex
 	got := map[string]map[uint64]int{}
 	for _, ch := range channels {
 		got[ch] = map[uint64]int{}
 	}
-	recvd := make(chan error, 1)
-	var want map[string]uint64
-	wantSet := make(chan struct{})
+	recvErr := make(chan error, 1)
 	go func() {
 		for {
 			resp, err := stream.Recv()
 			if err != nil {
-				recvd <- err
+				recvErr <- err
 				return
 			}
+			gotMu.Lock()
 			for _, s := range resp.GetSamples() {
 				got[s.GetChannel()][s.GetSeq()]++
 			}
-			select {
-			case <-wantSet:
-				done := true
-				for ch, n := range want {
-					if len(got[ch]) < int(n) || got[ch][n] == 0 {
-						done = false
-					}
-				}
-				if done {
-					recvd <- nil
-					return
-				}
-			default:
-			}
+			gotMu.Unlock()
 		}
 	}()
 	time.Sleep(2 * time.Second) // the stream waits for the archive meanwhile
@@ -191,17 +178,41 @@ func TestSubscribeSinceAcrossQuestDBRestart(t *testing.T) {
 	time.Sleep(2 * time.Second) // live samples after the replay
 	close(stop)
 	wg.Wait()
-	want = published
-	close(wantSet)
-	select {
-	case err := <-recvd:
-		if err != nil {
-			t.Fatalf("stream: %v", err)
+	want := published
+	complete := func() bool {
+		gotMu.Lock()
+		defer gotMu.Unlock()
+		for ch, n := range want {
+			if len(got[ch]) < int(n) {
+				return false
+			}
 		}
-	case <-ctx.Done():
-		t.Fatal("stream did not deliver every published sample")
+		return true
+	}
+	for !complete() {
+		select {
+		case err := <-recvErr:
+			t.Fatalf("stream: %v", err)
+		case <-ctx.Done():
+			gotMu.Lock()
+			for ch, n := range want {
+				var missing []uint64
+				for seq := uint64(1); seq <= n && len(missing) < 10; seq++ {
+					if got[ch][seq] == 0 {
+						missing = append(missing, seq)
+					}
+				}
+				t.Errorf("channel %s: %d of %d seqs; first missing %v", ch, len(got[ch]), n, missing)
+			}
+			gotMu.Unlock()
+			t.Fatal("stream did not deliver every published sample")
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	cancel()
+	<-recvErr
+	gotMu.Lock()
+	defer gotMu.Unlock()
 	for ch, n := range want {
 		for seq := uint64(1); seq <= n; seq++ {
 			if c := got[ch][seq]; c != 1 {
