@@ -3,6 +3,7 @@ package ingesttest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -18,9 +19,10 @@ import (
 // QuestDB (never the shared one). Start it with StartServer.
 type Server struct {
 	// Addr is the HTTP host:port (SQL /exec and ILP over HTTP).
-	Addr   string
-	script string
-	env    []string
+	Addr     string
+	script   string
+	root     string
+	httpPort int
 }
 
 // StartServer starts a private QuestDB with scripts/questdb, on four free
@@ -34,53 +36,31 @@ func StartServer(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := t.TempDir()
-	s := &Server{script: script}
+	s := &Server{script: script, root: t.TempDir()}
 	t.Cleanup(func() { s.run(t, "stop") })
-	// The first start may lose a port picked here to another process: pick new
-	// ones and try again.
-	for attempt := 1; ; attempt++ {
-		ports := freePorts(t, 4)
-		s.Addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
-		s.env = append(os.Environ(),
-			"SWITCHYARD_QDB_ROOT="+root,
-			fmt.Sprintf("SWITCHYARD_QDB_HTTP_PORT=%d", ports[0]),
-			fmt.Sprintf("SWITCHYARD_QDB_MIN_PORT=%d", ports[1]),
-			fmt.Sprintf("SWITCHYARD_QDB_PG_PORT=%d", ports[2]),
-			fmt.Sprintf("SWITCHYARD_QDB_ILP_PORT=%d", ports[3]),
-			"SWITCHYARD_QDB_START_TIMEOUT=180",
-		)
-		out, err := s.exec("start")
-		if err == nil {
-			t.Logf("scripts/questdb start: %s", out)
-			break
-		}
-		if attempt == 3 {
-			t.Fatalf("scripts/questdb start: %v\n%s", err, out)
-		}
-		t.Logf("scripts/questdb start failed (attempt %d, retrying on other ports): %v\n%s", attempt, err, lastLines(out, 15))
-		s.exec("stop")
-	}
+	s.httpPort = freePorts(t, 1)[0]
+	s.Addr = fmt.Sprintf("127.0.0.1:%d", s.httpPort)
+	s.Start(t)
 	return s
 }
 
-// Start starts the server and waits until it answers SQL.
+// Start starts the server and waits until it answers SQL. The HTTP port stays
+// the same across restarts (clients point at it); the other three are picked
+// afresh for each attempt, as another process may have taken one meanwhile.
 func (s *Server) Start(t testing.TB) {
 	t.Helper()
-	// A restart on the same ports occasionally fails while the old process's
-	// sockets are still being released: try a few times, showing each failure.
 	for attempt := 1; ; attempt++ {
 		out, err := s.exec("start")
 		if err == nil {
 			t.Logf("scripts/questdb start: %s", out)
 			break
 		}
-		if attempt == 3 {
+		if attempt == 4 {
 			t.Fatalf("scripts/questdb start: %v\n%s", err, out)
 		}
 		t.Logf("scripts/questdb start failed (attempt %d, retrying): %v\n%s", attempt, err, lastLines(out, 15))
 		s.exec("stop")
-		time.Sleep(2 * time.Second)
+		time.Sleep(time.Second)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -95,9 +75,23 @@ func (s *Server) Stop(t testing.TB) {
 	s.run(t, "stop")
 }
 
+// exec runs scripts/questdb verb; a start gets fresh ports but the HTTP one.
 func (s *Server) exec(verb string) (string, error) {
 	cmd := exec.Command(s.script, verb)
-	cmd.Env = s.env
+	env := append(os.Environ(),
+		"SWITCHYARD_QDB_ROOT="+s.root,
+		fmt.Sprintf("SWITCHYARD_QDB_HTTP_PORT=%d", s.httpPort),
+		"SWITCHYARD_QDB_START_TIMEOUT=180",
+	)
+	if verb == "start" {
+		if p, err := pickPorts(3); err == nil {
+			env = append(env,
+				fmt.Sprintf("SWITCHYARD_QDB_MIN_PORT=%d", p[0]),
+				fmt.Sprintf("SWITCHYARD_QDB_PG_PORT=%d", p[1]),
+				fmt.Sprintf("SWITCHYARD_QDB_ILP_PORT=%d", p[2]))
+		}
+	}
+	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -136,23 +130,39 @@ func findScript() (string, error) {
 	}
 }
 
-// freePorts returns n distinct loopback ports that were free a moment ago.
+// freePorts returns n distinct loopback ports that were free a moment ago, or
+// fails the test.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
+	p, err := pickPorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// pickPorts returns n distinct free loopback ports below Linux's ephemeral range
+// (32768 and up), so that no outgoing connection takes one between our check
+// and QuestDB's bind.
+func pickPorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
 			l.Close()
 		}
 	}()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	var ports []int
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("no free loopback port found in 20000-32767")
+		}
+		p := 20000 + rand.IntN(12768)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
 		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+		ports = append(ports, p)
 	}
-	return ports
+	return ports, nil
 }
