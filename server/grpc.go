@@ -41,6 +41,7 @@ var serviceNames = []string{
 	pb.DeviceService_ServiceDesc.ServiceName,
 	pb.TelemetryService_ServiceDesc.ServiceName,
 	pb.SystemService_ServiceDesc.ServiceName,
+	pb.HistoryService_ServiceDesc.ServiceName,
 }
 
 // newGRPCServer builds the grpc-go server: interceptors, keepalive, the three

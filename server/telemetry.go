@@ -25,6 +25,7 @@ type telemetryService struct {
 	devices Devices
 	life    context.Context
 	metrics *metrics
+	archive Archive // for since_ns; nil without archiving
 }
 
 var _ switchyardv1connect.TelemetryServiceHandler = (*telemetryService)(nil)
@@ -38,6 +39,9 @@ func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeReque
 	p, err := validateSubscribe(req, s.devices.List)
 	if err != nil {
 		return err
+	}
+	if req.GetSinceNs() != 0 {
+		return s.subscribeSince(ctx, req.GetSinceNs(), p, out) // replay.go
 	}
 	ctx, cancel := streamContext(ctx, s.life)
 	defer cancel()
