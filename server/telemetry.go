@@ -165,16 +165,13 @@ func (st *subscribeStream) run(ctx context.Context, states *devicemgr.StateWatch
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-st.sub.Ready():
-			st.raw = st.sub.Drain(st.raw[:0], st.p.maxBatch)
-			now := time.Now()
-			for i := range st.raw {
-				st.buf = st.filter.Offer(now, &st.raw[i], st.buf)
-			}
-			clear(st.raw)
+			st.take(st.p.maxBatch)
 		case <-due.C:
 			st.buf = st.filter.Due(time.Now(), st.buf)
 		case <-statesReady:
-			// Samples before the change go first, so the client sees them in order.
+			// Samples published before the change go first, so the client sees them
+			// in order: take everything queued, not only what a wake-up announced.
+			st.take(0)
 			if err := st.flush(); err != nil {
 				return err
 			}
@@ -207,6 +204,17 @@ func (st *subscribeStream) run(ctx context.Context, states *devicemgr.StateWatch
 			windowArmed = true
 		}
 	}
+}
+
+// take moves up to max queued samples (all when max <= 0) through the filter
+// into the batch being built.
+func (st *subscribeStream) take(max int) {
+	st.raw = st.sub.Drain(st.raw[:0], max)
+	now := time.Now()
+	for i := range st.raw {
+		st.buf = st.filter.Offer(now, &st.raw[i], st.buf)
+	}
+	clear(st.raw)
 }
 
 // newStoppedTimer returns a timer that has not been started.
