@@ -132,14 +132,27 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			return nil, err
 		}
 	}
+	rules := cfg.AlarmRules()
+	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
+	if spooled {
+		rules = append(rules, spoolAlarmRule())
+	}
 	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
-	eng, err := alarm.NewEngine(cfg.AlarmRules(), alarmSub, mgr.WatchStates(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
+	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStates(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
 	if err != nil {
 		return nil, err
 	}
 	a.alarms = eng
 	if err := a.root.Add(supervisor.ChildSpec{ID: "alarms", Service: eng, Shutdown: 5 * time.Second}); err != nil {
 		return nil, err
+	}
+	if spooled {
+		// The spool's fill level as a channel (switchyard/archive_spool_fill),
+		// archived and alarmed like any reading: MINOR at 80 %, MAJOR when full.
+		mon := &spoolMonitor{status: a.writer.SpoolStatus, pub: a.hub, period: time.Second}
+		if err := a.root.Add(supervisor.ChildSpec{ID: "spool-monitor", Service: mon}); err != nil {
+			return nil, err
+		}
 	}
 
 	a.devSup = supervisor.New(devicesID, supervisor.Options{
