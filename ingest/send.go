@@ -77,14 +77,9 @@ func (e *encodeError) Unwrap() error { return e.err }
 // number sent (it is then sent without it and the rest), and 0 with an
 // *encodeError when the first row cannot be encoded.
 func (w *Writer) send(ctx context.Context, rows []telemetry.Sample) (sent int, err error) {
-	for i := range rows {
-		if err := w.schema.encode(ctx, w.sender, w.opts.Table, &rows[i]); err != nil {
-			if i == 0 {
-				return 0, &encodeError{err}
-			}
-			break
-		}
-		sent++
+	sent, err = w.encode(ctx, w.sender, rows)
+	if err != nil {
+		return 0, err
 	}
 	if err := w.sender.Flush(ctx); err != nil {
 		// The client has emptied its buffer; rows[:sent] stay in w.pending.
@@ -98,6 +93,22 @@ func (w *Writer) send(ctx context.Context, rows []telemetry.Sample) (sent int, e
 			return sent, errors.Join(err, rerr)
 		}
 		return sent, err
+	}
+	return sent, nil
+}
+
+// encode appends rows to sender's buffer and returns how many went in: fewer than
+// len(rows) when the client refused to encode row number sent (the rows before it
+// are in the buffer), and 0 with an *encodeError when it refused the first.
+func (w *Writer) encode(ctx context.Context, sender qdb.LineSender, rows []telemetry.Sample) (sent int, err error) {
+	for i := range rows {
+		if err := w.schema.encode(ctx, sender, w.opts.Table, &rows[i]); err != nil {
+			if i == 0 {
+				return 0, &encodeError{err}
+			}
+			break
+		}
+		sent++
 	}
 	return sent, nil
 }

@@ -129,7 +129,8 @@ type Writer struct {
 	oldestNs atomic.Int64
 
 	// Owned by Serve's goroutine.
-	sender     qdb.LineSender
+	sender     qdb.LineSender     // idle between requests (see flush)
+	spare      qdb.LineSender     // the other sender of flush's pipeline; nil until needed
 	pending    []telemetry.Sample // drained, not yet acknowledged, in source order
 	pendingAt  time.Time          // when the oldest pending row was drained
 	tableReady bool
@@ -215,6 +216,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 	w.sender = sender
 	// auto_flush is off, so Close sends nothing; unsent rows are still in w.pending.
 	defer func() { _ = w.sender.Close(context.Background()) }()
+	defer w.discardSpare()
 	defer w.closeSpool()
 	if err := w.openSpool(); err != nil {
 		return err
@@ -292,27 +294,6 @@ func (w *Writer) step(ctx context.Context, now time.Time) error {
 func (w *Writer) due(now time.Time) bool {
 	n := len(w.pending)
 	return n > 0 && (len(w.waiting) > 0 || n >= w.opts.BatchRows || now.Sub(w.pendingAt) >= w.opts.FlushInterval)
-}
-
-// flush sends the rows pending now, in batches of BatchRows, and any full batches
-// that arrive meanwhile; a smaller tail that arrived meanwhile waits for its own
-// interval unless all is set.
-func (w *Writer) flush(ctx context.Context, all bool) error {
-	target := len(w.pending)
-	for len(w.pending) > 0 && (all || target > 0 || len(w.pending) >= w.opts.BatchRows) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := min(len(w.pending), w.opts.BatchRows)
-		before := len(w.pending)
-		err := w.deliver(ctx, n)
-		target -= before - len(w.pending)
-		if err != nil {
-			return err
-		}
-		w.drain()
-	}
-	return nil
 }
 
 // drain moves everything the source holds into w.pending.

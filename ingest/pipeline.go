@@ -1,0 +1,144 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+
+	qdb "github.com/questdb/go-questdb-client/v3"
+)
+
+// Pipelined flushing. A request to QuestDB takes about as long as encoding its
+// rows, so the Writer keeps two senders: while one request is in flight (its
+// sender owned by a short-lived goroutine that only calls Flush), Serve's goroutine
+// drains the source and encodes the next batch into the other sender. Only one
+// request is ever in flight, and a request's rows are acknowledged (consume: the
+// spool position, Archived's waiters) only after it returned, so acknowledgements
+// advance strictly in order. Any failure falls back to the one-request-at-a-time
+// path in deliver, which owns retries, splitting and dead letters.
+
+// flight is a request in flight: the sender it was encoded into and its answer.
+type flight struct {
+	sender qdb.LineSender
+	rows   int
+	done   chan error
+}
+
+// launch sends what sender holds (rows rows) from a goroutine of its own.
+func launch(ctx context.Context, sender qdb.LineSender, rows int) *flight {
+	f := &flight{sender: sender, rows: rows, done: make(chan error, 1)}
+	go func() { f.done <- sender.Flush(ctx) }()
+	return f
+}
+
+// discardSpare drops whatever the spare sender holds: the client has no way to
+// empty its buffer, so the sender is closed (auto_flush is off: Close sends
+// nothing) and a new one is made when next needed.
+func (w *Writer) discardSpare() {
+	if w.spare != nil {
+		_ = w.spare.Close(context.Background())
+		w.spare = nil
+	}
+}
+
+// flush sends the rows pending now, in batches of BatchRows, and any full batches
+// that arrive meanwhile; a smaller tail that arrived meanwhile waits for its own
+// interval unless all is set. While a batch is in flight it drains the source and
+// encodes the next batch (see flight).
+func (w *Writer) flush(ctx context.Context, all bool) error {
+	target := len(w.pending)
+	// wants reports whether the loop goes on to send a batch from pending[skip:].
+	wants := func(skip int) bool {
+		rest := len(w.pending) - skip
+		return rest > 0 && (all || target-skip > 0 || rest >= w.opts.BatchRows)
+	}
+	ahead := 0 // rows at the head of pending already encoded into w.spare
+	defer func() {
+		if ahead > 0 {
+			w.discardSpare()
+		}
+	}()
+	for wants(0) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := ahead
+		if n == 0 {
+			n = min(len(w.pending), w.opts.BatchRows)
+			if !w.encodeAhead(ctx, 0, n) {
+				// An encode error: deliver isolates the row.
+				before := len(w.pending)
+				err := w.deliver(ctx, n)
+				target -= before - len(w.pending)
+				if err != nil {
+					return err
+				}
+				w.drain()
+				continue
+			}
+		}
+		// The encoded batch is in w.spare: it flies, w.sender becomes the spare.
+		f := launch(ctx, w.spare, n)
+		w.spare, w.sender = w.sender, f.sender
+		ahead = 0
+		w.drain()
+		if wants(n) {
+			if m := min(len(w.pending)-n, w.opts.BatchRows); w.encodeAhead(ctx, n, m) {
+				ahead = m
+			}
+		}
+		err := <-f.done
+		if err == nil {
+			// Count before consume: it releases Archived's waiters.
+			w.m.flushes.Inc()
+			w.m.written.Add(float64(n))
+			w.written.Add(uint64(n))
+			w.consume(n)
+			target -= n
+			continue
+		}
+		// The client has emptied the failed sender's buffer, but net/http may still
+		// read it (see send): replace it. The batch encoded ahead is dropped too;
+		// the rows of both are still pending.
+		if ahead > 0 {
+			w.discardSpare()
+			ahead = 0
+		}
+		if rerr := w.replaceSender(); rerr != nil {
+			return fmt.Errorf("ingest: sending %d rows to %s table %q: %w (and %w)", n, w.addr, w.opts.Table, err, rerr)
+		}
+		reason, _ := classify(err)
+		w.m.flushFailures.WithLabelValues(reason).Inc()
+		if reason != reasonBadRequest && reason != reasonTooLarge {
+			return fmt.Errorf("ingest: sending %d rows to %s table %q: %w", n, w.addr, w.opts.Table, err)
+		}
+		// A bad row: deliver sends the batch again, splitting it to isolate the row.
+		before := len(w.pending)
+		err = w.deliver(ctx, n)
+		target -= before - len(w.pending)
+		if err != nil {
+			return err
+		}
+		w.drain()
+	}
+	return nil
+}
+
+// encodeAhead encodes the m pending rows after the first skip into the spare
+// sender and reports whether all of them went in. On an encode error the spare
+// sender is dropped (its buffer may hold part of the batch) and the batch is left
+// to deliver.
+func (w *Writer) encodeAhead(ctx context.Context, skip, m int) bool {
+	if w.spare == nil {
+		s, err := w.newSender()
+		if err != nil {
+			return false
+		}
+		w.spare = s
+	}
+	sent, err := w.encode(ctx, w.spare, w.pending[skip:skip+m])
+	if err == nil && sent == m {
+		return true
+	}
+	w.discardSpare()
+	return false
+}
