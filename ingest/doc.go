@@ -109,10 +109,14 @@
 //
 // # Concurrency
 //
-// Serve runs the Writer's only goroutine: it alone drains the source and owns the
-// QuestDB sender, the spool and the dead-letter file, so nothing in the write path
-// is locked. Serve may be called again after it returns, never twice at once.
+// Serve runs the Writer's goroutine: it alone drains the source and owns the
+// QuestDB senders, the spool and the dead-letter file, so nothing in the write path
+// is locked. While a backlog is flushed, one request at a time is in flight from a
+// short-lived goroutine that owns that request's sender until Flush returns; Serve
+// meanwhile drains and encodes the next batch into the other sender, and settles
+// (acknowledges in the spool, releases Archived) only after the request returned,
+// so acknowledgements advance strictly in order. Serve may be called again after it returns, never twice at once.
 // Written, Pending, BadRows and SpoolStatus are safe to call from any goroutine at
-// any time. ReadSpool, Query and CountRows are plain functions. Query
-// and CountRows are plain functions, safe for concurrent use.
+// any time. ReadSpool is a plain function; Query and CountRows are plain functions, safe
+// for concurrent use.
 package ingest
