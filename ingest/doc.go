@@ -115,8 +115,8 @@
 // short-lived goroutine that owns that request's sender until Flush returns; Serve
 // meanwhile drains and encodes the next batch into the other sender, and settles
 // (acknowledges in the spool, releases Archived) only after the request returned,
-// so acknowledgements advance strictly in order. Serve may be called again after it returns, never twice at once.
-// Written, Pending, BadRows and SpoolStatus are safe to call from any goroutine at
-// any time. ReadSpool is a plain function; Query and CountRows are plain functions, safe
-// for concurrent use.
+// so acknowledgements advance strictly in order. Serve may be called again after
+// it returns, never twice at once. Written, Pending, BadRows and SpoolStatus are
+// safe to call from any goroutine at any time. ReadSpool is a plain function;
+// Query and CountRows are plain functions, safe for concurrent use.
 package ingest
