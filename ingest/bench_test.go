@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	qdb "github.com/questdb/go-questdb-client/v3"
+
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
 	"github.com/switchyard/switchyard/telemetry"
-
-	qdb "github.com/questdb/go-questdb-client/v3"
 )
 
 // BenchmarkWriterToQuestDB measures the whole path, hub to acknowledged rows,
