@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from typing import Callable, Iterator, Sequence, Union
 
 import grpc
 from google.protobuf import duration_pb2
 
 from switchyard.v1 import (
+    alarm_pb2,
+    alarm_pb2_grpc,
     device_pb2,
     device_pb2_grpc,
     system_pb2,
@@ -17,6 +20,7 @@ from switchyard.v1 import (
     telemetry_pb2_grpc,
 )
 
+from .alarms import Alarm, AlarmLimits, AlarmWatch, alarm_from_pb, limits_to_pb
 from .backoff import Backoff
 from .errors import Unimplemented, from_rpc_error
 from .model import (
@@ -31,6 +35,7 @@ from .model import (
 )
 from .sequence import SeqEvent
 from .subscription import Subscription, selector
+from .supervision import SupervisionWatch
 
 #: Channel options matching the server's keepalive policy (server/doc.go): the
 #: server accepts pings no more often than every 10 s, pings idle connections
@@ -91,6 +96,7 @@ class Client:
         self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
         self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)
         self._system = system_pb2_grpc.SystemServiceStub(self._channel)
+        self._alarms = alarm_pb2_grpc.AlarmServiceStub(self._channel)
 
     def _aio_channel(self) -> grpc.aio.Channel:
         """A new grpc.aio channel with this client's settings, for the running loop."""
@@ -202,18 +208,73 @@ class Client:
             method="HistoryService/QueryHistory",
         )
 
-    # -- alarms (pending) -----------------------------------------------------------
+    # -- alarms ------------------------------------------------------------------
 
-    def alarms(self) -> list[dict]:
-        """Returns the active alarms. Pending: the server's AlarmService (issue 7) is
-        not in this API version, so this raises Unimplemented until it lands."""
-        raise Unimplemented("alarms: this server API has no AlarmService yet (pending: AlarmService.ListActiveAlarms)",
-                            method="AlarmService/ListActiveAlarms")
+    def alarms(self, devices: Sequence[str] | str = (), channels: Sequence[str] | str = (),
+               groups: Sequence[str] | str = (), *, include_shelved: bool = False) -> list[Alarm]:
+        """Returns the active alarms (in alarm, or latched and not acknowledged)
+        matching the glob patterns (empty: all); shelved ones only with
+        ``include_shelved``."""
+        req = alarm_pb2.ListActiveAlarmsRequest(filter=_alarm_filter(devices, channels, groups),
+                                                include_shelved=include_shelved)
+        resp = self._unary("AlarmService/ListActiveAlarms", self._alarms.ListActiveAlarms, req)
+        return [alarm_from_pb(a) for a in resp.alarms]
 
-    def acknowledge(self, alarm: str, comment: str = "") -> None:
-        """Acknowledges an alarm. Pending like :meth:`alarms`."""
-        raise Unimplemented("acknowledge: this server API has no AlarmService yet (pending: AlarmService.Acknowledge)",
-                            method="AlarmService/Acknowledge")
+    def alarm(self, device: str, channel: str) -> Alarm:
+        """Returns one channel's alarm state and limits, active or not; raises
+        NotFound if no alarm rule covers the channel."""
+        req = alarm_pb2.GetAlarmLimitsRequest(device=device, channel=channel)
+        resp = self._unary("AlarmService/GetAlarmLimits", self._alarms.GetAlarmLimits, req)
+        return alarm_from_pb(resp.alarm)
+
+    def acknowledge(self, device: str, channel: str, who: str | None = None, comment: str = "") -> Alarm:
+        """Acknowledges a channel's alarm and returns its state after. ``who``
+        defaults to the OS user name. Acknowledging twice is harmless; a channel
+        not in alarm raises InvalidArgument, one without alarm rule NotFound."""
+        req = alarm_pb2.AcknowledgeRequest(device=device, channel=channel, who=_who(who), comment=comment)
+        resp = self._unary("AlarmService/Acknowledge", self._alarms.Acknowledge, req)
+        return alarm_from_pb(resp.alarm)
+
+    def shelve(self, device: str, channel: str, until: When | dt.timedelta | None, who: str | None = None,
+               comment: str = "") -> Alarm:
+        """Hides a channel's alarm from panels until ``until`` (a datetime, Unix
+        seconds, or a timedelta from now); ``None`` unshelves it. Returns the
+        alarm's state after. ``who`` defaults to the OS user name."""
+        if until is None:
+            until_ns = 0
+        elif isinstance(until, dt.timedelta):
+            until_ns = int((dt.datetime.now(dt.timezone.utc) + until).timestamp() * 1e9)
+        else:
+            until_ns = _ns(until, "until", "shelve")
+        req = alarm_pb2.ShelveRequest(device=device, channel=channel, until_ns=until_ns, who=_who(who),
+                                      comment=comment)
+        resp = self._unary("AlarmService/Shelve", self._alarms.Shelve, req)
+        return alarm_from_pb(resp.alarm)
+
+    def set_alarm_limits(self, device: str, channel: str, limits: AlarmLimits, who: str | None = None,
+                         comment: str = "") -> Alarm:
+        """Replaces a channel's alarm limits at run time (recorded as a
+        LIMITS_CHANGED transition) and returns the alarm under the new limits.
+        Bad limits raise InvalidArgument naming the field."""
+        req = alarm_pb2.SetAlarmLimitsRequest(device=device, channel=channel, limits=limits_to_pb(limits),
+                                              who=_who(who), comment=comment)
+        resp = self._unary("AlarmService/SetAlarmLimits", self._alarms.SetAlarmLimits, req)
+        return alarm_from_pb(resp.alarm)
+
+    def watch_alarms(self, devices: Sequence[str] | str = (), channels: Sequence[str] | str = (),
+                     groups: Sequence[str] | str = (), *, include_active: bool = True) -> AlarmWatch:
+        """Returns an iterator of AlarmTransition for the alarms matching the glob
+        patterns: with ``include_active``, first one ``"ACTIVE"`` item per alarm
+        active when the stream began, then every transition, until cancelled or
+        the server stops. See :class:`~switchyard.alarms.AlarmWatch`."""
+        f = _alarm_filter(devices, channels, groups)
+
+        def list_active() -> list[Alarm]:
+            req = alarm_pb2.ListActiveAlarmsRequest(filter=f, include_shelved=True)
+            resp = self._unary("AlarmService/ListActiveAlarms", self._alarms.ListActiveAlarms, req)
+            return [alarm_from_pb(a) for a in resp.alarms]
+
+        return AlarmWatch(self, alarm_pb2.WatchAlarmsRequest(filter=f), include_active, list_active)
 
     # -- system --------------------------------------------------------------------
 
@@ -223,6 +284,14 @@ class Client:
                            system_pb2.GetSupervisionTreeRequest())
         return process_from_pb(resp.root)
 
+    def watch_supervision(self, include_snapshot: bool = True) -> SupervisionWatch:
+        """Returns an iterator over the supervision tree's lifecycle: first the
+        whole tree as a Process (with ``include_snapshot``; no event falls between
+        it and the events), then a SupervisionEvent per change, until cancelled or
+        the server stops."""
+        req = system_pb2.WatchSupervisionEventsRequest(include_snapshot=include_snapshot)
+        return SupervisionWatch(self._system.WatchSupervisionEvents(req, metadata=self._metadata))
+
 
 def _arg(a: object) -> str:
     if isinstance(a, bool):
@@ -230,7 +299,25 @@ def _arg(a: object) -> str:
     return str(a)
 
 
-def _ns(t: When, name: str) -> int:
+def _who(who: str | None) -> str:
+    """The operator named in an alarm action: ``who``, or the OS user name."""
+    if who is not None:
+        return who
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError) as err:
+        raise ValueError(f"who: the OS user name is unknown ({err}); pass who= explicitly") from None
+
+
+def _globs(v: Sequence[str] | str) -> list[str]:
+    return [v] if isinstance(v, str) else list(v)
+
+
+def _alarm_filter(devices, channels, groups) -> alarm_pb2.AlarmFilter:
+    return alarm_pb2.AlarmFilter(devices=_globs(devices), channels=_globs(channels), groups=_globs(groups))
+
+
+def _ns(t: When, name: str, method: str = "history") -> int:
     """Nanoseconds since the Unix epoch of a datetime (naive means UTC) or Unix seconds."""
     if isinstance(t, dt.datetime):
         if t.tzinfo is None:
@@ -238,7 +325,7 @@ def _ns(t: When, name: str) -> int:
         return int(t.timestamp() * 1e9)
     if isinstance(t, (int, float)) and not isinstance(t, bool):
         return int(t * 1e9)
-    raise TypeError(f"history {name}: want a datetime or Unix seconds, got {type(t).__name__}")
+    raise TypeError(f"{method} {name}: want a datetime or Unix seconds, got {type(t).__name__}")
 
 
 class DeviceWatch:
