@@ -174,3 +174,25 @@ def test_gui_survives_a_server_restart(fresh_demo, qtbot):
         qtbot.waitUntil(lambda: ("psu-20", "voltage") in win.alarms.alarms, timeout=30_000)
         qtbot.waitUntil(lambda: win.tree.topLevelItemCount() == 1, timeout=30_000)
         win.close()
+
+
+def test_refguard_outlasts_the_pyside_reference_leak(qapp):
+    # PySide6 6.12 drops a reference to None on every void Qt call and to True on
+    # every emit; on Python < 3.12 these 50,000 calls alone would abort the
+    # interpreter (none_dealloc) without switchyard.gui.refguard.
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QLabel
+
+    from switchyard.gui import refguard
+
+    class Emitter(QObject):
+        sig = Signal()
+
+    label, emitter = QLabel(), Emitter()
+    for _ in range(50_000):
+        label.setText("x")
+        emitter.sig.emit()
+    if refguard.needed():
+        assert sys.getrefcount(None) > refguard.RESERVE // 2

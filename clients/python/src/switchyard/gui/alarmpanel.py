@@ -116,6 +116,7 @@ class AlarmPanel(QGroupBox):
                     item = QTableWidgetItem()
                     self.table.setItem(r, c, item)
                 item.setText(text)
+                item.setToolTip(a.message)
                 item.setBackground(QBrush(QColor(bg)))
                 item.setForeground(QBrush(QColor(fg)))
         if selected is not None:

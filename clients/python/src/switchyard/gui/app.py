@@ -58,7 +58,7 @@ class MainWindow(QMainWindow):
         split.addWidget(left)
         split.addWidget(self.plots)
         split.addWidget(right)
-        split.setSizes([380, 720, 300])
+        split.setSizes([340, 640, 420])
         self.setCentralWidget(split)
         self.stream_status = QLabel("stream: connecting")
         self.statusBar().addWidget(self.stream_status, 1)
