@@ -44,7 +44,7 @@ type Hub struct {
 	subs atomic.Pointer[[]*Subscription] // copy-on-write list read by Publish
 
 	latestMu sync.RWMutex
-	latest   map[string]Sample
+	latest   map[chanKey]Sample
 
 	published prometheus.Counter
 	dropped   *prometheus.CounterVec
@@ -55,7 +55,7 @@ type Hub struct {
 // NewHub returns a hub whose metrics are registered with reg (nil registers nothing).
 func NewHub(reg prometheus.Registerer) *Hub {
 	h := &Hub{
-		latest: make(map[string]Sample),
+		latest: make(map[chanKey]Sample),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_hub_published_samples_total",
 			Help: "Samples published into the telemetry hub.",
@@ -94,7 +94,7 @@ func (h *Hub) Publish(batch ...Sample) {
 	for i := range batch {
 		s := batch[i]
 		s.enc = &caches[i]
-		h.latest[s.Key()] = s
+		h.latest[chanKey{s.Device, s.Channel}] = s
 	}
 	h.latestMu.Unlock()
 	for _, s := range *h.subs.Load() {
@@ -268,12 +268,13 @@ func (s *Subscription) Drain(dst []Sample, max int) []Sample {
 	return dst
 }
 
+// chanKey identifies a channel in maps without building its Key() string, which
+// would cost an allocation per sample on the publisher's goroutine.
+type chanKey struct{ device, channel string }
+
 // squash reduces a full Squash queue to the latest sample of each channel, and if
 // that is still full, drops the oldest. s.mu must be held.
 func (s *Subscription) squash() {
-	// Keyed by the name pair, not Key(): no string built per queued sample, as this
-	// runs on the publisher's goroutine.
-	type chanKey struct{ device, channel string }
 	last := make(map[chanKey]int, len(s.q))
 	for i := range s.q {
 		last[chanKey{s.q[i].Device, s.q[i].Channel}] = i
