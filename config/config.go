@@ -55,6 +55,21 @@ type QuestDB struct {
 	Address string `yaml:"address,omitempty"`
 	// Table for samples. Default "samples".
 	Table string `yaml:"table,omitempty"`
+	// SpoolDir is the durable spool between the hub and QuestDB (one directory per
+	// server; locked while in use). Empty: no spool, and samples not yet in QuestDB
+	// are lost on a crash.
+	SpoolDir string `yaml:"spool_dir,omitempty"`
+	// SpoolFsync makes every spooled batch durable (fsync) before it counts as
+	// spooled. Default true.
+	SpoolFsync *bool `yaml:"spool_fsync,omitempty"`
+	// SpoolMaxBytes bounds the spool on disk. Default 1073741824 (1 GiB).
+	SpoolMaxBytes int64 `yaml:"spool_max_bytes,omitempty"`
+	// DeadLetter is the JSON-lines file for rows QuestDB rejects. Default
+	// SpoolDir/deadletter.jsonl.
+	DeadLetter string `yaml:"dead_letter,omitempty"`
+	// EventsTable receives device events (state changes, restarts). Default
+	// "device_events". Its spool is SpoolDir/events.
+	EventsTable string `yaml:"events_table,omitempty"`
 }
 
 // Duration is a time.Duration written as "250ms", "1s", "2m".
@@ -138,6 +153,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		checkAddr("questdb.address", c.QuestDB.Address)
 	}
 	c.checkModels(add)
+	if c.QuestDB.SpoolMaxBytes < 1<<20 {
+		add("questdb.spool_max_bytes", "must be at least 1048576 (1 MiB), got %d", c.QuestDB.SpoolMaxBytes)
+	}
 	seen := map[string]int{}
 	for i, d := range c.Devices {
 		at := fmt.Sprintf("devices[%d]", i)
@@ -152,6 +170,14 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 		for _, p := range spec.Problems() {
 			add(origin.path(at, p.Field), "%s", p.Msg)
+		}
+		for j, ch := range c.ResolvedChannels(i) {
+			if ch.ArchiveDeadband < 0 || ch.ArchiveDeadband != ch.ArchiveDeadband {
+				add(fmt.Sprintf("%s.channels[%d].archive_deadband", at, j), "must be >= 0, got %v", ch.ArchiveDeadband)
+			}
+			if ch.ArchiveHeartbeat < 0 {
+				add(fmt.Sprintf("%s.channels[%d].archive_heartbeat", at, j), "must be >= 0, got %q", time.Duration(ch.ArchiveHeartbeat))
+			}
 		}
 	}
 	c.checkAlarms(add)
@@ -171,6 +197,16 @@ func (c *Config) applyDefaults() {
 	}
 	if c.QuestDB.Table == "" {
 		c.QuestDB.Table = "samples"
+	}
+	if c.QuestDB.EventsTable == "" {
+		c.QuestDB.EventsTable = "device_events"
+	}
+	if c.QuestDB.SpoolFsync == nil {
+		on := true
+		c.QuestDB.SpoolFsync = &on
+	}
+	if c.QuestDB.SpoolMaxBytes == 0 {
+		c.QuestDB.SpoolMaxBytes = 1 << 30
 	}
 }
 

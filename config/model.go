@@ -51,20 +51,27 @@ type Protocol struct {
 
 // Channel is one reading of a device (see devicemgr.ChannelSpec).
 type Channel struct {
-	Name      string   `yaml:"name"`
-	Query     string   `yaml:"query,omitempty"`
-	Reply     string   `yaml:"reply,omitempty"`
-	Index     int      `yaml:"index,omitempty"`
-	Key       string   `yaml:"key,omitempty"`
-	Period    Duration `yaml:"period,omitempty"`
-	Type      string   `yaml:"type,omitempty"`
-	Unit      string   `yaml:"unit,omitempty"`
-	Register  string   `yaml:"register,omitempty"`
-	Addr      uint16   `yaml:"addr,omitempty"`
-	DataType  string   `yaml:"data_type,omitempty"`
-	WordOrder string   `yaml:"word_order,omitempty"`
-	Scale     float64  `yaml:"scale,omitempty"`
-	Offset    float64  `yaml:"offset,omitempty"`
+	Name   string   `yaml:"name"`
+	Query  string   `yaml:"query,omitempty"`
+	Reply  string   `yaml:"reply,omitempty"`
+	Index  int      `yaml:"index,omitempty"`
+	Key    string   `yaml:"key,omitempty"`
+	Period Duration `yaml:"period,omitempty"`
+	Type   string   `yaml:"type,omitempty"`
+	Unit   string   `yaml:"unit,omitempty"`
+	// Archive filter (what QuestDB stores; live subscribers see every sample):
+	// ArchiveDeadband skips numeric samples within this distance of the last
+	// archived value (a fraction of it with ArchiveRelative); ArchiveHeartbeat
+	// archives an unchanged value anyway this often. Defaults: archive everything.
+	ArchiveDeadband  float64  `yaml:"archive_deadband,omitempty"`
+	ArchiveRelative  bool     `yaml:"archive_relative,omitempty"`
+	ArchiveHeartbeat Duration `yaml:"archive_heartbeat,omitempty"`
+	Register         string   `yaml:"register,omitempty"`
+	Addr             uint16   `yaml:"addr,omitempty"`
+	DataType         string   `yaml:"data_type,omitempty"`
+	WordOrder        string   `yaml:"word_order,omitempty"`
+	Scale            float64  `yaml:"scale,omitempty"`
+	Offset           float64  `yaml:"offset,omitempty"`
 }
 
 // Command is a named command template (see devicemgr.CommandSpec).
@@ -297,4 +304,14 @@ func (p Protocol) spec() devicemgr.Spec {
 		s.Commands = append(s.Commands, cs)
 	}
 	return s
+}
+
+// ResolvedChannels returns the channels of device i with its model applied.
+func (c *Config) ResolvedChannels(i int) []Channel {
+	d := c.Devices[i]
+	p := d.Protocol
+	if m, ok := c.Models[d.Model]; ok && d.Model != "" {
+		p = overlay(m, d.Protocol, &origin{fromModel: map[string]bool{}})
+	}
+	return p.Channels
 }

@@ -40,8 +40,8 @@ func CreateTableSQL(table string) string {
 ) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, device, channel, seq)`
 }
 
-func createTable(ctx context.Context, httpAddr, table string) error {
-	_, _, err := query(ctx, httpAddr, CreateTableSQL(table))
+func createTable(ctx context.Context, httpAddr, table string, createSQL func(string) string) error {
+	_, _, err := query(ctx, httpAddr, createSQL(table))
 	if err != nil {
 		return fmt.Errorf("ingest: creating table %q at %s: %w", table, httpAddr, err)
 	}

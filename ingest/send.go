@@ -31,6 +31,16 @@ func senderConf(httpAddr string) string {
 		httpAddr, clientMinThroughput, clientRequestTimout.Milliseconds(), clientRetryTimeout.Milliseconds())
 }
 
+// rowSchema is what a Writer's table looks like: the statement that creates it
+// and how a spooled row (a telemetry.Sample) is encoded into it.
+type rowSchema struct {
+	create func(table string) string
+	encode func(ctx context.Context, s qdb.LineSender, table string, smp *telemetry.Sample) error
+}
+
+// sampleSchema is the archive table of samples.
+var sampleSchema = rowSchema{create: CreateTableSQL, encode: encodeRow}
+
 // encodeRow appends one sample to the sender's buffer as a row of table.
 func encodeRow(ctx context.Context, s qdb.LineSender, table string, smp *telemetry.Sample) error {
 	s.Table(table).
@@ -68,7 +78,7 @@ func (e *encodeError) Unwrap() error { return e.err }
 // *encodeError when the first row cannot be encoded.
 func (w *Writer) send(ctx context.Context, rows []telemetry.Sample) (sent int, err error) {
 	for i := range rows {
-		if err := encodeRow(ctx, w.sender, w.opts.Table, &rows[i]); err != nil {
+		if err := w.schema.encode(ctx, w.sender, w.opts.Table, &rows[i]); err != nil {
 			if i == 0 {
 				return 0, &encodeError{err}
 			}
@@ -126,10 +136,11 @@ func (w *Writer) deliver(ctx context.Context, n int) error {
 		for {
 			sent, err := w.send(ctx, w.pending[:m])
 			if err == nil {
-				w.consume(sent)
+				// Count before consume: it releases Archived's waiters.
 				w.m.flushes.Inc()
 				w.m.written.Add(float64(sent))
 				w.written.Add(uint64(sent))
+				w.consume(sent)
 				n -= sent
 				break
 			}
@@ -168,6 +179,14 @@ func (w *Writer) deliver(ctx context.Context, n int) error {
 func (w *Writer) reject(smp *telemetry.Sample, err error, logged *int) {
 	w.m.badRows.Inc()
 	w.badRows.Add(1)
+	if w.dead != nil {
+		if derr := w.dead.writeSample(w.opts.Table, smp, err); derr != nil {
+			w.log.Error("ingest: writing the dead-letter file; the rejected sample is only in this log",
+				"err", derr, "sample", smp.String(), "ts_ns", smp.TimeNs, "questdb_err", err)
+		} else {
+			w.m.deadLetters.Inc()
+		}
+	}
 	*logged++
 	if *logged <= maxLoggedBadRows {
 		w.log.Error("ingest: QuestDB rejected a sample; it is not archived",

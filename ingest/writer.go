@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +43,26 @@ type Options struct {
 	// ShutdownTimeout is how long Serve keeps trying to flush pending rows after its
 	// context ends. Default 15s.
 	ShutdownTimeout time.Duration
+	// SpoolDir is the directory of the durable spool. Empty: no spool, and the
+	// unacknowledged samples live in memory only (lost on a crash).
+	SpoolDir string
+	// SpoolNoFsync skips the fsync after each spooled batch and acknowledgement.
+	// Default false: every batch is on disk before it counts as spooled.
+	SpoolNoFsync bool
+	// SpoolMaxBytes bounds the spool on disk. Default 1 GiB. At the bound the
+	// Writer stops taking samples from its source until QuestDB makes room.
+	SpoolMaxBytes int64
+	// SpoolSegmentBytes is the size at which a new segment file starts (whole
+	// acknowledged segments are deleted). Default 64 MiB, at most SpoolMaxBytes/4.
+	SpoolSegmentBytes int64
+	// DeadLetterPath is the JSON-lines file that receives every row QuestDB
+	// rejects, with QuestDB's message. Default SpoolDir/deadletter.jsonl; without
+	// a spool and without a path, rejected rows are only logged and counted.
+	DeadLetterPath string
+	// Filter is the archive filter (deadbands and heartbeats per channel). Default
+	// nil: every sample is archived. Samples it holds back are counted in
+	// switchyard_ingest_filtered_total.
+	Filter *Filter
 	// Logger receives failures and rejected rows. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the Writer's metrics, labelled with the table. Default:
@@ -73,6 +95,16 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.SpoolMaxBytes <= 0 {
+		o.SpoolMaxBytes = 1 << 30
+	}
+	if o.SpoolSegmentBytes <= 0 {
+		o.SpoolSegmentBytes = 64 << 20
+	}
+	o.SpoolSegmentBytes = max(4096, min(o.SpoolSegmentBytes, o.SpoolMaxBytes/4))
+	if o.DeadLetterPath == "" && o.SpoolDir != "" {
+		o.DeadLetterPath = filepath.Join(o.SpoolDir, "deadletter.jsonl")
+	}
 }
 
 // ErrNotArchived is wrapped by Serve's error when it stops with samples that never
@@ -82,16 +114,19 @@ var ErrNotArchived = errors.New("samples not archived")
 // Writer archives the samples of one Source into one QuestDB table over ILP/HTTP.
 // Build it with NewWriter and run Serve.
 type Writer struct {
-	addr string
-	src  Source
-	opts Options
-	log  *slog.Logger
-	m    *metrics
+	addr   string
+	src    Source
+	opts   Options
+	schema rowSchema
+	log    *slog.Logger
+	m      *metrics
 
-	started atomic.Bool
+	running atomic.Bool
 	written atomic.Uint64
 	npend   atomic.Int64
 	badRows atomic.Uint64
+	// oldestNs is the timestamp of the oldest unacknowledged sample, 0 if none.
+	oldestNs atomic.Int64
 
 	// Owned by Serve's goroutine.
 	sender     qdb.LineSender
@@ -99,6 +134,25 @@ type Writer struct {
 	pendingAt  time.Time          // when the oldest pending row was drained
 	tableReady bool
 	final      bool // shutting down: the source has been drained for the last time
+
+	// With a spool (nil without): pending is a window read from it, and pendEnd[i]
+	// is the spool position after pending[i].
+	sp        *spool
+	pendEnd   []uint64
+	unspooled []telemetry.Sample // drained from the source, not yet spooled (spool full)
+	fullLevel int                // 0 below the warning level, 1 above it, 2 full
+	spoolBuf  []byte
+	pendCnt   []int // spool records settled with pending[i] (1, more after an undecodable one)
+	dead      *deadLetter
+
+	statusMu sync.Mutex
+	status   SpoolStatus
+
+	// Archived's waiters; taken and settled count samples in source order.
+	barriers chan chan struct{}
+	waiting  []barrier
+	taken    uint64 // taken from the source (and replayed from the spool)
+	settled  uint64 // acknowledged or dead-lettered
 }
 
 // NewWriter returns a Writer that sends the samples of src to the QuestDB whose HTTP
@@ -114,19 +168,30 @@ func NewWriter(httpAddr string, src Source, opts Options) (*Writer, error) {
 	if err := validateTableName(opts.Table); err != nil {
 		return nil, err
 	}
-	return &Writer{
-		addr: httpAddr,
-		src:  src,
-		opts: opts,
-		log:  opts.Logger.With("component", "ingest", "table", opts.Table),
-		m:    newMetrics(opts.Registerer, opts.Table),
-	}, nil
+	w := &Writer{
+		addr:   httpAddr,
+		src:    src,
+		opts:   opts,
+		log:    opts.Logger.With("component", "ingest", "table", opts.Table),
+		schema: sampleSchema,
+
+		barriers: make(chan chan struct{}),
+	}
+	w.m = newMetrics(opts.Registerer, opts.Table, func() float64 {
+		ns := w.oldestNs.Load()
+		if ns == 0 {
+			return 0
+		}
+		return max(0, time.Since(time.Unix(0, ns)).Seconds())
+	})
+	return w, nil
 }
 
 // Written returns how many rows QuestDB has acknowledged.
 func (w *Writer) Written() uint64 { return w.written.Load() }
 
-// Pending returns how many drained samples wait in memory for QuestDB.
+// Pending returns how many drained samples wait for QuestDB: in the spool (and the
+// one batch that did not fit a full spool) with a spool, in memory without.
 func (w *Writer) Pending() int { return int(w.npend.Load()) }
 
 // BadRows returns how many samples QuestDB rejected as malformed.
@@ -135,11 +200,14 @@ func (w *Writer) BadRows() uint64 { return w.badRows.Load() }
 // Serve creates the table if needed and archives the source's samples until ctx
 // ends, then flushes what is pending (see Options.ShutdownTimeout). It returns nil
 // after a clean final flush, and an error wrapping ErrNotArchived if samples were
-// left unsent. Serve may be called once.
+// left unsent. Serve may be called again after it returns (a supervisor's
+// restart): it carries on with what is pending; it must not run twice at once.
 func (w *Writer) Serve(ctx context.Context) error {
-	if !w.started.CompareAndSwap(false, true) {
-		return errors.New("ingest: Writer.Serve called twice")
+	if !w.running.CompareAndSwap(false, true) {
+		return errors.New("ingest: Writer.Serve called while it runs")
 	}
+	defer w.running.Store(false)
+	w.final = false
 	sender, err := w.newSender()
 	if err != nil {
 		return err
@@ -147,6 +215,10 @@ func (w *Writer) Serve(ctx context.Context) error {
 	w.sender = sender
 	// auto_flush is off, so Close sends nothing; unsent rows are still in w.pending.
 	defer func() { _ = w.sender.Close(context.Background()) }()
+	defer w.closeSpool()
+	if err := w.openSpool(); err != nil {
+		return err
+	}
 
 	bo := newBackoff(w.opts.RetryBackoffMin, w.opts.RetryBackoffMax)
 	var retryAt time.Time // no attempt before this; zero when not backing off
@@ -170,6 +242,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 				retryAt = time.Time{}
 			} else if ctx.Err() == nil {
 				failures++
+				w.m.retries.Inc()
 				delay := bo.Next()
 				retryAt = time.Now().Add(delay)
 				w.log.Warn("ingest: QuestDB write failed; retrying", "err", err,
@@ -193,6 +266,8 @@ func (w *Writer) Serve(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-w.src.Ready():
 		case <-tc:
+		case b := <-w.barriers:
+			w.addBarrier(b)
 		}
 		timer.Stop()
 	}
@@ -201,7 +276,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 // step makes sure the table exists and flushes when a flush is due.
 func (w *Writer) step(ctx context.Context, now time.Time) error {
 	if !w.tableReady {
-		if err := createTable(ctx, w.addr, w.opts.Table); err != nil {
+		if err := createTable(ctx, w.addr, w.opts.Table, w.schema.create); err != nil {
 			w.m.flushFailures.WithLabelValues(reasonCreateTable).Inc()
 			return err
 		}
@@ -216,7 +291,7 @@ func (w *Writer) step(ctx context.Context, now time.Time) error {
 // due reports whether pending rows should be sent now.
 func (w *Writer) due(now time.Time) bool {
 	n := len(w.pending)
-	return n > 0 && (n >= w.opts.BatchRows || now.Sub(w.pendingAt) >= w.opts.FlushInterval)
+	return n > 0 && (len(w.waiting) > 0 || n >= w.opts.BatchRows || now.Sub(w.pendingAt) >= w.opts.FlushInterval)
 }
 
 // flush sends the rows pending now, in batches of BatchRows, and any full batches
@@ -242,11 +317,19 @@ func (w *Writer) flush(ctx context.Context, all bool) error {
 
 // drain moves everything the source holds into w.pending.
 func (w *Writer) drain() {
+	if w.sp != nil {
+		w.drainToSpool()
+		return
+	}
 	if w.final {
 		return
 	}
 	before := len(w.pending)
 	w.pending = w.src.Drain(w.pending, 0)
+	kept, dropped := w.opts.Filter.filter(w.pending[before:])
+	w.pending = w.pending[:before+len(kept)]
+	w.m.filtered.Add(float64(dropped))
+	w.taken += uint64(len(kept))
 	if before == 0 && len(w.pending) > 0 {
 		w.pendingAt = time.Now()
 	}
@@ -255,6 +338,11 @@ func (w *Writer) drain() {
 
 // consume drops the first n pending rows (acknowledged or rejected).
 func (w *Writer) consume(n int) {
+	if w.sp != nil {
+		w.ackSpool(n)
+	} else {
+		w.settle(n)
+	}
 	clear(w.pending[:n]) // let the strings go
 	w.pending = w.pending[n:]
 	if len(w.pending) == 0 {
@@ -266,8 +354,18 @@ func (w *Writer) consume(n int) {
 }
 
 func (w *Writer) setPending() {
-	w.npend.Store(int64(len(w.pending)))
-	w.m.pending.Set(float64(len(w.pending)))
+	n := len(w.pending)
+	if w.sp != nil {
+		n = w.sp.unacked + len(w.unspooled)
+		w.setSpoolMetrics()
+	}
+	if len(w.pending) > 0 {
+		w.oldestNs.Store(w.pending[0].TimeNs)
+	} else {
+		w.oldestNs.Store(0)
+	}
+	w.npend.Store(int64(n))
+	w.m.pending.Set(float64(n))
 }
 
 // shutdown drains the source a last time and keeps flushing for ShutdownTimeout.
@@ -281,7 +379,7 @@ func (w *Writer) shutdown(parent context.Context) error {
 	w.drain()
 	w.final = true
 	for {
-		if len(w.pending) == 0 {
+		if len(w.pending) == 0 && len(w.unspooled) == 0 {
 			return nil
 		}
 		err := w.step(ctx, time.Now())
@@ -300,7 +398,15 @@ func (w *Writer) shutdown(parent context.Context) error {
 		case <-time.After(delay):
 			continue
 		}
+		if w.sp != nil && len(w.unspooled) == 0 {
+			w.log.Warn("ingest: stopping with samples in the spool; they are archived at the next start",
+				"spooled", w.sp.unacked, "dir", w.opts.SpoolDir, "last_err", lastErr)
+			return nil
+		}
 		n := len(w.pending)
+		if w.sp != nil {
+			n = len(w.unspooled)
+		}
 		w.log.Error("ingest: stopping with samples NOT archived in QuestDB",
 			"not_archived", n, "shutdown_timeout", w.opts.ShutdownTimeout, "last_err", lastErr)
 		return fmt.Errorf("ingest: %d %w in table %q after retrying for %s: %w",

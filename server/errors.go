@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/supervisor"
 )
 
@@ -60,8 +61,10 @@ func codeOf(err error) connect.Code {
 		return connect.CodeInvalidArgument
 	case errors.Is(err, alarm.ErrNotRunning):
 		return connect.CodeUnavailable
-	case errors.Is(err, errShuttingDown):
+	case errors.Is(err, errShuttingDown), errors.Is(err, errNoArchive):
 		return connect.CodeUnavailable
+	case errors.Is(err, ingest.ErrBadHistoryQuery):
+		return connect.CodeInvalidArgument
 	case errors.Is(err, context.Canceled):
 		return connect.CodeCanceled
 	case errors.Is(err, context.DeadlineExceeded):

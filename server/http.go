@@ -37,6 +37,7 @@ type httpDeps struct {
 	gatherer prometheus.Gatherer
 	web      http.Handler
 	alarms   *alarmService // nil: AlarmService is not served
+	hist     *historyService
 }
 
 // newHTTPServer builds the HTTP port: the three services through connect-go
@@ -52,11 +53,12 @@ func newHTTPServer(d httpDeps) *http.Server {
 	)
 	mux := http.NewServeMux()
 	mux.Handle(switchyardv1connect.NewDeviceServiceHandler(d.dev, opts))
-	mux.Handle(switchyardv1connect.NewTelemetryServiceHandler(d.tel, opts))
+	mux.Handle(switchyardv1connect.NewTelemetryServiceHandler(d.tel, opts, connect.WithCodec(connectCodec{})))
 	mux.Handle(switchyardv1connect.NewSystemServiceHandler(d.sys, opts))
 	if d.alarms != nil {
 		mux.Handle(switchyardv1connect.NewAlarmServiceHandler(d.alarms, opts))
 	}
+	mux.Handle(switchyardv1connect.NewHistoryServiceHandler(d.hist, opts))
 	// A health Watch lasts until the client leaves; end it at shutdown like our streams.
 	healthPath, healthHandler := grpchealth.NewHandler(d.checker, opts)
 	mux.Handle(healthPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -54,6 +54,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Alarms serves AlarmService. Default nil: AlarmService is not registered.
 	Alarms Alarms
+	// Archive answers HistoryService and Subscribe with since_ns. Default nil:
+	// those answer Unavailable.
+	Archive Archive
 }
 
 // Server serves the Switchyard API on a gRPC port and an HTTP port. Create it with
@@ -109,6 +112,8 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 	dev := &deviceService{devices: devices, life: s.life, metrics: m}
 	tel := &telemetryService{hub: hub, devices: devices, life: s.life, metrics: m}
 	sys := &systemService{tree: tree, life: s.life, metrics: m}
+	hist := &historyService{archive: opts.Archive}
+	tel.archive = opts.Archive
 	var alm *alarmService
 	if opts.Alarms != nil {
 		alm = &alarmService{alarms: opts.Alarms, life: s.life, metrics: m}
@@ -117,6 +122,7 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 	if alm != nil {
 		pb.RegisterAlarmServiceServer(s.grpc, grpcAlarmService{core: alm})
 	}
+	pb.RegisterHistoryServiceServer(s.grpc, grpcHistoryService{core: hist})
 	s.http = newHTTPServer(httpDeps{
 		log:      s.log,
 		life:     s.life,
@@ -128,6 +134,7 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 		gatherer: opts.Gatherer,
 		web:      opts.WebHandler,
 		alarms:   alm,
+		hist:     hist,
 	})
 	return s
 }

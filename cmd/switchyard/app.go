@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -38,7 +39,8 @@ import (
 // before it is ready):
 //
 //  1. archive  - the QuestDB writer; its hub subscription exists before any device
-//     publishes, so it sees every sample from the first one on.
+//     publishes, so it sees every sample from the first one on. Then the device
+//     events writer and its feed (the state watch exists before any device starts).
 //  2. alarm-archive - the QuestDB writer of alarm transitions (with archiving).
 //  3. alarms   - the alarm engine; like the archive, subscribed before any device
 //     publishes.
@@ -95,12 +97,21 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 
 	if cfg.QuestDB.Address != "" {
 		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
-		w, err := ingest.NewWriter(cfg.QuestDB.Address, sub, ingest.Options{Table: cfg.QuestDB.Table, Logger: log, Registerer: reg})
+		q := cfg.QuestDB
+		w, err := ingest.NewWriter(q.Address, sub, ingest.Options{Table: q.Table, Logger: log, Registerer: reg,
+			SpoolDir: q.SpoolDir, SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes,
+			DeadLetterPath: q.DeadLetter, Filter: archiveFilter(cfg)})
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
 		a.writer = w
+		if q.SpoolDir == "" {
+			log.Warn("no questdb.spool_dir configured: samples not yet in QuestDB are lost if the server crashes")
+		}
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
+			return nil, err
+		}
+		if err := addDeviceEvents(a.root, mgr, cfg, log, reg); err != nil {
 			return nil, err
 		}
 	} else {
@@ -121,14 +132,27 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			return nil, err
 		}
 	}
+	rules := cfg.AlarmRules()
+	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
+	if spooled {
+		rules = append(rules, spoolAlarmRule())
+	}
 	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
-	eng, err := alarm.NewEngine(cfg.AlarmRules(), alarmSub, mgr.WatchStates(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
+	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStates(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
 	if err != nil {
 		return nil, err
 	}
 	a.alarms = eng
 	if err := a.root.Add(supervisor.ChildSpec{ID: "alarms", Service: eng, Shutdown: 5 * time.Second}); err != nil {
 		return nil, err
+	}
+	if spooled {
+		// The spool's fill level as a channel (switchyard/archive_spool_fill),
+		// archived and alarmed like any reading: MINOR at 80 %, MAJOR when full.
+		mon := &spoolMonitor{status: a.writer.SpoolStatus, pub: a.hub, period: time.Second}
+		if err := a.root.Add(supervisor.ChildSpec{ID: "spool-monitor", Service: mon}); err != nil {
+			return nil, err
+		}
 	}
 
 	a.devSup = supervisor.New(devicesID, supervisor.Options{
@@ -147,9 +171,17 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if opts.Profiling {
 		web = server.WithProfiling(nil)
 	}
+	var archive server.Archive
+	if a.writer != nil {
+		h, err := ingest.NewHistory(cfg.QuestDB.Address, cfg.QuestDB.Table)
+		if err != nil {
+			return nil, fmt.Errorf("questdb: %w", err)
+		}
+		archive = h.WithWriter(a.writer)
+	}
 	a.api = server.New(a.hub, mgr, a.root, server.Options{
 		GRPCAddr: cfg.Listen.GRPC, HTTPAddr: cfg.Listen.HTTP, Logger: log, Gatherer: reg, Registerer: reg,
-		WebHandler: web, Alarms: eng,
+		WebHandler: web, Alarms: eng, Archive: archive,
 	})
 	if err := a.api.Listen(); err != nil {
 		return nil, err
@@ -243,3 +275,42 @@ func deviceStatus(info devicemgr.Info) string {
 
 // Addrs returns the bound gRPC and HTTP addresses.
 func (a *app) Addrs() (grpcAddr, httpAddr net.Addr) { return a.api.GRPCAddr(), a.api.HTTPAddr() }
+
+// archiveFilter collects the channels' archive deadbands and heartbeats; nil when
+// no channel has one.
+func archiveFilter(cfg *config.Config) *ingest.Filter {
+	specs := map[string]ingest.ChannelFilter{}
+	for i, d := range cfg.Devices {
+		for _, ch := range cfg.ResolvedChannels(i) {
+			if ch.ArchiveDeadband > 0 || ch.ArchiveHeartbeat > 0 {
+				specs[d.Name+"/"+ch.Name] = ingest.ChannelFilter{
+					Deadband: ch.ArchiveDeadband, Relative: ch.ArchiveRelative, Heartbeat: time.Duration(ch.ArchiveHeartbeat),
+				}
+			}
+		}
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	return ingest.NewFilter(specs)
+}
+
+// addDeviceEvents archives device state changes into questdb.events_table: an
+// EventWriter (spool in spool_dir/events) and the feed from the device manager,
+// whose watch exists before any device starts.
+func addDeviceEvents(root *supervisor.Supervisor, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) error {
+	q := cfg.QuestDB
+	opts := ingest.Options{Table: q.EventsTable, Logger: log, Registerer: reg,
+		SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes}
+	if q.SpoolDir != "" {
+		opts.SpoolDir = filepath.Join(q.SpoolDir, "events")
+	}
+	ew, err := ingest.NewEventWriter(q.Address, opts)
+	if err != nil {
+		return fmt.Errorf("questdb.events_table: %w", err)
+	}
+	if err := root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
+		return err
+	}
+	return root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStates(), ew)})
+}

@@ -24,6 +24,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	qdb := fs.String("questdb", os.Getenv("SWITCHYARD_QUESTDB"), "QuestDB HTTP host:port to archive to (default $SWITCHYARD_QUESTDB; empty: no archiving)")
 	grpcAddr := fs.String("grpc", "127.0.0.1:7400", "gRPC listen address")
 	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (Connect, gRPC-Web, /healthz, /metrics)")
+	spool := fs.String("spool", "", "durable spool directory between the hub and QuestDB (empty: none; samples not yet in QuestDB are lost on a crash)")
 	cfgFile := fs.String("config", "", "serve this file's devices (such as examples/lab.yaml) against the examples fleet (implies --examples)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -45,6 +46,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	cfg.Listen.GRPC, cfg.Listen.HTTP = *grpcAddr, *httpAddr
 	cfg.QuestDB.Address = *qdb
 	cfg.QuestDB.Table = "samples"
+	cfg.QuestDB.SpoolDir = *spool
 	a, err := newApp(cfg, appOptions{Log: log})
 	if err != nil {
 		fleet.Close()

@@ -93,6 +93,11 @@ type SubscribeRequest struct {
 	BatchWindowMs uint32 `protobuf:"varint,2,opt,name=batch_window_ms,json=batchWindowMs,proto3" json:"batch_window_ms,omitempty"`
 	// Largest batch; zero means 1000.
 	MaxBatch uint32 `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	// Replay the archive from this time (nanoseconds since the Unix epoch) before
+	// the live samples; zero means live only. The switch from replay to live has
+	// no gap and no duplicate: within a channel, seq (with timestamp_ns) never
+	// repeats in the stream. Needs archiving (else Unavailable).
+	SinceNs int64 `protobuf:"varint,10,opt,name=since_ns,json=sinceNs,proto3" json:"since_ns,omitempty"`
 	// Display deadband: a numeric sample is sent only when it differs from the
 	// channel's last sent value by more than deadband_abs, or by more than
 	// deadband_rel times that value's magnitude. Quality changes always pass.
@@ -163,6 +168,13 @@ func (x *SubscribeRequest) GetBatchWindowMs() uint32 {
 func (x *SubscribeRequest) GetMaxBatch() uint32 {
 	if x != nil {
 		return x.MaxBatch
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetSinceNs() int64 {
+	if x != nil {
+		return x.SinceNs
 	}
 	return 0
 }
@@ -401,11 +413,13 @@ const file_switchyard_v1_telemetry_proto_rawDesc = "" +
 	"\x04tags\x18\x14 \x03(\v2!.switchyard.v1.Selector.TagsEntryR\x04tags\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe1\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x02\n" +
 	"\x10SubscribeRequest\x123\n" +
 	"\bselector\x18\x01 \x01(\v2\x17.switchyard.v1.SelectorR\bselector\x12&\n" +
 	"\x0fbatch_window_ms\x18\x02 \x01(\rR\rbatchWindowMs\x12\x1b\n" +
-	"\tmax_batch\x18\x03 \x01(\rR\bmaxBatch\x12!\n" +
+	"\tmax_batch\x18\x03 \x01(\rR\bmaxBatch\x12\x19\n" +
+	"\bsince_ns\x18\n" +
+	" \x01(\x03R\asinceNs\x12!\n" +
 	"\fdeadband_abs\x18\x14 \x01(\x01R\vdeadbandAbs\x12!\n" +
 	"\fdeadband_rel\x18\x15 \x01(\x01R\vdeadbandRel\x12\x1e\n" +
 	"\vmax_rate_hz\x18\x16 \x01(\x01R\tmaxRateHz\x12%\n" +

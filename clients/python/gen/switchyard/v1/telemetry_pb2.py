@@ -26,7 +26,7 @@ from switchyard.v1 import device_pb2 as switchyard_dot_v1_dot_device__pb2
 from switchyard.v1 import sample_pb2 as switchyard_dot_v1_dot_sample__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dswitchyard/v1/telemetry.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/device.proto\x1a\x1aswitchyard/v1/sample.proto\"\xb0\x01\n\x08Selector\x12\x18\n\x07\x64\x65vices\x18\x01 \x03(\tR\x07\x64\x65vices\x12\x1a\n\x08\x63hannels\x18\x02 \x03(\tR\x08\x63hannels\x12\x35\n\x04tags\x18\x14 \x03(\x0b\x32!.switchyard.v1.Selector.TagsEntryR\x04tags\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xe1\x02\n\x10SubscribeRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\x12&\n\x0f\x62\x61tch_window_ms\x18\x02 \x01(\rR\rbatchWindowMs\x12\x1b\n\tmax_batch\x18\x03 \x01(\rR\x08maxBatch\x12!\n\x0c\x64\x65\x61\x64\x62\x61nd_abs\x18\x14 \x01(\x01R\x0b\x64\x65\x61\x64\x62\x61ndAbs\x12!\n\x0c\x64\x65\x61\x64\x62\x61nd_rel\x18\x15 \x01(\x01R\x0b\x64\x65\x61\x64\x62\x61ndRel\x12\x1e\n\x0bmax_rate_hz\x18\x16 \x01(\x01R\tmaxRateHz\x12%\n\x0einitial_values\x18\x17 \x01(\x08R\rinitialValues\x12!\n\x0cheartbeat_ms\x18\x18 \x01(\rR\x0bheartbeatMs\x12#\n\rdevice_states\x18\x19 \x01(\x08R\x0c\x64\x65viceStates\"\xe3\x01\n\x11SubscribeResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x04R\x07\x64ropped\x12\x1a\n\x08squashed\x18\x14 \x01(\x04R\x08squashed\x12\x18\n\x07initial\x18\x15 \x01(\x08R\x07initial\x12\x1c\n\theartbeat\x18\x16 \x01(\x08R\theartbeat\x12/\n\x07\x64\x65vices\x18\x17 \x03(\x0b\x32\x15.switchyard.v1.DeviceR\x07\x64\x65vices\"G\n\x10GetLatestRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\"D\n\x11GetLatestResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples2\xb4\x01\n\x10TelemetryService\x12P\n\tSubscribe\x12\x1f.switchyard.v1.SubscribeRequest\x1a .switchyard.v1.SubscribeResponse0\x01\x12N\n\tGetLatest\x12\x1f.switchyard.v1.GetLatestRequest\x1a .switchyard.v1.GetLatestResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dswitchyard/v1/telemetry.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/device.proto\x1a\x1aswitchyard/v1/sample.proto\"\xb0\x01\n\x08Selector\x12\x18\n\x07\x64\x65vices\x18\x01 \x03(\tR\x07\x64\x65vices\x12\x1a\n\x08\x63hannels\x18\x02 \x03(\tR\x08\x63hannels\x12\x35\n\x04tags\x18\x14 \x03(\x0b\x32!.switchyard.v1.Selector.TagsEntryR\x04tags\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xfc\x02\n\x10SubscribeRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\x12&\n\x0f\x62\x61tch_window_ms\x18\x02 \x01(\rR\rbatchWindowMs\x12\x1b\n\tmax_batch\x18\x03 \x01(\rR\x08maxBatch\x12\x19\n\x08since_ns\x18\n \x01(\x03R\x07sinceNs\x12!\n\x0c\x64\x65\x61\x64\x62\x61nd_abs\x18\x14 \x01(\x01R\x0b\x64\x65\x61\x64\x62\x61ndAbs\x12!\n\x0c\x64\x65\x61\x64\x62\x61nd_rel\x18\x15 \x01(\x01R\x0b\x64\x65\x61\x64\x62\x61ndRel\x12\x1e\n\x0bmax_rate_hz\x18\x16 \x01(\x01R\tmaxRateHz\x12%\n\x0einitial_values\x18\x17 \x01(\x08R\rinitialValues\x12!\n\x0cheartbeat_ms\x18\x18 \x01(\rR\x0bheartbeatMs\x12#\n\rdevice_states\x18\x19 \x01(\x08R\x0c\x64\x65viceStates\"\xe3\x01\n\x11SubscribeResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x04R\x07\x64ropped\x12\x1a\n\x08squashed\x18\x14 \x01(\x04R\x08squashed\x12\x18\n\x07initial\x18\x15 \x01(\x08R\x07initial\x12\x1c\n\theartbeat\x18\x16 \x01(\x08R\theartbeat\x12/\n\x07\x64\x65vices\x18\x17 \x03(\x0b\x32\x15.switchyard.v1.DeviceR\x07\x64\x65vices\"G\n\x10GetLatestRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\"D\n\x11GetLatestResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples2\xb4\x01\n\x10TelemetryService\x12P\n\tSubscribe\x12\x1f.switchyard.v1.SubscribeRequest\x1a .switchyard.v1.SubscribeResponse0\x01\x12N\n\tGetLatest\x12\x1f.switchyard.v1.GetLatestRequest\x1a .switchyard.v1.GetLatestResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,13 +41,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SELECTOR_TAGSENTRY']._serialized_start=226
   _globals['_SELECTOR_TAGSENTRY']._serialized_end=281
   _globals['_SUBSCRIBEREQUEST']._serialized_start=284
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=637
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=640
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=867
-  _globals['_GETLATESTREQUEST']._serialized_start=869
-  _globals['_GETLATESTREQUEST']._serialized_end=940
-  _globals['_GETLATESTRESPONSE']._serialized_start=942
-  _globals['_GETLATESTRESPONSE']._serialized_end=1010
-  _globals['_TELEMETRYSERVICE']._serialized_start=1013
-  _globals['_TELEMETRYSERVICE']._serialized_end=1193
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=664
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=667
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=894
+  _globals['_GETLATESTREQUEST']._serialized_start=896
+  _globals['_GETLATESTREQUEST']._serialized_end=967
+  _globals['_GETLATESTRESPONSE']._serialized_start=969
+  _globals['_GETLATESTRESPONSE']._serialized_end=1037
+  _globals['_TELEMETRYSERVICE']._serialized_start=1040
+  _globals['_TELEMETRYSERVICE']._serialized_end=1220
 # @@protoc_insertion_point(module_scope)

@@ -26,10 +26,11 @@ class Selector(_message.Message):
     def __init__(self, devices: _Optional[_Iterable[str]] = ..., channels: _Optional[_Iterable[str]] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("selector", "batch_window_ms", "max_batch", "deadband_abs", "deadband_rel", "max_rate_hz", "initial_values", "heartbeat_ms", "device_states")
+    __slots__ = ("selector", "batch_window_ms", "max_batch", "since_ns", "deadband_abs", "deadband_rel", "max_rate_hz", "initial_values", "heartbeat_ms", "device_states")
     SELECTOR_FIELD_NUMBER: _ClassVar[int]
     BATCH_WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    SINCE_NS_FIELD_NUMBER: _ClassVar[int]
     DEADBAND_ABS_FIELD_NUMBER: _ClassVar[int]
     DEADBAND_REL_FIELD_NUMBER: _ClassVar[int]
     MAX_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -39,13 +40,14 @@ class SubscribeRequest(_message.Message):
     selector: Selector
     batch_window_ms: int
     max_batch: int
+    since_ns: int
     deadband_abs: float
     deadband_rel: float
     max_rate_hz: float
     initial_values: bool
     heartbeat_ms: int
     device_states: bool
-    def __init__(self, selector: _Optional[_Union[Selector, _Mapping]] = ..., batch_window_ms: _Optional[int] = ..., max_batch: _Optional[int] = ..., deadband_abs: _Optional[float] = ..., deadband_rel: _Optional[float] = ..., max_rate_hz: _Optional[float] = ..., initial_values: _Optional[bool] = ..., heartbeat_ms: _Optional[int] = ..., device_states: _Optional[bool] = ...) -> None: ...
+    def __init__(self, selector: _Optional[_Union[Selector, _Mapping]] = ..., batch_window_ms: _Optional[int] = ..., max_batch: _Optional[int] = ..., since_ns: _Optional[int] = ..., deadband_abs: _Optional[float] = ..., deadband_rel: _Optional[float] = ..., max_rate_hz: _Optional[float] = ..., initial_values: _Optional[bool] = ..., heartbeat_ms: _Optional[int] = ..., device_states: _Optional[bool] = ...) -> None: ...
 
 class SubscribeResponse(_message.Message):
     __slots__ = ("samples", "dropped", "squashed", "initial", "heartbeat", "devices")

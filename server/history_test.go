@@ -1,0 +1,239 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
+	"github.com/switchyard/switchyard/ingest"
+	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/server"
+	"github.com/switchyard/switchyard/server/servertest"
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+// archiveEnv is a server whose hub is archived by a Writer into a QuestDB table.
+type archiveEnv struct {
+	hub     *telemetry.Hub
+	writer  *ingest.Writer
+	history pb.HistoryServiceClient
+	tel     pb.TelemetryServiceClient
+}
+
+func startArchiveEnv(t *testing.T, addr string) *archiveEnv {
+	t.Helper()
+	table := ingesttest.Table(t, addr)
+	hub := telemetry.NewHub(nil)
+	sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := ingest.NewWriter(addr, sub, ingest.Options{
+		Table: table, SpoolDir: t.TempDir(), Logger: quiet, FlushInterval: 20 * time.Millisecond,
+		RetryBackoffMin: 50 * time.Millisecond, RetryBackoffMax: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		sub.Close()
+	})
+	h, err := ingest.NewHistory(addr, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := servertest.Start(t, hub, newFakeDevices(), fakeTree{testTree}, server.Options{Archive: h.WithWriter(w), Logger: testLogger(t)})
+	conn, err := grpc.NewClient(run.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &archiveEnv{hub: hub, writer: w, history: pb.NewHistoryServiceClient(conn), tel: pb.NewTelemetryServiceClient(conn)}
+}
+
+func TestQueryHistory(t *testing.T) {
+	addr := ingesttest.QuestDB(t)
+	e := startArchiveEnv(t, addr)
+	base := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
+	for i := range 10 {
+		e.hub.Publish(telemetry.Sample{Device: "psu", Channel: "v", Seq: uint64(i + 1),
+			TimeNs: base.Add(time.Duration(i) * time.Second).UnixNano(), Value: telemetry.Float(float64(i))})
+	}
+	ctx := testCtx(t)
+	var resp *pb.QueryHistoryResponse
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var err error
+		resp, err = e.history.QueryHistory(ctx, &pb.QueryHistoryRequest{Device: "psu", Channel: "v", StartNs: base.UnixNano()})
+		if err == nil && len(resp.GetSamples()) == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("QueryHistory: %v, %d samples; want 10", err, len(resp.GetSamples()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s := resp.GetSamples()[3]; s.GetSeq() != 4 || s.GetValue().GetDoubleValue() != 3 || s.GetQuality() != pb.Quality_QUALITY_GOOD {
+		t.Errorf("sample 3 = %v", s)
+	}
+	resp, err := e.history.QueryHistory(ctx, &pb.QueryHistoryRequest{Device: "psu", Channel: "v", StartNs: base.UnixNano(),
+		Aggregate: pb.Aggregate_AGGREGATE_MAX, IntervalMs: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := resp.GetBuckets(); len(b) != 2 || b[0].GetValue() != 4 || b[1].GetValue() != 9 || b[1].GetCount() != 5 {
+		t.Errorf("max per 5 s = %v", b)
+	}
+	_, err = e.history.QueryHistory(ctx, &pb.QueryHistoryRequest{Device: "psu", Channel: "v", Aggregate: pb.Aggregate_AGGREGATE_AVG})
+	wantCode(t, err, codes.InvalidArgument, "interval")
+	_, err = e.history.QueryHistory(ctx, &pb.QueryHistoryRequest{Channel: "v"})
+	wantCode(t, err, codes.InvalidArgument, "device")
+
+	noArchive := startEnv(t)
+	_, err = pb.NewHistoryServiceClient(noArchive.conn).QueryHistory(ctx, &pb.QueryHistoryRequest{Device: "psu", Channel: "v"})
+	wantCode(t, err, codes.Unavailable, "does not archive")
+	st, err := noArchive.telemetry.Subscribe(ctx, &pb.SubscribeRequest{SinceNs: 1})
+	if err == nil {
+		_, err = st.Recv()
+	}
+	wantCode(t, err, codes.Unavailable, "does not archive")
+}
+
+// TestSubscribeSinceAcrossQuestDBRestart publishes steadily, stops a private
+// QuestDB, subscribes with since_ns while it is down, starts it again: the stream
+// carries every sequence number of every channel exactly once, replayed then live.
+func TestSubscribeSinceAcrossQuestDBRestart(t *testing.T) {
+	srv := ingesttest.StartServer(t)
+	e := startArchiveEnv(t, srv.Addr)
+	since := time.Now()
+	channels := []string{"a", "b", "c"}
+	var mu sync.Mutex
+	published := map[string]uint64{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			for _, ch := range channels {
+				published[ch]++
+				e.hub.Publish(telemetry.Sample{Device: "dev", Channel: ch, Seq: published[ch],
+					TimeNs: time.Now().UnixNano(), Value: telemetry.Float(float64(published[ch]))})
+			}
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(time.Second)
+	srv.Stop(t)
+	time.Sleep(time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stream, err := e.tel.Subscribe(ctx, &pb.SubscribeRequest{SinceNs: since.UnixNano()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotMu sync.Mutex
+	got := map[string]map[uint64]int{}
+	for _, ch := range channels {
+		got[ch] = map[uint64]int{}
+	}
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			gotMu.Lock()
+			for _, s := range resp.GetSamples() {
+				got[s.GetChannel()][s.GetSeq()]++
+			}
+			gotMu.Unlock()
+		}
+	}()
+	time.Sleep(2 * time.Second) // the stream waits for the archive meanwhile
+	srv.Start(t)
+	time.Sleep(2 * time.Second) // live samples after the replay
+	close(stop)
+	wg.Wait()
+	want := published
+	complete := func() bool {
+		gotMu.Lock()
+		defer gotMu.Unlock()
+		for ch, n := range want {
+			if len(got[ch]) < int(n) {
+				return false
+			}
+		}
+		return true
+	}
+	for !complete() {
+		select {
+		case err := <-recvErr:
+			t.Fatalf("stream: %v", err)
+		case <-ctx.Done():
+			gotMu.Lock()
+			for ch, n := range want {
+				var missing []uint64
+				for seq := uint64(1); seq <= n && len(missing) < 10; seq++ {
+					if got[ch][seq] == 0 {
+						missing = append(missing, seq)
+					}
+				}
+				t.Errorf("channel %s: %d of %d seqs; first missing %v", ch, len(got[ch]), n, missing)
+			}
+			gotMu.Unlock()
+			t.Fatal("stream did not deliver every published sample")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-recvErr
+	gotMu.Lock()
+	defer gotMu.Unlock()
+	for ch, n := range want {
+		for seq := uint64(1); seq <= n; seq++ {
+			if c := got[ch][seq]; c != 1 {
+				t.Fatalf("channel %s seq %d delivered %d times (published 1..%d)", ch, seq, c, n)
+			}
+		}
+		if len(got[ch]) != int(n) {
+			t.Fatalf("channel %s: %d distinct seqs, published %d", ch, len(got[ch]), n)
+		}
+	}
+	t.Logf("every seq of %v exactly once across a QuestDB restart", fmt.Sprint(want))
+}
+
+// testLogger logs to the test in verbose runs, nowhere otherwise.
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tlog{t}, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type tlog struct{ t *testing.T }
+
+func (w tlog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
