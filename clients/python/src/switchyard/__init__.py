@@ -25,7 +25,7 @@ switchyard-client[gui]``, then ``switchyard-gui``).
 
 from .alarms import SEVERITY_RANK, Alarm, AlarmLimits, AlarmTransition, AlarmWatch, Threshold
 from .backoff import Backoff
-from .client import KEEPALIVE_OPTIONS, Client
+from .client import KEEPALIVE_OPTIONS, Bucket, Client, History
 from .errors import (
     Cancelled,
     DeadlineExceeded,
@@ -51,12 +51,14 @@ __all__ = [
     "AlarmWatch",
     "Backoff",
     "Batch",
+    "Bucket",
     "Cancelled",
     "Channel",
     "Client",
     "CommandReply",
     "DeadlineExceeded",
     "Device",
+    "History",
     "InvalidArgument",
     "KEEPALIVE_OPTIONS",
     "NotFound",

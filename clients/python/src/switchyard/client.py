@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-from typing import Callable, Iterator, Sequence, Union
+from typing import Callable, Iterator, NamedTuple, Sequence, Union
 
 import grpc
 from google.protobuf import duration_pb2
@@ -97,6 +97,7 @@ class Client:
         self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)
         self._system = system_pb2_grpc.SystemServiceStub(self._channel)
         self._alarms = alarm_pb2_grpc.AlarmServiceStub(self._channel)
+        self._history_stub = None
 
     def _aio_channel(self) -> grpc.aio.Channel:
         """A new grpc.aio channel with this client's settings, for the running loop."""
@@ -179,34 +180,76 @@ class Client:
     def subscribe(self, devices: Sequence[str] | str = (), channels: Sequence[str] | str = (), *,
                   batch_window_ms: int = 0, max_batch: int = 0, reconnect: bool = True,
                   backoff: Backoff | None = None, on_event: Callable[[SeqEvent], None] | None = None,
-                  on_reconnect: Callable[[int, BaseException | None], None] | None = None) -> Subscription:
+                  on_reconnect: Callable[[int, BaseException | None], None] | None = None,
+                  resume: bool = True) -> Subscription:
         """Returns a live subscription to the channels matching the glob patterns.
 
         Iterate it (``for batch in sub``) or iterate it asynchronously on grpc.aio
         (``async for batch in sub``); each item is a Batch of plain Samples. With
         ``reconnect`` (the default) a broken stream is re-established with
-        ``backoff`` and every sequence gap, repeat or server restart is reported
-        (``on_event``, ``Batch.events``, ``Subscription.events``)."""
+        ``backoff``; with ``resume`` (the default) it replays the server's archive
+        from where it stopped, so nothing is missed or repeated (a server that does
+        not archive resumes live). Every sequence gap, repeat or server restart is
+        reported (``on_event``, ``Batch.events``, ``Subscription.events``)."""
         req = telemetry_pb2.SubscribeRequest(selector=selector(devices, channels),
                                              batch_window_ms=batch_window_ms, max_batch=max_batch)
         return Subscription(self, req, reconnect=reconnect, backoff=backoff, on_event=on_event,
-                            on_reconnect=on_reconnect)
+                            on_reconnect=on_reconnect, resume=resume)
 
-    def history(self, device: str, channel: str, start: When, end: When | None = None,
-                limit: int | None = None) -> list[Sample]:
-        """Returns the archived samples of one channel between ``start`` and ``end``
-        (datetimes, or Unix seconds), oldest first, as plain Samples.
+    def history(self, device: str, channel: str, start: When | None = None, end: When | None = None,
+                limit: int | None = None, *, start_ns: int | None = None, end_ns: int | None = None) -> History:
+        """Returns the archived samples of one channel in [``start``, ``end``)
+        (datetimes, or Unix seconds; no ``end``: now; ``start_ns``/``end_ns`` give
+        exact nanoseconds instead), oldest first, as plain Samples in a list whose
+        ``truncated`` says the range held more than ``limit`` (server default
+        10,000, at most 100,000): ask again with ``start_ns=rows.next_start_ns``.
+        Timestamps have the archive's microsecond precision.
+        Raises Unavailable when the server archives nowhere."""
+        req = self._history_request(device, channel, start, end, limit, start_ns, end_ns)
+        resp = self._unary("HistoryService/QueryHistory", self._history().QueryHistory, req)
+        return History((sample_from_pb(s) for s in resp.samples), truncated=resp.truncated)
 
-        Pending: the server's HistoryService (issue 6) is not in this API version,
-        so this raises Unimplemented until it lands; the signature is final.
-        """
-        _ns(start, "start")
-        if end is not None:
-            _ns(end, "end")
-        raise Unimplemented(
-            "history: this server API has no HistoryService yet (pending: HistoryService.QueryHistory)",
-            method="HistoryService/QueryHistory",
-        )
+    def history_buckets(self, device: str, channel: str, start: When | None = None, end: When | None = None, *,
+                        interval: float, aggregate: str = "avg", limit: int | None = None,
+                        start_ns: int | None = None, end_ns: int | None = None) -> History:
+        """Returns one channel's archive downsampled into buckets of ``interval``
+        seconds (at least 1 ms): a list of Bucket(timestamp_ns, value, count) with
+        ``aggregate`` ("avg", "min", "max", "first", "last" or "count") of each
+        interval's good numeric samples; ``truncated`` as for :meth:`history`."""
+        req = self._history_request(device, channel, start, end, limit, start_ns, end_ns)
+        try:
+            req.aggregate = _history_pb2().Aggregate.Value("AGGREGATE_" + aggregate.upper())
+        except ValueError:
+            raise ValueError(f"history_buckets aggregate: want avg, min, max, first, last or count, "
+                             f"got {aggregate!r}") from None
+        if not interval >= 0.001:
+            raise ValueError(f"history_buckets interval: want at least 0.001 s, got {interval!r}")
+        req.interval_ms = round(interval * 1000)
+        resp = self._unary("HistoryService/QueryHistory", self._history().QueryHistory, req)
+        return History((Bucket(b.timestamp_ns, b.value, b.count) for b in resp.buckets), truncated=resp.truncated)
+
+    def _history_request(self, device, channel, start, end, limit, start_ns, end_ns):
+        pb = _history_pb2()
+        if (start is None) == (start_ns is None):
+            raise TypeError("history: give exactly one of start or start_ns=")
+        if end is not None and end_ns is not None:
+            raise TypeError("history: give at most one of end or end_ns=")
+        req = pb.QueryHistoryRequest(device=device, channel=channel,
+                                     start_ns=_ns(start, "start") if start_ns is None else int(start_ns))
+        if end is not None or end_ns is not None:
+            req.end_ns = _ns(end, "end") if end_ns is None else int(end_ns)
+        if limit is not None:
+            if limit < 1:
+                raise ValueError(f"history limit: want >= 1, got {limit}")
+            req.limit = limit
+        return req
+
+    def _history(self):
+        if self._history_stub is None:
+            from switchyard.v1 import history_pb2_grpc
+
+            self._history_stub = history_pb2_grpc.HistoryServiceStub(self._channel)
+        return self._history_stub
 
     # -- alarms ------------------------------------------------------------------
 
@@ -297,6 +340,39 @@ def _arg(a: object) -> str:
     if isinstance(a, bool):
         return "ON" if a else "OFF"
     return str(a)
+
+
+class Bucket(NamedTuple):
+    """One interval of downsampled history: its start (ns since the Unix epoch),
+    the aggregate of its good numeric samples, and how many went into it."""
+
+    timestamp_ns: int
+    value: float
+    count: int
+
+
+class History(list):
+    """A list of Samples (or Buckets) from the archive; ``truncated`` is True when
+    the range held more than the limit: ask again from :attr:`next_start_ns`."""
+
+    def __init__(self, items=(), truncated: bool = False) -> None:
+        super().__init__(items)
+        self.truncated = truncated
+
+    @property
+    def next_start_ns(self) -> int | None:
+        """Where the next page starts: one archive tick (1 µs) after the last
+        timestamp returned; None when empty."""
+        return self[-1].timestamp_ns + 1000 if self else None
+
+
+def _history_pb2():
+    try:
+        from switchyard.v1 import history_pb2
+    except ImportError:
+        raise Unimplemented("history: this client's API version has no HistoryService",
+                            method="HistoryService/QueryHistory") from None
+    return history_pb2
 
 
 def _who(who: str | None) -> str:
