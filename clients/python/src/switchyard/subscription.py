@@ -119,6 +119,7 @@ class Subscription:
         self._cancelled = threading.Event()
         self._call = None
         self._server_start: int | None = None
+        self._prev_server_start: int | None = None
         self._pending_reconnect = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -137,13 +138,22 @@ class Subscription:
         self._cancelled.set()
         with self._lock:
             call, loop, wake = self._call, self._loop, self._wake
-        if call is not None:
-            if loop is not None:
-                loop.call_soon_threadsafe(call.cancel)
-            else:
+        if loop is None:
+            if call is not None:
                 call.cancel()
-        if loop is not None and wake is not None:
-            loop.call_soon_threadsafe(wake.set)
+            return
+
+        def stop() -> None:
+            if call is not None:
+                call.cancel()
+            if wake is not None:
+                wake.set()
+
+        try:
+            # One callback: once it runs the iteration may end and its loop close.
+            loop.call_soon_threadsafe(stop)
+        except RuntimeError:
+            pass  # the loop is closed: the iteration has ended already
 
     @property
     def cancelled(self) -> bool:
@@ -199,6 +209,9 @@ class Subscription:
                 log.warning("switchyard subscription: the server cannot replay (%s); resuming live only, "
                             "and what the outage cost is reported", err.details())
                 self._resume = False
+                # This attempt delivered nothing: the next one is still the reconnect.
+                self._server_start = self._prev_server_start
+                self._pending_reconnect = True
                 return 0.0
             if not self._reconnect or err.code() not in RETRYABLE:
                 raise from_rpc_error(err, _METHOD) from None
@@ -216,6 +229,7 @@ class Subscription:
 
     def _connected(self, server_start: int | None) -> None:
         """Notes a (re)established stream and whether the server restarted since."""
+        self._prev_server_start = self._server_start
         if self._pending_reconnect:
             restarted = None
             if server_start is not None and self._server_start is not None:
