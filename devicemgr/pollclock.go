@@ -132,7 +132,9 @@ func (s *periodScheduler) at(k int64) time.Duration {
 func (s *periodScheduler) latest(elapsed time.Duration) int64 {
 	n := int64(len(s.slots))
 	round := int64(elapsed / s.period)
-	j := int64(elapsed%s.period) * n / int64(s.period)
+	r := int64(elapsed % s.period)
+	// The largest j with at(j) = ⌊j·period/n⌋ ≤ r, i.e. j·period < (r+1)·n.
+	j := ((r+1)*n - 1) / int64(s.period)
 	return round*n + j
 }
 
