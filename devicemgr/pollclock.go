@@ -18,11 +18,13 @@ import (
 // device), and the tick is skipped, never queued.
 //
 // Slots spread a period's polls over the period (a burst of a thousand
-// simultaneous round trips would queue in the kernel and in the hub) while the
-// scheduler still wakes far less often than once per device: at most maxSlots
-// times per period, and never more often than every slotStep.
+// simultaneous round trips would queue in the kernel and in the hub, and show
+// as latency) while the scheduler still wakes far less often than once per
+// device: at most maxSlots times per period, and never more often than every
+// slotStep. A thousand devices at 10 Hz: 64 wake-ups per period, each handing
+// out about 16 tokens, instead of a thousand timers.
 const (
-	slotStep = 5 * time.Millisecond
+	slotStep = time.Millisecond
 	maxSlots = 64
 )
 

@@ -229,13 +229,14 @@ func TestSchedulerSlotsAndTickArithmetic(t *testing.T) {
 		period time.Duration
 		slots  int
 	}{
+		{time.Millisecond / 2, 1},
 		{time.Millisecond, 1},
-		{20 * time.Millisecond, 4},
-		{100 * time.Millisecond, 20},
+		{20 * time.Millisecond, 20},
+		{100 * time.Millisecond, maxSlots},
 		{time.Second, maxSlots},
-		{7 * time.Millisecond, 1},
+		{7*time.Millisecond + 999, 7},
 		{333 * time.Millisecond, maxSlots},
-		{23*time.Millisecond + 1, 4},
+		{23*time.Millisecond + 1, 23},
 		{time.Second - 1, maxSlots},
 	} {
 		var c pollClock

@@ -130,7 +130,7 @@ func (d *Device) poll(lc *lineConn, g *pollGroup) error {
 			if err != nil {
 				return err
 			}
-			g.batch = d.appendUnit(g.batch, u, reply)
+			g.batch = d.appendUnit(g.batch, u, reply, d.m.opts.Now().UnixNano())
 		}
 		return nil
 	}
@@ -138,9 +138,9 @@ func (d *Device) poll(lc *lineConn, g *pollGroup) error {
 	if err != nil {
 		return err
 	}
+	ts := d.m.opts.Now().UnixNano() // one reply, one arrival time for all its samples
 	g.parts = splitReplies(g.parts[:0], reply)
 	if len(g.parts) != len(g.units) {
-		ts := d.m.opts.Now().UnixNano()
 		reason := clip(fmt.Sprintf("want %d replies separated by ';', got reply %q", len(g.units), clip(reply)))
 		for _, ch := range g.chans {
 			g.batch = append(g.batch, telemetry.Sample{
@@ -151,7 +151,7 @@ func (d *Device) poll(lc *lineConn, g *pollGroup) error {
 		return nil
 	}
 	for i, u := range g.units {
-		g.batch = d.appendUnit(g.batch, u, g.parts[i])
+		g.batch = d.appendUnit(g.batch, u, g.parts[i], ts)
 	}
 	clear(g.parts)
 	return nil
@@ -170,10 +170,9 @@ func splitReplies(parts []string, reply string) []string {
 	}
 }
 
-// appendUnit parses one query's reply into its channels' samples, appended to
-// batch.
-func (d *Device) appendUnit(batch []telemetry.Sample, u *pollUnit, reply string) []telemetry.Sample {
-	ts := d.m.opts.Now().UnixNano()
+// appendUnit parses one query's reply into its channels' samples stamped ts,
+// appended to batch.
+func (d *Device) appendUnit(batch []telemetry.Sample, u *pollUnit, reply string, ts int64) []telemetry.Sample {
 	var vals ReplyValues
 	var ferr error
 	if u.format != nil {
