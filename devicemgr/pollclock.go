@@ -84,10 +84,16 @@ func (c *pollClock) subscribe(period time.Duration, wake chan struct{}) *pollTur
 	s.members++
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	best := 0
+	// The least populated slot; among those, the one whose next tick is
+	// farthest off (the slot that just ticked), so that the poll the device
+	// makes at once on connecting is not followed by its first tick right away.
+	n := int64(len(s.slots))
+	cur := s.latest(time.Since(s.base)) % n
+	best, bestAge := 0, n
 	for i := range s.slots {
-		if len(s.slots[i]) < len(s.slots[best]) {
-			best = i
+		age := (cur - int64(i) + n) % n // ticks since slot i last ticked
+		if len(s.slots[i]) < len(s.slots[best]) || len(s.slots[i]) == len(s.slots[best]) && age < bestAge {
+			best, bestAge = i, age
 		}
 	}
 	t := &pollTurn{s: s, slot: best, wake: wake}

@@ -109,6 +109,11 @@ func TestSharedSchedulerPollsEveryPeriodAndAHungDeviceDelaysNoOther(t *testing.T
 			if len(got) < 11 || len(got) > 12 {
 				t.Fatalf("device %d polled %d times in 10.5 periods, want 11–12: %v", i, len(got), got)
 			}
+			// The first tick after the poll on connecting is close to a
+			// period later, not right away.
+			if d := got[1] - got[0]; d < period*9/10 {
+				t.Errorf("device %d: first tick %v after the poll on connecting, want about a period", i, d)
+			}
 			for j := 2; j < len(got); j++ {
 				if d := got[j] - got[j-1]; d != period {
 					t.Errorf("device %d: poll %d came %v after the previous one, want exactly %v (%v)", i, j, d, period, got)
