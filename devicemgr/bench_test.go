@@ -31,6 +31,7 @@ func (c *cannedConn) Read(p []byte) (int, error) {
 }
 func (c *cannedConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *cannedConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *cannedConn) SetDeadline(time.Time) error      { return nil }
 
 type discardPublisher struct{ n int }
 

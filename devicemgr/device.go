@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -23,6 +25,13 @@ type Device struct {
 	alive sync.Mutex // held while Serve runs: never two connections to one instrument
 
 	overruns atomic.Uint64 // poll cycles longer than their period
+
+	// The device's children of the Manager's metric vectors, looked up once
+	// rather than per poll.
+	pollCtr, overrunCtr prometheus.Counter
+	// gaugeHeld: this session counts in switchyard_devices_connected. Owned by
+	// the Serve goroutine.
+	gaugeHeld bool
 
 	mu   sync.Mutex
 	info Info
@@ -67,9 +76,12 @@ func newDevice(m *Manager, spec Spec) *Device {
 	d := &Device{
 		m:    m,
 		spec: spec,
-		seq:  seqs{n: make(map[string]uint64)},
+		seq:  newSeqs(spec.Channels),
 		cmds: make(chan *request, 16),
 		bo:   newBackoff(spec.BackoffMin, spec.BackoffMax, seedFor(spec.Name)),
+
+		pollCtr:    m.metrics.polls.WithLabelValues(spec.Name),
+		overrunCtr: m.metrics.overruns.WithLabelValues(spec.Name),
 	}
 	d.info = Info{Name: spec.Name, Address: spec.Address, Driver: spec.Driver, Tags: spec.Tags, State: Stopped, ChangedAt: m.opts.Now()}
 	for _, ch := range spec.Channels {
@@ -168,6 +180,12 @@ func (d *Device) Serve(ctx context.Context) error {
 
 // session dials and runs one connection until it fails or ctx ends.
 func (d *Device) session(ctx context.Context) error {
+	defer func() {
+		if d.gaugeHeld {
+			d.m.metrics.connected.Dec()
+			d.gaugeHeld = false
+		}
+	}()
 	if d.spec.Driver == DriverModbus {
 		return d.runModbus(ctx)
 	}
@@ -192,6 +210,10 @@ func (d *Device) session(ctx context.Context) error {
 }
 
 func (d *Device) setConnected(identity string) {
+	if !d.gaugeHeld {
+		d.m.metrics.connected.Inc()
+		d.gaugeHeld = true
+	}
 	now := d.m.opts.Now()
 	d.update(func(i *Info) {
 		i.State = Connected

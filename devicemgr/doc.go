@@ -19,8 +19,22 @@
 //     inputs, with data types, word order and linear scaling; commands write
 //     one channel's register or coil.
 //
-// A cycle that takes longer than its period is an overrun: it is counted
-// (Info.Overruns and a metric) and the missed slots are skipped, never queued.
+// # Scheduling
+//
+// Devices do not run a timer each. The Manager runs one scheduler goroutine per
+// poll period in use, shared by every device group with that period; it cuts
+// the period into slots (at most 64, at least 1 ms apart) so the polls spread
+// over the period, and at each slot's tick hands each of the slot's groups a
+// "poll now" token without blocking: a pending-tick field set only when empty
+// and a non-blocking send on the device's 1-buffered wake channel. The device's
+// own goroutine does the I/O, so a slow or hung device never delays another's
+// poll. Each group is polled once at once when its session starts.
+//
+// A cycle that ends a period or more after its tick is an overrun: it is
+// counted (Info.Overruns and a metric) and the missed slots are skipped, never
+// queued. A poll cycle is one round trip per group where the queries can be
+// joined, under one deadline that covers the write and the reply, and publishes
+// its samples in one batch that the device reuses for its next cycle.
 // A command waits at most the lock timeout for its turn on the lane. A write
 // that names a read-back channel succeeds only once that channel reads within
 // its tolerance of the set value, else it fails with ErrNotSettled.
@@ -47,7 +61,11 @@
 //
 // Each Device's state (connection, schedule) is owned by the goroutine running its
 // Serve. Commands reach it through a bounded queue and are executed between polls,
-// one outstanding request at a time. Info snapshots and the state feed are safe
-// from any goroutine; Publish is called on the device's goroutine and must not
-// block (telemetry.Hub never does). A ReplyFormat is immutable and safe to share.
+// one outstanding request at a time. Poll tokens reach it from the shared period
+// schedulers, which start with a period's first connected group and stop (and are
+// waited for) when its last one leaves, so a Manager whose devices are all
+// stopped runs no goroutine. Info snapshots and the state feed are safe from any
+// goroutine; Publish is called on the device's goroutine, must not block
+// (telemetry.Hub never does) and must not keep the batch after it returns. A
+// ReplyFormat is immutable and safe to share.
 package devicemgr

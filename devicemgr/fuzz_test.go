@@ -1,7 +1,10 @@
 package devicemgr
 
 import (
+	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzReplyFormat: compiling any format and matching any reply never panics,
@@ -55,6 +58,38 @@ func FuzzModbusDecode(f *testing.F) {
 		}
 		if _, err := parseFloat(text); err != nil {
 			t.Fatalf("decoded %q does not parse: %v", text, err)
+		}
+	})
+}
+
+// FuzzPollReply feeds arbitrary device replies to a joined poll of four
+// channels: it must never panic, and a reply line publishes exactly one sample
+// per channel, each either good or a PARSE_ERROR keeping the reason.
+func FuzzPollReply(f *testing.F) {
+	f.Add("12.0034;1.2003;12;1\n")
+	f.Add("12.0;;x;1\r\n")
+	f.Add(";;;;\n")
+	f.Add("no terminator")
+	f.Fuzz(func(t *testing.T, reply string) {
+		pub := &discardPublisher{}
+		m, err := New([]Spec{{Name: "psu", Address: "127.0.0.1:1", Driver: DriverSCPI, Channels: []ChannelSpec{
+			{Name: "v", Query: "V?", Period: time.Second},
+			{Name: "i", Query: "I?", Period: time.Second},
+			{Name: "s", Query: "S?", Period: time.Second, Type: "int"},
+			{Name: "o", Query: "O?", Period: time.Second, Type: "bool"},
+		}}}, pub, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := m.Devices()[0]
+		g := d.pollGroups()[0]
+		lc := newLineConn(&cannedConn{reply: []byte(reply)}, &d.spec)
+		err = d.poll(lc, g)
+		if err == nil && pub.n != 4 {
+			t.Fatalf("reply %q: %d samples published, want 4", reply, pub.n)
+		}
+		if got, want := splitReplies(nil, reply), strings.Split(reply, ";"); !slices.Equal(got, want) {
+			t.Fatalf("splitReplies(%q) = %q, want %q", reply, got, want)
 		}
 	})
 }

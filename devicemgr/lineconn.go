@@ -30,7 +30,16 @@ func newLineConn(c net.Conn, spec *Spec) *lineConn {
 	}
 }
 
+// writeLine writes one line, which must leave within timeout.
 func (l *lineConn) writeLine(s string, timeout time.Duration) error {
+	if err := l.c.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	return l.write(s)
+}
+
+// write writes one line under the deadline already set.
+func (l *lineConn) write(s string) error {
 	if l.latin1 {
 		l.w = l.w[:0]
 		for _, r := range s {
@@ -43,9 +52,6 @@ func (l *lineConn) writeLine(s string, timeout time.Duration) error {
 		l.w = append(l.w[:0], s...)
 	}
 	l.w = append(l.w, l.out...)
-	if err := l.c.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-		return err
-	}
 	if _, err := l.c.Write(l.w); err != nil {
 		return fmt.Errorf("write %q: %w", clip(s), err)
 	}
@@ -62,12 +68,24 @@ func (l *lineConn) readLine(timeout time.Duration) (string, error) {
 	if err := l.c.SetReadDeadline(dl); err != nil {
 		return "", err
 	}
+	return l.read(timeout)
+}
+
+// read reads one line under the deadline already set; timeout is only for the
+// error message.
+func (l *lineConn) read(timeout time.Duration) (string, error) {
 	delim := l.in[len(l.in)-1]
 	var buf []byte
 	for {
 		chunk, err := l.r.ReadSlice(delim)
 		if err == nil {
-			buf = append(buf, chunk...)
+			if buf == nil && bytes.HasSuffix(chunk, []byte(l.in)) {
+				// The whole line is in the reader's buffer: decode it from
+				// there (decode copies) without collecting it first.
+				buf = chunk
+			} else {
+				buf = append(buf, chunk...)
+			}
 			if !bytes.HasSuffix(buf, []byte(l.in)) {
 				continue
 			}
@@ -103,10 +121,15 @@ func (l *lineConn) decode(b []byte) string {
 	return sb.String()
 }
 
-// query writes a line and reads the reply.
+// query writes a line and reads the reply: the whole round trip must finish
+// within timeout. One deadline covers both directions, so a poll costs one
+// deadline update (one runtime timer change) rather than one per direction.
 func (l *lineConn) query(s string, timeout time.Duration) (string, error) {
-	if err := l.writeLine(s, timeout); err != nil {
+	if err := l.c.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return "", err
 	}
-	return l.readLine(timeout)
+	if err := l.write(s); err != nil {
+		return "", err
+	}
+	return l.read(timeout)
 }

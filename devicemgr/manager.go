@@ -6,14 +6,16 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sort"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
-// Publisher receives samples. telemetry.Hub implements it; Publish must not block.
+// Publisher receives samples. telemetry.Hub implements it. Publish must not
+// block, and must not keep batch (or use it) after it returns: devices reuse
+// their batches from one poll to the next.
 type Publisher interface {
 	Publish(batch ...telemetry.Sample)
 }
@@ -38,6 +40,7 @@ type Manager struct {
 	opts    Options
 	feed    StateFeed
 	metrics *metrics
+	clock   pollClock
 
 	devices []*Device
 	byName  map[string]*Device
@@ -139,15 +142,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 // seqs holds the per-channel sequence counters of a device; they outlive the
-// device's goroutine so a restarted process continues the numbering.
+// device's goroutine so a restarted process continues the numbering. The map
+// of configured channels is fixed at construction, so next needs no lock.
 type seqs struct {
-	mu sync.Mutex
-	n  map[string]uint64
+	n map[string]*atomic.Uint64
 }
 
+func newSeqs(chans []ChannelSpec) seqs {
+	s := seqs{n: make(map[string]*atomic.Uint64, len(chans))}
+	for _, ch := range chans {
+		s.n[ch.Name] = new(atomic.Uint64)
+	}
+	return s
+}
+
+// next returns the channel's next sequence number (from 1). Every caller
+// passes a configured channel; any other name gets 0.
 func (s *seqs) next(channel string) uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.n[channel]++
-	return s.n[channel]
+	c := s.n[channel]
+	if c == nil {
+		return 0
+	}
+	return c.Add(1)
 }

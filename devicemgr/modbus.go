@@ -93,7 +93,7 @@ func (d *Device) readChannel(client *modbus.ModbusClient, ch *ChannelSpec) (stri
 }
 
 func (d *Device) pollModbus(client *modbus.ModbusClient, g *pollGroup) error {
-	d.m.metrics.polls.WithLabelValues(d.spec.Name).Inc()
+	d.pollCtr.Inc()
 	ts := d.m.opts.Now().UnixNano()
 	batch := make([]telemetry.Sample, 0, len(g.chans))
 	for _, ch := range g.chans {

@@ -27,7 +27,11 @@ type pollGroup struct {
 	units  []*pollUnit
 	chans  []*ChannelSpec
 	joined bool
-	next   time.Time
+	query  string // joined: the units' queries joined by ';', built once
+
+	// Reused from one poll to the next (the Publisher keeps nothing).
+	parts []string
+	batch []telemetry.Sample
 }
 
 func (d *Device) pollGroups() []*pollGroup {
@@ -61,6 +65,14 @@ func (d *Device) pollGroups() []*pollGroup {
 		unit.chans = append(unit.chans, ch)
 	}
 	sort.Slice(groups, func(i, j int) bool { return groups[i].period < groups[j].period })
+	for _, g := range groups {
+		qs := make([]string, len(g.units))
+		for i, u := range g.units {
+			qs[i] = u.query
+		}
+		g.query = strings.Join(qs, ";")
+		g.batch = make([]telemetry.Sample, 0, len(g.chans))
+	}
 	return groups
 }
 
@@ -84,56 +96,6 @@ func (d *Device) runSCPI(ctx context.Context, lc *lineConn) error {
 		func(req *request) error { return d.execute(lc, req, true) })
 }
 
-// schedule runs the poll groups at their periods and the queued commands in
-// between, one at a time, until ctx ends or poll or exec returns an error (which
-// ends the session). A cycle that overruns its period is counted and the
-// missed slots are skipped, never queued up.
-func (d *Device) schedule(ctx context.Context, groups []*pollGroup, poll func(*pollGroup) error, exec func(*request) error) error {
-	now := time.Now()
-	for _, g := range groups {
-		g.next = now
-	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	if len(groups) == 0 {
-		timer.Stop()
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case req := <-d.cmds:
-			if err := exec(req); err != nil {
-				return err
-			}
-		case <-timer.C:
-			now := time.Now()
-			for _, g := range groups {
-				if now.Before(g.next) {
-					continue
-				}
-				if err := poll(g); err != nil {
-					return err
-				}
-				g.next = g.next.Add(g.period)
-				if after := time.Now(); !g.next.After(after) {
-					d.m.metrics.overruns.WithLabelValues(d.spec.Name).Inc()
-					d.overruns.Add(1)
-					missed := after.Sub(g.next)/g.period + 1
-					g.next = g.next.Add(missed * g.period)
-				}
-			}
-			earliest := groups[0].next
-			for _, g := range groups[1:] {
-				if g.next.Before(earliest) {
-					earliest = g.next
-				}
-			}
-			timer.Reset(time.Until(earliest))
-		}
-	}
-}
-
 func (d *Device) runInit(lc *lineConn) error {
 	for i, line := range d.spec.Init {
 		var err error
@@ -149,51 +111,74 @@ func (d *Device) runInit(lc *lineConn) error {
 	return nil
 }
 
-// poll reads one group. A timeout or broken connection ends the session; a reply
-// that does not parse publishes PARSE_ERROR samples, keeping the reply, and keeps
-// the connection.
+// poll reads one group and publishes its samples in one batch. A timeout or
+// broken connection ends the session (after publishing what earlier queries of
+// the cycle read); a reply that does not parse publishes PARSE_ERROR samples,
+// keeping the reply, and keeps the connection.
 func (d *Device) poll(lc *lineConn, g *pollGroup) error {
-	d.m.metrics.polls.WithLabelValues(d.spec.Name).Inc()
+	d.pollCtr.Inc()
+	g.batch = g.batch[:0]
+	defer func() {
+		if len(g.batch) > 0 {
+			d.m.pub.Publish(g.batch...)
+		}
+		clear(g.batch) // drop the reply strings until the next poll
+	}()
 	if !g.joined {
 		for _, u := range g.units {
 			reply, err := lc.query(u.query, d.spec.ReplyTimeout)
 			if err != nil {
 				return err
 			}
-			d.publishUnit(u, reply)
+			g.batch = d.appendUnit(g.batch, u, reply, d.m.opts.Now().UnixNano())
 		}
 		return nil
 	}
-	qs := make([]string, len(g.units))
-	for i, u := range g.units {
-		qs[i] = u.query
-	}
-	reply, err := lc.query(strings.Join(qs, ";"), d.spec.ReplyTimeout)
+	reply, err := lc.query(g.query, d.spec.ReplyTimeout)
 	if err != nil {
 		return err
 	}
-	parts := strings.Split(reply, ";")
-	if len(parts) != len(g.units) {
-		d.publishBadFor(g.chans, telemetry.ParseError,
-			fmt.Sprintf("want %d replies separated by ';', got reply %q", len(g.units), clip(reply)))
+	ts := d.m.opts.Now().UnixNano() // one reply, one arrival time for all its samples
+	g.parts = splitReplies(g.parts[:0], reply)
+	if len(g.parts) != len(g.units) {
+		reason := clip(fmt.Sprintf("want %d replies separated by ';', got reply %q", len(g.units), clip(reply)))
+		for _, ch := range g.chans {
+			g.batch = append(g.batch, telemetry.Sample{
+				Device: d.spec.Name, Channel: ch.Name, TimeNs: ts,
+				Seq: d.seq.next(ch.Name), Quality: telemetry.ParseError, Err: reason,
+			})
+		}
 		return nil
 	}
 	for i, u := range g.units {
-		d.publishUnit(u, parts[i])
+		g.batch = d.appendUnit(g.batch, u, g.parts[i], ts)
 	}
+	clear(g.parts)
 	return nil
 }
 
-// publishUnit parses one query's reply into its channels' samples.
-func (d *Device) publishUnit(u *pollUnit, reply string) {
-	ts := d.m.opts.Now().UnixNano()
+// splitReplies appends the ';'-separated parts of reply to parts (like
+// strings.Split, without allocating a fresh slice per poll).
+func splitReplies(parts []string, reply string) []string {
+	for {
+		before, after, found := strings.Cut(reply, ";")
+		parts = append(parts, before)
+		if !found {
+			return parts
+		}
+		reply = after
+	}
+}
+
+// appendUnit parses one query's reply into its channels' samples stamped ts,
+// appended to batch.
+func (d *Device) appendUnit(batch []telemetry.Sample, u *pollUnit, reply string, ts int64) []telemetry.Sample {
 	var vals ReplyValues
 	var ferr error
 	if u.format != nil {
 		vals, ferr = u.format.Match(reply)
 	}
-	batch := make([]telemetry.Sample, len(u.chans))
-	for i, ch := range u.chans {
+	for _, ch := range u.chans {
 		s := telemetry.Sample{Device: d.spec.Name, Channel: ch.Name, TimeNs: ts, Seq: d.seq.next(ch.Name)}
 		text, err := reply, ferr
 		if u.format != nil && ferr == nil {
@@ -220,7 +205,7 @@ func (d *Device) publishUnit(u *pollUnit, reply string) {
 		} else {
 			s.Value = v
 		}
-		batch[i] = s
+		batch = append(batch, s)
 	}
-	d.m.pub.Publish(batch...)
+	return batch
 }

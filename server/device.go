@@ -178,6 +178,10 @@ type streamOut[T any] struct {
 	header func() error
 	// send sends one message (and the headers, if not yet sent).
 	send func(*T) error
+	// sendEncoded, when not nil, sends one message already in its wire encoding
+	// (a pooled buffer from responseEncoder, which it takes ownership of). Only
+	// Subscribe streams whose transport sends binary protobuf set it.
+	sendEncoded func(buf *[]byte) error
 }
 
 // connectOut adapts a connect-go server stream.

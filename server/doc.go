@@ -68,6 +68,13 @@
 // current state of every selected device, then each change; a slow watcher skips
 // intermediate states but always ends on the current one (devicemgr.StateFeed).
 //
+// Subscribe encodes each published sample once, however many streams send it: the
+// hub gives every copy of a sample one shared cache (telemetry.Sample.Encoded),
+// and a batch is assembled from the cached bytes plus the stream's own counters
+// (encode.go) and sent as is by the gRPC port's codec and by connect-go's binary
+// proto codec (codec.go). Clients decode exactly the bytes proto.Marshal would
+// give; connect and gRPC-Web JSON streams are marshalled as usual.
+//
 // Both streams send their response headers as soon as the hub subscription (or the
 // state watch) exists, before the first message: a client that waits for the
 // headers (grpc-go's Header, connect-go's Subscribe call returning) sees every

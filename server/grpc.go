@@ -75,6 +75,7 @@ func newGRPCServer(log *slog.Logger, life context.Context, dev *deviceService, t
 			Timeout: KeepaliveTimeout,
 		}),
 		grpc.MaxRecvMsgSize(maxRequestBytes),
+		grpc.ForceServerCodecV2(newGRPCCodec()), // proto, plus pre-encoded Subscribe batches
 	)
 	pb.RegisterDeviceServiceServer(srv, grpcDeviceService{core: dev})
 	pb.RegisterTelemetryServiceServer(srv, grpcTelemetryService{core: tel})
@@ -116,7 +117,9 @@ type grpcTelemetryService struct {
 }
 
 func (g grpcTelemetryService) Subscribe(req *pb.SubscribeRequest, stream grpc.ServerStreamingServer[pb.SubscribeResponse]) error {
-	return grpcError(g.core.subscribe(stream.Context(), req, grpcOut(stream)))
+	out := grpcOut(stream)
+	out.sendEncoded = func(buf *[]byte) error { return stream.SendMsg(&encodedMessage{buf: buf}) }
+	return grpcError(g.core.subscribe(stream.Context(), req, out))
 }
 
 func (g grpcTelemetryService) GetLatest(ctx context.Context, req *pb.GetLatestRequest) (*pb.GetLatestResponse, error) {

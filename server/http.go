@@ -53,7 +53,7 @@ func newHTTPServer(d httpDeps) *http.Server {
 	)
 	mux := http.NewServeMux()
 	mux.Handle(switchyardv1connect.NewDeviceServiceHandler(d.dev, opts))
-	mux.Handle(switchyardv1connect.NewTelemetryServiceHandler(d.tel, opts))
+	mux.Handle(switchyardv1connect.NewTelemetryServiceHandler(d.tel, opts, connect.WithCodec(connectCodec{})))
 	mux.Handle(switchyardv1connect.NewSystemServiceHandler(d.sys, opts))
 	if d.alarms != nil {
 		mux.Handle(switchyardv1connect.NewAlarmServiceHandler(d.alarms, opts))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/grpc/mem"
 
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
@@ -77,6 +78,7 @@ type subscribeStream struct {
 	sub    *telemetry.Subscription
 	out    streamOut[pb.SubscribeResponse]
 	filter *telemetry.Filter
+	enc    responseEncoder
 	raw    []telemetry.Sample // drained from the hub
 	buf    []telemetry.Sample // filtered, waiting to be sent
 	sentAt time.Time          // for heartbeats
@@ -93,7 +95,7 @@ func (st *subscribeStream) sendInitial(s *telemetryService) error {
 		for i := range latest {
 			st.filter.Offer(now, &latest[i], nil) // the deadband starts from what the client saw
 		}
-		if err := st.send(&pb.SubscribeResponse{Samples: samplesToProto(latest), Initial: true}); err != nil {
+		if err := st.sendSamples(latest, true); err != nil {
 			return err
 		}
 	}
@@ -114,6 +116,18 @@ func (st *subscribeStream) send(resp *pb.SubscribeResponse) error {
 	return st.out.send(resp)
 }
 
+// sendSamples sends one batch of samples: from the samples' cached encodings where
+// the transport takes pre-encoded bytes, else as a message to marshal. Both give
+// the client the same bytes.
+func (st *subscribeStream) sendSamples(samples []telemetry.Sample, initial bool) error {
+	if st.out.sendEncoded == nil {
+		return st.send(&pb.SubscribeResponse{Samples: samplesToProto(samples), Initial: initial})
+	}
+	buf := st.enc.encode(samples, st.sub.Dropped(), st.sub.Squashed(), initial)
+	st.sentAt = time.Now()
+	return st.out.sendEncoded(buf)
+}
+
 func (st *subscribeStream) sendDevices(infos []devicemgr.Info) error {
 	resp := &pb.SubscribeResponse{}
 	for i := range infos {
@@ -131,7 +145,7 @@ func (st *subscribeStream) sendDevices(infos []devicemgr.Info) error {
 func (st *subscribeStream) flush() error {
 	for len(st.buf) > 0 {
 		n := min(len(st.buf), st.p.maxBatch)
-		if err := st.send(&pb.SubscribeResponse{Samples: samplesToProto(st.buf[:n])}); err != nil {
+		if err := st.sendSamples(st.buf[:n], false); err != nil {
 			return err
 		}
 		rest := copy(st.buf, st.buf[n:])
@@ -242,7 +256,15 @@ func (s *telemetryService) getLatest(_ context.Context, req *pb.GetLatestRequest
 
 // Subscribe implements switchyardv1connect.TelemetryServiceHandler.
 func (s *telemetryService) Subscribe(ctx context.Context, req *connect.Request[pb.SubscribeRequest], stream *connect.ServerStream[pb.SubscribeResponse]) error {
-	return connectError(s.subscribe(ctx, req.Msg, connectOut(stream)))
+	out := connectOut(stream)
+	if connectUsesProto(req.Header().Get("Content-Type")) {
+		out.sendEncoded = func(buf *[]byte) error {
+			err := stream.Conn().Send(&encodedMessage{buf: buf}) // copies the bytes
+			mem.DefaultBufferPool().Put(buf)
+			return err
+		}
+	}
+	return connectError(s.subscribe(ctx, req.Msg, out))
 }
 
 // GetLatest implements switchyardv1connect.TelemetryServiceHandler.

@@ -25,6 +25,10 @@
 //
 // The hub also keeps the latest sample of every channel for GetLatest.
 //
+// Every copy of one published sample (in each queue and among the latest values)
+// shares one encoding cache, so a consumer that sends a sample to many clients
+// encodes it once (Sample.Encoded, safe for concurrent use and never blocking).
+//
 // Filter (filter.go) applies a subscriber's display deadband and rate cap on the
 // subscriber's own goroutine; it is not safe for concurrent use.
 package telemetry

@@ -44,7 +44,7 @@ type Hub struct {
 	subs atomic.Pointer[[]*Subscription] // copy-on-write list read by Publish
 
 	latestMu sync.RWMutex
-	latest   map[string]Sample
+	latest   map[chanKey]Sample
 
 	published prometheus.Counter
 	dropped   *prometheus.CounterVec
@@ -55,7 +55,7 @@ type Hub struct {
 // NewHub returns a hub whose metrics are registered with reg (nil registers nothing).
 func NewHub(reg prometheus.Registerer) *Hub {
 	h := &Hub{
-		latest: make(map[string]Sample),
+		latest: make(map[chanKey]Sample),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_hub_published_samples_total",
 			Help: "Samples published into the telemetry hub.",
@@ -87,13 +87,18 @@ func (h *Hub) Publish(batch ...Sample) {
 	if len(batch) == 0 {
 		return
 	}
+	// One encoding cache per sample, shared by every copy delivered (the caller's
+	// batch itself is left as it is).
+	caches := make([]encodedCache, len(batch))
 	h.latestMu.Lock()
 	for i := range batch {
-		h.latest[batch[i].Key()] = batch[i]
+		s := batch[i]
+		s.enc = &caches[i]
+		h.latest[chanKey{s.Device, s.Channel}] = s
 	}
 	h.latestMu.Unlock()
 	for _, s := range *h.subs.Load() {
-		s.offer(batch)
+		s.offer(batch, caches)
 	}
 	h.published.Add(float64(len(batch)))
 }
@@ -172,7 +177,7 @@ type Subscription struct {
 // Wake-ups are coalesced: one receive may stand for many samples, so drain fully.
 func (s *Subscription) Ready() <-chan struct{} { return s.wake }
 
-func (s *Subscription) offer(batch []Sample) {
+func (s *Subscription) offer(batch []Sample, caches []encodedCache) {
 	match := s.opts.Match
 	delivered := false
 	s.mu.Lock()
@@ -185,8 +190,10 @@ func (s *Subscription) offer(batch []Sample) {
 			continue
 		}
 		delivered = true
+		smp := batch[i]
+		smp.enc = &caches[i]
 		if s.opts.Policy == Lossless {
-			s.q = append(s.q, batch[i])
+			s.q = append(s.q, smp)
 			s.n++
 			continue
 		}
@@ -194,7 +201,7 @@ func (s *Subscription) offer(batch []Sample) {
 			if s.n >= s.opts.Capacity {
 				s.squash()
 			}
-			s.q = append(s.q, batch[i])
+			s.q = append(s.q, smp)
 			s.n++
 			continue
 		}
@@ -203,13 +210,13 @@ func (s *Subscription) offer(batch []Sample) {
 		}
 		if s.n == len(s.q) {
 			// Full: overwrite the oldest.
-			s.q[s.head] = batch[i]
+			s.q[s.head] = smp
 			s.head = (s.head + 1) % len(s.q)
 			s.dropped++
 			s.dropCtr.Inc()
 			continue
 		}
-		s.q[(s.head+s.n)%len(s.q)] = batch[i]
+		s.q[(s.head+s.n)%len(s.q)] = smp
 		s.n++
 	}
 	s.mu.Unlock()
@@ -261,16 +268,20 @@ func (s *Subscription) Drain(dst []Sample, max int) []Sample {
 	return dst
 }
 
+// chanKey identifies a channel in maps without building its Key() string, which
+// would cost an allocation per sample on the publisher's goroutine.
+type chanKey struct{ device, channel string }
+
 // squash reduces a full Squash queue to the latest sample of each channel, and if
 // that is still full, drops the oldest. s.mu must be held.
 func (s *Subscription) squash() {
-	last := make(map[string]int, len(s.q))
+	last := make(map[chanKey]int, len(s.q))
 	for i := range s.q {
-		last[s.q[i].Key()] = i
+		last[chanKey{s.q[i].Device, s.q[i].Channel}] = i
 	}
 	k := 0
 	for i := range s.q {
-		if last[s.q[i].Key()] == i {
+		if last[chanKey{s.q[i].Device, s.q[i].Channel}] == i {
 			s.q[k] = s.q[i]
 			k++
 		}

@@ -90,6 +90,8 @@ type Sample struct {
 	Quality Quality
 	// Err says why the quality is bad; empty when Good.
 	Err string
+
+	enc *encodedCache // set on the copies a Hub delivers; see Encoded
 }
 
 // Key returns "device/channel", the identity of the sample's channel.

@@ -71,8 +71,11 @@ class Demo:
     """A `switchyard demo` process on fixed loopback ports that can be stopped and
     started again on the same ports."""
 
-    def __init__(self, binary: str, log_dir: Path, control: bool = True):
+    def __init__(self, binary: str, log_dir: Path, control: bool = True, questdb: str = ""):
         self.binary = binary
+        #: QuestDB HTTP host:port the demo archives to ("": none), with a spool
+        #: under log_dir that outlives restarts.
+        self.questdb = questdb
         self.grpc_addr = f"127.0.0.1:{_free_port()}"
         self.http_addr = f"127.0.0.1:{_free_port()}"
         #: The simulator's fault-injection control API (see fault()).
@@ -86,13 +89,13 @@ class Demo:
         self.runs += 1
         self.log = self.log_dir / f"demo-{self.runs}.log"
         env = dict(os.environ)
-        env.pop("SWITCHYARD_QUESTDB", None)  # these tests do not need the archive
+        env.pop("SWITCHYARD_QUESTDB", None)  # archiving only where asked for
+        args = [self.binary, "demo", "--grpc", self.grpc_addr, "--http", self.http_addr,
+                "--control", self.control_addr]
+        if self.questdb:
+            args += ["--questdb", self.questdb, "--spool", str(self.log_dir / "spool")]
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [self.binary, "demo", "--grpc", self.grpc_addr, "--http", self.http_addr,
-                 "--control", self.control_addr],
-                stdout=out, stderr=subprocess.STDOUT, env=env,
-            )
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
         _wait_ready(self.grpc_addr, self.proc, self.log)
 
     def stop(self) -> None:
@@ -133,6 +136,36 @@ def demo(switchyard_bin, tmp_path_factory):
 @pytest.fixture
 def fresh_demo(switchyard_bin, tmp_path):
     d = Demo(switchyard_bin, tmp_path, control=False)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def questdb_addr() -> str:
+    """The QuestDB for archive tests (SWITCHYARD_TEST_QUESTDB, host:port of its HTTP
+    port): skips the test without one, or fails when SWITCHYARD_REQUIRE_QUESTDB=1."""
+    addr = os.environ.get("SWITCHYARD_TEST_QUESTDB", "")
+    if not addr:
+        if os.environ.get("SWITCHYARD_REQUIRE_QUESTDB") == "1":
+            pytest.fail("SWITCHYARD_REQUIRE_QUESTDB=1 but SWITCHYARD_TEST_QUESTDB is not set")
+        pytest.skip("no QuestDB: set SWITCHYARD_TEST_QUESTDB=host:port (scripts/test does)")
+    try:
+        with urllib.request.urlopen(f"http://{addr}/exec?query=select%201", timeout=10) as resp:
+            assert resp.status == 200
+    except OSError as err:
+        pytest.fail(f"SWITCHYARD_TEST_QUESTDB={addr} does not answer: {err}")
+    return addr
+
+
+
+
+@pytest.fixture
+def archived_demo(switchyard_bin, tmp_path):
+    """A demo of the test's own that archives to the test QuestDB (table
+    "samples", spool in tmp_path) and may be restarted."""
+    d = Demo(switchyard_bin, tmp_path, control=False, questdb=questdb_addr())
     d.start()
     try:
         yield d

@@ -65,14 +65,6 @@ def test_latest_returns_plain_values(client):
         assert s.time.tzinfo is dt.timezone.utc
 
 
-def test_history_is_pending_or_returns_samples(client):
-    try:
-        rows = client.history("psu-01", "voltage", dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
-    except switchyard.Unimplemented as err:
-        pytest.skip(f"pending server API: {err}")
-    assert all(s.key == ("psu-01", "voltage") for s in rows)
-
-
 def _check_consecutive(samples):
     last = {}
     for s in samples:

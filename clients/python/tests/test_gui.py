@@ -1,7 +1,9 @@
 """The PySide6 GUI against a running demo, under Xvfb (scripts/test runs pytest
 in xvfb-run). Saves a screenshot to artifacts/gui.png."""
 
+import getpass
 import os
+import threading
 
 import pytest
 
@@ -12,6 +14,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 
 from switchyard import Client  # noqa: E402
 from switchyard.gui import MainWindow  # noqa: E402
+from switchyard.gui.alarmpanel import SEVERITY_COLORS  # noqa: E402
 
 from conftest import ARTIFACTS  # noqa: E402
 
@@ -64,10 +67,16 @@ def test_gui_lists_devices_plots_and_sends_a_command(window, qtbot, demo):
     qtbot.mouseClick(panel.button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "above the maximum" in panel.result.text(), timeout=30_000)
 
-    # The supervision tree and the (pending) alarm service.
+    # The supervision tree (from the supervision watch's snapshot).
     qtbot.waitUntil(lambda: window.tree.topLevelItemCount() == 1, timeout=30_000)
     assert window.tree.topLevelItem(0).text(0) == "switchyard"
-    qtbot.waitUntil(lambda: window.alarms.note.text() != "" or window.alarms.table.rowCount() > 0, timeout=30_000)
+    # 21.5 V is above psu-14's HIHI limit (20 V): a MAJOR alarm shows up live.
+    qtbot.waitUntil(lambda: (DEV, "voltage") in window.alarms.alarms, timeout=30_000)
+    a = window.alarms.alarms[(DEV, "voltage")]
+    assert (a.condition, a.severity) == ("HIHI", "MAJOR")
+    row = window.alarms.row_of(DEV, "voltage")
+    assert window.alarms.table.item(row, 2).text() == "MAJOR"
+    assert window.alarms.table.item(row, 0).background().color().name() == SEVERITY_COLORS["MAJOR"][0]
 
     # A failing instrument shows up live in the device list, with the reason.
     # (hang, not refuse: a refused port may be taken by someone else before it is
@@ -89,11 +98,56 @@ def test_gui_lists_devices_plots_and_sends_a_command(window, qtbot, demo):
     qtbot.waitUntil(lambda: window.devices.state_of(BROKEN) == "CONNECTED", timeout=60_000)
 
 
+def test_gui_alarm_panel_acknowledges_psu20(window, qtbot, demo):
+    # The demo's sweep raised psu-20's voltage alarm at the start and nobody has
+    # acknowledged it (test_alarms only reads it): it is listed, unacknowledged.
+    key = ("psu-20", "voltage")
+    panel = window.alarms
+    qtbot.waitUntil(lambda: key in panel.alarms and not panel.alarms[key].acked, timeout=90_000)
+    row = panel.row_of(*key)
+    assert "UNACKED" in panel.table.item(row, 5).text()
+    assert panel.table.item(row, 2).text() in ("MINOR", "MAJOR")
+
+    # Watch psu-20's transitions through the API while the panel acknowledges.
+    seen, done = [], threading.Event()
+    with Client(demo.grpc_addr) as c:
+        watch = c.watch_alarms("psu-20", "voltage", include_active=False)
+
+        def read():
+            for t in watch:
+                seen.append(t)
+                if t.event == "ACKED":
+                    done.set()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            assert panel.select(*key)
+            panel.comment.setText("gui test: seen the sweep")
+            qtbot.mouseClick(panel.ack, Qt.MouseButton.LeftButton)
+            qtbot.waitUntil(lambda: "acknowledged by" in panel.note.text(), timeout=30_000)
+            assert f"psu-20/voltage acknowledged by {getpass.getuser()}" in panel.note.text()
+            assert done.wait(30), f"no ACKED transition for psu-20: {seen}"
+        finally:
+            watch.cancel()
+            reader.join(30)
+    acked = next(t for t in seen if t.event == "ACKED")
+    assert (acked.who, acked.comment) == (getpass.getuser(), "gui test: seen the sweep")
+    assert acked.alarm.acked
+    # The panel shows it acknowledged (or, if its condition had already cleared, no
+    # longer lists it), until the sweep raises it again.
+    qtbot.waitUntil(lambda: key not in panel.alarms or panel.alarms[key].acked
+                    or panel.alarms[key].since_ns > acked.timestamp_ns, timeout=30_000)
+
+
 def test_gui_close_stops_its_threads(window, qtbot):
     qtbot.waitUntil(lambda: window._stream is not None and window._stream.isRunning(), timeout=30_000)
     stream, watch = window._stream, window._watch
+    alarm_watch, sup_watch = window._alarm_watch, window._sup_watch
+    qtbot.waitUntil(lambda: alarm_watch.isRunning() and sup_watch.isRunning(), timeout=30_000)
     window.close()
     assert not stream.isRunning() and not watch.isRunning()
+    assert not alarm_watch.isRunning() and not sup_watch.isRunning()
     assert window._closed
 
 
@@ -115,4 +169,30 @@ def test_gui_survives_a_server_restart(fresh_demo, qtbot):
         qtbot.waitUntil(lambda: curve_len() >= n + 10, timeout=30_000)
         qtbot.waitUntil(lambda: all(win.devices.state_of(d) == "CONNECTED" for d in win.devices.devices),
                         timeout=30_000)
+        # The alarm and supervision watches reconnected too: the new server's
+        # psu-20 alarm (raised by its own sweep) and its tree are shown.
+        qtbot.waitUntil(lambda: ("psu-20", "voltage") in win.alarms.alarms, timeout=30_000)
+        qtbot.waitUntil(lambda: win.tree.topLevelItemCount() == 1, timeout=30_000)
         win.close()
+
+
+def test_refguard_outlasts_the_pyside_reference_leak(qapp):
+    # PySide6 6.12 drops a reference to None on every void Qt call and to True on
+    # every emit; on Python < 3.12 these 50,000 calls alone would abort the
+    # interpreter (none_dealloc) without switchyard.gui.refguard.
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QLabel
+
+    from switchyard.gui import refguard
+
+    class Emitter(QObject):
+        sig = Signal()
+
+    label, emitter = QLabel(), Emitter()
+    for _ in range(50_000):
+        label.setText("x")
+        emitter.sig.emit()
+    if refguard.needed():
+        assert sys.getrefcount(None) > refguard.RESERVE // 2

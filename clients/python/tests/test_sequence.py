@@ -73,3 +73,30 @@ def test_history_rejects_bad_times(bad):
 
     with pytest.raises(TypeError, match="history start"):
         _ns(bad, "start")
+
+
+def test_resumed_replay_overlap_is_dropped_and_counted_not_reported():
+    t = SeqTracker()
+    t.check([s(1), s(2), s(3), s(1, dev="psu-02")])
+    t.reconnected(server_restarted=True, resumed=True)  # restarted is left to the timestamps
+    # The replay starts at the oldest last timestamp: psu-01 2..3 and psu-02 1 again.
+    out, ev = t.check([s(2), s(3), s(1, dev="psu-02"), s(4), s(2, dev="psu-02")])
+    assert [(x.device, x.seq) for x in out] == [("psu-01", 4), ("psu-02", 2)]
+    assert ev == [] and t.overlap == 3
+    assert t.last_timestamps() == {("psu-01", "voltage"): 400, ("psu-02", "voltage"): 200}
+
+
+def test_resumed_restart_is_reported_without_claiming_a_loss():
+    t = SeqTracker()
+    t.check([s(5), s(6)])
+    t.reconnected(server_restarted=True, resumed=True)
+    # The old run's archived tail (7), then the new run from 1 with newer timestamps.
+    out, ev = t.check([s(6), s(7), s(1, ts=10_000), s(2, ts=10_100)])
+    assert [x.seq for x in out] == [7, 1, 2]
+    assert len(ev) == 1 and (ev[0].kind, ev[0].resumed, ev[0].last_seq, ev[0].seq) == ("restart", True, 7, 1)
+    assert ev[0].after_reconnect is False  # 7 was the channel's first new sample after the reconnect
+    assert "resumed from the archive" in str(ev[0]) and "not received" not in str(ev[0])
+    # A new run whose first samples the archive did not hold says so.
+    t.reconnected(resumed=True)
+    _, ev = t.check([s(2, ts=20_000)])
+    assert "samples before 2 of this run not received" in str(ev[0])

@@ -15,14 +15,17 @@ values (named tuples and dataclasses) that go straight into numpy or pandas::
 Subscriptions are also async iterators on grpc.aio (``async for batch in
 sy.subscribe(...)``), reconnect with backoff when the stream drops and report
 every sequence gap, repeat or server restart they see (see
-:mod:`switchyard.sequence`). Failed calls raise the exceptions of
+:mod:`switchyard.sequence`). Alarms are listed, watched, acknowledged and
+shelved as plain values too (:mod:`switchyard.alarms`), and the supervision
+tree can be watched event by event (:mod:`switchyard.supervision`). Failed calls raise the exceptions of
 :mod:`switchyard.errors`. The generated messages and stubs live in
 ``switchyard.v1``; the PySide6 GUI is :mod:`switchyard.gui` (``pip install
 switchyard-client[gui]``, then ``switchyard-gui``).
 """
 
+from .alarms import SEVERITY_RANK, Alarm, AlarmLimits, AlarmTransition, AlarmWatch, Threshold
 from .backoff import Backoff
-from .client import KEEPALIVE_OPTIONS, Client
+from .client import KEEPALIVE_OPTIONS, Bucket, Client, History
 from .errors import (
     Cancelled,
     DeadlineExceeded,
@@ -37,28 +40,39 @@ from .errors import (
 from .model import Channel, CommandReply, Device, Process, Sample
 from .sequence import SeqEvent, SeqTracker
 from .subscription import Batch, Subscription
+from .supervision import SupervisionEvent, SupervisionWatch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alarm",
+    "AlarmLimits",
+    "AlarmTransition",
+    "AlarmWatch",
     "Backoff",
     "Batch",
+    "Bucket",
     "Cancelled",
     "Channel",
     "Client",
     "CommandReply",
     "DeadlineExceeded",
     "Device",
+    "History",
     "InvalidArgument",
     "KEEPALIVE_OPTIONS",
     "NotFound",
     "PermissionDenied",
     "Process",
+    "SEVERITY_RANK",
     "Sample",
     "SeqEvent",
     "SeqTracker",
     "Subscription",
+    "SupervisionEvent",
+    "SupervisionWatch",
     "SwitchyardError",
+    "Threshold",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, Iterator, Sequence, Union
+import getpass
+from typing import Callable, Iterator, NamedTuple, Sequence, Union
 
 import grpc
 from google.protobuf import duration_pb2
 
 from switchyard.v1 import (
+    alarm_pb2,
+    alarm_pb2_grpc,
     device_pb2,
     device_pb2_grpc,
     system_pb2,
@@ -17,6 +20,7 @@ from switchyard.v1 import (
     telemetry_pb2_grpc,
 )
 
+from .alarms import Alarm, AlarmLimits, AlarmWatch, alarm_from_pb, limits_to_pb
 from .backoff import Backoff
 from .errors import Unimplemented, from_rpc_error
 from .model import (
@@ -31,6 +35,7 @@ from .model import (
 )
 from .sequence import SeqEvent
 from .subscription import Subscription, selector
+from .supervision import SupervisionWatch
 
 #: Channel options matching the server's keepalive policy (server/doc.go): the
 #: server accepts pings no more often than every 10 s, pings idle connections
@@ -91,6 +96,8 @@ class Client:
         self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
         self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)
         self._system = system_pb2_grpc.SystemServiceStub(self._channel)
+        self._alarms = alarm_pb2_grpc.AlarmServiceStub(self._channel)
+        self._history_stub = None
 
     def _aio_channel(self) -> grpc.aio.Channel:
         """A new grpc.aio channel with this client's settings, for the running loop."""
@@ -173,47 +180,144 @@ class Client:
     def subscribe(self, devices: Sequence[str] | str = (), channels: Sequence[str] | str = (), *,
                   batch_window_ms: int = 0, max_batch: int = 0, reconnect: bool = True,
                   backoff: Backoff | None = None, on_event: Callable[[SeqEvent], None] | None = None,
-                  on_reconnect: Callable[[int, BaseException | None], None] | None = None) -> Subscription:
+                  on_reconnect: Callable[[int, BaseException | None], None] | None = None,
+                  resume: bool = True) -> Subscription:
         """Returns a live subscription to the channels matching the glob patterns.
 
         Iterate it (``for batch in sub``) or iterate it asynchronously on grpc.aio
         (``async for batch in sub``); each item is a Batch of plain Samples. With
         ``reconnect`` (the default) a broken stream is re-established with
-        ``backoff`` and every sequence gap, repeat or server restart is reported
-        (``on_event``, ``Batch.events``, ``Subscription.events``)."""
+        ``backoff``; with ``resume`` (the default) it replays the server's archive
+        from where it stopped, so nothing is missed or repeated (a server that does
+        not archive resumes live). Every sequence gap, repeat or server restart is
+        reported (``on_event``, ``Batch.events``, ``Subscription.events``)."""
         req = telemetry_pb2.SubscribeRequest(selector=selector(devices, channels),
                                              batch_window_ms=batch_window_ms, max_batch=max_batch)
         return Subscription(self, req, reconnect=reconnect, backoff=backoff, on_event=on_event,
-                            on_reconnect=on_reconnect)
+                            on_reconnect=on_reconnect, resume=resume)
 
-    def history(self, device: str, channel: str, start: When, end: When | None = None,
-                limit: int | None = None) -> list[Sample]:
-        """Returns the archived samples of one channel between ``start`` and ``end``
-        (datetimes, or Unix seconds), oldest first, as plain Samples.
+    def history(self, device: str, channel: str, start: When | None = None, end: When | None = None,
+                limit: int | None = None, *, start_ns: int | None = None, end_ns: int | None = None) -> History:
+        """Returns the archived samples of one channel in [``start``, ``end``)
+        (datetimes, or Unix seconds; no ``end``: now; ``start_ns``/``end_ns`` give
+        exact nanoseconds instead), oldest first, as plain Samples in a list whose
+        ``truncated`` says the range held more than ``limit`` (server default
+        10,000, at most 100,000): ask again with ``start_ns=rows.next_start_ns``.
+        Timestamps have the archive's microsecond precision.
+        Raises Unavailable when the server archives nowhere."""
+        req = self._history_request(device, channel, start, end, limit, start_ns, end_ns)
+        resp = self._unary("HistoryService/QueryHistory", self._history().QueryHistory, req)
+        return History((sample_from_pb(s) for s in resp.samples), truncated=resp.truncated)
 
-        Pending: the server's HistoryService (issue 6) is not in this API version,
-        so this raises Unimplemented until it lands; the signature is final.
-        """
-        _ns(start, "start")
-        if end is not None:
-            _ns(end, "end")
-        raise Unimplemented(
-            "history: this server API has no HistoryService yet (pending: HistoryService.QueryHistory)",
-            method="HistoryService/QueryHistory",
-        )
+    def history_buckets(self, device: str, channel: str, start: When | None = None, end: When | None = None, *,
+                        interval: float, aggregate: str = "avg", limit: int | None = None,
+                        start_ns: int | None = None, end_ns: int | None = None) -> History:
+        """Returns one channel's archive downsampled into buckets of ``interval``
+        seconds (at least 1 ms): a list of Bucket(timestamp_ns, value, count) with
+        ``aggregate`` ("avg", "min", "max", "first", "last" or "count") of each
+        interval's good numeric samples; ``truncated`` as for :meth:`history`."""
+        req = self._history_request(device, channel, start, end, limit, start_ns, end_ns)
+        try:
+            req.aggregate = _history_pb2().Aggregate.Value("AGGREGATE_" + aggregate.upper())
+        except ValueError:
+            raise ValueError(f"history_buckets aggregate: want avg, min, max, first, last or count, "
+                             f"got {aggregate!r}") from None
+        if not interval >= 0.001:
+            raise ValueError(f"history_buckets interval: want at least 0.001 s, got {interval!r}")
+        req.interval_ms = round(interval * 1000)
+        resp = self._unary("HistoryService/QueryHistory", self._history().QueryHistory, req)
+        return History((Bucket(b.timestamp_ns, b.value, b.count) for b in resp.buckets), truncated=resp.truncated)
 
-    # -- alarms (pending) -----------------------------------------------------------
+    def _history_request(self, device, channel, start, end, limit, start_ns, end_ns):
+        pb = _history_pb2()
+        if (start is None) == (start_ns is None):
+            raise TypeError("history: give exactly one of start or start_ns=")
+        if end is not None and end_ns is not None:
+            raise TypeError("history: give at most one of end or end_ns=")
+        req = pb.QueryHistoryRequest(device=device, channel=channel,
+                                     start_ns=_ns(start, "start") if start_ns is None else int(start_ns))
+        if end is not None or end_ns is not None:
+            req.end_ns = _ns(end, "end") if end_ns is None else int(end_ns)
+        if limit is not None:
+            if limit < 1:
+                raise ValueError(f"history limit: want >= 1, got {limit}")
+            req.limit = limit
+        return req
 
-    def alarms(self) -> list[dict]:
-        """Returns the active alarms. Pending: the server's AlarmService (issue 7) is
-        not in this API version, so this raises Unimplemented until it lands."""
-        raise Unimplemented("alarms: this server API has no AlarmService yet (pending: AlarmService.ListActiveAlarms)",
-                            method="AlarmService/ListActiveAlarms")
+    def _history(self):
+        if self._history_stub is None:
+            from switchyard.v1 import history_pb2_grpc
 
-    def acknowledge(self, alarm: str, comment: str = "") -> None:
-        """Acknowledges an alarm. Pending like :meth:`alarms`."""
-        raise Unimplemented("acknowledge: this server API has no AlarmService yet (pending: AlarmService.Acknowledge)",
-                            method="AlarmService/Acknowledge")
+            self._history_stub = history_pb2_grpc.HistoryServiceStub(self._channel)
+        return self._history_stub
+
+    # -- alarms ------------------------------------------------------------------
+
+    def alarms(self, devices: Sequence[str] | str = (), channels: Sequence[str] | str = (),
+               groups: Sequence[str] | str = (), *, include_shelved: bool = False) -> list[Alarm]:
+        """Returns the active alarms (in alarm, or latched and not acknowledged)
+        matching the glob patterns (empty: all); shelved ones only with
+        ``include_shelved``."""
+        req = alarm_pb2.ListActiveAlarmsRequest(filter=_alarm_filter(devices, channels, groups),
+                                                include_shelved=include_shelved)
+        resp = self._unary("AlarmService/ListActiveAlarms", self._alarms.ListActiveAlarms, req)
+        return [alarm_from_pb(a) for a in resp.alarms]
+
+    def alarm(self, device: str, channel: str) -> Alarm:
+        """Returns one channel's alarm state and limits, active or not; raises
+        NotFound if no alarm rule covers the channel."""
+        req = alarm_pb2.GetAlarmLimitsRequest(device=device, channel=channel)
+        resp = self._unary("AlarmService/GetAlarmLimits", self._alarms.GetAlarmLimits, req)
+        return alarm_from_pb(resp.alarm)
+
+    def acknowledge(self, device: str, channel: str, who: str | None = None, comment: str = "") -> Alarm:
+        """Acknowledges a channel's alarm and returns its state after. ``who``
+        defaults to the OS user name. Acknowledging twice is harmless; a channel
+        not in alarm raises InvalidArgument, one without alarm rule NotFound."""
+        req = alarm_pb2.AcknowledgeRequest(device=device, channel=channel, who=_who(who), comment=comment)
+        resp = self._unary("AlarmService/Acknowledge", self._alarms.Acknowledge, req)
+        return alarm_from_pb(resp.alarm)
+
+    def shelve(self, device: str, channel: str, until: When | dt.timedelta | None, who: str | None = None,
+               comment: str = "") -> Alarm:
+        """Hides a channel's alarm from panels until ``until`` (a datetime, Unix
+        seconds, or a timedelta from now); ``None`` unshelves it. Returns the
+        alarm's state after. ``who`` defaults to the OS user name."""
+        if until is None:
+            until_ns = 0
+        elif isinstance(until, dt.timedelta):
+            until_ns = int((dt.datetime.now(dt.timezone.utc) + until).timestamp() * 1e9)
+        else:
+            until_ns = _ns(until, "until", "shelve")
+        req = alarm_pb2.ShelveRequest(device=device, channel=channel, until_ns=until_ns, who=_who(who),
+                                      comment=comment)
+        resp = self._unary("AlarmService/Shelve", self._alarms.Shelve, req)
+        return alarm_from_pb(resp.alarm)
+
+    def set_alarm_limits(self, device: str, channel: str, limits: AlarmLimits, who: str | None = None,
+                         comment: str = "") -> Alarm:
+        """Replaces a channel's alarm limits at run time (recorded as a
+        LIMITS_CHANGED transition) and returns the alarm under the new limits.
+        Bad limits raise InvalidArgument naming the field."""
+        req = alarm_pb2.SetAlarmLimitsRequest(device=device, channel=channel, limits=limits_to_pb(limits),
+                                              who=_who(who), comment=comment)
+        resp = self._unary("AlarmService/SetAlarmLimits", self._alarms.SetAlarmLimits, req)
+        return alarm_from_pb(resp.alarm)
+
+    def watch_alarms(self, devices: Sequence[str] | str = (), channels: Sequence[str] | str = (),
+                     groups: Sequence[str] | str = (), *, include_active: bool = True) -> AlarmWatch:
+        """Returns an iterator of AlarmTransition for the alarms matching the glob
+        patterns: with ``include_active``, first one ``"ACTIVE"`` item per alarm
+        active when the stream began, then every transition, until cancelled or
+        the server stops. See :class:`~switchyard.alarms.AlarmWatch`."""
+        f = _alarm_filter(devices, channels, groups)
+
+        def list_active() -> list[Alarm]:
+            req = alarm_pb2.ListActiveAlarmsRequest(filter=f, include_shelved=True)
+            resp = self._unary("AlarmService/ListActiveAlarms", self._alarms.ListActiveAlarms, req)
+            return [alarm_from_pb(a) for a in resp.alarms]
+
+        return AlarmWatch(self, alarm_pb2.WatchAlarmsRequest(filter=f), include_active, list_active)
 
     # -- system --------------------------------------------------------------------
 
@@ -223,6 +327,14 @@ class Client:
                            system_pb2.GetSupervisionTreeRequest())
         return process_from_pb(resp.root)
 
+    def watch_supervision(self, include_snapshot: bool = True) -> SupervisionWatch:
+        """Returns an iterator over the supervision tree's lifecycle: first the
+        whole tree as a Process (with ``include_snapshot``; no event falls between
+        it and the events), then a SupervisionEvent per change, until cancelled or
+        the server stops."""
+        req = system_pb2.WatchSupervisionEventsRequest(include_snapshot=include_snapshot)
+        return SupervisionWatch(self._system.WatchSupervisionEvents(req, metadata=self._metadata))
+
 
 def _arg(a: object) -> str:
     if isinstance(a, bool):
@@ -230,7 +342,58 @@ def _arg(a: object) -> str:
     return str(a)
 
 
-def _ns(t: When, name: str) -> int:
+class Bucket(NamedTuple):
+    """One interval of downsampled history: its start (ns since the Unix epoch),
+    the aggregate of its good numeric samples, and how many went into it."""
+
+    timestamp_ns: int
+    value: float
+    count: int
+
+
+class History(list):
+    """A list of Samples (or Buckets) from the archive; ``truncated`` is True when
+    the range held more than the limit: ask again from :attr:`next_start_ns`."""
+
+    def __init__(self, items=(), truncated: bool = False) -> None:
+        super().__init__(items)
+        self.truncated = truncated
+
+    @property
+    def next_start_ns(self) -> int | None:
+        """Where the next page starts: one archive tick (1 µs) after the last
+        timestamp returned; None when empty."""
+        return self[-1].timestamp_ns + 1000 if self else None
+
+
+def _history_pb2():
+    try:
+        from switchyard.v1 import history_pb2
+    except ImportError:
+        raise Unimplemented("history: this client's API version has no HistoryService",
+                            method="HistoryService/QueryHistory") from None
+    return history_pb2
+
+
+def _who(who: str | None) -> str:
+    """The operator named in an alarm action: ``who``, or the OS user name."""
+    if who is not None:
+        return who
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError) as err:
+        raise ValueError(f"who: the OS user name is unknown ({err}); pass who= explicitly") from None
+
+
+def _globs(v: Sequence[str] | str) -> list[str]:
+    return [v] if isinstance(v, str) else list(v)
+
+
+def _alarm_filter(devices, channels, groups) -> alarm_pb2.AlarmFilter:
+    return alarm_pb2.AlarmFilter(devices=_globs(devices), channels=_globs(channels), groups=_globs(groups))
+
+
+def _ns(t: When, name: str, method: str = "history") -> int:
     """Nanoseconds since the Unix epoch of a datetime (naive means UTC) or Unix seconds."""
     if isinstance(t, dt.datetime):
         if t.tzinfo is None:
@@ -238,7 +401,7 @@ def _ns(t: When, name: str) -> int:
         return int(t.timestamp() * 1e9)
     if isinstance(t, (int, float)) and not isinstance(t, bool):
         return int(t * 1e9)
-    raise TypeError(f"history {name}: want a datetime or Unix seconds, got {type(t).__name__}")
+    raise TypeError(f"{method} {name}: want a datetime or Unix seconds, got {type(t).__name__}")
 
 
 class DeviceWatch:

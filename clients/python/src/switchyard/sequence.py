@@ -17,6 +17,14 @@ and classifies every incoming sample:
 * a number beyond the next one: a **gap**. Delivered, and reported as a ``gap``
   event naming exactly which numbers are missing.
 
+After a reconnect that **resumed** from the server's archive (``since_ns``: the
+server replays from the oldest last timestamp, then goes live), samples not
+newer than a channel's last delivered one are the replay's expected overlap:
+not delivered, counted in :attr:`SeqTracker.overlap`. A server restart then shows
+as the sequence falling back to 1 with a newer timestamp, after the old run's
+archived tail: a ``restart`` event with ``resumed`` set, which loses nothing the
+archive holds.
+
 Nothing is hidden: every repeat, gap and restart becomes a :class:`SeqEvent`.
 A tracker is used by one subscription from one thread; it is not thread-safe.
 """
@@ -36,7 +44,8 @@ class SeqEvent:
     ``kind`` is ``"gap"``, ``"repeat"`` or ``"restart"``; ``last_seq`` is the last
     number delivered before, ``seq`` the number that arrived; ``after_reconnect``
     says whether it was the first sample of the channel after the stream
-    reconnected.
+    reconnected; ``resumed`` whether the stream had resumed from the server's
+    archive (``since_ns``), so the samples the old run archived came first.
     """
 
     kind: str
@@ -45,6 +54,7 @@ class SeqEvent:
     last_seq: int
     seq: int
     after_reconnect: bool = False
+    resumed: bool = False
 
     @property
     def missing(self) -> int | None:
@@ -65,9 +75,14 @@ class SeqEvent:
                     f"({self.missing} samples) not received")
         if self.kind == "repeat":
             return f"{where}: repeat{why}: seq {self.seq} again after {self.last_seq}; dropped"
-        return (f"{where}: server restarted{why}: seq started again at {self.seq} after {self.last_seq}; "
-                f"samples after {self.last_seq} of the previous run and before {self.seq} "
-                f"of this run not received")
+        head = f"{where}: server restarted{why}: seq started again at {self.seq} after {self.last_seq}; "
+        if self.resumed:
+            head += f"resumed from the archive, so the previous run's archived samples after {self.last_seq} came first"
+            if self.seq > 1:
+                head += f"; samples before {self.seq} of this run not received"
+            return head
+        return head + (f"samples after {self.last_seq} of the previous run and before {self.seq} "
+                       f"of this run not received")
 
 
 class SeqTracker:
@@ -77,18 +92,32 @@ class SeqTracker:
         self._last: dict[tuple[str, str], tuple[int, int]] = {}
         self._reconnected: set[tuple[str, str]] = set()
         self._restarted: set[tuple[str, str]] = set()
+        self._resumed = False
+        #: Samples not delivered because the resume's replay overlapped what had
+        #: been delivered already (expected, so not reported as repeats).
+        self.overlap = 0
+
+    def last_timestamps(self) -> dict[tuple[str, str], int]:
+        """The timestamp (ns) of the last delivered sample of every channel seen so far."""
+        return {k: ts for k, (_, ts) in self._last.items()}
 
     def last_seqs(self) -> dict[tuple[str, str], int]:
         """The last delivered sequence number of every channel seen so far."""
         return {k: seq for k, (seq, _) in self._last.items()}
 
-    def reconnected(self, server_restarted: bool | None = None) -> None:
+    def reconnected(self, server_restarted: bool | None = None, resumed: bool = False) -> None:
         """Notes that the stream was re-established: the next sample of each known
         channel is flagged ``after_reconnect`` in any event it causes. With
         ``server_restarted=True`` that sample starts a new run (a ``restart``
-        event); with None (unknown) the timestamps decide."""
+        event); with None (unknown) the timestamps decide. With ``resumed`` the
+        stream replays the archive from the oldest last timestamp: samples at or
+        before a channel's last delivered one are the replay's overlap (counted in
+        :attr:`overlap`, not reported), and a restart shows as a sequence number
+        that falls back with a newer timestamp (the old run's archived tail comes
+        first), so ``server_restarted`` is ignored."""
         self._reconnected = set(self._last)
-        self._restarted = set(self._last) if server_restarted else set()
+        self._resumed = resumed
+        self._restarted = set(self._last) if server_restarted and not resumed else set()
 
     def check(self, samples: Iterable[Sample]) -> tuple[list[Sample], list[SeqEvent]]:
         """Returns the samples to deliver (repeats removed) and the events found."""
@@ -104,13 +133,18 @@ class SeqTracker:
                 events.append(SeqEvent("restart", s.device, s.channel, prev[0], s.seq, after))
             elif prev is not None:
                 last_seq, last_ts = prev
-                if s.seq <= last_seq:
-                    if s.timestamp_ns <= last_ts:
+                if s.timestamp_ns <= last_ts and (self._resumed or s.seq <= last_seq):
+                    if self._resumed:
+                        self.overlap += 1  # the replay read it again: expected
+                        if after:
+                            self._reconnected.add(key)  # still waiting for its first new sample
+                    else:
                         events.append(SeqEvent("repeat", s.device, s.channel, last_seq, s.seq, after))
-                        continue
-                    events.append(SeqEvent("restart", s.device, s.channel, last_seq, s.seq, after))
+                    continue
+                if s.seq <= last_seq:
+                    events.append(SeqEvent("restart", s.device, s.channel, last_seq, s.seq, after, self._resumed))
                 elif s.seq != last_seq + 1:
-                    events.append(SeqEvent("gap", s.device, s.channel, last_seq, s.seq, after))
+                    events.append(SeqEvent("gap", s.device, s.channel, last_seq, s.seq, after, self._resumed))
             self._last[key] = (s.seq, s.timestamp_ns)
             out.append(s)
         return out, events

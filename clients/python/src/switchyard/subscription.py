@@ -14,10 +14,14 @@ in ``Batch.events``, in ``Subscription.events``, to the ``on_event`` callback an
 to the ``switchyard`` logger, so nothing is hidden.
 
 Resume point: the request for each (re)connection is built by
-:func:`resume_request`. Today's server has no way to replay samples, so a resume
-starts from live data and the samples missed during the outage are reported as
-gaps. When SubscribeRequest gains a ``since`` field (per-channel last sequence
-numbers), :func:`resume_request` is the one place to fill it, and the gaps close.
+:func:`resume_request`. With ``resume`` (the default) a reconnect asks the server
+to replay its archive from the oldest last timestamp delivered (``since_ns``)
+before going live, so the samples published while the stream was down arrive
+too; the replay's overlap with what was delivered already is dropped (and
+counted in :attr:`Subscription.overlap`). A server that does not archive
+answers such a request Unavailable "does not archive": the subscription then
+resumes live only, and the tracker reports what the outage cost, as it does
+with a server whose API has no ``since_ns``.
 
 Thread safety: iterate from one thread (or one event loop); :meth:`Subscription.cancel`
 may be called from any thread, e.g. a GUI thread on close.
@@ -64,17 +68,28 @@ class Batch:
     reconnects: int = 0
 
 
-def resume_request(base: telemetry_pb2.SubscribeRequest, last_seqs: dict[tuple[str, str], int]) -> telemetry_pb2.SubscribeRequest:
-    """Returns the request for a (re)connection that resumes after ``last_seqs``.
+#: Whether this API version's SubscribeRequest can replay the archive.
+HAS_SINCE = "since_ns" in telemetry_pb2.SubscribeRequest.DESCRIPTOR.fields_by_name
 
-    Pending server support (a ``since`` field on SubscribeRequest): until then the
-    request is the original one and the tracker reports what the outage cost.
-    """
+
+def resume_request(base: telemetry_pb2.SubscribeRequest, last_timestamps: dict[tuple[str, str], int],
+                   resume: bool = True) -> telemetry_pb2.SubscribeRequest:
+    """Returns the request for a (re)connection after ``last_timestamps`` (the
+    timestamp of the last delivered sample per channel): with ``resume`` and a
+    known position, ``since_ns`` is the oldest of them, so the server replays every
+    channel from where the one furthest behind stopped (the archive's microsecond
+    timestamps include that sample: the overlap is dropped by the tracker).
+    Channels never seen before the break have no position: what they published
+    before the reconnect is not replayed. Otherwise the original request."""
     req = telemetry_pb2.SubscribeRequest()
     req.CopyFrom(base)
-    # Seam for gapless resume: when SubscribeRequest has `since`, fill it here from
-    # last_seqs (device, channel) -> last delivered seq.
+    if resume and HAS_SINCE and last_timestamps:
+        req.since_ns = min(last_timestamps.values())
     return req
+
+
+def _no_archive(err: grpc.RpcError) -> bool:
+    return err.code() == grpc.StatusCode.UNAVAILABLE and "does not archive" in (err.details() or "")
 
 
 class Subscription:
@@ -89,8 +104,11 @@ class Subscription:
         backoff: Backoff | None = None,
         on_event: Callable[[SeqEvent], None] | None = None,
         on_reconnect: Callable[[int, BaseException], None] | None = None,
+        resume: bool = True,
     ) -> None:
         self._client = client
+        self._resume = resume
+        self._since_ns = 0
         self._request = request
         self._reconnect = reconnect
         self._backoff = backoff or Backoff()
@@ -101,6 +119,7 @@ class Subscription:
         self._cancelled = threading.Event()
         self._call = None
         self._server_start: int | None = None
+        self._prev_server_start: int | None = None
         self._pending_reconnect = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -119,13 +138,22 @@ class Subscription:
         self._cancelled.set()
         with self._lock:
             call, loop, wake = self._call, self._loop, self._wake
-        if call is not None:
-            if loop is not None:
-                loop.call_soon_threadsafe(call.cancel)
-            else:
+        if loop is None:
+            if call is not None:
                 call.cancel()
-        if loop is not None and wake is not None:
-            loop.call_soon_threadsafe(wake.set)
+            return
+
+        def stop() -> None:
+            if call is not None:
+                call.cancel()
+            if wake is not None:
+                wake.set()
+
+        try:
+            # One callback: once it runs the iteration may end and its loop close.
+            loop.call_soon_threadsafe(stop)
+        except RuntimeError:
+            pass  # the loop is closed: the iteration has ended already
 
     @property
     def cancelled(self) -> bool:
@@ -135,6 +163,22 @@ class Subscription:
     def last_seqs(self) -> dict[tuple[str, str], int]:
         """The last delivered sequence number per (device, channel)."""
         return self._tracker.last_seqs()
+
+    @property
+    def overlap(self) -> int:
+        """Samples a resume's replay sent again and this subscription dropped."""
+        return self._tracker.overlap
+
+    @property
+    def resuming(self) -> bool:
+        """True while reconnects replay the archive (``resume`` was asked for and the
+        server has not said it does not archive)."""
+        return self._resume and HAS_SINCE
+
+    def _next_request(self) -> telemetry_pb2.SubscribeRequest:
+        req = resume_request(self._request, self._tracker.last_timestamps(), self._resume)
+        self._since_ns = req.since_ns if HAS_SINCE else 0
+        return req
 
     def __enter__(self) -> Subscription:
         return self
@@ -161,6 +205,14 @@ class Subscription:
         if err is not None:
             if err.code() == grpc.StatusCode.CANCELLED:
                 return None
+            if self._since_ns and _no_archive(err):
+                log.warning("switchyard subscription: the server cannot replay (%s); resuming live only, "
+                            "and what the outage cost is reported", err.details())
+                self._resume = False
+                # This attempt delivered nothing: the next one is still the reconnect.
+                self._server_start = self._prev_server_start
+                self._pending_reconnect = True
+                return 0.0
             if not self._reconnect or err.code() not in RETRYABLE:
                 raise from_rpc_error(err, _METHOD) from None
             self.last_error = from_rpc_error(err, _METHOD)
@@ -177,11 +229,12 @@ class Subscription:
 
     def _connected(self, server_start: int | None) -> None:
         """Notes a (re)established stream and whether the server restarted since."""
+        self._prev_server_start = self._server_start
         if self._pending_reconnect:
             restarted = None
             if server_start is not None and self._server_start is not None:
                 restarted = server_start != self._server_start
-            self._tracker.reconnected(restarted)
+            self._tracker.reconnected(restarted, resumed=self._since_ns > 0)
             self._pending_reconnect = False
         if server_start is not None:
             self._server_start = server_start
@@ -209,7 +262,7 @@ class Subscription:
     def __iter__(self) -> Iterator[Batch]:
         stub = telemetry_pb2_grpc.TelemetryServiceStub(self._client._channel)
         while not self.cancelled:
-            req = resume_request(self._request, self._tracker.last_seqs())
+            req = self._next_request()
             call = stub.Subscribe(req, metadata=self._client._metadata)
             with self._lock:
                 self._call = call
@@ -245,7 +298,7 @@ class Subscription:
             self._loop, self._wake = loop, wake
         try:
             while not self.cancelled:
-                req = resume_request(self._request, self._tracker.last_seqs())
+                req = self._next_request()
                 call = stub.Subscribe(req, metadata=self._client._metadata)
                 with self._lock:
                     self._call = call

@@ -4,7 +4,7 @@ A starting point for lab GUIs: a device list with live states, live plots of
 chosen channels, a command panel, an alarm panel and the supervision tree.
 
 Threading contract: the Qt event loop never waits on the network. Streams
-(telemetry, device states) are read in worker QThreads (:mod:`.workers`) that
+(telemetry, device states, alarms, supervision events) are read in worker QThreads (:mod:`.workers`) that
 hand plain values to the GUI thread with queued signals; unary calls run on a
 thread pool and report back the same way; plots are redrawn from a 25 Hz timer,
 not per sample. Closing the window cancels every stream from the GUI thread and
@@ -20,6 +20,12 @@ except ImportError as err:  # pragma: no cover - depends on the install
     raise ImportError(
         f"switchyard.gui needs the [gui] extra: pip install 'switchyard-client[gui]' ({err})"
     ) from err
+
+from . import refguard  # noqa: E402
+
+# Before any Qt call: see refguard (a reference-count bug of PySide6 6.12 that
+# aborts Python 3.10/3.11 after seconds of live plotting).
+refguard.install()
 
 from .app import MainWindow, main  # noqa: E402
 

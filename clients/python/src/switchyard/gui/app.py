@@ -10,12 +10,19 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QSplitter, QTab
 
 from ..client import Client
 from ..model import Device
-from .panels import AlarmPanel, CommandPanel, DevicePanel, TreePanel
+from .alarmpanel import AlarmPanel
+from .panels import CommandPanel, DevicePanel, TreePanel
 from .plots import PlotPanel
-from .workers import DeviceWatchWorker, StreamWorker, Task
+from .workers import AlarmWatchWorker, DeviceWatchWorker, StreamWorker, SupervisionWatchWorker, Task
 
-#: How often the supervision tree is fetched again, in milliseconds.
-TREE_REFRESH_MS = 2000
+#: The supervision tree is fetched again this long after a lifecycle event (events
+#: in a burst, such as a restart, coalesce into one fetch), in milliseconds.
+TREE_EVENT_DELAY_MS = 200
+#: How often the tree is fetched anyway, for what changes without an event
+#: (mailbox depths, process status): milliseconds; and when the server streams
+#: no supervision events, the polling period instead.
+TREE_REFRESH_MS = 10_000
+TREE_POLL_MS = 2000
 
 
 class MainWindow(QMainWindow):
@@ -51,7 +58,7 @@ class MainWindow(QMainWindow):
         split.addWidget(left)
         split.addWidget(self.plots)
         split.addWidget(right)
-        split.setSizes([380, 720, 300])
+        split.setSizes([340, 640, 420])
         self.setCentralWidget(split)
         self.stream_status = QLabel("stream: connecting")
         self.statusBar().addWidget(self.stream_status, 1)
@@ -65,13 +72,34 @@ class MainWindow(QMainWindow):
         self._watch.status.connect(self.statusBar().showMessage)
         self._watch.start()
 
+        self._alarm_watch = AlarmWatchWorker(client, self)
+        self._alarm_watch.reset.connect(self.alarms.clear_alarms)
+        self._alarm_watch.alarm.connect(self.alarms.apply)
+        self._alarm_watch.status.connect(self.alarms.unavailable)
+        self._alarm_watch.unsupported.connect(self.alarms.unavailable)
+        self._alarm_watch.start()
+
         self._run(client.devices, self._got_devices, "devices")
-        self._run(client.alarms, self.alarms.show_alarms, "alarms", unavailable=self.alarms.unavailable)
+
+        # The tree is redrawn from the snapshot each supervision watch starts with
+        # and fetched again shortly after lifecycle events; a slow timer catches
+        # what changes without an event (or polls, if the server has no events).
         self._tree_timer = QTimer(self)
         self._tree_timer.setInterval(TREE_REFRESH_MS)
         self._tree_timer.timeout.connect(self._refresh_tree)
         self._tree_timer.start()
-        self._refresh_tree()
+        self._tree_soon = QTimer(self)
+        self._tree_soon.setSingleShot(True)
+        self._tree_soon.setInterval(TREE_EVENT_DELAY_MS)
+        self._tree_soon.timeout.connect(self._refresh_tree)
+        #: Supervision events received, newest last (for the status bar and tests).
+        self.supervision_events: list = []
+        self._sup_watch = SupervisionWatchWorker(client, self)
+        self._sup_watch.tree.connect(self.tree.show_tree)
+        self._sup_watch.event.connect(self._supervision_event)
+        self._sup_watch.status.connect(self.statusBar().showMessage)
+        self._sup_watch.unsupported.connect(self._no_supervision_events)
+        self._sup_watch.start()
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -124,6 +152,20 @@ class MainWindow(QMainWindow):
     def _refresh_tree(self) -> None:
         self._run(self.client.supervision_tree, self.tree.show_tree, "supervision tree")
 
+    def _supervision_event(self, ev) -> None:
+        self.supervision_events.append(ev)
+        del self.supervision_events[:-100]
+        if ev.kind in ("EXITED", "RESTART_SCHEDULED", "LEAKED"):
+            why = f": {ev.reason.splitlines()[0]}" if ev.reason else ""
+            self.statusBar().showMessage(f"{ev.process} {ev.kind.lower().replace('_', ' ')}{why}", 10_000)
+        if not self._tree_soon.isActive():
+            self._tree_soon.start()
+
+    def _no_supervision_events(self, why: str) -> None:
+        self.statusBar().showMessage(why, 10_000)
+        self._tree_timer.setInterval(TREE_POLL_MS)
+        self._refresh_tree()
+
     def _send_command(self, device: str, command: str, args: list) -> None:
         def done(reply):
             text = f"{device} {command} {' '.join(args)}: ok"
@@ -134,9 +176,16 @@ class MainWindow(QMainWindow):
         task_fn = lambda: self.client.send_command(device, command, *args)  # noqa: E731
         self._run(task_fn, done, "command", unavailable=lambda msg: self.commands.show_result(msg, False))
 
-    def _acknowledge(self, alarm_id: str) -> None:
-        self._run(lambda: self.client.acknowledge(alarm_id), lambda _r: self._run(
-            self.client.alarms, self.alarms.show_alarms, "alarms"), "acknowledge", unavailable=self.alarms.unavailable)
+    def _acknowledge(self, device: str, channel: str, comment: str) -> None:
+        """Acknowledges as the OS user, off the GUI thread; the watch then shows
+        the ACKED state too (the reply is applied at once so the row updates
+        even if the watch is reconnecting)."""
+        def done(a):
+            self.alarms.apply(a)
+            self.alarms.show_result(f"{device}/{channel} acknowledged by {a.acked_by}", True)
+
+        self._run(lambda: self.client.acknowledge(device, channel, comment=comment), done, "acknowledge",
+                  unavailable=lambda msg: self.alarms.show_result(msg, False))
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -151,11 +200,14 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._tree_timer.stop()
+        self._tree_soon.stop()
         self.plots.timer.stop()
         if self._stream is not None:
             self._stream.stop()
             self._stream = None
         self._watch.stop()
+        self._alarm_watch.stop()
+        self._sup_watch.stop()
         self._pool.waitForDone(int((self.client.timeout + 5) * 1000))
 
 

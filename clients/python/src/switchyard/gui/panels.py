@@ -1,4 +1,4 @@
-"""The panels of the main window: devices, supervision tree, commands, alarms."""
+"""The panels of the main window: devices, supervision tree, commands (alarms: :mod:`.alarmpanel`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
     QTreeWidget,
     QTreeWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -177,50 +176,3 @@ class CommandPanel(QGroupBox):
         stamp = dt.datetime.now().strftime("%H:%M:%S")
         self.result.setStyleSheet("" if ok else "color: #c62828")
         self.result.setText(f"{stamp} {text}")
-
-
-class AlarmPanel(QGroupBox):
-    """Active alarms with an Acknowledge button.
-
-    Pending: the server API has no AlarmService yet (issue 7). Until it lands the
-    panel says so; :meth:`show_alarms` and the ``acknowledge`` signal are the seam
-    the alarm stream plugs into (rows of dicts with id, device, channel, severity,
-    state, message).
-    """
-
-    acknowledge = Signal(str)
-
-    COLUMNS = ("id", "device", "channel", "severity", "state", "message")
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__("Alarms", parent)
-        self.table = QTableWidget(0, len(self.COLUMNS))
-        self.table.setHorizontalHeaderLabels(self.COLUMNS)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.ack = QPushButton("Acknowledge")
-        self.ack.clicked.connect(self._ack)
-        self.note = QLabel("")
-        self.note.setWordWrap(True)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.table)
-        lay.addWidget(self.ack)
-        lay.addWidget(self.note)
-
-    def unavailable(self, why: str) -> None:
-        """Shows that alarms cannot be listed (e.g. the server has no AlarmService)."""
-        self.ack.setEnabled(False)
-        self.note.setText(why)
-
-    def show_alarms(self, alarms: list[dict]) -> None:
-        """Replaces the rows with the given active alarms."""
-        self.table.setRowCount(len(alarms))
-        for r, a in enumerate(alarms):
-            for c, key in enumerate(self.COLUMNS):
-                self.table.setItem(r, c, QTableWidgetItem(str(a.get(key, ""))))
-
-    def _ack(self) -> None:
-        row = self.table.currentRow()
-        if row >= 0 and self.table.item(row, 0):
-            self.acknowledge.emit(self.table.item(row, 0).text())

@@ -14,7 +14,8 @@ from PySide6.QtCore import QObject, QRunnable, QThread, Signal
 
 from ..backoff import Backoff
 from ..client import Client
-from ..errors import SwitchyardError
+from ..errors import SwitchyardError, Unimplemented
+from ..model import Process
 
 
 class StreamWorker(QThread):
@@ -49,13 +50,17 @@ class StreamWorker(QThread):
         self.wait()
 
 
-class DeviceWatchWorker(QThread):
-    """Streams device states (WatchDevices) and emits each Device as it changes.
-    When the watch breaks (the server restarted) it starts again with backoff;
-    a new watch begins with the current state of every device."""
+class _WatchWorker(QThread):
+    """A thread that keeps a watch (an iterator with ``cancel()``) open: when it
+    breaks (the server restarted) it opens a new one after a backoff; ``stop()``
+    cancels it from the GUI thread and waits. Subclasses say what to open and
+    what to do with each item."""
 
-    device = Signal(object)
     status = Signal(str)
+    #: Emitted (with the reason) when the server does not offer this watch; the
+    #: worker then ends.
+    unsupported = Signal(str)
+    what = "watch"
 
     def __init__(self, client: Client, parent: QObject | None = None):
         super().__init__(parent)
@@ -64,20 +69,34 @@ class DeviceWatchWorker(QThread):
         self._stopped = threading.Event()
         self._watch = None
 
+    def _open(self):
+        raise NotImplementedError
+
+    def _item(self, item) -> None:
+        raise NotImplementedError
+
+    def _started(self) -> None:
+        """Called in the worker thread when a new watch is open, before its items."""
+
     def run(self) -> None:
         backoff = Backoff(initial=0.2, cap=5.0)
         while not self._stopped.is_set():
             try:
-                watch = self._client.watch_devices()
+                watch = self._open()
                 with self._lock:
                     self._watch = watch
                 if self._stopped.is_set():
                     watch.cancel()
-                for dev, _ts in watch:
+                self._started()
+                for item in watch:
                     backoff.reset()
-                    self.device.emit(dev)
+                    self._item(item)
+            except Unimplemented as err:
+                self.unsupported.emit(f"{self.what}: not offered by this server: {err}")
+                return
             except SwitchyardError as err:
-                self.status.emit(f"device watch broken, retrying: {err}")
+                if not self._stopped.is_set():
+                    self.status.emit(f"{self.what} broken, retrying: {err}")
             if self._stopped.wait(backoff.next()):
                 return
 
@@ -89,6 +108,58 @@ class DeviceWatchWorker(QThread):
         if watch is not None:
             watch.cancel()
         self.wait()
+
+
+class DeviceWatchWorker(_WatchWorker):
+    """Streams device states (WatchDevices) and emits each Device as it changes;
+    a new watch (after the server restarted) begins with every device's state."""
+
+    device = Signal(object)
+    what = "device watch"
+
+    def _open(self):
+        return self._client.watch_devices()
+
+    def _item(self, item) -> None:
+        self.device.emit(item[0])
+
+
+class AlarmWatchWorker(_WatchWorker):
+    """Streams alarm changes (WatchAlarms, starting with the active alarms) and
+    emits each alarm's new state. ``reset`` is emitted before each new watch's
+    listing, so a panel drops what a restarted server no longer has."""
+
+    alarm = Signal(object)
+    reset = Signal()
+    what = "alarm watch"
+
+    def _open(self):
+        return self._client.watch_alarms(include_active=True)
+
+    def _started(self) -> None:
+        self.reset.emit()
+
+    def _item(self, t) -> None:
+        self.alarm.emit(t.alarm)
+
+
+class SupervisionWatchWorker(_WatchWorker):
+    """Streams the supervision tree's lifecycle (WatchSupervisionEvents): emits
+    ``tree`` with the snapshot each new watch starts with and ``event`` with every
+    SupervisionEvent after it."""
+
+    tree = Signal(object)
+    event = Signal(object)
+    what = "supervision watch"
+
+    def _open(self):
+        return self._client.watch_supervision(include_snapshot=True)
+
+    def _item(self, item) -> None:
+        if isinstance(item, Process):
+            self.tree.emit(item)
+        else:
+            self.event.emit(item)
 
 
 class _TaskSignals(QObject):

@@ -1,0 +1,200 @@
+package devicemgr
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Poll scheduling is shared: instead of a timer per device, a Manager runs one
+// scheduler goroutine per poll period (pollClock), shared by every device group
+// with that period. The period is cut into slots, every group sits in the least
+// populated slot, and at each slot's tick the scheduler hands each of its
+// groups a "poll now" token: it stores the tick in the group's pollTurn (only if
+// none is pending) and makes a non-blocking send on the device's 1-buffered wake
+// channel. The device's own goroutine does the I/O. The scheduler never blocks
+// on a device, so a hung or slow device cannot delay any other device's poll; a
+// device still busy when its next tick comes has overrun (counted by the
+// device), and the tick is skipped, never queued.
+//
+// Slots spread a period's polls over the period (a burst of a thousand
+// simultaneous round trips would queue in the kernel and in the hub, and show
+// as latency) while the scheduler still wakes far less often than once per
+// device: at most maxSlots times per period, and never more often than every
+// slotStep. A thousand devices at 10 Hz: 64 wake-ups per period, each handing
+// out about 16 tokens, instead of a thousand timers.
+const (
+	slotStep = time.Millisecond
+	maxSlots = 64
+)
+
+// pollClock holds the schedulers of one Manager, one per period in use. A
+// scheduler starts with its period's first subscriber and stops (and is waited
+// for) when its last one leaves, so an idle Manager runs no goroutine.
+type pollClock struct {
+	mu      sync.Mutex
+	periods map[time.Duration]*periodScheduler
+}
+
+// periodScheduler is the goroutine that ticks the slots of one period.
+type periodScheduler struct {
+	period time.Duration
+	base   time.Time // tick k is at base + at(k); monotonic
+	stop   chan struct{}
+	done   chan struct{}
+
+	mu    sync.Mutex // guards slots and members
+	slots [][]*pollTurn
+	// members counts subscribers; guarded by pollClock.mu.
+	members int
+}
+
+// pollTurn is one poll group's subscription: the pending token and where to
+// signal it.
+type pollTurn struct {
+	s    *periodScheduler
+	slot int
+	// due is the pending tick as nanoseconds since s.base plus one; 0 when no
+	// token is pending. The scheduler sets it only from 0, the device clears it
+	// once it has served the tick.
+	due  atomic.Int64
+	wake chan struct{} // the device's, 1-buffered
+}
+
+// subscribe adds a poll group of the given period; its device is woken through
+// wake (1-buffered, shared by the device's groups). Call unsubscribe when done.
+func (c *pollClock) subscribe(period time.Duration, wake chan struct{}) *pollTurn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.periods[period]
+	if s == nil {
+		if c.periods == nil {
+			c.periods = make(map[time.Duration]*periodScheduler)
+		}
+		n := int(period / slotStep)
+		n = max(1, min(n, maxSlots))
+		s = &periodScheduler{
+			period: period, base: time.Now(),
+			stop: make(chan struct{}), done: make(chan struct{}),
+			slots: make([][]*pollTurn, n),
+		}
+		c.periods[period] = s
+		go s.run()
+	}
+	s.members++
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The least populated slot; among those, the one whose next tick is
+	// farthest off (the slot that just ticked), so that the poll the device
+	// makes at once on connecting is not followed by its first tick right away.
+	n := int64(len(s.slots))
+	cur := s.latest(time.Since(s.base)) % n
+	best, bestAge := 0, n
+	for i := range s.slots {
+		age := (cur - int64(i) + n) % n // ticks since slot i last ticked
+		if len(s.slots[i]) < len(s.slots[best]) || len(s.slots[i]) == len(s.slots[best]) && age < bestAge {
+			best, bestAge = i, age
+		}
+	}
+	t := &pollTurn{s: s, slot: best, wake: wake}
+	s.slots[best] = append(s.slots[best], t)
+	return t
+}
+
+// unsubscribe removes a poll group; the last one out stops the period's
+// scheduler and waits for it to end.
+func (c *pollClock) unsubscribe(t *pollTurn) {
+	s := t.s
+	c.mu.Lock()
+	s.mu.Lock()
+	slot := s.slots[t.slot]
+	for i, o := range slot {
+		if o == t {
+			slot[i] = slot[len(slot)-1]
+			slot[len(slot)-1] = nil
+			s.slots[t.slot] = slot[:len(slot)-1]
+			break
+		}
+	}
+	s.mu.Unlock()
+	s.members--
+	last := s.members == 0
+	if last {
+		delete(c.periods, s.period)
+		close(s.stop)
+	}
+	c.mu.Unlock()
+	if last {
+		<-s.done
+	}
+}
+
+// at returns the time of tick k relative to base: slot k%n of round k/n, exact
+// for every period (no drift from rounding period/n).
+func (s *periodScheduler) at(k int64) time.Duration {
+	n := int64(len(s.slots))
+	return time.Duration(k/n)*s.period + time.Duration((k%n)*int64(s.period)/n)
+}
+
+// latest returns the index of the last tick at or before elapsed.
+func (s *periodScheduler) latest(elapsed time.Duration) int64 {
+	n := int64(len(s.slots))
+	round := int64(elapsed / s.period)
+	r := int64(elapsed % s.period)
+	// The largest j with at(j) = ⌊j·period/n⌋ ≤ r, i.e. j·period < (r+1)·n.
+	j := ((r+1)*n - 1) / int64(s.period)
+	return round*n + j
+}
+
+func (s *periodScheduler) run() {
+	defer close(s.done)
+	next := int64(1) // tick 0 is the start: each device polls at once when it subscribes
+	timer := time.NewTimer(s.at(next))
+	defer timer.Stop()
+	n := int64(len(s.slots))
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-timer.C:
+		}
+		elapsed := time.Since(s.base)
+		cur := s.latest(elapsed)
+		from := max(next, cur-n+1) // late by a whole round or more: each slot once
+		s.mu.Lock()
+		for k := from; k <= cur; k++ {
+			tick := int64(s.at(k)) + 1
+			for _, t := range s.slots[k%n] {
+				t.offer(tick)
+			}
+		}
+		s.mu.Unlock()
+		next = max(cur+1, next)
+		timer.Reset(s.at(next) - time.Since(s.base))
+	}
+}
+
+// offer hands the group a token for tick unless one is still pending; it
+// never blocks.
+func (t *pollTurn) offer(tick int64) {
+	if t.due.CompareAndSwap(0, tick) {
+		select {
+		case t.wake <- struct{}{}:
+		default: // already signalled: the device will look at every group
+		}
+	}
+}
+
+// now returns the current time in the unit of due.
+func (t *pollTurn) now() int64 { return int64(time.Since(t.s.base)) + 1 }
+
+// pending returns the pending tick (0: none).
+func (t *pollTurn) pending() int64 { return t.due.Load() }
+
+// served clears the token of the tick just polled and reports whether that
+// poll overran: it ended a period or more after its tick, so the group's next
+// slot is missed (skipped, not queued).
+func (t *pollTurn) served(tick int64) (overran bool) {
+	t.due.Store(0)
+	return t.now()-tick >= int64(t.s.period)
+}

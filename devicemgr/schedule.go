@@ -1,0 +1,48 @@
+package devicemgr
+
+import (
+	"context"
+)
+
+// schedule runs the poll groups at their periods and the queued commands in
+// between, one at a time, until ctx ends or poll or exec returns an error (which
+// ends the session). The ticks come from the Manager's shared pollClock; the I/O
+// happens here, on the device's goroutine. Every group is polled at once when
+// the session starts. A cycle that ends a period or more after its tick is an
+// overrun: it is counted and the missed slot is skipped, never queued up.
+func (d *Device) schedule(ctx context.Context, groups []*pollGroup, poll func(*pollGroup) error, exec func(*request) error) error {
+	wake := make(chan struct{}, 1)
+	turns := make([]*pollTurn, len(groups))
+	for i, g := range groups {
+		turns[i] = d.m.clock.subscribe(g.period, wake)
+		defer d.m.clock.unsubscribe(turns[i])
+		turns[i].due.Store(turns[i].now())
+	}
+	if len(groups) > 0 {
+		wake <- struct{}{}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case req := <-d.cmds:
+			if err := exec(req); err != nil {
+				return err
+			}
+		case <-wake:
+			for i, g := range groups {
+				tick := turns[i].pending()
+				if tick == 0 {
+					continue
+				}
+				if err := poll(g); err != nil {
+					return err
+				}
+				if turns[i].served(tick) {
+					d.overrunCtr.Inc()
+					d.overruns.Add(1)
+				}
+			}
+		}
+	}
+}

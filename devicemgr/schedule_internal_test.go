@@ -1,0 +1,268 @@
+package devicemgr
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+// Scheduling tests in a synctest bubble: fake time, no sockets, exact
+// assertions. The polls are functions that record when they ran.
+
+// schedDevice returns a device of a fresh manager with one poll group of the
+// given period (its channels are never read: the tests pass their own poll).
+func schedDevice(t *testing.T, m *Manager, name string) *Device {
+	t.Helper()
+	spec := Spec{Name: name, Address: "127.0.0.1:1", Driver: DriverSCPI,
+		Channels: []ChannelSpec{{Name: "v", Query: "V?", Period: 100 * time.Millisecond}}}
+	if err := spec.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	d := newDevice(m, spec.withDefaults())
+	m.devices = append(m.devices, d)
+	return d
+}
+
+func newSchedManager(t *testing.T) *Manager {
+	t.Helper()
+	m, err := New(nil, nopPublisher{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(...telemetry.Sample) {}
+
+// pollLog records the fake times at which a device polled.
+type pollLog struct {
+	mu    sync.Mutex
+	start time.Time
+	at    []time.Duration
+}
+
+func (l *pollLog) add() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.at = append(l.at, time.Since(l.start))
+}
+
+func (l *pollLog) times() []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]time.Duration(nil), l.at...)
+}
+
+// runSchedule runs d.schedule with poll until the test's bubble work is done.
+func runSchedule(ctx context.Context, wg *sync.WaitGroup, d *Device, poll func(*pollGroup) error) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = d.schedule(ctx, d.pollGroups(), poll, func(*request) error { return nil })
+	}()
+}
+
+func TestSharedSchedulerPollsEveryPeriodAndAHungDeviceDelaysNoOther(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newSchedManager(t)
+		const period = 100 * time.Millisecond
+		var devs []*Device
+		logs := make([]*pollLog, 5)
+		for i := range logs {
+			devs = append(devs, schedDevice(t, m, "d"+string(rune('a'+i))))
+			logs[i] = &pollLog{start: time.Now()}
+		}
+		hung := make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for i, d := range devs {
+			runSchedule(ctx, &wg, d, func(*pollGroup) error {
+				logs[i].add()
+				if i == 0 && len(logs[0].times()) == 2 {
+					<-hung // the second poll of device 0 never returns on its own
+				}
+				return nil
+			})
+		}
+		time.Sleep(10*period + period/2)
+		synctest.Wait()
+		// One scheduler goroutine for the one period, whatever the device count.
+		m.clock.mu.Lock()
+		if n := len(m.clock.periods); n != 1 {
+			t.Errorf("%d period schedulers, want 1", n)
+		}
+		m.clock.mu.Unlock()
+
+		if got := logs[0].times(); len(got) != 2 {
+			t.Errorf("hung device polled %d times, want 2 (it is stuck in the second)", len(got))
+		}
+		for i := 1; i < len(logs); i++ {
+			got := logs[i].times()
+			// An immediate poll at the start, then one per period at the
+			// device's slot phase: 11 or 12 in 10.5 periods.
+			if len(got) < 11 || len(got) > 12 {
+				t.Fatalf("device %d polled %d times in 10.5 periods, want 11–12: %v", i, len(got), got)
+			}
+			// The first tick after the poll on connecting is close to a
+			// period later, not right away.
+			if d := got[1] - got[0]; d < period*9/10 {
+				t.Errorf("device %d: first tick %v after the poll on connecting, want about a period", i, d)
+			}
+			for j := 2; j < len(got); j++ {
+				if d := got[j] - got[j-1]; d != period {
+					t.Errorf("device %d: poll %d came %v after the previous one, want exactly %v (%v)", i, j, d, period, got)
+				}
+			}
+		}
+		// Devices spread over the period's slots rather than all on one tick.
+		phases := map[time.Duration]bool{}
+		for i := 1; i < len(logs); i++ {
+			got := logs[i].times()
+			phases[got[len(got)-1]%period] = true
+		}
+		if len(phases) < 2 {
+			t.Errorf("all devices poll at the same phase %v: want them spread over the period", phases)
+		}
+		if n := devs[0].overruns.Load(); n != 0 {
+			t.Errorf("hung device counted %d overruns while still in its poll", n)
+		}
+		close(hung)
+		synctest.Wait()
+		if n := devs[0].overruns.Load(); n != 1 {
+			t.Errorf("hung device: %d overruns after its long poll ended, want 1 (counted once, slots skipped)", n)
+		}
+		cancel()
+		wg.Wait()
+		m.clock.mu.Lock()
+		defer m.clock.mu.Unlock()
+		if n := len(m.clock.periods); n != 0 {
+			t.Errorf("%d period schedulers still running after every device left", n)
+		}
+	})
+}
+
+func TestSlowPollsAreOverrunsSkippedNotQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newSchedManager(t)
+		const period = 100 * time.Millisecond
+		d := schedDevice(t, m, "slow")
+		log := &pollLog{start: time.Now()}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		runSchedule(ctx, &wg, d, func(*pollGroup) error {
+			log.add()
+			time.Sleep(period + period/2) // every cycle takes 1.5 periods
+			return nil
+		})
+		time.Sleep(20*period + period/4)
+		synctest.Wait()
+		cancel()
+		wg.Wait()
+		got := log.times()
+		// Skipped slots: a poll every 2 periods (the next free slot), never
+		// back to back to catch up.
+		for j := 1; j < len(got); j++ {
+			if gap := got[j] - got[j-1]; gap < period+period/2 {
+				t.Errorf("poll %d started %v after the previous one: a queued catch-up poll (%v)", j, gap, got)
+			}
+		}
+		if len(got) < 9 || len(got) > 11 {
+			t.Errorf("%d polls in 20 periods of 1.5-period cycles, want about 10: %v", len(got), got)
+		}
+		if n := d.overruns.Load(); n < uint64(len(got))-1 || n > uint64(len(got)) {
+			t.Errorf("%d overruns for %d polls that each overran", n, len(got))
+		}
+	})
+}
+
+func TestCommandsRunBetweenPollsAndALongOneIsOneOverrun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newSchedManager(t)
+		const period = 100 * time.Millisecond
+		d := schedDevice(t, m, "cmd")
+		log := &pollLog{start: time.Now()}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = d.schedule(ctx, d.pollGroups(), func(*pollGroup) error { log.add(); return nil },
+				func(req *request) error {
+					time.Sleep(5 * period) // a command holding the lane for 5 periods
+					req.reply <- result{}
+					return nil
+				})
+		}()
+		time.Sleep(period / 2)
+		req := &request{ctx: ctx, reply: make(chan result, 1)}
+		d.cmds <- req
+		<-req.reply
+		at := time.Since(log.start)
+		time.Sleep(3 * period)
+		synctest.Wait()
+		cancel()
+		<-done
+		got := log.times()
+		var during, after int
+		for _, p := range got {
+			switch {
+			case p > period/2 && p < at:
+				during++
+			case p >= at:
+				after++
+			}
+		}
+		if during != 0 {
+			t.Errorf("%d polls ran while the command held the lane: %v", during, got)
+		}
+		if after < 3 || after > 4 {
+			t.Errorf("%d polls in the 3 periods after the command, want 3–4 (no backlog): %v", after, got)
+		}
+		if n := d.overruns.Load(); n != 1 {
+			t.Errorf("%d overruns after one long command, want 1", n)
+		}
+	})
+}
+
+func TestSchedulerSlotsAndTickArithmetic(t *testing.T) {
+	for _, tc := range []struct {
+		period time.Duration
+		slots  int
+	}{
+		{time.Millisecond / 2, 1},
+		{time.Millisecond, 1},
+		{20 * time.Millisecond, 20},
+		{100 * time.Millisecond, maxSlots},
+		{time.Second, maxSlots},
+		{7*time.Millisecond + 999, 7},
+		{333 * time.Millisecond, maxSlots},
+		{23*time.Millisecond + 1, 23},
+		{time.Second - 1, maxSlots},
+	} {
+		var c pollClock
+		wake := make(chan struct{}, 1)
+		turn := c.subscribe(tc.period, wake)
+		s := turn.s
+		if len(s.slots) != tc.slots {
+			t.Errorf("period %v: %d slots, want %d", tc.period, len(s.slots), tc.slots)
+		}
+		n := int64(len(s.slots))
+		for k := int64(0); k < 3*n; k++ {
+			if s.at(k+n)-s.at(k) != tc.period {
+				t.Errorf("period %v: tick %d and %d are %v apart, want exactly one period", tc.period, k, k+n, s.at(k+n)-s.at(k))
+			}
+			if got := s.latest(s.at(k)); got != k {
+				t.Errorf("period %v: latest(at(%d)) = %d", tc.period, k, got)
+			}
+			if got := s.latest(s.at(k+1) - 1); got != k {
+				t.Errorf("period %v: latest(at(%d)-1ns) = %d, want %d", tc.period, k+1, got, k)
+			}
+		}
+		c.unsubscribe(turn)
+	}
+}
