@@ -19,7 +19,12 @@ func (d *Device) schedule(ctx context.Context, groups []*pollGroup, poll func(*p
 		turns[i].due.Store(turns[i].now())
 	}
 	if len(groups) > 0 {
-		wake <- struct{}{}
+		// Non-blocking: a scheduler may already have signalled a token between
+		// subscribe and the Store above, and this goroutine is the only reader.
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
 	}
 	for {
 		select {

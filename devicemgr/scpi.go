@@ -99,9 +99,14 @@ func (d *Device) runSCPI(ctx context.Context, lc *lineConn) error {
 func (d *Device) runInit(lc *lineConn) error {
 	for i, line := range d.spec.Init {
 		var err error
-		if strings.HasSuffix(line, "?") {
+		switch {
+		case strings.HasSuffix(line, "?"):
 			_, err = lc.query(line, d.spec.ReplyTimeout)
-		} else {
+		case d.spec.WriteConfirm != "":
+			// Confirmed like a command, so the device is CONNECTED only once
+			// the instrument has executed its init.
+			_, err = lc.query(line+";"+d.spec.WriteConfirm, d.spec.ReplyTimeout)
+		default:
 			err = lc.writeLine(line, d.spec.ReplyTimeout)
 		}
 		if err != nil {
