@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	qdb "github.com/questdb/go-questdb-client/v3"
 
 	"github.com/switchyard/switchyard/ingest"
+	"github.com/switchyard/switchyard/supervisor"
 )
 
 // DefaultEventsTable is the QuestDB table of alarm transitions.
@@ -103,7 +103,7 @@ func (s *QuestDBSink) Serve(ctx context.Context) error {
 			return true
 		}
 	}
-	delay := newDelay()
+	delay := &supervisor.Retry{Backoff: supervisor.Backoff{Min: 250 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.5}}
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, _, err := ingest.Query(cctx, s.addr, CreateEventsTableSQL(s.table))
@@ -112,7 +112,7 @@ func (s *QuestDBSink) Serve(ctx context.Context) error {
 			break
 		}
 		s.log.Warn("alarm archive: creating table failed; retrying", "table", s.table, "err", err)
-		if !wait(ctx, delay.next()) {
+		if !wait(ctx, delay.Next()) {
 			return nil
 		}
 	}
@@ -121,7 +121,7 @@ func (s *QuestDBSink) Serve(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = sender.Close(context.Background()) }()
-	delay.reset()
+	delay.Reset()
 	for {
 		if ctx.Err() != nil {
 			s.drain(sender)
@@ -139,10 +139,10 @@ func (s *QuestDBSink) Serve(ctx context.Context) error {
 				if sender, err = s.newSender(); err != nil {
 					return err
 				}
-				wait(ctx, delay.next())
+				wait(ctx, delay.Next())
 				continue
 			}
-			delay.reset()
+			delay.Reset()
 		}
 	}
 }
@@ -231,16 +231,3 @@ func (s *QuestDBSink) encode(ctx context.Context, sender qdb.LineSender, t *Tran
 		StringColumn("limits", l.String())
 	return sender.At(ctx, t.Time)
 }
-
-// delay is a capped exponential retry delay with jitter.
-type delay struct{ cur time.Duration }
-
-func newDelay() *delay { return &delay{cur: 250 * time.Millisecond} }
-
-func (d *delay) next() time.Duration {
-	v := d.cur - time.Duration(rand.Int64N(int64(d.cur/2)+1))
-	d.cur = min(2*d.cur, 10*time.Second)
-	return v
-}
-
-func (d *delay) reset() { d.cur = 250 * time.Millisecond }

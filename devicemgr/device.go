@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchyard/switchyard/supervisor"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -21,8 +23,8 @@ type Device struct {
 	spec  Spec
 	seq   seqs
 	cmds  chan *request
-	bo    backoff
-	alive sync.Mutex // held while Serve runs: never two connections to one instrument
+	bo    supervisor.Retry // reconnect delays; owned by the Serve goroutine
+	alive sync.Mutex       // held while Serve runs: never two connections to one instrument
 
 	overruns atomic.Uint64 // poll cycles longer than their period
 
@@ -78,7 +80,11 @@ func newDevice(m *Manager, spec Spec) *Device {
 		spec: spec,
 		seq:  newSeqs(spec.Channels),
 		cmds: make(chan *request, 16),
-		bo:   newBackoff(spec.BackoffMin, spec.BackoffMax, seedFor(spec.Name)),
+		bo: supervisor.Retry{
+			Backoff: supervisor.Backoff{Min: spec.BackoffMin, Max: spec.BackoffMax, Jitter: 0.2},
+			// Seeded per device: reproducible, yet devices do not retry in step.
+			Rand: rand.New(rand.NewPCG(seedFor(spec.Name), 0x5317c4)).Float64,
+		},
 
 		pollCtr:    m.metrics.polls.WithLabelValues(spec.Name),
 		overrunCtr: m.metrics.overruns.WithLabelValues(spec.Name),
@@ -150,12 +156,12 @@ func (d *Device) Serve(ctx context.Context) error {
 			return nil
 		}
 		if d.m.opts.Now().Sub(start) >= d.m.opts.StableAfter {
-			d.bo.reset()
+			d.bo.Reset()
 		}
 		failures++
 		q := qualityOf(err)
 		d.m.metrics.failures.WithLabelValues(d.spec.Name, q.String()).Inc()
-		wait := d.bo.next()
+		wait := d.bo.Next()
 		d.m.opts.Logger.Warn("device connection failed", "device", d.spec.Name, "quality", q.String(), "err", err, "retry_in", wait)
 		d.publishBad(q, err.Error())
 		d.failQueued(fmt.Errorf("device %s: %w (%v)", d.spec.Name, ErrNotConnected, err))

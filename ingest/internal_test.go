@@ -38,31 +38,6 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	b := newBackoff(100*time.Millisecond, time.Second)
-	b.jitter = func(int64) int64 { return 0 }
-	var got []time.Duration
-	for range 6 {
-		got = append(got, b.Next())
-	}
-	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
-	for i := range want {
-		if got[i] != want[i]*time.Millisecond {
-			t.Fatalf("delays %v, want %v ms", got, want)
-		}
-	}
-	b.Reset()
-	if d := b.Next(); d != 100*time.Millisecond {
-		t.Errorf("after Reset: %v, want 100ms", d)
-	}
-	// Jitter takes off at most half.
-	b = newBackoff(100*time.Millisecond, time.Second)
-	b.jitter = func(n int64) int64 { return n - 1 }
-	if d := b.Next(); d <= 50*time.Millisecond || d > 100*time.Millisecond {
-		t.Errorf("jittered delay %v outside (50ms, 100ms]", d)
-	}
-}
-
 func TestValidateTableName(t *testing.T) {
 	for name, ok := range map[string]bool{
 		"samples": true, "test_a_1": true, "with space": true, "a.b": true,

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	qdb "github.com/questdb/go-questdb-client/v3"
 
+	"github.com/switchyard/switchyard/supervisor"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -222,7 +223,7 @@ func (w *Writer) Serve(ctx context.Context) error {
 		return err
 	}
 
-	bo := newBackoff(w.opts.RetryBackoffMin, w.opts.RetryBackoffMax)
+	bo := w.retry()
 	var retryAt time.Time // no attempt before this; zero when not backing off
 	failures := 0
 	timer := time.NewTimer(time.Hour)
@@ -353,7 +354,7 @@ func (w *Writer) setPending() {
 func (w *Writer) shutdown(parent context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), w.opts.ShutdownTimeout)
 	defer cancel()
-	bo := newBackoff(w.opts.RetryBackoffMin, w.opts.RetryBackoffMax)
+	bo := w.retry()
 	var lastErr error
 	// One last drain: what the source receives after this is not ours to archive
 	// (stop producers before the archive).
@@ -393,4 +394,13 @@ func (w *Writer) shutdown(parent context.Context) error {
 		return fmt.Errorf("ingest: %d %w in table %q after retrying for %s: %w",
 			n, ErrNotArchived, w.opts.Table, w.opts.ShutdownTimeout, lastErr)
 	}
+}
+
+// retry returns the retry delays of one run of the writer: exponential from
+// RetryBackoffMin to RetryBackoffMax, up to half of each delay taken off at
+// random so that writers do not retry in lockstep.
+func (w *Writer) retry() *supervisor.Retry {
+	return &supervisor.Retry{Backoff: supervisor.Backoff{
+		Min: w.opts.RetryBackoffMin, Max: w.opts.RetryBackoffMax, Jitter: 0.5,
+	}}
 }

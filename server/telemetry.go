@@ -41,19 +41,24 @@ func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeReque
 	if err != nil {
 		return err
 	}
-	if req.GetSinceNs() != 0 {
-		return s.subscribeSince(ctx, req.GetSinceNs(), p, out) // replay.go
+	since := req.GetSinceNs()
+	if since < 0 {
+		return errField("since_ns", "must be >= 0, got %d", since)
+	}
+	if since != 0 && s.archive == nil {
+		return errNoArchive
 	}
 	ctx, cancel := streamContext(ctx, s.life)
 	defer cancel()
 	defer s.metrics.streamStarted("Subscribe")()
 
-	sub := s.hub.Subscribe(telemetry.SubscribeOptions{
-		Name:     "api",
-		Capacity: subscribeCapacity,
-		Policy:   telemetry.Squash,
-		Match:    p.match,
-	})
+	opts := telemetry.SubscribeOptions{Name: "api", Capacity: subscribeCapacity, Policy: telemetry.Squash, Match: p.match}
+	if since != 0 {
+		// A replaying stream promises every seq: it drops (counted) rather than
+		// squashes if it falls behind while the archive is read.
+		opts.Name, opts.Policy = "api-since", telemetry.DropOldest
+	}
+	sub := s.hub.Subscribe(opts)
 	defer sub.Close()
 	var states *devicemgr.StateWatch
 	var statesReady <-chan struct{}
@@ -66,6 +71,13 @@ func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeReque
 		return err
 	}
 	st := &subscribeStream{p: p, sub: sub, out: out, filter: telemetry.NewFilter(p.filter)}
+	if since != 0 {
+		// The replay stands in for initial values (replay.go).
+		if st.replayed, err = s.replay(ctx, since, st); err != nil {
+			return err
+		}
+		st.p.initial = false
+	}
 	if err := st.sendInitial(s); err != nil {
 		return err
 	}
@@ -82,6 +94,10 @@ type subscribeStream struct {
 	raw    []telemetry.Sample // drained from the hub
 	buf    []telemetry.Sample // filtered, waiting to be sent
 	sentAt time.Time          // for heartbeats
+	// replayed holds, per channel key, the µs timestamp of the newest sample a
+	// since_ns replay sent; live samples not newer are skipped. A channel leaves
+	// the map with its first newer sample; nil once empty or without a replay.
+	replayed map[string]int64
 }
 
 // sendInitial sends the latest values and device states asked for. The hub
@@ -226,9 +242,30 @@ func (st *subscribeStream) take(max int) {
 	st.raw = st.sub.Drain(st.raw[:0], max)
 	now := time.Now()
 	for i := range st.raw {
+		if st.replayed != nil && st.alreadyReplayed(&st.raw[i]) {
+			continue
+		}
 		st.buf = st.filter.Offer(now, &st.raw[i], st.buf)
 	}
 	clear(st.raw)
+}
+
+// alreadyReplayed reports whether the replay sent this live sample's channel a
+// sample at least as new (QuestDB keeps microseconds).
+func (st *subscribeStream) alreadyReplayed(smp *telemetry.Sample) bool {
+	key := smp.Key()
+	us, ok := st.replayed[key]
+	if !ok {
+		return false
+	}
+	if smp.TimeNs/1000 <= us {
+		return true
+	}
+	delete(st.replayed, key)
+	if len(st.replayed) == 0 {
+		st.replayed = nil
+	}
+	return false
 }
 
 // newStoppedTimer returns a timer that has not been started.

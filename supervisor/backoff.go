@@ -1,6 +1,9 @@
 package supervisor
 
-import "time"
+import (
+	"math/rand/v2"
+	"time"
+)
 
 // Default backoff values.
 const (
@@ -68,3 +71,27 @@ func (b Backoff) Delay(n int, r float64) time.Duration {
 	d = min(d, b.Max)
 	return d - time.Duration(float64(d)*b.Jitter*r)
 }
+
+// Retry walks a Backoff for one goroutine that retries something: Next returns
+// the delay before the next attempt, Reset starts over from Min after a
+// success. The zero value uses the Backoff defaults and math/rand/v2. It is not
+// safe for concurrent use.
+type Retry struct {
+	Backoff Backoff
+	// Rand returns numbers in [0,1) for the jitter. Default math/rand/v2.Float64.
+	Rand func() float64
+	n    int
+}
+
+// Next returns the delay before the next attempt and counts the attempt.
+func (r *Retry) Next() time.Duration {
+	r.n++
+	rnd := r.Rand
+	if rnd == nil {
+		rnd = rand.Float64
+	}
+	return r.Backoff.Delay(r.n, rnd())
+}
+
+// Reset forgets past failures: the next delay is Backoff.Min again.
+func (r *Retry) Reset() { r.n = 0 }

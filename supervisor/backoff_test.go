@@ -1,6 +1,7 @@
 package supervisor_test
 
 import (
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -92,4 +93,24 @@ func TestChildBackoffOverride(t *testing.T) {
 			t.Error(err)
 		}
 	})
+}
+
+func TestRetryWalksAndResets(t *testing.T) {
+	r := supervisor.Retry{
+		Backoff: supervisor.Backoff{Min: 100 * time.Millisecond, Max: 350 * time.Millisecond, Jitter: 0.5},
+		Rand:    func() float64 { return 0 },
+	}
+	var got []time.Duration
+	for range 4 {
+		got = append(got, r.Next())
+	}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 350 * time.Millisecond, 350 * time.Millisecond}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delays %v, want %v", got, want)
+	}
+	r.Reset()
+	r.Rand = func() float64 { return 0.999 }
+	if d := r.Next(); d <= 50*time.Millisecond || d > 51*time.Millisecond {
+		t.Fatalf("after Reset, fully jittered first delay %v, want just over half of 100ms", d)
+	}
 }
