@@ -34,6 +34,9 @@ type Device struct {
 	// gaugeHeld: this session counts in switchyard_devices_connected. Owned by
 	// the Serve goroutine.
 	gaugeHeld bool
+	// report tells the supervisor the device's connection summary (see
+	// supervisor.ReportStatus). Set by Serve; owned by the Serve goroutine.
+	report func(status string)
 
 	mu   sync.Mutex
 	info Info
@@ -117,6 +120,8 @@ func (d *Device) Info() Info {
 	return i
 }
 
+// update changes the device's Info (on the Serve goroutine only), publishes it
+// to state watchers and reports its summary to the supervisor.
 func (d *Device) update(f func(*Info)) {
 	d.mu.Lock()
 	before := d.info.State
@@ -127,6 +132,9 @@ func (d *Device) update(f func(*Info)) {
 	snap := d.info
 	d.mu.Unlock()
 	d.m.feed.Publish(snap)
+	if d.report != nil {
+		d.report(snap.Summary())
+	}
 }
 
 // Serve runs the device until ctx ends: connect, poll, and on failure publish bad
@@ -138,6 +146,7 @@ func (d *Device) Serve(ctx context.Context) error {
 		return fmt.Errorf("device %s: already running", d.spec.Name)
 	}
 	defer d.alive.Unlock()
+	d.report = func(status string) { supervisor.ReportStatus(ctx, status) }
 	defer func() {
 		d.update(func(i *Info) {
 			i.State = Stopped

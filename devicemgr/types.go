@@ -2,6 +2,8 @@ package devicemgr
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/switchyard/switchyard/telemetry"
@@ -59,6 +61,29 @@ type Info struct {
 	Overruns uint64
 	// ChangedAt is when State last changed.
 	ChangedAt time.Time
+}
+
+// Summary describes the connection in one line: the state in lower case and,
+// unless connected, the last error, the time of the next attempt and the
+// reconnections so far, e.g. "backoff: dial tcp 127.0.0.1:5025: connect:
+// connection refused; next attempt 12:00:03.000; 3 reconnections". A failed
+// instrument is a state of its still-running device process, not a crash;
+// this is what the process reports to its supervisor.
+func (i Info) Summary() string {
+	s := strings.ToLower(i.State.String())
+	if i.State != Connected && i.LastError != "" {
+		s += ": " + i.LastError
+	}
+	if !i.NextAttempt.IsZero() {
+		s += "; next attempt " + i.NextAttempt.Format("15:04:05.000")
+	}
+	switch {
+	case i.Restarts == 1:
+		s += "; 1 reconnection"
+	case i.Restarts > 1:
+		s += fmt.Sprintf("; %d reconnections", i.Restarts)
+	}
+	return s
 }
 
 // Command is a request to send to a device: a configured command by Name with Args,

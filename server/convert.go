@@ -251,6 +251,8 @@ func eventKindToProto(k supervisor.EventKind) pb.SupervisionEventKind {
 		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_LEAKED
 	case supervisor.EventAutoShutdown:
 		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN
+	case supervisor.EventStatus:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STATUS
 	default:
 		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_UNSPECIFIED
 	}

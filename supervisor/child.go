@@ -81,11 +81,6 @@ type ChildSpec struct {
 	// the mailbox under this name for as long as the child is a child,
 	// across restarts.
 	Name string
-	// Status, if set, describes what the process is doing in its own terms
-	// (a device: "backoff: dial ...: connection refused"), for Snapshot.
-	// It is called from Snapshot's goroutine, so it must be safe for
-	// concurrent use and must not block. Default none.
-	Status func() string
 }
 
 func (c ChildSpec) validate() error {
@@ -157,6 +152,7 @@ type instance struct {
 	ready  chan struct{} // closed by the ready callback
 	done   chan struct{} // closed after err is set
 	err    error
+	status string // last ReportStatus; guarded by Supervisor.mu
 
 	// Loop-only.
 	readySeen bool // Running was recorded for it
@@ -177,6 +173,7 @@ func (i *instance) exited() bool {
 func (s *Supervisor) launch(c *child) *instance {
 	ctx, cancel := context.WithCancel(s.base)
 	inst := &instance{cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
+	ctx = context.WithValue(ctx, reporterKey{}, &reporter{s: s, c: c, inst: inst})
 	var once sync.Once
 	ready := func() {
 		once.Do(func() {

@@ -20,9 +20,10 @@ const (
 	EventRestartScheduled                      // a restart is due at NextRestart
 	EventLeaked                                // a child's goroutine did not exit
 	EventAutoShutdown                          // significant children exited; the supervisor stops
+	EventStatus                                // a running child reported a new status (Reason; see ReportStatus)
 )
 
-var eventNames = [...]string{"", "starting", "stopped", "added", "removed", "started", "exited", "restart_scheduled", "leaked", "auto_shutdown"}
+var eventNames = [...]string{"", "starting", "stopped", "added", "removed", "started", "exited", "restart_scheduled", "leaked", "auto_shutdown", "status"}
 
 // String returns the kind's lower-case name.
 func (k EventKind) String() string {
@@ -44,7 +45,7 @@ type Event struct {
 	// Child is the child's id; empty for events about the supervisor itself.
 	Child       string
 	Kind        EventKind
-	Reason      string // exit reason (with the stack for panics) or error
+	Reason      string // exit reason (with the stack for panics), error, or the new status
 	Restarts    int
 	NextRestart time.Time
 }

@@ -1,7 +1,9 @@
 package supervisor_test
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -378,29 +380,77 @@ func TestManualRestart(t *testing.T) {
 	})
 }
 
-// TestSnapshotStatus: ChildSpec.Status is shown while the child runs, and
-// not once it has stopped.
-func TestSnapshotStatus(t *testing.T) {
+// TestReportStatus: a running child's reported status shows in the
+// snapshot and each change is one status event; repeats emit nothing, and a
+// stopped incarnation's context reports nothing.
+func TestReportStatus(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		j := &journal{}
+		say := make(chan string)
+		var last context.Context
+		psu1 := supervisor.ServiceFunc(func(ctx context.Context) error {
+			last = ctx
+			for {
+				select {
+				case st := <-say:
+					supervisor.ReportStatus(ctx, st)
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		})
 		sup := supervisor.New("devices", supervisor.Options{})
-		mustAdd(t, sup, supervisor.ChildSpec{ID: "psu1", Service: newWorker("psu1", j),
-			Status: func() string { return "backoff: connection refused" }})
-		mustAdd(t, sup, supervisor.ChildSpec{ID: "psu2", Service: newWorker("psu2", j)})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "psu1", Service: psu1})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "psu2", Service: newWorker("psu2", &journal{})})
+		events := sup.Events(0)
+		defer events.Close()
 		stop, _ := serve(t, sup)
 		synctest.Wait()
+		for _, st := range []string{"connecting", "backoff: connection refused", "backoff: connection refused", "connected"} {
+			say <- st
+		}
+		synctest.Wait()
+		var got []string
+		for {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+			ev, err := events.Next(ctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			if ev.Kind == supervisor.EventStatus {
+				got = append(got, ev.Child+": "+ev.Reason)
+			}
+		}
+		want := []string{"psu1: connecting", "psu1: backoff: connection refused", "psu1: connected"}
+		if !slices.Equal(got, want) {
+			t.Errorf("status events %q, want %q", got, want)
+		}
 		snap := sup.Snapshot()
-		if n := mustChild(t, snap, "psu1"); n.State != supervisor.Running || n.Status != "backoff: connection refused" {
-			t.Errorf("psu1 = %+v, want running with its status", n)
+		if n := mustChild(t, snap, "psu1"); n.State != supervisor.Running || n.Status != "connected" {
+			t.Errorf("psu1 = %+v, want running, status connected", n)
 		}
 		if n := mustChild(t, snap, "psu2"); n.Status != "" {
 			t.Errorf("psu2 status %q, want none", n.Status)
 		}
+		// Only the child's own context reports.
+		supervisor.ReportStatus(t.Context(), "not a child")
 		if err := stop(); err != nil {
 			t.Error(err)
 		}
+		supervisor.ReportStatus(last, "after stop")
 		if n := mustChild(t, sup.Snapshot(), "psu1"); n.State != supervisor.Stopped || n.Status != "" {
 			t.Errorf("psu1 after stop = %+v, want stopped without status", n)
+		}
+		for {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+			ev, err := events.Next(ctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			if ev.Kind == supervisor.EventStatus {
+				t.Errorf("status event %+v after the last report", ev)
+			}
 		}
 	})
 }

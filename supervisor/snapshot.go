@@ -52,7 +52,7 @@ type Node struct {
 	// InProgress describes the message being handled, for processes with
 	// a mailbox; empty when idle.
 	InProgress string
-	// Status is what the process says it is doing (ChildSpec.Status),
+	// Status is what the process last said it is doing (ReportStatus),
 	// while it runs; empty otherwise. A process that handles failures
 	// inside itself (a device reconnecting) is Running with a Status that
 	// says so.
@@ -79,7 +79,6 @@ func (s *Supervisor) Snapshot() Node {
 	kids := make([]Node, 0, len(s.children))
 	subs := make([]*Supervisor, 0, len(s.children))
 	mbs := make([]*Mailbox, 0, len(s.children))
-	stats := make([]func() string, 0, len(s.children))
 	for _, c := range s.children {
 		st, last := c.state, c.lastExit
 		if st == Leaked && c.inst != nil && c.inst.exited() {
@@ -97,9 +96,11 @@ func (s *Supervisor) Snapshot() Node {
 			Started:     c.started,
 			NextRestart: c.nextShown,
 		})
+		if st == Running && c.inst != nil {
+			kids[len(kids)-1].Status = c.inst.status
+		}
 		subs = append(subs, c.sub)
 		mbs = append(mbs, c.spec.Mailbox)
-		stats = append(stats, c.spec.Status)
 	}
 	s.mu.Unlock()
 
@@ -109,9 +110,6 @@ func (s *Supervisor) Snapshot() Node {
 		k := &kids[i]
 		if k.State == Running {
 			k.Uptime = now.Sub(k.Started)
-			if st := stats[i]; st != nil {
-				k.Status = st()
-			}
 		} else {
 			k.Started = time.Time{}
 		}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -253,24 +252,7 @@ func (a *app) addDevices(ctx context.Context) {
 // 5 s to stop (its socket closes as soon as its context ends), its connection
 // state shown as the process's status in the tree.
 func deviceSpec(d *devicemgr.Device) supervisor.ChildSpec {
-	return supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second,
-		Status: func() string { return deviceStatus(d.Info()) }}
-}
-
-// deviceStatus describes a device's connection in one line: a failed instrument
-// is a state of its still-running process, not a crash.
-func deviceStatus(info devicemgr.Info) string {
-	s := strings.ToLower(info.State.String())
-	if info.State != devicemgr.Connected && info.LastError != "" {
-		s += ": " + info.LastError
-	}
-	if !info.NextAttempt.IsZero() {
-		s += "; next attempt " + info.NextAttempt.Format("15:04:05.000")
-	}
-	if info.Restarts > 0 {
-		s += fmt.Sprintf("; %d reconnections", info.Restarts)
-	}
-	return s
+	return supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second}
 }
 
 // Addrs returns the bound gRPC and HTTP addresses.

@@ -208,6 +208,91 @@ func TestDeviceReconnectRerunsInit(t *testing.T) {
 	}
 }
 
+// TestFailingInstrumentStreamsStatusEvents: an instrument that refuses
+// connections is a state of its still-running device process. Watchers of the
+// supervision tree see it as STATUS events of that process only (backoff with
+// the error, then connected again once the instrument is back), with no exit
+// and no restart, over gRPC.
+func TestFailingInstrumentStreamsStatusEvents(t *testing.T) {
+	fleet := simtest.Fleet(t, sim.FleetSpec{SCPI: 3, Seed: 5})
+	a, _ := startApp(t, demoConfig(fleet))
+	waitAllConnected(t, a.devices)
+	bad := fleet.Instruments()[1]
+
+	grpcAddr, _ := a.Addrs()
+	conn, err := grpc.NewClient(grpcAddr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stream, err := svv1.NewSystemServiceClient(conn).WatchSupervisionEvents(ctx, &svv1.WatchSupervisionEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stream is open once its first event or its header arrives; make sure
+	// the server subscribed before the fault.
+	if _, err := stream.Header(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := bad.SetFaults(sim.Faults{Refuse: true}); err != nil {
+		t.Fatal(err)
+	}
+	bad.Drop()
+	// next returns the next event about a device process, failing on any
+	// exit or restart: a refusing instrument is not a crash.
+	next := func() *svv1.SupervisionEvent {
+		t.Helper()
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				t.Fatalf("watch: %v", err)
+			}
+			ev := resp.GetEvent()
+			if ev == nil || ev.GetPath() != "switchyard/devices" {
+				continue
+			}
+			if ev.GetKind() != svv1.SupervisionEventKind_SUPERVISION_EVENT_KIND_STATUS {
+				t.Fatalf("event %v: want only STATUS events for devices", ev)
+			}
+			return ev
+		}
+	}
+	var backoff *svv1.SupervisionEvent
+	for backoff == nil {
+		ev := next()
+		if ev.GetChild() != bad.Name() {
+			t.Fatalf("status event for %s, want only %s's: %v", ev.GetChild(), bad.Name(), ev)
+		}
+		if strings.HasPrefix(ev.GetReason(), "backoff: ") && strings.Contains(ev.GetReason(), "connection refused") &&
+			strings.Contains(ev.GetReason(), "next attempt") {
+			backoff = ev
+		}
+	}
+	node, _ := a.root.Snapshot().Find("devices", bad.Name())
+	if node.State != supervisor.Running || node.Restarts != 0 || !strings.HasPrefix(node.Status, "backoff: ") && !strings.HasPrefix(node.Status, "connecting") {
+		t.Fatalf("tree node = %+v, want running, 0 restarts, status backoff or connecting", node)
+	}
+
+	if err := bad.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev := next()
+		if ev.GetChild() != bad.Name() {
+			t.Fatalf("status event for %s, want only %s's: %v", ev.GetChild(), bad.Name(), ev)
+		}
+		if ev.GetSeq() <= backoff.GetSeq() {
+			t.Fatalf("seq %d after %d", ev.GetSeq(), backoff.GetSeq())
+		}
+		if strings.HasPrefix(ev.GetReason(), "connected") {
+			break
+		}
+	}
+}
+
 // TestAppRootFailure: when the root's restart intensity is exceeded (here by
 // a child that fails at once, every time), Serve stops everything, logs the
 // failure and returns it, so the process exits non-zero.

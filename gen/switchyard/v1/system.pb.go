@@ -109,21 +109,26 @@ const (
 	SupervisionEventKind_SUPERVISION_EVENT_KIND_LEAKED SupervisionEventKind = 8
 	// Significant children exited, so their supervisor stops.
 	SupervisionEventKind_SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN SupervisionEventKind = 9
+	// A running process reported a new status of its own (reason holds it), e.g. a
+	// device process whose instrument refuses connections: "backoff: dial ...:
+	// connection refused; next attempt 12:00:03.000". The process itself did not exit.
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_STATUS SupervisionEventKind = 10
 )
 
 // Enum value maps for SupervisionEventKind.
 var (
 	SupervisionEventKind_name = map[int32]string{
-		0: "SUPERVISION_EVENT_KIND_UNSPECIFIED",
-		1: "SUPERVISION_EVENT_KIND_STARTING",
-		2: "SUPERVISION_EVENT_KIND_STOPPED",
-		3: "SUPERVISION_EVENT_KIND_ADDED",
-		4: "SUPERVISION_EVENT_KIND_REMOVED",
-		5: "SUPERVISION_EVENT_KIND_STARTED",
-		6: "SUPERVISION_EVENT_KIND_EXITED",
-		7: "SUPERVISION_EVENT_KIND_RESTART_SCHEDULED",
-		8: "SUPERVISION_EVENT_KIND_LEAKED",
-		9: "SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN",
+		0:  "SUPERVISION_EVENT_KIND_UNSPECIFIED",
+		1:  "SUPERVISION_EVENT_KIND_STARTING",
+		2:  "SUPERVISION_EVENT_KIND_STOPPED",
+		3:  "SUPERVISION_EVENT_KIND_ADDED",
+		4:  "SUPERVISION_EVENT_KIND_REMOVED",
+		5:  "SUPERVISION_EVENT_KIND_STARTED",
+		6:  "SUPERVISION_EVENT_KIND_EXITED",
+		7:  "SUPERVISION_EVENT_KIND_RESTART_SCHEDULED",
+		8:  "SUPERVISION_EVENT_KIND_LEAKED",
+		9:  "SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN",
+		10: "SUPERVISION_EVENT_KIND_STATUS",
 	}
 	SupervisionEventKind_value = map[string]int32{
 		"SUPERVISION_EVENT_KIND_UNSPECIFIED":       0,
@@ -136,6 +141,7 @@ var (
 		"SUPERVISION_EVENT_KIND_RESTART_SCHEDULED": 7,
 		"SUPERVISION_EVENT_KIND_LEAKED":            8,
 		"SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN":     9,
+		"SUPERVISION_EVENT_KIND_STATUS":            10,
 	}
 )
 
@@ -431,7 +437,8 @@ type SupervisionEvent struct {
 	// The child's id; empty for events about the supervisor itself.
 	Child string               `protobuf:"bytes,4,opt,name=child,proto3" json:"child,omitempty"`
 	Kind  SupervisionEventKind `protobuf:"varint,5,opt,name=kind,proto3,enum=switchyard.v1.SupervisionEventKind" json:"kind,omitempty"`
-	// Exit reason (with the stack for panics) or error; empty if none.
+	// Exit reason (with the stack for panics) or error, or for STATUS the new status;
+	// empty if none.
 	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The child's restart count after this event.
 	Restarts uint32 `protobuf:"varint,7,opt,name=restarts,proto3" json:"restarts,omitempty"`
@@ -801,7 +808,7 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x15PROCESS_STATE_BACKOFF\x10\x03\x12\x1a\n" +
 	"\x16PROCESS_STATE_STOPPING\x10\x04\x12\x19\n" +
 	"\x15PROCESS_STATE_STOPPED\x10\x05\x12\x18\n" +
-	"\x14PROCESS_STATE_LEAKED\x10\x06*\x8f\x03\n" +
+	"\x14PROCESS_STATE_LEAKED\x10\x06*\xb2\x03\n" +
 	"\x14SupervisionEventKind\x12&\n" +
 	"\"SUPERVISION_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fSUPERVISION_EVENT_KIND_STARTING\x10\x01\x12\"\n" +
@@ -812,7 +819,9 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x1dSUPERVISION_EVENT_KIND_EXITED\x10\x06\x12,\n" +
 	"(SUPERVISION_EVENT_KIND_RESTART_SCHEDULED\x10\a\x12!\n" +
 	"\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\b\x12(\n" +
-	"$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t2\xd2\x02\n" +
+	"$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t\x12!\n" +
+	"\x1dSUPERVISION_EVENT_KIND_STATUS\x10\n" +
+	"2\xd2\x02\n" +
 	"\rSystemService\x12i\n" +
 	"\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n" +
 	"\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n" +

@@ -5,7 +5,9 @@ process started, exited, was restarted, ...) and, first, a snapshot of the whole
 tree as a :class:`~switchyard.model.Process`. Event ``kind`` is the
 SupervisionEventKind name without its prefix: ``"STARTING"``, ``"STOPPED"``,
 ``"ADDED"``, ``"REMOVED"``, ``"STARTED"``, ``"EXITED"``,
-``"RESTART_SCHEDULED"``, ``"LEAKED"``, ``"AUTO_SHUTDOWN"``.
+``"RESTART_SCHEDULED"``, ``"LEAKED"``, ``"AUTO_SHUTDOWN"``, and
+``"STATUS"`` (a running process reported a new status of its own in
+``reason``, e.g. a device whose instrument stopped answering).
 
 Thread safety: iterate a watch from one thread; ``cancel()`` from any thread.
 """

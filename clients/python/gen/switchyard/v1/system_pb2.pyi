@@ -29,6 +29,7 @@ class SupervisionEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SUPERVISION_EVENT_KIND_RESTART_SCHEDULED: _ClassVar[SupervisionEventKind]
     SUPERVISION_EVENT_KIND_LEAKED: _ClassVar[SupervisionEventKind]
     SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN: _ClassVar[SupervisionEventKind]
+    SUPERVISION_EVENT_KIND_STATUS: _ClassVar[SupervisionEventKind]
 PROCESS_STATE_UNSPECIFIED: ProcessState
 PROCESS_STATE_STARTING: ProcessState
 PROCESS_STATE_RUNNING: ProcessState
@@ -46,6 +47,7 @@ SUPERVISION_EVENT_KIND_EXITED: SupervisionEventKind
 SUPERVISION_EVENT_KIND_RESTART_SCHEDULED: SupervisionEventKind
 SUPERVISION_EVENT_KIND_LEAKED: SupervisionEventKind
 SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN: SupervisionEventKind
+SUPERVISION_EVENT_KIND_STATUS: SupervisionEventKind
 
 class Process(_message.Message):
     __slots__ = ("id", "kind", "strategy", "restart", "state", "restarts", "last_exit", "started_ns", "next_restart_ns", "mailbox_depth", "children", "uptime_ns", "significant", "in_progress", "status")
