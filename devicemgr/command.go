@@ -130,14 +130,19 @@ func checkRange(a ArgSpec, f float64) error {
 // connection must be dropped (write failure, or a timed-out reply that could
 // still arrive later); the caller always gets its own result.
 func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
-	if !req.begin() {
+	if !req.begin(d.spec.Name) {
 		return nil
 	}
 	r, err := d.render(req.cmd)
 	if err != nil {
-		req.reply <- result{err: err}
+		req.reply(Reply{}, err)
 		return nil
 	}
+	// An operator's abort interrupts the I/O; the session then ends, since
+	// the instrument's reply may still arrive.
+	abort, stopAbort := req.abortSignal()
+	defer stopAbort()
+	defer lc.interruptOn(abort, !allowReply)()
 	timeout := d.spec.ReplyTimeout
 	if req.cmd.Timeout > 0 {
 		timeout = req.cmd.Timeout
@@ -150,7 +155,7 @@ func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
 		line, confirm = line+";"+d.spec.WriteConfirm, true
 	}
 	if err := lc.writeLine(line, timeout); err != nil {
-		req.reply <- result{err: fmt.Errorf("device %s: %w", d.spec.Name, err)}
+		req.reply(Reply{}, fmt.Errorf("device %s: %w", d.spec.Name, err))
 		return err
 	}
 	if !confirm && (!r.reply || !allowReply) {
@@ -159,15 +164,15 @@ func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
 				return d.readSCPIChannel(lc, ch)
 			})
 		}
-		req.reply <- result{}
+		req.reply(Reply{}, nil)
 		return nil
 	}
 	text, err := lc.readLine(timeout)
 	if err != nil {
 		if errors.Is(err, ErrTimeout) {
-			req.reply <- result{err: fmt.Errorf("device %s, command %q: %w", d.spec.Name, r.line, err)}
+			req.reply(Reply{}, fmt.Errorf("device %s, command %q: %w", d.spec.Name, r.line, err))
 		} else {
-			req.reply <- result{err: fmt.Errorf("device %s: %w", d.spec.Name, err)}
+			req.reply(Reply{}, fmt.Errorf("device %s: %w", d.spec.Name, err))
 		}
 		return err
 	}
@@ -179,7 +184,7 @@ func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
 				return d.readSCPIChannel(lc, ch)
 			})
 		}
-		req.reply <- result{}
+		req.reply(Reply{}, nil)
 		return nil
 	}
 	rep := Reply{Text: text}
@@ -187,7 +192,7 @@ func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
 		f, _ := CompileReplyFormat(r.spec.ReplyFormat) // checked by Validate
 		vals, err := f.Match(text)
 		if err != nil {
-			req.reply <- result{reply: rep, err: fmt.Errorf("device %s, command %s: %v: %w", d.spec.Name, r.spec.Name, err, ErrBadReply)}
+			req.reply(rep, fmt.Errorf("device %s, command %s: %v: %w", d.spec.Name, r.spec.Name, err, ErrBadReply))
 			return nil
 		}
 		for i := 0; ; i++ {
@@ -204,13 +209,13 @@ func (d *Device) execute(lc *lineConn, req *request, allowReply bool) error {
 				}
 			}
 		}
-		req.reply <- result{reply: rep}
+		req.reply(rep, nil)
 		return nil
 	}
 	for _, part := range strings.Split(text, ";") {
 		rep.Values = append(rep.Values, guessValue(part))
 	}
-	req.reply <- result{reply: rep}
+	req.reply(rep, nil)
 	return nil
 }
 

@@ -22,7 +22,12 @@ type Device struct {
 	m     *Manager
 	spec  Spec
 	seq   seqs
-	cmds  chan *request
+	// mb is the device's mailbox: commands are calls on it, served one at a
+	// time between polls; operators abort the command in progress through
+	// its control lane. It outlives sessions and process restarts; queued
+	// commands fail when a connection drops or the process restarts, and are
+	// never replayed to the instrument.
+	mb    *supervisor.Mailbox
 	bo    supervisor.Retry // reconnect delays; owned by the Serve goroutine
 	alive sync.Mutex       // held while Serve runs: never two connections to one instrument
 
@@ -42,47 +47,53 @@ type Device struct {
 	info Info
 }
 
+// request is one command received from the mailbox.
 type request struct {
-	ctx context.Context
-	// state: reqQueued until the device starts it (reqStarted) or the caller
-	// gives up waiting for its turn (reqAbandoned); whoever moves it first wins,
-	// so an abandoned command is never sent.
-	state atomic.Int32
-	cmd   Command
-	reply chan result // buffered 1: the device never blocks on a caller that left
+	msg *supervisor.Message
+	cmd Command
+	ctx context.Context // msg.Context(): the caller's deadline; ends if it leaves or on abort
 }
 
-const (
-	reqQueued int32 = iota
-	reqStarted
-	reqAbandoned
-)
-
-// begin claims a queued request for execution. It reports false, after
-// answering the caller if still useful, when the request must not be sent:
-// its caller left or gave up waiting for the lane.
-func (req *request) begin() bool {
-	if !req.state.CompareAndSwap(reqQueued, reqStarted) {
-		return false // abandoned: its caller already has ErrTimeout
+// begin reports whether the request may be sent. A request whose caller left,
+// or that was aborted, before it reached the instrument is never sent.
+func (req *request) begin(device string) bool {
+	if req.ctx.Err() == nil {
+		return true
 	}
-	if err := req.ctx.Err(); err != nil {
-		req.reply <- result{err: err} // the caller left while queued: never sent
-		return false
-	}
-	return true
+	req.reply(Reply{}, fmt.Errorf("device %s, command %s: not sent: %w", device, req.cmd, context.Cause(req.ctx)))
+	return false
 }
 
-type result struct {
-	reply Reply
-	err   error
+// abortSignal returns a context that ends only when the request is aborted by
+// an operator (supervisor.ErrAborted), not when its caller leaves: a command
+// already sent finishes or times out on its own, so that the instrument's
+// reply is not left on the connection. Call stop when the command is done.
+func (req *request) abortSignal() (abort context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	undo := context.AfterFunc(req.ctx, func() {
+		if cause := context.Cause(req.ctx); errors.Is(cause, supervisor.ErrAborted) {
+			cancel(cause)
+		}
+	})
+	return ctx, func() { undo(); cancel(nil) }
 }
+
+// reply answers the caller; a reply to a caller that left is dropped (and
+// counted by the mailbox).
+func (req *request) reply(r Reply, err error) { _ = req.msg.Reply(r, err) }
 
 func newDevice(m *Manager, spec Spec) *Device {
 	d := &Device{
 		m:    m,
 		spec: spec,
 		seq:  newSeqs(spec.Channels),
-		cmds: make(chan *request, 16),
+		mb: supervisor.NewMailbox(supervisor.MailboxOptions{
+			Name: "device " + spec.Name,
+			// A command waits at most the lock timeout for its turn; once
+			// sent, its own reply timeout bounds it.
+			QueueTimeout: spec.LockTimeout,
+			CallTimeout:  supervisor.NoCallTimeout,
+		}),
 		bo: supervisor.Retry{
 			Backoff: supervisor.Backoff{Min: spec.BackoffMin, Max: spec.BackoffMax, Jitter: 0.2},
 			// Seeded per device: reproducible, yet devices do not retry in step.
@@ -110,6 +121,12 @@ func newDevice(m *Manager, spec Spec) *Device {
 
 // Name returns the device's name.
 func (d *Device) Name() string { return d.spec.Name }
+
+// Mailbox returns the device's mailbox, for its supervisor's ChildSpec: the
+// supervisor then fails queued commands with supervisor.ErrRestarted when it
+// restarts the process, and shows the mailbox's depth and the command in
+// progress in its snapshot.
+func (d *Device) Mailbox() *supervisor.Mailbox { return d.mb }
 
 // Info returns a copy of the device's current state.
 func (d *Device) Info() Info {
@@ -154,7 +171,7 @@ func (d *Device) Serve(ctx context.Context) error {
 			i.NextAttempt = time.Time{}
 		})
 		d.publishBad(telemetry.Disconnected, "device stopped")
-		d.failQueued(fmt.Errorf("device %s stopped: %w", d.spec.Name, ErrNotConnected))
+		d.mb.FailQueued(fmt.Errorf("device stopped: %w", ErrNotConnected))
 	}()
 	failures := 0
 	for ctx.Err() == nil {
@@ -173,7 +190,7 @@ func (d *Device) Serve(ctx context.Context) error {
 		wait := d.bo.Next()
 		d.m.opts.Logger.Warn("device connection failed", "device", d.spec.Name, "quality", q.String(), "err", err, "retry_in", wait)
 		d.publishBad(q, err.Error())
-		d.failQueued(fmt.Errorf("device %s: %w (%v)", d.spec.Name, ErrNotConnected, err))
+		d.mb.FailQueued(fmt.Errorf("%w (%v)", ErrNotConnected, err))
 		next := d.m.opts.Now().Add(wait)
 		d.update(func(i *Info) {
 			i.State = Backoff
@@ -262,53 +279,49 @@ func (d *Device) publishBadFor(chans []*ChannelSpec, q telemetry.Quality, reason
 	d.m.pub.Publish(batch...)
 }
 
-// send queues a command for the device's goroutine and waits for its result.
+// send calls the device's mailbox with a command and waits for its result: at
+// most the lock timeout for its turn, then the command's own reply timeout.
 func (d *Device) send(ctx context.Context, cmd Command) (Reply, error) {
-	if d.Info().State != Connected {
-		return Reply{}, fmt.Errorf("device %s is %s: %w", d.spec.Name, d.Info().State, ErrNotConnected)
+	if st := d.Info().State; st != Connected {
+		return Reply{}, fmt.Errorf("device %s is %s: %w", d.spec.Name, st, ErrNotConnected)
 	}
 	if _, err := d.render(cmd); err != nil {
 		return Reply{}, err
 	}
-	req := &request{ctx: ctx, cmd: cmd, reply: make(chan result, 1)}
-	lock := time.NewTimer(d.spec.LockTimeout)
-	defer lock.Stop()
-	busy := fmt.Errorf("device %s: the lane stayed busy for the lock timeout %v: %w", d.spec.Name, d.spec.LockTimeout, ErrTimeout)
-	select {
-	case d.cmds <- req:
-	case <-ctx.Done():
-		return Reply{}, ctx.Err()
-	case <-lock.C:
-		return Reply{}, busy
+	v, err := d.mb.Call(ctx, cmd)
+	rep, _ := v.(Reply)
+	switch {
+	case err == nil:
+		return rep, nil
+	case errors.Is(err, supervisor.ErrCallTimeout):
+		return Reply{}, fmt.Errorf("device %s: the lane stayed busy for the lock timeout %v (command %s not sent): %w", d.spec.Name, d.spec.LockTimeout, cmd, ErrTimeout)
+	case errors.Is(err, supervisor.ErrMailboxFull):
+		return Reply{}, fmt.Errorf("device %s: command %s: %w: %w", d.spec.Name, cmd, ErrBusy, err)
+	case errors.Is(err, supervisor.ErrRestarted), errors.Is(err, supervisor.ErrStopped):
+		return Reply{}, fmt.Errorf("%w: %w", err, ErrNotConnected)
 	}
-	for {
-		select {
-		case r := <-req.reply:
-			return r.reply, r.err
-		case <-ctx.Done():
-			return Reply{}, ctx.Err()
-		case <-lock.C:
-			if req.state.CompareAndSwap(reqQueued, reqAbandoned) {
-				return Reply{}, busy
-			}
-			// Started in time: wait for its own reply timeout.
-		}
-	}
+	return rep, err
 }
 
-// failQueued fails every queued command: commands are never replayed to the
-// instrument on a new connection.
-func (d *Device) failQueued(err error) {
-	for {
-		select {
-		case req := <-d.cmds:
-			if req.state.CompareAndSwap(reqQueued, reqStarted) {
-				req.reply <- result{err: err}
-			}
-		default:
-			return
-		}
+// Abort cancels the command in progress on the device, if any, through the
+// mailbox's control lane (it overtakes queued commands), and returns that
+// command ("" if the device was idle). A command not yet sent is not sent;
+// one waiting for its reply or read-back fails at once with an error wrapping
+// supervisor.ErrAborted, and since a reply may still arrive, the device then
+// reconnects (re-running its init sequence). Queued commands are not
+// affected. reason appears in the aborted command's error.
+func (d *Device) Abort(reason string) (string, error) {
+	if reason == "" {
+		reason = "abort"
 	}
+	f, ok, err := d.mb.Abort(reason)
+	if err != nil {
+		return "", fmt.Errorf("device %s: abort: %w", d.spec.Name, err)
+	}
+	if !ok {
+		return "", nil
+	}
+	return fmt.Sprint(f.Body), nil
 }
 
 // qualityOf classifies a connection error.

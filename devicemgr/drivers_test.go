@@ -11,6 +11,7 @@ import (
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
+	"github.com/switchyard/switchyard/supervisor"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -319,4 +320,118 @@ func TestLinesCommandsAndInitReRunOnReconnect(t *testing.T) {
 	r.until("a bad sample after the drop", func(s telemetry.Sample) bool { return s.Quality != telemetry.Good })
 	waitReceived(3) // init again on the new connection
 	r.until("GOOD mass again", func(s telemetry.Sample) bool { return s.Quality == telemetry.Good })
+}
+
+// TestAbortCommandWaitingForItsReply: an operator's abort reaches the command
+// in progress through the mailbox's control lane while the device waits for a
+// reply that does not come: the caller gets ErrAborted at once (not after the
+// 10 s reply timeout), the device reconnects so a late reply cannot answer
+// a later request, and works again.
+func TestAbortCommandWaitingForItsReply(t *testing.T) {
+	psu := simtest.SCPI(t, "psu", sim.Options{})
+	spec := psuSpec("psu", psu.Addr())
+	for i := range spec.Channels {
+		spec.Channels[i].Period = time.Hour // polled once on connect, then idle
+	}
+	r := start(t, spec)
+	r.waitState("psu", devicemgr.Connected)
+	if got, err := r.mgr.Abort("psu", "idle"); got != "" || err != nil {
+		t.Fatalf("Abort while idle = %q, %v; want nothing aborted", got, err)
+	}
+	psu.UpdateFaults(func(f *sim.Faults) { f.Hang = true })
+	done := make(chan error, 1)
+	sent := time.Now()
+	go func() {
+		_, err := r.mgr.Send(context.Background(), "psu", devicemgr.Command{Raw: "SOUR:VOLT?", Timeout: 10 * time.Second})
+		done <- err
+	}()
+	var d *devicemgr.Device
+	for _, x := range r.mgr.Devices() {
+		d = x
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if f, ok := d.Mailbox().InProgress(); ok {
+			if !strings.Contains(f.String(), `raw \"SOUR:VOLT?\"`) {
+				t.Fatalf("in progress: %s", f)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got, err := r.mgr.Abort("psu", "operator pressed stop")
+	if err != nil || got != `raw "SOUR:VOLT?"` {
+		t.Fatalf("Abort = %q, %v", got, err)
+	}
+	err = <-done
+	if !errors.Is(err, supervisor.ErrAborted) || !strings.Contains(err.Error(), "operator pressed stop") {
+		t.Fatalf("aborted command: %v, want ErrAborted with the reason", err)
+	}
+	if waited := time.Since(sent); waited > 5*time.Second {
+		t.Fatalf("the aborted command returned after %v, not at once", waited)
+	}
+	psu.UpdateFaults(func(f *sim.Faults) { f.Hang = false })
+	for info, _ := r.mgr.Get("psu"); info.Restarts == 0 || info.State != devicemgr.Connected; info, _ = r.mgr.Get("psu") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reconnect after the abort: %+v", info)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := r.mgr.Send(context.Background(), "psu", devicemgr.Command{Name: "set_voltage", Args: []string{"7"}}); err != nil || psu.SetPoint() != 7 {
+		t.Fatalf("after the abort: %v, set-point %v", err, psu.SetPoint())
+	}
+	if _, err := r.mgr.Abort("nope", ""); !errors.Is(err, devicemgr.ErrNotFound) {
+		t.Fatalf("Abort of an unknown device: %v", err)
+	}
+}
+
+// TestAbortSettlingWrite: an abort ends a write's read-back wait at once with
+// ErrAborted (not ErrNotSettled after the settle time).
+func TestAbortSettlingWrite(t *testing.T) {
+	psu := simtest.SCPI(t, "psu", sim.Options{})
+	spec := psuSpec("psu", psu.Addr())
+	spec.Commands = append(spec.Commands, devicemgr.CommandSpec{
+		Name: "set_never", Template: "SOUR:VOLT {v}", Args: []devicemgr.ArgSpec{{Name: "v"}},
+		Readback: "current", Tolerance: 0.001, Settle: 20 * time.Second,
+	})
+	r := start(t, spec)
+	r.waitState("psu", devicemgr.Connected)
+	done := make(chan error, 1)
+	sent := time.Now()
+	go func() {
+		_, err := r.mgr.Send(context.Background(), "psu", devicemgr.Command{Name: "set_never", Args: []string{"5"}})
+		done <- err
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for psu.SetPoint() != 5 {
+		if time.Now().After(deadline) {
+			t.Fatal("set_never never ran")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got, err := r.mgr.Abort("psu", "ramp cancelled"); err != nil || got != "set_never 5" {
+		t.Fatalf("Abort = %q, %v", got, err)
+	}
+	err := <-done
+	if !errors.Is(err, supervisor.ErrAborted) || errors.Is(err, devicemgr.ErrNotSettled) {
+		t.Fatalf("aborted write: %v, want ErrAborted", err)
+	}
+	if waited := time.Since(sent); waited > 10*time.Second {
+		t.Fatalf("returned after %v: the settle wait was not aborted", waited)
+	}
+	// If the abort caught a read-back query on the wire, the device reconnects;
+	// either way it takes commands again.
+	for {
+		_, err := r.mgr.Send(context.Background(), "psu", devicemgr.Command{Name: "set_voltage", Args: []string{"3"}})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, devicemgr.ErrNotConnected) || time.Now().After(deadline) {
+			t.Fatalf("after the abort: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -3,10 +3,12 @@ package devicemgr
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +23,42 @@ type lineConn struct {
 	w       []byte
 	in, out string // terminators
 	latin1  bool
+	// abort, while a command runs, ends when an operator aborts it: each I/O
+	// call checks it after setting its deadline (see interruptOn). Atomic: a
+	// pushing device's reader goroutine reads while commands are written.
+	abort atomic.Pointer[abortState]
+}
+
+type abortState struct {
+	ctx       context.Context
+	writeOnly bool
+}
+
+// interruptOn makes the line I/O of one command end early when abort ends
+// (an operator's abort): the deadline of the I/O in progress moves to now, and
+// the next I/O call fails at once. With writeOnly, only writes are
+// interrupted (a pushing device's reader goroutine keeps reading). The
+// returned function ends it.
+func (l *lineConn) interruptOn(abort context.Context, writeOnly bool) (stop func()) {
+	l.abort.Store(&abortState{ctx: abort, writeOnly: writeOnly})
+	undo := context.AfterFunc(abort, func() {
+		if writeOnly {
+			l.c.SetWriteDeadline(time.Now())
+		} else {
+			l.c.SetDeadline(time.Now())
+		}
+	})
+	return func() { undo(); l.abort.Store(nil) }
+}
+
+// aborted returns the abort's cause once the command in progress is aborted;
+// reading says whether the caller reads (not interrupted by a write-only abort).
+func (l *lineConn) aborted(reading bool) error {
+	a := l.abort.Load()
+	if a == nil || reading && a.writeOnly || a.ctx.Err() == nil {
+		return nil
+	}
+	return context.Cause(a.ctx)
 }
 
 func newLineConn(c net.Conn, spec *Spec) *lineConn {
@@ -34,6 +72,9 @@ func newLineConn(c net.Conn, spec *Spec) *lineConn {
 func (l *lineConn) writeLine(s string, timeout time.Duration) error {
 	if err := l.c.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 		return err
+	}
+	if err := l.aborted(false); err != nil {
+		return fmt.Errorf("write %q: %w", clip(s), err)
 	}
 	return l.write(s)
 }
@@ -53,6 +94,9 @@ func (l *lineConn) write(s string) error {
 	}
 	l.w = append(l.w, l.out...)
 	if _, err := l.c.Write(l.w); err != nil {
+		if aerr := l.aborted(false); aerr != nil {
+			err = aerr
+		}
 		return fmt.Errorf("write %q: %w", clip(s), err)
 	}
 	return nil
@@ -67,6 +111,9 @@ func (l *lineConn) readLine(timeout time.Duration) (string, error) {
 	}
 	if err := l.c.SetReadDeadline(dl); err != nil {
 		return "", err
+	}
+	if err := l.aborted(true); err != nil {
+		return "", fmt.Errorf("read: %w", err)
 	}
 	return l.read(timeout)
 }
@@ -102,6 +149,9 @@ func (l *lineConn) read(timeout time.Duration) (string, error) {
 			}
 			continue
 		}
+		if aerr := l.aborted(true); aerr != nil {
+			return "", fmt.Errorf("waiting for the reply: %w", aerr)
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			return "", fmt.Errorf("no reply within %v: %w", timeout, ErrTimeout)
@@ -127,6 +177,9 @@ func (l *lineConn) decode(b []byte) string {
 func (l *lineConn) query(s string, timeout time.Duration) (string, error) {
 	if err := l.c.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return "", err
+	}
+	if err := l.aborted(false); err != nil {
+		return "", fmt.Errorf("query %q: %w", clip(s), err)
 	}
 	if err := l.write(s); err != nil {
 		return "", err

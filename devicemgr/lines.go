@@ -56,11 +56,17 @@ func (d *Device) runLines(ctx context.Context, lc *lineConn) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case req := <-d.cmds:
+		case <-d.mb.Notify():
 			// Pushing devices take commands without a reply: their input is the
 			// pushed stream, read by the reader goroutine.
-			if err := d.execute(lc, req, false); err != nil {
-				return err
+			for {
+				served, err := d.serveOne(func(req *request) error { return d.execute(lc, req, false) })
+				if err != nil {
+					return err
+				}
+				if !served {
+					break
+				}
 			}
 		case l := <-lines:
 			if l.err != nil {

@@ -104,6 +104,16 @@ func (m *Manager) Send(ctx context.Context, device string, cmd Command) (Reply, 
 	return d.send(ctx, cmd)
 }
 
+// Abort cancels the command in progress on a device (see Device.Abort) and
+// returns it ("" if the device was idle).
+func (m *Manager) Abort(device, reason string) (string, error) {
+	d, ok := m.byName[device]
+	if !ok {
+		return "", fmt.Errorf("device %q: %w", device, ErrNotFound)
+	}
+	return d.Abort(reason)
+}
+
 // WatchStates returns a watcher of device state changes.
 func (m *Manager) WatchStates() *StateWatch { return m.feed.Watch() }
 

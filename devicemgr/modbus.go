@@ -127,16 +127,16 @@ func (d *Device) pollModbus(client *modbus.ModbusClient, g *pollGroup) error {
 
 // executeModbus writes a command's argument to its channel's register or coil.
 func (d *Device) executeModbus(client *modbus.ModbusClient, req *request) error {
-	if !req.begin() {
+	if !req.begin(d.spec.Name) {
 		return nil
 	}
 	spec, args, err := d.checkCommand(req.cmd)
 	if err != nil {
-		req.reply <- result{err: err}
+		req.reply(Reply{}, err)
 		return nil
 	}
 	if spec == nil {
-		req.reply <- result{err: fmt.Errorf("a modbus device takes only configured commands: %w", ErrBadArgument)}
+		req.reply(Reply{}, fmt.Errorf("a modbus device takes only configured commands: %w", ErrBadArgument))
 		return nil
 	}
 	var ch *ChannelSpec
@@ -149,7 +149,7 @@ func (d *Device) executeModbus(client *modbus.ModbusClient, req *request) error 
 	case "coil":
 		on, perr := parseValue("bool", args[0])
 		if perr != nil {
-			req.reply <- result{err: fmt.Errorf("command %s: %v: %w", spec.Name, perr, ErrBadArgument)}
+			req.reply(Reply{}, fmt.Errorf("command %s: %v: %w", spec.Name, perr, ErrBadArgument))
 			return nil
 		}
 		err = client.WriteCoil(ch.Addr, on.B)
@@ -157,17 +157,17 @@ func (d *Device) executeModbus(client *modbus.ModbusClient, req *request) error 
 		f, _ := strconv.ParseFloat(args[0], 64)
 		regs, eerr := encodeRegisters(f, ch.DataType, ch.WordOrder, ch.Scale, ch.Offset)
 		if eerr != nil {
-			req.reply <- result{err: fmt.Errorf("command %s: %v: %w", spec.Name, eerr, ErrBadArgument)}
+			req.reply(Reply{}, fmt.Errorf("command %s: %v: %w", spec.Name, eerr, ErrBadArgument))
 			return nil
 		}
 		err = client.WriteRegisters(ch.Addr, regs)
 	default:
-		req.reply <- result{err: fmt.Errorf("command %s: channel %s is a read-only %s: %w", spec.Name, ch.Name, ch.Register, ErrBadArgument)}
+		req.reply(Reply{}, fmt.Errorf("command %s: channel %s is a read-only %s: %w", spec.Name, ch.Name, ch.Register, ErrBadArgument))
 		return nil
 	}
 	if err != nil {
 		fatal := modbusFailure(err)
-		req.reply <- result{err: fmt.Errorf("device %s, command %s: %w", d.spec.Name, spec.Name, errors.Join(err, fatal))}
+		req.reply(Reply{}, fmt.Errorf("device %s, command %s: %w", d.spec.Name, spec.Name, errors.Join(err, fatal)))
 		return fatal
 	}
 	if spec.Readback != "" {
@@ -179,6 +179,6 @@ func (d *Device) executeModbus(client *modbus.ModbusClient, req *request) error 
 			return text, err
 		})
 	}
-	req.reply <- result{}
+	req.reply(Reply{}, nil)
 	return nil
 }

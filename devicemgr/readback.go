@@ -1,11 +1,14 @@
 package devicemgr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/switchyard/switchyard/supervisor"
 )
 
 // readbackInterval is the pause between read-backs while a write settles.
@@ -20,7 +23,7 @@ const readbackInterval = 50 * time.Millisecond
 func (d *Device) awaitReadback(req *request, spec *CommandSpec, args []string, read func(*ChannelSpec) (string, error)) error {
 	want, err := strconv.ParseFloat(args[0], 64)
 	if err != nil {
-		req.reply <- result{err: fmt.Errorf("command %s: read-back needs a numeric first argument, got %q: %w", spec.Name, args[0], ErrBadArgument)}
+		req.reply(Reply{}, fmt.Errorf("command %s: read-back needs a numeric first argument, got %q: %w", spec.Name, args[0], ErrBadArgument))
 		return nil
 	}
 	var ch *ChannelSpec
@@ -40,22 +43,31 @@ func (d *Device) awaitReadback(req *request, spec *CommandSpec, args []string, r
 		case err == nil:
 			v, perr := parseValue("float", text)
 			if perr == nil && math.Abs(v.F-want) <= spec.Tolerance {
-				req.reply <- result{}
+				req.reply(Reply{}, nil)
 				return nil
 			}
 			last = strconv.Quote(text)
 		case errors.Is(err, errParse):
 			last = err.Error()
 		default:
-			req.reply <- result{err: fmt.Errorf("device %s, command %s: read-back of %s: %w", d.spec.Name, spec.Name, ch.Name, err)}
+			req.reply(Reply{}, fmt.Errorf("device %s, command %s: read-back of %s: %w", d.spec.Name, spec.Name, ch.Name, err))
 			return err
 		}
-		if !time.Now().Add(readbackInterval).Before(deadline) || req.ctx.Err() != nil {
-			req.reply <- result{err: fmt.Errorf("device %s, command %s: %s read %s, want %g ± %g within %v: %w",
-				d.spec.Name, spec.Name, ch.Name, last, want, spec.Tolerance, spec.Settle, ErrNotSettled)}
+		if cause := context.Cause(req.ctx); errors.Is(cause, supervisor.ErrAborted) {
+			req.reply(Reply{}, fmt.Errorf("device %s, command %s: written, then read-back of %s (last %s): %w", d.spec.Name, spec.Name, ch.Name, last, cause))
 			return nil
 		}
-		time.Sleep(readbackInterval)
+		if !time.Now().Add(readbackInterval).Before(deadline) || req.ctx.Err() != nil {
+			req.reply(Reply{}, fmt.Errorf("device %s, command %s: %s read %s, want %g ± %g within %v: %w",
+				d.spec.Name, spec.Name, ch.Name, last, want, spec.Tolerance, spec.Settle, ErrNotSettled))
+			return nil
+		}
+		t := time.NewTimer(readbackInterval)
+		select {
+		case <-t.C:
+		case <-req.ctx.Done():
+			t.Stop()
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package devicemgr
 
 import (
 	"context"
+
+	"github.com/switchyard/switchyard/supervisor"
 )
 
 // schedule runs the poll groups at their periods and the queued commands in
@@ -26,28 +28,65 @@ func (d *Device) schedule(ctx context.Context, groups []*pollGroup, poll func(*p
 		default:
 		}
 	}
+	pollDue := func() error {
+		for i, g := range groups {
+			tick := turns[i].pending()
+			if tick == 0 {
+				continue
+			}
+			if err := poll(g); err != nil {
+				return err
+			}
+			if turns[i].served(tick) {
+				d.overrunCtr.Inc()
+				d.overruns.Add(1)
+			}
+		}
+		return nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case req := <-d.cmds:
-			if err := exec(req); err != nil {
+		case <-d.mb.Notify():
+		case <-wake:
+			if err := pollDue(); err != nil {
 				return err
 			}
-		case <-wake:
-			for i, g := range groups {
-				tick := turns[i].pending()
-				if tick == 0 {
-					continue
-				}
-				if err := poll(g); err != nil {
+		}
+		// Commands one at a time; polls that came due meanwhile go between them.
+		for {
+			served, err := d.serveOne(exec)
+			if err != nil || !served {
+				if err != nil {
 					return err
 				}
-				if turns[i].served(tick) {
-					d.overrunCtr.Inc()
-					d.overruns.Add(1)
+				break
+			}
+			select {
+			case <-wake:
+				if err := pollDue(); err != nil {
+					return err
 				}
+			default:
 			}
 		}
 	}
+}
+
+// serveOne takes the next message from the mailbox, if any, and serves it:
+// a command through exec; a control message is done on receipt (the mailbox
+// has already cancelled the command in progress for an abort, which is the
+// only control a device acts on). It reports whether there was a message.
+func (d *Device) serveOne(exec func(*request) error) (bool, error) {
+	m, ok := d.mb.TryReceive()
+	if !ok {
+		return false, nil
+	}
+	cmd, isCmd := m.Body.(Command)
+	if m.Kind != supervisor.KindCall || !isCmd {
+		m.Done()
+		return true, nil
+	}
+	return true, exec(&request{msg: m, cmd: cmd, ctx: m.Context()})
 }

@@ -194,14 +194,14 @@ func TestCommandsRunBetweenPollsAndALongOneIsOneOverrun(t *testing.T) {
 			_ = d.schedule(ctx, d.pollGroups(), func(*pollGroup) error { log.add(); return nil },
 				func(req *request) error {
 					time.Sleep(5 * period) // a command holding the lane for 5 periods
-					req.reply <- result{}
+					req.reply(Reply{Text: "done"}, nil)
 					return nil
 				})
 		}()
 		time.Sleep(period / 2)
-		req := &request{ctx: ctx, reply: make(chan result, 1)}
-		d.cmds <- req
-		<-req.reply
+		if rep, err := d.mb.Call(ctx, Command{Raw: "*WAI"}); err != nil || rep.(Reply).Text != "done" {
+			t.Fatalf("call = %v, %v", rep, err)
+		}
 		at := time.Since(log.start)
 		time.Sleep(3 * period)
 		synctest.Wait()

@@ -3,6 +3,7 @@ package devicemgr
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,6 +96,18 @@ type Command struct {
 	Timeout time.Duration // zero means the device's reply timeout
 }
 
+// String describes the command for logs and the supervision tree, e.g.
+// "set_voltage 24" or "raw \"MEAS:VOLT?\"".
+func (c Command) String() string {
+	if c.Name == "" {
+		return "raw " + strconv.Quote(c.Raw)
+	}
+	if len(c.Args) == 0 {
+		return c.Name
+	}
+	return c.Name + " " + strings.Join(c.Args, " ")
+}
+
 // Reply is what a device answered to a Command.
 type Reply struct {
 	Text   string
@@ -108,6 +121,8 @@ var (
 	ErrBadArgument    = errors.New("bad command argument")
 	ErrNotConnected   = errors.New("device not connected")
 	ErrTimeout        = errors.New("device did not reply in time")
+	// ErrBusy: the device's mailbox is full; the command was not queued.
+	ErrBusy = errors.New("device busy: too many commands waiting")
 	// ErrNotSettled: a write's read-back channel did not come within its
 	// tolerance of the set value in time.
 	ErrNotSettled = errors.New("read-back did not settle")

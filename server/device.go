@@ -21,6 +21,9 @@ type Devices interface {
 	// Send sends a command and waits for its reply. Errors wrap the devicemgr
 	// sentinels.
 	Send(ctx context.Context, device string, cmd devicemgr.Command) (devicemgr.Reply, error)
+	// Abort cancels the command in progress on a device and returns it ("" if
+	// none). Errors wrap the devicemgr sentinels.
+	Abort(device, reason string) (string, error)
 	// WatchStates returns a new watcher of state changes; the server closes it.
 	WatchStates() *devicemgr.StateWatch
 }
@@ -97,6 +100,23 @@ func (s *deviceService) sendCommand(ctx context.Context, req *pb.SendCommandRequ
 	return replyToProto(&reply), nil
 }
 
+func (s *deviceService) abortCommand(_ context.Context, req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {
+	if req.GetDevice() == "" {
+		return nil, errField("device", "required")
+	}
+	if strings.ContainsAny(req.GetReason(), "\r\n") {
+		return nil, errField("reason", "must be one line")
+	}
+	if len(req.GetReason()) > 200 {
+		return nil, errField("reason", "at most 200 bytes")
+	}
+	aborted, err := s.devices.Abort(req.GetDevice(), req.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.AbortCommandResponse{Aborted: aborted}, nil
+}
+
 // watchDevices sends the current state of every selected device, then each change,
 // until ctx ends or the server shuts down.
 func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRequest, out streamOut[pb.WatchDevicesResponse]) error {
@@ -155,6 +175,11 @@ func (s *deviceService) GetDevice(ctx context.Context, req *connect.Request[pb.G
 // SendCommand implements switchyardv1connect.DeviceServiceHandler.
 func (s *deviceService) SendCommand(ctx context.Context, req *connect.Request[pb.SendCommandRequest]) (*connect.Response[pb.SendCommandResponse], error) {
 	return connectResponse(s.sendCommand(ctx, req.Msg))
+}
+
+// AbortCommand implements switchyardv1connect.DeviceServiceHandler.
+func (s *deviceService) AbortCommand(ctx context.Context, req *connect.Request[pb.AbortCommandRequest]) (*connect.Response[pb.AbortCommandResponse], error) {
+	return connectResponse(s.abortCommand(ctx, req.Msg))
 }
 
 // WatchDevices implements switchyardv1connect.DeviceServiceHandler.

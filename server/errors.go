@@ -41,6 +41,10 @@ func codeOf(err error) connect.Code {
 		return connect.CodeNotFound
 	case errors.Is(err, devicemgr.ErrUnknownCommand), errors.Is(err, devicemgr.ErrBadArgument):
 		return connect.CodeInvalidArgument
+	case errors.Is(err, supervisor.ErrAborted):
+		return connect.CodeAborted
+	case errors.Is(err, devicemgr.ErrBusy):
+		return connect.CodeResourceExhausted
 	case errors.Is(err, devicemgr.ErrNotConnected):
 		return connect.CodeUnavailable
 	case errors.Is(err, devicemgr.ErrTimeout):

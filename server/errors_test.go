@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/supervisor"
 )
 
 func TestErrorMapping(t *testing.T) {
@@ -24,6 +25,9 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("args[0]: %w", devicemgr.ErrBadArgument), connect.CodeInvalidArgument},
 		{fmt.Errorf("device %q: %w", "x", devicemgr.ErrNotConnected), connect.CodeUnavailable},
 		{fmt.Errorf("device %q: %w", "x", devicemgr.ErrTimeout), connect.CodeDeadlineExceeded},
+		{fmt.Errorf("device x: waiting for the reply: %w", supervisor.ErrAborted), connect.CodeAborted},
+		{fmt.Errorf("device x: command y: %w: %w", devicemgr.ErrBusy, supervisor.ErrMailboxFull), connect.CodeResourceExhausted},
+		{fmt.Errorf("call y: %w: %w", supervisor.ErrRestarted, devicemgr.ErrNotConnected), connect.CodeUnavailable},
 		{errShuttingDown, connect.CodeUnavailable},
 		{fmt.Errorf("send: %w", context.Canceled), connect.CodeCanceled},
 		{context.DeadlineExceeded, connect.CodeDeadlineExceeded},

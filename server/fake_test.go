@@ -27,8 +27,9 @@ import (
 type fakeDevices struct {
 	feed devicemgr.StateFeed
 
-	mu    sync.Mutex
-	infos map[string]devicemgr.Info
+	mu      sync.Mutex
+	infos   map[string]devicemgr.Info
+	running map[string]context.CancelCauseFunc // device → its "wait" command in progress
 }
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -112,8 +113,18 @@ func (f *fakeDevices) Send(ctx context.Context, device string, cmd devicemgr.Com
 	case "slow":
 		return devicemgr.Reply{}, fmt.Errorf("device %q: command %q: %w", device, cmd.Name, devicemgr.ErrTimeout)
 	case "wait":
+		ctx, cancel := context.WithCancelCause(ctx)
+		f.mu.Lock()
+		if f.running == nil {
+			f.running = map[string]context.CancelCauseFunc{}
+		}
+		f.running[device] = cancel
+		f.mu.Unlock()
 		<-ctx.Done()
-		return devicemgr.Reply{}, ctx.Err()
+		f.mu.Lock()
+		delete(f.running, device)
+		f.mu.Unlock()
+		return devicemgr.Reply{}, context.Cause(ctx)
 	case "boom":
 		return devicemgr.Reply{}, errors.New("boom")
 	case "panic":
@@ -121,6 +132,22 @@ func (f *fakeDevices) Send(ctx context.Context, device string, cmd devicemgr.Com
 	default:
 		return devicemgr.Reply{}, fmt.Errorf("device %q: command %q: %w", device, cmd.Name, devicemgr.ErrUnknownCommand)
 	}
+}
+
+// Abort aborts a "wait" command in progress.
+func (f *fakeDevices) Abort(device, reason string) (string, error) {
+	if _, err := f.Get(device); err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cancel, ok := f.running[device]
+	if !ok {
+		return "", nil
+	}
+	cancel(fmt.Errorf("device %s: %w (%s)", device, supervisor.ErrAborted, reason))
+	delete(f.running, device)
+	return "wait", nil
 }
 
 func (f *fakeDevices) WatchStates() *devicemgr.StateWatch { return f.feed.Watch() }

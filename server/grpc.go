@@ -107,6 +107,11 @@ func (g grpcDeviceService) SendCommand(ctx context.Context, req *pb.SendCommandR
 	return resp, grpcError(err)
 }
 
+func (g grpcDeviceService) AbortCommand(ctx context.Context, req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {
+	resp, err := g.core.abortCommand(ctx, req)
+	return resp, grpcError(err)
+}
+
 func (g grpcDeviceService) WatchDevices(req *pb.WatchDevicesRequest, stream grpc.ServerStreamingServer[pb.WatchDevicesResponse]) error {
 	return grpcError(g.core.watchDevices(stream.Context(), req, grpcOut(stream)))
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
+	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -490,5 +493,55 @@ func TestGRPCReflectionAndHealth(t *testing.T) {
 		if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Fatalf("health %q = %v, %v", svc, hr, err)
 		}
+	}
+}
+
+// TestAbortCommand: AbortCommand aborts the command in progress (gRPC and
+// Connect alike): its SendCommand fails with ABORTED and the reason; an idle
+// device returns an empty "aborted"; bad requests name the field.
+func TestAbortCommand(t *testing.T) {
+	e := startEnv(t)
+	ctx := testCtx(t)
+	cc := switchyardv1connect.NewDeviceServiceClient(http.DefaultClient, e.run.HTTPURL)
+	for _, transport := range []string{"grpc", "connect"} {
+		abort := func(req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {
+			if transport == "grpc" {
+				return e.device.AbortCommand(ctx, req)
+			}
+			resp, err := cc.AbortCommand(ctx, connect.NewRequest(req))
+			if err != nil {
+				return nil, err
+			}
+			return resp.Msg, nil
+		}
+		if resp, err := abort(&pb.AbortCommandRequest{Device: "psu1"}); err != nil || resp.GetAborted() != "" {
+			t.Fatalf("%s: abort while idle = %v, %v", transport, resp, err)
+		}
+		errc := make(chan error, 1)
+		go func() {
+			_, err := e.device.SendCommand(ctx, &pb.SendCommandRequest{Device: "psu1", Command: &pb.SendCommandRequest_Name{Name: "wait"}})
+			errc <- err
+		}()
+		for {
+			resp, err := abort(&pb.AbortCommandRequest{Device: "psu1", Reason: "operator pressed stop"})
+			if err != nil {
+				t.Fatalf("%s: %v", transport, err)
+			}
+			if resp.GetAborted() == "wait" {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		wantCode(t, <-errc, codes.Aborted, "aborted (operator pressed stop)")
+	}
+	_, err := e.device.AbortCommand(ctx, &pb.AbortCommandRequest{})
+	wantCode(t, err, codes.InvalidArgument, "device: required")
+	_, err = e.device.AbortCommand(ctx, &pb.AbortCommandRequest{Device: "psu1", Reason: "a\nb"})
+	wantCode(t, err, codes.InvalidArgument, "reason: must be one line")
+	_, err = e.device.AbortCommand(ctx, &pb.AbortCommandRequest{Device: "ghost"})
+	wantCode(t, err, codes.NotFound, `device "ghost"`)
+	_, err = cc.AbortCommand(ctx, connect.NewRequest(&pb.AbortCommandRequest{Device: "ghost"}))
+	if connect.CodeOf(err) != connect.CodeNotFound {
+		t.Errorf("connect: abort of an unknown device: %v", err)
 	}
 }

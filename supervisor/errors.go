@@ -32,6 +32,9 @@ var (
 	ErrStopped = errors.New("process stopped")
 	// ErrMailboxFull: the ordinary lane is at capacity (policy: reject newest).
 	ErrMailboxFull = errors.New("mailbox full")
+	// ErrAborted: a ControlAbort cancelled the message in progress (the
+	// cause of its Context).
+	ErrAborted = errors.New("aborted")
 	// ErrCallTimeout: a call got no reply within its timeout.
 	ErrCallTimeout = errors.New("call timed out")
 	// ErrClosed: the subscription or mailbox was closed.

@@ -69,9 +69,22 @@ type MailboxOptions struct {
 	// messages are accepted while the ordinary lane is full. Default 16.
 	ControlCapacity int
 	// CallTimeout bounds every Call in addition to the caller's context.
-	// Default 5s.
+	// Default 5s; NoCallTimeout leaves the bound to the caller's context and
+	// QueueTimeout (for a process whose every reply is itself bounded, such
+	// as a device whose replies have timeouts).
 	CallTimeout time.Duration
+	// QueueTimeout, if positive, bounds how long a call may wait in the queue:
+	// a call the process has not received within it is removed, never
+	// handled, and fails with ErrCallTimeout. Once received, the call waits
+	// for its reply (within CallTimeout and the caller's context). This is
+	// the lock timeout of instrument I/O: how long a request waits for the
+	// device to be free. Default 0: no separate bound.
+	QueueTimeout time.Duration
 }
+
+// NoCallTimeout as MailboxOptions.CallTimeout bounds calls only by the
+// caller's context and QueueTimeout.
+const NoCallTimeout time.Duration = -1
 
 // Mailbox is a process's inbox with two lanes: a control lane whose
 // messages (stop, abort, reconfigure) are received before any queued
@@ -88,10 +101,11 @@ type MailboxOptions struct {
 //
 // All methods are safe for concurrent use.
 type Mailbox struct {
-	name        string
-	capacity    int
-	ctlCapacity int
-	callTimeout time.Duration
+	name         string
+	capacity     int
+	ctlCapacity  int
+	callTimeout  time.Duration
+	queueTimeout time.Duration
 
 	mu      sync.Mutex
 	ctl     []*Message
@@ -123,15 +137,16 @@ func NewMailbox(opts MailboxOptions) *Mailbox {
 	if opts.ControlCapacity <= 0 {
 		opts.ControlCapacity = DefaultControlCapacity
 	}
-	if opts.CallTimeout <= 0 {
+	if opts.CallTimeout == 0 || opts.CallTimeout < 0 && opts.CallTimeout != NoCallTimeout {
 		opts.CallTimeout = DefaultCallTimeout
 	}
 	return &Mailbox{
-		name:        opts.Name,
-		capacity:    opts.Capacity,
-		ctlCapacity: opts.ControlCapacity,
-		callTimeout: opts.CallTimeout,
-		wake:        make(chan struct{}, 1),
+		name:         opts.Name,
+		capacity:     opts.Capacity,
+		ctlCapacity:  opts.ControlCapacity,
+		callTimeout:  opts.CallTimeout,
+		queueTimeout: max(opts.QueueTimeout, 0),
+		wake:         make(chan struct{}, 1),
 	}
 }
 
@@ -154,7 +169,7 @@ type Message struct {
 
 	mb     *Mailbox
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel func(cause error)
 	reply  chan reply // calls only; 1-buffered
 	state  msgState   // guarded by mb.mu
 }
@@ -166,7 +181,11 @@ type reply struct {
 
 // Context is cancelled when the message should no longer be worked on: its
 // caller gave up, a ControlAbort arrived while it was in progress, or the
-// process exited. Pass it to the hardware I/O that serves the message.
+// process exited; context.Cause tells which (an error wrapping
+// ErrCallTimeout or the caller's context error, ErrAborted, or
+// ErrRestarted/ErrStopped). For a call it carries the caller's deadline
+// (bounded by CallTimeout), so the process knows how long the caller waits.
+// Pass it to the hardware I/O that serves the message.
 func (m *Message) Context() context.Context { return m.ctx }
 
 // Reply answers a call and ends its handling. A reply to a caller that has
@@ -216,14 +235,23 @@ func (m *Message) Done() {
 // releaseLocked ends m's handling: its context is cancelled and it is no
 // longer in progress.
 func (mb *Mailbox) releaseLocked(m *Message) {
-	m.cancel()
+	m.cancel(errHandled)
 	if mb.current == m {
 		mb.current = nil
 	}
 }
 
-func (mb *Mailbox) newMessage(kind MessageKind, body any) *Message {
-	ctx, cancel := context.WithCancel(context.Background())
+// errHandled is the cause of a message context ended by its reply or Done.
+var errHandled = errors.New("message handled")
+
+func (mb *Mailbox) newMessage(kind MessageKind, body any, deadline time.Time) *Message {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	if !deadline.IsZero() {
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadline(ctx, deadline)
+		causeCancel := cancel
+		cancel = func(cause error) { causeCancel(cause); stop() }
+	}
 	return &Message{Kind: kind, Body: body, Sent: time.Now(), mb: mb, ctx: ctx, cancel: cancel}
 }
 
@@ -235,22 +263,52 @@ func (mb *Mailbox) Call(ctx context.Context, body any) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: call %v: %w", mb.name, body, err)
 	}
-	m := mb.newMessage(KindCall, body)
+	var deadline time.Time
+	var total <-chan time.Time
+	if mb.callTimeout > 0 {
+		deadline = time.Now().Add(mb.callTimeout)
+		t := time.NewTimer(mb.callTimeout)
+		defer t.Stop()
+		total = t.C
+	}
+	if dl, ok := ctx.Deadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
+		deadline = dl
+	}
+	m := mb.newMessage(KindCall, body, deadline)
 	m.reply = make(chan reply, 1)
 	if err := mb.enqueue(m); err != nil {
-		m.cancel()
+		m.cancel(err)
 		return nil, err
 	}
-	t := time.NewTimer(mb.callTimeout)
-	defer t.Stop()
+	var inQueue <-chan time.Time
+	if mb.queueTimeout > 0 {
+		t := time.NewTimer(mb.queueTimeout)
+		defer t.Stop()
+		inQueue = t.C
+	}
 	var why error
-	select {
-	case r := <-m.reply:
-		return r.v, r.err
-	case <-ctx.Done():
-		why = ctx.Err()
-	case <-t.C:
-		why = fmt.Errorf("%w after %s", ErrCallTimeout, mb.callTimeout)
+wait:
+	for {
+		select {
+		case r := <-m.reply:
+			return r.v, r.err
+		case <-ctx.Done():
+			why = ctx.Err()
+			break wait
+		case <-total:
+			why = fmt.Errorf("%w after %s", ErrCallTimeout, mb.callTimeout)
+			break wait
+		case <-inQueue:
+			inQueue = nil
+			mb.mu.Lock()
+			waiting := m.state == queued
+			mb.mu.Unlock()
+			if waiting {
+				why = fmt.Errorf("%w: not received within the queue timeout %s", ErrCallTimeout, mb.queueTimeout)
+				break wait
+			}
+			// Received in time: wait for the reply.
+		}
 	}
 	mb.mu.Lock()
 	switch m.state {
@@ -263,7 +321,7 @@ func (mb *Mailbox) Call(ctx context.Context, body any) (any, error) {
 		m.state = abandoned
 	}
 	mb.mu.Unlock()
-	m.cancel()
+	m.cancel(fmt.Errorf("caller gave up: %w", why))
 	select {
 	case r := <-m.reply: // the reply or the failure won the race
 		return r.v, r.err
@@ -274,41 +332,61 @@ func (mb *Mailbox) Call(ctx context.Context, body any) (any, error) {
 
 // Cast sends body on the ordinary lane without waiting.
 func (mb *Mailbox) Cast(body any) error {
-	return mb.enqueue(mb.newMessage(KindCast, body))
+	return mb.enqueue(mb.newMessage(KindCast, body, time.Time{}))
 }
 
 // Control sends a control message. It is received before every queued
 // call and cast, after earlier control messages. ControlAbort also cancels
 // the context of the message in progress at once.
 func (mb *Mailbox) Control(kind ControlKind, body any) error {
-	m := mb.newMessage(KindControl, body)
+	m := mb.newMessage(KindControl, body, time.Time{})
 	m.Control = kind
 	return mb.enqueue(m)
 }
 
+// Abort sends a ControlAbort, like Control, and returns the message it
+// cancelled (ok false if the process was idle).
+func (mb *Mailbox) Abort(body any) (aborted InFlight, ok bool, err error) {
+	m := mb.newMessage(KindControl, body, time.Time{})
+	m.Control = ControlAbort
+	cur, err := mb.push(m)
+	if err != nil || cur == nil {
+		return InFlight{}, false, err
+	}
+	return InFlight{Kind: cur.Kind, Control: cur.Control, Body: cur.Body, Sent: cur.Sent}, true, nil
+}
+
 func (mb *Mailbox) enqueue(m *Message) error {
+	_, err := mb.push(m)
+	return err
+}
+
+// push queues m in its lane and wakes the process. For a ControlAbort it
+// cancels the message in progress and returns it (nil if none).
+func (mb *Mailbox) push(m *Message) (aborted *Message, err error) {
 	mb.mu.Lock()
 	if mb.shutErr != nil {
 		mb.stats.Rejected++
 		err := mb.shutErr
 		mb.mu.Unlock()
-		return fmt.Errorf("%s: %s: %w", mb.name, m.Kind, err)
+		return nil, fmt.Errorf("%s: %s: %w", mb.name, m.Kind, err)
 	}
 	if m.Kind == KindControl {
 		if len(mb.ctl) >= mb.ctlCapacity {
 			mb.stats.Rejected++
 			mb.mu.Unlock()
-			return fmt.Errorf("%s: control lane (%d): %w", mb.name, mb.ctlCapacity, ErrMailboxFull)
+			return nil, fmt.Errorf("%s: control lane (%d): %w", mb.name, mb.ctlCapacity, ErrMailboxFull)
 		}
 		mb.ctl = append(mb.ctl, m)
 		if m.Control == ControlAbort && mb.current != nil {
-			mb.current.cancel()
+			aborted = mb.current
+			aborted.cancel(fmt.Errorf("%s: %w by a control message (%v)", mb.name, ErrAborted, m.Body))
 		}
 	} else {
 		if len(mb.ord) >= mb.capacity {
 			mb.stats.Rejected++
 			mb.mu.Unlock()
-			return fmt.Errorf("%s: %s: ordinary lane (%d): %w", mb.name, m.Kind, mb.capacity, ErrMailboxFull)
+			return nil, fmt.Errorf("%s: %s: ordinary lane (%d): %w", mb.name, m.Kind, mb.capacity, ErrMailboxFull)
 		}
 		mb.ord = append(mb.ord, m)
 	}
@@ -317,7 +395,7 @@ func (mb *Mailbox) enqueue(m *Message) error {
 	case mb.wake <- struct{}{}:
 	default:
 	}
-	return nil
+	return aborted, nil
 }
 
 // TryReceive is Receive without waiting: ok is false if both lanes are
@@ -402,6 +480,29 @@ func (mb *Mailbox) Stats() MailboxStats {
 	return st
 }
 
+// FailQueued fails every queued call with err (wrapped with the mailbox's
+// name and the call) and drops queued casts, leaving control messages and the
+// message in progress alone; the mailbox stays open. A process uses it when
+// what the requests were queued for is gone without the process exiting (a
+// device's connection dropped): nothing is replayed to the next connection.
+// It returns how many messages it failed or dropped.
+func (mb *Mailbox) FailQueued(err error) int {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	n := len(mb.ord)
+	for _, m := range mb.ord {
+		if m.Kind == KindCall {
+			m.reply <- reply{err: fmt.Errorf("%s: call %v: %w", mb.name, m.Body, err)}
+		}
+		m.state = failed
+		m.cancel(err)
+	}
+	clear(mb.ord)
+	mb.ord = mb.ord[:0]
+	mb.stats.Dropped += uint64(n)
+	return n
+}
+
 // open lets messages in again; the supervisor calls it when the process starts.
 func (mb *Mailbox) open() {
 	mb.mu.Lock()
@@ -423,7 +524,7 @@ func (mb *Mailbox) shut(err error) {
 			m.reply <- reply{err: fmt.Errorf("%s: call %v: %w", mb.name, m.Body, err)}
 		}
 		m.state = failed
-		m.cancel()
+		m.cancel(err)
 	}
 	for _, m := range mb.ctl {
 		fail(m)

@@ -385,3 +385,148 @@ func TestStopOvertakesBusyProcess(t *testing.T) {
 		}
 	})
 }
+
+// TestQueueTimeout: a call that waits in the queue longer than QueueTimeout
+// fails with ErrCallTimeout and is never handed to the process; a call
+// received in time waits for its reply beyond the queue timeout; with
+// NoCallTimeout only the caller's context bounds it, and the message's
+// context carries the caller's deadline.
+func TestQueueTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mb := supervisor.NewMailbox(supervisor.MailboxOptions{Name: "psu1", QueueTimeout: time.Second, CallTimeout: supervisor.NoCallTimeout})
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+		deadline, _ := ctx.Deadline()
+		first := make(chan error, 1)
+		go func() { _, err := mb.Call(ctx, "SOUR:VOLT 12;*OPC?"); first <- err }()
+		synctest.Wait()
+		m, ok := mb.TryReceive()
+		if !ok {
+			t.Fatal("nothing received")
+		}
+		if dl, ok := m.Context().Deadline(); !ok || !dl.Equal(deadline) {
+			t.Errorf("message deadline %v %v, want the caller's %v", dl, ok, deadline)
+		}
+		second := make(chan error, 1)
+		go func() { _, err := mb.Call(ctx, "MEAS:VOLT?"); second <- err }()
+		synctest.Wait()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		select {
+		case err := <-second:
+			if !errors.Is(err, supervisor.ErrCallTimeout) || !strings.Contains(err.Error(), "queue timeout") || !strings.Contains(err.Error(), "MEAS:VOLT?") {
+				t.Errorf("queued call: %v, want a queue timeout naming it", err)
+			}
+		default:
+			t.Fatal("the queued call still waits after the queue timeout")
+		}
+		if mb.Depth() != 0 {
+			t.Errorf("depth %d after the queue timeout, want 0", mb.Depth())
+		}
+		// The first call was received in time: it waits for its reply.
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		select {
+		case err := <-first:
+			t.Fatalf("received call ended without a reply: %v", err)
+		default:
+		}
+		if err := m.Reply("1", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-first; err != nil {
+			t.Errorf("first call: %v", err)
+		}
+		if _, ok := mb.TryReceive(); ok {
+			t.Error("the expired call was handed to the process")
+		}
+	})
+}
+
+// TestAbortCause: ControlAbort cancels the message in progress with
+// ErrAborted as the cause, which tells it apart from a caller giving up.
+func TestAbortCause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mb := supervisor.NewMailbox(supervisor.MailboxOptions{})
+		errc := make(chan error, 2)
+		go func() { _, err := mb.Call(t.Context(), "ramp"); errc <- err }()
+		synctest.Wait()
+		m, _ := mb.TryReceive()
+		got, ok, err := mb.Abort("operator")
+		if err != nil || !ok || got.Body != "ramp" || got.Kind != supervisor.KindCall {
+			t.Fatalf("Abort = %+v, %v, %v; want the call in progress", got, ok, err)
+		}
+		if cause := context.Cause(m.Context()); !errors.Is(cause, supervisor.ErrAborted) {
+			t.Errorf("cause %v, want ErrAborted", cause)
+		}
+		if err := m.Reply(nil, fmt.Errorf("ramp: %w", context.Cause(m.Context()))); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; !errors.Is(err, supervisor.ErrAborted) {
+			t.Errorf("call: %v, want aborted", err)
+		}
+
+		short, cancel := context.WithCancel(t.Context())
+		go func() { _, err := mb.Call(short, "ramp"); errc <- err }()
+		synctest.Wait()
+		ctl, _ := mb.TryReceive() // the abort message itself
+		if ctl.Kind != supervisor.KindControl {
+			t.Fatalf("received %v, want the control message first", ctl.Kind)
+		}
+		m, _ = mb.TryReceive()
+		if m.Body != "ramp" {
+			t.Fatalf("received %v", m.Body)
+		}
+		cancel()
+		<-errc
+		if cause := context.Cause(m.Context()); errors.Is(cause, supervisor.ErrAborted) || !errors.Is(cause, context.Canceled) {
+			t.Errorf("cause %v, want the caller's cancellation", cause)
+		}
+		m.Done()
+		if _, ok, err := mb.Abort("idle"); ok || err != nil {
+			t.Errorf("Abort while idle = %v, %v; want nothing aborted", ok, err)
+		}
+	})
+}
+
+// TestFailQueued: queued calls fail with the given error, casts are dropped,
+// control messages and the message in progress stay, and the mailbox stays
+// open.
+func TestFailQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mb := supervisor.NewMailbox(supervisor.MailboxOptions{})
+		errc := make(chan error, 3)
+		for _, body := range []string{"a", "b", "c"} {
+			go func() { _, err := mb.Call(t.Context(), body); errc <- err }()
+			synctest.Wait()
+		}
+		cur, _ := mb.TryReceive() // "a" in progress
+		if err := mb.Cast("d"); err != nil {
+			t.Fatal(err)
+		}
+		if err := mb.Control(supervisor.ControlReconfigure, "r"); err != nil {
+			t.Fatal(err)
+		}
+		lost := errors.New("connection lost")
+		if n := mb.FailQueued(lost); n != 3 {
+			t.Errorf("FailQueued = %d, want 3 (b, c, d)", n)
+		}
+		for range 2 {
+			if err := <-errc; !errors.Is(err, lost) {
+				t.Errorf("queued call: %v, want %v", err, lost)
+			}
+		}
+		if mb.Depth() != 1 {
+			t.Errorf("depth %d, want the control message only", mb.Depth())
+		}
+		if err := cur.Reply("ok", nil); err != nil {
+			t.Errorf("reply to the message in progress: %v", err)
+		}
+		if err := <-errc; err != nil {
+			t.Errorf("call in progress: %v", err)
+		}
+		if err := mb.Cast("e"); err != nil {
+			t.Errorf("mailbox closed after FailQueued: %v", err)
+		}
+	})
+}

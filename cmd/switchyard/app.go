@@ -252,7 +252,10 @@ func (a *app) addDevices(ctx context.Context) {
 // 5 s to stop (its socket closes as soon as its context ends), its connection
 // state shown as the process's status in the tree.
 func deviceSpec(d *devicemgr.Device) supervisor.ChildSpec {
-	return supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second}
+	// The mailbox carries the device's commands: the supervisor fails queued
+	// ones with ErrRestarted when it restarts the process (never replayed), and
+	// the tree shows its depth and the command in progress.
+	return supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second, Mailbox: d.Mailbox()}
 }
 
 // Addrs returns the bound gRPC and HTTP addresses.

@@ -293,6 +293,102 @@ func TestFailingInstrumentStreamsStatusEvents(t *testing.T) {
 	}
 }
 
+// TestRestartFailsQueuedCommands: device commands go through the device
+// process's mailbox. The supervision tree (over gRPC) shows the command in
+// progress and the queue depth; when an operator restarts the process, the
+// command in progress and the queued one both fail with ErrRestarted, and the
+// queued one never reaches the instrument, not even after the new
+// incarnation connects.
+func TestRestartFailsQueuedCommands(t *testing.T) {
+	in := simtest.SCPI(t, "psu-mb", sim.Options{Seed: 2})
+	max := 60.0
+	cfg := &config.Config{Devices: []config.Device{{
+		Name: "psu-mb", Address: in.Addr(),
+		Protocol: config.Protocol{
+			Driver: "scpi", LockTimeout: config.Duration(30 * time.Second),
+			Channels: []config.Channel{
+				{Name: "voltage", Query: "MEAS:VOLT?", Period: config.Duration(100 * time.Millisecond)},
+				{Name: "current", Query: "MEAS:CURR?", Period: config.Duration(100 * time.Millisecond)},
+			},
+			Commands: []config.Command{
+				{Name: "set_voltage", Template: "SOUR:VOLT {volts}", Args: []config.Arg{{Name: "volts", Type: "float", Max: &max}}},
+				// Never settles: holds the device's lane for 30 s.
+				{Name: "set_never", Template: "SOUR:VOLT {volts}", Readback: "current", Tolerance: 0.001,
+					Settle: config.Duration(30 * time.Second), Args: []config.Arg{{Name: "volts", Type: "float", Max: &max}}},
+			},
+		},
+	}}}
+	a, _ := startApp(t, cfg)
+	waitAllConnected(t, a.devices)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	errc := make(chan error, 2)
+	go func() {
+		_, err := a.devices.Send(ctx, "psu-mb", devicemgr.Command{Name: "set_never", Args: []string{"5"}})
+		errc <- err
+	}()
+	eventually(t, 20*time.Second, "set_never in progress", func() bool {
+		n, _ := a.root.Snapshot().Find("devices", "psu-mb")
+		return in.SetPoint() == 5 && strings.Contains(n.InProgress, "set_never 5")
+	})
+	go func() {
+		_, err := a.devices.Send(ctx, "psu-mb", devicemgr.Command{Name: "set_voltage", Args: []string{"9"}})
+		errc <- err
+	}()
+	eventually(t, 20*time.Second, "set_voltage queued", func() bool {
+		n, _ := a.root.Snapshot().Find("devices", "psu-mb")
+		return n.MailboxDepth == 1
+	})
+
+	grpcAddr, _ := a.Addrs()
+	conn, err := grpc.NewClient(grpcAddr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sys := svv1.NewSystemServiceClient(conn)
+	tree, err := sys.GetSupervisionTree(ctx, &svv1.GetSupervisionTreeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var node *svv1.Process
+	for _, c := range tree.GetRoot().GetChildren() {
+		for _, d := range c.GetChildren() {
+			if c.GetId() == "devices" && d.GetId() == "psu-mb" {
+				node = d
+			}
+		}
+	}
+	if node.GetMailboxDepth() != 1 || !strings.Contains(node.GetInProgress(), "call \"set_never 5\"") {
+		t.Fatalf("API tree node = %v, want mailbox depth 1 and set_never 5 in progress", node)
+	}
+
+	if _, err := sys.RestartProcess(ctx, &svv1.RestartProcessRequest{Path: "devices/psu-mb"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		err := <-errc
+		if !errors.Is(err, supervisor.ErrRestarted) || !errors.Is(err, devicemgr.ErrNotConnected) {
+			t.Fatalf("command across a restart: %v, want ErrRestarted (and ErrNotConnected)", err)
+		}
+	}
+	eventually(t, 20*time.Second, "the new incarnation connected", func() bool {
+		n, _ := a.root.Snapshot().Find("devices", "psu-mb")
+		info, _ := a.devices.Get("psu-mb")
+		return n.Restarts == 1 && n.State == supervisor.Running && info.State == devicemgr.Connected
+	})
+	// Its first polls have run; the dropped command was not replayed.
+	before := in.Counters().Queries
+	eventually(t, 20*time.Second, "polls on the new connection", func() bool { return in.Counters().Queries >= before+4 })
+	if sp := in.SetPoint(); sp == 9 {
+		t.Fatalf("set-point %v: the queued command was replayed after the restart", sp)
+	}
+	if _, err := a.devices.Send(ctx, "psu-mb", devicemgr.Command{Name: "set_voltage", Args: []string{"11"}}); err != nil || in.SetPoint() != 11 {
+		t.Fatalf("after the restart: %v, set-point %v", err, in.SetPoint())
+	}
+}
+
 // TestAppRootFailure: when the root's restart intensity is exceeded (here by
 // a child that fails at once, every time), Serve stops everything, logs the
 // failure and returns it, so the process exits non-zero.

@@ -130,3 +130,14 @@ def test_token_is_sent_and_tls_argument_checked(demo):
         assert len(c.devices()) == 24  # today's server accepts any token
     with pytest.raises(TypeError, match="Client tls"):
         Client(demo.grpc_addr, tls="yes")
+
+
+def test_abort_command_on_an_idle_device_and_unknown_device(client):
+    # The abort of a command in progress (ABORTED for its caller, over real
+    # sockets) is tested in Go; here: the call, its answer and its errors.
+    assert client.abort_command("psu-01", "nothing running") == ""
+    with pytest.raises(switchyard.NotFound, match="no such device"):
+        client.abort_command("nope")
+    with pytest.raises(switchyard.InvalidArgument, match="reason: must be one line"):
+        client.abort_command("psu-01", "a\nb")
+    assert issubclass(switchyard.Aborted, switchyard.SwitchyardError)

@@ -620,6 +620,106 @@ func (x *SendCommandResponse) GetValues() []*Value {
 	return nil
 }
 
+type AbortCommandRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The device's name.
+	Device string `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// Why, shown in the aborted command's error (e.g. "operator pressed stop").
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortCommandRequest) Reset() {
+	*x = AbortCommandRequest{}
+	mi := &file_switchyard_v1_device_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortCommandRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortCommandRequest) ProtoMessage() {}
+
+func (x *AbortCommandRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_device_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortCommandRequest.ProtoReflect.Descriptor instead.
+func (*AbortCommandRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AbortCommandRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *AbortCommandRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type AbortCommandResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The command that was in progress and is aborted, e.g. "set_voltage 24" or
+	// "raw \"MEAS:VOLT?\""; empty if the device was idle.
+	Aborted       string `protobuf:"bytes,1,opt,name=aborted,proto3" json:"aborted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortCommandResponse) Reset() {
+	*x = AbortCommandResponse{}
+	mi := &file_switchyard_v1_device_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortCommandResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortCommandResponse) ProtoMessage() {}
+
+func (x *AbortCommandResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_device_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortCommandResponse.ProtoReflect.Descriptor instead.
+func (*AbortCommandResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AbortCommandResponse) GetAborted() string {
+	if x != nil {
+		return x.Aborted
+	}
+	return ""
+}
+
 type WatchDevicesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Device names or glob patterns; empty means every device.
@@ -630,7 +730,7 @@ type WatchDevicesRequest struct {
 
 func (x *WatchDevicesRequest) Reset() {
 	*x = WatchDevicesRequest{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[8]
+	mi := &file_switchyard_v1_device_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +742,7 @@ func (x *WatchDevicesRequest) String() string {
 func (*WatchDevicesRequest) ProtoMessage() {}
 
 func (x *WatchDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[8]
+	mi := &file_switchyard_v1_device_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +755,7 @@ func (x *WatchDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDevicesRequest.ProtoReflect.Descriptor instead.
 func (*WatchDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{8}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WatchDevicesRequest) GetDevices() []string {
@@ -676,7 +776,7 @@ type WatchDevicesResponse struct {
 
 func (x *WatchDevicesResponse) Reset() {
 	*x = WatchDevicesResponse{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[9]
+	mi := &file_switchyard_v1_device_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +788,7 @@ func (x *WatchDevicesResponse) String() string {
 func (*WatchDevicesResponse) ProtoMessage() {}
 
 func (x *WatchDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[9]
+	mi := &file_switchyard_v1_device_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +801,7 @@ func (x *WatchDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDevicesResponse.ProtoReflect.Descriptor instead.
 func (*WatchDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{9}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchDevicesResponse) GetDevice() *Device {
@@ -758,7 +858,12 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\acommand\"Y\n" +
 	"\x13SendCommandResponse\x12\x14\n" +
 	"\x05reply\x18\x01 \x01(\tR\x05reply\x12,\n" +
-	"\x06values\x18\x02 \x03(\v2\x14.switchyard.v1.ValueR\x06values\"/\n" +
+	"\x06values\x18\x02 \x03(\v2\x14.switchyard.v1.ValueR\x06values\"E\n" +
+	"\x13AbortCommandRequest\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"0\n" +
+	"\x14AbortCommandResponse\x12\x18\n" +
+	"\aaborted\x18\x01 \x01(\tR\aaborted\"/\n" +
 	"\x13WatchDevicesRequest\x12\x18\n" +
 	"\adevices\x18\x01 \x03(\tR\adevices\"h\n" +
 	"\x14WatchDevicesResponse\x12-\n" +
@@ -769,11 +874,12 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\x17DEVICE_STATE_CONNECTING\x10\x01\x12\x1a\n" +
 	"\x16DEVICE_STATE_CONNECTED\x10\x02\x12\x18\n" +
 	"\x14DEVICE_STATE_BACKOFF\x10\x03\x12\x18\n" +
-	"\x14DEVICE_STATE_STOPPED\x10\x042\xe6\x02\n" +
+	"\x14DEVICE_STATE_STOPPED\x10\x042\xbf\x03\n" +
 	"\rDeviceService\x12T\n" +
 	"\vListDevices\x12!.switchyard.v1.ListDevicesRequest\x1a\".switchyard.v1.ListDevicesResponse\x12N\n" +
 	"\tGetDevice\x12\x1f.switchyard.v1.GetDeviceRequest\x1a .switchyard.v1.GetDeviceResponse\x12T\n" +
-	"\vSendCommand\x12!.switchyard.v1.SendCommandRequest\x1a\".switchyard.v1.SendCommandResponse\x12Y\n" +
+	"\vSendCommand\x12!.switchyard.v1.SendCommandRequest\x1a\".switchyard.v1.SendCommandResponse\x12W\n" +
+	"\fAbortCommand\x12\".switchyard.v1.AbortCommandRequest\x1a#.switchyard.v1.AbortCommandResponse\x12Y\n" +
 	"\fWatchDevices\x12\".switchyard.v1.WatchDevicesRequest\x1a#.switchyard.v1.WatchDevicesResponse0\x01BAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
 
 var (
@@ -789,7 +895,7 @@ func file_switchyard_v1_device_proto_rawDescGZIP() []byte {
 }
 
 var file_switchyard_v1_device_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_switchyard_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_switchyard_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_switchyard_v1_device_proto_goTypes = []any{
 	(DeviceState)(0),              // 0: switchyard.v1.DeviceState
 	(*Channel)(nil),               // 1: switchyard.v1.Channel
@@ -800,33 +906,37 @@ var file_switchyard_v1_device_proto_goTypes = []any{
 	(*GetDeviceResponse)(nil),     // 6: switchyard.v1.GetDeviceResponse
 	(*SendCommandRequest)(nil),    // 7: switchyard.v1.SendCommandRequest
 	(*SendCommandResponse)(nil),   // 8: switchyard.v1.SendCommandResponse
-	(*WatchDevicesRequest)(nil),   // 9: switchyard.v1.WatchDevicesRequest
-	(*WatchDevicesResponse)(nil),  // 10: switchyard.v1.WatchDevicesResponse
-	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*Value)(nil),                 // 13: switchyard.v1.Value
+	(*AbortCommandRequest)(nil),   // 9: switchyard.v1.AbortCommandRequest
+	(*AbortCommandResponse)(nil),  // 10: switchyard.v1.AbortCommandResponse
+	(*WatchDevicesRequest)(nil),   // 11: switchyard.v1.WatchDevicesRequest
+	(*WatchDevicesResponse)(nil),  // 12: switchyard.v1.WatchDevicesResponse
+	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*Value)(nil),                 // 15: switchyard.v1.Value
 }
 var file_switchyard_v1_device_proto_depIdxs = []int32{
-	11, // 0: switchyard.v1.Channel.period:type_name -> google.protobuf.Duration
+	13, // 0: switchyard.v1.Channel.period:type_name -> google.protobuf.Duration
 	0,  // 1: switchyard.v1.Device.state:type_name -> switchyard.v1.DeviceState
 	1,  // 2: switchyard.v1.Device.channels:type_name -> switchyard.v1.Channel
-	12, // 3: switchyard.v1.Device.connected_since:type_name -> google.protobuf.Timestamp
-	12, // 4: switchyard.v1.Device.next_attempt:type_name -> google.protobuf.Timestamp
+	14, // 3: switchyard.v1.Device.connected_since:type_name -> google.protobuf.Timestamp
+	14, // 4: switchyard.v1.Device.next_attempt:type_name -> google.protobuf.Timestamp
 	2,  // 5: switchyard.v1.ListDevicesResponse.devices:type_name -> switchyard.v1.Device
 	2,  // 6: switchyard.v1.GetDeviceResponse.device:type_name -> switchyard.v1.Device
-	11, // 7: switchyard.v1.SendCommandRequest.timeout:type_name -> google.protobuf.Duration
-	13, // 8: switchyard.v1.SendCommandResponse.values:type_name -> switchyard.v1.Value
+	13, // 7: switchyard.v1.SendCommandRequest.timeout:type_name -> google.protobuf.Duration
+	15, // 8: switchyard.v1.SendCommandResponse.values:type_name -> switchyard.v1.Value
 	2,  // 9: switchyard.v1.WatchDevicesResponse.device:type_name -> switchyard.v1.Device
 	3,  // 10: switchyard.v1.DeviceService.ListDevices:input_type -> switchyard.v1.ListDevicesRequest
 	5,  // 11: switchyard.v1.DeviceService.GetDevice:input_type -> switchyard.v1.GetDeviceRequest
 	7,  // 12: switchyard.v1.DeviceService.SendCommand:input_type -> switchyard.v1.SendCommandRequest
-	9,  // 13: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
-	4,  // 14: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
-	6,  // 15: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
-	8,  // 16: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
-	10, // 17: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
+	9,  // 13: switchyard.v1.DeviceService.AbortCommand:input_type -> switchyard.v1.AbortCommandRequest
+	11, // 14: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
+	4,  // 15: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
+	6,  // 16: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
+	8,  // 17: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
+	10, // 18: switchyard.v1.DeviceService.AbortCommand:output_type -> switchyard.v1.AbortCommandResponse
+	12, // 19: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -848,7 +958,7 @@ func file_switchyard_v1_device_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_device_proto_rawDesc), len(file_switchyard_v1_device_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,7 @@ const (
 	DeviceService_ListDevices_FullMethodName  = "/switchyard.v1.DeviceService/ListDevices"
 	DeviceService_GetDevice_FullMethodName    = "/switchyard.v1.DeviceService/GetDevice"
 	DeviceService_SendCommand_FullMethodName  = "/switchyard.v1.DeviceService/SendCommand"
+	DeviceService_AbortCommand_FullMethodName = "/switchyard.v1.DeviceService/AbortCommand"
 	DeviceService_WatchDevices_FullMethodName = "/switchyard.v1.DeviceService/WatchDevices"
 )
 
@@ -38,6 +39,11 @@ type DeviceServiceClient interface {
 	GetDevice(ctx context.Context, in *GetDeviceRequest, opts ...grpc.CallOption) (*GetDeviceResponse, error)
 	// SendCommand sends a named command (or a raw line) to a device and returns its reply.
 	SendCommand(ctx context.Context, in *SendCommandRequest, opts ...grpc.CallOption) (*SendCommandResponse, error)
+	// AbortCommand cancels the command a device is executing, if any, ahead of its
+	// queued commands. A command not yet sent is not sent; one waiting for its reply or
+	// read-back fails at once with ABORTED, and if a reply may still arrive the device
+	// reconnects (re-running its init sequence). Queued commands are not aborted.
+	AbortCommand(ctx context.Context, in *AbortCommandRequest, opts ...grpc.CallOption) (*AbortCommandResponse, error)
 	// WatchDevices streams the current state of every device, then each state change.
 	WatchDevices(ctx context.Context, in *WatchDevicesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDevicesResponse], error)
 }
@@ -80,6 +86,16 @@ func (c *deviceServiceClient) SendCommand(ctx context.Context, in *SendCommandRe
 	return out, nil
 }
 
+func (c *deviceServiceClient) AbortCommand(ctx context.Context, in *AbortCommandRequest, opts ...grpc.CallOption) (*AbortCommandResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AbortCommandResponse)
+	err := c.cc.Invoke(ctx, DeviceService_AbortCommand_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *deviceServiceClient) WatchDevices(ctx context.Context, in *WatchDevicesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDevicesResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &DeviceService_ServiceDesc.Streams[0], DeviceService_WatchDevices_FullMethodName, cOpts...)
@@ -112,6 +128,11 @@ type DeviceServiceServer interface {
 	GetDevice(context.Context, *GetDeviceRequest) (*GetDeviceResponse, error)
 	// SendCommand sends a named command (or a raw line) to a device and returns its reply.
 	SendCommand(context.Context, *SendCommandRequest) (*SendCommandResponse, error)
+	// AbortCommand cancels the command a device is executing, if any, ahead of its
+	// queued commands. A command not yet sent is not sent; one waiting for its reply or
+	// read-back fails at once with ABORTED, and if a reply may still arrive the device
+	// reconnects (re-running its init sequence). Queued commands are not aborted.
+	AbortCommand(context.Context, *AbortCommandRequest) (*AbortCommandResponse, error)
 	// WatchDevices streams the current state of every device, then each state change.
 	WatchDevices(*WatchDevicesRequest, grpc.ServerStreamingServer[WatchDevicesResponse]) error
 	mustEmbedUnimplementedDeviceServiceServer()
@@ -132,6 +153,9 @@ func (UnimplementedDeviceServiceServer) GetDevice(context.Context, *GetDeviceReq
 }
 func (UnimplementedDeviceServiceServer) SendCommand(context.Context, *SendCommandRequest) (*SendCommandResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SendCommand not implemented")
+}
+func (UnimplementedDeviceServiceServer) AbortCommand(context.Context, *AbortCommandRequest) (*AbortCommandResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AbortCommand not implemented")
 }
 func (UnimplementedDeviceServiceServer) WatchDevices(*WatchDevicesRequest, grpc.ServerStreamingServer[WatchDevicesResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchDevices not implemented")
@@ -211,6 +235,24 @@ func _DeviceService_SendCommand_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DeviceService_AbortCommand_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AbortCommandRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServiceServer).AbortCommand(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeviceService_AbortCommand_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServiceServer).AbortCommand(ctx, req.(*AbortCommandRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _DeviceService_WatchDevices_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchDevicesRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -240,6 +282,10 @@ var DeviceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SendCommand",
 			Handler:    _DeviceService_SendCommand_Handler,
+		},
+		{
+			MethodName: "AbortCommand",
+			Handler:    _DeviceService_AbortCommand_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

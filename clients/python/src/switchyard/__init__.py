@@ -27,6 +27,7 @@ from .alarms import SEVERITY_RANK, Alarm, AlarmLimits, AlarmTransition, AlarmWat
 from .backoff import Backoff
 from .client import KEEPALIVE_OPTIONS, Bucket, Client, History
 from .errors import (
+    Aborted,
     Cancelled,
     DeadlineExceeded,
     InvalidArgument,
@@ -45,6 +46,7 @@ from .supervision import SupervisionEvent, SupervisionWatch
 __version__ = "0.1.0"
 
 __all__ = [
+    "Aborted",
     "Alarm",
     "AlarmLimits",
     "AlarmTransition",

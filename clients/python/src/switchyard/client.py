@@ -159,6 +159,14 @@ class Client:
         resp = self._unary("DeviceService/SendCommand", self._devices.SendCommand, req, call_timeout)
         return CommandReply(resp.reply, tuple(value_from_pb(v) for v in resp.values))
 
+    def abort_command(self, device: str, reason: str = "") -> str:
+        """Aborts the command ``device`` is executing, ahead of its queued commands,
+        and returns it (for example ``"set_voltage 24"``), or ``""`` if the device
+        was idle. The aborted :meth:`send_command` raises :class:`Aborted` with
+        ``reason`` in its message. Raises NotFound for an unknown device."""
+        req = device_pb2.AbortCommandRequest(device=device, reason=reason)
+        return self._unary("DeviceService/AbortCommand", self._devices.AbortCommand, req).aborted
+
     def watch_devices(self, devices: Sequence[str] | str = ()) -> DeviceWatch:
         """Returns an iterator of (device, timestamp_ns): the current state of every
         selected device, then each change, until cancelled or the server stops.

@@ -78,6 +78,13 @@ class Unimplemented(SwitchyardError, NotImplementedError):
     code = grpc.StatusCode.UNIMPLEMENTED
 
 
+class Aborted(SwitchyardError):
+    """The command was aborted while the device executed it (see
+    :meth:`Client.abort_command`)."""
+
+    code = grpc.StatusCode.ABORTED
+
+
 class Cancelled(SwitchyardError):
     """The call was cancelled (by this client, usually on close)."""
 
@@ -87,6 +94,7 @@ class Cancelled(SwitchyardError):
 _BY_CODE: dict[grpc.StatusCode, type[SwitchyardError]] = {
     cls.code: cls
     for cls in (
+        Aborted,
         InvalidArgument,
         NotFound,
         Unavailable,

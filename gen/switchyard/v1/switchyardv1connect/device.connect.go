@@ -41,6 +41,9 @@ const (
 	// DeviceServiceSendCommandProcedure is the fully-qualified name of the DeviceService's SendCommand
 	// RPC.
 	DeviceServiceSendCommandProcedure = "/switchyard.v1.DeviceService/SendCommand"
+	// DeviceServiceAbortCommandProcedure is the fully-qualified name of the DeviceService's
+	// AbortCommand RPC.
+	DeviceServiceAbortCommandProcedure = "/switchyard.v1.DeviceService/AbortCommand"
 	// DeviceServiceWatchDevicesProcedure is the fully-qualified name of the DeviceService's
 	// WatchDevices RPC.
 	DeviceServiceWatchDevicesProcedure = "/switchyard.v1.DeviceService/WatchDevices"
@@ -54,6 +57,11 @@ type DeviceServiceClient interface {
 	GetDevice(context.Context, *connect.Request[v1.GetDeviceRequest]) (*connect.Response[v1.GetDeviceResponse], error)
 	// SendCommand sends a named command (or a raw line) to a device and returns its reply.
 	SendCommand(context.Context, *connect.Request[v1.SendCommandRequest]) (*connect.Response[v1.SendCommandResponse], error)
+	// AbortCommand cancels the command a device is executing, if any, ahead of its
+	// queued commands. A command not yet sent is not sent; one waiting for its reply or
+	// read-back fails at once with ABORTED, and if a reply may still arrive the device
+	// reconnects (re-running its init sequence). Queued commands are not aborted.
+	AbortCommand(context.Context, *connect.Request[v1.AbortCommandRequest]) (*connect.Response[v1.AbortCommandResponse], error)
 	// WatchDevices streams the current state of every device, then each state change.
 	WatchDevices(context.Context, *connect.Request[v1.WatchDevicesRequest]) (*connect.ServerStreamForClient[v1.WatchDevicesResponse], error)
 }
@@ -87,6 +95,12 @@ func NewDeviceServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(deviceServiceMethods.ByName("SendCommand")),
 			connect.WithClientOptions(opts...),
 		),
+		abortCommand: connect.NewClient[v1.AbortCommandRequest, v1.AbortCommandResponse](
+			httpClient,
+			baseURL+DeviceServiceAbortCommandProcedure,
+			connect.WithSchema(deviceServiceMethods.ByName("AbortCommand")),
+			connect.WithClientOptions(opts...),
+		),
 		watchDevices: connect.NewClient[v1.WatchDevicesRequest, v1.WatchDevicesResponse](
 			httpClient,
 			baseURL+DeviceServiceWatchDevicesProcedure,
@@ -101,6 +115,7 @@ type deviceServiceClient struct {
 	listDevices  *connect.Client[v1.ListDevicesRequest, v1.ListDevicesResponse]
 	getDevice    *connect.Client[v1.GetDeviceRequest, v1.GetDeviceResponse]
 	sendCommand  *connect.Client[v1.SendCommandRequest, v1.SendCommandResponse]
+	abortCommand *connect.Client[v1.AbortCommandRequest, v1.AbortCommandResponse]
 	watchDevices *connect.Client[v1.WatchDevicesRequest, v1.WatchDevicesResponse]
 }
 
@@ -119,6 +134,11 @@ func (c *deviceServiceClient) SendCommand(ctx context.Context, req *connect.Requ
 	return c.sendCommand.CallUnary(ctx, req)
 }
 
+// AbortCommand calls switchyard.v1.DeviceService.AbortCommand.
+func (c *deviceServiceClient) AbortCommand(ctx context.Context, req *connect.Request[v1.AbortCommandRequest]) (*connect.Response[v1.AbortCommandResponse], error) {
+	return c.abortCommand.CallUnary(ctx, req)
+}
+
 // WatchDevices calls switchyard.v1.DeviceService.WatchDevices.
 func (c *deviceServiceClient) WatchDevices(ctx context.Context, req *connect.Request[v1.WatchDevicesRequest]) (*connect.ServerStreamForClient[v1.WatchDevicesResponse], error) {
 	return c.watchDevices.CallServerStream(ctx, req)
@@ -132,6 +152,11 @@ type DeviceServiceHandler interface {
 	GetDevice(context.Context, *connect.Request[v1.GetDeviceRequest]) (*connect.Response[v1.GetDeviceResponse], error)
 	// SendCommand sends a named command (or a raw line) to a device and returns its reply.
 	SendCommand(context.Context, *connect.Request[v1.SendCommandRequest]) (*connect.Response[v1.SendCommandResponse], error)
+	// AbortCommand cancels the command a device is executing, if any, ahead of its
+	// queued commands. A command not yet sent is not sent; one waiting for its reply or
+	// read-back fails at once with ABORTED, and if a reply may still arrive the device
+	// reconnects (re-running its init sequence). Queued commands are not aborted.
+	AbortCommand(context.Context, *connect.Request[v1.AbortCommandRequest]) (*connect.Response[v1.AbortCommandResponse], error)
 	// WatchDevices streams the current state of every device, then each state change.
 	WatchDevices(context.Context, *connect.Request[v1.WatchDevicesRequest], *connect.ServerStream[v1.WatchDevicesResponse]) error
 }
@@ -161,6 +186,12 @@ func NewDeviceServiceHandler(svc DeviceServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(deviceServiceMethods.ByName("SendCommand")),
 		connect.WithHandlerOptions(opts...),
 	)
+	deviceServiceAbortCommandHandler := connect.NewUnaryHandler(
+		DeviceServiceAbortCommandProcedure,
+		svc.AbortCommand,
+		connect.WithSchema(deviceServiceMethods.ByName("AbortCommand")),
+		connect.WithHandlerOptions(opts...),
+	)
 	deviceServiceWatchDevicesHandler := connect.NewServerStreamHandler(
 		DeviceServiceWatchDevicesProcedure,
 		svc.WatchDevices,
@@ -175,6 +206,8 @@ func NewDeviceServiceHandler(svc DeviceServiceHandler, opts ...connect.HandlerOp
 			deviceServiceGetDeviceHandler.ServeHTTP(w, r)
 		case DeviceServiceSendCommandProcedure:
 			deviceServiceSendCommandHandler.ServeHTTP(w, r)
+		case DeviceServiceAbortCommandProcedure:
+			deviceServiceAbortCommandHandler.ServeHTTP(w, r)
 		case DeviceServiceWatchDevicesProcedure:
 			deviceServiceWatchDevicesHandler.ServeHTTP(w, r)
 		default:
@@ -196,6 +229,10 @@ func (UnimplementedDeviceServiceHandler) GetDevice(context.Context, *connect.Req
 
 func (UnimplementedDeviceServiceHandler) SendCommand(context.Context, *connect.Request[v1.SendCommandRequest]) (*connect.Response[v1.SendCommandResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.DeviceService.SendCommand is not implemented"))
+}
+
+func (UnimplementedDeviceServiceHandler) AbortCommand(context.Context, *connect.Request[v1.AbortCommandRequest]) (*connect.Response[v1.AbortCommandResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.DeviceService.AbortCommand is not implemented"))
 }
 
 func (UnimplementedDeviceServiceHandler) WatchDevices(context.Context, *connect.Request[v1.WatchDevicesRequest], *connect.ServerStream[v1.WatchDevicesResponse]) error {

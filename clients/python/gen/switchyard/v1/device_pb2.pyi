@@ -107,6 +107,20 @@ class SendCommandResponse(_message.Message):
     values: _containers.RepeatedCompositeFieldContainer[_sample_pb2.Value]
     def __init__(self, reply: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_sample_pb2.Value, _Mapping]]] = ...) -> None: ...
 
+class AbortCommandRequest(_message.Message):
+    __slots__ = ("device", "reason")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    device: str
+    reason: str
+    def __init__(self, device: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class AbortCommandResponse(_message.Message):
+    __slots__ = ("aborted",)
+    ABORTED_FIELD_NUMBER: _ClassVar[int]
+    aborted: str
+    def __init__(self, aborted: _Optional[str] = ...) -> None: ...
+
 class WatchDevicesRequest(_message.Message):
     __slots__ = ("devices",)
     DEVICES_FIELD_NUMBER: _ClassVar[int]

@@ -51,6 +51,11 @@ class DeviceServiceStub:
                 request_serializer=switchyard_dot_v1_dot_device__pb2.SendCommandRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_device__pb2.SendCommandResponse.FromString,
                 _registered_method=True)
+        self.AbortCommand = channel.unary_unary(
+                '/switchyard.v1.DeviceService/AbortCommand',
+                request_serializer=switchyard_dot_v1_dot_device__pb2.AbortCommandRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_device__pb2.AbortCommandResponse.FromString,
+                _registered_method=True)
         self.WatchDevices = channel.unary_stream(
                 '/switchyard.v1.DeviceService/WatchDevices',
                 request_serializer=switchyard_dot_v1_dot_device__pb2.WatchDevicesRequest.SerializeToString,
@@ -84,6 +89,16 @@ class DeviceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AbortCommand(self, request, context):
+        """AbortCommand cancels the command a device is executing, if any, ahead of its
+        queued commands. A command not yet sent is not sent; one waiting for its reply or
+        read-back fails at once with ABORTED, and if a reply may still arrive the device
+        reconnects (re-running its init sequence). Queued commands are not aborted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchDevices(self, request, context):
         """WatchDevices streams the current state of every device, then each state change.
         """
@@ -108,6 +123,11 @@ def add_DeviceServiceServicer_to_server(servicer, server):
                     servicer.SendCommand,
                     request_deserializer=switchyard_dot_v1_dot_device__pb2.SendCommandRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_device__pb2.SendCommandResponse.SerializeToString,
+            ),
+            'AbortCommand': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortCommand,
+                    request_deserializer=switchyard_dot_v1_dot_device__pb2.AbortCommandRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_device__pb2.AbortCommandResponse.SerializeToString,
             ),
             'WatchDevices': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchDevices,
@@ -198,6 +218,33 @@ class DeviceService:
             '/switchyard.v1.DeviceService/SendCommand',
             switchyard_dot_v1_dot_device__pb2.SendCommandRequest.SerializeToString,
             switchyard_dot_v1_dot_device__pb2.SendCommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortCommand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.DeviceService/AbortCommand',
+            switchyard_dot_v1_dot_device__pb2.AbortCommandRequest.SerializeToString,
+            switchyard_dot_v1_dot_device__pb2.AbortCommandResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/device.proto.
  */
 export const file_switchyard_v1_device: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2h5YXJkL3YxL2RldmljZS5wcm90bxINc3dpdGNoeWFyZC52MSJfCgdDaGFubmVsEgwKBG5hbWUYASABKAkSDQoFcXVlcnkYAiABKAkSKQoGcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVuaXQYBCABKAkiwgIKBkRldmljZRIMCgRuYW1lGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGZHJpdmVyGAMgASgJEikKBXN0YXRlGAQgASgOMhouc3dpdGNoeWFyZC52MS5EZXZpY2VTdGF0ZRIoCghjaGFubmVscxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQ2hhbm5lbBISCgpsYXN0X2Vycm9yGAYgASgJEhUKDXJlc3RhcnRfY291bnQYByABKA0SMwoPY29ubmVjdGVkX3NpbmNlGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxuZXh0X2F0dGVtcHQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGlkZW50aXR5GAogASgJEhAKCGNvbW1hbmRzGAsgAygJIhQKEkxpc3REZXZpY2VzUmVxdWVzdCI9ChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiYKB2RldmljZXMYASADKAsyFS5zd2l0Y2h5YXJkLnYxLkRldmljZSIgChBHZXREZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkiOgoRR2V0RGV2aWNlUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2UiiAEKElNlbmRDb21tYW5kUmVxdWVzdBIOCgZkZXZpY2UYASABKAkSDgoEbmFtZRgCIAEoCUgAEg0KA3JhdxgDIAEoCUgAEgwKBGFyZ3MYBCADKAkSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIJCgdjb21tYW5kIkoKE1NlbmRDb21tYW5kUmVzcG9uc2USDQoFcmVwbHkYASABKAkSJAoGdmFsdWVzGAIgAygLMhQuc3dpdGNoeWFyZC52MS5WYWx1ZSImChNXYXRjaERldmljZXNSZXF1ZXN0Eg8KB2RldmljZXMYASADKAkiUwoUV2F0Y2hEZXZpY2VzUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2USFAoMdGltZXN0YW1wX25zGAIgASgDKpgBCgtEZXZpY2VTdGF0ZRIcChhERVZJQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdERVZJQ0VfU1RBVEVfQ09OTkVDVElORxABEhoKFkRFVklDRV9TVEFURV9DT05ORUNURUQQAhIYChRERVZJQ0VfU1RBVEVfQkFDS09GRhADEhgKFERFVklDRV9TVEFURV9TVE9QUEVEEAQy5gIKDURldmljZVNlcnZpY2USVAoLTGlzdERldmljZXMSIS5zd2l0Y2h5YXJkLnYxLkxpc3REZXZpY2VzUmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuTGlzdERldmljZXNSZXNwb25zZRJOCglHZXREZXZpY2USHy5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlcXVlc3QaIC5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlc3BvbnNlElQKC1NlbmRDb21tYW5kEiEuc3dpdGNoeWFyZC52MS5TZW5kQ29tbWFuZFJlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLlNlbmRDb21tYW5kUmVzcG9uc2USWQoMV2F0Y2hEZXZpY2VzEiIuc3dpdGNoeWFyZC52MS5XYXRjaERldmljZXNSZXF1ZXN0GiMuc3dpdGNoeWFyZC52MS5XYXRjaERldmljZXNSZXNwb25zZTABQkFaP2dpdGh1Yi5jb20vc3dpdGNoeWFyZC9zd2l0Y2h5YXJkL2dlbi9zd2l0Y2h5YXJkL3YxO3N3aXRjaHlhcmR2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_switchyard_v1_sample]);
+  fileDesc("Chpzd2l0Y2h5YXJkL3YxL2RldmljZS5wcm90bxINc3dpdGNoeWFyZC52MSJfCgdDaGFubmVsEgwKBG5hbWUYASABKAkSDQoFcXVlcnkYAiABKAkSKQoGcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVuaXQYBCABKAkiwgIKBkRldmljZRIMCgRuYW1lGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGZHJpdmVyGAMgASgJEikKBXN0YXRlGAQgASgOMhouc3dpdGNoeWFyZC52MS5EZXZpY2VTdGF0ZRIoCghjaGFubmVscxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQ2hhbm5lbBISCgpsYXN0X2Vycm9yGAYgASgJEhUKDXJlc3RhcnRfY291bnQYByABKA0SMwoPY29ubmVjdGVkX3NpbmNlGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxuZXh0X2F0dGVtcHQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGlkZW50aXR5GAogASgJEhAKCGNvbW1hbmRzGAsgAygJIhQKEkxpc3REZXZpY2VzUmVxdWVzdCI9ChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiYKB2RldmljZXMYASADKAsyFS5zd2l0Y2h5YXJkLnYxLkRldmljZSIgChBHZXREZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkiOgoRR2V0RGV2aWNlUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2UiiAEKElNlbmRDb21tYW5kUmVxdWVzdBIOCgZkZXZpY2UYASABKAkSDgoEbmFtZRgCIAEoCUgAEg0KA3JhdxgDIAEoCUgAEgwKBGFyZ3MYBCADKAkSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIJCgdjb21tYW5kIkoKE1NlbmRDb21tYW5kUmVzcG9uc2USDQoFcmVwbHkYASABKAkSJAoGdmFsdWVzGAIgAygLMhQuc3dpdGNoeWFyZC52MS5WYWx1ZSI1ChNBYm9ydENvbW1hbmRSZXF1ZXN0Eg4KBmRldmljZRgBIAEoCRIOCgZyZWFzb24YAiABKAkiJwoUQWJvcnRDb21tYW5kUmVzcG9uc2USDwoHYWJvcnRlZBgBIAEoCSImChNXYXRjaERldmljZXNSZXF1ZXN0Eg8KB2RldmljZXMYASADKAkiUwoUV2F0Y2hEZXZpY2VzUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2USFAoMdGltZXN0YW1wX25zGAIgASgDKpgBCgtEZXZpY2VTdGF0ZRIcChhERVZJQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdERVZJQ0VfU1RBVEVfQ09OTkVDVElORxABEhoKFkRFVklDRV9TVEFURV9DT05ORUNURUQQAhIYChRERVZJQ0VfU1RBVEVfQkFDS09GRhADEhgKFERFVklDRV9TVEFURV9TVE9QUEVEEAQyvwMKDURldmljZVNlcnZpY2USVAoLTGlzdERldmljZXMSIS5zd2l0Y2h5YXJkLnYxLkxpc3REZXZpY2VzUmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuTGlzdERldmljZXNSZXNwb25zZRJOCglHZXREZXZpY2USHy5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlcXVlc3QaIC5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlc3BvbnNlElQKC1NlbmRDb21tYW5kEiEuc3dpdGNoeWFyZC52MS5TZW5kQ29tbWFuZFJlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLlNlbmRDb21tYW5kUmVzcG9uc2USVwoMQWJvcnRDb21tYW5kEiIuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXF1ZXN0GiMuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXNwb25zZRJZCgxXYXRjaERldmljZXMSIi5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1JlcXVlc3QaIy5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1Jlc3BvbnNlMAFCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_switchyard_v1_sample]);
 
 /**
  * Channel describes one configured channel of a device.
@@ -284,6 +284,52 @@ export const SendCommandResponseSchema: GenMessage<SendCommandResponse> = /*@__P
   messageDesc(file_switchyard_v1_device, 7);
 
 /**
+ * @generated from message switchyard.v1.AbortCommandRequest
+ */
+export type AbortCommandRequest = Message<"switchyard.v1.AbortCommandRequest"> & {
+  /**
+   * The device's name.
+   *
+   * @generated from field: string device = 1;
+   */
+  device: string;
+
+  /**
+   * Why, shown in the aborted command's error (e.g. "operator pressed stop").
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message switchyard.v1.AbortCommandRequest.
+ * Use `create(AbortCommandRequestSchema)` to create a new message.
+ */
+export const AbortCommandRequestSchema: GenMessage<AbortCommandRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_device, 8);
+
+/**
+ * @generated from message switchyard.v1.AbortCommandResponse
+ */
+export type AbortCommandResponse = Message<"switchyard.v1.AbortCommandResponse"> & {
+  /**
+   * The command that was in progress and is aborted, e.g. "set_voltage 24" or
+   * "raw \"MEAS:VOLT?\""; empty if the device was idle.
+   *
+   * @generated from field: string aborted = 1;
+   */
+  aborted: string;
+};
+
+/**
+ * Describes the message switchyard.v1.AbortCommandResponse.
+ * Use `create(AbortCommandResponseSchema)` to create a new message.
+ */
+export const AbortCommandResponseSchema: GenMessage<AbortCommandResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_device, 9);
+
+/**
  * @generated from message switchyard.v1.WatchDevicesRequest
  */
 export type WatchDevicesRequest = Message<"switchyard.v1.WatchDevicesRequest"> & {
@@ -300,7 +346,7 @@ export type WatchDevicesRequest = Message<"switchyard.v1.WatchDevicesRequest"> &
  * Use `create(WatchDevicesRequestSchema)` to create a new message.
  */
 export const WatchDevicesRequestSchema: GenMessage<WatchDevicesRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 8);
+  messageDesc(file_switchyard_v1_device, 10);
 
 /**
  * @generated from message switchyard.v1.WatchDevicesResponse
@@ -324,7 +370,7 @@ export type WatchDevicesResponse = Message<"switchyard.v1.WatchDevicesResponse">
  * Use `create(WatchDevicesResponseSchema)` to create a new message.
  */
 export const WatchDevicesResponseSchema: GenMessage<WatchDevicesResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 9);
+  messageDesc(file_switchyard_v1_device, 11);
 
 /**
  * DeviceState is the life-cycle state of a device's connection.
@@ -408,6 +454,19 @@ export const DeviceService: GenService<{
     methodKind: "unary";
     input: typeof SendCommandRequestSchema;
     output: typeof SendCommandResponseSchema;
+  },
+  /**
+   * AbortCommand cancels the command a device is executing, if any, ahead of its
+   * queued commands. A command not yet sent is not sent; one waiting for its reply or
+   * read-back fails at once with ABORTED, and if a reply may still arrive the device
+   * reconnects (re-running its init sequence). Queued commands are not aborted.
+   *
+   * @generated from rpc switchyard.v1.DeviceService.AbortCommand
+   */
+  abortCommand: {
+    methodKind: "unary";
+    input: typeof AbortCommandRequestSchema;
+    output: typeof AbortCommandResponseSchema;
   },
   /**
    * WatchDevices streams the current state of every device, then each state change.
