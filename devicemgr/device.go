@@ -19,9 +19,9 @@ import (
 // Device is the process of one instrument. Run it with Serve (usually under a
 // supervisor); read its state with Info from any goroutine.
 type Device struct {
-	m     *Manager
-	spec  Spec
-	seq   seqs
+	m    *Manager
+	spec Spec
+	seq  seqs
 	// mb is the device's mailbox: commands are calls on it, served one at a
 	// time between polls; operators abort the command in progress through
 	// its control lane. It outlives sessions and process restarts; queued
