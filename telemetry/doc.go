@@ -25,6 +25,19 @@
 //
 // The hub also keeps the latest sample of every channel for GetLatest.
 //
+// # Watchdog
+//
+// The hub has no goroutine. A Watchdog (watch.go) is the process that watches
+// it, meant to run under a supervisor: every Period it reads each live
+// subscription's depth and Drain count under the subscription's lock (as Len
+// does, so publishers wait no longer than for Len), keeps the queue depth
+// gauge current for consumers that stopped draining, reports a subscription
+// whose queued samples have had no Drain for StallAfter (stalled) and a
+// Lossless subscription deeper than LosslessWarnDepth (over limit), with one
+// log line when an episode starts and one when it ends. Status and Health give
+// the result of the last check; OnStatus hears only of changes in which
+// subscriptions are in trouble or in how many there are.
+//
 // Every copy of one published sample (in each queue and among the latest values)
 // shares one encoding cache, so a consumer that sends a sample to many clients
 // encodes it once (Sample.Encoded, safe for concurrent use and never blocking).

@@ -24,6 +24,17 @@ const (
 	Squash
 )
 
+var policyNames = [...]string{"drop_oldest", "lossless", "squash"}
+
+// String returns the policy's name as used in logs and status: "drop_oldest",
+// "lossless" or "squash".
+func (p Policy) String() string {
+	if int(p) < len(policyNames) {
+		return policyNames[p]
+	}
+	return "unknown"
+}
+
 // SubscribeOptions configures a Subscription. The zero value is a DropOldest
 // subscription to every sample with room for 4096 samples.
 type SubscribeOptions struct {
@@ -70,7 +81,7 @@ func NewHub(reg prometheus.Registerer) *Hub {
 		}, []string{"subscriber"}),
 		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchyard_hub_queue_depth",
-			Help: "Samples waiting in a subscription's queue (sampled at each drain).",
+			Help: "Samples waiting in a subscription's queue (set at each drain and at each check of a running Watchdog, which shows the deepest queue of subscribers sharing a name).",
 		}, []string{"subscriber"}),
 	}
 	empty := []*Subscription{}
@@ -170,6 +181,7 @@ type Subscription struct {
 	head, n  int
 	dropped  uint64
 	squashed uint64
+	drains   uint64 // calls to Drain, so a Watchdog can tell a stalled consumer
 	closed   bool
 }
 
@@ -257,6 +269,7 @@ func (s *Subscription) Drain(dst []Sample, max int) []Sample {
 		}
 		s.n -= k
 	}
+	s.drains++
 	s.depth.Set(float64(s.n))
 	if s.n > 0 {
 		// Leave a wake-up for what we did not take.
