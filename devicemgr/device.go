@@ -224,7 +224,7 @@ func (d *Device) session(ctx context.Context) error {
 	dialer := net.Dialer{Timeout: d.spec.ConnectTimeout}
 	conn, err := dialer.DialContext(ctx, "tcp", d.spec.Address)
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", d.spec.Address, err)
+		return err // "dial tcp 127.0.0.1:5025: connect: connection refused"
 	}
 	// A blocked read or write ends when ctx does.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })

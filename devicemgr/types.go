@@ -64,15 +64,15 @@ type Info struct {
 	ChangedAt time.Time
 }
 
-// Summary describes the connection in one line: the state in lower case and,
-// unless connected, the last error, the time of the next attempt and the
-// reconnections so far, e.g. "backoff: dial tcp 127.0.0.1:5025: connect:
-// connection refused; next attempt 12:00:03.000; 3 reconnections". A failed
+// Summary describes the connection in one line: the state in lower case, in
+// backoff the error and the time of the next attempt, and the reconnections so
+// far, e.g. "backoff: dial tcp 127.0.0.1:5025: connect: connection refused;
+// next attempt 12:00:03.000; 3 reconnections", "connecting; 3 reconnections". A failed
 // instrument is a state of its still-running device process, not a crash;
 // this is what the process reports to its supervisor.
 func (i Info) Summary() string {
 	s := strings.ToLower(i.State.String())
-	if i.State != Connected && i.LastError != "" {
+	if i.State == Backoff && i.LastError != "" {
 		s += ": " + i.LastError
 	}
 	if !i.NextAttempt.IsZero() {

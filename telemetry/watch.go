@@ -40,9 +40,10 @@ type WatchdogOptions struct {
 	// OnStatus, if set, is called from the watchdog's goroutine with the new
 	// status (see Status) at the first check and whenever the subscription
 	// count or the set of stalled or over-limit subscriptions changes; not
-	// when only a depth or a duration changes. It must not block for long:
-	// checks wait for it. Default none.
-	OnStatus func(status string)
+	// when only a depth or a duration changes. ctx is Serve's context (a
+	// supervisor's ReportStatus takes it). It must not block for long: checks
+	// wait for it. Default none.
+	OnStatus func(ctx context.Context, status string)
 }
 
 // SubscriptionHealth is one subscription as seen by the last check of a
@@ -82,7 +83,7 @@ type Watchdog struct {
 	warnDepth  int
 	log        *slog.Logger
 	now        func() time.Time
-	onStatus   func(string)
+	onStatus   func(context.Context, string)
 
 	stalls       *prometheus.CounterVec
 	stalledGauge prometheus.Gauge
@@ -201,7 +202,7 @@ func (w *Watchdog) Serve(ctx context.Context) error {
 	tick := time.NewTicker(w.period)
 	defer tick.Stop()
 	for {
-		w.check()
+		w.check(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -229,7 +230,7 @@ func (w *Watchdog) Health() []SubscriptionHealth {
 }
 
 // check inspects every subscription once. Only the serving goroutine calls it.
-func (w *Watchdog) check() {
+func (w *Watchdog) check(ctx context.Context) {
 	now := w.now()
 	subs := *w.hub.subs.Load()
 	health := make([]SubscriptionHealth, 0, len(subs))
@@ -343,7 +344,7 @@ func (w *Watchdog) check() {
 	}
 	w.reported, w.lastSubs, w.lastKey = true, len(health), key
 	if w.onStatus != nil {
-		w.onStatus(status)
+		w.onStatus(ctx, status)
 	}
 }
 

@@ -259,7 +259,7 @@ func TestWatchdogOnStatusOnlyOnChanges(t *testing.T) {
 		w := newWatchdog(t, h, telemetry.WatchdogOptions{
 			StallAfter: 5 * time.Second,
 			Logger:     slog.New(&logRecorder{}),
-			OnStatus: func(s string) {
+			OnStatus: func(_ context.Context, s string) {
 				mu.Lock()
 				calls = append(calls, s)
 				mu.Unlock()
@@ -411,7 +411,7 @@ func TestWatchdogUsesInjectedClock(t *testing.T) {
 	statuses := make(chan string, 16)
 	w := newWatchdog(t, h, telemetry.WatchdogOptions{
 		Period: time.Millisecond, Now: clock, Logger: slog.New(&logRecorder{}),
-		OnStatus: func(s string) { statuses <- s },
+		OnStatus: func(_ context.Context, s string) { statuses <- s },
 	})
 	stop := serve(t, w)
 	defer stop()
@@ -476,7 +476,7 @@ func ExampleWatchdog() {
 
 	statuses := make(chan string, 8)
 	w, err := telemetry.NewWatchdog(h, telemetry.WatchdogOptions{
-		OnStatus: func(s string) { statuses <- s }, // e.g. to the supervisor
+		OnStatus: func(_ context.Context, s string) { statuses <- s }, // e.g. to the supervisor
 	})
 	if err != nil {
 		fmt.Println(err)

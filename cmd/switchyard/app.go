@@ -25,18 +25,27 @@ import (
 // writer and the API servers in one supervision tree:
 //
 //	switchyard (one_for_one, at most 5 restarts in 30 s)
-//	├── archive   worker: the QuestDB writer (only with a QuestDB address)
-//	├── devices   dynamic supervisor (one_for_one): one worker per instrument,
-//	│             added at run time, each keyed by its device name
-//	└── api       worker: the gRPC and HTTP servers
+//	├── telemetry      worker: the hub's watchdog
+//	├── archive        worker: the QuestDB writer (only with a QuestDB address)
+//	├── device-events  worker: device state changes into QuestDB (with archiving)
+//	├── alarm-archive  worker: alarm transitions into QuestDB (with archiving)
+//	├── alarms         worker: the alarm engine
+//	├── spool-monitor  worker: the spool's fill level as a channel (with a spool)
+//	├── devices        dynamic supervisor (one_for_one): one worker per
+//	│                  instrument, added at run time, keyed by its device name,
+//	│                  each with its command mailbox
+//	└── api            worker: the gRPC and HTTP servers
 //
-// The telemetry hub is not in the tree: it has no goroutine of its own (a
-// publisher's call fans out into bounded queues), so there is nothing to
-// restart; it lives as long as the app.
+// The telemetry hub's fan-out runs on its publishers' goroutines (a publish
+// never blocks, whatever the consumers do). Its process in the tree is the
+// watchdog: it keeps every subscription's queue depth current and reports
+// stalled consumers and runaway lossless queues as its status (each change is
+// a supervision STATUS event), in the log and in metrics.
 //
 // Start order (the root supervisor starts children in order, each after the one
 // before it is ready):
 //
+//  0. telemetry - the hub's watchdog.
 //  1. archive  - the QuestDB writer; its hub subscription exists before any device
 //     publishes, so it sees every sample from the first one on. Then the device
 //     events writer and its feed (the state watch exists before any device starts).
@@ -93,6 +102,15 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	a.root = supervisor.New("switchyard", supervisor.Options{
 		Strategy: supervisor.OneForOne, MaxRestarts: 5, MaxTime: 30 * time.Second, Logger: log,
 	})
+	watchdog, err := telemetry.NewWatchdog(a.hub, telemetry.WatchdogOptions{
+		Logger: log, Registerer: reg, OnStatus: supervisor.ReportStatus,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.root.Add(supervisor.ChildSpec{ID: "telemetry", Service: watchdog, Shutdown: 5 * time.Second}); err != nil {
+		return nil, err
+	}
 
 	if cfg.QuestDB.Address != "" {
 		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})

@@ -102,9 +102,13 @@ func TestAppSupervisionTree(t *testing.T) {
 	for _, c := range tree.Children {
 		ids = append(ids, c.ID)
 	}
-	if strings.Join(ids, ",") != "alarms,devices,api" {
-		t.Fatalf("root's children = %v, want alarms,devices,api (no archives without QuestDB; the hub has no process)", ids)
+	if strings.Join(ids, ",") != "telemetry,alarms,devices,api" {
+		t.Fatalf("root's children = %v, want telemetry,alarms,devices,api (no archives without QuestDB)", ids)
 	}
+	eventually(t, 10*time.Second, "the hub watchdog's status", func() bool {
+		hub, _ := a.root.Snapshot().Find("telemetry")
+		return hub.State == supervisor.Running && strings.HasSuffix(hub.Status, "; all draining")
+	})
 	devs, _ := tree.Find("devices")
 	if devs.Kind != "supervisor" || devs.Strategy != "one_for_one" || len(devs.Children) != 3 {
 		t.Fatalf("devices = %+v, want a one_for_one supervisor of 3", devs)
@@ -127,7 +131,7 @@ func TestAppSupervisionTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := resp.GetRoot().GetChildren()[1]; got.GetId() != "devices" || len(got.GetChildren()) != 3 || got.GetUptimeNs() <= 0 {
+	if got := resp.GetRoot().GetChildren()[2]; got.GetId() != "devices" || len(got.GetChildren()) != 3 || got.GetUptimeNs() <= 0 {
 		t.Fatalf("API tree devices = %v", got)
 	}
 
