@@ -60,8 +60,11 @@
 // # Concurrency contract
 //
 // Each Device's state (connection, schedule) is owned by the goroutine running its
-// Serve. Commands reach it through a bounded queue and are executed between polls,
-// one outstanding request at a time. Poll tokens reach it from the shared period
+// Serve. Commands reach it as calls on its supervisor.Mailbox (Device.Mailbox)
+// and are executed between polls, one outstanding request at a time; an abort
+// on the mailbox's control lane (Device.Abort) cancels the one in progress.
+// Serve reports its connection summary (Info.Summary) to its supervisor with
+// supervisor.ReportStatus. Poll tokens reach it from the shared period
 // schedulers, which start with a period's first connected group and stop (and are
 // waited for) when its last one leaves, so a Manager whose devices are all
 // stopped runs no goroutine. Info snapshots and the state feed are safe from any

@@ -72,7 +72,7 @@
 //
 //	devices := supervisor.New("devices", supervisor.Options{MaxRestarts: 50, MaxTime: 10 * time.Second})
 //	for _, d := range devs {
-//		err := devices.Add(supervisor.ChildSpec{ID: d.Name, Service: d, Kill: d.Close, Mailbox: d.Mailbox})
+//		err := devices.Add(supervisor.ChildSpec{ID: d.Name(), Service: d, Kill: d.Close, Mailbox: d.Mailbox()})
 //		...
 //	}
 //	root := supervisor.New("root", supervisor.Options{})
@@ -90,10 +90,19 @@
 // # Mailboxes
 //
 // A Mailbox is a process's inbox: Call (request/reply bounded by the
-// caller's context and a timeout; a late reply is dropped and counted),
-// Cast, and Control (stop, abort, reconfigure), whose lane is received
-// first while each lane stays FIFO. Abort cancels the context of the
-// message in progress. A Mailbox given in ChildSpec.Mailbox outlives its
-// process's restarts: when the process exits, queued calls fail with
-// ErrRestarted or ErrStopped and are never replayed to the new one.
+// caller's context, a timeout and optionally a queue timeout; a late reply
+// is dropped and counted), Cast, and Control (stop, abort, reconfigure),
+// whose lane is received first while each lane stays FIFO. Abort cancels
+// the context of the message in progress with ErrAborted as its cause. A
+// Mailbox given in ChildSpec.Mailbox outlives its process's restarts: when
+// the process exits, queued calls fail with ErrRestarted or ErrStopped and
+// are never replayed to the new one.
+//
+// # Status
+//
+// A process that handles failures inside itself (a device reconnecting to
+// its instrument) stays Running through them. It says how it is doing with
+// ReportStatus(ctx, status) on the context its supervisor gave it: the
+// status shows in Snapshot, and each change is an EventStatus, so watchers
+// see a failing instrument without polling the tree.
 package supervisor
