@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard/switchyard/alarm"
@@ -48,6 +49,11 @@ func TestAlarmService(t *testing.T) {
 	defer conn.Close()
 	client := pb.NewAlarmServiceClient(conn)
 	tctx := testCtx(t)
+
+	hr, err := healthpb.NewHealthClient(conn).Check(tctx, &healthpb.HealthCheckRequest{Service: "switchyard.v1.AlarmService"})
+	if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health of switchyard.v1.AlarmService = %v, %v; want SERVING", hr, err)
+	}
 
 	watch, err := client.WatchAlarms(tctx, &pb.WatchAlarmsRequest{Filter: &pb.AlarmFilter{Groups: []string{"power"}}})
 	if err != nil {

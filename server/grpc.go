@@ -36,8 +36,9 @@ const (
 // maxRequestBytes bounds a request message on both transports.
 const maxRequestBytes = 1 << 20
 
-// serviceNames are the fully-qualified names registered with the health services.
-var serviceNames = []string{
+// baseServiceNames are the fully-qualified names of the services every server
+// registers, for the health services (AlarmService joins them when served).
+var baseServiceNames = []string{
 	pb.DeviceService_ServiceDesc.ServiceName,
 	pb.TelemetryService_ServiceDesc.ServiceName,
 	pb.SystemService_ServiceDesc.ServiceName,

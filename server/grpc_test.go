@@ -488,11 +488,15 @@ func TestGRPCReflectionAndHealth(t *testing.T) {
 	}
 
 	health := healthpb.NewHealthClient(e.conn)
-	for _, svc := range []string{"", "switchyard.v1.TelemetryService"} {
+	for _, svc := range []string{"", "switchyard.v1.TelemetryService", "switchyard.v1.DeviceService", "switchyard.v1.SystemService", "switchyard.v1.HistoryService"} {
 		hr, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
 		if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Fatalf("health %q = %v, %v", svc, hr, err)
 		}
+	}
+	// This server has no alarm engine, so it serves no AlarmService.
+	if _, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: "switchyard.v1.AlarmService"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("health of the AlarmService not served: %v, want NotFound", err)
 	}
 }
 

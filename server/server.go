@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,8 @@ type Server struct {
 	serving atomic.Bool // what /healthz reports
 	health  *health.Server
 	checker *grpchealth.StaticChecker
+	// services are the names health reports on (besides "").
+	services []string
 
 	grpc *grpc.Server
 	http *http.Server
@@ -99,11 +102,16 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	names := slices.Clone(baseServiceNames)
+	if opts.Alarms != nil {
+		names = append(names, pb.AlarmService_ServiceDesc.ServiceName)
+	}
 	s := &Server{
-		opts:    opts,
-		log:     opts.Logger,
-		health:  health.NewServer(),
-		checker: grpchealth.NewStaticChecker(serviceNames...),
+		opts:     opts,
+		log:      opts.Logger,
+		health:   health.NewServer(),
+		checker:  grpchealth.NewStaticChecker(names...),
+		services: names,
 	}
 	s.life, s.endLife = context.WithCancelCause(context.Background())
 	s.setHealth(false)
@@ -265,7 +273,7 @@ func (s *Server) setHealth(up bool) {
 	if up {
 		grpcStatus, connectStatus = healthpb.HealthCheckResponse_SERVING, grpchealth.StatusServing
 	}
-	for _, name := range append([]string{""}, serviceNames...) {
+	for _, name := range append([]string{""}, s.services...) {
 		s.health.SetServingStatus(name, grpcStatus)
 		s.checker.SetStatus(name, connectStatus)
 	}
