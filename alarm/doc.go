@@ -25,6 +25,6 @@
 // goroutine and fail with ErrNotRunning when Serve is not running. Engine never
 // blocks on a watcher: each Watch has a bounded queue whose overflow drops the
 // oldest transitions and counts them (Watch.Dropped). Sinks are handed every
-// transition through Record, which must not block; QuestDBSink keeps its own
-// unbounded queue and never drops.
+// transition through Record, which must not block; QuestDBSink queues without
+// bound (and spools to disk, with a spool directory) and never drops.
 package alarm

@@ -67,7 +67,10 @@ func TestEndToEndRampAndCut(t *testing.T) {
 	defer sub.Close()
 	states := mgr.WatchStates()
 	defer states.Close()
-	sink := alarm.NewQuestDBSink(qdb, table, discard())
+	sink, err := alarm.NewQuestDBSink(qdb, ingest.Options{Table: table, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	eng, err := alarm.NewEngine([]alarm.Rule{{Devices: []string{"psu-*"}, Channels: []string{"voltage"}, Limits: limits}},
 		sub, states, alarm.Options{Sinks: []alarm.Sink{sink}, Logger: discard()})
 	if err != nil {

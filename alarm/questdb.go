@@ -2,15 +2,14 @@ package alarm
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	qdb "github.com/questdb/go-questdb-client/v3"
 
 	"github.com/switchyard/switchyard/ingest"
-	"github.com/switchyard/switchyard/supervisor"
 )
 
 // DefaultEventsTable is the QuestDB table of alarm transitions.
@@ -45,189 +44,156 @@ func CreateEventsTableSQL(table string) string {
 }
 
 // QuestDBSink archives transitions to QuestDB over ILP/HTTP, each row with the
-// limits in force. Record queues without bound and never blocks; Serve delivers,
-// keeping its own copy of a batch until QuestDB acknowledged it, and retries with
-// backoff. Create it with NewQuestDBSink.
+// limits in force, with the archive's guarantees (it is an ingest.EventWriter):
+// spooled to disk when Options.SpoolDir is set, retried through outages until
+// QuestDB acknowledges, DEDUP-safe when re-sent after a crash. Record never
+// blocks and never drops. Create it with NewQuestDBSink; run its Serve.
 type QuestDBSink struct {
-	addr, table string
-	log         *slog.Logger
-	wake        chan struct{}
-
-	mu sync.Mutex
-	q  []Transition
+	w   *ingest.EventWriter
+	log *slog.Logger
 }
 
-// NewQuestDBSink returns a sink writing to table (DefaultEventsTable when empty) of
-// the QuestDB whose HTTP port is addr. log may be nil.
-func NewQuestDBSink(addr, table string, log *slog.Logger) *QuestDBSink {
-	if table == "" {
-		table = DefaultEventsTable
+// NewQuestDBSink returns a sink writing to opts.Table (DefaultEventsTable when
+// empty) of the QuestDB whose HTTP port is addr. Give it a SpoolDir of its own
+// (not the sample archive's) to keep transitions through a crash during an
+// outage.
+func NewQuestDBSink(addr string, opts ingest.Options) (*QuestDBSink, error) {
+	if opts.Table == "" {
+		opts.Table = DefaultEventsTable
 	}
-	if log == nil {
-		log = slog.Default()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	return &QuestDBSink{addr: addr, table: table, log: log, wake: make(chan struct{}, 1)}
+	w, err := ingest.NewEventWriterFor(addr, opts, ingest.EventTable{Create: CreateEventsTableSQL, Encode: encodeTransition})
+	if err != nil {
+		return nil, fmt.Errorf("alarm archive: %w", err)
+	}
+	return &QuestDBSink{w: w, log: opts.Logger}, nil
 }
 
 // Record implements Sink.
 func (s *QuestDBSink) Record(t Transition) {
-	s.mu.Lock()
-	s.q = append(s.q, t)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	e, err := transitionEvent(&t)
+	if err == nil {
+		err = s.w.Record(e)
 	}
-}
-
-// Pending returns how many transitions wait to be archived.
-func (s *QuestDBSink) Pending() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.q)
-}
-
-// drainTimeout bounds the last deliveries after Serve's context ended.
-const drainTimeout = 10 * time.Second
-
-// Serve creates the table and delivers transitions until ctx ends, then tries for
-// up to 10 s more to deliver what is queued.
-func (s *QuestDBSink) Serve(ctx context.Context) error {
-	wait := func(ctx context.Context, d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		}
-	}
-	delay := &supervisor.Retry{Backoff: supervisor.Backoff{Min: 250 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.5}}
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, _, err := ingest.Query(cctx, s.addr, CreateEventsTableSQL(s.table))
-		cancel()
-		if err == nil {
-			break
-		}
-		s.log.Warn("alarm archive: creating table failed; retrying", "table", s.table, "err", err)
-		if !wait(ctx, delay.Next()) {
-			return nil
-		}
-	}
-	sender, err := s.newSender()
 	if err != nil {
-		return err
-	}
-	defer func() { _ = sender.Close(context.Background()) }()
-	delay.Reset()
-	for {
-		if ctx.Err() != nil {
-			s.drain(sender)
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			continue
-		case <-s.wake:
-		}
-		for s.Pending() > 0 && ctx.Err() == nil {
-			if err := s.deliver(ctx, sender); err != nil {
-				s.log.Warn("alarm archive: delivery failed; retrying", "pending", s.Pending(), "err", err)
-				_ = sender.Close(context.Background())
-				if sender, err = s.newSender(); err != nil {
-					return err
-				}
-				wait(ctx, delay.Next())
-				continue
-			}
-			delay.Reset()
-		}
+		// Only a transition without a device or channel gets here: a bug.
+		s.log.Error("alarm archive: transition not archived", "alarm", t.Alarm.Device+"/"+t.Alarm.Channel, "err", err)
 	}
 }
 
-// drain delivers what is queued after Serve's context ended, for up to
-// drainTimeout.
-func (s *QuestDBSink) drain(sender qdb.LineSender) {
-	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancel()
-	for s.Pending() > 0 {
-		if err := s.deliver(ctx, sender); err != nil {
-			s.log.Error("alarm archive: transitions not archived at shutdown", "count", s.Pending(), "err", err)
-			return
-		}
-	}
+// Pending returns how many recorded transitions wait for QuestDB outside the
+// spool.
+func (s *QuestDBSink) Pending() int { return s.w.Pending() }
+
+// Archived returns once every transition recorded before the call is
+// acknowledged by QuestDB (or set aside as a dead letter), or ctx ends.
+func (s *QuestDBSink) Archived(ctx context.Context) error { return s.w.Archived(ctx) }
+
+// Serve creates the table and archives transitions until ctx ends, then keeps
+// trying for the writer's ShutdownTimeout to deliver what is pending (what is
+// spooled is delivered by the next run anyway).
+func (s *QuestDBSink) Serve(ctx context.Context) error { return s.w.Serve(ctx) }
+
+// transitionRow is one row of the transitions table. It is what the spool
+// holds (as JSON in the event's Message), so its field names stay stable.
+type transitionRow struct {
+	TimeNs     int64    `json:"ts"`
+	Device     string   `json:"device"`
+	Channel    string   `json:"channel"`
+	Group      string   `json:"alarm_group,omitempty"`
+	Event      string   `json:"event"`
+	Cond       string   `json:"cond"`
+	Severity   string   `json:"severity"`
+	Latched    string   `json:"latched"`
+	Acked      bool     `json:"acked"`
+	Reading    *float64 `json:"reading,omitempty"`
+	Quality    string   `json:"quality"`
+	Message    string   `json:"message,omitempty"`
+	Who        string   `json:"who,omitempty"`
+	Comment    string   `json:"comment,omitempty"`
+	HiHi       *float64 `json:"hihi,omitempty"`
+	High       *float64 `json:"high,omitempty"`
+	Low        *float64 `json:"low,omitempty"`
+	LoLo       *float64 `json:"lolo,omitempty"`
+	Hysteresis float64  `json:"hysteresis"`
+	DelayMs    int64    `json:"delay_ms"`
+	Limits     string   `json:"limits"`
 }
 
-func (s *QuestDBSink) newSender() (qdb.LineSender, error) {
-	conf := fmt.Sprintf("http::addr=%s;auto_flush=off;request_min_throughput=102400;request_timeout=10000;retry_timeout=5000;", s.addr)
-	sender, err := qdb.LineSenderFromConf(context.Background(), conf)
-	if err != nil {
-		return nil, fmt.Errorf("alarm archive: QuestDB sender for %s: %w", s.addr, err)
-	}
-	return sender, nil
-}
-
-// deliver sends up to 1000 queued transitions and removes them once QuestDB
-// acknowledged them. On failure they stay queued.
-func (s *QuestDBSink) deliver(ctx context.Context, sender qdb.LineSender) error {
-	s.mu.Lock()
-	batch := s.q[:min(len(s.q), 1000)]
-	s.mu.Unlock()
-	for i := range batch {
-		if err := s.encode(ctx, sender, &batch[i]); err != nil {
-			return err
-		}
-	}
-	if err := sender.Flush(ctx); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	n := copy(s.q, s.q[len(batch):])
-	clear(s.q[n:])
-	s.q = s.q[:n]
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *QuestDBSink) encode(ctx context.Context, sender qdb.LineSender, t *Transition) error {
+// transitionEvent turns a transition into the event the EventWriter spools:
+// source device/channel, kind the event, the row as JSON in Message.
+func transitionEvent(t *Transition) (ingest.Event, error) {
 	a := &t.Alarm
 	l := &a.Limits
-	sender.Table(s.table).
-		Symbol("device", a.Device).
-		Symbol("channel", a.Channel)
-	if a.Group != "" {
-		sender.Symbol("alarm_group", a.Group)
+	row := transitionRow{
+		TimeNs: t.Time.UnixNano(), Device: a.Device, Channel: a.Channel, Group: a.Group,
+		Event: t.Event.String(), Cond: a.Condition.String(), Severity: a.Severity.String(),
+		Latched: a.Latched.String(), Acked: a.Acked, Quality: a.Quality.String(),
+		Message: a.Message, Who: t.Who, Comment: t.Comment,
+		Hysteresis: l.Hysteresis, DelayMs: l.Delay.Milliseconds(), Limits: l.String(),
 	}
-	sender.Symbol("event", t.Event.String()).
-		Symbol("cond", a.Condition.String()).
-		Symbol("severity", a.Severity.String()).
-		Symbol("latched", a.Latched.String()).
-		Symbol("quality", a.Quality.String()).
-		BoolColumn("acked", a.Acked)
 	if a.HasValue {
-		sender.Float64Column("reading", a.Value)
+		row.Reading = &a.Value
 	}
-	if a.Message != "" {
-		sender.StringColumn("message", a.Message)
+	limit := func(th Threshold) *float64 {
+		if !th.Enabled() {
+			return nil
+		}
+		v := th.Value
+		return &v
 	}
-	if t.Who != "" {
-		sender.StringColumn("who", t.Who)
+	row.HiHi, row.High, row.Low, row.LoLo = limit(l.HiHi), limit(l.High), limit(l.Low), limit(l.LoLo)
+	b, err := json.Marshal(row)
+	if err != nil {
+		return ingest.Event{}, err
 	}
-	if t.Comment != "" {
-		sender.StringColumn("comment", t.Comment)
+	return ingest.Event{TimeNs: row.TimeNs, Source: a.Device + "/" + a.Channel, Kind: row.Event, Message: string(b)}, nil
+}
+
+// encodeTransition writes a spooled transition as one row of table. A row
+// that does not decode (a damaged spool) is refused before anything is
+// written, so the archive sets it aside as a dead letter.
+func encodeTransition(ctx context.Context, s qdb.LineSender, table string, e *ingest.Event) error {
+	var r transitionRow
+	if err := json.Unmarshal([]byte(e.Message), &r); err != nil {
+		return fmt.Errorf("alarm transition %s %s: %w", e.Source, e.Kind, err)
+	}
+	if r.Device == "" || r.Channel == "" || r.Event == "" {
+		return fmt.Errorf("alarm transition %s %s: device, channel and event are required", e.Source, e.Kind)
+	}
+	s.Table(table).Symbol("device", r.Device).Symbol("channel", r.Channel)
+	if r.Group != "" {
+		s.Symbol("alarm_group", r.Group)
+	}
+	s.Symbol("event", r.Event).
+		Symbol("cond", r.Cond).
+		Symbol("severity", r.Severity).
+		Symbol("latched", r.Latched).
+		Symbol("quality", r.Quality).
+		BoolColumn("acked", r.Acked)
+	if r.Reading != nil {
+		s.Float64Column("reading", *r.Reading)
 	}
 	for _, c := range []struct {
 		name string
-		t    Threshold
-	}{{"hihi", l.HiHi}, {"high", l.High}, {"low", l.Low}, {"lolo", l.LoLo}} {
-		if c.t.Enabled() {
-			sender.Float64Column(c.name, c.t.Value)
+		v    string
+	}{{"message", r.Message}, {"who", r.Who}, {"comment", r.Comment}} {
+		if c.v != "" {
+			s.StringColumn(c.name, c.v)
 		}
 	}
-	sender.Float64Column("hysteresis", l.Hysteresis).
-		Int64Column("delay_ms", l.Delay.Milliseconds()).
-		StringColumn("limits", l.String())
-	return sender.At(ctx, t.Time)
+	for _, c := range []struct {
+		name string
+		v    *float64
+	}{{"hihi", r.HiHi}, {"high", r.High}, {"low", r.Low}, {"lolo", r.LoLo}} {
+		if c.v != nil {
+			s.Float64Column(c.name, *c.v)
+		}
+	}
+	s.Float64Column("hysteresis", r.Hysteresis).
+		Int64Column("delay_ms", r.DelayMs).
+		StringColumn("limits", r.Limits)
+	return s.At(ctx, time.Unix(0, r.TimeNs))
 }

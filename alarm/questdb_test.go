@@ -3,11 +3,14 @@ package alarm_test
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchyard/switchyard/alarm"
+	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
 	"github.com/switchyard/switchyard/telemetry"
 )
@@ -20,7 +23,11 @@ func TestQuestDBSinkKeepsTransitionsThroughAnOutage(t *testing.T) {
 	table := ingesttest.Table(t, qdb)
 	proxy := ingesttest.NewProxy(t, qdb)
 	failures := make(chan string, 100)
-	sink := alarm.NewQuestDBSink(proxy.Addr(), table, slog.New(failureHandler{failures}))
+	sink, err := alarm.NewQuestDBSink(proxy.Addr(), ingest.Options{Table: table, Logger: slog.New(failureHandler{failures}),
+		RetryBackoffMax: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitFailure := func() {
 		t.Helper()
 		select {
@@ -77,3 +84,87 @@ func (h failureHandler) Handle(_ context.Context, r slog.Record) error {
 
 func (h failureHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h failureHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestQuestDBSinkSpoolKeepsTransitionsThroughARestart: with a spool directory,
+// transitions recorded during an outage that outlasts the process are on disk;
+// the next process's sink (same directory) archives each of them exactly once,
+// with its limits, once QuestDB is back.
+func TestQuestDBSinkSpoolKeepsTransitionsThroughARestart(t *testing.T) {
+	qdb := ingesttest.QuestDB(t)
+	table := ingesttest.Table(t, qdb)
+	proxy := ingesttest.NewProxy(t, qdb)
+	dir := t.TempDir()
+	opts := ingest.Options{Table: table, SpoolDir: dir, Logger: slog.New(slog.DiscardHandler),
+		RetryBackoffMax: 200 * time.Millisecond, ShutdownTimeout: 300 * time.Millisecond}
+
+	first, err := alarm.NewQuestDBSink(proxy.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- first.Serve(ctx) }()
+	m := alarm.NewMachine("psu-1", "voltage", "power", lim())
+	now := time.Now()
+	record := func(s *alarm.QuestDBSink, v float64) {
+		now = now.Add(time.Millisecond)
+		for _, tr := range m.Sample(now, &telemetry.Sample{Value: telemetry.Float(v), TimeNs: now.UnixNano()}) {
+			s.Record(tr)
+		}
+	}
+	record(first, 45) // RAISED HIGH
+	ingesttest.WaitCount(t, qdb, table, "", 1, 60*time.Second)
+
+	proxy.Set(ingesttest.Unavailable)
+	record(first, 55) // RAISED HIHI
+	record(first, 20) // CLEARED
+	record(first, 0)  // RAISED LOLO
+	// The outage outlasts the process: it stops with the transitions unsent.
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	// What QuestDB has not acknowledged is in the spool, so nothing is lost.
+	if err := <-done; err != nil {
+		t.Fatalf("first Serve = %v, want nil: the unsent transitions are spooled", err)
+	}
+	if n := spooledBytes(t, dir); n == 0 {
+		t.Fatal("nothing in the spool after stopping during the outage")
+	}
+
+	proxy.Set(ingesttest.Up)
+	second, err := alarm.NewQuestDBSink(proxy.Addr(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go func() { done <- second.Serve(ctx2) }()
+	ingesttest.WaitCount(t, qdb, table, "", 4, 60*time.Second)
+	ingesttest.WaitCount(t, qdb, table, "event = 'RAISED' AND cond = 'LOLO' AND lolo = 1 AND hihi = 50 AND latched = 'MAJOR'", 1, 10*time.Second)
+	ingesttest.WaitCount(t, qdb, table, "event = 'CLEARED' AND reading = 20", 1, 10*time.Second)
+	cancel2()
+	if err := <-done; err != nil {
+		t.Fatalf("second Serve = %v", err)
+	}
+	time.Sleep(time.Second) // WAL: a duplicate would be visible by now
+	ingesttest.WaitCount(t, qdb, table, "", 4, 10*time.Second)
+}
+
+// spooledBytes is the size of the spool's files under dir.
+func spooledBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

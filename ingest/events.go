@@ -54,6 +54,24 @@ func eventToSample(e *Event) telemetry.Sample {
 		Value: telemetry.String(e.Message), Err: e.Detail}
 }
 
+func sampleToEvent(smp *telemetry.Sample) Event {
+	return Event{TimeNs: smp.TimeNs, Source: smp.Device, Kind: smp.Channel, Seq: smp.Seq,
+		Message: smp.Value.S, Detail: smp.Err}
+}
+
+// EventTable is the table of an EventWriter made with NewEventWriterFor: a table
+// of its own columns, filled from Events that carry them (in Message, as JSON
+// for example), with the EventWriter's guarantees.
+type EventTable struct {
+	// Create returns the statement that creates the table if it is missing. Its
+	// DEDUP keys must make a re-sent batch harmless.
+	Create func(table string) string
+	// Encode appends e to s as one row of table, ending it with At. It must
+	// check e before writing anything to s: an error then sets the event aside
+	// in the dead-letter file (with the reason) instead of archiving it.
+	Encode func(ctx context.Context, s qdb.LineSender, table string, e *Event) error
+}
+
 var eventSchema = rowSchema{
 	create: CreateEventTableSQL,
 	encode: func(ctx context.Context, s qdb.LineSender, table string, smp *telemetry.Sample) error {
@@ -83,14 +101,41 @@ func NewEventWriter(httpAddr string, opts Options) (*EventWriter, error) {
 	if opts.Table == "" {
 		opts.Table = DefaultEventTable
 	}
+	return newEventWriter(httpAddr, opts, eventSchema)
+}
+
+// NewEventWriterFor returns an EventWriter for a table of its own (opts.Table,
+// required), described by t: the alarm engine archives its transitions, with
+// every limit in force, this way.
+func NewEventWriterFor(httpAddr string, opts Options, t EventTable) (*EventWriter, error) {
+	if opts.Table == "" {
+		return nil, errors.New("ingest: an event table of its own needs Options.Table")
+	}
+	if t.Create == nil || t.Encode == nil {
+		return nil, errors.New("ingest: EventTable needs Create and Encode")
+	}
+	return newEventWriter(httpAddr, opts, rowSchema{
+		create: t.Create,
+		encode: func(ctx context.Context, s qdb.LineSender, table string, smp *telemetry.Sample) error {
+			e := sampleToEvent(smp)
+			return t.Encode(ctx, s, table, &e)
+		},
+	})
+}
+
+func newEventWriter(httpAddr string, opts Options, schema rowSchema) (*EventWriter, error) {
 	q := &eventQueue{ready: make(chan struct{}, 1), seq: map[string]uint64{}}
 	w, err := NewWriter(httpAddr, q, opts)
 	if err != nil {
 		return nil, err
 	}
-	w.schema = eventSchema
+	w.schema = schema
 	return &EventWriter{Writer: w, q: q}, nil
 }
+
+// Pending returns how many recorded events QuestDB has not acknowledged yet
+// that are not in the spool: queued by Record or held in memory.
+func (w *EventWriter) Pending() int { return w.q.len() + w.Writer.Pending() }
 
 // Record queues an event for the archive. A zero Seq is replaced by the next
 // number of the event's source (from 1 for each EventWriter); a zero TimeNs by
@@ -129,6 +174,12 @@ func (q *eventQueue) push(e Event) {
 }
 
 func (q *eventQueue) Ready() <-chan struct{} { return q.ready }
+
+func (q *eventQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.q)
+}
 
 func (q *eventQueue) Drain(dst []telemetry.Sample, max int) []telemetry.Sample {
 	q.mu.Lock()

@@ -143,7 +143,16 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if cfg.QuestDB.Table != ingest.DefaultTable {
 			alarmTable = cfg.QuestDB.Table + "_" + alarm.DefaultEventsTable
 		}
-		sink := alarm.NewQuestDBSink(cfg.QuestDB.Address, alarmTable, log)
+		q := cfg.QuestDB
+		opts := ingest.Options{Table: alarmTable, Logger: log, Registerer: reg,
+			SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes}
+		if q.SpoolDir != "" {
+			opts.SpoolDir = filepath.Join(q.SpoolDir, "alarms")
+		}
+		sink, err := alarm.NewQuestDBSink(q.Address, opts)
+		if err != nil {
+			return nil, err
+		}
 		sinks = append(sinks, sink)
 		if err := a.root.Add(supervisor.ChildSpec{ID: "alarm-archive", Service: sink, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
