@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -71,6 +72,10 @@ func (s *systemService) watchSupervisionEvents(ctx context.Context, req *pb.Watc
 	if !ok {
 		return errNoEvents
 	}
+	filter, err := compileSupervisionFilter(req, s.tree.Snapshot().ID)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := streamContext(ctx, s.life)
 	defer cancel()
 	defer s.metrics.streamStarted("WatchSupervisionEvents")()
@@ -97,6 +102,9 @@ func (s *systemService) watchSupervisionEvents(ctx context.Context, req *pb.Watc
 			}
 			return err
 		}
+		if !filter.match(&ev) {
+			continue
+		}
 		resp := &pb.WatchSupervisionEventsResponse{
 			Item:    &pb.WatchSupervisionEventsResponse_Event{Event: eventToProto(&ev)},
 			Dropped: sub.Dropped(),
@@ -104,6 +112,60 @@ func (s *systemService) watchSupervisionEvents(ctx context.Context, req *pb.Watc
 		if err := out.send(resp); err != nil {
 			return err
 		}
+	}
+}
+
+// supervisionFilter selects supervision events by process path and kind.
+type supervisionFilter struct {
+	root  string // the root supervisor's id, the first element of every event path
+	procs globs
+	kinds map[pb.SupervisionEventKind]bool // nil: every kind
+}
+
+func compileSupervisionFilter(req *pb.WatchSupervisionEventsRequest, root string) (supervisionFilter, error) {
+	procs, err := compileGlobs("processes", req.GetProcesses())
+	if err != nil {
+		return supervisionFilter{}, err
+	}
+	f := supervisionFilter{root: root, procs: procs}
+	for i, k := range req.GetKinds() {
+		if _, known := pb.SupervisionEventKind_name[int32(k)]; !known || k == pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_UNSPECIFIED {
+			return supervisionFilter{}, errField("kinds["+strconv.Itoa(i)+"]", "unknown event kind %d", int32(k))
+		}
+		if f.kinds == nil {
+			f.kinds = map[pb.SupervisionEventKind]bool{}
+		}
+		f.kinds[k] = true
+	}
+	return f, nil
+}
+
+// match reports whether ev passes the filter.
+func (f *supervisionFilter) match(ev *supervisor.Event) bool {
+	if f.kinds != nil && !f.kinds[eventKindToProto(ev.Kind)] {
+		return false
+	}
+	if len(f.procs) == 0 {
+		return true
+	}
+	return f.procs.match(processPath(f.root, ev))
+}
+
+// processPath is the path below the root of the process an event is about, as
+// RestartProcess takes it: "devices/psu-05" for a child of the devices
+// supervisor, "devices" for that supervisor itself, "" for the root.
+func processPath(root string, ev *supervisor.Event) string {
+	rel := ""
+	if ev.Path != root {
+		rel = strings.TrimPrefix(ev.Path, root+"/")
+	}
+	switch {
+	case ev.Child == "":
+		return rel
+	case rel == "":
+		return ev.Child
+	default:
+		return rel + "/" + ev.Child
 	}
 }
 

@@ -214,3 +214,82 @@ func TestRestartProcess(t *testing.T) {
 		t.Errorf("RestartProcess on a snapshot-only tree = %v, want Unimplemented", err)
 	}
 }
+
+// TestWatchSupervisionEventsFilter: a stream asked for one process's exits and
+// starts gets exactly those, in order (no RESTART_SCHEDULED between them, no
+// event of another process); bad filters name their field.
+func TestWatchSupervisionEventsFilter(t *testing.T) {
+	w, run := startTree(t)
+	conn, err := grpc.NewClient(run.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := testCtx(t)
+	sys := pb.NewSystemServiceClient(conn)
+	stream, err := sys.WatchSupervisionEvents(ctx, &pb.WatchSupervisionEventsRequest{
+		Processes: []string{"devices/psu*"},
+		Kinds:     []pb.SupervisionEventKind{pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_EXITED, pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STARTED},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Header(); err != nil {
+		t.Fatal(err)
+	}
+	// The devices supervisor's own events pass a "devices" filter only.
+	whole, err := sys.WatchSupervisionEvents(ctx, &pb.WatchSupervisionEventsRequest{Processes: []string{"devices"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := whole.Header(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		w.fail <- errors.New("socket reset")
+		for _, want := range []pb.SupervisionEventKind{pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_EXITED, pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STARTED} {
+			resp, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev := resp.GetEvent(); ev.GetKind() != want || ev.GetChild() != "psu1" || ev.GetPath() != "root/devices" {
+				t.Fatalf("event %v, want %v of psu1", ev, want)
+			}
+		}
+	}
+	if _, err := sys.RestartProcess(ctx, &pb.RestartProcessRequest{Path: "devices"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		resp, err := whole.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := resp.GetEvent()
+		// About the devices supervisor: from its parent, or from itself.
+		fromParent := ev.GetPath() == "root" && ev.GetChild() == "devices"
+		fromItself := ev.GetPath() == "root/devices" && ev.GetChild() == ""
+		if !fromParent && !fromItself {
+			t.Fatalf("event %v on a \"devices\" stream: not about the devices supervisor", ev)
+		}
+		if fromParent && ev.GetKind() == pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STARTED {
+			break
+		}
+	}
+
+	for _, tc := range []struct {
+		req *pb.WatchSupervisionEventsRequest
+		msg string
+	}{
+		{&pb.WatchSupervisionEventsRequest{Processes: []string{""}}, "processes[0]: empty pattern"},
+		{&pb.WatchSupervisionEventsRequest{Processes: []string{"devices/["}}, "processes[0]: bad glob pattern"},
+		{&pb.WatchSupervisionEventsRequest{Kinds: []pb.SupervisionEventKind{pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STATUS, 99}}, "kinds[1]: unknown event kind 99"},
+		{&pb.WatchSupervisionEventsRequest{Kinds: []pb.SupervisionEventKind{0}}, "kinds[0]: unknown event kind 0"},
+	} {
+		s, err := sys.WatchSupervisionEvents(ctx, tc.req)
+		if err == nil {
+			_, err = s.Recv()
+		}
+		wantCode(t, err, codes.InvalidArgument, tc.msg)
+	}
+}

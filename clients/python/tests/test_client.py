@@ -141,3 +141,30 @@ def test_abort_command_on_an_idle_device_and_unknown_device(client):
     with pytest.raises(switchyard.InvalidArgument, match="reason: must be one line"):
         client.abort_command("psu-01", "a\nb")
     assert issubclass(switchyard.Aborted, switchyard.SwitchyardError)
+
+
+def test_watch_supervision_streams_status_of_a_failing_instrument(demo, client):
+    # psu-12 stops answering for a moment (hang, not refuse: a refused port may be
+    # taken by someone else before it is listened on again): its process stays up
+    # and says so in STATUS events; the filter keeps every other process and kind out.
+    with client.watch_supervision(include_snapshot=False, processes="devices/psu-12", kinds=["status"]) as watch:
+        demo.fault("psu-12", hang="1", drop="1")
+        try:
+            reasons = []
+            for ev in watch:
+                assert (ev.path, ev.child, ev.kind) == ("switchyard/devices", "psu-12", "STATUS"), ev
+                reasons.append(ev.reason)
+                if ev.reason.startswith("backoff: ") and "next attempt" in ev.reason:
+                    break
+        finally:
+            demo.fault("psu-12", clear="1")
+        for ev in watch:
+            assert (ev.child, ev.kind) == ("psu-12", "STATUS"), ev
+            if ev.reason.startswith("connected"):
+                break
+    node = next(p for _, p in client.supervision_tree().walk() if p.id == "psu-12")
+    assert node.state == "RUNNING" and node.restarts == 0
+    with pytest.raises(switchyard.InvalidArgument, match="unknown supervision event kind"):
+        client.watch_supervision(kinds="nonsense")
+    with pytest.raises(switchyard.InvalidArgument, match=r"processes\[0\]: empty pattern"):
+        list(client.watch_supervision(processes=[""]))

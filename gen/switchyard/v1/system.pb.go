@@ -539,8 +539,15 @@ type WatchSupervisionEventsRequest struct {
 	// Send a snapshot of the whole tree first (as GetSupervisionTree), taken after the
 	// stream subscribed, so no event falls between the snapshot and the events.
 	IncludeSnapshot bool `protobuf:"varint,1,opt,name=include_snapshot,json=includeSnapshot,proto3" json:"include_snapshot,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Only events about these processes: glob patterns over the process's path below
+	// the root, ids joined by "/" as RestartProcess takes them ("devices/psu-0*",
+	// "archive"; "*" does not cross "/"). An event about a supervisor itself has its own
+	// path ("devices"; "" for the root). Empty: every process.
+	Processes []string `protobuf:"bytes,2,rep,name=processes,proto3" json:"processes,omitempty"`
+	// Only these kinds. Empty: every kind.
+	Kinds         []SupervisionEventKind `protobuf:"varint,3,rep,packed,name=kinds,proto3,enum=switchyard.v1.SupervisionEventKind" json:"kinds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchSupervisionEventsRequest) Reset() {
@@ -578,6 +585,20 @@ func (x *WatchSupervisionEventsRequest) GetIncludeSnapshot() bool {
 		return x.IncludeSnapshot
 	}
 	return false
+}
+
+func (x *WatchSupervisionEventsRequest) GetProcesses() []string {
+	if x != nil {
+		return x.Processes
+	}
+	return nil
+}
+
+func (x *WatchSupervisionEventsRequest) GetKinds() []SupervisionEventKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
 }
 
 // WatchSupervisionEventsResponse carries either the initial snapshot or one event.
@@ -790,9 +811,11 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x04kind\x18\x05 \x01(\x0e2#.switchyard.v1.SupervisionEventKindR\x04kind\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1a\n" +
 	"\brestarts\x18\a \x01(\rR\brestarts\x12&\n" +
-	"\x0fnext_restart_ns\x18\b \x01(\x03R\rnextRestartNs\"J\n" +
+	"\x0fnext_restart_ns\x18\b \x01(\x03R\rnextRestartNs\"\xa3\x01\n" +
 	"\x1dWatchSupervisionEventsRequest\x12)\n" +
-	"\x10include_snapshot\x18\x01 \x01(\bR\x0fincludeSnapshot\"\xb1\x01\n" +
+	"\x10include_snapshot\x18\x01 \x01(\bR\x0fincludeSnapshot\x12\x1c\n" +
+	"\tprocesses\x18\x02 \x03(\tR\tprocesses\x129\n" +
+	"\x05kinds\x18\x03 \x03(\x0e2#.switchyard.v1.SupervisionEventKindR\x05kinds\"\xb1\x01\n" +
 	"\x1eWatchSupervisionEventsResponse\x124\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x16.switchyard.v1.ProcessH\x00R\bsnapshot\x127\n" +
 	"\x05event\x18\x02 \x01(\v2\x1f.switchyard.v1.SupervisionEventH\x00R\x05event\x12\x18\n" +
@@ -854,23 +877,24 @@ var file_switchyard_v1_system_proto_goTypes = []any{
 	(*RestartProcessResponse)(nil),         // 9: switchyard.v1.RestartProcessResponse
 }
 var file_switchyard_v1_system_proto_depIdxs = []int32{
-	0, // 0: switchyard.v1.Process.state:type_name -> switchyard.v1.ProcessState
-	2, // 1: switchyard.v1.Process.children:type_name -> switchyard.v1.Process
-	2, // 2: switchyard.v1.GetSupervisionTreeResponse.root:type_name -> switchyard.v1.Process
-	1, // 3: switchyard.v1.SupervisionEvent.kind:type_name -> switchyard.v1.SupervisionEventKind
-	2, // 4: switchyard.v1.WatchSupervisionEventsResponse.snapshot:type_name -> switchyard.v1.Process
-	5, // 5: switchyard.v1.WatchSupervisionEventsResponse.event:type_name -> switchyard.v1.SupervisionEvent
-	3, // 6: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
-	6, // 7: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
-	8, // 8: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
-	4, // 9: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
-	7, // 10: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
-	9, // 11: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	0,  // 0: switchyard.v1.Process.state:type_name -> switchyard.v1.ProcessState
+	2,  // 1: switchyard.v1.Process.children:type_name -> switchyard.v1.Process
+	2,  // 2: switchyard.v1.GetSupervisionTreeResponse.root:type_name -> switchyard.v1.Process
+	1,  // 3: switchyard.v1.SupervisionEvent.kind:type_name -> switchyard.v1.SupervisionEventKind
+	1,  // 4: switchyard.v1.WatchSupervisionEventsRequest.kinds:type_name -> switchyard.v1.SupervisionEventKind
+	2,  // 5: switchyard.v1.WatchSupervisionEventsResponse.snapshot:type_name -> switchyard.v1.Process
+	5,  // 6: switchyard.v1.WatchSupervisionEventsResponse.event:type_name -> switchyard.v1.SupervisionEvent
+	3,  // 7: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
+	6,  // 8: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
+	8,  // 9: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
+	4,  // 10: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
+	7,  // 11: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
+	9,  // 12: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
+	10, // [10:13] is the sub-list for method output_type
+	7,  // [7:10] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_system_proto_init() }

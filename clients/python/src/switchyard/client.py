@@ -22,7 +22,7 @@ from switchyard.v1 import (
 
 from .alarms import Alarm, AlarmLimits, AlarmWatch, alarm_from_pb, limits_to_pb
 from .backoff import Backoff
-from .errors import Unimplemented, from_rpc_error
+from .errors import InvalidArgument, Unimplemented, from_rpc_error
 from .model import (
     CommandReply,
     Device,
@@ -335,12 +335,29 @@ class Client:
                            system_pb2.GetSupervisionTreeRequest())
         return process_from_pb(resp.root)
 
-    def watch_supervision(self, include_snapshot: bool = True) -> SupervisionWatch:
+    def watch_supervision(self, include_snapshot: bool = True, processes: Sequence[str] | str = (),
+                          kinds: Sequence[str] | str = ()) -> SupervisionWatch:
         """Returns an iterator over the supervision tree's lifecycle: first the
         whole tree as a Process (with ``include_snapshot``; no event falls between
         it and the events), then a SupervisionEvent per change, until cancelled or
-        the server stops."""
-        req = system_pb2.WatchSupervisionEventsRequest(include_snapshot=include_snapshot)
+        the server stops. ``processes`` keeps only events about processes whose
+        path below the root matches one of the glob patterns (``"devices/psu-0*"``;
+        ``"devices"`` for the device supervisor itself); ``kinds`` only those kinds
+        (``"STATUS"``, ``"EXITED"``, ...). Raises InvalidArgument for a bad pattern
+        or an unknown kind."""
+        if isinstance(processes, str):
+            processes = [processes]
+        if isinstance(kinds, str):
+            kinds = [kinds]
+        kind_values = []
+        for k in kinds:
+            try:
+                kind_values.append(system_pb2.SupervisionEventKind.Value("SUPERVISION_EVENT_KIND_" + k.upper()))
+            except ValueError:
+                raise InvalidArgument(f"kinds: unknown supervision event kind {k!r}",
+                                      method="SystemService/WatchSupervisionEvents") from None
+        req = system_pb2.WatchSupervisionEventsRequest(include_snapshot=include_snapshot,
+                                                       processes=list(processes), kinds=kind_values)
         return SupervisionWatch(self._system.WatchSupervisionEvents(req, metadata=self._metadata))
 
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\"\xe7\x03\n\x07Process\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n\x08strategy\x18\x03 \x01(\tR\x08strategy\x12\x18\n\x07restart\x18\x04 \x01(\tR\x07restart\x12\x31\n\x05state\x18\x05 \x01(\x0e\x32\x1b.switchyard.v1.ProcessStateR\x05state\x12\x1a\n\x08restarts\x18\x06 \x01(\rR\x08restarts\x12\x1b\n\tlast_exit\x18\x07 \x01(\tR\x08lastExit\x12\x1d\n\nstarted_ns\x18\x08 \x01(\x03R\tstartedNs\x12&\n\x0fnext_restart_ns\x18\t \x01(\x03R\rnextRestartNs\x12#\n\rmailbox_depth\x18\n \x01(\rR\x0cmailboxDepth\x12\x32\n\x08\x63hildren\x18\x0b \x03(\x0b\x32\x16.switchyard.v1.ProcessR\x08\x63hildren\x12\x1b\n\tuptime_ns\x18\x0c \x01(\x03R\x08uptimeNs\x12 \n\x0bsignificant\x18\r \x01(\x08R\x0bsignificant\x12\x1f\n\x0bin_progress\x18\x0e \x01(\tR\ninProgress\x12\x16\n\x06status\x18\x0f \x01(\tR\x06status\"\x1b\n\x19GetSupervisionTreeRequest\"H\n\x1aGetSupervisionTreeResponse\x12*\n\x04root\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.ProcessR\x04root\"\x86\x02\n\x10SupervisionEvent\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12!\n\x0ctimestamp_ns\x18\x02 \x01(\x03R\x0btimestampNs\x12\x12\n\x04path\x18\x03 \x01(\tR\x04path\x12\x14\n\x05\x63hild\x18\x04 \x01(\tR\x05\x63hild\x12\x37\n\x04kind\x18\x05 \x01(\x0e\x32#.switchyard.v1.SupervisionEventKindR\x04kind\x12\x16\n\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1a\n\x08restarts\x18\x07 \x01(\rR\x08restarts\x12&\n\x0fnext_restart_ns\x18\x08 \x01(\x03R\rnextRestartNs\"J\n\x1dWatchSupervisionEventsRequest\x12)\n\x10include_snapshot\x18\x01 \x01(\x08R\x0fincludeSnapshot\"\xb1\x01\n\x1eWatchSupervisionEventsResponse\x12\x34\n\x08snapshot\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.ProcessH\x00R\x08snapshot\x12\x37\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1f.switchyard.v1.SupervisionEventH\x00R\x05\x65vent\x12\x18\n\x07\x64ropped\x18\x03 \x01(\x04R\x07\x64roppedB\x06\n\x04item\"+\n\x15RestartProcessRequest\x12\x12\n\x04path\x18\x01 \x01(\tR\x04path\"\x18\n\x16RestartProcessResponse*\xd0\x01\n\x0cProcessState\x12\x1d\n\x19PROCESS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROCESS_STATE_STARTING\x10\x01\x12\x19\n\x15PROCESS_STATE_RUNNING\x10\x02\x12\x19\n\x15PROCESS_STATE_BACKOFF\x10\x03\x12\x1a\n\x16PROCESS_STATE_STOPPING\x10\x04\x12\x19\n\x15PROCESS_STATE_STOPPED\x10\x05\x12\x18\n\x14PROCESS_STATE_LEAKED\x10\x06*\xb2\x03\n\x14SupervisionEventKind\x12&\n\"SUPERVISION_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n\x1fSUPERVISION_EVENT_KIND_STARTING\x10\x01\x12\"\n\x1eSUPERVISION_EVENT_KIND_STOPPED\x10\x02\x12 \n\x1cSUPERVISION_EVENT_KIND_ADDED\x10\x03\x12\"\n\x1eSUPERVISION_EVENT_KIND_REMOVED\x10\x04\x12\"\n\x1eSUPERVISION_EVENT_KIND_STARTED\x10\x05\x12!\n\x1dSUPERVISION_EVENT_KIND_EXITED\x10\x06\x12,\n(SUPERVISION_EVENT_KIND_RESTART_SCHEDULED\x10\x07\x12!\n\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\x08\x12(\n$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t\x12!\n\x1dSUPERVISION_EVENT_KIND_STATUS\x10\n2\xd2\x02\n\rSystemService\x12i\n\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n\x0eRestartProcess\x12$.switchyard.v1.RestartProcessRequest\x1a%.switchyard.v1.RestartProcessResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\"\xe7\x03\n\x07Process\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n\x08strategy\x18\x03 \x01(\tR\x08strategy\x12\x18\n\x07restart\x18\x04 \x01(\tR\x07restart\x12\x31\n\x05state\x18\x05 \x01(\x0e\x32\x1b.switchyard.v1.ProcessStateR\x05state\x12\x1a\n\x08restarts\x18\x06 \x01(\rR\x08restarts\x12\x1b\n\tlast_exit\x18\x07 \x01(\tR\x08lastExit\x12\x1d\n\nstarted_ns\x18\x08 \x01(\x03R\tstartedNs\x12&\n\x0fnext_restart_ns\x18\t \x01(\x03R\rnextRestartNs\x12#\n\rmailbox_depth\x18\n \x01(\rR\x0cmailboxDepth\x12\x32\n\x08\x63hildren\x18\x0b \x03(\x0b\x32\x16.switchyard.v1.ProcessR\x08\x63hildren\x12\x1b\n\tuptime_ns\x18\x0c \x01(\x03R\x08uptimeNs\x12 \n\x0bsignificant\x18\r \x01(\x08R\x0bsignificant\x12\x1f\n\x0bin_progress\x18\x0e \x01(\tR\ninProgress\x12\x16\n\x06status\x18\x0f \x01(\tR\x06status\"\x1b\n\x19GetSupervisionTreeRequest\"H\n\x1aGetSupervisionTreeResponse\x12*\n\x04root\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.ProcessR\x04root\"\x86\x02\n\x10SupervisionEvent\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12!\n\x0ctimestamp_ns\x18\x02 \x01(\x03R\x0btimestampNs\x12\x12\n\x04path\x18\x03 \x01(\tR\x04path\x12\x14\n\x05\x63hild\x18\x04 \x01(\tR\x05\x63hild\x12\x37\n\x04kind\x18\x05 \x01(\x0e\x32#.switchyard.v1.SupervisionEventKindR\x04kind\x12\x16\n\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1a\n\x08restarts\x18\x07 \x01(\rR\x08restarts\x12&\n\x0fnext_restart_ns\x18\x08 \x01(\x03R\rnextRestartNs\"\xa3\x01\n\x1dWatchSupervisionEventsRequest\x12)\n\x10include_snapshot\x18\x01 \x01(\x08R\x0fincludeSnapshot\x12\x1c\n\tprocesses\x18\x02 \x03(\tR\tprocesses\x12\x39\n\x05kinds\x18\x03 \x03(\x0e\x32#.switchyard.v1.SupervisionEventKindR\x05kinds\"\xb1\x01\n\x1eWatchSupervisionEventsResponse\x12\x34\n\x08snapshot\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.ProcessH\x00R\x08snapshot\x12\x37\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1f.switchyard.v1.SupervisionEventH\x00R\x05\x65vent\x12\x18\n\x07\x64ropped\x18\x03 \x01(\x04R\x07\x64roppedB\x06\n\x04item\"+\n\x15RestartProcessRequest\x12\x12\n\x04path\x18\x01 \x01(\tR\x04path\"\x18\n\x16RestartProcessResponse*\xd0\x01\n\x0cProcessState\x12\x1d\n\x19PROCESS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROCESS_STATE_STARTING\x10\x01\x12\x19\n\x15PROCESS_STATE_RUNNING\x10\x02\x12\x19\n\x15PROCESS_STATE_BACKOFF\x10\x03\x12\x1a\n\x16PROCESS_STATE_STOPPING\x10\x04\x12\x19\n\x15PROCESS_STATE_STOPPED\x10\x05\x12\x18\n\x14PROCESS_STATE_LEAKED\x10\x06*\xb2\x03\n\x14SupervisionEventKind\x12&\n\"SUPERVISION_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n\x1fSUPERVISION_EVENT_KIND_STARTING\x10\x01\x12\"\n\x1eSUPERVISION_EVENT_KIND_STOPPED\x10\x02\x12 \n\x1cSUPERVISION_EVENT_KIND_ADDED\x10\x03\x12\"\n\x1eSUPERVISION_EVENT_KIND_REMOVED\x10\x04\x12\"\n\x1eSUPERVISION_EVENT_KIND_STARTED\x10\x05\x12!\n\x1dSUPERVISION_EVENT_KIND_EXITED\x10\x06\x12,\n(SUPERVISION_EVENT_KIND_RESTART_SCHEDULED\x10\x07\x12!\n\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\x08\x12(\n$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t\x12!\n\x1dSUPERVISION_EVENT_KIND_STATUS\x10\n2\xd2\x02\n\rSystemService\x12i\n\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n\x0eRestartProcess\x12$.switchyard.v1.RestartProcessRequest\x1a%.switchyard.v1.RestartProcessResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,10 +32,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'switchyard.v1.system_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1'
-  _globals['_PROCESSSTATE']._serialized_start=1231
-  _globals['_PROCESSSTATE']._serialized_end=1439
-  _globals['_SUPERVISIONEVENTKIND']._serialized_start=1442
-  _globals['_SUPERVISIONEVENTKIND']._serialized_end=1876
+  _globals['_PROCESSSTATE']._serialized_start=1321
+  _globals['_PROCESSSTATE']._serialized_end=1529
+  _globals['_SUPERVISIONEVENTKIND']._serialized_start=1532
+  _globals['_SUPERVISIONEVENTKIND']._serialized_end=1966
   _globals['_PROCESS']._serialized_start=46
   _globals['_PROCESS']._serialized_end=533
   _globals['_GETSUPERVISIONTREEREQUEST']._serialized_start=535
@@ -44,14 +44,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSUPERVISIONTREERESPONSE']._serialized_end=636
   _globals['_SUPERVISIONEVENT']._serialized_start=639
   _globals['_SUPERVISIONEVENT']._serialized_end=901
-  _globals['_WATCHSUPERVISIONEVENTSREQUEST']._serialized_start=903
-  _globals['_WATCHSUPERVISIONEVENTSREQUEST']._serialized_end=977
-  _globals['_WATCHSUPERVISIONEVENTSRESPONSE']._serialized_start=980
-  _globals['_WATCHSUPERVISIONEVENTSRESPONSE']._serialized_end=1157
-  _globals['_RESTARTPROCESSREQUEST']._serialized_start=1159
-  _globals['_RESTARTPROCESSREQUEST']._serialized_end=1202
-  _globals['_RESTARTPROCESSRESPONSE']._serialized_start=1204
-  _globals['_RESTARTPROCESSRESPONSE']._serialized_end=1228
-  _globals['_SYSTEMSERVICE']._serialized_start=1879
-  _globals['_SYSTEMSERVICE']._serialized_end=2217
+  _globals['_WATCHSUPERVISIONEVENTSREQUEST']._serialized_start=904
+  _globals['_WATCHSUPERVISIONEVENTSREQUEST']._serialized_end=1067
+  _globals['_WATCHSUPERVISIONEVENTSRESPONSE']._serialized_start=1070
+  _globals['_WATCHSUPERVISIONEVENTSRESPONSE']._serialized_end=1247
+  _globals['_RESTARTPROCESSREQUEST']._serialized_start=1249
+  _globals['_RESTARTPROCESSREQUEST']._serialized_end=1292
+  _globals['_RESTARTPROCESSRESPONSE']._serialized_start=1294
+  _globals['_RESTARTPROCESSRESPONSE']._serialized_end=1318
+  _globals['_SYSTEMSERVICE']._serialized_start=1969
+  _globals['_SYSTEMSERVICE']._serialized_end=2307
 # @@protoc_insertion_point(module_scope)

@@ -114,10 +114,14 @@ class SupervisionEvent(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., timestamp_ns: _Optional[int] = ..., path: _Optional[str] = ..., child: _Optional[str] = ..., kind: _Optional[_Union[SupervisionEventKind, str]] = ..., reason: _Optional[str] = ..., restarts: _Optional[int] = ..., next_restart_ns: _Optional[int] = ...) -> None: ...
 
 class WatchSupervisionEventsRequest(_message.Message):
-    __slots__ = ("include_snapshot",)
+    __slots__ = ("include_snapshot", "processes", "kinds")
     INCLUDE_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
     include_snapshot: bool
-    def __init__(self, include_snapshot: _Optional[bool] = ...) -> None: ...
+    processes: _containers.RepeatedScalarFieldContainer[str]
+    kinds: _containers.RepeatedScalarFieldContainer[SupervisionEventKind]
+    def __init__(self, include_snapshot: _Optional[bool] = ..., processes: _Optional[_Iterable[str]] = ..., kinds: _Optional[_Iterable[_Union[SupervisionEventKind, str]]] = ...) -> None: ...
 
 class WatchSupervisionEventsResponse(_message.Message):
     __slots__ = ("snapshot", "event", "dropped")
