@@ -207,6 +207,9 @@ type streamOut[T any] struct {
 	// (a pooled buffer from responseEncoder, which it takes ownership of). Only
 	// Subscribe streams whose transport sends binary protobuf set it.
 	sendEncoded func(buf *[]byte) error
+	// peer is the client's address, where the transport knows it (for logs and
+	// the hub watchdog's status).
+	peer string
 }
 
 // connectOut adapts a connect-go server stream.

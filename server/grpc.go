@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -125,6 +126,9 @@ type grpcTelemetryService struct {
 func (g grpcTelemetryService) Subscribe(req *pb.SubscribeRequest, stream grpc.ServerStreamingServer[pb.SubscribeResponse]) error {
 	out := grpcOut(stream)
 	out.sendEncoded = func(buf *[]byte) error { return stream.SendMsg(&encodedMessage{buf: buf}) }
+	if p, ok := peer.FromContext(stream.Context()); ok && p.Addr != nil {
+		out.peer = p.Addr.String()
+	}
 	return grpcError(g.core.subscribe(stream.Context(), req, out))
 }
 

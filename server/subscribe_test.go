@@ -1,8 +1,12 @@
 package server_test
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
@@ -191,4 +195,53 @@ func equalSeqs(a, b []uint64) bool {
 		}
 	}
 	return true
+}
+
+// TestStalledSubscriberIsNamedWithItsPeer: a gRPC client that subscribes and
+// then stops reading blocks its stream once flow control fills; the hub's
+// watchdog reports that subscription as stalled, naming the client's address,
+// while publishing never blocks.
+func TestStalledSubscriberIsNamedWithItsPeer(t *testing.T) {
+	e := startEnv(t)
+	statuses := make(chan string, 64)
+	wd, err := telemetry.NewWatchdog(e.hub, telemetry.WatchdogOptions{
+		Period: 50 * time.Millisecond, StallAfter: 300 * time.Millisecond,
+		Logger:   slog.New(slog.DiscardHandler),
+		OnStatus: func(_ context.Context, s string) { statuses <- s },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	go func() { _ = wd.Serve(ctx) }()
+
+	stream, err := e.telemetry.Subscribe(ctx, &pb.SubscribeRequest{Selector: &pb.Selector{Devices: []string{"flood"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Header(); err != nil {
+		t.Fatal(err)
+	}
+	// Never Recv: publish distinct channels until the server's sends block and
+	// the subscription stops draining.
+	batch := make([]telemetry.Sample, 500)
+	deadline := time.Now().Add(30 * time.Second)
+	for seq := uint64(1); ; seq++ {
+		for i := range batch {
+			batch[i] = floatSample("flood", fmt.Sprintf("ch%03d", i), seq, float64(seq))
+		}
+		e.hub.Publish(batch...)
+		select {
+		case s := <-statuses:
+			if strings.Contains(s, "1 stalled: api (squash, 127.0.0.1:") {
+				return
+			}
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stall reported; health %+v", wd.Health())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -52,7 +52,7 @@ func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeReque
 	defer cancel()
 	defer s.metrics.streamStarted("Subscribe")()
 
-	opts := telemetry.SubscribeOptions{Name: "api", Capacity: subscribeCapacity, Policy: telemetry.Squash, Match: p.match}
+	opts := telemetry.SubscribeOptions{Name: "api", Peer: out.peer, Capacity: subscribeCapacity, Policy: telemetry.Squash, Match: p.match}
 	if since != 0 {
 		// A replaying stream promises every seq: it drops (counted) rather than
 		// squashes if it falls behind while the archive is read.
@@ -294,6 +294,7 @@ func (s *telemetryService) getLatest(_ context.Context, req *pb.GetLatestRequest
 // Subscribe implements switchyardv1connect.TelemetryServiceHandler.
 func (s *telemetryService) Subscribe(ctx context.Context, req *connect.Request[pb.SubscribeRequest], stream *connect.ServerStream[pb.SubscribeResponse]) error {
 	out := connectOut(stream)
+	out.peer = req.Peer().Addr
 	if connectUsesProto(req.Header().Get("Content-Type")) {
 		out.sendEncoded = func(buf *[]byte) error {
 			err := stream.Conn().Send(&encodedMessage{buf: buf}) // copies the bytes

@@ -40,6 +40,9 @@ func (p Policy) String() string {
 type SubscribeOptions struct {
 	// Name identifies the subscriber in metrics and logs. Default "anonymous".
 	Name string
+	// Peer says who is at the other end (an API client's address), for logs and
+	// the Watchdog's status; it is not a metric label. Default none.
+	Peer string
 	// Capacity bounds the queue of a DropOldest or Squash subscription. Default 4096.
 	Capacity int
 	// Policy on overflow. Default DropOldest.

@@ -50,6 +50,7 @@ type WatchdogOptions struct {
 // Watchdog.
 type SubscriptionHealth struct {
 	Name     string
+	Peer     string // SubscribeOptions.Peer
 	Policy   Policy
 	Depth    int    // queued samples
 	Dropped  uint64 // see Subscription.Dropped
@@ -251,7 +252,7 @@ func (w *Watchdog) check(ctx context.Context) {
 			continue // Close is removing it from the list
 		}
 		live[s] = true
-		name, pol := s.opts.Name, s.opts.Policy
+		name, peer, pol := s.opts.Name, s.opts.Peer, s.opts.Policy
 
 		t := w.tracks[s]
 		if t == nil {
@@ -279,11 +280,11 @@ func (w *Watchdog) check(ctx context.Context) {
 		switch {
 		case isStalled && !t.stalled:
 			w.log.Warn("hub subscription stalled: queued samples are not being drained",
-				"subscriber", name, "policy", pol.String(), "depth", n, "no_drain_for", waited)
+				"subscriber", name, "peer", peer, "policy", pol.String(), "depth", n, "no_drain_for", waited)
 			w.stalls.WithLabelValues(name).Inc()
 		case !isStalled && t.stalled:
 			w.log.Info("hub subscription draining again",
-				"subscriber", name, "policy", pol.String(), "depth", n,
+				"subscriber", name, "peer", peer, "policy", pol.String(), "depth", n,
 				"waited", now.Sub(waitedBefore))
 		}
 		t.stalled = isStalled
@@ -313,7 +314,7 @@ func (w *Watchdog) check(ctx context.Context) {
 			key = append(key, problemKey{s, t.stalled, t.overLimit})
 		}
 		health = append(health, SubscriptionHealth{
-			Name: name, Policy: pol, Depth: n, Dropped: dropped, Squashed: squashed,
+			Name: name, Peer: peer, Policy: pol, Depth: n, Dropped: dropped, Squashed: squashed,
 			LastDrain: t.lastDrain, NoDrainFor: waited, Stalled: t.stalled, OverLimit: t.overLimit,
 		})
 	}
@@ -389,7 +390,11 @@ func (w *Watchdog) statusLine(health []SubscriptionHealth) string {
 			b.WriteString("; ")
 		}
 		first = false
-		fmt.Fprintf(&b, "%s (%s) %d queued", h.Name, h.Policy, h.Depth)
+		if h.Peer != "" {
+			fmt.Fprintf(&b, "%s (%s, %s) %d queued", h.Name, h.Policy, h.Peer, h.Depth)
+		} else {
+			fmt.Fprintf(&b, "%s (%s) %d queued", h.Name, h.Policy, h.Depth)
+		}
 		if h.Stalled {
 			fmt.Fprintf(&b, ", no drain for %v", roundDuration(h.NoDrainFor))
 		}
