@@ -29,8 +29,12 @@
 //     payload length, CRC-32C, payload (one sample). A batch is written in one write
 //     and, unless SpoolNoFsync, fsynced before the Writer takes more from its source.
 //   - The file "ack" holds the position up to which QuestDB has acknowledged (or the
-//     dead-letter file holds) every record. It is replaced atomically (write, fsync,
-//     rename) after each acknowledged request; segments wholly before it are deleted.
+//     dead-letter file holds) every record. It is replaced atomically (write, rename)
+//     after each acknowledged request, without fsync: after a power cut it may be
+//     older than what QuestDB holds, and the rows in between are sent again, which
+//     the DEDUP keys make harmless (a rejected row may be dead-lettered twice). A
+//     record is only ever lost if it is in no segment, and segments are deleted
+//     only once wholly before the ack, that is, in QuestDB.
 //   - At start the Writer replays everything after the acknowledged position. A torn
 //     tail (a frame cut short, or failing its checksum, at the end of the last
 //     segment) is truncated and counted; a bad frame inside an earlier segment skips

@@ -290,7 +290,9 @@ func (s *spool) ack(pos uint64, count int) error {
 	if pos <= s.acked {
 		return nil
 	}
-	if err := writeAck(s.dir, pos, s.fsync); err != nil {
+	// No fsync: a lost ack only re-sends rows QuestDB has (DEDUP), so the
+	// per-request cost of two fsyncs buys nothing.
+	if err := writeAck(s.dir, pos, false); err != nil {
 		return err
 	}
 	s.acked = pos

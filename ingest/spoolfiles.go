@@ -25,7 +25,8 @@ func readAck(name string) (uint64, error) {
 	return binary.LittleEndian.Uint64(b), nil
 }
 
-// writeAck replaces the ack file atomically (write, fsync, rename).
+// writeAck replaces the ack file atomically (write, rename; with fsync, the file
+// and the directory are synced too).
 func writeAck(dir string, pos uint64, fsync bool) error {
 	b := binary.LittleEndian.AppendUint64(nil, pos)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))

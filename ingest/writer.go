@@ -47,8 +47,9 @@ type Options struct {
 	// SpoolDir is the directory of the durable spool. Empty: no spool, and the
 	// unacknowledged samples live in memory only (lost on a crash).
 	SpoolDir string
-	// SpoolNoFsync skips the fsync after each spooled batch and acknowledgement.
-	// Default false: every batch is on disk before it counts as spooled.
+	// SpoolNoFsync skips the fsync after each spooled batch. Default false: every
+	// batch is on disk before it counts as spooled. (The acknowledged position is
+	// never fsynced: losing it only re-sends rows, harmless with DEDUP.)
 	SpoolNoFsync bool
 	// SpoolMaxBytes bounds the spool on disk. Default 1 GiB. At the bound the
 	// Writer stops taking samples from its source until QuestDB makes room.
