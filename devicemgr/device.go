@@ -176,6 +176,9 @@ func (d *Device) Serve(ctx context.Context) error {
 	failures := 0
 	for ctx.Err() == nil {
 		d.update(func(i *Info) { i.State = Connecting; i.NextAttempt = time.Time{} })
+		// A command that slipped in while the device was not connected is not
+		// sent on the new connection: its caller saw a device that was down.
+		d.mb.FailQueued(fmt.Errorf("%w (reconnecting)", ErrNotConnected))
 		start := d.m.opts.Now()
 		err := d.session(ctx)
 		if ctx.Err() != nil {
