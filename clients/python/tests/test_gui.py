@@ -85,6 +85,10 @@ def test_gui_lists_devices_plots_and_sends_a_command(window, qtbot, demo):
     try:
         qtbot.waitUntil(lambda: window.devices.state_of(BROKEN) == "BACKOFF", timeout=30_000)
         assert window.devices.devices[BROKEN].last_error
+        # Its process stays up and says why in the supervision tree (the STATUS
+        # events refresh it).
+        qtbot.waitUntil(lambda: (window.tree.status_of(f"/switchyard/devices/{BROKEN}") or "").startswith("backoff: "),
+                        timeout=30_000)
         # Let a few more points arrive after the set-point change, then keep a screenshot.
         n = len(curve.getData()[0])
         qtbot.waitUntil(lambda: len(curve.getData()[0]) >= n + 20, timeout=30_000)

@@ -105,6 +105,13 @@ class Process:
     next_restart_ns: int = 0
     mailbox_depth: int = 0
     children: tuple[Process, ...] = field(default_factory=tuple)
+    #: What the process says it is doing, while it runs: a device's connection
+    #: ("backoff: dial tcp ...: connection refused; next attempt 12:00:03.000"),
+    #: the telemetry hub watchdog's view of its consumers.
+    status: str = ""
+    #: The message its mailbox is handling (``'call "set_voltage 24" sent 12:00:01.500'``).
+    in_progress: str = ""
+    uptime_ns: int = 0
 
     def walk(self):
         """Yields (depth, process) for this node and every descendant, depth first."""
@@ -179,4 +186,7 @@ def process_from_pb(p: system_pb2.Process) -> Process:
         next_restart_ns=p.next_restart_ns,
         mailbox_depth=p.mailbox_depth,
         children=tuple(process_from_pb(c) for c in p.children),
+        status=p.status,
+        in_progress=p.in_progress,
+        uptime_ns=p.uptime_ns,
     )

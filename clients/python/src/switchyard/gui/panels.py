@@ -78,11 +78,16 @@ class DevicePanel(QTableWidget):
 
 
 class TreePanel(QTreeWidget):
-    """The supervision tree: every supervisor and process with its state and restarts."""
+    """The supervision tree: every supervisor and process with its state, restarts,
+    mailbox (depth; the message in progress as the tooltip), its own status (a
+    device's connection) and last exit."""
+
+    #: Column of the process's status.
+    STATUS_COLUMN = 5
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setHeaderLabels(["process", "kind", "state", "restarts", "mailbox", "last exit"])
+        self.setHeaderLabels(["process", "kind", "state", "restarts", "mailbox", "status", "last exit"])
         self.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
 
     def show_tree(self, root: Process) -> None:
@@ -93,13 +98,23 @@ class TreePanel(QTreeWidget):
 
     def _add(self, parent: QTreeWidgetItem, p: Process, prefix: str, collapsed: set[str]) -> None:
         kind = p.kind + (f" ({p.strategy})" if p.strategy else "")
-        item = QTreeWidgetItem(parent, [p.id, kind, p.state, str(p.restarts), str(p.mailbox_depth),
+        item = QTreeWidgetItem(parent, [p.id, kind, p.state, str(p.restarts), str(p.mailbox_depth), p.status,
                                         p.last_exit.splitlines()[0] if p.last_exit else ""])
         item.setForeground(2, QBrush(QColor(STATE_COLORS.get(p.state, "#000000"))))
+        if p.in_progress:
+            item.setToolTip(4, p.in_progress)
         path = f"{prefix}/{p.id}"
         for c in p.children:
             self._add(item, c, path, collapsed)
         item.setExpanded(path not in collapsed)
+
+    def status_of(self, path: str) -> str | None:
+        """The status shown for the process at path ("/switchyard/devices/psu-01"),
+        or None if it is not shown."""
+        for it in self._items():
+            if self._path(it) == path:
+                return it.text(self.STATUS_COLUMN)
+        return None
 
     def _items(self):
         stack = [self.invisibleRootItem()]
