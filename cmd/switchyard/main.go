@@ -1,5 +1,5 @@
 // Command switchyard is the one binary of Switchyard: the server, the demo, the
-// instrument simulator and the configuration checker.
+// instrument simulator, the configuration checker and a terminal client.
 //
 //	switchyard serve --config FILE     run the server on a configuration file
 //	switchyard demo [--questdb ADDR]   simulate 24 instruments and serve them
@@ -7,7 +7,23 @@
 //	switchyard check-config FILE       print every problem of a configuration file
 //	switchyard bench SCENARIO...       run benchmark scenarios, print a table
 //
+// The client verbs call a running server's gRPC API (--addr, default
+// $SWITCHYARD_ADDR, else 127.0.0.1:7400) and print aligned columns, one line per
+// streamed item, or protojson lines with --json (client.go):
+//
+//	switchyard devices                       the devices and their connection states
+//	switchyard send DEVICE COMMAND [ARG...]  send a command, print its reply
+//	switchyard abort DEVICE [REASON...]      abort the command in progress on a device
+//	switchyard latest [DEVICE [CHANNEL]]     the latest sample of each channel
+//	switchyard watch DEVICE-GLOB...          stream samples until Ctrl-C
+//	switchyard tree                          the supervision tree
+//	switchyard events                        stream supervision events until Ctrl-C
+//	switchyard alarms                        the active alarms
+//	switchyard ack --who NAME DEVICE CHAN    acknowledge an alarm
+//
 // This file is wiring only: the verbs parse flags and call into the packages.
+// Exit codes: 0 done (a client verb's stream ended by Ctrl-C too), 1 failed, 2 no
+// or an unknown verb, or a client verb's bad command line.
 package main
 
 import (
@@ -31,20 +47,44 @@ verbs:
   sim [flags]             run simulated instruments only (see switchyard sim -h)
   check-config FILE       print every problem of a configuration file
   bench SCENARIO...       run benchmark scenarios and print a table (see switchyard bench -h)
+
+client verbs, against a running server (flags go before arguments: --addr HOST:PORT,
+default $SWITCHYARD_ADDR, else 127.0.0.1:7400; --timeout D for unary calls, default
+10s; --json prints each response as one line of protojson; see switchyard VERB -h):
+  devices                            the devices and their connection states
+  send DEVICE COMMAND [ARG...]       send a named command; print its reply and values
+  send --raw LINE DEVICE             send a line as is (--cmd-timeout D: the device's deadline)
+  abort DEVICE [REASON...]           abort the command in progress on a device
+  latest [DEVICE-GLOB [CHANNEL-GLOB]]
+                                     the latest sample of each channel
+  watch [--channels GLOB,...] [--states] DEVICE-GLOB...
+                                     stream samples (and device states) until Ctrl-C
+  tree                               the supervision tree
+  events [--snapshot] [--process GLOB]... [--kind KIND]...
+                                     stream supervision events until Ctrl-C
+  alarms                             the active alarms
+  ack --who NAME [--comment TEXT] DEVICE CHANNEL
+                                     acknowledge an alarm
 `
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes a verb and returns the process exit code.
+// run executes a verb until it is done or the process is interrupted, and
+// returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runCtx(ctx, args, stdout, stderr)
+}
+
+// runCtx executes a verb until it is done or ctx ends, and returns the exit code.
+func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var err error
 	switch args[0] {
@@ -58,6 +98,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCheckConfig(args[1:], stdout)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "devices", "send", "abort", "latest", "watch", "tree", "events", "alarms", "ack":
+		err = cmdClient(ctx, args[0], args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -65,8 +107,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "switchyard: unknown verb %q\n\n%s", args[0], usage)
 		return 2
 	}
-	if errors.Is(err, flag.ErrHelp) {
+	var usageErr *usageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &usageErr):
+		fmt.Fprintf(stderr, "switchyard %s: %v\nusage: switchyard %s\n", args[0], err, usageErr.usage)
+		return 2
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "switchyard %s: %v\n", args[0], err)
