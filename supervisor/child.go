@@ -169,7 +169,7 @@ func (i *instance) exited() bool {
 	}
 }
 
-// launch starts one incarnation of c on its own goroutine.
+// launch starts one incarnation of c on its own goroutine and makes it c.inst.
 func (s *Supervisor) launch(c *child) *instance {
 	ctx, cancel := context.WithCancel(s.base)
 	inst := &instance{cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
@@ -182,6 +182,11 @@ func (s *Supervisor) launch(c *child) *instance {
 		})
 	}
 	svc := c.spec.Service
+	// c.inst is the new incarnation before its goroutine runs: ReportStatus
+	// from that goroutine checks it.
+	s.mu.Lock() // Snapshot reads c.inst to show a leaked goroutine that ended
+	c.inst = inst
+	s.mu.Unlock()
 	go func() {
 		inst.err = serveOnce(ctx, svc, ready)
 		close(inst.done)
@@ -229,9 +234,6 @@ func (s *Supervisor) start(c *child) {
 		c.spec.Mailbox.open()
 	}
 	inst := s.launch(c)
-	s.mu.Lock() // Snapshot reads c.inst to show a leaked goroutine that ended
-	c.inst = inst
-	s.mu.Unlock()
 
 	c.deadline = time.Time{}
 	if c.async {

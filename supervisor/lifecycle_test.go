@@ -485,3 +485,28 @@ func TestRestartPath(t *testing.T) {
 		}
 	})
 }
+
+// TestReportStatusAtOnce: a status reported as soon as Serve starts, before
+// the supervisor has gone on, is kept (a device that connects at once).
+func TestReportStatusAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sup := supervisor.New("devices", supervisor.Options{})
+		for _, id := range []string{"psu1", "psu2", "psu3", "psu4"} {
+			mustAdd(t, sup, supervisor.ChildSpec{ID: id, Service: supervisor.ServiceFunc(func(ctx context.Context) error {
+				supervisor.ReportStatus(ctx, "connected")
+				<-ctx.Done()
+				return nil
+			})})
+		}
+		stop, _ := serve(t, sup)
+		synctest.Wait()
+		for _, n := range sup.Snapshot().Children {
+			if n.Status != "connected" {
+				t.Errorf("%s: status %q, want the one it reported at once", n.ID, n.Status)
+			}
+		}
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+}
