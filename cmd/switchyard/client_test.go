@@ -84,6 +84,19 @@ func TestClientVerbs(t *testing.T) {
 		}
 	}
 
+	// An operator's restart of one device process: its restart count goes up,
+	// it connects again; an unknown path is the server's NOT_FOUND message.
+	if out := ok("restart", "devices/psu-03"); out != "restarted: devices/psu-03\n" {
+		t.Errorf("restart: %q", out)
+	}
+	eventuallyf(t, 20*time.Second, func() string { return "psu-03 restarted once and connected:\n" + out }, func() bool {
+		out = ok("tree")
+		return regexp.MustCompile(`\n    psu-03\s+worker\s+RUNNING\s+restarts 1\s+connected\n`).MatchString(out)
+	})
+	if code, _, stderr := verb("restart", "devices/nope"); code != 1 || !strings.Contains(stderr, "nope") {
+		t.Errorf("restart of an unknown process: exit %d, stderr %q", code, stderr)
+	}
+
 	// 24 V is above psu-01's HIHI limit of 20 V.
 	eventuallyf(t, 20*time.Second, func() string { return "the HIHI alarm:\n" + out }, func() bool {
 		out = ok("alarms")
@@ -197,6 +210,7 @@ func TestClientUsage(t *testing.T) {
 		{[]string{"send", "psu-01"}, "switchyard send: missing COMMAND\nusage: switchyard send [flags] (DEVICE COMMAND [ARG...] | --raw LINE DEVICE)\n"},
 		{[]string{"send", "--raw", "*IDN?", "psu-01", "identify"}, `unexpected argument "identify"`},
 		{[]string{"abort"}, "switchyard abort: missing argument\nusage: switchyard abort"},
+		{[]string{"restart", "a", "b"}, "switchyard restart: unexpected argument \"b\"\nusage: switchyard restart"},
 		{[]string{"latest", "a", "b", "c"}, `unexpected argument "c"`},
 		{[]string{"watch", "--channels", "voltage"}, "switchyard watch: missing argument"},
 		{[]string{"events", "--kind", "status", "--kind", "bogus"}, `switchyard events: unknown event kind "bogus" (want starting, stopped, added, removed, started, exited, restart_scheduled, leaked, auto_shutdown, status)`},

@@ -165,6 +165,18 @@ func cmdTree(c *client, args []string) error {
 	}, func(r *svv1.GetSupervisionTreeResponse) { c.table(treeRows(nil, r.GetRoot(), 0)) })
 }
 
+// cmdRestart restarts a process of the supervision tree by its path below the
+// root ("devices/psu-05"), as an operator does from an Erlang shell.
+func cmdRestart(c *client, args []string) error {
+	pos, err := c.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	return call(c, func(ctx context.Context) (*svv1.RestartProcessResponse, error) {
+		return svv1.NewSystemServiceClient(c.conn).RestartProcess(ctx, &svv1.RestartProcessRequest{Path: pos[0]})
+	}, func(*svv1.RestartProcessResponse) { fmt.Fprintln(c.out, "restarted:", pos[0]) })
+}
+
 // treeRows appends the rows of p and its descendants, indented two spaces a level.
 func treeRows(rows [][]string, p *svv1.Process, depth int) [][]string {
 	kind := p.GetKind()

@@ -17,6 +17,7 @@
 //	switchyard latest [DEVICE [CHANNEL]]     the latest sample of each channel
 //	switchyard watch DEVICE-GLOB...          stream samples until Ctrl-C
 //	switchyard tree                          the supervision tree
+//	switchyard restart PATH                  restart a process ("devices/psu-05")
 //	switchyard events                        stream supervision events until Ctrl-C
 //	switchyard alarms                        the active alarms
 //	switchyard ack --who NAME DEVICE CHAN    acknowledge an alarm
@@ -60,6 +61,7 @@ default $SWITCHYARD_ADDR, else 127.0.0.1:7400; --timeout D for unary calls, defa
   watch [--channels GLOB,...] [--states] DEVICE-GLOB...
                                      stream samples (and device states) until Ctrl-C
   tree                               the supervision tree
+  restart PATH                       restart a process of the tree, e.g. devices/psu-05
   events [--snapshot] [--process GLOB]... [--kind KIND]...
                                      stream supervision events until Ctrl-C
   alarms                             the active alarms
@@ -98,7 +100,7 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCheckConfig(args[1:], stdout)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
-	case "devices", "send", "abort", "latest", "watch", "tree", "events", "alarms", "ack":
+	case "devices", "send", "abort", "latest", "watch", "tree", "restart", "events", "alarms", "ack":
 		err = cmdClient(ctx, args[0], args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
