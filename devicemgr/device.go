@@ -312,7 +312,8 @@ func (d *Device) send(ctx context.Context, cmd Command) (Reply, error) {
 // one waiting for its reply or read-back fails at once with an error wrapping
 // supervisor.ErrAborted, and since a reply may still arrive, the device then
 // reconnects (re-running its init sequence). Queued commands are not
-// affected. reason appears in the aborted command's error.
+// aborted, but a reconnect fails them as any dropped connection does. reason
+// appears in the aborted command's error.
 func (d *Device) Abort(reason string) (string, error) {
 	if reason == "" {
 		reason = "abort"

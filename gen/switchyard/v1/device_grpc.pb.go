@@ -42,7 +42,8 @@ type DeviceServiceClient interface {
 	// AbortCommand cancels the command a device is executing, if any, ahead of its
 	// queued commands. A command not yet sent is not sent; one waiting for its reply or
 	// read-back fails at once with ABORTED, and if a reply may still arrive the device
-	// reconnects (re-running its init sequence). Queued commands are not aborted.
+	// reconnects (re-running its init sequence). Queued commands are not aborted, but a
+	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(ctx context.Context, in *AbortCommandRequest, opts ...grpc.CallOption) (*AbortCommandResponse, error)
 	// WatchDevices streams the current state of every device, then each state change.
 	WatchDevices(ctx context.Context, in *WatchDevicesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDevicesResponse], error)
@@ -131,7 +132,8 @@ type DeviceServiceServer interface {
 	// AbortCommand cancels the command a device is executing, if any, ahead of its
 	// queued commands. A command not yet sent is not sent; one waiting for its reply or
 	// read-back fails at once with ABORTED, and if a reply may still arrive the device
-	// reconnects (re-running its init sequence). Queued commands are not aborted.
+	// reconnects (re-running its init sequence). Queued commands are not aborted, but a
+	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(context.Context, *AbortCommandRequest) (*AbortCommandResponse, error)
 	// WatchDevices streams the current state of every device, then each state change.
 	WatchDevices(*WatchDevicesRequest, grpc.ServerStreamingServer[WatchDevicesResponse]) error

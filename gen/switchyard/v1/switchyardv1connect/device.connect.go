@@ -60,7 +60,8 @@ type DeviceServiceClient interface {
 	// AbortCommand cancels the command a device is executing, if any, ahead of its
 	// queued commands. A command not yet sent is not sent; one waiting for its reply or
 	// read-back fails at once with ABORTED, and if a reply may still arrive the device
-	// reconnects (re-running its init sequence). Queued commands are not aborted.
+	// reconnects (re-running its init sequence). Queued commands are not aborted, but a
+	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(context.Context, *connect.Request[v1.AbortCommandRequest]) (*connect.Response[v1.AbortCommandResponse], error)
 	// WatchDevices streams the current state of every device, then each state change.
 	WatchDevices(context.Context, *connect.Request[v1.WatchDevicesRequest]) (*connect.ServerStreamForClient[v1.WatchDevicesResponse], error)
@@ -155,7 +156,8 @@ type DeviceServiceHandler interface {
 	// AbortCommand cancels the command a device is executing, if any, ahead of its
 	// queued commands. A command not yet sent is not sent; one waiting for its reply or
 	// read-back fails at once with ABORTED, and if a reply may still arrive the device
-	// reconnects (re-running its init sequence). Queued commands are not aborted.
+	// reconnects (re-running its init sequence). Queued commands are not aborted, but a
+	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(context.Context, *connect.Request[v1.AbortCommandRequest]) (*connect.Response[v1.AbortCommandResponse], error)
 	// WatchDevices streams the current state of every device, then each state change.
 	WatchDevices(context.Context, *connect.Request[v1.WatchDevicesRequest], *connect.ServerStream[v1.WatchDevicesResponse]) error

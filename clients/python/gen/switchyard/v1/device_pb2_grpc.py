@@ -93,7 +93,8 @@ class DeviceServiceServicer:
         """AbortCommand cancels the command a device is executing, if any, ahead of its
         queued commands. A command not yet sent is not sent; one waiting for its reply or
         read-back fails at once with ABORTED, and if a reply may still arrive the device
-        reconnects (re-running its init sequence). Queued commands are not aborted.
+        reconnects (re-running its init sequence). Queued commands are not aborted, but a
+        reconnect fails them (UNAVAILABLE) as any dropped connection does.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -459,7 +459,8 @@ export const DeviceService: GenService<{
    * AbortCommand cancels the command a device is executing, if any, ahead of its
    * queued commands. A command not yet sent is not sent; one waiting for its reply or
    * read-back fails at once with ABORTED, and if a reply may still arrive the device
-   * reconnects (re-running its init sequence). Queued commands are not aborted.
+   * reconnects (re-running its init sequence). Queued commands are not aborted, but a
+   * reconnect fails them (UNAVAILABLE) as any dropped connection does.
    *
    * @generated from rpc switchyard.v1.DeviceService.AbortCommand
    */
