@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -41,14 +42,29 @@ type abortState struct {
 // returned function ends it.
 func (l *lineConn) interruptOn(abort context.Context, writeOnly bool) (stop func()) {
 	l.abort.Store(&abortState{ctx: abort, writeOnly: writeOnly})
+	// The hook runs on its own goroutine and may be late; once stop returns it
+	// must not move a deadline, or it would cut the next command's or poll's I/O.
+	var mu sync.Mutex
+	active := true
 	undo := context.AfterFunc(abort, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !active {
+			return
+		}
 		if writeOnly {
 			l.c.SetWriteDeadline(time.Now())
 		} else {
 			l.c.SetDeadline(time.Now())
 		}
 	})
-	return func() { undo(); l.abort.Store(nil) }
+	return func() {
+		undo()
+		mu.Lock()
+		active = false
+		mu.Unlock()
+		l.abort.Store(nil)
+	}
 }
 
 // aborted returns the abort's cause once the command in progress is aborted;
