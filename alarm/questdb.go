@@ -83,14 +83,6 @@ func (s *QuestDBSink) Record(t Transition) {
 	}
 }
 
-// Pending returns how many recorded transitions wait for QuestDB outside the
-// spool.
-func (s *QuestDBSink) Pending() int { return s.w.Pending() }
-
-// Archived returns once every transition recorded before the call is
-// acknowledged by QuestDB (or set aside as a dead letter), or ctx ends.
-func (s *QuestDBSink) Archived(ctx context.Context) error { return s.w.Archived(ctx) }
-
 // Serve creates the table and archives transitions until ctx ends, then keeps
 // trying for the writer's ShutdownTimeout to deliver what is pending (what is
 // spooled is delivered by the next run anyway).

@@ -133,10 +133,6 @@ func newEventWriter(httpAddr string, opts Options, schema rowSchema) (*EventWrit
 	return &EventWriter{Writer: w, q: q}, nil
 }
 
-// Pending returns how many recorded events QuestDB has not acknowledged yet
-// that are not in the spool: queued by Record or held in memory.
-func (w *EventWriter) Pending() int { return w.q.len() + w.Writer.Pending() }
-
 // Record queues an event for the archive. A zero Seq is replaced by the next
 // number of the event's source (from 1 for each EventWriter); a zero TimeNs by
 // now. It is safe for concurrent use and never blocks.
@@ -174,12 +170,6 @@ func (q *eventQueue) push(e Event) {
 }
 
 func (q *eventQueue) Ready() <-chan struct{} { return q.ready }
-
-func (q *eventQueue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.q)
-}
 
 func (q *eventQueue) Drain(dst []telemetry.Sample, max int) []telemetry.Sample {
 	q.mu.Lock()

@@ -88,11 +88,7 @@ func (w *Writer) flush(ctx context.Context, all bool) error {
 		}
 		err := <-f.done
 		if err == nil {
-			// Count before consume: it releases Archived's waiters.
-			w.m.flushes.Inc()
-			w.m.written.Add(float64(n))
-			w.written.Add(uint64(n))
-			w.consume(n)
+			w.acked(n)
 			target -= n
 			continue
 		}

@@ -147,11 +147,7 @@ func (w *Writer) deliver(ctx context.Context, n int) error {
 		for {
 			sent, err := w.send(ctx, w.pending[:m])
 			if err == nil {
-				// Count before consume: it releases Archived's waiters.
-				w.m.flushes.Inc()
-				w.m.written.Add(float64(sent))
-				w.written.Add(uint64(sent))
-				w.consume(sent)
+				w.acked(sent)
 				n -= sent
 				break
 			}

@@ -319,6 +319,16 @@ func (w *Writer) drain() {
 	w.setPending()
 }
 
+// acked consumes the first n pending rows, which one request QuestDB
+// acknowledged carried, counting them first: consume releases Archived's
+// waiters, who may read the counters.
+func (w *Writer) acked(n int) {
+	w.m.flushes.Inc()
+	w.m.written.Add(float64(n))
+	w.written.Add(uint64(n))
+	w.consume(n)
+}
+
 // consume drops the first n pending rows (acknowledged or rejected).
 func (w *Writer) consume(n int) {
 	if w.sp != nil {
