@@ -22,12 +22,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator
 
-import grpc
-
 from switchyard.v1 import alarm_pb2, sample_pb2
 
-from .errors import from_rpc_error
 from .model import _enum_name
+from .watch import StreamWatch
 
 if TYPE_CHECKING:
     from .client import Client
@@ -213,7 +211,7 @@ def transition_from_pb(t: alarm_pb2.AlarmTransition) -> AlarmTransition:
     )
 
 
-class AlarmWatch:
+class AlarmWatch(StreamWatch):
     """The iterator :meth:`Client.watch_alarms` returns: :class:`AlarmTransition`
     values until cancelled or the server stops.
 
@@ -230,7 +228,7 @@ class AlarmWatch:
 
     def __init__(self, client: Client, request: alarm_pb2.WatchAlarmsRequest, include_active: bool,
                  list_active: Callable[[], list[Alarm]]) -> None:
-        self._call = client._alarms.WatchAlarms(request, metadata=client._metadata)
+        super().__init__(client._alarms.WatchAlarms(request, metadata=client._metadata))
         self._include_active = include_active
         self._list_active = list_active
         #: Transitions the server dropped for this stream so far.
@@ -239,34 +237,20 @@ class AlarmWatch:
     def _active(self, ts: int) -> list[AlarmTransition]:
         return [AlarmTransition(ts, "ACTIVE", a) for a in self._list_active()]
 
-    def __iter__(self) -> Iterator[AlarmTransition]:
-        try:
-            if self._include_active:
-                self._call.initial_metadata()  # subscribed: no transition can fall before the listing
-                yield from self._active(_now_ns())
-            for resp in self._call:
-                t = transition_from_pb(resp.transition)
-                yield t
-                if resp.dropped > self.dropped:
-                    log.warning("switchyard alarm watch: the server dropped %d transitions for this slow "
-                                "stream; listing the active alarms again", resp.dropped - self.dropped)
-                    self.dropped = resp.dropped
-                    yield from self._active(t.timestamp_ns)
-        except grpc.RpcError as err:
-            if err.code() != grpc.StatusCode.CANCELLED:
-                raise from_rpc_error(err, "AlarmService/WatchAlarms") from None
-        finally:
-            self._call.cancel()
+    _method = "AlarmService/WatchAlarms"
 
-    def cancel(self) -> None:
-        """Ends the watch. Idempotent."""
-        self._call.cancel()
-
-    def __enter__(self) -> AlarmWatch:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.cancel()
+    def _items(self) -> Iterator[AlarmTransition]:
+        if self._include_active:
+            self._call.initial_metadata()  # subscribed: no transition can fall before the listing
+            yield from self._active(_now_ns())
+        for resp in self._call:
+            t = transition_from_pb(resp.transition)
+            yield t
+            if resp.dropped > self.dropped:
+                log.warning("switchyard alarm watch: the server dropped %d transitions for this slow "
+                            "stream; listing the active alarms again", resp.dropped - self.dropped)
+                self.dropped = resp.dropped
+                yield from self._active(t.timestamp_ns)
 
 
 __all__ = [

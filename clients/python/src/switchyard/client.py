@@ -36,6 +36,7 @@ from .model import (
 from .sequence import SeqEvent
 from .subscription import Subscription, selector
 from .supervision import SupervisionWatch
+from .watch import StreamWatch
 
 #: Channel options matching the server's keepalive policy (server/doc.go): the
 #: server accepts pings no more often than every 10 s, pings idle connections
@@ -429,29 +430,12 @@ def _ns(t: When, name: str, method: str = "history") -> int:
     raise TypeError(f"{method} {name}: want a datetime or Unix seconds, got {type(t).__name__}")
 
 
-class DeviceWatch:
+class DeviceWatch(StreamWatch):
     """The iterator :meth:`Client.watch_devices` returns; ``cancel()`` ends it
     from any thread, and the iteration then stops without an error."""
 
-    def __init__(self, call) -> None:
-        self._call = call
+    _method = "DeviceService/WatchDevices"
 
-    def __iter__(self) -> Iterator[tuple[Device, int]]:
-        try:
-            for resp in self._call:
-                yield device_from_pb(resp.device), resp.timestamp_ns
-        except grpc.RpcError as err:
-            if err.code() != grpc.StatusCode.CANCELLED:
-                raise from_rpc_error(err, "DeviceService/WatchDevices") from None
-        finally:
-            self._call.cancel()
-
-    def cancel(self) -> None:
-        """Ends the watch. Idempotent."""
-        self._call.cancel()
-
-    def __enter__(self) -> DeviceWatch:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.cancel()
+    def _items(self) -> Iterator[tuple[Device, int]]:
+        for resp in self._call:
+            yield device_from_pb(resp.device), resp.timestamp_ns

@@ -19,12 +19,10 @@ import logging
 from dataclasses import dataclass
 from typing import Iterator, Union
 
-import grpc
-
 from switchyard.v1 import system_pb2
 
-from .errors import from_rpc_error
 from .model import Process, _enum_name, process_from_pb
+from .watch import StreamWatch
 
 log = logging.getLogger("switchyard")
 
@@ -68,7 +66,7 @@ def supervision_event_from_pb(e: system_pb2.SupervisionEvent) -> SupervisionEven
     )
 
 
-class SupervisionWatch:
+class SupervisionWatch(StreamWatch):
     """The iterator :meth:`Client.watch_supervision` returns: first the tree as a
     :class:`~switchyard.model.Process` (if asked for), then
     :class:`SupervisionEvent` values, until cancelled or the server stops.
@@ -76,38 +74,24 @@ class SupervisionWatch:
     :attr:`dropped`. ``cancel()`` ends it from any thread; the iteration then
     stops without an error."""
 
+    _method = "SystemService/WatchSupervisionEvents"
+
     def __init__(self, call) -> None:
-        self._call = call
+        super().__init__(call)
         #: Events the server dropped for this stream so far.
         self.dropped = 0
 
-    def __iter__(self) -> Iterator[Union[Process, SupervisionEvent]]:
-        try:
-            for resp in self._call:
-                if resp.dropped > self.dropped:
-                    log.warning("switchyard supervision watch: the server dropped %d events for this slow stream",
-                                resp.dropped - self.dropped)
-                    self.dropped = resp.dropped
-                item = resp.WhichOneof("item")
-                if item == "snapshot":
-                    yield process_from_pb(resp.snapshot)
-                elif item == "event":
-                    yield supervision_event_from_pb(resp.event)
-        except grpc.RpcError as err:
-            if err.code() != grpc.StatusCode.CANCELLED:
-                raise from_rpc_error(err, "SystemService/WatchSupervisionEvents") from None
-        finally:
-            self._call.cancel()
-
-    def cancel(self) -> None:
-        """Ends the watch. Idempotent."""
-        self._call.cancel()
-
-    def __enter__(self) -> SupervisionWatch:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.cancel()
+    def _items(self) -> Iterator[Union[Process, SupervisionEvent]]:
+        for resp in self._call:
+            if resp.dropped > self.dropped:
+                log.warning("switchyard supervision watch: the server dropped %d events for this slow stream",
+                            resp.dropped - self.dropped)
+                self.dropped = resp.dropped
+            item = resp.WhichOneof("item")
+            if item == "snapshot":
+                yield process_from_pb(resp.snapshot)
+            elif item == "event":
+                yield supervision_event_from_pb(resp.event)
 
 
 __all__ = ["SupervisionEvent", "SupervisionWatch", "supervision_event_from_pb"]
