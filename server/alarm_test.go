@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -42,11 +40,7 @@ func TestAlarmService(t *testing.T) {
 	go func() { _ = eng.Serve(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	run := servertest.Start(t, hub, devices, fakeTree{testTree}, server.Options{Alarms: eng})
-	conn, err := grpc.NewClient(run.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := run.Dial(t)
 	client := pb.NewAlarmServiceClient(conn)
 	tctx := testCtx(t)
 

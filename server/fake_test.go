@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
@@ -221,11 +220,7 @@ func startEnvWeb(t *testing.T, web http.Handler) *env {
 		ShutdownTimeout: time.Minute,
 	}
 	e.run = servertest.Start(t, e.hub, e.devices, fakeTree{testTree}, opts)
-	conn, err := grpc.NewClient(e.run.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := e.run.Dial(t)
 	e.conn = conn
 	e.device = pb.NewDeviceServiceClient(conn)
 	e.telemetry = pb.NewTelemetryServiceClient(conn)

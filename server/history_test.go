@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/ingest"
@@ -55,11 +53,7 @@ func startArchiveEnv(t *testing.T, addr string) *archiveEnv {
 		t.Fatal(err)
 	}
 	run := servertest.Start(t, hub, newFakeDevices(), fakeTree{testTree}, server.Options{Archive: h.WithWriter(w), Logger: testLogger(t)})
-	conn, err := grpc.NewClient(run.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := run.Dial(t)
 	return &archiveEnv{hub: hub, writer: w, history: pb.NewHistoryServiceClient(conn), tel: pb.NewTelemetryServiceClient(conn)}
 }
 

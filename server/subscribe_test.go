@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func TestSubscribeDeadband(t *testing.T) {
 	}
 	// 0 · 0.5 within 1 · 1.2 · 1.5 within · 2.3 · 2.0 within · 1.0 more than 1 from 2.3
 	got := seqsOf(recvUntil(t, stream.Recv, "m", "v", 7))
-	if want := []uint64{1, 3, 5, 7}; !equalSeqs(got, want) {
+	if want := []uint64{1, 3, 5, 7}; !slices.Equal(got, want) {
 		t.Fatalf("delivered seqs %v, want %v", got, want)
 	}
 }
@@ -84,7 +85,7 @@ func TestSubscribeRateCapEndsOnLatest(t *testing.T) {
 	}
 	e.hub.Publish(batch...)
 	got := seqsOf(recvUntil(t, stream.Recv, "m", "v", 50))
-	if want := []uint64{1, 50}; !equalSeqs(got, want) {
+	if want := []uint64{1, 50}; !slices.Equal(got, want) {
 		t.Fatalf("delivered seqs %v, want %v", got, want)
 	}
 }
@@ -183,18 +184,6 @@ func TestSubscribeBadOptions(t *testing.T) {
 			t.Errorf("%v: got %v, want %q", c.req, err, c.want)
 		}
 	}
-}
-
-func equalSeqs(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestStalledSubscriberIsNamedWithItsPeer: a gRPC client that subscribes and

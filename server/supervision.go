@@ -72,7 +72,7 @@ func (s *systemService) watchSupervisionEvents(ctx context.Context, req *pb.Watc
 	if !ok {
 		return errNoEvents
 	}
-	filter, err := compileSupervisionFilter(req, s.tree.Snapshot().ID)
+	filter, err := compileSupervisionFilter(req)
 	if err != nil {
 		return err
 	}
@@ -117,17 +117,16 @@ func (s *systemService) watchSupervisionEvents(ctx context.Context, req *pb.Watc
 
 // supervisionFilter selects supervision events by process path and kind.
 type supervisionFilter struct {
-	root  string // the root supervisor's id, the first element of every event path
 	procs globs
 	kinds map[pb.SupervisionEventKind]bool // nil: every kind
 }
 
-func compileSupervisionFilter(req *pb.WatchSupervisionEventsRequest, root string) (supervisionFilter, error) {
+func compileSupervisionFilter(req *pb.WatchSupervisionEventsRequest) (supervisionFilter, error) {
 	procs, err := compileGlobs("processes", req.GetProcesses())
 	if err != nil {
 		return supervisionFilter{}, err
 	}
-	f := supervisionFilter{root: root, procs: procs}
+	f := supervisionFilter{procs: procs}
 	for i, k := range req.GetKinds() {
 		if _, known := pb.SupervisionEventKind_name[int32(k)]; !known || k == pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_UNSPECIFIED {
 			return supervisionFilter{}, errField("kinds["+strconv.Itoa(i)+"]", "unknown event kind %d", int32(k))
@@ -148,17 +147,15 @@ func (f *supervisionFilter) match(ev *supervisor.Event) bool {
 	if len(f.procs) == 0 {
 		return true
 	}
-	return f.procs.match(processPath(f.root, ev))
+	return f.procs.match(processPath(ev))
 }
 
 // processPath is the path below the root of the process an event is about, as
 // RestartProcess takes it: "devices/psu-05" for a child of the devices
-// supervisor, "devices" for that supervisor itself, "" for the root.
-func processPath(root string, ev *supervisor.Event) string {
-	rel := ""
-	if ev.Path != root {
-		rel = strings.TrimPrefix(ev.Path, root+"/")
-	}
+// supervisor, "devices" for that supervisor itself, "" for the root. An event
+// path starts with the root's id ("switchyard/devices").
+func processPath(ev *supervisor.Event) string {
+	_, rel, _ := strings.Cut(ev.Path, "/")
 	switch {
 	case ev.Child == "":
 		return rel

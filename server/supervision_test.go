@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
@@ -83,11 +81,7 @@ func nextEvent(t *testing.T, recv func() (*pb.WatchSupervisionEventsResponse, er
 
 func TestWatchSupervisionEventsGRPC(t *testing.T) {
 	w, run := startTree(t)
-	conn, err := grpc.NewClient(run.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := run.Dial(t)
 	ctx := testCtx(t)
 	stream, err := pb.NewSystemServiceClient(conn).WatchSupervisionEvents(ctx, &pb.WatchSupervisionEventsRequest{IncludeSnapshot: true})
 	if err != nil {
@@ -174,11 +168,7 @@ func findProcess(p *pb.Process, ids ...string) (*pb.Process, bool) {
 
 func TestRestartProcess(t *testing.T) {
 	_, run := startTree(t)
-	conn, err := grpc.NewClient(run.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := run.Dial(t)
 	ctx := testCtx(t)
 	sys := pb.NewSystemServiceClient(conn)
 	stream, err := sys.WatchSupervisionEvents(ctx, &pb.WatchSupervisionEventsRequest{IncludeSnapshot: true})
@@ -220,11 +210,7 @@ func TestRestartProcess(t *testing.T) {
 // event of another process); bad filters name their field.
 func TestWatchSupervisionEventsFilter(t *testing.T) {
 	w, run := startTree(t)
-	conn, err := grpc.NewClient(run.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := run.Dial(t)
 	ctx := testCtx(t)
 	sys := pb.NewSystemServiceClient(conn)
 	stream, err := sys.WatchSupervisionEvents(ctx, &pb.WatchSupervisionEventsRequest{

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/switchyard/switchyard/server"
 	"github.com/switchyard/switchyard/telemetry"
 )
@@ -58,6 +61,18 @@ func Start(t testing.TB, hub *telemetry.Hub, devices server.Devices, tree server
 		}
 	})
 	return r
+}
+
+// Dial returns a plaintext gRPC client connection to the server, closed when
+// the test ends (before the server stops).
+func (r *Running) Dial(t testing.TB) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(r.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("servertest: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // Stop cancels Serve's context and waits up to timeout for Serve to return. It
