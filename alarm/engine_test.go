@@ -3,6 +3,7 @@ package alarm_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -31,18 +32,6 @@ func events(ts []alarm.Transition) []string {
 		out[i] = t.Event.String() + " " + t.Alarm.Key() + " " + t.Alarm.Condition.String()
 	}
 	return out
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestEngine(t *testing.T) {
@@ -78,20 +67,20 @@ func TestEngine(t *testing.T) {
 		pub("env-01", "pressure", 1000)
 		pub("psu-01", "voltage", 45)
 		synctest.Wait()
-		if got := events(all.Take()); !equal(got, []string{"RAISED psu-01/voltage HIGH"}) {
+		if got := events(all.Take()); !slices.Equal(got, []string{"RAISED psu-01/voltage HIGH"}) {
 			t.Fatalf("after HIGH: %v", got)
 		}
 		// The device goes down: INVALID on its channels.
 		feed.Publish(devicemgr.Info{Name: "psu-01", State: devicemgr.Backoff, LastError: "connection refused"})
 		synctest.Wait()
 		tr := all.Take()
-		if got := events(tr); !equal(got, []string{"RAISED psu-01/voltage COMM"}) || tr[0].Alarm.Severity != alarm.Invalid {
+		if got := events(tr); !slices.Equal(got, []string{"RAISED psu-01/voltage COMM"}) || tr[0].Alarm.Severity != alarm.Invalid {
 			t.Fatalf("after down: %v", tr)
 		}
 		// Pressure stops arriving: STALE after 2 s, on the vacuum watch only.
 		time.Sleep(2500 * time.Millisecond)
 		synctest.Wait()
-		if got := events(vacuum.Take()); !equal(got, []string{"RAISED env-01/pressure STALE"}) {
+		if got := events(vacuum.Take()); !slices.Equal(got, []string{"RAISED env-01/pressure STALE"}) {
 			t.Fatalf("vacuum watch: %v", got)
 		}
 		all.Take()
@@ -123,7 +112,7 @@ func TestEngine(t *testing.T) {
 		}
 		time.Sleep(time.Minute + time.Second)
 		synctest.Wait()
-		if got := events(all.Take()); !equal(got, []string{
+		if got := events(all.Take()); !slices.Equal(got, []string{
 			"ACKED psu-01/voltage COMM", "CLEARED psu-01/voltage NONE",
 			"LIMITS_CHANGED psu-01/voltage HIGH", "RAISED psu-01/voltage HIGH",
 			"SHELVED env-01/pressure STALE", "UNSHELVED env-01/pressure STALE",
@@ -177,7 +166,7 @@ func TestEngineStoppedDeviceRaisesNothing(t *testing.T) {
 		// Started again and failing: that is an alarm.
 		feed.Publish(devicemgr.Info{Name: "d", State: devicemgr.Backoff, LastError: "refused"})
 		synctest.Wait()
-		if got := events(w.Take()); !equal(got, []string{"RAISED d/c COMM"}) {
+		if got := events(w.Take()); !slices.Equal(got, []string{"RAISED d/c COMM"}) {
 			t.Fatalf("after restart and failure: %v", got)
 		}
 		cancel()

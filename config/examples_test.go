@@ -2,8 +2,10 @@ package config_test
 
 import (
 	"context"
+	"maps"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -81,7 +83,7 @@ func TestExamplesRunAgainstTheSimulator(t *testing.T) {
 						}
 					}
 				case <-deadline:
-					t.Fatalf("no GOOD sample from %v", keys(want))
+					t.Fatalf("no GOOD sample from %v", slices.Sorted(maps.Keys(want)))
 				}
 			}
 			for _, info := range mgr.List() {
@@ -100,12 +102,4 @@ func TestExamplesRunAgainstTheSimulator(t *testing.T) {
 			}
 		})
 	}
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

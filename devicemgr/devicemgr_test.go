@@ -338,14 +338,12 @@ func TestSpecValidation(t *testing.T) {
 			s.Commands = append([]devicemgr.CommandSpec(nil), ok.Commands...)
 			tc.edit(&s)
 			err := s.Validate()
-			if err == nil || !contains(err.Error(), tc.want) {
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := devicemgr.New([]devicemgr.Spec{ok, ok}, telemetry.NewHub(nil), devicemgr.Options{}); err == nil || !contains(err.Error(), "devices[1].name: duplicate") {
+	if _, err := devicemgr.New([]devicemgr.Spec{ok, ok}, telemetry.NewHub(nil), devicemgr.Options{}); err == nil || !strings.Contains(err.Error(), "devices[1].name: duplicate") {
 		t.Fatalf("duplicate names: %v", err)
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }

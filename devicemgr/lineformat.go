@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,7 +70,7 @@ func (p *lineParser) parseCSV(line string) ([]field, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.header == nil || equalStrings(rec, p.header) {
+	if p.header == nil || slices.Equal(rec, p.header) {
 		for i, h := range rec {
 			if h == "" {
 				return nil, fmt.Errorf("CSV header %q: column %d has no name", clip(line), i+1)
@@ -87,18 +88,6 @@ func (p *lineParser) parseCSV(line string) ([]field, error) {
 		out[i] = field{p.header[i], v}
 	}
 	return out, nil
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // parseJSONLine reads one JSON object; numbers, booleans and strings become

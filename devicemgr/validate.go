@@ -3,6 +3,7 @@ package devicemgr
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,14 +27,7 @@ func (s *Spec) Validate() error {
 	return nil
 }
 
-func oneOf(v string, allowed ...string) bool {
-	for _, a := range allowed {
-		if v == a {
-			return true
-		}
-	}
-	return false
-}
+func oneOf(v string, allowed ...string) bool { return slices.Contains(allowed, v) }
 
 // Problems reports every problem of a spec, each naming its field.
 func (s *Spec) Problems() []FieldError {

@@ -143,13 +143,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if cfg.QuestDB.Table != ingest.DefaultTable {
 			alarmTable = cfg.QuestDB.Table + "_" + alarm.DefaultEventsTable
 		}
-		q := cfg.QuestDB
-		opts := ingest.Options{Table: alarmTable, Logger: log, Registerer: reg,
-			SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes}
-		if q.SpoolDir != "" {
-			opts.SpoolDir = filepath.Join(q.SpoolDir, "alarms")
-		}
-		sink, err := alarm.NewQuestDBSink(q.Address, opts)
+		sink, err := alarm.NewQuestDBSink(cfg.QuestDB.Address, eventArchiveOptions(cfg.QuestDB, alarmTable, "alarms", log, reg))
 		if err != nil {
 			return nil, err
 		}
@@ -310,14 +304,21 @@ func archiveFilter(cfg *config.Config) *ingest.Filter {
 // addDeviceEvents archives device state changes into questdb.events_table: an
 // EventWriter (spool in spool_dir/events) and the feed from the device manager,
 // whose watch exists before any device starts.
-func addDeviceEvents(root *supervisor.Supervisor, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) error {
-	q := cfg.QuestDB
-	opts := ingest.Options{Table: q.EventsTable, Logger: log, Registerer: reg,
+// eventArchiveOptions are the options of an event archive beside the samples'
+// (device events, alarm transitions): the samples' spool settings, with a
+// spool directory of its own under questdb.spool_dir.
+func eventArchiveOptions(q config.QuestDB, table, spoolSub string, log *slog.Logger, reg prometheus.Registerer) ingest.Options {
+	opts := ingest.Options{Table: table, Logger: log, Registerer: reg,
 		SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes}
 	if q.SpoolDir != "" {
-		opts.SpoolDir = filepath.Join(q.SpoolDir, "events")
+		opts.SpoolDir = filepath.Join(q.SpoolDir, spoolSub)
 	}
-	ew, err := ingest.NewEventWriter(q.Address, opts)
+	return opts
+}
+
+func addDeviceEvents(root *supervisor.Supervisor, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) error {
+	q := cfg.QuestDB
+	ew, err := ingest.NewEventWriter(q.Address, eventArchiveOptions(q, q.EventsTable, "events", log, reg))
 	if err != nil {
 		return fmt.Errorf("questdb.events_table: %w", err)
 	}
