@@ -107,6 +107,7 @@ func newDevice(m *Manager, spec Spec) *Device {
 	for _, ch := range spec.Channels {
 		d.info.Channels = append(d.info.Channels, ChannelInfo{Name: ch.Name, Query: ch.Query, Period: ch.Period, Unit: ch.Unit})
 	}
+	d.info.CommandSpecs = spec.Commands
 	for _, c := range spec.Commands {
 		d.info.Commands = append(d.info.Commands, c.Name)
 		if c.Role != "" {

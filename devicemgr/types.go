@@ -57,6 +57,9 @@ type Info struct {
 	// CommandRoles maps a command that names a role to it; the API layer lets
 	// only that role call it. Commands without a role are not listed.
 	CommandRoles map[string]string
+	// CommandSpecs are the named commands as configured, in order (shared and
+	// never modified: read only).
+	CommandSpecs []CommandSpec
 	// Overruns counts poll cycles that took longer than their period (their
 	// missed slots are skipped, not queued).
 	Overruns uint64

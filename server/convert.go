@@ -2,8 +2,10 @@ package server
 
 import (
 	"math"
+	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -126,6 +128,7 @@ func deviceToProto(in *devicemgr.Info) *pb.Device {
 		NextAttempt:    timeToProto(in.NextAttempt),
 		Identity:       in.Identity,
 		Commands:       append([]string(nil), in.Commands...),
+		CommandInfo:    commandInfoToProto(in.CommandSpecs),
 	}
 	if len(in.Channels) > 0 {
 		d.Channels = make([]*pb.Channel, len(in.Channels))
@@ -270,4 +273,35 @@ func eventToProto(ev *supervisor.Event) *pb.SupervisionEvent {
 		Restarts:      toUint32(ev.Restarts),
 		NextRestartNs: unixNano(ev.NextRestart),
 	}
+}
+
+// commandInfoToProto describes a device's named commands and their arguments.
+func commandInfoToProto(specs []devicemgr.CommandSpec) []*pb.CommandInfo {
+	if len(specs) == 0 {
+		return nil
+	}
+	out := make([]*pb.CommandInfo, len(specs))
+	for i, c := range specs {
+		ci := &pb.CommandInfo{
+			Name:     c.Name,
+			Role:     c.Role,
+			HasReply: c.Reply || c.ReplyFormat != "" || strings.HasSuffix(c.Template, "?"),
+			Readback: c.Readback,
+		}
+		for _, a := range c.Args {
+			ai := &pb.ArgumentInfo{Name: a.Name, Type: a.Type, Choices: append([]string(nil), a.Values...)}
+			if ai.Type == "" {
+				ai.Type = "float"
+			}
+			if a.HasMin {
+				ai.Min = proto.Float64(a.Min)
+			}
+			if a.HasMax {
+				ai.Max = proto.Float64(a.Max)
+			}
+			ci.Args = append(ci.Args, ai)
+		}
+		out[i] = ci
+	}
+	return out
 }

@@ -3,16 +3,22 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/devicemgr"
+	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/supervisor"
 )
+
+// ErrorDomain is the domain of the google.rpc.ErrorInfo detail every error carries.
+const ErrorDomain = "switchyard"
 
 // errShuttingDown is the cause given to streams the server ends because it is
 // stopping. Clients see Unavailable and may reconnect to the next instance.
@@ -27,84 +33,198 @@ type fieldError struct {
 
 func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 
-// codeOf is the one place that decides which status code an error carries. Both
-// transports call it (through connectError and grpcError), so a domain error looks
-// the same to a Connect client and to a gRPC client.
-func codeOf(err error) connect.Code {
+// ErrorMetadata names the offending field in the error's ErrorInfo.
+func (e *fieldError) ErrorMetadata() map[string]string { return map[string]string{"field": e.field} }
+
+// metadataError is implemented by errors (from any package) that contribute
+// metadata to the ErrorInfo detail: the device, command, field or the instrument's
+// own message. The first such error in the chain wins.
+type metadataError interface {
+	error
+	ErrorMetadata() map[string]string
+}
+
+// statusOf is the one place that decides which status code and reason an error
+// carries. Both transports call it (through connectError and grpcError), so a
+// domain error looks the same to a Connect client and to a gRPC client.
+func statusOf(err error) (connect.Code, pb.ErrorReason) {
 	var fe *fieldError
 	var ce *connect.Error
 	var gs interface{ GRPCStatus() *status.Status }
 	switch {
 	case errors.As(err, &fe):
-		return connect.CodeInvalidArgument
+		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_INVALID_REQUEST
 	case errors.Is(err, devicemgr.ErrNotFound):
-		return connect.CodeNotFound
-	case errors.Is(err, devicemgr.ErrUnknownCommand), errors.Is(err, devicemgr.ErrBadArgument):
-		return connect.CodeInvalidArgument
+		return connect.CodeNotFound, pb.ErrorReason_ERROR_REASON_DEVICE_NOT_FOUND
+	case errors.Is(err, devicemgr.ErrUnknownCommand):
+		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_UNKNOWN_COMMAND
+	case errors.Is(err, devicemgr.ErrBadArgument):
+		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_BAD_ARGUMENT
 	case errors.Is(err, supervisor.ErrAborted):
-		return connect.CodeAborted
+		return connect.CodeAborted, pb.ErrorReason_ERROR_REASON_ABORTED
 	case errors.Is(err, devicemgr.ErrBusy):
-		return connect.CodeResourceExhausted
+		return connect.CodeResourceExhausted, pb.ErrorReason_ERROR_REASON_DEVICE_BUSY
+	case errors.Is(err, supervisor.ErrRestarted), errors.Is(err, supervisor.ErrStopped):
+		return connect.CodeUnavailable, pb.ErrorReason_ERROR_REASON_PROCESS_RESTARTED
 	case errors.Is(err, devicemgr.ErrNotConnected):
-		return connect.CodeUnavailable
+		return connect.CodeUnavailable, pb.ErrorReason_ERROR_REASON_DEVICE_NOT_CONNECTED
 	case errors.Is(err, devicemgr.ErrTimeout):
-		return connect.CodeDeadlineExceeded
+		return connect.CodeDeadlineExceeded, pb.ErrorReason_ERROR_REASON_DEVICE_TIMEOUT
+	case errors.Is(err, devicemgr.ErrNotSettled):
+		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_NOT_SETTLED
+	case errors.Is(err, devicemgr.ErrBadReply):
+		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_BAD_REPLY
 	case errors.Is(err, errNoEvents), errors.Is(err, errNoRestart):
-		return connect.CodeUnimplemented
+		return connect.CodeUnimplemented, pb.ErrorReason_ERROR_REASON_NOT_SUPPORTED
 	case errors.Is(err, supervisor.ErrNotFound):
-		return connect.CodeNotFound
+		return connect.CodeNotFound, pb.ErrorReason_ERROR_REASON_PROCESS_NOT_FOUND
 	case errors.Is(err, supervisor.ErrNotRunning):
-		return connect.CodeFailedPrecondition
-	case errors.Is(err, supervisor.ErrLeaked):
-		return connect.CodeUnavailable
-	case errors.Is(err, supervisor.ErrClosed):
-		return connect.CodeUnavailable
+		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_PROCESS_NOT_RUNNING
+	case errors.Is(err, supervisor.ErrLeaked), errors.Is(err, supervisor.ErrClosed):
+		return connect.CodeUnavailable, pb.ErrorReason_ERROR_REASON_PROCESS_NOT_RUNNING
 	case errors.Is(err, alarm.ErrNotFound):
-		return connect.CodeNotFound
+		return connect.CodeNotFound, pb.ErrorReason_ERROR_REASON_ALARM_NOT_FOUND
 	case errors.Is(err, alarm.ErrBadRequest):
-		return connect.CodeInvalidArgument
+		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_BAD_ALARM_REQUEST
 	case errors.Is(err, alarm.ErrNotRunning):
-		return connect.CodeUnavailable
-	case errors.Is(err, errShuttingDown), errors.Is(err, errNoArchive):
-		return connect.CodeUnavailable
+		return connect.CodeUnavailable, pb.ErrorReason_ERROR_REASON_ALARMS_NOT_RUNNING
+	case errors.Is(err, errShuttingDown):
+		return connect.CodeUnavailable, pb.ErrorReason_ERROR_REASON_SHUTTING_DOWN
+	case errors.Is(err, errNoArchive):
+		return connect.CodeUnavailable, pb.ErrorReason_ERROR_REASON_NO_ARCHIVE
 	case errors.Is(err, ingest.ErrBadHistoryQuery):
-		return connect.CodeInvalidArgument
+		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_BAD_HISTORY_QUERY
 	case errors.Is(err, context.Canceled):
-		return connect.CodeCanceled
+		return connect.CodeCanceled, pb.ErrorReason_ERROR_REASON_CANCELLED
 	case errors.Is(err, context.DeadlineExceeded):
-		return connect.CodeDeadlineExceeded
+		return connect.CodeDeadlineExceeded, pb.ErrorReason_ERROR_REASON_DEADLINE_EXCEEDED
 	case errors.As(err, &ce):
 		// Already a status from the Connect transport (a failed Send, say).
-		return ce.Code()
+		return ce.Code(), reasonOfCode(ce.Code())
 	case errors.As(err, &gs):
 		// Already a status from the gRPC transport.
-		return connect.Code(gs.GRPCStatus().Code())
+		c := connect.Code(gs.GRPCStatus().Code())
+		return c, reasonOfCode(c)
 	default:
-		return connect.CodeInternal
+		return connect.CodeInternal, pb.ErrorReason_ERROR_REASON_INTERNAL
 	}
 }
 
-// connectError converts an error from the core services to a *connect.Error. The
-// message keeps the wrapped detail. It returns nil for nil.
+// codeOf is statusOf's code.
+func codeOf(err error) connect.Code {
+	c, _ := statusOf(err)
+	return c
+}
+
+// reasonOfCode is the reason given to a status that arrived without one (from a
+// transport or an interceptor).
+func reasonOfCode(c connect.Code) pb.ErrorReason {
+	switch c {
+	case connect.CodeCanceled:
+		return pb.ErrorReason_ERROR_REASON_CANCELLED
+	case connect.CodeDeadlineExceeded:
+		return pb.ErrorReason_ERROR_REASON_DEADLINE_EXCEEDED
+	case connect.CodeInvalidArgument:
+		return pb.ErrorReason_ERROR_REASON_INVALID_REQUEST
+	case connect.CodeUnauthenticated:
+		return pb.ErrorReason_ERROR_REASON_UNAUTHENTICATED
+	case connect.CodePermissionDenied:
+		return pb.ErrorReason_ERROR_REASON_PERMISSION_DENIED
+	case connect.CodeUnimplemented:
+		return pb.ErrorReason_ERROR_REASON_NOT_SUPPORTED
+	case connect.CodeInternal, connect.CodeUnknown, connect.CodeDataLoss:
+		return pb.ErrorReason_ERROR_REASON_INTERNAL
+	default:
+		return pb.ErrorReason_ERROR_REASON_UNSPECIFIED
+	}
+}
+
+// ReasonName is the ErrorInfo reason string of r: its name without the
+// ERROR_REASON_ prefix ("INSTRUMENT_ERROR").
+func ReasonName(r pb.ErrorReason) string {
+	return strings.TrimPrefix(r.String(), "ERROR_REASON_")
+}
+
+// errorInfo is the ErrorInfo detail for err with the given reason, or nil when the
+// reason is unspecified.
+func errorInfo(err error, reason pb.ErrorReason) *errdetails.ErrorInfo {
+	if reason == pb.ErrorReason_ERROR_REASON_UNSPECIFIED {
+		return nil
+	}
+	info := &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: ReasonName(reason)}
+	var me metadataError
+	if errors.As(err, &me) {
+		info.Metadata = me.ErrorMetadata()
+	}
+	return info
+}
+
+// hasErrorInfo reports whether details already hold an ErrorInfo.
+func hasErrorInfo(details []any) bool {
+	for _, d := range details {
+		if _, ok := d.(*errdetails.ErrorInfo); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// connectError converts an error from the core services to a *connect.Error with
+// an ErrorInfo detail. The message keeps the wrapped detail. It returns nil for nil.
 func connectError(err error) error {
 	if err == nil {
 		return nil
 	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {
+		for _, d := range ce.Details() {
+			if v, derr := d.Value(); derr == nil {
+				if _, ok := v.(*errdetails.ErrorInfo); ok {
+					return ce
+				}
+			}
+		}
+		if info := errorInfo(err, reasonOfCode(ce.Code())); info != nil {
+			if d, derr := connect.NewErrorDetail(info); derr == nil {
+				ce.AddDetail(d)
+			}
+		}
 		return ce
 	}
-	return connect.NewError(codeOf(err), err)
+	code, reason := statusOf(err)
+	out := connect.NewError(code, err)
+	if info := errorInfo(err, reason); info != nil {
+		if d, derr := connect.NewErrorDetail(info); derr == nil {
+			out.AddDetail(d)
+		}
+	}
+	return out
 }
 
-// grpcError converts an error from the core services to a gRPC status error. The
-// codes of connect-go and grpc-go share their numbering. It returns nil for nil.
+// grpcError converts an error from the core services to a gRPC status error with
+// an ErrorInfo detail. The codes of connect-go and grpc-go share their numbering.
+// It returns nil for nil.
 func grpcError(err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := status.FromError(err); ok {
+	if st, ok := status.FromError(err); ok {
+		if hasErrorInfo(st.Details()) {
+			return err
+		}
+		if info := errorInfo(err, reasonOfCode(connect.Code(st.Code()))); info != nil {
+			if withInfo, derr := st.WithDetails(info); derr == nil {
+				return withInfo.Err()
+			}
+		}
 		return err
 	}
-	return status.Error(codes.Code(codeOf(err)), err.Error())
+	code, reason := statusOf(err)
+	st := status.New(codes.Code(code), err.Error())
+	if info := errorInfo(err, reason); info != nil {
+		if withInfo, derr := st.WithDetails(info); derr == nil {
+			st = withInfo
+		}
+	}
+	return st.Err()
 }

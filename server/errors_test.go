@@ -4,36 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard/switchyard/devicemgr"
+	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/supervisor"
 )
 
 func TestErrorMapping(t *testing.T) {
 	for _, tc := range []struct {
-		err  error
-		code connect.Code
+		err    error
+		code   connect.Code
+		reason string // the ErrorInfo reason; "" for none
 	}{
-		{errField("name", "required"), connect.CodeInvalidArgument},
-		{fmt.Errorf("device %q: %w", "x", devicemgr.ErrNotFound), connect.CodeNotFound},
-		{fmt.Errorf("command %q: %w", "x", devicemgr.ErrUnknownCommand), connect.CodeInvalidArgument},
-		{fmt.Errorf("args[0]: %w", devicemgr.ErrBadArgument), connect.CodeInvalidArgument},
-		{fmt.Errorf("device %q: %w", "x", devicemgr.ErrNotConnected), connect.CodeUnavailable},
-		{fmt.Errorf("device %q: %w", "x", devicemgr.ErrTimeout), connect.CodeDeadlineExceeded},
-		{fmt.Errorf("device x: waiting for the reply: %w", supervisor.ErrAborted), connect.CodeAborted},
-		{fmt.Errorf("device x: command y: %w: %w", devicemgr.ErrBusy, supervisor.ErrMailboxFull), connect.CodeResourceExhausted},
-		{fmt.Errorf("call y: %w: %w", supervisor.ErrRestarted, devicemgr.ErrNotConnected), connect.CodeUnavailable},
-		{errShuttingDown, connect.CodeUnavailable},
-		{fmt.Errorf("send: %w", context.Canceled), connect.CodeCanceled},
-		{context.DeadlineExceeded, connect.CodeDeadlineExceeded},
-		{connect.NewError(connect.CodeResourceExhausted, errors.New("x")), connect.CodeResourceExhausted},
-		{status.Error(codes.Aborted, "x"), connect.CodeAborted},
-		{errors.New("boom"), connect.CodeInternal},
+		{errField("name", "required"), connect.CodeInvalidArgument, "INVALID_REQUEST"},
+		{fmt.Errorf("device %q: %w", "x", devicemgr.ErrNotFound), connect.CodeNotFound, "DEVICE_NOT_FOUND"},
+		{fmt.Errorf("command %q: %w", "x", devicemgr.ErrUnknownCommand), connect.CodeInvalidArgument, "UNKNOWN_COMMAND"},
+		{fmt.Errorf("args[0]: %w", devicemgr.ErrBadArgument), connect.CodeInvalidArgument, "BAD_ARGUMENT"},
+		{fmt.Errorf("device %q: %w", "x", devicemgr.ErrNotConnected), connect.CodeUnavailable, "DEVICE_NOT_CONNECTED"},
+		{fmt.Errorf("device %q: %w", "x", devicemgr.ErrTimeout), connect.CodeDeadlineExceeded, "DEVICE_TIMEOUT"},
+		{fmt.Errorf("device x: waiting for the reply: %w", supervisor.ErrAborted), connect.CodeAborted, "ABORTED"},
+		{fmt.Errorf("device x: command y: %w: %w", devicemgr.ErrBusy, supervisor.ErrMailboxFull), connect.CodeResourceExhausted, "DEVICE_BUSY"},
+		{fmt.Errorf("call y: %w: %w", supervisor.ErrRestarted, devicemgr.ErrNotConnected), connect.CodeUnavailable, "PROCESS_RESTARTED"},
+		{fmt.Errorf("set_volt: %w", devicemgr.ErrNotSettled), connect.CodeFailedPrecondition, "NOT_SETTLED"},
+		{fmt.Errorf("query: %w", devicemgr.ErrBadReply), connect.CodeFailedPrecondition, "BAD_REPLY"},
+		{errShuttingDown, connect.CodeUnavailable, "SHUTTING_DOWN"},
+		{fmt.Errorf("send: %w", context.Canceled), connect.CodeCanceled, "CANCELLED"},
+		{context.DeadlineExceeded, connect.CodeDeadlineExceeded, "DEADLINE_EXCEEDED"},
+		{connect.NewError(connect.CodeResourceExhausted, errors.New("x")), connect.CodeResourceExhausted, ""},
+		{connect.NewError(connect.CodePermissionDenied, errors.New("x")), connect.CodePermissionDenied, "PERMISSION_DENIED"},
+		{status.Error(codes.Aborted, "x"), connect.CodeAborted, ""},
+		{status.Error(codes.Unauthenticated, "x"), connect.CodeUnauthenticated, "UNAUTHENTICATED"},
+		{errors.New("boom"), connect.CodeInternal, "INTERNAL"},
 	} {
 		if got := codeOf(tc.err); got != tc.code {
 			t.Errorf("codeOf(%v) = %v, want %v", tc.err, got, tc.code)
@@ -45,12 +53,71 @@ func TestErrorMapping(t *testing.T) {
 		if st.Code() != codes.Code(tc.code) {
 			t.Errorf("grpcError(%v) has code %v, want %v", tc.err, st.Code(), tc.code)
 		}
+		if got := grpcReason(st); got != tc.reason {
+			t.Errorf("grpcError(%v) has reason %q, want %q", tc.err, got, tc.reason)
+		}
+		if got := connectReason(connectError(tc.err)); got != tc.reason {
+			t.Errorf("connectError(%v) has reason %q, want %q", tc.err, got, tc.reason)
+		}
 	}
 	if connectError(nil) != nil || grpcError(nil) != nil {
 		t.Error("nil error mapped to non-nil")
 	}
+	md := errorInfoOf(t, status.Convert(grpcError(errField("selector.devices[2]", "bad glob")))).GetMetadata()
+	if md["field"] != "selector.devices[2]" {
+		t.Errorf("field error metadata = %v, want field selector.devices[2]", md)
+	}
 	msg := status.Convert(grpcError(fmt.Errorf("device %q: %w", "psu9", devicemgr.ErrNotFound))).Message()
 	if msg != `device "psu9": no such device` {
 		t.Errorf("message = %q; the wrapped detail must survive", msg)
+	}
+}
+
+// grpcReason is the ErrorInfo reason of a gRPC status, "" if it has none.
+func grpcReason(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
+// connectReason is the ErrorInfo reason of a Connect error, "" if it has none.
+func connectReason(err error) string {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	for _, d := range ce.Details() {
+		v, derr := d.Value()
+		if info, ok := v.(*errdetails.ErrorInfo); derr == nil && ok && info.GetDomain() == ErrorDomain {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
+func errorInfoOf(t *testing.T, st *status.Status) *errdetails.ErrorInfo {
+	t.Helper()
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info
+		}
+	}
+	t.Fatalf("status %v has no ErrorInfo", st)
+	return nil
+}
+
+// Every reason in the contract's enum has a name clients can match; the names
+// are the enum's without the prefix.
+func TestReasonNames(t *testing.T) {
+	seen := map[string]bool{}
+	for n := range pb.ErrorReason_name {
+		name := ReasonName(pb.ErrorReason(n))
+		if name == "" || strings.HasPrefix(name, "ERROR_REASON") || seen[name] {
+			t.Errorf("reason %d has name %q", n, name)
+		}
+		seen[name] = true
 	}
 }

@@ -44,6 +44,10 @@ func newFakeDevices() *fakeDevices {
 			},
 			Restarts: 2, ConnectedSince: t0, Identity: "ACME,PSU-1,123,1.0",
 			Commands: []string{"set_volt", "output"}, ChangedAt: t0,
+			CommandSpecs: []devicemgr.CommandSpec{
+				{Name: "set_volt", Template: "VOLT {v};*OPC?", Args: []devicemgr.ArgSpec{{Name: "v", Min: 0, Max: 60, HasMin: true, HasMax: true}}, Readback: "volt"},
+				{Name: "output", Template: "OUTP {on}", Role: "admin", Args: []devicemgr.ArgSpec{{Name: "on", Type: "enum", Values: []string{"ON", "OFF"}}}},
+			},
 		},
 		{
 			Name: "psu2", Address: "10.0.0.2:5025", Driver: "scpi", State: devicemgr.Backoff,

@@ -152,6 +152,11 @@ func (g grpcSystemService) RestartProcess(ctx context.Context, req *pb.RestartPr
 	return resp, grpcError(err)
 }
 
+func (g grpcSystemService) GetIdentity(ctx context.Context, req *pb.GetIdentityRequest) (*pb.GetIdentityResponse, error) {
+	resp, err := g.core.getIdentity(ctx, req)
+	return resp, grpcError(err)
+}
+
 func (g grpcSystemService) WatchSupervisionEvents(req *pb.WatchSupervisionEventsRequest, stream grpc.ServerStreamingServer[pb.WatchSupervisionEventsResponse]) error {
 	return grpcError(g.core.watchSupervisionEvents(stream.Context(), req, grpcOut(stream)))
 }

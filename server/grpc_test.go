@@ -62,6 +62,10 @@ func TestGRPCListAndGetDevices(t *testing.T) {
 		},
 		RestartCount: 2, ConnectedSince: timestamppb.New(t0), Identity: "ACME,PSU-1,123,1.0",
 		Commands: []string{"set_volt", "output"},
+		CommandInfo: []*pb.CommandInfo{
+			{Name: "set_volt", HasReply: true, Readback: "volt", Args: []*pb.ArgumentInfo{{Name: "v", Type: "float", Min: proto.Float64(0), Max: proto.Float64(60)}}},
+			{Name: "output", Role: "admin", Args: []*pb.ArgumentInfo{{Name: "on", Type: "enum", Choices: []string{"ON", "OFF"}}}},
+		},
 	}
 	if !proto.Equal(got.GetDevice(), want) {
 		t.Fatalf("GetDevice(psu1) = %v, want %v", got.GetDevice(), want)

@@ -176,7 +176,10 @@ type Device struct {
 	// The device's identification (the reply to *IDN? for SCPI devices).
 	Identity string `protobuf:"bytes,10,opt,name=identity,proto3" json:"identity,omitempty"`
 	// Names of the commands configured for this device.
-	Commands      []string `protobuf:"bytes,11,rep,name=commands,proto3" json:"commands,omitempty"`
+	Commands []string `protobuf:"bytes,11,rep,name=commands,proto3" json:"commands,omitempty"`
+	// The named commands with their arguments, in configuration order (the same
+	// names as commands), so a client can build a typed form for each.
+	CommandInfo   []*CommandInfo `protobuf:"bytes,12,rep,name=command_info,json=commandInfo,proto3" json:"command_info,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -288,6 +291,194 @@ func (x *Device) GetCommands() []string {
 	return nil
 }
 
+func (x *Device) GetCommandInfo() []*CommandInfo {
+	if x != nil {
+		return x.CommandInfo
+	}
+	return nil
+}
+
+// CommandInfo describes one named command of a device's model.
+type CommandInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The role a caller needs ("viewer", "operator", "admin"); empty: the default for
+	// commands (operator).
+	Role string          `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Args []*ArgumentInfo `protobuf:"bytes,3,rep,name=args,proto3" json:"args,omitempty"`
+	// The command answers with a reply (SendCommandResponse.reply and values).
+	HasReply bool `protobuf:"varint,4,opt,name=has_reply,json=hasReply,proto3" json:"has_reply,omitempty"`
+	// A channel whose reading must settle at the first argument's value before the
+	// command succeeds; empty if none.
+	Readback      string `protobuf:"bytes,5,opt,name=readback,proto3" json:"readback,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommandInfo) Reset() {
+	*x = CommandInfo{}
+	mi := &file_switchyard_v1_device_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommandInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommandInfo) ProtoMessage() {}
+
+func (x *CommandInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_device_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommandInfo.ProtoReflect.Descriptor instead.
+func (*CommandInfo) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CommandInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CommandInfo) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CommandInfo) GetArgs() []*ArgumentInfo {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *CommandInfo) GetHasReply() bool {
+	if x != nil {
+		return x.HasReply
+	}
+	return false
+}
+
+func (x *CommandInfo) GetReadback() string {
+	if x != nil {
+		return x.Readback
+	}
+	return ""
+}
+
+// ArgumentInfo describes one typed argument of a named command.
+type ArgumentInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "float", "int", "string", "bool" or "enum".
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// Bounds of a float or int argument, when set.
+	Min *float64 `protobuf:"fixed64,3,opt,name=min,proto3,oneof" json:"min,omitempty"`
+	Max *float64 `protobuf:"fixed64,4,opt,name=max,proto3,oneof" json:"max,omitempty"`
+	// The allowed values of an enum argument.
+	Choices []string `protobuf:"bytes,5,rep,name=choices,proto3" json:"choices,omitempty"`
+	// A regular expression a string argument must match in full; empty: the server's
+	// safe default for strings.
+	Pattern string `protobuf:"bytes,6,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	// The unit of a numeric argument, for display; empty if none.
+	Unit          string `protobuf:"bytes,7,opt,name=unit,proto3" json:"unit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArgumentInfo) Reset() {
+	*x = ArgumentInfo{}
+	mi := &file_switchyard_v1_device_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArgumentInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArgumentInfo) ProtoMessage() {}
+
+func (x *ArgumentInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_device_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArgumentInfo.ProtoReflect.Descriptor instead.
+func (*ArgumentInfo) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ArgumentInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ArgumentInfo) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ArgumentInfo) GetMin() float64 {
+	if x != nil && x.Min != nil {
+		return *x.Min
+	}
+	return 0
+}
+
+func (x *ArgumentInfo) GetMax() float64 {
+	if x != nil && x.Max != nil {
+		return *x.Max
+	}
+	return 0
+}
+
+func (x *ArgumentInfo) GetChoices() []string {
+	if x != nil {
+		return x.Choices
+	}
+	return nil
+}
+
+func (x *ArgumentInfo) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *ArgumentInfo) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
 type ListDevicesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -296,7 +487,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[2]
+	mi := &file_switchyard_v1_device_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +499,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[2]
+	mi := &file_switchyard_v1_device_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +512,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{2}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{4}
 }
 
 type ListDevicesResponse struct {
@@ -333,7 +524,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[3]
+	mi := &file_switchyard_v1_device_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +536,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[3]
+	mi := &file_switchyard_v1_device_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +549,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{3}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -377,7 +568,7 @@ type GetDeviceRequest struct {
 
 func (x *GetDeviceRequest) Reset() {
 	*x = GetDeviceRequest{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[4]
+	mi := &file_switchyard_v1_device_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +580,7 @@ func (x *GetDeviceRequest) String() string {
 func (*GetDeviceRequest) ProtoMessage() {}
 
 func (x *GetDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[4]
+	mi := &file_switchyard_v1_device_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +593,7 @@ func (x *GetDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeviceRequest.ProtoReflect.Descriptor instead.
 func (*GetDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{4}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetDeviceRequest) GetName() string {
@@ -421,7 +612,7 @@ type GetDeviceResponse struct {
 
 func (x *GetDeviceResponse) Reset() {
 	*x = GetDeviceResponse{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[5]
+	mi := &file_switchyard_v1_device_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +624,7 @@ func (x *GetDeviceResponse) String() string {
 func (*GetDeviceResponse) ProtoMessage() {}
 
 func (x *GetDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[5]
+	mi := &file_switchyard_v1_device_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +637,7 @@ func (x *GetDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeviceResponse.ProtoReflect.Descriptor instead.
 func (*GetDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{5}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetDeviceResponse) GetDevice() *Device {
@@ -474,7 +665,7 @@ type SendCommandRequest struct {
 
 func (x *SendCommandRequest) Reset() {
 	*x = SendCommandRequest{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[6]
+	mi := &file_switchyard_v1_device_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +677,7 @@ func (x *SendCommandRequest) String() string {
 func (*SendCommandRequest) ProtoMessage() {}
 
 func (x *SendCommandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[6]
+	mi := &file_switchyard_v1_device_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +690,7 @@ func (x *SendCommandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendCommandRequest.ProtoReflect.Descriptor instead.
 func (*SendCommandRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{6}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SendCommandRequest) GetDevice() string {
@@ -578,7 +769,7 @@ type SendCommandResponse struct {
 
 func (x *SendCommandResponse) Reset() {
 	*x = SendCommandResponse{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[7]
+	mi := &file_switchyard_v1_device_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +781,7 @@ func (x *SendCommandResponse) String() string {
 func (*SendCommandResponse) ProtoMessage() {}
 
 func (x *SendCommandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[7]
+	mi := &file_switchyard_v1_device_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +794,7 @@ func (x *SendCommandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendCommandResponse.ProtoReflect.Descriptor instead.
 func (*SendCommandResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{7}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SendCommandResponse) GetReply() string {
@@ -632,7 +823,7 @@ type AbortCommandRequest struct {
 
 func (x *AbortCommandRequest) Reset() {
 	*x = AbortCommandRequest{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[8]
+	mi := &file_switchyard_v1_device_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +835,7 @@ func (x *AbortCommandRequest) String() string {
 func (*AbortCommandRequest) ProtoMessage() {}
 
 func (x *AbortCommandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[8]
+	mi := &file_switchyard_v1_device_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +848,7 @@ func (x *AbortCommandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortCommandRequest.ProtoReflect.Descriptor instead.
 func (*AbortCommandRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{8}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AbortCommandRequest) GetDevice() string {
@@ -685,7 +876,7 @@ type AbortCommandResponse struct {
 
 func (x *AbortCommandResponse) Reset() {
 	*x = AbortCommandResponse{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[9]
+	mi := &file_switchyard_v1_device_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +888,7 @@ func (x *AbortCommandResponse) String() string {
 func (*AbortCommandResponse) ProtoMessage() {}
 
 func (x *AbortCommandResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[9]
+	mi := &file_switchyard_v1_device_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +901,7 @@ func (x *AbortCommandResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortCommandResponse.ProtoReflect.Descriptor instead.
 func (*AbortCommandResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{9}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AbortCommandResponse) GetAborted() string {
@@ -730,7 +921,7 @@ type WatchDevicesRequest struct {
 
 func (x *WatchDevicesRequest) Reset() {
 	*x = WatchDevicesRequest{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[10]
+	mi := &file_switchyard_v1_device_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +933,7 @@ func (x *WatchDevicesRequest) String() string {
 func (*WatchDevicesRequest) ProtoMessage() {}
 
 func (x *WatchDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[10]
+	mi := &file_switchyard_v1_device_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +946,7 @@ func (x *WatchDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDevicesRequest.ProtoReflect.Descriptor instead.
 func (*WatchDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{10}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchDevicesRequest) GetDevices() []string {
@@ -776,7 +967,7 @@ type WatchDevicesResponse struct {
 
 func (x *WatchDevicesResponse) Reset() {
 	*x = WatchDevicesResponse{}
-	mi := &file_switchyard_v1_device_proto_msgTypes[11]
+	mi := &file_switchyard_v1_device_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +979,7 @@ func (x *WatchDevicesResponse) String() string {
 func (*WatchDevicesResponse) ProtoMessage() {}
 
 func (x *WatchDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_device_proto_msgTypes[11]
+	mi := &file_switchyard_v1_device_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +992,7 @@ func (x *WatchDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDevicesResponse.ProtoReflect.Descriptor instead.
 func (*WatchDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{11}
+	return file_switchyard_v1_device_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchDevicesResponse) GetDevice() *Device {
@@ -827,7 +1018,7 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x121\n" +
 	"\x06period\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06period\x12\x12\n" +
-	"\x04unit\x18\x04 \x01(\tR\x04unit\"\xb4\x03\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\"\xf3\x03\n" +
 	"\x06Device\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
@@ -841,7 +1032,24 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\fnext_attempt\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vnextAttempt\x12\x1a\n" +
 	"\bidentity\x18\n" +
 	" \x01(\tR\bidentity\x12\x1a\n" +
-	"\bcommands\x18\v \x03(\tR\bcommands\"\x14\n" +
+	"\bcommands\x18\v \x03(\tR\bcommands\x12=\n" +
+	"\fcommand_info\x18\f \x03(\v2\x1a.switchyard.v1.CommandInfoR\vcommandInfo\"\x9f\x01\n" +
+	"\vCommandInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12/\n" +
+	"\x04args\x18\x03 \x03(\v2\x1b.switchyard.v1.ArgumentInfoR\x04args\x12\x1b\n" +
+	"\thas_reply\x18\x04 \x01(\bR\bhasReply\x12\x1a\n" +
+	"\breadback\x18\x05 \x01(\tR\breadback\"\xbc\x01\n" +
+	"\fArgumentInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x15\n" +
+	"\x03min\x18\x03 \x01(\x01H\x00R\x03min\x88\x01\x01\x12\x15\n" +
+	"\x03max\x18\x04 \x01(\x01H\x01R\x03max\x88\x01\x01\x12\x18\n" +
+	"\achoices\x18\x05 \x03(\tR\achoices\x12\x18\n" +
+	"\apattern\x18\x06 \x01(\tR\apattern\x12\x12\n" +
+	"\x04unit\x18\a \x01(\tR\x04unitB\x06\n" +
+	"\x04_minB\x06\n" +
+	"\x04_max\"\x14\n" +
 	"\x12ListDevicesRequest\"F\n" +
 	"\x13ListDevicesResponse\x12/\n" +
 	"\adevices\x18\x01 \x03(\v2\x15.switchyard.v1.DeviceR\adevices\"&\n" +
@@ -895,51 +1103,55 @@ func file_switchyard_v1_device_proto_rawDescGZIP() []byte {
 }
 
 var file_switchyard_v1_device_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_switchyard_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_switchyard_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_switchyard_v1_device_proto_goTypes = []any{
 	(DeviceState)(0),              // 0: switchyard.v1.DeviceState
 	(*Channel)(nil),               // 1: switchyard.v1.Channel
 	(*Device)(nil),                // 2: switchyard.v1.Device
-	(*ListDevicesRequest)(nil),    // 3: switchyard.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),   // 4: switchyard.v1.ListDevicesResponse
-	(*GetDeviceRequest)(nil),      // 5: switchyard.v1.GetDeviceRequest
-	(*GetDeviceResponse)(nil),     // 6: switchyard.v1.GetDeviceResponse
-	(*SendCommandRequest)(nil),    // 7: switchyard.v1.SendCommandRequest
-	(*SendCommandResponse)(nil),   // 8: switchyard.v1.SendCommandResponse
-	(*AbortCommandRequest)(nil),   // 9: switchyard.v1.AbortCommandRequest
-	(*AbortCommandResponse)(nil),  // 10: switchyard.v1.AbortCommandResponse
-	(*WatchDevicesRequest)(nil),   // 11: switchyard.v1.WatchDevicesRequest
-	(*WatchDevicesResponse)(nil),  // 12: switchyard.v1.WatchDevicesResponse
-	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*Value)(nil),                 // 15: switchyard.v1.Value
+	(*CommandInfo)(nil),           // 3: switchyard.v1.CommandInfo
+	(*ArgumentInfo)(nil),          // 4: switchyard.v1.ArgumentInfo
+	(*ListDevicesRequest)(nil),    // 5: switchyard.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),   // 6: switchyard.v1.ListDevicesResponse
+	(*GetDeviceRequest)(nil),      // 7: switchyard.v1.GetDeviceRequest
+	(*GetDeviceResponse)(nil),     // 8: switchyard.v1.GetDeviceResponse
+	(*SendCommandRequest)(nil),    // 9: switchyard.v1.SendCommandRequest
+	(*SendCommandResponse)(nil),   // 10: switchyard.v1.SendCommandResponse
+	(*AbortCommandRequest)(nil),   // 11: switchyard.v1.AbortCommandRequest
+	(*AbortCommandResponse)(nil),  // 12: switchyard.v1.AbortCommandResponse
+	(*WatchDevicesRequest)(nil),   // 13: switchyard.v1.WatchDevicesRequest
+	(*WatchDevicesResponse)(nil),  // 14: switchyard.v1.WatchDevicesResponse
+	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*Value)(nil),                 // 17: switchyard.v1.Value
 }
 var file_switchyard_v1_device_proto_depIdxs = []int32{
-	13, // 0: switchyard.v1.Channel.period:type_name -> google.protobuf.Duration
+	15, // 0: switchyard.v1.Channel.period:type_name -> google.protobuf.Duration
 	0,  // 1: switchyard.v1.Device.state:type_name -> switchyard.v1.DeviceState
 	1,  // 2: switchyard.v1.Device.channels:type_name -> switchyard.v1.Channel
-	14, // 3: switchyard.v1.Device.connected_since:type_name -> google.protobuf.Timestamp
-	14, // 4: switchyard.v1.Device.next_attempt:type_name -> google.protobuf.Timestamp
-	2,  // 5: switchyard.v1.ListDevicesResponse.devices:type_name -> switchyard.v1.Device
-	2,  // 6: switchyard.v1.GetDeviceResponse.device:type_name -> switchyard.v1.Device
-	13, // 7: switchyard.v1.SendCommandRequest.timeout:type_name -> google.protobuf.Duration
-	15, // 8: switchyard.v1.SendCommandResponse.values:type_name -> switchyard.v1.Value
-	2,  // 9: switchyard.v1.WatchDevicesResponse.device:type_name -> switchyard.v1.Device
-	3,  // 10: switchyard.v1.DeviceService.ListDevices:input_type -> switchyard.v1.ListDevicesRequest
-	5,  // 11: switchyard.v1.DeviceService.GetDevice:input_type -> switchyard.v1.GetDeviceRequest
-	7,  // 12: switchyard.v1.DeviceService.SendCommand:input_type -> switchyard.v1.SendCommandRequest
-	9,  // 13: switchyard.v1.DeviceService.AbortCommand:input_type -> switchyard.v1.AbortCommandRequest
-	11, // 14: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
-	4,  // 15: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
-	6,  // 16: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
-	8,  // 17: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
-	10, // 18: switchyard.v1.DeviceService.AbortCommand:output_type -> switchyard.v1.AbortCommandResponse
-	12, // 19: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	16, // 3: switchyard.v1.Device.connected_since:type_name -> google.protobuf.Timestamp
+	16, // 4: switchyard.v1.Device.next_attempt:type_name -> google.protobuf.Timestamp
+	3,  // 5: switchyard.v1.Device.command_info:type_name -> switchyard.v1.CommandInfo
+	4,  // 6: switchyard.v1.CommandInfo.args:type_name -> switchyard.v1.ArgumentInfo
+	2,  // 7: switchyard.v1.ListDevicesResponse.devices:type_name -> switchyard.v1.Device
+	2,  // 8: switchyard.v1.GetDeviceResponse.device:type_name -> switchyard.v1.Device
+	15, // 9: switchyard.v1.SendCommandRequest.timeout:type_name -> google.protobuf.Duration
+	17, // 10: switchyard.v1.SendCommandResponse.values:type_name -> switchyard.v1.Value
+	2,  // 11: switchyard.v1.WatchDevicesResponse.device:type_name -> switchyard.v1.Device
+	5,  // 12: switchyard.v1.DeviceService.ListDevices:input_type -> switchyard.v1.ListDevicesRequest
+	7,  // 13: switchyard.v1.DeviceService.GetDevice:input_type -> switchyard.v1.GetDeviceRequest
+	9,  // 14: switchyard.v1.DeviceService.SendCommand:input_type -> switchyard.v1.SendCommandRequest
+	11, // 15: switchyard.v1.DeviceService.AbortCommand:input_type -> switchyard.v1.AbortCommandRequest
+	13, // 16: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
+	6,  // 17: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
+	8,  // 18: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
+	10, // 19: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
+	12, // 20: switchyard.v1.DeviceService.AbortCommand:output_type -> switchyard.v1.AbortCommandResponse
+	14, // 21: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
+	17, // [17:22] is the sub-list for method output_type
+	12, // [12:17] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_device_proto_init() }
@@ -948,7 +1160,8 @@ func file_switchyard_v1_device_proto_init() {
 		return
 	}
 	file_switchyard_v1_sample_proto_init()
-	file_switchyard_v1_device_proto_msgTypes[6].OneofWrappers = []any{
+	file_switchyard_v1_device_proto_msgTypes[3].OneofWrappers = []any{}
+	file_switchyard_v1_device_proto_msgTypes[8].OneofWrappers = []any{
 		(*SendCommandRequest_Name)(nil),
 		(*SendCommandRequest_Raw)(nil),
 	}
@@ -958,7 +1171,7 @@ func file_switchyard_v1_device_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_device_proto_rawDesc), len(file_switchyard_v1_device_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -776,6 +776,135 @@ func (*RestartProcessResponse) Descriptor() ([]byte, []int) {
 	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{7}
 }
 
+type GetIdentityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetIdentityRequest) Reset() {
+	*x = GetIdentityRequest{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIdentityRequest) ProtoMessage() {}
+
+func (x *GetIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIdentityRequest.ProtoReflect.Descriptor instead.
+func (*GetIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{8}
+}
+
+type GetIdentityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The identity's name: a token entry's name, a client certificate's subject, or
+	// "anonymous" when the server does not authenticate.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "viewer", "operator" or "admin".
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// Whether the caller was authenticated. False when the server runs without
+	// authentication (loopback only); role is then what an unauthenticated caller gets.
+	Authenticated bool `protobuf:"varint,3,opt,name=authenticated,proto3" json:"authenticated,omitempty"`
+	// How the caller was identified: "token", "mtls" or "none".
+	Method string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	// The full names of the RPCs this role may call ("/switchyard.v1.DeviceService/SendCommand").
+	// Named commands may need more than the RPC: see CommandInfo.role.
+	AllowedMethods []string `protobuf:"bytes,5,rep,name=allowed_methods,json=allowedMethods,proto3" json:"allowed_methods,omitempty"`
+	// The server's version.
+	ServerVersion string `protobuf:"bytes,6,opt,name=server_version,json=serverVersion,proto3" json:"server_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetIdentityResponse) Reset() {
+	*x = GetIdentityResponse{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIdentityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIdentityResponse) ProtoMessage() {}
+
+func (x *GetIdentityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIdentityResponse.ProtoReflect.Descriptor instead.
+func (*GetIdentityResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetIdentityResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetIdentityResponse) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *GetIdentityResponse) GetAuthenticated() bool {
+	if x != nil {
+		return x.Authenticated
+	}
+	return false
+}
+
+func (x *GetIdentityResponse) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *GetIdentityResponse) GetAllowedMethods() []string {
+	if x != nil {
+		return x.AllowedMethods
+	}
+	return nil
+}
+
+func (x *GetIdentityResponse) GetServerVersion() string {
+	if x != nil {
+		return x.ServerVersion
+	}
+	return ""
+}
+
 var File_switchyard_v1_system_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_system_proto_rawDesc = "" +
@@ -823,7 +952,15 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x04item\"+\n" +
 	"\x15RestartProcessRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\"\x18\n" +
-	"\x16RestartProcessResponse*\xd0\x01\n" +
+	"\x16RestartProcessResponse\"\x14\n" +
+	"\x12GetIdentityRequest\"\xcb\x01\n" +
+	"\x13GetIdentityResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12$\n" +
+	"\rauthenticated\x18\x03 \x01(\bR\rauthenticated\x12\x16\n" +
+	"\x06method\x18\x04 \x01(\tR\x06method\x12'\n" +
+	"\x0fallowed_methods\x18\x05 \x03(\tR\x0eallowedMethods\x12%\n" +
+	"\x0eserver_version\x18\x06 \x01(\tR\rserverVersion*\xd0\x01\n" +
 	"\fProcessState\x12\x1d\n" +
 	"\x19PROCESS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PROCESS_STATE_STARTING\x10\x01\x12\x19\n" +
@@ -844,11 +981,12 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\b\x12(\n" +
 	"$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t\x12!\n" +
 	"\x1dSUPERVISION_EVENT_KIND_STATUS\x10\n" +
-	"2\xd2\x02\n" +
+	"2\xa8\x03\n" +
 	"\rSystemService\x12i\n" +
 	"\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n" +
 	"\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n" +
-	"\x0eRestartProcess\x12$.switchyard.v1.RestartProcessRequest\x1a%.switchyard.v1.RestartProcessResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
+	"\x0eRestartProcess\x12$.switchyard.v1.RestartProcessRequest\x1a%.switchyard.v1.RestartProcessResponse\x12T\n" +
+	"\vGetIdentity\x12!.switchyard.v1.GetIdentityRequest\x1a\".switchyard.v1.GetIdentityResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
 
 var (
 	file_switchyard_v1_system_proto_rawDescOnce sync.Once
@@ -863,7 +1001,7 @@ func file_switchyard_v1_system_proto_rawDescGZIP() []byte {
 }
 
 var file_switchyard_v1_system_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_switchyard_v1_system_proto_goTypes = []any{
 	(ProcessState)(0),                      // 0: switchyard.v1.ProcessState
 	(SupervisionEventKind)(0),              // 1: switchyard.v1.SupervisionEventKind
@@ -875,6 +1013,8 @@ var file_switchyard_v1_system_proto_goTypes = []any{
 	(*WatchSupervisionEventsResponse)(nil), // 7: switchyard.v1.WatchSupervisionEventsResponse
 	(*RestartProcessRequest)(nil),          // 8: switchyard.v1.RestartProcessRequest
 	(*RestartProcessResponse)(nil),         // 9: switchyard.v1.RestartProcessResponse
+	(*GetIdentityRequest)(nil),             // 10: switchyard.v1.GetIdentityRequest
+	(*GetIdentityResponse)(nil),            // 11: switchyard.v1.GetIdentityResponse
 }
 var file_switchyard_v1_system_proto_depIdxs = []int32{
 	0,  // 0: switchyard.v1.Process.state:type_name -> switchyard.v1.ProcessState
@@ -887,11 +1027,13 @@ var file_switchyard_v1_system_proto_depIdxs = []int32{
 	3,  // 7: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
 	6,  // 8: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
 	8,  // 9: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
-	4,  // 10: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
-	7,  // 11: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
-	9,  // 12: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
+	10, // 10: switchyard.v1.SystemService.GetIdentity:input_type -> switchyard.v1.GetIdentityRequest
+	4,  // 11: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
+	7,  // 12: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
+	9,  // 13: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
+	11, // 14: switchyard.v1.SystemService.GetIdentity:output_type -> switchyard.v1.GetIdentityResponse
+	11, // [11:15] is the sub-list for method output_type
+	7,  // [7:11] is the sub-list for method input_type
 	7,  // [7:7] is the sub-list for extension type_name
 	7,  // [7:7] is the sub-list for extension extendee
 	0,  // [0:7] is the sub-list for field type_name
@@ -912,7 +1054,7 @@ func file_switchyard_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_system_proto_rawDesc), len(file_switchyard_v1_system_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

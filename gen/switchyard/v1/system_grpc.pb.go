@@ -22,6 +22,7 @@ const (
 	SystemService_GetSupervisionTree_FullMethodName     = "/switchyard.v1.SystemService/GetSupervisionTree"
 	SystemService_WatchSupervisionEvents_FullMethodName = "/switchyard.v1.SystemService/WatchSupervisionEvents"
 	SystemService_RestartProcess_FullMethodName         = "/switchyard.v1.SystemService/RestartProcess"
+	SystemService_GetIdentity_FullMethodName            = "/switchyard.v1.SystemService/GetIdentity"
 )
 
 // SystemServiceClient is the client API for SystemService service.
@@ -41,6 +42,10 @@ type SystemServiceClient interface {
 	// an operator's "reconnect now" for a device. Requests queued in its mailbox fail;
 	// none is replayed. It returns once the process is running again or failed to start.
 	RestartProcess(ctx context.Context, in *RestartProcessRequest, opts ...grpc.CallOption) (*RestartProcessResponse, error)
+	// GetIdentity says who the server takes the caller to be, with which role, and
+	// which RPCs that role may call, so a client can hide what it may not do. Every
+	// caller may call it, also without credentials.
+	GetIdentity(ctx context.Context, in *GetIdentityRequest, opts ...grpc.CallOption) (*GetIdentityResponse, error)
 }
 
 type systemServiceClient struct {
@@ -90,6 +95,16 @@ func (c *systemServiceClient) RestartProcess(ctx context.Context, in *RestartPro
 	return out, nil
 }
 
+func (c *systemServiceClient) GetIdentity(ctx context.Context, in *GetIdentityRequest, opts ...grpc.CallOption) (*GetIdentityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetIdentityResponse)
+	err := c.cc.Invoke(ctx, SystemService_GetIdentity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SystemServiceServer is the server API for SystemService service.
 // All implementations must embed UnimplementedSystemServiceServer
 // for forward compatibility.
@@ -107,6 +122,10 @@ type SystemServiceServer interface {
 	// an operator's "reconnect now" for a device. Requests queued in its mailbox fail;
 	// none is replayed. It returns once the process is running again or failed to start.
 	RestartProcess(context.Context, *RestartProcessRequest) (*RestartProcessResponse, error)
+	// GetIdentity says who the server takes the caller to be, with which role, and
+	// which RPCs that role may call, so a client can hide what it may not do. Every
+	// caller may call it, also without credentials.
+	GetIdentity(context.Context, *GetIdentityRequest) (*GetIdentityResponse, error)
 	mustEmbedUnimplementedSystemServiceServer()
 }
 
@@ -125,6 +144,9 @@ func (UnimplementedSystemServiceServer) WatchSupervisionEvents(*WatchSupervision
 }
 func (UnimplementedSystemServiceServer) RestartProcess(context.Context, *RestartProcessRequest) (*RestartProcessResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RestartProcess not implemented")
+}
+func (UnimplementedSystemServiceServer) GetIdentity(context.Context, *GetIdentityRequest) (*GetIdentityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetIdentity not implemented")
 }
 func (UnimplementedSystemServiceServer) mustEmbedUnimplementedSystemServiceServer() {}
 func (UnimplementedSystemServiceServer) testEmbeddedByValue()                       {}
@@ -194,6 +216,24 @@ func _SystemService_RestartProcess_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SystemService_GetIdentity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetIdentityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SystemServiceServer).GetIdentity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SystemService_GetIdentity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SystemServiceServer).GetIdentity(ctx, req.(*GetIdentityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SystemService_ServiceDesc is the grpc.ServiceDesc for SystemService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -208,6 +248,10 @@ var SystemService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RestartProcess",
 			Handler:    _SystemService_RestartProcess_Handler,
+		},
+		{
+			MethodName: "GetIdentity",
+			Handler:    _SystemService_GetIdentity_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -42,6 +42,9 @@ const (
 	// SystemServiceRestartProcessProcedure is the fully-qualified name of the SystemService's
 	// RestartProcess RPC.
 	SystemServiceRestartProcessProcedure = "/switchyard.v1.SystemService/RestartProcess"
+	// SystemServiceGetIdentityProcedure is the fully-qualified name of the SystemService's GetIdentity
+	// RPC.
+	SystemServiceGetIdentityProcedure = "/switchyard.v1.SystemService/GetIdentity"
 )
 
 // SystemServiceClient is a client for the switchyard.v1.SystemService service.
@@ -57,6 +60,10 @@ type SystemServiceClient interface {
 	// an operator's "reconnect now" for a device. Requests queued in its mailbox fail;
 	// none is replayed. It returns once the process is running again or failed to start.
 	RestartProcess(context.Context, *connect.Request[v1.RestartProcessRequest]) (*connect.Response[v1.RestartProcessResponse], error)
+	// GetIdentity says who the server takes the caller to be, with which role, and
+	// which RPCs that role may call, so a client can hide what it may not do. Every
+	// caller may call it, also without credentials.
+	GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error)
 }
 
 // NewSystemServiceClient constructs a client for the switchyard.v1.SystemService service. By
@@ -88,6 +95,12 @@ func NewSystemServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(systemServiceMethods.ByName("RestartProcess")),
 			connect.WithClientOptions(opts...),
 		),
+		getIdentity: connect.NewClient[v1.GetIdentityRequest, v1.GetIdentityResponse](
+			httpClient,
+			baseURL+SystemServiceGetIdentityProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("GetIdentity")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -96,6 +109,7 @@ type systemServiceClient struct {
 	getSupervisionTree     *connect.Client[v1.GetSupervisionTreeRequest, v1.GetSupervisionTreeResponse]
 	watchSupervisionEvents *connect.Client[v1.WatchSupervisionEventsRequest, v1.WatchSupervisionEventsResponse]
 	restartProcess         *connect.Client[v1.RestartProcessRequest, v1.RestartProcessResponse]
+	getIdentity            *connect.Client[v1.GetIdentityRequest, v1.GetIdentityResponse]
 }
 
 // GetSupervisionTree calls switchyard.v1.SystemService.GetSupervisionTree.
@@ -113,6 +127,11 @@ func (c *systemServiceClient) RestartProcess(ctx context.Context, req *connect.R
 	return c.restartProcess.CallUnary(ctx, req)
 }
 
+// GetIdentity calls switchyard.v1.SystemService.GetIdentity.
+func (c *systemServiceClient) GetIdentity(ctx context.Context, req *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error) {
+	return c.getIdentity.CallUnary(ctx, req)
+}
+
 // SystemServiceHandler is an implementation of the switchyard.v1.SystemService service.
 type SystemServiceHandler interface {
 	// GetSupervisionTree returns a snapshot of every supervisor and process.
@@ -126,6 +145,10 @@ type SystemServiceHandler interface {
 	// an operator's "reconnect now" for a device. Requests queued in its mailbox fail;
 	// none is replayed. It returns once the process is running again or failed to start.
 	RestartProcess(context.Context, *connect.Request[v1.RestartProcessRequest]) (*connect.Response[v1.RestartProcessResponse], error)
+	// GetIdentity says who the server takes the caller to be, with which role, and
+	// which RPCs that role may call, so a client can hide what it may not do. Every
+	// caller may call it, also without credentials.
+	GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error)
 }
 
 // NewSystemServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -153,6 +176,12 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(systemServiceMethods.ByName("RestartProcess")),
 		connect.WithHandlerOptions(opts...),
 	)
+	systemServiceGetIdentityHandler := connect.NewUnaryHandler(
+		SystemServiceGetIdentityProcedure,
+		svc.GetIdentity,
+		connect.WithSchema(systemServiceMethods.ByName("GetIdentity")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/switchyard.v1.SystemService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SystemServiceGetSupervisionTreeProcedure:
@@ -161,6 +190,8 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 			systemServiceWatchSupervisionEventsHandler.ServeHTTP(w, r)
 		case SystemServiceRestartProcessProcedure:
 			systemServiceRestartProcessHandler.ServeHTTP(w, r)
+		case SystemServiceGetIdentityProcedure:
+			systemServiceGetIdentityHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -180,4 +211,8 @@ func (UnimplementedSystemServiceHandler) WatchSupervisionEvents(context.Context,
 
 func (UnimplementedSystemServiceHandler) RestartProcess(context.Context, *connect.Request[v1.RestartProcessRequest]) (*connect.Response[v1.RestartProcessResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.RestartProcess is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetIdentity is not implemented"))
 }

@@ -38,7 +38,7 @@ class Channel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., query: _Optional[str] = ..., period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ("name", "address", "driver", "state", "channels", "last_error", "restart_count", "connected_since", "next_attempt", "identity", "commands")
+    __slots__ = ("name", "address", "driver", "state", "channels", "last_error", "restart_count", "connected_since", "next_attempt", "identity", "commands", "command_info")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DRIVER_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,7 @@ class Device(_message.Message):
     NEXT_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     IDENTITY_FIELD_NUMBER: _ClassVar[int]
     COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_INFO_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     driver: str
@@ -61,7 +62,40 @@ class Device(_message.Message):
     next_attempt: _timestamp_pb2.Timestamp
     identity: str
     commands: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., driver: _Optional[str] = ..., state: _Optional[_Union[DeviceState, str]] = ..., channels: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., last_error: _Optional[str] = ..., restart_count: _Optional[int] = ..., connected_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[str] = ..., commands: _Optional[_Iterable[str]] = ...) -> None: ...
+    command_info: _containers.RepeatedCompositeFieldContainer[CommandInfo]
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., driver: _Optional[str] = ..., state: _Optional[_Union[DeviceState, str]] = ..., channels: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., last_error: _Optional[str] = ..., restart_count: _Optional[int] = ..., connected_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[str] = ..., commands: _Optional[_Iterable[str]] = ..., command_info: _Optional[_Iterable[_Union[CommandInfo, _Mapping]]] = ...) -> None: ...
+
+class CommandInfo(_message.Message):
+    __slots__ = ("name", "role", "args", "has_reply", "readback")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    HAS_REPLY_FIELD_NUMBER: _ClassVar[int]
+    READBACK_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: str
+    args: _containers.RepeatedCompositeFieldContainer[ArgumentInfo]
+    has_reply: bool
+    readback: str
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., args: _Optional[_Iterable[_Union[ArgumentInfo, _Mapping]]] = ..., has_reply: _Optional[bool] = ..., readback: _Optional[str] = ...) -> None: ...
+
+class ArgumentInfo(_message.Message):
+    __slots__ = ("name", "type", "min", "max", "choices", "pattern", "unit")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    min: float
+    max: float
+    choices: _containers.RepeatedScalarFieldContainer[str]
+    pattern: str
+    unit: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., choices: _Optional[_Iterable[str]] = ..., pattern: _Optional[str] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class ListDevicesRequest(_message.Message):
     __slots__ = ()

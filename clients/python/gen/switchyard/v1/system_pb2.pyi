@@ -142,3 +142,23 @@ class RestartProcessRequest(_message.Message):
 class RestartProcessResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class GetIdentityRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetIdentityResponse(_message.Message):
+    __slots__ = ("name", "role", "authenticated", "method", "allowed_methods", "server_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    AUTHENTICATED_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_METHODS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: str
+    authenticated: bool
+    method: str
+    allowed_methods: _containers.RepeatedScalarFieldContainer[str]
+    server_version: str
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., authenticated: _Optional[bool] = ..., method: _Optional[str] = ..., allowed_methods: _Optional[_Iterable[str]] = ..., server_version: _Optional[str] = ...) -> None: ...

@@ -50,6 +50,11 @@ class SystemServiceStub:
                 request_serializer=switchyard_dot_v1_dot_system__pb2.RestartProcessRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_system__pb2.RestartProcessResponse.FromString,
                 _registered_method=True)
+        self.GetIdentity = channel.unary_unary(
+                '/switchyard.v1.SystemService/GetIdentity',
+                request_serializer=switchyard_dot_v1_dot_system__pb2.GetIdentityRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_system__pb2.GetIdentityResponse.FromString,
+                _registered_method=True)
 
 
 class SystemServiceServicer:
@@ -82,6 +87,15 @@ class SystemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetIdentity(self, request, context):
+        """GetIdentity says who the server takes the caller to be, with which role, and
+        which RPCs that role may call, so a client can hide what it may not do. Every
+        caller may call it, also without credentials.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SystemServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +113,11 @@ def add_SystemServiceServicer_to_server(servicer, server):
                     servicer.RestartProcess,
                     request_deserializer=switchyard_dot_v1_dot_system__pb2.RestartProcessRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_system__pb2.RestartProcessResponse.SerializeToString,
+            ),
+            'GetIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIdentity,
+                    request_deserializer=switchyard_dot_v1_dot_system__pb2.GetIdentityRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_system__pb2.GetIdentityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -183,6 +202,33 @@ class SystemService:
             '/switchyard.v1.SystemService/RestartProcess',
             switchyard_dot_v1_dot_system__pb2.RestartProcessRequest.SerializeToString,
             switchyard_dot_v1_dot_system__pb2.RestartProcessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.SystemService/GetIdentity',
+            switchyard_dot_v1_dot_system__pb2.GetIdentityRequest.SerializeToString,
+            switchyard_dot_v1_dot_system__pb2.GetIdentityResponse.FromString,
             options,
             channel_credentials,
             insecure,

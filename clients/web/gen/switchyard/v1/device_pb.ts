@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/device.proto.
  */
 export const file_switchyard_v1_device: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2h5YXJkL3YxL2RldmljZS5wcm90bxINc3dpdGNoeWFyZC52MSJfCgdDaGFubmVsEgwKBG5hbWUYASABKAkSDQoFcXVlcnkYAiABKAkSKQoGcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVuaXQYBCABKAkiwgIKBkRldmljZRIMCgRuYW1lGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGZHJpdmVyGAMgASgJEikKBXN0YXRlGAQgASgOMhouc3dpdGNoeWFyZC52MS5EZXZpY2VTdGF0ZRIoCghjaGFubmVscxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQ2hhbm5lbBISCgpsYXN0X2Vycm9yGAYgASgJEhUKDXJlc3RhcnRfY291bnQYByABKA0SMwoPY29ubmVjdGVkX3NpbmNlGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxuZXh0X2F0dGVtcHQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGlkZW50aXR5GAogASgJEhAKCGNvbW1hbmRzGAsgAygJIhQKEkxpc3REZXZpY2VzUmVxdWVzdCI9ChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiYKB2RldmljZXMYASADKAsyFS5zd2l0Y2h5YXJkLnYxLkRldmljZSIgChBHZXREZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkiOgoRR2V0RGV2aWNlUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2UiiAEKElNlbmRDb21tYW5kUmVxdWVzdBIOCgZkZXZpY2UYASABKAkSDgoEbmFtZRgCIAEoCUgAEg0KA3JhdxgDIAEoCUgAEgwKBGFyZ3MYBCADKAkSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIJCgdjb21tYW5kIkoKE1NlbmRDb21tYW5kUmVzcG9uc2USDQoFcmVwbHkYASABKAkSJAoGdmFsdWVzGAIgAygLMhQuc3dpdGNoeWFyZC52MS5WYWx1ZSI1ChNBYm9ydENvbW1hbmRSZXF1ZXN0Eg4KBmRldmljZRgBIAEoCRIOCgZyZWFzb24YAiABKAkiJwoUQWJvcnRDb21tYW5kUmVzcG9uc2USDwoHYWJvcnRlZBgBIAEoCSImChNXYXRjaERldmljZXNSZXF1ZXN0Eg8KB2RldmljZXMYASADKAkiUwoUV2F0Y2hEZXZpY2VzUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2USFAoMdGltZXN0YW1wX25zGAIgASgDKpgBCgtEZXZpY2VTdGF0ZRIcChhERVZJQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdERVZJQ0VfU1RBVEVfQ09OTkVDVElORxABEhoKFkRFVklDRV9TVEFURV9DT05ORUNURUQQAhIYChRERVZJQ0VfU1RBVEVfQkFDS09GRhADEhgKFERFVklDRV9TVEFURV9TVE9QUEVEEAQyvwMKDURldmljZVNlcnZpY2USVAoLTGlzdERldmljZXMSIS5zd2l0Y2h5YXJkLnYxLkxpc3REZXZpY2VzUmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuTGlzdERldmljZXNSZXNwb25zZRJOCglHZXREZXZpY2USHy5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlcXVlc3QaIC5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlc3BvbnNlElQKC1NlbmRDb21tYW5kEiEuc3dpdGNoeWFyZC52MS5TZW5kQ29tbWFuZFJlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLlNlbmRDb21tYW5kUmVzcG9uc2USVwoMQWJvcnRDb21tYW5kEiIuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXF1ZXN0GiMuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXNwb25zZRJZCgxXYXRjaERldmljZXMSIi5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1JlcXVlc3QaIy5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1Jlc3BvbnNlMAFCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_switchyard_v1_sample]);
+  fileDesc("Chpzd2l0Y2h5YXJkL3YxL2RldmljZS5wcm90bxINc3dpdGNoeWFyZC52MSJfCgdDaGFubmVsEgwKBG5hbWUYASABKAkSDQoFcXVlcnkYAiABKAkSKQoGcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVuaXQYBCABKAki9AIKBkRldmljZRIMCgRuYW1lGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGZHJpdmVyGAMgASgJEikKBXN0YXRlGAQgASgOMhouc3dpdGNoeWFyZC52MS5EZXZpY2VTdGF0ZRIoCghjaGFubmVscxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQ2hhbm5lbBISCgpsYXN0X2Vycm9yGAYgASgJEhUKDXJlc3RhcnRfY291bnQYByABKA0SMwoPY29ubmVjdGVkX3NpbmNlGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxuZXh0X2F0dGVtcHQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGlkZW50aXR5GAogASgJEhAKCGNvbW1hbmRzGAsgAygJEjAKDGNvbW1hbmRfaW5mbxgMIAMoCzIaLnN3aXRjaHlhcmQudjEuQ29tbWFuZEluZm8ieQoLQ29tbWFuZEluZm8SDAoEbmFtZRgBIAEoCRIMCgRyb2xlGAIgASgJEikKBGFyZ3MYAyADKAsyGy5zd2l0Y2h5YXJkLnYxLkFyZ3VtZW50SW5mbxIRCgloYXNfcmVwbHkYBCABKAgSEAoIcmVhZGJhY2sYBSABKAkijgEKDEFyZ3VtZW50SW5mbxIMCgRuYW1lGAEgASgJEgwKBHR5cGUYAiABKAkSEAoDbWluGAMgASgBSACIAQESEAoDbWF4GAQgASgBSAGIAQESDwoHY2hvaWNlcxgFIAMoCRIPCgdwYXR0ZXJuGAYgASgJEgwKBHVuaXQYByABKAlCBgoEX21pbkIGCgRfbWF4IhQKEkxpc3REZXZpY2VzUmVxdWVzdCI9ChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiYKB2RldmljZXMYASADKAsyFS5zd2l0Y2h5YXJkLnYxLkRldmljZSIgChBHZXREZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkiOgoRR2V0RGV2aWNlUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2UiiAEKElNlbmRDb21tYW5kUmVxdWVzdBIOCgZkZXZpY2UYASABKAkSDgoEbmFtZRgCIAEoCUgAEg0KA3JhdxgDIAEoCUgAEgwKBGFyZ3MYBCADKAkSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIJCgdjb21tYW5kIkoKE1NlbmRDb21tYW5kUmVzcG9uc2USDQoFcmVwbHkYASABKAkSJAoGdmFsdWVzGAIgAygLMhQuc3dpdGNoeWFyZC52MS5WYWx1ZSI1ChNBYm9ydENvbW1hbmRSZXF1ZXN0Eg4KBmRldmljZRgBIAEoCRIOCgZyZWFzb24YAiABKAkiJwoUQWJvcnRDb21tYW5kUmVzcG9uc2USDwoHYWJvcnRlZBgBIAEoCSImChNXYXRjaERldmljZXNSZXF1ZXN0Eg8KB2RldmljZXMYASADKAkiUwoUV2F0Y2hEZXZpY2VzUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2USFAoMdGltZXN0YW1wX25zGAIgASgDKpgBCgtEZXZpY2VTdGF0ZRIcChhERVZJQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdERVZJQ0VfU1RBVEVfQ09OTkVDVElORxABEhoKFkRFVklDRV9TVEFURV9DT05ORUNURUQQAhIYChRERVZJQ0VfU1RBVEVfQkFDS09GRhADEhgKFERFVklDRV9TVEFURV9TVE9QUEVEEAQyvwMKDURldmljZVNlcnZpY2USVAoLTGlzdERldmljZXMSIS5zd2l0Y2h5YXJkLnYxLkxpc3REZXZpY2VzUmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuTGlzdERldmljZXNSZXNwb25zZRJOCglHZXREZXZpY2USHy5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlcXVlc3QaIC5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlc3BvbnNlElQKC1NlbmRDb21tYW5kEiEuc3dpdGNoeWFyZC52MS5TZW5kQ29tbWFuZFJlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLlNlbmRDb21tYW5kUmVzcG9uc2USVwoMQWJvcnRDb21tYW5kEiIuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXF1ZXN0GiMuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXNwb25zZRJZCgxXYXRjaERldmljZXMSIi5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1JlcXVlc3QaIy5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1Jlc3BvbnNlMAFCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_switchyard_v1_sample]);
 
 /**
  * Channel describes one configured channel of a device.
@@ -132,6 +132,14 @@ export type Device = Message<"switchyard.v1.Device"> & {
    * @generated from field: repeated string commands = 11;
    */
   commands: string[];
+
+  /**
+   * The named commands with their arguments, in configuration order (the same
+   * names as commands), so a client can build a typed form for each.
+   *
+   * @generated from field: repeated switchyard.v1.CommandInfo command_info = 12;
+   */
+  commandInfo: CommandInfo[];
 };
 
 /**
@@ -140,6 +148,113 @@ export type Device = Message<"switchyard.v1.Device"> & {
  */
 export const DeviceSchema: GenMessage<Device> = /*@__PURE__*/
   messageDesc(file_switchyard_v1_device, 1);
+
+/**
+ * CommandInfo describes one named command of a device's model.
+ *
+ * @generated from message switchyard.v1.CommandInfo
+ */
+export type CommandInfo = Message<"switchyard.v1.CommandInfo"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The role a caller needs ("viewer", "operator", "admin"); empty: the default for
+   * commands (operator).
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * @generated from field: repeated switchyard.v1.ArgumentInfo args = 3;
+   */
+  args: ArgumentInfo[];
+
+  /**
+   * The command answers with a reply (SendCommandResponse.reply and values).
+   *
+   * @generated from field: bool has_reply = 4;
+   */
+  hasReply: boolean;
+
+  /**
+   * A channel whose reading must settle at the first argument's value before the
+   * command succeeds; empty if none.
+   *
+   * @generated from field: string readback = 5;
+   */
+  readback: string;
+};
+
+/**
+ * Describes the message switchyard.v1.CommandInfo.
+ * Use `create(CommandInfoSchema)` to create a new message.
+ */
+export const CommandInfoSchema: GenMessage<CommandInfo> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_device, 2);
+
+/**
+ * ArgumentInfo describes one typed argument of a named command.
+ *
+ * @generated from message switchyard.v1.ArgumentInfo
+ */
+export type ArgumentInfo = Message<"switchyard.v1.ArgumentInfo"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * "float", "int", "string", "bool" or "enum".
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * Bounds of a float or int argument, when set.
+   *
+   * @generated from field: optional double min = 3;
+   */
+  min?: number | undefined;
+
+  /**
+   * @generated from field: optional double max = 4;
+   */
+  max?: number | undefined;
+
+  /**
+   * The allowed values of an enum argument.
+   *
+   * @generated from field: repeated string choices = 5;
+   */
+  choices: string[];
+
+  /**
+   * A regular expression a string argument must match in full; empty: the server's
+   * safe default for strings.
+   *
+   * @generated from field: string pattern = 6;
+   */
+  pattern: string;
+
+  /**
+   * The unit of a numeric argument, for display; empty if none.
+   *
+   * @generated from field: string unit = 7;
+   */
+  unit: string;
+};
+
+/**
+ * Describes the message switchyard.v1.ArgumentInfo.
+ * Use `create(ArgumentInfoSchema)` to create a new message.
+ */
+export const ArgumentInfoSchema: GenMessage<ArgumentInfo> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_device, 3);
 
 /**
  * @generated from message switchyard.v1.ListDevicesRequest
@@ -152,7 +267,7 @@ export type ListDevicesRequest = Message<"switchyard.v1.ListDevicesRequest"> & {
  * Use `create(ListDevicesRequestSchema)` to create a new message.
  */
 export const ListDevicesRequestSchema: GenMessage<ListDevicesRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 2);
+  messageDesc(file_switchyard_v1_device, 4);
 
 /**
  * @generated from message switchyard.v1.ListDevicesResponse
@@ -169,7 +284,7 @@ export type ListDevicesResponse = Message<"switchyard.v1.ListDevicesResponse"> &
  * Use `create(ListDevicesResponseSchema)` to create a new message.
  */
 export const ListDevicesResponseSchema: GenMessage<ListDevicesResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 3);
+  messageDesc(file_switchyard_v1_device, 5);
 
 /**
  * @generated from message switchyard.v1.GetDeviceRequest
@@ -186,7 +301,7 @@ export type GetDeviceRequest = Message<"switchyard.v1.GetDeviceRequest"> & {
  * Use `create(GetDeviceRequestSchema)` to create a new message.
  */
 export const GetDeviceRequestSchema: GenMessage<GetDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 4);
+  messageDesc(file_switchyard_v1_device, 6);
 
 /**
  * @generated from message switchyard.v1.GetDeviceResponse
@@ -203,7 +318,7 @@ export type GetDeviceResponse = Message<"switchyard.v1.GetDeviceResponse"> & {
  * Use `create(GetDeviceResponseSchema)` to create a new message.
  */
 export const GetDeviceResponseSchema: GenMessage<GetDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 5);
+  messageDesc(file_switchyard_v1_device, 7);
 
 /**
  * @generated from message switchyard.v1.SendCommandRequest
@@ -255,7 +370,7 @@ export type SendCommandRequest = Message<"switchyard.v1.SendCommandRequest"> & {
  * Use `create(SendCommandRequestSchema)` to create a new message.
  */
 export const SendCommandRequestSchema: GenMessage<SendCommandRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 6);
+  messageDesc(file_switchyard_v1_device, 8);
 
 /**
  * @generated from message switchyard.v1.SendCommandResponse
@@ -281,7 +396,7 @@ export type SendCommandResponse = Message<"switchyard.v1.SendCommandResponse"> &
  * Use `create(SendCommandResponseSchema)` to create a new message.
  */
 export const SendCommandResponseSchema: GenMessage<SendCommandResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 7);
+  messageDesc(file_switchyard_v1_device, 9);
 
 /**
  * @generated from message switchyard.v1.AbortCommandRequest
@@ -307,7 +422,7 @@ export type AbortCommandRequest = Message<"switchyard.v1.AbortCommandRequest"> &
  * Use `create(AbortCommandRequestSchema)` to create a new message.
  */
 export const AbortCommandRequestSchema: GenMessage<AbortCommandRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 8);
+  messageDesc(file_switchyard_v1_device, 10);
 
 /**
  * @generated from message switchyard.v1.AbortCommandResponse
@@ -327,7 +442,7 @@ export type AbortCommandResponse = Message<"switchyard.v1.AbortCommandResponse">
  * Use `create(AbortCommandResponseSchema)` to create a new message.
  */
 export const AbortCommandResponseSchema: GenMessage<AbortCommandResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 9);
+  messageDesc(file_switchyard_v1_device, 11);
 
 /**
  * @generated from message switchyard.v1.WatchDevicesRequest
@@ -346,7 +461,7 @@ export type WatchDevicesRequest = Message<"switchyard.v1.WatchDevicesRequest"> &
  * Use `create(WatchDevicesRequestSchema)` to create a new message.
  */
 export const WatchDevicesRequestSchema: GenMessage<WatchDevicesRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 10);
+  messageDesc(file_switchyard_v1_device, 12);
 
 /**
  * @generated from message switchyard.v1.WatchDevicesResponse
@@ -370,7 +485,7 @@ export type WatchDevicesResponse = Message<"switchyard.v1.WatchDevicesResponse">
  * Use `create(WatchDevicesResponseSchema)` to create a new message.
  */
 export const WatchDevicesResponseSchema: GenMessage<WatchDevicesResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_device, 11);
+  messageDesc(file_switchyard_v1_device, 13);
 
 /**
  * DeviceState is the life-cycle state of a device's connection.

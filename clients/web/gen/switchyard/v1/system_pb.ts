@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/system.proto.
  */
 export const file_switchyard_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSLSAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcxIRCgl1cHRpbWVfbnMYDCABKAMSEwoLc2lnbmlmaWNhbnQYDSABKAgSEwoLaW5fcHJvZ3Jlc3MYDiABKAkSDgoGc3RhdHVzGA8gASgJIhsKGUdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QiQgoaR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USJAoEcm9vdBgBIAEoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcyLAAQoQU3VwZXJ2aXNpb25FdmVudBILCgNzZXEYASABKAQSFAoMdGltZXN0YW1wX25zGAIgASgDEgwKBHBhdGgYAyABKAkSDQoFY2hpbGQYBCABKAkSMQoEa2luZBgFIAEoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmQSDgoGcmVhc29uGAYgASgJEhAKCHJlc3RhcnRzGAcgASgNEhcKD25leHRfcmVzdGFydF9ucxgIIAEoAyKAAQodV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QSGAoQaW5jbHVkZV9zbmFwc2hvdBgBIAEoCBIRCglwcm9jZXNzZXMYAiADKAkSMgoFa2luZHMYAyADKA4yIy5zd2l0Y2h5YXJkLnYxLlN1cGVydmlzaW9uRXZlbnRLaW5kIpcBCh5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NIABIwCgVldmVudBgCIAEoCzIfLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEgAEg8KB2Ryb3BwZWQYAyABKARCBgoEaXRlbSIlChVSZXN0YXJ0UHJvY2Vzc1JlcXVlc3QSDAoEcGF0aBgBIAEoCSIYChZSZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlKtABCgxQcm9jZXNzU3RhdGUSHQoZUFJPQ0VTU19TVEFURV9VTlNQRUNJRklFRBAAEhoKFlBST0NFU1NfU1RBVEVfU1RBUlRJTkcQARIZChVQUk9DRVNTX1NUQVRFX1JVTk5JTkcQAhIZChVQUk9DRVNTX1NUQVRFX0JBQ0tPRkYQAxIaChZQUk9DRVNTX1NUQVRFX1NUT1BQSU5HEAQSGQoVUFJPQ0VTU19TVEFURV9TVE9QUEVEEAUSGAoUUFJPQ0VTU19TVEFURV9MRUFLRUQQBiqyAwoUU3VwZXJ2aXNpb25FdmVudEtpbmQSJgoiU1VQRVJWSVNJT05fRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiMKH1NVUEVSVklTSU9OX0VWRU5UX0tJTkRfU1RBUlRJTkcQARIiCh5TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUT1BQRUQQAhIgChxTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FEREVEEAMSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9SRU1PVkVEEAQSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVEFSVEVEEAUSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9FWElURUQQBhIsCihTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1JFU1RBUlRfU0NIRURVTEVEEAcSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9MRUFLRUQQCBIoCiRTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FVVE9fU0hVVERPV04QCRIhCh1TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUQVRVUxAKMtICCg1TeXN0ZW1TZXJ2aWNlEmkKEkdldFN1cGVydmlzaW9uVHJlZRIoLnN3aXRjaHlhcmQudjEuR2V0U3VwZXJ2aXNpb25UcmVlUmVxdWVzdBopLnN3aXRjaHlhcmQudjEuR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USdwoWV2F0Y2hTdXBlcnZpc2lvbkV2ZW50cxIsLnN3aXRjaHlhcmQudjEuV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QaLS5zd2l0Y2h5YXJkLnYxLldhdGNoU3VwZXJ2aXNpb25FdmVudHNSZXNwb25zZTABEl0KDlJlc3RhcnRQcm9jZXNzEiQuc3dpdGNoeWFyZC52MS5SZXN0YXJ0UHJvY2Vzc1JlcXVlc3QaJS5zd2l0Y2h5YXJkLnYxLlJlc3RhcnRQcm9jZXNzUmVzcG9uc2VCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM");
+  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSLSAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcxIRCgl1cHRpbWVfbnMYDCABKAMSEwoLc2lnbmlmaWNhbnQYDSABKAgSEwoLaW5fcHJvZ3Jlc3MYDiABKAkSDgoGc3RhdHVzGA8gASgJIhsKGUdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QiQgoaR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USJAoEcm9vdBgBIAEoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcyLAAQoQU3VwZXJ2aXNpb25FdmVudBILCgNzZXEYASABKAQSFAoMdGltZXN0YW1wX25zGAIgASgDEgwKBHBhdGgYAyABKAkSDQoFY2hpbGQYBCABKAkSMQoEa2luZBgFIAEoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmQSDgoGcmVhc29uGAYgASgJEhAKCHJlc3RhcnRzGAcgASgNEhcKD25leHRfcmVzdGFydF9ucxgIIAEoAyKAAQodV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QSGAoQaW5jbHVkZV9zbmFwc2hvdBgBIAEoCBIRCglwcm9jZXNzZXMYAiADKAkSMgoFa2luZHMYAyADKA4yIy5zd2l0Y2h5YXJkLnYxLlN1cGVydmlzaW9uRXZlbnRLaW5kIpcBCh5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NIABIwCgVldmVudBgCIAEoCzIfLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEgAEg8KB2Ryb3BwZWQYAyABKARCBgoEaXRlbSIlChVSZXN0YXJ0UHJvY2Vzc1JlcXVlc3QSDAoEcGF0aBgBIAEoCSIYChZSZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlIhQKEkdldElkZW50aXR5UmVxdWVzdCKJAQoTR2V0SWRlbnRpdHlSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSFQoNYXV0aGVudGljYXRlZBgDIAEoCBIOCgZtZXRob2QYBCABKAkSFwoPYWxsb3dlZF9tZXRob2RzGAUgAygJEhYKDnNlcnZlcl92ZXJzaW9uGAYgASgJKtABCgxQcm9jZXNzU3RhdGUSHQoZUFJPQ0VTU19TVEFURV9VTlNQRUNJRklFRBAAEhoKFlBST0NFU1NfU1RBVEVfU1RBUlRJTkcQARIZChVQUk9DRVNTX1NUQVRFX1JVTk5JTkcQAhIZChVQUk9DRVNTX1NUQVRFX0JBQ0tPRkYQAxIaChZQUk9DRVNTX1NUQVRFX1NUT1BQSU5HEAQSGQoVUFJPQ0VTU19TVEFURV9TVE9QUEVEEAUSGAoUUFJPQ0VTU19TVEFURV9MRUFLRUQQBiqyAwoUU3VwZXJ2aXNpb25FdmVudEtpbmQSJgoiU1VQRVJWSVNJT05fRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiMKH1NVUEVSVklTSU9OX0VWRU5UX0tJTkRfU1RBUlRJTkcQARIiCh5TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUT1BQRUQQAhIgChxTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FEREVEEAMSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9SRU1PVkVEEAQSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVEFSVEVEEAUSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9FWElURUQQBhIsCihTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1JFU1RBUlRfU0NIRURVTEVEEAcSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9MRUFLRUQQCBIoCiRTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FVVE9fU0hVVERPV04QCRIhCh1TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUQVRVUxAKMqgDCg1TeXN0ZW1TZXJ2aWNlEmkKEkdldFN1cGVydmlzaW9uVHJlZRIoLnN3aXRjaHlhcmQudjEuR2V0U3VwZXJ2aXNpb25UcmVlUmVxdWVzdBopLnN3aXRjaHlhcmQudjEuR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USdwoWV2F0Y2hTdXBlcnZpc2lvbkV2ZW50cxIsLnN3aXRjaHlhcmQudjEuV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QaLS5zd2l0Y2h5YXJkLnYxLldhdGNoU3VwZXJ2aXNpb25FdmVudHNSZXNwb25zZTABEl0KDlJlc3RhcnRQcm9jZXNzEiQuc3dpdGNoeWFyZC52MS5SZXN0YXJ0UHJvY2Vzc1JlcXVlc3QaJS5zd2l0Y2h5YXJkLnYxLlJlc3RhcnRQcm9jZXNzUmVzcG9uc2USVAoLR2V0SWRlbnRpdHkSIS5zd2l0Y2h5YXJkLnYxLkdldElkZW50aXR5UmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuR2V0SWRlbnRpdHlSZXNwb25zZUJBWj9naXRodWIuY29tL3N3aXRjaHlhcmQvc3dpdGNoeWFyZC9nZW4vc3dpdGNoeWFyZC92MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw");
 
 /**
  * Process is one node of the supervision tree: a supervisor or a worker.
@@ -338,6 +338,76 @@ export const RestartProcessResponseSchema: GenMessage<RestartProcessResponse> = 
   messageDesc(file_switchyard_v1_system, 7);
 
 /**
+ * @generated from message switchyard.v1.GetIdentityRequest
+ */
+export type GetIdentityRequest = Message<"switchyard.v1.GetIdentityRequest"> & {
+};
+
+/**
+ * Describes the message switchyard.v1.GetIdentityRequest.
+ * Use `create(GetIdentityRequestSchema)` to create a new message.
+ */
+export const GetIdentityRequestSchema: GenMessage<GetIdentityRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 8);
+
+/**
+ * @generated from message switchyard.v1.GetIdentityResponse
+ */
+export type GetIdentityResponse = Message<"switchyard.v1.GetIdentityResponse"> & {
+  /**
+   * The identity's name: a token entry's name, a client certificate's subject, or
+   * "anonymous" when the server does not authenticate.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * "viewer", "operator" or "admin".
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * Whether the caller was authenticated. False when the server runs without
+   * authentication (loopback only); role is then what an unauthenticated caller gets.
+   *
+   * @generated from field: bool authenticated = 3;
+   */
+  authenticated: boolean;
+
+  /**
+   * How the caller was identified: "token", "mtls" or "none".
+   *
+   * @generated from field: string method = 4;
+   */
+  method: string;
+
+  /**
+   * The full names of the RPCs this role may call ("/switchyard.v1.DeviceService/SendCommand").
+   * Named commands may need more than the RPC: see CommandInfo.role.
+   *
+   * @generated from field: repeated string allowed_methods = 5;
+   */
+  allowedMethods: string[];
+
+  /**
+   * The server's version.
+   *
+   * @generated from field: string server_version = 6;
+   */
+  serverVersion: string;
+};
+
+/**
+ * Describes the message switchyard.v1.GetIdentityResponse.
+ * Use `create(GetIdentityResponseSchema)` to create a new message.
+ */
+export const GetIdentityResponseSchema: GenMessage<GetIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 9);
+
+/**
  * ProcessState is the state of one supervised process.
  *
  * @generated from enum switchyard.v1.ProcessState
@@ -520,6 +590,18 @@ export const SystemService: GenService<{
     methodKind: "unary";
     input: typeof RestartProcessRequestSchema;
     output: typeof RestartProcessResponseSchema;
+  },
+  /**
+   * GetIdentity says who the server takes the caller to be, with which role, and
+   * which RPCs that role may call, so a client can hide what it may not do. Every
+   * caller may call it, also without credentials.
+   *
+   * @generated from rpc switchyard.v1.SystemService.GetIdentity
+   */
+  getIdentity: {
+    methodKind: "unary";
+    input: typeof GetIdentityRequestSchema;
+    output: typeof GetIdentityResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_switchyard_v1_system, 0);
