@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchyard/switchyard/backoff"
 	"github.com/switchyard/switchyard/supervisor"
 	"github.com/switchyard/switchyard/telemetry"
 )
@@ -28,8 +29,8 @@ type Device struct {
 	// commands fail when a connection drops or the process restarts, and are
 	// never replayed to the instrument.
 	mb    *supervisor.Mailbox
-	bo    supervisor.Retry // reconnect delays; owned by the Serve goroutine
-	alive sync.Mutex       // held while Serve runs: never two connections to one instrument
+	bo    backoff.Backoff // reconnect delays; owned by the Serve goroutine
+	alive sync.Mutex      // held while Serve runs: never two connections to one instrument
 
 	overruns atomic.Uint64 // poll cycles longer than their period
 
@@ -94,8 +95,8 @@ func newDevice(m *Manager, spec Spec) *Device {
 			QueueTimeout: spec.LockTimeout,
 			CallTimeout:  supervisor.NoCallTimeout,
 		}),
-		bo: supervisor.Retry{
-			Backoff: supervisor.Backoff{Min: spec.BackoffMin, Max: spec.BackoffMax, Jitter: 0.2},
+		bo: backoff.Backoff{
+			Policy: backoff.Policy{Min: spec.BackoffMin, Max: spec.BackoffMax, Jitter: 0.2},
 			// Seeded per device: reproducible, yet devices do not retry in step.
 			Rand: rand.New(rand.NewPCG(seedFor(spec.Name), 0x5317c4)).Float64,
 		},

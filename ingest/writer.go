@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	qdb "github.com/questdb/go-questdb-client/v3"
 
-	"github.com/switchyard/switchyard/supervisor"
+	"github.com/switchyard/switchyard/backoff"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -410,8 +410,6 @@ func (w *Writer) shutdown(parent context.Context) error {
 // retry returns the retry delays of one run of the writer: exponential from
 // RetryBackoffMin to RetryBackoffMax, up to half of each delay taken off at
 // random so that writers do not retry in lockstep.
-func (w *Writer) retry() *supervisor.Retry {
-	return &supervisor.Retry{Backoff: supervisor.Backoff{
-		Min: w.opts.RetryBackoffMin, Max: w.opts.RetryBackoffMax, Jitter: 0.5,
-	}}
+func (w *Writer) retry() *backoff.Backoff {
+	return backoff.New(backoff.Policy{Min: w.opts.RetryBackoffMin, Max: w.opts.RetryBackoffMax, Jitter: 0.5})
 }

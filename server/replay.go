@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/switchyard/switchyard/backoff"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -76,20 +77,14 @@ func (s *telemetryService) replay(ctx context.Context, sinceNs int64, st *subscr
 	return newest, nil
 }
 
-// replayPage reads one page of the archive, retrying with backoff while QuestDB
-// does not answer.
-func (s *telemetryService) replayPage(ctx context.Context, fromNs int64) ([]telemetry.Sample, error) {
-	delay := 100 * time.Millisecond
-	for {
-		page, err := s.archive.Since(ctx, fromNs, replayPage)
-		if err == nil {
-			return page, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 5*time.Second)
-	}
+// replayPage reads one page of the archive, retrying with backoff while the
+// failure is one that passes (QuestDB down or restarting: the error says so,
+// see backoff.IsRecoverable); any other error ends the replay.
+func (s *telemetryService) replayPage(ctx context.Context, fromNs int64) (page []telemetry.Sample, err error) {
+	b := backoff.New(backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second})
+	err = backoff.Retry(ctx, b, func() error {
+		page, err = s.archive.Since(ctx, fromNs, replayPage)
+		return err
+	}, nil)
+	return page, err
 }
