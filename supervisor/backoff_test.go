@@ -69,7 +69,6 @@ func TestChildBackoffOverride(t *testing.T) {
 	})
 }
 
-
 // TestNoJitterIsKept: Jitter < 0 means no jitter, for Options.Backoff and for
 // a ChildSpec's own, however random the supervisor's Rand. (Defaults used to be
 // applied twice, and the second time turned "none" back into 0.2.)
