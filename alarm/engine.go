@@ -268,7 +268,7 @@ func (e *Engine) emit(ts []Transition) {
 // Watch returns a new watch of the transitions match selects (all when nil).
 // Close it when done.
 func (e *Engine) Watch(match func(*Transition) bool) *Watch {
-	w := &Watch{engine: e, match: match, wake: make(chan struct{}, 1), cap: e.opts.WatchCapacity}
+	w := newWatch(e, match, e.opts.WatchCapacity)
 	e.watchMu.Lock()
 	e.watches[w] = struct{}{}
 	e.watchMu.Unlock()

@@ -24,9 +24,9 @@
 //     replaces the queued one of its key in place (Squashed), so a reader sees
 //     each key's latest state in the order the keys first changed. For state
 //     feeds (device states).
-//   - Lossless: nothing is dropped. TryPush takes what fits and says what did
+//   - Lossless: nothing is dropped. TryPush drains what fits and says what did
 //     not; Push waits for room (back-pressure on the producer) until the
-//     consumer takes, the queue is closed or the context ends. The queue never
+//     consumer drains, the queue is closed or the context ends. The queue never
 //     grows past its bound. For the archive and the alarm engine, which must
 //     see every item.
 //
@@ -34,12 +34,12 @@
 //
 // Ready returns a channel with a buffer of one that receives a value whenever
 // items may be waiting: one receive may stand for many pushes, so a consumer
-// takes everything (Take with max <= 0, or until Take returns nothing). Take
+// drains everything (Drain with max <= 0, or until Drain returns nothing). Drain
 // leaves a wake-up behind when it leaves items queued.
 //
 // # Stalls
 //
-// Stats reports how long the queue has been at its bound without a Take
+// Stats reports how long the queue has been at its bound without a Drain
 // (FullFor): a consumer that stopped reading. Options.StallAfter makes the
 // queue end itself then: the next push that finds it full closes it with
 // ErrStalled, calls Options.OnStall, and Err reports it.

@@ -57,7 +57,7 @@ type Options[T any] struct {
 	Capacity int
 	// MaxBytes bounds the bytes queued, as Size counts them. Default 0: no
 	// byte bound. A single item larger than MaxBytes is still queued alone; a
-	// Lossless queue takes items while it holds less than MaxBytes.
+	// Lossless queue drains items while it holds less than MaxBytes.
 	MaxBytes int64
 	// Size is an item's size in bytes for MaxBytes. Required with MaxBytes.
 	Size func(*T) int64
@@ -77,13 +77,13 @@ type Stats struct {
 	Bytes    int64
 	Dropped  uint64 // items discarded by DropOldest (or Squash/LatestPerKey past the bound)
 	Squashed uint64 // items replaced by a later item of their key
-	Takes    uint64 // calls to Take, so a watcher can tell a consumer that stopped
+	Drains   uint64 // calls to Drain, so a watcher can tell a consumer that stopped
 	// Waits counts pushes that waited for room (Lossless) and Waited their
 	// total wait; Refused counts items TryPush did not take.
 	Waits   uint64
 	Waited  time.Duration
 	Refused uint64
-	// FullFor is how long the queue has been at its bound with no Take (zero
+	// FullFor is how long the queue has been at its bound with no Drain (zero
 	// when not full or taken since).
 	FullFor time.Duration
 	Closed  bool
@@ -103,11 +103,11 @@ type Queue[T any] struct {
 	bytes    int64
 	dropped  uint64
 	squashed uint64
-	takes    uint64
+	drains   uint64
 	waits    uint64
 	waited   time.Duration
 	refused  uint64
-	full     time.Time     // when a push first found the queue full since the last Take; zero if not
+	full     time.Time     // when a push first found the queue full since the last Drain; zero if not
 	room     chan struct{} // closed when room is made or the queue closes; nil when nobody waits
 	closed   bool
 	err      error
@@ -160,7 +160,7 @@ func (q *Queue[T]) signal() {
 }
 
 // isFull reports whether an item of sz bytes would pass a bound. A Lossless
-// queue takes an item while it holds less than MaxBytes (so it may pass the
+// queue drains an item while it holds less than MaxBytes (so it may pass the
 // byte bound by one item, and a producer waiting for room never spins); the
 // others make room for the whole item. q.mu held.
 func (q *Queue[T]) isFull(sz int64) bool {
@@ -257,7 +257,7 @@ func (q *Queue[T]) makeRoom(v *T) bool {
 }
 
 // noteFull dates the start of a full period and ends a queue that has been
-// full with no Take for StallAfter. q.mu held.
+// full with no Drain for StallAfter. q.mu held.
 func (q *Queue[T]) noteFull() {
 	now := q.opts.Now()
 	if q.full.IsZero() {
@@ -326,8 +326,8 @@ func (q *Queue[T]) offerLocked(v *T) bool {
 }
 
 // Offer queues items under the policy without ever waiting, and returns how
-// many it took: all of them, except for a Lossless queue, which takes what fits
-// (in order) and counts the rest as Refused, and a closed queue, which takes
+// many it took: all of them, except for a Lossless queue, which drains what fits
+// (in order) and counts the rest as Refused, and a closed queue, which drains
 // none.
 func (q *Queue[T]) Offer(items ...T) int {
 	return q.OfferFunc(len(items), func(i int, dst *T) bool { *dst = items[i]; return true })
@@ -361,7 +361,7 @@ func (q *Queue[T]) OfferFunc(n int, fill func(i int, dst *T) bool) (next int) {
 	return next
 }
 
-// TryPush is Offer for a Lossless queue, named for what it promises: it takes
+// TryPush is Offer for a Lossless queue, named for what it promises: it drains
 // what fits and returns the rest, never waiting.
 func (q *Queue[T]) TryPush(items ...T) (rest []T) {
 	return items[q.Offer(items...):]
@@ -433,9 +433,9 @@ func (q *Queue[T]) freeRoom() {
 	}
 }
 
-// Take appends up to max queued items (all when max <= 0) to dst, oldest
+// Drain appends up to max queued items (all when max <= 0) to dst, oldest
 // first, and returns it. It leaves a wake-up behind when items remain.
-func (q *Queue[T]) Take(dst []T, max int) []T {
+func (q *Queue[T]) Drain(dst []T, max int) []T {
 	q.mu.Lock()
 	k := q.n
 	if max > 0 && k > max {
@@ -445,7 +445,7 @@ func (q *Queue[T]) Take(dst []T, max int) []T {
 		dst = append(dst, *new(T))
 		q.popLocked(&dst[len(dst)-1])
 	}
-	q.takes++
+	q.drains++
 	q.full = time.Time{}
 	if k > 0 {
 		q.freeRoom()
@@ -487,7 +487,7 @@ func (q *Queue[T]) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	st := Stats{
-		Len: q.n, Bytes: q.bytes, Dropped: q.dropped, Squashed: q.squashed, Takes: q.takes,
+		Len: q.n, Bytes: q.bytes, Dropped: q.dropped, Squashed: q.squashed, Drains: q.drains,
 		Waits: q.waits, Waited: q.waited, Refused: q.refused, Closed: q.closed,
 	}
 	if !q.full.IsZero() {

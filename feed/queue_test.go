@@ -69,21 +69,21 @@ func TestPolicies(t *testing.T) {
 				}
 			}
 			st := q.Stats()
-			got := q.Take(nil, 0)
+			got := q.Drain(nil, 0)
 			if show(got) != tc.want || st.Dropped != tc.dropped || st.Squashed != tc.squashed || st.Len != len(got) {
 				t.Fatalf("queued %s (len %d), dropped %d, squashed %d; want %s, %d, %d",
 					show(got), st.Len, st.Dropped, st.Squashed, tc.want, tc.dropped, tc.squashed)
 			}
 			// Taking empties it; the keys are forgotten with the items.
 			q.Offer(tc.in[0])
-			if got := q.Take(nil, 0); show(got) != show(tc.in[:1]) {
-				t.Fatalf("after a Take, queued %s, want %s", show(got), show(tc.in[:1]))
+			if got := q.Drain(nil, 0); show(got) != show(tc.in[:1]) {
+				t.Fatalf("after a Drain, queued %s, want %s", show(got), show(tc.in[:1]))
 			}
 		})
 	}
 }
 
-// TestRingWraps: many rounds of partial takes keep order across the ring's
+// TestRingWraps: many rounds of partial drains keep order across the ring's
 // wrap and growth, for every policy that keeps all items while there is room.
 func TestRingWraps(t *testing.T) {
 	for _, p := range []feed.Policy{feed.DropOldest, feed.Squash, feed.Lossless} {
@@ -94,14 +94,14 @@ func TestRingWraps(t *testing.T) {
 				q.Offer(item{"k", next})
 				next++
 			}
-			for _, it := range q.Take(nil, round%5+1) {
+			for _, it := range q.Drain(nil, round%5+1) {
 				if it.v != want {
 					t.Fatalf("%s: took %v, want k%d", p, it, want)
 				}
 				want++
 			}
 		}
-		for _, it := range q.Take(nil, 0) {
+		for _, it := range q.Drain(nil, 0) {
 			if it.v != want {
 				t.Fatalf("%s: took %v, want k%d", p, it, want)
 			}
@@ -132,17 +132,17 @@ func TestLosslessBoundAndBackPressure(t *testing.T) {
 		default:
 		}
 		time.Sleep(time.Second)
-		if got := q.Take(nil, 2); !slices.Equal(got, []int{1, 2}) {
+		if got := q.Drain(nil, 2); !slices.Equal(got, []int{1, 2}) {
 			t.Fatalf("took %v", got)
 		}
 		synctest.Wait()
-		if got := q.Take(nil, 0); !slices.Equal(got, []int{3, 4, 5}) {
+		if got := q.Drain(nil, 0); !slices.Equal(got, []int{3, 4, 5}) {
 			t.Fatalf("took %v, want [3 4 5] (6 still waiting for room)", got)
 		}
 		if err := <-pushed; err != nil {
 			t.Fatal(err)
 		}
-		if got := q.Take(nil, 0); !slices.Equal(got, []int{6}) {
+		if got := q.Drain(nil, 0); !slices.Equal(got, []int{6}) {
 			t.Fatalf("took %v, want [6]", got)
 		}
 		if st := q.Stats(); st.Waits == 0 || st.Waited < time.Second || st.Dropped != 0 {
@@ -162,7 +162,7 @@ func TestLosslessBoundAndBackPressure(t *testing.T) {
 		if err := <-pushed; !errors.Is(err, feed.ErrClosed) {
 			t.Fatalf("Push to a queue closed while waiting = %v, want ErrClosed", err)
 		}
-		if got := q.Take(nil, 0); !slices.Equal(got, []int{1, 2, 3}) {
+		if got := q.Drain(nil, 0); !slices.Equal(got, []int{1, 2, 3}) {
 			t.Fatalf("a closed queue's items: %v, want [1 2 3]", got)
 		}
 		if n := q.Offer(7); n != 0 || q.Len() != 0 {
@@ -179,7 +179,7 @@ func TestByteBound(t *testing.T) {
 		t.Fatalf("stats %+v, want 2 items, 8 bytes, 1 dropped", st)
 	}
 	q.Offer("0123456789abcdef") // bigger than the bound: alone
-	if got := q.Take(nil, 0); !slices.Equal(got, []string{"0123456789abcdef"}) {
+	if got := q.Drain(nil, 0); !slices.Equal(got, []string{"0123456789abcdef"}) {
 		t.Fatalf("queued %v", got)
 	}
 	if st := q.Stats(); st.Bytes != 0 {
@@ -210,13 +210,13 @@ func TestWakeIsCoalesced(t *testing.T) {
 	default:
 	}
 	// A partial take leaves a wake-up for the rest.
-	q.Take(nil, 10)
+	q.Drain(nil, 10)
 	select {
 	case <-q.Ready():
 	default:
 		t.Fatal("items left and no wake-up")
 	}
-	q.Take(nil, 0)
+	q.Drain(nil, 0)
 	select {
 	case <-q.Ready():
 		t.Fatal("an empty queue left a wake-up")
@@ -236,10 +236,10 @@ func TestStall(t *testing.T) {
 		q := feed.NewKeyed(feed.Options[item]{Policy: feed.Squash, Capacity: 2, StallAfter: 10 * time.Second, OnStall: func() { stalled++ }}, key)
 		q.Offer(items("a1", "b1", "c1")...) // full: the period starts
 		time.Sleep(9 * time.Second)
-		q.Take(nil, 1) // read: the period ends
+		q.Drain(nil, 1) // read: the period ends
 		q.Offer(items("d1", "e1")...)
 		if st := q.Stats(); st.FullFor != 0 || q.Err() != nil {
-			t.Fatalf("after a Take and one overflow: %+v, err %v", st, q.Err())
+			t.Fatalf("after a Drain and one overflow: %+v, err %v", st, q.Err())
 		}
 		time.Sleep(9 * time.Second)
 		if st := q.Stats(); st.FullFor != 9*time.Second {
@@ -275,12 +275,12 @@ func ExampleQueue() {
 	q := feed.NewKeyed(feed.Options[string]{Policy: feed.LatestPerKey}, device)
 	q.Offer("psu-01 connecting", "psu-02 connected", "psu-01 connected")
 	<-q.Ready()
-	fmt.Println(q.Take(nil, 0), "squashed:", q.Squashed())
+	fmt.Println(q.Drain(nil, 0), "squashed:", q.Squashed())
 	// Output: [psu-01 connected psu-02 connected] squashed: 1
 }
 
 // TestLosslessConcurrent: producers pushing into a small lossless queue while a
-// consumer takes lose nothing, and each producer's items stay in order.
+// consumer drains lose nothing, and each producer's items stay in order.
 func TestLosslessConcurrent(t *testing.T) {
 	const producers, each = 4, 5000
 	q := feed.New(feed.Options[[2]int]{Policy: feed.Lossless, Capacity: 16})
@@ -301,7 +301,7 @@ func TestLosslessConcurrent(t *testing.T) {
 	var buf [][2]int
 	for got < producers*each {
 		<-q.Ready()
-		buf = q.Take(buf[:0], 0)
+		buf = q.Drain(buf[:0], 0)
 		for _, it := range buf {
 			if it[1] != next[it[0]] {
 				t.Fatalf("producer %d: got item %d, want %d", it[0], it[1], next[it[0]])
