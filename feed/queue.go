@@ -97,6 +97,7 @@ type Queue[T any] struct {
 	wake    chan struct{}
 
 	mu       sync.Mutex
+	tmp      T   // offerLocked's copy of the item offered
 	buf      []T // ring of len(buf) slots
 	head, n  int
 	taken    int64 // items ever removed from the head (taken or dropped), for keyer positions
@@ -303,10 +304,16 @@ func (q *Queue[T]) linearize() {
 
 // offerLocked queues one item under the policy and reports whether it was
 // taken (only Lossless and closed queues refuse). q.mu held.
-func (q *Queue[T]) offerLocked(v *T) bool {
+func (q *Queue[T]) offerLocked(in *T) bool {
 	if q.closed {
 		return false
 	}
+	// The key and size functions see a copy inside the queue, so that the
+	// caller's item does not escape to the heap through them (the telemetry
+	// hub offers items built on its stack).
+	q.tmp = *in
+	v := &q.tmp
+	defer func() { q.tmp = *new(T) }()
 	if q.opts.Policy == LatestPerKey {
 		if pos, ok := q.keyer.lookup(v); ok {
 			slot := q.at(int(pos - q.taken))
@@ -326,39 +333,77 @@ func (q *Queue[T]) offerLocked(v *T) bool {
 }
 
 // Offer queues items under the policy without ever waiting, and returns how
-// many it took: all of them, except for a Lossless queue, which drains what fits
-// (in order) and counts the rest as Refused, and a closed queue, which drains
-// none.
+// many it took: all of them, except for a Lossless queue, which takes what fits
+// (in order) and counts the first it refused as Refused, and a closed queue,
+// which takes none.
 func (q *Queue[T]) Offer(items ...T) int {
-	return q.OfferFunc(len(items), func(i int, dst *T) bool { *dst = items[i]; return true })
+	b := q.Begin()
+	n := 0
+	for n < len(items) && b.Offer(&items[n]) {
+		n++
+	}
+	b.End()
+	return n
 }
 
-// OfferFunc is Offer for n candidate items that fill builds in place under the
-// queue's lock: fill(i, dst) writes item i into dst and reports whether it is
-// to be queued at all (a filter). It returns the index of the first candidate
-// not taken (n when all were), so a Lossless producer can wait (WaitRoom) and
-// go on from there. fill must be cheap and must not block.
-func (q *Queue[T]) OfferFunc(n int, fill func(i int, dst *T) bool) (next int) {
-	var v T
-	offered := false
+// Batch is a run of offers under one hold of the queue's lock, for a producer
+// that builds items one by one and must not allocate (the telemetry hub). Get
+// one with Begin, offer, and End it; nothing else may be done with the queue
+// in between on that goroutine.
+type Batch[T any] struct {
+	q                 *Queue[T]
+	offered           bool
+	dropped, squashed uint64
+}
+
+// Begin locks the queue for a run of offers; End unlocks it.
+func (q *Queue[T]) Begin() Batch[T] {
 	q.mu.Lock()
-	for next = 0; next < n; next++ {
-		if !fill(next, &v) {
-			continue
+	return Batch[T]{q: q, dropped: q.dropped, squashed: q.squashed}
+}
+
+// Offer queues *v under the policy and reports whether it was taken (a full
+// Lossless queue refuses and counts it as Refused; a closed queue refuses).
+func (b *Batch[T]) Offer(v *T) bool {
+	if !b.q.offerLocked(v) {
+		if !b.q.closed {
+			b.q.refused++
 		}
-		if !q.offerLocked(&v) {
-			if !q.closed {
-				q.refused++
-			}
-			break
-		}
-		offered = true
+		return false
 	}
+	b.offered = true
+	return true
+}
+
+// Force queues *v like Offer, except that a Lossless queue takes it past its
+// bound: for the few items a producer must never wait for. It refuses only on a
+// closed queue.
+func (b *Batch[T]) Force(v *T) bool {
+	q := b.q
+	if q.opts.Policy != Lossless {
+		return b.Offer(v)
+	}
+	if q.closed {
+		return false
+	}
+	q.tmp = *v
+	q.appendLocked(&q.tmp)
+	q.tmp = *new(T)
+	b.offered = true
+	return true
+}
+
+// End unlocks the queue, wakes the consumer if anything was queued, and
+// returns what the run cost: items dropped and squashed by the policy, and
+// whether the queue is closed.
+func (b *Batch[T]) End() (dropped, squashed uint64, closed bool) {
+	q := b.q
+	dropped, squashed, closed = q.dropped-b.dropped, q.squashed-b.squashed, q.closed
 	q.mu.Unlock()
-	if offered {
+	if b.offered {
 		q.signal()
 	}
-	return next
+	return dropped, squashed, closed
 }
 
 // TryPush is Offer for a Lossless queue, named for what it promises: it drains
