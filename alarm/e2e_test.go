@@ -65,9 +65,9 @@ func TestEndToEndRampAndCut(t *testing.T) {
 	limits.Hysteresis = 0.2
 	sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
 	defer sub.Close()
-	states := mgr.WatchStates()
+	states := mgr.WatchStatus()
 	defer states.Close()
-	sink, err := alarm.NewQuestDBSink(qdb, ingest.Options{Table: table, Logger: discard()})
+	sink, err := alarm.NewArchive(questDB(t, qdb), ingest.Options{Table: table, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/switchyard/switchyard/feed"
+	"github.com/switchyard/switchyard/telemetry"
 )
 
 // stateFeedKeys bounds a watcher's queue: one entry per device at most, so it
@@ -64,4 +65,34 @@ func (w *StateWatch) Close() {
 	delete(w.feed.watchers, w)
 	w.feed.mu.Unlock()
 	w.q.Close()
+}
+
+// Status is the device's state as the consumers of its telemetry see it.
+func (i Info) Status() telemetry.DeviceStatus {
+	return telemetry.DeviceStatus{
+		Device: i.Name, State: i.State.String(),
+		Up:      i.State == Connected || i.State == Connecting && i.Restarts == 0 && i.LastError == "",
+		Stopped: i.State == Stopped,
+		Address: i.Address, Identity: i.Identity, LastError: i.LastError, Restarts: i.Restarts,
+		ChangedAt: i.ChangedAt, NextAttempt: i.NextAttempt,
+	}
+}
+
+// StatusWatch is a StateWatch that hands out each device's telemetry.DeviceStatus
+// instead of its whole Info: what the alarm engine and the device-event archive
+// take.
+type StatusWatch struct{ *StateWatch }
+
+// WatchStatus returns a new watcher of device status changes. Close it when done.
+func (m *Manager) WatchStatus() StatusWatch { return StatusWatch{m.WatchStates()} }
+
+// Take returns the pending changes, the latest per device, in the order each
+// device's first pending change arrived.
+func (w StatusWatch) Take() []telemetry.DeviceStatus {
+	infos := w.StateWatch.Take()
+	out := make([]telemetry.DeviceStatus, len(infos))
+	for i := range infos {
+		out[i] = infos[i].Status()
+	}
+	return out
 }

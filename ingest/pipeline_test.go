@@ -66,7 +66,7 @@ func TestPipelinedBacklogSurvivesFailures(t *testing.T) {
 			}
 			ingesttest.WaitCount(t, addr, table, "", 3*per, waitTimeout)
 			if withSpool {
-				left, err := ingest.ReadSpool(opts.SpoolDir)
+				left, err := ingest.ReadSpool(opts.SpoolDir, ingest.DecodeSample)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -15,41 +15,15 @@ import (
 
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/ingest/questdb"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
 // waitTimeout bounds every poll; WAL tables and retries make results eventual.
 const waitTimeout = 60 * time.Second
 
-// makeSamples returns n samples with distinct (device, channel, seq) keys and
-// timestamps one microsecond apart: floats, ints, strings (with characters ILP must
-// escape), bools, and every tenth one a bad-quality sample without a value.
-func makeSamples(n int, base time.Time) []telemetry.Sample {
-	out := make([]telemetry.Sample, n)
-	for i := range out {
-		s := telemetry.Sample{
-			Device:  fmt.Sprintf("psu%d", i%7),
-			Channel: fmt.Sprintf("ch%d", i%13),
-			TimeNs:  base.UnixNano() + int64(i)*1000,
-			Seq:     uint64(i + 1),
-		}
-		switch i % 10 {
-		case 0, 1, 2:
-			s.Value = telemetry.Float(float64(i) + 0.25)
-		case 3, 4:
-			s.Value = telemetry.Int(int64(i) * -3)
-		case 5, 6:
-			s.Value = telemetry.String(fmt.Sprintf("v=\"%d\", a b\\c\nnext", i))
-		case 7, 8:
-			s.Value = telemetry.Bool(i%20 == 7)
-		case 9:
-			s.Quality = telemetry.Timeout
-			s.Err = "no reply within 500ms"
-		}
-		out[i] = s
-	}
-	return out
-}
+// makeSamples: see ingesttest.Samples.
+var makeSamples = ingesttest.Samples
 
 func testBase() time.Time { return time.Now().Truncate(time.Microsecond) }
 
@@ -69,22 +43,28 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 
 // running is a Writer whose Serve runs in a goroutine until stop.
 type running struct {
-	*ingest.Writer
+	*ingest.SampleWriter
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func startWriter(t *testing.T, addr string, src ingest.Source, opts ingest.Options) *running {
+func startWriter(t *testing.T, addr string, src ingest.Source[telemetry.Sample], opts ingest.Options) *running {
+	t.Helper()
+	return startWriterTo(t, questDB(t, addr), src, opts)
+}
+
+// startWriterTo runs a sample Writer into app (QuestDB or a fake).
+func startWriterTo(t *testing.T, app ingest.Appender, src ingest.Source[telemetry.Sample], opts ingest.Options) *running {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLogger(t)
 	}
-	w, err := ingest.NewWriter(addr, src, opts)
+	w, err := ingest.NewSampleWriter(app, src, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Writer: w, cancel: cancel, done: make(chan error, 1)}
+	r := &running{SampleWriter: w, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- w.Serve(ctx) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
@@ -105,6 +85,16 @@ func (r *running) stop(t *testing.T) error {
 		t.Fatal("Serve did not return after its context ended")
 		return nil
 	}
+}
+
+// questDB is the QuestDB appender for addr.
+func questDB(t testing.TB, addr string) ingest.Appender {
+	t.Helper()
+	app, err := questdb.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -424,19 +414,23 @@ func TestNewWriterRejectsBadConfig(t *testing.T) {
 	hub := telemetry.NewHub(nil)
 	sub := archiveSub(hub)
 	defer sub.Close()
+	if _, err := questdb.New(""); err == nil {
+		t.Error("questdb.New with no address succeeded, want an error")
+	}
+	db := ingesttest.NewFakeDB()
 	for _, c := range []struct {
 		name string
-		addr string
-		src  ingest.Source
+		app  ingest.Appender
+		src  ingest.Source[telemetry.Sample]
 		opts ingest.Options
 	}{
-		{"no address", "", sub, ingest.Options{}},
-		{"no source", "127.0.0.1:9000", nil, ingest.Options{}},
-		{"bad table", "127.0.0.1:9000", sub, ingest.Options{Table: "a/b"}},
-		{"dot table", "127.0.0.1:9000", sub, ingest.Options{Table: ".x"}},
+		{"no appender", nil, sub, ingest.Options{}},
+		{"no source", db, nil, ingest.Options{}},
+		{"bad table", db, sub, ingest.Options{Table: "a/b"}},
+		{"dot table", db, sub, ingest.Options{Table: ".x"}},
 	} {
-		if _, err := ingest.NewWriter(c.addr, c.src, c.opts); err == nil {
-			t.Errorf("%s: NewWriter succeeded, want an error", c.name)
+		if _, err := ingest.NewSampleWriter(c.app, c.src, c.opts); err == nil {
+			t.Errorf("%s: NewSampleWriter succeeded, want an error", c.name)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/ingest/questdb"
 	"github.com/switchyard/switchyard/server"
 	"github.com/switchyard/switchyard/server/servertest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -22,7 +23,7 @@ import (
 // archiveEnv is a server whose hub is archived by a Writer into a QuestDB table.
 type archiveEnv struct {
 	hub     *telemetry.Hub
-	writer  *ingest.Writer
+	writer  *ingest.SampleWriter
 	history pb.HistoryServiceClient
 	tel     pb.TelemetryServiceClient
 }
@@ -33,7 +34,11 @@ func startArchiveEnv(t *testing.T, addr string) *archiveEnv {
 	hub := telemetry.NewHub(nil)
 	sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w, err := ingest.NewWriter(addr, sub, ingest.Options{
+	app, err := questdb.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := ingest.NewSampleWriter(app, sub, ingest.Options{
 		Table: table, SpoolDir: t.TempDir(), Logger: quiet, FlushInterval: 20 * time.Millisecond,
 		RetryBackoffMin: 50 * time.Millisecond, RetryBackoffMax: time.Second,
 	})

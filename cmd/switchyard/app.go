@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
+	"github.com/switchyard/switchyard/ingest/questdb"
 	"github.com/switchyard/switchyard/server"
 	"github.com/switchyard/switchyard/supervisor"
 	"github.com/switchyard/switchyard/telemetry"
@@ -70,7 +71,7 @@ import (
 type app struct {
 	hub     *telemetry.Hub
 	devices *devicemgr.Manager
-	writer  *ingest.Writer // nil without archiving
+	writer  *ingest.SampleWriter // nil without archiving
 	alarms  *alarm.Engine
 	api     *server.Server
 	root    *supervisor.Supervisor
@@ -115,7 +116,11 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if cfg.QuestDB.Address != "" {
 		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
 		q := cfg.QuestDB
-		w, err := ingest.NewWriter(q.Address, sub, ingest.Options{Table: q.Table, Logger: log, Registerer: reg,
+		app, err := questdb.New(q.Address)
+		if err != nil {
+			return nil, fmt.Errorf("questdb: %w", err)
+		}
+		w, err := ingest.NewSampleWriter(app, sub, ingest.Options{Table: q.Table, Logger: log, Registerer: reg,
 			SpoolDir: q.SpoolDir, SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes,
 			DeadLetterPath: q.DeadLetter, Filter: archiveFilter(cfg)})
 		if err != nil {
@@ -128,7 +133,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
 		}
-		if err := addDeviceEvents(a.root, mgr, cfg, log, reg); err != nil {
+		if err := addDeviceEvents(a.root, app, mgr, cfg, log, reg); err != nil {
 			return nil, err
 		}
 	} else {
@@ -143,7 +148,11 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if cfg.QuestDB.Table != ingest.DefaultTable {
 			alarmTable = cfg.QuestDB.Table + "_" + alarm.DefaultEventsTable
 		}
-		sink, err := alarm.NewQuestDBSink(cfg.QuestDB.Address, eventArchiveOptions(cfg.QuestDB, alarmTable, "alarms", log, reg))
+		app, err := questdb.New(cfg.QuestDB.Address)
+		if err != nil {
+			return nil, fmt.Errorf("questdb: %w", err)
+		}
+		sink, err := alarm.NewArchive(app, eventArchiveOptions(cfg.QuestDB, alarmTable, "alarms", log, reg))
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +167,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		rules = append(rules, spoolAlarmRule())
 	}
 	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
-	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStates(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
+	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStatus(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
 	if err != nil {
 		return nil, err
 	}
@@ -316,14 +325,14 @@ func eventArchiveOptions(q config.QuestDB, table, spoolSub string, log *slog.Log
 	return opts
 }
 
-func addDeviceEvents(root *supervisor.Supervisor, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) error {
+func addDeviceEvents(root *supervisor.Supervisor, app ingest.Appender, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) error {
 	q := cfg.QuestDB
-	ew, err := ingest.NewEventWriter(q.Address, eventArchiveOptions(q, q.EventsTable, "events", log, reg))
+	ew, err := ingest.NewEventWriter(app, eventArchiveOptions(q, q.EventsTable, "events", log, reg))
 	if err != nil {
 		return fmt.Errorf("questdb.events_table: %w", err)
 	}
 	if err := root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
 		return err
 	}
-	return root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStates(), ew)})
+	return root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStatus(), ew)})
 }

@@ -91,7 +91,7 @@ func TestKill9UnderLoad(t *testing.T) {
 	}
 	_ = run1.Wait()
 	killedAt := time.Now()
-	spooled, err := ingest.ReadSpool(spoolDir)
+	spooled, err := ingest.ReadSpool(spoolDir, ingest.DecodeSample)
 	if err != nil {
 		t.Fatal(err)
 	}
