@@ -39,7 +39,6 @@ func CreateTableSQL(table string) string {
 ) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, device, channel, seq)`
 }
 
-
 // validateTableName rejects names that QuestDB's ILP client would refuse for every
 // row (which would turn every sample into a bad row).
 func validateTableName(name string) error {
