@@ -99,6 +99,10 @@ func (a *Archive) Serve(ctx context.Context) error { return a.r.Serve(ctx) }
 // memory without a spool); Queued how many wait for Serve to take them.
 func (a *Archive) Pending() int { return a.r.Pending() }
 
+// SpoolStatus returns the state of the archive's spool (for an
+// ingest.SpoolMonitor).
+func (a *Archive) SpoolStatus() ingest.SpoolStatus { return a.r.SpoolStatus() }
+
 // Written returns how many transitions the database acknowledged.
 func (a *Archive) Written() uint64 { return a.r.Written() }
 

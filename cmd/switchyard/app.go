@@ -104,7 +104,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		Strategy: supervisor.OneForOne, MaxRestarts: 5, MaxTime: 30 * time.Second, Logger: log,
 	})
 	watchdog, err := telemetry.NewWatchdog(a.hub, telemetry.WatchdogOptions{
-		Logger: log, Registerer: reg, OnStatus: supervisor.ReportStatus,
+		Logger: log, Registerer: reg, OnStatus: supervisor.ReportStatus, PublishHealth: true,
 	})
 	if err != nil {
 		return nil, err
@@ -113,6 +113,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 
+	// The archives' spools as channels (switchyard/archive_spool_fill, ...),
+	// archived and alarmed like any reading (alarm.SystemRules).
+	mon := ingest.NewSpoolMonitor(a.hub.PublishNoWait, time.Second)
 	if cfg.QuestDB.Address != "" {
 		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
 		q := cfg.QuestDB
@@ -133,8 +136,13 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
 		}
-		if err := addDeviceEvents(a.root, app, mgr, cfg, log, reg); err != nil {
+		ew, err := addDeviceEvents(a.root, app, mgr, cfg, log, reg)
+		if err != nil {
 			return nil, err
+		}
+		if q.SpoolDir != "" {
+			mon.Add("archive", w.SpoolStatus)
+			mon.Add("device_events_archive", ew.SpoolStatus)
 		}
 	} else {
 		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
@@ -157,15 +165,15 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			return nil, err
 		}
 		sinks = append(sinks, sink)
+		if cfg.QuestDB.SpoolDir != "" {
+			mon.Add("alarm_archive", sink.SpoolStatus)
+		}
 		if err := a.root.Add(supervisor.ChildSpec{ID: "alarm-archive", Service: sink, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
 		}
 	}
-	rules := cfg.AlarmRules()
+	rules := append(cfg.AlarmRules(), alarm.SystemRules()...)
 	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
-	if spooled {
-		rules = append(rules, spoolAlarmRule())
-	}
 	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
 	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStatus(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
 	if err != nil {
@@ -178,7 +186,6 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if spooled {
 		// The spool's fill level as a channel (switchyard/archive_spool_fill),
 		// archived and alarmed like any reading: MINOR at 80 %, MAJOR when full.
-		mon := &spoolMonitor{status: a.writer.SpoolStatus, pub: a.hub, period: time.Second}
 		if err := a.root.Add(supervisor.ChildSpec{ID: "spool-monitor", Service: mon}); err != nil {
 			return nil, err
 		}
@@ -325,14 +332,14 @@ func eventArchiveOptions(q config.QuestDB, table, spoolSub string, log *slog.Log
 	return opts
 }
 
-func addDeviceEvents(root *supervisor.Supervisor, app ingest.Appender, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) error {
+func addDeviceEvents(root *supervisor.Supervisor, app ingest.Appender, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*ingest.EventWriter, error) {
 	q := cfg.QuestDB
 	ew, err := ingest.NewEventWriter(app, eventArchiveOptions(q, q.EventsTable, "events", log, reg))
 	if err != nil {
-		return fmt.Errorf("questdb.events_table: %w", err)
+		return nil, fmt.Errorf("questdb.events_table: %w", err)
 	}
 	if err := root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
-		return err
+		return nil, err
 	}
-	return root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStatus(), ew)})
+	return ew, root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStatus(), ew)})
 }
