@@ -58,6 +58,22 @@ type Options struct {
 	// Archive answers HistoryService and Subscribe with since_ns. Default nil:
 	// those answer Unavailable.
 	Archive Archive
+	// Subscribe bounds every Subscribe stream. The zero value: see
+	// SubscribeLimits.
+	Subscribe SubscribeLimits
+}
+
+// SubscribeLimits bound what one Subscribe stream may cost the server.
+type SubscribeLimits struct {
+	// MaxQueueBytes bounds the stream's queue in the hub, in bytes
+	// (telemetry.SampleSize); past it the queue squashes to the latest value
+	// per channel, as at its bound in samples. Default
+	// telemetry.DefaultStreamBytes (8 MiB).
+	MaxQueueBytes int64
+	// StallAfter ends a stream whose queue stays full and unread this long
+	// (a client that stopped reading) with RESOURCE_EXHAUSTED, reason
+	// STREAM_STALLED. Default 0: never.
+	StallAfter time.Duration
 }
 
 // Server serves the Switchyard API on a gRPC port and an HTTP port. Create it with
@@ -118,7 +134,7 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 
 	m := newMetrics(opts.Registerer)
 	dev := &deviceService{devices: devices, life: s.life, metrics: m}
-	tel := &telemetryService{hub: hub, devices: devices, life: s.life, metrics: m}
+	tel := &telemetryService{hub: hub, devices: devices, life: s.life, metrics: m, limits: opts.Subscribe}
 	sys := &systemService{tree: tree, life: s.life, metrics: m}
 	hist := &historyService{archive: opts.Archive}
 	tel.archive = opts.Archive
