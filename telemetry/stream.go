@@ -127,11 +127,11 @@ type Stream[D any] struct {
 	started bool
 	ready   []Batch[D] // made, not yet returned from head on
 	head    int
-	raw     []Sample // drained from the hub
-	buf     []Sample // filtered, waiting for the window
-	spare   []Sample // the buffer of the batches made before (see flush)
-	window  time.Time  // when the batch being built goes; zero if none is
-	sentAt  time.Time  // when the last batch went, for heartbeats
+	raw     []Sample  // drained from the hub
+	buf     []Sample  // filtered, waiting for the window
+	spare   []Sample  // the buffer of the batches made before (see flush)
+	window  time.Time // when the batch being built goes; zero if none is
+	sentAt  time.Time // when the last batch went, for heartbeats
 	// replayed holds, per channel key, the µs timestamp of the newest sample
 	// the replay sent; live samples not newer are skipped. A channel leaves
 	// the map with its first newer sample.
