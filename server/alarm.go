@@ -4,12 +4,9 @@ import (
 	"context"
 	"time"
 
-	"connectrpc.com/connect"
-	"google.golang.org/grpc"
 
 	"github.com/switchyard/switchyard/alarm"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
-	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 )
 
 // Alarms is what the server needs from the alarm engine; *alarm.Engine is one.
@@ -30,7 +27,6 @@ type alarmService struct {
 	metrics *metrics
 }
 
-var _ switchyardv1connect.AlarmServiceHandler = (*alarmService)(nil)
 
 // alarmFilter is a compiled AlarmFilter.
 type alarmFilter struct{ devs, chans, groups globs }
@@ -174,71 +170,4 @@ func (s *alarmService) setAlarmLimits(ctx context.Context, req *pb.SetAlarmLimit
 		return nil, err
 	}
 	return &pb.SetAlarmLimitsResponse{Alarm: alarmToProto(&a)}, nil
-}
-
-// Connect adapters.
-
-// ListActiveAlarms implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) ListActiveAlarms(ctx context.Context, req *connect.Request[pb.ListActiveAlarmsRequest]) (*connect.Response[pb.ListActiveAlarmsResponse], error) {
-	return connectResponse(s.listActiveAlarms(ctx, req.Msg))
-}
-
-// WatchAlarms implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) WatchAlarms(ctx context.Context, req *connect.Request[pb.WatchAlarmsRequest], stream *connect.ServerStream[pb.WatchAlarmsResponse]) error {
-	return connectError(s.watchAlarms(ctx, req.Msg, connectOut(stream)))
-}
-
-// Acknowledge implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) Acknowledge(ctx context.Context, req *connect.Request[pb.AcknowledgeRequest]) (*connect.Response[pb.AcknowledgeResponse], error) {
-	return connectResponse(s.acknowledge(ctx, req.Msg))
-}
-
-// Shelve implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) Shelve(ctx context.Context, req *connect.Request[pb.ShelveRequest]) (*connect.Response[pb.ShelveResponse], error) {
-	return connectResponse(s.shelve(ctx, req.Msg))
-}
-
-// GetAlarmLimits implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) GetAlarmLimits(ctx context.Context, req *connect.Request[pb.GetAlarmLimitsRequest]) (*connect.Response[pb.GetAlarmLimitsResponse], error) {
-	return connectResponse(s.getAlarmLimits(ctx, req.Msg))
-}
-
-// SetAlarmLimits implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) SetAlarmLimits(ctx context.Context, req *connect.Request[pb.SetAlarmLimitsRequest]) (*connect.Response[pb.SetAlarmLimitsResponse], error) {
-	return connectResponse(s.setAlarmLimits(ctx, req.Msg))
-}
-
-// grpcAlarmService is the grpc-go adapter.
-type grpcAlarmService struct {
-	pb.UnimplementedAlarmServiceServer
-	core *alarmService
-}
-
-func (g grpcAlarmService) ListActiveAlarms(ctx context.Context, req *pb.ListActiveAlarmsRequest) (*pb.ListActiveAlarmsResponse, error) {
-	resp, err := g.core.listActiveAlarms(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcAlarmService) WatchAlarms(req *pb.WatchAlarmsRequest, stream grpc.ServerStreamingServer[pb.WatchAlarmsResponse]) error {
-	return grpcError(g.core.watchAlarms(stream.Context(), req, grpcOut(stream)))
-}
-
-func (g grpcAlarmService) Acknowledge(ctx context.Context, req *pb.AcknowledgeRequest) (*pb.AcknowledgeResponse, error) {
-	resp, err := g.core.acknowledge(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcAlarmService) Shelve(ctx context.Context, req *pb.ShelveRequest) (*pb.ShelveResponse, error) {
-	resp, err := g.core.shelve(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcAlarmService) GetAlarmLimits(ctx context.Context, req *pb.GetAlarmLimitsRequest) (*pb.GetAlarmLimitsResponse, error) {
-	resp, err := g.core.getAlarmLimits(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcAlarmService) SetAlarmLimits(ctx context.Context, req *pb.SetAlarmLimitsRequest) (*pb.SetAlarmLimitsResponse, error) {
-	resp, err := g.core.setAlarmLimits(ctx, req)
-	return resp, grpcError(err)
 }

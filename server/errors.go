@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -227,4 +229,21 @@ func grpcError(err error) error {
 		}
 	}
 	return st.Err()
+}
+
+// maxQuoted bounds how much of a client's input an error message or a log line
+// repeats: a 900 KiB device name must not come back as a 900 KiB error.
+const maxQuoted = 64
+
+// quote returns s quoted, cut to its first maxQuoted bytes (at a rune boundary)
+// with the full length noted when longer.
+func quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "... (" + strconv.Itoa(len(s)) + " bytes)"
 }

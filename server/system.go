@@ -3,11 +3,9 @@ package server
 import (
 	"context"
 
-	"connectrpc.com/connect"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
-	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 	"github.com/switchyard/switchyard/supervisor"
 )
 
@@ -23,19 +21,15 @@ type systemService struct {
 	tree    Tree // also an EventSource for WatchSupervisionEvents
 	life    context.Context
 	metrics *metrics
+	server  *Server // for RestartProcess of the API itself
 }
 
-var _ switchyardv1connect.SystemServiceHandler = (*systemService)(nil)
 
 func (s *systemService) getSupervisionTree(_ context.Context, _ *pb.GetSupervisionTreeRequest) (*pb.GetSupervisionTreeResponse, error) {
 	root := s.tree.Snapshot()
 	return &pb.GetSupervisionTreeResponse{Root: nodeToProto(&root)}, nil
 }
 
-// GetSupervisionTree implements switchyardv1connect.SystemServiceHandler.
-func (s *systemService) GetSupervisionTree(ctx context.Context, req *connect.Request[pb.GetSupervisionTreeRequest]) (*connect.Response[pb.GetSupervisionTreeResponse], error) {
-	return connectResponse(s.getSupervisionTree(ctx, req.Msg))
-}
 
 // Version is the server's version, reported by GetIdentity. Set it at build time
 // (-ldflags "-X github.com/switchyard/switchyard/server.Version=...") or leave the
@@ -53,10 +47,6 @@ func (s *systemService) getIdentity(_ context.Context, _ *pb.GetIdentityRequest)
 	}, nil
 }
 
-// GetIdentity implements switchyardv1connect.SystemServiceHandler.
-func (s *systemService) GetIdentity(ctx context.Context, req *connect.Request[pb.GetIdentityRequest]) (*connect.Response[pb.GetIdentityResponse], error) {
-	return connectResponse(s.getIdentity(ctx, req.Msg))
-}
 
 // allMethods lists the full names of every RPC of the Switchyard services
 // ("/switchyard.v1.DeviceService/SendCommand"), in descriptor order.

@@ -233,6 +233,9 @@ func (a *app) Serve(ctx context.Context) error {
 	}
 	events.Close()
 	err := <-done
+	if cerr := a.api.Close(); cerr != nil {
+		a.log.Warn("API ports not released cleanly", "err", cerr)
+	}
 	if err != nil {
 		a.log.Error("supervision tree failed; stopping", "err", err)
 	}
