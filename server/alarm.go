@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-
 	"github.com/switchyard/switchyard/alarm"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 )
@@ -26,7 +25,6 @@ type alarmService struct {
 	life    context.Context
 	metrics *metrics
 }
-
 
 // alarmFilter is a compiled AlarmFilter.
 type alarmFilter struct{ devs, chans, groups globs }

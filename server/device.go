@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 
-
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 )
@@ -33,7 +32,6 @@ type deviceService struct {
 	life    context.Context // ends when the server shuts down
 	metrics *metrics
 }
-
 
 func (s *deviceService) listDevices(_ context.Context, _ *pb.ListDevicesRequest) (*pb.ListDevicesResponse, error) {
 	infos := s.sortedDevices()

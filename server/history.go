@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -31,7 +30,6 @@ var errNoArchive = errors.New("this server does not archive (no QuestDB configur
 type historyService struct {
 	archive Archive // nil without archiving
 }
-
 
 var aggregates = map[pb.Aggregate]ingest.Aggregate{
 	pb.Aggregate_AGGREGATE_UNSPECIFIED: ingest.AggNone,

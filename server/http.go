@@ -12,7 +12,6 @@ import (
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 )
 
 // readHeaderTimeout bounds how long a client may take to send request headers. The

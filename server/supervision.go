@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/supervisor"
 )
@@ -68,7 +67,6 @@ func (s *systemService) restartProcess(ctx context.Context, req *pb.RestartProce
 	}
 	return &pb.RestartProcessResponse{}, nil
 }
-
 
 // watchSupervisionEvents subscribes to the tree's events, sends the headers, the
 // snapshot if asked, then every event until ctx ends or the server shuts down.

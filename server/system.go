@@ -24,12 +24,10 @@ type systemService struct {
 	server  *Server // for RestartProcess of the API itself
 }
 
-
 func (s *systemService) getSupervisionTree(_ context.Context, _ *pb.GetSupervisionTreeRequest) (*pb.GetSupervisionTreeResponse, error) {
 	root := s.tree.Snapshot()
 	return &pb.GetSupervisionTreeResponse{Root: nodeToProto(&root)}, nil
 }
-
 
 // Version is the server's version, reported by GetIdentity. Set it at build time
 // (-ldflags "-X github.com/switchyard/switchyard/server.Version=...") or leave the
@@ -46,7 +44,6 @@ func (s *systemService) getIdentity(_ context.Context, _ *pb.GetIdentityRequest)
 		ServerVersion:  Version,
 	}, nil
 }
-
 
 // allMethods lists the full names of every RPC of the Switchyard services
 // ("/switchyard.v1.DeviceService/SendCommand"), in descriptor order.

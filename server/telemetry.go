@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/telemetry"
@@ -25,7 +24,6 @@ type telemetryService struct {
 	metrics *metrics
 	archive Archive // for since_ns; nil without archiving
 }
-
 
 // subscribe streams batches of matching samples until ctx ends or the server shuts
 // down. A batch is sent when it holds maxBatch samples or when the batch window has
