@@ -1,3 +1,4 @@
+from buf.validate import validate_pb2 as _validate_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -162,3 +163,51 @@ class GetIdentityResponse(_message.Message):
     allowed_methods: _containers.RepeatedScalarFieldContainer[str]
     server_version: str
     def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., authenticated: _Optional[bool] = ..., method: _Optional[str] = ..., allowed_methods: _Optional[_Iterable[str]] = ..., server_version: _Optional[str] = ...) -> None: ...
+
+class WatchAuditRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AuditRecord(_message.Message):
+    __slots__ = ("timestamp_ns", "identity", "role", "method", "peer", "transport", "rpc", "device", "target", "args", "code", "reason", "error", "duration_ns", "user_agent", "client")
+    TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    RPC_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    DURATION_NS_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    timestamp_ns: int
+    identity: str
+    role: str
+    method: str
+    peer: str
+    transport: str
+    rpc: str
+    device: str
+    target: str
+    args: _containers.RepeatedScalarFieldContainer[str]
+    code: str
+    reason: str
+    error: str
+    duration_ns: int
+    user_agent: str
+    client: str
+    def __init__(self, timestamp_ns: _Optional[int] = ..., identity: _Optional[str] = ..., role: _Optional[str] = ..., method: _Optional[str] = ..., peer: _Optional[str] = ..., transport: _Optional[str] = ..., rpc: _Optional[str] = ..., device: _Optional[str] = ..., target: _Optional[str] = ..., args: _Optional[_Iterable[str]] = ..., code: _Optional[str] = ..., reason: _Optional[str] = ..., error: _Optional[str] = ..., duration_ns: _Optional[int] = ..., user_agent: _Optional[str] = ..., client: _Optional[str] = ...) -> None: ...
+
+class WatchAuditResponse(_message.Message):
+    __slots__ = ("record", "dropped")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    record: AuditRecord
+    dropped: int
+    def __init__(self, record: _Optional[_Union[AuditRecord, _Mapping]] = ..., dropped: _Optional[int] = ...) -> None: ...

@@ -1,3 +1,4 @@
+from buf.validate import validate_pb2 as _validate_pb2
 from switchyard.v1 import device_pb2 as _device_pb2
 from switchyard.v1 import sample_pb2 as _sample_pb2
 from google.protobuf.internal import containers as _containers
