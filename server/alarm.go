@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/switchyard/switchyard/alarm"
@@ -22,6 +23,7 @@ type Alarms interface {
 // core/adapter split.
 type alarmService struct {
 	alarms  Alarms
+	devices Devices // to tell an unknown device or channel from a quiet one
 	life    context.Context
 	metrics *metrics
 }
@@ -108,10 +110,7 @@ func (s *alarmService) acknowledge(ctx context.Context, req *pb.AcknowledgeReque
 	if err := requireChannel(req.GetDevice(), req.GetChannel()); err != nil {
 		return nil, err
 	}
-	if req.GetWho() == "" {
-		return nil, errField("who", "required")
-	}
-	a, err := s.alarms.Ack(ctx, req.GetDevice(), req.GetChannel(), req.GetWho(), req.GetComment())
+	a, err := s.alarms.Ack(ctx, req.GetDevice(), req.GetChannel(), who(ctx, req.GetWho()), req.GetComment())
 	if err != nil {
 		return nil, err
 	}
@@ -122,9 +121,6 @@ func (s *alarmService) shelve(ctx context.Context, req *pb.ShelveRequest) (*pb.S
 	if err := requireChannel(req.GetDevice(), req.GetChannel()); err != nil {
 		return nil, err
 	}
-	if req.GetWho() == "" {
-		return nil, errField("who", "required")
-	}
 	var until time.Time
 	if ns := req.GetUntilNs(); ns < 0 {
 		return nil, errField("until_ns", "must be >= 0, got %d", ns)
@@ -134,7 +130,7 @@ func (s *alarmService) shelve(ctx context.Context, req *pb.ShelveRequest) (*pb.S
 			return nil, errField("until_ns", "must be in the future, got %s", until.UTC().Format(time.RFC3339))
 		}
 	}
-	a, err := s.alarms.Shelve(ctx, req.GetDevice(), req.GetChannel(), until, req.GetWho(), req.GetComment())
+	a, err := s.alarms.Shelve(ctx, req.GetDevice(), req.GetChannel(), until, who(ctx, req.GetWho()), req.GetComment())
 	if err != nil {
 		return nil, err
 	}
@@ -156,16 +152,37 @@ func (s *alarmService) setAlarmLimits(ctx context.Context, req *pb.SetAlarmLimit
 	if err := requireChannel(req.GetDevice(), req.GetChannel()); err != nil {
 		return nil, err
 	}
-	if req.GetWho() == "" {
-		return nil, errField("who", "required")
-	}
 	l, err := limitsFromProto("limits", req.GetLimits())
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.alarms.SetLimits(ctx, req.GetDevice(), req.GetChannel(), l, req.GetWho(), req.GetComment())
+	if err := s.requireKnownChannel(ctx, req.GetDevice(), req.GetChannel()); err != nil {
+		return nil, err
+	}
+	a, err := s.alarms.SetLimits(ctx, req.GetDevice(), req.GetChannel(), l, who(ctx, req.GetWho()), req.GetComment())
 	if err != nil {
 		return nil, err
 	}
 	return &pb.SetAlarmLimitsResponse{Alarm: alarmToProto(&a)}, nil
+}
+
+// requireKnownChannel refuses limits for a channel that has no alarm and does
+// not exist: setting limits must not create alarms for made-up names. A channel
+// with an alarm (one that published, such as the server's own channels) or a
+// configured channel of a configured device passes.
+func (s *alarmService) requireKnownChannel(ctx context.Context, device, channel string) error {
+	_, err := s.alarms.Get(ctx, device, channel)
+	if !errors.Is(err, alarm.ErrNotFound) {
+		return err
+	}
+	info, err := s.devices.Get(device)
+	if err != nil {
+		return err
+	}
+	for _, ch := range info.Channels {
+		if ch.Name == channel {
+			return nil
+		}
+	}
+	return &errNoChannel{device: device, channel: channel}
 }

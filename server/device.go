@@ -87,11 +87,35 @@ func (s *deviceService) sendCommand(ctx context.Context, req *pb.SendCommandRequ
 	if err != nil {
 		return nil, err
 	}
+	if err := s.authorizeCommand(ctx, req); err != nil {
+		return nil, err
+	}
 	reply, err := s.devices.Send(ctx, req.GetDevice(), commandFromProto(req, timeout))
 	if err != nil {
 		return nil, err
 	}
 	return replyToProto(&reply), nil
+}
+
+// authorizeCommand checks the caller's role against the command's role in the
+// device model (operator when it has none) or, for a raw line, admin.
+func (s *deviceService) authorizeCommand(ctx context.Context, req *pb.SendCommandRequest) error {
+	info, err := s.devices.Get(req.GetDevice())
+	if err != nil {
+		return err
+	}
+	raw, isRaw := req.GetCommand().(*pb.SendCommandRequest_Raw)
+	if isRaw {
+		return authorizeCommand(ctx, info.Name, raw.Raw, true, "")
+	}
+	role := ""
+	for _, c := range info.CommandSpecs {
+		if c.Name == req.GetName() {
+			role = c.Role
+			break
+		}
+	}
+	return authorizeCommand(ctx, info.Name, req.GetName(), false, role)
 }
 
 func (s *deviceService) abortCommand(_ context.Context, req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {

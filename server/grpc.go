@@ -3,16 +3,12 @@ package server
 import (
 	"context"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
+	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 )
@@ -31,9 +27,6 @@ const (
 	KeepaliveTimeout = 10 * time.Second
 )
 
-// maxRequestBytes bounds a request message on both transports.
-const maxRequestBytes = 1 << 20
-
 // baseServiceNames are the fully-qualified names of the services every server
 // registers, for the health services (AlarmService joins them when served).
 var baseServiceNames = []string{
@@ -43,28 +36,12 @@ var baseServiceNames = []string{
 	pb.HistoryService_ServiceDesc.ServiceName,
 }
 
-// newGRPCServer builds the grpc-go server of one run: interceptors, keepalive,
-// the rpcs, and reflection.
-func newGRPCServer(log *slog.Logger, life context.Context, rpcs []rpc) *grpc.Server {
-	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		log.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
-	recOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-		log.ErrorContext(ctx, "panic in gRPC handler", "panic", p, "stack", string(debug.Stack()))
-		return status.Error(codes.Internal, "internal error")
-	})}
-	srv := grpc.NewServer(
-		// Recovery runs innermost, so the logging interceptor logs the Internal it returns.
-		grpc.ChainUnaryInterceptor(
-			logging.UnaryServerInterceptor(logger, logOpts...),
-			recovery.UnaryServerInterceptor(recOpts...),
-		),
-		grpc.ChainStreamInterceptor(
-			logging.StreamServerInterceptor(logger, logOpts...),
-			recovery.StreamServerInterceptor(recOpts...),
-			endStreamsAtShutdown(life),
-		),
+// newGRPCServer builds the grpc-go server of one run: the gate's interceptors
+// (gate_grpc.go), keepalive, TLS, the rpcs and reflection.
+func newGRPCServer(_ *slog.Logger, life context.Context, g *gate, tlsFiles *tlsFiles, lim Limits, rpcs []rpc) *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(g.grpcUnaryInterceptors()...),
+		grpc.ChainStreamInterceptor(append(g.grpcStreamInterceptors(), endStreamsAtShutdown(life))...),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             KeepaliveMinPingInterval,
 			PermitWithoutStream: true,
@@ -73,9 +50,14 @@ func newGRPCServer(log *slog.Logger, life context.Context, rpcs []rpc) *grpc.Ser
 			Time:    KeepaliveTime,
 			Timeout: KeepaliveTimeout,
 		}),
-		grpc.MaxRecvMsgSize(maxRequestBytes),
+		// Checked after decompression too: a small compressed bomb is refused.
+		grpc.MaxRecvMsgSize(lim.MaxRequestBytes),
 		grpc.ForceServerCodecV2(newGRPCCodec()), // proto, plus pre-encoded Subscribe batches
-	)
+	}
+	if tlsFiles != nil {
+		opts = append(opts, grpc.Creds(grpccreds.NewTLS(tlsFiles.config([]string{"h2"}))))
+	}
+	srv := grpc.NewServer(opts...)
 	registerGRPC(srv, rpcs)
 	reflection.Register(srv)
 	return srv

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,10 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"buf.build/go/protovalidate"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/switchyard/switchyard/audit"
+	"github.com/switchyard/switchyard/auth"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/telemetry"
 )
@@ -56,7 +60,43 @@ type Options struct {
 	// Archive answers HistoryService and Subscribe with since_ns. Default nil:
 	// those answer Unavailable.
 	Archive Archive
+
+	// Auth turns authentication on (see Auth). Zero: every caller is
+	// "anonymous" with role admin, which Listen allows on loopback only.
+	Auth Auth
+	// TLS serves both ports over TLS (and verifies client certificates when it
+	// names a client CA). Zero: plaintext.
+	TLS TLS
+	// Insecure allows a non-loopback address without TLS and authentication;
+	// Serve warns about it every time it starts.
+	Insecure bool
+	// Limits bound streams, commands, connections and request sizes; the zero
+	// value takes the defaults (see Limits).
+	Limits Limits
+	// AllowedHosts are the Host names the HTTP port answers besides the loopback
+	// names (localhost, 127.0.0.1, ::1): the names clients reach the server by.
+	AllowedHosts []string
+	// CORSOrigins are the browser origins ("https://panel.lab:8443") that may
+	// call the API from their pages. Default none.
+	CORSOrigins []string
+	// Audit receives the audit trail (every state-changing call) besides the log
+	// and WatchAudit. Default nil: not archived.
+	Audit audit.Sink
+	// Now is the clock of rate limits and durations. Default time.Now.
+	Now func() time.Time
 }
+
+// Auth says how callers identify themselves. Authentication is on when either
+// field is set.
+type Auth struct {
+	// Tokens are the bearer tokens accepted ("authorization: Bearer TOKEN").
+	Tokens *auth.Tokens
+	// CertRoles give roles to verified client certificates' names (needs
+	// TLS.ClientCAFile).
+	CertRoles auth.CertRoles
+}
+
+func (a Auth) enabled() bool { return a.Tokens != nil || len(a.CertRoles) > 0 }
 
 // Server serves the Switchyard API on a gRPC port and an HTTP port. Create it with
 // New, run it with Serve (again after it returned, as a supervisor restarts a
@@ -71,6 +111,8 @@ type Server struct {
 	metrics *metrics
 	// services are the names health reports on (besides "").
 	services []string
+	gate     *gate
+	tls      *tlsFiles // nil without TLS
 
 	// bg counts goroutines a run leaves behind on purpose (a RestartProcess of
 	// the server itself); Close waits for them.
@@ -105,6 +147,15 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 	if opts.Alarms != nil {
 		names = append(names, pb.AlarmService_ServiceDesc.ServiceName)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	opts.Limits = opts.Limits.withDefaults()
+	validator, err := protovalidate.New()
+	if err != nil {
+		panic("server: protovalidate: " + err.Error()) // only fails on broken rules in the contract
+	}
+	trail := newAuditTrail(opts.Logger, opts.Audit)
 	return &Server{
 		opts:     opts,
 		log:      opts.Logger,
@@ -113,6 +164,17 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 		tree:     tree,
 		metrics:  newMetrics(opts.Registerer),
 		services: names,
+		gate: &gate{
+			log:       opts.Logger,
+			authOn:    opts.Auth.enabled(),
+			tokens:    opts.Auth.Tokens,
+			certRoles: opts.Auth.CertRoles,
+			streams:   newStreamLimiter(opts.Limits),
+			commands:  newCommandLimiter(opts.Limits, opts.Now),
+			audit:     trail,
+			validator: validator,
+			now:       opts.Now,
+		},
 	}
 }
 
@@ -133,13 +195,16 @@ func (s *Server) newRun() *run {
 	r.life, r.endLife = context.WithCancelCause(context.Background())
 	r.health = newHealthService(r.life, s.services)
 	rpcs := s.rpcs(r)
-	r.grpc = newGRPCServer(s.log, r.life, rpcs)
+	r.grpc = newGRPCServer(s.log, r.life, s.gate, s.tls, s.opts.Limits, rpcs)
 	r.http = newHTTPServer(httpDeps{
 		log:      s.log,
+		gate:     s.gate,
 		rpcs:     rpcs,
 		serving:  &r.serving,
 		gatherer: s.opts.Gatherer,
 		web:      s.opts.WebHandler,
+		tls:      s.tls,
+		opts:     &s.opts,
 	})
 	return r
 }
@@ -149,7 +214,7 @@ func (s *Server) newRun() *run {
 func (s *Server) rpcs(r *run) []rpc {
 	dev := &deviceService{devices: s.devices, life: r.life, metrics: s.metrics}
 	tel := &telemetryService{hub: s.hub, devices: s.devices, life: r.life, metrics: s.metrics, archive: s.opts.Archive}
-	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s}
+	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s, audit: s.gate.audit, authOn: s.gate.authOn}
 	hist := &historyService{archive: s.opts.Archive}
 	out := []rpc{
 		unary(pb.DeviceService_ListDevices_FullMethodName, dev.listDevices),
@@ -163,12 +228,13 @@ func (s *Server) rpcs(r *run) []rpc {
 		serverStream(pb.SystemService_WatchSupervisionEvents_FullMethodName, sys.watchSupervisionEvents),
 		unary(pb.SystemService_RestartProcess_FullMethodName, sys.restartProcess),
 		unary(pb.SystemService_GetIdentity_FullMethodName, sys.getIdentity),
+		serverStream(pb.SystemService_WatchAudit_FullMethodName, sys.watchAudit),
 		unary(pb.HistoryService_QueryHistory_FullMethodName, hist.queryHistory),
 		unary(healthpb.Health_Check_FullMethodName, r.health.check),
 		serverStream(healthpb.Health_Watch_FullMethodName, r.health.watch),
 	}
 	if s.opts.Alarms != nil {
-		alm := &alarmService{alarms: s.opts.Alarms, life: r.life, metrics: s.metrics}
+		alm := &alarmService{alarms: s.opts.Alarms, devices: s.devices, life: r.life, metrics: s.metrics}
 		out = append(out,
 			unary(pb.AlarmService_ListActiveAlarms_FullMethodName, alm.listActiveAlarms),
 			serverStream(pb.AlarmService_WatchAlarms_FullMethodName, alm.watchAlarms),
@@ -189,6 +255,16 @@ func (s *Server) Listen() error {
 	defer s.mu.Unlock()
 	if s.grpcLn != nil {
 		return nil
+	}
+	if err := s.checkExposure(); err != nil {
+		return err
+	}
+	if s.opts.TLS.enabled() && s.tls == nil {
+		f, err := newTLSFiles(s.opts.TLS, s.log)
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		s.tls = f
 	}
 	g, err := net.Listen("tcp", s.opts.GRPCAddr)
 	if err != nil {
@@ -246,7 +322,12 @@ func (s *Server) Serve(ctx context.Context) error {
 		return errors.New("server: Serve called while already serving")
 	}
 	s.running = true
-	grpcLn, httpLn := newRunListener(s.grpcLn), newRunListener(s.httpLn)
+	conns := connectionCaps(s.opts.Limits.MaxConnections, s.opts.Limits.ReservedDescriptors)
+	grpcLn := newCapListener(newRunListener(s.grpcLn), conns)
+	var httpLn net.Listener = newCapListener(newRunListener(s.httpLn), conns)
+	if s.tls != nil {
+		httpLn = tls.NewListener(httpLn, s.tls.config([]string{"h2", "http/1.1"}))
+	}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -256,7 +337,11 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	r := s.newRun()
 	r.setHealth(true)
-	s.log.Info("serving API", "grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String())
+	s.log.Info("serving API", "grpc", grpcLn.Addr().String(), "http", httpLn.Addr().String(),
+		"tls", s.tls != nil, "authentication", s.gate.authOn, "connections_per_port", conns)
+	if s.opts.Insecure && !(isLoopback(grpcLn.Addr().String()) && isLoopback(httpLn.Addr().String())) && !(s.tls != nil && s.gate.authOn) {
+		s.log.Warn("INSECURE: serving a non-loopback address without TLS and authentication (insecure: true); anyone who can reach the ports can control every instrument")
+	}
 
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
@@ -278,8 +363,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	r.shutdown(s.log, s.opts.ShutdownTimeout)
 	wg.Wait()
-	grpcLn.Close()
-	httpLn.Close()
+	_ = grpcLn.Close()
+	_ = httpLn.Close()
 	s.log.Info("API stopped")
 	return err
 }
@@ -338,4 +423,18 @@ func (r *run) shutdown(log *slog.Logger, timeout time.Duration) {
 func (r *run) setHealth(up bool) {
 	r.serving.Store(up)
 	r.health.set(up)
+}
+
+// checkExposure refuses a non-loopback address unless both TLS and
+// authentication are on, or Options.Insecure says so.
+func (s *Server) checkExposure() error {
+	if s.opts.Insecure || (s.opts.TLS.enabled() && s.gate.authOn) {
+		return nil
+	}
+	for _, a := range []string{s.opts.GRPCAddr, s.opts.HTTPAddr} {
+		if !isLoopback(a) {
+			return fmt.Errorf("server: refusing to listen on %s: a non-loopback address needs TLS (tls:) and authentication (auth:), or insecure: true", a)
+		}
+	}
+	return nil
 }

@@ -22,6 +22,8 @@ type systemService struct {
 	life    context.Context
 	metrics *metrics
 	server  *Server // for RestartProcess of the API itself
+	audit   *auditTrail
+	authOn  bool
 }
 
 func (s *systemService) getSupervisionTree(_ context.Context, _ *pb.GetSupervisionTreeRequest) (*pb.GetSupervisionTreeResponse, error) {
@@ -34,13 +36,14 @@ func (s *systemService) getSupervisionTree(_ context.Context, _ *pb.GetSupervisi
 // default.
 var Version = "0.1.0-dev"
 
-func (s *systemService) getIdentity(_ context.Context, _ *pb.GetIdentityRequest) (*pb.GetIdentityResponse, error) {
-	// Without authentication every caller is anonymous and may call everything.
+func (s *systemService) getIdentity(ctx context.Context, _ *pb.GetIdentityRequest) (*pb.GetIdentityResponse, error) {
+	id := identityFrom(ctx)
 	return &pb.GetIdentityResponse{
-		Name:           "anonymous",
-		Role:           "admin",
-		Method:         "none",
-		AllowedMethods: allMethods(),
+		Name:           id.Name,
+		Role:           id.Role.String(),
+		Authenticated:  id.Authenticated,
+		Method:         string(id.Method),
+		AllowedMethods: allowedMethods(id.Role),
 		ServerVersion:  Version,
 	}, nil
 }
