@@ -208,3 +208,33 @@ func RoleTable() string {
 	}
 	return b.String()
 }
+
+// Rule is one entry of the policy table, for tools and tests.
+type Rule struct {
+	// Role is the least role that may call the RPC (auth.None: anyone).
+	Role auth.Role
+	// Public RPCs look at no credentials (health, reflection).
+	Public bool
+	// Audited RPCs change state; every call is in the audit trail.
+	Audited bool
+	// PerCommand: each named command needs its model role (operator when it has
+	// none), raw lines admin.
+	PerCommand bool
+}
+
+// PolicyOf returns the policy entry of a full method name; ok is false for an
+// RPC without one (which everyone is refused).
+func PolicyOf(procedure string) (r Rule, ok bool) {
+	a, ok := policy[procedure]
+	return Rule{Role: a.role, Public: a.public, Audited: a.audit, PerCommand: a.perCommand}, ok
+}
+
+// PolicyProcedures lists the full method names of the policy table, sorted.
+func PolicyProcedures() []string {
+	out := make([]string, 0, len(policy))
+	for m := range policy {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
