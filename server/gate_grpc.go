@@ -116,8 +116,11 @@ func (s validatingStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	if err := s.g.validate(m); err != nil {
-		return grpcError(err)
+	if l, ok := m.(*lazyRequest); ok {
+		if err := l.decode(); err != nil {
+			return err
+		}
+		m = l.msg
 	}
-	return nil
+	return s.g.validate(m)
 }

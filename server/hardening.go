@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -64,7 +65,13 @@ func bodyDeadline(timeout time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		if r.Body != nil && r.Body != http.NoBody && rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
-			r.Body = &liftingBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+			r.Body = &liftingBody{
+				ReadCloser: r.Body,
+				lift:       func() { _ = rc.SetReadDeadline(time.Time{}) },
+				// The handler answers the timeout before it writes anything; the
+				// connection then closes (HTTP/1.1) instead of idling on.
+				timedOut: func() { w.Header().Set("Connection", "close") },
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -73,14 +80,18 @@ func bodyDeadline(timeout time.Duration, next http.Handler) http.Handler {
 // liftingBody lifts the read deadline when the body has been read to its end.
 type liftingBody struct {
 	io.ReadCloser
-	once sync.Once
-	lift func()
+	once     sync.Once
+	lift     func()
+	timedOut func()
 }
 
 func (b *liftingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if errors.Is(err, io.EOF) {
+	switch {
+	case errors.Is(err, io.EOF):
 		b.once.Do(b.lift)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		b.once.Do(b.timedOut)
 	}
 	return n, err
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
@@ -70,8 +71,8 @@ func unary[Req, Resp any](procedure string, fn func(context.Context, *Req) (*Res
 		method:    md,
 		grpcUnary: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
 			req := new(Req)
-			if err := dec(req); err != nil {
-				return nil, grpcError(malformedRequest(err))
+			if err := receive(dec, req); err != nil {
+				return nil, grpcError(err)
 			}
 			h := func(ctx context.Context, req any) (any, error) {
 				resp, err := call(ctx, req)
@@ -102,8 +103,8 @@ func serverStream[Req, Resp any](procedure string, fn func(context.Context, *Req
 		method:    md,
 		grpcStream: func(_ any, ss grpc.ServerStream) error {
 			req := new(Req)
-			if err := ss.RecvMsg(req); err != nil {
-				return grpcError(malformedRequest(err))
+			if err := receive(ss.RecvMsg, req); err != nil {
+				return grpcError(err)
 			}
 			out := streamOut[Resp]{
 				header:      func() error { return ss.SendHeader(nil) },
@@ -130,6 +131,20 @@ func serverStream[Req, Resp any](procedure string, fn func(context.Context, *Req
 			}, append(opts, connect.WithSchema(md), connect.WithCodec(connectCodec{}))...)
 		},
 	}
+}
+
+// receive reads a gRPC request into req (a generated message) through recv
+// (the handler's dec or the stream's RecvMsg), decoding it here (lazyRequest).
+func receive(recv func(any) error, req any) error {
+	l := &lazyRequest{msg: req.(proto.Message)}
+	if err := recv(l); err != nil {
+		var fe *fieldError
+		if errors.As(err, &fe) || errors.Is(err, errMalformed) {
+			return err // the gate's validation (validatingStream) decoded it
+		}
+		return malformedRequest(err)
+	}
+	return l.decode()
 }
 
 // errMalformed marks a request the server could not decode.
