@@ -72,3 +72,26 @@ func TestSecurityInsecureAndPaths(t *testing.T) {
 		t.Fatalf("CertRoles = %v", r)
 	}
 }
+
+// The README's Security section shows a configuration that loads.
+func TestREADMESecurityExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	i := strings.Index(text, "## Security")
+	j := strings.Index(text[i:], "```yaml\n")
+	if i < 0 || j < 0 {
+		t.Fatal("README has no Security example")
+	}
+	block := text[i+j+8:]
+	block = block[:strings.Index(block, "```")]
+	c, err := config.Parse("README.md", []byte(block+"devices: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.AuthOn() || c.TLS.ClientCAFile == "" || len(c.HTTP.CORSOrigins) != 1 {
+		t.Fatalf("parsed %+v", c)
+	}
+}
