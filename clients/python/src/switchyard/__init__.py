@@ -25,7 +25,7 @@ switchyard-client[gui]``, then ``switchyard-gui``).
 
 from .alarms import SEVERITY_RANK, Alarm, AlarmLimits, AlarmTransition, AlarmWatch, Threshold
 from .backoff import Backoff
-from .client import KEEPALIVE_OPTIONS, Bucket, Client, History
+from .client import KEEPALIVE_OPTIONS, Bucket, Client, History, TLSConfig, token_from_env
 from .errors import (
     Aborted,
     Cancelled,
@@ -46,6 +46,8 @@ from .supervision import SupervisionEvent, SupervisionWatch
 __version__ = "0.1.0"
 
 __all__ = [
+    "TLSConfig",
+    "token_from_env",
     "Aborted",
     "Alarm",
     "AlarmLimits",

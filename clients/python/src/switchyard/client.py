@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import getpass
+import os
 from typing import Callable, Iterator, NamedTuple, Sequence, Union
 
 import grpc
@@ -50,10 +52,52 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.max_pings_without_data", 0),
 )
 
+@dataclasses.dataclass(frozen=True)
+class TLSConfig:
+    """TLS towards a server with a private CA and, for an mTLS identity, a client
+    certificate. Each field is PEM bytes or a path to a PEM file; ``ca`` None uses
+    the system's roots, ``cert``/``key`` None presents no certificate."""
+
+    ca: Union[bytes, str, os.PathLike, None] = None
+    cert: Union[bytes, str, os.PathLike, None] = None
+    key: Union[bytes, str, os.PathLike, None] = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("TLSConfig: cert and key go together")
+        return grpc.ssl_channel_credentials(
+            root_certificates=_pem(self.ca), private_key=_pem(self.key), certificate_chain=_pem(self.cert))
+
+
+def _pem(v: Union[bytes, str, os.PathLike, None]) -> bytes | None:
+    if v is None or isinstance(v, bytes):
+        return v
+    with open(v, "rb") as f:
+        return f.read()
+
+
+def token_from_env(token: str | None = None, token_file: str | None = None,
+                   environ: dict[str, str] | None = None) -> str | None:
+    """The bearer token to use: ``token`` if given, else the contents of
+    ``token_file``, else ``$SWITCHYARD_TOKEN``, else the contents of the file
+    named by ``$SWITCHYARD_TOKEN_FILE`` (surrounding whitespace removed), else
+    None. A token kept in a file (mode 0600) stays out of ``ps`` and shell
+    history."""
+    env = os.environ if environ is None else environ
+    if token:
+        return token
+    path = token_file or (None if env.get("SWITCHYARD_TOKEN") else env.get("SWITCHYARD_TOKEN_FILE"))
+    if path:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() or None
+    return env.get("SWITCHYARD_TOKEN") or None
+
+
 #: What the ``tls`` argument of :class:`Client` accepts: None or False for
 #: plaintext, True for TLS with the system's roots, PEM root certificates as bytes,
-#: or ready-made grpc.ChannelCredentials.
-TLS = Union[None, bool, bytes, grpc.ChannelCredentials]
+#: a :class:`TLSConfig` (CA and client certificate), or ready-made
+#: grpc.ChannelCredentials.
+TLS = Union[None, bool, bytes, TLSConfig, grpc.ChannelCredentials]
 
 When = Union[dt.datetime, int, float]
 
@@ -65,6 +109,8 @@ def _credentials(tls: TLS) -> grpc.ChannelCredentials | None:
         return grpc.ssl_channel_credentials()
     if isinstance(tls, bytes):
         return grpc.ssl_channel_credentials(root_certificates=tls)
+    if isinstance(tls, TLSConfig):
+        return tls.credentials()
     if isinstance(tls, grpc.ChannelCredentials):
         return tls
     raise TypeError(f"Client tls: want None, bool, PEM bytes or grpc.ChannelCredentials, got {type(tls).__name__}")
@@ -89,7 +135,9 @@ class Client:
         self.timeout = timeout
         self._creds = _credentials(tls)
         self._options = list(KEEPALIVE_OPTIONS) + list(options)
-        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
+        self._metadata: tuple[tuple[str, str], ...] = (("x-switchyard-client", "switchyard-python"),)
+        if token:
+            self._metadata += (("authorization", f"Bearer {token}"),)
         if self._creds is None:
             self._channel = grpc.insecure_channel(address, options=self._options)
         else:

@@ -8,7 +8,7 @@ import sys
 from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from ..client import Client
+from ..client import Client, TLSConfig, token_from_env
 from ..model import Device
 from .alarmpanel import AlarmPanel
 from .panels import CommandPanel, DevicePanel, TreePanel
@@ -215,8 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``switchyard-gui``."""
     ap = argparse.ArgumentParser(prog="switchyard-gui", description="Live view of a Switchyard server.")
     ap.add_argument("--address", default="127.0.0.1:7400", help="gRPC host:port (default %(default)s)")
-    ap.add_argument("--token", default=None, help="bearer token, if the server wants one")
+    ap.add_argument("--token", default=None,
+                    help="bearer token (default: --token-file, $SWITCHYARD_TOKEN, or the file $SWITCHYARD_TOKEN_FILE)")
+    ap.add_argument("--token-file", default=None, help="file holding the bearer token")
     ap.add_argument("--tls", action="store_true", help="use TLS with the system's root certificates")
+    ap.add_argument("--tls-ca", default=None, help="use TLS, trusting this CA certificate (PEM file)")
+    ap.add_argument("--tls-cert", default=None, help="client certificate (PEM file) for an mTLS identity")
+    ap.add_argument("--tls-key", default=None, help="the client certificate's key (PEM file)")
     ap.add_argument("--plot", action="append", default=[], metavar="DEVICE/CHANNEL",
                     help="channel to plot from the start (repeatable; default psu-01/voltage, psu-01/setpoint)")
     args = ap.parse_args(argv)
@@ -227,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--plot {p!r}: want DEVICE/CHANNEL")
         plot.append((dev, ch))
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    with Client(args.address, token=args.token, tls=args.tls or None) as client:
+    tls = args.tls or None
+    if args.tls_ca or args.tls_cert:
+        tls = TLSConfig(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
+    with Client(args.address, token=token_from_env(args.token, args.token_file), tls=tls) as client:
         win = MainWindow(client, plot or None)
         win.show()
         return app.exec()
