@@ -132,7 +132,7 @@ func ParseTokens(name string, data []byte) (map[string]Identity, error) {
 	}
 	doc := root.Content[0]
 	if doc.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s:%d: want a mapping with tokens:", name, doc.Line)
+		return nil, fmt.Errorf("%s:%d: want a mapping with a tokens list", name, doc.Line)
 	}
 	var list *yaml.Node
 	for i := 0; i+1 < len(doc.Content); i += 2 {

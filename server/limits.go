@@ -155,13 +155,6 @@ func (s *streamLimiter) admit(conn, key string) (func(), error) {
 	}, nil
 }
 
-// open returns the number of open streams.
-func (s *streamLimiter) open() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.total
-}
-
 func dec(m map[string]int, k string) {
 	if m[k] <= 1 {
 		delete(m, k)

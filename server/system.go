@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 
-	"google.golang.org/protobuf/reflect/protoreflect"
-
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/supervisor"
 )
@@ -46,25 +44,4 @@ func (s *systemService) getIdentity(ctx context.Context, _ *pb.GetIdentityReques
 		AllowedMethods: allowedMethods(id.Role),
 		ServerVersion:  Version,
 	}, nil
-}
-
-// allMethods lists the full names of every RPC of the Switchyard services
-// ("/switchyard.v1.DeviceService/SendCommand"), in descriptor order.
-func allMethods() []string {
-	var out []string
-	for _, fd := range []protoreflect.FileDescriptor{
-		pb.File_switchyard_v1_device_proto, pb.File_switchyard_v1_telemetry_proto,
-		pb.File_switchyard_v1_system_proto, pb.File_switchyard_v1_alarm_proto,
-		pb.File_switchyard_v1_history_proto,
-	} {
-		svcs := fd.Services()
-		for i := range svcs.Len() {
-			sd := svcs.Get(i)
-			methods := sd.Methods()
-			for j := range methods.Len() {
-				out = append(out, "/"+string(sd.FullName())+"/"+string(methods.Get(j).Name()))
-			}
-		}
-	}
-	return out
 }
