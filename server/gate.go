@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
+	"connectrpc.com/connect"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchyard/switchyard/audit"
@@ -211,7 +213,7 @@ func (g *gate) finish(st *callState, err error) {
 		attrs = append(attrs, "client", cut(st.info.client, maxQuoted))
 	}
 	if err != nil {
-		attrs = append(attrs, "err", cut(err.Error(), 300))
+		attrs = append(attrs, "err", cut(messageOf(err), 300))
 	}
 	g.log.Log(context.Background(), lvl, "finished call", attrs...)
 	if !policy[st.info.procedure].audit {
@@ -225,7 +227,7 @@ func (g *gate) finish(st *callState, err error) {
 	rec.Device, rec.Target, rec.Args = auditSubject(st.req)
 	if err != nil {
 		rec.Reason = ReasonName(reason)
-		rec.Error = cut(err.Error(), 300)
+		rec.Error = cut(messageOf(err), 300)
 	}
 	g.audit.record(rec)
 }
@@ -239,3 +241,16 @@ func (g *gate) panicked(procedure string, p any) error {
 
 // errInternal answers a request whose handler panicked.
 var errInternal = errors.New("internal error")
+
+// messageOf is an error's message without a transport's "rpc error: code = ..."
+// wrapping.
+func messageOf(err error) string {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Message()
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Message()
+	}
+	return err.Error()
+}
