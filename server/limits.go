@@ -44,10 +44,12 @@ type Limits struct {
 	// MaxRequestBytes bounds a request message after decompression on both
 	// ports. Default 1 MiB.
 	MaxRequestBytes int
-	// SubscriberQueueBytes bounds each Subscribe stream's queue in bytes, and
-	// StreamStallTimeout ends a stream whose reader takes no data for that long
-	// (RESOURCE_EXHAUSTED, STREAM_STALLED). Both are enforced by the telemetry
-	// stream; zero takes its defaults.
+	// SubscriberQueueBytes (a Subscribe stream's queue in bytes) and
+	// StreamStallTimeout (a stream whose reader takes nothing this long ends with
+	// RESOURCE_EXHAUSTED, STREAM_STALLED) are carried for the telemetry stream,
+	// which does not enforce them yet: until it does, a Subscribe queue is bounded
+	// by its sample count (squashed past it) and a stalled stream is only
+	// reported by the hub's watchdog.
 	SubscriberQueueBytes int64
 	StreamStallTimeout   time.Duration
 }
