@@ -38,7 +38,14 @@ class Channel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., query: _Optional[str] = ..., period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ("name", "address", "driver", "state", "channels", "last_error", "restart_count", "connected_since", "next_attempt", "identity", "commands", "command_info")
+    __slots__ = ("name", "address", "driver", "state", "channels", "last_error", "restart_count", "connected_since", "next_attempt", "identity", "commands", "command_info", "tags", "reconnections")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DRIVER_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +58,8 @@ class Device(_message.Message):
     IDENTITY_FIELD_NUMBER: _ClassVar[int]
     COMMANDS_FIELD_NUMBER: _ClassVar[int]
     COMMAND_INFO_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    RECONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     driver: str
@@ -63,7 +72,9 @@ class Device(_message.Message):
     identity: str
     commands: _containers.RepeatedScalarFieldContainer[str]
     command_info: _containers.RepeatedCompositeFieldContainer[CommandInfo]
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., driver: _Optional[str] = ..., state: _Optional[_Union[DeviceState, str]] = ..., channels: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., last_error: _Optional[str] = ..., restart_count: _Optional[int] = ..., connected_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[str] = ..., commands: _Optional[_Iterable[str]] = ..., command_info: _Optional[_Iterable[_Union[CommandInfo, _Mapping]]] = ...) -> None: ...
+    tags: _containers.ScalarMap[str, str]
+    reconnections: int
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., driver: _Optional[str] = ..., state: _Optional[_Union[DeviceState, str]] = ..., channels: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., last_error: _Optional[str] = ..., restart_count: _Optional[int] = ..., connected_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., identity: _Optional[str] = ..., commands: _Optional[_Iterable[str]] = ..., command_info: _Optional[_Iterable[_Union[CommandInfo, _Mapping]]] = ..., tags: _Optional[_Mapping[str, str]] = ..., reconnections: _Optional[int] = ...) -> None: ...
 
 class CommandInfo(_message.Message):
     __slots__ = ("name", "role", "args", "has_reply", "readback")
