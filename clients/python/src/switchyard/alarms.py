@@ -295,8 +295,9 @@ class AlarmWatch(ResumingStream[AlarmTransition]):
         listed = {a.key: a for a in (alarm_from_pb(m) for m in resp.alarms)}
         for key, a in listed.items():
             if self._known.get(key) != a:
-                if key in self._known:
-                    draft.lost.append(f"{key[0]}/{key[1]}: changed unseen (now {a.severity or a.latched})")
+                was = "changed" if key in self._known else "became active"
+                shown = a.severity if a.severity != "NO_ALARM" else f"{a.latched}, latched"
+                draft.lost.append(f"{key[0]}/{key[1]}: {was} unseen (now {shown} {a.condition})")
                 yield self._emit(AlarmTransition(now, "ACTIVE", a))
         for key, old in list(self._known.items()):
             if key in listed or not old.active:

@@ -288,11 +288,10 @@ class ResumingStream(Generic[T]):
             self._on_reconnect(self.reconnects, self.last_error)
         return delay
 
-    def _start(self) -> bool:
-        """Notes an established stream; returns whether an earlier one was."""
-        reconnect = self._ever_established
+    def _up(self) -> None:
+        """Notes an established stream: subscribed on the server, its begin hook
+        done (what it re-reads read)."""
         self._established = self._ever_established = True
-        return reconnect
 
     def _set_call(self, call: Any) -> None:
         with self._lock:
@@ -330,8 +329,9 @@ class ResumingStream(Generic[T]):
             self._set_call(call)
             err: SwitchyardError | None = None
             try:
-                if call.initial_metadata() is not None:
-                    yield from self._steps_sync(stubs, self._begin(self._start()))
+                if call.initial_metadata() is not None and not (call.done() and call.code() != grpc.StatusCode.OK):
+                    yield from self._steps_sync(stubs, self._begin(self._ever_established))
+                    self._up()
                 for resp in call:
                     self._backoff.reset()
                     yield from self._steps_sync(stubs, self._on_response(resp))
@@ -384,8 +384,10 @@ class ResumingStream(Generic[T]):
                 err: SwitchyardError | None = None
                 try:
                     await call.initial_metadata()
-                    async for item in self._steps_aio(stubs, self._begin(self._start())):
-                        yield item
+                    if not (call.done() and await call.code() != grpc.StatusCode.OK):
+                        async for item in self._steps_aio(stubs, self._begin(self._ever_established)):
+                            yield item
+                        self._up()
                     async for resp in call:
                         self._backoff.reset()
                         async for item in self._steps_aio(stubs, self._on_response(resp)):
