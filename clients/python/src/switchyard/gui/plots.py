@@ -23,8 +23,10 @@ from PySide6.QtWidgets import QListWidget, QListWidgetItem, QSplitter, QWidget
 
 from ..model import Device, Sample
 
-#: Redraw rate of the plots.
-REDRAW_HZ = 25
+#: Redraw rate of the plots. A redraw of 20 busy curves blocks the event loop
+#: for about 30 ms here (mostly pyqtgraph painting axes and curves), so the
+#: rate bounds the share of the loop plots take (tests/test_gui_latency.py).
+REDRAW_HZ = 10
 #: Samples kept per plotted channel.
 HISTORY = 3000
 #: Failure markers kept per plotted channel.
@@ -46,6 +48,8 @@ class _Channel:
         self.last_good = math.nan
         self.bad = ""  # the failure in progress ("" while GOOD)
         self.first_ns = 0  # timestamp of the oldest sample held (for merging history)
+        self.markers_drawn = 0  # how many markers the scatter plot shows
+        self.first_marker: tuple[float, float, str] | None = None
 
     def add(self, s: Sample, t: float) -> None:
         if s.good and not isinstance(s.value, str) and s.value is not None:
@@ -155,8 +159,13 @@ class PlotPanel(QSplitter):
                 # Sample-and-hold: a reading stays valid until the next one, so a
                 # slowly polled channel is drawn as steps, not interpolated; NaN
                 # (not GOOD) breaks the line.
-                self.curves[key] = self.plot.plot([], [], pen=pg.mkPen(color, width=2), name=f"{key[0]}/{key[1]}",
-                                                  stepMode="right", connect="finite")
+                curve = self.plot.plot([], [], pen=pg.mkPen(color, width=1), name=f"{key[0]}/{key[1]}",
+                                       stepMode="right", connect="finite")
+                # Draw only what is in view, at most about one point per pixel
+                # (peaks kept): a redraw costs the same however fast samples come.
+                curve.setClipToView(True)
+                curve.setDownsampling(auto=True, method="peak")
+                self.curves[key] = curve
                 marker = pg.ScatterPlotItem(symbol="x", size=14, pen=pg.mkPen("#d50000", width=3), brush=None,
                                             hoverable=True, tip=_tip)
                 self.plot.addItem(marker)
@@ -219,8 +228,11 @@ class PlotPanel(QSplitter):
         for key, curve in self.curves.items():
             ch = self._data[key]
             curve.setData(np.fromiter(ch.t, float, len(ch.t)), np.fromiter(ch.v, float, len(ch.v)))
-            m = [(x, y, why) for x, y, why in ch.markers if not math.isnan(y)]
-            self.markers[key].setData(x=[p[0] for p in m], y=[p[1] for p in m], data=[p[2] for p in m])
+            if ch.markers_drawn != len(ch.markers) or ch.markers and ch.markers[0] is not ch.first_marker:
+                m = [(x, y, why) for x, y, why in ch.markers if not math.isnan(y)]
+                self.markers[key].setData(x=[p[0] for p in m], y=[p[1] for p in m], data=[p[2] for p in m])
+                ch.markers_drawn = len(ch.markers)
+                ch.first_marker = ch.markers[0] if ch.markers else None
         self.redraws += 1
 
 
