@@ -1,6 +1,7 @@
 """`pip install` from the wheel works: build it with python -m build, install it
 into a fresh venv, and use it there against a running server."""
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -19,7 +20,11 @@ def _run(*args, **kw):
 @pytest.mark.timeout(600)
 def test_wheel_installs_into_a_fresh_venv_and_talks_to_the_server(demo, tmp_path):
     dist = tmp_path / "dist"
-    _run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", dist, REPO / "clients" / "python")
+    # Built from a copy: setuptools leaves build/ and *.egg-info beside the sources.
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "clients" / "python", src,
+                    ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", "tests"))
+    _run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", dist, src)
     wheels = list(dist.glob("switchyard_client-*.whl"))
     assert len(wheels) == 1, wheels
     env = tmp_path / "venv"
