@@ -68,6 +68,7 @@ def test_watches_resume_after_a_dropped_connection_and_count_what_they_missed(fa
         faulty_demo.fault("psu-16", clear="1")
         wait_for(lambda: direct.device("psu-16").state == "CONNECTED", 30, "psu-16 connected again")
         direct.restart_process("devices/psu-17")
+        wait_for(lambda: direct.device("psu-17").state == "CONNECTED", 30, "psu-17 connected again")
         direct.send_command("psu-17", "set_voltage", 16)
         wait_for(lambda: direct.alarms("psu-17"), 30, "psu-17's HIGH alarm")
         missed_reconnections = direct.device("psu-16").reconnections - before["psu-16"].reconnections
