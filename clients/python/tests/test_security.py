@@ -5,18 +5,15 @@ tokens with ``switchyard token new``."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-import grpc
 import pytest
 
 from conftest import _free_port
-from switchyard import Client, PermissionDenied, TLSConfig, Unauthenticated, token_from_env
-from switchyard.v1 import system_pb2
+from switchyard import Client, PermissionDenied, TLSConfig, Unauthenticated
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -137,7 +134,7 @@ def test_client_certificate_is_an_identity(secure_server):
     tls = TLSConfig(ca=d / "ca.pem", cert=d / "client.pem", key=str(d / "client-key.pem"))
     with Client(secure_server["addr"], tls=tls) as c:
         c.send_command("psu-01", "set_voltage", 6)  # py-client has role operator
-        who = c._system.GetIdentity(system_pb2.GetIdentityRequest(), timeout=10, metadata=c._metadata)
+        who = c.identity()
         assert (who.name, who.role, who.method, who.authenticated) == ("py-client", "operator", "mtls", True)
 
 
@@ -145,14 +142,3 @@ def test_plaintext_to_tls_port_fails(secure_server):
     with Client(secure_server["addr"], token=secure_server["tokens"]["viewer"], timeout=3) as c:
         with pytest.raises(Exception):
             c.devices()
-
-
-def test_token_from_env(tmp_path):
-    f = tmp_path / "tok"
-    f.write_text("syt_fromfile\n")
-    os.chmod(f, 0o600)
-    assert token_from_env("explicit", environ={"SWITCHYARD_TOKEN": "env"}) == "explicit"
-    assert token_from_env(environ={"SWITCHYARD_TOKEN": "env", "SWITCHYARD_TOKEN_FILE": str(f)}) == "env"
-    assert token_from_env(environ={"SWITCHYARD_TOKEN_FILE": str(f)}) == "syt_fromfile"
-    assert token_from_env(token_file=str(f), environ={}) == "syt_fromfile"
-    assert token_from_env(environ={}) is None
