@@ -5,12 +5,8 @@ import (
 	"context"
 	"slices"
 
-	"connectrpc.com/connect"
-	"google.golang.org/grpc/mem"
-
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
-	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -26,10 +22,8 @@ type telemetryService struct {
 	life    context.Context
 	metrics *metrics
 	archive Archive // for since_ns; nil without archiving
-	limits  SubscribeLimits
+	limits  Limits  // SubscriberQueueBytes, StreamStallTimeout
 }
-
-var _ switchyardv1connect.TelemetryServiceHandler = (*telemetryService)(nil)
 
 // subscribe streams the batches of a telemetry.Stream (batching window,
 // maximum batch, deadband and rate cap, heartbeats, device states in order,
@@ -55,7 +49,7 @@ func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeReque
 	opts := telemetry.StreamOptions[devicemgr.Info]{
 		Peer: out.peer, Match: p.match, Window: p.window, MaxBatch: p.maxBatch, Filter: p.filter,
 		Initial: p.initial, Heartbeat: p.heartbeat, Since: since,
-		Capacity: subscribeCapacity, MaxBytes: s.limits.MaxQueueBytes, StallAfter: s.limits.StallAfter,
+		Capacity: subscribeCapacity, MaxBytes: s.limits.SubscriberQueueBytes, StallAfter: s.limits.StreamStallTimeout,
 	}
 	if since != 0 {
 		opts.Archive = s.archive
@@ -117,23 +111,4 @@ func (s *telemetryService) getLatest(_ context.Context, req *pb.GetLatestRequest
 	samples := s.hub.Latest(match)
 	sortSamples(samples)
 	return &pb.GetLatestResponse{Samples: samplesToProto(samples)}, nil
-}
-
-// Subscribe implements switchyardv1connect.TelemetryServiceHandler.
-func (s *telemetryService) Subscribe(ctx context.Context, req *connect.Request[pb.SubscribeRequest], stream *connect.ServerStream[pb.SubscribeResponse]) error {
-	out := connectOut(stream)
-	out.peer = req.Peer().Addr
-	if connectUsesProto(req.Header().Get("Content-Type")) {
-		out.sendEncoded = func(buf *[]byte) error {
-			err := stream.Conn().Send(&encodedMessage{buf: buf}) // copies the bytes
-			mem.DefaultBufferPool().Put(buf)
-			return err
-		}
-	}
-	return connectError(s.subscribe(ctx, req.Msg, out))
-}
-
-// GetLatest implements switchyardv1connect.TelemetryServiceHandler.
-func (s *telemetryService) GetLatest(ctx context.Context, req *connect.Request[pb.GetLatestRequest]) (*connect.Response[pb.GetLatestResponse], error) {
-	return connectResponse(s.getLatest(ctx, req.Msg))
 }

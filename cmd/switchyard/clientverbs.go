@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,10 +25,10 @@ func cmdDevices(c *client, args []string) error {
 	return call(c, func(ctx context.Context) (*svv1.ListDevicesResponse, error) {
 		return svv1.NewDeviceServiceClient(c.conn).ListDevices(ctx, &svv1.ListDevicesRequest{})
 	}, func(r *svv1.ListDevicesResponse) {
-		rows := [][]string{{"NAME", "STATE", "DRIVER", "ADDRESS", "RESTARTS", "LAST-ERROR"}}
+		rows := [][]string{{"NAME", "STATE", "DRIVER", "ADDRESS", "RECONNECTIONS", "LAST-ERROR"}}
 		for _, d := range r.GetDevices() {
 			rows = append(rows, []string{d.GetName(), enumName(d.GetState(), "DEVICE_STATE_"), d.GetDriver(),
-				d.GetAddress(), strconv.FormatUint(uint64(d.GetRestartCount()), 10), lastError(d)})
+				d.GetAddress(), strconv.FormatUint(uint64(d.GetReconnections()), 10), lastError(d)})
 		}
 		c.table(rows)
 	})
@@ -263,14 +264,11 @@ func cmdAlarms(c *client, args []string) error {
 }
 
 func cmdAck(c *client, args []string) error {
-	who := c.fs.String("who", "", "who acknowledges (required)")
+	who := c.fs.String("who", os.Getenv("USER"), "who acknowledges, recorded only by a server without authentication (which records the token's or certificate's identity); default $USER")
 	comment := c.fs.String("comment", "", "a comment recorded with the acknowledgement")
 	pos, err := c.parse(args, 2, 2)
 	if err != nil {
 		return err
-	}
-	if *who == "" {
-		return c.usageErr("--who NAME is required")
 	}
 	req := &svv1.AcknowledgeRequest{Device: pos[0], Channel: pos[1], Who: *who, Comment: *comment}
 	return call(c, func(ctx context.Context) (*svv1.AcknowledgeResponse, error) {

@@ -4,6 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Value } from "./sample_pb";
@@ -14,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/device.proto.
  */
 export const file_switchyard_v1_device: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2h5YXJkL3YxL2RldmljZS5wcm90bxINc3dpdGNoeWFyZC52MSJfCgdDaGFubmVsEgwKBG5hbWUYASABKAkSDQoFcXVlcnkYAiABKAkSKQoGcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVuaXQYBCABKAki9AIKBkRldmljZRIMCgRuYW1lGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGZHJpdmVyGAMgASgJEikKBXN0YXRlGAQgASgOMhouc3dpdGNoeWFyZC52MS5EZXZpY2VTdGF0ZRIoCghjaGFubmVscxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQ2hhbm5lbBISCgpsYXN0X2Vycm9yGAYgASgJEhUKDXJlc3RhcnRfY291bnQYByABKA0SMwoPY29ubmVjdGVkX3NpbmNlGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxuZXh0X2F0dGVtcHQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGlkZW50aXR5GAogASgJEhAKCGNvbW1hbmRzGAsgAygJEjAKDGNvbW1hbmRfaW5mbxgMIAMoCzIaLnN3aXRjaHlhcmQudjEuQ29tbWFuZEluZm8ieQoLQ29tbWFuZEluZm8SDAoEbmFtZRgBIAEoCRIMCgRyb2xlGAIgASgJEikKBGFyZ3MYAyADKAsyGy5zd2l0Y2h5YXJkLnYxLkFyZ3VtZW50SW5mbxIRCgloYXNfcmVwbHkYBCABKAgSEAoIcmVhZGJhY2sYBSABKAkijgEKDEFyZ3VtZW50SW5mbxIMCgRuYW1lGAEgASgJEgwKBHR5cGUYAiABKAkSEAoDbWluGAMgASgBSACIAQESEAoDbWF4GAQgASgBSAGIAQESDwoHY2hvaWNlcxgFIAMoCRIPCgdwYXR0ZXJuGAYgASgJEgwKBHVuaXQYByABKAlCBgoEX21pbkIGCgRfbWF4IhQKEkxpc3REZXZpY2VzUmVxdWVzdCI9ChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiYKB2RldmljZXMYASADKAsyFS5zd2l0Y2h5YXJkLnYxLkRldmljZSIgChBHZXREZXZpY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkiOgoRR2V0RGV2aWNlUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2UiiAEKElNlbmRDb21tYW5kUmVxdWVzdBIOCgZkZXZpY2UYASABKAkSDgoEbmFtZRgCIAEoCUgAEg0KA3JhdxgDIAEoCUgAEgwKBGFyZ3MYBCADKAkSKgoHdGltZW91dBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIJCgdjb21tYW5kIkoKE1NlbmRDb21tYW5kUmVzcG9uc2USDQoFcmVwbHkYASABKAkSJAoGdmFsdWVzGAIgAygLMhQuc3dpdGNoeWFyZC52MS5WYWx1ZSI1ChNBYm9ydENvbW1hbmRSZXF1ZXN0Eg4KBmRldmljZRgBIAEoCRIOCgZyZWFzb24YAiABKAkiJwoUQWJvcnRDb21tYW5kUmVzcG9uc2USDwoHYWJvcnRlZBgBIAEoCSImChNXYXRjaERldmljZXNSZXF1ZXN0Eg8KB2RldmljZXMYASADKAkiUwoUV2F0Y2hEZXZpY2VzUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2USFAoMdGltZXN0YW1wX25zGAIgASgDKpgBCgtEZXZpY2VTdGF0ZRIcChhERVZJQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdERVZJQ0VfU1RBVEVfQ09OTkVDVElORxABEhoKFkRFVklDRV9TVEFURV9DT05ORUNURUQQAhIYChRERVZJQ0VfU1RBVEVfQkFDS09GRhADEhgKFERFVklDRV9TVEFURV9TVE9QUEVEEAQyvwMKDURldmljZVNlcnZpY2USVAoLTGlzdERldmljZXMSIS5zd2l0Y2h5YXJkLnYxLkxpc3REZXZpY2VzUmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuTGlzdERldmljZXNSZXNwb25zZRJOCglHZXREZXZpY2USHy5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlcXVlc3QaIC5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlc3BvbnNlElQKC1NlbmRDb21tYW5kEiEuc3dpdGNoeWFyZC52MS5TZW5kQ29tbWFuZFJlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLlNlbmRDb21tYW5kUmVzcG9uc2USVwoMQWJvcnRDb21tYW5kEiIuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXF1ZXN0GiMuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXNwb25zZRJZCgxXYXRjaERldmljZXMSIi5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1JlcXVlc3QaIy5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1Jlc3BvbnNlMAFCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_switchyard_v1_sample]);
+  fileDesc("Chpzd2l0Y2h5YXJkL3YxL2RldmljZS5wcm90bxINc3dpdGNoeWFyZC52MSJfCgdDaGFubmVsEgwKBG5hbWUYASABKAkSDQoFcXVlcnkYAiABKAkSKQoGcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVuaXQYBCABKAki6wMKBkRldmljZRIMCgRuYW1lGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGZHJpdmVyGAMgASgJEikKBXN0YXRlGAQgASgOMhouc3dpdGNoeWFyZC52MS5EZXZpY2VTdGF0ZRIoCghjaGFubmVscxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQ2hhbm5lbBISCgpsYXN0X2Vycm9yGAYgASgJEhkKDXJlc3RhcnRfY291bnQYByABKA1CAhgBEjMKD2Nvbm5lY3RlZF9zaW5jZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbmV4dF9hdHRlbXB0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghpZGVudGl0eRgKIAEoCRIQCghjb21tYW5kcxgLIAMoCRIwCgxjb21tYW5kX2luZm8YDCADKAsyGi5zd2l0Y2h5YXJkLnYxLkNvbW1hbmRJbmZvEi0KBHRhZ3MYDSADKAsyHy5zd2l0Y2h5YXJkLnYxLkRldmljZS5UYWdzRW50cnkSFQoNcmVjb25uZWN0aW9ucxgOIAEoDRorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ5CgtDb21tYW5kSW5mbxIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSKQoEYXJncxgDIAMoCzIbLnN3aXRjaHlhcmQudjEuQXJndW1lbnRJbmZvEhEKCWhhc19yZXBseRgEIAEoCBIQCghyZWFkYmFjaxgFIAEoCSKOAQoMQXJndW1lbnRJbmZvEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCRIQCgNtaW4YAyABKAFIAIgBARIQCgNtYXgYBCABKAFIAYgBARIPCgdjaG9pY2VzGAUgAygJEg8KB3BhdHRlcm4YBiABKAkSDAoEdW5pdBgHIAEoCUIGCgRfbWluQgYKBF9tYXgiFAoSTGlzdERldmljZXNSZXF1ZXN0Ij0KE0xpc3REZXZpY2VzUmVzcG9uc2USJgoHZGV2aWNlcxgBIAMoCzIVLnN3aXRjaHlhcmQudjEuRGV2aWNlIiwKEEdldERldmljZVJlcXVlc3QSGAoEbmFtZRgBIAEoCUIKukgHcgUQARiAASI6ChFHZXREZXZpY2VSZXNwb25zZRIlCgZkZXZpY2UYASABKAsyFS5zd2l0Y2h5YXJkLnYxLkRldmljZSLXAQoSU2VuZENvbW1hbmRSZXF1ZXN0EhoKBmRldmljZRgBIAEoCUIKukgHcgUQARiAARIaCgRuYW1lGAIgASgJQgq6SAdyBRABGIABSAASHQoDcmF3GAMgASgJQg66SAtyCRABGIAIugEBCkgAEh0KBGFyZ3MYBCADKAlCD7pIDJIBCRAgIgVyAxiACBI5Cgd0aW1lb3V0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg26SAqqAQciAwjYBDIAQhAKB2NvbW1hbmQSBbpIAggBIkoKE1NlbmRDb21tYW5kUmVzcG9uc2USDQoFcmVwbHkYASABKAkSJAoGdmFsdWVzGAIgAygLMhQuc3dpdGNoeWFyZC52MS5WYWx1ZSJLChNBYm9ydENvbW1hbmRSZXF1ZXN0EhoKBmRldmljZRgBIAEoCUIKukgHcgUQARiAARIYCgZyZWFzb24YAiABKAlCCLpIBXIDGMgBIicKFEFib3J0Q29tbWFuZFJlc3BvbnNlEg8KB2Fib3J0ZWQYASABKAkiOgoTV2F0Y2hEZXZpY2VzUmVxdWVzdBIjCgdkZXZpY2VzGAEgAygJQhK6SA+SAQwQgAIiB3IFEAEYgAEiUwoUV2F0Y2hEZXZpY2VzUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2USFAoMdGltZXN0YW1wX25zGAIgASgDKpgBCgtEZXZpY2VTdGF0ZRIcChhERVZJQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdERVZJQ0VfU1RBVEVfQ09OTkVDVElORxABEhoKFkRFVklDRV9TVEFURV9DT05ORUNURUQQAhIYChRERVZJQ0VfU1RBVEVfQkFDS09GRhADEhgKFERFVklDRV9TVEFURV9TVE9QUEVEEAQyvwMKDURldmljZVNlcnZpY2USVAoLTGlzdERldmljZXMSIS5zd2l0Y2h5YXJkLnYxLkxpc3REZXZpY2VzUmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuTGlzdERldmljZXNSZXNwb25zZRJOCglHZXREZXZpY2USHy5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlcXVlc3QaIC5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlc3BvbnNlElQKC1NlbmRDb21tYW5kEiEuc3dpdGNoeWFyZC52MS5TZW5kQ29tbWFuZFJlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLlNlbmRDb21tYW5kUmVzcG9uc2USVwoMQWJvcnRDb21tYW5kEiIuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXF1ZXN0GiMuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXNwb25zZRJZCgxXYXRjaERldmljZXMSIi5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1JlcXVlc3QaIy5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1Jlc3BvbnNlMAFCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_switchyard_v1_sample]);
 
 /**
  * Channel describes one configured channel of a device.
@@ -92,16 +93,23 @@ export type Device = Message<"switchyard.v1.Device"> & {
   channels: Channel[];
 
   /**
-   * The last error that broke the connection; empty if none yet.
+   * The error that last broke the connection; empty if it never broke. It is kept
+   * after the device reconnects, as history: while the state is CONNECTED it is
+   * the reason of the last reconnection (it happened before connected_since), not a
+   * current error. Clients show it as the device's error only when the state is not
+   * CONNECTED.
    *
    * @generated from field: string last_error = 6;
    */
   lastError: string;
 
   /**
-   * How many times the connection was re-established after a failure.
+   * Deprecated: the same count as reconnections, which says what it counts. It is
+   * not the process restarts of the supervision tree (Process.restarts). Still
+   * filled for older clients.
    *
-   * @generated from field: uint32 restart_count = 7;
+   * @generated from field: uint32 restart_count = 7 [deprecated = true];
+   * @deprecated
    */
   restartCount: number;
 
@@ -140,6 +148,23 @@ export type Device = Message<"switchyard.v1.Device"> & {
    * @generated from field: repeated switchyard.v1.CommandInfo command_info = 12;
    */
   commandInfo: CommandInfo[];
+
+  /**
+   * The device's labels from the configuration (area: vacuum, rack: A1), the ones
+   * Selector.tags matches.
+   *
+   * @generated from field: map<string, string> tags = 13;
+   */
+  tags: { [key: string]: string };
+
+  /**
+   * How many times the connection was re-established after a failure, within this
+   * run of the server. The device's process keeps running through them: they are not
+   * process restarts (Process.restarts in the supervision tree counts those).
+   *
+   * @generated from field: uint32 reconnections = 14;
+   */
+  reconnections: number;
 };
 
 /**
@@ -358,7 +383,8 @@ export type SendCommandRequest = Message<"switchyard.v1.SendCommandRequest"> & {
   args: string[];
 
   /**
-   * How long to wait for the device; zero means the device's reply timeout.
+   * How long to wait for the device; zero means the device's reply timeout. At
+   * most 10 minutes.
    *
    * @generated from field: google.protobuf.Duration timeout = 5;
    */
