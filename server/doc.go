@@ -113,9 +113,9 @@
 // Subscribe is a telemetry.Stream: everything it does but the encoding is in the
 // telemetry domain, and this package only translates the request into the
 // stream's options and each batch into a response. Its hub subscription has the
-// Squash policy and room for 8192 samples and Options.Subscribe.MaxQueueBytes
+// Squash policy and room for 8192 samples and Limits.SubscriberQueueBytes
 // (when full, squashed to the latest sample per channel); a stream whose queue
-// stays full and unread for Options.Subscribe.StallAfter ends with
+// stays full and unread for Limits.StreamStallTimeout ends with
 // RESOURCE_EXHAUSTED, reason STREAM_STALLED. Its selector globs and tags are
 // checked once per request (tags against the devices configured then). It sends a
 // batch when max_batch samples (default 1000, at most 10000) are
