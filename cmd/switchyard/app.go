@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,6 +86,9 @@ type appOptions struct {
 	Registry *prometheus.Registry
 	// Profiling serves /debug/pprof/ on the HTTP port.
 	Profiling bool
+	// Appender is the archives' database when questdb.address is set. Default
+	// QuestDB at that address (tests put an ingesttest.FakeDB here).
+	Appender ingest.Appender
 }
 
 func newApp(cfg *config.Config, opts appOptions) (*app, error) {
@@ -118,16 +120,24 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	// The archives' spools as channels (switchyard/archive_spool_fill, ...),
 	// archived and alarmed like any reading (alarm.SystemRules).
 	mon := ingest.NewSpoolMonitor(a.hub.PublishNoWait, time.Second)
-	if cfg.QuestDB.Address != "" {
-		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
-		q := cfg.QuestDB
-		app, err := questdb.New(q.Address)
-		if err != nil {
-			return nil, fmt.Errorf("questdb: %w", err)
+	q := cfg.QuestDB
+	qdb := opts.Appender
+	var sinks []alarm.Sink
+	if q.Address != "" {
+		// A spool directory the archive cannot use is refused before anything
+		// starts (one that breaks later stops archiving, not the server).
+		for _, dir := range q.SpoolDirs(eventsSpool, alarmsSpool, auditSpool) {
+			if err := ingest.CheckSpoolDir(dir); err != nil {
+				return nil, fmt.Errorf("questdb.spool_dir: %w", err)
+			}
 		}
-		w, err := ingest.NewSampleWriter(app, sub, ingest.Options{Table: q.Table, Logger: log, Registerer: reg,
-			SpoolDir: q.SpoolDir, SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes,
-			DeadLetterPath: q.DeadLetter, Filter: archiveFilter(cfg)})
+		if qdb == nil {
+			if qdb, err = questdb.New(q.Address); err != nil {
+				return nil, fmt.Errorf("questdb: %w", err)
+			}
+		}
+		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
+		w, err := ingest.NewSampleWriter(qdb, sub, withRuntime(cfg.ArchiveOptions(), log, reg))
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
@@ -138,41 +148,31 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
 		}
-		ew, err := addDeviceEvents(a.root, app, mgr, cfg, log, reg)
+		ew, err := ingest.NewEventWriter(qdb, withRuntime(q.SideArchiveOptions(q.EventsTable, eventsSpool), log, reg))
 		if err != nil {
+			return nil, fmt.Errorf("questdb.events_table: %w", err)
+		}
+		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
+			return nil, err
+		}
+		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStatus(), ew)}); err != nil {
+			return nil, err
+		}
+		sink, err := alarm.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(alarm.DefaultEventsTable), alarmsSpool), log, reg))
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, sink)
+		if err := a.root.Add(supervisor.ChildSpec{ID: "alarm-archive", Service: sink, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
 		}
 		if q.SpoolDir != "" {
 			mon.Add("archive", w.SpoolStatus)
 			mon.Add("device_events_archive", ew.SpoolStatus)
+			mon.Add("alarm_archive", sink.SpoolStatus)
 		}
 	} else {
 		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
-	}
-
-	var sinks []alarm.Sink
-	if cfg.QuestDB.Address != "" {
-		// Transitions go to alarm_events next to the default samples table, and to
-		// <table>_alarm_events next to any other (a test's own table).
-		alarmTable := alarm.DefaultEventsTable
-		if cfg.QuestDB.Table != ingest.DefaultTable {
-			alarmTable = cfg.QuestDB.Table + "_" + alarm.DefaultEventsTable
-		}
-		app, err := questdb.New(cfg.QuestDB.Address)
-		if err != nil {
-			return nil, fmt.Errorf("questdb: %w", err)
-		}
-		sink, err := alarm.NewArchive(app, eventArchiveOptions(cfg.QuestDB, alarmTable, "alarms", log, reg))
-		if err != nil {
-			return nil, err
-		}
-		sinks = append(sinks, sink)
-		if cfg.QuestDB.SpoolDir != "" {
-			mon.Add("alarm_archive", sink.SpoolStatus)
-		}
-		if err := a.root.Add(supervisor.ChildSpec{ID: "alarm-archive", Service: sink, Shutdown: 30 * time.Second}); err != nil {
-			return nil, err
-		}
 	}
 	rules := append(cfg.AlarmRules(), alarm.SystemRules()...)
 	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
@@ -186,8 +186,6 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	if spooled {
-		// The spool's fill level as a channel (switchyard/archive_spool_fill),
-		// archived and alarmed like any reading: MINOR at 80 %, MAJOR when full.
 		if err := a.root.Add(supervisor.ChildSpec{ID: "spool-monitor", Service: mon}); err != nil {
 			return nil, err
 		}
@@ -211,7 +209,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	var archive server.Archive
 	if a.writer != nil {
-		h, err := ingest.NewHistory(cfg.QuestDB.Address, cfg.QuestDB.Table)
+		h, err := ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table())
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
@@ -223,17 +221,8 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	sopts.Logger, sopts.Gatherer, sopts.Registerer = log, reg, reg
 	sopts.WebHandler, sopts.Alarms, sopts.Archive = web, eng, archive
-	if cfg.QuestDB.Address != "" {
-		// The audit trail goes to audit_events (or <table>_audit_events, as alarms).
-		table := audit.DefaultTable
-		if cfg.QuestDB.Table != ingest.DefaultTable {
-			table = cfg.QuestDB.Table + "_" + audit.DefaultTable
-		}
-		app, err := questdb.New(cfg.QuestDB.Address)
-		if err != nil {
-			return nil, fmt.Errorf("questdb: %w", err)
-		}
-		sink, err := audit.NewArchive(app, eventArchiveOptions(cfg.QuestDB, table, "audit", log, reg))
+	if q.Address != "" {
+		sink, err := audit.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(audit.DefaultTable), auditSpool), log, reg))
 		if err != nil {
 			return nil, err
 		}
@@ -241,7 +230,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			return nil, err
 		}
 		sopts.Audit = sink
-		if cfg.QuestDB.SpoolDir != "" {
+		if q.SpoolDir != "" {
 			mon.Add("audit_archive", sink.SpoolStatus)
 		}
 	}
@@ -328,50 +317,17 @@ func deviceSpec(d *devicemgr.Device) supervisor.ChildSpec {
 // Addrs returns the bound gRPC and HTTP addresses.
 func (a *app) Addrs() (grpcAddr, httpAddr net.Addr) { return a.api.GRPCAddr(), a.api.HTTPAddr() }
 
-// archiveFilter collects the channels' archive deadbands and heartbeats; nil when
-// no channel has one.
-func archiveFilter(cfg *config.Config) *ingest.Filter {
-	specs := map[string]ingest.ChannelFilter{}
-	for i, d := range cfg.Devices {
-		for _, ch := range cfg.ResolvedChannels(i) {
-			if ch.ArchiveDeadband > 0 || ch.ArchiveHeartbeat > 0 {
-				specs[d.Name+"/"+ch.Name] = ingest.ChannelFilter{
-					Deadband: ch.ArchiveDeadband, Relative: ch.ArchiveRelative, Heartbeat: time.Duration(ch.ArchiveHeartbeat),
-				}
-			}
-		}
-	}
-	if len(specs) == 0 {
-		return nil
-	}
-	return ingest.NewFilter(specs)
-}
+// The side archives' spool directories under questdb.spool_dir.
+const (
+	eventsSpool = "events"
+	alarmsSpool = "alarms"
+	auditSpool  = "audit"
+)
 
-// addDeviceEvents archives device state changes into questdb.events_table: an
-// EventWriter (spool in spool_dir/events) and the feed from the device manager,
-// whose watch exists before any device starts.
-// eventArchiveOptions are the options of an event archive beside the samples'
-// (device events, alarm transitions): the samples' spool settings, with a
-// spool directory of its own under questdb.spool_dir.
-func eventArchiveOptions(q config.QuestDB, table, spoolSub string, log *slog.Logger, reg prometheus.Registerer) ingest.Options {
-	opts := ingest.Options{Table: table, Logger: log, Registerer: reg,
-		SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes}
-	if q.SpoolDir != "" {
-		opts.SpoolDir = filepath.Join(q.SpoolDir, spoolSub)
-	}
+// withRuntime adds what an archive needs besides its configuration.
+func withRuntime(opts ingest.Options, log *slog.Logger, reg prometheus.Registerer) ingest.Options {
+	opts.Logger, opts.Registerer = log, reg
 	return opts
-}
-
-func addDeviceEvents(root *supervisor.Supervisor, app ingest.Appender, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*ingest.EventWriter, error) {
-	q := cfg.QuestDB
-	ew, err := ingest.NewEventWriter(app, eventArchiveOptions(q, q.EventsTable, "events", log, reg))
-	if err != nil {
-		return nil, fmt.Errorf("questdb.events_table: %w", err)
-	}
-	if err := root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
-		return nil, err
-	}
-	return ew, root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStatus(), ew)})
 }
 
 // apiOptions translates the configuration's listen, auth, tls, http, limits

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/supervisor"
@@ -137,7 +138,7 @@ func TestFaultInjection(t *testing.T) {
 			return true
 		}
 	}
-	eventually(t, 60*time.Second, "all healthy, dropping, slow and flapping devices connected", func() bool {
+	eventually.True(t, 60*time.Second, "all healthy, dropping, slow and flapping devices connected", func() bool {
 		return connected(healthy)() && connected(drop)() && connected(slow)() && connected(flap)()
 	})
 
@@ -174,7 +175,7 @@ func TestFaultInjection(t *testing.T) {
 			}
 		}
 	}()
-	eventually(t, 120*time.Second, fmt.Sprintf("every healthy device has %d good samples", minSamples), func() bool {
+	eventually.True(t, 120*time.Second, fmt.Sprintf("every healthy device has %d good samples", minSamples), func() bool {
 		for _, in := range byFault[healthy] {
 			if good, _, _, _ := count.counts(in.Name(), telemetry.Good); good < minSamples {
 				return false
@@ -199,7 +200,7 @@ func TestFaultInjection(t *testing.T) {
 				return fmt.Sprintf("%s (%s) reports %s; now %d good, %d %s, latest %s, state %s, %d reconnections, last error %q",
 					name, f, q, good, bad, q, latest, info.State, info.Restarts, info.LastError)
 			}
-			eventuallyf(t, 30*time.Second, describe, func() bool {
+			eventually.Truef(t, 30*time.Second, describe, func() bool {
 				good, bad, latest, any := count.counts(name, q)
 				info, _ := a.devices.Get(name)
 				if f == garbage {
@@ -218,7 +219,7 @@ func TestFaultInjection(t *testing.T) {
 				info, _ := a.devices.Get(name)
 				return fmt.Sprintf("%s (%s) connected and good; now latest %s, state %s, last error %q", name, f, latest, info.State, info.LastError)
 			}
-			eventuallyf(t, 60*time.Second, describe, func() bool {
+			eventually.Truef(t, 60*time.Second, describe, func() bool {
 				_, _, latest, _ := count.counts(name, telemetry.Good)
 				info, _ := a.devices.Get(name)
 				return info.State == devicemgr.Connected && latest == telemetry.Good
@@ -287,7 +288,7 @@ func TestFaultInjection(t *testing.T) {
 
 	// Nothing left open: every instrument sees its connections closed, and the
 	// tree is stopped.
-	eventually(t, 30*time.Second, "no instrument has an open connection", func() bool {
+	eventually.True(t, 30*time.Second, "no instrument has an open connection", func() bool {
 		for _, in := range ins {
 			if in.Counters().Active != 0 {
 				return false
