@@ -78,8 +78,9 @@ type Stats struct {
 	Dropped  uint64 // items discarded by DropOldest (or Squash/LatestPerKey past the bound)
 	Squashed uint64 // items replaced by a later item of their key
 	Drains   uint64 // calls to Drain, so a watcher can tell a consumer that stopped
-	// Waits counts pushes that waited for room (Lossless) and Waited their
-	// total wait; Refused counts items TryPush did not take.
+	// Waits counts the waits for room of Lossless producers (from when each
+	// began) and Waited their total length once over; Refused counts items
+	// TryPush did not take.
 	Waits   uint64
 	Waited  time.Duration
 	Refused uint64
@@ -444,25 +445,24 @@ func (q *Queue[T]) WaitRoom(ctx context.Context) error {
 		}
 		if !q.isFull(0) {
 			if !start.IsZero() {
-				q.waits++
 				q.waited += time.Since(start)
 			}
 			q.mu.Unlock()
 			return nil
+		}
+		if start.IsZero() {
+			start = time.Now()
+			q.waits++ // counted when it starts: a watcher sees a producer held back now
 		}
 		if q.room == nil {
 			q.room = make(chan struct{})
 		}
 		room := q.room
 		q.mu.Unlock()
-		if start.IsZero() {
-			start = time.Now()
-		}
 		select {
 		case <-room:
 		case <-ctx.Done():
 			q.mu.Lock()
-			q.waits++
 			q.waited += time.Since(start)
 			q.mu.Unlock()
 			return context.Cause(ctx)
