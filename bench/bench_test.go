@@ -126,7 +126,7 @@ func TestWriteTableAndCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCSV := strings.Join(header, ",") + "\n" +
-		`poll,switchyard 2×4@10Hz,80,12.50,30.0,40,1.50,4.00,9.00,0,-,0,-,-,"a, note"` + "\n"
+		`poll,switchyard 2×4@10Hz,80,12.50,30.0,40,1.50,4.00,9.00,0,-,0,-,-,-,"a, note"` + "\n"
 	if cs.String() != wantCSV {
 		t.Errorf("CSV:\n%s\nwant:\n%s", cs.String(), wantCSV)
 	}
