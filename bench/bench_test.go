@@ -80,6 +80,12 @@ switchyard_ingest_rows_written_total{table="samples"} 1.5e+06 1700000000000
 			t.Errorf("%s = %v, want %v", k, m[k], v)
 		}
 	}
+	if got := m.Max("switchyard_hub_queue_depth"); got != 4 {
+		t.Errorf("largest queue depth %v, want 4 (sum 7)", got)
+	}
+	if got := m.Max("go_goroutines"); got != 96 {
+		t.Errorf("largest of one series %v, want 96", got)
+	}
 }
 
 func TestHistogram(t *testing.T) {
