@@ -56,14 +56,14 @@ func TestSenderConfParses(t *testing.T) {
 func BenchmarkEncode5000(b *testing.B) {
 	const n = 5000
 	rows := benchSamples(n, time.Now().UnixNano())
-	app, err := New("127.0.0.1:1")
+	// A request as NewRequest makes, with the client's retries off so that the
+	// failing flush returns at once.
+	sender, err := qdb.LineSenderFromConf(context.Background(),
+		"http::addr=127.0.0.1:1;auto_flush=off;retry_timeout=0;request_min_throughput=102400;")
 	if err != nil {
 		b.Fatal(err)
 	}
-	req, err := app.NewRequest()
-	if err != nil {
-		b.Fatal(err)
-	}
+	req := &request{row: row{s: sender}}
 	defer req.Close()
 	ctx := context.Background()
 	dead, cancel := context.WithCancel(ctx)
