@@ -130,8 +130,7 @@
 // current state of every selected device, then each change; a slow watcher skips
 // intermediate states but always ends on the current one (devicemgr.StateFeed).
 //
-// Subscribe encodes each published sample once (proto.Marshal), however many
-// streams send it: the hub gives every copy of a sample one shared cache
+// Subscribe encodes each published sample once, however many streams send it: the hub gives every copy of a sample one shared cache
 // (telemetry.Sample.Encoded), and a batch is assembled from the cached bytes plus
 // the stream's own counters (encode.go) and sent as is by the gRPC port's codec
 // and by connect-go's binary

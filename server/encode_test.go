@@ -176,10 +176,8 @@ func BenchmarkSubscribeBatchEncoded(b *testing.B) {
 	})
 }
 
-// FuzzEncodeSample checks the cached sample encoding (a pooled message) against
-// proto.Marshal of a fresh one for any field values, one after another (what
-// one sample leaves in the pool must not reach the next); invalid UTF-8 must
-// still give a message that decodes.
+// FuzzEncodeSample checks the hand-written sample encoding against proto.Marshal
+// for any field values; invalid UTF-8 must still give a message that decodes.
 func FuzzEncodeSample(f *testing.F) {
 	f.Add("psu1", "volt", int64(1_795_694_400_000_000_000), uint64(1), uint8(telemetry.KindFloat), 12.5, int64(0), "", false, uint8(telemetry.Good), "")
 	f.Add("dmm1", "idn", int64(-1), uint64(math.MaxUint64), uint8(telemetry.KindString), 0.0, int64(0), "µV ✓", false, uint8(telemetry.Good), "")
