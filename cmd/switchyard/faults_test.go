@@ -70,7 +70,9 @@ func faultConfig(fleet *sim.Fleet, plan map[string]fault) *config.Config {
 // hang, send garbage, reply slowly or flap. Failures stay inside each device
 // process (no process in the tree restarts); every healthy device delivers as
 // many good samples as its instrument answered queries (within 1 %, counted on
-// both sides, so a loaded machine changes how many, not whether they match);
+// both sides, so a loaded machine changes how many, not whether they match) and
+// as its 10 Hz schedule asks for (every nominal slot polled or counted as an
+// overrun);
 // the faulty ones show the right state and quality; after stop no connection
 // and no goroutine is left (goleak in TestMain).
 func TestFaultInjection(t *testing.T) {
@@ -286,6 +288,30 @@ func TestFaultInjection(t *testing.T) {
 		t.Errorf("%d healthy devices off by more than 1 %%:\n%v", len(short), short)
 	}
 
+	// Counted against the nominal count too: answered queries cannot tell a
+	// device that polls too seldom (its instrument answers what it is asked).
+	// Over the span of its good samples a healthy device polls once per 100 ms
+	// slot; a slot it misses is an overrun, counted (a poll late by more than
+	// a period skips its slot), so polls + overruns cover every slot, and no
+	// slot is polled twice.
+	var slow []string
+	worst := 1.0
+	for _, in := range byFault[healthy] {
+		p := count.pollsOf(in.Name())
+		info, _ := a.devices.Get(in.Name())
+		slots := int(time.Duration(p.last-p.first)/(100*time.Millisecond)) + 1
+		covered := p.n + 2*int(info.Overruns) // a poll late by 2 periods skips 2 slots
+		worst = min(worst, float64(covered)/float64(slots))
+		if float64(covered) < 0.97*float64(slots) || p.n > slots+1 {
+			slow = append(slow, fmt.Sprintf("%s: %d polls and %d overruns over %d nominal slots", in.Name(), p.n, info.Overruns, slots))
+		}
+	}
+	t.Logf("polls and overruns cover at least %.1f %% of every healthy device's nominal slots", 100*worst)
+	sort.Strings(slow)
+	if len(slow) > 0 {
+		t.Errorf("%d healthy devices did not poll at their 10 Hz:\n%v", len(slow), slow)
+	}
+
 	// Nothing left open: every instrument sees its connections closed, and the
 	// tree is stopped.
 	eventually.True(t, 30*time.Second, "no instrument has an open connection", func() bool {
@@ -312,6 +338,15 @@ type sampleCounter struct {
 	good   map[string]int
 	bad    map[string]map[telemetry.Quality]int
 	latest map[string]telemetry.Quality
+	// polls is, per device, its good "voltage" samples: one per poll.
+	polls map[string]*pollSpan
+}
+
+// pollSpan is what a device's good samples of one channel say of its polling:
+// how many, and the time of the first and the last.
+type pollSpan struct {
+	n           int
+	first, last int64
 }
 
 func countSamples(hub *telemetry.Hub) *sampleCounter {
@@ -322,6 +357,7 @@ func countSamples(hub *telemetry.Hub) *sampleCounter {
 		good:   map[string]int{},
 		bad:    map[string]map[telemetry.Quality]int{},
 		latest: map[string]telemetry.Quality{},
+		polls:  map[string]*pollSpan{},
 	}
 	go c.run()
 	return c
@@ -360,6 +396,15 @@ func (c *sampleCounter) add(buf []telemetry.Sample) {
 		c.latest[s.Device] = s.Quality
 		if s.Quality == telemetry.Good {
 			c.good[s.Device]++
+			if s.Channel == "voltage" {
+				p := c.polls[s.Device]
+				if p == nil {
+					p = &pollSpan{first: s.TimeNs}
+					c.polls[s.Device] = p
+				}
+				p.n++
+				p.last = s.TimeNs
+			}
 			continue
 		}
 		if c.bad[s.Device] == nil {
@@ -376,6 +421,16 @@ func (c *sampleCounter) counts(dev string, q telemetry.Quality) (good, bad int, 
 	defer c.mu.Unlock()
 	latest, any = c.latest[dev]
 	return c.good[dev], c.bad[dev][q], latest, any
+}
+
+// pollsOf returns a device's good voltage samples and their span.
+func (c *sampleCounter) pollsOf(dev string) pollSpan {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.polls[dev]; p != nil {
+		return *p
+	}
+	return pollSpan{}
 }
 
 // badTotal returns how many bad samples of any quality a device published.
