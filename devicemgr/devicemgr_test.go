@@ -3,6 +3,7 @@ package devicemgr_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -98,20 +100,15 @@ func (r *rig) until(what string, ok func(telemetry.Sample) bool) []telemetry.Sam
 
 func (r *rig) waitState(name string, want devicemgr.State) devicemgr.Info {
 	r.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		info, err := r.mgr.Get(name)
-		if err != nil {
+	var info devicemgr.Info
+	eventually.Truef(r.t, 15*time.Second, func() string { return fmt.Sprintf("%s: state %s, want %s", name, info.State, want) }, func() bool {
+		var err error
+		if info, err = r.mgr.Get(name); err != nil {
 			r.t.Fatal(err)
 		}
-		if info.State == want {
-			return info
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%s: state %s, want %s", name, info.State, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return info.State == want
+	})
+	return info
 }
 
 func TestPollPublishesGoodSamplesInSequence(t *testing.T) {
@@ -280,13 +277,10 @@ func TestCommandsAreSerialisedWithPolls(t *testing.T) {
 		t.Fatalf("slow reply: err %v, want ErrTimeout", err)
 	}
 	psu.UpdateFaults(func(f *sim.Faults) { f.Slow = 0 })
-	deadline := time.Now().Add(15 * time.Second)
-	for info, _ := r.mgr.Get("psu"); info.Restarts == 0 || info.State != devicemgr.Connected; info, _ = r.mgr.Get("psu") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reconnect after the timed-out command: %+v", info)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, 15*time.Second, "a reconnect after the timed-out command", func() bool {
+		info, _ := r.mgr.Get("psu")
+		return info.Restarts > 0 && info.State == devicemgr.Connected
+	})
 	rep, err = r.mgr.Send(ctx, "psu", devicemgr.Command{Raw: "SOUR:VOLT?"})
 	if err != nil || len(rep.Values) != 1 || rep.Values[0].F != 20 {
 		t.Fatalf("after the timeout the device answered %+v, %v", rep, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/internal/eventually"
 )
 
 func TestEventWriter(t *testing.T) {
@@ -32,7 +33,7 @@ func TestEventWriter(t *testing.T) {
 	if err := w.Record(ctx, ingest.Event{Kind: "x"}); err == nil {
 		t.Error("an event without a source was accepted")
 	}
-	waitFor(t, "events written", func() bool { return w.Written() == 4 })
+	eventually.True(t, waitTimeout, "events written", func() bool { return w.Written() == 4 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

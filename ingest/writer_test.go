@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
 	"github.com/switchyard/switchyard/ingest/questdb"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -97,17 +98,6 @@ func questDB(t testing.TB, addr string) ingest.Appender {
 	return app
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func publish(hub *telemetry.Hub, samples []telemetry.Sample, batch int) {
 	for len(samples) > 0 {
 		k := min(batch, len(samples))
@@ -142,7 +132,7 @@ func TestArchivesEverySampleOnce(t *testing.T) {
 	w := startWriter(t, addr, sub, ingest.Options{Table: table, Registerer: reg})
 	publish(hub, samples, 100)
 
-	waitFor(t, "every sample written", func() bool { return w.Written() == n })
+	eventually.True(t, waitTimeout, "every sample written", func() bool { return w.Written() == n })
 	if err := w.stop(t); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
@@ -239,7 +229,7 @@ func TestResendCreatesNoDuplicates(t *testing.T) {
 	defer sub.Close()
 	w := startWriter(t, addr, sub, ingest.Options{Table: table})
 	hub.Publish(first...)
-	waitFor(t, "first send", func() bool { return w.Written() == n })
+	eventually.True(t, waitTimeout, "first send", func() bool { return w.Written() == n })
 	if err := w.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +242,7 @@ func TestResendCreatesNoDuplicates(t *testing.T) {
 	defer sub2.Close()
 	w2 := startWriter(t, addr, sub2, ingest.Options{Table: table})
 	hub2.Publish(append(append([]telemetry.Sample(nil), first...), marker)...)
-	waitFor(t, "re-send", func() bool { return w2.Written() == n+1 })
+	eventually.True(t, waitTimeout, "re-send", func() bool { return w2.Written() == n+1 })
 	if err := w2.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -278,13 +268,13 @@ func TestSurvivesOutages(t *testing.T) {
 		RetryBackoffMin: 10 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond,
 	})
 	publish(hub, samples[:per], 100)
-	waitFor(t, "phase 0 drained into memory", func() bool { return w.Pending() == per && sub.Len() == 0 })
-	waitFor(t, "a failed table creation", func() bool {
+	eventually.True(t, waitTimeout, "phase 0 drained into memory", func() bool { return w.Pending() == per && sub.Len() == 0 })
+	eventually.True(t, waitTimeout, "a failed table creation", func() bool {
 		return metricValue(t, reg, "switchyard_ingest_flush_failures_total", "create_table") > 0
 	})
 
 	proxy.Set(ingesttest.Up)
-	waitFor(t, "phase 0 written", func() bool { return w.Written() == per })
+	eventually.True(t, waitTimeout, "phase 0 written", func() bool { return w.Written() == per })
 
 	for _, phase := range []struct {
 		mode   ingesttest.Mode
@@ -297,10 +287,10 @@ func TestSurvivesOutages(t *testing.T) {
 		written := w.Written()
 		pending := w.Pending()
 		publish(hub, samples[written+uint64(pending):written+uint64(pending)+per], 100)
-		waitFor(t, phase.reason+" failure counted", func() bool {
+		eventually.True(t, waitTimeout, phase.reason+" failure counted", func() bool {
 			return metricValue(t, reg, "switchyard_ingest_flush_failures_total", phase.reason) > 0
 		})
-		waitFor(t, "samples drained into memory during "+phase.reason, func() bool {
+		eventually.True(t, waitTimeout, "samples drained into memory during "+phase.reason, func() bool {
 			return w.Pending() == pending+per && sub.Len() == 0
 		})
 		if w.Written() != written {
@@ -310,7 +300,7 @@ func TestSurvivesOutages(t *testing.T) {
 
 	proxy.Set(ingesttest.Up)
 	publish(hub, samples[3*per:], 100)
-	waitFor(t, "everything written after the outage", func() bool { return w.Written() == 4*per })
+	eventually.True(t, waitTimeout, "everything written after the outage", func() bool { return w.Written() == 4*per })
 	if err := w.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +334,7 @@ func TestIsolatesBadRows(t *testing.T) {
 	hub.Publish(samples...)
 
 	good := uint64(n - len(badAt))
-	waitFor(t, "good rows written, bad ones rejected", func() bool {
+	eventually.True(t, waitTimeout, "good rows written, bad ones rejected", func() bool {
 		return w.Written() == good && w.BadRows() == uint64(len(badAt))
 	})
 	if err := w.stop(t); err != nil {
@@ -370,7 +360,7 @@ func TestShutdownFlushesPending(t *testing.T) {
 	// Nothing would flush for an hour: only shutdown sends these rows.
 	w := startWriter(t, addr, sub, ingest.Options{Table: table, BatchRows: 1 << 20, FlushInterval: time.Hour})
 	publish(hub, makeSamples(n, testBase()), 500)
-	waitFor(t, "samples pending", func() bool { return w.Pending() == n })
+	eventually.True(t, waitTimeout, "samples pending", func() bool { return w.Pending() == n })
 	if w.Written() != 0 {
 		t.Fatalf("written %d before shutdown, want 0", w.Written())
 	}
@@ -400,7 +390,7 @@ func TestShutdownReportsUnarchived(t *testing.T) {
 		RetryBackoffMin: 5 * time.Millisecond, RetryBackoffMax: 50 * time.Millisecond,
 	})
 	hub.Publish(makeSamples(10, testBase())...)
-	waitFor(t, "samples pending", func() bool { return w.Pending() == 10 })
+	eventually.True(t, waitTimeout, "samples pending", func() bool { return w.Pending() == 10 })
 	err = w.stop(t)
 	if !errors.Is(err, ingest.ErrNotArchived) {
 		t.Fatalf("Serve = %v, want an error wrapping ErrNotArchived", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
 	"github.com/switchyard/switchyard/ingest/questdb"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/server"
 	"github.com/switchyard/switchyard/server/servertest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -72,22 +73,17 @@ func TestQueryHistory(t *testing.T) {
 	}
 	ctx := testCtx(t)
 	var resp *pb.QueryHistoryResponse
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var err error
+	var err error
+	eventually.Truef(t, 0, func() string {
+		return fmt.Sprintf("QueryHistory: %v, %d samples; want 10", err, len(resp.GetSamples()))
+	}, func() bool {
 		resp, err = e.history.QueryHistory(ctx, &pb.QueryHistoryRequest{Device: "psu", Channel: "v", StartNs: base.UnixNano()})
-		if err == nil && len(resp.GetSamples()) == 10 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("QueryHistory: %v, %d samples; want 10", err, len(resp.GetSamples()))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && len(resp.GetSamples()) == 10
+	})
 	if s := resp.GetSamples()[3]; s.GetSeq() != 4 || s.GetValue().GetDoubleValue() != 3 || s.GetQuality() != pb.Quality_QUALITY_GOOD {
 		t.Errorf("sample 3 = %v", s)
 	}
-	resp, err := e.history.QueryHistory(ctx, &pb.QueryHistoryRequest{Device: "psu", Channel: "v", StartNs: base.UnixNano(),
+	resp, err = e.history.QueryHistory(ctx, &pb.QueryHistoryRequest{Device: "psu", Channel: "v", StartNs: base.UnixNano(),
 		Aggregate: pb.Aggregate_AGGREGATE_MAX, IntervalMs: 5000})
 	if err != nil {
 		t.Fatal(err)

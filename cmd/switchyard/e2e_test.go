@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -20,6 +21,7 @@ import (
 	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -178,22 +180,17 @@ func TestEndToEnd(t *testing.T) {
 	t.Logf("published %d samples; QuestDB holds %d rows, all distinct, none sent twice", len(all), rows)
 }
 
+// waitAllConnected waits until every device of m is connected.
 func waitAllConnected(t *testing.T, m *devicemgr.Manager) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n := 0
+	n := 0
+	eventually.Truef(t, 30*time.Second, func() string { return fmt.Sprintf("%d of %d devices connected", n, len(m.List())) }, func() bool {
+		n = 0
 		for _, d := range m.List() {
 			if d.State == devicemgr.Connected {
 				n++
 			}
 		}
-		if n == len(m.List()) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d devices connected after 30 s", n, len(m.List()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return n == len(m.List())
+	})
 }
