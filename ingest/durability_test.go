@@ -55,6 +55,32 @@ func newFakeEnv(t *testing.T, opts ingest.Options, capacity int) *fakeEnv {
 	return e
 }
 
+// spoolBacklog runs a Writer on a spool in dir while the database is down,
+// publishes n samples, and stops it with them all in the spool.
+func spoolBacklog(t *testing.T, n int, opts ingest.Options) (*ingesttest.FakeDB, []telemetry.Sample) {
+	t.Helper()
+	e := newFakeEnv(t, opts, 0)
+	samples := makeSamples(n, testBase())
+	e.db.SetDown(errDown)
+	publish(e.hub, samples, 100)
+	settle(5 * time.Second)
+	if err := e.w.stop(t); err != nil {
+		t.Fatalf("stop with a spooled backlog = %v, want nil", err)
+	}
+	e.db.SetDown(nil)
+	return e.db, samples
+}
+
+// restart runs a new Writer into db on the same options (the same spool), fed
+// by a hub of its own.
+func restart(t *testing.T, db *ingesttest.FakeDB, opts ingest.Options) *running {
+	t.Helper()
+	hub := telemetry.NewHub(nil)
+	sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
+	t.Cleanup(sub.Close)
+	return startWriterTo(t, db, sub, opts)
+}
+
 // settle lets the bubble's time pass d, then waits until every goroutine in it
 // is blocked.
 func settle(d time.Duration) {
@@ -121,26 +147,14 @@ func TestDurabilityOutage(t *testing.T) {
 // in the spool; the next one (same directory) archives it, once.
 func TestDurabilityRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		dir := t.TempDir()
-		opts := ingest.Options{SpoolDir: dir, ShutdownTimeout: time.Second}
-		e := newFakeEnv(t, opts, 0)
-		samples := makeSamples(2000, testBase())
-		e.db.SetDown(errDown)
-		publish(e.hub, samples, 100)
-		settle(5 * time.Second)
-		if err := e.w.stop(t); err != nil {
-			t.Fatalf("stop with a spooled backlog = %v, want nil", err)
-		}
-		e.db.SetDown(nil)
-		e2 := &fakeEnv{db: e.db, hub: telemetry.NewHub(nil)}
-		e2.sub = e2.hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
-		defer e2.sub.Close()
-		w2 := startWriterTo(t, e.db, e2.sub, opts)
+		opts := ingest.Options{SpoolDir: t.TempDir(), ShutdownTimeout: time.Second}
+		db, samples := spoolBacklog(t, 2000, opts)
+		w2 := restart(t, db, opts)
 		settle(time.Second)
 		if err := w2.stop(t); err != nil {
 			t.Fatal(err)
 		}
-		checkArchived(t, e.db, samples)
+		checkArchived(t, db, samples)
 	})
 }
 
@@ -151,14 +165,7 @@ func TestDurabilityTornTail(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := t.TempDir()
 		opts := ingest.Options{SpoolDir: dir, ShutdownTimeout: time.Second}
-		e := newFakeEnv(t, opts, 0)
-		samples := makeSamples(300, testBase())
-		e.db.SetDown(errDown)
-		publish(e.hub, samples, 100)
-		settle(5 * time.Second)
-		if err := e.w.stop(t); err != nil {
-			t.Fatal(err)
-		}
+		db, samples := spoolBacklog(t, 300, opts)
 		// The crash: half a frame more at the end of the last segment.
 		segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 		last := segs[len(segs)-1]
@@ -171,16 +178,12 @@ func TestDurabilityTornTail(t *testing.T) {
 		}
 		f.Close()
 
-		e.db.SetDown(nil)
-		hub := telemetry.NewHub(nil)
-		sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
-		defer sub.Close()
-		w2 := startWriterTo(t, e.db, sub, opts)
+		w2 := restart(t, db, opts)
 		settle(time.Second)
 		if err := w2.stop(t); err != nil {
 			t.Fatal(err)
 		}
-		checkArchived(t, e.db, samples)
+		checkArchived(t, db, samples)
 		if st := w2.SpoolStatus(); st.Damaged != 0 {
 			t.Fatalf("a torn tail counted as damage: %+v", st)
 		}
@@ -356,14 +359,7 @@ func TestSpoolDamageInTheMiddle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := t.TempDir()
 		opts := ingest.Options{SpoolDir: dir, ShutdownTimeout: time.Second}
-		e := newFakeEnv(t, opts, 0)
-		samples := makeSamples(1000, testBase())
-		e.db.SetDown(errDown)
-		publish(e.hub, samples, 100)
-		settle(5 * time.Second)
-		if err := e.w.stop(t); err != nil {
-			t.Fatal(err)
-		}
+		db, samples := spoolBacklog(t, 1000, opts)
 		segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 		if len(segs) != 1 {
 			t.Fatalf("segments %v, want one", segs)
@@ -378,13 +374,9 @@ func TestSpoolDamageInTheMiddle(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		e.db.SetDown(nil)
-		hub := telemetry.NewHub(nil)
-		sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
-		defer sub.Close()
-		w2 := startWriterTo(t, e.db, sub, opts)
+		w2 := restart(t, db, opts)
 		settle(time.Second)
-		rows := e.db.Stored(ingest.DefaultTable)
+		rows := db.Stored(ingest.DefaultTable)
 		if len(rows) != len(samples)-1 {
 			t.Fatalf("%d rows archived after one flipped byte, want %d (all but the damaged one)", len(rows), len(samples)-1)
 		}
@@ -546,10 +538,7 @@ func TestDurabilityKill9(t *testing.T) {
 		}
 	}
 	db := ingesttest.NewFakeDB()
-	hub := telemetry.NewHub(nil)
-	sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
-	defer sub.Close()
-	w := startWriterTo(t, db, sub, ingest.Options{SpoolDir: dir})
+	w := restart(t, db, ingest.Options{SpoolDir: dir})
 	eventually.True(t, 0, "the spool archived", func() bool { return w.Written() == uint64(len(atKill)) })
 	if err := w.stop(t); err != nil {
 		t.Fatal(err)
