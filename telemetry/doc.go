@@ -57,4 +57,18 @@
 //
 // Filter (filter.go) applies a subscriber's display deadband and rate cap on the
 // subscriber's own goroutine; it is not safe for concurrent use.
+//
+// # Streams
+//
+// A Stream (stream.go) is one API subscriber's view of the hub, everything a
+// Subscribe call does but the encoding: the batch window and maximum batch,
+// heartbeats on an idle stream, the deadband and rate cap with the due times of
+// held samples, device states interleaved after the samples published before
+// them, and the replay of the archive (Since) joined to the live samples with no
+// gap and no repeat per channel. Next(ctx) returns one Batch at a time; time
+// comes from an injected Clock, so its tests run in synctest bubbles. A Stream
+// is owned by one goroutine.
+//
+// The model also has DeviceStatus: a device's connection state as the alarm
+// engine and the device-event archive see it, without the device manager.
 package telemetry
