@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/switchyard/switchyard/alarm"
+	dashboard "github.com/switchyard/switchyard/clients/web"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
@@ -187,9 +187,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 
-	var web http.Handler
+	web := dashboard.Handler() // the browser dashboard at / of the HTTP port
 	if opts.Profiling {
-		web = server.WithProfiling(nil)
+		web = server.WithProfiling(web)
 	}
 	var archive server.Archive
 	if a.writer != nil {

@@ -1,0 +1,178 @@
+// SeriesTable holds the recent samples of a plot's channels as the aligned
+// columns uPlot draws: one x column (seconds) and one y column per channel.
+// A row holds the channels sampled at that instant; the others are undefined
+// there (uPlot draws over undefined). A sample of bad quality is a null: the
+// line breaks there and stays broken until a good sample arrives, so an outage
+// is a gap with a band over it, never a held line.
+import { Quality, type Sample, type Value } from "../gen/switchyard/v1/sample_pb";
+import { nsToMs } from "./api";
+
+/** Cell is a y value: a number, null (bad quality: a gap) or undefined (no sample). */
+export type Cell = number | null | undefined;
+
+/** BadSpan is a time range (seconds) during which a channel's quality was not GOOD. */
+export interface BadSpan {
+  start: number;
+  end: number | null; // null: still bad
+  quality: string;
+}
+
+export interface ChannelInfo {
+  key: string; // "device/channel"
+  unit: string;
+}
+
+/** ChannelState is what a plot's legend shows about one channel. */
+export interface ChannelState {
+  value: number | string | null; // the last good value; null after a bad sample
+  quality: string; // "GOOD", "COMM_ERROR", ...
+  error: string;
+  points: number; // samples received (good and bad)
+  lastSeq: bigint;
+}
+
+interface Pending {
+  t: number;
+  col: number;
+  v: number | null;
+}
+
+export function qualityName(q: Quality): string {
+  return (Quality[q] ?? "UNSPECIFIED").replace(/^QUALITY_/, "");
+}
+
+/** numeric returns a sample's value as a number to plot, or undefined if it has none. */
+export function numeric(s: Sample): number | undefined {
+  const k = s.value?.kind;
+  switch (k?.case) {
+    case "doubleValue":
+      return k.value;
+    case "intValue":
+      return Number(k.value);
+    case "boolValue":
+      return k.value ? 1 : 0;
+    default:
+      return undefined;
+  }
+}
+
+/** displayValue is a value as the page shows it; null when there is none. */
+export function displayValue(v: Value | undefined): number | string | null {
+  const k = v?.kind;
+  switch (k?.case) {
+    case "doubleValue":
+      return k.value;
+    case "intValue":
+      return Number(k.value);
+    case "boolValue":
+      return k.value ? "true" : "false";
+    case "stringValue":
+      return k.value;
+    default:
+      return null;
+  }
+}
+
+export class SeriesTable {
+  readonly channels: ChannelInfo[];
+  readonly index = new Map<string, number>();
+  xs: number[] = [];
+  ys: Cell[][];
+  bad: BadSpan[][];
+  state: ChannelState[];
+  private pending: Pending[] = [];
+
+  constructor(channels: ChannelInfo[]) {
+    this.channels = channels;
+    channels.forEach((c, i) => this.index.set(c.key, i));
+    this.ys = channels.map(() => []);
+    this.bad = channels.map(() => []);
+    this.state = channels.map(() => ({ value: null, quality: "", error: "", points: 0, lastSeq: 0n }));
+  }
+
+  /** add queues a sample for the next flush; samples of other channels are ignored. */
+  add(s: Sample): boolean {
+    const col = this.index.get(s.device + "/" + s.channel);
+    if (col === undefined) return false;
+    const st = this.state[col];
+    if (s.seq !== 0n && s.seq === st.lastSeq) return true; // an initial value seen again
+    st.lastSeq = s.seq;
+    st.points++;
+    const t = nsToMs(s.timestampNs) / 1000;
+    const good = s.quality === Quality.GOOD;
+    st.quality = qualityName(s.quality);
+    st.error = s.error;
+    st.value = good ? displayValue(s.value) : null;
+    const spans = this.bad[col];
+    const open = spans.length > 0 && spans[spans.length - 1].end === null ? spans[spans.length - 1] : null;
+    if (good && open) open.end = t;
+    if (!good && !open) spans.push({ start: t, end: null, quality: st.quality });
+    const v = good ? numeric(s) : null;
+    if (v === undefined) return true; // a string channel: legend only
+    this.pending.push({ t, col, v });
+    return true;
+  }
+
+  /** flush moves queued samples into the columns and drops rows older than keepFrom. */
+  flush(keepFrom: number): void {
+    const p = this.pending;
+    if (p.length > 0) {
+      this.pending = [];
+      p.sort((a, b) => a.t - b.t);
+      const last = this.xs.length ? this.xs[this.xs.length - 1] : -Infinity;
+      if (p[0].t >= last) this.append(p);
+      else this.merge(p);
+    }
+    this.trim(keepFrom);
+  }
+
+  private append(p: Pending[]): void {
+    const xs = this.xs, ys = this.ys, n = ys.length;
+    for (const { t, col, v } of p) {
+      if (xs.length === 0 || xs[xs.length - 1] !== t) {
+        xs.push(t);
+        for (let c = 0; c < n; c++) ys[c].push(undefined);
+      }
+      ys[col][xs.length - 1] = v;
+    }
+  }
+
+  // merge inserts samples older than the last row (rare: channels of different
+  // devices arrive in separate batches).
+  private merge(p: Pending[]): void {
+    const n = this.ys.length;
+    const first = lowerBound(this.xs, p[0].t);
+    const tailX = this.xs.splice(first);
+    const tailY = this.ys.map((col) => col.splice(first));
+    const rows: Pending[] = [];
+    tailX.forEach((t, r) => {
+      for (let c = 0; c < n; c++) if (tailY[c][r] !== undefined) rows.push({ t, col: c, v: tailY[c][r] as number | null });
+    });
+    rows.push(...p);
+    rows.sort((a, b) => a.t - b.t);
+    this.append(rows);
+  }
+
+  private trim(keepFrom: number): void {
+    const cut = lowerBound(this.xs, keepFrom);
+    // Splicing is linear: cut in chunks, not on every flush.
+    if (cut > 0 && (cut > 2048 || cut > this.xs.length / 4)) {
+      this.xs.splice(0, cut);
+      for (const col of this.ys) col.splice(0, cut);
+    }
+    for (const spans of this.bad) {
+      while (spans.length > 0 && spans[0].end !== null && spans[0].end < keepFrom) spans.shift();
+    }
+  }
+}
+
+/** lowerBound returns the first index of a sorted array whose value is >= v. */
+export function lowerBound(a: number[], v: number): number {
+  let lo = 0, hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
