@@ -73,9 +73,9 @@ export function HistoryView({ view, update }: { view: ViewState; update: (p: Par
     if (!dev || !ch || !box.current) return;
     const ac = new AbortController();
     const table = new SeriesTable([{ key: `${dev}/${ch}`, unit }]);
-    const seqs: bigint[] = [];
-    let joinAt = 0, mode = "";
-    debug.history = { seqs: () => seqs, joinAt: () => joinAt, mode: () => mode };
+    const seen: { t: number; seq: string }[] = [];
+    let joinIndex = -1, mode = "";
+    debug.history = { samples: () => seen, joinIndex: () => joinIndex, mode: () => mode };
     const el = box.current;
     const chart = new Chart(el, table, {
       width: el.clientWidth || 800,
@@ -103,7 +103,7 @@ export function HistoryView({ view, update }: { view: ViewState; update: (p: Par
         }
         for (const s of rows) {
           table.add(s);
-          seqs.push(s.seq);
+          seen.push({ t: nsToMs(s.timestampNs), seq: String(s.seq) });
         }
         const last = rows.length ? rows[rows.length - 1].timestampNs : startNs;
         joiner = new Joiner(last, rows.filter((s) => s.timestampNs === last).map((s) => s.seq));
@@ -125,7 +125,7 @@ export function HistoryView({ view, update }: { view: ViewState; update: (p: Par
         joiner = new Joiner(since - 1n, []);
         setInfo(`${done.length} buckets of ${intervalMs} ms (average) for ${key}, live from ${clock(nsToMs(since))}`);
       }
-      joinAt = nsToMs(joiner.since());
+      joinIndex = seen.length;
       table.flush(-Infinity);
       chart.redraw();
       timer = setInterval(() => {
@@ -143,7 +143,7 @@ export function HistoryView({ view, update }: { view: ViewState; update: (p: Par
           for (const s of resp.samples) {
             if (s.device !== dev || s.channel !== ch || !joiner.take(s)) continue;
             table.add(s);
-            seqs.push(s.seq);
+            seen.push({ t: nsToMs(s.timestampNs), seq: String(s.seq) });
           }
         },
         setStatus,

@@ -184,6 +184,7 @@ export function PlotsView({ view, update }: { view: ViewState; update: (p: Parti
 }
 
 const charts = new Map<SeriesTable, Chart>();
+debug.chartOf = (t) => charts.get(t);
 
 function Plot(props: { spec: PlotSpec; table: SeriesTable; range: () => [number, number]; tick: number; onRemove: () => void }) {
   const el = useRef<HTMLDivElement>(null);
