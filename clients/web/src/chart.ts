@@ -42,7 +42,7 @@ export class Chart {
             label: c.key,
             scale: c.unit || "value",
             stroke: colour(i),
-            width: 1.25,
+            width: 1,
             spanGaps: false,
             points: { show: false },
           })),

@@ -1,9 +1,12 @@
 // SeriesTable holds the recent samples of a plot's channels as the aligned
 // columns uPlot draws: one x column (seconds) and one y column per channel.
-// A row holds the channels sampled at that instant; the others are undefined
-// there (uPlot draws over undefined). A sample of bad quality is a null: the
-// line breaks there and stays broken until a good sample arrives, so an outage
-// is a gap with a band over it, never a held line.
+// Time is cut into buckets of a fixed resolution (a plot uses its window / 2000,
+// under a pixel), and each bucket is two rows: the smallest and the largest
+// value each channel had in it. A plot's cost then follows its width, not the
+// sample rate, and spikes still show. A channel without a sample in a bucket is
+// undefined there (uPlot draws over undefined); a sample of bad quality is a
+// null: the line breaks there and stays broken until a good sample arrives, so
+// an outage is a gap with a band over it, never a held line.
 import { Quality, type Sample, type Value } from "../gen/switchyard/v1/sample_pb";
 import { nsToMs } from "./api";
 
@@ -82,7 +85,11 @@ export class SeriesTable {
   state: ChannelState[];
   private pending: Pending[] = [];
 
-  constructor(channels: ChannelInfo[]) {
+  /**
+   * resolution is the bucket width in seconds: two rows per bucket hold each
+   * channel's smallest and largest value in it.
+   */
+  constructor(channels: ChannelInfo[], readonly resolution: number) {
     this.channels = channels;
     channels.forEach((c, i) => this.index.set(c.key, i));
     this.ys = channels.map(() => []);
@@ -119,44 +126,56 @@ export class SeriesTable {
     if (p.length > 0) {
       this.pending = [];
       p.sort((a, b) => a.t - b.t);
-      const last = this.xs.length ? this.xs[this.xs.length - 1] : -Infinity;
-      if (p[0].t >= last) this.append(p);
-      else this.merge(p);
+      for (const { t, col, v } of p) this.put(t, col, v);
     }
     this.trim(keepFrom);
   }
 
-  private append(p: Pending[]): void {
-    const xs = this.xs, ys = this.ys, n = ys.length;
-    for (const { t, col, v } of p) {
-      if (xs.length === 0 || xs[xs.length - 1] !== t) {
-        xs.push(t);
-        for (let c = 0; c < n; c++) ys[c].push(undefined);
-      }
-      ys[col][xs.length - 1] = v;
+  // put folds one value into its bucket's two rows (A: the bucket's start, B:
+  // its middle). A holds the smallest value, B the largest; a bad sample makes B
+  // null (and A, if the bucket had nothing yet), and good values after it in the
+  // same bucket are left out so the gap shows.
+  private put(t: number, col: number, v: number | null): void {
+    const t0 = Math.floor(t / this.resolution) * this.resolution;
+    const row = this.bucketRow(t0);
+    const y = this.ys[col];
+    const a = y[row], b = y[row + 1];
+    if (v === null) {
+      y[row + 1] = null;
+      if (a === undefined) y[row] = null;
+    } else if (a === undefined) {
+      y[row] = v;
+    } else if (a === null) {
+      y[row + 1] = typeof b === "number" ? Math.max(b, v) : v;
+    } else if (b !== null) {
+      y[row] = Math.min(a, b ?? a, v);
+      y[row + 1] = Math.max(a, b ?? a, v);
     }
   }
 
-  // merge inserts samples older than the last row (rare: channels of different
-  // devices arrive in separate batches).
-  private merge(p: Pending[]): void {
-    const n = this.ys.length;
-    const first = lowerBound(this.xs, p[0].t);
-    const tailX = this.xs.splice(first);
-    const tailY = this.ys.map((col) => col.splice(first));
-    const rows: Pending[] = [];
-    tailX.forEach((t, r) => {
-      for (let c = 0; c < n; c++) if (tailY[c][r] !== undefined) rows.push({ t, col: c, v: tailY[c][r] as number | null });
-    });
-    rows.push(...p);
-    rows.sort((a, b) => a.t - b.t);
-    this.append(rows);
+  // bucketRow returns the index of the bucket's first row, adding its two rows
+  // (at the end, or in place for a late sample) if it has none yet.
+  private bucketRow(t0: number): number {
+    const xs = this.xs, n = xs.length;
+    if (n >= 2 && xs[n - 2] === t0) return n - 2;
+    const mid = t0 + this.resolution / 2;
+    if (n === 0 || xs[n - 2] < t0) {
+      xs.push(t0, mid);
+      for (const col of this.ys) col.push(undefined, undefined);
+      return n;
+    }
+    const i = lowerBound(xs, t0);
+    if (xs[i] === t0) return i;
+    xs.splice(i, 0, t0, mid);
+    for (const col of this.ys) col.splice(i, 0, undefined, undefined);
+    return i;
   }
 
   private trim(keepFrom: number): void {
-    const cut = lowerBound(this.xs, keepFrom);
+    let cut = lowerBound(this.xs, keepFrom);
+    cut -= cut % 2; // whole buckets
     // Splicing is linear: cut in chunks, not on every flush.
-    if (cut > 0 && (cut > 2048 || cut > this.xs.length / 4)) {
+    if (cut > 0 && (cut > 512 || cut > this.xs.length / 4)) {
       this.xs.splice(0, cut);
       for (const col of this.ys) col.splice(0, cut);
     }

@@ -72,7 +72,7 @@ export function HistoryView({ view, update }: { view: ViewState; update: (p: Par
   useEffect(() => {
     if (!dev || !ch || !box.current) return;
     const ac = new AbortController();
-    const table = new SeriesTable([{ key: `${dev}/${ch}`, unit }]);
+    const table = new SeriesTable([{ key: `${dev}/${ch}`, unit }], rangeS / 2000);
     const seen: { t: number; seq: string }[] = [];
     let joinIndex = -1, mode = "";
     debug.history = { samples: () => seen, joinIndex: () => joinIndex, mode: () => mode };

@@ -15,6 +15,8 @@ import { StreamBadge } from "./common";
 
 /** redrawMs is how often plots take in new samples and redraw. */
 const redrawMs = 250;
+/** buckets is how many time buckets (two rows each) a plot's window holds. */
+const buckets = 1000;
 /** keepS is how long a paused plot keeps the samples behind its view. */
 const keepS = 600;
 
@@ -67,7 +69,7 @@ export function PlotsView({ view, update }: { view: ViewState; update: (p: Parti
               seen.add(key);
             }
             chans.sort((a, b) => a.key.localeCompare(b.key));
-            return { spec: view.plots[i], table: new SeriesTable(chans) };
+            return { spec: view.plots[i], table: new SeriesTable(chans, view.windowS / buckets) };
           }),
         );
       },
@@ -76,7 +78,7 @@ export function PlotsView({ view, update }: { view: ViewState; update: (p: Parti
       },
     );
     return () => ac.abort();
-  }, [plotsKey, unitsKey]);
+  }, [plotsKey, unitsKey, view.windowS]);
 
   // One stream for the channels of every plot.
   useEffect(() => {
@@ -110,14 +112,24 @@ export function PlotsView({ view, update }: { view: ViewState; update: (p: Parti
       },
       setStatus,
     );
-    // The timer: take in what arrived, redraw, update the legends and the rate.
+    // The timer takes in what arrived and updates the legends and the rate; the
+    // plots redraw one per animation frame after it, so no frame pays for all.
+    let queue: SeriesTable[] = [];
+    let frame = 0;
+    const drawNext = () => {
+      frame = 0;
+      const t = queue.shift();
+      if (t) charts.get(t)?.redraw();
+      if (queue.length > 0) frame = requestAnimationFrame(drawNext);
+    };
     const timer = setInterval(() => {
       const v = viewRef.current;
       const now = Date.now() / 1000;
       const from = pausedAt.current !== null ? Math.max(pausedAt.current - v.windowS, now - keepS) : now - v.windowS - 1;
       for (const r of resolved) r.table.flush(from);
       if (!document.hidden && pausedAt.current === null) {
-        for (const r of resolved) charts.get(r.table)?.redraw();
+        queue = resolved.map((r) => r.table);
+        if (frame === 0) frame = requestAnimationFrame(drawNext);
         setTick((t) => t + 1);
       }
       const t = performance.now();
@@ -130,6 +142,7 @@ export function PlotsView({ view, update }: { view: ViewState; update: (p: Parti
     return () => {
       ac.abort();
       clearInterval(timer);
+      cancelAnimationFrame(frame);
     };
   }, [resolved, view.rateHz]);
 
