@@ -1,5 +1,6 @@
 // A read-only window into the page's live state for the browser tests
 // (window.switchyardDebug); the page itself never reads it.
+import type { Device } from "../gen/switchyard/v1/device_pb";
 import type { Chart } from "./chart";
 import type { SeriesTable } from "./series";
 
@@ -17,8 +18,9 @@ export interface DebugHooks {
   chartOf: (t: SeriesTable) => Chart | undefined;
   history: HistoryDebug | null;
   received: () => number;
+  devices: () => Map<string, Device>;
 }
 
-export const debug: DebugHooks = { plots: [], chartOf: () => undefined, history: null, received: () => 0 };
+export const debug: DebugHooks = { plots: [], chartOf: () => undefined, history: null, received: () => 0, devices: () => new Map() };
 
 (window as unknown as { switchyardDebug: DebugHooks }).switchyardDebug = debug;

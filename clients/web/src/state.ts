@@ -6,6 +6,7 @@
 import type { Alarm, AlarmTransition } from "../gen/switchyard/v1/alarm_pb";
 import { Severity } from "../gen/switchyard/v1/alarm_pb";
 import type { Device } from "../gen/switchyard/v1/device_pb";
+import { debug } from "./debug";
 import { api, follow, formatError, toApiError, type StreamStatus } from "./api";
 import { unknownIdentity, type Identity } from "./identity";
 import { Store } from "./store";
@@ -13,6 +14,7 @@ import { Store } from "./store";
 export const identityStore = new Store<Identity>(unknownIdentity);
 export const identityError = new Store<string>("");
 export const devicesStore = new Store<Map<string, Device>>(new Map());
+debug.devices = () => devicesStore.get();
 export const devicesStatus = new Store<StreamStatus>({ state: "connecting" });
 export const alarmsStore = new Store<Map<string, Alarm>>(new Map());
 export const alarmFeed = new Store<AlarmTransition[]>([]);
