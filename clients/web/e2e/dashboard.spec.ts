@@ -70,7 +70,7 @@ test("the URL keeps the view: tab, plots, window and rate cap", async ({ page })
 });
 
 test("an injected fault turns the device BACKOFF, the plot shows the outage, clearing it recovers", async ({ page, context }) => {
-  const errors = await open(page, "?tab=plots&plot=psu-05|voltage,current&window=30");
+  const errors = await open(page, "?tab=plots&plot=psu-0[4-6]|voltage&plot=psu-05|current&plot=env-0[12]|temp,pressure&window=30");
   const devices = await context.newPage();
   await devices.goto(demo.url + "?tab=devices");
   const row = devices.locator('tr[data-device="psu-05"]');
@@ -102,6 +102,11 @@ test("an injected fault turns the device BACKOFF, the plot shows the outage, cle
     const i = p.keys.indexOf("psu-05/voltage");
     return p.bad[i].length > 0 && p.bad[i].every((s) => s.end !== null) && p.goodAfterBad[i] > 5;
   }, { message: "the span closed and good samples follow it" }).toBe(true);
+  // Never a held line: inside the outage the channel is null in every row.
+  const after = await plotInfo(page, 0);
+  const inside = after.inside[after.keys.indexOf("psu-05/voltage")];
+  expect(inside.rows, "rows inside the outage").toBeGreaterThan(10);
+  expect(inside.notNull, "rows inside the outage where the line could pass").toBe(0);
   await page.waitForTimeout(1500);
   await shot(page, "dashboard-recovered.png");
   await devices.close();

@@ -32,6 +32,12 @@ export interface PlotInfo {
   last: (number | null | "none")[];
   /** Good values after the end of each channel's last closed bad span. */
   goodAfterBad: number[];
+  /**
+   * Rows strictly inside each channel's last closed bad span (a bucket away
+   * from its ends), and how many of them are not null there: anything but null
+   * would let the line bridge the outage.
+   */
+  inside: { rows: number; notNull: number }[];
 }
 
 export function plotInfo(page: Page, i: number): Promise<PlotInfo> {
@@ -42,6 +48,7 @@ export function plotInfo(page: Page, i: number): Promise<PlotInfo> {
       ys: (number | null | undefined)[][];
       bad: { start: number; end: number | null; quality: string }[][];
       state: { points: number; quality: string }[];
+      resolution: number;
     };
     const t = (window as unknown as { switchyardDebug: { plots: Table[] } }).switchyardDebug.plots[i];
     return {
@@ -59,6 +66,13 @@ export function plotInfo(page: Page, i: number): Promise<PlotInfo> {
         if (closed.length === 0) return 0;
         const end = closed[closed.length - 1].end!;
         return col.filter((v, r) => v !== undefined && v !== null && t.xs[r] > end).length;
+      }),
+      inside: t.ys.map((col, c) => {
+        const closed = t.bad[c].filter((s) => s.end !== null);
+        if (closed.length === 0) return { rows: 0, notNull: 0 };
+        const s = closed[closed.length - 1];
+        const rows = t.xs.map((x, r) => r).filter((r) => t.xs[r] > s.start + 2 * t.resolution && t.xs[r] < s.end! - 2 * t.resolution);
+        return { rows: rows.length, notNull: rows.filter((r) => col[r] !== null).length };
       }),
     };
   }, i);

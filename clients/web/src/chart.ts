@@ -15,12 +15,17 @@ export interface ChartOptions {
   height: number;
   /** The x range to show, in seconds since the epoch. */
   range: () => [number, number];
+  /** Times (seconds) marked with a dashed vertical line, such as where history joins live. */
+  marks?: () => number[];
 }
 
 export class Chart {
   readonly plot: uPlot;
 
+  private marks: () => number[];
+
   constructor(el: HTMLElement, private table: SeriesTable, opts: ChartOptions) {
+    this.marks = opts.marks ?? (() => []);
     const units = [...new Set(table.channels.map((c) => c.unit || "value"))];
     const axes: uPlot.Axis[] = [{ stroke: "#444", grid: { stroke: "#eee" } }];
     units.slice(0, 2).forEach((u, i) =>
@@ -91,6 +96,16 @@ export class Chart {
         ctx.fillRect(a, top + 2 + 5 * (i % 8), Math.max(b - a, 2), 4);
       }
     });
+    ctx.strokeStyle = "#555";
+    ctx.setLineDash([4, 4]);
+    for (const m of this.marks()) {
+      if (m < x0 || m > x1) continue;
+      const x = Math.round(u.valToPos(m, "x", true)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+      ctx.stroke();
+    }
     ctx.restore();
   }
 }

@@ -84,6 +84,8 @@ export class SeriesTable {
   bad: BadSpan[][];
   state: ChannelState[];
   private pending: Pending[] = [];
+  // down[c]: channel c's latest sample put into the columns was bad.
+  private down: boolean[] = [];
 
   /**
    * resolution is the bucket width in seconds: two rows per bucket hold each
@@ -136,6 +138,7 @@ export class SeriesTable {
   // null (and A, if the bucket had nothing yet), and good values after it in the
   // same bucket are left out so the gap shows.
   private put(t: number, col: number, v: number | null): void {
+    this.down[col] = v === null;
     const t0 = Math.floor(t / this.resolution) * this.resolution;
     const row = this.bucketRow(t0);
     const y = this.ys[col];
@@ -161,7 +164,12 @@ export class SeriesTable {
     const mid = t0 + this.resolution / 2;
     if (n === 0 || xs[n - 2] < t0) {
       xs.push(t0, mid);
-      for (const col of this.ys) col.push(undefined, undefined);
+      // A channel whose last sample was bad is null here, not undefined: uPlot
+      // draws over undefined, and the line must not bridge the outage.
+      this.ys.forEach((col, c) => {
+        const cell = this.down[c] ? null : undefined;
+        col.push(cell, cell);
+      });
       return n;
     }
     const i = lowerBound(xs, t0);

@@ -74,13 +74,14 @@ export function HistoryView({ view, update }: { view: ViewState; update: (p: Par
     const ac = new AbortController();
     const table = new SeriesTable([{ key: `${dev}/${ch}`, unit }], rangeS / 2000);
     const seen: { t: number; seq: string }[] = [];
-    let joinIndex = -1, mode = "";
+    let joinIndex = -1, joinAtS = 0, mode = "";
     debug.history = { samples: () => seen, joinIndex: () => joinIndex, mode: () => mode };
     const el = box.current;
     const chart = new Chart(el, table, {
       width: el.clientWidth || 800,
       height: 320,
       range: () => [Date.now() / 1000 - rangeS, Date.now() / 1000],
+      marks: () => (joinIndex >= 0 ? [joinAtS] : []),
     });
     const startNs = msToNs(Date.now() - rangeS * 1000);
     setError("");
@@ -126,6 +127,7 @@ export function HistoryView({ view, update }: { view: ViewState; update: (p: Par
         setInfo(`${done.length} buckets of ${intervalMs} ms (average) for ${key}, live from ${clock(nsToMs(since))}`);
       }
       joinIndex = seen.length;
+      joinAtS = nsToMs(joiner.since()) / 1000;
       table.flush(-Infinity);
       chart.redraw();
       timer = setInterval(() => {
@@ -189,6 +191,7 @@ export function HistoryView({ view, update }: { view: ViewState; update: (p: Par
         <span class="muted" data-testid="hist-info">{info}</span>
       </div>
       {error && <div class="error" data-testid="hist-error">{error}</div>}
+      {dev && ch && <p class="muted">The dashed line is where the archive ends and the live stream (Subscribe from there) takes over.</p>}
       {!(dev && ch) && <p class="muted">Choose a device and a channel.</p>}
       <div class="plot">{dev && ch && <div ref={box} class="chart" />}</div>
     </section>
