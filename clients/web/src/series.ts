@@ -47,16 +47,9 @@ export function qualityName(q: Quality): string {
 /** numeric returns a sample's value as a number to plot, or undefined if it has none. */
 export function numeric(s: Sample): number | undefined {
   const k = s.value?.kind;
-  switch (k?.case) {
-    case "doubleValue":
-      return k.value;
-    case "intValue":
-      return Number(k.value);
-    case "boolValue":
-      return k.value ? 1 : 0;
-    default:
-      return undefined;
-  }
+  if (k?.case === "boolValue") return k.value ? 1 : 0;
+  const v = displayValue(s.value);
+  return typeof v === "number" ? v : undefined;
 }
 
 /** displayValue is a value as the page shows it; null when there is none. */

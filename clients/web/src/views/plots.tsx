@@ -13,8 +13,10 @@ import { useStore } from "../store";
 import { formatPlot, parsePlot, type PlotSpec, type ViewState } from "../urlstate";
 import { StreamBadge } from "./common";
 
-/** redrawMs is how often plots take in new samples and redraw. */
+/** redrawMs is how often each plot takes in new samples and redraws. */
 const redrawMs = 250;
+/** legendRounds: the legends' values change every this many redraws (once a second). */
+const legendRounds = 4;
 /** buckets is how many time buckets (two rows each) a plot's window holds. */
 const buckets = 1000;
 /** keepS is how long a paused plot keeps the samples behind its view. */
@@ -112,25 +114,21 @@ export function PlotsView({ view, update }: { view: ViewState; update: (p: Parti
       },
       setStatus,
     );
-    // The timer takes in what arrived and updates the legends and the rate; the
-    // plots redraw one per animation frame after it, so no frame pays for all.
-    let queue: SeriesTable[] = [];
-    let frame = 0;
-    const drawNext = () => {
-      frame = 0;
-      const t = queue.shift();
-      if (t) charts.get(t)?.redraw();
-      if (queue.length > 0) frame = requestAnimationFrame(drawNext);
-    };
+    // The timer takes in what arrived and redraws one plot per tick, in turn, so
+    // each plot redraws every redrawMs and the work is spread evenly over that
+    // time instead of arriving in bursts; legends (a page layout each) follow
+    // every legendRounds rounds.
+    const n = Math.max(1, resolved.length);
+    let tickNo = 0;
     const timer = setInterval(() => {
       const v = viewRef.current;
       const now = Date.now() / 1000;
       const from = pausedAt.current !== null ? Math.max(pausedAt.current - v.windowS, now - keepS) : now - v.windowS - 1;
       for (const r of resolved) r.table.flush(from);
-      if (!document.hidden && pausedAt.current === null) {
-        queue = resolved.map((r) => r.table);
-        if (frame === 0) frame = requestAnimationFrame(drawNext);
-        setTick((t) => t + 1);
+      const turn = tickNo++ % n;
+      if (!document.hidden && pausedAt.current === null && resolved.length > 0) {
+        charts.get(resolved[turn].table)?.redraw();
+        if (tickNo % (n * legendRounds) === 1) setTick((t) => t + 1);
       }
       const t = performance.now();
       if (t - lastAt >= 1000) {
@@ -138,11 +136,10 @@ export function PlotsView({ view, update }: { view: ViewState; update: (p: Parti
         lastCount = received;
         lastAt = t;
       }
-    }, redrawMs);
+    }, redrawMs / n);
     return () => {
       ac.abort();
       clearInterval(timer);
-      cancelAnimationFrame(frame);
     };
   }, [resolved, view.rateHz]);
 
