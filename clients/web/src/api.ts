@@ -4,12 +4,14 @@
 // reconnecting stream helper.
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { AlarmService } from "../gen/switchyard/v1/alarm_pb";
 import { DeviceService } from "../gen/switchyard/v1/device_pb";
 import { HistoryService } from "../gen/switchyard/v1/history_pb";
 import { SystemService } from "../gen/switchyard/v1/system_pb";
 import { TelemetryService } from "../gen/switchyard/v1/telemetry_pb";
+import { decodeErrorInfo } from "./errorinfo";
+
+export { msToNs, nsToMs } from "./time";
 
 const tokenKey = "switchyard.token";
 
@@ -58,39 +60,6 @@ export const rpc = {
   shelve: "/switchyard.v1.AlarmService/Shelve",
   queryHistory: "/switchyard.v1.HistoryService/QueryHistory",
 } as const;
-
-/** ErrorInfo is google.rpc.ErrorInfo, which every Switchyard error carries. */
-export interface ErrorInfo {
-  reason: string;
-  domain: string;
-  metadata: Record<string, string>;
-}
-
-/**
- * decodeErrorInfo reads a google.rpc.ErrorInfo (reason = 1, domain = 2,
- * metadata = 3 as map<string, string>) from its wire bytes.
- */
-export function decodeErrorInfo(bytes: Uint8Array): ErrorInfo {
-  const out: ErrorInfo = { reason: "", domain: "", metadata: {} };
-  const r = new BinaryReader(bytes);
-  while (r.pos < r.len) {
-    const [field, wireType] = r.tag();
-    if (field === 1) out.reason = r.string();
-    else if (field === 2) out.domain = r.string();
-    else if (field === 3) {
-      const entry = new BinaryReader(r.bytes());
-      let k = "", v = "";
-      while (entry.pos < entry.len) {
-        const [f, wt] = entry.tag();
-        if (f === 1) k = entry.string();
-        else if (f === 2) v = entry.string();
-        else entry.skip(wt);
-      }
-      out.metadata[k] = v;
-    } else r.skip(wireType);
-  }
-  return out;
-}
 
 /** ApiError is a failed call as the page shows it. */
 export interface ApiError {
@@ -178,13 +147,4 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }
   });
-}
-
-/** nsToMs converts the API's int64 nanoseconds to JavaScript milliseconds. */
-export function nsToMs(ns: bigint): number {
-  return Number(ns / 1000000n) + Number(ns % 1000000n) / 1e6;
-}
-
-export function msToNs(ms: number): bigint {
-  return BigInt(Math.round(ms * 1000)) * 1000n;
 }

@@ -8,7 +8,7 @@
 // null: the line breaks there and stays broken until a good sample arrives, so
 // an outage is a gap with a band over it, never a held line.
 import { Quality, type Sample, type Value } from "../gen/switchyard/v1/sample_pb";
-import { nsToMs } from "./api";
+import { nsToMs } from "./time";
 
 /** Cell is a y value: a number, null (bad quality: a gap) or undefined (no sample). */
 export type Cell = number | null | undefined;
@@ -35,7 +35,7 @@ export interface ChannelState {
 }
 
 interface Pending {
-  t: number;
+  ns: bigint;
   col: number;
   v: number | null;
 }
@@ -77,6 +77,7 @@ export class SeriesTable {
   bad: BadSpan[][];
   state: ChannelState[];
   private pending: Pending[] = [];
+  private readonly bucketNs: bigint;
   // down[c]: channel c's latest sample put into the columns was bad.
   private down: boolean[] = [];
 
@@ -85,6 +86,7 @@ export class SeriesTable {
    * channel's smallest and largest value in it.
    */
   constructor(channels: ChannelInfo[], readonly resolution: number) {
+    this.bucketNs = BigInt(Math.max(1, Math.round(resolution * 1e9)));
     this.channels = channels;
     channels.forEach((c, i) => this.index.set(c.key, i));
     this.ys = channels.map(() => []);
@@ -111,7 +113,7 @@ export class SeriesTable {
     if (!good && !open) spans.push({ start: t, end: null, quality: st.quality });
     const v = good ? numeric(s) : null;
     if (v === undefined) return true; // a string channel: legend only
-    this.pending.push({ t, col, v });
+    this.pending.push({ ns: s.timestampNs, col, v });
     return true;
   }
 
@@ -120,8 +122,8 @@ export class SeriesTable {
     const p = this.pending;
     if (p.length > 0) {
       this.pending = [];
-      p.sort((a, b) => a.t - b.t);
-      for (const { t, col, v } of p) this.put(t, col, v);
+      p.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : 0));
+      for (const { ns, col, v } of p) this.put(ns, col, v);
     }
     this.trim(keepFrom);
   }
@@ -130,10 +132,12 @@ export class SeriesTable {
   // its middle). A holds the smallest value, B the largest; a bad sample makes B
   // null (and A, if the bucket had nothing yet), and good values after it in the
   // same bucket are left out so the gap shows.
-  private put(t: number, col: number, v: number | null): void {
+  private put(ns: bigint, col: number, v: number | null): void {
     this.down[col] = v === null;
-    const t0 = Math.floor(t / this.resolution) * this.resolution;
-    const row = this.bucketRow(t0);
+    // Bucket in integer nanoseconds: float division would put a sample on a
+    // bucket's edge now in one bucket, now in the other.
+    const start = (ns / this.bucketNs) * this.bucketNs;
+    const row = this.bucketRow(Number(start) / 1e9, Number(start + this.bucketNs / 2n) / 1e9);
     const y = this.ys[col];
     const a = y[row], b = y[row + 1];
     if (v === null) {
@@ -151,10 +155,9 @@ export class SeriesTable {
 
   // bucketRow returns the index of the bucket's first row, adding its two rows
   // (at the end, or in place for a late sample) if it has none yet.
-  private bucketRow(t0: number): number {
+  private bucketRow(t0: number, mid: number): number {
     const xs = this.xs, n = xs.length;
     if (n >= 2 && xs[n - 2] === t0) return n - 2;
-    const mid = t0 + this.resolution / 2;
     if (n === 0 || xs[n - 2] < t0) {
       xs.push(t0, mid);
       // A channel whose last sample was bad is null here, not undefined: uPlot

@@ -44,7 +44,7 @@ export function parsePlot(s: string): PlotSpec {
   const tags: Record<string, string> = {};
   for (const kv of list(t)) {
     const i = kv.indexOf("=");
-    if (i > 0) tags[kv.slice(0, i)] = kv.slice(i + 1);
+    if (i > 0) tags[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
   }
   return { devices: list(d), channels: list(c), tags };
 }

@@ -11,6 +11,7 @@ import { Quality } from "../../gen/switchyard/v1/sample_pb";
 import { api, follow, formatError, msToNs, nsToMs, toApiError, type StreamStatus } from "../api";
 import { Chart } from "../chart";
 import { debug } from "../debug";
+import { Joiner } from "../join";
 import { SeriesTable } from "../series";
 import { devicesStore } from "../state";
 import { useStore } from "../store";
@@ -23,32 +24,6 @@ const ranges = [60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400];
 const rawUpToS = 900;
 /** buckets: about how many buckets a long range is read in. */
 const buckets = 1000;
-
-/** Joiner keeps the live stream's samples that continue the history. */
-export class Joiner {
-  private lastNs: bigint;
-  private atLast = new Set<bigint>();
-  constructor(sinceNs: bigint, seqsAtSince: bigint[]) {
-    this.lastNs = sinceNs;
-    for (const s of seqsAtSince) this.atLast.add(s);
-  }
-  /** since is where a (re)connected stream must start. */
-  since(): bigint {
-    return this.lastNs;
-  }
-  /** take reports whether a sample is new, and remembers it. */
-  take(s: Sample): boolean {
-    if (s.timestampNs < this.lastNs) return false;
-    if (s.timestampNs === this.lastNs) {
-      if (this.atLast.has(s.seq)) return false;
-      this.atLast.add(s.seq);
-      return true;
-    }
-    this.lastNs = s.timestampNs;
-    this.atLast = new Set([s.seq]);
-    return true;
-  }
-}
 
 function esc(name: string): string {
   return name.replace(/[*?[\]\\]/g, (c) => "\\" + c);
