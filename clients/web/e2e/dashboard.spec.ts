@@ -30,6 +30,7 @@ test("the page loads without console errors and lists the 24 devices", async ({ 
   for (const name of ["psu-01", "psu-20", "env-01", "env-04"]) {
     await expect(page.locator(`tr[data-device="${name}"]`)).toBeVisible();
   }
+  await expect(page.locator('tr[data-device="psu-01"]')).toContainText("area=demo kind=scpi");
   await page.waitForTimeout(1000); // let every stream settle before judging the console
   await shot(page, "dashboard-devices.png");
   expect(errors).toEqual([]);
@@ -96,6 +97,7 @@ test("an injected fault turns the device BACKOFF, the plot shows the outage, cle
 
   await demo.fault("psu-05", "clear=1");
   await expect(row).toHaveAttribute("data-state", "CONNECTED", { timeout: 30_000 });
+  await expect(row.getByTestId("reconnections")).not.toHaveText("0");
   await expect(legend).toHaveAttribute("data-quality", "GOOD");
   await expect.poll(async () => {
     const p = await plotInfo(page, 0);

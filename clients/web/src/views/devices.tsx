@@ -1,4 +1,4 @@
-// The devices: state, driver, address, reconnections and last error, live
+// The devices: state, driver, address, reconnections, error and tags, live
 // through WatchDevices.
 import { DeviceState } from "../../gen/switchyard/v1/device_pb";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
@@ -29,9 +29,10 @@ export function DevicesView({ open }: { open: (device: string) => void }) {
             <th>state</th>
             <th>driver</th>
             <th>address</th>
-            <th title="connections re-established after a failure">reconnections</th>
+            <th title="connections re-established after a failure, this run (not process restarts)">reconnections</th>
             <th>since / next attempt</th>
-            <th>last error</th>
+            <th>error</th>
+            <th>tags</th>
             <th>identity</th>
           </tr>
         </thead>
@@ -56,9 +57,20 @@ export function DevicesView({ open }: { open: (device: string) => void }) {
                 </td>
                 <td>{d.driver}</td>
                 <td class="mono">{d.address}</td>
-                <td class="num" data-testid="reconnections">{d.restartCount}</td>
+                <td class="num" data-testid="reconnections">{d.reconnections}</td>
                 <td class="mono">{when}</td>
-                <td class="err">{d.lastError}</td>
+                {/* While connected, last_error is history: why it last reconnected. */}
+                {d.state === DeviceState.CONNECTED ? (
+                  <td class="muted" title="why the connection last broke">{d.lastError && "last: " + d.lastError}</td>
+                ) : (
+                  <td class="err">{d.lastError}</td>
+                )}
+                <td class="muted">
+                  {Object.entries(d.tags)
+                    .sort()
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(" ")}
+                </td>
                 <td class="muted">{d.identity}</td>
               </tr>
             );
