@@ -1,5 +1,6 @@
 // Roles in the page: it asks GetIdentity who it is, disables what that role may
-// not do, and shows the server's refusal when a request is forced through.
+// not do, and shows the server's refusal when a request is forced through. And
+// abort, which needs a command that runs for a while.
 //
 // "with authentication on" runs against a demo with real tokens
 // (`switchyard token new`); it skips, saying so, only while the server offers
@@ -49,16 +50,31 @@ async function forceSend(page: Page, volts: string): Promise<void> {
   await send.click();
 }
 
-test.describe("with a stubbed identity", () => {
+test.describe("on a small demo (psu-01, psu-02, tc-01)", () => {
   let demo: Demo;
   test.beforeAll(async () => {
-    demo = await Demo.start({ args: ["--scpi", "2", "--lines", "0"] });
+    demo = await Demo.start({ args: ["--scpi", "2", "--lines", "0", "--modbus", "1"] });
+  });
+
+  test("abort ends the command in progress, and the command shows ABORTED", async ({ page }) => {
+    // tc-01's set_temperature waits until the read-back settles within 0.5 °C of
+    // the set-point, seconds for 150 °C, so it is in progress when abort is pressed.
+    await page.goto(demo.url + "?tab=commands&device=tc-01");
+    const form = page.locator('form[data-command="set_temperature"]');
+    await form.locator('input[data-arg="degC"]').fill("150");
+    await form.getByTestId("send").click();
+    await expect(form.getByTestId("send")).toHaveText("sending…");
+    await page.getByTestId("abort").click();
+    await expect(page.getByText(/^aborted set_temperature/)).toBeVisible();
+    await expect(form.getByTestId("error")).toHaveAttribute("data-code", "ABORTED");
+    await expect(form.getByTestId("error")).toHaveAttribute("data-reason", "ABORTED");
+    await expect(form.getByTestId("send")).toHaveText("send");
   });
   test.afterAll(async () => {
     await demo?.stop();
   });
 
-  test("a viewer sees controls disabled, and a forced request's refusal is shown", async ({ page }) => {
+  test("a viewer (stubbed identity) sees controls disabled, and a forced request's refusal is shown", async ({ page }) => {
     const errors = consoleErrors(page);
     await page.route("**/switchyard.v1.SystemService/GetIdentity", (r) =>
       r.fulfill({ status: 200, contentType: "application/proto", body: identity("vera", "viewer", viewerMethods) }),
@@ -82,7 +98,7 @@ test.describe("with a stubbed identity", () => {
     expect(errors.filter((e) => !/status of 403/.test(e))).toEqual([]);
   });
 
-  test("an operator may send, but not a command whose role is admin", async ({ page }) => {
+  test("an operator (stubbed identity) may send, but not a command whose role is admin", async ({ page }) => {
     const ops = [...viewerMethods, sendCommand, "/switchyard.v1.DeviceService/AbortCommand"];
     await page.route("**/switchyard.v1.SystemService/GetIdentity", (r) =>
       r.fulfill({ status: 200, contentType: "application/proto", body: identity("otto", "operator", ops) }),
