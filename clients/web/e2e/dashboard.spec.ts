@@ -185,15 +185,22 @@ test("the observer shows the restart count rise after a restart from the page", 
   await expect(row).toHaveAttribute("data-state", "RUNNING");
   await expect(page.locator('tr[data-process="devices"]')).toBeVisible();
   await expect(row.getByTestId("restarts")).toHaveText("0");
+  let asked = "";
+  page.once("dialog", (d) => {
+    asked = d.message();
+    void d.accept();
+  });
   await row.getByTestId("restart").click();
   await expect(row.getByTestId("restarts")).toHaveText("1");
+  expect(asked).toContain("Restart devices/psu-03?");
   await expect(row).toHaveAttribute("data-state", "RUNNING");
   await page.getByTestId("event-filter").fill("devices/psu-03");
   const events = page.getByTestId("events").locator("li");
   await expect(events.first()).toContainText("psu-03");
   for (const text of await events.allTextContents()) expect(text).toContain("switchyard/devices/psu-03");
   await expect(events.filter({ hasText: "STARTED" }).first()).toBeVisible();
-  await shot(page, "dashboard-observer.png");
+  await page.evaluate(() => window.scrollTo(0, 0)); // the sticky header stays on top
+  await shot(page, "dashboard-observer.png", true);
   expect(errors).toEqual([]);
 });
 

@@ -16,9 +16,9 @@ export function consoleErrors(page: Page): string[] {
   return errors;
 }
 
-export async function shot(page: Page, name: string): Promise<void> {
+export async function shot(page: Page, name: string, fullPage = false): Promise<void> {
   mkdirSync(artifacts, { recursive: true });
-  await page.screenshot({ path: resolve(artifacts, name) });
+  await page.screenshot({ path: resolve(artifacts, name), fullPage });
 }
 
 /** PlotInfo is what the tests read of a live plot (window.switchyardDebug). */

@@ -92,7 +92,7 @@ function AlarmRow({ alarm: a }: { alarm: Alarm }) {
         <span class="sev">{sev}</span>
         {a.latched !== a.severity && <span class="muted"> (latched {latched})</span>}
       </td>
-      <td>{alarmKey(a)}</td>
+      <td class="nowrap">{alarmKey(a)}</td>
       <td>{enumName(AlarmCondition, a.condition, "ALARM_CONDITION_")}</td>
       <td class="num">{a.value !== undefined ? +a.value.toFixed(4) : ""}</td>
       <td class="mono">{clock(nsToMs(a.sinceNs))}</td>

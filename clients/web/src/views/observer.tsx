@@ -130,7 +130,7 @@ export function ObserverView() {
             </span>{" "}
             {e.path}
             {e.child && "/" + e.child} <strong>{kindName(e.kind)}</strong> {e.reason && <span class="muted">{firstLine(e.reason)}</span>}
-            {e.restarts > 0 && <span> · {e.restarts} restarts</span>}
+            {e.restarts > 0 && <span> · {e.restarts === 1 ? "1 restart" : `${e.restarts} restarts`}</span>}
           </li>
         ))}
       </ol>
@@ -179,6 +179,10 @@ function Rows({ p, depth, path }: { p: Process; depth: number; path: string }) {
   const state = enumName(ProcessState, p.state, "PROCESS_STATE_");
   const canRestart = may(id, rpc.restartProcess);
   const restart = async () => {
+    // Restarting fails the requests queued in its mailbox, and a supervisor
+    // restarts all its children: ask first.
+    const what = p.kind === "supervisor" ? `${path} and every process under it` : path;
+    if (!window.confirm(`Restart ${what}? Requests waiting in its mailbox fail; none is replayed.`)) return;
     setBusy(true);
     setError(null);
     try {
