@@ -144,7 +144,7 @@ test.describe("with authentication on", () => {
       entries.push(entry.join("\n"));
     }
     const file = join(dir, "tokens.yaml");
-    writeFileSync(file, entries.join("\n"));
+    writeFileSync(file, "tokens:\n" + entries.join("\n"));
     demo = await Demo.start({ args: authArgs(file) });
   });
   test.afterAll(async () => {
@@ -161,8 +161,19 @@ test.describe("with authentication on", () => {
     return page;
   }
 
-  test("a viewer cannot send a command and sees the refusal; an operator can", async ({ browser }) => {
+  test("without a token the page shows the refusal; a viewer cannot send a command; an operator can", async ({ browser }) => {
+    const anonymous = await (await browser.newContext()).newPage();
+    await anonymous.goto(demo.url + "?tab=devices");
+    await expect(anonymous.locator(".badge.down").first()).toContainText("UNAUTHENTICATED");
+    await expect(anonymous.locator("tr[data-device]")).toHaveCount(0);
+    await expect(anonymous.getByTestId("identity")).toContainText("not signed in: this server needs a token");
+    await shot(anonymous, "dashboard-no-token.png");
+
     const viewer = await signIn(browser, "viewer");
+    await expect(viewer.locator('form[data-command="set_voltage"]').getByTestId("send")).toHaveAttribute("title", /viewer/);
+    await viewer.locator('button[data-tab="observer"]').click();
+    await expect(viewer.locator('tr[data-process="devices/psu-01"]').getByTestId("restart")).toBeDisabled();
+    await viewer.locator('button[data-tab="commands"]').click();
     await expect(viewer.locator('form[data-command="set_voltage"]').getByTestId("send")).toBeDisabled();
     await forceSend(viewer, "5");
     await expect(viewer.locator('form[data-command="set_voltage"]').getByTestId("error")).toHaveAttribute("data-code", "PERMISSION_DENIED");

@@ -6,6 +6,7 @@ import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { Severity } from "../gen/switchyard/v1/alarm_pb";
 import { getToken, setToken } from "./api";
+import { roleRank } from "./identity";
 import { alarmsStore, identityError, identityStore, loadIdentity, startLive } from "./state";
 import { useStore } from "./store";
 import { readState, tabs, writeState, type Tab, type ViewState } from "./urlstate";
@@ -87,7 +88,15 @@ function IdentityBox({ onToken }: { onToken: () => void }) {
   const err = useStore(identityError);
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState("");
-  const who = id.role ? `${id.name} · ${id.role}${id.authenticated ? "" : " (no authentication)"}` : "not signed in";
+  // Unauthenticated with a real role: the server runs without authentication.
+  // Without one (role "none"): it wants a token.
+  const who = id.authenticated
+    ? `${id.name} · ${id.role}`
+    : roleRank(id.role) > 0
+      ? `${id.name} · ${id.role} (no authentication)`
+      : id.role
+        ? "not signed in: this server needs a token"
+        : "";
   return (
     <div class="identity" data-testid="identity" data-role={id.role} data-name={id.name}>
       <span title={id.serverVersion ? `server ${id.serverVersion}` : ""}>{who}</span>
