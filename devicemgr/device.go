@@ -42,7 +42,7 @@ type Device struct {
 
 	// The device's children of the Manager's metric vectors, looked up once
 	// rather than per poll.
-	pollCtr, overrunCtr                   prometheus.Counter
+	pollCtr, overrunCtr                 prometheus.Counter
 	requestCtr, unsolicitedCtr, stepCtr prometheus.Counter
 	// gaugeHeld: this session counts in switchyard_devices_connected. Owned by
 	// the Serve goroutine.
