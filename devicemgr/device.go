@@ -358,13 +358,23 @@ func (d *Device) publishBadFor(chans []*ChannelSpec, q telemetry.Quality, reason
 }
 
 // send calls the device's mailbox with a command and waits for its result: at
-// most the lock timeout for its turn, then the command's own reply timeout.
+// most the lock timeout for its turn, then until the reply, within the
+// command's Timeout and the caller's deadline (which fail the call with
+// context.DeadlineExceeded, never cutting the exchange).
 func (d *Device) send(ctx context.Context, cmd Command) (Reply, error) {
 	if st := d.Info().State; st != Connected {
 		return Reply{}, fmt.Errorf("device %s is %s: %w", d.spec.Name, st, ErrNotConnected)
 	}
 	if _, err := d.render(cmd); err != nil {
 		return Reply{}, err
+	}
+	if cmd.Timeout > 0 {
+		// The command's timeout bounds how long its caller waits; the
+		// exchange itself, once started, runs to its end (or the reply
+		// timeout) on the device's lane, so the connection stays in step.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cmd.Timeout)
+		defer cancel()
 	}
 	v, err := d.mb.Call(ctx, cmd)
 	rep, _ := v.(Reply)

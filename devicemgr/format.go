@@ -72,6 +72,9 @@ func CompileReplyFormat(src string) (*ReplyFormat, error) {
 	if len(src) > 1024 {
 		return nil, fmt.Errorf("format longer than 1024 bytes")
 	}
+	if src == "" || src == "re:" {
+		return nil, fmt.Errorf("empty format")
+	}
 	if rest, ok := strings.CutPrefix(src, "re:"); ok {
 		re, err := regexp.Compile(`^(?:` + rest + `)\s*$`)
 		if err != nil {
