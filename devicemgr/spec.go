@@ -186,6 +186,8 @@ type ArgSpec struct {
 	// match in full. Default DefaultStringPattern: printable text without ';'
 	// (which would start another command on most instruments).
 	Pattern string
+	// Unit of a numeric argument, for display.
+	Unit string
 }
 
 // DefaultStringPattern is what a string argument may hold unless its Pattern
