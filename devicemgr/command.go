@@ -89,7 +89,7 @@ func (d *Device) render(cmd Command) (rendered, error) {
 	if len(line) > MaxLineBytes {
 		return rendered{}, fmt.Errorf("command %s: the line would be %d bytes, at most %d: %w", spec.Name, len(line), MaxLineBytes, ErrBadArgument)
 	}
-	return rendered{spec: spec, args: args, line: line, reply: spec.Reply || spec.ReplyFormat != "" || isQuery(spec.Template)}, nil
+	return rendered{spec: spec, args: args, line: line, reply: spec.HasReply()}, nil
 }
 
 type rendered struct {
@@ -150,6 +150,14 @@ func checkArg(a ArgSpec, pattern *regexp.Regexp, v string) (string, error) {
 		return v, nil
 	}
 }
+
+// EffectivePattern is the pattern a string argument must match in full: its
+// Pattern, or DefaultStringPattern.
+func (a ArgSpec) EffectivePattern() string { return a.patternOrDefault() }
+
+// HasReply reports whether the command answers with a reply of its own (its
+// reply settings, or a query in its template).
+func (c CommandSpec) HasReply() bool { return c.Reply || c.ReplyFormat != "" || isQuery(c.Template) }
 
 // patternOrDefault is the argument's pattern as configured, or the default.
 func (a ArgSpec) patternOrDefault() string {
