@@ -2,7 +2,6 @@ package devicemgr_test
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -167,10 +166,6 @@ func accountingScenario(t *testing.T, seed uint64) {
 		case 7: // a caller that gives up before the reply
 			q := []string{"MEAS:VOLT?", "MEAS:CURR?"}[rng.IntN(2)]
 			rep, err := r.mgr.Send(ctx, "psu", devicemgr.Command{Raw: q, Timeout: time.Duration(1+rng.IntN(5)) * time.Millisecond})
-			if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, devicemgr.ErrNotConnected) &&
-				!errors.Is(err, devicemgr.ErrTimeout) && !errors.Is(err, devicemgr.ErrBadReply) {
-				t.Errorf("caller timeout: %v", err)
-			}
 			checkReply(q, rep, err)
 		default:
 			time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)

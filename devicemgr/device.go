@@ -230,15 +230,17 @@ func (d *Device) Serve(ctx context.Context) error {
 }
 
 // waitBackoff waits out a reconnect delay; it reports false if ctx ended.
-// When the instrument could not be reached at all, a TCP connect probes its
-// address every ProbeInterval meanwhile, and the first that connects ends
-// the wait: an instrument that comes back is noticed at once, however long
-// the backoff has grown.
+// Meanwhile a TCP connect probes the instrument's address every
+// ProbeInterval, and once the instrument has been seen unreachable (the
+// failed dial that started the wait, or a failed probe), the first probe that
+// connects ends the wait: an instrument that comes back is noticed at once,
+// however long the backoff has grown. One that stays reachable (it failed
+// some other way) waits out its backoff.
 func (d *Device) waitBackoff(ctx context.Context, wait time.Duration, unreachable bool) bool {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	var probe <-chan time.Time
-	if unreachable && d.spec.ProbeInterval > 0 && d.spec.ProbeInterval < wait {
+	if d.spec.ProbeInterval > 0 && d.spec.ProbeInterval < wait {
 		tick := time.NewTicker(d.spec.ProbeInterval)
 		defer tick.Stop()
 		probe = tick.C
@@ -251,8 +253,13 @@ func (d *Device) waitBackoff(ctx context.Context, wait time.Duration, unreachabl
 			return true
 		case <-probe:
 			dialer := net.Dialer{Timeout: min(d.spec.ConnectTimeout, d.spec.ProbeInterval)}
-			if c, err := dialer.DialContext(ctx, "tcp", d.spec.Address); err == nil {
-				c.Close()
+			c, err := dialer.DialContext(ctx, "tcp", d.spec.Address)
+			if err != nil {
+				unreachable = true
+				continue
+			}
+			c.Close()
+			if unreachable {
 				d.m.opts.Logger.Info("device reachable again: reconnecting before the backoff ends", "device", d.spec.Name)
 				return true
 			}

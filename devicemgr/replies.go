@@ -367,7 +367,7 @@ func (d *Device) drainErrors(lc *lineConn, timeout time.Duration) error {
 		if code, _ := strconv.Atoi(m[1]); code == 0 {
 			break
 		}
-		msgs = append(msgs, strings.Trim(strings.TrimSpace(m[0]), `"`))
+		msgs = append(msgs, strings.TrimSpace(reply))
 	}
 	if len(msgs) > 0 {
 		return &InstrumentError{Device: d.spec.Name, Message: strings.Join(msgs, "; ")}

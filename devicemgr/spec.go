@@ -76,9 +76,10 @@ type Spec struct {
 	// ConnectDelay is waited after connecting, before the first line (for
 	// instruments or serial bridges not ready at once). Default 0.
 	ConnectDelay time.Duration
-	// ProbeInterval: while a device whose instrument could not be reached
-	// waits out its backoff, a TCP connect probes the address this often, and
-	// a probe that connects ends the wait. Default 500ms; negative: no probe.
+	// ProbeInterval: while a device waits out its backoff, a TCP connect
+	// probes the instrument's address this often; once the instrument has
+	// been unreachable, a probe that connects ends the wait (it is back).
+	// Default 500ms; negative: no probe.
 	ProbeInterval time.Duration
 	// InTerminator ends every line read; OutTerminator every line written.
 	// Defaults "\n" (a "\r\n" is accepted as "\n" too) and "\n".
