@@ -160,14 +160,16 @@ func (d *Device) poll(lc *lineConn, g *pollGroup) error {
 	for _, l := range g.lines {
 		reply, err := d.ask(lc, l.query, d.spec.ReplyTimeout)
 		ts := d.m.opts.Now().UnixNano() // one reply, one arrival time for all its samples
-		var ie *InstrumentError
-		if errors.As(err, &ie) {
+		if err != nil {
+			// (Declared here, not above: errors.As makes it escape, and a
+			// poll that succeeds should not allocate for it.)
+			var ie *InstrumentError
+			if !errors.As(err, &ie) {
+				return err
+			}
 			g.batch = d.appendBad(g.batch, l.chans, ts, telemetry.CommError,
 				fmt.Sprintf("the instrument answered %q to %q", clip(reply), clip(l.query)))
 			continue
-		}
-		if err != nil {
-			return err
 		}
 		mark := len(g.batch)
 		if err := d.parseLine(g, l, reply, ts); err != nil {
