@@ -251,26 +251,9 @@ func overlay(m, d Protocol, o *origin) Protocol {
 	num("unit_id", &out.UnitID, d.UnitID)
 	num("max_join", &out.MaxJoin, d.MaxJoin)
 	num("max_block", &out.MaxBlock, d.MaxBlock)
-	ptr := func(key string, set bool) {
-		if !set {
-			o.fromModel[key] = true
-		}
-	}
-	if d.Echo != nil {
-		out.Echo = d.Echo
-	} else if out.Echo != nil {
-		ptr("echo", false)
-	}
-	if d.Join != nil {
-		out.Join = d.Join
-	} else if out.Join != nil {
-		ptr("join", false)
-	}
-	if d.MaxGap != nil {
-		out.MaxGap = d.MaxGap
-	} else if out.MaxGap != nil {
-		ptr("max_gap", false)
-	}
+	overlayPtr(o, "echo", &out.Echo, d.Echo)
+	overlayPtr(o, "join", &out.Join, d.Join)
+	overlayPtr(o, "max_gap", &out.MaxGap, d.MaxGap)
 	if d.Backoff != (Backoff{}) {
 		out.Backoff = d.Backoff
 	} else if out.Backoff != (Backoff{}) {
@@ -296,6 +279,16 @@ func overlay(m, d Protocol, o *origin) Protocol {
 	}
 	out.Commands = append(out.Commands, d.Commands...)
 	return out
+}
+
+// overlayPtr sets *dst to the device's v when it is set; else the model's
+// value stays, and is marked as the model's.
+func overlayPtr[T any](o *origin, key string, dst **T, v *T) {
+	if v != nil {
+		*dst = v
+	} else if *dst != nil {
+		o.fromModel[key] = true
+	}
 }
 
 func hasChannel(list []Channel, name string) bool {

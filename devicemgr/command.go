@@ -193,24 +193,34 @@ func checkRange(a ArgSpec, f float64) error {
 	return nil
 }
 
+// prepare starts serving a request: it renders the line, or answers the
+// caller and reports false (a request whose caller left, or a bad one). Until
+// stop, an operator's abort interrupts the connection's I/O (only its writes
+// with writeOnly); the session then ends, since the reply may still arrive.
+func (d *Device) prepare(lc *lineConn, req *request, writeOnly bool) (r rendered, stop func(), ok bool) {
+	if !req.begin(d.spec.Name) {
+		return rendered{}, nil, false
+	}
+	r, err := d.render(req.cmd)
+	if err != nil {
+		req.reply(Reply{}, err)
+		return rendered{}, nil, false
+	}
+	abort, stopAbort := req.abortSignal()
+	stopIO := lc.interruptOn(abort, writeOnly)
+	return r, func() { stopIO(); stopAbort() }, true
+}
+
 // execute runs one command on a query/reply connection with the model's reply
 // accounting. It returns an error only when the session must end (a broken
 // connection, a timeout, the device out of step); the caller always gets its
 // own result. An instrument's refusal fails the command alone.
 func (d *Device) execute(lc *lineConn, req *request) error {
-	if !req.begin(d.spec.Name) {
+	r, stop, ok := d.prepare(lc, req, false)
+	if !ok {
 		return nil
 	}
-	r, err := d.render(req.cmd)
-	if err != nil {
-		req.reply(Reply{}, err)
-		return nil
-	}
-	// An operator's abort interrupts the I/O; the session then ends, since
-	// the instrument's reply may still arrive.
-	abort, stopAbort := req.abortSignal()
-	defer stopAbort()
-	defer lc.interruptOn(abort, false)()
+	defer stop()
 	// The caller's deadline bounds how long it waits (the mailbox returns
 	// when it passes), never the exchange: a reply cut halfway would leave
 	// the connection out of step for every other caller.
@@ -290,17 +300,11 @@ func (d *Device) replyValues(r rendered, text string) (Reply, error) {
 // executePush writes a command to a device that pushes lines: its input is
 // the pushed stream (read by the reader goroutine), so nothing is read back.
 func (d *Device) executePush(lc *lineConn, req *request) error {
-	if !req.begin(d.spec.Name) {
+	r, stop, ok := d.prepare(lc, req, true)
+	if !ok {
 		return nil
 	}
-	r, err := d.render(req.cmd)
-	if err != nil {
-		req.reply(Reply{}, err)
-		return nil
-	}
-	abort, stopAbort := req.abortSignal()
-	defer stopAbort()
-	defer lc.interruptOn(abort, true)()
+	defer stop()
 	if err := lc.writeLine(r.line, max(d.spec.ReplyTimeout, req.cmd.Timeout)); err != nil {
 		req.reply(Reply{}, fmt.Errorf("device %s: %w", d.spec.Name, err))
 		return err
