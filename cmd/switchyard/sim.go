@@ -55,7 +55,7 @@ func (s *simFlags) useExamplesLayout() {
 	}
 }
 
-func (s *simFlags) register(fs *flag.FlagSet, scpi, lines int) {
+func (s *simFlags) register(fs *flag.FlagSet, scpi, lines int, acks string) {
 	fs.IntVar(&s.scpi, "scpi", scpi, "number of simulated SCPI power supplies (psu-01, ...)")
 	fs.IntVar(&s.lines, "lines", lines, "number of simulated line-pushing environment monitors (env-01, ...)")
 	fs.IntVar(&s.modbus, "modbus", 0, "number of simulated Modbus TCP temperature controllers (tc-01, ...)")
@@ -66,7 +66,7 @@ func (s *simFlags) register(fs *flag.FlagSet, scpi, lines int) {
 	fs.Float64Var(&s.pushHz, "push-hz", 10, "lines per second pushed by each environment monitor")
 	fs.IntVar(&s.basePort, "base-port", 0, "port of the first instrument, the others follow (0: free ports)")
 	fs.StringVar(&s.control, "control", "127.0.0.1:7490", "HTTP address of the fault-injection control API (empty: none)")
-	fs.StringVar(&s.acks, "acks", "psu-19", "the power supply that acknowledges every write (OK/ERR) and refuses joined messages, model sim-psu-acks (empty: none)")
+	fs.StringVar(&s.acks, "acks", acks, "the power supply that acknowledges every write (OK/ERR) and refuses joined messages, model sim-psu-acks (empty: none)")
 	fs.StringVar(&s.quirky, "quirky", "", "comma-separated personalities ("+strings.Join(sim.PersonalityNames(), ", ")+"): one more power supply of each, named after it (acks-01, ...)")
 }
 
@@ -92,7 +92,7 @@ func (s *simFlags) fleet() (*sim.Fleet, error) {
 func cmdSim(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	var sf simFlags
-	sf.register(fs, 20, 4)
+	sf.register(fs, 20, 4, "")
 	out := fs.String("config-out", "", "write a server configuration for the simulated instruments to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -113,7 +113,7 @@ func cmdSim(ctx context.Context, args []string, stdout io.Writer, log *slog.Logg
 		log.Info("wrote server configuration", "file", *out)
 	}
 	for _, in := range fleet.Instruments() {
-		fmt.Fprintf(stdout, "%-13s %-11s %-18s %s\n", in.Name(), in.Kind(), in.ModelName(), in.Addr())
+		fmt.Fprintf(stdout, "%-9s %-11s %s\n", in.Name(), in.Kind(), in.Addr())
 	}
 	return runFleet(ctx, fleet, sf.control, log)
 }
