@@ -99,7 +99,11 @@ type Command struct {
 	Name    string
 	Raw     string
 	Args    []string
-	Timeout time.Duration // zero means the device's reply timeout
+	// Timeout bounds how long the caller waits (context.DeadlineExceeded
+	// after it, the exchange itself still read to its end); longer than the
+	// device's reply timeout, it also gives a slow command more time to
+	// answer. Zero: no bound but the caller's context.
+	Timeout time.Duration
 }
 
 // String describes the command for logs and the supervision tree, e.g.
