@@ -96,9 +96,9 @@ func (i Info) Summary() string {
 // Command is a request to send to a device: a configured command by Name with Args,
 // or a Raw line. A Raw line ending in '?' waits for a reply.
 type Command struct {
-	Name    string
-	Raw     string
-	Args    []string
+	Name string
+	Raw  string
+	Args []string
 	// Timeout bounds how long the caller waits (context.DeadlineExceeded
 	// after it, the exchange itself still read to its end); longer than the
 	// device's reply timeout, it also gives a slow command more time to
