@@ -25,41 +25,16 @@ type entry struct {
 
 func entriesOf(root *yaml.Node) []entry {
 	var out []entry
-	var walk func(n *yaml.Node, p string)
-	walk = func(n *yaml.Node, p string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, p)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				kp := k.Value
-				if p != "" {
-					kp = p + "." + k.Value
-				}
-				e := entry{line: k.Line, key: k.Value, path: kp}
-				if v.Kind == yaml.ScalarNode {
-					e.value = v.Value
-				}
-				out = append(out, e)
-				if v.Kind == yaml.ScalarNode && v.Line != k.Line {
-					out = append(out, entry{line: v.Line, value: v.Value, path: kp})
-				}
-				walk(v, kp)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				ip := fmt.Sprintf("%s[%d]", p, i)
-				if c.Kind == yaml.ScalarNode {
-					out = append(out, entry{line: c.Line, value: c.Value, path: ip})
-				}
-				walk(c, ip)
-			}
+	walkYAML(root, func(path string, line int, key string, v *yaml.Node) {
+		e := entry{line: line, key: key, path: path}
+		if v.Kind == yaml.ScalarNode {
+			e.value = v.Value
 		}
-	}
-	walk(root, "")
+		out = append(out, e)
+		if key != "" && v.Kind == yaml.ScalarNode && v.Line != line {
+			out = append(out, entry{line: v.Line, value: v.Value, path: path})
+		}
+	})
 	return out
 }
 
@@ -81,7 +56,7 @@ func (s *source) explain(e string) (int, string) {
 	line := atoi(m[1])
 	msg := strings.TrimPrefix(e, m[0])
 	find := func(match func(entry) bool) string {
-		for _, en := range entriesOf(s.root) {
+		for _, en := range s.entries {
 			if en.line == line && match(en) {
 				return en.path
 			}
@@ -249,8 +224,8 @@ var durationKeys = map[string]bool{
 
 // checkExplicitZeros refuses a duration of models and devices written as
 // zero: it would not mean zero but the default.
-func checkExplicitZeros(root *yaml.Node, add func(path, format string, args ...any)) {
-	for _, en := range entriesOf(root) {
+func checkExplicitZeros(entries []entry, add func(path, format string, args ...any)) {
+	for _, en := range entries {
 		if en.key == "" || !durationKeys[en.key] || en.value == "" {
 			continue
 		}

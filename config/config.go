@@ -153,9 +153,9 @@ var lineRE = regexp.MustCompile(`^line (\d+): `)
 // source is one file of a configuration: its name, its YAML tree and the
 // lines of its fields.
 type source struct {
-	name  string
-	lines lineIndex
-	root  *yaml.Node
+	name    string
+	lines   lineIndex
+	entries []entry
 }
 
 func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config, error) {
@@ -242,7 +242,7 @@ func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config
 		checkAddr("questdb.address", c.QuestDB.Address)
 	}
 	for _, src := range uniqueSources(main, modelSrc) {
-		checkExplicitZeros(src.root, add)
+		checkExplicitZeros(src.entries, add)
 	}
 	c.checkModels(add)
 	if c.QuestDB.SpoolMaxBytes < 1<<20 {
@@ -292,7 +292,7 @@ func decodeStrict(data []byte, v any) error {
 func newSource(name string, data []byte) *source {
 	var root yaml.Node
 	_ = yaml.Unmarshal(data, &root)
-	return &source{name: name, lines: newLineIndex(&root), root: &root}
+	return &source{name: name, lines: newLineIndex(&root), entries: entriesOf(&root)}
 }
 
 // modelsFile is what an included file may hold.
