@@ -154,7 +154,9 @@ var configTypes = map[string]reflect.Type{
 	"config.Command": reflect.TypeFor[Command](), "config.Arg": reflect.TypeFor[Arg](),
 	"config.Alarm": reflect.TypeFor[Alarm](), "config.Listen": reflect.TypeFor[Listen](),
 	"config.QuestDB": reflect.TypeFor[QuestDB](), "config.Backoff": reflect.TypeFor[Backoff](),
-	"config.modelsFile": reflect.TypeFor[modelsFile](),
+	"config.modelsFile": reflect.TypeFor[modelsFile](), "config.Auth": reflect.TypeFor[Auth](),
+	"config.CertIdentity": reflect.TypeFor[CertIdentity](), "config.TLS": reflect.TypeFor[TLS](),
+	"config.HTTP": reflect.TypeFor[HTTP](), "config.Limits": reflect.TypeFor[Limits](),
 }
 
 // knownKeys lists the YAML keys of a config type, sorted.

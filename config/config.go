@@ -48,6 +48,15 @@ type Config struct {
 	// Alarms are the alarm limits of channels; see alarms.go.
 	Alarms []Alarm `yaml:"alarms,omitempty"`
 
+	// Auth, TLS, HTTP, Limits and Insecure secure the API; see security.go.
+	Auth   Auth   `yaml:"auth,omitempty"`
+	TLS    TLS    `yaml:"tls,omitempty"`
+	HTTP   HTTP   `yaml:"http,omitempty"`
+	Limits Limits `yaml:"limits,omitempty"`
+	// Insecure allows non-loopback listen addresses without TLS and
+	// authentication (the server warns at every start).
+	Insecure bool `yaml:"insecure,omitempty"`
+
 	// Warnings are what Parse found legal but suspicious, each as
 	// "file:line: field.path: message" (not part of the file).
 	Warnings []string `yaml:"-"`
@@ -105,12 +114,24 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 // Load reads and checks a configuration file (and the files it includes).
+// Relative paths of the auth and tls sections are made relative to the file's
+// directory.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	for _, p := range []*string{&c.Auth.TokensFile, &c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return c, nil
 }
 
 // Parse checks configuration text; name is used in error messages, and
@@ -275,6 +296,7 @@ func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config
 	}
 	c.checkAlarms(add)
 	c.checkAlarmTargets(add, warn)
+	c.checkSecurity(add)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errLess(name, errs[i], errs[j]) })
 		return nil, errors.Join(errs...)
