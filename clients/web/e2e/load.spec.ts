@@ -37,11 +37,12 @@ test("p95 frame interval under 50 ms while 2,000 samples/s stream into 20 plotte
   writeFileSync(resolve(artifacts, "dashboard-frames.txt"), report + "\n");
   await page.getByTestId("pause").click();
   await shot(page, "dashboard-load.png");
-  expect(live.samplesPerS, "the page really receives the load").toBeGreaterThan(1800);
   expect(errors).toEqual([]);
   // A machine that cannot give even the paused page its frames (other work on
-  // its cores) cannot judge the budget; say so rather than pass or fail.
+  // its cores; then the simulator falls behind too) cannot judge the budget;
+  // say so rather than pass or fail.
   test.skip(paused.p95 > 20, `the machine is too busy to judge frame times: ${report}`);
+  expect(live.samplesPerS, "the page really receives the load").toBeGreaterThan(1800);
   expect(live.p95, report).toBeLessThan(50);
 });
 
