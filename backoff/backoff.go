@@ -11,16 +11,21 @@ const (
 	DefaultMin        = 100 * time.Millisecond
 	DefaultMax        = 30 * time.Second
 	DefaultJitter     = 0.2
+	DefaultMultiplier = 2
 	DefaultResetAfter = 30 * time.Second
 )
 
-// Policy is a schedule of delays: exponential from Min, capped at Max, with up
-// to Jitter of each delay taken off at random. The zero value is the defaults.
+// Policy is a schedule of delays: exponential from Min (times Multiplier after
+// each failure), capped at Max, with up to Jitter of each delay taken off at
+// random. The zero value is the defaults.
 type Policy struct {
 	// Min is the first delay. Default 100ms. Negative: no delay at all.
 	Min time.Duration
 	// Max caps the delay. Default 30s.
 	Max time.Duration
+	// Multiplier is what each failure in a row multiplies the delay by.
+	// Default 2; below 1 takes the default.
+	Multiplier float64
 	// Jitter is the largest fraction of a delay removed at random, in [0,1].
 	// Default 0.2. Negative: no jitter.
 	Jitter float64
@@ -43,6 +48,9 @@ func (p Policy) WithDefaults() Policy {
 	if p.Jitter == 0 {
 		p.Jitter = DefaultJitter
 	}
+	if p.Multiplier < 1 {
+		p.Multiplier = DefaultMultiplier
+	}
 	// A negative Jitter stays negative (none), so that WithDefaults is
 	// idempotent: a default applied twice must not turn "none" into 0.2.
 	p.Jitter = min(p.Jitter, 1)
@@ -57,12 +65,12 @@ func (p Policy) Delay(n int, r float64) time.Duration {
 	if p.Min < 0 || n < 1 {
 		return 0
 	}
-	d := p.Min
-	for i := 1; i < n && d < p.Max; i++ {
-		d *= 2
+	d := float64(p.Min)
+	for i := 1; i < n && d < float64(p.Max); i++ {
+		d *= p.Multiplier
 	}
-	d = min(d, p.Max)
-	return d - time.Duration(float64(d)*max(p.Jitter, 0)*r)
+	d = min(d, float64(p.Max))
+	return time.Duration(d - d*max(p.Jitter, 0)*r)
 }
 
 // Clock is the time a Backoff waits on. System is the real one; in a synctest

@@ -34,6 +34,11 @@ func TestDelay(t *testing.T) {
 		{"immediate", backoff.Policy{Min: -1}, 5, 0.5, 0},
 		{"before the first failure", backoff.Policy{}, 0, 0, 0},
 		{"custom", backoff.Policy{Min: time.Second, Max: 5 * time.Second, Jitter: -1}, 3, 0, 4 * time.Second},
+		{"multiplier 3", backoff.Policy{Min: 100 * ms, Max: time.Second, Multiplier: 3, Jitter: -1}, 3, 0, 900 * ms},
+		{"multiplier capped", backoff.Policy{Min: 100 * ms, Max: time.Second, Multiplier: 3, Jitter: -1}, 4, 0, time.Second},
+		{"multiplier 1.5", backoff.Policy{Min: 100 * ms, Multiplier: 1.5, Jitter: -1}, 3, 0, 225 * ms},
+		{"multiplier 1: constant", backoff.Policy{Min: 100 * ms, Multiplier: 1, Jitter: -1}, 9, 0, 100 * ms},
+		{"multiplier below 1: default", backoff.Policy{Min: 100 * ms, Multiplier: 0.5, Jitter: -1}, 2, 0, 200 * ms},
 	}
 	for _, tc := range cases {
 		if got := tc.p.Delay(tc.n, tc.r); got != tc.want {

@@ -20,10 +20,10 @@ import (
 func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	var sf simFlags
-	sf.register(fs, 20, 4)
+	sf.register(fs, 20, 4, "psu-19")
 	qdb := fs.String("questdb", os.Getenv("SWITCHYARD_QUESTDB"), "QuestDB HTTP host:port to archive to (default $SWITCHYARD_QUESTDB; empty: no archiving)")
 	grpcAddr := fs.String("grpc", "127.0.0.1:7400", "gRPC listen address")
-	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (Connect, gRPC-Web, /healthz, /metrics)")
+	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (the dashboard at /, Connect, gRPC-Web, /healthz, /metrics)")
 	spool := fs.String("spool", "", "durable spool directory between the hub and QuestDB (empty: none; samples not yet in QuestDB are lost on a crash)")
 	cfgFile := fs.String("config", "", "serve this file's devices (such as examples/lab.yaml) against the examples fleet (implies --examples)")
 	tokens := fs.String("tokens", "", "turn authentication on with this tokens file (switchyard token new makes entries); default: off, loopback only")
@@ -64,6 +64,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		fmt.Fprint(stdout, ", not archiving (no --questdb)")
 	}
 	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "dashboard: http://%s/\n", h)
 	printAuthHint(stdout, cfg, g.String())
 
 	// The instruments outlive the server: it stops first, so that its devices
