@@ -32,17 +32,19 @@ import (
 //	├── device-events  worker: device state changes into QuestDB (with archiving)
 //	├── alarm-archive  worker: alarm transitions into QuestDB (with archiving)
 //	├── alarms         worker: the alarm engine
-//	├── spool-monitor  worker: the spool's fill level as a channel (with a spool)
+//	├── spool-monitor  worker: the archives' spools (fill, damage, stopped) as channels (with a spool)
 //	├── devices        dynamic supervisor (one_for_one): one worker per
 //	│                  instrument, added at run time, keyed by its device name,
 //	│                  each with its command mailbox
 //	└── api            worker: the gRPC and HTTP servers
 //
 // The telemetry hub's fan-out runs on its publishers' goroutines (a publish
-// never blocks, whatever the consumers do). Its process in the tree is the
+// never waits for a viewer; only a lossless consumer at its bound, the archive
+// or the alarm engine, holds it back). Its process in the tree is the
 // watchdog: it keeps every subscription's queue depth current and reports
-// stalled consumers and runaway lossless queues as its status (each change is
-// a supervision STATUS event), in the log and in metrics.
+// stalled consumers and lossless queues at their bound as its status (each
+// change is a supervision STATUS event), in the log, in metrics and as the
+// switchyard/hub_backpressure channel.
 //
 // Start order (the root supervisor starts children in order, each after the one
 // before it is ready):
