@@ -15,6 +15,7 @@ from PySide6.QtCore import QPointF  # noqa: E402
 from PySide6.QtGui import QColor  # noqa: E402
 
 from switchyard.gui.plots import (  # noqa: E402
+    NO_ENVELOPE,
     TICKS_PER_FRAME,
     Intake,
     PlotPanel,
@@ -147,21 +148,31 @@ def test_the_view_follows_the_data_in_steps():
         ranges.add(r)
     assert len(ranges) < 60, len(ranges)  # it moves in steps, not with every sample
     # y: a noisy signal (the 30 s in view, one frame every 0.1 s for 100 s)
-    # settles in a range that stays; a jump widens it.
+    # settles in a range that stays; a jump widens it; a much narrower signal
+    # narrows it.
     rng = np.random.default_rng(2)
     noise = 12 + rng.normal(0, 0.01, 13_000)
-    cur = (0.0, 1.0)
-    seen = []
+    env, seen = NO_ENVELOPE, []
     for i in range(1000):
         v = noise[i * 10:i * 10 + 3000]
-        cur = follow_y(float(v.min()), float(v.max()), cur)
-        assert cur[0] < v.min() and v.max() < cur[1]
-        if not seen or seen[-1] != cur:
-            seen.append(cur)
+        env, r = follow_y(float(v.min()), float(v.max()), env)
+        assert r[0] < v.min() and v.max() < r[1]
+        if not seen or seen[-1] != r:
+            seen.append(r)
     assert len(seen) <= 3, seen
-    assert follow_y(12.0, 21.5, cur) == (10.0, 22.0)
-    assert follow_y(12.0, 12.0, (0.0, 1.0)) == pytest.approx((10.5, 13.5))  # a flat line
-    assert follow_y(0.0, 0.0, (0.0, 100.0)) == pytest.approx((-0.15, 0.15))
+    env, r = follow_y(12.0, 21.5, env)
+    assert r == (11.0, 22.0)
+    env, r = follow_y(13.0, 17.0, env)  # still fills a quarter of it: the same range
+    assert r == (11.0, 22.0)
+    env, r = follow_y(12.0, 12.0, env)  # a flat line
+    assert r == pytest.approx((10.5, 13.5))
+    assert follow_y(0.0, 0.0, NO_ENVELOPE)[1] == pytest.approx((-0.12, 0.12))
+    # A sawtooth rising from 0 to 10 (a frame every 0.1 s): the range grows
+    # with it, not past it.
+    env = NO_ENVELOPE
+    for i in range(1, 101):
+        env, r = follow_y(0.0, i / 10, env)
+    assert r == (-1.0, 11.0)
 
 
 def feed(panel, keys, seconds, rate=100, start=0.0, bad=None):
