@@ -56,6 +56,7 @@ def main() -> None:
     # waited for a CPU); --cpu: the GUI thread's CPU time.
     prof = cProfile.Profile(time.thread_time) if args.cpu else cProfile.Profile()
     late: list[float] = []
+    own: list[float] = []  # lateness less the time the GUI thread waited for a CPU
     stalls: list[tuple[float, float, float]] = []
     windows: list[tuple[float, float]] = []
     samples: list[tuple[float, str]] = []
@@ -111,6 +112,7 @@ def main() -> None:
                 late.append(lateness)
                 last[0] = now
                 cur = sched()
+                own.append(max(0.0, lateness - (cur[1] - prev[0][1]) / 1e9))
                 if lateness > 0.020:
                     stalls.append((lateness, (cur[0] - prev[0][0]) / 1e9, (cur[1] - prev[0][1]) / 1e9))
                     windows.append((time.monotonic() - lateness - 0.010, time.monotonic()))
@@ -160,6 +162,9 @@ def main() -> None:
           f"process CPU {100 * cpu / elapsed:.0f}% of a core, load {os.getloadavg()[0]:.1f}")
     print(f"probe: {len(late)} ticks, p50 {pct[50]:.1f} ms, p95 {pct[95]:.1f} ms, p99 {pct[99]:.1f} ms, "
           f"max {late[-1] * 1000:.1f} ms")
+    own.sort()
+    print(f"less the waits for a CPU: p95 {own[int(len(own) * 0.95)] * 1000:.1f} ms, "
+          f"p99 {own[int(len(own) * 0.99)] * 1000:.1f} ms, max {own[-1] * 1000:.1f} ms")
     print("CPU by thread (% of a core): " + ", ".join(
         f"{name} {100 * (threads1[name] - threads0.get(name, 0)) / elapsed:.1f}"
         for name in sorted(threads1, key=lambda n: threads0.get(n, 0) - threads1[n])[:8])
