@@ -377,6 +377,10 @@ class PlotPanel(QSplitter):
         item = self.plot.getPlotItem()
         self._vb = item.getViewBox()
         self._axes = left, bottom = item.getAxis("left"), item.getAxis("bottom")
+        # The view's menu (ranges, auto-range, export) stays; "Plot Options"
+        # (log axes, FFT, downsampling, pyqtgraph's grid) acts on pyqtgraph's
+        # own curves, not on these lines.
+        item.setMenuEnabled(False, enableViewBoxMenu=True)
         left.setWidth(AXIS_WIDTH)
         bottom.enableAutoSIPrefix(False)  # the label stays "time (s)"
         for axis in (left, bottom):  # redrawn when the range changes, a pixmap in between
