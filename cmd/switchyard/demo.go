@@ -20,12 +20,13 @@ import (
 func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	var sf simFlags
-	sf.register(fs, 20, 4)
+	sf.register(fs, 20, 4, "psu-19")
 	qdb := fs.String("questdb", os.Getenv("SWITCHYARD_QUESTDB"), "QuestDB HTTP host:port to archive to (default $SWITCHYARD_QUESTDB; empty: no archiving)")
 	grpcAddr := fs.String("grpc", "127.0.0.1:7400", "gRPC listen address")
-	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (Connect, gRPC-Web, /healthz, /metrics)")
+	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (the dashboard at /, Connect, gRPC-Web, /healthz, /metrics)")
 	spool := fs.String("spool", "", "durable spool directory between the hub and QuestDB (empty: none; samples not yet in QuestDB are lost on a crash)")
 	cfgFile := fs.String("config", "", "serve this file's devices (such as examples/lab.yaml) against the examples fleet (implies --examples)")
+	tokens := fs.String("tokens", "", "turn authentication on with this tokens file (switchyard token new makes entries); default: off, loopback only")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,6 +48,9 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	cfg.QuestDB.Address = *qdb
 	cfg.QuestDB.Table = "samples"
 	cfg.QuestDB.SpoolDir = *spool
+	if *tokens != "" {
+		cfg.Auth.TokensFile = *tokens
+	}
 	a, err := newApp(cfg, appOptions{Log: log})
 	if err != nil {
 		fleet.Close()
@@ -60,6 +64,8 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		fmt.Fprint(stdout, ", not archiving (no --questdb)")
 	}
 	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "dashboard: http://%s/\n", h)
+	printAuthHint(stdout, cfg, g.String())
 
 	// The instruments outlive the server: it stops first, so that its devices
 	// report DISCONNECTED because they were stopped, not because the sim vanished.
@@ -112,4 +118,18 @@ func driftSetPoint(ctx context.Context, devices *devicemgr.Manager, device strin
 			log.Debug("demo drift: set_voltage failed", "device", device, "err", err)
 		}
 	}
+}
+
+// printAuthHint tells the demo's user how callers identify themselves.
+func printAuthHint(w io.Writer, cfg *config.Config, grpcAddr string) {
+	if cfg.AuthOn() {
+		fmt.Fprintf(w, "authentication is on (%s): send a token from it, e.g.\n"+
+			"  grpcurl -plaintext -H 'authorization: Bearer TOKEN' %s switchyard.v1.DeviceService/ListDevices\n"+
+			"  SWITCHYARD_TOKEN=TOKEN switchyard devices\n", cfg.Auth.TokensFile, grpcAddr)
+		return
+	}
+	fmt.Fprintf(w, "authentication is off (loopback only; every caller is admin). To turn it on:\n"+
+		"  switchyard token new --name alice --role operator   # first line: the token; then its entry\n"+
+		"  (put the entry under tokens: in tokens.yaml, then restart with --tokens tokens.yaml)\n"+
+		"  grpcurl -plaintext -H 'authorization: Bearer TOKEN' %s switchyard.v1.DeviceService/ListDevices\n", grpcAddr)
 }

@@ -23,6 +23,9 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration: " + w)
+	}
 	a, err := newApp(cfg, appOptions{Log: log, Profiling: *prof})
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ const (
 	SystemService_WatchSupervisionEvents_FullMethodName = "/switchyard.v1.SystemService/WatchSupervisionEvents"
 	SystemService_RestartProcess_FullMethodName         = "/switchyard.v1.SystemService/RestartProcess"
 	SystemService_GetIdentity_FullMethodName            = "/switchyard.v1.SystemService/GetIdentity"
+	SystemService_WatchAudit_FullMethodName             = "/switchyard.v1.SystemService/WatchAudit"
 )
 
 // SystemServiceClient is the client API for SystemService service.
@@ -46,6 +47,11 @@ type SystemServiceClient interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(ctx context.Context, in *GetIdentityRequest, opts ...grpc.CallOption) (*GetIdentityResponse, error)
+	// WatchAudit streams the audit trail as it is written: one record per
+	// state-changing call (commands, aborts, acknowledgements, shelving, limit
+	// changes, restarts), allowed or refused, when it finishes. Admins only. The
+	// same records are logged and archived (QuestDB table audit_events).
+	WatchAudit(ctx context.Context, in *WatchAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAuditResponse], error)
 }
 
 type systemServiceClient struct {
@@ -105,6 +111,25 @@ func (c *systemServiceClient) GetIdentity(ctx context.Context, in *GetIdentityRe
 	return out, nil
 }
 
+func (c *systemServiceClient) WatchAudit(ctx context.Context, in *WatchAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAuditResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SystemService_ServiceDesc.Streams[1], SystemService_WatchAudit_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchAuditRequest, WatchAuditResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SystemService_WatchAuditClient = grpc.ServerStreamingClient[WatchAuditResponse]
+
 // SystemServiceServer is the server API for SystemService service.
 // All implementations must embed UnimplementedSystemServiceServer
 // for forward compatibility.
@@ -126,6 +151,11 @@ type SystemServiceServer interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(context.Context, *GetIdentityRequest) (*GetIdentityResponse, error)
+	// WatchAudit streams the audit trail as it is written: one record per
+	// state-changing call (commands, aborts, acknowledgements, shelving, limit
+	// changes, restarts), allowed or refused, when it finishes. Admins only. The
+	// same records are logged and archived (QuestDB table audit_events).
+	WatchAudit(*WatchAuditRequest, grpc.ServerStreamingServer[WatchAuditResponse]) error
 	mustEmbedUnimplementedSystemServiceServer()
 }
 
@@ -147,6 +177,9 @@ func (UnimplementedSystemServiceServer) RestartProcess(context.Context, *Restart
 }
 func (UnimplementedSystemServiceServer) GetIdentity(context.Context, *GetIdentityRequest) (*GetIdentityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetIdentity not implemented")
+}
+func (UnimplementedSystemServiceServer) WatchAudit(*WatchAuditRequest, grpc.ServerStreamingServer[WatchAuditResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchAudit not implemented")
 }
 func (UnimplementedSystemServiceServer) mustEmbedUnimplementedSystemServiceServer() {}
 func (UnimplementedSystemServiceServer) testEmbeddedByValue()                       {}
@@ -234,6 +267,17 @@ func _SystemService_GetIdentity_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SystemService_WatchAudit_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchAuditRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SystemServiceServer).WatchAudit(m, &grpc.GenericServerStream[WatchAuditRequest, WatchAuditResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SystemService_WatchAuditServer = grpc.ServerStreamingServer[WatchAuditResponse]
+
 // SystemService_ServiceDesc is the grpc.ServiceDesc for SystemService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -258,6 +302,11 @@ var SystemService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchSupervisionEvents",
 			Handler:       _SystemService_WatchSupervisionEvents_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchAudit",
+			Handler:       _SystemService_WatchAudit_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -45,6 +45,9 @@ const (
 	// SystemServiceGetIdentityProcedure is the fully-qualified name of the SystemService's GetIdentity
 	// RPC.
 	SystemServiceGetIdentityProcedure = "/switchyard.v1.SystemService/GetIdentity"
+	// SystemServiceWatchAuditProcedure is the fully-qualified name of the SystemService's WatchAudit
+	// RPC.
+	SystemServiceWatchAuditProcedure = "/switchyard.v1.SystemService/WatchAudit"
 )
 
 // SystemServiceClient is a client for the switchyard.v1.SystemService service.
@@ -64,6 +67,11 @@ type SystemServiceClient interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error)
+	// WatchAudit streams the audit trail as it is written: one record per
+	// state-changing call (commands, aborts, acknowledgements, shelving, limit
+	// changes, restarts), allowed or refused, when it finishes. Admins only. The
+	// same records are logged and archived (QuestDB table audit_events).
+	WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest]) (*connect.ServerStreamForClient[v1.WatchAuditResponse], error)
 }
 
 // NewSystemServiceClient constructs a client for the switchyard.v1.SystemService service. By
@@ -101,6 +109,12 @@ func NewSystemServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(systemServiceMethods.ByName("GetIdentity")),
 			connect.WithClientOptions(opts...),
 		),
+		watchAudit: connect.NewClient[v1.WatchAuditRequest, v1.WatchAuditResponse](
+			httpClient,
+			baseURL+SystemServiceWatchAuditProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("WatchAudit")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -110,6 +124,7 @@ type systemServiceClient struct {
 	watchSupervisionEvents *connect.Client[v1.WatchSupervisionEventsRequest, v1.WatchSupervisionEventsResponse]
 	restartProcess         *connect.Client[v1.RestartProcessRequest, v1.RestartProcessResponse]
 	getIdentity            *connect.Client[v1.GetIdentityRequest, v1.GetIdentityResponse]
+	watchAudit             *connect.Client[v1.WatchAuditRequest, v1.WatchAuditResponse]
 }
 
 // GetSupervisionTree calls switchyard.v1.SystemService.GetSupervisionTree.
@@ -132,6 +147,11 @@ func (c *systemServiceClient) GetIdentity(ctx context.Context, req *connect.Requ
 	return c.getIdentity.CallUnary(ctx, req)
 }
 
+// WatchAudit calls switchyard.v1.SystemService.WatchAudit.
+func (c *systemServiceClient) WatchAudit(ctx context.Context, req *connect.Request[v1.WatchAuditRequest]) (*connect.ServerStreamForClient[v1.WatchAuditResponse], error) {
+	return c.watchAudit.CallServerStream(ctx, req)
+}
+
 // SystemServiceHandler is an implementation of the switchyard.v1.SystemService service.
 type SystemServiceHandler interface {
 	// GetSupervisionTree returns a snapshot of every supervisor and process.
@@ -149,6 +169,11 @@ type SystemServiceHandler interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error)
+	// WatchAudit streams the audit trail as it is written: one record per
+	// state-changing call (commands, aborts, acknowledgements, shelving, limit
+	// changes, restarts), allowed or refused, when it finishes. Admins only. The
+	// same records are logged and archived (QuestDB table audit_events).
+	WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest], *connect.ServerStream[v1.WatchAuditResponse]) error
 }
 
 // NewSystemServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -182,6 +207,12 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(systemServiceMethods.ByName("GetIdentity")),
 		connect.WithHandlerOptions(opts...),
 	)
+	systemServiceWatchAuditHandler := connect.NewServerStreamHandler(
+		SystemServiceWatchAuditProcedure,
+		svc.WatchAudit,
+		connect.WithSchema(systemServiceMethods.ByName("WatchAudit")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/switchyard.v1.SystemService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SystemServiceGetSupervisionTreeProcedure:
@@ -192,6 +223,8 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 			systemServiceRestartProcessHandler.ServeHTTP(w, r)
 		case SystemServiceGetIdentityProcedure:
 			systemServiceGetIdentityHandler.ServeHTTP(w, r)
+		case SystemServiceWatchAuditProcedure:
+			systemServiceWatchAuditHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -215,4 +248,8 @@ func (UnimplementedSystemServiceHandler) RestartProcess(context.Context, *connec
 
 func (UnimplementedSystemServiceHandler) GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetIdentity is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest], *connect.ServerStream[v1.WatchAuditResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.WatchAudit is not implemented"))
 }

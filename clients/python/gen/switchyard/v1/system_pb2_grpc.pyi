@@ -51,6 +51,12 @@ class SystemServiceStub:
     which RPCs that role may call, so a client can hide what it may not do. Every
     caller may call it, also without credentials.
     """
+    WatchAudit: _grpc.UnaryStreamMultiCallable[_system_pb2.WatchAuditRequest, _system_pb2.WatchAuditResponse]
+    """WatchAudit streams the audit trail as it is written: one record per
+    state-changing call (commands, aborts, acknowledgements, shelving, limit
+    changes, restarts), allowed or refused, when it finishes. Admins only. The
+    same records are logged and archived (QuestDB table audit_events).
+    """
 
 @_typing.type_check_only
 class SystemServiceAsyncStub(SystemServiceStub):
@@ -74,6 +80,12 @@ class SystemServiceAsyncStub(SystemServiceStub):
     """GetIdentity says who the server takes the caller to be, with which role, and
     which RPCs that role may call, so a client can hide what it may not do. Every
     caller may call it, also without credentials.
+    """
+    WatchAudit: _aio.UnaryStreamMultiCallable[_system_pb2.WatchAuditRequest, _system_pb2.WatchAuditResponse]  # type: ignore[assignment]
+    """WatchAudit streams the audit trail as it is written: one record per
+    state-changing call (commands, aborts, acknowledgements, shelving, limit
+    changes, restarts), allowed or refused, when it finishes. Admins only. The
+    same records are logged and archived (QuestDB table audit_events).
     """
 
 class SystemServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -119,6 +131,18 @@ class SystemServiceServicer(metaclass=_abc_1.ABCMeta):
         """GetIdentity says who the server takes the caller to be, with which role, and
         which RPCs that role may call, so a client can hide what it may not do. Every
         caller may call it, also without credentials.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchAudit(
+        self,
+        request: _system_pb2.WatchAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_system_pb2.WatchAuditResponse], _abc.AsyncIterator[_system_pb2.WatchAuditResponse]]:
+        """WatchAudit streams the audit trail as it is written: one record per
+        state-changing call (commands, aborts, acknowledgements, shelving, limit
+        changes, restarts), allowed or refused, when it finishes. Admins only. The
+        same records are logged and archived (QuestDB table audit_events).
         """
 
 def add_SystemServiceServicer_to_server(servicer: SystemServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
