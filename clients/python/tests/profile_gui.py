@@ -125,8 +125,8 @@ def main() -> None:
             # event loop waiting for events or timers).
             sampler = None
             if args.sample:
-                sampler = subprocess.Popen([sys.executable, "-c", _SAMPLER, f"/proc/{os.getpid()}/task/{threading.get_native_id()}/"],
-                                           stdout=subprocess.PIPE, text=True)
+                task = f"/proc/{os.getpid()}/task/{threading.get_native_id()}/"
+                sampler = subprocess.Popen([sys.executable, "-c", _SAMPLER, task], stdout=subprocess.PIPE, text=True)
 
             probe = QTimer()
             probe.setTimerType(Qt.TimerType.PreciseTimer)

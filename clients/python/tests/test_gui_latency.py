@@ -76,9 +76,10 @@ class _Telemetry(telemetry_pb2_grpc.TelemetryServiceServicer):
         seq, start, k = 0, time.monotonic(), 0
         while context.is_active():
             k += 1
-            now = time.time_ns()
-            batch = [sample_pb2.Sample(device=d, channel=c, seq=seq + j, timestamp_ns=now - int((per_channel - j) * tick * 1e9 / per_channel),
-                                       value=sample_pb2.Value(double_value=((seq + j) % 100) / 10), quality=sample_pb2.QUALITY_GOOD)
+            now, spacing = time.time_ns(), int(tick * 1e9 / per_channel)
+            batch = [sample_pb2.Sample(device=d, channel=c, seq=seq + j, timestamp_ns=now - (per_channel - j) * spacing,
+                                       value=sample_pb2.Value(double_value=((seq + j) % 100) / 10),
+                                       quality=sample_pb2.QUALITY_GOOD)
                      for d in DEVICES for c in CHANNELS for j in range(per_channel)]
             seq += per_channel
             yield telemetry_pb2.SubscribeResponse(samples=batch)
@@ -207,7 +208,8 @@ def test_event_loop_latency_while_2000_samples_per_second_stream_into_20_plots(q
             probe.setTimerType(Qt.TimerType.PreciseTimer)
             probe.setInterval(PROBE_MS)
             probe.timeout.connect(tick)
-            sent0, got0, redraws0, t0, cpu0 = telemetry.sent(), plots.received, plots.redraws, time.monotonic(), time.process_time()
+            sent0, got0, redraws0 = telemetry.sent(), plots.received, plots.redraws
+            t0, cpu0 = time.monotonic(), time.process_time()
             load0 = os.getloadavg()[0]
             probe.start()
             last[:] = [clock.nsecsElapsed(), _cpu_wait_ns()]

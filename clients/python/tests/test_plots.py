@@ -134,7 +134,6 @@ def test_a_marker_per_failure_at_the_last_good_value_with_the_reason():
     # Out-of-order samples of a batch are put in time order.
     b3 = intake.sort([sample(1000, 9, 2.0), sample(1000, 8, 1.0)])
     assert b3.points[("d", "c")][0].tolist() == [8, 9] and b3.points[("d", "c")][1].tolist() == [1, 2]
-    assert b3.first_ns[("d", "c")] == int(1008 * 1e9)
 
 
 def test_the_view_follows_the_data_in_steps():

@@ -94,13 +94,12 @@ class Batch:
 
     ``points`` holds each channel's times (seconds on the panel's clock,
     ascending) and values (NaN where a sample was not GOOD); ``markers`` the
-    failures that began in the batch; ``first_ns`` each channel's oldest
-    timestamp; ``count`` how many samples the stream batch had in all."""
+    failures that began in the batch; ``count`` how many samples the stream
+    batch had in all."""
 
     count: int = 0
     points: dict[Key, tuple[Floats, Floats]] = field(default_factory=dict)
     markers: dict[Key, list[Marker]] = field(default_factory=dict)
-    first_ns: dict[Key, int] = field(default_factory=dict)
 
 
 class Intake:
@@ -130,9 +129,6 @@ class Intake:
             if ts is None:
                 ts = times[key] = []
                 values[key] = []
-                out.first_ns[key] = s.timestamp_ns
-            elif s.timestamp_ns < out.first_ns[key]:
-                out.first_ns[key] = s.timestamp_ns
             t = s.timestamp_ns / 1e9 - t0
             ts.append(t)
             value = s.value
@@ -171,7 +167,6 @@ class _Channel:
         self.markers: deque[Marker] = deque(maxlen=MARKERS)
         self.markers_changed = False
         self.last_good = math.nan
-        self.first_ns = 0  # timestamp of the oldest live sample (where history ends)
 
     @property
     def t(self) -> Floats:
@@ -528,8 +523,6 @@ class PlotPanel(QSplitter):
             ch = self._data.get(key)
             if ch is None:
                 continue
-            if not ch.first_ns:
-                ch.first_ns = batch.first_ns[key]
             ch.extend(t, v)
             if key in batch.markers:
                 ch.add_markers(batch.markers[key])
