@@ -21,7 +21,8 @@ type Limits struct {
 	// Streams bounds the streams open on the whole server. Default 1024.
 	Streams int
 	// CommandRate is how many commands per second one identity may send
-	// (SendCommand; a token bucket of CommandBurst). Default 20.
+	// (SendCommand; a token bucket of CommandBurst, forgotten once it is full
+	// again, so identities that come and go hold no memory). Default 20.
 	CommandRate float64
 	// CommandBurst is the bucket's size: commands an idle identity may send at
 	// once. Default 40.
@@ -169,13 +170,21 @@ func dec(m map[string]int, k string) {
 
 // commandLimiter is the per-identity command rate (a token bucket each) and the
 // per-identity share of each device.
+//
+// A bucket left alone for refill (the time it takes to fill up from empty) is
+// full, exactly what a new one would be, so it is evicted: at most once per
+// refill, admit sweeps out every bucket idle that long. The buckets held are
+// those of identities that sent a command within the last two refills, however
+// many identities (or, without credentials, client hosts) came and went.
 type commandLimiter struct {
-	lim Limits
-	now func() time.Time
+	lim    Limits
+	now    func() time.Time
+	refill time.Duration // CommandBurst / CommandRate
 
-	mu       sync.Mutex
-	buckets  map[string]*bucket
-	inFlight map[[2]string]int // {identity key, device}
+	mu        sync.Mutex
+	buckets   map[string]*bucket
+	inFlight  map[[2]string]int // {identity key, device}
+	lastSweep time.Time
 }
 
 type bucket struct {
@@ -187,7 +196,22 @@ func newCommandLimiter(l Limits, now func() time.Time) *commandLimiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &commandLimiter{lim: l, now: now, buckets: map[string]*bucket{}, inFlight: map[[2]string]int{}}
+	refill := time.Duration(float64(l.CommandBurst) / l.CommandRate * float64(time.Second))
+	return &commandLimiter{lim: l, now: now, refill: refill, buckets: map[string]*bucket{}, inFlight: map[[2]string]int{}}
+}
+
+// sweep evicts the buckets that have been idle for a whole refill (full again),
+// at most once per refill. c.mu held.
+func (c *commandLimiter) sweep(now time.Time) {
+	if now.Sub(c.lastSweep) < c.refill {
+		return
+	}
+	c.lastSweep = now
+	for key, b := range c.buckets {
+		if now.Sub(b.at) >= c.refill {
+			delete(c.buckets, key)
+		}
+	}
 }
 
 // admit takes a token from key's bucket and a place in its share of device, or
@@ -196,6 +220,7 @@ func (c *commandLimiter) admit(key, device string) (func(), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
+	c.sweep(now)
 	b := c.buckets[key]
 	if b == nil {
 		b = &bucket{tokens: float64(c.lim.CommandBurst), at: now}
