@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard/switchyard/backoff"
@@ -89,12 +90,19 @@ type StreamOptions[D any] struct {
 	// Capacity bounds the subscription's queue in samples (default 8192) and
 	// MaxBytes in bytes (default DefaultStreamBytes). A live stream squashes
 	// to the latest per channel past them; a replaying one drops the oldest,
-	// counted.
+	// counted. MaxBytes also bounds what the stream takes out of its queue
+	// into the batch it is making (and so each batch), so that the stream
+	// holds at most about twice MaxBytes (see Bytes).
 	Capacity int
 	MaxBytes int64
 	// StallAfter ends the stream with ErrStalled when its queue stays full
 	// and unread this long (a client that stopped reading). Default 0: never.
 	StallAfter time.Duration
+	// OnStall, if set, is called once when the stream's subscription ends for
+	// not being read (StallAfter), on a publisher's goroutine: it must not
+	// block. The caller ends a send that waits for its client with it (Next
+	// cannot return while the caller is stuck in a send). Default none.
+	OnStall func()
 	// Clock is the stream's time. Default the system clock.
 	Clock Clock
 }
@@ -109,6 +117,8 @@ type Batch[D any] struct {
 	States    []D
 	// Dropped and Squashed are the subscription's counters (see Subscription).
 	Dropped, Squashed uint64
+
+	bytes int64 // SampleSize of Samples, counted in the stream's held bytes
 }
 
 // Stream is one subscriber's view of the hub: batching window, maximum batch,
@@ -124,18 +134,35 @@ type Stream[D any] struct {
 	filter *Filter
 	clock  Clock
 
-	started bool
-	ready   []Batch[D] // made, not yet returned from head on
-	head    int
-	raw     []Sample  // drained from the hub
-	buf     []Sample  // filtered, waiting for the window
-	spare   []Sample  // the buffer of the batches made before (see flush)
-	window  time.Time // when the batch being built goes; zero if none is
-	sentAt  time.Time // when the last batch went, for heartbeats
+	started  bool
+	ready    []Batch[D] // made, not yet returned from head on
+	head     int
+	raw      []Sample  // drained from the hub
+	buf      []Sample  // filtered, waiting for the window
+	bufBytes int64     // SampleSize of buf
+	spare    []Sample  // the buffer of the batches made before (see flush)
+	window   time.Time // when the batch being built goes; zero if none is
+	sentAt   time.Time // when the last batch went, for heartbeats
+	// held is the SampleSize of every sample the stream holds outside its
+	// queue: in buf, in ready, and in the batch Next returned last (its
+	// caller may still be sending it); lastBytes is that batch's share.
+	held      atomic.Int64
+	lastBytes int64
+	// replay is the archive replay in progress (nil once it is done or
+	// without Since): one page is read at a time, when the batches of the
+	// page before have all been returned.
+	replay *replay[D]
 	// replayed holds, per channel key, the µs timestamp of the newest sample
 	// the replay sent; live samples not newer are skipped. A channel leaves
 	// the map with its first newer sample.
 	replayed map[string]int64
+}
+
+// replay is the state of an archive replay between pages.
+type replay[D any] struct {
+	from   int64            // ns: the next page starts here
+	newest map[string]int64 // channel key -> µs timestamp of the newest replayed sample
+	states *Batch[D]        // the current device states, sent when the replay ends
 }
 
 // NewStream subscribes to hub at once, so that everything published from now
@@ -159,7 +186,7 @@ func NewStream[D any](hub *Hub, opts StreamOptions[D]) *Stream[D] {
 		clock = newTimerClock()
 	}
 	so := SubscribeOptions{Name: "api", Peer: opts.Peer, Capacity: opts.Capacity, MaxBytes: opts.MaxBytes,
-		Policy: Squash, Match: opts.Match, StallAfter: opts.StallAfter, Now: clock.Now}
+		Policy: Squash, Match: opts.Match, StallAfter: opts.StallAfter, OnStall: opts.OnStall, Now: clock.Now}
 	if opts.Since != 0 {
 		// A replaying stream promises every seq: it drops (counted) rather
 		// than squashes if it falls behind while the archive is read.
@@ -170,6 +197,15 @@ func NewStream[D any](hub *Hub, opts StreamOptions[D]) *Stream[D] {
 	}
 	return &Stream[D]{opts: opts, hub: hub, sub: hub.Subscribe(so), filter: NewFilter(opts.Filter), clock: clock}
 }
+
+// Bytes is what the stream holds, as SampleSize counts samples: its queue in
+// the hub (at most MaxBytes), and what it took out of the queue or read from
+// the archive and has not yet seen sent: the batch being made (at most
+// MaxBytes and a sample; all that was queued when a device state changes,
+// since the samples before the change go first), the batches made, and the
+// batch Next returned last. The bytes a transport holds of a batch being sent
+// are the caller's to count. Bytes is safe to call from any goroutine.
+func (st *Stream[D]) Bytes() int64 { return st.sub.Stats().Bytes + st.held.Load() }
 
 // Close ends the stream's subscription and state watch. It is idempotent.
 func (st *Stream[D]) Close() {
@@ -192,29 +228,56 @@ func (st *Stream[D]) Next(ctx context.Context) (Batch[D], error) {
 			return Batch[D]{}, err
 		}
 	}
+	// The batch returned last has been sent: it is no longer held.
+	st.held.Add(-st.lastBytes)
+	st.lastBytes = 0
 	for st.head == len(st.ready) {
 		st.ready, st.head = st.ready[:0], 0
-		if err := st.wait(ctx); err != nil {
+		var err error
+		if st.replay != nil {
+			err = st.replayPage(ctx)
+		} else {
+			err = st.wait(ctx)
+		}
+		if err != nil {
 			return Batch[D]{}, err
 		}
 	}
 	b := st.ready[st.head]
 	st.ready[st.head] = Batch[D]{}
 	st.head++
+	st.lastBytes = b.bytes
 	b.Dropped, b.Squashed = st.sub.Dropped(), st.sub.Squashed()
 	st.sentAt = st.clock.Now()
 	return b, nil
 }
 
+// batch makes a batch of samples and counts them as held.
+func (st *Stream[D]) batch(samples []Sample, initial bool) Batch[D] {
+	b := Batch[D]{Samples: samples, Initial: initial, bytes: sizeOf(samples)}
+	st.held.Add(b.bytes)
+	return b
+}
+
+func sizeOf(samples []Sample) int64 {
+	var n int64
+	for i := range samples {
+		n += SampleSize(&samples[i])
+	}
+	return n
+}
+
 // start makes the first batches: the replay (which stands in for the initial
-// values) or the initial values, then the current device states.
+// values; it goes on page by page in Next) or the initial values, then the
+// current device states (after the replay's last page).
 func (st *Stream[D]) start(ctx context.Context) error {
 	now := st.clock.Now()
 	switch {
 	case st.opts.Since != 0 && st.opts.Archive != nil:
-		if err := st.replay(ctx); err != nil {
+		if err := st.opts.Archive.Settle(ctx); err != nil {
 			return err
 		}
+		st.replay = &replay[D]{from: st.opts.Since, newest: map[string]int64{}}
 	case st.opts.Initial:
 		latest := st.hub.Latest(st.opts.Match)
 		slices.SortFunc(latest, func(a, b Sample) int {
@@ -223,12 +286,16 @@ func (st *Stream[D]) start(ctx context.Context) error {
 		for i := range latest {
 			st.filter.Offer(now, &latest[i], nil) // the deadband starts from what the client saw
 		}
-		st.ready = append(st.ready, Batch[D]{Samples: latest, Initial: true})
+		st.ready = append(st.ready, st.batch(latest, true))
 	}
 	if f := &st.opts.States; f.Watch != nil && f.Current != nil {
 		cur := f.Current()
 		slices.SortFunc(cur, func(a, b D) int { return cmp.Compare(f.Name(&a), f.Name(&b)) })
-		st.addStates(cur)
+		if b, ok := st.statesBatch(cur); ok && st.replay != nil {
+			st.replay.states = &b
+		} else if ok {
+			st.ready = append(st.ready, b)
+		}
 	}
 	st.sentAt = now
 	return nil
@@ -236,6 +303,13 @@ func (st *Stream[D]) start(ctx context.Context) error {
 
 // addStates queues a batch of the states the stream selects, if any.
 func (st *Stream[D]) addStates(states []D) {
+	if b, ok := st.statesBatch(states); ok {
+		st.ready = append(st.ready, b)
+	}
+}
+
+// statesBatch is a batch of the states the stream selects; false if none.
+func (st *Stream[D]) statesBatch(states []D) (Batch[D], bool) {
 	f := &st.opts.States
 	var keep []D
 	for i := range states {
@@ -243,9 +317,7 @@ func (st *Stream[D]) addStates(states []D) {
 			keep = append(keep, states[i])
 		}
 	}
-	if len(keep) > 0 {
-		st.ready = append(st.ready, Batch[D]{States: keep})
-	}
+	return Batch[D]{States: keep}, len(keep) > 0
 }
 
 // wait waits for the next event and turns it into batches (in st.ready).
@@ -281,25 +353,25 @@ func (st *Stream[D]) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	case <-st.sub.Ready():
-		st.take(st.opts.MaxBatch)
+		st.take(st.opts.MaxBatch, max(1, st.opts.MaxBytes-st.bufBytes))
 	case <-states:
 		// Samples published before the change go first, so the client sees
 		// them in order: take everything queued, not only what a wake-up
 		// announced.
-		st.take(0)
+		st.take(0, 0)
 		st.flush()
 		st.addStates(st.opts.States.Watch.Take())
 		return nil
 	case <-timer:
 		now = st.clock.Now()
-		st.buf = st.filter.Due(now, st.buf)
+		st.append(func(buf []Sample) []Sample { return st.filter.Due(now, buf) })
 		if !st.window.IsZero() && !now.Before(st.window) {
 			st.flush()
 		} else if st.opts.Heartbeat > 0 && len(st.buf) == 0 && now.Sub(st.sentAt) >= st.opts.Heartbeat {
 			st.ready = append(st.ready, Batch[D]{Heartbeat: true})
 		}
 	}
-	if len(st.buf) >= st.opts.MaxBatch {
+	if len(st.buf) >= st.opts.MaxBatch || st.bufBytes >= st.opts.MaxBytes {
 		st.flush()
 	}
 	if len(st.buf) > 0 && st.window.IsZero() {
@@ -308,97 +380,121 @@ func (st *Stream[D]) wait(ctx context.Context) error {
 	return nil
 }
 
-// flush turns the samples waiting into batches of at most MaxBatch and ends
-// the window. The batches share the buffer; it becomes the spare, and the
-// spare the buffer: a flush only happens once every batch of the one before was
-// returned, and a returned batch need only be valid until the next Next.
+// flush turns the samples waiting into batches of at most MaxBatch samples
+// and about MaxBytes (it closes a batch once it reaches MaxBytes), and ends the
+// window. The batches share the buffer; it becomes the spare, and the spare
+// the buffer: a flush only happens once every batch of the one before was
+// returned, and a returned batch need only be valid until the next Next. Their
+// bytes stay held (counted when they entered buf) until returned and sent.
 func (st *Stream[D]) flush() {
-	for i := 0; i < len(st.buf); i += st.opts.MaxBatch {
-		st.ready = append(st.ready, Batch[D]{Samples: st.buf[i:min(i+st.opts.MaxBatch, len(st.buf)):min(i+st.opts.MaxBatch, len(st.buf))]})
+	start, bytes := 0, int64(0)
+	for i := range st.buf {
+		bytes += SampleSize(&st.buf[i])
+		if n := i + 1; n-start == st.opts.MaxBatch || bytes >= st.opts.MaxBytes || n == len(st.buf) {
+			st.ready = append(st.ready, Batch[D]{Samples: st.buf[start:n:n], bytes: bytes})
+			start, bytes = n, 0
+		}
 	}
 	clear(st.spare) // let go of the strings of the batches before
 	st.buf, st.spare = st.spare[:0], st.buf
+	st.bufBytes = 0
 	st.window = time.Time{}
 }
 
-// take moves up to max queued samples (all when max <= 0) through the filter
-// into the batch being built.
-func (st *Stream[D]) take(max int) {
-	st.raw = st.sub.Drain(st.raw[:0], max)
+// take moves up to max queued samples (all when max <= 0), and no more than
+// about maxBytes of them (any when maxBytes <= 0), through the filter into the
+// batch being built.
+func (st *Stream[D]) take(max int, maxBytes int64) {
+	st.raw = st.sub.DrainBytes(st.raw[:0], max, maxBytes)
 	now := st.clock.Now()
-	for i := range st.raw {
-		if st.replayed != nil && st.alreadyReplayed(&st.raw[i]) {
-			continue
+	st.append(func(buf []Sample) []Sample {
+		for i := range st.raw {
+			if st.replayed != nil && st.alreadyReplayed(&st.raw[i]) {
+				continue
+			}
+			buf = st.filter.Offer(now, &st.raw[i], buf)
 		}
-		st.buf = st.filter.Offer(now, &st.raw[i], st.buf)
-	}
+		return buf
+	})
 	clear(st.raw)
 }
 
-// replay queues the archive from Since, in batches of MaxBatch:
+// append lets add append samples to the batch being built and counts them as
+// held.
+func (st *Stream[D]) append(add func([]Sample) []Sample) {
+	n := len(st.buf)
+	st.buf = add(st.buf)
+	added := sizeOf(st.buf[n:])
+	st.bufBytes += added
+	st.held.Add(added)
+}
+
+// replayPage makes the batches (of at most MaxBatch) of the next page of the
+// archive replay from Since. The replay goes:
 //
 //  1. The stream's hub subscription already exists, so every sample published
 //     from then on is queued for it (DropOldest, counted in Dropped as usual).
-//  2. replay waits until every sample published before that is archived and
+//  2. start waited until every sample published before that is archived and
 //     visible to queries (Archive.Settle; through outages).
-//  3. It queues the archive from Since in time order and remembers, per
-//     channel, the newest timestamp it queued.
-//  4. The live samples of a channel that are not newer than that are skipped
-//     (the replay may have read them too).
+//  3. Page by page, each read once the batches of the page before have been
+//     returned (so the stream holds one page, however long the history), it
+//     sends the archive from Since in time order and remembers, per channel,
+//     the newest timestamp it sent.
+//  4. After the last page, the live samples of a channel that are not newer
+//     than that are skipped (the replay may have read them too).
 //
 // Timestamps are compared at the archive's microsecond precision; within a
 // channel they increase, so (device, channel, seq) never repeats in the stream.
-func (st *Stream[D]) replay(ctx context.Context) error {
-	if err := st.opts.Archive.Settle(ctx); err != nil {
+func (st *Stream[D]) replayPage(ctx context.Context) error {
+	r := st.replay
+	page, err := st.readPage(ctx, r.from)
+	if err != nil {
 		return err
 	}
-	newest := map[string]int64{} // channel key -> µs timestamp of the newest replayed sample
-	from := st.opts.Since
-	batch := make([]Sample, 0, st.opts.MaxBatch)
-	for {
-		page, err := st.replayPage(ctx, from)
-		if err != nil {
-			return err
+	pageMax := r.from / 1000
+	var batch []Sample
+	for _, smp := range page {
+		pageMax = max(pageMax, smp.TimeNs/1000)
+		if st.opts.Match != nil && !st.opts.Match(&smp) {
+			continue
 		}
-		pageMax := from / 1000
-		for _, smp := range page {
-			pageMax = max(pageMax, smp.TimeNs/1000)
-			if st.opts.Match != nil && !st.opts.Match(&smp) {
-				continue
-			}
-			key := smp.Key()
-			if us, ok := newest[key]; ok && smp.TimeNs/1000 <= us {
-				continue // read again at a page boundary
-			}
-			newest[key] = smp.TimeNs / 1000
-			batch = append(batch, smp)
-			if len(batch) == st.opts.MaxBatch {
-				st.ready = append(st.ready, Batch[D]{Samples: batch})
-				batch = make([]Sample, 0, st.opts.MaxBatch)
-			}
+		key := smp.Key()
+		if us, ok := r.newest[key]; ok && smp.TimeNs/1000 <= us {
+			continue // read again at a page boundary
 		}
-		if len(page) < replayPage {
-			break
-		}
-		if next := pageMax * 1000; next > from {
-			from = next
-		} else {
-			from += 1000 // a full page of one microsecond: move on
+		r.newest[key] = smp.TimeNs / 1000
+		batch = append(batch, smp)
+		if len(batch) == st.opts.MaxBatch {
+			st.ready = append(st.ready, st.batch(batch, false))
+			batch = nil
 		}
 	}
 	if len(batch) > 0 {
-		st.ready = append(st.ready, Batch[D]{Samples: batch})
+		st.ready = append(st.ready, st.batch(batch, false))
 	}
-	if len(newest) > 0 {
-		st.replayed = newest
+	if len(page) == replayPage {
+		if next := pageMax * 1000; next > r.from {
+			r.from = next
+		} else {
+			r.from += 1000 // a full page of one microsecond: move on
+		}
+		return nil
 	}
+	// The last page: then the device states, and live.
+	if r.states != nil {
+		st.ready = append(st.ready, *r.states)
+	}
+	if len(r.newest) > 0 {
+		st.replayed = r.newest
+	}
+	st.replay = nil
 	return nil
 }
 
-// replayPage reads one page of the archive, retrying with backoff while the
+// readPage reads one page of the archive, retrying with backoff while the
 // failure is one that passes (the archive down or restarting: the error says
 // so, see backoff.IsRecoverable); any other error ends the replay.
-func (st *Stream[D]) replayPage(ctx context.Context, fromNs int64) (page []Sample, err error) {
+func (st *Stream[D]) readPage(ctx context.Context, fromNs int64) (page []Sample, err error) {
 	b := &backoff.Backoff{Policy: backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second}, Clock: st.clock}
 	err = backoff.Retry(ctx, b, func() error {
 		page, err = st.opts.Archive.Since(ctx, fromNs, replayPage)
