@@ -114,9 +114,17 @@
 // telemetry domain, and this package only translates the request into the
 // stream's options and each batch into a response. Its hub subscription has the
 // Squash policy and room for 8192 samples and Limits.SubscriberQueueBytes
-// (when full, squashed to the latest sample per channel); a stream whose queue
-// stays full and unread for Limits.StreamStallTimeout ends with
-// RESOURCE_EXHAUSTED, reason STREAM_STALLED. Its selector globs and tags are
+// (when full, squashed to the latest sample per channel). A stream holds its
+// queue, what it took out of it into the batch it makes (at most
+// SubscriberQueueBytes and a sample, or all that was queued when a device state
+// changes) and the response being sent, counted in
+// switchyard_api_stream_held_bytes; the transport's buffer comes on top (on the
+// gRPC port grpc-go accepts up to 64 KiB and one response per stream before a
+// send waits for the client). A stream whose queue stays full and unread for
+// Limits.StreamStallTimeout ends with RESOURCE_EXHAUSTED, reason
+// STREAM_STALLED, even when its handler is stuck in a send to a client that
+// reads nothing: the transport ends it from outside (abort.go; on the HTTP
+// port by resetting it). Its selector globs and tags are
 // checked once per request (tags against the devices configured then). It sends a
 // batch when max_batch samples (default 1000, at most 10000) are
 // waiting or batch_window_ms (default 50, at most 60000) after the first sample of

@@ -47,13 +47,18 @@ type Limits struct {
 	MaxRequestBytes int
 	// SubscriberQueueBytes bounds a Subscribe stream's queue in the hub in bytes
 	// (telemetry.SampleSize); past it the queue squashes to the latest value per
-	// channel, as at its bound in samples. Default telemetry.DefaultStreamBytes
-	// (8 MiB).
+	// channel, as at its bound in samples. It bounds what the stream takes out
+	// of its queue into a batch too, so a stream holds at most about three
+	// times this (queue, batch, response being sent; see
+	// switchyard_api_stream_held_bytes) besides its transport's buffer. Default
+	// telemetry.DefaultStreamBytes (8 MiB).
 	SubscriberQueueBytes int64
 	// StreamStallTimeout ends a Subscribe stream whose queue stays full and
 	// unread this long (a client that stopped reading) with RESOURCE_EXHAUSTED,
-	// STREAM_STALLED; its queue is let go at once, the stream ends when its
-	// handler next gets to run. Default 0: never.
+	// STREAM_STALLED, at once, even while its handler waits in a send for the
+	// client (abort.go): on the gRPC port the client gets the status after the
+	// data it had been sent; on the HTTP port the stream is reset. Default 0:
+	// never.
 	StreamStallTimeout time.Duration
 }
 
@@ -94,6 +99,16 @@ func (l Limits) withDefaults() Limits {
 	}
 	return l
 }
+
+// unaryHeadroom is how many HTTP/2 streams a connection may have open beyond
+// StreamsPerConnection: its unary calls, and its ended streams whose client has
+// not yet read their end (see abort.go).
+const unaryHeadroom = 100
+
+// http2Streams is the concurrent HTTP/2 streams each connection may open on
+// either port (SETTINGS_MAX_CONCURRENT_STREAMS): a client's calls past it wait
+// in the client for one to end.
+func (l Limits) http2Streams() uint32 { return uint32(l.StreamsPerConnection + unaryHeadroom) }
 
 // errTooManyStreams: a stream limit is reached.
 type errTooManyStreams struct{ which string }
