@@ -181,8 +181,23 @@ func TestNodesSplitTheFleet(t *testing.T) {
 // A node cut off from the key-value store stops its devices StopMargin before
 // its leases can expire; the others start them only after they expired.
 func TestPartitionedNodeFencesBeforeExpiry(t *testing.T) {
+	for _, tm := range []Timing{
+		{LeaseTTL: 3 * time.Second},
+		// A renewal round still waiting for its answer when the fencing
+		// deadline comes: the request's deadline must not delay the fence.
+		{LeaseTTL: 3 * time.Second, RenewEvery: 900 * time.Millisecond, StopMargin: time.Second},
+	} {
+		tm = tm.WithDefaults()
+		t.Run(fmt.Sprintf("ttl=%v,renew=%v,margin=%v", tm.LeaseTTL, tm.RenewEvery, tm.StopMargin), func(t *testing.T) {
+			testPartition(t, tm)
+		})
+	}
+}
+
+func testPartition(t *testing.T, tm Timing) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, 6)
+		r.timing = tm
 		a := r.start("a")
 		time.Sleep(5 * time.Second) // a owns everything
 		r.start("b")
