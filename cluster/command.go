@@ -212,17 +212,19 @@ func NewResponder(c *Cluster, node string, exec Executor, classify func(error) (
 	return &Responder{c: c, node: node, exec: exec, classify: classify, log: log, subs: map[string][]*nats.Subscription{}}
 }
 
-// queueGroup makes NATS deliver each request to one subscriber even if two
-// nodes were ever subscribed to one device at once: never two executions.
-const queueGroup = "owner"
-
-// Start answers the device's commands and aborts.
-func (r *Responder) Start(device string) error {
-	cmd, err := r.c.NC.QueueSubscribe(r.c.Names.CommandSubject(device), queueGroup, func(m *nats.Msg) { r.serve(device, m, false) })
+// Start answers the device's commands and aborts. It returns once the NATS
+// server knows (or ctx ended): a request sent after the ownership is announced
+// finds this node.
+func (r *Responder) Start(ctx context.Context, device string) error {
+	// A plain subscription, not a queue group: a node cut off from NATS keeps
+	// its interest on the server until the server notices the dead
+	// connection, and a queue group would give it some requests to lose. Two
+	// live subscribers cannot exist, since only the lease holder subscribes.
+	cmd, err := r.c.NC.Subscribe(r.c.Names.CommandSubject(device), func(m *nats.Msg) { r.serve(device, m, false) })
 	if err != nil {
 		return err
 	}
-	abort, err := r.c.NC.QueueSubscribe(r.c.Names.AbortSubject(device), queueGroup, func(m *nats.Msg) { r.serve(device, m, true) })
+	abort, err := r.c.NC.Subscribe(r.c.Names.AbortSubject(device), func(m *nats.Msg) { r.serve(device, m, true) })
 	if err != nil {
 		_ = cmd.Unsubscribe()
 		return err
@@ -230,12 +232,12 @@ func (r *Responder) Start(device string) error {
 	r.mu.Lock()
 	r.subs[device] = []*nats.Subscription{cmd, abort}
 	r.mu.Unlock()
-	// Once Start returns the server knows the interest: a request sent after
-	// the ownership is announced finds this node.
-	return r.c.NC.FlushTimeout(5 * time.Second)
+	return r.flush(ctx)
 }
 
-// Stop stops answering for the device. Requests already taken finish.
+// Stop stops answering for the device; it does not wait for the server (see
+// Sync), so a node fencing itself is never held up by a dead connection.
+// Requests already taken finish.
 func (r *Responder) Stop(device string) {
 	r.mu.Lock()
 	subs := r.subs[device]
@@ -244,11 +246,19 @@ func (r *Responder) Stop(device string) {
 	for _, s := range subs {
 		_ = s.Unsubscribe()
 	}
-	// Once Stop returns the server has dropped the interest: a later request
-	// fails at once with no responders instead of vanishing here.
-	if len(subs) > 0 {
-		_ = r.c.NC.FlushTimeout(5 * time.Second)
+}
+
+// Sync waits until the server has seen every Start and Stop so far: after a
+// Stop, a request then fails at once with no responders instead of vanishing.
+func (r *Responder) Sync(ctx context.Context) error { return r.flush(ctx) }
+
+func (r *Responder) flush(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 	}
+	return r.c.NC.FlushWithContext(ctx)
 }
 
 // Wait waits for the requests in progress (after the last Stop).

@@ -13,11 +13,14 @@ import (
 	"time"
 )
 
-// Devices is what a node needs from its device supervisor.
+// Devices is what a node does when it wins or loses a device (Owner is the
+// implementation that wires a whole node; tests use fakes).
 type Devices interface {
-	// StartDevice starts polling a device this node now owns. It returns once
+	// StartDevice starts polling a device this node now owns; epoch is the
+	// lease revision, unique to this ownership in the cluster. It returns once
 	// the device's process is started; it need not wait for the instrument.
-	StartDevice(ctx context.Context, name string) error
+	// ctx ends at the ownership's first fencing deadline.
+	StartDevice(ctx context.Context, name string, epoch uint64) error
 	// StopDevice stops polling a device and returns only once its connection
 	// to the instrument is closed. It must finish within Timing.StopMargin.
 	StopDevice(ctx context.Context, name string) error
@@ -617,7 +620,10 @@ func (n *Node) acquire(ctx context.Context, now time.Time, devices []string) {
 		n.stats.Acquired++
 		delete(n.freeSince, w.dev)
 		n.mu.Unlock()
-		if err := n.dev.StartDevice(ctx, w.dev); err != nil {
+		sctx, cancel := context.WithDeadline(ctx, now.Add(n.t.LeaseTTL-n.t.StopMargin))
+		err := n.dev.StartDevice(sctx, w.dev, w.rev)
+		cancel()
+		if err != nil {
 			n.log.Error("cluster: start device", "device", w.dev, "err", err)
 			n.release(ctx, w.dev)
 			continue

@@ -33,7 +33,7 @@ type devices struct {
 	log  *connLog
 }
 
-func (d devices) StartDevice(_ context.Context, name string) error {
+func (d devices) StartDevice(_ context.Context, name string, _ uint64) error {
 	d.log.mu.Lock()
 	defer d.log.mu.Unlock()
 	d.log.spans[name] = append(d.log.spans[name], span{node: d.node, start: time.Now()})
