@@ -84,6 +84,27 @@ func TestNATSLeaseFailover(t *testing.T) {
 		return o["a"] == 3 && o["b"] == 3 && o["c"] == 3
 	})
 
+	view, err := openTest(t, srv.URL(), "observer").View(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(view.Nodes) != 3 || len(view.Leases) != 9 {
+		t.Fatalf("view: %d nodes, %d leases; want 3 and 9", len(view.Nodes), len(view.Leases))
+	}
+	for _, nv := range view.Nodes {
+		if nv.Devices != 3 || nv.Started.IsZero() {
+			t.Errorf("view of node %s: %+v, want 3 devices and a start time", nv.Name, nv)
+		}
+	}
+	for _, l := range view.Leases {
+		if o, _ := log.owner(l.Device); o != l.Node || l.Acquired.After(l.Renewed) || time.Since(l.Renewed) > natsTiming.LeaseTTL {
+			t.Errorf("view of lease %+v: the device runs on %q", l, o)
+		}
+	}
+	if view.ArchiverErr == "" {
+		t.Errorf("view: archiver lag %+v without an archiver", view.Archiver)
+	}
+
 	proxy.Cut()
 	cutAt := time.Now()
 	eventually(t, 10*time.Second, "b and c own a's devices", func() bool {
