@@ -57,7 +57,9 @@ func (e *FailoverError) Error() string {
 func (e *FailoverError) ErrorReason() string { return "DEVICE_IN_FAILOVER" }
 
 // ErrorMetadata names the device for the API's ErrorInfo.
-func (e *FailoverError) ErrorMetadata() map[string]string { return map[string]string{"device": e.Device} }
+func (e *FailoverError) ErrorMetadata() map[string]string {
+	return map[string]string{"device": e.Device}
+}
 
 // RemoteError is an error the owner's executor returned, carried back with its
 // API reason (an ErrorReason name without the prefix) so that the node the
