@@ -1,6 +1,7 @@
 package server
 
 import (
+	"maps"
 	"math"
 	"strings"
 	"time"
@@ -118,12 +119,15 @@ func deviceStateToProto(s devicemgr.State) pb.DeviceState {
 // deviceToProto converts a device's configuration and state.
 func deviceToProto(in *devicemgr.Info) *pb.Device {
 	d := &pb.Device{
-		Name:           in.Name,
-		Address:        in.Address,
-		Driver:         in.Driver,
-		State:          deviceStateToProto(in.State),
-		LastError:      in.LastError,
+		Name:          in.Name,
+		Address:       in.Address,
+		Driver:        in.Driver,
+		State:         deviceStateToProto(in.State),
+		LastError:     in.LastError,
+		Reconnections: toUint32(in.Restarts),
+		//lint:ignore SA1019 the deprecated count stays filled for older clients
 		RestartCount:   toUint32(in.Restarts),
+		Tags:           maps.Clone(in.Tags),
 		ConnectedSince: timeToProto(in.ConnectedSince),
 		NextAttempt:    timeToProto(in.NextAttempt),
 		Identity:       in.Identity,

@@ -43,6 +43,7 @@ func newFakeDevices() *fakeDevices {
 				{Name: "curr", Query: "MEAS:CURR?", Period: time.Second, Unit: "A"},
 			},
 			Restarts: 2, ConnectedSince: t0, Identity: "ACME,PSU-1,123,1.0",
+			Tags:     map[string]string{"area": "vacuum", "rack": "A1"},
 			Commands: []string{"set_volt", "output"}, ChangedAt: t0,
 			CommandSpecs: []devicemgr.CommandSpec{
 				{Name: "set_volt", Template: "VOLT {v};*OPC?", Args: []devicemgr.ArgSpec{{Name: "v", Min: 0, Max: 60, HasMin: true, HasMax: true}}, Readback: "volt"},

@@ -60,8 +60,10 @@ func TestGRPCListAndGetDevices(t *testing.T) {
 			{Name: "volt", Query: "MEAS:VOLT?", Period: durationpb.New(100 * time.Millisecond), Unit: "V"},
 			{Name: "curr", Query: "MEAS:CURR?", Period: durationpb.New(time.Second), Unit: "A"},
 		},
-		RestartCount: 2, ConnectedSince: timestamppb.New(t0), Identity: "ACME,PSU-1,123,1.0",
-		Commands: []string{"set_volt", "output"},
+		Reconnections: 2, ConnectedSince: timestamppb.New(t0), Identity: "ACME,PSU-1,123,1.0",
+		RestartCount: 2, //lint:ignore SA1019 the deprecated count must stay filled for older clients
+		Tags:         map[string]string{"area": "vacuum", "rack": "A1"},
+		Commands:     []string{"set_volt", "output"},
 		CommandInfo: []*pb.CommandInfo{
 			{Name: "set_volt", HasReply: true, Readback: "volt", Args: []*pb.ArgumentInfo{{Name: "v", Type: "float", Min: proto.Float64(0), Max: proto.Float64(60)}}},
 			{Name: "output", Role: "admin", Args: []*pb.ArgumentInfo{{Name: "on", Type: "enum", Choices: []string{"ON", "OFF"}}}},

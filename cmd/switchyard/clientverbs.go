@@ -24,10 +24,10 @@ func cmdDevices(c *client, args []string) error {
 	return call(c, func(ctx context.Context) (*svv1.ListDevicesResponse, error) {
 		return svv1.NewDeviceServiceClient(c.conn).ListDevices(ctx, &svv1.ListDevicesRequest{})
 	}, func(r *svv1.ListDevicesResponse) {
-		rows := [][]string{{"NAME", "STATE", "DRIVER", "ADDRESS", "RESTARTS", "LAST-ERROR"}}
+		rows := [][]string{{"NAME", "STATE", "DRIVER", "ADDRESS", "RECONNECTIONS", "LAST-ERROR"}}
 		for _, d := range r.GetDevices() {
 			rows = append(rows, []string{d.GetName(), enumName(d.GetState(), "DEVICE_STATE_"), d.GetDriver(),
-				d.GetAddress(), strconv.FormatUint(uint64(d.GetRestartCount()), 10), lastError(d)})
+				d.GetAddress(), strconv.FormatUint(uint64(d.GetReconnections()), 10), lastError(d)})
 		}
 		c.table(rows)
 	})

@@ -13,6 +13,7 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -201,3 +202,177 @@ def wait_for(cond, timeout: float = 30, what: str = "condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.1)
+
+
+class AsyncAsSync:
+    """An AsyncClient driven from blocking test code: its coroutines run on an
+    event loop in a thread of their own, its streams are read through it. The
+    suite is parametrised over Client and this, so both clients pass the same
+    tests with the same values and exceptions."""
+
+    def __init__(self, address: str, **kw):
+        import asyncio
+
+        from switchyard import AsyncClient
+
+        self._asyncio = asyncio
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+        async def make():
+            return AsyncClient(address, **kw)
+
+        self.client = self._run(make())
+
+    def _run(self, coro):
+        return self._asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def __getattr__(self, name):
+        attr = getattr(self.client, name)
+        if self._asyncio.iscoroutinefunction(attr):
+            return lambda *a, **k: self._run(attr(*a, **k))
+        if name.startswith(("watch_", "subscribe")):
+            return lambda *a, **k: _AsyncStream(self, attr(*a, **k))
+        return attr
+
+    def close(self):
+        if self._loop.is_running():
+            self._run(self.client.close())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _AsyncStream:
+    """A stream of an AsyncClient read with async for on the adapter's loop."""
+
+    def __init__(self, owner: AsyncAsSync, stream):
+        self._owner, self.stream = owner, stream
+        self._it = None
+
+    def __iter__(self):
+        self._it = self.stream.__aiter__()
+        while True:
+            try:
+                yield self._owner._run(self._it.__anext__())
+            except StopAsyncIteration:
+                return
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stream.cancel()
+
+
+@pytest.fixture(params=["sync", "async"])
+def make_client(request):
+    """Opens clients of the kind the test is parametrised with (sync: Client;
+    async: AsyncClient through AsyncAsSync) and closes them afterwards."""
+    from switchyard import Client
+
+    made = []
+
+    def make(address: str, **kw):
+        c = Client(address, **kw) if request.param == "sync" else AsyncAsSync(address, **kw)
+        made.append(c)
+        return c
+
+    make.kind = request.param
+    yield make
+    for c in made:
+        c.close()
+
+
+class Proxy:
+    """A loopback TCP proxy in front of a server's gRPC port. ``pause()`` drops
+    every connection through it and refuses new ones (the client sees its
+    streams break while the server runs on) until ``resume()``."""
+
+    def __init__(self, target: str):
+        host, port = target.rsplit(":", 1)
+        self._target = (host, int(port))
+        self._lsock = socket.socket()
+        self._lsock.bind(("127.0.0.1", 0))
+        self._lsock.listen(64)
+        self.addr = f"127.0.0.1:{self._lsock.getsockname()[1]}"
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._paused = False
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self._lsock.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self._paused or self._closed:
+                    c.close()
+                    continue
+                try:
+                    u = socket.create_connection(self._target, timeout=5)
+                except OSError:
+                    c.close()
+                    continue
+                u.settimeout(None)
+                self._conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def pause(self):
+        with self._lock:
+            self._paused = True
+            conns, self._conns = self._conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def resume(self):
+        with self._lock:
+            self._paused = False
+
+    def close(self):
+        self._closed = True
+        self.pause()
+        self._lsock.close()
+
+
+@pytest.fixture
+def faulty_demo(switchyard_bin, tmp_path):
+    """A demo of the test's own with the simulator's fault API, which the test
+    may restart."""
+    d = Demo(switchyard_bin, tmp_path, control=True)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()

@@ -19,9 +19,8 @@ from conftest import wait_for
 
 
 @pytest.fixture
-def client(demo):
-    with Client(demo.grpc_addr) as c:
-        yield c
+def client(demo, make_client):
+    return make_client(demo.grpc_addr)
 
 
 class Collector:

@@ -12,9 +12,8 @@ from conftest import wait_for
 
 
 @pytest.fixture
-def client(demo):
-    with Client(demo.grpc_addr) as c:
-        yield c
+def client(demo, make_client):
+    return make_client(demo.grpc_addr)
 
 
 def test_devices(client):
@@ -87,14 +86,29 @@ def test_subscribe_sync(client):
     assert sub.events == [] and sub.reconnects == 0
 
 
-def test_subscribe_async(client):
+@pytest.mark.parametrize("kind", ["Client", "AsyncClient"])
+def test_subscribe_async(demo, kind):
+    # The asyncio form of the README: an AsyncClient on the running loop, or a
+    # blocking Client's subscription iterated with async for.
     async def collect():
         got = []
-        sub = client.subscribe(["env-01"], ["temp", "pressure"])
-        async for batch in sub:
-            got.extend(batch.samples)
-            if len(got) >= 20:
-                sub.cancel()
+        if kind == "AsyncClient":
+            async with switchyard.AsyncClient(demo.grpc_addr) as sy:
+                assert len(await sy.devices()) == 24
+                sub = sy.subscribe(["env-01"], ["temp", "pressure"])
+                async for batch in sub:
+                    got.extend(batch.samples)
+                    if len(got) >= 20:
+                        sub.cancel()
+                with pytest.raises(TypeError, match="async for"):
+                    iter(sy.subscribe("env-01")).__next__()
+        else:
+            with Client(demo.grpc_addr) as c:
+                sub = c.subscribe(["env-01"], ["temp", "pressure"])
+                async for batch in sub:
+                    got.extend(batch.samples)
+                    if len(got) >= 20:
+                        sub.cancel()
         return got, sub
 
     got, sub = asyncio.run(asyncio.wait_for(collect(), 60))

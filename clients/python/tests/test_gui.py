@@ -2,8 +2,10 @@
 in xvfb-run). Saves a screenshot to artifacts/gui.png."""
 
 import getpass
+import math
 import os
 import threading
+import time
 
 import pytest
 
@@ -16,7 +18,7 @@ from switchyard import Client  # noqa: E402
 from switchyard.gui import MainWindow  # noqa: E402
 from switchyard.gui.alarmpanel import SEVERITY_COLORS  # noqa: E402
 
-from conftest import ARTIFACTS  # noqa: E402
+from conftest import ARTIFACTS, wait_for  # noqa: E402
 
 DEV = "psu-14"  # not psu-0*: test_grpc expects those at their initial 12 V
 BROKEN = "psu-15"  # made to fail through the simulator's control API
@@ -27,7 +29,7 @@ def window(demo, qtbot):
     if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
         pytest.fail("no DISPLAY: run the GUI tests under xvfb-run (scripts/test does)")
     with Client(demo.grpc_addr) as client:
-        win = MainWindow(client, plot=[(DEV, "setpoint"), (DEV, "voltage")])
+        win = MainWindow(client, plot=[(DEV, "setpoint"), (DEV, "voltage"), (BROKEN, "voltage")])
         qtbot.addWidget(win)
         win.show()
         yield win
@@ -42,7 +44,7 @@ def test_gui_lists_devices_plots_and_sends_a_command(window, qtbot, demo):
     assert names == sorted(names) and names[0] == "env-01"
 
     # The plotted voltage updates: redraws happen and the curve grows.
-    assert set(window.plots.curves) == {(DEV, "voltage"), (DEV, "setpoint")}
+    assert set(window.plots.curves) == {(DEV, "voltage"), (DEV, "setpoint"), (BROKEN, "voltage")}
     curve = window.plots.curves[(DEV, "voltage")]
     qtbot.waitUntil(lambda: curve.getData()[0] is not None and len(curve.getData()[0]) >= 5, timeout=30_000)
     n, redraws = len(curve.getData()[0]), window.plots.redraws
@@ -78,28 +80,53 @@ def test_gui_lists_devices_plots_and_sends_a_command(window, qtbot, demo):
     assert window.alarms.table.item(row, 2).text() == "MAJOR"
     assert window.alarms.table.item(row, 0).background().color().name() == SEVERITY_COLORS["MAJOR"][0]
 
-    # A failing instrument shows up live in the device list, with the reason.
+    # A failing instrument shows up live in the device list, with the reason,
+    # and as a gap with a marker in its plot.
     # (hang, not refuse: a refused port may be taken by someone else before it is
     # listened on again.)
+    broken = (BROKEN, "voltage")
+    qtbot.waitUntil(lambda: len(window.plots.points(broken)[1]) >= 5, timeout=30_000)
+    assert not any(math.isnan(v) for v in window.plots.points(broken)[1])
     demo.fault(BROKEN, hang="1", drop="1")
     try:
         qtbot.waitUntil(lambda: window.devices.state_of(BROKEN) == "BACKOFF", timeout=30_000)
         assert window.devices.devices[BROKEN].last_error
+        assert window.devices.devices[BROKEN].error == window.devices.devices[BROKEN].last_error
+        qtbot.waitUntil(lambda: bool(window.plots.failures(broken)), timeout=30_000)
+        t_fail, y_fail, why = window.plots.failures(broken)[0]
+        assert why.split(" ", 1)[1].startswith(f"{BROKEN}/voltage: ") and ("COMM_ERROR" in why or "TIMEOUT" in why)
+        assert abs(y_fail - 12.0) < 1.0  # at the last good value
+        t, v = window.plots.points(broken)
+        assert math.isnan(v[-1]) and t[-1] >= t_fail  # the line stops: no value drawn across the outage
+        qtbot.wait(1500)  # (a longer outage, for a gap that shows in the screenshot)
         # Its process stays up and says why in the supervision tree (the STATUS
         # events refresh it).
         qtbot.waitUntil(lambda: (window.tree.status_of(f"/switchyard/devices/{BROKEN}") or "").startswith("backoff: "),
                         timeout=30_000)
-        # Let a few more points arrive after the set-point change, then keep a screenshot.
-        n = len(curve.getData()[0])
-        qtbot.waitUntil(lambda: len(curve.getData()[0]) >= n + 20, timeout=30_000)
-        window.plots.redraw()
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / "gui.png"
-        assert window.grab().save(str(path))
-        assert path.stat().st_size > 10_000
     finally:
         demo.fault(BROKEN, clear="1")
     qtbot.waitUntil(lambda: window.devices.state_of(BROKEN) == "CONNECTED", timeout=60_000)
+    # Connected again: the error column is empty, the last error is history.
+    d = window.devices.devices[BROKEN]
+    assert d.error == "" and d.last_error and d.reconnections >= 1
+    row = window.devices._rows[BROKEN]
+    assert window.devices.item(row, 3).text() == ""
+    assert "last error before that" in window.devices.item(row, 3).toolTip()
+    # The line goes on after the gap; the marker's tooltip says why.
+    qtbot.waitUntil(lambda: not math.isnan(window.plots.points(broken)[1][-1]), timeout=30_000)
+    window.plots.redraw()
+    marker = window.plots.markers[broken]
+    assert len(marker.data) >= 1 and marker.data[0]["data"] == why
+    # Let a few more points arrive, then keep a screenshot: the failed
+    # instrument's line has a gap with a red marker.
+    n = len(curve.getData()[0])
+    qtbot.waitUntil(lambda: len(curve.getData()[0]) >= n + 20, timeout=30_000)
+    window.plots.plot.autoRange()
+    window.plots.redraw()
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "gui.png"
+    assert window.grab().save(str(path))
+    assert path.stat().st_size > 10_000
 
 
 def test_gui_alarm_panel_acknowledges_psu20(window, qtbot, demo):
@@ -200,3 +227,78 @@ def test_refguard_outlasts_the_pyside_reference_leak(qapp):
         emitter.sig.emit()
     if refguard.needed():
         assert sys.getrefcount(None) > refguard.RESERVE // 2
+
+
+def test_gui_fits_the_screen_and_wraps_long_alarm_messages(window, qtbot):
+    # The window opens within a 1400x900 screen (room left for decorations) and
+    # can be made smaller still.
+    assert window.width() <= 1400 and window.height() <= 900 - 40
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1400 and hint.height() <= 900, hint
+    # Every panel gets room.
+    for w in (window.devices, window.plots.plot, window.alarms.table, window.commands):
+        assert w.isVisible() and w.width() > 150 and w.height() > 100, w
+    # A long alarm message is shown in full, wrapped over several lines.
+    from dataclasses import replace
+
+    from PySide6.QtGui import QFontMetrics
+
+    from switchyard import Alarm
+
+    long = ("device down: BACKOFF: dial tcp 127.0.0.1:40597: connect: connection refused after the instrument's "
+            "controller stopped answering its SCPI port; next attempt in 5 s; see the supervision tree for details")
+    a = Alarm("zz-test", "voltage", "power", "COMM", "INVALID", "INVALID", False, message=long)
+    window.alarms.apply(a)
+    try:
+        row = window.alarms.row_of("zz-test", "voltage")
+        item = window.alarms.table.item(row, len(window.alarms.COLUMNS) - 1)
+        rect = window.alarms.table.visualItemRect(item)
+        need = QFontMetrics(item.font()).boundingRect(rect.adjusted(0, 0, -8, 0), int(Qt.TextFlag.TextWordWrap), long)
+        assert rect.height() >= need.height() > QFontMetrics(item.font()).height(), (rect, need)
+        assert item.toolTip() == long
+    finally:
+        window.alarms.apply(replace(a, severity="NO_ALARM", latched="NO_ALARM"))
+
+
+def test_gui_default_plots_come_from_the_server(demo, qtbot):
+    with Client(demo.grpc_addr) as client:
+        win = MainWindow(client)  # no channels named: the server's first numeric ones
+        qtbot.addWidget(win)
+        win.show()
+        try:
+            qtbot.waitUntil(lambda: len(win.plots.checked()) == 2, timeout=30_000)
+            have = {(d.name, c.name) for d in client.devices() for c in d.channels}
+            assert set(win.plots.checked()) <= have
+            qtbot.waitUntil(lambda: win._stream is not None and win._stream.isRunning(), timeout=30_000)
+            key = win.plots.checked()[0]
+            qtbot.waitUntil(lambda: win.plots.latest_value(key) is not None, timeout=30_000)
+        finally:
+            win.close()
+        # A channel this server does not have is said so, and not plotted.
+        win = MainWindow(client, plot=[("nope-01", "voltage")])
+        qtbot.addWidget(win)
+        win.show()
+        try:
+            qtbot.waitUntil(lambda: "not on this server: nope-01/voltage" in win.statusBar().currentMessage(),
+                            timeout=30_000)
+            qtbot.waitUntil(lambda: len(win.plots.checked()) == 2, timeout=30_000)
+        finally:
+            win.close()
+
+
+def test_gui_plot_opens_with_the_archives_last_minutes(archived_demo, qtbot):
+    with Client(archived_demo.grpc_addr) as client:
+        wait_for(lambda: len(client.history("psu-01", "voltage", time.time() - 60)) >= 20, 60, "archived samples")
+        opened = time.time()
+        win = MainWindow(client, plot=[("psu-01", "voltage")])
+        qtbot.addWidget(win)
+        win.show()
+        try:
+            key = ("psu-01", "voltage")
+            qtbot.waitUntil(lambda: win.archives is True, timeout=30_000)
+            t, v = win.plots.points(key)
+            older = [x for x in t if x + win.plots._t0 < opened - 1]
+            assert len(older) >= 10, "no archived samples before the window opened"
+            assert t == sorted(t)
+        finally:
+            win.close()

@@ -165,9 +165,17 @@ type Device struct {
 	Driver   string      `protobuf:"bytes,3,opt,name=driver,proto3" json:"driver,omitempty"`
 	State    DeviceState `protobuf:"varint,4,opt,name=state,proto3,enum=switchyard.v1.DeviceState" json:"state,omitempty"`
 	Channels []*Channel  `protobuf:"bytes,5,rep,name=channels,proto3" json:"channels,omitempty"`
-	// The last error that broke the connection; empty if none yet.
+	// The error that last broke the connection; empty if it never broke. It is kept
+	// after the device reconnects, as history: while the state is CONNECTED it is
+	// the reason of the last reconnection (it happened before connected_since), not a
+	// current error. Clients show it as the device's error only when the state is not
+	// CONNECTED.
 	LastError string `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	// How many times the connection was re-established after a failure.
+	// Deprecated: the same count as reconnections, which says what it counts. It is
+	// not the process restarts of the supervision tree (Process.restarts). Still
+	// filled for older clients.
+	//
+	// Deprecated: Marked as deprecated in switchyard/v1/device.proto.
 	RestartCount uint32 `protobuf:"varint,7,opt,name=restart_count,json=restartCount,proto3" json:"restart_count,omitempty"`
 	// When the current connection was established; unset when not connected.
 	ConnectedSince *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=connected_since,json=connectedSince,proto3" json:"connected_since,omitempty"`
@@ -179,7 +187,14 @@ type Device struct {
 	Commands []string `protobuf:"bytes,11,rep,name=commands,proto3" json:"commands,omitempty"`
 	// The named commands with their arguments, in configuration order (the same
 	// names as commands), so a client can build a typed form for each.
-	CommandInfo   []*CommandInfo `protobuf:"bytes,12,rep,name=command_info,json=commandInfo,proto3" json:"command_info,omitempty"`
+	CommandInfo []*CommandInfo `protobuf:"bytes,12,rep,name=command_info,json=commandInfo,proto3" json:"command_info,omitempty"`
+	// The device's labels from the configuration (area: vacuum, rack: A1), the ones
+	// Selector.tags matches.
+	Tags map[string]string `protobuf:"bytes,13,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// How many times the connection was re-established after a failure, within this
+	// run of the server. The device's process keeps running through them: they are not
+	// process restarts (Process.restarts in the supervision tree counts those).
+	Reconnections uint32 `protobuf:"varint,14,opt,name=reconnections,proto3" json:"reconnections,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -256,6 +271,7 @@ func (x *Device) GetLastError() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in switchyard/v1/device.proto.
 func (x *Device) GetRestartCount() uint32 {
 	if x != nil {
 		return x.RestartCount
@@ -296,6 +312,20 @@ func (x *Device) GetCommandInfo() []*CommandInfo {
 		return x.CommandInfo
 	}
 	return nil
+}
+
+func (x *Device) GetTags() map[string]string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *Device) GetReconnections() uint32 {
+	if x != nil {
+		return x.Reconnections
+	}
+	return 0
 }
 
 // CommandInfo describes one named command of a device's model.
@@ -1018,7 +1048,7 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x121\n" +
 	"\x06period\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06period\x12\x12\n" +
-	"\x04unit\x18\x04 \x01(\tR\x04unit\"\xf3\x03\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\"\x8b\x05\n" +
 	"\x06Device\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
@@ -1026,14 +1056,19 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2\x1a.switchyard.v1.DeviceStateR\x05state\x122\n" +
 	"\bchannels\x18\x05 \x03(\v2\x16.switchyard.v1.ChannelR\bchannels\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\x06 \x01(\tR\tlastError\x12#\n" +
-	"\rrestart_count\x18\a \x01(\rR\frestartCount\x12C\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\x12'\n" +
+	"\rrestart_count\x18\a \x01(\rB\x02\x18\x01R\frestartCount\x12C\n" +
 	"\x0fconnected_since\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0econnectedSince\x12=\n" +
 	"\fnext_attempt\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vnextAttempt\x12\x1a\n" +
 	"\bidentity\x18\n" +
 	" \x01(\tR\bidentity\x12\x1a\n" +
 	"\bcommands\x18\v \x03(\tR\bcommands\x12=\n" +
-	"\fcommand_info\x18\f \x03(\v2\x1a.switchyard.v1.CommandInfoR\vcommandInfo\"\x9f\x01\n" +
+	"\fcommand_info\x18\f \x03(\v2\x1a.switchyard.v1.CommandInfoR\vcommandInfo\x123\n" +
+	"\x04tags\x18\r \x03(\v2\x1f.switchyard.v1.Device.TagsEntryR\x04tags\x12$\n" +
+	"\rreconnections\x18\x0e \x01(\rR\rreconnections\x1a7\n" +
+	"\tTagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x01\n" +
 	"\vCommandInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12/\n" +
@@ -1103,7 +1138,7 @@ func file_switchyard_v1_device_proto_rawDescGZIP() []byte {
 }
 
 var file_switchyard_v1_device_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_switchyard_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_switchyard_v1_device_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_switchyard_v1_device_proto_goTypes = []any{
 	(DeviceState)(0),              // 0: switchyard.v1.DeviceState
 	(*Channel)(nil),               // 1: switchyard.v1.Channel
@@ -1120,38 +1155,40 @@ var file_switchyard_v1_device_proto_goTypes = []any{
 	(*AbortCommandResponse)(nil),  // 12: switchyard.v1.AbortCommandResponse
 	(*WatchDevicesRequest)(nil),   // 13: switchyard.v1.WatchDevicesRequest
 	(*WatchDevicesResponse)(nil),  // 14: switchyard.v1.WatchDevicesResponse
-	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*Value)(nil),                 // 17: switchyard.v1.Value
+	nil,                           // 15: switchyard.v1.Device.TagsEntry
+	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*Value)(nil),                 // 18: switchyard.v1.Value
 }
 var file_switchyard_v1_device_proto_depIdxs = []int32{
-	15, // 0: switchyard.v1.Channel.period:type_name -> google.protobuf.Duration
+	16, // 0: switchyard.v1.Channel.period:type_name -> google.protobuf.Duration
 	0,  // 1: switchyard.v1.Device.state:type_name -> switchyard.v1.DeviceState
 	1,  // 2: switchyard.v1.Device.channels:type_name -> switchyard.v1.Channel
-	16, // 3: switchyard.v1.Device.connected_since:type_name -> google.protobuf.Timestamp
-	16, // 4: switchyard.v1.Device.next_attempt:type_name -> google.protobuf.Timestamp
+	17, // 3: switchyard.v1.Device.connected_since:type_name -> google.protobuf.Timestamp
+	17, // 4: switchyard.v1.Device.next_attempt:type_name -> google.protobuf.Timestamp
 	3,  // 5: switchyard.v1.Device.command_info:type_name -> switchyard.v1.CommandInfo
-	4,  // 6: switchyard.v1.CommandInfo.args:type_name -> switchyard.v1.ArgumentInfo
-	2,  // 7: switchyard.v1.ListDevicesResponse.devices:type_name -> switchyard.v1.Device
-	2,  // 8: switchyard.v1.GetDeviceResponse.device:type_name -> switchyard.v1.Device
-	15, // 9: switchyard.v1.SendCommandRequest.timeout:type_name -> google.protobuf.Duration
-	17, // 10: switchyard.v1.SendCommandResponse.values:type_name -> switchyard.v1.Value
-	2,  // 11: switchyard.v1.WatchDevicesResponse.device:type_name -> switchyard.v1.Device
-	5,  // 12: switchyard.v1.DeviceService.ListDevices:input_type -> switchyard.v1.ListDevicesRequest
-	7,  // 13: switchyard.v1.DeviceService.GetDevice:input_type -> switchyard.v1.GetDeviceRequest
-	9,  // 14: switchyard.v1.DeviceService.SendCommand:input_type -> switchyard.v1.SendCommandRequest
-	11, // 15: switchyard.v1.DeviceService.AbortCommand:input_type -> switchyard.v1.AbortCommandRequest
-	13, // 16: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
-	6,  // 17: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
-	8,  // 18: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
-	10, // 19: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
-	12, // 20: switchyard.v1.DeviceService.AbortCommand:output_type -> switchyard.v1.AbortCommandResponse
-	14, // 21: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	15, // 6: switchyard.v1.Device.tags:type_name -> switchyard.v1.Device.TagsEntry
+	4,  // 7: switchyard.v1.CommandInfo.args:type_name -> switchyard.v1.ArgumentInfo
+	2,  // 8: switchyard.v1.ListDevicesResponse.devices:type_name -> switchyard.v1.Device
+	2,  // 9: switchyard.v1.GetDeviceResponse.device:type_name -> switchyard.v1.Device
+	16, // 10: switchyard.v1.SendCommandRequest.timeout:type_name -> google.protobuf.Duration
+	18, // 11: switchyard.v1.SendCommandResponse.values:type_name -> switchyard.v1.Value
+	2,  // 12: switchyard.v1.WatchDevicesResponse.device:type_name -> switchyard.v1.Device
+	5,  // 13: switchyard.v1.DeviceService.ListDevices:input_type -> switchyard.v1.ListDevicesRequest
+	7,  // 14: switchyard.v1.DeviceService.GetDevice:input_type -> switchyard.v1.GetDeviceRequest
+	9,  // 15: switchyard.v1.DeviceService.SendCommand:input_type -> switchyard.v1.SendCommandRequest
+	11, // 16: switchyard.v1.DeviceService.AbortCommand:input_type -> switchyard.v1.AbortCommandRequest
+	13, // 17: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
+	6,  // 18: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
+	8,  // 19: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
+	10, // 20: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
+	12, // 21: switchyard.v1.DeviceService.AbortCommand:output_type -> switchyard.v1.AbortCommandResponse
+	14, // 22: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
+	18, // [18:23] is the sub-list for method output_type
+	13, // [13:18] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_device_proto_init() }
@@ -1171,7 +1208,7 @@ func file_switchyard_v1_device_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_device_proto_rawDesc), len(file_switchyard_v1_device_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,7 +1,8 @@
 """Switchyard's Python client.
 
-:class:`Client` talks to a Switchyard server's gRPC port and returns plain Python
-values (named tuples and dataclasses) that go straight into numpy or pandas::
+:class:`Client` (blocking) and :class:`AsyncClient` (asyncio, the same methods
+awaited) talk to a Switchyard server's gRPC port and return plain Python values
+(named tuples and dataclasses) that go straight into numpy or pandas::
 
     from switchyard import Client
 
@@ -12,38 +13,59 @@ values (named tuples and dataclasses) that go straight into numpy or pandas::
             for s in batch.samples:
                 print(s.device, s.channel, s.seq, s.value, s.quality)
 
-Subscriptions are also async iterators on grpc.aio (``async for batch in
-sy.subscribe(...)``), reconnect with backoff when the stream drops and report
-every sequence gap, repeat or server restart they see (see
-:mod:`switchyard.sequence`). Alarms are listed, watched, acknowledged and
-shelved as plain values too (:mod:`switchyard.alarms`), and the supervision
-tree can be watched event by event (:mod:`switchyard.supervision`). Failed calls raise the exceptions of
-:mod:`switchyard.errors`. The generated messages and stubs live in
-``switchyard.v1``; the PySide6 GUI is :mod:`switchyard.gui` (``pip install
-switchyard-client[gui]``, then ``switchyard-gui``).
+    async with AsyncClient("127.0.0.1:7400") as sy:
+        await sy.send_command("psu-01", "set_voltage", 24)
+        async for batch in sy.subscribe(tags={"area": "vacuum"}):
+            ...
+
+Every stream (subscriptions, and the device, alarm and supervision watches)
+reconnects with backoff when it breaks, re-establishes what it shows and
+reports what it could not recover: sequence gaps, repeats and server restarts
+for telemetry (:mod:`switchyard.sequence`), a :class:`Gap` for the watches
+(:mod:`switchyard.resume`). Failed calls raise the exceptions of
+:mod:`switchyard.errors`, chosen from the server's status code and reason.
+Times are datetimes, Unix seconds or timedeltas (:mod:`switchyard.times`). The
+generated messages and stubs live in ``switchyard.v1``; the PySide6 GUI is
+:mod:`switchyard.gui` (``pip install switchyard-client[gui]``, then
+``switchyard-gui``).
 """
 
+from .aio import AsyncClient
 from .alarms import SEVERITY_RANK, Alarm, AlarmLimits, AlarmTransition, AlarmWatch, Threshold
 from .backoff import Backoff
-from .client import KEEPALIVE_OPTIONS, Bucket, Client, History
+from .base import Bucket, History, Identity
+from .client import Client
+from .devices import DeviceWatch
 from .errors import (
     Aborted,
+    AlreadyExists,
+    BadReply,
     Cancelled,
     DeadlineExceeded,
+    DeviceBusy,
+    DeviceNotConnected,
+    FailedPrecondition,
+    InstrumentError,
+    InternalError,
     InvalidArgument,
+    NoArchive,
     NotFound,
+    NotSettled,
+    OutOfRange,
     PermissionDenied,
+    ResourceExhausted,
     SwitchyardError,
     Unauthenticated,
     Unavailable,
     Unimplemented,
 )
 from .model import Channel, CommandReply, Device, Process, Sample
+from .resume import Gap
 from .sequence import SeqEvent, SeqTracker
 from .subscription import Batch, Subscription
 from .supervision import SupervisionEvent, SupervisionWatch
-
-__version__ = "0.1.0"
+from .transport import KEEPALIVE_OPTIONS, USER_AGENT
+from .version import __version__
 
 __all__ = [
     "Aborted",
@@ -51,7 +73,10 @@ __all__ = [
     "AlarmLimits",
     "AlarmTransition",
     "AlarmWatch",
+    "AlreadyExists",
+    "AsyncClient",
     "Backoff",
+    "BadReply",
     "Batch",
     "Bucket",
     "Cancelled",
@@ -60,12 +85,24 @@ __all__ = [
     "CommandReply",
     "DeadlineExceeded",
     "Device",
+    "DeviceBusy",
+    "DeviceNotConnected",
+    "DeviceWatch",
+    "FailedPrecondition",
+    "Gap",
     "History",
+    "Identity",
+    "InstrumentError",
+    "InternalError",
     "InvalidArgument",
     "KEEPALIVE_OPTIONS",
+    "NoArchive",
     "NotFound",
+    "NotSettled",
+    "OutOfRange",
     "PermissionDenied",
     "Process",
+    "ResourceExhausted",
     "SEVERITY_RANK",
     "Sample",
     "SeqEvent",
@@ -75,7 +112,9 @@ __all__ = [
     "SupervisionWatch",
     "SwitchyardError",
     "Threshold",
+    "USER_AGENT",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
+    "__version__",
 ]

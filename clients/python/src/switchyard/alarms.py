@@ -8,8 +8,8 @@ values are their names without the proto prefix: severities ``"NO_ALARM"``,
 ``"MINOR"``, ``"MAJOR"``, ``"INVALID"``; conditions ``"NONE"``, ``"COMM"``,
 ``"STALE"``, ``"HIHI"``, ``"LOLO"``, ``"HIGH"``, ``"LOW"``, ``"READBACK"``;
 events ``"RAISED"``, ``"CHANGED"``, ``"CLEARED"``, ``"ACKED"``, ``"SHELVED"``,
-``"UNSHELVED"``, ``"LIMITS_CHANGED"``, plus the client's own ``"ACTIVE"`` (see
-:class:`AlarmWatch`).
+``"UNSHELVED"``, ``"LIMITS_CHANGED"``, plus the client's own ``"ACTIVE"``,
+``"RESYNC"`` and ``"REMOVED"`` (see :class:`AlarmWatch`).
 
 Thread safety: the values are immutable. An :class:`AlarmWatch` is iterated from
 one thread; its ``cancel()`` may be called from any thread.
@@ -20,15 +20,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Literal
 
 from switchyard.v1 import alarm_pb2, sample_pb2
 
+from .backoff import Backoff
+from .errors import NotFound, SwitchyardError
 from .model import _enum_name
-from .watch import StreamWatch
-
-if TYPE_CHECKING:
-    from .client import Client
+from .resume import Fetch, Gap, GapDraft, Hook, ResumingStream, server_start_fetch, server_start_of
+from .transport import Connection, Rpc, Stubs
 
 log = logging.getLogger("switchyard")
 
@@ -144,7 +144,10 @@ def _severity(s: int) -> str:
     return _enum_name(alarm_pb2.Severity, s, "SEVERITY_")
 
 
-def _threshold(msg: alarm_pb2.AlarmLimits, name: str) -> Threshold | None:
+_ThresholdName = Literal["hihi", "high", "low", "lolo"]
+
+
+def _threshold(msg: alarm_pb2.AlarmLimits, name: _ThresholdName) -> Threshold | None:
     if not msg.HasField(name):
         return None
     t = getattr(msg, name)
@@ -166,7 +169,7 @@ def limits_to_pb(limits: AlarmLimits) -> alarm_pb2.AlarmLimits:
     """Returns the AlarmLimits message of plain limits (severities by name; "" is
     the server's default)."""
 
-    def sev(name: str, field: str) -> int:
+    def sev(name: str, field: str) -> alarm_pb2.Severity.ValueType:
         if not name:
             return alarm_pb2.SEVERITY_UNSPECIFIED
         try:
@@ -211,46 +214,118 @@ def transition_from_pb(t: alarm_pb2.AlarmTransition) -> AlarmTransition:
     )
 
 
-class AlarmWatch(StreamWatch):
+_WATCH: Rpc[alarm_pb2.WatchAlarmsRequest, alarm_pb2.WatchAlarmsResponse] = Rpc("AlarmService", "WatchAlarms")
+_LIST: Rpc[alarm_pb2.ListActiveAlarmsRequest, alarm_pb2.ListActiveAlarmsResponse] = Rpc(
+    "AlarmService", "ListActiveAlarms")
+_GET: Rpc[alarm_pb2.GetAlarmLimitsRequest, alarm_pb2.GetAlarmLimitsResponse] = Rpc("AlarmService", "GetAlarmLimits")
+
+
+class AlarmWatch(ResumingStream[AlarmTransition]):
     """The iterator :meth:`Client.watch_alarms` returns: :class:`AlarmTransition`
-    values until cancelled or the server stops.
+    values until cancelled.
 
     With ``include_active`` (the default) it first yields, once the stream is
     subscribed, one transition with event ``"ACTIVE"`` per alarm then active (the
     state the following transitions start from, as the API prescribes), so
-    ``panel[t.alarm.key] = t.alarm`` for every item keeps a panel right. When the
-    server reports that this stream lost transitions (the reader was too slow),
-    the loss is logged, counted in :attr:`dropped` and the active alarms are
-    listed again as ``"ACTIVE"`` items, so a panel converges instead of staying
-    wrong. ``cancel()`` ends it from any thread; the iteration then stops
-    without an error.
+    ``panel[t.alarm.key] = t.alarm`` for every item keeps a panel right.
+
+    It resumes after a break (server restart, dropped connection) and after the
+    server dropped transitions for this stream because it read too slowly: it
+    lists the active alarms again and yields ``"ACTIVE"`` for each one whose
+    state differs from what it last yielded, ``"RESYNC"`` (with the current
+    state, read from the server) for each alarm that was active and no longer
+    is, and ``"REMOVED"`` (with the last known state) for one the server no
+    longer has. The transitions in between are lost: that is reported as a
+    :class:`~switchyard.resume.Gap` naming the time window and the alarms whose
+    state changed unseen; server drops are also counted in :attr:`dropped`.
+    ``cancel()`` ends it from any thread; the iteration then stops without an
+    error.
     """
 
-    def __init__(self, client: Client, request: alarm_pb2.WatchAlarmsRequest, include_active: bool,
-                 list_active: Callable[[], list[Alarm]]) -> None:
-        super().__init__(client._alarms.WatchAlarms(request, metadata=client._metadata))
+    _rpc = _WATCH
+    _what = "alarm watch"
+    _gap_name = "alarms"
+
+    def __init__(self, conn: Connection, stubs: Stubs, request: alarm_pb2.WatchAlarmsRequest,
+                 include_active: bool, *, aio: bool = False, reconnect: bool = True, backoff: Backoff | None = None,
+                 on_reconnect: Callable[[int, BaseException | None], None] | None = None,
+                 on_gap: Callable[[Gap], None] | None = None) -> None:
+        super().__init__(conn, stubs, aio=aio, reconnect=reconnect, backoff=backoff, on_reconnect=on_reconnect,
+                         on_gap=on_gap)
+        self._req = request
         self._include_active = include_active
-        self._list_active = list_active
-        #: Transitions the server dropped for this stream so far.
+        self._server_start: int | None = None
+        self._stream_dropped = 0
+        #: The last state yielded per alarm.
+        self._known: dict[tuple[str, str], Alarm] = {}
+        #: Transitions the server dropped for this watch's streams so far.
         self.dropped = 0
 
-    def _active(self, ts: int) -> list[AlarmTransition]:
-        return [AlarmTransition(ts, "ACTIVE", a) for a in self._list_active()]
+    def _request(self) -> alarm_pb2.WatchAlarmsRequest:
+        self._stream_dropped = 0  # the server counts per stream
+        return self._req
 
-    _method = "AlarmService/WatchAlarms"
+    def _emit(self, t: AlarmTransition) -> AlarmTransition:
+        self._known[t.alarm.key] = t.alarm
+        return t
 
-    def _items(self) -> Iterator[AlarmTransition]:
-        if self._include_active:
-            self._call.initial_metadata()  # subscribed: no transition can fall before the listing
-            yield from self._active(_now_ns())
-        for resp in self._call:
-            t = transition_from_pb(resp.transition)
-            yield t
-            if resp.dropped > self.dropped:
-                log.warning("switchyard alarm watch: the server dropped %d transitions for this slow "
-                            "stream; listing the active alarms again", resp.dropped - self.dropped)
-                self.dropped = resp.dropped
-                yield from self._active(t.timestamp_ns)
+    def _begin(self, reconnect: bool) -> Hook[AlarmTransition]:
+        start = server_start_of((yield server_start_fetch()))
+        restarted = None
+        if start is not None and self._server_start is not None:
+            restarted = start != self._server_start
+        if start is not None:
+            self._server_start = start
+        if reconnect:
+            draft = self._draft(restarted, "alarm transitions")
+            yield from self._relist(draft)
+            self._report(draft.gap("change"))
+        elif self._include_active:
+            resp: alarm_pb2.ListActiveAlarmsResponse = yield Fetch(_LIST, self._list_request())
+            for a in resp.alarms:
+                yield self._emit(AlarmTransition(_now_ns(), "ACTIVE", alarm_from_pb(a)))
+
+    def _list_request(self) -> alarm_pb2.ListActiveAlarmsRequest:
+        return alarm_pb2.ListActiveAlarmsRequest(filter=self._req.filter, include_shelved=True)
+
+    def _relist(self, draft: GapDraft) -> Hook[AlarmTransition]:
+        """Lists the active alarms again and yields what changed unseen."""
+        resp: alarm_pb2.ListActiveAlarmsResponse = yield Fetch(_LIST, self._list_request())
+        now = _now_ns()
+        listed = {a.key: a for a in (alarm_from_pb(m) for m in resp.alarms)}
+        for key, a in listed.items():
+            if self._known.get(key) != a:
+                was = "changed" if key in self._known else "became active"
+                shown = a.severity if a.severity != "NO_ALARM" else f"{a.latched}, latched"
+                draft.lost.append(f"{key[0]}/{key[1]}: {was} unseen (now {shown} {a.condition})")
+                yield self._emit(AlarmTransition(now, "ACTIVE", a))
+        for key, old in list(self._known.items()):
+            if key in listed or not old.active:
+                continue
+            got = yield Fetch(_GET, alarm_pb2.GetAlarmLimitsRequest(device=key[0], channel=key[1]), optional=True)
+            if isinstance(got, NotFound):
+                draft.lost.append(f"{key[0]}/{key[1]}: no longer on the server")
+                yield AlarmTransition(now, "REMOVED", old)
+                del self._known[key]
+            elif isinstance(got, SwitchyardError):
+                raise got
+            else:
+                a = alarm_from_pb(got.alarm)
+                draft.lost.append(f"{key[0]}/{key[1]}: no longer active (cleared unseen)")
+                yield self._emit(AlarmTransition(now, "RESYNC", a))
+
+    def _on_response(self, resp: alarm_pb2.WatchAlarmsResponse) -> Hook[AlarmTransition]:
+        t = transition_from_pb(resp.transition)
+        yield self._emit(t)
+        if resp.dropped > self._stream_dropped:
+            n = resp.dropped - self._stream_dropped
+            self._stream_dropped = resp.dropped
+            self.dropped += n
+            draft = GapDraft(self._gap_name, t.timestamp_ns, _now_ns(), False, "slow reader")
+            draft.lost.append(f"{n} transition{'s' if n != 1 else ''} dropped by the server for this slow "
+                              "stream; the active alarms were listed again")
+            yield from self._relist(draft)
+            self._report(draft.gap("change"))
 
 
 __all__ = [

@@ -9,8 +9,9 @@ and ``bool``. A list of :class:`Sample` goes straight into pandas
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
-from typing import NamedTuple, Union
+from typing import Any, Iterator, Mapping, NamedTuple, Union
 
 from switchyard.v1 import device_pb2, sample_pb2, system_pb2
 
@@ -66,7 +67,16 @@ class Device:
     """A configured instrument and its current connection state.
 
     ``state`` is the DeviceState name without its prefix: ``"CONNECTING"``,
-    ``"CONNECTED"``, ``"BACKOFF"`` or ``"STOPPED"``.
+    ``"CONNECTED"``, ``"BACKOFF"`` or ``"STOPPED"``. ``tags`` are its labels
+    from the configuration (what ``tags=`` selectors match).
+
+    ``reconnections`` counts how often the connection was re-established after
+    a failure in this run of the server; the device's process kept running
+    through them (the supervision tree's :attr:`Process.restarts` counts process
+    restarts, a different thing). ``last_error`` is the error that last broke
+    the connection and stays set after a reconnection, as history: while
+    CONNECTED it is older than ``connected_since``. :attr:`error` is the
+    device's current error: ``last_error`` unless CONNECTED, else ``""``.
     """
 
     name: str
@@ -77,9 +87,24 @@ class Device:
     commands: tuple[str, ...] = ()
     identity: str = ""
     last_error: str = ""
-    restart_count: int = 0
+    reconnections: int = 0
     connected_since: dt.datetime | None = None
     next_attempt: dt.datetime | None = None
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    @property
+    def error(self) -> str:
+        """The error the device is in now: ``last_error`` while not CONNECTED,
+        ``""`` while CONNECTED (the last error is then history)."""
+        return "" if self.state == "CONNECTED" else self.last_error
+
+    @property
+    def restart_count(self) -> int:
+        """Deprecated: use :attr:`reconnections` (this counted reconnections, not
+        process restarts)."""
+        warnings.warn("Device.restart_count is deprecated: it counts reconnections; use Device.reconnections",
+                      DeprecationWarning, stacklevel=2)
+        return self.reconnections
 
 
 @dataclass(frozen=True)
@@ -113,18 +138,18 @@ class Process:
     in_progress: str = ""
     uptime_ns: int = 0
 
-    def walk(self):
+    def walk(self) -> Iterator[tuple[int, Process]]:
         """Yields (depth, process) for this node and every descendant, depth first."""
-        stack = [(0, self)]
+        stack: list[tuple[int, Process]] = [(0, self)]
         while stack:
             depth, p = stack.pop()
             yield depth, p
             stack.extend((depth + 1, c) for c in reversed(p.children))
 
 
-def _enum_name(enum, number: int, prefix: str) -> str:
+def _enum_name(enum: Any, number: int, prefix: str) -> str:
     try:
-        name = enum.Name(number)
+        name = str(enum.Name(number))
     except ValueError:
         return f"UNKNOWN_{number}"
     return name[len(prefix):] if name.startswith(prefix) else name
@@ -149,7 +174,7 @@ def sample_from_pb(s: sample_pb2.Sample) -> Sample:
     )
 
 
-def _time(ts, present: bool) -> dt.datetime | None:
+def _time(ts: Any, present: bool) -> dt.datetime | None:
     return ts.ToDatetime(tzinfo=dt.timezone.utc) if present else None
 
 
@@ -166,9 +191,10 @@ def device_from_pb(d: device_pb2.Device) -> Device:
         commands=tuple(d.commands),
         identity=d.identity,
         last_error=d.last_error,
-        restart_count=d.restart_count,
+        reconnections=d.reconnections or d.restart_count,  # an older server fills only restart_count
         connected_since=_time(d.connected_since, d.HasField("connected_since")),
         next_attempt=_time(d.next_attempt, d.HasField("next_attempt")),
+        tags=dict(d.tags),
     )
 
 

@@ -128,7 +128,7 @@ class SeqTracker:
             prev = self._last.get(key)
             after = key in self._reconnected
             self._reconnected.discard(key)
-            if key in self._restarted:
+            if key in self._restarted and prev is not None:  # (restarted keys are all known)
                 self._restarted.discard(key)
                 events.append(SeqEvent("restart", s.device, s.channel, prev[0], s.seq, after))
             elif prev is not None:

@@ -19,37 +19,34 @@ to replay its archive from the oldest last timestamp delivered (``since_ns``)
 before going live, so the samples published while the stream was down arrive
 too; the replay's overlap with what was delivered already is dropped (and
 counted in :attr:`Subscription.overlap`). A server that does not archive
-answers such a request Unavailable "does not archive": the subscription then
+answers such a request Unavailable with reason NO_ARCHIVE: the subscription then
 resumes live only, and the tracker reports what the outage cost, as it does
 with a server whose API has no ``since_ns``.
 
-Thread safety: iterate from one thread (or one event loop); :meth:`Subscription.cancel`
-may be called from any thread, e.g. a GUI thread on close.
+Reconnecting, cancelling and the two kinds of iteration are those of every
+resuming stream (:mod:`switchyard.resume`). Thread safety: iterate from one
+thread (or one event loop); :meth:`Subscription.cancel` may be called from any
+thread, e.g. a GUI thread on close.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterator, Sequence
+from typing import Callable, Mapping, Sequence
 
-import grpc
-
-from switchyard.v1 import system_pb2, system_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc
+from switchyard.v1 import telemetry_pb2
 
 from .backoff import Backoff
-from .errors import RETRYABLE, from_rpc_error
+from .errors import SwitchyardError
 from .model import Sample, sample_from_pb
+from .resume import Hook, ResumingStream, server_start_fetch, server_start_of
 from .sequence import SeqEvent, SeqTracker
-
-if TYPE_CHECKING:
-    from .client import Client
+from .transport import Connection, Rpc, Stubs
 
 log = logging.getLogger("switchyard")
 
-_METHOD = "TelemetryService/Subscribe"
+_SUBSCRIBE: Rpc[telemetry_pb2.SubscribeRequest, telemetry_pb2.SubscribeResponse] = Rpc("TelemetryService", "Subscribe")
 
 
 @dataclass
@@ -88,77 +85,36 @@ def resume_request(base: telemetry_pb2.SubscribeRequest, last_timestamps: dict[t
     return req
 
 
-def _no_archive(err: grpc.RpcError) -> bool:
-    return err.code() == grpc.StatusCode.UNAVAILABLE and "does not archive" in (err.details() or "")
-
-
-class Subscription:
+class Subscription(ResumingStream[Batch]):
     """A live, reconnecting telemetry stream; see the module documentation."""
+
+    _rpc = _SUBSCRIBE
+    _what = "subscription"
 
     def __init__(
         self,
-        client: Client,
+        conn: Connection,
+        stubs: Stubs,
         request: telemetry_pb2.SubscribeRequest,
         *,
+        aio: bool = False,
         reconnect: bool = True,
         backoff: Backoff | None = None,
         on_event: Callable[[SeqEvent], None] | None = None,
-        on_reconnect: Callable[[int, BaseException], None] | None = None,
+        on_reconnect: Callable[[int, BaseException | None], None] | None = None,
         resume: bool = True,
     ) -> None:
-        self._client = client
+        super().__init__(conn, stubs, aio=aio, reconnect=reconnect, backoff=backoff, on_reconnect=on_reconnect)
         self._resume = resume
         self._since_ns = 0
-        self._request = request
-        self._reconnect = reconnect
-        self._backoff = backoff or Backoff()
+        self._request_base = request
         self._on_event = on_event
-        self._on_reconnect = on_reconnect
         self._tracker = SeqTracker()
-        self._lock = threading.Lock()
-        self._cancelled = threading.Event()
-        self._call = None
         self._server_start: int | None = None
         self._prev_server_start: int | None = None
         self._pending_reconnect = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
         #: Every sequence event found so far, in order.
         self.events: list[SeqEvent] = []
-        #: How many times the stream broke and a reconnect was started.
-        self.reconnects = 0
-        #: The last retryable error that broke the stream, if any.
-        self.last_error: BaseException | None = None
-
-    # -- control ----------------------------------------------------------------
-
-    def cancel(self) -> None:
-        """Ends the subscription: the iteration stops without an error. Idempotent;
-        callable from any thread."""
-        self._cancelled.set()
-        with self._lock:
-            call, loop, wake = self._call, self._loop, self._wake
-        if loop is None:
-            if call is not None:
-                call.cancel()
-            return
-
-        def stop() -> None:
-            if call is not None:
-                call.cancel()
-            if wake is not None:
-                wake.set()
-
-        try:
-            # One callback: once it runs the iteration may end and its loop close.
-            loop.call_soon_threadsafe(stop)
-        except RuntimeError:
-            pass  # the loop is closed: the iteration has ended already
-
-    @property
-    def cancelled(self) -> bool:
-        """True once :meth:`cancel` was called."""
-        return self._cancelled.is_set()
 
     def last_seqs(self) -> dict[tuple[str, str], int]:
         """The last delivered sequence number per (device, channel)."""
@@ -175,18 +131,38 @@ class Subscription:
         server has not said it does not archive)."""
         return self._resume and HAS_SINCE
 
-    def _next_request(self) -> telemetry_pb2.SubscribeRequest:
-        req = resume_request(self._request, self._tracker.last_timestamps(), self._resume)
+    # -- hooks ----------------------------------------------------------------------
+
+    def _request(self) -> telemetry_pb2.SubscribeRequest:
+        req = resume_request(self._request_base, self._tracker.last_timestamps(), self._resume)
         self._since_ns = req.since_ns if HAS_SINCE else 0
         return req
 
-    def __enter__(self) -> Subscription:
-        return self
+    def _begin(self, reconnect: bool) -> Hook[Batch]:
+        resp = yield server_start_fetch()
+        self._connected(server_start_of(resp))
 
-    def __exit__(self, *exc) -> None:
-        self.cancel()
+    def _on_response(self, resp: telemetry_pb2.SubscribeResponse) -> Hook[Batch]:
+        yield self._batch(resp)
 
-    # -- shared ------------------------------------------------------------------
+    def _special(self, err: SwitchyardError) -> float | None:
+        if self._since_ns and err.reason == "NO_ARCHIVE":
+            log.warning("switchyard subscription: the server cannot replay (%s); resuming live only, "
+                        "and what the outage cost is reported", err.message)
+            self._resume = False
+            # This attempt delivered nothing: the next one is still the reconnect.
+            self._server_start = self._prev_server_start
+            self._pending_reconnect = True
+            return 0.0
+        return None
+
+    def _broken(self, err: SwitchyardError | None) -> float | None:
+        delay = super()._broken(err)
+        if delay is not None:
+            self._pending_reconnect = True
+        return delay
+
+    # -- bookkeeping ----------------------------------------------------------------
 
     def _batch(self, resp: telemetry_pb2.SubscribeResponse) -> Batch:
         samples, events = self._tracker.check(sample_from_pb(s) for s in resp.samples)
@@ -196,36 +172,6 @@ class Subscription:
             if self._on_event is not None:
                 self._on_event(ev)
         return Batch(samples, resp.dropped, events, self.reconnects)
-
-    def _broken(self, err: grpc.RpcError | None) -> float | None:
-        """Decides after a stream ended: returns None to stop, the delay before
-        reconnecting, or raises the mapped error if it must not be retried."""
-        if self.cancelled:
-            return None
-        if err is not None:
-            if err.code() == grpc.StatusCode.CANCELLED:
-                return None
-            if self._since_ns and _no_archive(err):
-                log.warning("switchyard subscription: the server cannot replay (%s); resuming live only, "
-                            "and what the outage cost is reported", err.details())
-                self._resume = False
-                # This attempt delivered nothing: the next one is still the reconnect.
-                self._server_start = self._prev_server_start
-                self._pending_reconnect = True
-                return 0.0
-            if not self._reconnect or err.code() not in RETRYABLE:
-                raise from_rpc_error(err, _METHOD) from None
-            self.last_error = from_rpc_error(err, _METHOD)
-        elif not self._reconnect:
-            return None
-        self.reconnects += 1
-        self._pending_reconnect = True
-        delay = self._backoff.next()
-        log.info("switchyard subscription: stream broken (%s); reconnect #%d in %.2fs",
-                 self.last_error or "ended", self.reconnects, delay)
-        if self._on_reconnect is not None:
-            self._on_reconnect(self.reconnects, self.last_error)
-        return delay
 
     def _connected(self, server_start: int | None) -> None:
         """Notes a (re)established stream and whether the server restarted since."""
@@ -239,108 +185,16 @@ class Subscription:
         if server_start is not None:
             self._server_start = server_start
 
-    def _server_start_sync(self) -> int | None:
-        try:
-            stub = system_pb2_grpc.SystemServiceStub(self._client._channel)
-            resp = stub.GetSupervisionTree(system_pb2.GetSupervisionTreeRequest(),
-                                           timeout=self._client.timeout, metadata=self._client._metadata)
-            return resp.root.started_ns or None
-        except grpc.RpcError:
-            return None
 
-    async def _server_start_aio(self, channel) -> int | None:
-        try:
-            stub = system_pb2_grpc.SystemServiceStub(channel)
-            resp = await stub.GetSupervisionTree(system_pb2.GetSupervisionTreeRequest(),
-                                                 timeout=self._client.timeout, metadata=self._client._metadata)
-            return resp.root.started_ns or None
-        except grpc.RpcError:
-            return None
-
-    # -- blocking iteration ------------------------------------------------------
-
-    def __iter__(self) -> Iterator[Batch]:
-        stub = telemetry_pb2_grpc.TelemetryServiceStub(self._client._channel)
-        while not self.cancelled:
-            req = self._next_request()
-            call = stub.Subscribe(req, metadata=self._client._metadata)
-            with self._lock:
-                self._call = call
-            if self.cancelled:
-                call.cancel()
-            err = None
-            try:
-                if call.initial_metadata() is not None:
-                    self._connected(self._server_start_sync())
-                for resp in call:
-                    self._backoff.reset()
-                    yield self._batch(resp)
-            except grpc.RpcError as e:
-                err = e
-            finally:
-                with self._lock:
-                    self._call = None
-                call.cancel()
-            delay = self._broken(err)
-            if delay is None:
-                return
-            if self._cancelled.wait(delay):
-                return
-
-    # -- async iteration (grpc.aio) ---------------------------------------------
-
-    async def __aiter__(self) -> AsyncIterator[Batch]:
-        channel = self._client._aio_channel()
-        stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
-        loop = asyncio.get_running_loop()
-        wake = asyncio.Event()
-        with self._lock:
-            self._loop, self._wake = loop, wake
-        try:
-            while not self.cancelled:
-                req = self._next_request()
-                call = stub.Subscribe(req, metadata=self._client._metadata)
-                with self._lock:
-                    self._call = call
-                if self.cancelled:
-                    call.cancel()
-                err = None
-                try:
-                    await call.initial_metadata()
-                    self._connected(await self._server_start_aio(channel))
-                    async for resp in call:
-                        self._backoff.reset()
-                        yield self._batch(resp)
-                except grpc.RpcError as e:
-                    err = e
-                except asyncio.CancelledError:
-                    if not self.cancelled:
-                        raise
-                finally:
-                    with self._lock:
-                        self._call = None
-                    call.cancel()
-                delay = self._broken(err)
-                if delay is None:
-                    return
-                try:
-                    await asyncio.wait_for(wake.wait(), delay)
-                    return
-                except asyncio.TimeoutError:
-                    pass
-        finally:
-            with self._lock:
-                self._loop = self._wake = None
-            await channel.close()
+def _globs(v: Sequence[str] | str) -> list[str]:
+    return [v] if isinstance(v, str) else list(v)
 
 
-def selector(devices: Sequence[str] | str = (), channels: Sequence[str] | str = ()) -> telemetry_pb2.Selector:
-    """Returns a Selector of device and channel glob patterns (a single string is one pattern)."""
-    if isinstance(devices, str):
-        devices = [devices]
-    if isinstance(channels, str):
-        channels = [channels]
-    return telemetry_pb2.Selector(devices=list(devices), channels=list(channels))
+def selector(devices: Sequence[str] | str = (), channels: Sequence[str] | str = (),
+             tags: Mapping[str, str] | None = None) -> telemetry_pb2.Selector:
+    """Returns a Selector of device and channel glob patterns (a single string is
+    one pattern) and device tags that must all match (``{"area": "vacuum"}``)."""
+    return telemetry_pb2.Selector(devices=_globs(devices), channels=_globs(channels), tags=dict(tags or {}))
 
 
 __all__ = ["Batch", "Subscription", "resume_request", "selector"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QGroupBox,
@@ -45,13 +45,20 @@ class AlarmPanel(QGroupBox):
 
     COLUMNS = ("device", "channel", "severity", "condition", "value", "state", "message")
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Alarms", parent)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # The message takes the rest of the width and wraps: a long message is
+        # read in full, on as many lines as it needs (and in the tooltip).
+        self.table.horizontalHeader().setSectionResizeMode(len(self.COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
+        # Row heights follow the message column's width as the window resizes.
+        self.table.horizontalHeader().sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
@@ -88,10 +95,19 @@ class AlarmPanel(QGroupBox):
             self.alarms.pop(a.key, None)
         self._render()
 
+    def remove(self, key: tuple[str, str]) -> None:
+        """Drops an alarm the server no longer has."""
+        self.alarms.pop(key, None)
+        self._render()
+
+    def _key_of(self, row: int) -> tuple[str, str]:
+        dev, ch = self.table.item(row, 0), self.table.item(row, 1)
+        return (dev.text() if dev else "", ch.text() if ch else "")
+
     def row_of(self, device: str, channel: str) -> int:
         """The row showing an alarm, or -1."""
         for r in range(self.table.rowCount()):
-            if (self.table.item(r, 0).text(), self.table.item(r, 1).text()) == (device, channel):
+            if self._key_of(r) == (device, channel):
                 return r
         return -1
 
@@ -119,6 +135,7 @@ class AlarmPanel(QGroupBox):
                 item.setToolTip(a.message)
                 item.setBackground(QBrush(QColor(bg)))
                 item.setForeground(QBrush(QColor(fg)))
+        self.table.resizeRowsToContents()
         if selected is not None:
             r = self.row_of(*selected)
             if r >= 0:
@@ -129,8 +146,7 @@ class AlarmPanel(QGroupBox):
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         if not rows:
             return None
-        r = rows[0].row()
-        return (self.table.item(r, 0).text(), self.table.item(r, 1).text())
+        return self._key_of(rows[0].row())
 
     def select(self, device: str, channel: str) -> bool:
         """Selects an alarm's row (as a click would); False if it is not shown."""

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
+from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QThreadPool, QTimer
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from ..client import Client
-from ..model import Device
+from ..errors import NoArchive
+from ..model import CommandReply, Device, Sample
+from ..supervision import SupervisionEvent
+from ..transport import read_token_file
 from .alarmpanel import AlarmPanel
 from .panels import CommandPanel, DevicePanel, TreePanel
 from .plots import PlotPanel
@@ -23,20 +29,33 @@ TREE_EVENT_DELAY_MS = 200
 #: no supervision events, the polling period instead.
 TREE_REFRESH_MS = 10_000
 TREE_POLL_MS = 2000
+#: How much archive a channel shows when it starts plotting (when the server archives).
+HISTORY_WINDOW = dt.timedelta(minutes=5)
+#: How many channels are plotted at start when none are named: the first numeric
+#: channels the server has.
+DEFAULT_PLOTS = 2
+#: The window's size at start: it fits a 1400x900 screen with room for a
+#: title bar and a task bar.
+START_SIZE = (1360, 820)
 
 
 class MainWindow(QMainWindow):
-    """Devices and supervision tree (left), live plots (centre), command and alarm
-    panels (right). ``plot`` lists the channels plotted from the start
-    (device, channel). The window owns its worker threads and stops them in
+    """Devices and supervision tree (left), live plots above the alarm panel
+    (centre, the alarm messages get the full width), the command panel (right).
+    ``plot`` lists the channels plotted from the start (device, channel); without
+    it, the first numeric channels the server has. A channel that starts
+    plotting shows the last :data:`HISTORY_WINDOW` of its archive, when the
+    server archives. The window owns its worker threads and stops them in
     :meth:`closeEvent`; it does not close the client."""
 
-    def __init__(self, client: Client, plot: list[tuple[str, str]] | None = None):
+    def __init__(self, client: Client, plot: list[tuple[str, str]] | None = None) -> None:
         super().__init__()
         self.client = client
         self.setWindowTitle(f"Switchyard — {client.address}")
-        self.resize(1400, 800)
-        self._initial_plot = set(plot or [("psu-01", "voltage"), ("psu-01", "setpoint")])
+        self.resize(*START_SIZE)
+        self._initial_plot = set(plot or [])
+        #: Whether the server archives (None: not known yet).
+        self.archives: bool | None = None
         self._pool = QThreadPool(self)
         self._tasks: set[Task] = set()
         self._stream: StreamWorker | None = None
@@ -50,20 +69,26 @@ class MainWindow(QMainWindow):
         self.plots = PlotPanel()
         self.commands = CommandPanel()
         self.alarms = AlarmPanel()
+        centre = QSplitter(Qt.Orientation.Vertical)
+        centre.addWidget(self.plots)
+        centre.addWidget(self.alarms)
+        centre.setSizes([520, 260])
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addWidget(self.commands)
-        rl.addWidget(self.alarms, 1)
+        rl.addStretch(1)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
-        split.addWidget(self.plots)
+        split.addWidget(centre)
         split.addWidget(right)
-        split.setSizes([340, 640, 420])
+        split.setStretchFactor(1, 1)
+        split.setSizes([330, 790, 240])
         self.setCentralWidget(split)
-        self.stream_status = QLabel("stream: connecting")
+        self.stream_status = QLabel("stream: waiting for the device list")
         self.statusBar().addWidget(self.stream_status, 1)
 
         self.plots.selection_changed.connect(self._resubscribe)
+        self.plots.history_wanted.connect(self._fetch_history)
         self.commands.send.connect(self._send_command)
         self.alarms.acknowledge.connect(self._acknowledge)
 
@@ -73,7 +98,7 @@ class MainWindow(QMainWindow):
         self._watch.start()
 
         self._alarm_watch = AlarmWatchWorker(client, self)
-        self._alarm_watch.reset.connect(self.alarms.clear_alarms)
+        self._alarm_watch.removed.connect(self.alarms.remove)
         self._alarm_watch.alarm.connect(self.alarms.apply)
         self._alarm_watch.status.connect(self.alarms.unavailable)
         self._alarm_watch.unsupported.connect(self.alarms.unavailable)
@@ -93,24 +118,28 @@ class MainWindow(QMainWindow):
         self._tree_soon.setInterval(TREE_EVENT_DELAY_MS)
         self._tree_soon.timeout.connect(self._refresh_tree)
         #: Supervision events received, newest last (for the status bar and tests).
-        self.supervision_events: list = []
+        self.supervision_events: list[SupervisionEvent] = []
         self._sup_watch = SupervisionWatchWorker(client, self)
         self._sup_watch.tree.connect(self.tree.show_tree)
-        self._sup_watch.event.connect(self._supervision_event)
+        self._sup_watch.supervision_event.connect(self._supervision_event)
         self._sup_watch.status.connect(self.statusBar().showMessage)
         self._sup_watch.unsupported.connect(self._no_supervision_events)
         self._sup_watch.start()
 
     # -- plumbing -----------------------------------------------------------------
 
-    def _run(self, fn, done, what: str, unavailable=None) -> None:
+    def _run(self, fn: Callable[[], Any], done: Callable[[Any], None], what: str,
+             unavailable: Callable[[str], None] | None = None,
+             error: Callable[[BaseException], None] | None = None) -> None:
         """Runs fn on the pool; done(result) or an error message in the GUI thread."""
         if self._closed:
             return
         task = Task(fn)
         self._tasks.add(task)
+        if error is not None:
+            task.signals.error.connect(error)
 
-        def finished(result, ok=True):
+        def finished(result: Any, ok: bool = True) -> None:
             self._tasks.discard(task)
             if self._closed:
                 return
@@ -129,8 +158,39 @@ class MainWindow(QMainWindow):
         for d in devices:
             self.devices.update_device(d)
         self.commands.set_devices(devices)
-        self.plots.set_devices(devices, self._initial_plot)
+        have = {(d.name, c.name) for d in devices for c in d.channels}
+        wanted = self._initial_plot & have
+        if self._initial_plot - have:
+            missing = ", ".join(f"{d}/{c}" for d, c in sorted(self._initial_plot - have))
+            self.statusBar().showMessage(f"not on this server: {missing}", 10_000)
+        if wanted or not have:
+            self._show_plots(devices, wanted)
+        else:
+            # Nothing named (or nothing the server has): the first numeric
+            # channels of the server's devices.
+            self._run(self.client.latest, lambda latest: self._show_plots(devices, _numeric(latest)), "latest values")
+
+    def _show_plots(self, devices: list[Device], checked: set[tuple[str, str]]) -> None:
+        self.plots.set_devices(devices, checked)
         self._resubscribe(self.plots.checked())
+
+    def _fetch_history(self, keys: list[tuple[str, str]]) -> None:
+        """Fills channels that started plotting with their recent archive."""
+        if self.archives is False:
+            return
+        for key in keys:
+            def got(samples: list[Sample], key: tuple[str, str] = key) -> None:
+                self.archives = True
+                self.plots.add_history(key, samples)
+
+            def failed(err: BaseException) -> None:
+                if isinstance(err, NoArchive):
+                    self.archives = False
+
+            def fetch(key: tuple[str, str] = key) -> list[Sample]:
+                return self.client.history(key[0], key[1], HISTORY_WINDOW)
+
+            self._run(fetch, got, "history", unavailable=lambda msg: None, error=failed)
 
     def _device_changed(self, d: Device) -> None:
         self.devices.update_device(d)
@@ -140,6 +200,7 @@ class MainWindow(QMainWindow):
             self._stream.stop()
             self._stream = None
         if not keys or self._closed:
+            self.stream_status.setText("stream: no channel selected")
             return
         devices = sorted({k[0] for k in keys})
         channels = sorted({k[1] for k in keys})
@@ -152,7 +213,7 @@ class MainWindow(QMainWindow):
     def _refresh_tree(self) -> None:
         self._run(self.client.supervision_tree, self.tree.show_tree, "supervision tree")
 
-    def _supervision_event(self, ev) -> None:
+    def _supervision_event(self, ev: SupervisionEvent) -> None:
         self.supervision_events.append(ev)
         del self.supervision_events[:-100]
         if ev.kind in ("EXITED", "RESTART_SCHEDULED", "LEAKED"):
@@ -166,8 +227,8 @@ class MainWindow(QMainWindow):
         self._tree_timer.setInterval(TREE_POLL_MS)
         self._refresh_tree()
 
-    def _send_command(self, device: str, command: str, args: list) -> None:
-        def done(reply):
+    def _send_command(self, device: str, command: str, args: list[str]) -> None:
+        def done(reply: CommandReply) -> None:
             text = f"{device} {command} {' '.join(args)}: ok"
             if reply.reply:
                 text += f" — {reply.reply}"
@@ -180,7 +241,7 @@ class MainWindow(QMainWindow):
         """Acknowledges as the OS user, off the GUI thread; the watch then shows
         the ACKED state too (the reply is applied at once so the row updates
         even if the watch is reconnecting)."""
-        def done(a):
+        def done(a: Any) -> None:
             self.alarms.apply(a)
             self.alarms.show_result(f"{device}/{channel} acknowledged by {a.acked_by}", True)
 
@@ -189,7 +250,7 @@ class MainWindow(QMainWindow):
 
     # -- life cycle ---------------------------------------------------------------
 
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         """Cancels the streams from the GUI thread and waits for every worker."""
         self.shutdown()
         super().closeEvent(event)
@@ -215,10 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``switchyard-gui``."""
     ap = argparse.ArgumentParser(prog="switchyard-gui", description="Live view of a Switchyard server.")
     ap.add_argument("--address", default="127.0.0.1:7400", help="gRPC host:port (default %(default)s)")
-    ap.add_argument("--token", default=None, help="bearer token, if the server wants one")
+    ap.add_argument("--token", default=None,
+                    help="bearer token, if the server wants one (default: $SWITCHYARD_TOKEN, or the file "
+                         "$SWITCHYARD_TOKEN_FILE names)")
+    ap.add_argument("--token-file", default=None, metavar="FILE", help="read the bearer token from FILE's first line")
     ap.add_argument("--tls", action="store_true", help="use TLS with the system's root certificates")
     ap.add_argument("--plot", action="append", default=[], metavar="DEVICE/CHANNEL",
-                    help="channel to plot from the start (repeatable; default psu-01/voltage, psu-01/setpoint)")
+                    help="channel to plot from the start (repeatable; default: the first numeric channels)")
     args = ap.parse_args(argv)
     plot = []
     for p in args.plot:
@@ -226,11 +290,23 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not dev or not ch:
             ap.error(f"--plot {p!r}: want DEVICE/CHANNEL")
         plot.append((dev, ch))
+    token = args.token
+    if args.token_file:
+        try:
+            token = read_token_file(args.token_file)
+        except (OSError, ValueError) as err:
+            ap.error(f"--token-file: {err}")
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    with Client(args.address, token=args.token, tls=args.tls or None) as client:
+    with Client(args.address, token=token, tls=args.tls or None) as client:
         win = MainWindow(client, plot or None)
         win.show()
-        return app.exec()
+        return int(app.exec())
+
+
+def _numeric(latest: list[Sample]) -> set[tuple[str, str]]:
+    """The first DEFAULT_PLOTS numeric channels, of as few devices as possible."""
+    keys = sorted(s.key for s in latest if isinstance(s.value, (int, float)) and not isinstance(s.value, bool))
+    return set(keys[:DEFAULT_PLOTS])
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 
+from typing import Iterator
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
@@ -37,11 +39,13 @@ STATE_COLORS = {
 
 
 class DevicePanel(QTableWidget):
-    """The device list: name, live state, restarts and last error, one row per device."""
+    """The device list: name, live state, reconnections and the current error, one
+    row per device. The error column is empty while the device is CONNECTED;
+    its tooltip then gives the last error, from before the reconnection."""
 
-    COLUMNS = ("device", "state", "restarts", "last error")
+    COLUMNS = ("device", "state", "reconnections", "error")
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, len(self.COLUMNS), parent)
         self.setHorizontalHeaderLabels(self.COLUMNS)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -62,14 +66,20 @@ class DevicePanel(QTableWidget):
             self.insertRow(row)
             self._rows = {n: r + (r >= row) for n, r in self._rows.items()}
             self._rows[d.name] = row
-        cells = (d.name, d.state, str(d.restart_count), d.last_error)
+        tip = d.error
+        if not tip and d.last_error:
+            since = d.connected_since.astimezone().strftime("%H:%M:%S") if d.connected_since else "?"
+            tip = f"connected since {since}; last error before that: {d.last_error}"
+        cells = (d.name, d.state, str(d.reconnections), d.error)
         for col, text in enumerate(cells):
             item = self.item(row, col)
             if item is None:
                 item = QTableWidgetItem()
                 self.setItem(row, col, item)
             item.setText(text)
-        self.item(row, 1).setForeground(QBrush(QColor(STATE_COLORS.get(d.state, "#000000"))))
+            item.setToolTip(tip)
+            if col == 1:
+                item.setForeground(QBrush(QColor(STATE_COLORS.get(d.state, "#000000"))))
 
     def state_of(self, name: str) -> str:
         """The state shown for a device ("" if not listed)."""
@@ -85,7 +95,7 @@ class TreePanel(QTreeWidget):
     #: Column of the process's status.
     STATUS_COLUMN = 5
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setHeaderLabels(["process", "kind", "state", "restarts", "mailbox", "status", "last exit"])
         self.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -113,23 +123,26 @@ class TreePanel(QTreeWidget):
         or None if it is not shown."""
         for it in self._items():
             if self._path(it) == path:
-                return it.text(self.STATUS_COLUMN)
+                return str(it.text(self.STATUS_COLUMN))
         return None
 
-    def _items(self):
+    def _items(self) -> Iterator[QTreeWidgetItem]:
         stack = [self.invisibleRootItem()]
         while stack:
             it = stack.pop()
             for i in range(it.childCount()):
-                stack.append(it.child(i))
-                yield it.child(i)
+                child = it.child(i)
+                if child is not None:
+                    stack.append(child)
+                    yield child
 
     @staticmethod
     def _path(item: QTreeWidgetItem) -> str:
-        parts = []
-        while item is not None:
-            parts.append(item.text(0))
-            item = item.parent()
+        parts: list[str] = []
+        cur: QTreeWidgetItem | None = item
+        while cur is not None:
+            parts.append(cur.text(0))
+            cur = cur.parent()
         return "/" + "/".join(reversed(parts))
 
 
@@ -140,7 +153,7 @@ class CommandPanel(QGroupBox):
 
     send = Signal(str, str, list)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Command", parent)
         self.device = QComboBox()
         self.command = QComboBox()

@@ -2,20 +2,24 @@
 
 Each worker owns its stream; the GUI thread only calls ``stop()``, which cancels
 the gRPC call (grpcio calls may be cancelled from any thread) and waits for the
-thread to end, so a blocked read can never hold the window open.
+thread to end, so a blocked read can never hold the window open. The streams
+resume by themselves after a server restart or a dropped connection
+(:mod:`switchyard.resume`); the workers pass on what they report.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import QObject, QRunnable, QThread, Signal
 
-from ..backoff import Backoff
+from ..alarms import AlarmTransition
 from ..client import Client
 from ..errors import SwitchyardError, Unimplemented
-from ..model import Process
+from ..model import Device, Process
+from ..resume import Gap, ResumingStream
+from ..subscription import Subscription
+from ..supervision import SupervisionEvent
 
 
 class StreamWorker(QThread):
@@ -28,9 +32,10 @@ class StreamWorker(QThread):
     samples = Signal(object)
     status = Signal(str)
 
-    def __init__(self, client: Client, devices: Sequence[str], channels: Sequence[str], parent: QObject | None = None):
+    def __init__(self, client: Client, devices: Sequence[str], channels: Sequence[str],
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._sub = client.subscribe(list(devices), list(channels), batch_window_ms=40)
+        self._sub: Subscription = client.subscribe(list(devices), list(channels), batch_window_ms=40)
 
     def run(self) -> None:
         sub = self._sub
@@ -51,10 +56,10 @@ class StreamWorker(QThread):
 
 
 class _WatchWorker(QThread):
-    """A thread that keeps a watch (an iterator with ``cancel()``) open: when it
-    breaks (the server restarted) it opens a new one after a backoff; ``stop()``
-    cancels it from the GUI thread and waits. Subclasses say what to open and
-    what to do with each item."""
+    """A thread that reads a resuming watch; ``status`` says when it reconnects
+    and what it could not recover (its gaps); ``stop()`` cancels it from the GUI
+    thread and waits. Subclasses say what to open and what to do with each
+    item."""
 
     status = Signal(str)
     #: Emitted (with the reason) when the server does not offer this watch; the
@@ -62,116 +67,102 @@ class _WatchWorker(QThread):
     unsupported = Signal(str)
     what = "watch"
 
-    def __init__(self, client: Client, parent: QObject | None = None):
+    def __init__(self, client: Client, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._client = client
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        self._watch = None
+        self._watch = self._open(client)
 
-    def _open(self):
+    def _open(self, client: Client) -> ResumingStream[Any]:
         raise NotImplementedError
 
-    def _item(self, item) -> None:
+    def _item(self, item: Any) -> None:
         raise NotImplementedError
 
-    def _started(self) -> None:
-        """Called in the worker thread when a new watch is open, before its items."""
+    def _gap(self, gap: Gap) -> None:
+        self.status.emit(str(gap))
+
+    def _reconnecting(self, n: int, err: BaseException | None) -> None:
+        self.status.emit(f"{self.what}: reconnecting (#{n}): {err}")
 
     def run(self) -> None:
-        backoff = Backoff(initial=0.2, cap=5.0)
-        while not self._stopped.is_set():
-            try:
-                watch = self._open()
-                with self._lock:
-                    self._watch = watch
-                if self._stopped.is_set():
-                    watch.cancel()
-                self._started()
-                for item in watch:
-                    backoff.reset()
-                    self._item(item)
-            except Unimplemented as err:
-                self.unsupported.emit(f"{self.what}: not offered by this server: {err}")
-                return
-            except SwitchyardError as err:
-                if not self._stopped.is_set():
-                    self.status.emit(f"{self.what} broken, retrying: {err}")
-            if self._stopped.wait(backoff.next()):
-                return
+        try:
+            for item in self._watch:
+                self._item(item)
+        except Unimplemented as err:
+            self.unsupported.emit(f"{self.what}: not offered by this server: {err}")
+        except SwitchyardError as err:
+            self.status.emit(f"{self.what} ended: {err}")
 
     def stop(self) -> None:
         """Cancels the watch and waits for the thread to end."""
-        self._stopped.set()
-        with self._lock:
-            watch = self._watch
-        if watch is not None:
-            watch.cancel()
+        self._watch.cancel()
         self.wait()
 
 
 class DeviceWatchWorker(_WatchWorker):
-    """Streams device states (WatchDevices) and emits each Device as it changes;
-    a new watch (after the server restarted) begins with every device's state."""
+    """Streams device states (WatchDevices) and emits each Device as it changes."""
 
     device = Signal(object)
     what = "device watch"
 
-    def _open(self):
-        return self._client.watch_devices()
+    def _open(self, client: Client) -> ResumingStream[Any]:
+        return client.watch_devices(on_gap=self._gap, on_reconnect=self._reconnecting)
 
-    def _item(self, item) -> None:
+    def _item(self, item: tuple[Device, int]) -> None:
         self.device.emit(item[0])
 
 
 class AlarmWatchWorker(_WatchWorker):
-    """Streams alarm changes (WatchAlarms, starting with the active alarms) and
-    emits each alarm's new state. ``reset`` is emitted before each new watch's
-    listing, so a panel drops what a restarted server no longer has."""
+    """Streams alarm changes (WatchAlarms, starting with the active alarms; after
+    a break the watch lists them again) and emits each alarm's new state, or
+    ``removed`` with the key of an alarm the server no longer has."""
 
     alarm = Signal(object)
-    reset = Signal()
+    removed = Signal(object)
     what = "alarm watch"
 
-    def _open(self):
-        return self._client.watch_alarms(include_active=True)
+    def _open(self, client: Client) -> ResumingStream[Any]:
+        return client.watch_alarms(include_active=True, on_gap=self._gap, on_reconnect=self._reconnecting)
 
-    def _started(self) -> None:
-        self.reset.emit()
-
-    def _item(self, t) -> None:
-        self.alarm.emit(t.alarm)
+    def _item(self, t: AlarmTransition) -> None:
+        if t.event == "REMOVED":
+            self.removed.emit(t.alarm.key)
+        else:
+            self.alarm.emit(t.alarm)
 
 
 class SupervisionWatchWorker(_WatchWorker):
     """Streams the supervision tree's lifecycle (WatchSupervisionEvents): emits
-    ``tree`` with the snapshot each new watch starts with and ``event`` with every
-    SupervisionEvent after it."""
+    ``tree`` with the snapshot each (re)connection starts with and
+    ``supervision_event`` with every SupervisionEvent after it. (Not ``event``:
+    that name is QObject's event handler.)"""
 
     tree = Signal(object)
-    event = Signal(object)
+    supervision_event = Signal(object)
     what = "supervision watch"
 
-    def _open(self):
-        return self._client.watch_supervision(include_snapshot=True)
+    def _open(self, client: Client) -> ResumingStream[Any]:
+        return client.watch_supervision(include_snapshot=True, on_gap=self._gap,
+                                        on_reconnect=self._reconnecting)
 
-    def _item(self, item) -> None:
+    def _item(self, item: Process | SupervisionEvent) -> None:
         if isinstance(item, Process):
             self.tree.emit(item)
         else:
-            self.event.emit(item)
+            self.supervision_event.emit(item)
 
 
 class _TaskSignals(QObject):
     done = Signal(object)
     failed = Signal(str)
+    error = Signal(object)
 
 
 class Task(QRunnable):
     """A blocking call run on a QThreadPool; ``signals.done`` gets its result and
-    ``signals.failed`` the error message, both delivered in the GUI thread."""
+    ``signals.failed`` the error message (``signals.error`` the exception), all
+    delivered in the GUI thread."""
 
-    def __init__(self, fn: Callable[[], object]):
+    def __init__(self, fn: Callable[[], object]) -> None:
         super().__init__()
         self.fn = fn
         self.signals = _TaskSignals()
@@ -180,8 +171,10 @@ class Task(QRunnable):
         try:
             result = self.fn()
         except SwitchyardError as err:
+            self.signals.error.emit(err)
             self.signals.failed.emit(str(err))
         except Exception as err:  # a GUI must show, not die of, an unexpected error
+            self.signals.error.emit(err)
             self.signals.failed.emit(f"{type(err).__name__}: {err}")
         else:
             self.signals.done.emit(result)
