@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -317,7 +316,11 @@ func (p *Publisher) readBase(ctx context.Context, name, subject string) (uint64,
 	default:
 		b, err := DecodeBatch(name, last.Data)
 		if err != nil {
-			return 0, fmt.Errorf("last batch of %s (stream seq %d) is damaged: %w", name, last.Sequence, err)
+			// Numbering starts again (clients see a restart of the sequence)
+			// rather than the device never publishing again.
+			p.log.Error("cluster: the last batch of a device is damaged; its channels' numbering starts again",
+				"device", name, "stream_seq", last.Sequence, "err", err)
+			b = Batch{}
 		}
 		for _, s := range append(b.Latest, b.Samples...) {
 			if s.Seq >= seq[s.Channel] {

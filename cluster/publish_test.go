@@ -11,7 +11,7 @@ import (
 	"github.com/switchyard/switchyard/telemetry"
 )
 
-func openTest(t *testing.T, url, node string) *Cluster {
+func openTest(t testing.TB, url, node string) *Cluster {
 	t.Helper()
 	nc, err := Connect(Config{URLs: []string{url}, Node: node}, quiet())
 	if err != nil {
@@ -163,5 +163,22 @@ func TestStaleOwnerCannotAppend(t *testing.T) {
 	}
 	if s := pb.Stats(); s.Conflicts == 0 {
 		t.Errorf("b's stats %+v: want the conflict it resolved", s)
+	}
+}
+
+// A damaged last batch (written by something else on the subject) does not stop
+// the device's telemetry: numbering starts again after it.
+func TestDamagedLastBatch(t *testing.T) {
+	srv := clustertest.StartServer(t)
+	c := openTest(t, srv.URL(), "a")
+	if _, err := c.JS.Publish(context.Background(), c.Names.SampleSubject("d"), []byte{0x0a, 0xff}); err != nil {
+		t.Fatal(err)
+	}
+	p := NewPublisher(c, "a", PublisherOptions{Logger: quiet()})
+	p.Begin("d", 1)
+	publishAll(t, p, smp("d", "x", 7))
+	latest, err := NewReader(c, nil).Latest(context.Background(), []string{"d"})
+	if err != nil || fmt.Sprint(latest) != "[d/x#1 7]" {
+		t.Errorf("latest %v, %v: want x#1 = 7 after the damaged batch", latest, err)
 	}
 }
