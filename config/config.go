@@ -39,6 +39,8 @@ type Config struct {
 	Models map[string]Model `yaml:"models,omitempty"`
 	// Alarms are the alarm limits of channels; see alarms.go.
 	Alarms []Alarm `yaml:"alarms,omitempty"`
+	// Cluster joins a cluster of nodes; nil: a single node. See cluster.go.
+	Cluster *Cluster `yaml:"cluster,omitempty"`
 }
 
 // Listen holds the server's listen addresses. Both default to loopback.
@@ -143,7 +145,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	c.applyDefaults()
 	checkAddr := func(path, v string) {
-		if _, _, err := net.SplitHostPort(v); err != nil {
+		if _, _, err := splitHostPort(v); err != nil {
 			add(path, "want host:port, got %q", v)
 		}
 	}
@@ -181,6 +183,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 	}
 	c.checkAlarms(add)
+	c.checkCluster(add)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errLine(errs[i]) < errLine(errs[j]) })
 		return nil, errors.Join(errs...)
@@ -219,6 +222,8 @@ func (c *Config) Specs() []devicemgr.Spec {
 	}
 	return out
 }
+
+func splitHostPort(v string) (string, string, error) { return net.SplitHostPort(v) }
 
 // errLine returns the line number of a "file:line: ..." error, 0 if none.
 func errLine(err error) int {
