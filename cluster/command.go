@@ -56,6 +56,9 @@ func (e *FailoverError) Error() string {
 // ErrorReason is the API's ErrorReason name for this error.
 func (e *FailoverError) ErrorReason() string { return "DEVICE_IN_FAILOVER" }
 
+// ErrorCode is the status code's name: unavailable.
+func (e *FailoverError) ErrorCode() string { return "unavailable" }
+
 // ErrorMetadata names the device for the API's ErrorInfo.
 func (e *FailoverError) ErrorMetadata() map[string]string {
 	return map[string]string{"device": e.Device}
@@ -65,6 +68,7 @@ func (e *FailoverError) ErrorMetadata() map[string]string {
 // API reason (an ErrorReason name without the prefix) so that the node the
 // caller talks to maps it as if the device were local.
 type RemoteError struct {
+	Code     string            `json:"code"` // a status code's name, such as "invalid_argument"
 	Reason   string            `json:"reason"`
 	Message  string            `json:"message"`
 	Metadata map[string]string `json:"metadata,omitempty"`
@@ -75,6 +79,9 @@ func (e *RemoteError) Error() string { return e.Message }
 
 // ErrorReason is the reason the owner gave.
 func (e *RemoteError) ErrorReason() string { return e.Reason }
+
+// ErrorCode is the status code the owner gave.
+func (e *RemoteError) ErrorCode() string { return e.Code }
 
 // ErrorMetadata is the metadata the owner gave, with the owning node.
 func (e *RemoteError) ErrorMetadata() map[string]string {
@@ -104,6 +111,9 @@ func (e *NoAnswerError) Unwrap() error { return e.Err }
 
 // ErrorReason: a deadline.
 func (e *NoAnswerError) ErrorReason() string { return "DEADLINE_EXCEEDED" }
+
+// ErrorCode: deadline_exceeded.
+func (e *NoAnswerError) ErrorCode() string { return "deadline_exceeded" }
 
 // Headers of a command request.
 const (
@@ -194,7 +204,7 @@ type Responder struct {
 	c        *Cluster
 	node     string
 	exec     Executor
-	classify func(error) (string, map[string]string)
+	classify func(error) (code, reason string, metadata map[string]string)
 	log      *slog.Logger
 
 	mu   sync.Mutex
@@ -202,11 +212,11 @@ type Responder struct {
 	wg   sync.WaitGroup
 }
 
-// NewResponder makes a responder; classify gives an executor error's API
-// reason and metadata (the server's error mapping); nil: INTERNAL.
-func NewResponder(c *Cluster, node string, exec Executor, classify func(error) (string, map[string]string), log *slog.Logger) *Responder {
+// NewResponder makes a responder; classify gives an executor error's status
+// code name, API reason and metadata (server.ErrorStatus); nil: internal.
+func NewResponder(c *Cluster, node string, exec Executor, classify func(error) (code, reason string, metadata map[string]string), log *slog.Logger) *Responder {
 	if classify == nil {
-		classify = func(error) (string, map[string]string) { return "INTERNAL", nil }
+		classify = func(error) (string, string, map[string]string) { return "internal", "INTERNAL", nil }
 	}
 	if log == nil {
 		log = slog.Default()
@@ -284,11 +294,11 @@ func (r *Responder) handle(device string, m *nats.Msg, abort bool) wireReply {
 	caller := Caller{Name: m.Header.Get(hdrCaller), Role: m.Header.Get(hdrRole)}
 	ns, err := strconv.ParseInt(m.Header.Get(hdrDeadline), 10, 64)
 	if err != nil {
-		return wireReply{Err: &RemoteError{Reason: "INVALID_REQUEST", Message: "routed request without a deadline", Node: r.node}}
+		return wireReply{Err: &RemoteError{Code: "invalid_argument", Reason: "INVALID_REQUEST", Message: "routed request without a deadline", Node: r.node}}
 	}
 	deadline := time.Unix(0, ns)
 	if !time.Now().Before(deadline) {
-		return wireReply{Err: &RemoteError{Reason: "DEADLINE_EXCEEDED", Node: r.node,
+		return wireReply{Err: &RemoteError{Code: "deadline_exceeded", Reason: "DEADLINE_EXCEEDED", Node: r.node,
 			Message: fmt.Sprintf("device %s: the caller's deadline passed before the command reached the owner; not executed", device)}}
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -302,7 +312,7 @@ func (r *Responder) handle(device string, m *nats.Msg, abort bool) wireReply {
 	}
 	var cmd Command
 	if err := json.Unmarshal(m.Data, &cmd); err != nil {
-		return wireReply{Err: &RemoteError{Reason: "INVALID_REQUEST", Message: "routed command: " + err.Error(), Node: r.node}}
+		return wireReply{Err: &RemoteError{Code: "invalid_argument", Reason: "INVALID_REQUEST", Message: "routed command: " + err.Error(), Node: r.node}}
 	}
 	rep, err := r.exec.Send(ctx, device, cmd, caller)
 	if err != nil {
@@ -312,6 +322,6 @@ func (r *Responder) handle(device string, m *nats.Msg, abort bool) wireReply {
 }
 
 func (r *Responder) remote(err error) *RemoteError {
-	reason, md := r.classify(err)
-	return &RemoteError{Reason: reason, Message: err.Error(), Metadata: md, Node: r.node}
+	code, reason, md := r.classify(err)
+	return &RemoteError{Code: code, Reason: reason, Message: err.Error(), Metadata: md, Node: r.node}
 }

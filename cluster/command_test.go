@@ -55,11 +55,11 @@ func (e *execFake) count() int {
 	return len(e.calls)
 }
 
-func classify(err error) (string, map[string]string) {
+func classify(err error) (string, string, map[string]string) {
 	if errors.Is(err, errBadArg) {
-		return "BAD_ARGUMENT", map[string]string{"arg": "volts"}
+		return "invalid_argument", "BAD_ARGUMENT", map[string]string{"arg": "volts"}
 	}
-	return "INTERNAL", nil
+	return "internal", "INTERNAL", nil
 }
 
 func TestCommandRoutedToOwner(t *testing.T) {
@@ -100,7 +100,7 @@ func TestCommandRoutedToOwner(t *testing.T) {
 	// The owner's error comes back with its reason, metadata and node.
 	_, err = router.Send(ctx, "psu-1", Command{Name: "bad"}, Caller{})
 	var re *RemoteError
-	if !errors.As(err, &re) || re.ErrorReason() != "BAD_ARGUMENT" || re.ErrorMetadata()["arg"] != "volts" || re.ErrorMetadata()["node"] != "a" {
+	if !errors.As(err, &re) || re.ErrorReason() != "BAD_ARGUMENT" || re.ErrorCode() != "invalid_argument" || re.ErrorMetadata()["arg"] != "volts" || re.ErrorMetadata()["node"] != "a" {
 		t.Errorf("send bad: %#v, want BAD_ARGUMENT from a", err)
 	}
 
