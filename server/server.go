@@ -58,6 +58,9 @@ type Options struct {
 	// Archive answers HistoryService and Subscribe with since_ns. Default nil:
 	// those answer Unavailable.
 	Archive Archive
+	// Cluster answers GetClusterView. Default nil: a single node, which answers
+	// NOT_SUPPORTED.
+	Cluster Cluster
 }
 
 // Server serves the Switchyard API on a gRPC port and an HTTP port. Create it with
@@ -119,7 +122,7 @@ func New(hub *telemetry.Hub, devices Devices, tree Tree, opts Options) *Server {
 	m := newMetrics(opts.Registerer)
 	dev := &deviceService{devices: devices, life: s.life, metrics: m}
 	tel := &telemetryService{hub: hub, devices: devices, life: s.life, metrics: m}
-	sys := &systemService{tree: tree, life: s.life, metrics: m}
+	sys := &systemService{tree: tree, life: s.life, metrics: m, cluster: opts.Cluster}
 	hist := &historyService{archive: opts.Archive}
 	tel.archive = opts.Archive
 	var alm *alarmService

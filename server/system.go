@@ -23,6 +23,7 @@ type systemService struct {
 	tree    Tree // also an EventSource for WatchSupervisionEvents
 	life    context.Context
 	metrics *metrics
+	cluster Cluster // nil on a single node
 }
 
 var _ switchyardv1connect.SystemServiceHandler = (*systemService)(nil)

@@ -45,6 +45,9 @@ const (
 	// SystemServiceGetIdentityProcedure is the fully-qualified name of the SystemService's GetIdentity
 	// RPC.
 	SystemServiceGetIdentityProcedure = "/switchyard.v1.SystemService/GetIdentity"
+	// SystemServiceGetClusterViewProcedure is the fully-qualified name of the SystemService's
+	// GetClusterView RPC.
+	SystemServiceGetClusterViewProcedure = "/switchyard.v1.SystemService/GetClusterView"
 )
 
 // SystemServiceClient is a client for the switchyard.v1.SystemService service.
@@ -64,6 +67,10 @@ type SystemServiceClient interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error)
+	// GetClusterView returns the cluster as the answering node sees it: the nodes,
+	// every device's lease (owner, age), the telemetry stream and the archive's lag.
+	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+	GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error)
 }
 
 // NewSystemServiceClient constructs a client for the switchyard.v1.SystemService service. By
@@ -101,6 +108,12 @@ func NewSystemServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(systemServiceMethods.ByName("GetIdentity")),
 			connect.WithClientOptions(opts...),
 		),
+		getClusterView: connect.NewClient[v1.GetClusterViewRequest, v1.GetClusterViewResponse](
+			httpClient,
+			baseURL+SystemServiceGetClusterViewProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("GetClusterView")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -110,6 +123,7 @@ type systemServiceClient struct {
 	watchSupervisionEvents *connect.Client[v1.WatchSupervisionEventsRequest, v1.WatchSupervisionEventsResponse]
 	restartProcess         *connect.Client[v1.RestartProcessRequest, v1.RestartProcessResponse]
 	getIdentity            *connect.Client[v1.GetIdentityRequest, v1.GetIdentityResponse]
+	getClusterView         *connect.Client[v1.GetClusterViewRequest, v1.GetClusterViewResponse]
 }
 
 // GetSupervisionTree calls switchyard.v1.SystemService.GetSupervisionTree.
@@ -132,6 +146,11 @@ func (c *systemServiceClient) GetIdentity(ctx context.Context, req *connect.Requ
 	return c.getIdentity.CallUnary(ctx, req)
 }
 
+// GetClusterView calls switchyard.v1.SystemService.GetClusterView.
+func (c *systemServiceClient) GetClusterView(ctx context.Context, req *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error) {
+	return c.getClusterView.CallUnary(ctx, req)
+}
+
 // SystemServiceHandler is an implementation of the switchyard.v1.SystemService service.
 type SystemServiceHandler interface {
 	// GetSupervisionTree returns a snapshot of every supervisor and process.
@@ -149,6 +168,10 @@ type SystemServiceHandler interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error)
+	// GetClusterView returns the cluster as the answering node sees it: the nodes,
+	// every device's lease (owner, age), the telemetry stream and the archive's lag.
+	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+	GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error)
 }
 
 // NewSystemServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -182,6 +205,12 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(systemServiceMethods.ByName("GetIdentity")),
 		connect.WithHandlerOptions(opts...),
 	)
+	systemServiceGetClusterViewHandler := connect.NewUnaryHandler(
+		SystemServiceGetClusterViewProcedure,
+		svc.GetClusterView,
+		connect.WithSchema(systemServiceMethods.ByName("GetClusterView")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/switchyard.v1.SystemService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SystemServiceGetSupervisionTreeProcedure:
@@ -192,6 +221,8 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 			systemServiceRestartProcessHandler.ServeHTTP(w, r)
 		case SystemServiceGetIdentityProcedure:
 			systemServiceGetIdentityHandler.ServeHTTP(w, r)
+		case SystemServiceGetClusterViewProcedure:
+			systemServiceGetClusterViewHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -215,4 +246,8 @@ func (UnimplementedSystemServiceHandler) RestartProcess(context.Context, *connec
 
 func (UnimplementedSystemServiceHandler) GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetIdentity is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetClusterView is not implemented"))
 }
