@@ -519,8 +519,16 @@ func (n *Node) place(ctx context.Context, now time.Time) {
 	}
 	settling := now.Sub(n.regSince) < n.t.ClaimGrace
 	nodes := []NodeRef{{Name: n.opts.Name, Selectors: n.opts.Selectors}}
+	// A node whose registration the server last stored well before ours
+	// missed renewals: it is dead or cut off, though its key has not expired
+	// yet. Plan without it, so that its devices go to live nodes at once when
+	// their leases expire (both times are the server's: no clock skew).
+	own, haveOwn := n.nodeView[n.opts.Name]
 	for name, e := range n.nodeView {
 		if name == n.opts.Name {
+			continue
+		}
+		if haveOwn && own.Created.Sub(e.Created) > 2*n.t.RenewEvery {
 			continue
 		}
 		var rec nodeRecord

@@ -306,3 +306,36 @@ func TestDuplicateNodeNameWaits(t *testing.T) {
 		r.stopAll()
 	})
 }
+
+// A dead node's registration may outlive its leases for a moment; placement
+// must not wait for it: a node that missed renewals is left out of the plan,
+// so its devices go to the live nodes as soon as their leases expire, not
+// after ClaimGrace.
+func TestDeadNodeLeftOutOfThePlan(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, 6)
+		r.timing.ClaimGrace = 10 * time.Second
+		r.nodes = newMemBucket(30 * time.Second) // registrations outlive the leases
+		a := r.start("a")
+		time.Sleep(15 * time.Second)
+		r.start("b")
+		time.Sleep(40 * time.Second)
+		synctest.Wait()
+		mine := a.node.Owned()
+		if len(mine) != 3 {
+			t.Fatalf("a owns %v, want 3", mine)
+		}
+		a.leases.Cut()
+		a.nodesc.Cut()
+		cut := time.Now()
+		time.Sleep(8 * time.Second)
+		synctest.Wait()
+		for _, dev := range mine {
+			owner, since := r.log.owner(dev)
+			if owner != "b" || since.Sub(cut) > r.timing.LeaseTTL+r.timing.RenewEvery {
+				t.Errorf("%s: owner %q %v after a died, want b within lease TTL + one round", dev, owner, since.Sub(cut))
+			}
+		}
+		r.stopAll()
+	})
+}

@@ -354,6 +354,9 @@ type DeviceEvent struct {
 	State  string `json:"state"`
 	Error  string `json:"error,omitempty"`
 	TimeNs int64  `json:"time_ns"`
+	// Info is the owner's detail of the device's state, in a form the
+	// wiring chooses (the cluster only carries it).
+	Info json.RawMessage `json:"info,omitempty"`
 }
 
 // Device states of ownership published by the cluster itself.

@@ -5,72 +5,27 @@
 package clustertest
 
 import (
-	"errors"
 	"net"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/switchyard/switchyard/cluster/natsserver"
 )
 
 // Server is an embedded NATS server with JetStream.
-type Server struct {
-	*server.Server
-	dir string
-}
+type Server struct{ *natsserver.Embedded }
 
 // StartServer starts a NATS server with JetStream on a random loopback port,
 // its store in a temporary directory of the test, and shuts it down when the
 // test ends.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
-	s, err := NewServer(t.TempDir())
+	s, err := natsserver.Start(t.TempDir(), "127.0.0.1", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Shutdown)
-	return s
-}
-
-// NewServer starts a NATS server with JetStream storing in dir, on a random
-// loopback port. The caller shuts it down.
-func NewServer(dir string) (*Server, error) {
-	return NewServerOn(dir, "127.0.0.1", -1)
-}
-
-// NewServerOn is NewServer on a given host and port (-1: random).
-func NewServerOn(dir, host string, port int) (*Server, error) {
-	opts := &server.Options{
-		ServerName: "switchyard-embedded",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   dir,
-		NoSigs:     true,
-		NoLog:      true,
-		// Loopback only: no HTTP monitoring, no cluster, no leaf nodes.
-		HTTPPort: 0,
-	}
-	s, err := server.NewServer(opts)
-	if err != nil {
-		return nil, err
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		return nil, errors.New("clustertest: NATS server not ready within 10s")
-	}
-	return &Server{Server: s, dir: dir}, nil
-}
-
-// URL is the server's client URL (nats://127.0.0.1:port).
-func (s *Server) URL() string { return s.ClientURL() }
-
-// Shutdown stops the server and waits until it has stopped.
-func (s *Server) Shutdown() {
-	s.Server.Shutdown()
-	s.WaitForShutdown()
+	return &Server{s}
 }
 
 // Proxy forwards TCP connections to a target. Cut makes it stop forwarding in

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/switchyard/switchyard/alarm"
+	"github.com/switchyard/switchyard/cluster"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
@@ -69,6 +70,7 @@ import (
 // writer drains everything that was published and flushes it to QuestDB.
 type app struct {
 	hub     *telemetry.Hub
+	cluster *clusterSide // nil on a single node
 	devices *devicemgr.Manager
 	writer  *ingest.Writer // nil without archiving
 	alarms  *alarm.Engine
@@ -84,6 +86,8 @@ type appOptions struct {
 	Registry *prometheus.Registry
 	// Profiling serves /debug/pprof/ on the HTTP port.
 	Profiling bool
+	// Node names this node in a cluster (overrides cluster.node).
+	Node string
 }
 
 func newApp(cfg *config.Config, opts appOptions) (*app, error) {
@@ -99,6 +103,19 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	a.devices = mgr
+	if cfg.Cluster != nil {
+		if a.cluster, err = newClusterSide(context.Background(), cfg, opts.Node, mgr, log); err != nil {
+			return nil, err
+		}
+		log = a.cluster.log
+		a.log = log
+	}
+	ok := false
+	defer func() {
+		if !ok && a.cluster != nil {
+			a.cluster.nc.Close()
+		}
+	}()
 	a.root = supervisor.New("switchyard", supervisor.Options{
 		Strategy: supervisor.OneForOne, MaxRestarts: 5, MaxTime: 30 * time.Second, Logger: log,
 	})
@@ -112,8 +129,14 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 
+	// In a cluster the archive takes what the cluster's archiver gives it (each
+	// sample of every node once), not this node's hub.
+	archiveHub := a.hub
+	if a.cluster != nil {
+		archiveHub = telemetry.NewHub(nil)
+	}
 	if cfg.QuestDB.Address != "" {
-		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
+		sub := archiveHub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
 		q := cfg.QuestDB
 		w, err := ingest.NewWriter(q.Address, sub, ingest.Options{Table: q.Table, Logger: log, Registerer: reg,
 			SpoolDir: q.SpoolDir, SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes,
@@ -127,6 +150,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
+		}
+		if a.cluster != nil {
+			arch := cluster.NewArchiver(a.cluster.c, archiveAppender{archiveHub, w}, cluster.ArchiverOptions{Logger: log})
+			if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-archive", Service: arch, Shutdown: 10 * time.Second}); err != nil {
+				return nil, err
+			}
 		}
 		if err := addDeviceEvents(a.root, mgr, cfg, log, reg); err != nil {
 			return nil, err
@@ -186,6 +215,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if err := a.root.Add(supervisor.ChildSpec{ID: devicesID, Service: a.devSup}); err != nil {
 		return nil, err
 	}
+	var apiHub = a.hub
+	var apiDevices server.Devices = mgr
+	var apiCluster server.Cluster
+	if a.cluster != nil {
+		apiHub, apiDevices, apiCluster = a.cluster.viewHub, a.cluster.devices, a.cluster
+	}
 
 	var web http.Handler
 	if opts.Profiling {
@@ -199,16 +234,22 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		archive = h.WithWriter(a.writer)
 	}
-	a.api = server.New(a.hub, mgr, a.root, server.Options{
+	a.api = server.New(apiHub, apiDevices, a.root, server.Options{
 		GRPCAddr: cfg.Listen.GRPC, HTTPAddr: cfg.Listen.HTTP, Logger: log, Gatherer: reg, Registerer: reg,
-		WebHandler: web, Alarms: eng, Archive: archive,
+		WebHandler: web, Alarms: eng, Archive: archive, Cluster: apiCluster,
 	})
 	if err := a.api.Listen(); err != nil {
 		return nil, err
 	}
+	if a.cluster != nil {
+		if err := a.addCluster(cfg); err != nil {
+			return nil, err
+		}
+	}
 	if err := a.root.Add(supervisor.ChildSpec{ID: "api", Service: a.api, Shutdown: 15 * time.Second}); err != nil {
 		return nil, err
 	}
+	ok = true
 	return a, nil
 }
 
@@ -228,13 +269,16 @@ func (a *app) Serve(ctx context.Context) error {
 		done <- a.root.Serve(ctx)
 		cancel() // ends the wait below if the root never got the devices running
 	}()
-	if a.waitDevicesRunning(ctx, events) {
-		a.addDevices(ctx)
+	if a.cluster == nil && a.waitDevicesRunning(ctx, events) {
+		a.addDevices(ctx) // in a cluster, cluster-node adds the devices this node wins
 	}
 	events.Close()
 	err := <-done
 	if err != nil {
 		a.log.Error("supervision tree failed; stopping", "err", err)
+	}
+	if a.cluster != nil {
+		a.cluster.nc.Close()
 	}
 	return err
 }
