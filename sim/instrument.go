@@ -73,7 +73,7 @@ type Instrument struct {
 	faults atomic.Pointer[Faults] // read on every reply; written under mu
 
 	mu      sync.Mutex
-	ln      net.Listener // nil while refusing or after close
+	ln      net.Listener     // nil while refusing or after close
 	conns   map[net.Conn]int // index in connLog
 	connLog []ConnSpan
 	serving bool
