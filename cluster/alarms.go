@@ -18,6 +18,11 @@ import (
 type AlarmState struct {
 	Device  string `json:"device"`
 	Channel string `json:"channel"`
+	// Condition and Severity hold now (names, "HIGH", "MINOR"), since SinceNs:
+	// the next owner goes on from them instead of raising the alarm again.
+	Condition string `json:"condition,omitempty"`
+	Severity  string `json:"severity,omitempty"`
+	SinceNs   int64  `json:"since_ns,omitempty"`
 	// Latched is the highest severity since the last acknowledgement, by name
 	// ("MAJOR"); empty for none.
 	Latched string `json:"latched,omitempty"`

@@ -27,6 +27,11 @@ type Owner struct {
 	resp  *Responder
 	log   *slog.Logger
 	wg    sync.WaitGroup
+
+	// BeforeStart, when set, runs before a won device starts (the wiring
+	// restores its alarm state from the cluster there); its error is logged
+	// and the device starts anyway.
+	BeforeStart func(ctx context.Context, device string) error
 }
 
 // NewOwner wires the cluster's side of ownership around local.
@@ -46,6 +51,11 @@ func (o *Owner) StartDevice(ctx context.Context, name string, epoch uint64) erro
 		o.log.Info("cluster: announce device ownership", "device", name, "err", err)
 	}
 	cancel()
+	if o.BeforeStart != nil {
+		if err := o.BeforeStart(ctx, name); err != nil {
+			o.log.Warn("cluster: before starting a won device", "device", name, "err", err)
+		}
+	}
 	o.pub.Begin(name, epoch)
 	if err := o.local.StartDevice(ctx, name); err != nil {
 		o.pub.End(name)

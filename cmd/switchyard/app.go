@@ -181,6 +181,16 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			return nil, err
 		}
 	}
+	var saver *alarmSaver
+	if a.cluster != nil {
+		// Alarm state (condition, latch, acknowledgement, shelf) into the
+		// cluster, so the device's next owner goes on from it.
+		saver = newAlarmSaver(a.cluster.c.Alarms(), a.cluster.cfg.Node, log)
+		sinks = append(sinks, saver)
+		if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-alarms", Service: saver, Shutdown: 5 * time.Second}); err != nil {
+			return nil, err
+		}
+	}
 	rules := cfg.AlarmRules()
 	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
 	if spooled {

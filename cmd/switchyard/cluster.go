@@ -277,6 +277,7 @@ func (a *app) addCluster(cfg *config.Config) error {
 	if err := cs.makeNode(a.devSup, catalog, address); err != nil {
 		return err
 	}
+	cs.owner.BeforeStart = restoreAlarms(cs.c.Alarms(), a.alarms)
 	sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "cluster", Policy: telemetry.Lossless})
 	for _, c := range []supervisor.ChildSpec{
 		{ID: "cluster-states", Service: cs.statesService()},

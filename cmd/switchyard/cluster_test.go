@@ -292,6 +292,24 @@ func TestClusterFailoverProcesses(t *testing.T) {
 	if err != nil || !strings.Contains(rep.GetReply(), "SIM-PSU") {
 		t.Fatalf("identify %s through n3: %v, %v", psu, rep, err)
 	}
+	// An alarm on n1's supply, raised by a set-point sent through n3 and
+	// acknowledged on n1, the owner that evaluates it.
+	setReq := &pb.SendCommandRequest{Device: psu, Command: &pb.SendCommandRequest_Name{Name: "set_voltage"}, Args: []string{"25"}}
+	if _, err := devs.SendCommand(context.Background(), setReq); err != nil {
+		t.Fatalf("set_voltage 25 on %s through n3: %v", psu, err)
+	}
+	alarms1 := pb.NewAlarmServiceClient(r.nodes["n1"].conn)
+	r.eventually(20*time.Second, psu+" voltage in HIHI on n1", func() bool {
+		got, err := alarms1.GetAlarmLimits(context.Background(), &pb.GetAlarmLimitsRequest{Device: psu, Channel: "voltage"})
+		return err == nil && got.GetAlarm().GetCondition() == pb.AlarmCondition_ALARM_CONDITION_HIHI
+	})
+	if _, err := alarms1.Acknowledge(context.Background(), &pb.AcknowledgeRequest{Device: psu, Channel: "voltage", Who: "ann", Comment: "seen"}); err != nil {
+		t.Fatalf("acknowledge on n1: %v", err)
+	}
+	r.eventually(10*time.Second, "the acknowledgement saved in the cluster", func() bool {
+		saved, err := r.view.Alarms().Load(context.Background(), psu)
+		return err == nil && len(saved) > 0 && saved[0].Acked
+	})
 	time.Sleep(2 * time.Second) // load before the failure
 
 	killed := time.Now()
@@ -321,6 +339,14 @@ func TestClusterFailoverProcesses(t *testing.T) {
 		_, err := devs.SendCommand(context.Background(), identifyReq(psu))
 		return err == nil
 	})
+	// The acknowledgement survived n1: the new owner's alarm is the same HIHI,
+	// acknowledged by ann, not raised again.
+	newOwner := r.owners()[psu]
+	got, err := pb.NewAlarmServiceClient(r.nodes[newOwner].conn).GetAlarmLimits(context.Background(),
+		&pb.GetAlarmLimitsRequest{Device: psu, Channel: "voltage"})
+	if a := got.GetAlarm(); err != nil || !a.GetAcked() || a.GetAckedBy() != "ann" || a.GetCondition() != pb.AlarmCondition_ALARM_CONDITION_HIHI {
+		t.Errorf("%s's alarm on its new owner %s: %v, %v; want HIHI acknowledged by ann", psu, newOwner, a, err)
+	}
 
 	// n3 is cut off from NATS (not killed): it stops its devices before n2
 	// takes them.
