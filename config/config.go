@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -41,6 +42,15 @@ type Config struct {
 	Alarms []Alarm `yaml:"alarms,omitempty"`
 	// Cluster joins a cluster of nodes; nil: a single node. See cluster.go.
 	Cluster *Cluster `yaml:"cluster,omitempty"`
+
+	// Auth, TLS, HTTP, Limits and Insecure secure the API; see security.go.
+	Auth   Auth   `yaml:"auth,omitempty"`
+	TLS    TLS    `yaml:"tls,omitempty"`
+	HTTP   HTTP   `yaml:"http,omitempty"`
+	Limits Limits `yaml:"limits,omitempty"`
+	// Insecure allows non-loopback listen addresses without TLS and
+	// authentication (the server warns at every start).
+	Insecure bool `yaml:"insecure,omitempty"`
 }
 
 // Listen holds the server's listen addresses. Both default to loopback.
@@ -94,13 +104,24 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// Load reads and checks a configuration file.
+// Load reads and checks a configuration file. Relative paths of the auth and
+// tls sections are made relative to the file's directory.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	for _, p := range []*string{&c.Auth.TokensFile, &c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return c, nil
 }
 
 var lineRE = regexp.MustCompile(`^line (\d+): `)
@@ -184,6 +205,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	c.checkAlarms(add)
 	c.checkCluster(add)
+	c.checkSecurity(add)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errLine(errs[i]) < errLine(errs[j]) })
 		return nil, errors.Join(errs...)

@@ -2,14 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
-
-	"connectrpc.com/connect"
-	"google.golang.org/grpc"
 
 	"github.com/switchyard/switchyard/alarm"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
-	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 )
 
 // Alarms is what the server needs from the alarm engine; *alarm.Engine is one.
@@ -26,11 +23,10 @@ type Alarms interface {
 // core/adapter split.
 type alarmService struct {
 	alarms  Alarms
+	devices Devices // to tell an unknown device or channel from a quiet one
 	life    context.Context
 	metrics *metrics
 }
-
-var _ switchyardv1connect.AlarmServiceHandler = (*alarmService)(nil)
 
 // alarmFilter is a compiled AlarmFilter.
 type alarmFilter struct{ devs, chans, groups globs }
@@ -114,10 +110,7 @@ func (s *alarmService) acknowledge(ctx context.Context, req *pb.AcknowledgeReque
 	if err := requireChannel(req.GetDevice(), req.GetChannel()); err != nil {
 		return nil, err
 	}
-	if req.GetWho() == "" {
-		return nil, errField("who", "required")
-	}
-	a, err := s.alarms.Ack(ctx, req.GetDevice(), req.GetChannel(), req.GetWho(), req.GetComment())
+	a, err := s.alarms.Ack(ctx, req.GetDevice(), req.GetChannel(), who(ctx, req.GetWho()), req.GetComment())
 	if err != nil {
 		return nil, err
 	}
@@ -128,9 +121,6 @@ func (s *alarmService) shelve(ctx context.Context, req *pb.ShelveRequest) (*pb.S
 	if err := requireChannel(req.GetDevice(), req.GetChannel()); err != nil {
 		return nil, err
 	}
-	if req.GetWho() == "" {
-		return nil, errField("who", "required")
-	}
 	var until time.Time
 	if ns := req.GetUntilNs(); ns < 0 {
 		return nil, errField("until_ns", "must be >= 0, got %d", ns)
@@ -140,7 +130,7 @@ func (s *alarmService) shelve(ctx context.Context, req *pb.ShelveRequest) (*pb.S
 			return nil, errField("until_ns", "must be in the future, got %s", until.UTC().Format(time.RFC3339))
 		}
 	}
-	a, err := s.alarms.Shelve(ctx, req.GetDevice(), req.GetChannel(), until, req.GetWho(), req.GetComment())
+	a, err := s.alarms.Shelve(ctx, req.GetDevice(), req.GetChannel(), until, who(ctx, req.GetWho()), req.GetComment())
 	if err != nil {
 		return nil, err
 	}
@@ -162,83 +152,37 @@ func (s *alarmService) setAlarmLimits(ctx context.Context, req *pb.SetAlarmLimit
 	if err := requireChannel(req.GetDevice(), req.GetChannel()); err != nil {
 		return nil, err
 	}
-	if req.GetWho() == "" {
-		return nil, errField("who", "required")
-	}
 	l, err := limitsFromProto("limits", req.GetLimits())
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.alarms.SetLimits(ctx, req.GetDevice(), req.GetChannel(), l, req.GetWho(), req.GetComment())
+	if err := s.requireKnownChannel(ctx, req.GetDevice(), req.GetChannel()); err != nil {
+		return nil, err
+	}
+	a, err := s.alarms.SetLimits(ctx, req.GetDevice(), req.GetChannel(), l, who(ctx, req.GetWho()), req.GetComment())
 	if err != nil {
 		return nil, err
 	}
 	return &pb.SetAlarmLimitsResponse{Alarm: alarmToProto(&a)}, nil
 }
 
-// Connect adapters.
-
-// ListActiveAlarms implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) ListActiveAlarms(ctx context.Context, req *connect.Request[pb.ListActiveAlarmsRequest]) (*connect.Response[pb.ListActiveAlarmsResponse], error) {
-	return connectResponse(s.listActiveAlarms(ctx, req.Msg))
-}
-
-// WatchAlarms implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) WatchAlarms(ctx context.Context, req *connect.Request[pb.WatchAlarmsRequest], stream *connect.ServerStream[pb.WatchAlarmsResponse]) error {
-	return connectError(s.watchAlarms(ctx, req.Msg, connectOut(stream)))
-}
-
-// Acknowledge implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) Acknowledge(ctx context.Context, req *connect.Request[pb.AcknowledgeRequest]) (*connect.Response[pb.AcknowledgeResponse], error) {
-	return connectResponse(s.acknowledge(ctx, req.Msg))
-}
-
-// Shelve implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) Shelve(ctx context.Context, req *connect.Request[pb.ShelveRequest]) (*connect.Response[pb.ShelveResponse], error) {
-	return connectResponse(s.shelve(ctx, req.Msg))
-}
-
-// GetAlarmLimits implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) GetAlarmLimits(ctx context.Context, req *connect.Request[pb.GetAlarmLimitsRequest]) (*connect.Response[pb.GetAlarmLimitsResponse], error) {
-	return connectResponse(s.getAlarmLimits(ctx, req.Msg))
-}
-
-// SetAlarmLimits implements switchyardv1connect.AlarmServiceHandler.
-func (s *alarmService) SetAlarmLimits(ctx context.Context, req *connect.Request[pb.SetAlarmLimitsRequest]) (*connect.Response[pb.SetAlarmLimitsResponse], error) {
-	return connectResponse(s.setAlarmLimits(ctx, req.Msg))
-}
-
-// grpcAlarmService is the grpc-go adapter.
-type grpcAlarmService struct {
-	pb.UnimplementedAlarmServiceServer
-	core *alarmService
-}
-
-func (g grpcAlarmService) ListActiveAlarms(ctx context.Context, req *pb.ListActiveAlarmsRequest) (*pb.ListActiveAlarmsResponse, error) {
-	resp, err := g.core.listActiveAlarms(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcAlarmService) WatchAlarms(req *pb.WatchAlarmsRequest, stream grpc.ServerStreamingServer[pb.WatchAlarmsResponse]) error {
-	return grpcError(g.core.watchAlarms(stream.Context(), req, grpcOut(stream)))
-}
-
-func (g grpcAlarmService) Acknowledge(ctx context.Context, req *pb.AcknowledgeRequest) (*pb.AcknowledgeResponse, error) {
-	resp, err := g.core.acknowledge(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcAlarmService) Shelve(ctx context.Context, req *pb.ShelveRequest) (*pb.ShelveResponse, error) {
-	resp, err := g.core.shelve(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcAlarmService) GetAlarmLimits(ctx context.Context, req *pb.GetAlarmLimitsRequest) (*pb.GetAlarmLimitsResponse, error) {
-	resp, err := g.core.getAlarmLimits(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcAlarmService) SetAlarmLimits(ctx context.Context, req *pb.SetAlarmLimitsRequest) (*pb.SetAlarmLimitsResponse, error) {
-	resp, err := g.core.setAlarmLimits(ctx, req)
-	return resp, grpcError(err)
+// requireKnownChannel refuses limits for a channel that has no alarm and does
+// not exist: setting limits must not create alarms for made-up names. A channel
+// with an alarm (one that published, such as the server's own channels) or a
+// configured channel of a configured device passes.
+func (s *alarmService) requireKnownChannel(ctx context.Context, device, channel string) error {
+	_, err := s.alarms.Get(ctx, device, channel)
+	if !errors.Is(err, alarm.ErrNotFound) {
+		return err
+	}
+	info, err := s.devices.Get(device)
+	if err != nil {
+		return err
+	}
+	for _, ch := range info.Channels {
+		if ch.Name == channel {
+			return nil
+		}
+	}
+	return &errNoChannel{device: device, channel: channel}
 }

@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"connectrpc.com/connect"
-
 	"github.com/switchyard/switchyard/cluster"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 )
@@ -54,12 +52,10 @@ func (s *systemService) getClusterView(ctx context.Context, _ *pb.GetClusterView
 	return out, nil
 }
 
-// GetClusterView implements switchyardv1connect.SystemServiceHandler.
-func (s *systemService) GetClusterView(ctx context.Context, req *connect.Request[pb.GetClusterViewRequest]) (*connect.Response[pb.GetClusterViewResponse], error) {
-	return connectResponse(s.getClusterView(ctx, req.Msg))
-}
-
-func (g grpcSystemService) GetClusterView(ctx context.Context, req *pb.GetClusterViewRequest) (*pb.GetClusterViewResponse, error) {
-	resp, err := g.core.getClusterView(ctx, req)
-	return resp, grpcError(err)
+// CallerOf names the caller of the request ctx belongs to (its identity's
+// name and role), for a request this node routes to another: a cluster node
+// carries it to a device's owner.
+func CallerOf(ctx context.Context) (name, role string) {
+	id := identityFrom(ctx)
+	return id.Name, id.Role.String()
 }

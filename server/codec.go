@@ -34,7 +34,36 @@ func (c grpcCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return c.proto.Marshal(v)
 }
 
-func (c grpcCodec) Unmarshal(data mem.BufferSlice, v any) error { return c.proto.Unmarshal(data, v) }
+func (c grpcCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if l, ok := v.(*lazyRequest); ok {
+		l.data = data.Materialize()
+		return nil
+	}
+	return c.proto.Unmarshal(data, v)
+}
+
+// lazyRequest is how the rpc table receives a request on the gRPC port: the
+// codec only keeps its bytes, and decode parses them. grpc-go answers a codec
+// failure itself, with INTERNAL; decoding here lets a request that does not
+// parse be the client's fault, INVALID_ARGUMENT.
+type lazyRequest struct {
+	msg     proto.Message
+	data    []byte
+	decoded bool
+	err     error
+}
+
+// decode parses the request once; a failure wraps errMalformed.
+func (l *lazyRequest) decode() error {
+	if !l.decoded {
+		l.decoded = true
+		if err := proto.Unmarshal(l.data, l.msg); err != nil {
+			l.err = fmt.Errorf("%w: %s", errMalformed, quote(err.Error()))
+		}
+		l.data = nil
+	}
+	return l.err
+}
 
 func (c grpcCodec) Name() string { return grpcproto.Name }
 

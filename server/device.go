@@ -5,11 +5,8 @@ import (
 	"slices"
 	"strings"
 
-	"connectrpc.com/connect"
-
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
-	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 )
 
 // Devices is what the server needs from the device manager.
@@ -28,16 +25,13 @@ type Devices interface {
 	WatchStates() *devicemgr.StateWatch
 }
 
-// deviceService implements DeviceService once. Its lower-case methods are the core,
-// written against plain messages and a send function; the Connect methods below and
-// grpcDeviceService (grpc.go) only adapt.
+// deviceService implements DeviceService once, against plain messages and, for
+// streams, a streamOut; the rpc table (Server.rpcs) serves it on both transports.
 type deviceService struct {
 	devices Devices
 	life    context.Context // ends when the server shuts down
 	metrics *metrics
 }
-
-var _ switchyardv1connect.DeviceServiceHandler = (*deviceService)(nil)
 
 func (s *deviceService) listDevices(_ context.Context, _ *pb.ListDevicesRequest) (*pb.ListDevicesResponse, error) {
 	infos := s.sortedDevices()
@@ -93,11 +87,35 @@ func (s *deviceService) sendCommand(ctx context.Context, req *pb.SendCommandRequ
 	if err != nil {
 		return nil, err
 	}
+	if err := s.authorizeCommand(ctx, req); err != nil {
+		return nil, err
+	}
 	reply, err := s.devices.Send(ctx, req.GetDevice(), commandFromProto(req, timeout))
 	if err != nil {
 		return nil, err
 	}
 	return replyToProto(&reply), nil
+}
+
+// authorizeCommand checks the caller's role against the command's role in the
+// device model (operator when it has none) or, for a raw line, admin.
+func (s *deviceService) authorizeCommand(ctx context.Context, req *pb.SendCommandRequest) error {
+	info, err := s.devices.Get(req.GetDevice())
+	if err != nil {
+		return err
+	}
+	raw, isRaw := req.GetCommand().(*pb.SendCommandRequest_Raw)
+	if isRaw {
+		return authorizeCommand(ctx, info.Name, raw.Raw, true, "")
+	}
+	role := ""
+	for _, c := range info.CommandSpecs {
+		if c.Name == req.GetName() {
+			role = c.Role
+			break
+		}
+	}
+	return authorizeCommand(ctx, info.Name, req.GetName(), false, role)
 }
 
 func (s *deviceService) abortCommand(_ context.Context, req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {
@@ -159,72 +177,5 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 				return err
 			}
 		}
-	}
-}
-
-// ListDevices implements switchyardv1connect.DeviceServiceHandler.
-func (s *deviceService) ListDevices(ctx context.Context, req *connect.Request[pb.ListDevicesRequest]) (*connect.Response[pb.ListDevicesResponse], error) {
-	return connectResponse(s.listDevices(ctx, req.Msg))
-}
-
-// GetDevice implements switchyardv1connect.DeviceServiceHandler.
-func (s *deviceService) GetDevice(ctx context.Context, req *connect.Request[pb.GetDeviceRequest]) (*connect.Response[pb.GetDeviceResponse], error) {
-	return connectResponse(s.getDevice(ctx, req.Msg))
-}
-
-// SendCommand implements switchyardv1connect.DeviceServiceHandler.
-func (s *deviceService) SendCommand(ctx context.Context, req *connect.Request[pb.SendCommandRequest]) (*connect.Response[pb.SendCommandResponse], error) {
-	return connectResponse(s.sendCommand(ctx, req.Msg))
-}
-
-// AbortCommand implements switchyardv1connect.DeviceServiceHandler.
-func (s *deviceService) AbortCommand(ctx context.Context, req *connect.Request[pb.AbortCommandRequest]) (*connect.Response[pb.AbortCommandResponse], error) {
-	return connectResponse(s.abortCommand(ctx, req.Msg))
-}
-
-// WatchDevices implements switchyardv1connect.DeviceServiceHandler.
-func (s *deviceService) WatchDevices(ctx context.Context, req *connect.Request[pb.WatchDevicesRequest], stream *connect.ServerStream[pb.WatchDevicesResponse]) error {
-	return connectError(s.watchDevices(ctx, req.Msg, connectOut(stream)))
-}
-
-// connectResponse adapts a core unary result to connect-go.
-func connectResponse[T any](msg *T, err error) (*connect.Response[T], error) {
-	if err != nil {
-		return nil, connectError(err)
-	}
-	return connect.NewResponse(msg), nil
-}
-
-// streamOut is how the core writes a server stream, whatever the transport.
-type streamOut[T any] struct {
-	// header sends the response headers now. The core calls it once the stream is
-	// established (its hub subscription or state watch exists), so a client that
-	// waits for headers knows it will see everything that happens after.
-	header func() error
-	// send sends one message (and the headers, if not yet sent).
-	send func(*T) error
-	// sendEncoded, when not nil, sends one message already in its wire encoding
-	// (a pooled buffer from responseEncoder, which it takes ownership of). Only
-	// Subscribe streams whose transport sends binary protobuf set it.
-	sendEncoded func(buf *[]byte) error
-	// peer is the client's address, where the transport knows it (for logs and
-	// the hub watchdog's status).
-	peer string
-}
-
-// connectOut adapts a connect-go server stream.
-func connectOut[T any](s *connect.ServerStream[T]) streamOut[T] {
-	// Send(nil) sends the headers only.
-	return streamOut[T]{header: func() error { return s.Send(nil) }, send: s.Send}
-}
-
-// streamContext returns a context that also ends, with cause errShuttingDown, when
-// life ends. Call the returned function when the stream is over.
-func streamContext(ctx, life context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(life, func() { cancel(errShuttingDown) })
-	return ctx, func() {
-		stop()
-		cancel(context.Canceled)
 	}
 }

@@ -6,22 +6,72 @@
 //
 // # One implementation, two transports
 //
-// Each service is implemented once, against plain request and response messages
-// and, for server streams, a send function. Thin adapters put that core behind
+// Each RPC is written once, as a method against plain request and response
+// messages and, for server streams, a streamOut, and is wired in one place: the
+// rpc table (Server.rpcs, rpc.go). Both transports are built from that table by
+// two generic functions (unary, serverStream), not by per-RPC adapters: for
+// grpc-go the table becomes grpc.ServiceDesc values whose handlers decode the
+// request themselves (so a request that does not parse is INVALID_ARGUMENT, not
+// grpc-go's INTERNAL) and run the interceptor chain; for connect-go it becomes
+// connect.NewUnaryHandler / NewServerStreamHandler per procedure, with the
+// method's schema. The generated *_grpc.pb.go and *.connect.go server code is
+// not used (the generated clients are); the generated descriptors are.
 //
 //   - the gRPC port (default 127.0.0.1:7400): grpc-go for native gRPC clients
-//     (Python grpcio, grpcurl), with go-grpc-middleware logging (to the Options
-//     Logger, one line per finished call) and recovery (a panic becomes Internal and
-//     is logged with its stack), server reflection and grpc.health.v1;
-//   - the HTTP port (default 127.0.0.1:7480), HTTP/1.1 and h2c: connect-go handlers
-//     speaking the Connect, gRPC and gRPC-Web protocols, grpc.health.v1 through
-//     connect-go, /healthz (200 "ok" while serving, 503 during shutdown), /metrics
+//     (Python grpcio, grpcurl), server reflection;
+//   - the HTTP port (default 127.0.0.1:7480), HTTP/1.1 and h2c (HTTP/2 over TLS
+//     with tls:): connect-go handlers speaking the Connect, gRPC and gRPC-Web
+//     protocols, /healthz (200 "ok" while serving, 503 during shutdown), /metrics
 //     (the Options Gatherer) and an optional web page at /.
 //
-// Requests are limited to 1 MiB on both ports. The HTTP port sets a read-header
-// timeout of 10 s, an idle timeout of 2 min for connections without requests, and
-// no read or write timeout, because streams are long. It sends
-// no CORS headers: browsers should load the page from the same port.
+// Why two transports stay: grpc-go is what native gRPC clients and grpcurl are
+// tested against (keepalive enforcement, reflection, flow control), connect-go is
+// what browsers need (Connect and gRPC-Web over HTTP/1.1). Why not connect-go's
+// generated handlers for one and grpc-go's for the other: that is the three
+// copies of every RPC this replaces. What the two share, written once:
+//
+//   - the policy layer, the gate (gate.go): identity → role → policy table →
+//     limits → validation → handler → request log and audit record. On the gRPC
+//     port it is a grpc-go interceptor chain (go-grpc-middleware's auth and
+//     selector run the gate's identify; gate_grpc.go), on the HTTP port one
+//     Connect interceptor (gate_connect.go); both only carry a transport's
+//     credentials and messages to the same functions;
+//   - validation: the contract's protovalidate rules, checked by the gate;
+//   - error mapping: statusOf (errors.go), the one mapping from errors to code and
+//     ErrorInfo reason, applied by grpcError and connectError at each transport's
+//     edge;
+//   - recovery: a handler's panic is logged with its stack by the gate's panicked
+//     and answered INTERNAL on either port; the server goes on serving;
+//   - health: grpc.health.v1 is one implementation (health.go) in the rpc table,
+//     served on both ports.
+//
+// The codecs stay two small types (codec.go) because grpc-go and connect-go
+// define different codec interfaces; both pass pre-encoded Subscribe batches
+// through and otherwise use the standard protobuf encoding.
+//
+// # Security
+//
+// See the README's "Security" section for the model. Authentication is on when
+// Options.Auth has tokens or certificate roles; then every call is identified
+// (token, else verified client certificate, else anonymous), and authorize
+// decides from the policy table (policy.go; default deny: an RPC missing there
+// is refused to everyone). SendCommand checks the command's role from the device
+// model in the handler. Without authentication every caller is anonymous with
+// role admin, and Listen refuses non-loopback addresses unless TLS and
+// authentication are on or Options.Insecure says so (Serve then warns at every
+// start). State-changing RPCs are audited (audit.go): logged, handed to
+// Options.Audit (the QuestDB archive) and streamed by WatchAudit.
+//
+// Limits (limits.go, Options.Limits): streams per connection, per identity and
+// in total (TOO_MANY_STREAMS); commands per second per identity and commands in
+// flight per identity per device (RATE_LIMITED), so one client's flood cannot
+// fill a device's mailbox; a request's size after decompression on both ports;
+// on the HTTP port a deadline for request bodies, allowed Host names and CORS
+// origins (hardening.go); on both ports a cap on open connections, lowered so
+// that the two ports leave Limits.ReservedDescriptors of the process's
+// descriptor limit for instruments, QuestDB and files (past the cap, clients
+// wait in the kernel's accept queue). TLS material (tls.go) is re-read when its
+// files change. Errors and logs quote at most 64 bytes of a client's input.
 //
 // # Keepalive (gRPC port)
 //
@@ -38,6 +88,13 @@
 // detail, which names the device, command or argument:
 //
 //	request validation               InvalidArgument  "selector.devices[2]: bad glob pattern ..."
+//	a request that does not decode   InvalidArgument  "malformed request: ..."
+//	no or unknown credentials        Unauthenticated  (reason UNAUTHENTICATED)
+//	role too low, no policy entry    PermissionDenied (reason PERMISSION_DENIED)
+//	a stream limit                   ResourceExhausted (TOO_MANY_STREAMS)
+//	a command rate or share limit    ResourceExhausted (RATE_LIMITED)
+//	unknown channel (SetAlarmLimits) NotFound         (CHANNEL_NOT_FOUND)
+//	a handler's panic                Internal         "internal error"
 //	devicemgr.ErrNotFound            NotFound
 //	devicemgr.ErrUnknownCommand      InvalidArgument
 //	devicemgr.ErrBadArgument         InvalidArgument
@@ -83,8 +140,11 @@
 //
 // # Concurrency and life cycle
 //
-// New builds everything; Listen opens both ports (so tests can use port 0 and ask
-// GRPCAddr and HTTPAddr); Serve serves until its context ends. Shutdown then goes:
+// New checks and keeps the options; Listen opens both ports (so tests can use
+// port 0 and ask GRPCAddr and HTTPAddr); Serve builds fresh transports, health
+// and services and serves until its context ends. Serve may run again after it
+// returned (the supervisor restarting the API child) on the same ports; Close
+// releases them. Shutdown then goes:
 // health reports NOT_SERVING and /healthz 503; every open stream ends with
 // Unavailable; grpc-go GracefulStop and http.Server.Shutdown run in parallel, each
 // bounded by Options.ShutdownTimeout (default 5 s) before the remaining

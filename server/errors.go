@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -35,6 +37,18 @@ func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 
 // ErrorMetadata names the offending field in the error's ErrorInfo.
 func (e *fieldError) ErrorMetadata() map[string]string { return map[string]string{"field": e.field} }
+
+// errNoChannel: the device exists but has no such channel.
+type errNoChannel struct{ device, channel string }
+
+func (e *errNoChannel) Error() string {
+	return "device " + quote(e.device) + " has no channel " + quote(e.channel)
+}
+
+// ErrorMetadata names the device and channel.
+func (e *errNoChannel) ErrorMetadata() map[string]string {
+	return map[string]string{"device": e.device, "channel": e.channel}
+}
 
 // metadataError is implemented by errors (from any package) that contribute
 // metadata to the ErrorInfo detail: the device, command, field or the instrument's
@@ -73,8 +87,13 @@ func statusOf(err error) (connect.Code, pb.ErrorReason) {
 	var ce *connect.Error
 	var gs interface{ GRPCStatus() *status.Status }
 	var re reasonedError
+	var unauth *errUnauthenticated
+	var denied *permissionError
+	var streams *errTooManyStreams
+	var rate *errRateLimited
+	var noChan *errNoChannel
 	switch {
-	case errors.As(err, &fe):
+	case errors.As(err, &fe), errors.Is(err, errMalformed):
 		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_INVALID_REQUEST
 	case errors.As(err, &re):
 		// Decided elsewhere: by another cluster node's statusOf (a routed
@@ -87,6 +106,16 @@ func statusOf(err error) (connect.Code, pb.ErrorReason) {
 			return c, pb.ErrorReason(r)
 		}
 		return c, reasonOfCode(c)
+	case errors.As(err, &unauth):
+		return connect.CodeUnauthenticated, pb.ErrorReason_ERROR_REASON_UNAUTHENTICATED
+	case errors.As(err, &denied):
+		return connect.CodePermissionDenied, pb.ErrorReason_ERROR_REASON_PERMISSION_DENIED
+	case errors.As(err, &streams):
+		return connect.CodeResourceExhausted, pb.ErrorReason_ERROR_REASON_TOO_MANY_STREAMS
+	case errors.As(err, &rate):
+		return connect.CodeResourceExhausted, pb.ErrorReason_ERROR_REASON_RATE_LIMITED
+	case errors.As(err, &noChan):
+		return connect.CodeNotFound, pb.ErrorReason_ERROR_REASON_CHANNEL_NOT_FOUND
 	case errors.Is(err, devicemgr.ErrNotFound):
 		return connect.CodeNotFound, pb.ErrorReason_ERROR_REASON_DEVICE_NOT_FOUND
 	case errors.Is(err, devicemgr.ErrUnknownCommand):
@@ -260,4 +289,21 @@ func grpcError(err error) error {
 		}
 	}
 	return st.Err()
+}
+
+// maxQuoted bounds how much of a client's input an error message or a log line
+// repeats: a 900 KiB device name must not come back as a 900 KiB error.
+const maxQuoted = 64
+
+// quote returns s quoted, cut to its first maxQuoted bytes (at a rune boundary)
+// with the full length noted when longer.
+func quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "... (" + strconv.Itoa(len(s)) + " bytes)"
 }

@@ -52,6 +52,7 @@ func Example() {
 	transport.CloseIdleConnections()
 	stop()
 	fmt.Println("Serve returned", <-served)
+	_ = srv.Close() // releases the ports
 	// Output:
 	// psu1/curr QUALITY_TIMEOUT value=0 error="no reply"
 	// psu1/volt QUALITY_GOOD value=12.5 error=""

@@ -3,19 +3,12 @@ package server
 import (
 	"context"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 )
@@ -34,9 +27,6 @@ const (
 	KeepaliveTimeout = 10 * time.Second
 )
 
-// maxRequestBytes bounds a request message on both transports.
-const maxRequestBytes = 1 << 20
-
 // baseServiceNames are the fully-qualified names of the services every server
 // registers, for the health services (AlarmService joins them when served).
 var baseServiceNames = []string{
@@ -46,28 +36,12 @@ var baseServiceNames = []string{
 	pb.HistoryService_ServiceDesc.ServiceName,
 }
 
-// newGRPCServer builds the grpc-go server: interceptors, keepalive, the three
-// services, health and reflection.
-func newGRPCServer(log *slog.Logger, life context.Context, dev *deviceService, tel *telemetryService, sys *systemService, hs *health.Server) *grpc.Server {
-	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		log.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
-	recOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-		log.ErrorContext(ctx, "panic in gRPC handler", "panic", p, "stack", string(debug.Stack()))
-		return status.Error(codes.Internal, "internal error")
-	})}
-	srv := grpc.NewServer(
-		// Recovery runs innermost, so the logging interceptor logs the Internal it returns.
-		grpc.ChainUnaryInterceptor(
-			logging.UnaryServerInterceptor(logger, logOpts...),
-			recovery.UnaryServerInterceptor(recOpts...),
-		),
-		grpc.ChainStreamInterceptor(
-			logging.StreamServerInterceptor(logger, logOpts...),
-			recovery.StreamServerInterceptor(recOpts...),
-			endStreamsAtShutdown(life),
-		),
+// newGRPCServer builds the grpc-go server of one run: the gate's interceptors
+// (gate_grpc.go), keepalive, TLS, the rpcs and reflection.
+func newGRPCServer(_ *slog.Logger, life context.Context, g *gate, tlsFiles *tlsFiles, lim Limits, rpcs []rpc) *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(g.grpcUnaryInterceptors()...),
+		grpc.ChainStreamInterceptor(append(g.grpcStreamInterceptors(), endStreamsAtShutdown(life))...),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             KeepaliveMinPingInterval,
 			PermitWithoutStream: true,
@@ -76,89 +50,17 @@ func newGRPCServer(log *slog.Logger, life context.Context, dev *deviceService, t
 			Time:    KeepaliveTime,
 			Timeout: KeepaliveTimeout,
 		}),
-		grpc.MaxRecvMsgSize(maxRequestBytes),
+		// Checked after decompression too: a small compressed bomb is refused.
+		grpc.MaxRecvMsgSize(lim.MaxRequestBytes),
 		grpc.ForceServerCodecV2(newGRPCCodec()), // proto, plus pre-encoded Subscribe batches
-	)
-	pb.RegisterDeviceServiceServer(srv, grpcDeviceService{core: dev})
-	pb.RegisterTelemetryServiceServer(srv, grpcTelemetryService{core: tel})
-	pb.RegisterSystemServiceServer(srv, grpcSystemService{core: sys})
-	healthpb.RegisterHealthServer(srv, hs)
+	}
+	if tlsFiles != nil {
+		opts = append(opts, grpc.Creds(grpccreds.NewTLS(tlsFiles.config([]string{"h2"}))))
+	}
+	srv := grpc.NewServer(opts...)
+	registerGRPC(srv, rpcs)
 	reflection.Register(srv)
 	return srv
-}
-
-// The grpc-go adapters: each method calls the core and maps its error.
-
-type grpcDeviceService struct {
-	pb.UnimplementedDeviceServiceServer
-	core *deviceService
-}
-
-func (g grpcDeviceService) ListDevices(ctx context.Context, req *pb.ListDevicesRequest) (*pb.ListDevicesResponse, error) {
-	resp, err := g.core.listDevices(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcDeviceService) GetDevice(ctx context.Context, req *pb.GetDeviceRequest) (*pb.GetDeviceResponse, error) {
-	resp, err := g.core.getDevice(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcDeviceService) SendCommand(ctx context.Context, req *pb.SendCommandRequest) (*pb.SendCommandResponse, error) {
-	resp, err := g.core.sendCommand(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcDeviceService) AbortCommand(ctx context.Context, req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {
-	resp, err := g.core.abortCommand(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcDeviceService) WatchDevices(req *pb.WatchDevicesRequest, stream grpc.ServerStreamingServer[pb.WatchDevicesResponse]) error {
-	return grpcError(g.core.watchDevices(stream.Context(), req, grpcOut(stream)))
-}
-
-type grpcTelemetryService struct {
-	pb.UnimplementedTelemetryServiceServer
-	core *telemetryService
-}
-
-func (g grpcTelemetryService) Subscribe(req *pb.SubscribeRequest, stream grpc.ServerStreamingServer[pb.SubscribeResponse]) error {
-	out := grpcOut(stream)
-	out.sendEncoded = func(buf *[]byte) error { return stream.SendMsg(&encodedMessage{buf: buf}) }
-	if p, ok := peer.FromContext(stream.Context()); ok && p.Addr != nil {
-		out.peer = p.Addr.String()
-	}
-	return grpcError(g.core.subscribe(stream.Context(), req, out))
-}
-
-func (g grpcTelemetryService) GetLatest(ctx context.Context, req *pb.GetLatestRequest) (*pb.GetLatestResponse, error) {
-	resp, err := g.core.getLatest(ctx, req)
-	return resp, grpcError(err)
-}
-
-type grpcSystemService struct {
-	pb.UnimplementedSystemServiceServer
-	core *systemService
-}
-
-func (g grpcSystemService) GetSupervisionTree(ctx context.Context, req *pb.GetSupervisionTreeRequest) (*pb.GetSupervisionTreeResponse, error) {
-	resp, err := g.core.getSupervisionTree(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcSystemService) RestartProcess(ctx context.Context, req *pb.RestartProcessRequest) (*pb.RestartProcessResponse, error) {
-	resp, err := g.core.restartProcess(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcSystemService) GetIdentity(ctx context.Context, req *pb.GetIdentityRequest) (*pb.GetIdentityResponse, error) {
-	resp, err := g.core.getIdentity(ctx, req)
-	return resp, grpcError(err)
-}
-
-func (g grpcSystemService) WatchSupervisionEvents(req *pb.WatchSupervisionEventsRequest, stream grpc.ServerStreamingServer[pb.WatchSupervisionEventsResponse]) error {
-	return grpcError(g.core.watchSupervisionEvents(stream.Context(), req, grpcOut(stream)))
 }
 
 // endStreamsAtShutdown ends every stream's context when life ends, so streams the
@@ -179,8 +81,3 @@ type ctxStream struct {
 }
 
 func (s ctxStream) Context() context.Context { return s.ctx }
-
-// grpcOut adapts a grpc-go server stream.
-func grpcOut[T any](s grpc.ServerStreamingServer[T]) streamOut[T] {
-	return streamOut[T]{header: func() error { return s.SendHeader(nil) }, send: s.Send}
-}

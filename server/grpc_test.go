@@ -155,20 +155,20 @@ func TestGRPCBadRequests(t *testing.T) {
 		call func() error
 		msg  string
 	}{
-		{"GetDevice", func() error { _, err := e.device.GetDevice(ctx, &pb.GetDeviceRequest{}); return err }, "name: required"},
+		{"GetDevice", func() error { _, err := e.device.GetDevice(ctx, &pb.GetDeviceRequest{}); return err }, "name: must be at least 1 characters"},
 		{"SendCommand no device", func() error {
 			_, err := e.device.SendCommand(ctx, &pb.SendCommandRequest{Command: &pb.SendCommandRequest_Raw{Raw: "X"}})
 			return err
-		}, "device: required"},
+		}, "device: must be at least 1 characters"},
 		{"SendCommand no command", func() error {
 			_, err := e.device.SendCommand(ctx, &pb.SendCommandRequest{Device: "psu1"})
 			return err
-		}, "command: one of name or raw is required"},
+		}, "command: exactly one field is required"},
 		{"SendCommand negative timeout", func() error {
 			_, err := e.device.SendCommand(ctx, &pb.SendCommandRequest{Device: "psu1",
 				Command: &pb.SendCommandRequest_Name{Name: "set_volt"}, Timeout: durationpb.New(-time.Second)})
 			return err
-		}, "timeout: must be >= 0"},
+		}, "timeout: must be greater than or equal to 0s"},
 		{"SendCommand raw with args", func() error {
 			_, err := e.device.SendCommand(ctx, &pb.SendCommandRequest{Device: "psu1",
 				Command: &pb.SendCommandRequest_Raw{Raw: "X"}, Args: []string{"1"}})
@@ -190,8 +190,8 @@ func TestGRPCBadRequests(t *testing.T) {
 	}{
 		{"glob", &pb.SubscribeRequest{Selector: &pb.Selector{Devices: []string{"a", "b*", "["}}},
 			`selector.devices[2]: bad glob pattern "[": syntax error in pattern`},
-		{"max_batch", &pb.SubscribeRequest{MaxBatch: 10001}, "max_batch: must be <= 10000"},
-		{"batch_window_ms", &pb.SubscribeRequest{BatchWindowMs: 3_600_000}, "batch_window_ms: must be <= 60000"},
+		{"max_batch", &pb.SubscribeRequest{MaxBatch: 10001}, "max_batch: must be less than or equal to 10000"},
+		{"batch_window_ms", &pb.SubscribeRequest{BatchWindowMs: 3_600_000}, "batch_window_ms: must be less than or equal to 60000"},
 	}
 	for _, tc := range streams {
 		t.Run("Subscribe "+tc.name, func(t *testing.T) {
@@ -545,7 +545,7 @@ func TestAbortCommand(t *testing.T) {
 		wantCode(t, <-errc, codes.Aborted, "aborted (operator pressed stop)")
 	}
 	_, err := e.device.AbortCommand(ctx, &pb.AbortCommandRequest{})
-	wantCode(t, err, codes.InvalidArgument, "device: required")
+	wantCode(t, err, codes.InvalidArgument, "device: must be at least 1 characters")
 	_, err = e.device.AbortCommand(ctx, &pb.AbortCommandRequest{Device: "psu1", Reason: "a\nb"})
 	wantCode(t, err, codes.InvalidArgument, "reason: must be one line")
 	_, err = e.device.AbortCommand(ctx, &pb.AbortCommandRequest{Device: "ghost"})

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"connectrpc.com/connect"
-
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
-	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/telemetry"
 )
@@ -33,8 +30,6 @@ var errNoArchive = errors.New("this server does not archive (no QuestDB configur
 type historyService struct {
 	archive Archive // nil without archiving
 }
-
-var _ switchyardv1connect.HistoryServiceHandler = (*historyService)(nil)
 
 var aggregates = map[pb.Aggregate]ingest.Aggregate{
 	pb.Aggregate_AGGREGATE_UNSPECIFIED: ingest.AggNone,
@@ -81,19 +76,4 @@ func (s *historyService) queryHistory(ctx context.Context, req *pb.QueryHistoryR
 		resp.Buckets[i] = &pb.HistoryBucket{TimestampNs: b.TimeNs, Value: b.Value, Count: uint64(max(0, b.Count))}
 	}
 	return resp, nil
-}
-
-// QueryHistory implements switchyardv1connect.HistoryServiceHandler.
-func (s *historyService) QueryHistory(ctx context.Context, req *connect.Request[pb.QueryHistoryRequest]) (*connect.Response[pb.QueryHistoryResponse], error) {
-	return connectResponse(s.queryHistory(ctx, req.Msg))
-}
-
-type grpcHistoryService struct {
-	pb.UnimplementedHistoryServiceServer
-	core *historyService
-}
-
-func (g grpcHistoryService) QueryHistory(ctx context.Context, req *pb.QueryHistoryRequest) (*pb.QueryHistoryResponse, error) {
-	resp, err := g.core.queryHistory(ctx, req)
-	return resp, grpcError(err)
 }

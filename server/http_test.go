@@ -145,7 +145,7 @@ func TestHTTPPortServesGRPCGo(t *testing.T) {
 		t.Fatalf("ListDevices over the HTTP port = %v, %v", list, err)
 	}
 	_, err = pb.NewDeviceServiceClient(conn).GetDevice(testCtx(t), &pb.GetDeviceRequest{})
-	wantCode(t, err, codes.InvalidArgument, "name: required")
+	wantCode(t, err, codes.InvalidArgument, "name: must be at least 1 characters")
 }
 
 func get(t *testing.T, hc *http.Client, url string) (int, string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -172,7 +173,8 @@ func TestSubscribeBadOptions(t *testing.T) {
 		req  *pb.SubscribeRequest
 		want string
 	}{
-		{&pb.SubscribeRequest{DeadbandAbs: -1}, "deadband_abs: must be a finite number >= 0"},
+		{&pb.SubscribeRequest{DeadbandAbs: -1}, "deadband_abs: must be greater than or equal to 0"},
+		{&pb.SubscribeRequest{DeadbandRel: math.NaN()}, "deadband_rel: must be finite"},
 		{&pb.SubscribeRequest{MaxRateHz: 1e-9}, "max_rate_hz: must be 0 (unlimited) or >="},
 		{&pb.SubscribeRequest{HeartbeatMs: 5}, "heartbeat_ms: must be 0 (none) or between"},
 	} {

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"connectrpc.com/connect"
-
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/supervisor"
 )
@@ -41,7 +39,7 @@ var (
 	errNoRestart = errors.New("this server's supervision tree cannot restart processes")
 )
 
-func (s *systemService) restartProcess(_ context.Context, req *pb.RestartProcessRequest) (*pb.RestartProcessResponse, error) {
+func (s *systemService) restartProcess(ctx context.Context, req *pb.RestartProcessRequest) (*pb.RestartProcessResponse, error) {
 	r, ok := s.tree.(Restarter)
 	if !ok {
 		return nil, errNoRestart
@@ -51,15 +49,23 @@ func (s *systemService) restartProcess(_ context.Context, req *pb.RestartProcess
 	if path == "" || slices.Contains(ids, "") {
 		return nil, &fieldError{field: "path", msg: fmt.Sprintf("want ids joined by \"/\" below the root, e.g. \"devices/psu-05\"; got %q", path)}
 	}
-	if err := r.RestartPath(ids...); err != nil {
-		return nil, err
+	// The restart runs beside the request: when it restarts the API itself (or a
+	// supervisor above it), this run of the server shuts down while the request
+	// waits, and the request then answers at once instead of holding up its own
+	// server's shutdown. Close waits for the goroutine.
+	done := make(chan error, 1)
+	s.server.bg.Go(func() { done <- r.RestartPath(ids...) })
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, err
+		}
+	case <-s.life.Done():
+		// This server is being restarted: the new run serves on the same ports.
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
 	}
 	return &pb.RestartProcessResponse{}, nil
-}
-
-// RestartProcess implements switchyardv1connect.SystemServiceHandler.
-func (s *systemService) RestartProcess(ctx context.Context, req *connect.Request[pb.RestartProcessRequest]) (*connect.Response[pb.RestartProcessResponse], error) {
-	return connectResponse(s.restartProcess(ctx, req.Msg))
 }
 
 // watchSupervisionEvents subscribes to the tree's events, sends the headers, the
@@ -164,9 +170,4 @@ func processPath(ev *supervisor.Event) string {
 	default:
 		return rel + "/" + ev.Child
 	}
-}
-
-// WatchSupervisionEvents implements switchyardv1connect.SystemServiceHandler.
-func (s *systemService) WatchSupervisionEvents(ctx context.Context, req *connect.Request[pb.WatchSupervisionEventsRequest], stream *connect.ServerStream[pb.WatchSupervisionEventsResponse]) error {
-	return connectError(s.watchSupervisionEvents(ctx, req.Msg, connectOut(stream)))
 }

@@ -267,10 +267,10 @@ func TestWatchSupervisionEventsFilter(t *testing.T) {
 		req *pb.WatchSupervisionEventsRequest
 		msg string
 	}{
-		{&pb.WatchSupervisionEventsRequest{Processes: []string{""}}, "processes[0]: empty pattern"},
+		{&pb.WatchSupervisionEventsRequest{Processes: []string{""}}, "processes[0]: must be at least 1 characters"},
 		{&pb.WatchSupervisionEventsRequest{Processes: []string{"devices/["}}, "processes[0]: bad glob pattern"},
-		{&pb.WatchSupervisionEventsRequest{Kinds: []pb.SupervisionEventKind{pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STATUS, 99}}, "kinds[1]: unknown event kind 99"},
-		{&pb.WatchSupervisionEventsRequest{Kinds: []pb.SupervisionEventKind{0}}, "kinds[0]: unknown event kind 0"},
+		{&pb.WatchSupervisionEventsRequest{Kinds: []pb.SupervisionEventKind{pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STATUS, 99}}, "kinds[1]: value must be one of the defined enum values"},
+		{&pb.WatchSupervisionEventsRequest{Kinds: []pb.SupervisionEventKind{0}}, "kinds[0]: must not be in list [0]"},
 	} {
 		s, err := sys.WatchSupervisionEvents(ctx, tc.req)
 		if err == nil {

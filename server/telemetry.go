@@ -6,12 +6,8 @@ import (
 	"slices"
 	"time"
 
-	"connectrpc.com/connect"
-	"google.golang.org/grpc/mem"
-
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
-	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -28,8 +24,6 @@ type telemetryService struct {
 	metrics *metrics
 	archive Archive // for since_ns; nil without archiving
 }
-
-var _ switchyardv1connect.TelemetryServiceHandler = (*telemetryService)(nil)
 
 // subscribe streams batches of matching samples until ctx ends or the server shuts
 // down. A batch is sent when it holds maxBatch samples or when the batch window has
@@ -289,23 +283,4 @@ func (s *telemetryService) getLatest(_ context.Context, req *pb.GetLatestRequest
 	samples := s.hub.Latest(match)
 	sortSamples(samples)
 	return &pb.GetLatestResponse{Samples: samplesToProto(samples)}, nil
-}
-
-// Subscribe implements switchyardv1connect.TelemetryServiceHandler.
-func (s *telemetryService) Subscribe(ctx context.Context, req *connect.Request[pb.SubscribeRequest], stream *connect.ServerStream[pb.SubscribeResponse]) error {
-	out := connectOut(stream)
-	out.peer = req.Peer().Addr
-	if connectUsesProto(req.Header().Get("Content-Type")) {
-		out.sendEncoded = func(buf *[]byte) error {
-			err := stream.Conn().Send(&encodedMessage{buf: buf}) // copies the bytes
-			mem.DefaultBufferPool().Put(buf)
-			return err
-		}
-	}
-	return connectError(s.subscribe(ctx, req.Msg, out))
-}
-
-// GetLatest implements switchyardv1connect.TelemetryServiceHandler.
-func (s *telemetryService) GetLatest(ctx context.Context, req *connect.Request[pb.GetLatestRequest]) (*connect.Response[pb.GetLatestResponse], error) {
-	return connectResponse(s.getLatest(ctx, req.Msg))
 }

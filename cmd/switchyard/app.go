@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/switchyard/switchyard/alarm"
+	"github.com/switchyard/switchyard/audit"
+	"github.com/switchyard/switchyard/auth"
 	"github.com/switchyard/switchyard/cluster"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
@@ -244,10 +246,28 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		archive = h.WithWriter(a.writer)
 	}
-	a.api = server.New(apiHub, apiDevices, a.root, server.Options{
-		GRPCAddr: cfg.Listen.GRPC, HTTPAddr: cfg.Listen.HTTP, Logger: log, Gatherer: reg, Registerer: reg,
-		WebHandler: web, Alarms: eng, Archive: archive, Cluster: apiCluster,
-	})
+	sopts, err := apiOptions(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	sopts.Logger, sopts.Gatherer, sopts.Registerer = log, reg, reg
+	sopts.WebHandler, sopts.Alarms, sopts.Archive, sopts.Cluster = web, eng, archive, apiCluster
+	if cfg.QuestDB.Address != "" {
+		// The audit trail goes to audit_events (or <table>_audit_events, as alarms).
+		table := audit.DefaultTable
+		if cfg.QuestDB.Table != ingest.DefaultTable {
+			table = cfg.QuestDB.Table + "_" + audit.DefaultTable
+		}
+		sink, err := audit.NewQuestDBSink(cfg.QuestDB.Address, eventArchiveOptions(cfg.QuestDB, table, "audit", log, reg))
+		if err != nil {
+			return nil, err
+		}
+		if err := a.root.Add(supervisor.ChildSpec{ID: "audit-archive", Service: sink, Shutdown: 30 * time.Second}); err != nil {
+			return nil, err
+		}
+		sopts.Audit = sink
+	}
+	a.api = server.New(apiHub, apiDevices, a.root, sopts)
 	if err := a.api.Listen(); err != nil {
 		return nil, err
 	}
@@ -284,6 +304,9 @@ func (a *app) Serve(ctx context.Context) error {
 	}
 	events.Close()
 	err := <-done
+	if cerr := a.api.Close(); cerr != nil {
+		a.log.Warn("API ports not released cleanly", "err", cerr)
+	}
 	if err != nil {
 		a.log.Error("supervision tree failed; stopping", "err", err)
 	}
@@ -380,4 +403,32 @@ func addDeviceEvents(root *supervisor.Supervisor, mgr *devicemgr.Manager, cfg *c
 		return err
 	}
 	return root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStates(), ew)})
+}
+
+// apiOptions translates the configuration's listen, auth, tls, http, limits
+// and insecure sections into the server's options; it reads the tokens file.
+func apiOptions(cfg *config.Config, log *slog.Logger) (server.Options, error) {
+	l := cfg.Limits
+	opts := server.Options{
+		GRPCAddr: cfg.Listen.GRPC, HTTPAddr: cfg.Listen.HTTP,
+		TLS:          server.TLS{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, ClientCAFile: cfg.TLS.ClientCAFile},
+		Insecure:     cfg.Insecure,
+		AllowedHosts: cfg.HTTP.AllowedHosts, CORSOrigins: cfg.HTTP.CORSOrigins,
+		Limits: server.Limits{
+			StreamsPerConnection: l.StreamsPerConnection, StreamsPerIdentity: l.StreamsPerIdentity, Streams: l.Streams,
+			CommandRate: l.CommandRate, CommandBurst: l.CommandBurst, CommandsPerDevice: l.CommandsPerDevice,
+			MaxConnections: l.MaxConnections, ReservedDescriptors: l.ReservedDescriptors,
+			BodyTimeout: time.Duration(l.BodyTimeout), MaxRequestBytes: l.MaxRequestBytes,
+			SubscriberQueueBytes: l.SubscriberQueueBytes, StreamStallTimeout: time.Duration(l.StreamStallTimeout),
+		},
+		Auth: server.Auth{CertRoles: cfg.CertRoles()},
+	}
+	if cfg.Auth.TokensFile != "" {
+		tokens, err := auth.LoadTokens(cfg.Auth.TokensFile, log)
+		if err != nil {
+			return opts, fmt.Errorf("auth.tokens_file: %w", err)
+		}
+		opts.Auth.Tokens = tokens
+	}
+	return opts, nil
 }

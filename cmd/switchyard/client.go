@@ -1,7 +1,9 @@
 package main
 
-// The client verbs talk to a running server over plaintext gRPC, so that an
-// operator can use Switchyard from a terminal. This file holds what they share:
+// The client verbs talk to a running server over gRPC (plaintext, or TLS with
+// --tls-ca; a bearer token with --token or SWITCHYARD_TOKEN; a client
+// certificate with --tls-cert and --tls-key), so that an operator can use
+// Switchyard from a terminal. This file holds what they share:
 // flags, the connection, one unary call or one stream per verb, and the output
 // (aligned columns, one line per streamed item, or protojson with --json).
 // clientverbs.go holds the verbs themselves.
@@ -9,6 +11,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -21,8 +25,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -78,6 +84,10 @@ type client struct {
 	timeout time.Duration
 	json    bool
 	conn    *grpc.ClientConn
+	token   string
+	tlsCA   string
+	tlsCert string
+	tlsKey  string
 }
 
 // cmdClient runs a client verb and closes its connection.
@@ -92,6 +102,10 @@ func cmdClient(ctx context.Context, verb string, args []string, stdout io.Writer
 	c.fs.StringVar(&c.addr, "addr", addr, "server gRPC address (default $SWITCHYARD_ADDR, else "+defaultAddr+")")
 	c.fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "deadline of a unary call")
 	c.fs.BoolVar(&c.json, "json", false, "print each response message as one line of protojson")
+	c.fs.StringVar(&c.token, "token", os.Getenv("SWITCHYARD_TOKEN"), "bearer token (default $SWITCHYARD_TOKEN)")
+	c.fs.StringVar(&c.tlsCA, "tls-ca", "", "connect with TLS, trusting this CA certificate (PEM)")
+	c.fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate (PEM) for an mTLS identity; with --tls-key")
+	c.fs.StringVar(&c.tlsKey, "tls-key", "", "the client certificate's key (PEM)")
 	err := v.run(c, args)
 	if c.conn != nil {
 		c.conn.Close()
@@ -134,15 +148,69 @@ func (c *client) usageErr(format string, args ...any) error {
 // (a ping every 30 s, 10 s to answer; the server allows one every 10 s), so that
 // a stream from a server that vanished ends instead of hanging.
 func (c *client) dial() error {
-	conn, err := grpc.NewClient(c.addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds := insecure.NewCredentials()
+	if c.tlsCA != "" || c.tlsCert != "" {
+		cfg, err := clientTLS(c.tlsCA, c.tlsCert, c.tlsKey)
+		if err != nil {
+			return err
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	)
+		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			return invoker(metadata.AppendToOutgoingContext(ctx, "x-switchyard-client", "switchyard-cli"), method, req, reply, cc, opts...)
+		}),
+		grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			return streamer(metadata.AppendToOutgoingContext(ctx, "x-switchyard-client", "switchyard-cli"), desc, cc, method, opts...)
+		}),
+	}
+	if c.token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(c.token)))
+	}
+	conn, err := grpc.NewClient(c.addr, opts...)
 	if err != nil {
 		return err
 	}
 	c.conn = conn
 	return nil
+}
+
+// bearer sends a token as "authorization: Bearer TOKEN" on every call; also
+// over plaintext, which the server allows on loopback only.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return false }
+
+// clientTLS is the TLS configuration of --tls-ca, --tls-cert and --tls-key.
+func clientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", caFile)
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // call makes one unary call under the --timeout deadline and prints its

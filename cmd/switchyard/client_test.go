@@ -214,7 +214,6 @@ func TestClientUsage(t *testing.T) {
 		{[]string{"latest", "a", "b", "c"}, `unexpected argument "c"`},
 		{[]string{"watch", "--channels", "voltage"}, "switchyard watch: missing argument"},
 		{[]string{"events", "--kind", "status", "--kind", "bogus"}, `switchyard events: unknown event kind "bogus" (want starting, stopped, added, removed, started, exited, restart_scheduled, leaked, auto_shutdown, status)`},
-		{[]string{"ack", "psu-01", "voltage"}, "switchyard ack: --who NAME is required\nusage: switchyard ack"},
 		{[]string{"ack", "--who", "me", "psu-01"}, "switchyard ack: missing argument"},
 		{[]string{"send", "--cmd-timeout", "soon", "psu-01", "identify"}, `invalid value "soon" for flag -cmd-timeout`},
 	} {

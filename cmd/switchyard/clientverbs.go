@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -329,14 +330,11 @@ func cmdAlarms(c *client, args []string) error {
 }
 
 func cmdAck(c *client, args []string) error {
-	who := c.fs.String("who", "", "who acknowledges (required)")
+	who := c.fs.String("who", os.Getenv("USER"), "who acknowledges, recorded only by a server without authentication (which records the token's or certificate's identity); default $USER")
 	comment := c.fs.String("comment", "", "a comment recorded with the acknowledgement")
 	pos, err := c.parse(args, 2, 2)
 	if err != nil {
 		return err
-	}
-	if *who == "" {
-		return c.usageErr("--who NAME is required")
 	}
 	req := &svv1.AcknowledgeRequest{Device: pos[0], Channel: pos[1], Who: *who, Comment: *comment}
 	return call(c, func(ctx context.Context) (*svv1.AcknowledgeResponse, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchyard/switchyard/cluster"
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/server"
 )
 
 // deviceState is the dynamic part of a devicemgr.Info as an owner publishes it
@@ -106,8 +107,9 @@ func (d *clusterDevices) Send(ctx context.Context, device string, cmd devicemgr.
 	if d.cs.isOwned(device) {
 		return d.mgr.Send(ctx, device, cmd)
 	}
+	name, role := server.CallerOf(ctx)
 	rep, err := d.cs.router.Send(ctx, device, cluster.Command{Name: cmd.Name, Raw: cmd.Raw, Args: cmd.Args, Timeout: cmd.Timeout},
-		cluster.Caller{Name: "anonymous", Role: "admin"})
+		cluster.Caller{Name: name, Role: role})
 	return devicemgr.Reply{Text: rep.Text, Values: rep.Values}, err
 }
 
@@ -121,7 +123,9 @@ func (d *clusterDevices) Abort(device, reason string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return d.cs.router.Abort(ctx, device, reason, cluster.Caller{Name: "anonymous", Role: "admin"})
+	// The server's Abort carries no context: the caller is not known here
+	// (the calling node audits the request).
+	return d.cs.router.Abort(ctx, device, reason, cluster.Caller{})
 }
 
 // WatchStates implements server.Devices.

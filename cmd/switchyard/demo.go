@@ -29,6 +29,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	cfgFile := fs.String("config", "", "serve this file's devices (such as examples/lab.yaml) against the examples fleet (implies --examples)")
 	nodes := fs.Int("cluster", 0, "run N node processes sharing the fleet over an embedded NATS JetStream (node k: gRPC 7400+k-1, HTTP 7480+k-1)")
 	clusterDir := fs.String("cluster-dir", "", "where the cluster demo keeps NATS's store, the nodes' configurations and logs (default: a new temporary directory)")
+	tokens := fs.String("tokens", "", "turn authentication on with this tokens file (switchyard token new makes entries); default: off, loopback only")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,6 +80,9 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	cfg.QuestDB.Address = *qdb
 	cfg.QuestDB.Table = "samples"
 	cfg.QuestDB.SpoolDir = *spool
+	if *tokens != "" {
+		cfg.Auth.TokensFile = *tokens
+	}
 	a, err := newApp(cfg, appOptions{Log: log})
 	if err != nil {
 		fleet.Close()
@@ -92,6 +96,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		fmt.Fprint(stdout, ", not archiving (no --questdb)")
 	}
 	fmt.Fprintln(stdout)
+	printAuthHint(stdout, cfg, g.String())
 
 	// The instruments outlive the server: it stops first, so that its devices
 	// report DISCONNECTED because they were stopped, not because the sim vanished.
@@ -157,4 +162,18 @@ func splitPort(addr string) (string, int, error) {
 		return "", 0, fmt.Errorf("port %q: %w", p, err)
 	}
 	return host, port, nil
+}
+
+// printAuthHint tells the demo's user how callers identify themselves.
+func printAuthHint(w io.Writer, cfg *config.Config, grpcAddr string) {
+	if cfg.AuthOn() {
+		fmt.Fprintf(w, "authentication is on (%s): send a token from it, e.g.\n"+
+			"  grpcurl -plaintext -H 'authorization: Bearer TOKEN' %s switchyard.v1.DeviceService/ListDevices\n"+
+			"  SWITCHYARD_TOKEN=TOKEN switchyard devices\n", cfg.Auth.TokensFile, grpcAddr)
+		return
+	}
+	fmt.Fprintf(w, "authentication is off (loopback only; every caller is admin). To turn it on:\n"+
+		"  switchyard token new --name alice --role operator   # first line: the token; then its entry\n"+
+		"  (put the entry under tokens: in tokens.yaml, then restart with --tokens tokens.yaml)\n"+
+		"  grpcurl -plaintext -H 'authorization: Bearer TOKEN' %s switchyard.v1.DeviceService/ListDevices\n", grpcAddr)
 }

@@ -20,7 +20,8 @@
 //	switchyard restart PATH                  restart a process ("devices/psu-05")
 //	switchyard events                        stream supervision events until Ctrl-C
 //	switchyard alarms                        the active alarms
-//	switchyard ack --who NAME DEVICE CHAN    acknowledge an alarm
+//	switchyard ack [--who NAME] DEVICE CHAN  acknowledge an alarm
+//	switchyard token new --name N --role R  make a bearer token and its tokens-file entry
 //
 // This file is wiring only: the verbs parse flags and call into the packages.
 // Exit codes: 0 done (a client verb's stream ended by Ctrl-C too), 1 failed, 2 no
@@ -49,10 +50,14 @@ verbs:
   sim [flags]             run simulated instruments only (see switchyard sim -h)
   check-config FILE       print every problem of a configuration file
   bench SCENARIO...       run benchmark scenarios and print a table (see switchyard bench -h)
+  token new --name NAME --role ROLE
+                          print a new bearer token, then its entry for the tokens file
 
 client verbs, against a running server (flags go before arguments: --addr HOST:PORT,
 default $SWITCHYARD_ADDR, else 127.0.0.1:7400; --timeout D for unary calls, default
-10s; --json prints each response as one line of protojson; see switchyard VERB -h):
+10s; --json prints each response as one line of protojson; --token T, default
+$SWITCHYARD_TOKEN, a bearer token; --tls-ca FILE connects with TLS, --tls-cert and
+--tls-key add a client certificate; see switchyard VERB -h):
   devices                            the devices and their connection states
   send DEVICE COMMAND [ARG...]       send a named command; print its reply and values
   send --raw LINE DEVICE             send a line as is (--cmd-timeout D: the device's deadline)
@@ -67,7 +72,7 @@ default $SWITCHYARD_ADDR, else 127.0.0.1:7400; --timeout D for unary calls, defa
   events [--snapshot] [--process GLOB]... [--kind KIND]...
                                      stream supervision events until Ctrl-C
   alarms                             the active alarms
-  ack --who NAME [--comment TEXT] DEVICE CHANNEL
+  ack [--who NAME] [--comment TEXT] DEVICE CHANNEL
                                      acknowledge an alarm
 `
 
@@ -102,6 +107,8 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCheckConfig(args[1:], stdout)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "token":
+		err = cmdToken(args[1:], stdout)
 	case "devices", "send", "abort", "latest", "watch", "tree", "cluster", "restart", "events", "alarms", "ack":
 		err = cmdClient(ctx, args[0], args[1:], stdout)
 	case "-h", "--help", "help":

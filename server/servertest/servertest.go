@@ -4,6 +4,7 @@ package servertest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -75,8 +76,8 @@ func (r *Running) Dial(t testing.TB) *grpc.ClientConn {
 	return conn
 }
 
-// Stop cancels Serve's context and waits up to timeout for Serve to return. It
-// returns Serve's error, or context.DeadlineExceeded if Serve did not return in
+// Stop cancels Serve's context, waits up to timeout for Serve to return and
+// closes the server (releasing its ports). It returns Serve's and Close's errors, or context.DeadlineExceeded if Serve did not return in
 // time. Stop is idempotent; it is not safe for concurrent use.
 func (r *Running) Stop(timeout time.Duration) error {
 	if r.ended {
@@ -86,6 +87,7 @@ func (r *Running) Stop(timeout time.Duration) error {
 	select {
 	case r.err = <-r.done:
 		r.ended = true
+		r.err = errors.Join(r.err, r.Server.Close())
 	case <-time.After(timeout):
 		return context.DeadlineExceeded
 	}

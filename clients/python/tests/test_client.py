@@ -179,5 +179,5 @@ def test_watch_supervision_streams_status_of_a_failing_instrument(demo, client):
     assert node.state == "RUNNING" and node.restarts == 0
     with pytest.raises(switchyard.InvalidArgument, match="unknown supervision event kind"):
         client.watch_supervision(kinds="nonsense")
-    with pytest.raises(switchyard.InvalidArgument, match=r"processes\[0\]: empty pattern"):
+    with pytest.raises(switchyard.InvalidArgument, match=r"processes\[0\]: must be at least 1 characters"):
         list(client.watch_supervision(processes=[""]))

@@ -7,6 +7,7 @@
 package switchyardv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -933,7 +934,9 @@ type AcknowledgeRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Device  string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	Channel string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
-	// Who acknowledges; required.
+	// Ignored when the server authenticates callers: the caller's identity is
+	// recorded. Without authentication (loopback only) it is recorded as given,
+	// "anonymous" when empty.
 	Who           string `protobuf:"bytes,3,opt,name=who,proto3" json:"who,omitempty"`
 	Comment       string `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1046,9 +1049,10 @@ type ShelveRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Device  string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	Channel string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
-	// Shelve until this time (ns since the Unix epoch); 0 unshelves.
+	// Shelve until this time (ns since the Unix epoch), at most 30 days from now;
+	// 0 unshelves.
 	UntilNs int64 `protobuf:"varint,3,opt,name=until_ns,json=untilNs,proto3" json:"until_ns,omitempty"`
-	// Who shelves; required.
+	// As in AcknowledgeRequest.
 	Who           string `protobuf:"bytes,4,opt,name=who,proto3" json:"who,omitempty"`
 	Comment       string `protobuf:"bytes,5,opt,name=comment,proto3" json:"comment,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1265,7 +1269,7 @@ type SetAlarmLimitsRequest struct {
 	Device  string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	Channel string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
 	Limits  *AlarmLimits           `protobuf:"bytes,3,opt,name=limits,proto3" json:"limits,omitempty"`
-	// Who changes the limits; required.
+	// As in AcknowledgeRequest.
 	Who           string `protobuf:"bytes,4,opt,name=who,proto3" json:"who,omitempty"`
 	Comment       string `protobuf:"bytes,5,opt,name=comment,proto3" json:"comment,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1385,26 +1389,28 @@ var File_switchyard_v1_alarm_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_alarm_proto_rawDesc = "" +
 	"\n" +
-	"\x19switchyard/v1/alarm.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/sample.proto\"V\n" +
-	"\tThreshold\x12\x14\n" +
-	"\x05value\x18\x01 \x01(\x01R\x05value\x123\n" +
-	"\bseverity\x18\x02 \x01(\x0e2\x17.switchyard.v1.SeverityR\bseverity\"\xf5\x03\n" +
+	"\x19switchyard/v1/alarm.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1aswitchyard/v1/sample.proto\"i\n" +
+	"\tThreshold\x12\x1d\n" +
+	"\x05value\x18\x01 \x01(\x01B\a\xbaH\x04\x12\x02@\x01R\x05value\x12=\n" +
+	"\bseverity\x18\x02 \x01(\x0e2\x17.switchyard.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bseverity\"\xdd\x04\n" +
 	"\vAlarmLimits\x12,\n" +
 	"\x04hihi\x18\x01 \x01(\v2\x18.switchyard.v1.ThresholdR\x04hihi\x12,\n" +
 	"\x04high\x18\x02 \x01(\v2\x18.switchyard.v1.ThresholdR\x04high\x12*\n" +
 	"\x03low\x18\x03 \x01(\v2\x18.switchyard.v1.ThresholdR\x03low\x12,\n" +
-	"\x04lolo\x18\x04 \x01(\v2\x18.switchyard.v1.ThresholdR\x04lolo\x12\x1e\n" +
+	"\x04lolo\x18\x04 \x01(\v2\x18.switchyard.v1.ThresholdR\x04lolo\x120\n" +
 	"\n" +
-	"hysteresis\x18\x05 \x01(\x01R\n" +
-	"hysteresis\x12\x19\n" +
-	"\bdelay_ms\x18\x06 \x01(\rR\adelayMs\x12#\n" +
-	"\rdelay_samples\x18\a \x01(\rR\fdelaySamples\x12$\n" +
-	"\x0estale_after_ms\x18\b \x01(\rR\fstaleAfterMs\x12\x1a\n" +
-	"\bsetpoint\x18\t \x01(\tR\bsetpoint\x12\x1c\n" +
+	"hysteresis\x18\x05 \x01(\x01B\x10\xbaH\r\x12\v@\x01)\x00\x00\x00\x00\x00\x00\x00\x00R\n" +
+	"hysteresis\x12%\n" +
+	"\bdelay_ms\x18\x06 \x01(\rB\n" +
+	"\xbaH\a*\x05\x18\x80\xb8\x99)R\adelayMs\x12.\n" +
+	"\rdelay_samples\x18\a \x01(\rB\t\xbaH\x06*\x04\x18\xc0\x84=R\fdelaySamples\x121\n" +
+	"\x0estale_after_ms\x18\b \x01(\rB\v\xbaH\b*\x06\x18\x80\x88\xb2\xa0\x02R\fstaleAfterMs\x12$\n" +
+	"\bsetpoint\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\bsetpoint\x12.\n" +
 	"\ttolerance\x18\n" +
-	" \x01(\x01R\ttolerance\x12D\n" +
-	"\x11readback_severity\x18\v \x01(\x0e2\x17.switchyard.v1.SeverityR\x10readbackSeverity\x12*\n" +
-	"\x11readback_delay_ms\x18\f \x01(\rR\x0freadbackDelayMs\"\x96\x05\n" +
+	" \x01(\x01B\x10\xbaH\r\x12\v@\x01)\x00\x00\x00\x00\x00\x00\x00\x00R\ttolerance\x12N\n" +
+	"\x11readback_severity\x18\v \x01(\x0e2\x17.switchyard.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10readbackSeverity\x126\n" +
+	"\x11readback_delay_ms\x18\f \x01(\rB\n" +
+	"\xbaH\a*\x05\x18\x80\xb8\x99)R\x0freadbackDelayMs\"\x96\x05\n" +
 	"\x05Alarm\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12\x14\n" +
@@ -1433,11 +1439,11 @@ const file_switchyard_v1_alarm_proto_rawDesc = "" +
 	"\x05event\x18\x02 \x01(\x0e2\x19.switchyard.v1.AlarmEventR\x05event\x12*\n" +
 	"\x05alarm\x18\x03 \x01(\v2\x14.switchyard.v1.AlarmR\x05alarm\x12\x10\n" +
 	"\x03who\x18\x04 \x01(\tR\x03who\x12\x18\n" +
-	"\acomment\x18\x05 \x01(\tR\acomment\"[\n" +
-	"\vAlarmFilter\x12\x18\n" +
-	"\adevices\x18\x01 \x03(\tR\adevices\x12\x1a\n" +
-	"\bchannels\x18\x02 \x03(\tR\bchannels\x12\x16\n" +
-	"\x06groups\x18\x03 \x03(\tR\x06groups\"v\n" +
+	"\acomment\x18\x05 \x01(\tR\acomment\"\x97\x01\n" +
+	"\vAlarmFilter\x12,\n" +
+	"\adevices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x01R\adevices\x12.\n" +
+	"\bchannels\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x01R\bchannels\x12*\n" +
+	"\x06groups\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x01R\x06groups\"v\n" +
 	"\x17ListActiveAlarmsRequest\x122\n" +
 	"\x06filter\x18\x01 \x01(\v2\x1a.switchyard.v1.AlarmFilterR\x06filter\x12'\n" +
 	"\x0finclude_shelved\x18\x02 \x01(\bR\x0eincludeShelved\"H\n" +
@@ -1449,33 +1455,42 @@ const file_switchyard_v1_alarm_proto_rawDesc = "" +
 	"\n" +
 	"transition\x18\x01 \x01(\v2\x1e.switchyard.v1.AlarmTransitionR\n" +
 	"transition\x12\x18\n" +
-	"\adropped\x18\x02 \x01(\x04R\adropped\"r\n" +
-	"\x12AcknowledgeRequest\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
-	"\achannel\x18\x02 \x01(\tR\achannel\x12\x10\n" +
-	"\x03who\x18\x03 \x01(\tR\x03who\x12\x18\n" +
-	"\acomment\x18\x04 \x01(\tR\acomment\"A\n" +
+	"\adropped\x18\x02 \x01(\x04R\adropped\"\x9e\x01\n" +
+	"\x12AcknowledgeRequest\x12\"\n" +
+	"\x06device\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x06device\x12$\n" +
+	"\achannel\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\achannel\x12\x1a\n" +
+	"\x03who\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x03who\x12\"\n" +
+	"\acomment\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\acomment\"A\n" +
 	"\x13AcknowledgeResponse\x12*\n" +
-	"\x05alarm\x18\x01 \x01(\v2\x14.switchyard.v1.AlarmR\x05alarm\"\x88\x01\n" +
-	"\rShelveRequest\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
-	"\achannel\x18\x02 \x01(\tR\achannel\x12\x19\n" +
-	"\buntil_ns\x18\x03 \x01(\x03R\auntilNs\x12\x10\n" +
-	"\x03who\x18\x04 \x01(\tR\x03who\x12\x18\n" +
-	"\acomment\x18\x05 \x01(\tR\acomment\"<\n" +
+	"\x05alarm\x18\x01 \x01(\v2\x14.switchyard.v1.AlarmR\x05alarm\"\xcd\x02\n" +
+	"\rShelveRequest\x12\"\n" +
+	"\x06device\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x06device\x12$\n" +
+	"\achannel\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\achannel\x12\xb1\x01\n" +
+	"\buntil_ns\x18\x03 \x01(\x03B\x95\x01\xbaH\x91\x01\xba\x01\x8d\x01\n" +
+	"\x13shelve.max_duration\x120must be 0 (unshelve) or at most 30 days from now\x1aDthis == 0 || (this > 0 && this <= (int(now) + 2592000) * 1000000000)R\auntilNs\x12\x1a\n" +
+	"\x03who\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x03who\x12\"\n" +
+	"\acomment\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\acomment\"<\n" +
 	"\x0eShelveResponse\x12*\n" +
-	"\x05alarm\x18\x01 \x01(\v2\x14.switchyard.v1.AlarmR\x05alarm\"I\n" +
-	"\x15GetAlarmLimitsRequest\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
-	"\achannel\x18\x02 \x01(\tR\achannel\"D\n" +
+	"\x05alarm\x18\x01 \x01(\v2\x14.switchyard.v1.AlarmR\x05alarm\"a\n" +
+	"\x15GetAlarmLimitsRequest\x12\"\n" +
+	"\x06device\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x06device\x12$\n" +
+	"\achannel\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\achannel\"D\n" +
 	"\x16GetAlarmLimitsResponse\x12*\n" +
-	"\x05alarm\x18\x01 \x01(\v2\x14.switchyard.v1.AlarmR\x05alarm\"\xa9\x01\n" +
-	"\x15SetAlarmLimitsRequest\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
-	"\achannel\x18\x02 \x01(\tR\achannel\x122\n" +
-	"\x06limits\x18\x03 \x01(\v2\x1a.switchyard.v1.AlarmLimitsR\x06limits\x12\x10\n" +
-	"\x03who\x18\x04 \x01(\tR\x03who\x12\x18\n" +
-	"\acomment\x18\x05 \x01(\tR\acomment\"D\n" +
+	"\x05alarm\x18\x01 \x01(\v2\x14.switchyard.v1.AlarmR\x05alarm\"\xd5\x01\n" +
+	"\x15SetAlarmLimitsRequest\x12\"\n" +
+	"\x06device\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x06device\x12$\n" +
+	"\achannel\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\achannel\x122\n" +
+	"\x06limits\x18\x03 \x01(\v2\x1a.switchyard.v1.AlarmLimitsR\x06limits\x12\x1a\n" +
+	"\x03who\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x03who\x12\"\n" +
+	"\acomment\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\acomment\"D\n" +
 	"\x16SetAlarmLimitsResponse\x12*\n" +
 	"\x05alarm\x18\x01 \x01(\v2\x14.switchyard.v1.AlarmR\x05alarm*y\n" +
 	"\bSeverity\x12\x18\n" +

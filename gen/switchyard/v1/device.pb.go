@@ -7,6 +7,7 @@
 package switchyardv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -697,7 +698,8 @@ type SendCommandRequest struct {
 	Command isSendCommandRequest_Command `protobuf_oneof:"command"`
 	// Arguments of a named command, in order.
 	Args []string `protobuf:"bytes,4,rep,name=args,proto3" json:"args,omitempty"`
-	// How long to wait for the device; zero means the device's reply timeout.
+	// How long to wait for the device; zero means the device's reply timeout. At
+	// most 10 minutes.
 	Timeout       *durationpb.Duration `protobuf:"bytes,5,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1053,7 +1055,7 @@ var File_switchyard_v1_device_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\n" +
-	"\x1aswitchyard/v1/device.proto\x12\rswitchyard.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/sample.proto\"z\n" +
+	"\x1aswitchyard/v1/device.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/sample.proto\"z\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x121\n" +
@@ -1098,28 +1100,34 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\x04_max\"\x14\n" +
 	"\x12ListDevicesRequest\"F\n" +
 	"\x13ListDevicesResponse\x12/\n" +
-	"\adevices\x18\x01 \x03(\v2\x15.switchyard.v1.DeviceR\adevices\"&\n" +
-	"\x10GetDeviceRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"B\n" +
+	"\adevices\x18\x01 \x03(\v2\x15.switchyard.v1.DeviceR\adevices\"2\n" +
+	"\x10GetDeviceRequest\x12\x1e\n" +
+	"\x04name\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x04name\"B\n" +
 	"\x11GetDeviceResponse\x12-\n" +
-	"\x06device\x18\x01 \x01(\v2\x15.switchyard.v1.DeviceR\x06device\"\xaa\x01\n" +
-	"\x12SendCommandRequest\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
-	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x12\x12\n" +
-	"\x03raw\x18\x03 \x01(\tH\x00R\x03raw\x12\x12\n" +
-	"\x04args\x18\x04 \x03(\tR\x04args\x123\n" +
-	"\atimeout\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\atimeoutB\t\n" +
-	"\acommand\"Y\n" +
+	"\x06device\x18\x01 \x01(\v2\x15.switchyard.v1.DeviceR\x06device\"\xf9\x01\n" +
+	"\x12SendCommandRequest\x12\"\n" +
+	"\x06device\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x06device\x12 \n" +
+	"\x04name\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01H\x00R\x04name\x12\"\n" +
+	"\x03raw\x18\x03 \x01(\tB\x0e\xbaH\vr\t\x10\x01\x18\x80\b\xba\x01\x01\n" +
+	"H\x00R\x03raw\x12#\n" +
+	"\x04args\x18\x04 \x03(\tB\x0f\xbaH\f\x92\x01\t\x10 \"\x05r\x03\x18\x80\bR\x04args\x12B\n" +
+	"\atimeout\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\r\xbaH\n" +
+	"\xaa\x01\a\"\x03\b\xd8\x042\x00R\atimeoutB\x10\n" +
+	"\acommand\x12\x05\xbaH\x02\b\x01\"Y\n" +
 	"\x13SendCommandResponse\x12\x14\n" +
 	"\x05reply\x18\x01 \x01(\tR\x05reply\x12,\n" +
-	"\x06values\x18\x02 \x03(\v2\x14.switchyard.v1.ValueR\x06values\"E\n" +
-	"\x13AbortCommandRequest\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"0\n" +
+	"\x06values\x18\x02 \x03(\v2\x14.switchyard.v1.ValueR\x06values\"[\n" +
+	"\x13AbortCommandRequest\x12\"\n" +
+	"\x06device\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x06device\x12 \n" +
+	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"0\n" +
 	"\x14AbortCommandResponse\x12\x18\n" +
-	"\aaborted\x18\x01 \x01(\tR\aaborted\"/\n" +
-	"\x13WatchDevicesRequest\x12\x18\n" +
-	"\adevices\x18\x01 \x03(\tR\adevices\"h\n" +
+	"\aaborted\x18\x01 \x01(\tR\aaborted\"C\n" +
+	"\x13WatchDevicesRequest\x12,\n" +
+	"\adevices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x01R\adevices\"h\n" +
 	"\x14WatchDevicesResponse\x12-\n" +
 	"\x06device\x18\x01 \x01(\v2\x15.switchyard.v1.DeviceR\x06device\x12!\n" +
 	"\ftimestamp_ns\x18\x02 \x01(\x03R\vtimestampNs*\x98\x01\n" +

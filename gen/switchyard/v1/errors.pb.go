@@ -105,6 +105,8 @@ const (
 	ErrorReason_ERROR_REASON_DEVICE_IN_FAILOVER ErrorReason = 31
 	// A bug or an unexpected failure in the server (INTERNAL). Not retryable.
 	ErrorReason_ERROR_REASON_INTERNAL ErrorReason = 32
+	// The device has no channel of that name (NOT_FOUND); metadata "channel".
+	ErrorReason_ERROR_REASON_CHANNEL_NOT_FOUND ErrorReason = 33
 )
 
 // Enum value maps for ErrorReason.
@@ -143,6 +145,7 @@ var (
 		30: "ERROR_REASON_CONFIG_INVALID",
 		31: "ERROR_REASON_DEVICE_IN_FAILOVER",
 		32: "ERROR_REASON_INTERNAL",
+		33: "ERROR_REASON_CHANNEL_NOT_FOUND",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":          0,
@@ -178,6 +181,7 @@ var (
 		"ERROR_REASON_CONFIG_INVALID":       30,
 		"ERROR_REASON_DEVICE_IN_FAILOVER":   31,
 		"ERROR_REASON_INTERNAL":             32,
+		"ERROR_REASON_CHANNEL_NOT_FOUND":    33,
 	}
 )
 
@@ -212,7 +216,7 @@ var File_switchyard_v1_errors_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x1aswitchyard/v1/errors.proto\x12\rswitchyard.v1*\xd3\b\n" +
+	"\x1aswitchyard/v1/errors.proto\x12\rswitchyard.v1*\xf7\b\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cERROR_REASON_INVALID_REQUEST\x10\x01\x12!\n" +
@@ -247,7 +251,8 @@ const file_switchyard_v1_errors_proto_rawDesc = "" +
 	"\x1bERROR_REASON_DEVICE_REMOVED\x10\x1d\x12\x1f\n" +
 	"\x1bERROR_REASON_CONFIG_INVALID\x10\x1e\x12#\n" +
 	"\x1fERROR_REASON_DEVICE_IN_FAILOVER\x10\x1f\x12\x19\n" +
-	"\x15ERROR_REASON_INTERNAL\x10 BAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
+	"\x15ERROR_REASON_INTERNAL\x10 \x12\"\n" +
+	"\x1eERROR_REASON_CHANNEL_NOT_FOUND\x10!BAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
 
 var (
 	file_switchyard_v1_errors_proto_rawDescOnce sync.Once

@@ -7,6 +7,7 @@
 package switchyardv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -314,14 +315,16 @@ var File_switchyard_v1_history_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_history_proto_rawDesc = "" +
 	"\n" +
-	"\x1bswitchyard/v1/history.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/sample.proto\"\xe8\x01\n" +
-	"\x13QueryHistoryRequest\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
-	"\achannel\x18\x02 \x01(\tR\achannel\x12\x19\n" +
-	"\bstart_ns\x18\x03 \x01(\x03R\astartNs\x12\x15\n" +
-	"\x06end_ns\x18\x04 \x01(\x03R\x05endNs\x12\x14\n" +
-	"\x05limit\x18\x05 \x01(\rR\x05limit\x126\n" +
-	"\taggregate\x18\x06 \x01(\x0e2\x18.switchyard.v1.AggregateR\taggregate\x12\x1f\n" +
+	"\x1bswitchyard/v1/history.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1aswitchyard/v1/sample.proto\"\xa7\x02\n" +
+	"\x13QueryHistoryRequest\x12\"\n" +
+	"\x06device\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x06device\x12$\n" +
+	"\achannel\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\achannel\x12\"\n" +
+	"\bstart_ns\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\astartNs\x12\x1e\n" +
+	"\x06end_ns\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x05endNs\x12\x1f\n" +
+	"\x05limit\x18\x05 \x01(\rB\t\xbaH\x06*\x04\x18\xa0\x8d\x06R\x05limit\x12@\n" +
+	"\taggregate\x18\x06 \x01(\x0e2\x18.switchyard.v1.AggregateB\b\xbaH\x05\x82\x01\x02\x10\x01R\taggregate\x12\x1f\n" +
 	"\vinterval_ms\x18\a \x01(\rR\n" +
 	"intervalMs\"^\n" +
 	"\rHistoryBucket\x12!\n" +

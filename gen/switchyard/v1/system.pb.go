@@ -7,6 +7,7 @@
 package switchyardv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -1258,11 +1259,276 @@ func (x *ClusterStream) GetLast() *timestamppb.Timestamp {
 	return nil
 }
 
+type WatchAuditRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchAuditRequest) Reset() {
+	*x = WatchAuditRequest{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchAuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchAuditRequest) ProtoMessage() {}
+
+func (x *WatchAuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchAuditRequest.ProtoReflect.Descriptor instead.
+func (*WatchAuditRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{15}
+}
+
+// AuditRecord is one state-changing call, as the server saw it.
+type AuditRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the call finished, nanoseconds since the Unix epoch.
+	TimestampNs int64 `protobuf:"varint,1,opt,name=timestamp_ns,json=timestampNs,proto3" json:"timestamp_ns,omitempty"`
+	// The caller: identity name, role and how it was identified (GetIdentity).
+	Identity string `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	Role     string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	Method   string `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	// The client's address (host:port) and transport ("grpc" or "connect").
+	Peer      string `protobuf:"bytes,5,opt,name=peer,proto3" json:"peer,omitempty"`
+	Transport string `protobuf:"bytes,6,opt,name=transport,proto3" json:"transport,omitempty"`
+	// The RPC's full name ("/switchyard.v1.DeviceService/SendCommand").
+	Rpc string `protobuf:"bytes,7,opt,name=rpc,proto3" json:"rpc,omitempty"`
+	// What it acted on: the device (empty for RestartProcess), and the command
+	// name, raw line, alarm channel or process path.
+	Device string `protobuf:"bytes,8,opt,name=device,proto3" json:"device,omitempty"`
+	Target string `protobuf:"bytes,9,opt,name=target,proto3" json:"target,omitempty"`
+	// The command's arguments.
+	Args []string `protobuf:"bytes,10,rep,name=args,proto3" json:"args,omitempty"`
+	// The result: "OK" or the status code name ("PERMISSION_DENIED"), and for a
+	// failure the reason and the error message (cut to a bounded length).
+	Code   string `protobuf:"bytes,11,opt,name=code,proto3" json:"code,omitempty"`
+	Reason string `protobuf:"bytes,12,opt,name=reason,proto3" json:"reason,omitempty"`
+	Error  string `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
+	// How long the call took, in nanoseconds.
+	DurationNs int64 `protobuf:"varint,14,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
+	// The client's user-agent header and its x-switchyard-client metadata, if any.
+	UserAgent     string `protobuf:"bytes,15,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	Client        string `protobuf:"bytes,16,opt,name=client,proto3" json:"client,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditRecord) Reset() {
+	*x = AuditRecord{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditRecord) ProtoMessage() {}
+
+func (x *AuditRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
+func (*AuditRecord) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AuditRecord) GetTimestampNs() int64 {
+	if x != nil {
+		return x.TimestampNs
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetRpc() string {
+	if x != nil {
+		return x.Rpc
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *AuditRecord) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetDurationNs() int64 {
+	if x != nil {
+		return x.DurationNs
+	}
+	return 0
+}
+
+func (x *AuditRecord) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetClient() string {
+	if x != nil {
+		return x.Client
+	}
+	return ""
+}
+
+type WatchAuditResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Record *AuditRecord           `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	// Records this stream lost because it read too slowly; only grows.
+	Dropped       uint64 `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchAuditResponse) Reset() {
+	*x = WatchAuditResponse{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchAuditResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchAuditResponse) ProtoMessage() {}
+
+func (x *WatchAuditResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchAuditResponse.ProtoReflect.Descriptor instead.
+func (*WatchAuditResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WatchAuditResponse) GetRecord() *AuditRecord {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *WatchAuditResponse) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
 var File_switchyard_v1_system_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\n" +
-	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x03\n" +
+	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x03\n" +
 	"\aProcess\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -1293,18 +1559,19 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x04kind\x18\x05 \x01(\x0e2#.switchyard.v1.SupervisionEventKindR\x04kind\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1a\n" +
 	"\brestarts\x18\a \x01(\rR\brestarts\x12&\n" +
-	"\x0fnext_restart_ns\x18\b \x01(\x03R\rnextRestartNs\"\xa3\x01\n" +
+	"\x0fnext_restart_ns\x18\b \x01(\x03R\rnextRestartNs\"\xca\x01\n" +
 	"\x1dWatchSupervisionEventsRequest\x12)\n" +
-	"\x10include_snapshot\x18\x01 \x01(\bR\x0fincludeSnapshot\x12\x1c\n" +
-	"\tprocesses\x18\x02 \x03(\tR\tprocesses\x129\n" +
-	"\x05kinds\x18\x03 \x03(\x0e2#.switchyard.v1.SupervisionEventKindR\x05kinds\"\xb1\x01\n" +
+	"\x10include_snapshot\x18\x01 \x01(\bR\x0fincludeSnapshot\x120\n" +
+	"\tprocesses\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x04R\tprocesses\x12L\n" +
+	"\x05kinds\x18\x03 \x03(\x0e2#.switchyard.v1.SupervisionEventKindB\x11\xbaH\x0e\x92\x01\v\x10\x10\"\a\x82\x01\x04\x10\x01 \x00R\x05kinds\"\xb1\x01\n" +
 	"\x1eWatchSupervisionEventsResponse\x124\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x16.switchyard.v1.ProcessH\x00R\bsnapshot\x127\n" +
 	"\x05event\x18\x02 \x01(\v2\x1f.switchyard.v1.SupervisionEventH\x00R\x05event\x12\x18\n" +
 	"\adropped\x18\x03 \x01(\x04R\adroppedB\x06\n" +
-	"\x04item\"+\n" +
-	"\x15RestartProcessRequest\x12\x12\n" +
-	"\x04path\x18\x01 \x01(\tR\x04path\"\x18\n" +
+	"\x04item\"7\n" +
+	"\x15RestartProcessRequest\x12\x1e\n" +
+	"\x04path\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x04R\x04path\"\x18\n" +
 	"\x16RestartProcessResponse\"\x14\n" +
 	"\x12GetIdentityRequest\"\xcb\x01\n" +
 	"\x13GetIdentityResponse\x12\x12\n" +
@@ -1338,7 +1605,31 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\bmessages\x18\x01 \x01(\x04R\bmessages\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\x120\n" +
 	"\x05first\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05first\x12.\n" +
-	"\x04last\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04last*\xd0\x01\n" +
+	"\x04last\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04last\"\x13\n" +
+	"\x11WatchAuditRequest\"\x9a\x03\n" +
+	"\vAuditRecord\x12!\n" +
+	"\ftimestamp_ns\x18\x01 \x01(\x03R\vtimestampNs\x12\x1a\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n" +
+	"\x06method\x18\x04 \x01(\tR\x06method\x12\x12\n" +
+	"\x04peer\x18\x05 \x01(\tR\x04peer\x12\x1c\n" +
+	"\ttransport\x18\x06 \x01(\tR\ttransport\x12\x10\n" +
+	"\x03rpc\x18\a \x01(\tR\x03rpc\x12\x16\n" +
+	"\x06device\x18\b \x01(\tR\x06device\x12\x16\n" +
+	"\x06target\x18\t \x01(\tR\x06target\x12\x12\n" +
+	"\x04args\x18\n" +
+	" \x03(\tR\x04args\x12\x12\n" +
+	"\x04code\x18\v \x01(\tR\x04code\x12\x16\n" +
+	"\x06reason\x18\f \x01(\tR\x06reason\x12\x14\n" +
+	"\x05error\x18\r \x01(\tR\x05error\x12\x1f\n" +
+	"\vduration_ns\x18\x0e \x01(\x03R\n" +
+	"durationNs\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\x0f \x01(\tR\tuserAgent\x12\x16\n" +
+	"\x06client\x18\x10 \x01(\tR\x06client\"b\n" +
+	"\x12WatchAuditResponse\x122\n" +
+	"\x06record\x18\x01 \x01(\v2\x1a.switchyard.v1.AuditRecordR\x06record\x12\x18\n" +
+	"\adropped\x18\x02 \x01(\x04R\adropped*\xd0\x01\n" +
 	"\fProcessState\x12\x1d\n" +
 	"\x19PROCESS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PROCESS_STATE_STARTING\x10\x01\x12\x19\n" +
@@ -1359,13 +1650,15 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\b\x12(\n" +
 	"$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t\x12!\n" +
 	"\x1dSUPERVISION_EVENT_KIND_STATUS\x10\n" +
-	"2\x87\x04\n" +
+	"2\xdc\x04\n" +
 	"\rSystemService\x12i\n" +
 	"\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n" +
 	"\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n" +
 	"\x0eRestartProcess\x12$.switchyard.v1.RestartProcessRequest\x1a%.switchyard.v1.RestartProcessResponse\x12T\n" +
 	"\vGetIdentity\x12!.switchyard.v1.GetIdentityRequest\x1a\".switchyard.v1.GetIdentityResponse\x12]\n" +
-	"\x0eGetClusterView\x12$.switchyard.v1.GetClusterViewRequest\x1a%.switchyard.v1.GetClusterViewResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
+	"\x0eGetClusterView\x12$.switchyard.v1.GetClusterViewRequest\x1a%.switchyard.v1.GetClusterViewResponse\x12S\n" +
+	"\n" +
+	"WatchAudit\x12 .switchyard.v1.WatchAuditRequest\x1a!.switchyard.v1.WatchAuditResponse0\x01BAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
 
 var (
 	file_switchyard_v1_system_proto_rawDescOnce sync.Once
@@ -1380,7 +1673,7 @@ func file_switchyard_v1_system_proto_rawDescGZIP() []byte {
 }
 
 var file_switchyard_v1_system_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_switchyard_v1_system_proto_goTypes = []any{
 	(ProcessState)(0),                      // 0: switchyard.v1.ProcessState
 	(SupervisionEventKind)(0),              // 1: switchyard.v1.SupervisionEventKind
@@ -1399,7 +1692,10 @@ var file_switchyard_v1_system_proto_goTypes = []any{
 	(*ClusterNode)(nil),                    // 14: switchyard.v1.ClusterNode
 	(*DeviceLease)(nil),                    // 15: switchyard.v1.DeviceLease
 	(*ClusterStream)(nil),                  // 16: switchyard.v1.ClusterStream
-	(*timestamppb.Timestamp)(nil),          // 17: google.protobuf.Timestamp
+	(*WatchAuditRequest)(nil),              // 17: switchyard.v1.WatchAuditRequest
+	(*AuditRecord)(nil),                    // 18: switchyard.v1.AuditRecord
+	(*WatchAuditResponse)(nil),             // 19: switchyard.v1.WatchAuditResponse
+	(*timestamppb.Timestamp)(nil),          // 20: google.protobuf.Timestamp
 }
 var file_switchyard_v1_system_proto_depIdxs = []int32{
 	0,  // 0: switchyard.v1.Process.state:type_name -> switchyard.v1.ProcessState
@@ -1412,26 +1708,29 @@ var file_switchyard_v1_system_proto_depIdxs = []int32{
 	14, // 7: switchyard.v1.GetClusterViewResponse.nodes:type_name -> switchyard.v1.ClusterNode
 	15, // 8: switchyard.v1.GetClusterViewResponse.leases:type_name -> switchyard.v1.DeviceLease
 	16, // 9: switchyard.v1.GetClusterViewResponse.stream:type_name -> switchyard.v1.ClusterStream
-	17, // 10: switchyard.v1.ClusterNode.started:type_name -> google.protobuf.Timestamp
-	17, // 11: switchyard.v1.DeviceLease.acquired:type_name -> google.protobuf.Timestamp
-	17, // 12: switchyard.v1.DeviceLease.renewed:type_name -> google.protobuf.Timestamp
-	17, // 13: switchyard.v1.ClusterStream.first:type_name -> google.protobuf.Timestamp
-	17, // 14: switchyard.v1.ClusterStream.last:type_name -> google.protobuf.Timestamp
-	3,  // 15: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
-	6,  // 16: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
-	8,  // 17: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
-	10, // 18: switchyard.v1.SystemService.GetIdentity:input_type -> switchyard.v1.GetIdentityRequest
-	12, // 19: switchyard.v1.SystemService.GetClusterView:input_type -> switchyard.v1.GetClusterViewRequest
-	4,  // 20: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
-	7,  // 21: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
-	9,  // 22: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
-	11, // 23: switchyard.v1.SystemService.GetIdentity:output_type -> switchyard.v1.GetIdentityResponse
-	13, // 24: switchyard.v1.SystemService.GetClusterView:output_type -> switchyard.v1.GetClusterViewResponse
-	20, // [20:25] is the sub-list for method output_type
-	15, // [15:20] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	20, // 10: switchyard.v1.ClusterNode.started:type_name -> google.protobuf.Timestamp
+	20, // 11: switchyard.v1.DeviceLease.acquired:type_name -> google.protobuf.Timestamp
+	20, // 12: switchyard.v1.DeviceLease.renewed:type_name -> google.protobuf.Timestamp
+	20, // 13: switchyard.v1.ClusterStream.first:type_name -> google.protobuf.Timestamp
+	20, // 14: switchyard.v1.ClusterStream.last:type_name -> google.protobuf.Timestamp
+	18, // 15: switchyard.v1.WatchAuditResponse.record:type_name -> switchyard.v1.AuditRecord
+	3,  // 16: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
+	6,  // 17: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
+	8,  // 18: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
+	10, // 19: switchyard.v1.SystemService.GetIdentity:input_type -> switchyard.v1.GetIdentityRequest
+	12, // 20: switchyard.v1.SystemService.GetClusterView:input_type -> switchyard.v1.GetClusterViewRequest
+	17, // 21: switchyard.v1.SystemService.WatchAudit:input_type -> switchyard.v1.WatchAuditRequest
+	4,  // 22: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
+	7,  // 23: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
+	9,  // 24: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
+	11, // 25: switchyard.v1.SystemService.GetIdentity:output_type -> switchyard.v1.GetIdentityResponse
+	13, // 26: switchyard.v1.SystemService.GetClusterView:output_type -> switchyard.v1.GetClusterViewResponse
+	19, // 27: switchyard.v1.SystemService.WatchAudit:output_type -> switchyard.v1.WatchAuditResponse
+	22, // [22:28] is the sub-list for method output_type
+	16, // [16:22] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_system_proto_init() }
@@ -1449,7 +1748,7 @@ func file_switchyard_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_system_proto_rawDesc), len(file_switchyard_v1_system_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

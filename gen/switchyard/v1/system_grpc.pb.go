@@ -24,6 +24,7 @@ const (
 	SystemService_RestartProcess_FullMethodName         = "/switchyard.v1.SystemService/RestartProcess"
 	SystemService_GetIdentity_FullMethodName            = "/switchyard.v1.SystemService/GetIdentity"
 	SystemService_GetClusterView_FullMethodName         = "/switchyard.v1.SystemService/GetClusterView"
+	SystemService_WatchAudit_FullMethodName             = "/switchyard.v1.SystemService/WatchAudit"
 )
 
 // SystemServiceClient is the client API for SystemService service.
@@ -51,6 +52,11 @@ type SystemServiceClient interface {
 	// every device's lease (owner, age), the telemetry stream and the archive's lag.
 	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
 	GetClusterView(ctx context.Context, in *GetClusterViewRequest, opts ...grpc.CallOption) (*GetClusterViewResponse, error)
+	// WatchAudit streams the audit trail as it is written: one record per
+	// state-changing call (commands, aborts, acknowledgements, shelving, limit
+	// changes, restarts), allowed or refused, when it finishes. Admins only. The
+	// same records are logged and archived (QuestDB table audit_events).
+	WatchAudit(ctx context.Context, in *WatchAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAuditResponse], error)
 }
 
 type systemServiceClient struct {
@@ -120,6 +126,25 @@ func (c *systemServiceClient) GetClusterView(ctx context.Context, in *GetCluster
 	return out, nil
 }
 
+func (c *systemServiceClient) WatchAudit(ctx context.Context, in *WatchAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAuditResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SystemService_ServiceDesc.Streams[1], SystemService_WatchAudit_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchAuditRequest, WatchAuditResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SystemService_WatchAuditClient = grpc.ServerStreamingClient[WatchAuditResponse]
+
 // SystemServiceServer is the server API for SystemService service.
 // All implementations must embed UnimplementedSystemServiceServer
 // for forward compatibility.
@@ -145,6 +170,11 @@ type SystemServiceServer interface {
 	// every device's lease (owner, age), the telemetry stream and the archive's lag.
 	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
 	GetClusterView(context.Context, *GetClusterViewRequest) (*GetClusterViewResponse, error)
+	// WatchAudit streams the audit trail as it is written: one record per
+	// state-changing call (commands, aborts, acknowledgements, shelving, limit
+	// changes, restarts), allowed or refused, when it finishes. Admins only. The
+	// same records are logged and archived (QuestDB table audit_events).
+	WatchAudit(*WatchAuditRequest, grpc.ServerStreamingServer[WatchAuditResponse]) error
 	mustEmbedUnimplementedSystemServiceServer()
 }
 
@@ -169,6 +199,9 @@ func (UnimplementedSystemServiceServer) GetIdentity(context.Context, *GetIdentit
 }
 func (UnimplementedSystemServiceServer) GetClusterView(context.Context, *GetClusterViewRequest) (*GetClusterViewResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetClusterView not implemented")
+}
+func (UnimplementedSystemServiceServer) WatchAudit(*WatchAuditRequest, grpc.ServerStreamingServer[WatchAuditResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchAudit not implemented")
 }
 func (UnimplementedSystemServiceServer) mustEmbedUnimplementedSystemServiceServer() {}
 func (UnimplementedSystemServiceServer) testEmbeddedByValue()                       {}
@@ -274,6 +307,17 @@ func _SystemService_GetClusterView_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SystemService_WatchAudit_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchAuditRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SystemServiceServer).WatchAudit(m, &grpc.GenericServerStream[WatchAuditRequest, WatchAuditResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SystemService_WatchAuditServer = grpc.ServerStreamingServer[WatchAuditResponse]
+
 // SystemService_ServiceDesc is the grpc.ServiceDesc for SystemService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -302,6 +346,11 @@ var SystemService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchSupervisionEvents",
 			Handler:       _SystemService_WatchSupervisionEvents_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchAudit",
+			Handler:       _SystemService_WatchAudit_Handler,
 			ServerStreams: true,
 		},
 	},

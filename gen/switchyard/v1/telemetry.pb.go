@@ -7,6 +7,7 @@
 package switchyardv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -406,25 +407,25 @@ var File_switchyard_v1_telemetry_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_telemetry_proto_rawDesc = "" +
 	"\n" +
-	"\x1dswitchyard/v1/telemetry.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/device.proto\x1a\x1aswitchyard/v1/sample.proto\"\xb0\x01\n" +
-	"\bSelector\x12\x18\n" +
-	"\adevices\x18\x01 \x03(\tR\adevices\x12\x1a\n" +
-	"\bchannels\x18\x02 \x03(\tR\bchannels\x125\n" +
-	"\x04tags\x18\x14 \x03(\v2!.switchyard.v1.Selector.TagsEntryR\x04tags\x1a7\n" +
+	"\x1dswitchyard/v1/telemetry.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1aswitchyard/v1/device.proto\x1a\x1aswitchyard/v1/sample.proto\"\xf2\x01\n" +
+	"\bSelector\x12,\n" +
+	"\adevices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x01R\adevices\x12.\n" +
+	"\bchannels\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x01R\bchannels\x12O\n" +
+	"\x04tags\x18\x14 \x03(\v2!.switchyard.v1.Selector.TagsEntryB\x18\xbaH\x15\x9a\x01\x12\x10 \"\ar\x05\x10\x01\x18\x80\x01*\x05r\x03\x18\x80\x01R\x04tags\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdb\x03\n" +
 	"\x10SubscribeRequest\x123\n" +
-	"\bselector\x18\x01 \x01(\v2\x17.switchyard.v1.SelectorR\bselector\x12&\n" +
-	"\x0fbatch_window_ms\x18\x02 \x01(\rR\rbatchWindowMs\x12\x1b\n" +
-	"\tmax_batch\x18\x03 \x01(\rR\bmaxBatch\x12\x19\n" +
+	"\bselector\x18\x01 \x01(\v2\x17.switchyard.v1.SelectorR\bselector\x121\n" +
+	"\x0fbatch_window_ms\x18\x02 \x01(\rB\t\xbaH\x06*\x04\x18\xe0\xd4\x03R\rbatchWindowMs\x12%\n" +
+	"\tmax_batch\x18\x03 \x01(\rB\b\xbaH\x05*\x03\x18\x90NR\bmaxBatch\x12\"\n" +
 	"\bsince_ns\x18\n" +
-	" \x01(\x03R\asinceNs\x12!\n" +
-	"\fdeadband_abs\x18\x14 \x01(\x01R\vdeadbandAbs\x12!\n" +
-	"\fdeadband_rel\x18\x15 \x01(\x01R\vdeadbandRel\x12\x1e\n" +
-	"\vmax_rate_hz\x18\x16 \x01(\x01R\tmaxRateHz\x12%\n" +
-	"\x0einitial_values\x18\x17 \x01(\bR\rinitialValues\x12!\n" +
-	"\fheartbeat_ms\x18\x18 \x01(\rR\vheartbeatMs\x12#\n" +
+	" \x01(\x03B\a\xbaH\x04\"\x02(\x00R\asinceNs\x123\n" +
+	"\fdeadband_abs\x18\x14 \x01(\x01B\x10\xbaH\r\x12\v@\x01)\x00\x00\x00\x00\x00\x00\x00\x00R\vdeadbandAbs\x123\n" +
+	"\fdeadband_rel\x18\x15 \x01(\x01B\x10\xbaH\r\x12\v@\x01)\x00\x00\x00\x00\x00\x00\x00\x00R\vdeadbandRel\x120\n" +
+	"\vmax_rate_hz\x18\x16 \x01(\x01B\x10\xbaH\r\x12\v@\x01)\x00\x00\x00\x00\x00\x00\x00\x00R\tmaxRateHz\x12%\n" +
+	"\x0einitial_values\x18\x17 \x01(\bR\rinitialValues\x12,\n" +
+	"\fheartbeat_ms\x18\x18 \x01(\rB\t\xbaH\x06*\x04\x18\xe0\xd4\x03R\vheartbeatMs\x12#\n" +
 	"\rdevice_states\x18\x19 \x01(\bR\fdeviceStates\"\xe3\x01\n" +
 	"\x11SubscribeResponse\x12/\n" +
 	"\asamples\x18\x01 \x03(\v2\x15.switchyard.v1.SampleR\asamples\x12\x18\n" +

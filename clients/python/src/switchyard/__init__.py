@@ -64,7 +64,7 @@ from .resume import Gap
 from .sequence import SeqEvent, SeqTracker
 from .subscription import Batch, Subscription
 from .supervision import SupervisionEvent, SupervisionWatch
-from .transport import KEEPALIVE_OPTIONS, USER_AGENT
+from .transport import KEEPALIVE_OPTIONS, USER_AGENT, TLSConfig
 from .version import __version__
 
 __all__ = [
@@ -96,6 +96,7 @@ __all__ = [
     "InternalError",
     "InvalidArgument",
     "KEEPALIVE_OPTIONS",
+    "TLSConfig",
     "NoArchive",
     "NotFound",
     "NotSettled",

@@ -47,10 +47,38 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.max_pings_without_data", 0),
 )
 
+PEM = Union[bytes, str, "os.PathLike[str]", None]
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """TLS towards a server with a private CA and, for an mTLS identity, a client
+    certificate. Each field is PEM bytes or the path of a PEM file; ``ca`` None
+    trusts the system's roots, ``cert``/``key`` None presents no certificate."""
+
+    ca: PEM = None
+    cert: PEM = None
+    key: PEM = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("TLSConfig: cert and key go together")
+        return grpc.ssl_channel_credentials(root_certificates=_pem(self.ca), private_key=_pem(self.key),
+                                            certificate_chain=_pem(self.cert))
+
+
+def _pem(v: PEM) -> bytes | None:
+    if v is None or isinstance(v, bytes):
+        return v
+    with open(v, "rb") as f:
+        return f.read()
+
+
 #: What the ``tls`` argument of a client accepts: None or False for plaintext,
-#: True for TLS with the system's roots, PEM root certificates as bytes, or
-#: ready-made grpc.ChannelCredentials.
-TLS = Union[None, bool, bytes, grpc.ChannelCredentials]
+#: True for TLS with the system's roots, PEM root certificates as bytes, a
+#: :class:`TLSConfig` (private CA, client certificate), or ready-made
+#: grpc.ChannelCredentials.
+TLS = Union[None, bool, bytes, TLSConfig, grpc.ChannelCredentials]
 
 Q = TypeVar("Q")
 R = TypeVar("R")
@@ -64,9 +92,11 @@ def credentials(tls: TLS) -> grpc.ChannelCredentials | None:
         return grpc.ssl_channel_credentials()
     if isinstance(tls, bytes):
         return grpc.ssl_channel_credentials(root_certificates=tls)
+    if isinstance(tls, TLSConfig):
+        return tls.credentials()
     if isinstance(tls, grpc.ChannelCredentials):
         return tls
-    raise TypeError(f"Client tls: want None, bool, PEM bytes or grpc.ChannelCredentials, got {type(tls).__name__}")
+    raise TypeError(f"Client tls: want None, bool, PEM bytes, TLSConfig or grpc.ChannelCredentials, got {type(tls).__name__}")
 
 
 def resolve_token(token: str | None) -> str | None:

@@ -48,6 +48,9 @@ const (
 	// SystemServiceGetClusterViewProcedure is the fully-qualified name of the SystemService's
 	// GetClusterView RPC.
 	SystemServiceGetClusterViewProcedure = "/switchyard.v1.SystemService/GetClusterView"
+	// SystemServiceWatchAuditProcedure is the fully-qualified name of the SystemService's WatchAudit
+	// RPC.
+	SystemServiceWatchAuditProcedure = "/switchyard.v1.SystemService/WatchAudit"
 )
 
 // SystemServiceClient is a client for the switchyard.v1.SystemService service.
@@ -71,6 +74,11 @@ type SystemServiceClient interface {
 	// every device's lease (owner, age), the telemetry stream and the archive's lag.
 	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
 	GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error)
+	// WatchAudit streams the audit trail as it is written: one record per
+	// state-changing call (commands, aborts, acknowledgements, shelving, limit
+	// changes, restarts), allowed or refused, when it finishes. Admins only. The
+	// same records are logged and archived (QuestDB table audit_events).
+	WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest]) (*connect.ServerStreamForClient[v1.WatchAuditResponse], error)
 }
 
 // NewSystemServiceClient constructs a client for the switchyard.v1.SystemService service. By
@@ -114,6 +122,12 @@ func NewSystemServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(systemServiceMethods.ByName("GetClusterView")),
 			connect.WithClientOptions(opts...),
 		),
+		watchAudit: connect.NewClient[v1.WatchAuditRequest, v1.WatchAuditResponse](
+			httpClient,
+			baseURL+SystemServiceWatchAuditProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("WatchAudit")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -124,6 +138,7 @@ type systemServiceClient struct {
 	restartProcess         *connect.Client[v1.RestartProcessRequest, v1.RestartProcessResponse]
 	getIdentity            *connect.Client[v1.GetIdentityRequest, v1.GetIdentityResponse]
 	getClusterView         *connect.Client[v1.GetClusterViewRequest, v1.GetClusterViewResponse]
+	watchAudit             *connect.Client[v1.WatchAuditRequest, v1.WatchAuditResponse]
 }
 
 // GetSupervisionTree calls switchyard.v1.SystemService.GetSupervisionTree.
@@ -151,6 +166,11 @@ func (c *systemServiceClient) GetClusterView(ctx context.Context, req *connect.R
 	return c.getClusterView.CallUnary(ctx, req)
 }
 
+// WatchAudit calls switchyard.v1.SystemService.WatchAudit.
+func (c *systemServiceClient) WatchAudit(ctx context.Context, req *connect.Request[v1.WatchAuditRequest]) (*connect.ServerStreamForClient[v1.WatchAuditResponse], error) {
+	return c.watchAudit.CallServerStream(ctx, req)
+}
+
 // SystemServiceHandler is an implementation of the switchyard.v1.SystemService service.
 type SystemServiceHandler interface {
 	// GetSupervisionTree returns a snapshot of every supervisor and process.
@@ -172,6 +192,11 @@ type SystemServiceHandler interface {
 	// every device's lease (owner, age), the telemetry stream and the archive's lag.
 	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
 	GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error)
+	// WatchAudit streams the audit trail as it is written: one record per
+	// state-changing call (commands, aborts, acknowledgements, shelving, limit
+	// changes, restarts), allowed or refused, when it finishes. Admins only. The
+	// same records are logged and archived (QuestDB table audit_events).
+	WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest], *connect.ServerStream[v1.WatchAuditResponse]) error
 }
 
 // NewSystemServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -211,6 +236,12 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(systemServiceMethods.ByName("GetClusterView")),
 		connect.WithHandlerOptions(opts...),
 	)
+	systemServiceWatchAuditHandler := connect.NewServerStreamHandler(
+		SystemServiceWatchAuditProcedure,
+		svc.WatchAudit,
+		connect.WithSchema(systemServiceMethods.ByName("WatchAudit")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/switchyard.v1.SystemService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SystemServiceGetSupervisionTreeProcedure:
@@ -223,6 +254,8 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 			systemServiceGetIdentityHandler.ServeHTTP(w, r)
 		case SystemServiceGetClusterViewProcedure:
 			systemServiceGetClusterViewHandler.ServeHTTP(w, r)
+		case SystemServiceWatchAuditProcedure:
+			systemServiceWatchAuditHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -250,4 +283,8 @@ func (UnimplementedSystemServiceHandler) GetIdentity(context.Context, *connect.R
 
 func (UnimplementedSystemServiceHandler) GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetClusterView is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest], *connect.ServerStream[v1.WatchAuditResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.WatchAudit is not implemented"))
 }

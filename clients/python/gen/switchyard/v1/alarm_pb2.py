@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from switchyard.v1 import sample_pb2 as switchyard_dot_v1_dot_sample__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19switchyard/v1/alarm.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/sample.proto\"V\n\tThreshold\x12\x14\n\x05value\x18\x01 \x01(\x01R\x05value\x12\x33\n\x08severity\x18\x02 \x01(\x0e\x32\x17.switchyard.v1.SeverityR\x08severity\"\xf5\x03\n\x0b\x41larmLimits\x12,\n\x04hihi\x18\x01 \x01(\x0b\x32\x18.switchyard.v1.ThresholdR\x04hihi\x12,\n\x04high\x18\x02 \x01(\x0b\x32\x18.switchyard.v1.ThresholdR\x04high\x12*\n\x03low\x18\x03 \x01(\x0b\x32\x18.switchyard.v1.ThresholdR\x03low\x12,\n\x04lolo\x18\x04 \x01(\x0b\x32\x18.switchyard.v1.ThresholdR\x04lolo\x12\x1e\n\nhysteresis\x18\x05 \x01(\x01R\nhysteresis\x12\x19\n\x08\x64\x65lay_ms\x18\x06 \x01(\rR\x07\x64\x65layMs\x12#\n\rdelay_samples\x18\x07 \x01(\rR\x0c\x64\x65laySamples\x12$\n\x0estale_after_ms\x18\x08 \x01(\rR\x0cstaleAfterMs\x12\x1a\n\x08setpoint\x18\t \x01(\tR\x08setpoint\x12\x1c\n\ttolerance\x18\n \x01(\x01R\ttolerance\x12\x44\n\x11readback_severity\x18\x0b \x01(\x0e\x32\x17.switchyard.v1.SeverityR\x10readbackSeverity\x12*\n\x11readback_delay_ms\x18\x0c \x01(\rR\x0freadbackDelayMs\"\x96\x05\n\x05\x41larm\x12\x16\n\x06\x64\x65vice\x18\x01 \x01(\tR\x06\x64\x65vice\x12\x18\n\x07\x63hannel\x18\x02 \x01(\tR\x07\x63hannel\x12\x14\n\x05group\x18\x03 \x01(\tR\x05group\x12;\n\tcondition\x18\x04 \x01(\x0e\x32\x1d.switchyard.v1.AlarmConditionR\tcondition\x12\x33\n\x08severity\x18\x05 \x01(\x0e\x32\x17.switchyard.v1.SeverityR\x08severity\x12\x31\n\x07latched\x18\x06 \x01(\x0e\x32\x17.switchyard.v1.SeverityR\x07latched\x12\x14\n\x05\x61\x63ked\x18\x07 \x01(\x08R\x05\x61\x63ked\x12\x19\n\x08since_ns\x18\x08 \x01(\x03R\x07sinceNs\x12\x19\n\x05value\x18\t \x01(\x01H\x00R\x05value\x88\x01\x01\x12\x30\n\x07quality\x18\n \x01(\x0e\x32\x16.switchyard.v1.QualityR\x07quality\x12\x18\n\x07message\x18\x0b \x01(\tR\x07message\x12\x19\n\x08\x61\x63ked_by\x18\x0c \x01(\tR\x07\x61\x63kedBy\x12\x1f\n\x0b\x61\x63k_comment\x18\r \x01(\tR\nackComment\x12\x1e\n\x0b\x61\x63ked_at_ns\x18\x0e \x01(\x03R\tackedAtNs\x12(\n\x10shelved_until_ns\x18\x0f \x01(\x03R\x0eshelvedUntilNs\x12\x1d\n\nshelved_by\x18\x10 \x01(\tR\tshelvedBy\x12%\n\x0eshelve_comment\x18\x11 \x01(\tR\rshelveComment\x12\x32\n\x06limits\x18\x12 \x01(\x0b\x32\x1a.switchyard.v1.AlarmLimitsR\x06limitsB\x08\n\x06_value\"\xbd\x01\n\x0f\x41larmTransition\x12!\n\x0ctimestamp_ns\x18\x01 \x01(\x03R\x0btimestampNs\x12/\n\x05\x65vent\x18\x02 \x01(\x0e\x32\x19.switchyard.v1.AlarmEventR\x05\x65vent\x12*\n\x05\x61larm\x18\x03 \x01(\x0b\x32\x14.switchyard.v1.AlarmR\x05\x61larm\x12\x10\n\x03who\x18\x04 \x01(\tR\x03who\x12\x18\n\x07\x63omment\x18\x05 \x01(\tR\x07\x63omment\"[\n\x0b\x41larmFilter\x12\x18\n\x07\x64\x65vices\x18\x01 \x03(\tR\x07\x64\x65vices\x12\x1a\n\x08\x63hannels\x18\x02 \x03(\tR\x08\x63hannels\x12\x16\n\x06groups\x18\x03 \x03(\tR\x06groups\"v\n\x17ListActiveAlarmsRequest\x12\x32\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.switchyard.v1.AlarmFilterR\x06\x66ilter\x12\'\n\x0finclude_shelved\x18\x02 \x01(\x08R\x0eincludeShelved\"H\n\x18ListActiveAlarmsResponse\x12,\n\x06\x61larms\x18\x01 \x03(\x0b\x32\x14.switchyard.v1.AlarmR\x06\x61larms\"H\n\x12WatchAlarmsRequest\x12\x32\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.switchyard.v1.AlarmFilterR\x06\x66ilter\"o\n\x13WatchAlarmsResponse\x12>\n\ntransition\x18\x01 \x01(\x0b\x32\x1e.switchyard.v1.AlarmTransitionR\ntransition\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x04R\x07\x64ropped\"r\n\x12\x41\x63knowledgeRequest\x12\x16\n\x06\x64\x65vice\x18\x01 \x01(\tR\x06\x64\x65vice\x12\x18\n\x07\x63hannel\x18\x02 \x01(\tR\x07\x63hannel\x12\x10\n\x03who\x18\x03 \x01(\tR\x03who\x12\x18\n\x07\x63omment\x18\x04 \x01(\tR\x07\x63omment\"A\n\x13\x41\x63knowledgeResponse\x12*\n\x05\x61larm\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.AlarmR\x05\x61larm\"\x88\x01\n\rShelveRequest\x12\x16\n\x06\x64\x65vice\x18\x01 \x01(\tR\x06\x64\x65vice\x12\x18\n\x07\x63hannel\x18\x02 \x01(\tR\x07\x63hannel\x12\x19\n\x08until_ns\x18\x03 \x01(\x03R\x07untilNs\x12\x10\n\x03who\x18\x04 \x01(\tR\x03who\x12\x18\n\x07\x63omment\x18\x05 \x01(\tR\x07\x63omment\"<\n\x0eShelveResponse\x12*\n\x05\x61larm\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.AlarmR\x05\x61larm\"I\n\x15GetAlarmLimitsRequest\x12\x16\n\x06\x64\x65vice\x18\x01 \x01(\tR\x06\x64\x65vice\x12\x18\n\x07\x63hannel\x18\x02 \x01(\tR\x07\x63hannel\"D\n\x16GetAlarmLimitsResponse\x12*\n\x05\x61larm\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.AlarmR\x05\x61larm\"\xa9\x01\n\x15SetAlarmLimitsRequest\x12\x16\n\x06\x64\x65vice\x18\x01 \x01(\tR\x06\x64\x65vice\x12\x18\n\x07\x63hannel\x18\x02 \x01(\tR\x07\x63hannel\x12\x32\n\x06limits\x18\x03 \x01(\x0b\x32\x1a.switchyard.v1.AlarmLimitsR\x06limits\x12\x10\n\x03who\x18\x04 \x01(\tR\x03who\x12\x18\n\x07\x63omment\x18\x05 \x01(\tR\x07\x63omment\"D\n\x16SetAlarmLimitsResponse\x12*\n\x05\x61larm\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.AlarmR\x05\x61larm*y\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x15\n\x11SEVERITY_NO_ALARM\x10\x01\x12\x12\n\x0eSEVERITY_MINOR\x10\x02\x12\x12\n\x0eSEVERITY_MAJOR\x10\x03\x12\x14\n\x10SEVERITY_INVALID\x10\x04*\x85\x02\n\x0e\x41larmCondition\x12\x1f\n\x1b\x41LARM_CONDITION_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41LARM_CONDITION_NONE\x10\x01\x12\x18\n\x14\x41LARM_CONDITION_COMM\x10\x02\x12\x19\n\x15\x41LARM_CONDITION_STALE\x10\x03\x12\x18\n\x14\x41LARM_CONDITION_HIHI\x10\x04\x12\x18\n\x14\x41LARM_CONDITION_LOLO\x10\x05\x12\x18\n\x14\x41LARM_CONDITION_HIGH\x10\x06\x12\x17\n\x13\x41LARM_CONDITION_LOW\x10\x07\x12\x1c\n\x18\x41LARM_CONDITION_READBACK\x10\x08*\xde\x01\n\nAlarmEvent\x12\x1b\n\x17\x41LARM_EVENT_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41LARM_EVENT_RAISED\x10\x01\x12\x17\n\x13\x41LARM_EVENT_CHANGED\x10\x02\x12\x17\n\x13\x41LARM_EVENT_CLEARED\x10\x03\x12\x15\n\x11\x41LARM_EVENT_ACKED\x10\x04\x12\x17\n\x13\x41LARM_EVENT_SHELVED\x10\x05\x12\x19\n\x15\x41LARM_EVENT_UNSHELVED\x10\x06\x12\x1e\n\x1a\x41LARM_EVENT_LIMITS_CHANGED\x10\x07\x32\xa6\x04\n\x0c\x41larmService\x12\x63\n\x10ListActiveAlarms\x12&.switchyard.v1.ListActiveAlarmsRequest\x1a\'.switchyard.v1.ListActiveAlarmsResponse\x12V\n\x0bWatchAlarms\x12!.switchyard.v1.WatchAlarmsRequest\x1a\".switchyard.v1.WatchAlarmsResponse0\x01\x12T\n\x0b\x41\x63knowledge\x12!.switchyard.v1.AcknowledgeRequest\x1a\".switchyard.v1.AcknowledgeResponse\x12\x45\n\x06Shelve\x12\x1c.switchyard.v1.ShelveRequest\x1a\x1d.switchyard.v1.ShelveResponse\x12]\n\x0eGetAlarmLimits\x12$.switchyard.v1.GetAlarmLimitsRequest\x1a%.switchyard.v1.GetAlarmLimitsResponse\x12]\n\x0eSetAlarmLimits\x12$.switchyard.v1.SetAlarmLimitsRequest\x1a%.switchyard.v1.SetAlarmLimitsResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19switchyard/v1/alarm.proto\x12\rswitchyard.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1aswitchyard/v1/sample.proto\"i\n\tThreshold\x12\x1d\n\x05value\x18\x01 \x01(\x01\x42\x07\xbaH\x04\x12\x02@\x01R\x05value\x12=\n\x08severity\x18\x02 \x01(\x0e\x32\x17.switchyard.v1.SeverityB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x08severity\"\xdd\x04\n\x0b\x41larmLimits\x12,\n\x04hihi\x18\x01 \x01(\x0b\x32\x18.switchyard.v1.ThresholdR\x04hihi\x12,\n\x04high\x18\x02 \x01(\x0b\x32\x18.switchyard.v1.ThresholdR\x04high\x12*\n\x03low\x18\x03 \x01(\x0b\x32\x18.switchyard.v1.ThresholdR\x03low\x12,\n\x04lolo\x18\x04 \x01(\x0b\x32\x18.switchyard.v1.ThresholdR\x04lolo\x12\x30\n\nhysteresis\x18\x05 \x01(\x01\x42\x10\xbaH\r\x12\x0b)\x00\x00\x00\x00\x00\x00\x00\x00@\x01R\nhysteresis\x12%\n\x08\x64\x65lay_ms\x18\x06 \x01(\rB\n\xbaH\x07*\x05\x18\x80\xb8\x99)R\x07\x64\x65layMs\x12.\n\rdelay_samples\x18\x07 \x01(\rB\t\xbaH\x06*\x04\x18\xc0\x84=R\x0c\x64\x65laySamples\x12\x31\n\x0estale_after_ms\x18\x08 \x01(\rB\x0b\xbaH\x08*\x06\x18\x80\x88\xb2\xa0\x02R\x0cstaleAfterMs\x12$\n\x08setpoint\x18\t \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\x08setpoint\x12.\n\ttolerance\x18\n \x01(\x01\x42\x10\xbaH\r\x12\x0b)\x00\x00\x00\x00\x00\x00\x00\x00@\x01R\ttolerance\x12N\n\x11readback_severity\x18\x0b \x01(\x0e\x32\x17.switchyard.v1.SeverityB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x10readbackSeverity\x12\x36\n\x11readback_delay_ms\x18\x0c \x01(\rB\n\xbaH\x07*\x05\x18\x80\xb8\x99)R\x0freadbackDelayMs\"\x96\x05\n\x05\x41larm\x12\x16\n\x06\x64\x65vice\x18\x01 \x01(\tR\x06\x64\x65vice\x12\x18\n\x07\x63hannel\x18\x02 \x01(\tR\x07\x63hannel\x12\x14\n\x05group\x18\x03 \x01(\tR\x05group\x12;\n\tcondition\x18\x04 \x01(\x0e\x32\x1d.switchyard.v1.AlarmConditionR\tcondition\x12\x33\n\x08severity\x18\x05 \x01(\x0e\x32\x17.switchyard.v1.SeverityR\x08severity\x12\x31\n\x07latched\x18\x06 \x01(\x0e\x32\x17.switchyard.v1.SeverityR\x07latched\x12\x14\n\x05\x61\x63ked\x18\x07 \x01(\x08R\x05\x61\x63ked\x12\x19\n\x08since_ns\x18\x08 \x01(\x03R\x07sinceNs\x12\x19\n\x05value\x18\t \x01(\x01H\x00R\x05value\x88\x01\x01\x12\x30\n\x07quality\x18\n \x01(\x0e\x32\x16.switchyard.v1.QualityR\x07quality\x12\x18\n\x07message\x18\x0b \x01(\tR\x07message\x12\x19\n\x08\x61\x63ked_by\x18\x0c \x01(\tR\x07\x61\x63kedBy\x12\x1f\n\x0b\x61\x63k_comment\x18\r \x01(\tR\nackComment\x12\x1e\n\x0b\x61\x63ked_at_ns\x18\x0e \x01(\x03R\tackedAtNs\x12(\n\x10shelved_until_ns\x18\x0f \x01(\x03R\x0eshelvedUntilNs\x12\x1d\n\nshelved_by\x18\x10 \x01(\tR\tshelvedBy\x12%\n\x0eshelve_comment\x18\x11 \x01(\tR\rshelveComment\x12\x32\n\x06limits\x18\x12 \x01(\x0b\x32\x1a.switchyard.v1.AlarmLimitsR\x06limitsB\x08\n\x06_value\"\xbd\x01\n\x0f\x41larmTransition\x12!\n\x0ctimestamp_ns\x18\x01 \x01(\x03R\x0btimestampNs\x12/\n\x05\x65vent\x18\x02 \x01(\x0e\x32\x19.switchyard.v1.AlarmEventR\x05\x65vent\x12*\n\x05\x61larm\x18\x03 \x01(\x0b\x32\x14.switchyard.v1.AlarmR\x05\x61larm\x12\x10\n\x03who\x18\x04 \x01(\tR\x03who\x12\x18\n\x07\x63omment\x18\x05 \x01(\tR\x07\x63omment\"\x97\x01\n\x0b\x41larmFilter\x12,\n\x07\x64\x65vices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x80\x02\"\x07r\x05\x10\x01\x18\x80\x01R\x07\x64\x65vices\x12.\n\x08\x63hannels\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x80\x02\"\x07r\x05\x10\x01\x18\x80\x01R\x08\x63hannels\x12*\n\x06groups\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x80\x02\"\x07r\x05\x10\x01\x18\x80\x01R\x06groups\"v\n\x17ListActiveAlarmsRequest\x12\x32\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.switchyard.v1.AlarmFilterR\x06\x66ilter\x12\'\n\x0finclude_shelved\x18\x02 \x01(\x08R\x0eincludeShelved\"H\n\x18ListActiveAlarmsResponse\x12,\n\x06\x61larms\x18\x01 \x03(\x0b\x32\x14.switchyard.v1.AlarmR\x06\x61larms\"H\n\x12WatchAlarmsRequest\x12\x32\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.switchyard.v1.AlarmFilterR\x06\x66ilter\"o\n\x13WatchAlarmsResponse\x12>\n\ntransition\x18\x01 \x01(\x0b\x32\x1e.switchyard.v1.AlarmTransitionR\ntransition\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x04R\x07\x64ropped\"\x9e\x01\n\x12\x41\x63knowledgeRequest\x12\"\n\x06\x64\x65vice\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x06\x64\x65vice\x12$\n\x07\x63hannel\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x07\x63hannel\x12\x1a\n\x03who\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\x03who\x12\"\n\x07\x63omment\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\x07\x63omment\"A\n\x13\x41\x63knowledgeResponse\x12*\n\x05\x61larm\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.AlarmR\x05\x61larm\"\xcd\x02\n\rShelveRequest\x12\"\n\x06\x64\x65vice\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x06\x64\x65vice\x12$\n\x07\x63hannel\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x07\x63hannel\x12\xb1\x01\n\x08until_ns\x18\x03 \x01(\x03\x42\x95\x01\xbaH\x91\x01\xba\x01\x8d\x01\n\x13shelve.max_duration\x12\x30must be 0 (unshelve) or at most 30 days from now\x1a\x44this == 0 || (this > 0 && this <= (int(now) + 2592000) * 1000000000)R\x07untilNs\x12\x1a\n\x03who\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\x03who\x12\"\n\x07\x63omment\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\x07\x63omment\"<\n\x0eShelveResponse\x12*\n\x05\x61larm\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.AlarmR\x05\x61larm\"a\n\x15GetAlarmLimitsRequest\x12\"\n\x06\x64\x65vice\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x06\x64\x65vice\x12$\n\x07\x63hannel\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x07\x63hannel\"D\n\x16GetAlarmLimitsResponse\x12*\n\x05\x61larm\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.AlarmR\x05\x61larm\"\xd5\x01\n\x15SetAlarmLimitsRequest\x12\"\n\x06\x64\x65vice\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x06\x64\x65vice\x12$\n\x07\x63hannel\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x07\x63hannel\x12\x32\n\x06limits\x18\x03 \x01(\x0b\x32\x1a.switchyard.v1.AlarmLimitsR\x06limits\x12\x1a\n\x03who\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\x03who\x12\"\n\x07\x63omment\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\x07\x63omment\"D\n\x16SetAlarmLimitsResponse\x12*\n\x05\x61larm\x18\x01 \x01(\x0b\x32\x14.switchyard.v1.AlarmR\x05\x61larm*y\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x15\n\x11SEVERITY_NO_ALARM\x10\x01\x12\x12\n\x0eSEVERITY_MINOR\x10\x02\x12\x12\n\x0eSEVERITY_MAJOR\x10\x03\x12\x14\n\x10SEVERITY_INVALID\x10\x04*\x85\x02\n\x0e\x41larmCondition\x12\x1f\n\x1b\x41LARM_CONDITION_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41LARM_CONDITION_NONE\x10\x01\x12\x18\n\x14\x41LARM_CONDITION_COMM\x10\x02\x12\x19\n\x15\x41LARM_CONDITION_STALE\x10\x03\x12\x18\n\x14\x41LARM_CONDITION_HIHI\x10\x04\x12\x18\n\x14\x41LARM_CONDITION_LOLO\x10\x05\x12\x18\n\x14\x41LARM_CONDITION_HIGH\x10\x06\x12\x17\n\x13\x41LARM_CONDITION_LOW\x10\x07\x12\x1c\n\x18\x41LARM_CONDITION_READBACK\x10\x08*\xde\x01\n\nAlarmEvent\x12\x1b\n\x17\x41LARM_EVENT_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41LARM_EVENT_RAISED\x10\x01\x12\x17\n\x13\x41LARM_EVENT_CHANGED\x10\x02\x12\x17\n\x13\x41LARM_EVENT_CLEARED\x10\x03\x12\x15\n\x11\x41LARM_EVENT_ACKED\x10\x04\x12\x17\n\x13\x41LARM_EVENT_SHELVED\x10\x05\x12\x19\n\x15\x41LARM_EVENT_UNSHELVED\x10\x06\x12\x1e\n\x1a\x41LARM_EVENT_LIMITS_CHANGED\x10\x07\x32\xa6\x04\n\x0c\x41larmService\x12\x63\n\x10ListActiveAlarms\x12&.switchyard.v1.ListActiveAlarmsRequest\x1a\'.switchyard.v1.ListActiveAlarmsResponse\x12V\n\x0bWatchAlarms\x12!.switchyard.v1.WatchAlarmsRequest\x1a\".switchyard.v1.WatchAlarmsResponse0\x01\x12T\n\x0b\x41\x63knowledge\x12!.switchyard.v1.AcknowledgeRequest\x1a\".switchyard.v1.AcknowledgeResponse\x12\x45\n\x06Shelve\x12\x1c.switchyard.v1.ShelveRequest\x1a\x1d.switchyard.v1.ShelveResponse\x12]\n\x0eGetAlarmLimits\x12$.switchyard.v1.GetAlarmLimitsRequest\x1a%.switchyard.v1.GetAlarmLimitsResponse\x12]\n\x0eSetAlarmLimits\x12$.switchyard.v1.SetAlarmLimitsRequest\x1a%.switchyard.v1.SetAlarmLimitsResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,46 +34,102 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'switchyard.v1.alarm_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1'
-  _globals['_SEVERITY']._serialized_start=2766
-  _globals['_SEVERITY']._serialized_end=2887
-  _globals['_ALARMCONDITION']._serialized_start=2890
-  _globals['_ALARMCONDITION']._serialized_end=3151
-  _globals['_ALARMEVENT']._serialized_start=3154
-  _globals['_ALARMEVENT']._serialized_end=3376
-  _globals['_THRESHOLD']._serialized_start=72
-  _globals['_THRESHOLD']._serialized_end=158
-  _globals['_ALARMLIMITS']._serialized_start=161
-  _globals['_ALARMLIMITS']._serialized_end=662
-  _globals['_ALARM']._serialized_start=665
-  _globals['_ALARM']._serialized_end=1327
-  _globals['_ALARMTRANSITION']._serialized_start=1330
-  _globals['_ALARMTRANSITION']._serialized_end=1519
-  _globals['_ALARMFILTER']._serialized_start=1521
-  _globals['_ALARMFILTER']._serialized_end=1612
-  _globals['_LISTACTIVEALARMSREQUEST']._serialized_start=1614
-  _globals['_LISTACTIVEALARMSREQUEST']._serialized_end=1732
-  _globals['_LISTACTIVEALARMSRESPONSE']._serialized_start=1734
-  _globals['_LISTACTIVEALARMSRESPONSE']._serialized_end=1806
-  _globals['_WATCHALARMSREQUEST']._serialized_start=1808
-  _globals['_WATCHALARMSREQUEST']._serialized_end=1880
-  _globals['_WATCHALARMSRESPONSE']._serialized_start=1882
-  _globals['_WATCHALARMSRESPONSE']._serialized_end=1993
-  _globals['_ACKNOWLEDGEREQUEST']._serialized_start=1995
-  _globals['_ACKNOWLEDGEREQUEST']._serialized_end=2109
-  _globals['_ACKNOWLEDGERESPONSE']._serialized_start=2111
-  _globals['_ACKNOWLEDGERESPONSE']._serialized_end=2176
-  _globals['_SHELVEREQUEST']._serialized_start=2179
-  _globals['_SHELVEREQUEST']._serialized_end=2315
-  _globals['_SHELVERESPONSE']._serialized_start=2317
-  _globals['_SHELVERESPONSE']._serialized_end=2377
-  _globals['_GETALARMLIMITSREQUEST']._serialized_start=2379
-  _globals['_GETALARMLIMITSREQUEST']._serialized_end=2452
-  _globals['_GETALARMLIMITSRESPONSE']._serialized_start=2454
-  _globals['_GETALARMLIMITSRESPONSE']._serialized_end=2522
-  _globals['_SETALARMLIMITSREQUEST']._serialized_start=2525
-  _globals['_SETALARMLIMITSREQUEST']._serialized_end=2694
-  _globals['_SETALARMLIMITSRESPONSE']._serialized_start=2696
-  _globals['_SETALARMLIMITSRESPONSE']._serialized_end=2764
-  _globals['_ALARMSERVICE']._serialized_start=3379
-  _globals['_ALARMSERVICE']._serialized_end=3929
+  _globals['_THRESHOLD'].fields_by_name['value']._loaded_options = None
+  _globals['_THRESHOLD'].fields_by_name['value']._serialized_options = b'\272H\004\022\002@\001'
+  _globals['_THRESHOLD'].fields_by_name['severity']._loaded_options = None
+  _globals['_THRESHOLD'].fields_by_name['severity']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_ALARMLIMITS'].fields_by_name['hysteresis']._loaded_options = None
+  _globals['_ALARMLIMITS'].fields_by_name['hysteresis']._serialized_options = b'\272H\r\022\013)\000\000\000\000\000\000\000\000@\001'
+  _globals['_ALARMLIMITS'].fields_by_name['delay_ms']._loaded_options = None
+  _globals['_ALARMLIMITS'].fields_by_name['delay_ms']._serialized_options = b'\272H\007*\005\030\200\270\231)'
+  _globals['_ALARMLIMITS'].fields_by_name['delay_samples']._loaded_options = None
+  _globals['_ALARMLIMITS'].fields_by_name['delay_samples']._serialized_options = b'\272H\006*\004\030\300\204='
+  _globals['_ALARMLIMITS'].fields_by_name['stale_after_ms']._loaded_options = None
+  _globals['_ALARMLIMITS'].fields_by_name['stale_after_ms']._serialized_options = b'\272H\010*\006\030\200\210\262\240\002'
+  _globals['_ALARMLIMITS'].fields_by_name['setpoint']._loaded_options = None
+  _globals['_ALARMLIMITS'].fields_by_name['setpoint']._serialized_options = b'\272H\005r\003\030\200\001'
+  _globals['_ALARMLIMITS'].fields_by_name['tolerance']._loaded_options = None
+  _globals['_ALARMLIMITS'].fields_by_name['tolerance']._serialized_options = b'\272H\r\022\013)\000\000\000\000\000\000\000\000@\001'
+  _globals['_ALARMLIMITS'].fields_by_name['readback_severity']._loaded_options = None
+  _globals['_ALARMLIMITS'].fields_by_name['readback_severity']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_ALARMLIMITS'].fields_by_name['readback_delay_ms']._loaded_options = None
+  _globals['_ALARMLIMITS'].fields_by_name['readback_delay_ms']._serialized_options = b'\272H\007*\005\030\200\270\231)'
+  _globals['_ALARMFILTER'].fields_by_name['devices']._loaded_options = None
+  _globals['_ALARMFILTER'].fields_by_name['devices']._serialized_options = b'\272H\017\222\001\014\020\200\002\"\007r\005\020\001\030\200\001'
+  _globals['_ALARMFILTER'].fields_by_name['channels']._loaded_options = None
+  _globals['_ALARMFILTER'].fields_by_name['channels']._serialized_options = b'\272H\017\222\001\014\020\200\002\"\007r\005\020\001\030\200\001'
+  _globals['_ALARMFILTER'].fields_by_name['groups']._loaded_options = None
+  _globals['_ALARMFILTER'].fields_by_name['groups']._serialized_options = b'\272H\017\222\001\014\020\200\002\"\007r\005\020\001\030\200\001'
+  _globals['_ACKNOWLEDGEREQUEST'].fields_by_name['device']._loaded_options = None
+  _globals['_ACKNOWLEDGEREQUEST'].fields_by_name['device']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
+  _globals['_ACKNOWLEDGEREQUEST'].fields_by_name['channel']._loaded_options = None
+  _globals['_ACKNOWLEDGEREQUEST'].fields_by_name['channel']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
+  _globals['_ACKNOWLEDGEREQUEST'].fields_by_name['who']._loaded_options = None
+  _globals['_ACKNOWLEDGEREQUEST'].fields_by_name['who']._serialized_options = b'\272H\005r\003\030\200\001'
+  _globals['_ACKNOWLEDGEREQUEST'].fields_by_name['comment']._loaded_options = None
+  _globals['_ACKNOWLEDGEREQUEST'].fields_by_name['comment']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_SHELVEREQUEST'].fields_by_name['device']._loaded_options = None
+  _globals['_SHELVEREQUEST'].fields_by_name['device']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
+  _globals['_SHELVEREQUEST'].fields_by_name['channel']._loaded_options = None
+  _globals['_SHELVEREQUEST'].fields_by_name['channel']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
+  _globals['_SHELVEREQUEST'].fields_by_name['until_ns']._loaded_options = None
+  _globals['_SHELVEREQUEST'].fields_by_name['until_ns']._serialized_options = b'\272H\221\001\272\001\215\001\n\023shelve.max_duration\0220must be 0 (unshelve) or at most 30 days from now\032Dthis == 0 || (this > 0 && this <= (int(now) + 2592000) * 1000000000)'
+  _globals['_SHELVEREQUEST'].fields_by_name['who']._loaded_options = None
+  _globals['_SHELVEREQUEST'].fields_by_name['who']._serialized_options = b'\272H\005r\003\030\200\001'
+  _globals['_SHELVEREQUEST'].fields_by_name['comment']._loaded_options = None
+  _globals['_SHELVEREQUEST'].fields_by_name['comment']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_GETALARMLIMITSREQUEST'].fields_by_name['device']._loaded_options = None
+  _globals['_GETALARMLIMITSREQUEST'].fields_by_name['device']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
+  _globals['_GETALARMLIMITSREQUEST'].fields_by_name['channel']._loaded_options = None
+  _globals['_GETALARMLIMITSREQUEST'].fields_by_name['channel']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
+  _globals['_SETALARMLIMITSREQUEST'].fields_by_name['device']._loaded_options = None
+  _globals['_SETALARMLIMITSREQUEST'].fields_by_name['device']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
+  _globals['_SETALARMLIMITSREQUEST'].fields_by_name['channel']._loaded_options = None
+  _globals['_SETALARMLIMITSREQUEST'].fields_by_name['channel']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
+  _globals['_SETALARMLIMITSREQUEST'].fields_by_name['who']._loaded_options = None
+  _globals['_SETALARMLIMITSREQUEST'].fields_by_name['who']._serialized_options = b'\272H\005r\003\030\200\001'
+  _globals['_SETALARMLIMITSREQUEST'].fields_by_name['comment']._loaded_options = None
+  _globals['_SETALARMLIMITSREQUEST'].fields_by_name['comment']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_SEVERITY']._serialized_start=3289
+  _globals['_SEVERITY']._serialized_end=3410
+  _globals['_ALARMCONDITION']._serialized_start=3413
+  _globals['_ALARMCONDITION']._serialized_end=3674
+  _globals['_ALARMEVENT']._serialized_start=3677
+  _globals['_ALARMEVENT']._serialized_end=3899
+  _globals['_THRESHOLD']._serialized_start=101
+  _globals['_THRESHOLD']._serialized_end=206
+  _globals['_ALARMLIMITS']._serialized_start=209
+  _globals['_ALARMLIMITS']._serialized_end=814
+  _globals['_ALARM']._serialized_start=817
+  _globals['_ALARM']._serialized_end=1479
+  _globals['_ALARMTRANSITION']._serialized_start=1482
+  _globals['_ALARMTRANSITION']._serialized_end=1671
+  _globals['_ALARMFILTER']._serialized_start=1674
+  _globals['_ALARMFILTER']._serialized_end=1825
+  _globals['_LISTACTIVEALARMSREQUEST']._serialized_start=1827
+  _globals['_LISTACTIVEALARMSREQUEST']._serialized_end=1945
+  _globals['_LISTACTIVEALARMSRESPONSE']._serialized_start=1947
+  _globals['_LISTACTIVEALARMSRESPONSE']._serialized_end=2019
+  _globals['_WATCHALARMSREQUEST']._serialized_start=2021
+  _globals['_WATCHALARMSREQUEST']._serialized_end=2093
+  _globals['_WATCHALARMSRESPONSE']._serialized_start=2095
+  _globals['_WATCHALARMSRESPONSE']._serialized_end=2206
+  _globals['_ACKNOWLEDGEREQUEST']._serialized_start=2209
+  _globals['_ACKNOWLEDGEREQUEST']._serialized_end=2367
+  _globals['_ACKNOWLEDGERESPONSE']._serialized_start=2369
+  _globals['_ACKNOWLEDGERESPONSE']._serialized_end=2434
+  _globals['_SHELVEREQUEST']._serialized_start=2437
+  _globals['_SHELVEREQUEST']._serialized_end=2770
+  _globals['_SHELVERESPONSE']._serialized_start=2772
+  _globals['_SHELVERESPONSE']._serialized_end=2832
+  _globals['_GETALARMLIMITSREQUEST']._serialized_start=2834
+  _globals['_GETALARMLIMITSREQUEST']._serialized_end=2931
+  _globals['_GETALARMLIMITSRESPONSE']._serialized_start=2933
+  _globals['_GETALARMLIMITSRESPONSE']._serialized_end=3001
+  _globals['_SETALARMLIMITSREQUEST']._serialized_start=3004
+  _globals['_SETALARMLIMITSREQUEST']._serialized_end=3217
+  _globals['_SETALARMLIMITSRESPONSE']._serialized_start=3219
+  _globals['_SETALARMLIMITSRESPONSE']._serialized_end=3287
+  _globals['_ALARMSERVICE']._serialized_start=3902
+  _globals['_ALARMSERVICE']._serialized_end=4452
 # @@protoc_insertion_point(module_scope)

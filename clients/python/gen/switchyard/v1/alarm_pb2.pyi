@@ -449,7 +449,10 @@ class AcknowledgeRequest(_message.Message):
     device: _builtins.str
     channel: _builtins.str
     who: _builtins.str
-    """Who acknowledges; required."""
+    """Ignored when the server authenticates callers: the caller's identity is
+    recorded. Without authentication (loopback only) it is recorded as given,
+    "anonymous" when empty.
+    """
     comment: _builtins.str
     def __init__(
         self,
@@ -499,9 +502,11 @@ class ShelveRequest(_message.Message):
     device: _builtins.str
     channel: _builtins.str
     until_ns: _builtins.int
-    """Shelve until this time (ns since the Unix epoch); 0 unshelves."""
+    """Shelve until this time (ns since the Unix epoch), at most 30 days from now;
+    0 unshelves.
+    """
     who: _builtins.str
-    """Who shelves; required."""
+    """As in AcknowledgeRequest."""
     comment: _builtins.str
     def __init__(
         self,
@@ -594,7 +599,7 @@ class SetAlarmLimitsRequest(_message.Message):
     device: _builtins.str
     channel: _builtins.str
     who: _builtins.str
-    """Who changes the limits; required."""
+    """As in AcknowledgeRequest."""
     comment: _builtins.str
     @_builtins.property
     def limits(self) -> Global___AlarmLimits: ...

@@ -416,7 +416,9 @@ class SendCommandRequest(_message.Message):
 
     @_builtins.property
     def timeout(self) -> _duration_pb2.Duration:
-        """How long to wait for the device; zero means the device's reply timeout."""
+        """How long to wait for the device; zero means the device's reply timeout. At
+        most 10 minutes.
+        """
 
     def __init__(
         self,

@@ -97,6 +97,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_INTERNAL: _ErrorReason.ValueType  # 32
     """A bug or an unexpected failure in the server (INTERNAL). Not retryable."""
+    ERROR_REASON_CHANNEL_NOT_FOUND: _ErrorReason.ValueType  # 33
+    """The device has no channel of that name (NOT_FOUND); metadata "channel"."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the machine-readable reason of a failed call. Every error the
@@ -187,4 +189,6 @@ executed. Retry shortly.
 """
 ERROR_REASON_INTERNAL: ErrorReason.ValueType  # 32
 """A bug or an unexpected failure in the server (INTERNAL). Not retryable."""
+ERROR_REASON_CHANNEL_NOT_FOUND: ErrorReason.ValueType  # 33
+"""The device has no channel of that name (NOT_FOUND); metadata "channel"."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -620,3 +620,123 @@ class ClusterStream(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ClusterStream: _TypeAlias = ClusterStream  # noqa: Y015
+
+@_typing.final
+class WatchAuditRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchAuditRequest: _TypeAlias = WatchAuditRequest  # noqa: Y015
+
+@_typing.final
+class AuditRecord(_message.Message):
+    """AuditRecord is one state-changing call, as the server saw it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMESTAMP_NS_FIELD_NUMBER: _builtins.int
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    PEER_FIELD_NUMBER: _builtins.int
+    TRANSPORT_FIELD_NUMBER: _builtins.int
+    RPC_FIELD_NUMBER: _builtins.int
+    DEVICE_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    ARGS_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    DURATION_NS_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
+    CLIENT_FIELD_NUMBER: _builtins.int
+    timestamp_ns: _builtins.int
+    """When the call finished, nanoseconds since the Unix epoch."""
+    identity: _builtins.str
+    """The caller: identity name, role and how it was identified (GetIdentity)."""
+    role: _builtins.str
+    method: _builtins.str
+    peer: _builtins.str
+    """The client's address (host:port) and transport ("grpc" or "connect")."""
+    transport: _builtins.str
+    rpc: _builtins.str
+    """The RPC's full name ("/switchyard.v1.DeviceService/SendCommand")."""
+    device: _builtins.str
+    """What it acted on: the device (empty for RestartProcess), and the command
+    name, raw line, alarm channel or process path.
+    """
+    target: _builtins.str
+    code: _builtins.str
+    """The result: "OK" or the status code name ("PERMISSION_DENIED"), and for a
+    failure the reason and the error message (cut to a bounded length).
+    """
+    reason: _builtins.str
+    error: _builtins.str
+    duration_ns: _builtins.int
+    """How long the call took, in nanoseconds."""
+    user_agent: _builtins.str
+    """The client's user-agent header and its x-switchyard-client metadata, if any."""
+    client: _builtins.str
+    @_builtins.property
+    def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The command's arguments."""
+
+    def __init__(
+        self,
+        *,
+        timestamp_ns: _builtins.int = ...,
+        identity: _builtins.str = ...,
+        role: _builtins.str = ...,
+        method: _builtins.str = ...,
+        peer: _builtins.str = ...,
+        transport: _builtins.str = ...,
+        rpc: _builtins.str = ...,
+        device: _builtins.str = ...,
+        target: _builtins.str = ...,
+        args: _abc.Iterable[_builtins.str] | None = ...,
+        code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        error: _builtins.str = ...,
+        duration_ns: _builtins.int = ...,
+        user_agent: _builtins.str = ...,
+        client: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "client", b"client", "code", b"code", "device", b"device", "duration_ns", b"duration_ns", "error", b"error", "identity", b"identity", "method", b"method", "peer", b"peer", "reason", b"reason", "role", b"role", "rpc", b"rpc", "target", b"target", "timestamp_ns", b"timestamp_ns", "transport", b"transport", "user_agent", b"user_agent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditRecord: _TypeAlias = AuditRecord  # noqa: Y015
+
+@_typing.final
+class WatchAuditResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_FIELD_NUMBER: _builtins.int
+    DROPPED_FIELD_NUMBER: _builtins.int
+    dropped: _builtins.int
+    """Records this stream lost because it read too slowly; only grows."""
+    @_builtins.property
+    def record(self) -> Global___AuditRecord: ...
+    def __init__(
+        self,
+        *,
+        record: Global___AuditRecord | None = ...,
+        dropped: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "record", b"record"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchAuditResponse: _TypeAlias = WatchAuditResponse  # noqa: Y015

@@ -60,6 +60,11 @@ class SystemServiceStub:
                 request_serializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.FromString,
                 _registered_method=True)
+        self.WatchAudit = channel.unary_stream(
+                '/switchyard.v1.SystemService/WatchAudit',
+                request_serializer=switchyard_dot_v1_dot_system__pb2.WatchAuditRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_system__pb2.WatchAuditResponse.FromString,
+                _registered_method=True)
 
 
 class SystemServiceServicer:
@@ -110,6 +115,16 @@ class SystemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchAudit(self, request, context):
+        """WatchAudit streams the audit trail as it is written: one record per
+        state-changing call (commands, aborts, acknowledgements, shelving, limit
+        changes, restarts), allowed or refused, when it finishes. Admins only. The
+        same records are logged and archived (QuestDB table audit_events).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SystemServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +152,11 @@ def add_SystemServiceServicer_to_server(servicer, server):
                     servicer.GetClusterView,
                     request_deserializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.SerializeToString,
+            ),
+            'WatchAudit': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAudit,
+                    request_deserializer=switchyard_dot_v1_dot_system__pb2.WatchAuditRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_system__pb2.WatchAuditResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -275,6 +295,33 @@ class SystemService:
             '/switchyard.v1.SystemService/GetClusterView',
             switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.SerializeToString,
             switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/switchyard.v1.SystemService/WatchAudit',
+            switchyard_dot_v1_dot_system__pb2.WatchAuditRequest.SerializeToString,
+            switchyard_dot_v1_dot_system__pb2.WatchAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,12 @@ class SystemServiceStub:
     every device's lease (owner, age), the telemetry stream and the archive's lag.
     A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
     """
+    WatchAudit: _grpc.UnaryStreamMultiCallable[_system_pb2.WatchAuditRequest, _system_pb2.WatchAuditResponse]
+    """WatchAudit streams the audit trail as it is written: one record per
+    state-changing call (commands, aborts, acknowledgements, shelving, limit
+    changes, restarts), allowed or refused, when it finishes. Admins only. The
+    same records are logged and archived (QuestDB table audit_events).
+    """
 
 @_typing.type_check_only
 class SystemServiceAsyncStub(SystemServiceStub):
@@ -84,6 +90,12 @@ class SystemServiceAsyncStub(SystemServiceStub):
     """GetClusterView returns the cluster as the answering node sees it: the nodes,
     every device's lease (owner, age), the telemetry stream and the archive's lag.
     A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+    """
+    WatchAudit: _aio.UnaryStreamMultiCallable[_system_pb2.WatchAuditRequest, _system_pb2.WatchAuditResponse]  # type: ignore[assignment]
+    """WatchAudit streams the audit trail as it is written: one record per
+    state-changing call (commands, aborts, acknowledgements, shelving, limit
+    changes, restarts), allowed or refused, when it finishes. Admins only. The
+    same records are logged and archived (QuestDB table audit_events).
     """
 
 class SystemServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -140,6 +152,18 @@ class SystemServiceServicer(metaclass=_abc_1.ABCMeta):
         """GetClusterView returns the cluster as the answering node sees it: the nodes,
         every device's lease (owner, age), the telemetry stream and the archive's lag.
         A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+        """
+
+    @_abc_1.abstractmethod
+    def WatchAudit(
+        self,
+        request: _system_pb2.WatchAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_system_pb2.WatchAuditResponse], _abc.AsyncIterator[_system_pb2.WatchAuditResponse]]:
+        """WatchAudit streams the audit trail as it is written: one record per
+        state-changing call (commands, aborts, acknowledgements, shelving, limit
+        changes, restarts), allowed or refused, when it finishes. Admins only. The
+        same records are logged and archived (QuestDB table audit_events).
         """
 
 def add_SystemServiceServicer_to_server(servicer: SystemServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

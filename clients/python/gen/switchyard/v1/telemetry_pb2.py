@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from switchyard.v1 import device_pb2 as switchyard_dot_v1_dot_device__pb2
 from switchyard.v1 import sample_pb2 as switchyard_dot_v1_dot_sample__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dswitchyard/v1/telemetry.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/device.proto\x1a\x1aswitchyard/v1/sample.proto\"\xb0\x01\n\x08Selector\x12\x18\n\x07\x64\x65vices\x18\x01 \x03(\tR\x07\x64\x65vices\x12\x1a\n\x08\x63hannels\x18\x02 \x03(\tR\x08\x63hannels\x12\x35\n\x04tags\x18\x14 \x03(\x0b\x32!.switchyard.v1.Selector.TagsEntryR\x04tags\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xfc\x02\n\x10SubscribeRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\x12&\n\x0f\x62\x61tch_window_ms\x18\x02 \x01(\rR\rbatchWindowMs\x12\x1b\n\tmax_batch\x18\x03 \x01(\rR\x08maxBatch\x12\x19\n\x08since_ns\x18\n \x01(\x03R\x07sinceNs\x12!\n\x0c\x64\x65\x61\x64\x62\x61nd_abs\x18\x14 \x01(\x01R\x0b\x64\x65\x61\x64\x62\x61ndAbs\x12!\n\x0c\x64\x65\x61\x64\x62\x61nd_rel\x18\x15 \x01(\x01R\x0b\x64\x65\x61\x64\x62\x61ndRel\x12\x1e\n\x0bmax_rate_hz\x18\x16 \x01(\x01R\tmaxRateHz\x12%\n\x0einitial_values\x18\x17 \x01(\x08R\rinitialValues\x12!\n\x0cheartbeat_ms\x18\x18 \x01(\rR\x0bheartbeatMs\x12#\n\rdevice_states\x18\x19 \x01(\x08R\x0c\x64\x65viceStates\"\xe3\x01\n\x11SubscribeResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x04R\x07\x64ropped\x12\x1a\n\x08squashed\x18\x14 \x01(\x04R\x08squashed\x12\x18\n\x07initial\x18\x15 \x01(\x08R\x07initial\x12\x1c\n\theartbeat\x18\x16 \x01(\x08R\theartbeat\x12/\n\x07\x64\x65vices\x18\x17 \x03(\x0b\x32\x15.switchyard.v1.DeviceR\x07\x64\x65vices\"G\n\x10GetLatestRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\"D\n\x11GetLatestResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples2\xb4\x01\n\x10TelemetryService\x12P\n\tSubscribe\x12\x1f.switchyard.v1.SubscribeRequest\x1a .switchyard.v1.SubscribeResponse0\x01\x12N\n\tGetLatest\x12\x1f.switchyard.v1.GetLatestRequest\x1a .switchyard.v1.GetLatestResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dswitchyard/v1/telemetry.proto\x12\rswitchyard.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1aswitchyard/v1/device.proto\x1a\x1aswitchyard/v1/sample.proto\"\xf2\x01\n\x08Selector\x12,\n\x07\x64\x65vices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x80\x02\"\x07r\x05\x10\x01\x18\x80\x01R\x07\x64\x65vices\x12.\n\x08\x63hannels\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x80\x02\"\x07r\x05\x10\x01\x18\x80\x01R\x08\x63hannels\x12O\n\x04tags\x18\x14 \x03(\x0b\x32!.switchyard.v1.Selector.TagsEntryB\x18\xbaH\x15\x9a\x01\x12\x10 \"\x07r\x05\x10\x01\x18\x80\x01*\x05r\x03\x18\x80\x01R\x04tags\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\xdb\x03\n\x10SubscribeRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\x12\x31\n\x0f\x62\x61tch_window_ms\x18\x02 \x01(\rB\t\xbaH\x06*\x04\x18\xe0\xd4\x03R\rbatchWindowMs\x12%\n\tmax_batch\x18\x03 \x01(\rB\x08\xbaH\x05*\x03\x18\x90NR\x08maxBatch\x12\"\n\x08since_ns\x18\n \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\x07sinceNs\x12\x33\n\x0c\x64\x65\x61\x64\x62\x61nd_abs\x18\x14 \x01(\x01\x42\x10\xbaH\r\x12\x0b)\x00\x00\x00\x00\x00\x00\x00\x00@\x01R\x0b\x64\x65\x61\x64\x62\x61ndAbs\x12\x33\n\x0c\x64\x65\x61\x64\x62\x61nd_rel\x18\x15 \x01(\x01\x42\x10\xbaH\r\x12\x0b)\x00\x00\x00\x00\x00\x00\x00\x00@\x01R\x0b\x64\x65\x61\x64\x62\x61ndRel\x12\x30\n\x0bmax_rate_hz\x18\x16 \x01(\x01\x42\x10\xbaH\r\x12\x0b)\x00\x00\x00\x00\x00\x00\x00\x00@\x01R\tmaxRateHz\x12%\n\x0einitial_values\x18\x17 \x01(\x08R\rinitialValues\x12,\n\x0cheartbeat_ms\x18\x18 \x01(\rB\t\xbaH\x06*\x04\x18\xe0\xd4\x03R\x0bheartbeatMs\x12#\n\rdevice_states\x18\x19 \x01(\x08R\x0c\x64\x65viceStates\"\xe3\x01\n\x11SubscribeResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x04R\x07\x64ropped\x12\x1a\n\x08squashed\x18\x14 \x01(\x04R\x08squashed\x12\x18\n\x07initial\x18\x15 \x01(\x08R\x07initial\x12\x1c\n\theartbeat\x18\x16 \x01(\x08R\theartbeat\x12/\n\x07\x64\x65vices\x18\x17 \x03(\x0b\x32\x15.switchyard.v1.DeviceR\x07\x64\x65vices\"G\n\x10GetLatestRequest\x12\x33\n\x08selector\x18\x01 \x01(\x0b\x32\x17.switchyard.v1.SelectorR\x08selector\"D\n\x11GetLatestResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples2\xb4\x01\n\x10TelemetryService\x12P\n\tSubscribe\x12\x1f.switchyard.v1.SubscribeRequest\x1a .switchyard.v1.SubscribeResponse0\x01\x12N\n\tGetLatest\x12\x1f.switchyard.v1.GetLatestRequest\x1a .switchyard.v1.GetLatestResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,18 +37,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'Z?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1'
   _globals['_SELECTOR_TAGSENTRY']._loaded_options = None
   _globals['_SELECTOR_TAGSENTRY']._serialized_options = b'8\001'
-  _globals['_SELECTOR']._serialized_start=105
-  _globals['_SELECTOR']._serialized_end=281
-  _globals['_SELECTOR_TAGSENTRY']._serialized_start=226
-  _globals['_SELECTOR_TAGSENTRY']._serialized_end=281
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=284
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=664
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=667
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=894
-  _globals['_GETLATESTREQUEST']._serialized_start=896
-  _globals['_GETLATESTREQUEST']._serialized_end=967
-  _globals['_GETLATESTRESPONSE']._serialized_start=969
-  _globals['_GETLATESTRESPONSE']._serialized_end=1037
-  _globals['_TELEMETRYSERVICE']._serialized_start=1040
-  _globals['_TELEMETRYSERVICE']._serialized_end=1220
+  _globals['_SELECTOR'].fields_by_name['devices']._loaded_options = None
+  _globals['_SELECTOR'].fields_by_name['devices']._serialized_options = b'\272H\017\222\001\014\020\200\002\"\007r\005\020\001\030\200\001'
+  _globals['_SELECTOR'].fields_by_name['channels']._loaded_options = None
+  _globals['_SELECTOR'].fields_by_name['channels']._serialized_options = b'\272H\017\222\001\014\020\200\002\"\007r\005\020\001\030\200\001'
+  _globals['_SELECTOR'].fields_by_name['tags']._loaded_options = None
+  _globals['_SELECTOR'].fields_by_name['tags']._serialized_options = b'\272H\025\232\001\022\020 \"\007r\005\020\001\030\200\001*\005r\003\030\200\001'
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['batch_window_ms']._loaded_options = None
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['batch_window_ms']._serialized_options = b'\272H\006*\004\030\340\324\003'
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['max_batch']._loaded_options = None
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['max_batch']._serialized_options = b'\272H\005*\003\030\220N'
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['since_ns']._loaded_options = None
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['since_ns']._serialized_options = b'\272H\004\"\002(\000'
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['deadband_abs']._loaded_options = None
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['deadband_abs']._serialized_options = b'\272H\r\022\013)\000\000\000\000\000\000\000\000@\001'
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['deadband_rel']._loaded_options = None
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['deadband_rel']._serialized_options = b'\272H\r\022\013)\000\000\000\000\000\000\000\000@\001'
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['max_rate_hz']._loaded_options = None
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['max_rate_hz']._serialized_options = b'\272H\r\022\013)\000\000\000\000\000\000\000\000@\001'
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['heartbeat_ms']._loaded_options = None
+  _globals['_SUBSCRIBEREQUEST'].fields_by_name['heartbeat_ms']._serialized_options = b'\272H\006*\004\030\340\324\003'
+  _globals['_SELECTOR']._serialized_start=134
+  _globals['_SELECTOR']._serialized_end=376
+  _globals['_SELECTOR_TAGSENTRY']._serialized_start=321
+  _globals['_SELECTOR_TAGSENTRY']._serialized_end=376
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=379
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=854
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=857
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=1084
+  _globals['_GETLATESTREQUEST']._serialized_start=1086
+  _globals['_GETLATESTREQUEST']._serialized_end=1157
+  _globals['_GETLATESTRESPONSE']._serialized_start=1159
+  _globals['_GETLATESTRESPONSE']._serialized_end=1227
+  _globals['_TELEMETRYSERVICE']._serialized_start=1230
+  _globals['_TELEMETRYSERVICE']._serialized_end=1410
 # @@protoc_insertion_point(module_scope)

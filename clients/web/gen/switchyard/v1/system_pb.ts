@@ -4,6 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/system.proto.
  */
 export const file_switchyard_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSLSAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcxIRCgl1cHRpbWVfbnMYDCABKAMSEwoLc2lnbmlmaWNhbnQYDSABKAgSEwoLaW5fcHJvZ3Jlc3MYDiABKAkSDgoGc3RhdHVzGA8gASgJIhsKGUdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QiQgoaR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USJAoEcm9vdBgBIAEoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcyLAAQoQU3VwZXJ2aXNpb25FdmVudBILCgNzZXEYASABKAQSFAoMdGltZXN0YW1wX25zGAIgASgDEgwKBHBhdGgYAyABKAkSDQoFY2hpbGQYBCABKAkSMQoEa2luZBgFIAEoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmQSDgoGcmVhc29uGAYgASgJEhAKCHJlc3RhcnRzGAcgASgNEhcKD25leHRfcmVzdGFydF9ucxgIIAEoAyKAAQodV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QSGAoQaW5jbHVkZV9zbmFwc2hvdBgBIAEoCBIRCglwcm9jZXNzZXMYAiADKAkSMgoFa2luZHMYAyADKA4yIy5zd2l0Y2h5YXJkLnYxLlN1cGVydmlzaW9uRXZlbnRLaW5kIpcBCh5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NIABIwCgVldmVudBgCIAEoCzIfLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEgAEg8KB2Ryb3BwZWQYAyABKARCBgoEaXRlbSIlChVSZXN0YXJ0UHJvY2Vzc1JlcXVlc3QSDAoEcGF0aBgBIAEoCSIYChZSZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlIhQKEkdldElkZW50aXR5UmVxdWVzdCKJAQoTR2V0SWRlbnRpdHlSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSFQoNYXV0aGVudGljYXRlZBgDIAEoCBIOCgZtZXRob2QYBCABKAkSFwoPYWxsb3dlZF9tZXRob2RzGAUgAygJEhYKDnNlcnZlcl92ZXJzaW9uGAYgASgJIhcKFUdldENsdXN0ZXJWaWV3UmVxdWVzdCL0AQoWR2V0Q2x1c3RlclZpZXdSZXNwb25zZRIMCgRub2RlGAEgASgJEikKBW5vZGVzGAIgAygLMhouc3dpdGNoeWFyZC52MS5DbHVzdGVyTm9kZRIqCgZsZWFzZXMYAyADKAsyGi5zd2l0Y2h5YXJkLnYxLkRldmljZUxlYXNlEiwKBnN0cmVhbRgEIAEoCzIcLnN3aXRjaHlhcmQudjEuQ2x1c3RlclN0cmVhbRIXCg9hcmNoaXZlX3BlbmRpbmcYBSABKAQSFwoPYXJjaGl2ZV91bmFja2VkGAYgASgEEhUKDWFyY2hpdmVfZXJyb3IYByABKAkiewoLQ2x1c3Rlck5vZGUSDAoEbmFtZRgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEisKB3N0YXJ0ZWQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RldmljZXMYBCABKA0SDwoHbWF5X293bhgFIAMoCSKGAQoLRGV2aWNlTGVhc2USDgoGZGV2aWNlGAEgASgJEgwKBG5vZGUYAiABKAkSLAoIYWNxdWlyZWQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3JlbmV3ZWQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoUBCg1DbHVzdGVyU3RyZWFtEhAKCG1lc3NhZ2VzGAEgASgEEg0KBWJ5dGVzGAIgASgEEikKBWZpcnN0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgRsYXN0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCrQAQoMUHJvY2Vzc1N0YXRlEh0KGVBST0NFU1NfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZQUk9DRVNTX1NUQVRFX1NUQVJUSU5HEAESGQoVUFJPQ0VTU19TVEFURV9SVU5OSU5HEAISGQoVUFJPQ0VTU19TVEFURV9CQUNLT0ZGEAMSGgoWUFJPQ0VTU19TVEFURV9TVE9QUElORxAEEhkKFVBST0NFU1NfU1RBVEVfU1RPUFBFRBAFEhgKFFBST0NFU1NfU1RBVEVfTEVBS0VEEAYqsgMKFFN1cGVydmlzaW9uRXZlbnRLaW5kEiYKIlNVUEVSVklTSU9OX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIjCh9TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUQVJUSU5HEAESIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVE9QUEVEEAISIAocU1VQRVJWSVNJT05fRVZFTlRfS0lORF9BRERFRBADEiIKHlNVUEVSVklTSU9OX0VWRU5UX0tJTkRfUkVNT1ZFRBAEEiIKHlNVUEVSVklTSU9OX0VWRU5UX0tJTkRfU1RBUlRFRBAFEiEKHVNVUEVSVklTSU9OX0VWRU5UX0tJTkRfRVhJVEVEEAYSLAooU1VQRVJWSVNJT05fRVZFTlRfS0lORF9SRVNUQVJUX1NDSEVEVUxFRBAHEiEKHVNVUEVSVklTSU9OX0VWRU5UX0tJTkRfTEVBS0VEEAgSKAokU1VQRVJWSVNJT05fRVZFTlRfS0lORF9BVVRPX1NIVVRET1dOEAkSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVEFUVVMQCjKHBAoNU3lzdGVtU2VydmljZRJpChJHZXRTdXBlcnZpc2lvblRyZWUSKC5zd2l0Y2h5YXJkLnYxLkdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QaKS5zd2l0Y2h5YXJkLnYxLkdldFN1cGVydmlzaW9uVHJlZVJlc3BvbnNlEncKFldhdGNoU3VwZXJ2aXNpb25FdmVudHMSLC5zd2l0Y2h5YXJkLnYxLldhdGNoU3VwZXJ2aXNpb25FdmVudHNSZXF1ZXN0Gi0uc3dpdGNoeWFyZC52MS5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2UwARJdCg5SZXN0YXJ0UHJvY2VzcxIkLnN3aXRjaHlhcmQudjEuUmVzdGFydFByb2Nlc3NSZXF1ZXN0GiUuc3dpdGNoeWFyZC52MS5SZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlElQKC0dldElkZW50aXR5EiEuc3dpdGNoeWFyZC52MS5HZXRJZGVudGl0eVJlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLkdldElkZW50aXR5UmVzcG9uc2USXQoOR2V0Q2x1c3RlclZpZXcSJC5zd2l0Y2h5YXJkLnYxLkdldENsdXN0ZXJWaWV3UmVxdWVzdBolLnN3aXRjaHlhcmQudjEuR2V0Q2x1c3RlclZpZXdSZXNwb25zZUJBWj9naXRodWIuY29tL3N3aXRjaHlhcmQvc3dpdGNoeWFyZC9nZW4vc3dpdGNoeWFyZC92MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSLSAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcxIRCgl1cHRpbWVfbnMYDCABKAMSEwoLc2lnbmlmaWNhbnQYDSABKAgSEwoLaW5fcHJvZ3Jlc3MYDiABKAkSDgoGc3RhdHVzGA8gASgJIhsKGUdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QiQgoaR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USJAoEcm9vdBgBIAEoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcyLAAQoQU3VwZXJ2aXNpb25FdmVudBILCgNzZXEYASABKAQSFAoMdGltZXN0YW1wX25zGAIgASgDEgwKBHBhdGgYAyABKAkSDQoFY2hpbGQYBCABKAkSMQoEa2luZBgFIAEoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmQSDgoGcmVhc29uGAYgASgJEhAKCHJlc3RhcnRzGAcgASgNEhcKD25leHRfcmVzdGFydF9ucxgIIAEoAyKnAQodV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QSGAoQaW5jbHVkZV9zbmFwc2hvdBgBIAEoCBIlCglwcm9jZXNzZXMYAiADKAlCErpID5IBDBCAAiIHcgUQARiABBJFCgVraW5kcxgDIAMoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmRCEbpIDpIBCxAQIgeCAQQQASAAIpcBCh5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NIABIwCgVldmVudBgCIAEoCzIfLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEgAEg8KB2Ryb3BwZWQYAyABKARCBgoEaXRlbSIxChVSZXN0YXJ0UHJvY2Vzc1JlcXVlc3QSGAoEcGF0aBgBIAEoCUIKukgHcgUQARiABCIYChZSZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlIhQKEkdldElkZW50aXR5UmVxdWVzdCKJAQoTR2V0SWRlbnRpdHlSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSFQoNYXV0aGVudGljYXRlZBgDIAEoCBIOCgZtZXRob2QYBCABKAkSFwoPYWxsb3dlZF9tZXRob2RzGAUgAygJEhYKDnNlcnZlcl92ZXJzaW9uGAYgASgJIhcKFUdldENsdXN0ZXJWaWV3UmVxdWVzdCL0AQoWR2V0Q2x1c3RlclZpZXdSZXNwb25zZRIMCgRub2RlGAEgASgJEikKBW5vZGVzGAIgAygLMhouc3dpdGNoeWFyZC52MS5DbHVzdGVyTm9kZRIqCgZsZWFzZXMYAyADKAsyGi5zd2l0Y2h5YXJkLnYxLkRldmljZUxlYXNlEiwKBnN0cmVhbRgEIAEoCzIcLnN3aXRjaHlhcmQudjEuQ2x1c3RlclN0cmVhbRIXCg9hcmNoaXZlX3BlbmRpbmcYBSABKAQSFwoPYXJjaGl2ZV91bmFja2VkGAYgASgEEhUKDWFyY2hpdmVfZXJyb3IYByABKAkiewoLQ2x1c3Rlck5vZGUSDAoEbmFtZRgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEisKB3N0YXJ0ZWQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RldmljZXMYBCABKA0SDwoHbWF5X293bhgFIAMoCSKGAQoLRGV2aWNlTGVhc2USDgoGZGV2aWNlGAEgASgJEgwKBG5vZGUYAiABKAkSLAoIYWNxdWlyZWQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3JlbmV3ZWQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoUBCg1DbHVzdGVyU3RyZWFtEhAKCG1lc3NhZ2VzGAEgASgEEg0KBWJ5dGVzGAIgASgEEikKBWZpcnN0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgRsYXN0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCITChFXYXRjaEF1ZGl0UmVxdWVzdCKVAgoLQXVkaXRSZWNvcmQSFAoMdGltZXN0YW1wX25zGAEgASgDEhAKCGlkZW50aXR5GAIgASgJEgwKBHJvbGUYAyABKAkSDgoGbWV0aG9kGAQgASgJEgwKBHBlZXIYBSABKAkSEQoJdHJhbnNwb3J0GAYgASgJEgsKA3JwYxgHIAEoCRIOCgZkZXZpY2UYCCABKAkSDgoGdGFyZ2V0GAkgASgJEgwKBGFyZ3MYCiADKAkSDAoEY29kZRgLIAEoCRIOCgZyZWFzb24YDCABKAkSDQoFZXJyb3IYDSABKAkSEwoLZHVyYXRpb25fbnMYDiABKAMSEgoKdXNlcl9hZ2VudBgPIAEoCRIOCgZjbGllbnQYECABKAkiUQoSV2F0Y2hBdWRpdFJlc3BvbnNlEioKBnJlY29yZBgBIAEoCzIaLnN3aXRjaHlhcmQudjEuQXVkaXRSZWNvcmQSDwoHZHJvcHBlZBgCIAEoBCrQAQoMUHJvY2Vzc1N0YXRlEh0KGVBST0NFU1NfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZQUk9DRVNTX1NUQVRFX1NUQVJUSU5HEAESGQoVUFJPQ0VTU19TVEFURV9SVU5OSU5HEAISGQoVUFJPQ0VTU19TVEFURV9CQUNLT0ZGEAMSGgoWUFJPQ0VTU19TVEFURV9TVE9QUElORxAEEhkKFVBST0NFU1NfU1RBVEVfU1RPUFBFRBAFEhgKFFBST0NFU1NfU1RBVEVfTEVBS0VEEAYqsgMKFFN1cGVydmlzaW9uRXZlbnRLaW5kEiYKIlNVUEVSVklTSU9OX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIjCh9TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUQVJUSU5HEAESIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVE9QUEVEEAISIAocU1VQRVJWSVNJT05fRVZFTlRfS0lORF9BRERFRBADEiIKHlNVUEVSVklTSU9OX0VWRU5UX0tJTkRfUkVNT1ZFRBAEEiIKHlNVUEVSVklTSU9OX0VWRU5UX0tJTkRfU1RBUlRFRBAFEiEKHVNVUEVSVklTSU9OX0VWRU5UX0tJTkRfRVhJVEVEEAYSLAooU1VQRVJWSVNJT05fRVZFTlRfS0lORF9SRVNUQVJUX1NDSEVEVUxFRBAHEiEKHVNVUEVSVklTSU9OX0VWRU5UX0tJTkRfTEVBS0VEEAgSKAokU1VQRVJWSVNJT05fRVZFTlRfS0lORF9BVVRPX1NIVVRET1dOEAkSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVEFUVVMQCjLcBAoNU3lzdGVtU2VydmljZRJpChJHZXRTdXBlcnZpc2lvblRyZWUSKC5zd2l0Y2h5YXJkLnYxLkdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QaKS5zd2l0Y2h5YXJkLnYxLkdldFN1cGVydmlzaW9uVHJlZVJlc3BvbnNlEncKFldhdGNoU3VwZXJ2aXNpb25FdmVudHMSLC5zd2l0Y2h5YXJkLnYxLldhdGNoU3VwZXJ2aXNpb25FdmVudHNSZXF1ZXN0Gi0uc3dpdGNoeWFyZC52MS5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2UwARJdCg5SZXN0YXJ0UHJvY2VzcxIkLnN3aXRjaHlhcmQudjEuUmVzdGFydFByb2Nlc3NSZXF1ZXN0GiUuc3dpdGNoeWFyZC52MS5SZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlElQKC0dldElkZW50aXR5EiEuc3dpdGNoeWFyZC52MS5HZXRJZGVudGl0eVJlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLkdldElkZW50aXR5UmVzcG9uc2USXQoOR2V0Q2x1c3RlclZpZXcSJC5zd2l0Y2h5YXJkLnYxLkdldENsdXN0ZXJWaWV3UmVxdWVzdBolLnN3aXRjaHlhcmQudjEuR2V0Q2x1c3RlclZpZXdSZXNwb25zZRJTCgpXYXRjaEF1ZGl0EiAuc3dpdGNoeWFyZC52MS5XYXRjaEF1ZGl0UmVxdWVzdBohLnN3aXRjaHlhcmQudjEuV2F0Y2hBdWRpdFJlc3BvbnNlMAFCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp]);
 
 /**
  * Process is one node of the supervision tree: a supervisor or a worker.
@@ -595,6 +596,157 @@ export const ClusterStreamSchema: GenMessage<ClusterStream> = /*@__PURE__*/
   messageDesc(file_switchyard_v1_system, 14);
 
 /**
+ * @generated from message switchyard.v1.WatchAuditRequest
+ */
+export type WatchAuditRequest = Message<"switchyard.v1.WatchAuditRequest"> & {
+};
+
+/**
+ * Describes the message switchyard.v1.WatchAuditRequest.
+ * Use `create(WatchAuditRequestSchema)` to create a new message.
+ */
+export const WatchAuditRequestSchema: GenMessage<WatchAuditRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 15);
+
+/**
+ * AuditRecord is one state-changing call, as the server saw it.
+ *
+ * @generated from message switchyard.v1.AuditRecord
+ */
+export type AuditRecord = Message<"switchyard.v1.AuditRecord"> & {
+  /**
+   * When the call finished, nanoseconds since the Unix epoch.
+   *
+   * @generated from field: int64 timestamp_ns = 1;
+   */
+  timestampNs: bigint;
+
+  /**
+   * The caller: identity name, role and how it was identified (GetIdentity).
+   *
+   * @generated from field: string identity = 2;
+   */
+  identity: string;
+
+  /**
+   * @generated from field: string role = 3;
+   */
+  role: string;
+
+  /**
+   * @generated from field: string method = 4;
+   */
+  method: string;
+
+  /**
+   * The client's address (host:port) and transport ("grpc" or "connect").
+   *
+   * @generated from field: string peer = 5;
+   */
+  peer: string;
+
+  /**
+   * @generated from field: string transport = 6;
+   */
+  transport: string;
+
+  /**
+   * The RPC's full name ("/switchyard.v1.DeviceService/SendCommand").
+   *
+   * @generated from field: string rpc = 7;
+   */
+  rpc: string;
+
+  /**
+   * What it acted on: the device (empty for RestartProcess), and the command
+   * name, raw line, alarm channel or process path.
+   *
+   * @generated from field: string device = 8;
+   */
+  device: string;
+
+  /**
+   * @generated from field: string target = 9;
+   */
+  target: string;
+
+  /**
+   * The command's arguments.
+   *
+   * @generated from field: repeated string args = 10;
+   */
+  args: string[];
+
+  /**
+   * The result: "OK" or the status code name ("PERMISSION_DENIED"), and for a
+   * failure the reason and the error message (cut to a bounded length).
+   *
+   * @generated from field: string code = 11;
+   */
+  code: string;
+
+  /**
+   * @generated from field: string reason = 12;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string error = 13;
+   */
+  error: string;
+
+  /**
+   * How long the call took, in nanoseconds.
+   *
+   * @generated from field: int64 duration_ns = 14;
+   */
+  durationNs: bigint;
+
+  /**
+   * The client's user-agent header and its x-switchyard-client metadata, if any.
+   *
+   * @generated from field: string user_agent = 15;
+   */
+  userAgent: string;
+
+  /**
+   * @generated from field: string client = 16;
+   */
+  client: string;
+};
+
+/**
+ * Describes the message switchyard.v1.AuditRecord.
+ * Use `create(AuditRecordSchema)` to create a new message.
+ */
+export const AuditRecordSchema: GenMessage<AuditRecord> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 16);
+
+/**
+ * @generated from message switchyard.v1.WatchAuditResponse
+ */
+export type WatchAuditResponse = Message<"switchyard.v1.WatchAuditResponse"> & {
+  /**
+   * @generated from field: switchyard.v1.AuditRecord record = 1;
+   */
+  record?: AuditRecord | undefined;
+
+  /**
+   * Records this stream lost because it read too slowly; only grows.
+   *
+   * @generated from field: uint64 dropped = 2;
+   */
+  dropped: bigint;
+};
+
+/**
+ * Describes the message switchyard.v1.WatchAuditResponse.
+ * Use `create(WatchAuditResponseSchema)` to create a new message.
+ */
+export const WatchAuditResponseSchema: GenMessage<WatchAuditResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 17);
+
+/**
  * ProcessState is the state of one supervised process.
  *
  * @generated from enum switchyard.v1.ProcessState
@@ -801,6 +953,19 @@ export const SystemService: GenService<{
     methodKind: "unary";
     input: typeof GetClusterViewRequestSchema;
     output: typeof GetClusterViewResponseSchema;
+  },
+  /**
+   * WatchAudit streams the audit trail as it is written: one record per
+   * state-changing call (commands, aborts, acknowledgements, shelving, limit
+   * changes, restarts), allowed or refused, when it finishes. Admins only. The
+   * same records are logged and archived (QuestDB table audit_events).
+   *
+   * @generated from rpc switchyard.v1.SystemService.WatchAudit
+   */
+  watchAudit: {
+    methodKind: "server_streaming";
+    input: typeof WatchAuditRequestSchema;
+    output: typeof WatchAuditResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_switchyard_v1_system, 0);
