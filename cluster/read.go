@@ -177,3 +177,24 @@ func fresh(last map[string]uint64, ss []telemetry.Sample, sinceNs int64) []telem
 	}
 	return out
 }
+
+// LatestEvents returns the last event of each of the devices that has one: a
+// node that joins late learns from it who owns each device and in what state.
+func (r *Reader) LatestEvents(ctx context.Context, devices []string) ([]DeviceEvent, error) {
+	var out []DeviceEvent
+	for _, dev := range devices {
+		last, err := r.c.stream.GetLastMsgForSubject(ctx, r.c.Names.StateSubject(dev))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("last event of %s: %w", dev, err)
+		}
+		var e DeviceEvent
+		if json.Unmarshal(last.Data, &e) != nil {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

@@ -148,6 +148,14 @@ func (cs *clusterSide) mirrorService(catalog []cluster.DeviceRef) supervisor.Ser
 			names[i] = d.Name
 		}
 		since := time.Now().UnixNano()
+		// Who owns each device and in what state, as its last event says.
+		events, err := cs.reader.LatestEvents(ctx, names)
+		if err != nil {
+			return err
+		}
+		for _, e := range events {
+			cs.devices.adopt(e)
+		}
 		last := map[string]uint64{}
 		latest, err := cs.reader.Latest(ctx, names)
 		if err != nil {

@@ -360,6 +360,28 @@ func TestClusterFailoverProcesses(t *testing.T) {
 	r.nodes["n3"].proxy.Cut()
 	r.eventually(20*time.Second, "n3's devices polled by n2", func() bool { return pollersAfter(sub, cut, cutAt, "n3") })
 	t.Logf("n3 cut off from NATS: its %d devices polled by n2 after %v", len(cut), time.Since(cutAt).Round(10*time.Millisecond))
+
+	// A node that joins late sees every device's state and owner at once, and
+	// gets its share by handoff.
+	n4 := r.start("n4")
+	r.dial(n4)
+	r.eventually(30*time.Second, "n4 shows every device connected on its owner and owns some", func() bool {
+		own := r.owners()
+		list, err := pb.NewDeviceServiceClient(n4.conn).ListDevices(context.Background(), &pb.ListDevicesRequest{})
+		if err != nil {
+			return false
+		}
+		mine := 0
+		for _, d := range list.GetDevices() {
+			if d.GetState() != pb.DeviceState_DEVICE_STATE_CONNECTED || d.GetNode() == "" || d.GetNode() != own[d.GetName()] {
+				return false
+			}
+			if d.GetNode() == "n4" {
+				mine++
+			}
+		}
+		return mine > 0
+	})
 	time.Sleep(time.Second)
 	for _, in := range fleet.Instruments() {
 		if o := in.Overlaps(); len(o) > 0 {
@@ -398,10 +420,10 @@ func TestClusterFailoverProcesses(t *testing.T) {
 	// of a node started later would, here one in the test), then QuestDB holds
 	// each channel's seqs 1..max exactly once.
 	r.nodes["n3"].proxy.Restore()
-	for _, n := range []string{"n2", "n3"} {
+	for _, n := range []string{"n2", "n3", "n4"} {
 		_ = r.nodes[n].cmd.Process.Signal(syscall.SIGTERM)
 	}
-	for _, n := range []string{"n2", "n3"} {
+	for _, n := range []string{"n2", "n3", "n4"} {
 		select {
 		case <-r.nodes[n].done:
 			r.nodes[n].done <- nil

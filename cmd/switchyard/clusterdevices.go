@@ -131,6 +131,17 @@ func (d *clusterDevices) Abort(device, reason string) (string, error) {
 // WatchStates implements server.Devices.
 func (d *clusterDevices) WatchStates() *devicemgr.StateWatch { return d.feed.Watch() }
 
+// adopt takes a device's last event as its state at start: whoever published
+// it is taken as the owner (later events are then judged against it).
+func (d *clusterDevices) adopt(e cluster.DeviceEvent) {
+	d.mu.Lock()
+	if e.State != cluster.StateOwned && e.State != cluster.StateReleased {
+		d.states[e.Device] = devicemgr.Info{Name: e.Device, Node: e.Node}
+	}
+	d.mu.Unlock()
+	d.onEvent(e)
+}
+
 // onEvent applies a device event from the stream. Events of an owner older
 // than the current one (a release published late by a node that was cut off)
 // change nothing.
