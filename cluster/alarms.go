@@ -77,22 +77,18 @@ func (s *AlarmStore) Load(ctx context.Context, device string) ([]AlarmState, err
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = w.Stop() }()
 	var out []AlarmState
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e := <-w.Updates():
-			if e == nil {
-				sort.Slice(out, func(i, j int) bool { return out[i].Channel < out[j].Channel })
-				return out, nil
-			}
-			var st AlarmState
-			if err := json.Unmarshal(e.Value(), &st); err != nil {
-				return nil, fmt.Errorf("alarm state %s: %w", e.Key(), err)
-			}
-			out = append(out, st)
+	err = initial(ctx, w, func(e jetstream.KeyValueEntry) error {
+		var st AlarmState
+		if err := json.Unmarshal(e.Value(), &st); err != nil {
+			return fmt.Errorf("alarm state %s: %w", e.Key(), err)
 		}
+		out = append(out, st)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Channel < out[j].Channel })
+	return out, nil
 }

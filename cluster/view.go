@@ -96,20 +96,32 @@ func entries(ctx context.Context, kv jetstream.KeyValue) ([]kvEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = w.Stop() }()
 	var out []kvEntry
+	err = initial(ctx, w, func(e jetstream.KeyValueEntry) error {
+		out = append(out, entryOf(e))
+		return nil
+	})
+	return out, err
+}
+
+// initial calls fn with each entry a new watcher delivers before the end of
+// the initial values, then stops the watcher.
+func initial(ctx context.Context, w jetstream.KeyWatcher, fn func(jetstream.KeyValueEntry) error) error {
+	defer func() { _ = w.Stop() }()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil, errors.New("watch ended")
+				return errors.New("watch ended")
 			}
 			if e == nil {
-				return out, nil
+				return nil
 			}
-			out = append(out, entryOf(e))
+			if err := fn(e); err != nil {
+				return err
+			}
 		}
 	}
 }
