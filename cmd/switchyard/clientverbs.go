@@ -159,8 +159,12 @@ func cmdWatch(c *client, args []string) error {
 		return svv1.NewTelemetryServiceClient(c.conn).Subscribe(ctx, req)
 	}, func(r *svv1.SubscribeResponse) {
 		for _, d := range r.GetDevices() {
+			state := enumName(d.GetState(), "DEVICE_STATE_")
+			if d.GetNode() != "" {
+				state += " on " + d.GetNode() // in a cluster: the owning node
+			}
 			fmt.Fprintln(c.out, strings.TrimSpace(fmt.Sprintf("%s %s %s %s", clock(time.Now().UnixNano()),
-				d.GetName(), enumName(d.GetState(), "DEVICE_STATE_"), oneLine(lastError(d)))))
+				d.GetName(), state, oneLine(lastError(d)))))
 		}
 		for _, s := range r.GetSamples() {
 			line := fmt.Sprintf("%s %s/%s %s %s seq %d", clock(s.GetTimestampNs()), s.GetDevice(), s.GetChannel(),
