@@ -127,6 +127,10 @@ func serverConfig(insts []instrument, chans []config.Channel, questdb, table str
 		switch in.kind {
 		case "scpi":
 			d.Driver = "scpi"
+			// The simulated supply takes joined messages: one round trip per
+			// poll (joining is per model and off by default).
+			join := true
+			d.Join = &join
 			d.Channels = chans
 			d.Commands = []config.Command{{Name: "identify", Template: "*IDN?", Reply: true}}
 		case "lines":

@@ -10,7 +10,8 @@ import (
 
 func TestAlarmsSection(t *testing.T) {
 	good := `
-devices: []
+devices:
+  - {name: env-01, driver: lines, address: "127.0.0.1:6000", channels: [{name: temp}]}
 alarms:
   - {device: "psu-*", channel: voltage, group: power, hihi: 50, high: 40, low: 5, lolo: 1, hysteresis: 0.5, delay: 2s}
   - {device: env-01, channel: temp, high: 30, high_severity: major, stale_after: 5s}

@@ -17,10 +17,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +36,10 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
+	// Include names files holding more models (a `models:` section and
+	// nothing else), relative to this file: a library of instrument models
+	// shared by several configurations.
+	Include []string `yaml:"include,omitempty"`
 	Listen  Listen   `yaml:"listen"`
 	QuestDB QuestDB  `yaml:"questdb"`
 	Devices []Device `yaml:"devices"`
@@ -51,6 +58,10 @@ type Config struct {
 	// Insecure allows non-loopback listen addresses without TLS and
 	// authentication (the server warns at every start).
 	Insecure bool `yaml:"insecure,omitempty"`
+
+	// Warnings are what Parse found legal but suspicious, each as
+	// "file:line: field.path: message" (not part of the file).
+	Warnings []string `yaml:"-"`
 }
 
 // Listen holds the server's listen addresses. Both default to loopback.
@@ -104,8 +115,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// Load reads and checks a configuration file. Relative paths of the auth and
-// tls sections are made relative to the file's directory.
+// Load reads and checks a configuration file (and the files it includes).
+// Relative paths of the auth and tls sections are made relative to the file's
+// directory.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -124,45 +136,122 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
+// Parse checks configuration text; name is used in error messages, and
+// included files are read relative to its directory.
+func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data, func(p string) ([]byte, error) {
+		return os.ReadFile(filepath.Join(filepath.Dir(name), p))
+	})
+}
+
+// ParseFS checks the configuration file name of fsys; included files are read
+// from fsys, relative to name's directory.
+func ParseFS(fsys fs.FS, name string) (*Config, error) {
+	data, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	return parse(name, data, func(p string) ([]byte, error) {
+		return fs.ReadFile(fsys, path.Join(path.Dir(name), p))
+	})
+}
+
+// ModelsFS loads the models of the given model files of fsys (each holding a
+// `models:` section), checked as Parse checks them.
+func ModelsFS(fsys fs.FS, files ...string) (map[string]Model, error) {
+	var text strings.Builder
+	text.WriteString("include:\n")
+	for _, f := range files {
+		fmt.Fprintf(&text, "  - %q\n", f)
+	}
+	c, err := parse(".", []byte(text.String()), func(p string) ([]byte, error) { return fs.ReadFile(fsys, p) })
+	if err != nil {
+		return nil, err
+	}
+	return c.Models, nil
+}
+
 var lineRE = regexp.MustCompile(`^line (\d+): `)
 
-// Parse checks configuration text; name is used in error messages.
-func Parse(name string, data []byte) (*Config, error) {
+// source is one file of a configuration: its name, its YAML tree and the
+// lines of its fields.
+type source struct {
+	name    string
+	lines   lineIndex
+	entries []entry
+}
+
+func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
+	main := newSource(name, data)
 	var errs []error
-	typeLines := map[int]bool{} // lines with a type error: other checks there only repeat it
-	if err := dec.Decode(&c); err != nil {
+	typeLines := map[string]bool{} // "file:line" with a type error: other checks there only repeat it
+	if err := decodeStrict(data, &c); err != nil {
+		if err.Error() == "EOF" {
+			return nil, fmt.Errorf("%s: empty configuration", name)
+		}
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
-			if err.Error() == "EOF" {
-				return nil, fmt.Errorf("%s: empty configuration", name)
-			}
 			return nil, fmt.Errorf("%s:%s", name, lineRE.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "$1: "))
 		}
 		// Type errors and unknown keys: the rest of the file was still decoded,
 		// so go on and report every other problem too.
 		for _, e := range te.Errors {
-			if m := lineRE.FindStringSubmatch(e); m != nil {
-				n, _ := strconv.Atoi(m[1])
-				typeLines[n] = true
-			}
-			errs = append(errs, fmt.Errorf("%s:%s", name, lineRE.ReplaceAllString(e, "$1: ")))
+			line, msg := main.explain(e)
+			typeLines[fmt.Sprintf("%s:%d", name, line)] = true
+			errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, msg))
 		}
 	}
-	var root yaml.Node
-	_ = yaml.Unmarshal(data, &root)
-	lines := newLineIndex(&root)
+	// Where each model is written: the file and its line index.
+	modelSrc := map[string]*source{}
+	for n := range c.Models {
+		modelSrc[n] = main
+	}
+	for i, inc := range c.Include {
+		src, models, incErrs := loadModels(inc, read)
+		errs = append(errs, incErrs...)
+		for n, m := range models {
+			if prev, dup := modelSrc[n]; dup {
+				line := main.lines.find(fmt.Sprintf("include[%d]", i))
+				errs = append(errs, fmt.Errorf("%s:%d: include[%d]: model %q is defined in %s too", name, line, i, n, prev.name))
+				continue
+			}
+			if c.Models == nil {
+				c.Models = map[string]Model{}
+			}
+			c.Models[n] = m
+			modelSrc[n] = src
+		}
+	}
 	reported := map[string]bool{}
 	add := func(path, format string, args ...any) {
-		line := lines.find(path)
-		msg := fmt.Sprintf("%s:%d: %s: %s", name, line, path, fmt.Sprintf(format, args...))
-		if typeLines[line] || reported[msg] {
+		src := main
+		if m, ok := strings.CutPrefix(path, "models."); ok {
+			n, _, _ := strings.Cut(m, ".")
+			if s := modelSrc[n]; s != nil {
+				src = s
+			}
+		}
+		line := src.lines.find(path)
+		msg := fmt.Sprintf("%s:%d: %s: %s", src.name, line, path, fmt.Sprintf(format, args...))
+		if typeLines[fmt.Sprintf("%s:%d", src.name, line)] || reported[msg] {
 			return
 		}
 		reported[msg] = true
 		errs = append(errs, errors.New(msg))
+	}
+	warn := func(path, format string, args ...any) {
+		src := main
+		if m, ok := strings.CutPrefix(path, "models."); ok {
+			n, _, _ := strings.Cut(m, ".")
+			if s := modelSrc[n]; s != nil {
+				src = s
+			}
+		}
+		msg := fmt.Sprintf("%s:%d: %s: %s", src.name, src.lines.find(path), path, fmt.Sprintf(format, args...))
+		if !slices.Contains(c.Warnings, msg) {
+			c.Warnings = append(c.Warnings, msg)
+		}
 	}
 	c.applyDefaults()
 	checkAddr := func(path, v string) {
@@ -174,6 +263,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	checkAddr("listen.http", c.Listen.HTTP)
 	if c.QuestDB.Address != "" {
 		checkAddr("questdb.address", c.QuestDB.Address)
+	}
+	for _, src := range uniqueSources(main, modelSrc) {
+		checkExplicitZeros(src.entries, add)
 	}
 	c.checkModels(add)
 	if c.QuestDB.SpoolMaxBytes < 1<<20 {
@@ -194,6 +286,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		for _, p := range spec.Problems() {
 			add(origin.path(at, p.Field), "%s", p.Msg)
 		}
+		c.checkDevice(i, &spec, origin, add, warn)
 		for j, ch := range c.ResolvedChannels(i) {
 			if ch.ArchiveDeadband < 0 || ch.ArchiveDeadband != ch.ArchiveDeadband {
 				add(fmt.Sprintf("%s.channels[%d].archive_deadband", at, j), "must be >= 0, got %v", ch.ArchiveDeadband)
@@ -204,13 +297,83 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 	}
 	c.checkAlarms(add)
+	c.checkAlarmTargets(add, warn)
 	c.checkCluster(add)
 	c.checkSecurity(add)
 	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool { return errLine(errs[i]) < errLine(errs[j]) })
+		sort.SliceStable(errs, func(i, j int) bool { return errLess(name, errs[i], errs[j]) })
 		return nil, errors.Join(errs...)
 	}
 	return &c, nil
+}
+
+// decodeStrict decodes YAML, refusing unknown keys.
+func decodeStrict(data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+func newSource(name string, data []byte) *source {
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
+	return &source{name: name, lines: newLineIndex(&root), entries: entriesOf(&root)}
+}
+
+// modelsFile is what an included file may hold.
+type modelsFile struct {
+	Models map[string]Model `yaml:"models"`
+}
+
+// loadModels reads an included file of models.
+func loadModels(name string, read func(string) ([]byte, error)) (*source, map[string]Model, []error) {
+	data, err := read(name)
+	if err != nil {
+		return nil, nil, []error{fmt.Errorf("%s: cannot read the included file: %w", name, err)}
+	}
+	src := newSource(name, data)
+	var f modelsFile
+	if err := decodeStrict(data, &f); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			if err.Error() == "EOF" {
+				return src, nil, nil
+			}
+			return src, nil, []error{fmt.Errorf("%s:%s", name, lineRE.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "$1: "))}
+		}
+		var errs []error
+		for _, e := range te.Errors {
+			line, msg := src.explain(e)
+			errs = append(errs, fmt.Errorf("%s:%d: %s", name, line, msg))
+		}
+		return src, nil, errs
+	}
+	return src, f.Models, nil
+}
+
+// uniqueSources lists main and every included file once.
+func uniqueSources(main *source, bySrc map[string]*source) []*source {
+	out := []*source{main}
+	for _, s := range bySrc {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// errLess orders "file:line: ..." errors: the main file first, then by file
+// name and line.
+func errLess(main string, a, b error) bool {
+	fa, la := errPlace(a)
+	fb, lb := errPlace(b)
+	if fa != fb {
+		if fa == main || fb == main {
+			return fa == main
+		}
+		return fa < fb
+	}
+	return la < lb
 }
 
 func (c *Config) applyDefaults() {
@@ -247,10 +410,10 @@ func (c *Config) Specs() []devicemgr.Spec {
 
 func splitHostPort(v string) (string, string, error) { return net.SplitHostPort(v) }
 
-// errLine returns the line number of a "file:line: ..." error, 0 if none.
-func errLine(err error) int {
-	_, rest, _ := strings.Cut(err.Error(), ":")
+// errPlace returns the file and line of a "file:line: ..." error.
+func errPlace(err error) (string, int) {
+	file, rest, _ := strings.Cut(err.Error(), ":")
 	num, _, _ := strings.Cut(rest, ":")
 	n, _ := strconv.Atoi(num)
-	return n
+	return file, n
 }

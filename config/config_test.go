@@ -59,13 +59,13 @@ func TestParseRefusesBadInput(t *testing.T) {
 		{"bad driver", "driver: lines", "driver: serial"},
 	}
 	wants := map[string]string{
-		"unknown key":     "good.yaml:10: field colour not found",
+		"unknown key":     `good.yaml:10: devices[0]: unknown key "colour"`,
 		"missing address": "good.yaml:7: devices[0].address: required",
 		"period zero":     "good.yaml:11: devices[0].channels[0].period: must be > 0",
 		"negative period": `devices[0].channels[0].period: must be > 0, got "-5s"`,
-		"bad duration":    `good.yaml:11: want a duration such as "250ms", got "soon"`,
+		"bad duration":    `good.yaml:11: devices[0].channels[0].period: want a duration such as 250ms, 2s or 1m, got "soon"`,
 		"duplicate name":  `good.yaml:17: devices[1].name: duplicate device name "psu-01"`,
-		"wrong type":      "good.yaml:16: cannot unmarshal !!str `zero` into float64",
+		"wrong type":      `good.yaml:16: devices[0].commands[0].args[0].min: want a number, got "zero"`,
 		"bad driver":      `good.yaml:19: devices[1].driver: must be "scpi", "lines" or "modbus", got "serial"`,
 	}
 	for _, tt := range tests {
@@ -156,9 +156,9 @@ func TestFiveMistakesGiveFiveErrorsWithLines(t *testing.T) {
 	lines := strings.Split(err.Error(), "\n")
 	want := []string{
 		`five-mistakes.yaml:8: models.bench-psu.channels[0].reply: format "%q": unknown conversion`,
-		`five-mistakes.yaml:9: want a duration such as "250ms", got "fast"`,
+		`five-mistakes.yaml:9: models.bench-psu.channels[1].period: want a duration such as 250ms, 2s or 1m, got "fast"`,
 		`five-mistakes.yaml:13: models.bench-psu.commands[0].args[0]: min 60 is above max 0`,
-		`five-mistakes.yaml:18: field colour not found`,
+		`five-mistakes.yaml:18: devices[0]: unknown key "colour"`,
 		`five-mistakes.yaml:20: devices[1].model: unknown model "bench-psu-mk2"`,
 	}
 	if len(lines) != len(want) {

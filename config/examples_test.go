@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,7 +41,8 @@ func TestExamplesRunAgainstTheSimulator(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fleet := simtest.Fleet(t, sim.FleetSpec{SCPI: 2, Lines: 1, Modbus: 1, Balances: 1, Thermometers: 1, PushHz: 20})
+			fleet := simtest.Fleet(t, sim.FleetSpec{SCPI: 2, Lines: 1, Modbus: 1, Balances: 1, Thermometers: 1, PushHz: 20,
+				Quirky: sim.PersonalityNames()})
 			insts := fleet.Instruments()
 			specs := c.Specs()
 			want := map[string]bool{}
@@ -54,8 +56,11 @@ func TestExamplesRunAgainstTheSimulator(t *testing.T) {
 				if in.Name() != specs[i].Name {
 					t.Fatalf("%s: port %d is %s in the examples fleet", specs[i].Name, p, in.Name())
 				}
+				if specs[i].Model != in.ModelName() {
+					t.Fatalf("%s: model %s, but the simulator's instrument is described by %s", specs[i].Name, specs[i].Model, in.ModelName())
+				}
 				specs[i].Address = in.Addr()
-				specs[i].BackoffMin, specs[i].BackoffMax = 20*time.Millisecond, 100*time.Millisecond
+				specs[i].BackoffMin, specs[i].BackoffMax = 20*time.Millisecond, max(100*time.Millisecond, specs[i].BackoffMin)
 				for _, ch := range specs[i].Channels {
 					want[specs[i].Name+"/"+ch.Name] = true
 				}
@@ -88,12 +93,36 @@ func TestExamplesRunAgainstTheSimulator(t *testing.T) {
 			}
 			for _, info := range mgr.List() {
 				if info.Driver == devicemgr.DriverSCPI {
-					if _, err := mgr.Send(ctx, info.Name, devicemgr.Command{Name: "set_voltage", Args: []string{"13.5"}}); err != nil {
-						t.Fatalf("%s set_voltage with read-back: %v", info.Name, err)
+					// A flaky instrument may drop the reply to a command:
+					// the device reconnects and the command is tried again.
+					send := func(cmd devicemgr.Command) devicemgr.Reply {
+						t.Helper()
+						for try := 0; ; try++ {
+							rep, err := mgr.Send(ctx, info.Name, cmd)
+							if err == nil {
+								return rep
+							}
+							if try == 20 || !strings.HasPrefix(info.Name, "flaky") {
+								t.Fatalf("%s %s: %v", info.Name, cmd, err)
+							}
+							time.Sleep(50 * time.Millisecond)
+						}
 					}
-					rep, err := mgr.Send(ctx, info.Name, devicemgr.Command{Name: "identify"})
-					if err != nil || len(rep.Values) != 4 || rep.Values[2].S != sim.Serial(info.Name) {
-						t.Fatalf("%s identify: %+v %v", info.Name, rep, err)
+					send(devicemgr.Command{Name: "set_voltage", Args: []string{"13.5"}})
+					if sp := fleet.Instrument(info.Name).SetPoint(); sp != 13.5 {
+						t.Fatalf("%s: set-point %v after set_voltage 13.5", info.Name, sp)
+					}
+					rep := send(devicemgr.Command{Name: "identify"})
+					if !strings.HasPrefix(rep.Text, "Switchyard,SIM-PSU,"+sim.Serial(info.Name)) {
+						t.Fatalf("%s identify: %+v", info.Name, rep)
+					}
+				}
+				if info.Driver == devicemgr.DriverModbus {
+					if _, err := mgr.Send(ctx, info.Name, devicemgr.Command{Name: "set_temperature", Args: []string{"30"}}); err != nil {
+						t.Fatalf("%s set_temperature with read-back: %v", info.Name, err)
+					}
+					if sp := fleet.Instrument(info.Name).TemperatureSetPoint(); sp != 30 {
+						t.Fatalf("%s: set-point %v after set_temperature 30 (the register must get (30 - offset) / scale)", info.Name, sp)
 					}
 				}
 				if len(info.Tags) == 0 {

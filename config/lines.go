@@ -13,6 +13,14 @@ type lineIndex map[string]int
 
 func newLineIndex(root *yaml.Node) lineIndex {
 	idx := lineIndex{}
+	walkYAML(root, func(path string, line int, _ string, _ *yaml.Node) { idx[path] = line })
+	return idx
+}
+
+// walkYAML calls visit for every key of every mapping (key: its name) and
+// every item of every list (key: ""), with its path such as
+// "devices[2].channels[0].period", its line and its value node.
+func walkYAML(root *yaml.Node, visit func(path string, line int, key string, v *yaml.Node)) {
 	var walk func(n *yaml.Node, path string)
 	walk = func(n *yaml.Node, path string) {
 		switch n.Kind {
@@ -27,19 +35,18 @@ func newLineIndex(root *yaml.Node) lineIndex {
 				if path != "" {
 					p = path + "." + k.Value
 				}
-				idx[p] = k.Line
+				visit(p, k.Line, k.Value, v)
 				walk(v, p)
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
 				p := fmt.Sprintf("%s[%d]", path, i)
-				idx[p] = c.Line
+				visit(p, c.Line, "", c)
 				walk(c, p)
 			}
 		}
 	}
 	walk(root, "")
-	return idx
 }
 
 // find returns the line of path, or of its nearest ancestor present in the file

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -39,14 +40,42 @@ type Protocol struct {
 	OutTerminator string   `yaml:"out_terminator,omitempty"`
 	Encoding      string   `yaml:"encoding,omitempty"`
 	LineFormat    string   `yaml:"line_format,omitempty"`
+	// How the instrument answers (see devicemgr.Spec): the reply format of
+	// its acknowledgement of every write, its error reply, the query of its
+	// error queue, whether it echoes, the format of lines it sends on its
+	// own.
+	WriteAck    string `yaml:"write_ack,omitempty"`
+	ErrorReply  string `yaml:"error_reply,omitempty"`
+	ErrorQuery  string `yaml:"error_query,omitempty"`
+	Echo        *bool  `yaml:"echo,omitempty"`
+	Unsolicited string `yaml:"unsolicited,omitempty"`
+	// Join lets the queries of one period share a line, joined with ';'
+	// (default false: one query per line); MaxJoin bounds how many.
+	Join    *bool `yaml:"join,omitempty"`
+	MaxJoin int   `yaml:"max_join,omitempty"`
 	// UnitID is the Modbus unit id, 1..247.
-	UnitID         int       `yaml:"unit_id,omitempty"`
+	UnitID int `yaml:"unit_id,omitempty"`
+	// MaxBlock and MaxGap shape Modbus block reads (see devicemgr.Spec).
+	MaxBlock       int       `yaml:"max_block,omitempty"`
+	MaxGap         *int      `yaml:"max_gap,omitempty"`
 	ConnectTimeout Duration  `yaml:"connect_timeout,omitempty"`
 	ReplyTimeout   Duration  `yaml:"reply_timeout,omitempty"`
 	IdleTimeout    Duration  `yaml:"idle_timeout,omitempty"`
 	LockTimeout    Duration  `yaml:"lock_timeout,omitempty"`
+	ConnectDelay   Duration  `yaml:"connect_delay,omitempty"`
+	ProbeInterval  Duration  `yaml:"probe_interval,omitempty"`
+	Backoff        Backoff   `yaml:"backoff,omitempty"`
 	Channels       []Channel `yaml:"channels,omitempty"`
 	Commands       []Command `yaml:"commands,omitempty"`
+}
+
+// Backoff is the delay between reconnection attempts: Initial after the
+// first failure, times Multiplier after each further one, at most Max.
+// Defaults 250ms, 10s and 2.
+type Backoff struct {
+	Initial    Duration `yaml:"initial,omitempty"`
+	Max        Duration `yaml:"max,omitempty"`
+	Multiplier float64  `yaml:"multiplier,omitempty"`
 }
 
 // Channel is one reading of a device (see devicemgr.ChannelSpec).
@@ -95,6 +124,11 @@ type Arg struct {
 	Min    *float64 `yaml:"min,omitempty"`
 	Max    *float64 `yaml:"max,omitempty"`
 	Values []string `yaml:"values,omitempty"`
+	// Pattern (RE2) a string argument must match in full; default printable
+	// text without ';' (devicemgr.DefaultStringPattern).
+	Pattern string `yaml:"pattern,omitempty"`
+	// Unit of a numeric argument, for display.
+	Unit string `yaml:"unit,omitempty"`
 }
 
 // origin remembers where each part of a resolved spec came from, so that a
@@ -122,6 +156,7 @@ func (o *origin) path(at, field string) string {
 		}
 	}
 	key, _, _ := strings.Cut(field, ".")
+	key, _, _ = strings.Cut(key, "[")
 	if o.fromModel[key] {
 		return o.model + "." + field
 	}
@@ -196,17 +231,38 @@ func overlay(m, d Protocol, o *origin) Protocol {
 	str("out_terminator", &out.OutTerminator, d.OutTerminator)
 	str("encoding", &out.Encoding, d.Encoding)
 	str("line_format", &out.LineFormat, d.LineFormat)
+	str("write_ack", &out.WriteAck, d.WriteAck)
+	str("error_reply", &out.ErrorReply, d.ErrorReply)
+	str("error_query", &out.ErrorQuery, d.ErrorQuery)
+	str("unsolicited", &out.Unsolicited, d.Unsolicited)
 	dur("connect_timeout", &out.ConnectTimeout, d.ConnectTimeout)
 	dur("reply_timeout", &out.ReplyTimeout, d.ReplyTimeout)
 	dur("idle_timeout", &out.IdleTimeout, d.IdleTimeout)
 	dur("lock_timeout", &out.LockTimeout, d.LockTimeout)
-	if d.UnitID != 0 {
-		out.UnitID = d.UnitID
-	} else if out.UnitID != 0 {
-		o.fromModel["unit_id"] = true
+	dur("connect_delay", &out.ConnectDelay, d.ConnectDelay)
+	dur("probe_interval", &out.ProbeInterval, d.ProbeInterval)
+	num := func(key string, dst *int, v int) {
+		if v != 0 {
+			*dst = v
+		} else if *dst != 0 {
+			o.fromModel[key] = true
+		}
+	}
+	num("unit_id", &out.UnitID, d.UnitID)
+	num("max_join", &out.MaxJoin, d.MaxJoin)
+	num("max_block", &out.MaxBlock, d.MaxBlock)
+	overlayPtr(o, "echo", &out.Echo, d.Echo)
+	overlayPtr(o, "join", &out.Join, d.Join)
+	overlayPtr(o, "max_gap", &out.MaxGap, d.MaxGap)
+	if d.Backoff != (Backoff{}) {
+		out.Backoff = d.Backoff
+	} else if out.Backoff != (Backoff{}) {
+		o.fromModel["backoff"] = true
 	}
 	if d.Init != nil {
 		out.Init = d.Init
+	} else if out.Init != nil {
+		o.fromModel["init"] = true
 	}
 	out.Channels = nil
 	for _, ch := range m.Channels {
@@ -223,6 +279,16 @@ func overlay(m, d Protocol, o *origin) Protocol {
 	}
 	out.Commands = append(out.Commands, d.Commands...)
 	return out
+}
+
+// overlayPtr sets *dst to the device's v when it is set; else the model's
+// value stays, and is marked as the model's.
+func overlayPtr[T any](o *origin, key string, dst **T, v *T) {
+	if v != nil {
+		*dst = v
+	} else if *dst != nil {
+		o.fromModel[key] = true
+	}
 }
 
 func hasChannel(list []Channel, name string) bool {
@@ -268,11 +334,29 @@ func (p Protocol) spec() devicemgr.Spec {
 	s := devicemgr.Spec{
 		Driver: p.Driver, Identify: p.Identify, Init: p.Init, WriteConfirm: p.WriteConfirm,
 		InTerminator: p.InTerminator, OutTerminator: p.OutTerminator, Encoding: p.Encoding,
-		LineFormat:     p.LineFormat,
-		ConnectTimeout: time.Duration(p.ConnectTimeout),
-		ReplyTimeout:   time.Duration(p.ReplyTimeout),
-		IdleTimeout:    time.Duration(p.IdleTimeout),
-		LockTimeout:    time.Duration(p.LockTimeout),
+		LineFormat: p.LineFormat,
+		WriteAck:   p.WriteAck, ErrorReply: p.ErrorReply, ErrorQuery: p.ErrorQuery, Unsolicited: p.Unsolicited,
+		Echo:              p.Echo != nil && *p.Echo,
+		MaxJoin:           p.MaxJoin,
+		MaxBlock:          p.MaxBlock,
+		ConnectTimeout:    time.Duration(p.ConnectTimeout),
+		ReplyTimeout:      time.Duration(p.ReplyTimeout),
+		IdleTimeout:       time.Duration(p.IdleTimeout),
+		LockTimeout:       time.Duration(p.LockTimeout),
+		ConnectDelay:      time.Duration(p.ConnectDelay),
+		ProbeInterval:     time.Duration(p.ProbeInterval),
+		BackoffMin:        time.Duration(p.Backoff.Initial),
+		BackoffMax:        time.Duration(p.Backoff.Max),
+		BackoffMultiplier: p.Backoff.Multiplier,
+	}
+	if p.Join != nil && *p.Join && p.MaxJoin == 0 {
+		s.MaxJoin = math.MaxInt32 // no limit but the line length
+	}
+	if p.MaxGap != nil {
+		s.MaxGap = *p.MaxGap
+		if s.MaxGap == 0 {
+			s.MaxGap = -1 // none (0 is the Spec's default)
+		}
 	}
 	if p.UnitID > 0 && p.UnitID <= 247 {
 		s.UnitID = uint8(p.UnitID)
@@ -292,7 +376,7 @@ func (p Protocol) spec() devicemgr.Spec {
 			Settle: time.Duration(cmd.Settle),
 		}
 		for _, a := range cmd.Args {
-			as := devicemgr.ArgSpec{Name: a.Name, Type: a.Type, Values: a.Values}
+			as := devicemgr.ArgSpec{Name: a.Name, Type: a.Type, Values: a.Values, Pattern: a.Pattern, Unit: a.Unit}
 			if a.Min != nil {
 				as.Min, as.HasMin = *a.Min, true
 			}

@@ -33,9 +33,16 @@ func (c *cannedConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *cannedConn) SetWriteDeadline(time.Time) error { return nil }
 func (c *cannedConn) SetDeadline(time.Time) error      { return nil }
 
-type discardPublisher struct{ n int }
+type discardPublisher struct{ n, good int }
 
-func (p *discardPublisher) Publish(batch ...telemetry.Sample) { p.n += len(batch) }
+func (p *discardPublisher) Publish(batch ...telemetry.Sample) {
+	p.n += len(batch)
+	for _, s := range batch {
+		if s.Quality == telemetry.Good {
+			p.good++
+		}
+	}
+}
 
 func benchDevice(b *testing.B, spec Spec) (*Device, *discardPublisher) {
 	b.Helper()
@@ -56,7 +63,7 @@ func BenchmarkParseReply(b *testing.B) {
 		{Name: "setpoint", Query: "SOUR:VOLT?", Period: 100 * time.Millisecond},
 		{Name: "output", Query: "OUTP?", Period: 100 * time.Millisecond, Type: "bool"},
 	}
-	d, pub := benchDevice(b, Spec{Name: "psu-01", Address: "127.0.0.1:1", Driver: DriverSCPI, Channels: chans})
+	d, pub := benchDevice(b, Spec{Name: "psu-01", Address: "127.0.0.1:1", Driver: DriverSCPI, MaxJoin: 4, Channels: chans})
 	g := d.pollGroups()[0]
 	lc := newLineConn(&cannedConn{reply: []byte("12.0034;1.2003;12;1\n")}, &d.spec)
 	for b.Loop() {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,14 +30,20 @@ type Device struct {
 	// commands fail when a connection drops or the process restarts, and are
 	// never replayed to the instrument.
 	mb    *supervisor.Mailbox
-	bo    supervisor.Retry // reconnect delays; owned by the Serve goroutine
+	bo    reconnectBackoff // reconnect delays; owned by the Serve goroutine
 	alive sync.Mutex       // held while Serve runs: never two connections to one instrument
+
+	// replies is how the instrument answers (see replies.go); patterns are
+	// the compiled patterns of string arguments, by command. Both immutable.
+	replies  *replyModel
+	patterns map[string][]*regexp.Regexp
 
 	overruns atomic.Uint64 // poll cycles longer than their period
 
 	// The device's children of the Manager's metric vectors, looked up once
 	// rather than per poll.
-	pollCtr, overrunCtr prometheus.Counter
+	pollCtr, overrunCtr                 prometheus.Counter
+	requestCtr, unsolicitedCtr, stepCtr prometheus.Counter
 	// gaugeHeld: this session counts in switchyard_devices_connected. Owned by
 	// the Serve goroutine.
 	gaugeHeld bool
@@ -94,14 +102,19 @@ func newDevice(m *Manager, spec Spec) *Device {
 			QueueTimeout: spec.LockTimeout,
 			CallTimeout:  supervisor.NoCallTimeout,
 		}),
-		bo: supervisor.Retry{
-			Backoff: supervisor.Backoff{Min: spec.BackoffMin, Max: spec.BackoffMax, Jitter: 0.2},
+		bo: reconnectBackoff{
+			min: spec.BackoffMin, max: spec.BackoffMax, multiplier: spec.BackoffMultiplier,
 			// Seeded per device: reproducible, yet devices do not retry in step.
-			Rand: rand.New(rand.NewPCG(seedFor(spec.Name), 0x5317c4)).Float64,
+			rand: rand.New(rand.NewPCG(seedFor(spec.Name), 0x5317c4)).Float64,
 		},
+		replies:  newReplyModel(&spec),
+		patterns: compileArgPatterns(spec.Commands),
 
-		pollCtr:    m.metrics.polls.WithLabelValues(spec.Name),
-		overrunCtr: m.metrics.overruns.WithLabelValues(spec.Name),
+		pollCtr:        m.metrics.polls.WithLabelValues(spec.Name),
+		overrunCtr:     m.metrics.overruns.WithLabelValues(spec.Name),
+		requestCtr:     m.metrics.requests.WithLabelValues(spec.Name),
+		unsolicitedCtr: m.metrics.unsolicited.WithLabelValues(spec.Name),
+		stepCtr:        m.metrics.outOfStep.WithLabelValues(spec.Name),
 	}
 	d.info = Info{Name: spec.Name, Address: spec.Address, Driver: spec.Driver, Tags: spec.Tags, State: Stopped, ChangedAt: m.opts.Now()}
 	for _, ch := range spec.Channels {
@@ -186,12 +199,18 @@ func (d *Device) Serve(ctx context.Context) error {
 			return nil
 		}
 		if d.m.opts.Now().Sub(start) >= d.m.opts.StableAfter {
-			d.bo.Reset()
+			d.bo.reset()
 		}
 		failures++
 		q := qualityOf(err)
 		d.m.metrics.failures.WithLabelValues(d.spec.Name, q.String()).Inc()
-		wait := d.bo.Next()
+		if errors.Is(err, errOutOfStep) {
+			d.stepCtr.Inc()
+			d.mu.Lock()
+			d.info.OutOfStep++
+			d.mu.Unlock()
+		}
+		wait := d.bo.next()
 		d.m.opts.Logger.Warn("device connection failed", "device", d.spec.Name, "quality", q.String(), "err", err, "retry_in", wait)
 		d.publishBad(q, err.Error())
 		d.mb.FailQueued(fmt.Errorf("%w (%v)", ErrNotConnected, err))
@@ -203,16 +222,74 @@ func (d *Device) Serve(ctx context.Context) error {
 			i.NextAttempt = next
 			i.Restarts = failures
 		})
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !d.waitBackoff(ctx, wait, errors.Is(err, errUnreachable)) {
 			return nil
-		case <-t.C:
 		}
 	}
 	return nil
 }
+
+// waitBackoff waits out a reconnect delay; it reports false if ctx ended.
+// Meanwhile a TCP connect probes the instrument's address every
+// ProbeInterval, and once the instrument has been seen unreachable (the
+// failed dial that started the wait, or a failed probe), the first probe that
+// connects ends the wait: an instrument that comes back is noticed at once,
+// however long the backoff has grown. One that stays reachable (it failed
+// some other way) waits out its backoff.
+func (d *Device) waitBackoff(ctx context.Context, wait time.Duration, unreachable bool) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	var probe <-chan time.Time
+	if d.spec.ProbeInterval > 0 && d.spec.ProbeInterval < wait {
+		tick := time.NewTicker(d.spec.ProbeInterval)
+		defer tick.Stop()
+		probe = tick.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-probe:
+			dialer := net.Dialer{Timeout: min(d.spec.ConnectTimeout, d.spec.ProbeInterval)}
+			c, err := dialer.DialContext(ctx, "tcp", d.spec.Address)
+			if err != nil {
+				unreachable = true
+				continue
+			}
+			c.Close()
+			if unreachable {
+				d.m.opts.Logger.Info("device reachable again: reconnecting before the backoff ends", "device", d.spec.Name)
+				return true
+			}
+		}
+	}
+}
+
+// errUnreachable marks a failure to connect at all (refused, no route, dial
+// timeout), as opposed to a connection that failed later.
+var errUnreachable = errors.New("unreachable")
+
+// reconnectBackoff is the delay before each reconnection: from min,
+// multiplied by multiplier after each failure in a row, capped at max, with up
+// to a fifth removed at random so that devices failing together do not retry
+// together.
+type reconnectBackoff struct {
+	min, max   time.Duration
+	multiplier float64
+	rand       func() float64
+	n          int
+}
+
+func (b *reconnectBackoff) next() time.Duration {
+	b.n++
+	d := float64(b.min) * math.Pow(b.multiplier, float64(b.n-1))
+	d = min(d, float64(b.max))
+	return time.Duration(d * (1 - 0.2*b.rand()))
+}
+
+func (b *reconnectBackoff) reset() { b.n = 0 }
 
 // session dials and runs one connection until it fails or ctx ends.
 func (d *Device) session(ctx context.Context) error {
@@ -228,7 +305,8 @@ func (d *Device) session(ctx context.Context) error {
 	dialer := net.Dialer{Timeout: d.spec.ConnectTimeout}
 	conn, err := dialer.DialContext(ctx, "tcp", d.spec.Address)
 	if err != nil {
-		return err // "dial tcp 127.0.0.1:5025: connect: connection refused"
+		// "dial tcp 127.0.0.1:5025: connect: connection refused"
+		return unreachableError{err}
 	}
 	// A blocked read or write ends when ctx does.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -236,6 +314,9 @@ func (d *Device) session(ctx context.Context) error {
 		stop()
 		conn.Close()
 	}()
+	if !sleepCtx(ctx, d.spec.ConnectDelay) {
+		return ctx.Err()
+	}
 	lc := newLineConn(conn, &d.spec)
 	switch d.spec.Driver {
 	case DriverLines:
@@ -284,13 +365,23 @@ func (d *Device) publishBadFor(chans []*ChannelSpec, q telemetry.Quality, reason
 }
 
 // send calls the device's mailbox with a command and waits for its result: at
-// most the lock timeout for its turn, then the command's own reply timeout.
+// most the lock timeout for its turn, then until the reply, within the
+// command's Timeout and the caller's deadline (which fail the call with
+// context.DeadlineExceeded, never cutting the exchange).
 func (d *Device) send(ctx context.Context, cmd Command) (Reply, error) {
 	if st := d.Info().State; st != Connected {
 		return Reply{}, fmt.Errorf("device %s is %s: %w", d.spec.Name, st, ErrNotConnected)
 	}
 	if _, err := d.render(cmd); err != nil {
 		return Reply{}, err
+	}
+	if cmd.Timeout > 0 {
+		// The command's timeout bounds how long its caller waits; the
+		// exchange itself, once started, runs to its end (or the reply
+		// timeout) on the device's lane, so the connection stays in step.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cmd.Timeout)
+		defer cancel()
 	}
 	v, err := d.mb.Call(ctx, cmd)
 	rep, _ := v.(Reply)
@@ -333,7 +424,7 @@ func (d *Device) Abort(reason string) (string, error) {
 func qualityOf(err error) telemetry.Quality {
 	var ne net.Error
 	switch {
-	case errors.Is(err, errParse):
+	case errors.Is(err, errParse), errors.Is(err, errOutOfStep):
 		return telemetry.ParseError
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return telemetry.Timeout
@@ -345,3 +436,26 @@ func qualityOf(err error) telemetry.Quality {
 }
 
 var errParse = errors.New("unparsable reply")
+
+// unreachableError is a failed dial: its message is the dial's, and it is
+// errUnreachable.
+type unreachableError struct{ err error }
+
+func (e unreachableError) Error() string        { return e.err.Error() }
+func (e unreachableError) Unwrap() error        { return e.err }
+func (e unreachableError) Is(target error) bool { return target == errUnreachable }
+
+// sleepCtx waits for d; it reports false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -7,18 +7,48 @@
 // # Drivers
 //
 //   - scpi: query/reply text on one serialised lane, one outstanding request at
-//     a time. Channels with the same period are polled in one cycle, their
-//     queries joined with ';' into one round trip; channels with the same query
-//     and reply format share one query, the format's values going to several
-//     channels (see ReplyFormat: scanf-like conversions or named regular
-//     expressions). Writes are confirmed with *OPC? by default.
+//     a time, with reply accounting (below). Channels with the same period are
+//     polled in one cycle, one query per line, or, when the model says the
+//     instrument takes joined messages (MaxJoin), their queries joined with ';'
+//     into one round trip; channels with the same query and reply format share
+//     one query, the format's values going to several channels (see
+//     ReplyFormat: scanf-like conversions or named regular expressions).
+//     Writes are confirmed with *OPC? by default, or acknowledged (WriteAck).
 //   - lines: the device pushes lines (key=value pairs, CSV with a header, or one
 //     JSON object per line); every line is read and published. Silence longer
 //     than the idle timeout is a TIMEOUT.
 //   - modbus: Modbus TCP holding and input registers, coils and discrete
-//     inputs, with data types, word order and linear scaling; commands write
-//     one channel's register or coil.
+//     inputs, with data types, word order and linear scaling; adjacent
+//     registers of one period are read in one request (MaxBlock, MaxGap);
+//     commands write one channel's holding register or coil, in the channel's
+//     units: the register gets (value − offset) / scale.
 //
+// # Reply accounting
+//
+// For every line it writes (poll, init line, command, read-back query,
+// confirmation) the scpi driver knows how many lines come back and reads
+// exactly those: the echo (Echo), one reply for a line holding a query, one
+// acknowledgement for a write (WriteAck) or nothing, which is then checked
+// (no line may follow an unconfirmed write for a moment). ErrorReply can stand
+// in for any reply: the instrument refused that line (an *InstrumentError for
+// a command, COMM_ERROR for a poll), and the count is kept. Unsolicited lines
+// are skipped wherever they arrive. A reply that does not fit what was asked
+// (does not parse, wrong number of parts, a confirmation that is not 1, a line
+// nobody asked for, the query repeated) is never published as GOOD for any
+// channel: the device is out of step, every channel gets PARSE_ERROR quoting
+// the reply, the session ends so the connection is made again (any late reply
+// goes with the old one), and it is counted (Info.OutOfStep and a metric).
+// Whatever the model, a reply is not attributed to the wrong query.
+//
+// # Arguments and callers
+//
+// A command's arguments are checked before anything is sent: finite numbers
+// in range, strings matching their Pattern (default DefaultStringPattern:
+// printable, no ';'), raw lines printable and at most MaxLineBytes. A caller's
+// deadline, or the Command's Timeout, bounds how long the caller waits, never
+// the exchange: a caller that gives up gets context.DeadlineExceeded while the
+// device reads the reply to its end, so the connection stays in step.
+
 // # Scheduling
 //
 // Devices do not run a timer each. The Manager runs one scheduler goroutine per
@@ -45,12 +75,13 @@
 // turns into a gap: every channel of the device is published with a bad quality
 // (COMM_ERROR, TIMEOUT, PARSE_ERROR, DISCONNECTED) and the device's State moves
 // to Backoff, with the time of the next attempt. Reconnection uses capped,
-// jittered exponential backoff that resets once a connection has stayed up, and
-// re-runs the init sequence. A reply that does not match its format is a
-// PARSE_ERROR sample keeping the reply (bounded) in Sample.Err; the connection
-// stays. A reply timeout ends the connection: whatever the device still had to
-// say is flushed with it, so a late reply can never be read as the answer to a
-// later request.
+// jittered exponential backoff (BackoffMin, BackoffMultiplier, BackoffMax) that
+// resets once a connection has stayed up, and re-runs the init sequence; while
+// it waits, a TCP connect probes the address every ProbeInterval, and once the
+// instrument has been unreachable, the first probe that connects ends the
+// wait. A reply that does not fit puts the device out of step (above). A reply
+// timeout ends the connection: whatever the device still had to say is flushed
+// with it, so a late reply can never be read as the answer to a later request.
 //
 // Connection failures are expected and handled inside the process; a panic or a
 // bug makes Serve return, and the supervisor that runs the process restarts it.

@@ -22,7 +22,7 @@ func fast(s devicemgr.Spec) devicemgr.Spec {
 	return s
 }
 
-func TestSCPIReplyFormatsReadSeveralChannelsAndKeepBadReplies(t *testing.T) {
+func TestSCPIReplyFormatsReadSeveralChannels(t *testing.T) {
 	psu := simtest.SCPI(t, "psu", sim.Options{Seed: 3})
 	r := start(t, fast(devicemgr.Spec{
 		Name: "psu", Address: psu.Addr(), Driver: devicemgr.DriverSCPI,
@@ -32,40 +32,76 @@ func TestSCPIReplyFormatsReadSeveralChannelsAndKeepBadReplies(t *testing.T) {
 			{Name: "volts", Query: "MEAS:VOLT?;MEAS:CURR?", Reply: "%f;%f", Index: 0, Period: 20 * time.Millisecond},
 			{Name: "amps", Query: "MEAS:VOLT?;MEAS:CURR?", Reply: "%f;%f", Index: 1, Period: 20 * time.Millisecond},
 			{Name: "serial", Query: "*IDN?", Reply: `re:(?P<maker>[^,]+),(?P<model>[^,]+),(?P<serial>[^,]+),.*`, Key: "serial", Type: "string", Period: 50 * time.Millisecond},
-			// The error queue answers `0,"No error"`: not an integer.
-			{Name: "errors", Query: "SYST:ERR?", Reply: "%d", Type: "int", Period: 50 * time.Millisecond},
+			{Name: "errors", Query: "SYST:ERR?", Reply: `re:(?P<errors>[-+]?\d+),".*"`, Type: "int", Period: 50 * time.Millisecond},
 		},
 	}))
 	got := r.until("10 volts samples", func(s telemetry.Sample) bool { return s.Channel == "volts" && s.Seq == 10 })
-	var sawSerial, sawParse bool
+	got = append(got, r.until("an errors sample", func(s telemetry.Sample) bool { return s.Channel == "errors" })...)
+	seen := map[string]bool{}
 	for _, s := range got {
+		if s.Quality != telemetry.Good {
+			t.Fatalf("bad sample %v", s)
+		}
+		seen[s.Channel] = true
 		switch s.Channel {
 		case "volts":
-			if s.Quality != telemetry.Good || math.Abs(s.Value.F-sim.DefaultSetPoint) > 0.5 {
+			if math.Abs(s.Value.F-sim.DefaultSetPoint) > 0.5 {
 				t.Fatalf("volts %v", s)
 			}
 		case "amps":
-			if s.Quality != telemetry.Good || s.Value.F < 0.5 || s.Value.F > 2 {
+			if s.Value.F < 0.5 || s.Value.F > 2 {
 				t.Fatalf("amps %v", s)
 			}
 		case "serial":
-			sawSerial = true
 			if s.Value.S != sim.Serial("psu") {
 				t.Fatalf("serial %v, want %s", s, sim.Serial("psu"))
 			}
 		case "errors":
-			sawParse = true
-			if s.Quality != telemetry.ParseError || !strings.Contains(s.Err, `0,\"No error\"`) {
-				t.Fatalf("errors %v: want PARSE_ERROR keeping the reply", s)
+			if s.Value.I != 0 {
+				t.Fatalf("errors %v, want 0", s)
 			}
 		}
 	}
-	if !sawSerial || !sawParse {
-		r.until("serial and errors samples", func(s telemetry.Sample) bool { return s.Channel == "errors" })
+	if !seen["serial"] {
+		r.until("a serial sample", func(s telemetry.Sample) bool { return s.Channel == "serial" && s.Quality == telemetry.Good })
 	}
 	info := r.waitState("psu", devicemgr.Connected)
 	if info.Tags["area"] != "vacuum" {
 		t.Fatalf("tags %v", info.Tags)
+	}
+}
+
+// TestReplyThatDoesNotFitPutsTheDeviceOutOfStep: a reply that does not fit its
+// channel (here `0,"No error"` for a %d) is never published as GOOD, for that
+// channel or any other of its line; the device is out of step, reconnects
+// (counted) and every channel carries the reply in its error.
+func TestReplyThatDoesNotFitPutsTheDeviceOutOfStep(t *testing.T) {
+	psu := simtest.SCPI(t, "psu", sim.Options{Seed: 3})
+	spec := fast(devicemgr.Spec{
+		Name: "psu", Address: psu.Addr(), Driver: devicemgr.DriverSCPI, MaxJoin: 4,
+		Channels: []devicemgr.ChannelSpec{
+			{Name: "volts", Query: "MEAS:VOLT?", Period: 20 * time.Millisecond},
+			{Name: "errors", Query: "SYST:ERR?", Reply: "%d", Type: "int", Period: 20 * time.Millisecond},
+		},
+	})
+	r := start(t, spec)
+	got := r.until("an out-of-step sample", func(s telemetry.Sample) bool {
+		return s.Quality == telemetry.ParseError && strings.Contains(s.Err, "out of step") && strings.Contains(s.Err, `0,\"No error\"`)
+	})
+	for _, s := range got {
+		if s.Quality == telemetry.Good {
+			t.Fatalf("GOOD sample %v from a line whose reply did not fit", s)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for info, _ := r.mgr.Get("psu"); info.OutOfStep < 2; info, _ = r.mgr.Get("psu") {
+		if time.Now().After(deadline) {
+			t.Fatalf("out of step %d times, want it counted at each reconnect", info.OutOfStep)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if info, _ := r.mgr.Get("psu"); !strings.Contains(info.LastError, "out of step") {
+		t.Fatalf("last error %q", info.LastError)
 	}
 }
 

@@ -27,6 +27,10 @@ import (
 //
 // A regular expression must match the whole reply; each named group
 // (?P<name>...) is a value, found by its name.
+//
+// A format without conversions ("OK") or a regular expression without named
+// groups ("re:OK|DONE") yields no value: it only checks the reply, as an
+// acknowledgement does.
 type ReplyFormat struct {
 	src   string
 	items []fmtItem
@@ -68,6 +72,9 @@ func CompileReplyFormat(src string) (*ReplyFormat, error) {
 	if len(src) > 1024 {
 		return nil, fmt.Errorf("format longer than 1024 bytes")
 	}
+	if src == "" || src == "re:" {
+		return nil, fmt.Errorf("empty format")
+	}
 	if rest, ok := strings.CutPrefix(src, "re:"); ok {
 		re, err := regexp.Compile(`^(?:` + rest + `)\s*$`)
 		if err != nil {
@@ -78,9 +85,6 @@ func CompileReplyFormat(src string) (*ReplyFormat, error) {
 			if name != "" {
 				n++
 			}
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("regular expression %q has no named group (?P<name>...)", rest)
 		}
 		return &ReplyFormat{src: src, re: re, n: n}, nil
 	}
@@ -132,9 +136,6 @@ func CompileReplyFormat(src string) (*ReplyFormat, error) {
 		}
 	}
 	flush()
-	if f.n == 0 {
-		return nil, fmt.Errorf("format %q has no conversion", src)
-	}
 	return f, nil
 }
 

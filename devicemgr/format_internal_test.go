@@ -50,9 +50,42 @@ func TestReplyFormats(t *testing.T) {
 	if got, _ := v.Name("i"); err != nil || got != "1.5" {
 		t.Fatalf("regexp: %v %v", v, err)
 	}
-	for _, bad := range []string{"", "plain", "%q", "%", "%*", "re:(", "re:[0-9]+"} {
+	for _, bad := range []string{"", "re:", "%q", "%", "%*", "re:("} {
 		if _, err := CompileReplyFormat(bad); err == nil {
 			t.Errorf("format %q accepted", bad)
+		}
+	}
+}
+
+// TestLiteralReplyFormats: a format without conversions (an acknowledgement
+// such as "OK") or a regular expression without named groups checks the reply
+// and yields no value.
+func TestLiteralReplyFormats(t *testing.T) {
+	for _, tc := range []struct {
+		format string
+		ok, no []string
+	}{
+		{"OK", []string{"OK", "OK  "}, []string{"ERR", "OK1", "1", ""}},
+		{"re:OK", []string{"OK"}, []string{"ok", "NOK"}},
+		{"re:OK|DONE", []string{"OK", "DONE"}, []string{"OKDONE"}},
+		{"READY %%", []string{"READY %"}, []string{"READY"}},
+	} {
+		f, err := CompileReplyFormat(tc.format)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.format, err)
+		}
+		if f.NumValues() != 0 {
+			t.Errorf("%q yields %d values, want none", tc.format, f.NumValues())
+		}
+		for _, r := range tc.ok {
+			if _, err := f.Match(r); err != nil {
+				t.Errorf("%q refused %q: %v", tc.format, r, err)
+			}
+		}
+		for _, r := range tc.no {
+			if _, err := f.Match(r); err == nil {
+				t.Errorf("%q accepted %q", tc.format, r)
+			}
 		}
 	}
 }

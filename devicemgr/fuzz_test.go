@@ -63,8 +63,9 @@ func FuzzModbusDecode(f *testing.F) {
 }
 
 // FuzzPollReply feeds arbitrary device replies to a joined poll of four
-// channels: it must never panic, and a reply line publishes exactly one sample
-// per channel, each either good or a PARSE_ERROR keeping the reason.
+// channels: it must never panic, and a reply line either fits (four GOOD
+// samples, one per channel) or puts the device out of step (an error that
+// ends the session) without publishing any GOOD sample.
 func FuzzPollReply(f *testing.F) {
 	f.Add("12.0034;1.2003;12;1\n")
 	f.Add("12.0;;x;1\r\n")
@@ -72,7 +73,7 @@ func FuzzPollReply(f *testing.F) {
 	f.Add("no terminator")
 	f.Fuzz(func(t *testing.T, reply string) {
 		pub := &discardPublisher{}
-		m, err := New([]Spec{{Name: "psu", Address: "127.0.0.1:1", Driver: DriverSCPI, Channels: []ChannelSpec{
+		m, err := New([]Spec{{Name: "psu", Address: "127.0.0.1:1", Driver: DriverSCPI, MaxJoin: 4, Channels: []ChannelSpec{
 			{Name: "v", Query: "V?", Period: time.Second},
 			{Name: "i", Query: "I?", Period: time.Second},
 			{Name: "s", Query: "S?", Period: time.Second, Type: "int"},
@@ -85,8 +86,11 @@ func FuzzPollReply(f *testing.F) {
 		g := d.pollGroups()[0]
 		lc := newLineConn(&cannedConn{reply: []byte(reply)}, &d.spec)
 		err = d.poll(lc, g)
-		if err == nil && pub.n != 4 {
-			t.Fatalf("reply %q: %d samples published, want 4", reply, pub.n)
+		switch {
+		case err == nil && (pub.n != 4 || pub.good != 4):
+			t.Fatalf("reply %q: %d samples published (%d GOOD), want 4 GOOD", reply, pub.n, pub.good)
+		case err != nil && pub.good != 0:
+			t.Fatalf("reply %q: %v, yet %d GOOD samples published", reply, err, pub.good)
 		}
 		if got, want := splitReplies(nil, reply), strings.Split(reply, ";"); !slices.Equal(got, want) {
 			t.Fatalf("splitReplies(%q) = %q, want %q", reply, got, want)

@@ -28,6 +28,9 @@ type lineConn struct {
 	// call checks it after setting its deadline (see interruptOn). Atomic: a
 	// pushing device's reader goroutine reads while commands are written.
 	abort atomic.Pointer[abortState]
+	// partial is what a read that timed out had received of a line (the
+	// reader drops it), for expectSilence; "" after any other read.
+	partial string
 }
 
 type abortState struct {
@@ -139,6 +142,7 @@ func (l *lineConn) readLine(timeout time.Duration) (string, error) {
 func (l *lineConn) read(timeout time.Duration) (string, error) {
 	delim := l.in[len(l.in)-1]
 	var buf []byte
+	l.partial = ""
 	for {
 		chunk, err := l.r.ReadSlice(delim)
 		if err == nil {
@@ -170,7 +174,14 @@ func (l *lineConn) read(timeout time.Duration) (string, error) {
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
+			if len(buf)+len(chunk) > 0 {
+				l.partial = clip(l.decode(append(buf, chunk...)))
+				return "", fmt.Errorf("no complete reply within %v (got %q): %w", timeout, l.partial, ErrTimeout)
+			}
 			return "", fmt.Errorf("no reply within %v: %w", timeout, ErrTimeout)
+		}
+		if len(buf)+len(chunk) > 0 {
+			return "", fmt.Errorf("read: %w after a partial line %q", err, clip(l.decode(append(buf, chunk...))))
 		}
 		return "", fmt.Errorf("read: %w", err)
 	}
@@ -187,18 +198,16 @@ func (l *lineConn) decode(b []byte) string {
 	return sb.String()
 }
 
-// query writes a line and reads the reply: the whole round trip must finish
-// within timeout. One deadline covers both directions, so a poll costs one
-// deadline update (one runtime timer change) rather than one per direction.
-func (l *lineConn) query(s string, timeout time.Duration) (string, error) {
+// send writes a line and sets one deadline, timeout from now, for both
+// directions: what the instrument answers must arrive within it too. One
+// deadline per exchange costs one runtime timer change rather than one per
+// direction.
+func (l *lineConn) send(s string, timeout time.Duration) error {
 	if err := l.c.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return "", err
+		return err
 	}
 	if err := l.aborted(false); err != nil {
-		return "", fmt.Errorf("query %q: %w", clip(s), err)
+		return fmt.Errorf("write %q: %w", clip(s), err)
 	}
-	if err := l.write(s); err != nil {
-		return "", err
-	}
-	return l.read(timeout)
+	return l.write(s)
 }

@@ -13,8 +13,12 @@ import (
 // from a line is not published for that line. Silence longer than
 // IdleTimeout ends the session with TIMEOUT.
 func (d *Device) runLines(ctx context.Context, lc *lineConn) error {
-	if err := d.runInit(lc); err != nil {
-		return err
+	// The device's input is its pushed stream: init lines are written, and
+	// nothing is read back for them.
+	for i, line := range d.spec.Init {
+		if err := lc.writeLine(line, d.spec.ReplyTimeout); err != nil {
+			return fmt.Errorf("init[%d] %q: %w", i, line, err)
+		}
 	}
 	d.setConnected(d.spec.Identify)
 	d.m.opts.Logger.Info("device connected", "device", d.spec.Name)
@@ -60,7 +64,7 @@ func (d *Device) runLines(ctx context.Context, lc *lineConn) error {
 			// Pushing devices take commands without a reply: their input is the
 			// pushed stream, read by the reader goroutine.
 			for {
-				served, err := d.serveOne(func(req *request) error { return d.execute(lc, req, false) })
+				served, err := d.serveOne(func(req *request) error { return d.executePush(lc, req) })
 				if err != nil {
 					return err
 				}

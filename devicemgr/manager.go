@@ -124,10 +124,13 @@ func seedFor(name string) uint64 {
 }
 
 type metrics struct {
-	polls     *prometheus.CounterVec
-	overruns  *prometheus.CounterVec
-	failures  *prometheus.CounterVec
-	connected prometheus.Gauge
+	polls       *prometheus.CounterVec
+	overruns    *prometheus.CounterVec
+	failures    *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+	unsolicited *prometheus.CounterVec
+	outOfStep   *prometheus.CounterVec
+	connected   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -141,12 +144,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchyard_device_failures_total", Help: "Connection failures, by device and quality.",
 		}, []string{"device", "quality"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_device_requests_total", Help: "Requests sent to instruments (SCPI lines that expect an answer, Modbus requests), by device.",
+		}, []string{"device"}),
+		unsolicited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_device_unsolicited_lines_total", Help: "Lines an instrument sent on its own, matching its model's unsolicited format, skipped; by device.",
+		}, []string{"device"}),
+		outOfStep: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_device_out_of_step_total", Help: "Times a device's reply did not fit what was asked and the connection was resynchronised, by device.",
+		}, []string{"device"}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchyard_devices_connected", Help: "Devices currently connected.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.polls, m.overruns, m.failures, m.connected)
+		reg.MustRegister(m.polls, m.overruns, m.failures, m.requests, m.unsolicited, m.outOfStep, m.connected)
 	}
 	return m
 }

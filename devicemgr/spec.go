@@ -37,11 +37,50 @@ type Spec struct {
 	// Init lines are sent after every (re)connect, in order. A line ending in '?'
 	// waits for (and discards) its reply.
 	Init []string
-	// WriteConfirm is appended (after ';') to a command that has no reply of its
-	// own, and its reply awaited, so SendCommand returns only once the instrument
-	// has executed the command. Default "*OPC?" for SCPI; "-" sends writes
-	// unconfirmed. Not used by the lines driver.
+	// WriteConfirm is a query sent after a write that has no reply of its own
+	// (joined to it with ';' when MaxJoin allows, else as the next line), whose
+	// reply must be 1, so SendCommand returns only once the instrument has
+	// executed the write. Default "*OPC?" for SCPI, none when WriteAck is set
+	// (the acknowledgement says so already); "-" sends writes unconfirmed. Not
+	// used by the lines driver.
 	WriteConfirm string
+	// WriteAck is the reply format of the line an instrument answers every
+	// write with (init lines, commands, read-back writes), such as "OK". Empty:
+	// the instrument answers queries only. See the package doc, "Reply
+	// accounting".
+	WriteAck string
+	// ErrorReply is the form of the instrument's error reply, which can come
+	// instead of any reply or acknowledgement: text in which {message} stands
+	// for the instrument's message ("ERR {message}"), or "re:" and a regular
+	// expression whose group "message", if any, is the message. A command so
+	// answered fails with an *InstrumentError; a poll so answered gives its
+	// channels COMM_ERROR with the message. Empty: none.
+	ErrorReply string
+	// ErrorQuery, such as "SYST:ERR?", is asked after every write (command or
+	// init line) until it answers code 0 (SCPI: `0,"No error"`); a non-zero
+	// code fails the write with an *InstrumentError carrying the text.
+	ErrorQuery string
+	// Echo: the instrument sends every line it receives back before answering
+	// it; the echo is read and checked.
+	Echo bool
+	// Unsolicited is the reply format of lines the instrument sends on its
+	// own; wherever they arrive they are skipped (and counted), never taken as
+	// a reply. Empty: any line that was not asked for puts the device out of
+	// step.
+	Unsolicited string
+	// MaxJoin is how many queries may be joined with ';' into one line (and
+	// whether a write may carry its confirmation). Default 1: one query per
+	// line, since an instrument that has not said it accepts joined messages
+	// may refuse them.
+	MaxJoin int
+	// ConnectDelay is waited after connecting, before the first line (for
+	// instruments or serial bridges not ready at once). Default 0.
+	ConnectDelay time.Duration
+	// ProbeInterval: while a device waits out its backoff, a TCP connect
+	// probes the instrument's address this often; once the instrument has
+	// been unreachable, a probe that connects ends the wait (it is back).
+	// Default 500ms; negative: no probe.
+	ProbeInterval time.Duration
 	// InTerminator ends every line read; OutTerminator every line written.
 	// Defaults "\n" (a "\r\n" is accepted as "\n" too) and "\n".
 	InTerminator, OutTerminator string
@@ -66,6 +105,15 @@ type Spec struct {
 	LockTimeout time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay. Defaults 250ms and 10s.
 	BackoffMin, BackoffMax time.Duration
+	// BackoffMultiplier grows the delay after each failure in a row. Default 2.
+	BackoffMultiplier float64
+	// MaxBlock bounds how many Modbus registers (or coils) one read request
+	// spans when adjacent channels of one period are read together. Default
+	// 64 (the protocol allows 125 registers); 1 reads every channel alone.
+	MaxBlock int
+	// MaxGap is how many unused registers a block may span between two
+	// channels. Default 8; negative: none.
+	MaxGap int
 }
 
 // ChannelSpec describes one channel.
@@ -135,14 +183,29 @@ type ArgSpec struct {
 	HasMin, HasMax bool
 	// Values lists the allowed values of an enum.
 	Values []string
+	// Pattern is a regular expression (RE2 syntax) a string argument must
+	// match in full. Default DefaultStringPattern: printable text without ';'
+	// (which would start another command on most instruments).
+	Pattern string
+	// Unit of a numeric argument, for display.
+	Unit string
 }
+
+// DefaultStringPattern is what a string argument may hold unless its Pattern
+// says otherwise: printable characters except ';' — no control bytes, no line
+// breaks, no bidirectional-override or other format characters.
+const DefaultStringPattern = `[^;\p{C}\p{Zl}\p{Zp}]*`
+
+// MaxLineBytes bounds a line sent to an instrument: a raw line, or a rendered
+// command.
+const MaxLineBytes = 4096
 
 func (s *Spec) withDefaults() Spec {
 	c := *s
 	if c.Identify == "" && c.Driver == DriverSCPI {
 		c.Identify = "*IDN?"
 	}
-	if c.WriteConfirm == "" && c.Driver == DriverSCPI {
+	if c.WriteConfirm == "" && c.Driver == DriverSCPI && c.WriteAck == "" {
 		c.WriteConfirm = "*OPC?"
 	}
 	if c.WriteConfirm == "-" {
@@ -183,6 +246,23 @@ func (s *Spec) withDefaults() Spec {
 	}
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = c.BackoffMin
+	}
+	if c.BackoffMultiplier < 1 {
+		c.BackoffMultiplier = 2
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = 500 * time.Millisecond
+	}
+	if c.MaxJoin < 1 {
+		c.MaxJoin = 1
+	}
+	if c.MaxBlock < 1 {
+		c.MaxBlock = 64
+	}
+	if c.MaxGap < 0 {
+		c.MaxGap = 0
+	} else if c.MaxGap == 0 {
+		c.MaxGap = 8
 	}
 	if s.Tags != nil {
 		c.Tags = make(map[string]string, len(s.Tags))

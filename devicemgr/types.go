@@ -63,6 +63,9 @@ type Info struct {
 	// Overruns counts poll cycles that took longer than their period (their
 	// missed slots are skipped, not queued).
 	Overruns uint64
+	// OutOfStep counts the times a reply did not fit what was asked and the
+	// device reconnected to resynchronise.
+	OutOfStep uint64
 	// ChangedAt is when State last changed.
 	ChangedAt time.Time
 	// Node is, in a cluster, the node that owns the device; the device
@@ -96,10 +99,14 @@ func (i Info) Summary() string {
 // Command is a request to send to a device: a configured command by Name with Args,
 // or a Raw line. A Raw line ending in '?' waits for a reply.
 type Command struct {
-	Name    string
-	Raw     string
-	Args    []string
-	Timeout time.Duration // zero means the device's reply timeout
+	Name string
+	Raw  string
+	Args []string
+	// Timeout bounds how long the caller waits (context.DeadlineExceeded
+	// after it, the exchange itself still read to its end); longer than the
+	// device's reply timeout, it also gives a slow command more time to
+	// answer. Zero: no bound but the caller's context.
+	Timeout time.Duration
 }
 
 // String describes the command for logs and the supervision tree, e.g.
@@ -132,6 +139,35 @@ var (
 	// ErrNotSettled: a write's read-back channel did not come within its
 	// tolerance of the set value in time.
 	ErrNotSettled = errors.New("read-back did not settle")
-	// ErrBadReply: the device's reply to a command did not match its format.
-	ErrBadReply = errors.New("reply does not match the command's format")
+	// ErrBadReply: the instrument's reply to a command did not fit what was
+	// asked (its reply format, the acknowledgement, ...); the device is then
+	// out of step and reconnects.
+	ErrBadReply = errors.New("the reply does not fit what was asked")
+	// ErrInstrument: the instrument refused a command or reported an error
+	// (see InstrumentError).
+	ErrInstrument = errors.New("the instrument reported an error")
 )
+
+// InstrumentError is an error the instrument itself reported for a command:
+// an error reply (the model's error_reply, such as "ERR rate/volume not
+// set") or a non-zero code from its error queue (error_query). It wraps
+// ErrInstrument.
+type InstrumentError struct {
+	Device  string
+	Command string // the command as called, e.g. "set_rate 5" or `raw "RATE 5"`
+	Message string // the instrument's own text
+}
+
+// Error returns "device D, command C: the instrument reported: MESSAGE".
+func (e *InstrumentError) Error() string {
+	return fmt.Sprintf("device %s, command %s: the instrument reported: %s", e.Device, e.Command, e.Message)
+}
+
+// Unwrap returns ErrInstrument.
+func (e *InstrumentError) Unwrap() error { return ErrInstrument }
+
+// ErrorMetadata names the device, the command and the instrument's message
+// (for the API's error details).
+func (e *InstrumentError) ErrorMetadata() map[string]string {
+	return map[string]string{"device": e.Device, "command": e.Command, "instrument_message": e.Message}
+}

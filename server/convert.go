@@ -3,7 +3,6 @@ package server
 import (
 	"maps"
 	"math"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -290,13 +289,16 @@ func commandInfoToProto(specs []devicemgr.CommandSpec) []*pb.CommandInfo {
 		ci := &pb.CommandInfo{
 			Name:     c.Name,
 			Role:     c.Role,
-			HasReply: c.Reply || c.ReplyFormat != "" || strings.HasSuffix(c.Template, "?"),
+			HasReply: c.HasReply(),
 			Readback: c.Readback,
 		}
 		for _, a := range c.Args {
-			ai := &pb.ArgumentInfo{Name: a.Name, Type: a.Type, Choices: append([]string(nil), a.Values...)}
+			ai := &pb.ArgumentInfo{Name: a.Name, Type: a.Type, Choices: append([]string(nil), a.Values...), Unit: a.Unit}
 			if ai.Type == "" {
 				ai.Type = "float"
+			}
+			if ai.Type == "string" {
+				ai.Pattern = a.EffectivePattern()
 			}
 			if a.HasMin {
 				ai.Min = proto.Float64(a.Min)

@@ -101,3 +101,25 @@ func BenchmarkSubscribeBatch(b *testing.B) {
 	b.ReportMetric(float64(size), "bytes/batch")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/sample")
 }
+
+// TestCommandInfoNamesPatternsAndUnits: a form can check a string argument
+// before sending it: its pattern (the configured one, or the server's safe
+// default) and a numeric argument's unit are in the command info.
+func TestCommandInfoNamesPatternsAndUnits(t *testing.T) {
+	got := commandInfoToProto([]devicemgr.CommandSpec{{
+		Name: "label", Template: "DISP:TEXT {text};RATE {rate};MODE {mode}",
+		Args: []devicemgr.ArgSpec{
+			{Name: "text", Type: "string"},
+			{Name: "rate", Unit: "ml/min", Min: 0, HasMin: true},
+			{Name: "mode", Type: "string", Pattern: "[A-Z]{1,8}"},
+		},
+	}})
+	want := []*pb.CommandInfo{{Name: "label", Args: []*pb.ArgumentInfo{
+		{Name: "text", Type: "string", Pattern: devicemgr.DefaultStringPattern},
+		{Name: "rate", Type: "float", Min: proto.Float64(0), Unit: "ml/min"},
+		{Name: "mode", Type: "string", Pattern: "[A-Z]{1,8}"},
+	}}}
+	if len(got) != 1 || !proto.Equal(got[0], want[0]) {
+		t.Fatalf("command info = %v, want %v", got, want)
+	}
+}

@@ -136,6 +136,8 @@ func statusOf(err error) (connect.Code, pb.ErrorReason) {
 		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_NOT_SETTLED
 	case errors.Is(err, devicemgr.ErrBadReply):
 		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_BAD_REPLY
+	case errors.Is(err, devicemgr.ErrInstrument):
+		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_INSTRUMENT_ERROR
 	case errors.Is(err, errNoEvents), errors.Is(err, errNoRestart), errors.Is(err, errNotClustered):
 		return connect.CodeUnimplemented, pb.ErrorReason_ERROR_REASON_NOT_SUPPORTED
 	case errors.Is(err, supervisor.ErrNotFound):

@@ -35,6 +35,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("call y: %w: %w", supervisor.ErrRestarted, devicemgr.ErrNotConnected), connect.CodeUnavailable, "PROCESS_RESTARTED"},
 		{fmt.Errorf("set_volt: %w", devicemgr.ErrNotSettled), connect.CodeFailedPrecondition, "NOT_SETTLED"},
 		{fmt.Errorf("query: %w", devicemgr.ErrBadReply), connect.CodeFailedPrecondition, "BAD_REPLY"},
+		{&devicemgr.InstrumentError{Device: "pump", Command: "start", Message: "rate/volume not set"}, connect.CodeFailedPrecondition, "INSTRUMENT_ERROR"},
 		{errShuttingDown, connect.CodeUnavailable, "SHUTTING_DOWN"},
 		{fmt.Errorf("send: %w", context.Canceled), connect.CodeCanceled, "CANCELLED"},
 		{context.DeadlineExceeded, connect.CodeDeadlineExceeded, "DEADLINE_EXCEEDED"},
@@ -74,6 +75,12 @@ func TestErrorMapping(t *testing.T) {
 	if md["field"] != "selector.devices[2]" {
 		t.Errorf("field error metadata = %v, want field selector.devices[2]", md)
 	}
+	ie := &devicemgr.InstrumentError{Device: "pump", Command: "start", Message: "rate/volume not set"}
+	for _, md := range []map[string]string{errorInfoOf(t, status.Convert(grpcError(ie))).GetMetadata(), connectInfoOf(t, connectError(ie)).GetMetadata()} {
+		if md["device"] != "pump" || md["command"] != "start" || md["instrument_message"] != "rate/volume not set" {
+			t.Errorf("instrument error metadata = %v", md)
+		}
+	}
 	msg := status.Convert(grpcError(fmt.Errorf("device %q: %w", "psu9", devicemgr.ErrNotFound))).Message()
 	if msg != `device "psu9": no such device` {
 		t.Errorf("message = %q; the wrapped detail must survive", msg)
@@ -103,6 +110,22 @@ func connectReason(err error) string {
 		}
 	}
 	return ""
+}
+
+func connectInfoOf(t *testing.T, err error) *errdetails.ErrorInfo {
+	t.Helper()
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		for _, d := range ce.Details() {
+			if v, derr := d.Value(); derr == nil {
+				if info, ok := v.(*errdetails.ErrorInfo); ok {
+					return info
+				}
+			}
+		}
+	}
+	t.Fatalf("%v has no ErrorInfo", err)
+	return nil
 }
 
 func errorInfoOf(t *testing.T, st *status.Status) *errdetails.ErrorInfo {

@@ -19,6 +19,8 @@ var faultParamNames = []string{"clear", "refuse", "drop", "hang", "garbage", "sl
 type instrumentView struct {
 	Name     string     `json:"name"`
 	Kind     Kind       `json:"kind"`
+	Model    string     `json:"model"`                 // the device model in examples/models
+	Habits   string     `json:"personality,omitempty"` // how a power supply talks, e.g. "ack nojoin"
 	Address  string     `json:"address"`
 	Faults   faultsView `json:"faults"`
 	SetPoint *float64   `json:"set_point,omitempty"` // V for power supplies, °C for temperature controllers
@@ -39,6 +41,7 @@ func viewOf(i *Instrument) instrumentView {
 	v := instrumentView{
 		Name:     i.name,
 		Kind:     i.kind,
+		Model:    i.ModelName(),
 		Address:  i.addr,
 		Faults:   faultsView{Refuse: f.Refuse, Hang: f.Hang, Garbage: f.Garbage, Slow: f.Slow.String()},
 		Counters: i.Counters(),
@@ -46,6 +49,7 @@ func viewOf(i *Instrument) instrumentView {
 	if i.psu != nil {
 		sp, on := i.psu.state()
 		v.SetPoint, v.Output = &sp, &on
+		v.Habits = i.pers.String()
 	}
 	if i.tc != nil {
 		sp := i.TemperatureSetPoint()

@@ -72,6 +72,21 @@
 // lines such as "1,100.0012,1"; the thermometer lines such as
 // {"seq":1,"temp_c":21.532,"probe":"PT100"}.
 //
+// # Personalities
+//
+// A power supply can have a Personality (Options.Personality): how it talks,
+// beside what it does, like real instruments that are not SCPI-tidy. Ack
+// answers every line, "OK" for an executed write and "ERR <why>" for a refused
+// line, and knows no *OPC?; NoJoin refuses lines of several units; CRLF ends
+// replies in "\r\n"; Echo sends every line back first; Unsolicited sends
+// "EVENT <n> ..." lines between replies; SlowStart answers nothing for a while
+// after a connect; DropEvery cuts every n-th reply halfway and drops the
+// connection; Tagged makes readings name their query (MEAS:VOLT? 10.xxxx,
+// MEAS:CURR? 20.xxxx) for tests. Named personalities (PersonalityNames: acks,
+// chatty, crlf, echo, flaky, slow-start) are what the fleet runs
+// (FleetSpec.Personalities, FleetSpec.Quirky); each has a device model in
+// examples/models (Instrument.ModelName).
+//
 // # Faults
 //
 // Faults are set with Instrument.SetFaults or UpdateFaults, or through the control

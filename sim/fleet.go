@@ -30,6 +30,12 @@ type FleetSpec struct {
 	// BasePort is the port of the first instrument; the others follow consecutively,
 	// power supplies first. Default 0: every instrument gets a free port.
 	BasePort int
+	// Personalities gives power supplies a named personality (see
+	// PersonalityNames), by instrument name, e.g. {"psu-19": "acks"}.
+	Personalities map[string]string
+	// Quirky adds one power supply per named personality listed, after every
+	// other instrument, named after it: "acks-01", "crlf-01", ...
+	Quirky []string
 }
 
 // Fleet is a set of simulated instruments that start and stop together.
@@ -50,7 +56,17 @@ func NewFleet(spec FleetSpec) (*Fleet, error) {
 		return nil, fmt.Errorf("sim: fleet spec: counts must be >= 0, got SCPI=%d Lines=%d Modbus=%d Balances=%d Thermometers=%d",
 			spec.SCPI, spec.Lines, spec.Modbus, spec.Balances, spec.Thermometers)
 	}
-	total := spec.SCPI + spec.Lines + spec.Modbus + spec.Balances + spec.Thermometers
+	total := spec.SCPI + spec.Lines + spec.Modbus + spec.Balances + spec.Thermometers + len(spec.Quirky)
+	for name, p := range spec.Personalities {
+		if _, err := LookupPersonality(p); err != nil {
+			return nil, fmt.Errorf("sim: fleet spec: %s: %w", name, err)
+		}
+	}
+	for _, p := range spec.Quirky {
+		if _, err := LookupPersonality(p); err != nil {
+			return nil, fmt.Errorf("sim: fleet spec: quirky: %w", err)
+		}
+	}
 	if spec.BasePort < 0 || spec.BasePort > 0 && spec.BasePort+total-1 > 65535 {
 		return nil, fmt.Errorf("sim: fleet spec: base port %d does not leave room for %d instruments",
 			spec.BasePort, total)
@@ -71,9 +87,17 @@ func NewFleet(spec FleetSpec) (*Fleet, error) {
 		return nil
 	}
 	var err error
-	for n := 1; n <= spec.SCPI && err == nil; n++ {
+	psuOpts := func(name, personality string) Options {
 		opts := Options{Port: port(), Seed: spec.Seed}
-		err = add(NewSCPI(instrumentName("psu", n, spec.SCPI), opts))
+		if personality != "" {
+			opts.Personality, _ = LookupPersonality(personality)
+			opts.PersonalityName = personality
+		}
+		return opts
+	}
+	for n := 1; n <= spec.SCPI && err == nil; n++ {
+		name := instrumentName("psu", n, spec.SCPI)
+		err = add(NewSCPI(name, psuOpts(name, spec.Personalities[name])))
 	}
 	for n := 1; n <= spec.Lines && err == nil; n++ {
 		opts := Options{Port: port(), Seed: spec.Seed, PushHz: spec.PushHz}
@@ -89,6 +113,18 @@ func NewFleet(spec FleetSpec) (*Fleet, error) {
 	for n := 1; n <= spec.Thermometers && err == nil; n++ {
 		opts := Options{Port: port(), Seed: spec.Seed, PushHz: spec.PushHz}
 		err = add(NewThermometer(instrumentName("thermo", n, spec.Thermometers), opts))
+	}
+	for _, p := range spec.Quirky {
+		if err != nil {
+			break
+		}
+		name := p + "-01"
+		err = add(NewSCPI(name, psuOpts(name, p)))
+	}
+	for name := range spec.Personalities {
+		if i := f.byName[name]; err == nil && (i == nil || i.kind != KindSCPI) {
+			err = fmt.Errorf("sim: fleet spec: personality for %q: no power supply of that name", name)
+		}
 	}
 	if err != nil {
 		f.Close()

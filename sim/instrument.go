@@ -45,6 +45,12 @@ type Options struct {
 	PushHz float64
 	// Now is the clock the readings' drift is computed from. Default time.Now.
 	Now func() time.Time
+	// Personality of a power supply: how it talks besides what it does
+	// (acknowledgements, echo, line ends, ...). Default: tidy SCPI.
+	Personality Personality
+	// PersonalityName names Personality when it is one of the named ones
+	// (PersonalityNames); it selects the instrument's ModelName.
+	PersonalityName string
 }
 
 // Counters are an instrument's cumulative counts since it was created.
@@ -65,6 +71,9 @@ type Instrument struct {
 	addr string // 127.0.0.1:port, fixed for the instrument's life
 	now  func() time.Time
 	t0   time.Time
+
+	pers     Personality
+	persName string
 
 	psu *psu    // non-nil for KindSCPI
 	env *pusher // non-nil for the line pushers (KindLines, KindBalance, KindThermometer)
@@ -96,6 +105,7 @@ func NewSCPI(name string, opts Options) (*Instrument, error) {
 		return nil, err
 	}
 	i.psu = newPSU(i.rng(opts.Seed))
+	i.pers, i.persName = opts.Personality, opts.PersonalityName
 	return i, nil
 }
 
@@ -198,6 +208,29 @@ func (i *Instrument) Name() string { return i.name }
 
 // Kind returns the instrument's protocol.
 func (i *Instrument) Kind() Kind { return i.kind }
+
+// Personality returns how a power supply talks (the zero value for other
+// instruments) and its name ("" unless it is a named one).
+func (i *Instrument) Personality() (Personality, string) { return i.pers, i.persName }
+
+// ModelName is the name of the device model in examples/models that
+// describes the instrument: sim-psu (with "-" and the personality's name
+// for a named personality, such as sim-psu-acks), sim-env, sim-tc,
+// sim-balance or sim-thermometer.
+func (i *Instrument) ModelName() string {
+	switch i.kind {
+	case KindSCPI:
+		if i.persName != "" {
+			return "sim-psu-" + i.persName
+		}
+		return "sim-psu"
+	case KindLines:
+		return "sim-env"
+	case KindModbus:
+		return "sim-tc"
+	}
+	return "sim-" + string(i.kind)
+}
 
 // Addr returns the instrument's "127.0.0.1:port" address, which never changes.
 func (i *Instrument) Addr() string { return i.addr }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Limits and defaults of the simulated power supply.
@@ -44,6 +45,7 @@ type psu struct {
 	setPoint float64
 	output   bool
 	errs     []string
+	tagN     int // counter of the Tagged personality's readings
 }
 
 func newPSU(rng *rand.Rand) *psu {
@@ -153,86 +155,115 @@ func lookupKeyword(node string) (string, bool) {
 	return "", false
 }
 
+// execResult is what one line did: the replies of its queries (joined by ';'),
+// how many units it held and answered, and the first error of a unit that
+// failed.
+type execResult struct {
+	units, answered int
+	err             string // SCPI error entry of the first failed unit, "" if none
+}
+
 // exec runs every message unit of one line in order and appends the replies of the
-// queries, joined by ';', to out. It returns how many queries it answered. A unit
-// that fails pushes an error and gets no reply; the units after it still run.
-func (i *Instrument) exec(out []byte, line string) ([]byte, int) {
+// queries, joined by ';', to out. A unit that fails pushes an error and gets no
+// reply; the units after it still run.
+func (i *Instrument) exec(out []byte, line string) ([]byte, execResult) {
 	p := i.psu
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := 0
+	var res execResult
+	if i.pers.NoJoin && strings.Count(strings.TrimRight(strings.TrimSpace(line), ";"), ";") > 0 {
+		p.pushErr(errUndefinedHeader)
+		res.units, res.err = 2, errJoined
+		return out, res
+	}
 	for rest := line; ; {
 		unit, more, found := strings.Cut(rest, ";")
 		if strings.TrimSpace(unit) != "" {
+			res.units++
 			start := len(out)
-			if n > 0 {
+			if res.answered > 0 {
 				out = append(out, ';')
 			}
 			var answered bool
-			out, answered = i.run(out, unit)
+			var failed string
+			out, answered, failed = i.run(out, unit)
 			if answered {
-				n++
+				res.answered++
 			} else {
 				out = out[:start]
 			}
+			if failed != "" && res.err == "" {
+				res.err = failed
+			}
 		}
 		if !found {
-			return out, n
+			return out, res
 		}
 		rest = more
 	}
 }
 
-// run executes one message unit; p.mu is held. It reports whether it appended a reply.
-func (i *Instrument) run(out []byte, unit string) ([]byte, bool) {
+// errJoined is the error of a line a NoJoin instrument refuses.
+const errJoined = `-113,"Joined messages not supported"`
+
+// run executes one message unit; p.mu is held. It reports whether it appended a
+// reply, or the error it pushed.
+func (i *Instrument) run(out []byte, unit string) ([]byte, bool, string) {
 	p := i.psu
+	fail := func(e string) ([]byte, bool, string) {
+		p.pushErr(e)
+		return out, false, e
+	}
 	cmd, ok := parseUnit(unit)
 	if !ok {
-		p.pushErr(errUndefinedHeader)
-		return out, false
+		return fail(errUndefinedHeader)
 	}
 	if cmd.query && cmd.arg != "" {
-		p.pushErr(errParamNotAllowed)
-		return out, false
+		return fail(errParamNotAllowed)
 	}
 	switch {
 	case cmd.header == "*IDN" && cmd.query:
 		out = append(out, "Switchyard,SIM-PSU,"...)
 		out = append(out, Serial(i.name)...)
-		return append(out, ",1.0"...), true
-	case cmd.header == "*OPC" && cmd.query:
-		return append(out, '1'), true
+		return append(out, ",1.0"...), true, ""
+	case cmd.header == "*OPC" && cmd.query && !i.pers.Ack:
+		return append(out, '1'), true, ""
 	case cmd.header == "*RST" && !cmd.query:
 		p.setPoint, p.output = DefaultSetPoint, true
 	case cmd.header == "*CLS" && !cmd.query:
 		p.errs = p.errs[:0]
 	case cmd.header == "MEAS:VOLT" && cmd.query:
 		v, _ := p.measure(i.elapsed())
-		return strconv.AppendFloat(out, v, 'f', 4, 64), true
+		if i.pers.Tagged {
+			v = p.tag(10)
+		}
+		return strconv.AppendFloat(out, v, 'f', 4, 64), true, ""
 	case cmd.header == "MEAS:CURR" && cmd.query:
 		_, a := p.measure(i.elapsed())
-		return strconv.AppendFloat(out, a, 'f', 4, 64), true
+		if i.pers.Tagged {
+			a = p.tag(20)
+		}
+		return strconv.AppendFloat(out, a, 'f', 4, 64), true, ""
 	case cmd.header == "SOUR:VOLT" && cmd.query:
-		return strconv.AppendFloat(out, p.setPoint, 'f', 4, 64), true
+		return strconv.AppendFloat(out, p.setPoint, 'f', 4, 64), true, ""
 	case cmd.header == "SOUR:VOLT":
 		if cmd.arg == "" {
-			p.pushErr(errMissingParameter)
-			break
+			return fail(errMissingParameter)
 		}
 		v, err := strconv.ParseFloat(cmd.arg, 64)
 		switch {
 		case err != nil || math.IsNaN(v):
-			p.pushErr(errDataType)
+			return fail(errDataType)
 		case v < 0 || v > MaxVolts:
-			p.pushErr(errOutOfRange)
+			return fail(errOutOfRange)
 		default:
 			p.setPoint = v
 		}
 	case cmd.header == "OUTP" && cmd.query:
 		if p.output {
-			return append(out, '1'), true
+			return append(out, '1'), true, ""
 		}
-		return append(out, '0'), true
+		return append(out, '0'), true, ""
 	case cmd.header == "OUTP":
 		switch strings.ToUpper(cmd.arg) {
 		case "ON", "1":
@@ -240,26 +271,46 @@ func (i *Instrument) run(out []byte, unit string) ([]byte, bool) {
 		case "OFF", "0":
 			p.output = false
 		case "":
-			p.pushErr(errMissingParameter)
+			return fail(errMissingParameter)
 		default:
-			p.pushErr(errDataType)
+			return fail(errDataType)
 		}
 	case cmd.header == "SYST:ERR" && cmd.query:
 		if len(p.errs) == 0 {
-			return append(out, noError...), true
+			return append(out, noError...), true, ""
 		}
 		e := p.errs[0]
 		p.errs = append(p.errs[:0], p.errs[1:]...)
-		return append(out, e...), true
+		return append(out, e...), true, ""
 	default:
 		// A known node in a place, or a form, this instrument does not have.
-		p.pushErr(errUndefinedHeader)
+		return fail(errUndefinedHeader)
 	}
-	return out, false
+	return out, false, ""
 }
 
-// serveSCPI answers one connection line by line until it closes.
+// tag returns base plus a counter in its fourth decimal (Tagged personality).
+func (p *psu) tag(base float64) float64 {
+	p.tagN = p.tagN%9999 + 1
+	return base + float64(p.tagN)/10000
+}
+
+// ackText is the "ERR ..." reply of an acknowledging instrument for an SCPI
+// error entry: `-222,"Data out of range"` gives "ERR data out of range".
+func ackText(entry string) string {
+	_, text, _ := strings.Cut(entry, ",")
+	text = strings.Trim(text, `"`)
+	if text == "" {
+		return "ERR " + entry
+	}
+	return "ERR " + strings.ToLower(text[:1]) + text[1:]
+}
+
+// serveSCPI answers one connection line by line until it closes, in the
+// instrument's personality.
 func (i *Instrument) serveSCPI(c net.Conn) {
+	conn := newSCPIConn(i, c)
+	defer conn.stop()
 	sc := bufio.NewScanner(c)
 	sc.Buffer(make([]byte, 0, 256), maxLine)
 	var out []byte
@@ -268,21 +319,32 @@ func (i *Instrument) serveSCPI(c net.Conn) {
 		if f.Hang {
 			continue // read and discard: the client sees silence, not a closed socket
 		}
-		var n int
-		out, n = i.exec(out[:0], sc.Text())
-		if n == 0 {
+		line := sc.Text()
+		if !i.sleep(time.Until(conn.ready), nil) {
+			return
+		}
+		if i.pers.Echo && !conn.send([]byte(line)) {
+			return
+		}
+		var res execResult
+		out, res = i.exec(out[:0], line)
+		switch {
+		case i.pers.Ack && res.err != "":
+			out = append(out[:0], ackText(res.err)...)
+		case i.pers.Ack && res.answered == 0:
+			out = append(out[:0], "OK"...)
+		case res.answered == 0:
 			continue
 		}
 		if !i.sleep(f.Slow, nil) {
 			return
 		}
 		if f.Garbage {
-			out = append(out[:0], garbageLine...)
+			out = append(out[:0], strings.TrimSuffix(garbageLine, "\n")...)
 		} else {
-			out = append(out, '\n')
-			i.queries.Add(uint64(n))
+			i.queries.Add(uint64(res.answered))
 		}
-		if _, err := c.Write(out); err != nil {
+		if !conn.send(out) {
 			return
 		}
 	}

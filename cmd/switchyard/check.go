@@ -23,6 +23,13 @@ func cmdCheckConfig(args []string, stdout io.Writer) error {
 		}
 		return fmt.Errorf("%d problem(s):\n%w", len(problems), err)
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d devices) from %d models\n", args[0], len(c.Devices), len(c.Models))
+	for _, w := range c.Warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d devices) from %d models", args[0], len(c.Devices), len(c.Models))
+	if len(c.Warnings) > 0 {
+		fmt.Fprintf(stdout, ", %d warning(s)", len(c.Warnings))
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	var sf simFlags
-	sf.register(fs, 20, 4)
+	sf.register(fs, 20, 4, "psu-19")
 	qdb := fs.String("questdb", os.Getenv("SWITCHYARD_QUESTDB"), "QuestDB HTTP host:port to archive to (default $SWITCHYARD_QUESTDB; empty: no archiving)")
 	grpcAddr := fs.String("grpc", "127.0.0.1:7400", "gRPC listen address")
 	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (Connect, gRPC-Web, /healthz, /metrics)")

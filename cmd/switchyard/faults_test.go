@@ -203,8 +203,10 @@ func TestFaultInjection(t *testing.T) {
 				good, bad, latest, any := count.counts(name, q)
 				info, _ := a.devices.Get(name)
 				if f == garbage {
-					// The connection works, the data does not: connected, every sample PARSE_ERROR.
-					return any && good == 0 && bad > 0 && latest == q && info.State == devicemgr.Connected
+					// The connection works, the data does not: every sample
+					// PARSE_ERROR, and since garbage may be a reply meant for
+					// another query, the device resynchronises (reconnects).
+					return any && good == 0 && bad > 0 && latest == q && info.OutOfStep > 0
 				}
 				return any && good == 0 && bad > 0 && latest == q && info.State != devicemgr.Connected && info.Restarts > 0 && info.LastError != ""
 			})

@@ -32,7 +32,7 @@ devices:
 // an error naming the file, line and field, and a non-zero exit code.
 func TestServeRefusesBadConfig(t *testing.T) {
 	for _, tc := range []struct{ name, from, to, want string }{
-		{"unknown key", "    driver: scpi\n    channels", "    driver: scpi\n    polling: fast\n    channels", "cfg.yaml:8: field polling not found"},
+		{"unknown key", "    driver: scpi\n    channels", "    driver: scpi\n    polling: fast\n    channels", `cfg.yaml:8: devices[0]: unknown key "polling"`},
 		{"missing address", "    address: 127.0.0.1:5026\n", "", "cfg.yaml:10: devices[1].address: required"},
 		{"period zero", "period: 100ms}\n  - name: psu-02", "period: 0s}\n  - name: psu-02", "cfg.yaml:9: devices[0].channels[0].period: must be > 0"},
 		{"negative period", "period: 100ms}\n  - name: psu-02", "period: -1s}\n  - name: psu-02", `devices[0].channels[0].period: must be > 0, got "-1s"`},

@@ -27,6 +27,9 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration: " + w)
+	}
 	if *grpcAddr != "" {
 		cfg.Listen.GRPC = *grpcAddr
 	}

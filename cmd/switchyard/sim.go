@@ -10,11 +10,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/examples"
 	"github.com/switchyard/switchyard/sim"
 )
 
@@ -29,6 +33,8 @@ type simFlags struct {
 	basePort    int
 	control     string
 	examples    bool
+	quirky      string // comma-separated personalities: one more supply each
+	acks        string // the supply that acknowledges writes (demo fleet)
 }
 
 // ExamplesBasePort is where the examples fleet listens: the configurations under
@@ -37,16 +43,19 @@ const examplesBasePort = 17100
 
 // useExamplesLayout switches to the fleet the configurations under examples/
 // are written for: psu-01 and psu-02 (SCPI) on ports 17100-17101, env-01
-// (key=value lines) 17102, tc-01 (Modbus TCP) 17103, bal-01 (CSV lines) 17104
-// and thermo-01 (JSON lines) 17105, unless --base-port moves them all.
+// (key=value lines) 17102, tc-01 (Modbus TCP) 17103, bal-01 (CSV lines) 17104,
+// thermo-01 (JSON lines) 17105, and a supply of each personality from 17106
+// (acks-01, chatty-01, crlf-01, echo-01, flaky-01, slow-start-01), unless
+// --base-port moves them all.
 func (s *simFlags) useExamplesLayout() {
 	s.scpi, s.lines, s.modbus, s.balances, s.thermos = 2, 1, 1, 1, 1
+	s.quirky, s.acks = strings.Join(sim.PersonalityNames(), ","), ""
 	if s.basePort == 0 {
 		s.basePort = examplesBasePort
 	}
 }
 
-func (s *simFlags) register(fs *flag.FlagSet, scpi, lines int) {
+func (s *simFlags) register(fs *flag.FlagSet, scpi, lines int, acks string) {
 	fs.IntVar(&s.scpi, "scpi", scpi, "number of simulated SCPI power supplies (psu-01, ...)")
 	fs.IntVar(&s.lines, "lines", lines, "number of simulated line-pushing environment monitors (env-01, ...)")
 	fs.IntVar(&s.modbus, "modbus", 0, "number of simulated Modbus TCP temperature controllers (tc-01, ...)")
@@ -57,23 +66,33 @@ func (s *simFlags) register(fs *flag.FlagSet, scpi, lines int) {
 	fs.Float64Var(&s.pushHz, "push-hz", 10, "lines per second pushed by each environment monitor")
 	fs.IntVar(&s.basePort, "base-port", 0, "port of the first instrument, the others follow (0: free ports)")
 	fs.StringVar(&s.control, "control", "127.0.0.1:7490", "HTTP address of the fault-injection control API (empty: none)")
+	fs.StringVar(&s.acks, "acks", acks, "the power supply that acknowledges every write (OK/ERR) and refuses joined messages, model sim-psu-acks (empty: none)")
+	fs.StringVar(&s.quirky, "quirky", "", "comma-separated personalities ("+strings.Join(sim.PersonalityNames(), ", ")+"): one more power supply of each, named after it (acks-01, ...)")
 }
 
 func (s *simFlags) fleet() (*sim.Fleet, error) {
 	if s.examples {
 		s.useExamplesLayout()
 	}
-	return sim.NewFleet(sim.FleetSpec{
+	spec := sim.FleetSpec{
 		SCPI: s.scpi, Lines: s.lines, Modbus: s.modbus, Balances: s.balances, Thermometers: s.thermos,
 		Seed: s.seed, PushHz: s.pushHz, BasePort: s.basePort,
-	})
+	}
+	if s.quirky != "" {
+		spec.Quirky = strings.Split(s.quirky, ",")
+	}
+	// The acknowledging supply is one of the fleet's, if it has that many.
+	if n, err := strconv.Atoi(strings.TrimPrefix(s.acks, "psu-")); s.acks != "" && err == nil && n >= 1 && n <= s.scpi {
+		spec.Personalities = map[string]string{s.acks: "acks"}
+	}
+	return sim.NewFleet(spec)
 }
 
 // cmdSim runs simulated instruments and prints a server configuration for them.
 func cmdSim(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	var sf simFlags
-	sf.register(fs, 20, 4)
+	sf.register(fs, 20, 4, "")
 	out := fs.String("config-out", "", "write a server configuration for the simulated instruments to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -137,19 +156,32 @@ func ignoreClosed(err error) error {
 	return err
 }
 
+// simModels are the device models of the simulator's instruments, from the
+// model library examples/models (embedded; TestSimModels checks that it
+// loads and covers every instrument).
+var simModels = sync.OnceValues(func() (map[string]config.Model, error) {
+	return config.ModelsFS(examples.Models, examples.ModelFiles...)
+})
+
 // demoConfig describes every instrument of a fleet the way a user would in
-// YAML: one model per kind of instrument, and devices that name their model and
-// carry tags.
+// YAML: devices that name the model of their instrument (see
+// sim.Instrument.ModelName) and carry tags. The models are embedded data, so
+// one that does not load is a bug of this program: it panics.
 func demoConfig(fleet *sim.Fleet) *config.Config {
+	models, err := simModels()
+	if err != nil {
+		panic(fmt.Sprintf("the simulator's models (examples/models): %v", err))
+	}
 	c := &config.Config{Models: map[string]config.Model{}}
 	for _, in := range fleet.Instruments() {
-		kind := string(in.Kind())
-		if _, ok := c.Models["sim-"+kind]; !ok {
-			c.Models["sim-"+kind] = simModel(in.Kind())
+		m, ok := models[in.ModelName()]
+		if !ok {
+			panic(fmt.Sprintf("%s: no model %s in examples/models", in.Name(), in.ModelName()))
 		}
+		c.Models[in.ModelName()] = m
 		c.Devices = append(c.Devices, config.Device{
-			Name: in.Name(), Address: in.Addr(), Model: "sim-" + kind,
-			Tags: map[string]string{"area": "demo", "kind": kind},
+			Name: in.Name(), Address: in.Addr(), Model: in.ModelName(),
+			Tags: map[string]string{"area": "demo", "kind": string(in.Kind())},
 		})
 	}
 	c.Alarms = demoAlarms(driftDevice(fleet))
@@ -157,12 +189,12 @@ func demoConfig(fleet *sim.Fleet) *config.Config {
 }
 
 // driftDevice names the power supply whose set-point the demo sweeps: the last
-// one, so the first ones keep their 12 V for whoever watches them. Empty when the
-// fleet has no power supply.
+// tidy one, so the first ones keep their 12 V for whoever watches them. Empty
+// when the fleet has none.
 func driftDevice(fleet *sim.Fleet) string {
 	name := ""
 	for _, in := range fleet.Instruments() {
-		if in.Kind() == sim.KindSCPI {
+		if _, p := in.Personality(); in.Kind() == sim.KindSCPI && p == "" {
 			name = in.Name()
 		}
 	}
@@ -183,70 +215,4 @@ func demoAlarms(drifting string) []config.Alarm {
 		config.Alarm{Device: "psu-*", Channel: "voltage", Group: "power", HiHi: f(20), High: f(15), Low: f(4), LoLo: f(2), Hysteresis: 0.2},
 		config.Alarm{Device: "env-*", Channel: "pressure", Group: "vacuum", StaleAfter: config.Duration(5 * time.Second)},
 	)
-}
-
-// simModel is the device model of one kind of simulated instrument.
-func simModel(k sim.Kind) config.Model {
-	min0, max60, max200 := 0.0, 60.0, 200.0
-	ms := func(n int) config.Duration { return config.Duration(time.Duration(n) * time.Millisecond) }
-	switch k {
-	case sim.KindSCPI:
-		return config.Model{
-			Driver: "scpi", Init: []string{"*CLS"}, ReplyTimeout: ms(1000),
-			Channels: []config.Channel{
-				{Name: "voltage", Query: "MEAS:VOLT?", Period: ms(100), Unit: "V"},
-				{Name: "current", Query: "MEAS:CURR?", Period: ms(100), Unit: "A"},
-				{Name: "setpoint", Query: "SOUR:VOLT?", Period: ms(1000), Unit: "V"},
-				{Name: "output", Query: "OUTP?", Period: ms(1000), Type: "bool"},
-			},
-			Commands: []config.Command{
-				{Name: "set_voltage", Template: "SOUR:VOLT {volts}", Args: []config.Arg{{Name: "volts", Type: "float", Min: &min0, Max: &max60}}},
-				{Name: "output", Template: "OUTP {state}", Args: []config.Arg{{Name: "state", Type: "enum", Values: []string{"ON", "OFF"}}}},
-				{Name: "identify", Template: "*IDN?", Reply: true},
-				{Name: "error", Template: "SYST:ERR?", Reply: true},
-			},
-		}
-	case sim.KindModbus:
-		return config.Model{
-			Driver: "modbus", UnitID: 1, ReplyTimeout: ms(1000),
-			Channels: []config.Channel{
-				{Name: "temp", Register: "input", Addr: sim.TCProcessReg, DataType: "float32", Period: ms(200), Unit: "degC"},
-				{Name: "heater", Register: "input", Addr: sim.TCHeaterReg, Scale: 0.1, Period: ms(1000), Unit: "%"},
-				{Name: "setpoint", Register: "holding", Addr: sim.TCSetPointReg, Scale: 0.1, Period: ms(1000), Unit: "degC"},
-				{Name: "enabled", Register: "coil", Addr: sim.TCEnableCoil, Type: "bool", Period: ms(1000)},
-			},
-			Commands: []config.Command{
-				{Name: "set_temperature", Channel: "setpoint", Args: []config.Arg{{Name: "degC", Min: &min0, Max: &max200}},
-					Readback: "temp", Tolerance: 0.5, Settle: config.Duration(30 * time.Second)},
-				{Name: "enable", Channel: "enabled", Args: []config.Arg{{Name: "on", Type: "bool"}}},
-			},
-		}
-	case sim.KindBalance:
-		return config.Model{
-			Driver: "lines", LineFormat: "csv", IdleTimeout: ms(2000),
-			Channels: []config.Channel{
-				{Name: "mass", Key: "mass_g", Unit: "g"},
-				{Name: "stable", Type: "bool"},
-				{Name: "line_seq", Key: "seq", Type: "int"},
-			},
-		}
-	case sim.KindThermometer:
-		return config.Model{
-			Driver: "lines", LineFormat: "json", IdleTimeout: ms(2000),
-			Channels: []config.Channel{
-				{Name: "temp", Key: "temp_c", Unit: "degC"},
-				{Name: "line_seq", Key: "seq", Type: "int"},
-			},
-		}
-	default: // sim.KindLines
-		return config.Model{
-			Driver: "lines", IdleTimeout: ms(2000),
-			Channels: []config.Channel{
-				{Name: "temp", Unit: "degC"},
-				{Name: "pressure", Unit: "mbar"},
-				{Name: "flow", Unit: "l/min"},
-				{Name: "line_seq", Key: "seq", Type: "int"},
-			},
-		}
-	}
 }
