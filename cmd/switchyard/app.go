@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/audit"
 	"github.com/switchyard/switchyard/auth"
+	dashboard "github.com/switchyard/switchyard/clients/web"
 	"github.com/switchyard/switchyard/cluster"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
@@ -234,9 +234,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		apiHub, apiDevices, apiCluster = a.cluster.viewHub, a.cluster.devices, a.cluster
 	}
 
-	var web http.Handler
+	web := dashboard.Handler() // the browser dashboard at / of the HTTP port
 	if opts.Profiling {
-		web = server.WithProfiling(nil)
+		web = server.WithProfiling(web)
 	}
 	var archive server.Archive
 	if a.writer != nil {

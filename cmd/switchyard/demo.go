@@ -24,7 +24,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	sf.register(fs, 20, 4, "psu-19")
 	qdb := fs.String("questdb", os.Getenv("SWITCHYARD_QUESTDB"), "QuestDB HTTP host:port to archive to (default $SWITCHYARD_QUESTDB; empty: no archiving)")
 	grpcAddr := fs.String("grpc", "127.0.0.1:7400", "gRPC listen address")
-	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (Connect, gRPC-Web, /healthz, /metrics)")
+	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (the dashboard at /, Connect, gRPC-Web, /healthz, /metrics)")
 	spool := fs.String("spool", "", "durable spool directory between the hub and QuestDB (empty: none; samples not yet in QuestDB are lost on a crash)")
 	cfgFile := fs.String("config", "", "serve this file's devices (such as examples/lab.yaml) against the examples fleet (implies --examples)")
 	nodes := fs.Int("cluster", 0, "run N node processes sharing the fleet over an embedded NATS JetStream (node k: gRPC 7400+k-1, HTTP 7480+k-1)")
@@ -96,6 +96,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		fmt.Fprint(stdout, ", not archiving (no --questdb)")
 	}
 	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "dashboard: http://%s/\n", h)
 	printAuthHint(stdout, cfg, g.String())
 
 	// The instruments outlive the server: it stops first, so that its devices
