@@ -29,7 +29,7 @@ func startEngine(t *testing.T, delay time.Duration) *engineRig {
 	r := &engineRig{hub: hub, rec: &recorder{}, done: make(chan error, 1)}
 	sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
 	t.Cleanup(sub.Close)
-	states := feed.Watch()
+	states := devicemgr.StatusWatch{StateWatch: feed.Watch()}
 	t.Cleanup(states.Close)
 	eng, err := alarm.NewEngine(rules, sub, states, alarm.Options{Sinks: []alarm.Sink{r.rec}, Logger: discard()})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/supervisor"
+	"github.com/switchyard/switchyard/telemetry"
 )
 
 func TestErrorMapping(t *testing.T) {
@@ -37,6 +38,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("query: %w", devicemgr.ErrBadReply), connect.CodeFailedPrecondition, "BAD_REPLY"},
 		{&devicemgr.InstrumentError{Device: "pump", Command: "start", Message: "rate/volume not set"}, connect.CodeFailedPrecondition, "INSTRUMENT_ERROR"},
 		{errShuttingDown, connect.CodeUnavailable, "SHUTTING_DOWN"},
+		{telemetry.ErrStalled, connect.CodeResourceExhausted, "STREAM_STALLED"},
 		{fmt.Errorf("send: %w", context.Canceled), connect.CodeCanceled, "CANCELLED"},
 		{context.DeadlineExceeded, connect.CodeDeadlineExceeded, "DEADLINE_EXCEEDED"},
 		{connect.NewError(connect.CodeResourceExhausted, errors.New("x")), connect.CodeResourceExhausted, ""},

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +18,7 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
+	"github.com/switchyard/switchyard/ingest/questdb"
 	"github.com/switchyard/switchyard/server"
 	"github.com/switchyard/switchyard/supervisor"
 	"github.com/switchyard/switchyard/telemetry"
@@ -33,17 +33,19 @@ import (
 //	├── device-events  worker: device state changes into QuestDB (with archiving)
 //	├── alarm-archive  worker: alarm transitions into QuestDB (with archiving)
 //	├── alarms         worker: the alarm engine
-//	├── spool-monitor  worker: the spool's fill level as a channel (with a spool)
+//	├── spool-monitor  worker: the archives' spools (fill, damage, stopped) as channels (with a spool)
 //	├── devices        dynamic supervisor (one_for_one): one worker per
 //	│                  instrument, added at run time, keyed by its device name,
 //	│                  each with its command mailbox
 //	└── api            worker: the gRPC and HTTP servers
 //
 // The telemetry hub's fan-out runs on its publishers' goroutines (a publish
-// never blocks, whatever the consumers do). Its process in the tree is the
+// never waits for a viewer; only a lossless consumer at its bound, the archive
+// or the alarm engine, holds it back). Its process in the tree is the
 // watchdog: it keeps every subscription's queue depth current and reports
-// stalled consumers and runaway lossless queues as its status (each change is
-// a supervision STATUS event), in the log and in metrics.
+// stalled consumers and lossless queues at their bound as its status (each
+// change is a supervision STATUS event), in the log, in metrics and as the
+// switchyard/hub_backpressure channel.
 //
 // Start order (the root supervisor starts children in order, each after the one
 // before it is ready):
@@ -74,7 +76,7 @@ type app struct {
 	hub     *telemetry.Hub
 	cluster *clusterSide // nil on a single node
 	devices *devicemgr.Manager
-	writer  *ingest.Writer // nil without archiving
+	writer  *ingest.SampleWriter // nil without archiving
 	alarms  *alarm.Engine
 	api     *server.Server
 	root    *supervisor.Supervisor
@@ -88,6 +90,9 @@ type appOptions struct {
 	Registry *prometheus.Registry
 	// Profiling serves /debug/pprof/ on the HTTP port.
 	Profiling bool
+	// Appender is the archives' database when questdb.address is set. Default
+	// QuestDB at that address (tests put an ingesttest.FakeDB here).
+	Appender ingest.Appender
 	// Node names this node in a cluster (overrides cluster.node).
 	Node string
 }
@@ -122,7 +127,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		Strategy: supervisor.OneForOne, MaxRestarts: 5, MaxTime: 30 * time.Second, Logger: log,
 	})
 	watchdog, err := telemetry.NewWatchdog(a.hub, telemetry.WatchdogOptions{
-		Logger: log, Registerer: reg, OnStatus: supervisor.ReportStatus,
+		Logger: log, Registerer: reg, OnStatus: supervisor.ReportStatus, PublishHealth: true,
 	})
 	if err != nil {
 		return nil, err
@@ -137,12 +142,27 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if a.cluster != nil {
 		archiveHub = telemetry.NewHub(nil)
 	}
-	if cfg.QuestDB.Address != "" {
+	// The archives' spools as channels (switchyard/archive_spool_fill, ...),
+	// archived and alarmed like any reading (alarm.SystemRules).
+	mon := ingest.NewSpoolMonitor(a.hub.PublishNoWait, time.Second)
+	q := cfg.QuestDB
+	qdb := opts.Appender
+	var sinks []alarm.Sink
+	if q.Address != "" {
+		// A spool directory the archive cannot use is refused before anything
+		// starts (one that breaks later stops archiving, not the server).
+		for _, dir := range q.SpoolDirs(eventsSpool, alarmsSpool, auditSpool) {
+			if err := ingest.CheckSpoolDir(dir); err != nil {
+				return nil, fmt.Errorf("questdb.spool_dir: %w", err)
+			}
+		}
+		if qdb == nil {
+			if qdb, err = questdb.New(q.Address); err != nil {
+				return nil, fmt.Errorf("questdb: %w", err)
+			}
+		}
 		sub := archiveHub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
-		q := cfg.QuestDB
-		w, err := ingest.NewWriter(q.Address, sub, ingest.Options{Table: q.Table, Logger: log, Registerer: reg,
-			SpoolDir: q.SpoolDir, SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes,
-			DeadLetterPath: q.DeadLetter, Filter: archiveFilter(cfg)})
+		w, err := ingest.NewSampleWriter(qdb, sub, withRuntime(cfg.ArchiveOptions(), log, reg))
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
@@ -159,22 +179,17 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 				return nil, err
 			}
 		}
-		if err := addDeviceEvents(a.root, mgr, cfg, log, reg); err != nil {
+		ew, err := ingest.NewEventWriter(qdb, withRuntime(q.SideArchiveOptions(q.EventsTable, eventsSpool), log, reg))
+		if err != nil {
+			return nil, fmt.Errorf("questdb.events_table: %w", err)
+		}
+		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
 		}
-	} else {
-		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
-	}
-
-	var sinks []alarm.Sink
-	if cfg.QuestDB.Address != "" {
-		// Transitions go to alarm_events next to the default samples table, and to
-		// <table>_alarm_events next to any other (a test's own table).
-		alarmTable := alarm.DefaultEventsTable
-		if cfg.QuestDB.Table != ingest.DefaultTable {
-			alarmTable = cfg.QuestDB.Table + "_" + alarm.DefaultEventsTable
+		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStatus(), ew)}); err != nil {
+			return nil, err
 		}
-		sink, err := alarm.NewQuestDBSink(cfg.QuestDB.Address, eventArchiveOptions(cfg.QuestDB, alarmTable, "alarms", log, reg))
+		sink, err := alarm.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(alarm.DefaultEventsTable), alarmsSpool), log, reg))
 		if err != nil {
 			return nil, err
 		}
@@ -182,6 +197,13 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "alarm-archive", Service: sink, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
 		}
+		if q.SpoolDir != "" {
+			mon.Add("archive", w.SpoolStatus)
+			mon.Add("device_events_archive", ew.SpoolStatus)
+			mon.Add("alarm_archive", sink.SpoolStatus)
+		}
+	} else {
+		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
 	}
 	var saver *alarmSaver
 	if a.cluster != nil {
@@ -193,13 +215,10 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			return nil, err
 		}
 	}
-	rules := cfg.AlarmRules()
+	rules := append(cfg.AlarmRules(), alarm.SystemRules()...)
 	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
-	if spooled {
-		rules = append(rules, spoolAlarmRule())
-	}
 	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
-	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStates(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
+	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStatus(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
 	if err != nil {
 		return nil, err
 	}
@@ -208,9 +227,6 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	if spooled {
-		// The spool's fill level as a channel (switchyard/archive_spool_fill),
-		// archived and alarmed like any reading: MINOR at 80 %, MAJOR when full.
-		mon := &spoolMonitor{status: a.writer.SpoolStatus, pub: a.hub, period: time.Second}
 		if err := a.root.Add(supervisor.ChildSpec{ID: "spool-monitor", Service: mon}); err != nil {
 			return nil, err
 		}
@@ -240,7 +256,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	var archive server.Archive
 	if a.writer != nil {
-		h, err := ingest.NewHistory(cfg.QuestDB.Address, cfg.QuestDB.Table)
+		h, err := ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table())
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
@@ -252,13 +268,8 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	sopts.Logger, sopts.Gatherer, sopts.Registerer = log, reg, reg
 	sopts.WebHandler, sopts.Alarms, sopts.Archive, sopts.Cluster = web, eng, archive, apiCluster
-	if cfg.QuestDB.Address != "" {
-		// The audit trail goes to audit_events (or <table>_audit_events, as alarms).
-		table := audit.DefaultTable
-		if cfg.QuestDB.Table != ingest.DefaultTable {
-			table = cfg.QuestDB.Table + "_" + audit.DefaultTable
-		}
-		sink, err := audit.NewQuestDBSink(cfg.QuestDB.Address, eventArchiveOptions(cfg.QuestDB, table, "audit", log, reg))
+	if q.Address != "" {
+		sink, err := audit.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(audit.DefaultTable), auditSpool), log, reg))
 		if err != nil {
 			return nil, err
 		}
@@ -266,6 +277,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			return nil, err
 		}
 		sopts.Audit = sink
+		if q.SpoolDir != "" {
+			mon.Add("audit_archive", sink.SpoolStatus)
+		}
 	}
 	a.api = server.New(apiHub, apiDevices, a.root, sopts)
 	if err := a.api.Listen(); err != nil {
@@ -359,50 +373,17 @@ func deviceSpec(d *devicemgr.Device) supervisor.ChildSpec {
 // Addrs returns the bound gRPC and HTTP addresses.
 func (a *app) Addrs() (grpcAddr, httpAddr net.Addr) { return a.api.GRPCAddr(), a.api.HTTPAddr() }
 
-// archiveFilter collects the channels' archive deadbands and heartbeats; nil when
-// no channel has one.
-func archiveFilter(cfg *config.Config) *ingest.Filter {
-	specs := map[string]ingest.ChannelFilter{}
-	for i, d := range cfg.Devices {
-		for _, ch := range cfg.ResolvedChannels(i) {
-			if ch.ArchiveDeadband > 0 || ch.ArchiveHeartbeat > 0 {
-				specs[d.Name+"/"+ch.Name] = ingest.ChannelFilter{
-					Deadband: ch.ArchiveDeadband, Relative: ch.ArchiveRelative, Heartbeat: time.Duration(ch.ArchiveHeartbeat),
-				}
-			}
-		}
-	}
-	if len(specs) == 0 {
-		return nil
-	}
-	return ingest.NewFilter(specs)
-}
+// The side archives' spool directories under questdb.spool_dir.
+const (
+	eventsSpool = "events"
+	alarmsSpool = "alarms"
+	auditSpool  = "audit"
+)
 
-// addDeviceEvents archives device state changes into questdb.events_table: an
-// EventWriter (spool in spool_dir/events) and the feed from the device manager,
-// whose watch exists before any device starts.
-// eventArchiveOptions are the options of an event archive beside the samples'
-// (device events, alarm transitions): the samples' spool settings, with a
-// spool directory of its own under questdb.spool_dir.
-func eventArchiveOptions(q config.QuestDB, table, spoolSub string, log *slog.Logger, reg prometheus.Registerer) ingest.Options {
-	opts := ingest.Options{Table: table, Logger: log, Registerer: reg,
-		SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes}
-	if q.SpoolDir != "" {
-		opts.SpoolDir = filepath.Join(q.SpoolDir, spoolSub)
-	}
+// withRuntime adds what an archive needs besides its configuration.
+func withRuntime(opts ingest.Options, log *slog.Logger, reg prometheus.Registerer) ingest.Options {
+	opts.Logger, opts.Registerer = log, reg
 	return opts
-}
-
-func addDeviceEvents(root *supervisor.Supervisor, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) error {
-	q := cfg.QuestDB
-	ew, err := ingest.NewEventWriter(q.Address, eventArchiveOptions(q, q.EventsTable, "events", log, reg))
-	if err != nil {
-		return fmt.Errorf("questdb.events_table: %w", err)
-	}
-	if err := root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
-		return err
-	}
-	return root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStates(), ew)})
 }
 
 // apiOptions translates the configuration's listen, auth, tls, http, limits

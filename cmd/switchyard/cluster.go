@@ -305,7 +305,7 @@ func (a *app) addCluster(cfg *config.Config) error {
 // acknowledged (or dead-lettered) every sample it was given.
 type archiveAppender struct {
 	hub *telemetry.Hub
-	w   *ingest.Writer
+	w   *ingest.SampleWriter
 }
 
 func (a archiveAppender) Append(ctx context.Context, ss []telemetry.Sample) error {

@@ -25,6 +25,7 @@ import (
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/ingest/questdb"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -312,14 +313,20 @@ func TestClusterFailoverProcesses(t *testing.T) {
 	})
 	time.Sleep(2 * time.Second) // load before the failure
 
+	clients := r.nats.NumClients()
 	killed := time.Now()
 	if err := r.nodes["n1"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-r.nodes["n1"].done
 	r.nodes["n1"].done <- nil
-	// During the failover a command fails cleanly: UNAVAILABLE, DEVICE_IN_FAILOVER.
-	_, err = devs.SendCommand(context.Background(), identifyReq(psu))
+	// During the failover (once NATS has seen n1's connection close, and before
+	// another node owns the device) a command fails cleanly: UNAVAILABLE,
+	// DEVICE_IN_FAILOVER.
+	r.eventually(5*time.Second, "NATS sees n1's connection closed", func() bool { return r.nats.NumClients() < clients })
+	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err = devs.SendCommand(fctx, identifyReq(psu))
+	cancel()
 	if st := status.Convert(err); err == nil || st.Code().String() != "Unavailable" || grpcReasonOf(st) != "DEVICE_IN_FAILOVER" {
 		t.Errorf("command during failover: %v, want UNAVAILABLE with DEVICE_IN_FAILOVER", err)
 	}
@@ -515,7 +522,11 @@ func grpcReasonOf(st *status.Status) string {
 func drainArchive(t *testing.T, r *clusterRig) {
 	t.Helper()
 	hub := telemetry.NewHub(nil)
-	w, err := ingest.NewWriter(r.qdb, hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless}),
+	qdb, err := questdb.New(r.qdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := ingest.NewSampleWriter(qdb, hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless}),
 		ingest.Options{Table: r.table})
 	if err != nil {
 		t.Fatal(err)

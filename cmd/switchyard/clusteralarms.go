@@ -29,7 +29,7 @@ func newAlarmSaver(store *cluster.AlarmStore, node string, log *slog.Logger) *al
 }
 
 // Record implements alarm.Sink.
-func (s *alarmSaver) Record(t alarm.Transition) {
+func (s *alarmSaver) Record(_ context.Context, t alarm.Transition) {
 	s.mu.Lock()
 	s.pending[t.Alarm.Key()] = t.Alarm
 	s.mu.Unlock()
