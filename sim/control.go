@@ -47,7 +47,7 @@ func viewOf(i *Instrument) instrumentView {
 		Counters: i.Counters(),
 	}
 	if i.psu != nil {
-		sp, on := i.psu.state()
+		sp, on := i.psu.state(i.elapsedDuration())
 		v.SetPoint, v.Output = &sp, &on
 		v.Habits = i.pers.String()
 	}

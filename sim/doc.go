@@ -45,6 +45,9 @@
 // current is the voltage over a load of about 10 Ω plus noise; with the output off
 // both are noise around zero. Each instrument has its own math/rand/v2 source seeded
 // from Options.Seed and its name. It starts with its output on at 12 V.
+// SetSweep makes a supply turn its own set-point up and down in steps (a
+// Sweep, computed the same way when asked); the demo sweeps one supply through
+// its alarm limits.
 //
 // # Line pusher
 //

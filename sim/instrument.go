@@ -251,7 +251,7 @@ func (i *Instrument) SetPoint() float64 {
 	if i.psu == nil {
 		return 0
 	}
-	sp, _ := i.psu.state()
+	sp, _ := i.psu.state(i.elapsedDuration())
 	return sp
 }
 
@@ -260,7 +260,7 @@ func (i *Instrument) Output() bool {
 	if i.psu == nil {
 		return false
 	}
-	_, on := i.psu.state()
+	_, on := i.psu.state(i.elapsedDuration())
 	return on
 }
 
@@ -449,4 +449,7 @@ func (i *Instrument) sleep(d time.Duration, cancel <-chan struct{}) bool {
 }
 
 // elapsed returns the time since the instrument was created, in seconds, on its clock.
-func (i *Instrument) elapsed() float64 { return i.now().Sub(i.t0).Seconds() }
+func (i *Instrument) elapsed() float64 { return i.elapsedDuration().Seconds() }
+
+// elapsedDuration is elapsed as a duration.
+func (i *Instrument) elapsedDuration() time.Duration { return i.now().Sub(i.t0) }

@@ -7,15 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"strconv"
-	"sync"
-	"time"
 
 	"github.com/switchyard/switchyard/config"
-	"github.com/switchyard/switchyard/devicemgr"
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -75,6 +71,11 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 			fleet.Close()
 			return err
 		}
+	} else if drifting := driftDevice(fleet); drifting != "" {
+		if err := fleet.Instrument(drifting).SetSweep(&demoSweep); err != nil {
+			fleet.Close()
+			return err
+		}
 	}
 	cfg.Listen.GRPC, cfg.Listen.HTTP = *grpcAddr, *httpAddr
 	cfg.QuestDB.Address = *qdb
@@ -102,54 +103,11 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	// The instruments outlive the server: it stops first, so that its devices
 	// report DISCONNECTED because they were stopped, not because the sim vanished.
 	simCtx, stopSim := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var simErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		simErr = runFleet(simCtx, fleet, sf.control, log)
-	}()
-	if drifting := driftDevice(fleet); *cfgFile == "" && drifting != "" {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			driftSetPoint(simCtx, a.devices, drifting, log)
-		}()
-	}
+	simErr := make(chan error, 1)
+	go func() { simErr <- runFleet(simCtx, fleet, sf.control, log) }()
 	appErr := a.Serve(ctx)
 	stopSim()
-	wg.Wait()
-	return errors.Join(appErr, simErr)
-}
-
-// driftPeriod is the period of the demo's set-point sweep.
-const driftPeriod = 80 * time.Second
-
-// driftSetPoint sweeps a power supply's set-point between 1 and 19 V (a sine of
-// period driftPeriod, a step every 2 s), so its voltage crosses every alarm limit
-// of demoAlarms and the alarms fire and clear. It stops when ctx ends.
-func driftSetPoint(ctx context.Context, devices *devicemgr.Manager, device string, log *slog.Logger) {
-	if _, err := devices.Get(device); err != nil {
-		return // no such instrument in this fleet
-	}
-	start := time.Now()
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		t := time.Since(start).Seconds()
-		v := 10 - 9*math.Cos(2*math.Pi*t/driftPeriod.Seconds())
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := devices.Send(cctx, device, devicemgr.Command{Name: "set_voltage", Args: []string{strconv.FormatFloat(v, 'f', 2, 64)}})
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			log.Debug("demo drift: set_voltage failed", "device", device, "err", err)
-		}
-	}
+	return errors.Join(appErr, <-simErr)
 }
 
 // splitPort splits host:port with a numeric port.
