@@ -45,3 +45,16 @@ func cmdToken(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "# add to the tokens file (auth.tokens_file), under tokens:\n%s", auth.Entry(*name, r, auth.HashToken(tok)))
 	return nil
 }
+
+// usageError is a mistake in a verb's command line: run prints it with the
+// verb's usage line (Usage) and exits 2, as for the client verbs'
+// cli.UsageError.
+type usageError struct {
+	err   error
+	usage string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+
+// Usage is the verb's command line after "switchyard ".
+func (e *usageError) Usage() string { return e.usage }
