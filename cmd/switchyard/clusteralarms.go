@@ -3,41 +3,38 @@ package main
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/cluster"
+	"github.com/switchyard/switchyard/feed"
 	"github.com/switchyard/switchyard/supervisor"
 )
 
 // alarmSaver keeps the cluster's copy of this node's alarm states: a Sink of
 // the alarm engine (Record never blocks: the latest state per channel waits in
-// a map) and a service that saves what changed to the alarm bucket.
+// a feed.Queue) and a service that saves what changed to the alarm bucket.
 type alarmSaver struct {
 	store *cluster.AlarmStore
 	node  string
 	log   *slog.Logger
-
-	mu      sync.Mutex
-	pending map[string]alarm.Alarm
-	wake    chan struct{}
+	q     *feed.Queue[alarm.Alarm] // LatestPerKey by alarm key
+	retry map[string]alarm.Alarm   // failed saves, retried with the next change; Serve's own
 }
 
+// alarmSaverCapacity bounds the alarms waiting to be saved: one per alarm
+// channel, so only a node with more alarm channels than this drops one (the
+// oldest, counted by the queue) until its next change.
+const alarmSaverCapacity = 1 << 20
+
 func newAlarmSaver(store *cluster.AlarmStore, node string, log *slog.Logger) *alarmSaver {
-	return &alarmSaver{store: store, node: node, log: log, pending: map[string]alarm.Alarm{}, wake: make(chan struct{}, 1)}
+	q := feed.NewKeyed(feed.Options[alarm.Alarm]{Policy: feed.LatestPerKey, Capacity: alarmSaverCapacity},
+		func(a *alarm.Alarm) string { return a.Key() })
+	return &alarmSaver{store: store, node: node, log: log, q: q, retry: map[string]alarm.Alarm{}}
 }
 
 // Record implements alarm.Sink.
-func (s *alarmSaver) Record(_ context.Context, t alarm.Transition) {
-	s.mu.Lock()
-	s.pending[t.Alarm.Key()] = t.Alarm
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+func (s *alarmSaver) Record(_ context.Context, t alarm.Transition) { s.q.Offer(t.Alarm) }
 
 // Serve saves until ctx ends, then once more (bounded).
 func (s *alarmSaver) Serve(ctx context.Context) error {
@@ -48,26 +45,24 @@ func (s *alarmSaver) Serve(ctx context.Context) error {
 			s.save(fctx)
 			cancel()
 			return nil
-		case <-s.wake:
+		case <-s.q.Ready():
 		}
 		s.save(ctx)
 	}
 }
 
+// save saves what changed since, and what failed before unless it changed
+// again meanwhile (the newer state wins).
 func (s *alarmSaver) save(ctx context.Context) {
-	s.mu.Lock()
-	batch := s.pending
-	s.pending = map[string]alarm.Alarm{}
-	s.mu.Unlock()
-	for key, a := range batch {
+	for _, a := range s.q.Drain(nil, 0) {
+		s.retry[a.Key()] = a
+	}
+	for key, a := range s.retry {
 		if err := s.store.Save(ctx, alarmStateOf(&a, s.node)); err != nil {
 			s.log.Warn("cluster: save alarm state (will retry with the next change)", "alarm", key, "err", err)
-			s.mu.Lock()
-			if _, newer := s.pending[key]; !newer {
-				s.pending[key] = a
-			}
-			s.mu.Unlock()
+			continue
 		}
+		delete(s.retry, key)
 	}
 }
 
