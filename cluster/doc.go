@@ -74,7 +74,10 @@
 // channel across owners. Samples a cut-off node polled before fencing, that a
 // later owner's batch overtook (epochs are lease revisions and grow), are
 // discarded and counted (PublisherStats.Discarded): they could not have
-// reached anyone in order.
+// reached anyone in order. The publisher holds at most MaxPending samples (a
+// million by default); past that Publish takes no more, and its caller (the
+// node's lossless hub subscription) keeps them, holding the devices back at its
+// own bound, so a stream that is down or slow never grows memory without limit.
 //
 // # Commands
 //

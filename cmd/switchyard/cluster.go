@@ -115,7 +115,10 @@ func (cs *clusterSide) nodeService() supervisor.Service {
 }
 
 // publishService moves the local hub's samples (the owned devices') into the
-// publisher, and runs the publisher.
+// publisher, as many as it has room for, and runs the publisher. The rest
+// waits in the hub's lossless subscription, which holds the devices back at
+// its bound (the hub's watchdog reports it): a stream that is down or slow
+// bounds memory on both sides.
 func (cs *clusterSide) publishService(sub *telemetry.Subscription) supervisor.Service {
 	return supervisor.ServiceFunc(func(ctx context.Context) error {
 		pctx, cancel := context.WithCancel(context.Background())
@@ -125,15 +128,22 @@ func (cs *clusterSide) publishService(sub *telemetry.Subscription) supervisor.Se
 		for {
 			select {
 			case <-ctx.Done():
-				// What the devices published while stopping goes out too.
-				buf = sub.Drain(buf[:0], 0)
-				cs.pub.Publish(buf...)
+				// What the devices published while stopping goes out too,
+				// as far as there is room.
+				if room := cs.pub.Room(); room > 0 { // Drain's 0 is "all"
+					buf = sub.Drain(buf[:0], room)
+					cs.pub.Publish(buf...)
+				}
 				cancel()
 				return <-done
 			case <-sub.Ready():
-				buf = sub.Drain(buf[:0], 0)
-				cs.pub.Publish(buf...)
 			}
+			if cs.pub.WaitRoom(ctx) != nil {
+				continue // stopping: see above
+			}
+			// Drain leaves a wake-up behind when samples remain.
+			buf = sub.Drain(buf[:0], cs.pub.Room())
+			cs.pub.Publish(buf...)
 		}
 	})
 }
