@@ -124,10 +124,7 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		err = cli.Run(ctx, args[0], args[1:], stdout)
 	}
-	var usageErr interface {
-		error
-		Usage() string
-	}
+	var usageErr *cli.UsageError
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0

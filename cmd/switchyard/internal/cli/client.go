@@ -75,11 +75,15 @@ func IsVerb(name string) bool {
 
 // UsageError is a mistake in a verb's command line (a missing argument, an
 // unknown flag): the binary prints it with the verb's usage line (Usage) and
-// exits 2.
+// exits 2. The binary's other verbs use it too (NewUsageError).
 type UsageError struct {
 	err   error
 	usage string
 }
+
+// NewUsageError is err, a mistake in the command line of the verb whose usage
+// (after "switchyard ") is usage.
+func NewUsageError(usage string, err error) *UsageError { return &UsageError{err: err, usage: usage} }
 
 func (e *UsageError) Error() string { return e.err.Error() }
 
