@@ -119,13 +119,17 @@
 // SubscriberQueueBytes and a sample, or all that was queued when a device state
 // changes) and the response being sent, counted in
 // switchyard_api_stream_held_bytes; the transport's buffer comes on top (on the
-// gRPC port grpc-go accepts up to 64 KiB and one response per stream before a
-// send waits for the client). A stream whose queue stays full and unread for
-// Limits.StreamStallTimeout ends with RESOURCE_EXHAUSTED, reason
-// STREAM_STALLED, even when its handler is stuck in a send to a client that
-// reads nothing: the transport ends it from outside (abort.go; on the HTTP
-// port by resetting it). Its selector globs and tags are
-// checked once per request (tags against the devices configured then). It sends a
+// gRPC port grpc-go accepts up to 64 KiB of responses and one more per stream
+// before a send waits for the client, in pooled buffers of up to twice their
+// size; grpc-go's write quota is fixed, and its window and buffer options bound
+// what clients send or whole connections, so it is bounded through the streams
+// per connection, Limits.http2Streams, and the connections per port). A
+// stream whose queue stays full and unread for Limits.StreamStallTimeout ends
+// with RESOURCE_EXHAUSTED, reason STREAM_STALLED, even when its handler is
+// stuck in a send to a client that reads nothing: the transport ends it from
+// outside (abort.go; on the HTTP port by resetting it). Its selector globs and
+// tags are checked once per request (tags against the devices configured
+// then). It sends a
 // batch when max_batch samples (default 1000, at most 10000) are
 // waiting or batch_window_ms (default 50, at most 60000) after the first sample of
 // the batch arrived. Every response carries the subscription's cumulative squashed

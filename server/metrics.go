@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "switchyard_api_stream_held_bytes",
 			Help: "Bytes the Subscribe streams hold now, over both transports: their queues in the hub and the samples taken out of them " +
 				"not yet sent (telemetry.SampleSize), and the encoded responses being sent. A transport's own buffer comes on top " +
-				"(on the gRPC port at most 64 KiB and one response per stream).",
+				"(on the gRPC port up to 64 KiB of responses and one more per stream, in pooled buffers of up to twice their size).",
 		}, func() float64 { return float64(m.held.bytes()) }))
 	}
 	return m
