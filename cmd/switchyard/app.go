@@ -277,29 +277,18 @@ func (a *app) waitDevicesRunning(ctx context.Context, events *supervisor.Subscri
 	}
 }
 
-// addDevices adds every configured device to the running device supervisor.
-// Each Add starts the device at once; a device that cannot connect is still a
-// running process (its state says why), so Add fails only on a duplicate name,
-// which the configuration already refuses.
+// addDevices hands every configured device to the running device supervisor
+// (devicemgr.Manager.Start). Each Add starts the device at once; a device that
+// cannot connect is still a running process (its state says why), so Add
+// fails only on a duplicate name, which the configuration already refuses.
+// Devices added by a reload later go the same way.
 func (a *app) addDevices(ctx context.Context) {
-	for _, d := range a.devices.Devices() {
-		if ctx.Err() != nil {
-			return
-		}
-		if err := a.devSup.Add(deviceSpec(d)); err != nil {
-			a.log.Error("device not added to its supervisor", "device", d.Name(), "err", err)
-		}
+	if ctx.Err() != nil {
+		return
 	}
-}
-
-// deviceSpec is how one device runs under the device supervisor: permanent,
-// 5 s to stop (its socket closes as soon as its context ends), its connection
-// state shown as the process's status in the tree.
-func deviceSpec(d *devicemgr.Device) supervisor.ChildSpec {
-	// The mailbox carries the device's commands: the supervisor fails queued
-	// ones with ErrRestarted when it restarts the process (never replayed), and
-	// the tree shows its depth and the command in progress.
-	return supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second, Mailbox: d.Mailbox()}
+	if err := a.devices.Start(a.devSup); err != nil {
+		a.log.Error("devices not added to their supervisor", "err", err)
+	}
 }
 
 // Addrs returns the bound gRPC and HTTP addresses.
