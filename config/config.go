@@ -15,6 +15,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -56,10 +58,19 @@ type Config struct {
 	// Insecure allows non-loopback listen addresses without TLS and
 	// authentication (the server warns at every start).
 	Insecure bool `yaml:"insecure,omitempty"`
+	// Watch reloads the configuration when its file, or a file it
+	// includes, changes (besides SIGHUP and `switchyard reload`).
+	Watch bool `yaml:"watch,omitempty"`
 
 	// Warnings are what Parse found legal but suspicious, each as
 	// "file:line: field.path: message" (not part of the file).
 	Warnings []string `yaml:"-"`
+	// Hash identifies the configuration's text: the SHA-256, in hex, of the
+	// file and of every file it includes (not part of the file).
+	Hash string `yaml:"-"`
+	// Files are the files read: the configuration, then its includes as
+	// read (not part of the file).
+	Files []string `yaml:"-"`
 }
 
 // Listen holds the server's listen addresses. Both default to loopback.
@@ -126,6 +137,11 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	dir := filepath.Dir(path)
+	for i, f := range c.Files[1:] {
+		if !filepath.IsAbs(f) {
+			c.Files[i+1] = filepath.Join(dir, f)
+		}
+	}
 	for _, p := range []*string{&c.Auth.TokensFile, &c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
@@ -181,6 +197,19 @@ type source struct {
 
 func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config, error) {
 	var c Config
+	hash := sha256.New()
+	fmt.Fprintf(hash, "%d:%s", len(data), data)
+	c.Files = []string{name}
+	read = func(read func(string) ([]byte, error)) func(string) ([]byte, error) {
+		return func(p string) ([]byte, error) {
+			b, err := read(p)
+			if err == nil {
+				fmt.Fprintf(hash, "%d:%s", len(b), b)
+				c.Files = append(c.Files, p)
+			}
+			return b, err
+		}
+	}(read)
 	main := newSource(name, data)
 	var errs []error
 	typeLines := map[string]bool{} // "file:line" with a type error: other checks there only repeat it
@@ -301,6 +330,7 @@ func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config
 		sort.SliceStable(errs, func(i, j int) bool { return errLess(name, errs[i], errs[j]) })
 		return nil, errors.Join(errs...)
 	}
+	c.Hash = hex.EncodeToString(hash.Sum(nil))
 	return &c, nil
 }
 
