@@ -93,3 +93,28 @@ func (f *Filter) filter(batch []telemetry.Sample) (kept []telemetry.Sample, drop
 	clear(batch[len(kept):])
 	return kept, len(batch) - len(kept)
 }
+
+// filterSwap carries a filter SetFilter gave (nil: archive everything).
+type filterSwap struct{ f *Filter }
+
+// SetFilter replaces the archive filter (Options.Filter) as a whole, between
+// two batches (a configuration reload); nil archives everything. It is safe
+// from any goroutine. A channel filtered before and after keeps its last
+// archived sample, so its deadband goes on from it.
+func (w *Writer) SetFilter(f *Filter) { w.nextFilter.Store(&filterSwap{f}) }
+
+// filter returns the filter in force, taking one SetFilter gave. Serve's
+// goroutine only.
+func (w *Writer) filter() *Filter {
+	if s := w.nextFilter.Swap(nil); s != nil {
+		if s.f != nil && w.opts.Filter != nil {
+			for key, last := range w.opts.Filter.last {
+				if _, ok := s.f.specs[key]; ok {
+					s.f.last[key] = last
+				}
+			}
+		}
+		w.opts.Filter = s.f
+	}
+	return w.opts.Filter
+}

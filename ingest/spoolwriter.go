@@ -117,7 +117,7 @@ func (w *Writer) drainToSpool() {
 			break
 		}
 		var dropped int
-		w.unspooled, dropped = w.opts.Filter.filter(w.unspooled)
+		w.unspooled, dropped = w.filter().filter(w.unspooled)
 		w.m.filtered.Add(float64(dropped))
 		w.taken += uint64(len(w.unspooled))
 	}

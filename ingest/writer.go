@@ -124,9 +124,11 @@ type Writer struct {
 	m      *metrics
 
 	running atomic.Bool
-	written atomic.Uint64
-	npend   atomic.Int64
-	badRows atomic.Uint64
+	// nextFilter is a filter SetFilter gave, taken by Serve's goroutine.
+	nextFilter atomic.Pointer[filterSwap]
+	written    atomic.Uint64
+	npend      atomic.Int64
+	badRows    atomic.Uint64
 	// oldestNs is the timestamp of the oldest unacknowledged sample, 0 if none.
 	oldestNs atomic.Int64
 
@@ -309,7 +311,7 @@ func (w *Writer) drain() {
 	}
 	before := len(w.pending)
 	w.pending = w.src.Drain(w.pending, 0)
-	kept, dropped := w.opts.Filter.filter(w.pending[before:])
+	kept, dropped := w.filter().filter(w.pending[before:])
 	w.pending = w.pending[:before+len(kept)]
 	w.m.filtered.Add(float64(dropped))
 	w.taken += uint64(len(kept))
