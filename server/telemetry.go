@@ -31,7 +31,7 @@ type telemetryService struct {
 // deadband and rate cap apply per channel (telemetry.Filter); device state changes,
 // when asked for, are sent as they happen, after the samples before them.
 func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeRequest, out streamOut[pb.SubscribeResponse]) error {
-	p, err := validateSubscribe(req, s.devices.List)
+	p, err := validateSubscribe(req, s.devices.Tags)
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func sortSamples(samples []telemetry.Sample) {
 }
 
 func (s *telemetryService) getLatest(_ context.Context, req *pb.GetLatestRequest) (*pb.GetLatestResponse, error) {
-	match, err := compileSelector("selector", req.GetSelector(), s.devices.List)
+	match, err := compileSelector("selector", req.GetSelector(), s.devices.Tags)
 	if err != nil {
 		return nil, err
 	}

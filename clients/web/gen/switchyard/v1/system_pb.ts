@@ -5,13 +5,15 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb";
+import type { ConfigReload, ConfigTrigger } from "./config_pb";
+import { file_switchyard_v1_config } from "./config_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file switchyard/v1/system.proto.
  */
 export const file_switchyard_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSLSAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcxIRCgl1cHRpbWVfbnMYDCABKAMSEwoLc2lnbmlmaWNhbnQYDSABKAgSEwoLaW5fcHJvZ3Jlc3MYDiABKAkSDgoGc3RhdHVzGA8gASgJIhsKGUdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QiQgoaR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USJAoEcm9vdBgBIAEoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcyLAAQoQU3VwZXJ2aXNpb25FdmVudBILCgNzZXEYASABKAQSFAoMdGltZXN0YW1wX25zGAIgASgDEgwKBHBhdGgYAyABKAkSDQoFY2hpbGQYBCABKAkSMQoEa2luZBgFIAEoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmQSDgoGcmVhc29uGAYgASgJEhAKCHJlc3RhcnRzGAcgASgNEhcKD25leHRfcmVzdGFydF9ucxgIIAEoAyKnAQodV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QSGAoQaW5jbHVkZV9zbmFwc2hvdBgBIAEoCBIlCglwcm9jZXNzZXMYAiADKAlCErpID5IBDBCAAiIHcgUQARiABBJFCgVraW5kcxgDIAMoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmRCEbpIDpIBCxAQIgeCAQQQASAAIpcBCh5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NIABIwCgVldmVudBgCIAEoCzIfLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEgAEg8KB2Ryb3BwZWQYAyABKARCBgoEaXRlbSIxChVSZXN0YXJ0UHJvY2Vzc1JlcXVlc3QSGAoEcGF0aBgBIAEoCUIKukgHcgUQARiABCIYChZSZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlIhQKEkdldElkZW50aXR5UmVxdWVzdCKJAQoTR2V0SWRlbnRpdHlSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSFQoNYXV0aGVudGljYXRlZBgDIAEoCBIOCgZtZXRob2QYBCABKAkSFwoPYWxsb3dlZF9tZXRob2RzGAUgAygJEhYKDnNlcnZlcl92ZXJzaW9uGAYgASgJIhMKEVdhdGNoQXVkaXRSZXF1ZXN0IpUCCgtBdWRpdFJlY29yZBIUCgx0aW1lc3RhbXBfbnMYASABKAMSEAoIaWRlbnRpdHkYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZtZXRob2QYBCABKAkSDAoEcGVlchgFIAEoCRIRCgl0cmFuc3BvcnQYBiABKAkSCwoDcnBjGAcgASgJEg4KBmRldmljZRgIIAEoCRIOCgZ0YXJnZXQYCSABKAkSDAoEYXJncxgKIAMoCRIMCgRjb2RlGAsgASgJEg4KBnJlYXNvbhgMIAEoCRINCgVlcnJvchgNIAEoCRITCgtkdXJhdGlvbl9ucxgOIAEoAxISCgp1c2VyX2FnZW50GA8gASgJEg4KBmNsaWVudBgQIAEoCSJRChJXYXRjaEF1ZGl0UmVzcG9uc2USKgoGcmVjb3JkGAEgASgLMhouc3dpdGNoeWFyZC52MS5BdWRpdFJlY29yZBIPCgdkcm9wcGVkGAIgASgEKtABCgxQcm9jZXNzU3RhdGUSHQoZUFJPQ0VTU19TVEFURV9VTlNQRUNJRklFRBAAEhoKFlBST0NFU1NfU1RBVEVfU1RBUlRJTkcQARIZChVQUk9DRVNTX1NUQVRFX1JVTk5JTkcQAhIZChVQUk9DRVNTX1NUQVRFX0JBQ0tPRkYQAxIaChZQUk9DRVNTX1NUQVRFX1NUT1BQSU5HEAQSGQoVUFJPQ0VTU19TVEFURV9TVE9QUEVEEAUSGAoUUFJPQ0VTU19TVEFURV9MRUFLRUQQBiqyAwoUU3VwZXJ2aXNpb25FdmVudEtpbmQSJgoiU1VQRVJWSVNJT05fRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiMKH1NVUEVSVklTSU9OX0VWRU5UX0tJTkRfU1RBUlRJTkcQARIiCh5TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUT1BQRUQQAhIgChxTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FEREVEEAMSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9SRU1PVkVEEAQSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVEFSVEVEEAUSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9FWElURUQQBhIsCihTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1JFU1RBUlRfU0NIRURVTEVEEAcSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9MRUFLRUQQCBIoCiRTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FVVE9fU0hVVERPV04QCRIhCh1TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUQVRVUxAKMv0DCg1TeXN0ZW1TZXJ2aWNlEmkKEkdldFN1cGVydmlzaW9uVHJlZRIoLnN3aXRjaHlhcmQudjEuR2V0U3VwZXJ2aXNpb25UcmVlUmVxdWVzdBopLnN3aXRjaHlhcmQudjEuR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USdwoWV2F0Y2hTdXBlcnZpc2lvbkV2ZW50cxIsLnN3aXRjaHlhcmQudjEuV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QaLS5zd2l0Y2h5YXJkLnYxLldhdGNoU3VwZXJ2aXNpb25FdmVudHNSZXNwb25zZTABEl0KDlJlc3RhcnRQcm9jZXNzEiQuc3dpdGNoeWFyZC52MS5SZXN0YXJ0UHJvY2Vzc1JlcXVlc3QaJS5zd2l0Y2h5YXJkLnYxLlJlc3RhcnRQcm9jZXNzUmVzcG9uc2USVAoLR2V0SWRlbnRpdHkSIS5zd2l0Y2h5YXJkLnYxLkdldElkZW50aXR5UmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuR2V0SWRlbnRpdHlSZXNwb25zZRJTCgpXYXRjaEF1ZGl0EiAuc3dpdGNoeWFyZC52MS5XYXRjaEF1ZGl0UmVxdWVzdBohLnN3aXRjaHlhcmQudjEuV2F0Y2hBdWRpdFJlc3BvbnNlMAFCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_buf_validate_validate]);
+  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSLSAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcxIRCgl1cHRpbWVfbnMYDCABKAMSEwoLc2lnbmlmaWNhbnQYDSABKAgSEwoLaW5fcHJvZ3Jlc3MYDiABKAkSDgoGc3RhdHVzGA8gASgJIhsKGUdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QiQgoaR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USJAoEcm9vdBgBIAEoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcyLtAQoQU3VwZXJ2aXNpb25FdmVudBILCgNzZXEYASABKAQSFAoMdGltZXN0YW1wX25zGAIgASgDEgwKBHBhdGgYAyABKAkSDQoFY2hpbGQYBCABKAkSMQoEa2luZBgFIAEoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmQSDgoGcmVhc29uGAYgASgJEhAKCHJlc3RhcnRzGAcgASgNEhcKD25leHRfcmVzdGFydF9ucxgIIAEoAxIrCgZyZWxvYWQYCSABKAsyGy5zd2l0Y2h5YXJkLnYxLkNvbmZpZ1JlbG9hZCKnAQodV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QSGAoQaW5jbHVkZV9zbmFwc2hvdBgBIAEoCBIlCglwcm9jZXNzZXMYAiADKAlCErpID5IBDBCAAiIHcgUQARiABBJFCgVraW5kcxgDIAMoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmRCEbpIDpIBCxAQIgeCAQQQASAAIpcBCh5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NIABIwCgVldmVudBgCIAEoCzIfLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEgAEg8KB2Ryb3BwZWQYAyABKARCBgoEaXRlbSIxChVSZXN0YXJ0UHJvY2Vzc1JlcXVlc3QSGAoEcGF0aBgBIAEoCUIKukgHcgUQARiABCIYChZSZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlIhQKEkdldElkZW50aXR5UmVxdWVzdCKJAQoTR2V0SWRlbnRpdHlSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSFQoNYXV0aGVudGljYXRlZBgDIAEoCBIOCgZtZXRob2QYBCABKAkSFwoPYWxsb3dlZF9tZXRob2RzGAUgAygJEhYKDnNlcnZlcl92ZXJzaW9uGAYgASgJIhMKEVdhdGNoQXVkaXRSZXF1ZXN0IpUCCgtBdWRpdFJlY29yZBIUCgx0aW1lc3RhbXBfbnMYASABKAMSEAoIaWRlbnRpdHkYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZtZXRob2QYBCABKAkSDAoEcGVlchgFIAEoCRIRCgl0cmFuc3BvcnQYBiABKAkSCwoDcnBjGAcgASgJEg4KBmRldmljZRgIIAEoCRIOCgZ0YXJnZXQYCSABKAkSDAoEYXJncxgKIAMoCRIMCgRjb2RlGAsgASgJEg4KBnJlYXNvbhgMIAEoCRINCgVlcnJvchgNIAEoCRITCgtkdXJhdGlvbl9ucxgOIAEoAxISCgp1c2VyX2FnZW50GA8gASgJEg4KBmNsaWVudBgQIAEoCSJRChJXYXRjaEF1ZGl0UmVzcG9uc2USKgoGcmVjb3JkGAEgASgLMhouc3dpdGNoeWFyZC52MS5BdWRpdFJlY29yZBIPCgdkcm9wcGVkGAIgASgEIiYKE1JlbG9hZENvbmZpZ1JlcXVlc3QSDwoHZHJ5X3J1bhgBIAEoCCJDChRSZWxvYWRDb25maWdSZXNwb25zZRIrCgZyZWxvYWQYASABKAsyGy5zd2l0Y2h5YXJkLnYxLkNvbmZpZ1JlbG9hZCISChBHZXRDb25maWdSZXF1ZXN0IvYBChFHZXRDb25maWdSZXNwb25zZRIMCgRoYXNoGAEgASgJEg4KBnNvdXJjZRgCIAEoCRIRCglsb2FkZWRfbnMYAyABKAMSEQoJbG9hZGVkX2J5GAQgASgJEjQKDmxvYWRlZF90cmlnZ2VyGAUgASgOMhwuc3dpdGNoeWFyZC52MS5Db25maWdUcmlnZ2VyEg0KBXdhdGNoGAYgASgIEhUKDW5lZWRzX3Jlc3RhcnQYByADKAkSMAoLbGFzdF9yZWxvYWQYCCABKAsyGy5zd2l0Y2h5YXJkLnYxLkNvbmZpZ1JlbG9hZBIPCgdkZXZpY2VzGAkgASgNKtABCgxQcm9jZXNzU3RhdGUSHQoZUFJPQ0VTU19TVEFURV9VTlNQRUNJRklFRBAAEhoKFlBST0NFU1NfU1RBVEVfU1RBUlRJTkcQARIZChVQUk9DRVNTX1NUQVRFX1JVTk5JTkcQAhIZChVQUk9DRVNTX1NUQVRFX0JBQ0tPRkYQAxIaChZQUk9DRVNTX1NUQVRFX1NUT1BQSU5HEAQSGQoVUFJPQ0VTU19TVEFURV9TVE9QUEVEEAUSGAoUUFJPQ0VTU19TVEFURV9MRUFLRUQQBirbAwoUU3VwZXJ2aXNpb25FdmVudEtpbmQSJgoiU1VQRVJWSVNJT05fRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiMKH1NVUEVSVklTSU9OX0VWRU5UX0tJTkRfU1RBUlRJTkcQARIiCh5TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUT1BQRUQQAhIgChxTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FEREVEEAMSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9SRU1PVkVEEAQSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVEFSVEVEEAUSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9FWElURUQQBhIsCihTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1JFU1RBUlRfU0NIRURVTEVEEAcSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9MRUFLRUQQCBIoCiRTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FVVE9fU0hVVERPV04QCRIhCh1TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUQVRVUxAKEicKI1NVUEVSVklTSU9OX0VWRU5UX0tJTkRfUkVDT05GSUdVUkVEEAsypgUKDVN5c3RlbVNlcnZpY2USaQoSR2V0U3VwZXJ2aXNpb25UcmVlEiguc3dpdGNoeWFyZC52MS5HZXRTdXBlcnZpc2lvblRyZWVSZXF1ZXN0Gikuc3dpdGNoeWFyZC52MS5HZXRTdXBlcnZpc2lvblRyZWVSZXNwb25zZRJ3ChZXYXRjaFN1cGVydmlzaW9uRXZlbnRzEiwuc3dpdGNoeWFyZC52MS5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVxdWVzdBotLnN3aXRjaHlhcmQudjEuV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1Jlc3BvbnNlMAESXQoOUmVzdGFydFByb2Nlc3MSJC5zd2l0Y2h5YXJkLnYxLlJlc3RhcnRQcm9jZXNzUmVxdWVzdBolLnN3aXRjaHlhcmQudjEuUmVzdGFydFByb2Nlc3NSZXNwb25zZRJUCgtHZXRJZGVudGl0eRIhLnN3aXRjaHlhcmQudjEuR2V0SWRlbnRpdHlSZXF1ZXN0GiIuc3dpdGNoeWFyZC52MS5HZXRJZGVudGl0eVJlc3BvbnNlElMKCldhdGNoQXVkaXQSIC5zd2l0Y2h5YXJkLnYxLldhdGNoQXVkaXRSZXF1ZXN0GiEuc3dpdGNoeWFyZC52MS5XYXRjaEF1ZGl0UmVzcG9uc2UwARJXCgxSZWxvYWRDb25maWcSIi5zd2l0Y2h5YXJkLnYxLlJlbG9hZENvbmZpZ1JlcXVlc3QaIy5zd2l0Y2h5YXJkLnYxLlJlbG9hZENvbmZpZ1Jlc3BvbnNlEk4KCUdldENvbmZpZxIfLnN3aXRjaHlhcmQudjEuR2V0Q29uZmlnUmVxdWVzdBogLnN3aXRjaHlhcmQudjEuR2V0Q29uZmlnUmVzcG9uc2VCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_buf_validate_validate, file_switchyard_v1_config]);
 
 /**
  * Process is one node of the supervision tree: a supervisor or a worker.
@@ -219,6 +221,13 @@ export type SupervisionEvent = Message<"switchyard.v1.SupervisionEvent"> & {
    * @generated from field: int64 next_restart_ns = 8;
    */
   nextRestartNs: bigint;
+
+  /**
+   * For RECONFIGURED: the reload.
+   *
+   * @generated from field: switchyard.v1.ConfigReload reload = 9;
+   */
+  reload?: ConfigReload | undefined;
 };
 
 /**
@@ -560,6 +569,127 @@ export const WatchAuditResponseSchema: GenMessage<WatchAuditResponse> = /*@__PUR
   messageDesc(file_switchyard_v1_system, 12);
 
 /**
+ * @generated from message switchyard.v1.ReloadConfigRequest
+ */
+export type ReloadConfigRequest = Message<"switchyard.v1.ReloadConfigRequest"> & {
+  /**
+   * Only say what would change; change nothing.
+   *
+   * @generated from field: bool dry_run = 1;
+   */
+  dryRun: boolean;
+};
+
+/**
+ * Describes the message switchyard.v1.ReloadConfigRequest.
+ * Use `create(ReloadConfigRequestSchema)` to create a new message.
+ */
+export const ReloadConfigRequestSchema: GenMessage<ReloadConfigRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 13);
+
+/**
+ * @generated from message switchyard.v1.ReloadConfigResponse
+ */
+export type ReloadConfigResponse = Message<"switchyard.v1.ReloadConfigResponse"> & {
+  /**
+   * @generated from field: switchyard.v1.ConfigReload reload = 1;
+   */
+  reload?: ConfigReload | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.ReloadConfigResponse.
+ * Use `create(ReloadConfigResponseSchema)` to create a new message.
+ */
+export const ReloadConfigResponseSchema: GenMessage<ReloadConfigResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 14);
+
+/**
+ * @generated from message switchyard.v1.GetConfigRequest
+ */
+export type GetConfigRequest = Message<"switchyard.v1.GetConfigRequest"> & {
+};
+
+/**
+ * Describes the message switchyard.v1.GetConfigRequest.
+ * Use `create(GetConfigRequestSchema)` to create a new message.
+ */
+export const GetConfigRequestSchema: GenMessage<GetConfigRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 15);
+
+/**
+ * @generated from message switchyard.v1.GetConfigResponse
+ */
+export type GetConfigResponse = Message<"switchyard.v1.GetConfigResponse"> & {
+  /**
+   * SHA-256 (hex) of the configuration in force (the file and the files it includes).
+   *
+   * @generated from field: string hash = 1;
+   */
+  hash: string;
+
+  /**
+   * The configuration file.
+   *
+   * @generated from field: string source = 2;
+   */
+  source: string;
+
+  /**
+   * When it was loaded (at start or by the last reload that applied), nanoseconds
+   * since the Unix epoch, and by whom and how ("" and unspecified at start).
+   *
+   * @generated from field: int64 loaded_ns = 3;
+   */
+  loadedNs: bigint;
+
+  /**
+   * @generated from field: string loaded_by = 4;
+   */
+  loadedBy: string;
+
+  /**
+   * @generated from field: switchyard.v1.ConfigTrigger loaded_trigger = 5;
+   */
+  loadedTrigger: ConfigTrigger;
+
+  /**
+   * The file is watched for changes (watch: true).
+   *
+   * @generated from field: bool watch = 6;
+   */
+  watch: boolean;
+
+  /**
+   * Settings changed in the file that wait for a restart ("path: old -> new").
+   *
+   * @generated from field: repeated string needs_restart = 7;
+   */
+  needsRestart: string[];
+
+  /**
+   * The last reload tried (applied or refused); unset if none.
+   *
+   * @generated from field: switchyard.v1.ConfigReload last_reload = 8;
+   */
+  lastReload?: ConfigReload | undefined;
+
+  /**
+   * How many devices it configures.
+   *
+   * @generated from field: uint32 devices = 9;
+   */
+  devices: number;
+};
+
+/**
+ * Describes the message switchyard.v1.GetConfigResponse.
+ * Use `create(GetConfigResponseSchema)` to create a new message.
+ */
+export const GetConfigResponseSchema: GenMessage<GetConfigResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 16);
+
+/**
  * ProcessState is the state of one supervised process.
  *
  * @generated from enum switchyard.v1.ProcessState
@@ -694,6 +824,14 @@ export enum SupervisionEventKind {
    * @generated from enum value: SUPERVISION_EVENT_KIND_STATUS = 10;
    */
   STATUS = 10,
+
+  /**
+   * The configuration was reloaded (an event about the root): reason is the
+   * summary, reload holds all of it.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_RECONFIGURED = 11;
+   */
+  RECONFIGURED = 11,
 }
 
 /**
@@ -767,6 +905,34 @@ export const SystemService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchAuditRequestSchema;
     output: typeof WatchAuditResponseSchema;
+  },
+  /**
+   * ReloadConfig reads the configuration file again, checks it in full and applies
+   * it as a diff: added devices start, removed ones stop, changed ones restart
+   * (only tags, units, alarm limits or archive filters changed: applied without
+   * reconnecting), unchanged ones are not touched. A configuration with any problem
+   * changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+   * every problem in the message, one per line. Settings that cannot change while
+   * the server runs are left as they were and listed in diff.needs_restart. Admins
+   * only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+   *
+   * @generated from rpc switchyard.v1.SystemService.ReloadConfig
+   */
+  reloadConfig: {
+    methodKind: "unary";
+    input: typeof ReloadConfigRequestSchema;
+    output: typeof ReloadConfigResponseSchema;
+  },
+  /**
+   * GetConfig says which configuration is in force: its hash, its file, when, how
+   * and by whom it was loaded, and the last reload tried.
+   *
+   * @generated from rpc switchyard.v1.SystemService.GetConfig
+   */
+  getConfig: {
+    methodKind: "unary";
+    input: typeof GetConfigRequestSchema;
+    output: typeof GetConfigResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_switchyard_v1_system, 0);
