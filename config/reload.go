@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,9 +116,9 @@ type Active struct {
 
 // Applier makes a checked configuration the running one: running is the one
 // in force, next the new one with the settings that need a restart already
-// set back to running's, d their difference. Its error says what could not be
-// applied; what could, is.
-type Applier func(running, next *Config, d *Diff) error
+// set back to running's, r the reload (who asked, r.Diff their difference).
+// Its error says what could not be applied; what could, is.
+type Applier func(running, next *Config, r *Reload) error
 
 // ReloaderOptions configures a Reloader. The zero value works.
 type ReloaderOptions struct {
@@ -205,7 +206,7 @@ func (r *Reloader) Reload(trigger Trigger, by string, dryRun bool) (Reload, erro
 		return rec, nil
 	}
 	next.KeepRestartOnly(running)
-	err = r.apply(running, next, &rec.Diff)
+	err = r.apply(running, next, &rec)
 	if err != nil {
 		rec.Failed = problems(err)
 	}
@@ -273,13 +274,16 @@ func (r *Reloader) Serve(ctx context.Context) error {
 			return nil
 		case sig := <-r.opts.Signals:
 			_, _ = r.Reload(TriggerSignal, signalName(sig), false)
-			w.reset(r.Active().Config.Files)
+			w.follow(r.Active().Config.Files)
 		case <-tick.C:
 			active := r.Active().Config
 			if !active.Watch {
 				w.reset(active.Files)
 				continue
 			}
+			// The files as they were when the change settled are the ones seen:
+			// a refused file is not tried again until it changes, and a change
+			// made while this one is reloaded is seen at the next look.
 			if !w.changed() {
 				continue
 			}
@@ -288,8 +292,7 @@ func (r *Reloader) Serve(ctx context.Context) error {
 				continue // touched, not changed
 			}
 			_, _ = r.Reload(TriggerWatch, "file change", false)
-			// A refused file is not tried again until it changes.
-			w.reset(r.Active().Config.Files)
+			w.follow(r.Active().Config.Files)
 		}
 	}
 }
@@ -343,6 +346,21 @@ func (w *fileWatch) reset(files []string) {
 	w.files = files
 	w.seen = stamps(files)
 	w.pending = nil
+}
+
+// follow watches files from now on: a file watched before keeps the stamp it
+// was seen with, a new one is seen as it is now.
+func (w *fileWatch) follow(files []string) {
+	if slices.Equal(files, w.files) {
+		return
+	}
+	seen := stamps(files)
+	for i, f := range files {
+		if j := slices.Index(w.files, f); j >= 0 {
+			seen[i] = w.seen[j]
+		}
+	}
+	w.files, w.seen, w.pending = files, seen, nil
 }
 
 // changed reports whether the files differ from when they were last seen and

@@ -33,7 +33,7 @@ func newReloadRig(t *testing.T, text string) *reloadRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rr.r = config.NewReloader(rr.path, c, func(running, next *config.Config, d *config.Diff) error {
+	rr.r = config.NewReloader(rr.path, c, func(running, next *config.Config, r *config.Reload) error {
 		rr.applied <- next
 		return nil
 	}, config.ReloaderOptions{
