@@ -149,6 +149,9 @@ type Reloader struct {
 	opts  ReloaderOptions
 
 	run sync.Mutex // held while a reload runs
+	// watch is the files' stamps; owned by Serve (taken at NewReloader, so a
+	// change made before Serve starts is not missed).
+	watch fileWatch
 
 	mu     sync.Mutex
 	active Active
@@ -169,8 +172,10 @@ func NewReloader(path string, running *Config, apply Applier, opts ReloaderOptio
 	if opts.WatchInterval <= 0 {
 		opts.WatchInterval = 250 * time.Millisecond
 	}
-	return &Reloader{path: path, apply: apply, opts: opts,
+	r := &Reloader{path: path, apply: apply, opts: opts,
 		active: Active{Config: running, Source: path, LoadedAt: opts.Now()}}
+	r.watch.reset(running.Files)
+	return r
 }
 
 // Active returns the configuration in force.
@@ -266,8 +271,7 @@ func problems(err error) []string {
 func (r *Reloader) Serve(ctx context.Context) error {
 	tick := time.NewTicker(r.opts.WatchInterval)
 	defer tick.Stop()
-	var w fileWatch
-	w.reset(r.Active().Config.Files)
+	w := &r.watch
 	for {
 		select {
 		case <-ctx.Done():
