@@ -17,27 +17,30 @@ type Diff struct {
 	// Added, Removed and Restarted name devices, in the order of the
 	// configuration they are in (Removed: the old one). A restarted device's
 	// protocol settings changed: it reconnects with them.
-	Added, Removed, Restarted []string
+	Added     []string `json:"added,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
+	Restarted []string `json:"restarted,omitempty"`
 	// Updated are devices whose tags, units, alarm limits or archive filters
 	// changed and nothing else: applied without reconnecting.
-	Updated []DeviceUpdate
+	Updated []DeviceUpdate `json:"updated,omitempty"`
 	// Unchanged counts the devices left untouched.
-	Unchanged int
+	Unchanged int `json:"unchanged"`
 	// Alarms and ArchiveFilter: the alarm rules, the channels' archive
 	// filters changed (each is replaced as a whole, at once).
-	Alarms, ArchiveFilter bool
+	Alarms        bool `json:"alarms,omitempty"`
+	ArchiveFilter bool `json:"archive_filter,omitempty"`
 	// NeedsRestart lists the settings that changed but cannot while the
 	// server runs ("listen.grpc: 127.0.0.1:7400 -> 127.0.0.1:7401"): they keep
 	// their running value until the server restarts.
-	NeedsRestart []string
+	NeedsRestart []string `json:"needs_restart,omitempty"`
 }
 
 // DeviceUpdate is a device changed in place: what changed, among "tags",
 // "units", "alarm limits", "archive filter" (and "model" when only the model's
 // name did).
 type DeviceUpdate struct {
-	Name string
-	What []string
+	Name string   `json:"device"`
+	What []string `json:"changed"`
 }
 
 // Empty reports whether nothing changes.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -36,6 +37,8 @@ import (
 //	├── devices        dynamic supervisor (one_for_one): one worker per
 //	│                  instrument, added at run time, keyed by its device name,
 //	│                  each with its command mailbox
+//	├── config         worker: reloads the configuration (SIGHUP, watch: true;
+//	│                  ReloadConfig calls it too), only with a configuration file
 //	└── api            worker: the gRPC and HTTP servers
 //
 // The telemetry hub's fan-out runs on its publishers' goroutines (a publish
@@ -58,7 +61,9 @@ import (
 //     to it as a dynamic child (DynamicSupervisor.start_child), the same path a
 //     device added at run time takes. Dynamic children stay across a restart of
 //     the devices supervisor.
-//  5. api      - the gRPC and HTTP servers.
+//  5. config   - the reloader: from now on a reload applies a new configuration
+//     as a diff (reload.go).
+//  6. api      - the gRPC and HTTP servers.
 //
 // A crash restarts only what it should: a device process alone (its own
 // connection failures are states inside it, not crashes); the archive writer or
@@ -72,11 +77,14 @@ import (
 type app struct {
 	hub     *telemetry.Hub
 	devices *devicemgr.Manager
-	writer  *ingest.Writer // nil without archiving
+	writer  *ingest.Writer      // nil without archiving
+	events  *ingest.EventWriter // device events and reloads; nil without archiving
 	alarms  *alarm.Engine
+	spooled bool // the archive has a spool, and the spool's alarm rule
 	api     *server.Server
 	root    *supervisor.Supervisor
 	devSup  *supervisor.Supervisor // the dynamic device supervisor
+	config  *config.Reloader       // nil without a configuration file
 	log     *slog.Logger
 }
 
@@ -86,6 +94,14 @@ type appOptions struct {
 	Registry *prometheus.Registry
 	// Profiling serves /debug/pprof/ on the HTTP port.
 	Profiling bool
+	// ConfigPath is the configuration file the server reloads (SIGHUP,
+	// ReloadConfig, watch: true); empty: no reloads (the generated demo).
+	ConfigPath string
+	// LoadConfig reads the file on a reload. Default config.Load; the demo
+	// adds its command-line settings.
+	LoadConfig func(path string) (*config.Config, error)
+	// Signals trigger a reload each (SIGHUP).
+	Signals <-chan os.Signal
 }
 
 func newApp(cfg *config.Config, opts appOptions) (*app, error) {
@@ -130,7 +146,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
 		}
-		if err := addDeviceEvents(a.root, mgr, cfg, log, reg); err != nil {
+		if a.events, err = addDeviceEvents(a.root, mgr, cfg, log, reg); err != nil {
 			return nil, err
 		}
 	} else {
@@ -154,11 +170,8 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			return nil, err
 		}
 	}
-	rules := cfg.AlarmRules()
-	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
-	if spooled {
-		rules = append(rules, spoolAlarmRule())
-	}
+	a.spooled = a.writer != nil && cfg.QuestDB.SpoolDir != ""
+	rules := a.alarmRules(cfg)
 	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
 	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStates(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
 	if err != nil {
@@ -168,7 +181,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if err := a.root.Add(supervisor.ChildSpec{ID: "alarms", Service: eng, Shutdown: 5 * time.Second}); err != nil {
 		return nil, err
 	}
-	if spooled {
+	if a.spooled {
 		// The spool's fill level as a channel (switchyard/archive_spool_fill),
 		// archived and alarmed like any reading: MINOR at 80 %, MAJOR when full.
 		mon := &spoolMonitor{status: a.writer.SpoolStatus, pub: a.hub, period: time.Second}
@@ -187,6 +200,15 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	})
 	if err := a.root.Add(supervisor.ChildSpec{ID: devicesID, Service: a.devSup}); err != nil {
 		return nil, err
+	}
+	if opts.ConfigPath != "" {
+		// Reloads (SIGHUP, a change of the file, ReloadConfig), after the devices.
+		a.config = config.NewReloader(opts.ConfigPath, cfg, a.apply, config.ReloaderOptions{
+			Load: opts.LoadConfig, Record: a.recordReload, Signals: opts.Signals, Logger: log,
+		})
+		if err := a.root.Add(supervisor.ChildSpec{ID: "config", Service: a.config}); err != nil {
+			return nil, err
+		}
 	}
 
 	var web http.Handler
@@ -207,6 +229,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	sopts.Logger, sopts.Gatherer, sopts.Registerer = log, reg, reg
 	sopts.WebHandler, sopts.Alarms, sopts.Archive = web, eng, archive
+	if a.config != nil {
+		sopts.Config = a.config
+	}
 	if cfg.QuestDB.Address != "" {
 		// The audit trail goes to audit_events (or <table>_audit_events, as alarms).
 		table := audit.DefaultTable
@@ -328,16 +353,16 @@ func eventArchiveOptions(q config.QuestDB, table, spoolSub string, log *slog.Log
 	return opts
 }
 
-func addDeviceEvents(root *supervisor.Supervisor, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) error {
+func addDeviceEvents(root *supervisor.Supervisor, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*ingest.EventWriter, error) {
 	q := cfg.QuestDB
 	ew, err := ingest.NewEventWriter(q.Address, eventArchiveOptions(q, q.EventsTable, "events", log, reg))
 	if err != nil {
-		return fmt.Errorf("questdb.events_table: %w", err)
+		return nil, fmt.Errorf("questdb.events_table: %w", err)
 	}
 	if err := root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
-		return err
+		return nil, err
 	}
-	return root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStates(), ew)})
+	return ew, root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStates(), ew)})
 }
 
 // apiOptions translates the configuration's listen, auth, tls, http, limits

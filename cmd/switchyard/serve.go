@@ -5,6 +5,9 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/switchyard/switchyard/config"
 )
@@ -26,7 +29,11 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration: " + w)
 	}
-	a, err := newApp(cfg, appOptions{Log: log, Profiling: *prof})
+	// SIGHUP reloads the configuration (see config.Reloader).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	a, err := newApp(cfg, appOptions{Log: log, Profiling: *prof, ConfigPath: *path, Signals: hup})
 	if err != nil {
 		return err
 	}
