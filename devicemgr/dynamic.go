@@ -6,6 +6,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/switchyard/switchyard/supervisor"
@@ -164,7 +165,9 @@ func (m *Manager) plan(specs []Spec) (Plan, error) {
 // sequence numbering; new ones are added and started; tag and unit changes
 // are applied in place; unchanged devices are not touched at all (same
 // connection, same numbering, no gap). Stopping devices let their command in
-// progress finish for Options.StopGrace, all at once, before aborting it.
+// progress finish for Options.StopGrace, all at once, before aborting it;
+// new devices do not wait for them, unless they take over the address of
+// one. Apply returns once everything is done.
 //
 // specs are checked first (as New checks them); a problem changes nothing.
 // Once started, Apply goes to the end, whoever waits for it; the error then
@@ -181,36 +184,61 @@ func (m *Manager) Apply(specs []Spec) (Plan, error) {
 	for i := range specs {
 		byName[specs[i].Name] = &specs[i]
 	}
+	// Every device to stop is stopped on a goroutine of its own (its command
+	// in progress may take up to StopGrace), and a restarted one then starts
+	// with its new spec there. New devices start meanwhile, except one whose
+	// address a stopping device still uses: it waits for that one to be gone
+	// (never two connections to one instrument).
+	var mu sync.Mutex
 	var errs []error
-	// Stop first (removed and restarted devices together), so that a new
-	// device may take over an address a removed one used.
-	var stop []*Device
-	var why []*retirement
-	for _, n := range p.Removed {
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	gone := map[string]chan struct{}{} // by address: closed once the device there stopped
+	stop := func(n string, r *retirement) {
 		d, _ := m.lookup(n)
-		stop, why = append(stop, d), append(why, &retirement{err: fmt.Errorf("device %s: %w", n, ErrDeviceRemoved), removed: true})
+		done := make(chan struct{})
+		gone[d.spec.Address] = done
+		wg.Go(func() {
+			defer close(done)
+			for _, err := range m.stop([]*Device{d}, []*retirement{r}) {
+				fail(err)
+			}
+			if !r.removed {
+				if err := m.add(*r.next, &d.seq); err != nil {
+					fail(err)
+				}
+			}
+		})
+	}
+	for _, n := range p.Removed {
+		stop(n, &retirement{err: fmt.Errorf("device %s: %w", n, ErrDeviceRemoved), removed: true})
 	}
 	for _, n := range p.Restarted {
-		d, _ := m.lookup(n)
-		stop, why = append(stop, d), append(why, &retirement{err: fmt.Errorf("device %s restarted with a new configuration (reload): %w", n, ErrNotConnected), next: byName[n]})
-	}
-	errs = append(errs, m.stop(stop, why)...)
-	for i, d := range stop {
-		if !why[i].removed {
-			if err := m.add(*byName[d.spec.Name], &d.seq); err != nil {
-				errs = append(errs, err)
-			}
-		}
+		stop(n, &retirement{err: fmt.Errorf("device %s restarted with a new configuration (reload): %w", n, ErrNotConnected), next: byName[n]})
 	}
 	for _, n := range p.Added {
+		if done, ok := gone[byName[n].Address]; ok {
+			wg.Go(func() {
+				<-done
+				if err := m.add(*byName[n], nil); err != nil {
+					fail(err)
+				}
+			})
+			continue
+		}
 		if err := m.add(*byName[n], nil); err != nil {
-			errs = append(errs, err)
+			fail(err)
 		}
 	}
 	for _, n := range p.Updated {
 		d, _ := m.lookup(n)
 		d.reconfigure(*byName[n])
 	}
+	wg.Wait()
 	// Configuration order.
 	order := make(map[string]int, len(specs))
 	for i := range specs {
