@@ -250,3 +250,36 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRequestLogLevels: the request log says INFO for a call that succeeded
+// or failed for the caller's reasons, ERROR only for the server's own fault
+// (UNKNOWN, INTERNAL). (Every successful call used to be logged as ERROR.)
+func TestRequestLogLevels(t *testing.T) {
+	e := startEnv(t)
+	ctx := testCtx(t)
+	if _, err := e.device.ListDevices(ctx, &pb.ListDevicesRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = e.device.GetDevice(ctx, &pb.GetDeviceRequest{Name: "nosuch"})
+	_, _ = e.device.SendCommand(ctx, &pb.SendCommandRequest{Device: "psu1", Command: &pb.SendCommandRequest_Name{Name: "boom"}})
+	level := func(rpc string) string {
+		for _, l := range strings.Split(e.logs.String(), "\n") {
+			if strings.Contains(l, `msg="finished call"`) && strings.Contains(l, "rpc="+rpc+" ") {
+				_, rest, _ := strings.Cut(l, "level=")
+				lvl, _, _ := strings.Cut(rest, " ")
+				return lvl
+			}
+		}
+		return "none"
+	}
+	waitFor(t, "the three request log lines", func() bool { return level(pb.DeviceService_SendCommand_FullMethodName) != "none" })
+	for rpc, want := range map[string]string{
+		pb.DeviceService_ListDevices_FullMethodName: "INFO",
+		pb.DeviceService_GetDevice_FullMethodName:   "INFO",
+		pb.DeviceService_SendCommand_FullMethodName: "ERROR",
+	} {
+		if got := level(rpc); got != want {
+			t.Errorf("%s logged at %s, want %s", rpc, got, want)
+		}
+	}
+}

@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +23,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/ingest"
+	"github.com/switchyard/switchyard/ingest/ingesttest"
 	svv1 "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
@@ -448,4 +453,134 @@ func httpDo(t *testing.T, method, url, body string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestReloadTriggersAndArchive runs the switchyard binary on a configuration
+// file and changes the file three times, each reload started another way: a
+// SIGHUP, `switchyard reload` (the ReloadConfig RPC), and, once the file says
+// watch: true, the change itself. Each adds an instrument, which then streams;
+// an edit with watch off reloads nothing until asked. QuestDB then holds the
+// three reload events (who, when, the configuration's hash, the diff) and the
+// audit record of the RPC.
+func TestReloadTriggersAndArchive(t *testing.T) {
+	qdb := ingesttest.QuestDB(t)
+	table := ingesttest.Table(t, qdb)
+	events := ingesttest.Table(t, qdb)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, suffix := range []string{"_alarm_events", "_audit_events"} {
+			_, _, _ = ingest.Query(ctx, qdb, `DROP TABLE IF EXISTS "`+table+suffix+`"`)
+		}
+	})
+	fleet := simtest.Fleet(t, sim.FleetSpec{SCPI: 4, Seed: 17})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plant.yaml")
+	plant := func(n int, watch bool) string {
+		var devs []plantDevice
+		for _, in := range fleet.Instruments()[:n] {
+			devs = append(devs, plantDevice{name: in.Name(), addr: in.Addr()})
+		}
+		return fmt.Sprintf("questdb: {address: %q, table: %s, events_table: %s}\nwatch: %v\n", qdb, table, events, watch) + plantYAML(devs, "")
+	}
+	writeFile(t, path, plant(1, false))
+	bin := filepath.Join(dir, "switchyard")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	logPath := filepath.Join(dir, "serve.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "serve", "--config", path)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("switchyard serve: %v", err)
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(logPath)
+			t.Logf("server log:\n%s", log)
+		}
+	}()
+	var addr string
+	grpcRE := regexp.MustCompile(`msg="serving API" grpc=(\S+)`)
+	eventually(t, 60*time.Second, "the server's gRPC address in its log", func() bool {
+		log, _ := os.ReadFile(logPath)
+		if m := grpcRE.FindSubmatch(log); m != nil {
+			addr = string(m[1])
+		}
+		return addr != ""
+	})
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	devs := svv1.NewDeviceServiceClient(conn)
+	tel := svv1.NewTelemetryServiceClient(conn)
+	streaming := func(n int) {
+		t.Helper()
+		dev := fleet.Instruments()[n-1].Name()
+		eventually(t, 30*time.Second, dev+" streaming", func() bool {
+			resp, err := tel.GetLatest(context.Background(), &svv1.GetLatestRequest{Selector: &svv1.Selector{Devices: []string{dev}}})
+			return err == nil && len(resp.GetSamples()) > 0 && resp.GetSamples()[0].GetQuality() == svv1.Quality_QUALITY_GOOD
+		})
+		list, err := devs.ListDevices(context.Background(), &svv1.ListDevicesRequest{})
+		if err != nil || len(list.GetDevices()) != n {
+			t.Fatalf("ListDevices: %d devices, %v; want %d", len(list.GetDevices()), err, n)
+		}
+	}
+	streaming(1)
+
+	// SIGHUP.
+	writeFile(t, path, plant(2, false))
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	streaming(2)
+	// The RPC, through the client verb; watch goes on with this reload.
+	writeFile(t, path, plant(3, true))
+	var stdout, stderr strings.Builder
+	if code := run([]string{"reload", "--addr", addr}, &stdout, &stderr); code != 0 ||
+		!regexp.MustCompile(`^applied [0-9a-f]{12}: 1 added, 2 unchanged\nadded  psu-03\n$`).MatchString(stdout.String()) {
+		t.Fatalf("switchyard reload: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	streaming(3)
+	// The file watch.
+	writeFile(t, path, plant(4, true))
+	streaming(4)
+
+	stdout.Reset()
+	if code := run([]string{"config", "--addr", addr}, &stdout, &stderr); code != 0 ||
+		!regexp.MustCompile(`(?m)^file\s+`+regexp.QuoteMeta(path)+`$`).MatchString(stdout.String()) ||
+		!regexp.MustCompile(`(?m)^loaded\s+\S+ by file change \(watch\)$`).MatchString(stdout.String()) {
+		t.Errorf("switchyard config: exit %d:\n%s%s", code, stdout.String(), stderr.String())
+	}
+
+	// The archive: three reload events in order, and the audit of the RPC.
+	var rows [][]any
+	eventually(t, 60*time.Second, "three reload events in QuestDB", func() bool {
+		_, rows, err = ingest.Query(context.Background(), qdb, `SELECT ts, message, detail FROM "`+events+`" WHERE source = 'configuration' AND kind = 'reloaded' ORDER BY ts`)
+		return err == nil && len(rows) == 3
+	})
+	for i, want := range []string{`^by SIGHUP \(signal\): applied [0-9a-f]{12}: 1 added, 1 unchanged$`,
+		`^by anonymous \(api\): applied [0-9a-f]{12}: 1 added, 2 unchanged$`,
+		`^by file change \(watch\): applied [0-9a-f]{12}: 1 added, 3 unchanged$`} {
+		msg, _ := rows[i][1].(string)
+		detail, _ := rows[i][2].(string)
+		if !regexp.MustCompile(want).MatchString(msg) || !regexp.MustCompile(`"hash":"[0-9a-f]{64}"`).MatchString(detail) || !strings.Contains(detail, `"added":["psu-0`) {
+			t.Errorf("reload event %d: %q, detail %s", i, msg, detail)
+		}
+	}
+	eventually(t, 60*time.Second, "the audit record of ReloadConfig", func() bool {
+		n, err := ingest.CountRows(context.Background(), qdb, table+"_audit_events", "rpc = '/switchyard.v1.SystemService/ReloadConfig' AND identity = 'anonymous' AND code = 'OK'")
+		return err == nil && n == 1
+	})
 }
