@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/audit"
 	"github.com/switchyard/switchyard/auth"
+	dashboard "github.com/switchyard/switchyard/clients/web"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
@@ -211,9 +211,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 	}
 
-	var web http.Handler
+	web := dashboard.Handler() // the browser dashboard at / of the HTTP port
 	if opts.Profiling {
-		web = server.WithProfiling(nil)
+		web = server.WithProfiling(web)
 	}
 	var archive server.Archive
 	if a.writer != nil {

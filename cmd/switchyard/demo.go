@@ -28,7 +28,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	sf.register(fs, 20, 4, "psu-19")
 	qdb := fs.String("questdb", os.Getenv("SWITCHYARD_QUESTDB"), "QuestDB HTTP host:port to archive to (default $SWITCHYARD_QUESTDB; empty: no archiving)")
 	grpcAddr := fs.String("grpc", "127.0.0.1:7400", "gRPC listen address")
-	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (Connect, gRPC-Web, /healthz, /metrics)")
+	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (the dashboard at /, Connect, gRPC-Web, /healthz, /metrics)")
 	spool := fs.String("spool", "", "durable spool directory between the hub and QuestDB (empty: none; samples not yet in QuestDB are lost on a crash)")
 	cfgFile := fs.String("config", "", "serve this file's devices (such as examples/lab.yaml) against the examples fleet (implies --examples)")
 	tokens := fs.String("tokens", "", "turn authentication on with this tokens file (switchyard token new makes entries); default: off, loopback only")
@@ -99,6 +99,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		fmt.Fprint(stdout, ", not archiving (no --questdb)")
 	}
 	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "dashboard: http://%s/\n", h)
 	if *cfgOut != "" && sf.control != "" {
 		fmt.Fprintf(stdout, "configuration in %s (watch: true): edit it and the server reloads it; add an instrument with\n"+
 			"  curl -X POST -d '{\"name\": \"psu-99\", \"kind\": \"scpi\"}' http://%s/instruments\n", *cfgOut, sf.control)

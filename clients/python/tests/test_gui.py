@@ -43,12 +43,12 @@ def test_gui_lists_devices_plots_and_sends_a_command(window, qtbot, demo):
     names = [window.devices.item(r, 0).text() for r in range(24)]
     assert names == sorted(names) and names[0] == "env-01"
 
-    # The plotted voltage updates: redraws happen and the curve grows.
+    # The plotted voltage updates: redraws happen and the line grows.
     assert set(window.plots.curves) == {(DEV, "voltage"), (DEV, "setpoint"), (BROKEN, "voltage")}
     curve = window.plots.curves[(DEV, "voltage")]
-    qtbot.waitUntil(lambda: curve.getData()[0] is not None and len(curve.getData()[0]) >= 5, timeout=30_000)
-    n, redraws = len(curve.getData()[0]), window.plots.redraws
-    qtbot.waitUntil(lambda: len(curve.getData()[0]) > n and window.plots.redraws > redraws, timeout=30_000)
+    qtbot.waitUntil(lambda: curve.samples >= 5, timeout=30_000)
+    last, redraws = curve.last_t, window.plots.redraws
+    qtbot.waitUntil(lambda: curve.last_t > last and window.plots.redraws > redraws, timeout=30_000)
     assert abs(window.plots.latest_value((DEV, "voltage")) - 12.0) < 1.0
 
     # A command from the panel changes the set-point.
@@ -119,9 +119,8 @@ def test_gui_lists_devices_plots_and_sends_a_command(window, qtbot, demo):
     assert len(marker.data) >= 1 and marker.data[0]["data"] == why
     # Let a few more points arrive, then keep a screenshot: the failed
     # instrument's line has a gap with a red marker.
-    n = len(curve.getData()[0])
-    qtbot.waitUntil(lambda: len(curve.getData()[0]) >= n + 20, timeout=30_000)
-    window.plots.plot.autoRange()
+    n = curve.samples
+    qtbot.waitUntil(lambda: curve.samples >= n + 20, timeout=30_000)
     window.plots.redraw()
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "gui.png"
@@ -188,8 +187,7 @@ def test_gui_survives_a_server_restart(fresh_demo, qtbot):
         qtbot.addWidget(win)
         win.show()
         def curve_len():
-            x = win.plots.curves[(DEV, "voltage")].getData()[0]
-            return 0 if x is None else len(x)
+            return win.plots.curves[(DEV, "voltage")].samples if (DEV, "voltage") in win.plots.curves else 0
 
         qtbot.waitUntil(lambda: (DEV, "voltage") in win.plots.curves and curve_len() >= 5, timeout=30_000)
         fresh_demo.restart()
@@ -297,7 +295,7 @@ def test_gui_plot_opens_with_the_archives_last_minutes(archived_demo, qtbot):
             key = ("psu-01", "voltage")
             qtbot.waitUntil(lambda: win.archives is True, timeout=30_000)
             t, v = win.plots.points(key)
-            older = [x for x in t if x + win.plots._t0 < opened - 1]
+            older = [x for x in t if x + win.plots.t0 < opened - 1]
             assert len(older) >= 10, "no archived samples before the window opened"
             assert t == sorted(t)
         finally:

@@ -3,12 +3,14 @@
 A starting point for lab GUIs: a device list with live states, live plots of
 chosen channels, a command panel, an alarm panel and the supervision tree.
 
-Threading contract: the Qt event loop never waits on the network. Streams
-(telemetry, device states, alarms, supervision events) are read in worker QThreads (:mod:`.workers`) that
-hand plain values to the GUI thread with queued signals; unary calls run on a
-thread pool and report back the same way; plots are redrawn from a 25 Hz timer,
-not per sample. Closing the window cancels every stream from the GUI thread and
-waits for the workers to end.
+Threading contract: the Qt event loop never waits on the network and never
+does long work. Streams (telemetry, device states, alarms, supervision events)
+are read in worker QThreads (:mod:`.workers`) that hand plain values to the GUI
+thread with queued signals (telemetry already sorted per plotted channel into
+numpy arrays); unary calls run on a thread pool and report back the same way;
+plots are drawn from a timer, a few channels per tick and one repaint per frame,
+not per sample (:mod:`.plots`). Closing the window cancels every stream from the
+GUI thread and waits for the workers to end.
 
 Install with ``pip install switchyard-client[gui]``.
 """

@@ -18,7 +18,7 @@ from ..supervision import SupervisionEvent
 from ..transport import read_token_file
 from .alarmpanel import AlarmPanel
 from .panels import CommandPanel, DevicePanel, TreePanel
-from .plots import PlotPanel
+from .plots import Batch, PlotPanel
 from .workers import AlarmWatchWorker, DeviceWatchWorker, StreamWorker, SupervisionWatchWorker, Task
 
 #: The supervision tree is fetched again this long after a lifecycle event (events
@@ -179,16 +179,16 @@ class MainWindow(QMainWindow):
         if self.archives is False:
             return
         for key in keys:
-            def got(samples: list[Sample], key: tuple[str, str] = key) -> None:
+            def got(batch: Batch, key: tuple[str, str] = key) -> None:
                 self.archives = True
-                self.plots.add_history(key, samples)
+                self.plots.add_history(key, batch)
 
             def failed(err: BaseException) -> None:
                 if isinstance(err, NoArchive):
                     self.archives = False
 
-            def fetch(key: tuple[str, str] = key) -> list[Sample]:
-                return self.client.history(key[0], key[1], HISTORY_WINDOW)
+            def fetch(key: tuple[str, str] = key) -> Batch:
+                return self.plots.sort_history(self.client.history(key[0], key[1], HISTORY_WINDOW))
 
             self._run(fetch, got, "history", unavailable=lambda msg: None, error=failed)
 
@@ -204,8 +204,9 @@ class MainWindow(QMainWindow):
             return
         devices = sorted({k[0] for k in keys})
         channels = sorted({k[1] for k in keys})
-        self._stream = StreamWorker(self.client, devices, channels, self)
-        self._stream.samples.connect(self.plots.add_samples)
+        # The worker sorts each batch per plotted channel in its own thread.
+        self._stream = StreamWorker(self.client, devices, channels, self, prepare=self.plots.intake(keys))
+        self._stream.samples.connect(self.plots.add_batch)
         self._stream.status.connect(self.stream_status.setText)
         self._stream.start()
         self.stream_status.setText(f"stream: {len(keys)} channels")

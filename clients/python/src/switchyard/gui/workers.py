@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QRunnable, QThread, Signal
 from ..alarms import AlarmTransition
 from ..client import Client
 from ..errors import SwitchyardError, Unimplemented
-from ..model import Device, Process
+from ..model import Device, Process, Sample
 from ..resume import Gap, ResumingStream
 from ..subscription import Subscription
 from ..supervision import SupervisionEvent
@@ -25,29 +25,36 @@ from ..supervision import SupervisionEvent
 class StreamWorker(QThread):
     """Reads a telemetry subscription and emits each batch's samples.
 
-    ``samples`` carries a list of Sample; ``status`` a one-line description of
-    the stream (reconnects, dropped samples, the last sequence event).
+    ``samples`` carries a list of Sample, or what ``prepare`` makes of it: a
+    function run here, in the worker's thread, so that the GUI thread gets the
+    samples ready to use (the plots' :meth:`~.plots.PlotPanel.intake`).
+    ``status`` carries a one-line description of the stream (reconnects,
+    dropped samples, the last sequence event).
     """
 
     samples = Signal(object)
     status = Signal(str)
 
     def __init__(self, client: Client, devices: Sequence[str], channels: Sequence[str],
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, prepare: Callable[[list[Sample]], object] | None = None) -> None:
         super().__init__(parent)
         self._sub: Subscription = client.subscribe(list(devices), list(channels), batch_window_ms=40)
+        self._prepare = prepare
 
     def run(self) -> None:
-        sub = self._sub
+        sub, prepare = self._sub, self._prepare
         try:
             for batch in sub:
                 if batch.samples:
-                    self.samples.emit(batch.samples)
+                    self.samples.emit(prepare(batch.samples) if prepare else batch.samples)
                 if batch.events or batch.reconnects:
                     last = f"; last: {sub.events[-1]}" if sub.events else ""
                     self.status.emit(f"stream: {batch.reconnects} reconnects, {len(sub.events)} sequence events{last}")
         except SwitchyardError as err:
             self.status.emit(f"stream ended: {err}")
+        except Exception as err:  # a bug in prepare: say so, and end the stream
+            sub.cancel()
+            self.status.emit(f"stream ended: {type(err).__name__}: {err}")
 
     def stop(self) -> None:
         """Cancels the stream and waits for the thread to end."""
