@@ -11,6 +11,14 @@
 // of one type of instrument; the device's own settings override the model's
 // (see Device). Config values are plain data: safe to read from any goroutine
 // once loaded, not to modify concurrently.
+//
+// A running server replaces its configuration with a Reloader: on SIGHUP, on
+// request (Reload) and, with watch: true, when a file changes, it loads the file
+// again, refuses it whole on any problem (an *InvalidError with every one), and
+// otherwise hands the new configuration and its difference from the running one
+// (Compare: devices added, removed, restarted or changed in place, alarm rules,
+// archive filters, settings that need a restart) to an Applier. The Reloader is
+// safe for concurrent use; one reload runs at a time.
 package config
 
 import (
