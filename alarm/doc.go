@@ -31,6 +31,11 @@
 // goroutine and fail with ErrNotRunning when Serve is not running. Engine never
 // blocks on a watcher: each Watch has a bounded queue whose overflow drops the
 // oldest transitions and counts them (Watch.Dropped). Sinks are handed every
-// transition through Record, which must not block; QuestDBSink queues without
-// bound (and spools to disk, with a spool directory) and never drops.
+// transition through Record with Serve's context; Archive (the transitions'
+// table, an ingest.Recorder spooled to disk with a spool directory) never
+// drops: at its bound it makes the engine wait, whose own lossless queue in the
+// hub then holds the publishers back (back-pressure, raised as a system alarm).
+//
+// SystemRules are the alarms on the server's own health (switchyard/... channels:
+// archive spools, damage, a stopped archive, the hub holding publishers back).
 package alarm

@@ -15,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -23,17 +22,18 @@ import (
 // (delays, stale values, shelf expiry) when Options.TickInterval is zero.
 const DefaultTickInterval = 250 * time.Millisecond
 
-// Sink receives every transition, in order, on the engine's goroutine. Record must
-// not block.
+// Sink receives every transition, in order, on the engine's goroutine, with
+// the context of the engine's Serve. Record may wait (back-pressure from an
+// archive at its bound) until ctx ends; the engine waits with it.
 type Sink interface {
-	Record(Transition)
+	Record(ctx context.Context, t Transition)
 }
 
-// States is where the engine learns device state changes; *devicemgr.StateWatch
-// is one.
+// States is where the engine learns device state changes; the device
+// manager's status watch (devicemgr.StatusWatch) is one.
 type States interface {
 	Ready() <-chan struct{}
-	Take() []devicemgr.Info
+	Take() []telemetry.DeviceStatus
 }
 
 // Options configures an Engine. The zero value works.
@@ -68,6 +68,7 @@ type Engine struct {
 	watches map[*Watch]struct{}
 
 	// Owned by the Serve goroutine.
+	ctx      context.Context     // Serve's, for the sinks
 	machines map[string]*Machine // key device/channel; nil value: no rule matches
 	byDevice map[string][]*Machine
 	devUp    map[string]devState
@@ -137,6 +138,7 @@ func (e *Engine) Serve(ctx context.Context) error {
 	}
 	e.exited.Store(&exited)
 	defer close(exited)
+	e.ctx = ctx
 	tick := time.NewTicker(e.opts.TickInterval)
 	defer tick.Stop()
 	var buf []telemetry.Sample
@@ -157,8 +159,8 @@ func (e *Engine) Serve(ctx context.Context) error {
 			clear(buf)
 		case <-stateReady:
 			now := e.opts.Now()
-			for _, info := range e.states.Take() {
-				e.onDevice(now, &info)
+			for _, st := range e.states.Take() {
+				e.onDevice(now, &st)
 			}
 		case <-tick.C:
 			now := e.opts.Now()
@@ -218,28 +220,28 @@ func (e *Engine) onSample(now time.Time, s *telemetry.Sample) {
 // onDevice applies a device state change. A device the server stopped (at
 // shutdown) raises nothing: its alarms keep their last state rather than flooding
 // panels and the archive with INVALID on every restart of Switchyard.
-func (e *Engine) onDevice(now time.Time, info *devicemgr.Info) {
+func (e *Engine) onDevice(now time.Time, info *telemetry.DeviceStatus) {
 	if info.Removed {
-		e.forgetDevice(now, info.Name)
+		e.forgetDevice(now, info.Device)
 		return
 	}
-	if info.State == devicemgr.Stopped {
-		st := e.devUp[info.Name]
+	if info.Stopped {
+		st := e.devUp[info.Device]
 		st.stopped = true
-		e.devUp[info.Name] = st
+		e.devUp[info.Device] = st
 		return
 	}
-	up := info.State == devicemgr.Connected || info.State == devicemgr.Connecting && info.Restarts == 0 && info.LastError == ""
-	reason := info.State.String()
+	up := info.Up
+	reason := info.State
 	if info.LastError != "" {
 		reason += ": " + info.LastError
 	}
-	prev, known := e.devUp[info.Name]
-	e.devUp[info.Name] = devState{up: up, reason: reason}
+	prev, known := e.devUp[info.Device]
+	e.devUp[info.Device] = devState{up: up, reason: reason}
 	if known && !prev.stopped && prev.up == up {
 		return
 	}
-	for _, m := range e.byDevice[info.Name] {
+	for _, m := range e.byDevice[info.Device] {
 		e.emit(m.DeviceState(now, up, reason))
 	}
 }
@@ -333,7 +335,7 @@ func (e *Engine) emit(ts []Transition) {
 		e.log.Info("alarm", "event", t.Event.String(), "alarm", t.Alarm.Key(), "condition", t.Alarm.Condition.String(),
 			"severity", t.Alarm.Severity.String(), "latched", t.Alarm.Latched.String(), "message", t.Alarm.Message, "who", t.Who)
 		for _, s := range e.opts.Sinks {
-			s.Record(*t)
+			s.Record(e.ctx, *t)
 		}
 		e.watchMu.Lock()
 		for w := range e.watches {
@@ -355,7 +357,7 @@ func (e *Engine) emit(ts []Transition) {
 // Watch returns a new watch of the transitions match selects (all when nil).
 // Close it when done.
 func (e *Engine) Watch(match func(*Transition) bool) *Watch {
-	w := &Watch{engine: e, match: match, wake: make(chan struct{}, 1), cap: e.opts.WatchCapacity}
+	w := newWatch(e, match, e.opts.WatchCapacity)
 	e.watchMu.Lock()
 	e.watches[w] = struct{}{}
 	e.watchMu.Unlock()

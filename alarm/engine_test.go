@@ -20,7 +20,7 @@ type recorder struct {
 	ts []alarm.Transition
 }
 
-func (r *recorder) Record(t alarm.Transition) {
+func (r *recorder) Record(_ context.Context, t alarm.Transition) {
 	r.mu.Lock()
 	r.ts = append(r.ts, t)
 	r.mu.Unlock()
@@ -45,7 +45,7 @@ func TestEngine(t *testing.T) {
 		rec := &recorder{}
 		sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
 		defer sub.Close()
-		states := feed.Watch()
+		states := devicemgr.StatusWatch{StateWatch: feed.Watch()}
 		defer states.Close()
 		eng, err := alarm.NewEngine(rules, sub, states, alarm.Options{Sinks: []alarm.Sink{rec}, Logger: discard()})
 		if err != nil {
@@ -142,7 +142,7 @@ func TestEngineStoppedDeviceRaisesNothing(t *testing.T) {
 		var feed devicemgr.StateFeed
 		sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
 		defer sub.Close()
-		states := feed.Watch()
+		states := devicemgr.StatusWatch{StateWatch: feed.Watch()}
 		defer states.Close()
 		eng, err := alarm.NewEngine([]alarm.Rule{{Limits: lim()}}, sub, states, alarm.Options{Logger: discard()})
 		if err != nil {

@@ -27,7 +27,7 @@ func TestSetRulesReplacesTheRulesAtOnce(t *testing.T) {
 		}
 		sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
 		defer sub.Close()
-		states := feed.Watch()
+		states := devicemgr.StatusWatch{StateWatch: feed.Watch()}
 		defer states.Close()
 		eng, err := alarm.NewEngine([]alarm.Rule{rule("a", 40), rule("b", 40), rule("c", 40), rule("d", 40)}, sub, states, alarm.Options{Logger: discard()})
 		if err != nil {

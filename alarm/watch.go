@@ -1,62 +1,42 @@
 package alarm
 
-import "sync"
+import "github.com/switchyard/switchyard/feed"
 
 // DefaultWatchCapacity bounds a Watch's queue when Options.WatchCapacity is zero.
 const DefaultWatchCapacity = 4096
 
 // Watch receives the transitions an Engine emits that its filter selects. Its queue
-// is bounded: when full, the oldest transition is dropped and counted.
+// is bounded (a feed.Queue): when full, the oldest transition is dropped and counted.
 type Watch struct {
 	engine *Engine
 	match  func(*Transition) bool
-	wake   chan struct{}
+	q      *feed.Queue[Transition]
+}
 
-	mu      sync.Mutex
-	q       []Transition
-	cap     int
-	dropped uint64
+func newWatch(e *Engine, match func(*Transition) bool, capacity int) *Watch {
+	return &Watch{engine: e, match: match, q: feed.New(feed.Options[Transition]{Policy: feed.DropOldest, Capacity: capacity})}
 }
 
 func (w *Watch) offer(t *Transition) {
 	if w.match != nil && !w.match(t) {
 		return
 	}
-	w.mu.Lock()
-	if len(w.q) >= w.cap {
-		w.q = w.q[1:]
-		w.dropped++
-	}
-	w.q = append(w.q, *t)
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.q.Offer(*t)
 }
 
 // Ready receives a value whenever transitions may be waiting; drain with Take.
-func (w *Watch) Ready() <-chan struct{} { return w.wake }
+func (w *Watch) Ready() <-chan struct{} { return w.q.Ready() }
 
 // Take returns the queued transitions in the order they happened.
-func (w *Watch) Take() []Transition {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.q
-	w.q = nil
-	return out
-}
+func (w *Watch) Take() []Transition { return w.q.Drain(nil, 0) }
 
 // Dropped returns how many transitions this watch lost to overflow.
-func (w *Watch) Dropped() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.dropped
-}
+func (w *Watch) Dropped() uint64 { return w.q.Dropped() }
 
 // Close stops the watch. It is idempotent.
 func (w *Watch) Close() {
 	w.engine.watchMu.Lock()
 	delete(w.engine.watches, w)
 	w.engine.watchMu.Unlock()
+	w.q.Close()
 }

@@ -1,5 +1,6 @@
 // Package audit holds the audit trail's record (one state-changing API call:
-// who, from where, what, with which result, how long) and its QuestDB archive.
+// who, from where, what, with which result, how long) and its archive (a table of
+// its own, through ingest).
 // The server writes records (server.Options.Audit); this package only keeps them.
 package audit
 
@@ -36,7 +37,7 @@ type Record struct {
 	Client    string `json:"client,omitempty"`
 }
 
-// Sink receives every record; it must not block (the QuestDBSink queues).
+// Sink receives every record. It may wait (an archive at its bound), never drop.
 type Sink interface {
 	Record(Record)
 }

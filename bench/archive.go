@@ -92,9 +92,9 @@ func (r *Runner) archive(ctx context.Context) ([]Result, error) {
 		return []Result{steady}, err
 	}
 	steady.Rows, steady.Produced = rows, st.n
-	steady.Note = fmt.Sprintf("rows == samples: %s", verdict(rows == st.n && st.drops == 0))
-	if st.drops > 0 {
-		steady.Note += fmt.Sprintf(" (subscriber dropped %d, so produced is a lower bound)", st.drops)
+	steady.Note = fmt.Sprintf("rows == samples: %s", verdict(rows == st.n && st.drops == 0 && st.squashed == 0))
+	if st.drops > 0 || st.squashed > 0 {
+		steady.Note += fmt.Sprintf(" (subscriber lost %d dropped and %d squashed, so produced is a lower bound)", st.drops, st.squashed)
 	}
 
 	raw, err := rawCeiling(ctx, px.addr, rawTable, 400_000)

@@ -80,6 +80,12 @@ switchyard_ingest_rows_written_total{table="samples"} 1.5e+06 1700000000000
 			t.Errorf("%s = %v, want %v", k, m[k], v)
 		}
 	}
+	if got := m.Max("switchyard_hub_queue_depth"); got != 4 {
+		t.Errorf("largest queue depth %v, want 4 (sum 7)", got)
+	}
+	if got := m.Max("go_goroutines"); got != 96 {
+		t.Errorf("largest of one series %v, want 96", got)
+	}
 }
 
 func TestHistogram(t *testing.T) {
@@ -126,7 +132,7 @@ func TestWriteTableAndCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCSV := strings.Join(header, ",") + "\n" +
-		`poll,switchyard 2×4@10Hz,80,12.50,30.0,40,1.50,4.00,9.00,0,-,0,-,-,"a, note"` + "\n"
+		`poll,switchyard 2×4@10Hz,80,12.50,30.0,40,1.50,4.00,9.00,0,-,0,-,-,-,"a, note"` + "\n"
 	if cs.String() != wantCSV {
 		t.Errorf("CSV:\n%s\nwant:\n%s", cs.String(), wantCSV)
 	}

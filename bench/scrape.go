@@ -12,8 +12,16 @@ import (
 )
 
 // Metrics is one scrape of a Prometheus text endpoint: every sample's value summed
-// over its labels, by metric name.
+// over its labels, by metric name (and, under maxKey(name), the largest series'
+// value; see Max).
 type Metrics map[string]float64
+
+// maxKey is where Metrics keeps a metric's largest series (a space cannot be in a
+// metric name).
+func maxKey(name string) string { return name + " max" }
+
+// Max returns the largest value among the metric's series (0 if none).
+func (m Metrics) Max(name string) float64 { return m[maxKey(name)] }
 
 // ParseMetrics reads the Prometheus text format and sums each metric over its label
 // sets. Comment lines and lines it cannot read are skipped: a scrape is a
@@ -45,6 +53,9 @@ func ParseMetrics(r io.Reader) (Metrics, error) {
 		v, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
 			continue
+		}
+		if _, seen := m[name]; !seen || v > m[maxKey(name)] {
+			m[maxKey(name)] = v
 		}
 		m[name] += v
 	}

@@ -102,6 +102,7 @@ func fanoutRow(w *window, cs string, subs []subStats) Result {
 		p50s = append(p50s, s.lat.Quantile(0.5))
 		res.P99 = max(res.P99, s.lat.Quantile(0.99))
 		res.Drops = max(res.Drops, s.drops)
+		res.Squashed = max(res.Squashed, s.squashed)
 	}
 	slices.Sort(p50s)
 	if len(p50s) > 0 {
@@ -114,7 +115,8 @@ func fanoutRow(w *window, cs string, subs []subStats) Result {
 }
 
 // push steps the total pushed sample rate up through PushRates until the server
-// no longer delivers 95 % of it to a subscriber without drops: the knee. Each step
+// no longer delivers 95 % of it to a subscriber without loss (dropped or squashed):
+// the knee. Each step
 // runs a fresh simulator and server.
 func (r *Runner) push(ctx context.Context) ([]Result, error) {
 	o := r.opts
@@ -125,7 +127,7 @@ func (r *Runner) push(ctx context.Context) ([]Result, error) {
 		if err != nil {
 			return rows, err
 		}
-		ok := row.Rate >= 0.95*rate && row.Drops == 0
+		ok := row.Rate >= 0.95*rate && row.Drops == 0 && row.Squashed == 0
 		if !ok {
 			// Say where the shortfall is: in reading the pushers (the server's hub
 			// published less than offered: the simulator could not push that fast

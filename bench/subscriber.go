@@ -35,7 +35,11 @@ type subscriber struct {
 	last     map[string]int64
 	dropped  uint64 // the stream's latest dropped count
 	dropFrom uint64 // dropped count when the window opened
-	err      error
+	// squashed counts the samples the server's queue for this stream replaced
+	// by a later sample of their channel (the API's streams squash rather than
+	// drop); squashFrom when the window opened.
+	squashed, squashFrom uint64
+	err                  error
 }
 
 // subscribe opens a stream on its own connection to the server's gRPC address, as
@@ -79,7 +83,7 @@ func (s *subscriber) run(stream grpc.ServerStreamingClient[pb.SubscribeResponse]
 		}
 		now := time.Now().UnixNano()
 		s.mu.Lock()
-		s.dropped = resp.GetDropped()
+		s.dropped, s.squashed = resp.GetDropped(), resp.GetSquashed()
 		if s.from >= 0 {
 			for _, smp := range resp.GetSamples() {
 				ts := smp.GetTimestampNs()
@@ -113,7 +117,7 @@ func (s *subscriber) open(from time.Time) {
 	s.n = 0
 	s.lat, s.jit = Histogram{}, Histogram{}
 	clear(s.last)
-	s.dropFrom = s.dropped
+	s.dropFrom, s.squashFrom = s.dropped, s.squashed
 }
 
 // close stops counting samples stamped at or after to (samples stamped earlier that
@@ -126,16 +130,17 @@ func (s *subscriber) closeWindow(to time.Time) {
 
 // subStats is a snapshot of a subscriber's window.
 type subStats struct {
-	n        int64
-	lat, jit Histogram
-	drops    int64
-	err      error
+	n               int64
+	lat, jit        Histogram
+	drops, squashed int64
+	err             error
 }
 
 func (s *subscriber) stats() subStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return subStats{n: s.n, lat: s.lat, jit: s.jit, drops: int64(s.dropped - s.dropFrom), err: s.err}
+	return subStats{n: s.n, lat: s.lat, jit: s.jit, drops: int64(s.dropped - s.dropFrom),
+		squashed: int64(s.squashed - s.squashFrom), err: s.err}
 }
 
 // stop ends the stream, waits for its goroutine and closes the connection. It is

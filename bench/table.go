@@ -31,8 +31,11 @@ type Result struct {
 	// |interval − period| between consecutive samples of a channel.
 	Overruns int64
 	Jitter   time.Duration
-	// Drops is the per-subscriber drop figure: the largest one's count.
-	Drops int64
+	// Drops and Squashed are the per-subscriber loss figures, the largest
+	// subscriber's counts in the window: samples its server queue dropped, and
+	// samples it replaced by a later one of their channel (an API stream
+	// squashes when its client falls behind).
+	Drops, Squashed int64
 	// Rows is rows found in QuestDB and Produced the samples produced over the same
 	// window (archive: as seen by a lossless count of the window's timestamps;
 	// push and poll: published by the server's hub). -1 when not measured.
@@ -44,7 +47,7 @@ type Result struct {
 }
 
 var header = []string{"scenario", "case", "samples/s", "cpu_us/sample", "peak_rss_mb", "goroutines",
-	"p50_ms", "p99_ms", "max_ms", "overruns", "jitter_p99_ms", "drops", "rows", "produced", "note"}
+	"p50_ms", "p99_ms", "max_ms", "overruns", "jitter_p99_ms", "drops", "squashed", "rows", "produced", "note"}
 
 func (r *Result) fields() []string {
 	dash := func(ok bool, s string) string {
@@ -66,6 +69,7 @@ func (r *Result) fields() []string {
 		dash(r.Overruns >= 0, strconv.FormatInt(r.Overruns, 10)),
 		ms(r.Jitter),
 		dash(r.Drops >= 0, strconv.FormatInt(r.Drops, 10)),
+		dash(r.Squashed >= 0, strconv.FormatInt(r.Squashed, 10)),
 		dash(r.Rows >= 0, strconv.FormatInt(r.Rows, 10)),
 		dash(r.Produced >= 0, strconv.FormatInt(r.Produced, 10)),
 		r.Note,
@@ -74,7 +78,7 @@ func (r *Result) fields() []string {
 
 // newResult returns a Result with every count marked "not measured".
 func newResult(scenario, cs string) Result {
-	return Result{Scenario: scenario, Case: cs, Overruns: -1, Drops: -1, Rows: -1, Produced: -1}
+	return Result{Scenario: scenario, Case: cs, Overruns: -1, Drops: -1, Squashed: -1, Rows: -1, Produced: -1}
 }
 
 // WriteTable prints results as an aligned text table.

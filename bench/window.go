@@ -12,7 +12,10 @@ import (
 
 // soakHeader names the columns of the progress lines printed during a window;
 // `grep ^soak,` of a long run's output is a CSV file to plot.
-const soakHeader = "soak,scenario,elapsed_s,samples_per_s,rss_mb,goroutines,queue_depth,archive_pending_rows"
+// spool_rows is the archive's spool depth (rows spooled, not yet acknowledged,
+// all archives together) and archive_lag_s the age of the oldest of them (the
+// largest over the archives).
+const soakHeader = "soak,scenario,elapsed_s,samples_per_s,rss_mb,goroutines,queue_depth,archive_pending_rows,spool_rows,archive_lag_s"
 
 // window is what one measurement window saw of the server.
 type window struct {
@@ -70,8 +73,9 @@ func (r *Runner) measure(ctx context.Context, label string, srv *serverProc, sub
 			}
 			ps, _ := ReadProcStat(srv.pid())
 			rate := (m["switchyard_hub_published_samples_total"] - prev["switchyard_hub_published_samples_total"]) / now.Sub(prevT).Seconds()
-			fmt.Fprintf(r.opts.Progress, "soak,%s,%.0f,%.0f,%.1f,%.0f,%.0f,%.0f\n", label, now.Sub(w.from).Seconds(), rate,
-				float64(ps.RSS)/(1<<20), m["go_goroutines"], m["switchyard_hub_queue_depth"], m["switchyard_ingest_pending_rows"])
+			fmt.Fprintf(r.opts.Progress, "soak,%s,%.0f,%.0f,%.1f,%.0f,%.0f,%.0f,%.0f,%.1f\n", label, now.Sub(w.from).Seconds(), rate,
+				float64(ps.RSS)/(1<<20), m["go_goroutines"], m["switchyard_hub_queue_depth"], m["switchyard_ingest_pending_rows"],
+				m["switchyard_ingest_spool_rows"], m.Max("switchyard_ingest_oldest_unacked_age_seconds"))
 			prev, prevT = m, now
 		}
 		if err := srv.exited(); err != nil {
@@ -125,7 +129,7 @@ func (w *window) row(scenario, cs string, st subStats) Result {
 	if st.jit.Count() > 0 {
 		res.Jitter = st.jit.Quantile(0.99)
 	}
-	res.Drops = st.drops
+	res.Drops, res.Squashed = st.drops, st.squashed
 	res.Produced = int64(w.published)
 	res.window = w.seconds()
 	return res

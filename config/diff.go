@@ -101,7 +101,7 @@ func (c *Config) Compare(next *Config) Diff {
 	}
 	oldRules, newRules := c.AlarmRules(), next.AlarmRules()
 	d.Alarms = !reflect.DeepEqual(oldRules, newRules)
-	oldFilters, newFilters := c.archiveFilters(), next.archiveFilters()
+	oldFilters, newFilters := c.ArchiveFilterSpecs(), next.ArchiveFilterSpecs()
 	d.ArchiveFilter = !reflect.DeepEqual(oldFilters, newFilters)
 	seen := make(map[string]bool, len(newSpecs))
 	for j, ns := range newSpecs {
@@ -188,27 +188,6 @@ func sameAlarm(a, b []alarm.Rule, device, channel string) bool {
 		return x == y
 	}
 	return x.Group == y.Group && reflect.DeepEqual(x.Limits, y.Limits)
-}
-
-// ArchiveFilter is one channel's archive filter as configured.
-type ArchiveFilter struct {
-	Deadband  float64
-	Relative  bool
-	Heartbeat Duration
-}
-
-// archiveFilters returns the channels' archive filters by "device/channel";
-// channels without one are left out.
-func (c *Config) archiveFilters() map[string]ArchiveFilter {
-	out := map[string]ArchiveFilter{}
-	for i, d := range c.Devices {
-		for _, ch := range c.ResolvedChannels(i) {
-			if ch.ArchiveDeadband > 0 || ch.ArchiveHeartbeat > 0 {
-				out[d.Name+"/"+ch.Name] = ArchiveFilter{Deadband: ch.ArchiveDeadband, Relative: ch.ArchiveRelative, Heartbeat: ch.ArchiveHeartbeat}
-			}
-		}
-	}
-	return out
 }
 
 // restartOnlySettings are the sections a running server cannot change: its

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"net"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchyard/switchyard/backoff"
 	"github.com/switchyard/switchyard/supervisor"
 	"github.com/switchyard/switchyard/telemetry"
 )
@@ -30,8 +30,8 @@ type Device struct {
 	// commands fail when a connection drops or the process restarts, and are
 	// never replayed to the instrument.
 	mb    *supervisor.Mailbox
-	bo    reconnectBackoff // reconnect delays; owned by the Serve goroutine
-	alive sync.Mutex       // held while Serve runs: never two connections to one instrument
+	bo    backoff.Backoff // reconnect delays; owned by the Serve goroutine
+	alive sync.Mutex      // held while Serve runs: never two connections to one instrument
 
 	// replies is how the instrument answers (see replies.go); patterns are
 	// the compiled patterns of string arguments, by command. Both immutable.
@@ -124,10 +124,10 @@ func newDevice(m *Manager, cfg Spec, prev *seqs) *Device {
 			QueueTimeout: spec.LockTimeout,
 			CallTimeout:  supervisor.NoCallTimeout,
 		}),
-		bo: reconnectBackoff{
-			min: spec.BackoffMin, max: spec.BackoffMax, multiplier: spec.BackoffMultiplier,
+		bo: backoff.Backoff{
+			Policy: backoff.Policy{Min: spec.BackoffMin, Max: spec.BackoffMax, Multiplier: spec.BackoffMultiplier, Jitter: 0.2},
 			// Seeded per device: reproducible, yet devices do not retry in step.
-			rand: rand.New(rand.NewPCG(seedFor(spec.Name), 0x5317c4)).Float64,
+			Rand: rand.New(rand.NewPCG(seedFor(spec.Name), 0x5317c4)).Float64,
 		},
 		replies:  newReplyModel(&spec),
 		patterns: compileArgPatterns(spec.Commands),
@@ -215,7 +215,7 @@ func (d *Device) Serve(ctx context.Context) error {
 			return nil
 		}
 		if d.m.opts.Now().Sub(start) >= d.m.opts.StableAfter {
-			d.bo.reset()
+			d.bo.Reset()
 		}
 		failures++
 		q := qualityOf(err)
@@ -226,7 +226,7 @@ func (d *Device) Serve(ctx context.Context) error {
 			d.info.OutOfStep++
 			d.mu.Unlock()
 		}
-		wait := d.bo.next()
+		wait := d.bo.Next()
 		d.m.opts.Logger.Warn("device connection failed", "device", d.spec.Name, "quality", q.String(), "err", err, "retry_in", wait)
 		d.publishBad(q, err.Error())
 		d.mb.FailQueued(fmt.Errorf("%w (%v)", ErrNotConnected, err))
@@ -286,26 +286,6 @@ func (d *Device) waitBackoff(ctx context.Context, wait time.Duration, unreachabl
 // errUnreachable marks a failure to connect at all (refused, no route, dial
 // timeout), as opposed to a connection that failed later.
 var errUnreachable = errors.New("unreachable")
-
-// reconnectBackoff is the delay before each reconnection: from min,
-// multiplied by multiplier after each failure in a row, capped at max, with up
-// to a fifth removed at random so that devices failing together do not retry
-// together.
-type reconnectBackoff struct {
-	min, max   time.Duration
-	multiplier float64
-	rand       func() float64
-	n          int
-}
-
-func (b *reconnectBackoff) next() time.Duration {
-	b.n++
-	d := float64(b.min) * math.Pow(b.multiplier, float64(b.n-1))
-	d = min(d, float64(b.max))
-	return time.Duration(d * (1 - 0.2*b.rand()))
-}
-
-func (b *reconnectBackoff) reset() { b.n = 0 }
 
 // session dials and runs one connection until it fails or ctx ends.
 func (d *Device) session(ctx context.Context) error {

@@ -3,6 +3,7 @@ package devicemgr_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -98,20 +100,15 @@ func (r *rig) until(what string, ok func(telemetry.Sample) bool) []telemetry.Sam
 
 func (r *rig) waitState(name string, want devicemgr.State) devicemgr.Info {
 	r.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		info, err := r.mgr.Get(name)
-		if err != nil {
+	var info devicemgr.Info
+	eventually.Truef(r.t, 15*time.Second, func() string { return fmt.Sprintf("%s: state %s, want %s", name, info.State, want) }, func() bool {
+		var err error
+		if info, err = r.mgr.Get(name); err != nil {
 			r.t.Fatal(err)
 		}
-		if info.State == want {
-			return info
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%s: state %s, want %s", name, info.State, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return info.State == want
+	})
+	return info
 }
 
 func TestPollPublishesGoodSamplesInSequence(t *testing.T) {
@@ -229,13 +226,10 @@ func TestHangGivesTimeoutAndGarbageGivesParseError(t *testing.T) {
 	}
 	// Garbage may be a reply meant for another query: the device resynchronises
 	// (counted), and reads GOOD again once the instrument talks sense.
-	deadline := time.Now().Add(15 * time.Second)
-	for info, _ := r.mgr.Get("junk"); info.OutOfStep == 0; info, _ = r.mgr.Get("junk") {
-		if time.Now().After(deadline) {
-			t.Fatal("garbage did not put the device out of step")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, 15*time.Second, "garbage putting the device out of step", func() bool {
+		info, _ := r.mgr.Get("junk")
+		return info.OutOfStep > 0
+	})
 	junk.UpdateFaults(func(f *sim.Faults) { f.Garbage = false })
 	r.until("GOOD from the junk device again", func(s telemetry.Sample) bool {
 		return s.Device == "junk" && s.Quality == telemetry.Good

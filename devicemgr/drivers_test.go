@@ -3,12 +3,14 @@ package devicemgr_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/supervisor"
@@ -93,13 +95,10 @@ func TestReplyThatDoesNotFitPutsTheDeviceOutOfStep(t *testing.T) {
 			t.Fatalf("GOOD sample %v from a line whose reply did not fit", s)
 		}
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for info, _ := r.mgr.Get("psu"); info.OutOfStep < 2; info, _ = r.mgr.Get("psu") {
-		if time.Now().After(deadline) {
-			t.Fatalf("out of step %d times, want it counted at each reconnect", info.OutOfStep)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, 15*time.Second, "out of step counted at each reconnect (twice)", func() bool {
+		info, _ := r.mgr.Get("psu")
+		return info.OutOfStep >= 2
+	})
 	if info, _ := r.mgr.Get("psu"); !strings.Contains(info.LastError, "out of step") {
 		t.Fatalf("last error %q", info.LastError)
 	}
@@ -132,13 +131,8 @@ func TestSCPIReconnectReRunsInitAndReadBackSettles(t *testing.T) {
 	// A dropped connection reconnects and runs init again.
 	psu.Drop()
 	r.until("a DISCONNECTED or COMM_ERROR sample", func(s telemetry.Sample) bool { return s.Quality != telemetry.Good })
-	deadline := time.Now().Add(15 * time.Second)
-	for psu.SetPoint() != 7 {
-		if time.Now().After(deadline) {
-			t.Fatalf("set-point %v after reconnect, want 7 from init", psu.SetPoint())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.Truef(t, 15*time.Second, func() string { return fmt.Sprintf("set-point %v after reconnect, want 7 from init", psu.SetPoint()) },
+		func() bool { return psu.SetPoint() == 7 })
 	r.waitState("psu", devicemgr.Connected)
 }
 
@@ -274,13 +268,7 @@ func TestOverrunsAreCountedNotQueued(t *testing.T) {
 	r.waitState("psu", devicemgr.Connected)
 	// Each reply now takes longer than the 20 ms period.
 	psu.UpdateFaults(func(f *sim.Faults) { f.Slow = 60 * time.Millisecond })
-	deadline := time.Now().Add(15 * time.Second)
-	for info, _ := r.mgr.Get("psu"); info.Overruns < 3; info, _ = r.mgr.Get("psu") {
-		if time.Now().After(deadline) {
-			t.Fatalf("overruns %d, want >= 3", info.Overruns)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.True(t, 15*time.Second, "3 overruns", func() bool { info, _ := r.mgr.Get("psu"); return info.Overruns >= 3 })
 	// Skipped, not queued: a command still gets through promptly (within a
 	// few slow round trips, far below the backlog a queue would build).
 	psu.UpdateFaults(func(f *sim.Faults) { f.Slow = 0 })
@@ -309,13 +297,7 @@ func TestLockTimeoutAbandonsAQueuedCommand(t *testing.T) {
 		busy <- err
 	}()
 	// Wait until the lane is held by the settling write.
-	deadline := time.Now().Add(15 * time.Second)
-	for psu.SetPoint() != 5 {
-		if time.Now().After(deadline) {
-			t.Fatal("set_never never ran")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, 15*time.Second, "set_never to run", func() bool { return psu.SetPoint() == 5 })
 	if _, err := r.mgr.Send(ctx, "psu", devicemgr.Command{Name: "set_voltage", Args: []string{"9"}}); !errors.Is(err, devicemgr.ErrTimeout) {
 		t.Fatalf("queued behind a busy lane: err %v, want ErrTimeout", err)
 	}
@@ -339,13 +321,8 @@ func TestLinesCommandsAndInitReRunOnReconnect(t *testing.T) {
 	r.waitState("bal", devicemgr.Connected)
 	waitReceived := func(n uint64) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for bal.Counters().Received < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("balance received %d lines, want %d", bal.Counters().Received, n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		eventually.Truef(t, 15*time.Second, func() string { return fmt.Sprintf("balance received %d lines, want %d", bal.Counters().Received, n) },
+			func() bool { return bal.Counters().Received >= n })
 	}
 	waitReceived(1) // init
 	if _, err := r.mgr.Send(context.Background(), "bal", devicemgr.Command{Name: "tare"}); err != nil {
@@ -385,18 +362,9 @@ func TestAbortCommandWaitingForItsReply(t *testing.T) {
 	for _, x := range r.mgr.Devices() {
 		d = x
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if f, ok := d.Mailbox().InProgress(); ok {
-			if !strings.Contains(f.String(), `raw \"SOUR:VOLT?\"`) {
-				t.Fatalf("in progress: %s", f)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the command never started")
-		}
-		time.Sleep(time.Millisecond)
+	f := eventually.Value(t, 15*time.Second, "the command to start", d.Mailbox().InProgress)
+	if !strings.Contains(f.String(), `raw \"SOUR:VOLT?\"`) {
+		t.Fatalf("in progress: %s", f)
 	}
 	got, err := r.mgr.Abort("psu", "operator pressed stop")
 	if err != nil || got != `raw "SOUR:VOLT?"` {
@@ -410,12 +378,10 @@ func TestAbortCommandWaitingForItsReply(t *testing.T) {
 		t.Fatalf("the aborted command returned after %v, not at once", waited)
 	}
 	psu.UpdateFaults(func(f *sim.Faults) { f.Hang = false })
-	for info, _ := r.mgr.Get("psu"); info.Restarts == 0 || info.State != devicemgr.Connected; info, _ = r.mgr.Get("psu") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reconnect after the abort: %+v", info)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, 15*time.Second, "a reconnect after the abort", func() bool {
+		info, _ := r.mgr.Get("psu")
+		return info.Restarts > 0 && info.State == devicemgr.Connected
+	})
 	if _, err := r.mgr.Send(context.Background(), "psu", devicemgr.Command{Name: "set_voltage", Args: []string{"7"}}); err != nil || psu.SetPoint() != 7 {
 		t.Fatalf("after the abort: %v, set-point %v", err, psu.SetPoint())
 	}
@@ -441,13 +407,7 @@ func TestAbortSettlingWrite(t *testing.T) {
 		_, err := r.mgr.Send(context.Background(), "psu", devicemgr.Command{Name: "set_never", Args: []string{"5"}})
 		done <- err
 	}()
-	deadline := time.Now().Add(15 * time.Second)
-	for psu.SetPoint() != 5 {
-		if time.Now().After(deadline) {
-			t.Fatal("set_never never ran")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, 15*time.Second, "set_never to run", func() bool { return psu.SetPoint() == 5 })
 	if got, err := r.mgr.Abort("psu", "ramp cancelled"); err != nil || got != "set_never 5" {
 		t.Fatalf("Abort = %q, %v", got, err)
 	}
@@ -460,14 +420,11 @@ func TestAbortSettlingWrite(t *testing.T) {
 	}
 	// If the abort caught a read-back query on the wire, the device reconnects;
 	// either way it takes commands again.
-	for {
+	eventually.True(t, 15*time.Second, "the device to take commands again after the abort", func() bool {
 		_, err := r.mgr.Send(context.Background(), "psu", devicemgr.Command{Name: "set_voltage", Args: []string{"3"}})
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, devicemgr.ErrNotConnected) || time.Now().After(deadline) {
+		if err != nil && !errors.Is(err, devicemgr.ErrNotConnected) {
 			t.Fatalf("after the abort: %v", err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err == nil
+	})
 }

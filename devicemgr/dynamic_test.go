@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/supervisor"
@@ -208,7 +209,7 @@ func TestRemoveFailsQueuedCommandsAndLetsTheOneInProgressFinish(t *testing.T) {
 				_, err := r.mgr.Send(context.Background(), "psu", devicemgr.Command{Name: "set_voltage", Args: []string{"3"}})
 				first <- err
 			}()
-			waitFor(t, "the first command in progress", func() bool {
+			eventually.True(t, 0, "the first command in progress", func() bool {
 				f, ok := mb.InProgress()
 				return ok && f.Kind == supervisor.KindCall
 			})
@@ -216,7 +217,7 @@ func TestRemoveFailsQueuedCommandsAndLetsTheOneInProgressFinish(t *testing.T) {
 				_, err := r.mgr.Send(context.Background(), "psu", devicemgr.Command{Name: "set_voltage", Args: []string{"4"}})
 				second <- err
 			}()
-			waitFor(t, "the second command queued", func() bool { return mb.Depth() == 1 })
+			eventually.True(t, 0, "the second command queued", func() bool { return mb.Depth() == 1 })
 
 			if err := r.mgr.Remove("psu", nil); err != nil {
 				t.Fatal(err)
@@ -242,17 +243,5 @@ func TestRemoveFailsQueuedCommandsAndLetsTheOneInProgressFinish(t *testing.T) {
 				t.Errorf("the hub still holds %d latest values of the removed device", len(got))
 			}
 		})
-	}
-}
-
-// waitFor polls cond until it holds, or fails the test after a generous bound.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }

@@ -3,6 +3,7 @@ package devicemgr_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -218,13 +220,7 @@ func TestModbusReadsAdjacentRegistersInOneRequest(t *testing.T) {
 	go func() { defer close(done); _ = mgr.Devices()[0].Serve(ctx) }()
 	defer func() { cancel(); <-done }()
 	polls := func() float64 { return counterValue(t, reg, "switchyard_device_polls_total") }
-	deadline := time.Now().Add(15 * time.Second)
-	for polls() < 20 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%v polls", polls())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.Truef(t, 15*time.Second, func() string { return fmt.Sprintf("%v polls, want 20", polls()) }, func() bool { return polls() >= 20 })
 	cancel()
 	<-done
 	p, req := polls(), counterValue(t, reg, "switchyard_device_requests_total")

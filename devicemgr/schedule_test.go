@@ -2,6 +2,7 @@ package devicemgr_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -98,13 +100,8 @@ func TestConnectedGaugeFollowsSessions(t *testing.T) {
 	}
 	waitGauge := func(want float64) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for gauge() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("switchyard_devices_connected = %v, want %v", gauge(), want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		eventually.Truef(t, 15*time.Second, func() string { return fmt.Sprintf("switchyard_devices_connected = %v, want %v", gauge(), want) },
+			func() bool { return gauge() == want })
 	}
 	if got := gauge(); got != 0 {
 		t.Fatalf("gauge %v before any device runs", got)

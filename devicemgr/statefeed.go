@@ -1,10 +1,20 @@
 package devicemgr
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/switchyard/switchyard/feed"
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+// stateFeedKeys bounds a watcher's queue: one entry per device at most, so it
+// is reached only by more devices than any configuration holds.
+const stateFeedKeys = 1 << 20
 
 // StateFeed fans device state changes out to watchers. A watcher keeps only the
-// latest Info per device, so a slow watcher skips intermediate states but always
-// ends on the current one, and a publisher never blocks. The zero value is ready.
+// latest Info per device (a feed.LatestPerKey queue), so a slow watcher skips
+// intermediate states but always ends on the current one, and a publisher never
+// blocks. The zero value is ready.
 type StateFeed struct {
 	mu       sync.Mutex
 	watchers map[*StateWatch]struct{}
@@ -15,13 +25,14 @@ func (f *StateFeed) Publish(info Info) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for w := range f.watchers {
-		w.offer(info)
+		w.q.Offer(info)
 	}
 }
 
 // Watch returns a new watcher. Close it when done.
 func (f *StateFeed) Watch() *StateWatch {
-	w := &StateWatch{feed: f, wake: make(chan struct{}, 1), pending: make(map[string]Info)}
+	w := &StateWatch{feed: f, q: feed.NewKeyed(feed.Options[Info]{Policy: feed.LatestPerKey, Capacity: stateFeedKeys},
+		func(i *Info) string { return i.Name })}
 	f.mu.Lock()
 	if f.watchers == nil {
 		f.watchers = make(map[*StateWatch]struct{})
@@ -34,56 +45,54 @@ func (f *StateFeed) Watch() *StateWatch {
 // StateWatch receives device state changes from a StateFeed.
 type StateWatch struct {
 	feed *StateFeed
-	wake chan struct{}
-
-	mu      sync.Mutex
-	pending map[string]Info
-	order   []string // device names in the order their first pending change arrived
-	squash  uint64
-}
-
-func (w *StateWatch) offer(info Info) {
-	w.mu.Lock()
-	if _, ok := w.pending[info.Name]; ok {
-		w.squash++
-	} else {
-		w.order = append(w.order, info.Name)
-	}
-	w.pending[info.Name] = info
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	q    *feed.Queue[Info]
 }
 
 // Ready receives a value whenever changes may be waiting; drain with Take.
-func (w *StateWatch) Ready() <-chan struct{} { return w.wake }
+func (w *StateWatch) Ready() <-chan struct{} { return w.q.Ready() }
 
-// Take returns the pending changes, the latest per device, in arrival order.
-func (w *StateWatch) Take() []Info {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]Info, 0, len(w.order))
-	for _, name := range w.order {
-		out = append(out, w.pending[name])
-	}
-	clear(w.pending)
-	w.order = w.order[:0]
-	return out
-}
+// Take returns the pending changes, the latest per device, in the order each
+// device's first pending change arrived.
+func (w *StateWatch) Take() []Info { return w.q.Drain(make([]Info, 0, w.q.Len()), 0) }
 
 // Squashed returns how many intermediate states this watcher skipped because a newer
 // state of the same device arrived before it took the older one.
-func (w *StateWatch) Squashed() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.squash
-}
+func (w *StateWatch) Squashed() uint64 { return w.q.Squashed() }
 
 // Close stops the watcher. It is idempotent.
 func (w *StateWatch) Close() {
 	w.feed.mu.Lock()
 	delete(w.feed.watchers, w)
 	w.feed.mu.Unlock()
+	w.q.Close()
+}
+
+// Status is the device's state as the consumers of its telemetry see it.
+func (i Info) Status() telemetry.DeviceStatus {
+	return telemetry.DeviceStatus{
+		Device: i.Name, State: i.State.String(),
+		Up:      i.State == Connected || i.State == Connecting && i.Restarts == 0 && i.LastError == "",
+		Stopped: i.State == Stopped, Removed: i.Removed,
+		Address: i.Address, Identity: i.Identity, LastError: i.LastError, Restarts: i.Restarts,
+		ChangedAt: i.ChangedAt, NextAttempt: i.NextAttempt,
+	}
+}
+
+// StatusWatch is a StateWatch that hands out each device's telemetry.DeviceStatus
+// instead of its whole Info: what the alarm engine and the device-event archive
+// take.
+type StatusWatch struct{ *StateWatch }
+
+// WatchStatus returns a new watcher of device status changes. Close it when done.
+func (m *Manager) WatchStatus() StatusWatch { return StatusWatch{m.WatchStates()} }
+
+// Take returns the pending changes, the latest per device, in the order each
+// device's first pending change arrived.
+func (w StatusWatch) Take() []telemetry.DeviceStatus {
+	infos := w.StateWatch.Take()
+	out := make([]telemetry.DeviceStatus, len(infos))
+	for i := range infos {
+		out[i] = infos[i].Status()
+	}
+	return out
 }

@@ -15,8 +15,9 @@ type barrier struct {
 // aside as a dead letter). It
 // waits as long as that takes (through QuestDB outages) or until ctx ends. WAL
 // tables make acknowledged rows visible to queries a moment later; see
-// History.Visible. The Writer's Serve must be running for Archived to return nil.
-func (w *Writer) Archived(ctx context.Context) error {
+// History.Visible. The Writer's Serve must be running for Archived to return nil;
+// while archiving is stopped (SpoolStatus.Stopped) it returns ErrArchiveStopped.
+func (w *Writer[T]) Archived(ctx context.Context) error {
 	done := make(chan struct{})
 	select {
 	case w.barriers <- done:
@@ -25,6 +26,9 @@ func (w *Writer) Archived(ctx context.Context) error {
 	}
 	select {
 	case <-done:
+		if w.stopped.Load() {
+			return ErrArchiveStopped
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -33,7 +37,7 @@ func (w *Writer) Archived(ctx context.Context) error {
 
 // addBarrier takes what the source holds now and registers the waiter. Called by
 // Serve's goroutine.
-func (w *Writer) addBarrier(done chan struct{}) {
+func (w *Writer[T]) addBarrier(done chan struct{}) {
 	w.drain()
 	if w.settled >= w.taken {
 		close(done)
@@ -43,7 +47,7 @@ func (w *Writer) addBarrier(done chan struct{}) {
 }
 
 // settle counts n more settled samples and releases the barriers they satisfy.
-func (w *Writer) settle(n int) {
+func (w *Writer[T]) settle(n int) {
 	w.settled += uint64(n)
 	keep := w.waiting[:0]
 	for _, b := range w.waiting {

@@ -2,13 +2,10 @@ package ingest_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
-
-	qdb "github.com/questdb/go-questdb-client/v3"
 
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
@@ -40,7 +37,7 @@ func benchWriter(b *testing.B, opts ingest.Options) {
 	hub := telemetry.NewHub(nil)
 	sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
 	defer sub.Close()
-	w, err := ingest.NewWriter(addr, sub, opts)
+	w, err := ingest.NewSampleWriter(questDB(b, addr), sub, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,49 +75,6 @@ func benchWriter(b *testing.B, opts ingest.Options) {
 		for w.Written() < sent {
 			time.Sleep(100 * time.Microsecond)
 		}
-	}
-	b.ReportMetric(float64(backlog)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-}
-
-// BenchmarkRawClient is BenchmarkWriterToQuestDB's ceiling in the same conditions:
-// the same 50,000 rows per iteration, encoded exactly as the Writer encodes them,
-// sent by one go-questdb-client sender in flushes of 5,000 rows (the Writer's
-// batch) into a table made like the Writer's, with no hub, spool or bookkeeping.
-func BenchmarkRawClient(b *testing.B) {
-	addr := ingesttest.QuestDB(b)
-	table := ingesttest.Table(b, addr)
-	ctx := context.Background()
-	if _, _, err := ingest.Query(ctx, addr, ingest.CreateTableSQL(table)); err != nil {
-		b.Fatal(err)
-	}
-	s, err := qdb.LineSenderFromConf(ctx, fmt.Sprintf("http::addr=%s;auto_flush=off;", addr))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close(ctx)
-	const backlog, batch = 50000, 5000
-	template := makeSamples(backlog, time.Now())
-	rows := make([]telemetry.Sample, backlog)
-	sent := uint64(0)
-	for b.Loop() {
-		b.StopTimer()
-		copy(rows, template)
-		for i := range rows {
-			rows[i].Seq += sent
-			rows[i].TimeNs += int64(sent) * 1000
-		}
-		b.StartTimer()
-		for i := range rows {
-			if err := ingest.EncodeRow(ctx, s, table, &rows[i]); err != nil {
-				b.Fatal(err)
-			}
-			if (i+1)%batch == 0 {
-				if err := s.Flush(ctx); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		sent += backlog
 	}
 	b.ReportMetric(float64(backlog)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,7 +10,8 @@ import (
 )
 
 // DeadLetter is one line of the dead-letter file: a row QuestDB refused (or a
-// spooled record that could not be decoded), with the reason. The file is JSON
+// spooled record that could not be decoded), with the reason. A sample's fields
+// are columns of their own; any other record is in Record. The file is JSON
 // lines, appended to and never rewritten by the Writer.
 type DeadLetter struct {
 	// Time is when the row was set aside (RFC 3339).
@@ -29,8 +29,30 @@ type DeadLetter struct {
 	SampleErr string `json:"sample_error,omitempty"`
 	// Error is why the row was rejected: QuestDB's message for a refused row.
 	Error string `json:"error"`
+	// Record is a record that is not a sample (an event, an alarm
+	// transition), as JSON.
+	Record json.RawMessage `json:"record,omitempty"`
 	// Raw is the hex of a spooled record that could not be decoded.
 	Raw string `json:"raw,omitempty"`
+}
+
+// summary is the dead letter in one line, for logs.
+func (dl *DeadLetter) summary() string {
+	switch {
+	case dl.Device != "":
+		s := fmt.Sprintf("%s/%s#%d", dl.Device, dl.Channel, dl.Seq)
+		if dl.Value != "" {
+			s += " " + dl.Value
+		}
+		if dl.SampleErr != "" {
+			s += fmt.Sprintf(" %s %q", dl.Quality, dl.SampleErr)
+		}
+		return s
+	case dl.Record != nil:
+		return string(dl.Record)
+	default:
+		return dl.Raw
+	}
 }
 
 // deadLetter appends DeadLetter lines to a file. Owned by the Writer's goroutine.
@@ -61,12 +83,10 @@ func kindName(k telemetry.Kind) string {
 	return ""
 }
 
-func (d *deadLetter) writeSample(table string, smp *telemetry.Sample, cause error) error {
-	dl := DeadLetter{
-		Time: time.Now().UTC().Format(time.RFC3339Nano), Table: table,
-		Device: smp.Device, Channel: smp.Channel, TimeNs: smp.TimeNs, Seq: smp.Seq,
-		Quality: smp.Quality.String(), SampleErr: smp.Err, Error: cause.Error(),
-	}
+// describeSample fills a dead letter with a sample's fields.
+func describeSample(smp *telemetry.Sample, dl *DeadLetter) {
+	dl.Device, dl.Channel, dl.TimeNs, dl.Seq = smp.Device, smp.Channel, smp.TimeNs, smp.Seq
+	dl.Quality, dl.SampleErr = smp.Quality.String(), smp.Err
 	if smp.Value.Kind != telemetry.KindNone {
 		dl.Value = smp.Value.String()
 		if smp.Value.Kind == telemetry.KindString {
@@ -74,17 +94,21 @@ func (d *deadLetter) writeSample(table string, smp *telemetry.Sample, cause erro
 		}
 		dl.ValueKind = kindName(smp.Value.Kind)
 	}
-	return d.write(&dl)
 }
 
-func (d *deadLetter) writeRaw(table string, payload []byte, cause error) error {
-	return d.write(&DeadLetter{
-		Time: time.Now().UTC().Format(time.RFC3339Nano), Table: table,
-		Error: cause.Error(), Raw: hex.EncodeToString(payload),
-	})
+// DescribeJSON is a Table.Describe for records that marshal to JSON: the
+// dead-letter line carries the record as JSON ("record").
+func DescribeJSON[T any](v *T, dl *DeadLetter) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		dl.Raw = err.Error()
+		return
+	}
+	dl.Record = b
 }
 
 func (d *deadLetter) write(dl *DeadLetter) error {
+	dl.Time = time.Now().UTC().Format(time.RFC3339Nano)
 	b, err := json.Marshal(dl)
 	if err != nil {
 		return err

@@ -6,27 +6,40 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/telemetry"
 )
 
+// DeviceStatuses is where DeviceEvents learns device state changes (the device
+// manager's status watch), keeping the latest status per device.
+type DeviceStatuses interface {
+	// Ready receives a value whenever changes may be waiting (coalesced).
+	Ready() <-chan struct{}
+	// Take returns the pending changes, the latest per device.
+	Take() []telemetry.DeviceStatus
+	// Squashed counts the intermediate states replaced by newer ones before
+	// they were taken.
+	Squashed() uint64
+	// Close stops the watch.
+	Close()
+}
+
 // DeviceEvents archives device state changes (connecting, connected, backoff,
-// stopped, and restarts) from a devicemgr.StateWatch into an EventWriter. Build
-// it with NewDeviceEvents and run Serve. Its Serve goroutine alone reads the
-// watch.
+// stopped, and restarts) into an EventWriter. Build it with NewDeviceEvents
+// and run Serve. Its Serve goroutine alone reads the watch.
 //
 // The watch keeps the latest state per device, so when this reader falls behind
 // a device's intermediate states can be squashed: that is never silent, it is
 // recorded as a "squashed" event of source "switchyard" with the count.
 type DeviceEvents struct {
-	watch *devicemgr.StateWatch
+	watch DeviceStatuses
 	w     *EventWriter
-	last  map[string]devicemgr.Info
+	last  map[string]telemetry.DeviceStatus
 }
 
 // NewDeviceEvents returns a DeviceEvents that reads watch (and closes it when
 // Serve returns) and records into w.
-func NewDeviceEvents(watch *devicemgr.StateWatch, w *EventWriter) *DeviceEvents {
-	return &DeviceEvents{watch: watch, w: w, last: map[string]devicemgr.Info{}}
+func NewDeviceEvents(watch DeviceStatuses, w *EventWriter) *DeviceEvents {
+	return &DeviceEvents{watch: watch, w: w, last: map[string]telemetry.DeviceStatus{}}
 }
 
 // Serve records state changes until ctx ends.
@@ -34,12 +47,16 @@ func (d *DeviceEvents) Serve(ctx context.Context) error {
 	defer d.watch.Close()
 	var squashed uint64
 	for {
-		for _, info := range d.watch.Take() {
-			d.record(info)
+		for _, st := range d.watch.Take() {
+			if err := d.record(ctx, st); err != nil {
+				return nil // ctx ended while the archive's queue was full
+			}
 		}
 		if n := d.watch.Squashed(); n > squashed {
-			_ = d.w.Record(Event{Source: "switchyard", Kind: "squashed",
-				Message: fmt.Sprintf("%d device states were replaced by newer ones before they were archived", n-squashed)})
+			if d.w.Record(ctx, Event{Source: telemetry.SystemDevice, Kind: "squashed",
+				Message: fmt.Sprintf("%d device states were replaced by newer ones before they were archived", n-squashed)}) != nil {
+				return nil
+			}
 			squashed = n
 		}
 		select {
@@ -50,32 +67,34 @@ func (d *DeviceEvents) Serve(ctx context.Context) error {
 	}
 }
 
-func (d *DeviceEvents) record(info devicemgr.Info) {
-	prev, seen := d.last[info.Name]
-	d.last[info.Name] = info
-	at := info.ChangedAt
+func (d *DeviceEvents) record(ctx context.Context, st telemetry.DeviceStatus) error {
+	prev, seen := d.last[st.Device]
+	d.last[st.Device] = st
+	at := st.ChangedAt
 	if at.IsZero() {
 		at = time.Now()
 	}
-	if seen && info.Restarts > prev.Restarts {
-		_ = d.w.Record(Event{TimeNs: at.UnixNano(), Source: info.Name, Kind: "restarted",
-			Message: fmt.Sprintf("reconnection %d after a failure", info.Restarts), Detail: prev.LastError})
-	}
-	if seen && info.State == prev.State {
-		return
-	}
-	msg := info.State.String()
-	switch info.State {
-	case devicemgr.Connected:
-		msg += " " + info.Address
-		if info.Identity != "" {
-			msg += " (" + info.Identity + ")"
-		}
-	case devicemgr.Backoff:
-		if !info.NextAttempt.IsZero() {
-			msg += ", next attempt " + info.NextAttempt.UTC().Format(time.RFC3339Nano)
+	if seen && st.Restarts > prev.Restarts {
+		if err := d.w.Record(ctx, Event{TimeNs: at.UnixNano(), Source: st.Device, Kind: "restarted",
+			Message: fmt.Sprintf("reconnection %d after a failure", st.Restarts), Detail: prev.LastError}); err != nil {
+			return err
 		}
 	}
-	_ = d.w.Record(Event{TimeNs: at.UnixNano(), Source: info.Name, Kind: strings.ToLower(info.State.String()),
-		Message: msg, Detail: info.LastError})
+	if seen && st.State == prev.State {
+		return nil
+	}
+	msg := st.State
+	switch st.State {
+	case "CONNECTED":
+		msg += " " + st.Address
+		if st.Identity != "" {
+			msg += " (" + st.Identity + ")"
+		}
+	case "BACKOFF":
+		if !st.NextAttempt.IsZero() {
+			msg += ", next attempt " + st.NextAttempt.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return d.w.Record(ctx, Event{TimeNs: at.UnixNano(), Source: st.Device, Kind: strings.ToLower(st.State),
+		Message: msg, Detail: st.LastError})
 }

@@ -1,10 +1,21 @@
-// Package ingest archives telemetry samples into QuestDB and reads them back.
+// Package ingest archives records into QuestDB and reads samples back.
 //
-// It owns the archive table (default "samples"), the Writer that fills it from a
-// telemetry subscription over ILP/HTTP through a durable spool, History (raw and
-// downsampled queries of one channel, replay pages of all channels, and Settle:
-// wait until everything published so far is queryable), and a small SQL helper
-// (Query, CountRows) over QuestDB's HTTP /exec endpoint.
+// It owns the durable archive: one Writer[T] for every kind of record, each a
+// Table[T] of its own (its QuestDB table, a codec for the spool and a row
+// encoder): telemetry samples (SampleTable, NewSampleWriter), device events
+// (EventTable, EventWriter), and in other packages alarm transitions and the
+// audit trail. A Writer speaks to the database only through the narrow
+// Appender interface (create a table; encode rows into a request; send it):
+// package ingest/questdb implements it over ILP/HTTP, and ingesttest.FakeDB
+// stands in for it in tests, so every durability property below is tested
+// without QuestDB too. A Recorder[T] is a Writer fed one record at a time through
+// a bounded, lossless queue (events, transitions, audit records).
+//
+// It also owns History (raw and downsampled queries of one channel, replay pages
+// of all channels, and Settle: wait until everything published so far is
+// queryable), a small SQL helper (Query, CountRows) over QuestDB's HTTP /exec
+// endpoint, and the SpoolMonitor that publishes the archives' health as system
+// channels.
 //
 // # Table
 //
@@ -35,17 +46,32 @@
 //     the DEDUP keys make harmless (a rejected row may be dead-lettered twice). A
 //     record is only ever lost if it is in no segment, and segments are deleted
 //     only once wholly before the ack, that is, in QuestDB.
-//   - At start the Writer replays everything after the acknowledged position. A torn
-//     tail (a frame cut short, or failing its checksum, at the end of the last
-//     segment) is truncated and counted; a bad frame inside an earlier segment skips
-//     the rest of that segment, logged as an error and counted as lost bytes. An
-//     unreadable ack file replays the whole spool (harmless: DEDUP).
+//   - At start the Writer replays everything after the acknowledged position. The
+//     spool is read like a trusted log: only damage at the end of the last segment
+//     that no valid frame follows (a write cut short by a crash) is a torn tail,
+//     truncated and counted. Damage anywhere else is skipped frame by frame
+//     (reading resumes at the next valid frame), a copy of the segment is kept
+//     under quarantine/, and it is logged at error, counted
+//     (switchyard_ingest_spool_damage_total, SpoolStatus.Damaged) and raised by
+//     the SpoolMonitor as a system alarm; the same goes for damage found later by
+//     the reader. A *.seg file whose name is not a position (a stray zz.seg) is
+//     moved to quarantine/. An unreadable ack file replays the whole spool
+//     (harmless: DEDUP).
 //   - The directory is locked (flock on "lock") while a Writer uses it.
 //   - Disk bound (SpoolMaxBytes): at 80% the Writer warns (log, spool_level 1). When
 //     a batch does not fit, the spool is full (log at error, spool_level 2,
-//     SpoolStatus().Full): the Writer stops draining its source, so new samples wait
-//     in the hub's lossless queue in memory (nothing is dropped), until QuestDB's
-//     acknowledgements bring the spool back under 80%.
+//     SpoolStatus().Full): the Writer stops draining its source, so new records wait
+//     in the source's lossless queue in memory (nothing is dropped; the queue is
+//     bounded and past its bound holds its producers back), until QuestDB's
+//     acknowledgements bring the spool back under 80%. Without a spool the Writer
+//     holds at most MaxPendingRows in memory, then stops draining the same way.
+//   - A spool the Writer cannot use (it cannot be opened, or a write to it fails)
+//     does not end Serve: archiving stops (SpoolStatus.Stopped, logged at error,
+//     raised by the SpoolMonitor), the records the source delivers meanwhile are
+//     counted as not archived (switchyard_ingest_not_archived_total) rather than
+//     held back, Archived returns ErrArchiveStopped, and the Writer tries the spool
+//     again with a backoff (1 s to 30 s). CheckSpoolDir lets a server refuse a
+//     directory it cannot use before it starts.
 //
 // # Delivery guarantee
 //
@@ -90,11 +116,11 @@
 //
 // # Events
 //
-// EventWriter is the same machinery (spool, retries, DEDUP, dead letters) for
-// event rows (Event: time, source, kind, seq, message, detail) in their own table.
-// Record queues without blocking. DeviceEvents feeds it from the device manager's
-// state watch; the alarm engine can record alarm transitions with its own
-// EventWriter (own table, own spool directory: one Writer per spool).
+// EventWriter is a Recorder of device events (Event: time, source, kind, seq,
+// message, detail) in their own table. Record waits while its queue is at its
+// bound. DeviceEvents feeds it from the device manager's status watch (the
+// telemetry.DeviceStatus of each change). Every Writer has a spool directory of
+// its own.
 //
 // # History
 //
@@ -111,15 +137,15 @@
 // _pending_rows, _spool_rows (depth), _spool_bytes, _spool_level,
 // _oldest_unacked_age_seconds, _bad_rows_total, _dead_letters_total,
 // _spooled_rows_total, _spool_write_errors_total, _spool_torn_bytes_total,
-// _spool_corrupt_bytes_total.
+// _spool_corrupt_bytes_total, _spool_damage_total, _not_archived_total.
 //
 // # Concurrency
 //
 // Serve runs the Writer's goroutine: it alone drains the source and owns the
-// QuestDB senders, the spool and the dead-letter file, so nothing in the write path
-// is locked. While a backlog is flushed, one request at a time is in flight from a
-// short-lived goroutine that owns that request's sender until Flush returns; Serve
-// meanwhile drains and encodes the next batch into the other sender, and settles
+// Appender's requests, the spool and the dead-letter file, so nothing in the write
+// path is locked. While a backlog is flushed, one request at a time is in flight
+// from a short-lived goroutine that owns that request until Send returns; Serve
+// meanwhile drains and encodes the next batch into the other request, and settles
 // (acknowledges in the spool, releases Archived) only after the request returned,
 // so acknowledgements advance strictly in order. Serve may be called again after
 // it returns, never twice at once. Written, Pending, BadRows and SpoolStatus are

@@ -6,17 +6,22 @@ import (
 	"log/slog"
 
 	"github.com/switchyard/switchyard/ingest"
+	"github.com/switchyard/switchyard/ingest/questdb"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
 // The archive subscribes losslessly to the hub and runs until its context ends;
 // Serve's error says whether every sample reached QuestDB.
-func ExampleWriter() {
+func ExampleNewSampleWriter() {
 	hub := telemetry.NewHub(nil)
 	sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
 	defer sub.Close()
 
-	w, err := ingest.NewWriter("127.0.0.1:9000", sub, ingest.Options{Logger: slog.Default()})
+	app, err := questdb.New("127.0.0.1:9000")
+	if err != nil {
+		log.Fatal(err)
+	}
+	w, err := ingest.NewSampleWriter(app, sub, ingest.Options{Logger: slog.Default()})
 	if err != nil {
 		log.Fatal(err)
 	}

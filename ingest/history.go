@@ -64,12 +64,12 @@ type Bucket struct {
 // concurrent use.
 type History struct {
 	addr, table string
-	w           *Writer
+	w           interface{ Archived(context.Context) error }
 }
 
 // WithWriter returns a History whose Settle also waits for w, the Writer that
 // fills the table.
-func (h *History) WithWriter(w *Writer) *History {
+func (h *History) WithWriter(w *SampleWriter) *History {
 	c := *h
 	c.w = w
 	return &c

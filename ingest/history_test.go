@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -30,7 +31,7 @@ func TestHistory(t *testing.T) {
 	defer sub.Close()
 	w := startWriter(t, addr, sub, ingest.Options{Table: table})
 	hub.Publish(samples...)
-	waitFor(t, "written", func() bool { return w.Written() == uint64(len(samples)) })
+	eventually.True(t, waitTimeout, "written", func() bool { return w.Written() == uint64(len(samples)) })
 	ingesttest.WaitCount(t, addr, table, "", int64(len(samples)), waitTimeout)
 
 	h, err := ingest.NewHistory(addr, table)

@@ -2,18 +2,6 @@ package ingest
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Reasons a flush (or table creation) failed, the "reason" label of
-// switchyard_ingest_flush_failures_total.
-const (
-	reasonTransport   = "transport"    // no HTTP answer: refused, reset, timeout
-	reasonServer      = "server_error" // 5xx or 421: retried
-	reasonBadRequest  = "bad_request"  // 400: a row is malformed; the batch is split
-	reasonTooLarge    = "too_large"    // 413: the batch is split
-	reasonOtherStatus = "other_status" // any other HTTP status (401, 403, 404...): retried
-	reasonEncode      = "encode"       // the client refused to encode a row
-	reasonCreateTable = "create_table" // CREATE TABLE did not succeed: retried
-)
-
 // metrics is the Writer's Prometheus instrumentation. Each series carries a
 // constant "table" label so that writers for different tables can share a registry.
 type metrics struct {
@@ -31,6 +19,8 @@ type metrics struct {
 	spoolErrors   prometheus.Counter
 	spoolTorn     prometheus.Counter
 	spoolCorrupt  prometheus.Counter
+	spoolDamaged  prometheus.Counter
+	notArchived   prometheus.Counter
 	oldestAge     prometheus.GaugeFunc
 	filtered      prometheus.Counter
 }
@@ -55,12 +45,12 @@ func newMetrics(reg prometheus.Registerer, table string, oldest func() float64) 
 		}, []string{"reason"}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name:        "switchyard_ingest_pending_rows",
-			Help:        "Samples drained from the hub and held in memory until QuestDB acknowledges them.",
+			Help:        "Records taken from the source and not yet acknowledged by QuestDB (in the spool, or in memory without one).",
 			ConstLabels: labels,
 		}),
 		badRows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name:        "switchyard_ingest_bad_rows_total",
-			Help:        "Samples QuestDB rejected as malformed (HTTP 400), logged and not archived.",
+			Help:        "Records QuestDB rejected as malformed (HTTP 400), logged and not archived.",
 			ConstLabels: labels,
 		}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{
@@ -75,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, table string, oldest func() float64) 
 		}),
 		spooled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name:        "switchyard_ingest_spooled_rows_total",
-			Help:        "Samples written to the durable spool.",
+			Help:        "Records written to the durable spool.",
 			ConstLabels: labels,
 		}),
 		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -85,12 +75,12 @@ func newMetrics(reg prometheus.Registerer, table string, oldest func() float64) 
 		}),
 		spoolRows: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name:        "switchyard_ingest_spool_rows",
-			Help:        "Spooled samples QuestDB has not acknowledged (spool depth).",
+			Help:        "Spooled records QuestDB has not acknowledged (spool depth).",
 			ConstLabels: labels,
 		}),
 		spoolLevel: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name:        "switchyard_ingest_spool_level",
-			Help:        "Spool fill alarm: 0 ok, 1 above 80% of its bound, 2 full (samples wait in memory).",
+			Help:        "Spool fill alarm: 0 ok, 1 above 80% of its bound, 2 full (records wait in the source queue).",
 			ConstLabels: labels,
 		}),
 		spoolErrors: prometheus.NewCounter(prometheus.CounterOpts{
@@ -105,7 +95,17 @@ func newMetrics(reg prometheus.Registerer, table string, oldest func() float64) 
 		}),
 		spoolCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
 			Name:        "switchyard_ingest_spool_corrupt_bytes_total",
-			Help:        "Bytes of corrupt spool data skipped at start (lost).",
+			Help:        "Bytes of damaged spool data skipped (the records in them are not archived; a copy of the segment is under quarantine/).",
+			ConstLabels: labels,
+		}),
+		spoolDamaged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name:        "switchyard_ingest_spool_damage_total",
+			Help:        "Damage found in the spool: damaged ranges skipped inside segments, and stray files moved aside.",
+			ConstLabels: labels,
+		}),
+		notArchived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name:        "switchyard_ingest_not_archived_total",
+			Help:        "Records taken from the source and not archived because archiving was stopped (the spool could not be used).",
 			ConstLabels: labels,
 		}),
 		filtered: prometheus.NewCounter(prometheus.CounterOpts{
@@ -115,17 +115,17 @@ func newMetrics(reg prometheus.Registerer, table string, oldest func() float64) 
 		}),
 		oldestAge: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "switchyard_ingest_oldest_unacked_age_seconds",
-			Help:        "Age, by its timestamp, of the oldest sample not yet acknowledged by QuestDB (0 when none).",
+			Help:        "Age, by its timestamp, of the oldest record not yet acknowledged by QuestDB (0 when none).",
 			ConstLabels: labels,
 		}, oldest),
 	}
-	for _, r := range []string{reasonTransport, reasonServer, reasonBadRequest, reasonTooLarge, reasonOtherStatus, reasonEncode, reasonCreateTable} {
+	for _, r := range []string{ReasonTransport, ReasonServer, ReasonBadRequest, ReasonTooLarge, ReasonOtherStatus, reasonEncode, reasonCreateTable} {
 		m.flushFailures.WithLabelValues(r)
 	}
 	if reg != nil {
 		reg.MustRegister(m.written, m.flushes, m.flushFailures, m.pending, m.badRows,
 			m.retries, m.deadLetters, m.spooled, m.spoolBytes, m.spoolRows, m.spoolLevel,
-			m.spoolErrors, m.spoolTorn, m.spoolCorrupt, m.oldestAge, m.filtered)
+			m.spoolErrors, m.spoolTorn, m.spoolCorrupt, m.spoolDamaged, m.notArchived, m.oldestAge, m.filtered)
 	}
 	return m
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -90,7 +91,7 @@ func TestQuestDBOutage(t *testing.T) {
 		RetryBackoffMin: 50 * time.Millisecond, RetryBackoffMax: 2 * time.Second,
 	})
 	p := startProducer(hub)
-	waitFor(t, "rows written before the outage", func() bool { return w.Written() > 2000 })
+	eventually.True(t, waitTimeout, "rows written before the outage", func() bool { return w.Written() > 2000 })
 
 	srv.Stop(t)
 	outage := outageFor(t)
@@ -105,7 +106,7 @@ func TestQuestDBOutage(t *testing.T) {
 	srv.Start(t)
 	time.Sleep(2 * time.Second) // more load after the restart
 	published := p.halt()
-	waitFor(t, "every sample written", func() bool { return w.Written() == uint64(published) })
+	eventually.True(t, waitTimeout, "every sample written", func() bool { return w.Written() == uint64(published) })
 	if err := w.stop(t); err != nil {
 		t.Fatal(err)
 	}

@@ -3,39 +3,35 @@ package ingest
 import (
 	"context"
 	"fmt"
-
-	qdb "github.com/questdb/go-questdb-client/v3"
 )
 
 // Pipelined flushing. A request to QuestDB takes about as long as encoding its
-// rows, so the Writer keeps two senders: while one request is in flight (its
-// sender owned by a short-lived goroutine that only calls Flush), Serve's goroutine
-// drains the source and encodes the next batch into the other sender. Only one
-// request is ever in flight, and a request's rows are acknowledged (consume: the
-// spool position, Archived's waiters) only after it returned, so acknowledgements
-// advance strictly in order. Any failure falls back to the one-request-at-a-time
-// path in deliver, which owns retries, splitting and dead letters.
+// rows, so the Writer keeps two requests: while one is in flight (owned by a
+// short-lived goroutine that only calls Send), Serve's goroutine drains the
+// source and encodes the next batch into the other. Only one request is ever in
+// flight, and a request's rows are acknowledged (consume: the spool position,
+// Archived's waiters) only after it returned, so acknowledgements advance
+// strictly in order. Any failure falls back to the one-request-at-a-time path
+// in deliver, which owns retries, splitting and dead letters.
 
-// flight is a request in flight: the sender it was encoded into and its answer.
+// flight is a request in flight and its answer.
 type flight struct {
-	sender qdb.LineSender
-	rows   int
-	done   chan error
+	req  Request
+	rows int
+	done chan error
 }
 
-// launch sends what sender holds (rows rows) from a goroutine of its own.
-func launch(ctx context.Context, sender qdb.LineSender, rows int) *flight {
-	f := &flight{sender: sender, rows: rows, done: make(chan error, 1)}
-	go func() { f.done <- sender.Flush(ctx) }()
+// launch sends what req holds (rows rows) from a goroutine of its own.
+func launch(ctx context.Context, req Request, rows int) *flight {
+	f := &flight{req: req, rows: rows, done: make(chan error, 1)}
+	go func() { f.done <- req.Send(ctx) }()
 	return f
 }
 
-// discardSpare drops whatever the spare sender holds: the client has no way to
-// empty its buffer, so the sender is closed (auto_flush is off: Close sends
-// nothing) and a new one is made when next needed.
-func (w *Writer) discardSpare() {
+// discardSpare drops whatever the spare request holds.
+func (w *Writer[T]) discardSpare() {
 	if w.spare != nil {
-		_ = w.spare.Close(context.Background())
+		w.spare.Close()
 		w.spare = nil
 	}
 }
@@ -44,7 +40,7 @@ func (w *Writer) discardSpare() {
 // that arrive meanwhile; a smaller tail that arrived meanwhile waits for its own
 // interval unless all is set. While a batch is in flight it drains the source and
 // encodes the next batch (see flight).
-func (w *Writer) flush(ctx context.Context, all bool) error {
+func (w *Writer[T]) flush(ctx context.Context, all bool) error {
 	target := len(w.pending)
 	// wants reports whether the loop goes on to send a batch from pending[skip:].
 	wants := func(skip int) bool {
@@ -76,9 +72,9 @@ func (w *Writer) flush(ctx context.Context, all bool) error {
 				continue
 			}
 		}
-		// The encoded batch is in w.spare: it flies, w.sender becomes the spare.
+		// The encoded batch is in w.spare: it flies, w.req becomes the spare.
 		f := launch(ctx, w.spare, n)
-		w.spare, w.sender = w.sender, f.sender
+		w.spare, w.req = w.req, f.req
 		ahead = 0
 		w.drain()
 		if wants(n) {
@@ -92,20 +88,20 @@ func (w *Writer) flush(ctx context.Context, all bool) error {
 			target -= n
 			continue
 		}
-		// The client has emptied the failed sender's buffer, but net/http may still
-		// read it (see send): replace it. The batch encoded ahead is dropped too;
-		// the rows of both are still pending.
+		// The failed request is empty, but the transport may still read its
+		// buffer: replace it. The batch encoded ahead is dropped too; the rows
+		// of both are still pending.
 		if ahead > 0 {
 			w.discardSpare()
 			ahead = 0
 		}
-		if rerr := w.replaceSender(); rerr != nil {
-			return fmt.Errorf("ingest: sending %d rows to %s table %q: %w (and %w)", n, w.addr, w.opts.Table, err, rerr)
+		if rerr := w.replaceRequest(); rerr != nil {
+			return fmt.Errorf("ingest: sending %d rows to table %q: %w (and %w)", n, w.table.Name, err, rerr)
 		}
-		reason, _ := classify(err)
-		w.m.flushFailures.WithLabelValues(reason).Inc()
-		if reason != reasonBadRequest && reason != reasonTooLarge {
-			return fmt.Errorf("ingest: sending %d rows to %s table %q: %w", n, w.addr, w.opts.Table, err)
+		r := reason(err)
+		w.m.flushFailures.WithLabelValues(r).Inc()
+		if r != ReasonBadRequest && r != ReasonTooLarge {
+			return fmt.Errorf("ingest: sending %d rows to table %q: %w", n, w.table.Name, err)
 		}
 		// A bad row: deliver sends the batch again, splitting it to isolate the row.
 		before := len(w.pending)
@@ -120,16 +116,16 @@ func (w *Writer) flush(ctx context.Context, all bool) error {
 }
 
 // encodeAhead encodes the m pending rows after the first skip into the spare
-// sender and reports whether all of them went in. On an encode error the spare
-// sender is dropped (its buffer may hold part of the batch) and the batch is left
-// to deliver.
-func (w *Writer) encodeAhead(ctx context.Context, skip, m int) bool {
+// request and reports whether all of them went in. On an encode error the spare
+// request is dropped (it may hold part of the batch) and the batch is left to
+// deliver.
+func (w *Writer[T]) encodeAhead(ctx context.Context, skip, m int) bool {
 	if w.spare == nil {
-		s, err := w.newSender()
+		r, err := w.app.NewRequest()
 		if err != nil {
 			return false
 		}
-		w.spare = s
+		w.spare = r
 	}
 	sent, err := w.encode(ctx, w.spare, w.pending[skip:skip+m])
 	if err == nil && sent == m {

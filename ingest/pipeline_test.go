@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -42,7 +43,7 @@ func TestPipelinedBacklogSurvivesFailures(t *testing.T) {
 			}
 			w := startWriter(t, proxy.Addr(), sub, opts)
 			hub.Publish(samples[:per]...)
-			waitFor(t, "the first backlog written", func() bool { return w.Written() == per })
+			eventually.True(t, waitTimeout, "the first backlog written", func() bool { return w.Written() == per })
 
 			for i, phase := range []struct {
 				mode   ingesttest.Mode
@@ -53,11 +54,11 @@ func TestPipelinedBacklogSurvivesFailures(t *testing.T) {
 			} {
 				proxy.Set(phase.mode)
 				hub.Publish(samples[(i+1)*per : (i+2)*per]...)
-				waitFor(t, phase.reason+" failure counted", func() bool {
+				eventually.True(t, waitTimeout, phase.reason+" failure counted", func() bool {
 					return metricValue(t, reg, "switchyard_ingest_flush_failures_total", phase.reason) > 0
 				})
 				proxy.Set(ingesttest.Up)
-				waitFor(t, "the backlog written after "+phase.reason, func() bool {
+				eventually.True(t, waitTimeout, "the backlog written after "+phase.reason, func() bool {
 					return w.Written() == uint64((i+2)*per)
 				})
 			}
@@ -66,7 +67,7 @@ func TestPipelinedBacklogSurvivesFailures(t *testing.T) {
 			}
 			ingesttest.WaitCount(t, addr, table, "", 3*per, waitTimeout)
 			if withSpool {
-				left, err := ingest.ReadSpool(opts.SpoolDir)
+				left, err := ingest.ReadSpool(opts.SpoolDir, ingest.DecodeSample)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/switchyard/switchyard/backoff"
 )
 
 // queryClient sends /exec requests. Keep-alives are off so that an idle query
@@ -33,6 +35,10 @@ type QueryError struct {
 func (e *QueryError) Error() string {
 	return fmt.Sprintf("questdb: %s (HTTP %d, at position %d of %s)", e.Message, e.HTTPStatus, e.Position, shortSQL(e.SQL))
 }
+
+// Recoverable reports whether asking again may succeed: QuestDB answered with a
+// server-side failure (5xx), not with a problem of the statement.
+func (e *QueryError) Recoverable() bool { return e.HTTPStatus >= 500 }
 
 // shortSQL quotes a statement for an error message, cut to a readable length.
 func shortSQL(sql string) string {
@@ -58,7 +64,8 @@ type execResponse struct {
 // json.Number, so 64-bit integers keep their precision; strings, booleans and
 // nulls as string, bool and nil; timestamps as RFC 3339 strings. A statement
 // without a result set (DDL) returns no columns and no rows. QuestDB's own errors
-// are *QueryError; transport errors are wrapped as they come.
+// are *QueryError; transport errors are wrapped as they come, marked
+// recoverable (backoff.IsRecoverable), as are QuestDB's 5xx answers.
 func Query(ctx context.Context, httpAddr, sql string) (columns []string, rows [][]any, err error) {
 	columns, rows, err = query(ctx, httpAddr, sql)
 	var qe *QueryError
@@ -83,12 +90,18 @@ func query(ctx context.Context, httpAddr, sql string) (columns []string, rows []
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, nil, err
+		if ctx.Err() != nil {
+			return nil, nil, err
+		}
+		return nil, nil, backoff.Recoverable(err) // QuestDB down or restarting
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading answer: %w", err)
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("reading answer: %w", err)
+		}
+		return nil, nil, backoff.Recoverable(fmt.Errorf("reading answer: %w", err))
 	}
 	var r execResponse
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -50,6 +50,10 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
+// DecodeSample parses one sample record of a sample spool (ReadSpool). Every
+// failure names what was wrong and wraps errRecord; it never panics on any input.
+func DecodeSample(b []byte) (telemetry.Sample, error) { return decodeRecord(b) }
+
 // decodeRecord parses one record written by appendRecord. Every failure names
 // what was wrong and wraps errRecord; it never panics on any input.
 func decodeRecord(b []byte) (telemetry.Sample, error) {

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"unicode"
@@ -38,14 +37,6 @@ func CreateTableSQL(table string) string {
 	quality SYMBOL,
 	error VARCHAR
 ) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, device, channel, seq)`
-}
-
-func createTable(ctx context.Context, httpAddr, table string, createSQL func(string) string) error {
-	_, _, err := query(ctx, httpAddr, createSQL(table))
-	if err != nil {
-		return fmt.Errorf("ingest: creating table %q at %s: %w", table, httpAddr, err)
-	}
-	return nil
 }
 
 // validateTableName rejects names that QuestDB's ILP client would refuse for every

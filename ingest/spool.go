@@ -12,35 +12,57 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Spool file layout. A segment is named by the spool position of its first byte
 // (16 hex digits) and holds frames: a 4-byte little-endian payload length, the
-// CRC-32C of the payload, then the payload (one encoded sample).
+// CRC-32C of the payload, then the payload (one encoded record).
 const (
-	segSuffix   = ".seg"
-	ackFile     = "ack"
-	frameHeader = 8
+	segSuffix     = ".seg"
+	ackFile       = "ack"
+	frameHeader   = 8
+	quarantineDir = "quarantine"
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrSpoolFull is returned by the spool's append when the batch would take it
-// past its disk bound. The Writer then stops taking samples from its source (they
-// wait in the hub's lossless queue, in memory) until QuestDB acknowledges enough
-// to make room.
+// past its disk bound. The Writer then stops taking records from its source
+// (they wait in the source's queue) until QuestDB acknowledges enough to make
+// room.
 var ErrSpoolFull = errors.New("spool full")
 
+// span is a byte range [from, to) of a segment.
+type span struct{ from, to int64 }
+
 type segment struct {
-	base uint64 // spool position of the segment's first byte
-	size int64  // bytes of whole frames in the file
+	base  uint64 // spool position of the segment's first byte
+	size  int64  // bytes up to the end of the last whole frame
+	holes []span // damaged ranges inside [0, size), skipped by the reader
 }
 
 func (s segment) end() uint64 { return s.base + uint64(s.size) }
 
-// spool is an append-only, checksummed, segmented log of samples on local disk
+// spoolDamage counts the damage a spool found, since it was opened.
+type spoolDamage struct {
+	Regions     int      // damaged ranges skipped inside segments
+	Bytes       int64    // their bytes (the records in them are not archived)
+	StrayFiles  int      // *.seg files with names that are not spool positions
+	Quarantined []string // copies of damaged segments and stray files, under quarantine/
+}
+
+func (d spoolDamage) events() int { return d.Regions + d.StrayFiles }
+
+// spool is an append-only, checksummed, segmented log of records on local disk
 // with a persisted acknowledged position. It is owned by one goroutine (the
 // Writer's Serve) and is not safe for concurrent use.
+//
+// It is read like a trusted log: only an incomplete frame at the end of the
+// last segment (a write cut short by a crash) is a torn tail, truncated. Damage
+// anywhere else is skipped frame by frame (reading resumes at the next valid
+// frame), a copy of the segment is kept under quarantine/, and it is logged at
+// error and counted (damage), so every undamaged record is still archived.
 type spool struct {
 	dir      string
 	fsync    bool
@@ -52,6 +74,7 @@ type spool struct {
 	w       *os.File  // the last segment, open for appending
 	acked   uint64    // every record ending at or before this is in QuestDB
 	unacked int       // records after acked
+	damage  spoolDamage
 
 	// Reader: the next record to hand to the Writer.
 	rpos uint64
@@ -64,14 +87,13 @@ type spool struct {
 
 // spoolRecovery says what opening a spool found.
 type spoolRecovery struct {
-	Records      int   // unacknowledged records to replay
-	TornBytes    int64 // bytes cut from the tail of the last segment (a torn write)
-	CorruptBytes int64 // bytes skipped inside earlier segments (corruption); lost
+	Records   int   // unacknowledged records to replay
+	TornBytes int64 // bytes cut from the tail of the last segment (a torn write)
 }
 
 // openSpool opens (creating if needed) the spool in dir, truncates a torn tail,
-// drops fully acknowledged segments and positions the reader at the first
-// unacknowledged record.
+// skips and quarantines damage, drops fully acknowledged segments and positions
+// the reader at the first unacknowledged record.
 func openSpool(dir string, fsync bool, segBytes, maxBytes int64, log *slog.Logger) (*spool, spoolRecovery, error) {
 	var rec spoolRecovery
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -101,9 +123,11 @@ func openSpool(dir string, fsync bool, segBytes, maxBytes int64, log *slog.Logge
 		return nil, rec, err
 	}
 	for _, name := range names {
-		base, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(name), segSuffix), 16, 64)
-		if err != nil {
-			return nil, rec, fmt.Errorf("ingest: spool file %s: name is not a 16-digit hex position", name)
+		hex := strings.TrimSuffix(filepath.Base(name), segSuffix)
+		base, err := strconv.ParseUint(hex, 16, 64)
+		if err != nil || len(hex) != 16 {
+			s.setAside(name)
+			continue
 		}
 		s.segs = append(s.segs, segment{base: base})
 	}
@@ -117,28 +141,12 @@ func openSpool(dir string, fsync bool, segBytes, maxBytes int64, log *slog.Logge
 		return 0
 	})
 	for i := range s.segs {
-		last := i == len(s.segs)-1
-		valid, records, fileSize, err := s.scan(s.segs[i], acked)
+		records, torn, err := s.scan(&s.segs[i], acked, i == len(s.segs)-1)
 		if err != nil {
 			return nil, rec, err
 		}
-		s.segs[i].size = valid
 		rec.Records += records
-		if bad := fileSize - valid; bad > 0 {
-			name := s.segName(s.segs[i].base)
-			if last {
-				rec.TornBytes += bad
-				log.Warn("ingest: spool tail torn (a write cut short by a crash); truncating",
-					"file", name, "valid_bytes", valid, "dropped_bytes", bad)
-				if err := os.Truncate(name, valid); err != nil {
-					return nil, rec, fmt.Errorf("ingest: truncating torn spool tail %s: %w", name, err)
-				}
-			} else {
-				rec.CorruptBytes += bad
-				log.Error("ingest: spool segment corrupt; the rest of it is skipped and NOT archived",
-					"file", name, "at_offset", valid, "skipped_bytes", bad)
-			}
-		}
+		rec.TornBytes += torn
 	}
 	s.unacked = rec.Records
 	if err := s.dropAcked(); err != nil {
@@ -157,26 +165,129 @@ func (s *spool) segName(base uint64) string {
 	return filepath.Join(s.dir, fmt.Sprintf("%016x%s", base, segSuffix))
 }
 
-// scan reads a segment's frames and returns the length of its valid prefix, how
-// many valid records end after acked, and the file's size.
-func (s *spool) scan(seg segment, acked uint64) (valid int64, records int, fileSize int64, err error) {
+// scan reads a segment's frames: it sets the segment's size and holes, counts
+// the valid records that end after acked, and truncates a torn tail of the
+// last segment (returning its bytes).
+func (s *spool) scan(seg *segment, acked uint64, last bool) (records int, torn int64, err error) {
 	name := s.segName(seg.base)
 	data, err := os.ReadFile(name)
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("ingest: reading spool segment %s: %w", name, err)
+		return 0, 0, fmt.Errorf("ingest: reading spool segment %s: %w", name, err)
 	}
 	off := int64(0)
-	for {
-		n, ok := frameAt(data[off:])
-		if !ok {
-			break
+	for off < int64(len(data)) {
+		if n, ok := frameAt(data[off:]); ok {
+			off += n
+			if seg.base+uint64(off) > acked {
+				records++
+			}
+			continue
 		}
-		off += n
-		if seg.base+uint64(off) > acked {
-			records++
+		next := resync(data, off+1)
+		if next < 0 {
+			break // nothing valid after off
+		}
+		seg.holes = append(seg.holes, span{off, next})
+		s.damaged(seg, off, next, "a damaged frame in the middle of a segment")
+		off = next
+	}
+	seg.size = off
+	if bad := int64(len(data)) - off; bad > 0 {
+		if last {
+			// Only the end of the last segment can be a write cut short by a
+			// crash: nothing valid follows it.
+			log := s.log.Warn
+			if bad > maxRecordBytes+frameHeader {
+				log = s.log.Error // more than one frame: not a plausible torn write
+			}
+			log("ingest: spool tail torn (a write cut short by a crash); truncating",
+				"file", name, "valid_bytes", off, "dropped_bytes", bad)
+			if err := os.Truncate(name, off); err != nil {
+				return 0, 0, fmt.Errorf("ingest: truncating torn spool tail %s: %w", name, err)
+			}
+			return records, bad, nil
+		}
+		s.damaged(seg, off, int64(len(data)), "damage at the end of a segment that is not the last")
+	}
+	return records, 0, nil
+}
+
+// damaged records, logs and quarantines the damaged range [from, to) of seg.
+func (s *spool) damaged(seg *segment, from, to int64, what string) {
+	name := s.segName(seg.base)
+	s.damage.Regions++
+	s.damage.Bytes += to - from
+	copyName := s.quarantine(name)
+	s.log.Error("ingest: spool damaged; the damaged bytes are skipped, the records after them archived, a copy of the segment kept",
+		"what", what, "file", name, "from_offset", from, "to_offset", to, "skipped_bytes", to-from, "copy", copyName)
+}
+
+// quarantine copies a segment under quarantine/ and returns the copy's name
+// (empty if the copy failed, which is logged).
+func (s *spool) quarantine(name string) string {
+	dst, err := s.quarantineName(filepath.Base(name))
+	if err == nil {
+		err = copyFile(name, dst)
+	}
+	if err != nil {
+		s.log.Error("ingest: keeping a copy of a damaged spool segment", "file", name, "err", err)
+		return ""
+	}
+	s.damage.Quarantined = append(s.damage.Quarantined, dst)
+	return dst
+}
+
+// setAside moves a stray *.seg file (its name is not a spool position) under
+// quarantine/: it is not the spool's, and must not stop it.
+func (s *spool) setAside(name string) {
+	s.damage.StrayFiles++
+	dst, err := s.quarantineName(filepath.Base(name))
+	if err == nil {
+		err = os.Rename(name, dst)
+	}
+	if err != nil {
+		s.log.Error("ingest: a file in the spool directory is not a spool segment, and it could not be moved aside; it is ignored",
+			"file", name, "err", err)
+		return
+	}
+	s.damage.Quarantined = append(s.damage.Quarantined, dst)
+	s.log.Error("ingest: a file in the spool directory is not a spool segment; moved aside", "file", name, "to", dst)
+}
+
+func (s *spool) quarantineName(base string) (string, error) {
+	qdir := filepath.Join(s.dir, quarantineDir)
+	if err := os.MkdirAll(qdir, 0o755); err != nil {
+		return "", err
+	}
+	return filepath.Join(qdir, fmt.Sprintf("%s.%d", base, time.Now().UnixNano())), nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// resync returns the offset of the first whole, checksummed frame at or after
+// from, or -1 if there is none.
+func resync(data []byte, from int64) int64 {
+	for p := from; p+frameHeader <= int64(len(data)); p++ {
+		if _, ok := frameAt(data[p:]); ok {
+			return p
 		}
 	}
-	return off, records, int64(len(data)), nil
+	return -1
 }
 
 // frameAt returns the length of the whole, checksummed frame at the start of b.
@@ -321,6 +432,8 @@ func (s *spool) dropAcked() error {
 
 // read hands up to max records after the reader's position to emit, each with the
 // spool position after its frame. The payload is only valid during the call.
+// Damage found on the way (the file changed on disk since it was scanned) is
+// handled like damage found at open: skipped, quarantined, counted.
 func (s *spool) read(max int, emit func(payload []byte, end uint64)) error {
 	for n := 0; n < max; {
 		if s.rf == nil || s.rseg < 0 {
@@ -328,10 +441,16 @@ func (s *spool) read(max int, emit func(payload []byte, end uint64)) error {
 				return nil
 			}
 		}
-		seg := s.segs[s.rseg]
+		seg := &s.segs[s.rseg]
 		off := int64(s.rpos - seg.base)
+		for _, h := range seg.holes {
+			if off >= h.from && off < h.to {
+				off = h.to
+			}
+		}
 		if off >= seg.size {
 			if s.rseg == len(s.segs)-1 {
+				s.rpos = seg.base + uint64(off)
 				return nil // caught up with the writer
 			}
 			_ = s.rf.Close()
@@ -340,7 +459,13 @@ func (s *spool) read(max int, emit func(payload []byte, end uint64)) error {
 			s.rpos = s.segs[s.rseg].base
 			continue
 		}
-		want := min(seg.size-off, 1<<20+frameHeader)
+		limit := seg.size
+		for _, h := range seg.holes {
+			if h.from >= off && h.from < limit {
+				limit = h.from // read up to the next hole
+			}
+		}
+		want := min(limit-off, 1<<20+frameHeader)
 		if cap(s.rbuf) < int(want) {
 			s.rbuf = make([]byte, want)
 		}
@@ -359,12 +484,33 @@ func (s *spool) read(max int, emit func(payload []byte, end uint64)) error {
 			n++
 		}
 		if p == 0 {
-			// Validated at open or written by us: only a file changed behind our
-			// back gets here.
-			return fmt.Errorf("ingest: spool segment %s changed on disk at offset %d", s.segName(seg.base), off)
+			// Validated at open or written by us: the file changed on disk.
+			if err := s.damagedAt(seg, off); err != nil {
+				return err
+			}
+			continue
 		}
 		s.rpos = seg.base + uint64(off+p)
 	}
+	return nil
+}
+
+// damagedAt handles damage found by the reader at off of seg: the range up to
+// the next valid frame (or the end of the segment's data) becomes a hole.
+func (s *spool) damagedAt(seg *segment, off int64) error {
+	name := s.segName(seg.base)
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("ingest: reading spool segment %s: %w", name, err)
+	}
+	end := min(seg.size, int64(len(data)))
+	next := resync(data[:end], off+1)
+	if next < 0 {
+		next = seg.size
+	}
+	seg.holes = append(seg.holes, span{off, next})
+	slices.SortFunc(seg.holes, func(a, b span) int { return int(a.from - b.from) })
+	s.damaged(seg, off, next, "a frame that changed on disk after it was written")
 	return nil
 }
 

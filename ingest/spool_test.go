@@ -311,3 +311,25 @@ func TestSpoolIsLocked(t *testing.T) {
 	}
 	sp.close()
 }
+
+func TestCheckSpoolDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new")
+	if err := CheckSpoolDir(dir); err != nil {
+		t.Fatalf("a new directory: %v", err)
+	}
+	sp, _, err := openSpool(dir, false, 1<<20, 1<<20, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSpoolDir(dir); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("a spool in use: %v, want an 'in use' error", err)
+	}
+	sp.close()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSpoolDir(file); err == nil || !strings.Contains(err.Error(), file) {
+		t.Fatalf("a file where the directory should be: %v, want an error naming it", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -36,10 +37,10 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 	sub := archiveSub(hub)
 	w := startWriter(t, proxy.Addr(), sub, opts)
 	publish(hub, samples[:n/2], 100)
-	waitFor(t, "first half written", func() bool { return w.Written() == n/2 })
+	eventually.True(t, waitTimeout, "first half written", func() bool { return w.Written() == n/2 })
 	proxy.Set(ingesttest.Drop)
 	publish(hub, samples[n/2:], 100)
-	waitFor(t, "second half spooled", func() bool { return w.Pending() == n/2 && sub.Len() == 0 })
+	eventually.True(t, waitTimeout, "second half spooled", func() bool { return w.Pending() == n/2 && sub.Len() == 0 })
 	if err := w.stop(t); err != nil {
 		t.Fatalf("Serve with everything in the spool: %v", err)
 	}
@@ -53,7 +54,7 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 	sub2 := archiveSub(hub2)
 	defer sub2.Close()
 	w2 := startWriter(t, proxy.Addr(), sub2, opts)
-	waitFor(t, "spool replayed", func() bool { return w2.Written() == n/2 })
+	eventually.True(t, waitTimeout, "spool replayed", func() bool { return w2.Written() == n/2 })
 	if err := w2.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestPoisonedRowGoesToDeadLetter(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	w := startWriter(t, addr, sub, ingest.Options{Table: table, SpoolDir: dir, Registerer: reg, BatchRows: n})
 	hub.Publish(samples...)
-	waitFor(t, "batch settled", func() bool { return w.Written() == n-1 && w.BadRows() == 1 })
+	eventually.True(t, waitTimeout, "batch settled", func() bool { return w.Written() == n-1 && w.BadRows() == 1 })
 	if err := w.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestSpoolFullPolicy(t *testing.T) {
 		RetryBackoffMin: 10 * time.Millisecond, RetryBackoffMax: 100 * time.Millisecond,
 	})
 	publish(hub, samples, 100)
-	waitFor(t, "spool full", func() bool { return w.SpoolStatus().Full })
+	eventually.True(t, waitTimeout, "spool full", func() bool { return w.SpoolStatus().Full })
 	if got := metricValue(t, reg, "switchyard_ingest_spool_level", ""); got != 2 {
 		t.Errorf("spool level metric = %v, want 2 (full)", got)
 	}
@@ -152,8 +153,8 @@ func TestSpoolFullPolicy(t *testing.T) {
 		t.Error("hub queue empty with a full spool: samples should wait there")
 	}
 	proxy.Set(ingesttest.Up)
-	waitFor(t, "everything written", func() bool { return w.Written() == n })
-	waitFor(t, "alarm cleared", func() bool { return !w.SpoolStatus().High })
+	eventually.True(t, waitTimeout, "everything written", func() bool { return w.Written() == n })
+	eventually.True(t, waitTimeout, "alarm cleared", func() bool { return !w.SpoolStatus().High })
 	if err := w.stop(t); err != nil {
 		t.Fatal(err)
 	}

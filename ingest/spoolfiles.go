@@ -83,3 +83,27 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// CheckSpoolDir reports whether a Writer can use dir as its spool, so that a
+// server can refuse a directory it cannot use before it serves anything: it
+// creates dir if missing, takes and releases its lock (a spool another process
+// uses is refused), and writes and removes a probe file. It leaves everything
+// else in dir alone.
+func CheckSpoolDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("spool directory %s: %w", dir, err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	probe := filepath.Join(dir, "probe.tmp")
+	if err := os.WriteFile(probe, []byte("switchyard"), 0o644); err != nil {
+		return fmt.Errorf("spool directory %s is not writable: %w", dir, err)
+	}
+	if err := os.Remove(probe); err != nil {
+		return fmt.Errorf("spool directory %s: %w", dir, err)
+	}
+	return nil
+}

@@ -11,30 +11,30 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	qdb "github.com/questdb/go-questdb-client/v3"
 
-	"github.com/switchyard/switchyard/supervisor"
-	"github.com/switchyard/switchyard/telemetry"
+	"github.com/switchyard/switchyard/backoff"
 )
 
-// Source is where a Writer takes its samples from. *telemetry.Subscription
-// satisfies it; subscribe with the Lossless policy so the archive sees every sample.
-type Source interface {
-	// Ready receives a value whenever samples may be waiting (coalesced).
+// Source is where a Writer takes its records from. A *telemetry.Subscription
+// (subscribed Lossless, so the archive sees every sample) is a
+// Source[telemetry.Sample]; a *feed.Queue[T] is a Source[T].
+type Source[T any] interface {
+	// Ready receives a value whenever records may be waiting (coalesced).
 	Ready() <-chan struct{}
-	// Drain appends up to max waiting samples (all when max <= 0) to dst in order.
-	Drain(dst []telemetry.Sample, max int) []telemetry.Sample
+	// Drain appends up to max waiting records (all when max <= 0) to dst in order.
+	Drain(dst []T, max int) []T
 }
 
 // Options configures a Writer. The zero value is usable; every field documents its
 // default.
 type Options struct {
-	// Table is the archive table. Default DefaultTable ("samples").
+	// Table is the table's name. Default the Table's own (for samples
+	// DefaultTable, "samples").
 	Table string
 	// BatchRows is the most rows sent in one request, and the pending count that
 	// triggers a flush before FlushInterval. Default 5000.
 	BatchRows int
-	// FlushInterval bounds how long a sample waits in memory before a flush is
+	// FlushInterval bounds how long a record waits in memory before a flush is
 	// attempted. Default 250ms.
 	FlushInterval time.Duration
 	// RetryBackoffMin and RetryBackoffMax bound the jittered exponential delay
@@ -45,25 +45,32 @@ type Options struct {
 	// context ends. Default 15s.
 	ShutdownTimeout time.Duration
 	// SpoolDir is the directory of the durable spool. Empty: no spool, and the
-	// unacknowledged samples live in memory only (lost on a crash).
+	// unacknowledged records live in memory only (lost on a crash).
 	SpoolDir string
 	// SpoolNoFsync skips the fsync after each spooled batch. Default false: every
 	// batch is on disk before it counts as spooled. (The acknowledged position is
 	// never fsynced: losing it only re-sends rows, harmless with DEDUP.)
 	SpoolNoFsync bool
 	// SpoolMaxBytes bounds the spool on disk. Default 1 GiB. At the bound the
-	// Writer stops taking samples from its source until QuestDB makes room.
+	// Writer stops taking records from its source until QuestDB makes room.
 	SpoolMaxBytes int64
 	// SpoolSegmentBytes is the size at which a new segment file starts (whole
 	// acknowledged segments are deleted). Default 64 MiB, at most SpoolMaxBytes/4.
 	SpoolSegmentBytes int64
+	// MaxPendingRows bounds the records held in memory without a spool: at the
+	// bound the Writer stops taking records from its source until QuestDB
+	// acknowledges some. Default 1,000,000.
+	MaxPendingRows int
+	// IntakeCapacity bounds a Recorder's queue of records waiting for Serve
+	// (Record waits for room past it). Default DefaultIntakeCapacity.
+	IntakeCapacity int
 	// DeadLetterPath is the JSON-lines file that receives every row QuestDB
 	// rejects, with QuestDB's message. Default SpoolDir/deadletter.jsonl; without
 	// a spool and without a path, rejected rows are only logged and counted.
 	DeadLetterPath string
-	// Filter is the archive filter (deadbands and heartbeats per channel). Default
-	// nil: every sample is archived. Samples it holds back are counted in
-	// switchyard_ingest_filtered_total.
+	// Filter is the archive filter of a sample Writer (deadbands and heartbeats
+	// per channel). Default nil: every sample is archived. Samples it holds back
+	// are counted in switchyard_ingest_filtered_total.
 	Filter *Filter
 	// Logger receives failures and rejected rows. Default slog.Default().
 	Logger *slog.Logger
@@ -73,9 +80,6 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
-	if o.Table == "" {
-		o.Table = DefaultTable
-	}
 	if o.BatchRows <= 0 {
 		o.BatchRows = 5000
 	}
@@ -104,39 +108,50 @@ func (o *Options) setDefaults() {
 		o.SpoolSegmentBytes = 64 << 20
 	}
 	o.SpoolSegmentBytes = max(4096, min(o.SpoolSegmentBytes, o.SpoolMaxBytes/4))
+	if o.MaxPendingRows <= 0 {
+		o.MaxPendingRows = 1_000_000
+	}
+	o.MaxPendingRows = max(o.MaxPendingRows, o.BatchRows)
 	if o.DeadLetterPath == "" && o.SpoolDir != "" {
 		o.DeadLetterPath = filepath.Join(o.SpoolDir, "deadletter.jsonl")
 	}
 }
 
-// ErrNotArchived is wrapped by Serve's error when it stops with samples that never
-// reached QuestDB.
-var ErrNotArchived = errors.New("samples not archived")
+// Errors of a Writer.
+var (
+	// ErrNotArchived is wrapped by Serve's error when it stops with records
+	// that never reached QuestDB.
+	ErrNotArchived = errors.New("samples not archived")
+	// ErrArchiveStopped is returned by Archived while archiving is stopped
+	// because the spool cannot be used (see SpoolStatus.Stopped).
+	ErrArchiveStopped = errors.New("archiving stopped: the spool cannot be used")
+)
 
-// Writer archives the samples of one Source into one QuestDB table over ILP/HTTP.
-// Build it with NewWriter and run Serve.
-type Writer struct {
-	addr   string
-	src    Source
-	opts   Options
-	schema rowSchema
-	log    *slog.Logger
-	m      *metrics
+// Writer archives the records of one Source into one table through an
+// Appender, with a durable spool, retries and dead letters; see the package
+// doc. Build it with NewWriter (or NewSampleWriter, NewEventWriter) and run
+// Serve.
+type Writer[T any] struct {
+	app   Appender
+	src   Source[T]
+	table Table[T]
+	opts  Options
+	keep  func([]T) ([]T, int) // the archive filter; nil keeps everything
+	log   *slog.Logger
+	m     *metrics
 
 	running atomic.Bool
-	// nextFilter is a filter SetFilter gave, taken by Serve's goroutine.
-	nextFilter atomic.Pointer[filterSwap]
-	written    atomic.Uint64
-	npend      atomic.Int64
-	badRows    atomic.Uint64
-	// oldestNs is the timestamp of the oldest unacknowledged sample, 0 if none.
+	written atomic.Uint64
+	npend   atomic.Int64
+	badRows atomic.Uint64
+	// oldestNs is the timestamp of the oldest unacknowledged record, 0 if none.
 	oldestNs atomic.Int64
 
 	// Owned by Serve's goroutine.
-	sender     qdb.LineSender     // idle between requests (see flush)
-	spare      qdb.LineSender     // the other sender of flush's pipeline; nil until needed
-	pending    []telemetry.Sample // drained, not yet acknowledged, in source order
-	pendingAt  time.Time          // when the oldest pending row was drained
+	req        Request   // idle between requests (see flush)
+	spare      Request   // the other request of flush's pipeline; nil until needed
+	pending    []T       // drained, not yet acknowledged, in source order
+	pendingAt  time.Time // when the oldest pending row was drained
 	tableReady bool
 	final      bool // shutting down: the source has been drained for the last time
 
@@ -144,86 +159,101 @@ type Writer struct {
 	// is the spool position after pending[i].
 	sp        *spool
 	pendEnd   []uint64
-	unspooled []telemetry.Sample // drained from the source, not yet spooled (spool full)
-	fullLevel int                // 0 below the warning level, 1 above it, 2 full
+	unspooled []T // drained from the source, not yet spooled (spool full)
+	fullLevel int // 0 below the warning level, 1 above it, 2 full
 	spoolBuf  []byte
 	pendCnt   []int // spool records settled with pending[i] (1, more after an undecodable one)
 	dead      *deadLetter
+	damage    spoolDamage // found in the spool so far (also in status)
 
 	statusMu sync.Mutex
 	status   SpoolStatus
 
-	// Archived's waiters; taken and settled count samples in source order.
+	// Archived's waiters; taken and settled count records in source order.
 	barriers chan chan struct{}
 	waiting  []barrier
 	taken    uint64 // taken from the source (and replayed from the spool)
 	settled  uint64 // acknowledged or dead-lettered
+	stopped  atomic.Bool
 }
 
-// NewWriter returns a Writer that sends the samples of src to the QuestDB whose HTTP
-// endpoint is httpAddr ("host:port"). It does no I/O; Serve does.
-func NewWriter(httpAddr string, src Source, opts Options) (*Writer, error) {
-	if httpAddr == "" {
-		return nil, errors.New("ingest: QuestDB HTTP address is empty")
+// NewWriter returns a Writer that archives the records of src into table
+// through app. opts.Table, if set, overrides table.Name. It does no I/O; Serve
+// does.
+func NewWriter[T any](app Appender, src Source[T], table Table[T], opts Options) (*Writer[T], error) {
+	if app == nil {
+		return nil, errors.New("ingest: appender is nil")
 	}
 	if src == nil {
 		return nil, errors.New("ingest: source is nil")
 	}
-	opts.setDefaults()
-	if err := validateTableName(opts.Table); err != nil {
+	if opts.Table != "" {
+		table.Name = opts.Table
+	}
+	opts.Table = table.Name
+	if err := table.check(); err != nil {
 		return nil, err
 	}
-	w := &Writer{
-		addr:   httpAddr,
-		src:    src,
-		opts:   opts,
-		log:    opts.Logger.With("component", "ingest", "table", opts.Table),
-		schema: sampleSchema,
+	opts.setDefaults()
+	w := &Writer[T]{
+		app:   app,
+		src:   src,
+		table: table,
+		opts:  opts,
+		log:   opts.Logger.With("component", "ingest", "table", table.Name),
 
 		barriers: make(chan chan struct{}),
 	}
-	w.m = newMetrics(opts.Registerer, opts.Table, func() float64 {
+	w.m = newMetrics(opts.Registerer, table.Name, func() float64 {
 		ns := w.oldestNs.Load()
 		if ns == 0 {
 			return 0
 		}
 		return max(0, time.Since(time.Unix(0, ns)).Seconds())
 	})
+	w.status.MaxBytes = opts.SpoolMaxBytes
 	return w, nil
 }
 
+// Table returns the name of the Writer's table.
+func (w *Writer[T]) Table() string { return w.table.Name }
+
 // Written returns how many rows QuestDB has acknowledged.
-func (w *Writer) Written() uint64 { return w.written.Load() }
+func (w *Writer[T]) Written() uint64 { return w.written.Load() }
 
-// Pending returns how many drained samples wait for QuestDB: in the spool (and the
-// one batch that did not fit a full spool) with a spool, in memory without.
-func (w *Writer) Pending() int { return int(w.npend.Load()) }
+// Pending returns how many drained records wait for QuestDB: in the spool (and
+// the one batch that did not fit a full spool) with a spool, in memory without.
+func (w *Writer[T]) Pending() int { return int(w.npend.Load()) }
 
-// BadRows returns how many samples QuestDB rejected as malformed.
-func (w *Writer) BadRows() uint64 { return w.badRows.Load() }
+// BadRows returns how many records QuestDB rejected as malformed.
+func (w *Writer[T]) BadRows() uint64 { return w.badRows.Load() }
 
-// Serve creates the table if needed and archives the source's samples until ctx
+// Serve creates the table if needed and archives the source's records until ctx
 // ends, then flushes what is pending (see Options.ShutdownTimeout). It returns nil
-// after a clean final flush, and an error wrapping ErrNotArchived if samples were
-// left unsent. Serve may be called again after it returns (a supervisor's
-// restart): it carries on with what is pending; it must not run twice at once.
-func (w *Writer) Serve(ctx context.Context) error {
+// after a clean final flush, and an error wrapping ErrNotArchived if records were
+// left unsent. A spool it cannot use does not end it: archiving stops (see
+// SpoolStatus.Stopped) until the spool can be opened again. Serve may be called
+// again after it returns (a supervisor's restart): it carries on with what is
+// pending; it must not run twice at once.
+func (w *Writer[T]) Serve(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("ingest: Writer.Serve called while it runs")
 	}
 	defer w.running.Store(false)
 	w.final = false
-	sender, err := w.newSender()
+	req, err := w.app.NewRequest()
 	if err != nil {
-		return err
+		return fmt.Errorf("ingest: %w", err)
 	}
-	w.sender = sender
-	// auto_flush is off, so Close sends nothing; unsent rows are still in w.pending.
-	defer func() { _ = w.sender.Close(context.Background()) }()
+	w.req = req
+	// Close drops what is encoded; unsent rows are still in w.pending.
+	defer func() { w.req.Close() }()
 	defer w.discardSpare()
 	defer w.closeSpool()
 	if err := w.openSpool(); err != nil {
-		return err
+		if !w.stopArchiving(ctx, err) {
+			return nil
+		}
 	}
 
 	bo := w.retry()
@@ -233,6 +263,9 @@ func (w *Writer) Serve(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		w.drain()
+		if w.stopped.Load() && !w.stopArchiving(ctx, nil) {
+			return nil
+		}
 		if ctx.Err() != nil {
 			return w.shutdown(ctx)
 		}
@@ -268,9 +301,13 @@ func (w *Writer) Serve(ctx context.Context) error {
 			timer.Reset(max(0, time.Until(w.pendingAt.Add(w.opts.FlushInterval))))
 			tc = timer.C
 		}
+		var ready <-chan struct{}
+		if !w.holding() {
+			ready = w.src.Ready()
+		}
 		select {
 		case <-ctx.Done():
-		case <-w.src.Ready():
+		case <-ready:
 		case <-tc:
 		case b := <-w.barriers:
 			w.addBarrier(b)
@@ -279,12 +316,22 @@ func (w *Writer) Serve(ctx context.Context) error {
 	}
 }
 
+// holding reports whether the Writer leaves its source alone for now (a full
+// spool, or the memory bound without one): the source then holds its records,
+// and a Lossless one applies back-pressure at its own bound.
+func (w *Writer[T]) holding() bool {
+	if w.sp != nil {
+		return w.fullLevel == spoolLevelFull
+	}
+	return len(w.pending) >= w.opts.MaxPendingRows
+}
+
 // step makes sure the table exists and flushes when a flush is due.
-func (w *Writer) step(ctx context.Context, now time.Time) error {
+func (w *Writer[T]) step(ctx context.Context, now time.Time) error {
 	if !w.tableReady {
-		if err := createTable(ctx, w.addr, w.opts.Table, w.schema.create); err != nil {
+		if err := w.app.CreateTable(ctx, w.table.Create(w.table.Name)); err != nil {
 			w.m.flushFailures.WithLabelValues(reasonCreateTable).Inc()
-			return err
+			return fmt.Errorf("ingest: creating table %q: %w", w.table.Name, err)
 		}
 		w.tableReady = true
 	}
@@ -295,13 +342,27 @@ func (w *Writer) step(ctx context.Context, now time.Time) error {
 }
 
 // due reports whether pending rows should be sent now.
-func (w *Writer) due(now time.Time) bool {
+func (w *Writer[T]) due(now time.Time) bool {
 	n := len(w.pending)
 	return n > 0 && (len(w.waiting) > 0 || n >= w.opts.BatchRows || now.Sub(w.pendingAt) >= w.opts.FlushInterval)
 }
 
-// drain moves everything the source holds into w.pending.
-func (w *Writer) drain() {
+// filter applies the archive filter to a batch just taken from the source.
+func (w *Writer[T]) filter(batch []T) []T {
+	if w.keep == nil {
+		return batch
+	}
+	kept, dropped := w.keep(batch)
+	w.m.filtered.Add(float64(dropped))
+	return kept
+}
+
+// drain moves what the source holds into w.pending (through the spool when
+// there is one), up to the memory bound without a spool.
+func (w *Writer[T]) drain() {
+	if w.stopped.Load() {
+		return
+	}
 	if w.sp != nil {
 		w.drainToSpool()
 		return
@@ -310,10 +371,11 @@ func (w *Writer) drain() {
 		return
 	}
 	before := len(w.pending)
-	w.pending = w.src.Drain(w.pending, 0)
-	kept, dropped := w.filter().filter(w.pending[before:])
+	if room := w.opts.MaxPendingRows - before; room > 0 {
+		w.pending = w.src.Drain(w.pending, room)
+	}
+	kept := w.filter(w.pending[before:])
 	w.pending = w.pending[:before+len(kept)]
-	w.m.filtered.Add(float64(dropped))
 	w.taken += uint64(len(kept))
 	if before == 0 && len(w.pending) > 0 {
 		w.pendingAt = time.Now()
@@ -324,7 +386,7 @@ func (w *Writer) drain() {
 // acked consumes the first n pending rows, which one request QuestDB
 // acknowledged carried, counting them first: consume releases Archived's
 // waiters, who may read the counters.
-func (w *Writer) acked(n int) {
+func (w *Writer[T]) acked(n int) {
 	w.m.flushes.Inc()
 	w.m.written.Add(float64(n))
 	w.written.Add(uint64(n))
@@ -332,7 +394,7 @@ func (w *Writer) acked(n int) {
 }
 
 // consume drops the first n pending rows (acknowledged or rejected).
-func (w *Writer) consume(n int) {
+func (w *Writer[T]) consume(n int) {
 	if w.sp != nil {
 		w.ackSpool(n)
 	} else {
@@ -348,14 +410,14 @@ func (w *Writer) consume(n int) {
 	w.setPending()
 }
 
-func (w *Writer) setPending() {
+func (w *Writer[T]) setPending() {
 	n := len(w.pending)
 	if w.sp != nil {
 		n = w.sp.unacked + len(w.unspooled)
 		w.setSpoolMetrics()
 	}
-	if len(w.pending) > 0 {
-		w.oldestNs.Store(w.pending[0].TimeNs)
+	if len(w.pending) > 0 && w.table.Time != nil {
+		w.oldestNs.Store(w.table.Time(&w.pending[0]))
 	} else {
 		w.oldestNs.Store(0)
 	}
@@ -364,7 +426,7 @@ func (w *Writer) setPending() {
 }
 
 // shutdown drains the source a last time and keeps flushing for ShutdownTimeout.
-func (w *Writer) shutdown(parent context.Context) error {
+func (w *Writer[T]) shutdown(parent context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), w.opts.ShutdownTimeout)
 	defer cancel()
 	bo := w.retry()
@@ -387,14 +449,11 @@ func (w *Writer) shutdown(parent context.Context) error {
 		if ctx.Err() == nil || lastErr == nil {
 			lastErr = err
 		}
-		delay := bo.Next()
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
+		if _, err := bo.Wait(ctx); err == nil {
 			continue
 		}
 		if w.sp != nil && len(w.unspooled) == 0 {
-			w.log.Warn("ingest: stopping with samples in the spool; they are archived at the next start",
+			w.log.Warn("ingest: stopping with records in the spool; they are archived at the next start",
 				"spooled", w.sp.unacked, "dir", w.opts.SpoolDir, "last_err", lastErr)
 			return nil
 		}
@@ -402,18 +461,16 @@ func (w *Writer) shutdown(parent context.Context) error {
 		if w.sp != nil {
 			n = len(w.unspooled)
 		}
-		w.log.Error("ingest: stopping with samples NOT archived in QuestDB",
+		w.log.Error("ingest: stopping with records NOT archived in QuestDB",
 			"not_archived", n, "shutdown_timeout", w.opts.ShutdownTimeout, "last_err", lastErr)
 		return fmt.Errorf("ingest: %d %w in table %q after retrying for %s: %w",
-			n, ErrNotArchived, w.opts.Table, w.opts.ShutdownTimeout, lastErr)
+			n, ErrNotArchived, w.table.Name, w.opts.ShutdownTimeout, lastErr)
 	}
 }
 
 // retry returns the retry delays of one run of the writer: exponential from
 // RetryBackoffMin to RetryBackoffMax, up to half of each delay taken off at
 // random so that writers do not retry in lockstep.
-func (w *Writer) retry() *supervisor.Retry {
-	return &supervisor.Retry{Backoff: supervisor.Backoff{
-		Min: w.opts.RetryBackoffMin, Max: w.opts.RetryBackoffMax, Jitter: 0.5,
-	}}
+func (w *Writer[T]) retry() *backoff.Backoff {
+	return backoff.New(backoff.Policy{Min: w.opts.RetryBackoffMin, Max: w.opts.RetryBackoffMax, Jitter: 0.5})
 }

@@ -15,41 +15,16 @@ import (
 
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/ingest/questdb"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
 // waitTimeout bounds every poll; WAL tables and retries make results eventual.
 const waitTimeout = 60 * time.Second
 
-// makeSamples returns n samples with distinct (device, channel, seq) keys and
-// timestamps one microsecond apart: floats, ints, strings (with characters ILP must
-// escape), bools, and every tenth one a bad-quality sample without a value.
-func makeSamples(n int, base time.Time) []telemetry.Sample {
-	out := make([]telemetry.Sample, n)
-	for i := range out {
-		s := telemetry.Sample{
-			Device:  fmt.Sprintf("psu%d", i%7),
-			Channel: fmt.Sprintf("ch%d", i%13),
-			TimeNs:  base.UnixNano() + int64(i)*1000,
-			Seq:     uint64(i + 1),
-		}
-		switch i % 10 {
-		case 0, 1, 2:
-			s.Value = telemetry.Float(float64(i) + 0.25)
-		case 3, 4:
-			s.Value = telemetry.Int(int64(i) * -3)
-		case 5, 6:
-			s.Value = telemetry.String(fmt.Sprintf("v=\"%d\", a b\\c\nnext", i))
-		case 7, 8:
-			s.Value = telemetry.Bool(i%20 == 7)
-		case 9:
-			s.Quality = telemetry.Timeout
-			s.Err = "no reply within 500ms"
-		}
-		out[i] = s
-	}
-	return out
-}
+// makeSamples: see ingesttest.Samples.
+var makeSamples = ingesttest.Samples
 
 func testBase() time.Time { return time.Now().Truncate(time.Microsecond) }
 
@@ -69,22 +44,28 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 
 // running is a Writer whose Serve runs in a goroutine until stop.
 type running struct {
-	*ingest.Writer
+	*ingest.SampleWriter
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func startWriter(t *testing.T, addr string, src ingest.Source, opts ingest.Options) *running {
+func startWriter(t *testing.T, addr string, src ingest.Source[telemetry.Sample], opts ingest.Options) *running {
+	t.Helper()
+	return startWriterTo(t, questDB(t, addr), src, opts)
+}
+
+// startWriterTo runs a sample Writer into app (QuestDB or a fake).
+func startWriterTo(t *testing.T, app ingest.Appender, src ingest.Source[telemetry.Sample], opts ingest.Options) *running {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLogger(t)
 	}
-	w, err := ingest.NewWriter(addr, src, opts)
+	w, err := ingest.NewSampleWriter(app, src, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Writer: w, cancel: cancel, done: make(chan error, 1)}
+	r := &running{SampleWriter: w, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- w.Serve(ctx) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
@@ -107,15 +88,14 @@ func (r *running) stop(t *testing.T) error {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+// questDB is the QuestDB appender for addr.
+func questDB(t testing.TB, addr string) ingest.Appender {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	app, err := questdb.New(addr)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return app
 }
 
 func publish(hub *telemetry.Hub, samples []telemetry.Sample, batch int) {
@@ -152,7 +132,7 @@ func TestArchivesEverySampleOnce(t *testing.T) {
 	w := startWriter(t, addr, sub, ingest.Options{Table: table, Registerer: reg})
 	publish(hub, samples, 100)
 
-	waitFor(t, "every sample written", func() bool { return w.Written() == n })
+	eventually.True(t, waitTimeout, "every sample written", func() bool { return w.Written() == n })
 	if err := w.stop(t); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
@@ -249,7 +229,7 @@ func TestResendCreatesNoDuplicates(t *testing.T) {
 	defer sub.Close()
 	w := startWriter(t, addr, sub, ingest.Options{Table: table})
 	hub.Publish(first...)
-	waitFor(t, "first send", func() bool { return w.Written() == n })
+	eventually.True(t, waitTimeout, "first send", func() bool { return w.Written() == n })
 	if err := w.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +242,7 @@ func TestResendCreatesNoDuplicates(t *testing.T) {
 	defer sub2.Close()
 	w2 := startWriter(t, addr, sub2, ingest.Options{Table: table})
 	hub2.Publish(append(append([]telemetry.Sample(nil), first...), marker)...)
-	waitFor(t, "re-send", func() bool { return w2.Written() == n+1 })
+	eventually.True(t, waitTimeout, "re-send", func() bool { return w2.Written() == n+1 })
 	if err := w2.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -288,13 +268,13 @@ func TestSurvivesOutages(t *testing.T) {
 		RetryBackoffMin: 10 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond,
 	})
 	publish(hub, samples[:per], 100)
-	waitFor(t, "phase 0 drained into memory", func() bool { return w.Pending() == per && sub.Len() == 0 })
-	waitFor(t, "a failed table creation", func() bool {
+	eventually.True(t, waitTimeout, "phase 0 drained into memory", func() bool { return w.Pending() == per && sub.Len() == 0 })
+	eventually.True(t, waitTimeout, "a failed table creation", func() bool {
 		return metricValue(t, reg, "switchyard_ingest_flush_failures_total", "create_table") > 0
 	})
 
 	proxy.Set(ingesttest.Up)
-	waitFor(t, "phase 0 written", func() bool { return w.Written() == per })
+	eventually.True(t, waitTimeout, "phase 0 written", func() bool { return w.Written() == per })
 
 	for _, phase := range []struct {
 		mode   ingesttest.Mode
@@ -307,10 +287,10 @@ func TestSurvivesOutages(t *testing.T) {
 		written := w.Written()
 		pending := w.Pending()
 		publish(hub, samples[written+uint64(pending):written+uint64(pending)+per], 100)
-		waitFor(t, phase.reason+" failure counted", func() bool {
+		eventually.True(t, waitTimeout, phase.reason+" failure counted", func() bool {
 			return metricValue(t, reg, "switchyard_ingest_flush_failures_total", phase.reason) > 0
 		})
-		waitFor(t, "samples drained into memory during "+phase.reason, func() bool {
+		eventually.True(t, waitTimeout, "samples drained into memory during "+phase.reason, func() bool {
 			return w.Pending() == pending+per && sub.Len() == 0
 		})
 		if w.Written() != written {
@@ -320,7 +300,7 @@ func TestSurvivesOutages(t *testing.T) {
 
 	proxy.Set(ingesttest.Up)
 	publish(hub, samples[3*per:], 100)
-	waitFor(t, "everything written after the outage", func() bool { return w.Written() == 4*per })
+	eventually.True(t, waitTimeout, "everything written after the outage", func() bool { return w.Written() == 4*per })
 	if err := w.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +334,7 @@ func TestIsolatesBadRows(t *testing.T) {
 	hub.Publish(samples...)
 
 	good := uint64(n - len(badAt))
-	waitFor(t, "good rows written, bad ones rejected", func() bool {
+	eventually.True(t, waitTimeout, "good rows written, bad ones rejected", func() bool {
 		return w.Written() == good && w.BadRows() == uint64(len(badAt))
 	})
 	if err := w.stop(t); err != nil {
@@ -380,7 +360,7 @@ func TestShutdownFlushesPending(t *testing.T) {
 	// Nothing would flush for an hour: only shutdown sends these rows.
 	w := startWriter(t, addr, sub, ingest.Options{Table: table, BatchRows: 1 << 20, FlushInterval: time.Hour})
 	publish(hub, makeSamples(n, testBase()), 500)
-	waitFor(t, "samples pending", func() bool { return w.Pending() == n })
+	eventually.True(t, waitTimeout, "samples pending", func() bool { return w.Pending() == n })
 	if w.Written() != 0 {
 		t.Fatalf("written %d before shutdown, want 0", w.Written())
 	}
@@ -410,7 +390,7 @@ func TestShutdownReportsUnarchived(t *testing.T) {
 		RetryBackoffMin: 5 * time.Millisecond, RetryBackoffMax: 50 * time.Millisecond,
 	})
 	hub.Publish(makeSamples(10, testBase())...)
-	waitFor(t, "samples pending", func() bool { return w.Pending() == 10 })
+	eventually.True(t, waitTimeout, "samples pending", func() bool { return w.Pending() == 10 })
 	err = w.stop(t)
 	if !errors.Is(err, ingest.ErrNotArchived) {
 		t.Fatalf("Serve = %v, want an error wrapping ErrNotArchived", err)
@@ -424,19 +404,23 @@ func TestNewWriterRejectsBadConfig(t *testing.T) {
 	hub := telemetry.NewHub(nil)
 	sub := archiveSub(hub)
 	defer sub.Close()
+	if _, err := questdb.New(""); err == nil {
+		t.Error("questdb.New with no address succeeded, want an error")
+	}
+	db := ingesttest.NewFakeDB()
 	for _, c := range []struct {
 		name string
-		addr string
-		src  ingest.Source
+		app  ingest.Appender
+		src  ingest.Source[telemetry.Sample]
 		opts ingest.Options
 	}{
-		{"no address", "", sub, ingest.Options{}},
-		{"no source", "127.0.0.1:9000", nil, ingest.Options{}},
-		{"bad table", "127.0.0.1:9000", sub, ingest.Options{Table: "a/b"}},
-		{"dot table", "127.0.0.1:9000", sub, ingest.Options{Table: ".x"}},
+		{"no appender", nil, sub, ingest.Options{}},
+		{"no source", db, nil, ingest.Options{}},
+		{"bad table", db, sub, ingest.Options{Table: "a/b"}},
+		{"dot table", db, sub, ingest.Options{Table: ".x"}},
 	} {
-		if _, err := ingest.NewWriter(c.addr, c.src, c.opts); err == nil {
-			t.Errorf("%s: NewWriter succeeded, want an error", c.name)
+		if _, err := ingest.NewSampleWriter(c.app, c.src, c.opts); err == nil {
+			t.Errorf("%s: NewSampleWriter succeeded, want an error", c.name)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard/switchyard/alarm"
+	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 	"github.com/switchyard/switchyard/server"
@@ -27,7 +28,7 @@ func TestAlarmService(t *testing.T) {
 	devices := newFakeDevices()
 	sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
 	defer sub.Close()
-	states := devices.WatchStates()
+	states := devicemgr.StatusWatch{StateWatch: devices.WatchStates()}
 	defer states.Close()
 	limits := alarm.Limits{High: alarm.Threshold{Value: 10, Severity: alarm.Minor}, HiHi: alarm.Threshold{Value: 20, Severity: alarm.Major}}
 	eng, err := alarm.NewEngine([]alarm.Rule{{Devices: []string{"psu*"}, Channels: []string{"volt"}, Group: "power", Limits: limits}},

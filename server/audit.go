@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/switchyard/switchyard/audit"
+	"github.com/switchyard/switchyard/feed"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 )
 
@@ -48,38 +49,18 @@ func (t *auditTrail) record(r audit.Record) {
 	}
 }
 
-// auditWatch is one WatchAudit stream's queue: drop-oldest past auditWatchBuffer.
-type auditWatch struct {
-	ready   chan struct{}
-	mu      sync.Mutex
-	q       []audit.Record
-	dropped uint64
-}
+// auditWatch is one WatchAudit stream's queue: drop-oldest past
+// auditWatchBuffer (a feed.Queue).
+type auditWatch struct{ q *feed.Queue[audit.Record] }
 
-func (w *auditWatch) push(r audit.Record) {
-	w.mu.Lock()
-	if len(w.q) >= auditWatchBuffer {
-		w.q = w.q[1:]
-		w.dropped++
-	}
-	w.q = append(w.q, r)
-	w.mu.Unlock()
-	select {
-	case w.ready <- struct{}{}:
-	default:
-	}
-}
+func (w *auditWatch) push(r audit.Record) { w.q.Offer(r) }
 
 func (w *auditWatch) take() ([]audit.Record, uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	q := w.q
-	w.q = nil
-	return q, w.dropped
+	return w.q.Drain(nil, 0), w.q.Dropped()
 }
 
 func (t *auditTrail) watch() (*auditWatch, func()) {
-	w := &auditWatch{ready: make(chan struct{}, 1)}
+	w := &auditWatch{q: feed.New(feed.Options[audit.Record]{Policy: feed.DropOldest, Capacity: auditWatchBuffer})}
 	t.mu.Lock()
 	t.watchers[w] = struct{}{}
 	t.mu.Unlock()
@@ -104,7 +85,7 @@ func (s *systemService) watchAudit(ctx context.Context, _ *pb.WatchAuditRequest,
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-w.ready:
+		case <-w.q.Ready():
 		}
 		recs, dropped := w.take()
 		for i := range recs {

@@ -113,11 +113,17 @@
 //
 // # Streams
 //
-// Subscribe opens a hub subscription with the Squash policy and room for 8192
-// samples (when full, squashed to the latest sample per channel); its selector
-// globs and tags are matched per sample (tags against the device's tags as they
-// are then, Devices.Tags), so a device a configuration reload adds or retags
-// streams to the subscriptions it matches without resubscribing. It sends a batch when max_batch samples (default 1000, at most 10000) are
+// Subscribe is a telemetry.Stream: everything it does but the encoding is in the
+// telemetry domain, and this package only translates the request into the
+// stream's options and each batch into a response. Its hub subscription has the
+// Squash policy and room for 8192 samples and Limits.SubscriberQueueBytes
+// (when full, squashed to the latest sample per channel); a stream whose queue
+// stays full and unread for Limits.StreamStallTimeout ends with
+// RESOURCE_EXHAUSTED, reason STREAM_STALLED. Its selector globs and tags are
+// matched per sample (tags against the device's tags as they are then,
+// Devices.Tags), so a device a configuration reload adds or retags streams to the
+// subscriptions it matches without resubscribing. It sends a batch when max_batch
+// samples (default 1000, at most 10000) are
 // waiting or batch_window_ms (default 50, at most 60000) after the first sample of
 // the batch arrived. Every response carries the subscription's cumulative squashed
 // and dropped counts. The deadband and max_rate_hz apply per channel
@@ -138,10 +144,10 @@
 // runs as the caller, whose identity name is who reloaded, and goes to its end
 // even if the caller leaves; it is audited like every state-changing RPC.
 //
-// Subscribe encodes each published sample once, however many streams send it: the
-// hub gives every copy of a sample one shared cache (telemetry.Sample.Encoded),
-// and a batch is assembled from the cached bytes plus the stream's own counters
-// (encode.go) and sent as is by the gRPC port's codec and by connect-go's binary
+// Subscribe encodes each published sample once, however many streams send it: the hub gives every copy of a sample one shared cache
+// (telemetry.Sample.Encoded), and a batch is assembled from the cached bytes plus
+// the stream's own counters (encode.go) and sent as is by the gRPC port's codec
+// and by connect-go's binary
 // proto codec (codec.go). Clients decode exactly the bytes proto.Marshal would
 // give; connect and gRPC-Web JSON streams are marshalled as usual.
 //

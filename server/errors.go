@@ -18,6 +18,7 @@ import (
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/supervisor"
+	"github.com/switchyard/switchyard/telemetry"
 )
 
 // ErrorDomain is the domain of the google.rpc.ErrorInfo detail every error carries.
@@ -124,6 +125,8 @@ func statusOf(err error) (connect.Code, pb.ErrorReason) {
 		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_BAD_ALARM_REQUEST
 	case errors.Is(err, alarm.ErrNotRunning):
 		return connect.CodeUnavailable, pb.ErrorReason_ERROR_REASON_ALARMS_NOT_RUNNING
+	case errors.Is(err, telemetry.ErrStalled):
+		return connect.CodeResourceExhausted, pb.ErrorReason_ERROR_REASON_STREAM_STALLED
 	case errors.Is(err, errShuttingDown):
 		return connect.CodeUnavailable, pb.ErrorReason_ERROR_REASON_SHUTTING_DOWN
 	case errors.Is(err, errNoArchive):

@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/supervisor"
+	"github.com/switchyard/switchyard/telemetry"
 )
 
 func TestErrorMapping(t *testing.T) {
@@ -41,6 +42,7 @@ func TestErrorMapping(t *testing.T) {
 		{&config.InvalidError{Source: "plant.yaml", Problems: []string{"plant.yaml:3: devices[0].address: required"}}, connect.CodeInvalidArgument, "CONFIG_INVALID"},
 		{errNoConfig, connect.CodeUnimplemented, "NOT_SUPPORTED"},
 		{errShuttingDown, connect.CodeUnavailable, "SHUTTING_DOWN"},
+		{telemetry.ErrStalled, connect.CodeResourceExhausted, "STREAM_STALLED"},
 		{fmt.Errorf("send: %w", context.Canceled), connect.CodeCanceled, "CANCELLED"},
 		{context.DeadlineExceeded, connect.CodeDeadlineExceeded, "DEADLINE_EXCEEDED"},
 		{connect.NewError(connect.CodeResourceExhausted, errors.New("x")), connect.CodeResourceExhausted, ""},

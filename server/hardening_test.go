@@ -27,6 +27,7 @@ import (
 
 	"github.com/switchyard/switchyard/auth"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/server"
 	"github.com/switchyard/switchyard/server/servertest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -102,7 +103,7 @@ func TestWhoComesFromIdentity(t *testing.T) {
 	op := e.dialConnect(t, caller{token: e.tokens["otto"]})
 	defer op.close()
 	var resp *pb.AcknowledgeResponse
-	eventually(t, func() bool {
+	eventually.True(t, 10*time.Second, "the alarm acknowledged", func() bool {
 		m, err := op.unary(ctx, pb.AlarmService_Acknowledge_FullMethodName, &pb.AcknowledgeRequest{Device: "psu1", Channel: "volt", Who: "mallory"})
 		if err != nil {
 			return false
@@ -113,18 +114,6 @@ func TestWhoComesFromIdentity(t *testing.T) {
 	})
 	if got := resp.GetAlarm().GetAckedBy(); got != "otto" {
 		t.Fatalf("acked_by = %q, want the caller's identity otto", got)
-	}
-}
-
-// eventually polls cond until it holds, for at most 10 s.
-func eventually(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -193,7 +182,7 @@ func TestRefusesExposureWithoutTLSAndAuth(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- srv.Serve(ctx) }()
-		eventually(t, func() bool { return strings.Count(logs.String(), "INSECURE") >= 1 })
+		eventually.True(t, 10*time.Second, "an INSECURE warning in the log", func() bool { return strings.Count(logs.String(), "INSECURE") >= 1 })
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
@@ -479,7 +468,7 @@ func TestStreamLimits(t *testing.T) {
 	mustOpen(otto)
 	mustRefuse(ada, "limits.streams")
 	cancels[0]() // one of vera1's ends: ada gets its place
-	eventually(t, func() bool {
+	eventually.True(t, 10*time.Second, "a stream opens again", func() bool {
 		c, err := open(ada)
 		if err == nil {
 			cancels = append(cancels, c)
@@ -519,7 +508,7 @@ func TestCommandFairnessAndRate(t *testing.T) {
 	}
 	defer wg.Wait()
 	defer stopHung()
-	eventually(t, func() bool {
+	eventually.True(t, 10*time.Second, "the flooder rate limited on commands_per_device", func() bool {
 		_, err := fdev.SendCommand(flooder.ctx(ctx), set)
 		return reasonOf(err) == "RATE_LIMITED" && strings.Contains(err.Error(), "commands_per_device")
 	})

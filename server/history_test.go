@@ -14,6 +14,8 @@ import (
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/ingest/questdb"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/server"
 	"github.com/switchyard/switchyard/server/servertest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -22,7 +24,7 @@ import (
 // archiveEnv is a server whose hub is archived by a Writer into a QuestDB table.
 type archiveEnv struct {
 	hub     *telemetry.Hub
-	writer  *ingest.Writer
+	writer  *ingest.SampleWriter
 	history pb.HistoryServiceClient
 	tel     pb.TelemetryServiceClient
 }
@@ -33,7 +35,11 @@ func startArchiveEnv(t *testing.T, addr string) *archiveEnv {
 	hub := telemetry.NewHub(nil)
 	sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w, err := ingest.NewWriter(addr, sub, ingest.Options{
+	app, err := questdb.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := ingest.NewSampleWriter(app, sub, ingest.Options{
 		Table: table, SpoolDir: t.TempDir(), Logger: quiet, FlushInterval: 20 * time.Millisecond,
 		RetryBackoffMin: 50 * time.Millisecond, RetryBackoffMax: time.Second,
 	})
@@ -67,22 +73,17 @@ func TestQueryHistory(t *testing.T) {
 	}
 	ctx := testCtx(t)
 	var resp *pb.QueryHistoryResponse
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var err error
+	var err error
+	eventually.Truef(t, 0, func() string {
+		return fmt.Sprintf("QueryHistory: %v, %d samples; want 10", err, len(resp.GetSamples()))
+	}, func() bool {
 		resp, err = e.history.QueryHistory(ctx, &pb.QueryHistoryRequest{Device: "psu", Channel: "v", StartNs: base.UnixNano()})
-		if err == nil && len(resp.GetSamples()) == 10 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("QueryHistory: %v, %d samples; want 10", err, len(resp.GetSamples()))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && len(resp.GetSamples()) == 10
+	})
 	if s := resp.GetSamples()[3]; s.GetSeq() != 4 || s.GetValue().GetDoubleValue() != 3 || s.GetQuality() != pb.Quality_QUALITY_GOOD {
 		t.Errorf("sample 3 = %v", s)
 	}
-	resp, err := e.history.QueryHistory(ctx, &pb.QueryHistoryRequest{Device: "psu", Channel: "v", StartNs: base.UnixNano(),
+	resp, err = e.history.QueryHistory(ctx, &pb.QueryHistoryRequest{Device: "psu", Channel: "v", StartNs: base.UnixNano(),
 		Aggregate: pb.Aggregate_AGGREGATE_MAX, IntervalMs: 5000})
 	if err != nil {
 		t.Fatal(err)

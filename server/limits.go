@@ -44,14 +44,16 @@ type Limits struct {
 	// MaxRequestBytes bounds a request message after decompression on both
 	// ports. Default 1 MiB.
 	MaxRequestBytes int
-	// SubscriberQueueBytes (a Subscribe stream's queue in bytes) and
-	// StreamStallTimeout (a stream whose reader takes nothing this long ends with
-	// RESOURCE_EXHAUSTED, STREAM_STALLED) are carried for the telemetry stream,
-	// which does not enforce them yet: until it does, a Subscribe queue is bounded
-	// by its sample count (squashed past it) and a stalled stream is only
-	// reported by the hub's watchdog.
+	// SubscriberQueueBytes bounds a Subscribe stream's queue in the hub in bytes
+	// (telemetry.SampleSize); past it the queue squashes to the latest value per
+	// channel, as at its bound in samples. Default telemetry.DefaultStreamBytes
+	// (8 MiB).
 	SubscriberQueueBytes int64
-	StreamStallTimeout   time.Duration
+	// StreamStallTimeout ends a Subscribe stream whose queue stays full and
+	// unread this long (a client that stopped reading) with RESOURCE_EXHAUSTED,
+	// STREAM_STALLED; its queue is let go at once, the stream ends when its
+	// handler next gets to run. Default 0: never.
+	StreamStallTimeout time.Duration
 }
 
 // Defaults of Limits.

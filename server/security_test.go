@@ -26,6 +26,7 @@ import (
 	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/audit"
 	"github.com/switchyard/switchyard/auth"
+	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/server"
 	"github.com/switchyard/switchyard/server/servertest"
@@ -98,7 +99,7 @@ func startSecure(t *testing.T, mutate func(*server.Options)) *secureEnv {
 func startAlarms(t *testing.T, hub *telemetry.Hub, devices *fakeDevices) *alarm.Engine {
 	t.Helper()
 	sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
-	states := devices.WatchStates()
+	states := devicemgr.StatusWatch{StateWatch: devices.WatchStates()}
 	limits := alarm.Limits{High: alarm.Threshold{Value: 10, Severity: alarm.Minor}}
 	eng, err := alarm.NewEngine([]alarm.Rule{{Devices: []string{"psu*"}, Channels: []string{"volt"}, Limits: limits}},
 		sub, states, alarm.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

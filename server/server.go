@@ -216,7 +216,7 @@ func (s *Server) newRun() *run {
 // implementation; both transports are built from it (rpc.go).
 func (s *Server) rpcs(r *run) []rpc {
 	dev := &deviceService{devices: s.devices, tree: s.tree, life: r.life, metrics: s.metrics}
-	tel := &telemetryService{hub: s.hub, devices: s.devices, life: r.life, metrics: s.metrics, archive: s.opts.Archive}
+	tel := &telemetryService{hub: s.hub, devices: s.devices, life: r.life, metrics: s.metrics, archive: s.opts.Archive, limits: s.opts.Limits}
 	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s, audit: s.gate.audit, authOn: s.gate.authOn, config: s.opts.Config}
 	hist := &historyService{archive: s.opts.Archive}
 	out := []rpc{

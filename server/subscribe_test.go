@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -217,22 +218,18 @@ func TestStalledSubscriberIsNamedWithItsPeer(t *testing.T) {
 	// Never Recv: publish distinct channels until the server's sends block and
 	// the subscription stops draining.
 	batch := make([]telemetry.Sample, 500)
-	deadline := time.Now().Add(30 * time.Second)
-	for seq := uint64(1); ; seq++ {
+	seq := uint64(0)
+	eventually.Truef(t, 30*time.Second, func() string { return fmt.Sprintf("no stall reported; health %+v", wd.Health()) }, func() bool {
+		seq++
 		for i := range batch {
 			batch[i] = floatSample("flood", fmt.Sprintf("ch%03d", i), seq, float64(seq))
 		}
 		e.hub.Publish(batch...)
 		select {
 		case s := <-statuses:
-			if strings.Contains(s, "1 stalled: api (squash, 127.0.0.1:") {
-				return
-			}
+			return strings.Contains(s, "1 stalled: api (squash, 127.0.0.1:")
 		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no stall reported; health %+v", wd.Health())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	})
 }

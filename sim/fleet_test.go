@@ -69,15 +69,21 @@ func TestFleet(t *testing.T) {
 }
 
 func TestFleetBasePort(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	f, err := sim.NewFleet(sim.FleetSpec{SCPI: 1, BasePort: port})
-	if err != nil {
-		t.Skipf("port %d taken meanwhile: %v", port, err)
+	// A port the kernel just handed out is free, but another process may take
+	// it between the close and NewFleet: then try another, rather than skip
+	// the check in exactly the case that races.
+	var f *sim.Fleet
+	var port int
+	for attempt := 0; f == nil; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if f, err = sim.NewFleet(sim.FleetSpec{SCPI: 1, BasePort: port}); err != nil && attempt == 20 {
+			t.Fatalf("NewFleet on a port just freed failed 20 times: %v", err)
+		}
 	}
 	defer f.Close()
 	if want := "127.0.0.1:" + strconv.Itoa(port); f.Instrument("psu-01").Addr() != want {

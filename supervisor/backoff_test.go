@@ -1,38 +1,12 @@
 package supervisor_test
 
 import (
-	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/switchyard/switchyard/supervisor"
 )
-
-func TestBackoffDelay(t *testing.T) {
-	ms := time.Millisecond
-	cases := []struct {
-		name string
-		b    supervisor.Backoff
-		n    int
-		r    float64
-		want time.Duration
-	}{
-		{"defaults first", supervisor.Backoff{}, 1, 0, 100 * ms},
-		{"doubles", supervisor.Backoff{}, 4, 0, 800 * ms},
-		{"capped", supervisor.Backoff{}, 40, 0, 30 * time.Second},
-		{"jitter removes up to 20%", supervisor.Backoff{}, 1, 0.5, 90 * ms},
-		{"jitter never exceeds cap", supervisor.Backoff{Max: time.Second}, 20, 0.999, time.Second - time.Duration(float64(time.Second)*0.2*0.999)},
-		{"no jitter", supervisor.Backoff{Jitter: -1}, 2, 0.9, 200 * ms},
-		{"immediate", supervisor.Backoff{Min: -1}, 5, 0.5, 0},
-		{"custom", supervisor.Backoff{Min: time.Second, Max: 5 * time.Second, Jitter: -1}, 3, 0, 4 * time.Second},
-	}
-	for _, tc := range cases {
-		if got := tc.b.Delay(tc.n, tc.r); got != tc.want {
-			t.Errorf("%s: Delay(%d, %v) = %v, want %v", tc.name, tc.n, tc.r, got, tc.want)
-		}
-	}
-}
 
 // TestBackoffSchedule: consecutive failures wait 100, 200, 400ms; the child
 // is BackingOff with NextRestart meanwhile; a stable run resets the delay.
@@ -95,22 +69,33 @@ func TestChildBackoffOverride(t *testing.T) {
 	})
 }
 
-func TestRetryWalksAndResets(t *testing.T) {
-	r := supervisor.Retry{
-		Backoff: supervisor.Backoff{Min: 100 * time.Millisecond, Max: 350 * time.Millisecond, Jitter: 0.5},
-		Rand:    func() float64 { return 0 },
-	}
-	var got []time.Duration
-	for range 4 {
-		got = append(got, r.Next())
-	}
-	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 350 * time.Millisecond, 350 * time.Millisecond}
-	if !slices.Equal(got, want) {
-		t.Fatalf("delays %v, want %v", got, want)
-	}
-	r.Reset()
-	r.Rand = func() float64 { return 0.999 }
-	if d := r.Next(); d <= 50*time.Millisecond || d > 51*time.Millisecond {
-		t.Fatalf("after Reset, fully jittered first delay %v, want just over half of 100ms", d)
-	}
+// TestNoJitterIsKept: Jitter < 0 means no jitter, for Options.Backoff and for
+// a ChildSpec's own, however random the supervisor's Rand. (Defaults used to be
+// applied twice, and the second time turned "none" back into 0.2.)
+func TestNoJitterIsKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		almostOne := func() float64 { return 0.999 }
+		opts := supervisor.Options{Rand: almostOne, Backoff: supervisor.Backoff{Min: time.Second, Jitter: -1}}
+		sup := supervisor.New("root", opts)
+		a, b := newWorker("a", &journal{}), newWorker("b", &journal{})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "a", Service: a})
+		mustAdd(t, sup, supervisor.ChildSpec{ID: "b", Service: b, Backoff: &supervisor.Backoff{Min: 2 * time.Second, Jitter: -1}})
+		stop, _ := serve(t, sup)
+		synctest.Wait()
+		for _, c := range []struct {
+			w    *worker
+			want time.Duration
+		}{{a, time.Second}, {b, 2 * time.Second}} {
+			failed := time.Now()
+			c.w.exit <- exitErr
+			synctest.Wait()
+			if n := mustChild(t, sup.Snapshot(), c.w.id); n.NextRestart.Sub(failed) != c.want {
+				t.Errorf("%s: next restart in %v, want exactly %v", c.w.id, n.NextRestart.Sub(failed), c.want)
+			}
+			sleep(c.want)
+		}
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/switchyard/switchyard/feed"
 )
 
 // EventKind says what happened.
@@ -58,7 +60,7 @@ type Event struct {
 const DefaultEventBuffer = 256
 
 // hub fans events out to subscriptions. Publishing never blocks: each
-// subscription is a bounded ring that drops its oldest event when full.
+// subscription is a bounded feed.Queue that drops its oldest event when full.
 type hub struct {
 	mu   sync.Mutex
 	seq  uint64
@@ -70,14 +72,9 @@ type hub struct {
 // reader falls behind, the oldest are dropped and counted. Events are
 // handed over on the reader's goroutine (Next), never on the supervisor's.
 type Subscription struct {
-	h    *hub
-	mu   sync.Mutex
-	buf  []Event
-	head int
-	n    int
-	lost uint64
-	shut bool
-	wake chan struct{}
+	h   *hub
+	q   *feed.Queue[Event]
+	one []Event // Next's buffer
 }
 
 // Events subscribes to the events of s and its descendants, keeping at most
@@ -87,7 +84,7 @@ func (s *Supervisor) Events(buffer int) *Subscription {
 	if buffer <= 0 {
 		buffer = DefaultEventBuffer
 	}
-	sub := &Subscription{h: &s.hub, buf: make([]Event, buffer), wake: make(chan struct{}, 1)}
+	sub := &Subscription{h: &s.hub, q: feed.New(feed.Options[Event]{Policy: feed.DropOldest, Capacity: buffer})}
 	s.hub.mu.Lock()
 	if s.hub.subs == nil {
 		s.hub.subs = make(map[*Subscription]struct{})
@@ -102,22 +99,17 @@ func (s *Supervisor) Events(buffer int) *Subscription {
 // subscription has one reader; subscribe again for another.
 func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 	for {
-		sub.mu.Lock()
-		if sub.n > 0 {
-			ev := sub.buf[sub.head]
-			sub.buf[sub.head] = Event{}
-			sub.head = (sub.head + 1) % len(sub.buf)
-			sub.n--
-			sub.mu.Unlock()
+		sub.one = sub.q.Drain(sub.one[:0], 1)
+		if len(sub.one) == 1 {
+			ev := sub.one[0]
+			sub.one[0] = Event{}
 			return ev, nil
 		}
-		shut := sub.shut
-		sub.mu.Unlock()
-		if shut {
+		if sub.q.Err() != nil {
 			return Event{}, ErrClosed
 		}
 		select {
-		case <-sub.wake:
+		case <-sub.q.Ready():
 		case <-ctx.Done():
 			return Event{}, ctx.Err()
 		}
@@ -125,41 +117,18 @@ func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 }
 
 // Dropped returns how many events were dropped because the buffer was full.
-func (sub *Subscription) Dropped() uint64 {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	return sub.lost
-}
+func (sub *Subscription) Dropped() uint64 { return sub.q.Dropped() }
 
-// Close ends the subscription; Next then returns ErrClosed. Idempotent.
+// Close ends the subscription; Next then returns ErrClosed once the events
+// already queued are read. Idempotent.
 func (sub *Subscription) Close() {
 	sub.h.mu.Lock()
 	delete(sub.h.subs, sub)
 	sub.h.mu.Unlock()
-	sub.mu.Lock()
-	sub.shut = true
-	sub.mu.Unlock()
-	select {
-	case sub.wake <- struct{}{}:
-	default:
-	}
+	sub.q.Close()
 }
 
-func (sub *Subscription) push(ev Event) {
-	sub.mu.Lock()
-	if sub.n == len(sub.buf) {
-		sub.head = (sub.head + 1) % len(sub.buf)
-		sub.n--
-		sub.lost++
-	}
-	sub.buf[(sub.head+sub.n)%len(sub.buf)] = ev
-	sub.n++
-	sub.mu.Unlock()
-	select {
-	case sub.wake <- struct{}{}:
-	default:
-	}
-}
+func (sub *Subscription) push(ev Event) { sub.q.Offer(ev) }
 
 // Reconfigured publishes an EventReconfigured about s itself: the
 // configuration of the tree changed while it ran (a reload added, removed or

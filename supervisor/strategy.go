@@ -138,7 +138,7 @@ func (s *Supervisor) afterExit(c *child, abnormal bool, cause error) {
 	}
 	b := s.opts.Backoff
 	if c.spec.Backoff != nil {
-		b = c.spec.Backoff.withDefaults()
+		b = restartBackoff(*c.spec.Backoff)
 	}
 	if now.Sub(c.started) >= b.ResetAfter {
 		c.failures = 0

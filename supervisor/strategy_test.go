@@ -94,11 +94,22 @@ func strategyCase(t *testing.T, st supervisor.Strategy, rt supervisor.RestartTyp
 			t.Errorf("b after restart: %+v", n)
 		}
 	}
+	// Shutdown stops every running child, in reverse start order: exactly
+	// the children the tree shows running now, last first.
+	var wantStop []string
+	for _, n := range sup.Snapshot().Children {
+		if n.State == supervisor.Running {
+			wantStop = append([]string{"stop " + n.ID}, wantStop...)
+		}
+	}
+	if len(wantStop) < 2 {
+		t.Fatalf("%d children running before shutdown, want at least a and c", len(wantStop))
+	}
 	if err := stop(); err != nil {
 		t.Errorf("Serve: %v", err)
 	}
-	if got := j.take(); len(got) > 0 && got[0] != "stop c" {
-		t.Errorf("shutdown not in reverse order: %q", got)
+	if got := j.take(); strings.Join(got, ",") != strings.Join(wantStop, ",") {
+		t.Errorf("shutdown log %q, want %q (every running child, in reverse order)", got, wantStop)
 	}
 }
 

@@ -117,7 +117,7 @@ func (o Options) withDefaults() Options {
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
-	o.Backoff = o.Backoff.withDefaults()
+	o.Backoff = restartBackoff(o.Backoff)
 	return o
 }
 

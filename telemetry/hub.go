@@ -1,10 +1,16 @@
 package telemetry
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard/switchyard/feed"
 )
 
 // Policy is what a subscription does when its queue is full.
@@ -13,7 +19,9 @@ type Policy uint8
 const (
 	// DropOldest discards the oldest queued sample and counts it.
 	DropOldest Policy = iota
-	// Lossless grows the queue instead of dropping.
+	// Lossless never drops: when its queue is at its bound (Capacity, default
+	// feed.DefaultLosslessCapacity), Publish waits until the consumer makes
+	// room (back-pressure on the publisher), counted as a wait.
 	Lossless
 	// Squash keeps every sample while the queue has room; when it is full it
 	// squashes the queue to the latest sample of each channel (in the order of
@@ -35,6 +43,20 @@ func (p Policy) String() string {
 	return "unknown"
 }
 
+func (p Policy) feed() feed.Policy {
+	switch p {
+	case Lossless:
+		return feed.Lossless
+	case Squash:
+		return feed.Squash
+	}
+	return feed.DropOldest
+}
+
+// ErrStalled ends a subscription whose queue stayed full with nothing drained
+// for SubscribeOptions.StallAfter (Subscription.Err).
+var ErrStalled = errors.New("subscriber stalled: its queue stayed full and unread")
+
 // SubscribeOptions configures a Subscription. The zero value is a DropOldest
 // subscription to every sample with room for 4096 samples.
 type SubscribeOptions struct {
@@ -43,13 +65,32 @@ type SubscribeOptions struct {
 	// Peer says who is at the other end (an API client's address), for logs and
 	// the Watchdog's status; it is not a metric label. Default none.
 	Peer string
-	// Capacity bounds the queue of a DropOldest or Squash subscription. Default 4096.
+	// Capacity bounds the queue in samples. Default 4096; for Lossless
+	// feed.DefaultLosslessCapacity (about a million).
 	Capacity int
+	// MaxBytes bounds the queue in bytes (SampleSize of each sample): past it
+	// the policy applies as at Capacity. Default 0: no byte bound.
+	MaxBytes int64
+	// StallAfter ends the subscription with ErrStalled when its queue has been
+	// full this long with nothing drained (a consumer that stopped reading).
+	// Default 0: never.
+	StallAfter time.Duration
+	// OnStall, if set, is called once when the subscription ends itself
+	// (ErrStalled), on a publisher's goroutine; it must not block. Default none.
+	OnStall func()
 	// Policy on overflow. Default DropOldest.
 	Policy Policy
 	// Match selects samples; nil selects all. It runs on the publisher's goroutine,
 	// so it must be cheap and must not block.
 	Match func(*Sample) bool
+	// Now is the clock of stall detection. Default time.Now.
+	Now func() time.Time
+}
+
+// SampleSize is what a queued sample counts against SubscribeOptions.MaxBytes:
+// the struct and the bytes of its strings.
+func SampleSize(s *Sample) int64 {
+	return int64(unsafe.Sizeof(*s)) + int64(len(s.Device)+len(s.Channel)+len(s.Err)+len(s.Value.S))
 }
 
 // Hub fans samples out to subscriptions. The zero value is not usable; call NewHub.
@@ -64,6 +105,7 @@ type Hub struct {
 	dropped   *prometheus.CounterVec
 	squashed  *prometheus.CounterVec
 	depth     *prometheus.GaugeVec
+	waits     *prometheus.CounterVec
 }
 
 // NewHub returns a hub whose metrics are registered with reg (nil registers nothing).
@@ -86,18 +128,32 @@ func NewHub(reg prometheus.Registerer) *Hub {
 			Name: "switchyard_hub_queue_depth",
 			Help: "Samples waiting in a subscription's queue (set at each drain and at each check of a running Watchdog, which shows the deepest queue of subscribers sharing a name).",
 		}, []string{"subscriber"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchyard_hub_backpressure_waits_total",
+			Help: "Publishes that waited for room in a full Lossless subscription's queue (back-pressure).",
+		}, []string{"subscriber"}),
 	}
 	empty := []*Subscription{}
 	h.subs.Store(&empty)
 	if reg != nil {
-		reg.MustRegister(h.published, h.dropped, h.squashed, h.depth)
+		reg.MustRegister(h.published, h.dropped, h.squashed, h.depth, h.waits)
 	}
 	return h
 }
 
 // Publish delivers a batch of samples to every matching subscription and records
-// them as the latest values. It never blocks on a consumer.
-func (h *Hub) Publish(batch ...Sample) {
+// them as the latest values. It never blocks on a consumer, except on a Lossless
+// subscription at its bound: then it waits for that consumer to make room
+// (back-pressure, counted), since that consumer must see every sample.
+func (h *Hub) Publish(batch ...Sample) { h.publish(batch, false) }
+
+// PublishNoWait is Publish for the few samples a producer must never wait for
+// (the server's own health, which has to reach the alarm engine while the
+// archive applies back-pressure): a Lossless subscription at its bound takes
+// them beyond it.
+func (h *Hub) PublishNoWait(batch ...Sample) { h.publish(batch, true) }
+
+func (h *Hub) publish(batch []Sample, force bool) {
 	if len(batch) == 0 {
 		return
 	}
@@ -112,7 +168,7 @@ func (h *Hub) Publish(batch ...Sample) {
 	}
 	h.latestMu.Unlock()
 	for _, s := range *h.subs.Load() {
-		s.offer(batch, caches)
+		s.offer(batch, caches, force)
 	}
 	h.published.Add(float64(len(batch)))
 }
@@ -149,16 +205,34 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 	if opts.Name == "" {
 		opts.Name = "anonymous"
 	}
-	if opts.Capacity <= 0 {
-		opts.Capacity = 4096
+	s := &Subscription{}
+	fo := feed.Options[Sample]{
+		Policy: opts.Policy.feed(), Capacity: opts.Capacity, MaxBytes: opts.MaxBytes,
+		StallAfter: opts.StallAfter, Now: opts.Now,
+		OnStall: func() {
+			// On a publisher's goroutine, under the queue's lock: the hub
+			// lock is never held while taking a queue's, so this is safe.
+			if !s.closing.Swap(true) {
+				h.remove(s)
+			}
+			if opts.OnStall != nil {
+				opts.OnStall()
+			}
+		},
 	}
-	s := &Subscription{
+	if opts.MaxBytes > 0 {
+		fo.Size = SampleSize
+	}
+	*s = Subscription{
 		hub:       h,
 		opts:      opts,
-		wake:      make(chan struct{}, 1),
+		q:         feed.NewKeyed(fo, func(s *Sample) chanKey { return chanKey{s.Device, s.Channel} }),
 		dropCtr:   h.dropped.WithLabelValues(opts.Name),
 		squashCtr: h.squashed.WithLabelValues(opts.Name),
 		depth:     h.depth.WithLabelValues(opts.Name),
+	}
+	if opts.Policy == Lossless {
+		s.waitCtr = h.waits.WithLabelValues(opts.Name)
 	}
 	h.mu.Lock()
 	old := *h.subs.Load()
@@ -183,75 +257,53 @@ func (h *Hub) remove(s *Subscription) {
 	h.subs.Store(&next)
 }
 
-// Subscription is one consumer's queue of samples.
+// Subscription is one consumer's queue of samples (a feed.Queue with the
+// subscription's policy).
 type Subscription struct {
 	hub       *Hub
 	opts      SubscribeOptions
-	wake      chan struct{}
+	q         *feed.Queue[Sample]
 	dropCtr   prometheus.Counter
 	squashCtr prometheus.Counter
 	depth     prometheus.Gauge
-
-	mu       sync.Mutex
-	q        []Sample // ring buffer when DropOldest, plain slice otherwise
-	head, n  int
-	dropped  uint64
-	squashed uint64
-	drains   uint64 // calls to Drain, so a Watchdog can tell a stalled consumer
-	closed   bool
+	waitCtr   prometheus.Counter
+	closing   atomic.Bool
 }
 
 // Ready returns a channel that receives a value whenever samples may be waiting.
 // Wake-ups are coalesced: one receive may stand for many samples, so drain fully.
-func (s *Subscription) Ready() <-chan struct{} { return s.wake }
+func (s *Subscription) Ready() <-chan struct{} { return s.q.Ready() }
 
-func (s *Subscription) offer(batch []Sample, caches []encodedCache) {
+func (s *Subscription) offer(batch []Sample, caches []encodedCache, force bool) {
 	match := s.opts.Match
-	delivered := false
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	for i := range batch {
-		if match != nil && !match(&batch[i]) {
-			continue
-		}
-		delivered = true
-		smp := batch[i]
-		smp.enc = &caches[i]
-		if s.opts.Policy == Lossless {
-			s.q = append(s.q, smp)
-			s.n++
-			continue
-		}
-		if s.opts.Policy == Squash {
-			if s.n >= s.opts.Capacity {
-				s.squash()
+	for i := 0; i < len(batch); {
+		b := s.q.Begin()
+		for ; i < len(batch); i++ {
+			if match != nil && !match(&batch[i]) {
+				continue
 			}
-			s.q = append(s.q, smp)
-			s.n++
-			continue
+			smp := batch[i]
+			smp.enc = &caches[i]
+			if force {
+				b.Force(&smp)
+			} else if !b.Offer(&smp) {
+				break
+			}
 		}
-		if s.q == nil {
-			s.q = make([]Sample, s.opts.Capacity)
+		dropped, squashed, closed := b.End()
+		if dropped > 0 {
+			s.dropCtr.Add(float64(dropped))
 		}
-		if s.n == len(s.q) {
-			// Full: overwrite the oldest.
-			s.q[s.head] = smp
-			s.head = (s.head + 1) % len(s.q)
-			s.dropped++
-			s.dropCtr.Inc()
-			continue
+		if squashed > 0 {
+			s.squashCtr.Add(float64(squashed))
 		}
-		s.q[(s.head+s.n)%len(s.q)] = smp
-		s.n++
-	}
-	s.mu.Unlock()
-	if delivered {
-		select {
-		case s.wake <- struct{}{}:
-		default:
+		if i == len(batch) || closed {
+			return
+		}
+		// A Lossless consumer at its bound: wait for it (back-pressure).
+		s.waitCtr.Inc()
+		if s.q.WaitRoom(context.Background()) != nil {
+			return // closed meanwhile
 		}
 	}
 }
@@ -259,41 +311,8 @@ func (s *Subscription) offer(batch []Sample, caches []encodedCache) {
 // Drain appends up to max queued samples (all when max <= 0) to dst in the order
 // they were published and returns it.
 func (s *Subscription) Drain(dst []Sample, max int) []Sample {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := s.n
-	if max > 0 && k > max {
-		k = max
-	}
-	if s.opts.Policy != DropOldest {
-		dst = append(dst, s.q[:k]...)
-		rest := copy(s.q, s.q[k:])
-		clear(s.q[rest:])
-		s.q = s.q[:rest]
-		s.n = rest
-		if s.n == 0 && cap(s.q) > 1<<16 {
-			s.q = nil // give back memory after a burst
-		}
-	} else {
-		for i := 0; i < k; i++ {
-			j := (s.head + i) % len(s.q)
-			dst = append(dst, s.q[j])
-			s.q[j] = Sample{}
-		}
-		if k > 0 {
-			s.head = (s.head + k) % len(s.q)
-		}
-		s.n -= k
-	}
-	s.drains++
-	s.depth.Set(float64(s.n))
-	if s.n > 0 {
-		// Leave a wake-up for what we did not take.
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
+	dst = s.q.Drain(dst, max)
+	s.depth.Set(float64(s.q.Len()))
 	return dst
 }
 
@@ -301,66 +320,36 @@ func (s *Subscription) Drain(dst []Sample, max int) []Sample {
 // would cost an allocation per sample on the publisher's goroutine.
 type chanKey struct{ device, channel string }
 
-// squash reduces a full Squash queue to the latest sample of each channel, and if
-// that is still full, drops the oldest. s.mu must be held.
-func (s *Subscription) squash() {
-	last := make(map[chanKey]int, len(s.q))
-	for i := range s.q {
-		last[chanKey{s.q[i].Device, s.q[i].Channel}] = i
-	}
-	k := 0
-	for i := range s.q {
-		if last[chanKey{s.q[i].Device, s.q[i].Channel}] == i {
-			s.q[k] = s.q[i]
-			k++
-		}
-	}
-	removed := len(s.q) - k
-	clear(s.q[k:])
-	s.q = s.q[:k]
-	if removed == 0 {
-		// Every queued sample is the only one of its channel: drop the oldest.
-		copy(s.q, s.q[1:])
-		s.q[len(s.q)-1] = Sample{}
-		s.q = s.q[:len(s.q)-1]
-		s.dropped++
-		s.dropCtr.Inc()
-	}
-	s.squashed += uint64(removed)
-	s.squashCtr.Add(float64(removed))
-	s.n = len(s.q)
-}
-
 // Squashed returns how many samples this subscription replaced by a later sample
 // of the same channel (Squash policy).
-func (s *Subscription) Squashed() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.squashed
-}
+func (s *Subscription) Squashed() uint64 { return s.q.Squashed() }
 
 // Len returns how many samples are queued.
-func (s *Subscription) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.n
-}
+func (s *Subscription) Len() int { return s.q.Len() }
 
 // Dropped returns how many samples this subscription has lost to overflow.
-func (s *Subscription) Dropped() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dropped
+func (s *Subscription) Dropped() uint64 { return s.q.Dropped() }
+
+// Stats returns the subscription's queue counters (depth, bytes, losses,
+// drains, back-pressure waits, how long it has been full).
+func (s *Subscription) Stats() feed.Stats { return s.q.Stats() }
+
+// Err is nil while the subscription is open; ErrStalled once it ended itself
+// because its consumer stopped reading (SubscribeOptions.StallAfter), else
+// feed.ErrClosed after Close.
+func (s *Subscription) Err() error {
+	if errors.Is(s.q.Err(), feed.ErrStalled) {
+		return ErrStalled
+	}
+	return s.q.Err()
 }
 
-// Close removes the subscription from the hub. Queued samples stay drainable.
-// Close is idempotent.
+// Close removes the subscription from the hub. Queued samples stay drainable; a
+// publisher waiting for room in it stops waiting. Close is idempotent.
 func (s *Subscription) Close() {
-	s.mu.Lock()
-	already := s.closed
-	s.closed = true
-	s.mu.Unlock()
-	if !already {
-		s.hub.remove(s)
+	if s.closing.Swap(true) {
+		return
 	}
+	s.q.Close()
+	s.hub.remove(s)
 }

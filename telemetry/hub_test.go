@@ -1,10 +1,16 @@
 package telemetry_test
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/switchyard/switchyard/telemetry"
@@ -57,18 +63,75 @@ func TestDropOldestCountsAndKeepsNewest(t *testing.T) {
 	}
 }
 
-func TestLosslessNeverDrops(t *testing.T) {
+// TestLosslessIsBoundedAndHoldsPublishersBack: a Lossless subscription never
+// drops and never holds more than its bound; past it, Publish waits for the
+// consumer (back-pressure), counted, and goes on once it drains.
+func TestLosslessIsBoundedAndHoldsPublishersBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewPedanticRegistry()
+		h := telemetry.NewHub(reg)
+		s := h.Subscribe(telemetry.SubscribeOptions{Name: "archive", Capacity: 4, Policy: telemetry.Lossless})
+		defer s.Close()
+		viewer := h.Subscribe(telemetry.SubscribeOptions{Name: "viewer", Capacity: 100})
+		defer viewer.Close()
+		published := make(chan struct{})
+		go func() {
+			h.Publish(samples("a", 10)...)
+			close(published)
+		}()
+		synctest.Wait()
+		select {
+		case <-published:
+			t.Fatal("Publish of 10 into a lossless queue of 4 returned without waiting")
+		default:
+		}
+		if st := s.Stats(); st.Len != 4 || st.Dropped != 0 {
+			t.Fatalf("while full: %d queued, %d dropped; want 4 (the bound), 0", st.Len, st.Dropped)
+		}
+		var got []telemetry.Sample
+		for len(got) < 10 {
+			<-s.Ready()
+			got = s.Drain(got, 3)
+			synctest.Wait()
+			if n := s.Len(); n > 4 {
+				t.Fatalf("%d queued, bound 4", n)
+			}
+		}
+		<-published
+		for i, smp := range got {
+			if smp.Seq != uint64(i+1) {
+				t.Fatalf("sample %d has seq %d: %v", i, smp.Seq, got)
+			}
+		}
+		if st := s.Stats(); st.Waits < 1 || st.Dropped != 0 {
+			t.Fatalf("stats %+v: want back-pressure waits counted, nothing dropped", st)
+		}
+		if n, err := testutil.GatherAndCount(reg, "switchyard_hub_backpressure_waits_total"); err != nil || n != 1 {
+			t.Fatalf("switchyard_hub_backpressure_waits_total: %d series (%v), want 1 for archive", n, err)
+		}
+		if viewer.Len() != 10 {
+			t.Fatalf("the viewer after the lossless one got %d, want 10", viewer.Len())
+		}
+
+		// Closing the subscription releases a waiting publisher.
+		h.Publish(samples("b", 4)...)
+		published = make(chan struct{})
+		go func() { h.Publish(samples("c", 1)...); close(published) }()
+		synctest.Wait()
+		s.Close()
+		<-published
+	})
+}
+
+// TestPublishNoWaitPassesTheBound: the server's own health samples never wait.
+func TestPublishNoWaitPassesTheBound(t *testing.T) {
 	h := telemetry.NewHub(nil)
-	s := h.Subscribe(telemetry.SubscribeOptions{Capacity: 4, Policy: telemetry.Lossless})
+	s := h.Subscribe(telemetry.SubscribeOptions{Capacity: 2, Policy: telemetry.Lossless})
 	defer s.Close()
-	h.Publish(samples("a", 10000)...)
-	if s.Dropped() != 0 || s.Len() != 10000 {
-		t.Fatalf("dropped %d, len %d", s.Dropped(), s.Len())
-	}
-	first := s.Drain(nil, 100)
-	rest := s.Drain(nil, 0)
-	if len(first) != 100 || len(rest) != 9900 || rest[0].Seq != 101 || rest[9899].Seq != 10000 {
-		t.Fatalf("drained %d then %d", len(first), len(rest))
+	h.Publish(samples("a", 2)...)
+	h.PublishNoWait(samples("switchyard", 3)...)
+	if got := s.Drain(nil, 0); len(got) != 5 {
+		t.Fatalf("got %d samples, want 5", len(got))
 	}
 }
 
@@ -242,4 +305,66 @@ func TestSlowSquashesWhileFiftyGetAll(t *testing.T) {
 			t.Fatalf("slow subscriber does not end on the latest value of d%d: %d", c, latest[fmt.Sprint("d", c)])
 		}
 	}
+}
+
+// TestByteBound: a subscription bounded in bytes applies its policy there,
+// whatever its bound in samples.
+func TestByteBound(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	one := telemetry.SampleSize(&telemetry.Sample{Device: "a", Channel: "v"})
+	s := h.Subscribe(telemetry.SubscribeOptions{Capacity: 1000, MaxBytes: 4 * one, Policy: telemetry.Squash})
+	defer s.Close()
+	for i := range 10 {
+		h.Publish(telemetry.Sample{Device: "a", Channel: "v", Seq: uint64(i + 1)},
+			telemetry.Sample{Device: "b", Channel: "v", Seq: uint64(i + 1)})
+	}
+	st := s.Stats()
+	if st.Bytes > 4*one || st.Len > 4 || st.Len+int(st.Squashed) != 20 || st.Dropped != 0 {
+		t.Fatalf("stats %+v: want at most 4 samples' bytes (%d), the rest squashed", st, 4*one)
+	}
+	got := s.Drain(nil, 0)
+	if last := got[len(got)-1]; last.Seq != 10 {
+		t.Fatalf("does not end on the latest: %v", got)
+	}
+	// A long error string counts.
+	h.Publish(telemetry.Sample{Device: "c", Channel: "v", Err: strings.Repeat("x", 4096)})
+	if st := s.Stats(); st.Bytes < 4096 {
+		t.Fatalf("a 4 KiB error counted %d bytes", st.Bytes)
+	}
+}
+
+// TestStalledSubscriptionEnds: a subscriber whose queue stays full and unread
+// for StallAfter is ended with ErrStalled (OnStall once), leaves the hub, and
+// no longer costs the publishers anything; one that reads is never ended.
+func TestStalledSubscriptionEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := telemetry.NewHub(nil)
+		stalls := 0
+		opts := telemetry.SubscribeOptions{Name: "api", Capacity: 4, Policy: telemetry.Squash, StallAfter: time.Minute,
+			OnStall: func() { stalls++ }}
+		dead := h.Subscribe(opts)
+		defer dead.Close()
+		opts.OnStall = nil
+		alive := h.Subscribe(opts)
+		defer alive.Close()
+		for range 130 { // a sample a second for over two minutes, each a new channel: full all the time
+			h.Publish(telemetry.Sample{Device: "a", Channel: fmt.Sprint("c", time.Now().Unix()), Seq: 1})
+			alive.Drain(nil, 0)
+			time.Sleep(time.Second)
+		}
+		if !errors.Is(dead.Err(), telemetry.ErrStalled) || stalls != 1 {
+			t.Fatalf("stalled subscriber: err %v, OnStall %d times; want ErrStalled, once", dead.Err(), stalls)
+		}
+		if alive.Err() != nil {
+			t.Fatalf("a subscriber that reads was ended: %v", alive.Err())
+		}
+		// What it held stays drainable; nothing new arrives.
+		if n := len(dead.Drain(nil, 0)); n == 0 || n > 4 {
+			t.Fatalf("stalled subscriber kept %d samples", n)
+		}
+		h.Publish(samples("z", 1)...)
+		if dead.Len() != 0 {
+			t.Fatal("a stalled subscription still receives")
+		}
+	})
 }

@@ -5,6 +5,15 @@ import (
 	"strconv"
 )
 
+// The server's own health is published as channels of this device, so the
+// archive, subscriptions and the alarm engine see it like any instrument's.
+const SystemDevice = "switchyard"
+
+// BackpressureChannel is the SystemDevice channel a Watchdog with
+// PublishHealth publishes: how many Lossless subscriptions are at their bound,
+// holding publishers back.
+const BackpressureChannel = "hub_backpressure"
+
 // Quality says whether a sample's value can be trusted, and if not, why not.
 type Quality uint8
 

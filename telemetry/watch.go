@@ -37,6 +37,11 @@ type WatchdogOptions struct {
 	Registerer prometheus.Registerer
 	// Now is the clock that dates drains and stalls. Default time.Now.
 	Now func() time.Time
+	// PublishHealth makes every check publish, as channel
+	// SystemDevice/BackpressureChannel, how many Lossless subscriptions are at
+	// their bound holding publishers back, so the alarm engine can raise it and
+	// the archive keeps it. Default false.
+	PublishHealth bool
 	// OnStatus, if set, is called from the watchdog's goroutine with the new
 	// status (see Status) at the first check and whenever the subscription
 	// count or the set of stalled or over-limit subscriptions changes; not
@@ -68,6 +73,11 @@ type SubscriptionHealth struct {
 	// OverLimit is set for a Lossless subscription deeper than
 	// LosslessWarnDepth, until its depth falls to half of that.
 	OverLimit bool
+	// Full is set for a Lossless subscription at its bound: since the last
+	// check, publishers waited for it (back-pressure) or it is full.
+	Full bool
+	// Waits counts the publishes that waited for room in it.
+	Waits uint64
 }
 
 // Watchdog watches the health of a Hub's fan-out: it keeps the queue depth
@@ -89,6 +99,9 @@ type Watchdog struct {
 	stalls       *prometheus.CounterVec
 	stalledGauge prometheus.Gauge
 
+	publish   bool   // PublishHealth
+	healthSeq uint64 // seq of the health channel; survives restarts of Serve
+
 	// Owned by the serving goroutine (one at a time, see running).
 	tracks   map[*Subscription]*subTrack
 	lastKey  []problemKey
@@ -103,7 +116,9 @@ type Watchdog struct {
 
 // subTrack is what the watchdog remembers of one subscription between checks.
 type subTrack struct {
-	drains    uint64    // Subscription.drains at the last check
+	waits     uint64    // back-pressure waits at the last check
+	full      bool      // Lossless at its bound: publishers wait
+	drains    uint64    // drains at the last check
 	lastDrain time.Time // check that saw drains change; zero if none yet
 	waiting   time.Time // since when samples wait with no Drain; zero if none
 	stalled   bool
@@ -116,6 +131,7 @@ type problemKey struct {
 	sub       *Subscription
 	stalled   bool
 	overLimit bool
+	full      bool
 }
 
 // NewWatchdog returns a watchdog for h. It fails if h is nil or not made by
@@ -160,6 +176,7 @@ func NewWatchdog(h *Hub, opts WatchdogOptions) (*Watchdog, error) {
 		log:        opts.Logger,
 		now:        opts.Now,
 		onStatus:   opts.OnStatus,
+		publish:    opts.PublishHealth,
 		stalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchyard_hub_stalls_total",
 			Help: "Times a hub subscription stalled: it held queued samples with no drain for the watchdog's StallAfter.",
@@ -242,12 +259,11 @@ func (w *Watchdog) check(ctx context.Context) {
 	}
 	depths := make(map[string]*deepest)
 	live := make(map[*Subscription]bool, len(subs))
-	stalled := 0
+	stalled, full := 0, 0
 
 	for _, s := range subs {
-		s.mu.Lock()
-		n, drains, dropped, squashed, closed := s.n, s.drains, s.dropped, s.squashed, s.closed
-		s.mu.Unlock()
+		st := s.q.Stats()
+		n, drains, dropped, squashed, closed := st.Len, st.Drains, st.Dropped, st.Squashed, st.Closed
 		if closed {
 			continue // Close is removing it from the list
 		}
@@ -292,6 +308,19 @@ func (w *Watchdog) check(ctx context.Context) {
 			stalled++
 		}
 
+		isFull := pol == Lossless && (st.FullFor > 0 || st.Waits != t.waits || n >= s.q.Capacity())
+		t.waits = st.Waits
+		switch {
+		case isFull && !t.full:
+			w.log.Error("hub lossless subscription at its bound: publishers wait for it (back-pressure)",
+				"subscriber", name, "depth", n, "bound", s.q.Capacity())
+		case !isFull && t.full:
+			w.log.Info("hub lossless subscription has room again", "subscriber", name, "depth", n)
+		}
+		t.full = isFull
+		if isFull {
+			full++
+		}
 		if pol == Lossless {
 			switch {
 			case !t.overLimit && n > w.warnDepth:
@@ -310,12 +339,13 @@ func (w *Watchdog) check(ctx context.Context) {
 		} else if n > d.depth {
 			d.depth = n
 		}
-		if t.stalled || t.overLimit {
-			key = append(key, problemKey{s, t.stalled, t.overLimit})
+		if t.stalled || t.overLimit || t.full {
+			key = append(key, problemKey{s, t.stalled, t.overLimit, t.full})
 		}
 		health = append(health, SubscriptionHealth{
 			Name: name, Peer: peer, Policy: pol, Depth: n, Dropped: dropped, Squashed: squashed,
 			LastDrain: t.lastDrain, NoDrainFor: waited, Stalled: t.stalled, OverLimit: t.overLimit,
+			Full: t.full, Waits: st.Waits,
 		})
 	}
 
@@ -334,6 +364,11 @@ func (w *Watchdog) check(ctx context.Context) {
 		d.gauge.Set(float64(d.depth))
 	}
 	w.stalledGauge.Set(float64(stalled))
+	if w.publish {
+		w.healthSeq++
+		w.hub.PublishNoWait(Sample{Device: SystemDevice, Channel: BackpressureChannel, TimeNs: now.UnixNano(),
+			Seq: w.healthSeq, Value: Float(float64(full))})
+	}
 
 	status := w.statusLine(health)
 	w.mu.Lock()
@@ -357,7 +392,7 @@ func (w *Watchdog) statusLine(health []SubscriptionHealth) string {
 	if len(health) != 1 {
 		b.WriteByte('s')
 	}
-	var stalled, over int
+	var stalled, over, full int
 	for _, h := range health {
 		if h.Stalled {
 			stalled++
@@ -365,25 +400,30 @@ func (w *Watchdog) statusLine(health []SubscriptionHealth) string {
 		if h.OverLimit {
 			over++
 		}
+		if h.Full {
+			full++
+		}
 	}
-	if stalled == 0 && over == 0 {
+	if stalled == 0 && over == 0 && full == 0 {
 		b.WriteString("; all draining")
 		return b.String()
 	}
 	b.WriteString("; ")
+	var parts []string
 	if stalled > 0 {
-		fmt.Fprintf(&b, "%d stalled", stalled)
+		parts = append(parts, fmt.Sprintf("%d stalled", stalled))
 	}
 	if over > 0 {
-		if stalled > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%d over limit", over)
+		parts = append(parts, fmt.Sprintf("%d over limit", over))
 	}
+	if full > 0 {
+		parts = append(parts, fmt.Sprintf("%d holding publishers back", full))
+	}
+	b.WriteString(strings.Join(parts, ", "))
 	b.WriteString(": ")
 	first := true
 	for _, h := range health {
-		if !h.Stalled && !h.OverLimit {
+		if !h.Stalled && !h.OverLimit && !h.Full {
 			continue
 		}
 		if !first {
@@ -400,6 +440,9 @@ func (w *Watchdog) statusLine(health []SubscriptionHealth) string {
 		}
 		if h.OverLimit {
 			fmt.Fprintf(&b, ", over %d", w.warnDepth)
+		}
+		if h.Full {
+			b.WriteString(", at its bound")
 		}
 	}
 	return b.String()

@@ -492,3 +492,61 @@ func ExampleWatchdog() {
 	// 1 subscription; all draining
 	// <nil>
 }
+
+// TestWatchdogReportsBackpressure: a Lossless subscription at its bound makes
+// publishers wait; the watchdog logs it at error, names it in its status and
+// publishes the count on the system channel (for the alarm engine), and clears
+// when the consumer catches up.
+func TestWatchdogReportsBackpressure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := telemetry.NewHub(nil)
+		archive := h.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless, Capacity: 10})
+		defer archive.Close()
+		health := h.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Capacity: 100,
+			Match: func(s *telemetry.Sample) bool { return s.Channel == telemetry.BackpressureChannel }})
+		defer health.Close()
+		logs := &logRecorder{}
+		w := newWatchdog(t, h, telemetry.WatchdogOptions{StallAfter: time.Hour, Logger: slog.New(logs), PublishHealth: true})
+		stop := serve(t, w)
+		defer stop()
+		tick := func() { time.Sleep(time.Second); synctest.Wait() }
+		lastHealth := func() float64 {
+			got := health.Drain(nil, 0)
+			if len(got) == 0 {
+				t.Fatal("no health sample published")
+			}
+			s := got[len(got)-1]
+			if s.Device != telemetry.SystemDevice {
+				t.Fatalf("health sample %v", s)
+			}
+			return s.Value.F
+		}
+		tick()
+		if v := lastHealth(); v != 0 {
+			t.Fatalf("backpressure %v with nothing queued", v)
+		}
+		go h.Publish(samples("a", 15)...) // 5 more than the bound: waits
+		tick()
+		if v := lastHealth(); v != 1 {
+			t.Fatalf("backpressure %v while a publisher waits, want 1", v)
+		}
+		if errs := logs.at(slog.LevelError); len(errs) != 1 || errs[0].attrs["subscriber"] != "archive" {
+			t.Fatalf("error logs %+v, want one for archive", errs)
+		}
+		if got, want := w.Status(), "2 subscriptions; 1 holding publishers back: archive (lossless) 10 queued, at its bound"; got != want {
+			t.Errorf("status %q, want %q", got, want)
+		}
+		// The health samples themselves passed the full queue (PublishNoWait).
+		archive.Drain(nil, 0)
+		synctest.Wait()
+		archive.Drain(nil, 0)
+		tick()
+		tick()
+		if v := lastHealth(); v != 0 {
+			t.Fatalf("backpressure %v after the consumer caught up, want 0", v)
+		}
+		if !strings.HasSuffix(w.Status(), "all draining") {
+			t.Errorf("status %q after recovery", w.Status())
+		}
+	})
+}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +18,7 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
+	"github.com/switchyard/switchyard/ingest/questdb"
 	"github.com/switchyard/switchyard/server"
 	"github.com/switchyard/switchyard/supervisor"
 	"github.com/switchyard/switchyard/telemetry"
@@ -33,7 +33,7 @@ import (
 //	├── device-events  worker: device state changes into QuestDB (with archiving)
 //	├── alarm-archive  worker: alarm transitions into QuestDB (with archiving)
 //	├── alarms         worker: the alarm engine
-//	├── spool-monitor  worker: the spool's fill level as a channel (with a spool)
+//	├── spool-monitor  worker: the archives' spools (fill, damage, stopped) as channels (with a spool)
 //	├── devices        dynamic supervisor (one_for_one): one worker per
 //	│                  instrument, added at run time, keyed by its device name,
 //	│                  each with its command mailbox
@@ -42,10 +42,12 @@ import (
 //	└── api            worker: the gRPC and HTTP servers
 //
 // The telemetry hub's fan-out runs on its publishers' goroutines (a publish
-// never blocks, whatever the consumers do). Its process in the tree is the
+// never waits for a viewer; only a lossless consumer at its bound, the archive
+// or the alarm engine, holds it back). Its process in the tree is the
 // watchdog: it keeps every subscription's queue depth current and reports
-// stalled consumers and runaway lossless queues as its status (each change is
-// a supervision STATUS event), in the log and in metrics.
+// stalled consumers and lossless queues at their bound as its status (each
+// change is a supervision STATUS event), in the log, in metrics and as the
+// switchyard/hub_backpressure channel.
 //
 // Start order (the root supervisor starts children in order, each after the one
 // before it is ready):
@@ -77,10 +79,10 @@ import (
 type app struct {
 	hub     *telemetry.Hub
 	devices *devicemgr.Manager
-	writer  *ingest.Writer      // nil without archiving
-	events  *ingest.EventWriter // device events and reloads; nil without archiving
+	writer  *ingest.SampleWriter // nil without archiving
+	filter  *ingest.Filter       // the sample archive's filter; nil without archiving
+	events  *ingest.EventWriter  // device events and reloads; nil without archiving
 	alarms  *alarm.Engine
-	spooled bool // the archive has a spool, and the spool's alarm rule
 	api     *server.Server
 	root    *supervisor.Supervisor
 	devSup  *supervisor.Supervisor // the dynamic device supervisor
@@ -94,6 +96,9 @@ type appOptions struct {
 	Registry *prometheus.Registry
 	// Profiling serves /debug/pprof/ on the HTTP port.
 	Profiling bool
+	// Appender is the archives' database when questdb.address is set. Default
+	// QuestDB at that address (tests put an ingesttest.FakeDB here).
+	Appender ingest.Appender
 	// ConfigPath is the configuration file the server reloads (SIGHUP,
 	// ReloadConfig, watch: true); empty: no reloads (the generated demo).
 	ConfigPath string
@@ -121,7 +126,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		Strategy: supervisor.OneForOne, MaxRestarts: 5, MaxTime: 30 * time.Second, Logger: log,
 	})
 	watchdog, err := telemetry.NewWatchdog(a.hub, telemetry.WatchdogOptions{
-		Logger: log, Registerer: reg, OnStatus: supervisor.ReportStatus,
+		Logger: log, Registerer: reg, OnStatus: supervisor.ReportStatus, PublishHealth: true,
 	})
 	if err != nil {
 		return nil, err
@@ -130,12 +135,32 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 
-	if cfg.QuestDB.Address != "" {
+	// The archives' spools as channels (switchyard/archive_spool_fill, ...),
+	// archived and alarmed like any reading (alarm.SystemRules).
+	mon := ingest.NewSpoolMonitor(a.hub.PublishNoWait, time.Second)
+	q := cfg.QuestDB
+	qdb := opts.Appender
+	var sinks []alarm.Sink
+	if q.Address != "" {
+		// A spool directory the archive cannot use is refused before anything
+		// starts (one that breaks later stops archiving, not the server).
+		for _, dir := range q.SpoolDirs(eventsSpool, alarmsSpool, auditSpool) {
+			if err := ingest.CheckSpoolDir(dir); err != nil {
+				return nil, fmt.Errorf("questdb.spool_dir: %w", err)
+			}
+		}
+		if qdb == nil {
+			if qdb, err = questdb.New(q.Address); err != nil {
+				return nil, fmt.Errorf("questdb: %w", err)
+			}
+		}
 		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
-		q := cfg.QuestDB
-		w, err := ingest.NewWriter(q.Address, sub, ingest.Options{Table: q.Table, Logger: log, Registerer: reg,
-			SpoolDir: q.SpoolDir, SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes,
-			DeadLetterPath: q.DeadLetter, Filter: archiveFilter(cfg)})
+		aopts := cfg.ArchiveOptions()
+		if aopts.Filter == nil {
+			aopts.Filter = ingest.NewFilter(nil) // a reload may give channels filters
+		}
+		a.filter = aopts.Filter
+		w, err := ingest.NewSampleWriter(qdb, sub, withRuntime(aopts, log, reg))
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
@@ -146,22 +171,18 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
 		}
-		if a.events, err = addDeviceEvents(a.root, mgr, cfg, log, reg); err != nil {
+		ew, err := ingest.NewEventWriter(qdb, withRuntime(q.SideArchiveOptions(q.EventsTable, eventsSpool), log, reg))
+		if err != nil {
+			return nil, fmt.Errorf("questdb.events_table: %w", err)
+		}
+		a.events = ew
+		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
 		}
-	} else {
-		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
-	}
-
-	var sinks []alarm.Sink
-	if cfg.QuestDB.Address != "" {
-		// Transitions go to alarm_events next to the default samples table, and to
-		// <table>_alarm_events next to any other (a test's own table).
-		alarmTable := alarm.DefaultEventsTable
-		if cfg.QuestDB.Table != ingest.DefaultTable {
-			alarmTable = cfg.QuestDB.Table + "_" + alarm.DefaultEventsTable
+		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStatus(), ew)}); err != nil {
+			return nil, err
 		}
-		sink, err := alarm.NewQuestDBSink(cfg.QuestDB.Address, eventArchiveOptions(cfg.QuestDB, alarmTable, "alarms", log, reg))
+		sink, err := alarm.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(alarm.DefaultEventsTable), alarmsSpool), log, reg))
 		if err != nil {
 			return nil, err
 		}
@@ -169,11 +190,18 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "alarm-archive", Service: sink, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
 		}
+		if q.SpoolDir != "" {
+			mon.Add("archive", w.SpoolStatus)
+			mon.Add("device_events_archive", ew.SpoolStatus)
+			mon.Add("alarm_archive", sink.SpoolStatus)
+		}
+	} else {
+		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
 	}
-	a.spooled = a.writer != nil && cfg.QuestDB.SpoolDir != ""
-	rules := a.alarmRules(cfg)
+	rules := alarmRules(cfg)
+	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
 	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
-	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStates(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
+	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStatus(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
 	if err != nil {
 		return nil, err
 	}
@@ -181,10 +209,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if err := a.root.Add(supervisor.ChildSpec{ID: "alarms", Service: eng, Shutdown: 5 * time.Second}); err != nil {
 		return nil, err
 	}
-	if a.spooled {
-		// The spool's fill level as a channel (switchyard/archive_spool_fill),
-		// archived and alarmed like any reading: MINOR at 80 %, MAJOR when full.
-		mon := &spoolMonitor{status: a.writer.SpoolStatus, pub: a.hub, period: time.Second}
+	if spooled {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "spool-monitor", Service: mon}); err != nil {
 			return nil, err
 		}
@@ -217,7 +242,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	var archive server.Archive
 	if a.writer != nil {
-		h, err := ingest.NewHistory(cfg.QuestDB.Address, cfg.QuestDB.Table)
+		h, err := ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table())
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
@@ -232,13 +257,8 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if a.config != nil {
 		sopts.Config = a.config
 	}
-	if cfg.QuestDB.Address != "" {
-		// The audit trail goes to audit_events (or <table>_audit_events, as alarms).
-		table := audit.DefaultTable
-		if cfg.QuestDB.Table != ingest.DefaultTable {
-			table = cfg.QuestDB.Table + "_" + audit.DefaultTable
-		}
-		sink, err := audit.NewQuestDBSink(cfg.QuestDB.Address, eventArchiveOptions(cfg.QuestDB, table, "audit", log, reg))
+	if q.Address != "" {
+		sink, err := audit.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(audit.DefaultTable), auditSpool), log, reg))
 		if err != nil {
 			return nil, err
 		}
@@ -246,6 +266,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			return nil, err
 		}
 		sopts.Audit = sink
+		if q.SpoolDir != "" {
+			mon.Add("audit_archive", sink.SpoolStatus)
+		}
 	}
 	a.api = server.New(a.hub, mgr, a.root, sopts)
 	if err := a.api.Listen(); err != nil {
@@ -319,50 +342,17 @@ func (a *app) addDevices(ctx context.Context) {
 // Addrs returns the bound gRPC and HTTP addresses.
 func (a *app) Addrs() (grpcAddr, httpAddr net.Addr) { return a.api.GRPCAddr(), a.api.HTTPAddr() }
 
-// archiveFilter collects the channels' archive deadbands and heartbeats; nil when
-// no channel has one.
-func archiveFilter(cfg *config.Config) *ingest.Filter {
-	specs := map[string]ingest.ChannelFilter{}
-	for i, d := range cfg.Devices {
-		for _, ch := range cfg.ResolvedChannels(i) {
-			if ch.ArchiveDeadband > 0 || ch.ArchiveHeartbeat > 0 {
-				specs[d.Name+"/"+ch.Name] = ingest.ChannelFilter{
-					Deadband: ch.ArchiveDeadband, Relative: ch.ArchiveRelative, Heartbeat: time.Duration(ch.ArchiveHeartbeat),
-				}
-			}
-		}
-	}
-	if len(specs) == 0 {
-		return nil
-	}
-	return ingest.NewFilter(specs)
-}
+// The side archives' spool directories under questdb.spool_dir.
+const (
+	eventsSpool = "events"
+	alarmsSpool = "alarms"
+	auditSpool  = "audit"
+)
 
-// addDeviceEvents archives device state changes into questdb.events_table: an
-// EventWriter (spool in spool_dir/events) and the feed from the device manager,
-// whose watch exists before any device starts.
-// eventArchiveOptions are the options of an event archive beside the samples'
-// (device events, alarm transitions): the samples' spool settings, with a
-// spool directory of its own under questdb.spool_dir.
-func eventArchiveOptions(q config.QuestDB, table, spoolSub string, log *slog.Logger, reg prometheus.Registerer) ingest.Options {
-	opts := ingest.Options{Table: table, Logger: log, Registerer: reg,
-		SpoolNoFsync: q.SpoolFsync != nil && !*q.SpoolFsync, SpoolMaxBytes: q.SpoolMaxBytes}
-	if q.SpoolDir != "" {
-		opts.SpoolDir = filepath.Join(q.SpoolDir, spoolSub)
-	}
+// withRuntime adds what an archive needs besides its configuration.
+func withRuntime(opts ingest.Options, log *slog.Logger, reg prometheus.Registerer) ingest.Options {
+	opts.Logger, opts.Registerer = log, reg
 	return opts
-}
-
-func addDeviceEvents(root *supervisor.Supervisor, mgr *devicemgr.Manager, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*ingest.EventWriter, error) {
-	q := cfg.QuestDB
-	ew, err := ingest.NewEventWriter(q.Address, eventArchiveOptions(q, q.EventsTable, "events", log, reg))
-	if err != nil {
-		return nil, fmt.Errorf("questdb.events_table: %w", err)
-	}
-	if err := root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
-		return nil, err
-	}
-	return ew, root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStates(), ew)})
 }
 
 // apiOptions translates the configuration's listen, auth, tls, http, limits

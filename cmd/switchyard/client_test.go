@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 )
@@ -57,7 +58,7 @@ func TestClientVerbs(t *testing.T) {
 	if out := ok("send", "psu-01", "set_voltage", "24"); out != "ok\n" {
 		t.Errorf("send set_voltage: %q, want ok", out)
 	}
-	eventuallyf(t, 20*time.Second, func() string { return "latest setpoint 24 V:\n" + out }, func() bool {
+	eventually.Truef(t, 20*time.Second, func() string { return "latest setpoint 24 V:\n" + out }, func() bool {
 		out = ok("latest", "psu-01", "set*")
 		v, found := latestValue(out, "psu-01", "setpoint")
 		return found && math.Abs(v-24) < 0.01
@@ -89,7 +90,7 @@ func TestClientVerbs(t *testing.T) {
 	if out := ok("restart", "devices/psu-03"); out != "restarted: devices/psu-03\n" {
 		t.Errorf("restart: %q", out)
 	}
-	eventuallyf(t, 20*time.Second, func() string { return "psu-03 restarted once and connected:\n" + out }, func() bool {
+	eventually.Truef(t, 20*time.Second, func() string { return "psu-03 restarted once and connected:\n" + out }, func() bool {
 		out = ok("tree")
 		return regexp.MustCompile(`\n    psu-03\s+worker\s+RUNNING\s+restarts 1\s+connected\n`).MatchString(out)
 	})
@@ -98,7 +99,7 @@ func TestClientVerbs(t *testing.T) {
 	}
 
 	// 24 V is above psu-01's HIHI limit of 20 V.
-	eventuallyf(t, 20*time.Second, func() string { return "the HIHI alarm:\n" + out }, func() bool {
+	eventually.Truef(t, 20*time.Second, func() string { return "the HIHI alarm:\n" + out }, func() bool {
 		out = ok("alarms")
 		return regexp.MustCompile(`(?m)^psu-01\s+voltage\s+HIHI\s+MAJOR\s+MAJOR\s+no\s+2[34](\.\d+)?\s+value .* >= HIHI 20$`).MatchString(out)
 	})
@@ -186,7 +187,7 @@ func TestClientVerbs(t *testing.T) {
 			})
 		}
 		status("backoff: ")
-		eventuallyf(t, 20*time.Second, func() string { return bad.Name() + " in backoff:\n" + out }, func() bool {
+		eventually.Truef(t, 20*time.Second, func() string { return bad.Name() + " in backoff:\n" + out }, func() bool {
 			out = ok("devices")
 			return regexp.MustCompile(`(?m)^` + bad.Name() + `\s+BACKOFF\s.*connection refused$`).MatchString(out)
 		})
@@ -291,7 +292,7 @@ func startVerb(t *testing.T, args ...string) *runningVerb {
 // after 30 s or if the verb ends.
 func (v *runningVerb) waitLines(t *testing.T, what string, cond func(lines []string) bool) {
 	t.Helper()
-	eventuallyf(t, 30*time.Second, func() string {
+	eventually.Truef(t, 30*time.Second, func() string {
 		stdout, stderr := v.output()
 		return what + "; stdout:\n" + stdout + "stderr:\n" + stderr
 	}, func() bool {

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,24 +20,28 @@ import (
 
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 )
 
 // TestKill9UnderLoad runs the switchyard binary against simulated instruments
-// and the test QuestDB with a spool, kills it with SIGKILL while it archives,
-// restarts it on the same spool and stops it cleanly: every sample that reached
-// the spool before the kill is in QuestDB exactly once, and each channel's
-// sequence numbers from the killed run have no holes.
+// and the test QuestDB with a spool, makes QuestDB unreachable (a proxy in
+// front of it) until thousands of samples wait in the spool, kills the server
+// with SIGKILL while it goes on archiving into the spool, restarts it on the same
+// spool with QuestDB back and stops it cleanly: every sample that was in the
+// spool at the kill is in QuestDB exactly once, and each channel's sequence
+// numbers from the killed run have no holes.
 func TestKill9UnderLoad(t *testing.T) {
 	qdb := ingesttest.QuestDB(t)
 	table := ingesttest.Table(t, qdb)
+	proxy := ingesttest.NewProxy(t, qdb)
 	fleet := simtest.Fleet(t, sim.FleetSpec{SCPI: 6, Lines: 2, Seed: 11, PushHz: 50})
 	dir := t.TempDir()
 	spoolDir := filepath.Join(dir, "spool")
 	cfg := demoConfig(fleet)
 	cfg.Listen.GRPC, cfg.Listen.HTTP = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.QuestDB.Address, cfg.QuestDB.Table, cfg.QuestDB.SpoolDir = qdb, table, spoolDir
+	cfg.QuestDB.Address, cfg.QuestDB.Table, cfg.QuestDB.SpoolDir = proxy.Addr(), table, spoolDir
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +55,7 @@ func TestKill9UnderLoad(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	start := func(run int) *exec.Cmd {
-		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("run%d.log", run)))
+		logf, err := os.Create(logName(dir, run))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,29 +82,32 @@ func TestKill9UnderLoad(t *testing.T) {
 	}
 	waitRows := func(what string, ok func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(120 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				dumpLogs(t, dir)
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		eventually.Truef(t, 120*time.Second, func() string { dumpLogs(t, dir); return what }, ok)
 	}
 
 	run1 := start(1)
 	waitRows("rows from the first run", func() bool { return count("") >= 1000 })
-	time.Sleep(time.Second) // archiving in full swing
+	// QuestDB goes away: the server keeps taking samples, into the spool.
+	proxy.Set(ingesttest.Unavailable)
+	metricsAddr := serverHTTPAddr(t, dir, 1)
+	const atKill = 3000
+	waitRows(fmt.Sprintf("%d samples waiting in the spool", atKill), func() bool {
+		return spoolRows(metricsAddr, table) >= atKill
+	})
 	if err := run1.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = run1.Wait()
 	killedAt := time.Now()
-	spooled, err := ingest.ReadSpool(spoolDir)
+	spooled, err := ingest.ReadSpool(spoolDir, ingest.DecodeSample)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(spooled) < atKill {
+		t.Fatalf("%d samples in the spool after the kill; the server had reported %d or more", len(spooled), atKill)
+	}
 	t.Logf("killed with %d samples in the spool not yet acknowledged", len(spooled))
+	proxy.Set(ingesttest.Up)
 	spooledMax := map[string]uint64{}
 	for _, s := range spooled {
 		spooledMax[s.Key()] = max(spooledMax[s.Key()], s.Seq)
@@ -145,17 +157,11 @@ func TestKill9UnderLoad(t *testing.T) {
 		return fmt.Sprintf("%d channels", len(rows)), true
 	}
 	var msg string
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	eventually.Truef(t, 60*time.Second, func() string { return "after kill -9 and restart: " + msg }, func() bool {
 		var ok bool
-		if msg, ok = check(); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after kill -9 and restart: %s", msg)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		msg, ok = check()
+		return ok
+	})
 	total, distinct := count(""), int64(-1)
 	if _, rows, err := ingest.Query(context.Background(), qdb,
 		`SELECT count() FROM (SELECT DISTINCT ts, device, channel, seq FROM "`+table+`")`); err == nil {
@@ -170,6 +176,43 @@ func TestKill9UnderLoad(t *testing.T) {
 func num(v any) int64 {
 	n, _ := v.(json.Number).Int64()
 	return n
+}
+
+func logName(dir string, run int) string { return filepath.Join(dir, fmt.Sprintf("run%d.log", run)) }
+
+// serverHTTPAddr waits for run's log line "switchyard serving" and returns the
+// HTTP address it names.
+func serverHTTPAddr(t *testing.T, dir string, run int) string {
+	t.Helper()
+	re := regexp.MustCompile(`switchyard serving.* http=(\S+)`)
+	return eventually.Value(t, 60*time.Second, "the server's HTTP address in its log", func() (string, bool) {
+		b, _ := os.ReadFile(logName(dir, run))
+		if m := re.FindSubmatch(b); m != nil {
+			return string(m[1]), true
+		}
+		return "", false
+	})
+}
+
+// spoolRows reads the spool depth of table's archive from the server's /metrics
+// (-1 if it cannot).
+func spoolRows(httpAddr, table string) float64 {
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	prefix := `switchyard_ingest_spool_rows{table="` + table + `"} `
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 // dumpLogs shows the end of each run's log.

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -26,7 +30,10 @@ import (
 // TestEndToEnd runs 24 simulated instruments, a real QuestDB and the whole
 // server; streams over gRPC and Connect; changes a set-point through SendCommand
 // and sees it in both streams; stops; and checks that QuestDB holds exactly the
-// samples that were published, none lost and none twice.
+// samples that were published, none lost and none twice. The samples table is
+// made beforehand without DEDUP keys, so a row sent twice would be stored twice
+// and counted: the archive's exactly-once must come from sending each row once,
+// not from QuestDB collapsing re-sends.
 func TestEndToEnd(t *testing.T) {
 	qdb := ingesttest.QuestDB(t)
 	table := ingesttest.Table(t, qdb)
@@ -35,6 +42,14 @@ func TestEndToEnd(t *testing.T) {
 		defer cancel()
 		_, _, _ = ingest.Query(ctx, qdb, `DROP TABLE IF EXISTS "`+table+`_alarm_events"`)
 	})
+	// The writer uses an existing table as it is.
+	noDedup := regexp.MustCompile(`\s*DEDUP UPSERT KEYS\([^)]*\)`).ReplaceAllString(ingest.CreateTableSQL(table), "")
+	if strings.Contains(noDedup, "DEDUP") {
+		t.Fatalf("could not take DEDUP out of %s", noDedup)
+	}
+	if _, _, err := ingest.Query(context.Background(), qdb, noDedup); err != nil {
+		t.Fatal(err)
+	}
 	fleet := simtest.Fleet(t, sim.FleetSpec{SCPI: 20, Lines: 4, Seed: 7, PushHz: 20})
 	cfg := demoConfig(fleet)
 	cfg.Listen.GRPC, cfg.Listen.HTTP = "127.0.0.1:0", "127.0.0.1:0"
@@ -140,35 +155,42 @@ func TestEndToEnd(t *testing.T) {
 	if a.writer.Written() != uint64(len(all)) {
 		t.Errorf("writer wrote %d rows, %d samples were published", a.writer.Written(), len(all))
 	}
-	ingesttest.WaitCount(t, qdb, table, "", int64(len(all)), time.Minute)
-	qctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Every acknowledged write applied, then: as many rows as samples (a re-send
+	// would add rows: no DEDUP), each (device, channel, seq) once.
+	qctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	h, err := ingest.NewHistory(qdb, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Visible(qctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ingest.CountRows(qctx, qdb, table, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	distinct, err := ingest.QueryInt(qctx, qdb, `SELECT count() FROM (SELECT DISTINCT device, channel, seq FROM "`+table+`")`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if distinct != int64(len(all)) {
-		t.Fatalf("%d distinct (device, channel, seq) in QuestDB, %d samples published", distinct, len(all))
+	if rows != int64(len(all)) || distinct != rows {
+		t.Fatalf("QuestDB holds %d rows, %d distinct (device, channel, seq); %d samples were published", rows, distinct, len(all))
 	}
-	t.Logf("published %d samples; QuestDB holds %d rows, all distinct", len(all), distinct)
+	t.Logf("published %d samples; QuestDB holds %d rows, all distinct, none sent twice", len(all), rows)
 }
 
+// waitAllConnected waits until every device of m is connected.
 func waitAllConnected(t *testing.T, m *devicemgr.Manager) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		n := 0
+	n := 0
+	eventually.Truef(t, 30*time.Second, func() string { return fmt.Sprintf("%d of %d devices connected", n, len(m.List())) }, func() bool {
+		n = 0
 		for _, d := range m.List() {
 			if d.State == devicemgr.Connected {
 				n++
 			}
 		}
-		if n == len(m.List()) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d devices connected after 30 s", n, len(m.List()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return n == len(m.List())
+	})
 }

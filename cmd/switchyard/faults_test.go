@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/supervisor"
@@ -69,7 +70,9 @@ func faultConfig(fleet *sim.Fleet, plan map[string]fault) *config.Config {
 // hang, send garbage, reply slowly or flap. Failures stay inside each device
 // process (no process in the tree restarts); every healthy device delivers as
 // many good samples as its instrument answered queries (within 1 %, counted on
-// both sides, so a loaded machine changes how many, not whether they match);
+// both sides, so a loaded machine changes how many, not whether they match) and
+// as its 10 Hz schedule asks for (every nominal slot polled or counted as an
+// overrun);
 // the faulty ones show the right state and quality; after stop no connection
 // and no goroutine is left (goleak in TestMain).
 func TestFaultInjection(t *testing.T) {
@@ -137,7 +140,7 @@ func TestFaultInjection(t *testing.T) {
 			return true
 		}
 	}
-	eventually(t, 60*time.Second, "all healthy, dropping, slow and flapping devices connected", func() bool {
+	eventually.True(t, 60*time.Second, "all healthy, dropping, slow and flapping devices connected", func() bool {
 		return connected(healthy)() && connected(drop)() && connected(slow)() && connected(flap)()
 	})
 
@@ -174,7 +177,7 @@ func TestFaultInjection(t *testing.T) {
 			}
 		}
 	}()
-	eventually(t, 120*time.Second, fmt.Sprintf("every healthy device has %d good samples", minSamples), func() bool {
+	eventually.True(t, 120*time.Second, fmt.Sprintf("every healthy device has %d good samples", minSamples), func() bool {
 		for _, in := range byFault[healthy] {
 			if good, _, _, _ := count.counts(in.Name(), telemetry.Good); good < minSamples {
 				return false
@@ -199,7 +202,7 @@ func TestFaultInjection(t *testing.T) {
 				return fmt.Sprintf("%s (%s) reports %s; now %d good, %d %s, latest %s, state %s, %d reconnections, last error %q",
 					name, f, q, good, bad, q, latest, info.State, info.Restarts, info.LastError)
 			}
-			eventuallyf(t, 30*time.Second, describe, func() bool {
+			eventually.Truef(t, 30*time.Second, describe, func() bool {
 				good, bad, latest, any := count.counts(name, q)
 				info, _ := a.devices.Get(name)
 				if f == garbage {
@@ -220,7 +223,7 @@ func TestFaultInjection(t *testing.T) {
 				info, _ := a.devices.Get(name)
 				return fmt.Sprintf("%s (%s) connected and good; now latest %s, state %s, last error %q", name, f, latest, info.State, info.LastError)
 			}
-			eventuallyf(t, 60*time.Second, describe, func() bool {
+			eventually.Truef(t, 60*time.Second, describe, func() bool {
 				_, _, latest, _ := count.counts(name, telemetry.Good)
 				info, _ := a.devices.Get(name)
 				return info.State == devicemgr.Connected && latest == telemetry.Good
@@ -287,9 +290,33 @@ func TestFaultInjection(t *testing.T) {
 		t.Errorf("%d healthy devices off by more than 1 %%:\n%v", len(short), short)
 	}
 
+	// Counted against the nominal count too: answered queries cannot tell a
+	// device that polls too seldom (its instrument answers what it is asked).
+	// Over the span of its good samples a healthy device polls once per 100 ms
+	// slot; a slot it misses is an overrun, counted (a poll late by more than
+	// a period skips its slot), so polls + overruns cover every slot, and no
+	// slot is polled twice.
+	var slow []string
+	worst := 1.0
+	for _, in := range byFault[healthy] {
+		p := count.pollsOf(in.Name())
+		info, _ := a.devices.Get(in.Name())
+		slots := int(time.Duration(p.last-p.first)/(100*time.Millisecond)) + 1
+		covered := p.n + 2*int(info.Overruns) // a poll late by 2 periods skips 2 slots
+		worst = min(worst, float64(covered)/float64(slots))
+		if float64(covered) < 0.97*float64(slots) || p.n > slots+1 {
+			slow = append(slow, fmt.Sprintf("%s: %d polls and %d overruns over %d nominal slots", in.Name(), p.n, info.Overruns, slots))
+		}
+	}
+	t.Logf("polls and overruns cover at least %.1f %% of every healthy device's nominal slots", 100*worst)
+	sort.Strings(slow)
+	if len(slow) > 0 {
+		t.Errorf("%d healthy devices did not poll at their 10 Hz:\n%v", len(slow), slow)
+	}
+
 	// Nothing left open: every instrument sees its connections closed, and the
 	// tree is stopped.
-	eventually(t, 30*time.Second, "no instrument has an open connection", func() bool {
+	eventually.True(t, 30*time.Second, "no instrument has an open connection", func() bool {
 		for _, in := range ins {
 			if in.Counters().Active != 0 {
 				return false
@@ -313,6 +340,15 @@ type sampleCounter struct {
 	good   map[string]int
 	bad    map[string]map[telemetry.Quality]int
 	latest map[string]telemetry.Quality
+	// polls is, per device, its good "voltage" samples: one per poll.
+	polls map[string]*pollSpan
+}
+
+// pollSpan is what a device's good samples of one channel say of its polling:
+// how many, and the time of the first and the last.
+type pollSpan struct {
+	n           int
+	first, last int64
 }
 
 func countSamples(hub *telemetry.Hub) *sampleCounter {
@@ -323,6 +359,7 @@ func countSamples(hub *telemetry.Hub) *sampleCounter {
 		good:   map[string]int{},
 		bad:    map[string]map[telemetry.Quality]int{},
 		latest: map[string]telemetry.Quality{},
+		polls:  map[string]*pollSpan{},
 	}
 	go c.run()
 	return c
@@ -361,6 +398,15 @@ func (c *sampleCounter) add(buf []telemetry.Sample) {
 		c.latest[s.Device] = s.Quality
 		if s.Quality == telemetry.Good {
 			c.good[s.Device]++
+			if s.Channel == "voltage" {
+				p := c.polls[s.Device]
+				if p == nil {
+					p = &pollSpan{first: s.TimeNs}
+					c.polls[s.Device] = p
+				}
+				p.n++
+				p.last = s.TimeNs
+			}
 			continue
 		}
 		if c.bad[s.Device] == nil {
@@ -377,6 +423,16 @@ func (c *sampleCounter) counts(dev string, q telemetry.Quality) (good, bad int, 
 	defer c.mu.Unlock()
 	latest, any = c.latest[dev]
 	return c.good[dev], c.bad[dev][q], latest, any
+}
+
+// pollsOf returns a device's good voltage samples and their span.
+func (c *sampleCounter) pollsOf(dev string) pollSpan {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.polls[dev]; p != nil {
+		return *p
+	}
+	return pollSpan{}
 }
 
 // badTotal returns how many bad samples of any quality a device published.

@@ -19,6 +19,7 @@ import (
 
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 )
@@ -52,18 +53,18 @@ func TestInstrumentsAsTheyReallyAre(t *testing.T) {
 	for _, in := range fleet.Instruments() {
 		name := in.Name()
 		t.Run(in.ModelName(), func(t *testing.T) {
-			eventually(t, 30*time.Second, name+" voltage GOOD near 12 V", func() bool {
+			eventually.True(t, 30*time.Second, name+" voltage GOOD near 12 V", func() bool {
 				resp, err := tel.GetLatest(ctx, &pb.GetLatestRequest{Selector: &pb.Selector{Devices: []string{name}, Channels: []string{"voltage"}}})
 				return err == nil && len(resp.Samples) == 1 && resp.Samples[0].Quality == pb.Quality_QUALITY_GOOD &&
 					math.Abs(resp.Samples[0].GetValue().GetDoubleValue()-12) < 0.5
 			})
 			// A flaky instrument may drop a command's reply: it reconnects
 			// and the command is sent again.
-			eventually(t, 30*time.Second, name+" takes set_voltage 20", func() bool {
+			eventually.True(t, 30*time.Second, name+" takes set_voltage 20", func() bool {
 				_, err := send(name, "set_voltage", "20")
 				return err == nil && in.SetPoint() == 20
 			})
-			eventually(t, 30*time.Second, name+" setpoint reads 20", func() bool {
+			eventually.True(t, 30*time.Second, name+" setpoint reads 20", func() bool {
 				resp, err := tel.GetLatest(ctx, &pb.GetLatestRequest{Selector: &pb.Selector{Devices: []string{name}, Channels: []string{"setpoint"}}})
 				return err == nil && len(resp.Samples) == 1 && resp.Samples[0].Quality == pb.Quality_QUALITY_GOOD &&
 					resp.Samples[0].GetValue().GetDoubleValue() == 20

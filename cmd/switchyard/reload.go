@@ -20,14 +20,14 @@ func (a *app) apply(_, next *config.Config, r *config.Reload) error {
 	var errs []error
 	if r.Diff.Alarms {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := a.alarms.SetRules(ctx, a.alarmRules(next), r.By)
+		err := a.alarms.SetRules(ctx, alarmRules(next), r.By)
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("alarm rules: %w", err))
 		}
 	}
-	if r.Diff.ArchiveFilter && a.writer != nil {
-		a.writer.SetFilter(archiveFilter(next))
+	if r.Diff.ArchiveFilter && a.filter != nil {
+		a.filter.SetSpecs(next.ArchiveFilterSpecs())
 	}
 	if _, err := a.devices.Apply(next.Specs()); err != nil {
 		errs = append(errs, err)
@@ -35,14 +35,10 @@ func (a *app) apply(_, next *config.Config, r *config.Reload) error {
 	return errors.Join(errs...)
 }
 
-// alarmRules are a configuration's alarm rules and the server's own (the
-// spool's fill level, with a spool).
-func (a *app) alarmRules(cfg *config.Config) []alarm.Rule {
-	rules := cfg.AlarmRules()
-	if a.spooled {
-		rules = append(rules, spoolAlarmRule())
-	}
-	return rules
+// alarmRules are a configuration's alarm rules and the server's own
+// (alarm.SystemRules: the archives' spools, the hub's back-pressure).
+func alarmRules(cfg *config.Config) []alarm.Rule {
+	return append(cfg.AlarmRules(), alarm.SystemRules()...)
 }
 
 // reloadSource is the source of reload events in the device events table.
@@ -61,8 +57,15 @@ func (a *app) recordReload(r config.Reload) {
 		}
 		detail, _ := json.Marshal(reloadDetail{Hash: r.Hash, PreviousHash: r.PreviousHash, Source: r.Source,
 			By: r.By, Trigger: string(r.Trigger), Diff: r.Diff, Errors: r.Errors, Failed: r.Failed})
-		_ = a.events.Record(ingest.Event{TimeNs: r.Time.UnixNano(), Source: reloadSource, Kind: kind,
+		// The archive's intake is bounded: a reload waits for room a while
+		// rather than go unrecorded, then says so.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := a.events.Record(ctx, ingest.Event{TimeNs: r.Time.UnixNano(), Source: reloadSource, Kind: kind,
 			Message: fmt.Sprintf("by %s (%s): %s", r.By, r.Trigger, r.Summary()), Detail: string(detail)})
+		cancel()
+		if err != nil {
+			a.log.Error("configuration reload not archived", "err", err, "hash", r.Hash)
+		}
 	}
 	if r.Applied {
 		a.root.Reconfigured(r.Summary(), &r)

@@ -12,6 +12,7 @@ import (
 
 	svv1 "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/gen/switchyard/v1/switchyardv1connect"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/supervisor"
@@ -57,12 +58,12 @@ func TestRestartProcessAPIKeepsServing(t *testing.T) {
 		if d := time.Since(start); d > 4*time.Second {
 			t.Errorf("restart %d over %s took %v", i, via, d)
 		}
-		eventually(t, 20*time.Second, "api restarted and running", func() bool {
+		eventually.True(t, 20*time.Second, "api restarted and running", func() bool {
 			n, _ := a.root.Snapshot().Find("api")
 			return n.State == supervisor.Running && n.Restarts > before
 		})
 		// Both ports answer again on the same addresses (the clients reconnect).
-		eventually(t, 20*time.Second, "both ports answer after the restart", func() bool {
+		eventually.True(t, 20*time.Second, "both ports answer after the restart", func() bool {
 			_, gerr := grpcSys.GetSupervisionTree(ctx, &svv1.GetSupervisionTreeRequest{})
 			_, cerr := connectSys.GetSupervisionTree(ctx, connect.NewRequest(&svv1.GetSupervisionTreeRequest{}))
 			return gerr == nil && cerr == nil

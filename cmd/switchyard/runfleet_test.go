@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 )
 
@@ -23,7 +24,7 @@ func TestRunFleetWithoutControl(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- runFleet(ctx, fleet, "", slog.New(slog.NewTextHandler(io.Discard, nil))) }()
 	addr := fleet.Instruments()[0].Addr()
-	eventually(t, 20*time.Second, "the instrument accepts a connection", func() bool {
+	eventually.True(t, 20*time.Second, "the instrument accepts a connection", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return false

@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	svv1 "github.com/switchyard/switchyard/gen/switchyard/v1"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/supervisor"
@@ -65,24 +66,6 @@ func serveApp(t *testing.T, a *app) func() error {
 	return stop
 }
 
-// eventually polls cond every 20 ms until it holds, failing the test after d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	eventuallyf(t, d, func() string { return what }, cond)
-}
-
-// eventuallyf is eventually with a description made when it fails.
-func eventuallyf(t *testing.T, d time.Duration, what func() string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestAppSupervisionTree: the app's tree is switchyard → {devices → one worker
 // per instrument, api}; the devices join the running device supervisor as
 // dynamic children; the API shows the same tree.
@@ -105,7 +88,7 @@ func TestAppSupervisionTree(t *testing.T) {
 	if strings.Join(ids, ",") != "telemetry,alarms,devices,api" {
 		t.Fatalf("root's children = %v, want telemetry,alarms,devices,api (no archives without QuestDB)", ids)
 	}
-	eventually(t, 10*time.Second, "the hub watchdog's status", func() bool {
+	eventually.True(t, 10*time.Second, "the hub watchdog's status", func() bool {
 		hub, _ := a.root.Snapshot().Find("telemetry")
 		return hub.State == supervisor.Running && strings.HasSuffix(hub.Status, "; all draining")
 	})
@@ -193,13 +176,13 @@ func TestDeviceReconnectRerunsInit(t *testing.T) {
 	if _, err := a.devices.Send(ctx, "psu-init", devicemgr.Command{Name: "set_voltage", Args: []string{"10"}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "set-point 10 V", func() bool { return in.SetPoint() == 10 })
+	eventually.True(t, 20*time.Second, "set-point 10 V", func() bool { return in.SetPoint() == 10 })
 
 	if n := in.Drop(); n != 1 {
 		t.Fatalf("dropped %d connections, want 1", n)
 	}
-	eventually(t, 30*time.Second, "a second connection", func() bool { return in.Counters().Accepted >= 2 })
-	eventually(t, 30*time.Second, "connected again", func() bool {
+	eventually.True(t, 30*time.Second, "a second connection", func() bool { return in.Counters().Accepted >= 2 })
+	eventually.True(t, 30*time.Second, "connected again", func() bool {
 		info, _ := a.devices.Get("psu-init")
 		return info.State == devicemgr.Connected && info.Restarts >= 1
 	})
@@ -332,7 +315,7 @@ func TestRestartFailsQueuedCommands(t *testing.T) {
 		_, err := a.devices.Send(ctx, "psu-mb", devicemgr.Command{Name: "set_never", Args: []string{"5"}})
 		errc <- err
 	}()
-	eventually(t, 20*time.Second, "set_never in progress", func() bool {
+	eventually.True(t, 20*time.Second, "set_never in progress", func() bool {
 		n, _ := a.root.Snapshot().Find("devices", "psu-mb")
 		return in.SetPoint() == 5 && strings.Contains(n.InProgress, "set_never 5")
 	})
@@ -340,7 +323,7 @@ func TestRestartFailsQueuedCommands(t *testing.T) {
 		_, err := a.devices.Send(ctx, "psu-mb", devicemgr.Command{Name: "set_voltage", Args: []string{"9"}})
 		errc <- err
 	}()
-	eventually(t, 20*time.Second, "set_voltage queued", func() bool {
+	eventually.True(t, 20*time.Second, "set_voltage queued", func() bool {
 		n, _ := a.root.Snapshot().Find("devices", "psu-mb")
 		return n.MailboxDepth == 1
 	})
@@ -377,14 +360,14 @@ func TestRestartFailsQueuedCommands(t *testing.T) {
 			t.Fatalf("command across a restart: %v, want ErrRestarted (and ErrNotConnected)", err)
 		}
 	}
-	eventually(t, 20*time.Second, "the new incarnation connected", func() bool {
+	eventually.True(t, 20*time.Second, "the new incarnation connected", func() bool {
 		n, _ := a.root.Snapshot().Find("devices", "psu-mb")
 		info, _ := a.devices.Get("psu-mb")
 		return n.Restarts == 1 && n.State == supervisor.Running && info.State == devicemgr.Connected
 	})
 	// Its first polls have run; the dropped command was not replayed.
 	before := in.Counters().Queries
-	eventually(t, 20*time.Second, "polls on the new connection", func() bool { return in.Counters().Queries >= before+4 })
+	eventually.True(t, 20*time.Second, "polls on the new connection", func() bool { return in.Counters().Queries >= before+4 })
 	if sp := in.SetPoint(); sp == 9 {
 		t.Fatalf("set-point %v: the queued command was replayed after the restart", sp)
 	}
@@ -426,7 +409,7 @@ func TestAppRootFailure(t *testing.T) {
 		t.Errorf("root failure not logged; logs:\n%s", logs.String())
 	}
 	for _, in := range fleet.Instruments() {
-		eventually(t, 30*time.Second, in.Name()+" disconnected", func() bool { return in.Counters().Active == 0 })
+		eventually.True(t, 30*time.Second, in.Name()+" disconnected", func() bool { return in.Counters().Active == 0 })
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/ingest"
+	"github.com/switchyard/switchyard/internal/eventually"
 )
 
 // Environment variables read by QuestDB.
@@ -79,21 +80,16 @@ func sanitize(s string) string {
 // count does not reach want within timeout, or goes past it.
 func WaitCount(t testing.TB, addr, table, where string, want int64, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var got int64
 	var err error
-	for {
+	eventually.Truef(t, timeout, func() string {
+		return fmt.Sprintf("table %s where %q: %d rows, want %d (last error: %v)", table, where, got, want, err)
+	}, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		got, err = ingest.CountRows(ctx, addr, table, where)
-		cancel()
-		if err == nil && got >= want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("table %s where %q: %d rows after %s, want %d (last error: %v)", table, where, got, timeout, want, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && got >= want
+	})
 	if got != want {
 		t.Fatalf("table %s where %q: %d rows, want %d", table, where, got, want)
 	}

@@ -10,18 +10,20 @@ import (
 	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
+	"github.com/switchyard/switchyard/ingest/questdb"
+	"github.com/switchyard/switchyard/internal/eventually"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
-// TestQuestDBSinkKeepsTransitionsThroughAnOutage: transitions recorded while
+// TestArchiveKeepsTransitionsThroughAnOutage: transitions recorded while
 // QuestDB answers 503 or drops connections are kept and land once it is back,
 // each exactly once; what is queued at shutdown is delivered before Serve returns.
-func TestQuestDBSinkKeepsTransitionsThroughAnOutage(t *testing.T) {
+func TestArchiveKeepsTransitionsThroughAnOutage(t *testing.T) {
 	qdb := ingesttest.QuestDB(t)
 	table := ingesttest.Table(t, qdb)
 	proxy := ingesttest.NewProxy(t, qdb)
 	failures := make(chan string, 100)
-	sink, err := alarm.NewQuestDBSink(proxy.Addr(), ingest.Options{Table: table, Logger: slog.New(failureHandler{failures}),
+	sink, err := alarm.NewArchive(questDB(t, proxy.Addr()), ingest.Options{Table: table, Logger: slog.New(failureHandler{failures}),
 		RetryBackoffMax: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +45,7 @@ func TestQuestDBSinkKeepsTransitionsThroughAnOutage(t *testing.T) {
 	record := func(v float64) {
 		now = now.Add(time.Millisecond)
 		for _, tr := range m.Sample(now, &telemetry.Sample{Value: telemetry.Float(v), TimeNs: now.UnixNano()}) {
-			sink.Record(tr)
+			sink.Record(ctx, tr)
 		}
 	}
 	record(45) // RAISED HIGH
@@ -83,11 +85,11 @@ func (h failureHandler) Handle(_ context.Context, r slog.Record) error {
 func (h failureHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h failureHandler) WithGroup(string) slog.Handler      { return h }
 
-// TestQuestDBSinkSpoolKeepsTransitionsThroughARestart: with a spool directory,
+// TestArchiveSpoolKeepsTransitionsThroughARestart: with a spool directory,
 // transitions recorded during an outage that outlasts the process are on disk;
 // the next process's sink (same directory) archives each of them exactly once,
 // with its limits, once QuestDB is back.
-func TestQuestDBSinkSpoolKeepsTransitionsThroughARestart(t *testing.T) {
+func TestArchiveSpoolKeepsTransitionsThroughARestart(t *testing.T) {
 	qdb := ingesttest.QuestDB(t)
 	table := ingesttest.Table(t, qdb)
 	proxy := ingesttest.NewProxy(t, qdb)
@@ -95,7 +97,7 @@ func TestQuestDBSinkSpoolKeepsTransitionsThroughARestart(t *testing.T) {
 	opts := ingest.Options{Table: table, SpoolDir: dir, Logger: slog.New(slog.DiscardHandler),
 		RetryBackoffMax: 200 * time.Millisecond, ShutdownTimeout: 300 * time.Millisecond}
 
-	first, err := alarm.NewQuestDBSink(proxy.Addr(), opts)
+	first, err := alarm.NewArchive(questDB(t, proxy.Addr()), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,10 +106,10 @@ func TestQuestDBSinkSpoolKeepsTransitionsThroughARestart(t *testing.T) {
 	go func() { done <- first.Serve(ctx) }()
 	m := alarm.NewMachine("psu-1", "voltage", "power", lim())
 	now := time.Now()
-	record := func(s *alarm.QuestDBSink, v float64) {
+	record := func(s *alarm.Archive, v float64) {
 		now = now.Add(time.Millisecond)
 		for _, tr := range m.Sample(now, &telemetry.Sample{Value: telemetry.Float(v), TimeNs: now.UnixNano()}) {
-			s.Record(tr)
+			s.Record(context.Background(), tr)
 		}
 	}
 	record(first, 45) // RAISED HIGH
@@ -117,8 +119,9 @@ func TestQuestDBSinkSpoolKeepsTransitionsThroughARestart(t *testing.T) {
 	record(first, 55) // RAISED HIHI
 	record(first, 20) // CLEARED
 	record(first, 0)  // RAISED LOLO
-	// The outage outlasts the process: it stops with the transitions unsent.
-	time.Sleep(500 * time.Millisecond)
+	// The outage outlasts the process: it stops with the transitions unsent,
+	// spooled (the spool holds them before any attempt to send).
+	eventually.True(t, 0, "three transitions spooled", func() bool { return first.Pending() == 3 })
 	cancel()
 	// What QuestDB has not acknowledged is in the spool, so nothing is lost.
 	if err := <-done; err != nil {
@@ -131,7 +134,7 @@ func TestQuestDBSinkSpoolKeepsTransitionsThroughARestart(t *testing.T) {
 	}
 
 	proxy.Set(ingesttest.Up)
-	second, err := alarm.NewQuestDBSink(proxy.Addr(), opts)
+	second, err := alarm.NewArchive(questDB(t, proxy.Addr()), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +148,27 @@ func TestQuestDBSinkSpoolKeepsTransitionsThroughARestart(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("second Serve = %v", err)
 	}
-	time.Sleep(time.Second) // WAL: a duplicate would be visible by now
-	ingesttest.WaitCount(t, qdb, table, "", 4, 10*time.Second)
+	// Every write QuestDB acknowledged is applied: a duplicate would be counted.
+	h, err := ingest.NewHistory(qdb, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vctx, vcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer vcancel()
+	if err := h.Visible(vctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ingest.CountRows(vctx, qdb, table, ""); err != nil || n != 4 {
+		t.Fatalf("%d rows (%v) once every write is applied, want exactly 4", n, err)
+	}
+}
+
+// questDB is the QuestDB appender for addr.
+func questDB(t testing.TB, addr string) ingest.Appender {
+	t.Helper()
+	app, err := questdb.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
 }

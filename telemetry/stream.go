@@ -1,0 +1,443 @@
+package telemetry
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/switchyard/switchyard/backoff"
+)
+
+// Clock is the time a Stream keeps: Now dates samples for the filter and
+// responses for heartbeats; After waits for the batch window, held samples
+// falling due and heartbeats. The zero StreamOptions use the system clock (a
+// synctest bubble fakes it).
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+// Archive is what a Stream replays from (StreamOptions.Since).
+type Archive interface {
+	// Settle returns once every sample published before the call is queryable.
+	Settle(ctx context.Context) error
+	// Since returns up to limit archived samples of every channel at or after
+	// fromNs, in time order (QuestDB's microsecond precision). An error that
+	// may pass (backoff.IsRecoverable) is retried with a backoff; any other
+	// ends the stream.
+	Since(ctx context.Context, fromNs int64, limit int) ([]Sample, error)
+}
+
+// StateFeed is where a Stream takes device states from, to interleave them
+// with the samples (StreamOptions.States). D is the caller's device state type.
+type StateFeed[D any] struct {
+	// Watch hands out state changes (the latest per device); the Stream
+	// closes it when it ends.
+	Watch interface {
+		Ready() <-chan struct{}
+		Take() []D
+		Close()
+	}
+	// Current returns every device's state now, sent once at the start.
+	Current func() []D
+	// Name is the device a state belongs to.
+	Name func(*D) string
+	// Match selects the devices the stream wants; nil selects all.
+	Match func(name string) bool
+}
+
+// Stream defaults and bounds.
+const (
+	DefaultBatchWindow   = 50 * time.Millisecond
+	DefaultMaxBatch      = 1000
+	DefaultStreamBytes   = 8 << 20
+	defaultStreamSamples = 8192
+	replayPage           = 10000
+)
+
+// StreamOptions configures a Stream. The zero value streams every sample in
+// batches of DefaultMaxBatch or DefaultBatchWindow.
+type StreamOptions[D any] struct {
+	// Name and Peer identify the subscriber in the hub (metrics, watchdog).
+	// Default Name "api" ("api-since" with Since).
+	Name, Peer string
+	// Match selects samples; nil selects all.
+	Match func(*Sample) bool
+	// Window is how long a batch collects samples after its first one;
+	// MaxBatch sends a batch at once when it holds that many.
+	Window   time.Duration
+	MaxBatch int
+	// Filter is the subscriber's deadband and rate cap per channel.
+	Filter FilterOptions
+	// Initial sends the latest value of every selected channel first (one
+	// batch marked Initial, possibly empty).
+	Initial bool
+	// Heartbeat sends an empty batch marked Heartbeat when nothing was sent
+	// for this long and nothing waits. Zero: none.
+	Heartbeat time.Duration
+	// States, if Watch is set, interleaves device states with the samples:
+	// the current ones after the initial values, then each change after the
+	// samples published before it.
+	States StateFeed[D]
+	// Since, with Archive, replays the archive from this time (ns) before the
+	// live samples, with no gap and no repeat at the join; the replay stands in
+	// for the initial values.
+	Since   int64
+	Archive Archive
+	// Capacity bounds the subscription's queue in samples (default 8192) and
+	// MaxBytes in bytes (default DefaultStreamBytes). A live stream squashes
+	// to the latest per channel past them; a replaying one drops the oldest,
+	// counted.
+	Capacity int
+	MaxBytes int64
+	// StallAfter ends the stream with ErrStalled when its queue stays full
+	// and unread this long (a client that stopped reading). Default 0: never.
+	StallAfter time.Duration
+	// Clock is the stream's time. Default the system clock.
+	Clock Clock
+}
+
+// Batch is one response of a Stream: samples (initial values, replayed or
+// live), device states, or a heartbeat; with the subscription's loss counters
+// as of now.
+type Batch[D any] struct {
+	Samples   []Sample
+	Initial   bool
+	Heartbeat bool
+	States    []D
+	// Dropped and Squashed are the subscription's counters (see Subscription).
+	Dropped, Squashed uint64
+}
+
+// Stream is one subscriber's view of the hub: batching window, maximum batch,
+// heartbeats, the deadband and rate cap (with the due times of held samples),
+// device states interleaved in order, and the replay of the archive joined to
+// the live samples. It is the whole of a Subscribe call but the encoding: the
+// API layer only translates what Next returns. A Stream is owned by one
+// goroutine; Close it when done.
+type Stream[D any] struct {
+	opts   StreamOptions[D]
+	hub    *Hub
+	sub    *Subscription
+	filter *Filter
+	clock  Clock
+
+	started bool
+	ready   []Batch[D] // made, not yet returned from head on
+	head    int
+	raw     []Sample  // drained from the hub
+	buf     []Sample  // filtered, waiting for the window
+	spare   []Sample  // the buffer of the batches made before (see flush)
+	window  time.Time // when the batch being built goes; zero if none is
+	sentAt  time.Time // when the last batch went, for heartbeats
+	// replayed holds, per channel key, the µs timestamp of the newest sample
+	// the replay sent; live samples not newer are skipped. A channel leaves
+	// the map with its first newer sample.
+	replayed map[string]int64
+}
+
+// NewStream subscribes to hub at once, so that everything published from now
+// on reaches the stream (the API layer then tells the client the stream is
+// established). Next makes the batches.
+func NewStream[D any](hub *Hub, opts StreamOptions[D]) *Stream[D] {
+	if opts.Window <= 0 {
+		opts.Window = DefaultBatchWindow
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.Capacity <= 0 {
+		opts.Capacity = defaultStreamSamples
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultStreamBytes
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = newTimerClock()
+	}
+	so := SubscribeOptions{Name: "api", Peer: opts.Peer, Capacity: opts.Capacity, MaxBytes: opts.MaxBytes,
+		Policy: Squash, Match: opts.Match, StallAfter: opts.StallAfter, Now: clock.Now}
+	if opts.Since != 0 {
+		// A replaying stream promises every seq: it drops (counted) rather
+		// than squashes if it falls behind while the archive is read.
+		so.Name, so.Policy = "api-since", DropOldest
+	}
+	if opts.Name != "" {
+		so.Name = opts.Name
+	}
+	return &Stream[D]{opts: opts, hub: hub, sub: hub.Subscribe(so), filter: NewFilter(opts.Filter), clock: clock}
+}
+
+// Close ends the stream's subscription and state watch. It is idempotent.
+func (st *Stream[D]) Close() {
+	st.sub.Close()
+	if st.opts.States.Watch != nil {
+		st.opts.States.Watch.Close()
+	}
+}
+
+// Next returns the stream's next batch, waiting for it until ctx ends
+// (context.Cause(ctx)). The first batches are the replay (with Since), the
+// initial values and the current device states; then live batches, device
+// state changes and heartbeats. It returns ErrStalled once the subscription
+// was ended for not being read, and the archive's error when a replay fails
+// for good. The batch's slices are valid until the next call to Next.
+func (st *Stream[D]) Next(ctx context.Context) (Batch[D], error) {
+	if !st.started {
+		st.started = true
+		if err := st.start(ctx); err != nil {
+			return Batch[D]{}, err
+		}
+	}
+	for st.head == len(st.ready) {
+		st.ready, st.head = st.ready[:0], 0
+		if err := st.wait(ctx); err != nil {
+			return Batch[D]{}, err
+		}
+	}
+	b := st.ready[st.head]
+	st.ready[st.head] = Batch[D]{}
+	st.head++
+	b.Dropped, b.Squashed = st.sub.Dropped(), st.sub.Squashed()
+	st.sentAt = st.clock.Now()
+	return b, nil
+}
+
+// start makes the first batches: the replay (which stands in for the initial
+// values) or the initial values, then the current device states.
+func (st *Stream[D]) start(ctx context.Context) error {
+	now := st.clock.Now()
+	switch {
+	case st.opts.Since != 0 && st.opts.Archive != nil:
+		if err := st.replay(ctx); err != nil {
+			return err
+		}
+	case st.opts.Initial:
+		latest := st.hub.Latest(st.opts.Match)
+		slices.SortFunc(latest, func(a, b Sample) int {
+			return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Channel, b.Channel))
+		})
+		for i := range latest {
+			st.filter.Offer(now, &latest[i], nil) // the deadband starts from what the client saw
+		}
+		st.ready = append(st.ready, Batch[D]{Samples: latest, Initial: true})
+	}
+	if f := &st.opts.States; f.Watch != nil && f.Current != nil {
+		cur := f.Current()
+		slices.SortFunc(cur, func(a, b D) int { return cmp.Compare(f.Name(&a), f.Name(&b)) })
+		st.addStates(cur)
+	}
+	st.sentAt = now
+	return nil
+}
+
+// addStates queues a batch of the states the stream selects, if any.
+func (st *Stream[D]) addStates(states []D) {
+	f := &st.opts.States
+	var keep []D
+	for i := range states {
+		if f.Match == nil || f.Match(f.Name(&states[i])) {
+			keep = append(keep, states[i])
+		}
+	}
+	if len(keep) > 0 {
+		st.ready = append(st.ready, Batch[D]{States: keep})
+	}
+}
+
+// wait waits for the next event and turns it into batches (in st.ready).
+func (st *Stream[D]) wait(ctx context.Context) error {
+	if err := st.sub.Err(); errors.Is(err, ErrStalled) {
+		return ErrStalled
+	}
+	var states <-chan struct{}
+	if st.opts.States.Watch != nil {
+		states = st.opts.States.Watch.Ready()
+	}
+	// One timer for the earliest of: the window, a held sample falling due, a
+	// heartbeat.
+	now := st.clock.Now()
+	var deadline time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (deadline.IsZero() || t.Before(deadline)) {
+			deadline = t
+		}
+	}
+	earliest(st.window)
+	if due, ok := st.filter.NextDue(); ok {
+		earliest(due)
+	}
+	if st.opts.Heartbeat > 0 && len(st.buf) == 0 {
+		earliest(st.sentAt.Add(st.opts.Heartbeat))
+	}
+	var timer <-chan time.Time
+	if !deadline.IsZero() {
+		timer = st.clock.After(max(0, deadline.Sub(now)))
+	}
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-st.sub.Ready():
+		st.take(st.opts.MaxBatch)
+	case <-states:
+		// Samples published before the change go first, so the client sees
+		// them in order: take everything queued, not only what a wake-up
+		// announced.
+		st.take(0)
+		st.flush()
+		st.addStates(st.opts.States.Watch.Take())
+		return nil
+	case <-timer:
+		now = st.clock.Now()
+		st.buf = st.filter.Due(now, st.buf)
+		if !st.window.IsZero() && !now.Before(st.window) {
+			st.flush()
+		} else if st.opts.Heartbeat > 0 && len(st.buf) == 0 && now.Sub(st.sentAt) >= st.opts.Heartbeat {
+			st.ready = append(st.ready, Batch[D]{Heartbeat: true})
+		}
+	}
+	if len(st.buf) >= st.opts.MaxBatch {
+		st.flush()
+	}
+	if len(st.buf) > 0 && st.window.IsZero() {
+		st.window = st.clock.Now().Add(st.opts.Window)
+	}
+	return nil
+}
+
+// flush turns the samples waiting into batches of at most MaxBatch and ends
+// the window. The batches share the buffer; it becomes the spare, and the
+// spare the buffer: a flush only happens once every batch of the one before was
+// returned, and a returned batch need only be valid until the next Next.
+func (st *Stream[D]) flush() {
+	for i := 0; i < len(st.buf); i += st.opts.MaxBatch {
+		st.ready = append(st.ready, Batch[D]{Samples: st.buf[i:min(i+st.opts.MaxBatch, len(st.buf)):min(i+st.opts.MaxBatch, len(st.buf))]})
+	}
+	clear(st.spare) // let go of the strings of the batches before
+	st.buf, st.spare = st.spare[:0], st.buf
+	st.window = time.Time{}
+}
+
+// take moves up to max queued samples (all when max <= 0) through the filter
+// into the batch being built.
+func (st *Stream[D]) take(max int) {
+	st.raw = st.sub.Drain(st.raw[:0], max)
+	now := st.clock.Now()
+	for i := range st.raw {
+		if st.replayed != nil && st.alreadyReplayed(&st.raw[i]) {
+			continue
+		}
+		st.buf = st.filter.Offer(now, &st.raw[i], st.buf)
+	}
+	clear(st.raw)
+}
+
+// replay queues the archive from Since, in batches of MaxBatch:
+//
+//  1. The stream's hub subscription already exists, so every sample published
+//     from then on is queued for it (DropOldest, counted in Dropped as usual).
+//  2. replay waits until every sample published before that is archived and
+//     visible to queries (Archive.Settle; through outages).
+//  3. It queues the archive from Since in time order and remembers, per
+//     channel, the newest timestamp it queued.
+//  4. The live samples of a channel that are not newer than that are skipped
+//     (the replay may have read them too).
+//
+// Timestamps are compared at the archive's microsecond precision; within a
+// channel they increase, so (device, channel, seq) never repeats in the stream.
+func (st *Stream[D]) replay(ctx context.Context) error {
+	if err := st.opts.Archive.Settle(ctx); err != nil {
+		return err
+	}
+	newest := map[string]int64{} // channel key -> µs timestamp of the newest replayed sample
+	from := st.opts.Since
+	batch := make([]Sample, 0, st.opts.MaxBatch)
+	for {
+		page, err := st.replayPage(ctx, from)
+		if err != nil {
+			return err
+		}
+		pageMax := from / 1000
+		for _, smp := range page {
+			pageMax = max(pageMax, smp.TimeNs/1000)
+			if st.opts.Match != nil && !st.opts.Match(&smp) {
+				continue
+			}
+			key := smp.Key()
+			if us, ok := newest[key]; ok && smp.TimeNs/1000 <= us {
+				continue // read again at a page boundary
+			}
+			newest[key] = smp.TimeNs / 1000
+			batch = append(batch, smp)
+			if len(batch) == st.opts.MaxBatch {
+				st.ready = append(st.ready, Batch[D]{Samples: batch})
+				batch = make([]Sample, 0, st.opts.MaxBatch)
+			}
+		}
+		if len(page) < replayPage {
+			break
+		}
+		if next := pageMax * 1000; next > from {
+			from = next
+		} else {
+			from += 1000 // a full page of one microsecond: move on
+		}
+	}
+	if len(batch) > 0 {
+		st.ready = append(st.ready, Batch[D]{Samples: batch})
+	}
+	if len(newest) > 0 {
+		st.replayed = newest
+	}
+	return nil
+}
+
+// replayPage reads one page of the archive, retrying with backoff while the
+// failure is one that passes (the archive down or restarting: the error says
+// so, see backoff.IsRecoverable); any other error ends the replay.
+func (st *Stream[D]) replayPage(ctx context.Context, fromNs int64) (page []Sample, err error) {
+	b := &backoff.Backoff{Policy: backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second}, Clock: st.clock}
+	err = backoff.Retry(ctx, b, func() error {
+		page, err = st.opts.Archive.Since(ctx, fromNs, replayPage)
+		return err
+	}, nil)
+	return page, err
+}
+
+// alreadyReplayed reports whether the replay sent this live sample's channel a
+// sample at least as new (the archive keeps microseconds).
+func (st *Stream[D]) alreadyReplayed(smp *Sample) bool {
+	key := smp.Key()
+	us, ok := st.replayed[key]
+	if !ok {
+		return false
+	}
+	if smp.TimeNs/1000 <= us {
+		return true
+	}
+	delete(st.replayed, key)
+	if len(st.replayed) == 0 {
+		st.replayed = nil
+	}
+	return false
+}
+
+// timerClock is the system clock with one reusable timer: Go's timers drop a
+// stale tick on Reset, so each After is a fresh wait.
+type timerClock struct{ t *time.Timer }
+
+func newTimerClock() *timerClock {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &timerClock{t: t}
+}
+
+func (c *timerClock) Now() time.Time { return time.Now() }
+
+func (c *timerClock) After(d time.Duration) <-chan time.Time {
+	c.t.Reset(d)
+	return c.t.C
+}

@@ -1,0 +1,285 @@
+package telemetry_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/switchyard/switchyard/backoff"
+	"github.com/switchyard/switchyard/telemetry"
+)
+
+// state is a test device state.
+type state struct{ name, state string }
+
+// states is a device state watch the test drives.
+type states struct {
+	ready   chan struct{}
+	pending []state
+	closed  bool
+}
+
+func newStates() *states { return &states{ready: make(chan struct{}, 1)} }
+
+func (s *states) Ready() <-chan struct{} { return s.ready }
+func (s *states) Take() []state {
+	out := s.pending
+	s.pending = nil
+	return out
+}
+func (s *states) Close() { s.closed = true }
+func (s *states) publish(st state) {
+	s.pending = append(s.pending, st)
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// next returns the stream's next batch and how long it took, in the bubble's time.
+func next(t *testing.T, st *telemetry.Stream[state]) (telemetry.Batch[state], time.Duration) {
+	t.Helper()
+	start := time.Now()
+	b, err := st.Next(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, time.Since(start)
+}
+
+func show(b telemetry.Batch[state]) string {
+	var parts []string
+	if b.Initial {
+		parts = append(parts, "initial")
+	}
+	if b.Heartbeat {
+		parts = append(parts, "heartbeat")
+	}
+	for _, s := range b.Samples {
+		parts = append(parts, fmt.Sprintf("%s/%s#%d", s.Device, s.Channel, s.Seq))
+	}
+	for _, s := range b.States {
+		parts = append(parts, s.name+"="+s.state)
+	}
+	return strings.Join(parts, " ")
+}
+
+func smp(dev, ch string, seq uint64, v float64) telemetry.Sample {
+	return telemetry.Sample{Device: dev, Channel: ch, Seq: seq, TimeNs: time.Now().UnixNano(), Value: telemetry.Float(v)}
+}
+
+func TestStreamBatching(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := telemetry.NewHub(nil)
+		st := telemetry.NewStream(hub, telemetry.StreamOptions[state]{Window: 100 * time.Millisecond, MaxBatch: 100})
+		defer st.Close()
+		// A few samples: one batch when the window after the first has passed.
+		go func() {
+			hub.Publish(smp("a", "v", 1, 0))
+			time.Sleep(30 * time.Millisecond)
+			hub.Publish(smp("a", "v", 2, 0), smp("b", "v", 1, 0))
+		}()
+		b, took := next(t, st)
+		if show(b) != "a/v#1 a/v#2 b/v#1" || took != 100*time.Millisecond {
+			t.Fatalf("first batch %q after %v, want a/v#1 a/v#2 b/v#1 after the 100ms window", show(b), took)
+		}
+		// A burst larger than MaxBatch: full batches at once, the rest after the window.
+		burst := make([]telemetry.Sample, 250)
+		for i := range burst {
+			burst[i] = smp("c", "v", uint64(i+1), 0)
+		}
+		hub.Publish(burst...)
+		for _, want := range []struct {
+			n    int
+			took time.Duration
+		}{{100, 0}, {100, 0}, {50, 100 * time.Millisecond}} {
+			b, took := next(t, st)
+			if len(b.Samples) != want.n || took != want.took {
+				t.Fatalf("burst: batch of %d after %v, want %d after %v", len(b.Samples), took, want.n, want.took)
+			}
+		}
+	})
+}
+
+func TestStreamHeartbeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := telemetry.NewHub(nil)
+		st := telemetry.NewStream(hub, telemetry.StreamOptions[state]{Heartbeat: time.Second, Window: 50 * time.Millisecond})
+		defer st.Close()
+		b, took := next(t, st)
+		if !b.Heartbeat || len(b.Samples) != 0 || took != time.Second {
+			t.Fatalf("idle stream: %q after %v, want a heartbeat after 1s", show(b), took)
+		}
+		// Something sent resets the heartbeat's clock.
+		go func() {
+			time.Sleep(400 * time.Millisecond)
+			hub.Publish(smp("a", "v", 1, 0))
+		}()
+		b, took = next(t, st)
+		if show(b) != "a/v#1" || took != 450*time.Millisecond {
+			t.Fatalf("%q after %v, want the sample after 400+50ms", show(b), took)
+		}
+		b, took = next(t, st)
+		if !b.Heartbeat || took != time.Second {
+			t.Fatalf("%q after %v, want a heartbeat 1s after the last batch", show(b), took)
+		}
+	})
+}
+
+// TestStreamFilters: the deadband drops small changes; the rate cap holds a
+// sample that comes too soon and delivers the latest one when the channel's
+// interval has passed (its due time), so the channel ends on its latest value.
+func TestStreamFilters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := telemetry.NewHub(nil)
+		st := telemetry.NewStream(hub, telemetry.StreamOptions[state]{
+			Window: 10 * time.Millisecond, Filter: telemetry.FilterOptions{DeadbandAbs: 1, MaxRate: 5},
+		})
+		defer st.Close()
+		hub.Publish(smp("m", "v", 1, 0), smp("m", "v", 2, 0.5), smp("m", "v", 3, 5), smp("m", "v", 4, 7), smp("m", "v", 5, 7.5))
+		b, took := next(t, st)
+		if show(b) != "m/v#1" || took != 10*time.Millisecond {
+			t.Fatalf("%q after %v, want m/v#1 after the window", show(b), took)
+		}
+		// #2 is within the deadband; #3 passed it but came too soon: held, and
+		// replaced by #4 and #5 (a held sample is replaced by any later one), due
+		// 200ms after #1 was taken.
+		b, took = next(t, st)
+		if show(b) != "m/v#5" || took != 200*time.Millisecond {
+			t.Fatalf("%q after %v, want the latest held sample m/v#5 when due: 200ms after the first, less the window already passed, plus a window", show(b), took)
+		}
+	})
+}
+
+// TestStreamInterleavesStates: initial values, then the current device states,
+// then live; a state change comes after every sample published before it,
+// without waiting for the window.
+func TestStreamInterleavesStates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := telemetry.NewHub(nil)
+		hub.Publish(smp("psu2", "v", 3, 0), smp("psu1", "v", 7, 0), smp("env1", "p", 1, 0))
+		watch := newStates()
+		st := telemetry.NewStream(hub, telemetry.StreamOptions[state]{
+			Match:   func(s *telemetry.Sample) bool { return strings.HasPrefix(s.Device, "psu") },
+			Initial: true, Window: time.Second,
+			States: telemetry.StateFeed[state]{
+				Watch:   watch,
+				Current: func() []state { return []state{{"psu2", "connected"}, {"env1", "connected"}, {"psu1", "connected"}} },
+				Name:    func(s *state) string { return s.name },
+				Match:   func(name string) bool { return strings.HasPrefix(name, "psu") },
+			},
+		})
+		for _, want := range []string{"initial psu1/v#7 psu2/v#3", "psu1=connected psu2=connected"} {
+			if b, took := next(t, st); show(b) != want || took != 0 {
+				t.Fatalf("%q after %v, want %q at once", show(b), took, want)
+			}
+		}
+		hub.Publish(smp("psu1", "v", 8, 0))
+		watch.publish(state{"psu1", "backoff"})
+		watch.publish(state{"env1", "backoff"})
+		for _, want := range []string{"psu1/v#8", "psu1=backoff"} {
+			if b, took := next(t, st); show(b) != want || took != 0 {
+				t.Fatalf("%q after %v, want %q at once", show(b), took, want)
+			}
+		}
+		st.Close()
+		if !watch.closed {
+			t.Fatal("Close left the state watch open")
+		}
+	})
+}
+
+// archive is a fake Archive of samples in time order.
+type archive struct {
+	samples  []telemetry.Sample
+	settled  bool
+	failures []error // returned by the next calls of Since, in order
+	calls    int
+}
+
+func (a *archive) Settle(context.Context) error { a.settled = true; return nil }
+func (a *archive) Since(_ context.Context, from int64, limit int) ([]telemetry.Sample, error) {
+	a.calls++
+	if len(a.failures) > 0 {
+		err := a.failures[0]
+		a.failures = a.failures[1:]
+		return nil, err
+	}
+	var out []telemetry.Sample
+	for _, s := range a.samples {
+		if s.TimeNs/1000 >= from/1000 && len(out) < limit {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// TestStreamReplayJoin: a stream with Since sends the archive, then goes live
+// with no gap and no repeat: live samples the archive already held are
+// skipped, per channel, at microsecond precision. A failure that passes is
+// retried with a backoff; any other ends the stream.
+func TestStreamReplayJoin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := time.Now().UnixNano()
+		at := func(s telemetry.Sample, us int64) telemetry.Sample { s.TimeNs = base + us*1000; return s }
+		arch := &archive{
+			samples: []telemetry.Sample{
+				at(smp("a", "v", 1, 0), 1), at(smp("b", "v", 1, 0), 2), at(smp("a", "v", 2, 0), 3), at(smp("a", "v", 3, 0), 4),
+			},
+			failures: []error{backoff.Recoverable(errors.New("connection refused")), backoff.Recoverable(errors.New("503"))},
+		}
+		hub := telemetry.NewHub(nil)
+		st := telemetry.NewStream(hub, telemetry.StreamOptions[state]{Since: base, Archive: arch, Initial: true, MaxBatch: 2, Window: time.Millisecond})
+		defer st.Close()
+		// Published after the subscription, before the replay read the archive:
+		// a/v#3 is in both (skipped live), b/v#2 and a/v#4 only live.
+		hub.Publish(at(smp("a", "v", 3, 0), 4), at(smp("b", "v", 2, 0), 5), at(smp("a", "v", 4, 0), 6))
+		b, took := next(t, st)
+		if show(b) != "a/v#1 b/v#1" || !arch.settled || arch.calls != 3 || took < 240*time.Millisecond || took > 300*time.Millisecond {
+			t.Fatalf("first replay batch %q after %v (%d reads, settled %v); want a/v#1 b/v#1 after two retries (100+200ms, jittered)",
+				show(b), took, arch.calls, arch.settled)
+		}
+		var got []string
+		for len(got) < 2 {
+			b, _ := next(t, st)
+			if b.Initial {
+				t.Fatal("a replaying stream sent initial values: the replay stands in for them")
+			}
+			got = append(got, show(b))
+		}
+		if want := "a/v#2 a/v#3|b/v#2 a/v#4"; strings.Join(got[:2], "|") != want {
+			t.Fatalf("after the first batch: %q, want %q (a/v#3 once)", got, want)
+		}
+
+		// A permanent failure ends the stream at once.
+		bad := errors.New("table does not exist in this form")
+		st2 := telemetry.NewStream(hub, telemetry.StreamOptions[state]{Since: base, Archive: &archive{failures: []error{bad}}})
+		defer st2.Close()
+		if _, err := st2.Next(t.Context()); !errors.Is(err, bad) {
+			t.Fatalf("replay with a permanent failure: %v, want it", err)
+		}
+	})
+}
+
+// TestStreamStall: a stream nobody reads, whose queue stays full for
+// StallAfter, ends with ErrStalled and leaves the hub; its limits bound the
+// queue in bytes meanwhile.
+func TestStreamStall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := telemetry.NewHub(nil)
+		one := telemetry.SampleSize(&telemetry.Sample{Device: "d", Channel: "c000"})
+		st := telemetry.NewStream(hub, telemetry.StreamOptions[state]{MaxBytes: 100 * one, StallAfter: time.Minute})
+		defer st.Close()
+		for i := range 200 { // 200 channels, one sample a second: full from 100 s on
+			hub.Publish(telemetry.Sample{Device: "d", Channel: fmt.Sprintf("c%03d", i), Seq: 1})
+			time.Sleep(time.Second)
+		}
+		if _, err := st.Next(t.Context()); !errors.Is(err, telemetry.ErrStalled) {
+			t.Fatalf("Next after the queue stayed full and unread for 100 s (StallAfter 60 s) = %v, want ErrStalled", err)
+		}
+	})
+}
