@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from switchyard import Client, ConfigInvalid, DeviceRemoved
+from switchyard import ConfigInvalid, DeviceRemoved
 
 from conftest import Demo, wait_for
 
@@ -57,9 +57,9 @@ def _add_instrument(demo, name):
         return json.load(resp)["address"]
 
 
-def test_reload_adds_and_removes_devices_under_open_streams(reloading_demo):
+def test_reload_adds_and_removes_devices_under_open_streams(reloading_demo, make_client):
     demo = reloading_demo
-    c = Client(demo.grpc_addr)
+    c = make_client(demo.grpc_addr)
     seen, samples, lock = [], [], threading.Lock()
     watch = c.watch_devices()
     sub = c.subscribe("*", "voltage")
@@ -140,7 +140,6 @@ def test_reload_adds_and_removes_devices_under_open_streams(reloading_demo):
         sub.cancel()
         for t in threads:
             t.join(30)
-        c.close()
 
 
 def _slow(demo, name):
