@@ -344,14 +344,19 @@ func (e *Engine) emit(ts []Transition) {
 		e.watchMu.Unlock()
 	}
 	if len(ts) > 0 {
-		n := 0
-		for _, m := range e.machines {
-			if m != nil && m.a.Active() {
-				n++
-			}
-		}
-		e.active.Set(float64(n))
+		e.countActive()
 	}
+}
+
+// countActive updates the gauge of active alarms.
+func (e *Engine) countActive() {
+	n := 0
+	for _, m := range e.machines {
+		if m != nil && m.a.Active() {
+			n++
+		}
+	}
+	e.active.Set(float64(n))
 }
 
 // Watch returns a new watch of the transitions match selects (all when nil).

@@ -72,6 +72,9 @@ type Info struct {
 	// configuration (State Stopped, LastError the reason): no change of it
 	// follows.
 	Removed bool
+	// Node is, in a cluster, the node that owns the device; the device
+	// manager leaves it empty (the cluster wiring fills it in).
+	Node string
 }
 
 // Summary describes the connection in one line: the state in lower case, in

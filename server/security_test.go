@@ -338,6 +338,7 @@ func matrixCalls() map[string]matrixCall {
 		pb.SystemService_WatchAudit_FullMethodName:                       {req: &pb.WatchAuditRequest{}, stream: true, trigger: audited},
 		pb.SystemService_ReloadConfig_FullMethodName:                     {req: &pb.ReloadConfigRequest{DryRun: true}},
 		pb.SystemService_GetConfig_FullMethodName:                        {req: &pb.GetConfigRequest{}},
+		pb.SystemService_GetClusterView_FullMethodName:                   {req: &pb.GetClusterViewRequest{}},
 		"/grpc.health.v1.Health/Check":                                   {req: healthCheck()},
 		"/grpc.health.v1.Health/Watch":                                   {req: healthCheck(), stream: true},
 		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {},

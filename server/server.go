@@ -60,6 +60,9 @@ type Options struct {
 	// Archive answers HistoryService and Subscribe with since_ns. Default nil:
 	// those answer Unavailable.
 	Archive Archive
+	// Cluster answers GetClusterView. Default nil: a single node, which answers
+	// NOT_SUPPORTED.
+	Cluster Cluster
 
 	// Auth turns authentication on (see Auth). Zero: every caller is
 	// "anonymous" with role admin, which Listen allows on loopback only.
@@ -217,7 +220,8 @@ func (s *Server) newRun() *run {
 func (s *Server) rpcs(r *run) []rpc {
 	dev := &deviceService{devices: s.devices, tree: s.tree, life: r.life, metrics: s.metrics}
 	tel := &telemetryService{hub: s.hub, devices: s.devices, life: r.life, metrics: s.metrics, archive: s.opts.Archive, limits: s.opts.Limits}
-	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s, audit: s.gate.audit, authOn: s.gate.authOn, config: s.opts.Config}
+	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s, audit: s.gate.audit, authOn: s.gate.authOn,
+		cluster: s.opts.Cluster, config: s.opts.Config}
 	hist := &historyService{archive: s.opts.Archive}
 	out := []rpc{
 		unary(pb.DeviceService_ListDevices_FullMethodName, dev.listDevices),
@@ -234,6 +238,7 @@ func (s *Server) rpcs(r *run) []rpc {
 		serverStream(pb.SystemService_WatchAudit_FullMethodName, sys.watchAudit),
 		unary(pb.SystemService_ReloadConfig_FullMethodName, sys.reloadConfig),
 		unary(pb.SystemService_GetConfig_FullMethodName, sys.getConfig),
+		unary(pb.SystemService_GetClusterView_FullMethodName, sys.getClusterView),
 		unary(pb.HistoryService_QueryHistory_FullMethodName, hist.queryHistory),
 		unary(healthpb.Health_Check_FullMethodName, r.health.check),
 		serverStream(healthpb.Health_Watch_FullMethodName, r.health.watch),

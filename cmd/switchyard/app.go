@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard/switchyard/audit"
 	"github.com/switchyard/switchyard/auth"
 	dashboard "github.com/switchyard/switchyard/clients/web"
+	"github.com/switchyard/switchyard/cluster"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
@@ -78,6 +79,7 @@ import (
 // writer drains everything that was published and flushes it to QuestDB.
 type app struct {
 	hub     *telemetry.Hub
+	cluster *clusterSide // nil on a single node
 	devices *devicemgr.Manager
 	writer  *ingest.SampleWriter // nil without archiving
 	filter  *ingest.Filter       // the sample archive's filter; nil without archiving
@@ -86,7 +88,7 @@ type app struct {
 	api     *server.Server
 	root    *supervisor.Supervisor
 	devSup  *supervisor.Supervisor // the dynamic device supervisor
-	config  *config.Reloader       // nil without a configuration file
+	config  *config.Reloader       // nil without a configuration file, and in a cluster
 	log     *slog.Logger
 }
 
@@ -99,6 +101,8 @@ type appOptions struct {
 	// Appender is the archives' database when questdb.address is set. Default
 	// QuestDB at that address (tests put an ingesttest.FakeDB here).
 	Appender ingest.Appender
+	// Node names this node in a cluster (overrides cluster.node).
+	Node string
 	// ConfigPath is the configuration file the server reloads (SIGHUP,
 	// ReloadConfig, watch: true); empty: no reloads (the generated demo).
 	ConfigPath string
@@ -122,6 +126,19 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	a.devices = mgr
+	if cfg.Cluster != nil {
+		if a.cluster, err = newClusterSide(context.Background(), cfg, opts.Node, mgr, log); err != nil {
+			return nil, err
+		}
+		log = a.cluster.log
+		a.log = log
+	}
+	ok := false
+	defer func() {
+		if !ok && a.cluster != nil {
+			a.cluster.nc.Close()
+		}
+	}()
 	a.root = supervisor.New("switchyard", supervisor.Options{
 		Strategy: supervisor.OneForOne, MaxRestarts: 5, MaxTime: 30 * time.Second, Logger: log,
 	})
@@ -135,6 +152,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 
+	// In a cluster the archive takes what the cluster's archiver gives it (each
+	// sample of every node once), not this node's hub.
+	archiveHub := a.hub
+	if a.cluster != nil {
+		archiveHub = telemetry.NewHub(nil)
+	}
 	// The archives' spools as channels (switchyard/archive_spool_fill, ...),
 	// archived and alarmed like any reading (alarm.SystemRules).
 	mon := ingest.NewSpoolMonitor(a.hub.PublishNoWait, time.Second)
@@ -154,7 +177,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 				return nil, fmt.Errorf("questdb: %w", err)
 			}
 		}
-		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
+		sub := archiveHub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
 		aopts := cfg.ArchiveOptions()
 		if aopts.Filter == nil {
 			aopts.Filter = ingest.NewFilter(nil) // a reload may give channels filters
@@ -170,6 +193,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
+		}
+		if a.cluster != nil {
+			arch := cluster.NewArchiver(a.cluster.c, archiveAppender{archiveHub, w}, cluster.ArchiverOptions{Logger: log})
+			if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-archive", Service: arch, Shutdown: 10 * time.Second}); err != nil {
+				return nil, err
+			}
 		}
 		ew, err := ingest.NewEventWriter(qdb, withRuntime(q.SideArchiveOptions(q.EventsTable, eventsSpool), log, reg))
 		if err != nil {
@@ -197,6 +226,16 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 	} else {
 		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
+	}
+	var saver *alarmSaver
+	if a.cluster != nil {
+		// Alarm state (condition, latch, acknowledgement, shelf) into the
+		// cluster, so the device's next owner goes on from it.
+		saver = newAlarmSaver(a.cluster.c.Alarms(), a.cluster.cfg.Node, log)
+		sinks = append(sinks, saver)
+		if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-alarms", Service: saver, Shutdown: 5 * time.Second}); err != nil {
+			return nil, err
+		}
 	}
 	rules := alarmRules(cfg)
 	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
@@ -226,7 +265,10 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if err := a.root.Add(supervisor.ChildSpec{ID: devicesID, Service: a.devSup}); err != nil {
 		return nil, err
 	}
-	if opts.ConfigPath != "" {
+	switch {
+	case opts.ConfigPath != "" && a.cluster != nil:
+		log.Warn("configuration reloads are not available on a cluster node yet: restart the nodes to change the configuration")
+	case opts.ConfigPath != "":
 		// Reloads (SIGHUP, a change of the file, ReloadConfig), after the devices.
 		a.config = config.NewReloader(opts.ConfigPath, cfg, a.apply, config.ReloaderOptions{
 			Load: opts.LoadConfig, Record: a.recordReload, Signals: opts.Signals, Logger: log,
@@ -234,6 +276,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "config", Service: a.config}); err != nil {
 			return nil, err
 		}
+	}
+	var apiHub = a.hub
+	var apiDevices server.Devices = mgr
+	var apiCluster server.Cluster
+	if a.cluster != nil {
+		apiHub, apiDevices, apiCluster = a.cluster.viewHub, a.cluster.devices, a.cluster
 	}
 
 	web := dashboard.Handler() // the browser dashboard at / of the HTTP port
@@ -253,7 +301,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	sopts.Logger, sopts.Gatherer, sopts.Registerer = log, reg, reg
-	sopts.WebHandler, sopts.Alarms, sopts.Archive = web, eng, archive
+	sopts.WebHandler, sopts.Alarms, sopts.Archive, sopts.Cluster = web, eng, archive, apiCluster
 	if a.config != nil {
 		sopts.Config = a.config
 	}
@@ -270,13 +318,19 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			mon.Add("audit_archive", sink.SpoolStatus)
 		}
 	}
-	a.api = server.New(a.hub, mgr, a.root, sopts)
+	a.api = server.New(apiHub, apiDevices, a.root, sopts)
 	if err := a.api.Listen(); err != nil {
 		return nil, err
+	}
+	if a.cluster != nil {
+		if err := a.addCluster(cfg); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.root.Add(supervisor.ChildSpec{ID: "api", Service: a.api, Shutdown: 15 * time.Second}); err != nil {
 		return nil, err
 	}
+	ok = true
 	return a, nil
 }
 
@@ -296,8 +350,8 @@ func (a *app) Serve(ctx context.Context) error {
 		done <- a.root.Serve(ctx)
 		cancel() // ends the wait below if the root never got the devices running
 	}()
-	if a.waitDevicesRunning(ctx, events) {
-		a.addDevices(ctx)
+	if a.cluster == nil && a.waitDevicesRunning(ctx, events) {
+		a.addDevices(ctx) // in a cluster, cluster-node adds the devices this node wins
 	}
 	events.Close()
 	err := <-done
@@ -306,6 +360,9 @@ func (a *app) Serve(ctx context.Context) error {
 	}
 	if err != nil {
 		a.log.Error("supervision tree failed; stopping", "err", err)
+	}
+	if a.cluster != nil {
+		a.cluster.nc.Close()
 	}
 	return err
 }

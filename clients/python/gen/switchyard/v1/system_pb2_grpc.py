@@ -55,6 +55,11 @@ class SystemServiceStub:
                 request_serializer=switchyard_dot_v1_dot_system__pb2.GetIdentityRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_system__pb2.GetIdentityResponse.FromString,
                 _registered_method=True)
+        self.GetClusterView = channel.unary_unary(
+                '/switchyard.v1.SystemService/GetClusterView',
+                request_serializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.FromString,
+                _registered_method=True)
         self.WatchAudit = channel.unary_stream(
                 '/switchyard.v1.SystemService/WatchAudit',
                 request_serializer=switchyard_dot_v1_dot_system__pb2.WatchAuditRequest.SerializeToString,
@@ -106,6 +111,15 @@ class SystemServiceServicer:
         """GetIdentity says who the server takes the caller to be, with which role, and
         which RPCs that role may call, so a client can hide what it may not do. Every
         caller may call it, also without credentials.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetClusterView(self, request, context):
+        """GetClusterView returns the cluster as the answering node sees it: the nodes,
+        every device's lease (owner, age), the telemetry stream and the archive's lag.
+        A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -165,6 +179,11 @@ def add_SystemServiceServicer_to_server(servicer, server):
                     servicer.GetIdentity,
                     request_deserializer=switchyard_dot_v1_dot_system__pb2.GetIdentityRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_system__pb2.GetIdentityResponse.SerializeToString,
+            ),
+            'GetClusterView': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClusterView,
+                    request_deserializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.SerializeToString,
             ),
             'WatchAudit': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchAudit,
@@ -291,6 +310,33 @@ class SystemService:
             '/switchyard.v1.SystemService/GetIdentity',
             switchyard_dot_v1_dot_system__pb2.GetIdentityRequest.SerializeToString,
             switchyard_dot_v1_dot_system__pb2.GetIdentityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetClusterView(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.SystemService/GetClusterView',
+            switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.SerializeToString,
+            switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.FromString,
             options,
             channel_credentials,
             insecure,
