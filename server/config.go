@@ -22,8 +22,9 @@ type Config interface {
 	Active() config.Active
 }
 
-// errNoConfig: the server was started without a configuration file to reload.
-var errNoConfig = errors.New("this server has no configuration file to reload")
+// errNoConfig: the server has no configuration to reload (no file, or a
+// cluster node, whose devices the cluster places).
+var errNoConfig = errors.New("this server does not reload its configuration (started without a configuration file, or a cluster node)")
 
 // reloadConfig reloads as the caller (the identity's name is who asked, in
 // the log, the archive and the streams). The reload runs to its end even if
