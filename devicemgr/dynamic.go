@@ -367,13 +367,16 @@ type retirement struct {
 
 // retire stops the device taking commands: new ones are refused and queued
 // ones fail with r.err; the command in progress gets grace to finish, then is
-// aborted with r.err's text as its reason. The device goes on polling until
-// its process is stopped.
+// aborted with r.err's text as its reason, and retire waits (at most the reply
+// timeout) for it to end with that reason, before the process is stopped
+// (which would fail it with a less telling one). The device goes on polling
+// until its process is stopped.
 func (d *Device) retire(r *retirement, grace time.Duration) {
 	d.retiring.Store(r)
 	d.mb.FailQueued(r.err)
 	t := time.NewTimer(grace)
 	defer t.Stop()
+	aborted := false
 	for {
 		if f, busy := d.mb.InProgress(); !busy || f.Kind != supervisor.KindCall {
 			return
@@ -381,10 +384,14 @@ func (d *Device) retire(r *retirement, grace time.Duration) {
 		select {
 		case <-d.served:
 		case <-t.C:
+			if aborted {
+				return // stopping the process ends it
+			}
+			aborted = true
 			if cmd, _ := d.Abort(r.err.Error()); cmd != "" {
 				d.m.opts.Logger.Warn("command aborted: the device is stopping", "device", d.spec.Name, "command", cmd, "reason", r.err)
 			}
-			return
+			t.Reset(d.spec.ReplyTimeout)
 		}
 	}
 }
