@@ -41,7 +41,7 @@ type telemetryService struct {
 // the transport ends the stream from outside (out.abort). What the stream
 // holds is counted in switchyard_api_stream_held_bytes.
 func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeRequest, out streamOut[pb.SubscribeResponse]) error {
-	p, err := validateSubscribe(req, s.devices.List)
+	p, err := validateSubscribe(req, s.devices.Tags)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func sortSamples(samples []telemetry.Sample) {
 }
 
 func (s *telemetryService) getLatest(_ context.Context, req *pb.GetLatestRequest) (*pb.GetLatestResponse, error) {
-	match, err := compileSelector("selector", req.GetSelector(), s.devices.List)
+	match, err := compileSelector("selector", req.GetSelector(), s.devices.Tags)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,8 @@
 //	switchyard events                        stream supervision events until Ctrl-C
 //	switchyard alarms                        the active alarms
 //	switchyard ack [--who NAME] DEVICE CHAN  acknowledge an alarm
+//	switchyard reload [--dry-run]            reload the server's configuration file
+//	switchyard config                        the configuration in force
 //	switchyard token new --name N --role R  make a bearer token and its tokens-file entry
 //
 // The package is wiring and verbs only: each verb parses its flags and builds
@@ -79,6 +81,9 @@ $SWITCHYARD_TOKEN, a bearer token; --tls-ca FILE connects with TLS, --tls-cert a
   alarms                             the active alarms
   ack [--who NAME] [--comment TEXT] DEVICE CHANNEL
                                      acknowledge an alarm
+  reload [--dry-run]                 reload the server's configuration file (admin); print
+                                     what changed, or every problem of a refused file
+  config                             the configuration in force: file, hash, when loaded
 `
 
 func main() {
