@@ -21,7 +21,8 @@ type telemetryService struct {
 	devices Devices
 	life    context.Context
 	metrics *metrics
-	archive Archive // for since_ns; nil without archiving
+	archive Archive            // for since_ns; nil without archiving
+	replay  telemetry.Replayer // for since_ns instead of archive (a cluster node); nil: none
 	limits  Limits  // SubscriberQueueBytes, StreamStallTimeout
 }
 
@@ -39,7 +40,7 @@ func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeReque
 	if since < 0 {
 		return errField("since_ns", "must be >= 0, got %d", since)
 	}
-	if since != 0 && s.archive == nil {
+	if since != 0 && s.archive == nil && s.replay == nil {
 		return errNoArchive
 	}
 	ctx, cancel := streamContext(ctx, s.life)
@@ -51,7 +52,18 @@ func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeReque
 		Initial: p.initial, Heartbeat: p.heartbeat, Since: since,
 		Capacity: subscribeCapacity, MaxBytes: s.limits.SubscriberQueueBytes, StallAfter: s.limits.StreamStallTimeout,
 	}
-	if since != 0 {
+	switch {
+	case since != 0 && s.replay != nil:
+		opts.Replay = s.replay
+		if sel := req.GetSelector(); len(sel.GetDevices()) > 0 || len(sel.GetTags()) > 0 {
+			opts.Devices = []string{} // none matched: read nothing
+			for _, d := range s.devices.List() {
+				if p.matchDev(d.Name) {
+					opts.Devices = append(opts.Devices, d.Name)
+				}
+			}
+		}
+	case since != 0:
 		opts.Archive = s.archive
 	}
 	if p.states {

@@ -30,6 +30,18 @@ type Archive interface {
 	Since(ctx context.Context, fromNs int64, limit int) ([]Sample, error)
 }
 
+// Replayer is a replay source whose samples carry the seq the live samples
+// carry (a cluster's stream, which numbers each channel once for every node):
+// a Stream joins it to the live samples by each channel's seq.
+type Replayer interface {
+	// Replay calls fn with the samples of the devices (every device when
+	// devices is nil) taken at or after fromNs that were published to the hub
+	// before the call, and returns once it gave them all; each channel's come
+	// once and in seq order. Later samples may come too. An error ends the
+	// stream.
+	Replay(ctx context.Context, devices []string, fromNs int64, fn func([]Sample) error) error
+}
+
 // StateFeed is where a Stream takes device states from, to interleave them
 // with the samples (StreamOptions.States). D is the caller's device state type.
 type StateFeed[D any] struct {
@@ -81,11 +93,16 @@ type StreamOptions[D any] struct {
 	// the current ones after the initial values, then each change after the
 	// samples published before it.
 	States StateFeed[D]
-	// Since, with Archive, replays the archive from this time (ns) before the
+	// Since, with Archive or Replay, replays from this time (ns) before the
 	// live samples, with no gap and no repeat at the join; the replay stands in
-	// for the initial values.
+	// for the initial values. Replay, when set, is used instead of Archive.
 	Since   int64
 	Archive Archive
+	Replay  Replayer
+	// Devices are the devices Match can select, when the caller knows them: a
+	// Replayer then reads only theirs (none when empty). Default nil: any
+	// device.
+	Devices []string
 	// Capacity bounds the subscription's queue in samples (default 8192) and
 	// MaxBytes in bytes (default DefaultStreamBytes). A live stream squashes
 	// to the latest per channel past them; a replaying one drops the oldest,
@@ -134,8 +151,16 @@ type Stream[D any] struct {
 	sentAt  time.Time // when the last batch went, for heartbeats
 	// replayed holds, per channel key, the µs timestamp of the newest sample
 	// the replay sent; live samples not newer are skipped. A channel leaves
-	// the map with its first newer sample.
-	replayed map[string]int64
+	// the map with its first newer sample. replayedSeq is the same for a
+	// Replayer, by seq.
+	replayed    map[string]int64
+	replayedSeq map[string]replayMark
+}
+
+// replayMark is the last sample a Replayer gave of a channel.
+type replayMark struct {
+	seq    uint64
+	timeNs int64
 }
 
 // NewStream subscribes to hub at once, so that everything published from now
@@ -211,6 +236,10 @@ func (st *Stream[D]) Next(ctx context.Context) (Batch[D], error) {
 func (st *Stream[D]) start(ctx context.Context) error {
 	now := st.clock.Now()
 	switch {
+	case st.opts.Since != 0 && st.opts.Replay != nil:
+		if err := st.replaySeq(ctx); err != nil {
+			return err
+		}
 	case st.opts.Since != 0 && st.opts.Archive != nil:
 		if err := st.replay(ctx); err != nil {
 			return err
@@ -327,7 +356,8 @@ func (st *Stream[D]) take(max int) {
 	st.raw = st.sub.Drain(st.raw[:0], max)
 	now := st.clock.Now()
 	for i := range st.raw {
-		if st.replayed != nil && st.alreadyReplayed(&st.raw[i]) {
+		if st.replayed != nil && st.alreadyReplayed(&st.raw[i]) ||
+			st.replayedSeq != nil && st.alreadyReplayedSeq(&st.raw[i]) {
 			continue
 		}
 		st.buf = st.filter.Offer(now, &st.raw[i], st.buf)
@@ -353,38 +383,23 @@ func (st *Stream[D]) replay(ctx context.Context) error {
 		return err
 	}
 	newest := map[string]int64{} // channel key -> µs timestamp of the newest replayed sample
-	from := st.opts.Since
 	batch := make([]Sample, 0, st.opts.MaxBatch)
-	for {
-		page, err := st.replayPage(ctx, from)
-		if err != nil {
-			return err
-		}
-		pageMax := from / 1000
+	err := ReadArchive(ctx, st.opts.Archive, st.opts.Since, 0, st.clock, func(page []Sample) error {
 		for _, smp := range page {
-			pageMax = max(pageMax, smp.TimeNs/1000)
 			if st.opts.Match != nil && !st.opts.Match(&smp) {
 				continue
 			}
-			key := smp.Key()
-			if us, ok := newest[key]; ok && smp.TimeNs/1000 <= us {
-				continue // read again at a page boundary
-			}
-			newest[key] = smp.TimeNs / 1000
+			newest[smp.Key()] = smp.TimeNs / 1000
 			batch = append(batch, smp)
 			if len(batch) == st.opts.MaxBatch {
 				st.ready = append(st.ready, Batch[D]{Samples: batch})
 				batch = make([]Sample, 0, st.opts.MaxBatch)
 			}
 		}
-		if len(page) < replayPage {
-			break
-		}
-		if next := pageMax * 1000; next > from {
-			from = next
-		} else {
-			from += 1000 // a full page of one microsecond: move on
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(batch) > 0 {
 		st.ready = append(st.ready, Batch[D]{Samples: batch})
@@ -395,16 +410,59 @@ func (st *Stream[D]) replay(ctx context.Context) error {
 	return nil
 }
 
-// replayPage reads one page of the archive, retrying with backoff while the
-// failure is one that passes (the archive down or restarting: the error says
-// so, see backoff.IsRecoverable); any other error ends the replay.
-func (st *Stream[D]) replayPage(ctx context.Context, fromNs int64) (page []Sample, err error) {
-	b := &backoff.Backoff{Policy: backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second}, Clock: st.clock}
-	err = backoff.Retry(ctx, b, func() error {
-		page, err = st.opts.Archive.Since(ctx, fromNs, replayPage)
-		return err
-	}, nil)
-	return page, err
+// ReadArchive calls fn with the archive's samples taken at or after fromNs
+// (and before toNs, unless it is 0), a page at a time in time order, each
+// sample once (a page boundary may fall inside a microsecond: what was read
+// again is left out). A failure that passes (backoff.IsRecoverable) is
+// retried with a backoff on clock (nil: the system clock); any other ends it.
+func ReadArchive(ctx context.Context, a Archive, fromNs, toNs int64, clock Clock, fn func([]Sample) error) error {
+	var bclock backoff.Clock = backoff.System
+	if clock != nil {
+		bclock = clock
+	}
+	newest := map[string]int64{} // channel key -> µs timestamp of the newest sample given
+	from := fromNs
+	for {
+		var page []Sample
+		b := &backoff.Backoff{Policy: backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second}, Clock: bclock}
+		err := backoff.Retry(ctx, b, func() error {
+			var err error
+			page, err = a.Since(ctx, from, replayPage)
+			return err
+		}, nil)
+		if err != nil {
+			return err
+		}
+		pageMax := from / 1000
+		out := page[:0:0]
+		done := len(page) < replayPage
+		for _, smp := range page {
+			if toNs > 0 && smp.TimeNs >= toNs {
+				done = true
+				break
+			}
+			pageMax = max(pageMax, smp.TimeNs/1000)
+			key := smp.Key()
+			if us, ok := newest[key]; ok && smp.TimeNs/1000 <= us {
+				continue // read again at a page boundary
+			}
+			newest[key] = smp.TimeNs / 1000
+			out = append(out, smp)
+		}
+		if len(out) > 0 {
+			if err := fn(out); err != nil {
+				return err
+			}
+		}
+		if done {
+			return nil
+		}
+		if next := pageMax * 1000; next > from {
+			from = next
+		} else {
+			from += 1000 // a full page of one microsecond: move on
+		}
+	}
 }
 
 // alreadyReplayed reports whether the replay sent this live sample's channel a
@@ -421,6 +479,61 @@ func (st *Stream[D]) alreadyReplayed(smp *Sample) bool {
 	delete(st.replayed, key)
 	if len(st.replayed) == 0 {
 		st.replayed = nil
+	}
+	return false
+}
+
+// replaySeq queues what the Replayer gives from Since, in batches of
+// MaxBatch, as replay does the archive's; the join to the live samples is by
+// seq: a live sample of a channel is skipped while neither its seq nor its
+// time is past the last one the replay gave (a repeat; a channel whose
+// numbering started again has newer times).
+func (st *Stream[D]) replaySeq(ctx context.Context) error {
+	if st.opts.Devices != nil && len(st.opts.Devices) == 0 {
+		return nil
+	}
+	marks := map[string]replayMark{}
+	batch := make([]Sample, 0, st.opts.MaxBatch)
+	err := st.opts.Replay.Replay(ctx, st.opts.Devices, st.opts.Since, func(ss []Sample) error {
+		for _, smp := range ss {
+			if st.opts.Match != nil && !st.opts.Match(&smp) {
+				continue
+			}
+			marks[smp.Key()] = replayMark{seq: smp.Seq, timeNs: smp.TimeNs}
+			batch = append(batch, smp)
+			if len(batch) == st.opts.MaxBatch {
+				st.ready = append(st.ready, Batch[D]{Samples: batch})
+				batch = make([]Sample, 0, st.opts.MaxBatch)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(batch) > 0 {
+		st.ready = append(st.ready, Batch[D]{Samples: batch})
+	}
+	if len(marks) > 0 {
+		st.replayedSeq = marks
+	}
+	return nil
+}
+
+// alreadyReplayedSeq reports whether the Replayer gave this live sample (see
+// replaySeq).
+func (st *Stream[D]) alreadyReplayedSeq(smp *Sample) bool {
+	key := smp.Key()
+	m, ok := st.replayedSeq[key]
+	if !ok {
+		return false
+	}
+	if smp.Seq <= m.seq && smp.TimeNs <= m.timeNs {
+		return true
+	}
+	delete(st.replayedSeq, key)
+	if len(st.replayedSeq) == 0 {
+		st.replayedSeq = nil
 	}
 	return false
 }
