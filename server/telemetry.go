@@ -23,7 +23,7 @@ type telemetryService struct {
 	metrics *metrics
 	archive Archive            // for since_ns; nil without archiving
 	replay  telemetry.Replayer // for since_ns instead of archive (a cluster node); nil: none
-	limits  Limits  // SubscriberQueueBytes, StreamStallTimeout
+	limits  Limits             // SubscriberQueueBytes, StreamStallTimeout
 }
 
 // subscribe streams the batches of a telemetry.Stream (batching window,
