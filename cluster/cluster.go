@@ -156,7 +156,7 @@ func Open(ctx context.Context, nc *nats.Conn, prefix string, t Timing, r Retenti
 		MaxAge:      r.MaxAge,
 		MaxBytes:    r.MaxBytes,
 		Storage:     jetstream.FileStorage,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  min(2*time.Minute, r.MaxAge), // the server refuses a window past the max age
 	}); err != nil {
 		return nil, fmt.Errorf("cluster: telemetry stream: %w", err)
 	}

@@ -80,7 +80,7 @@ type Update struct {
 // is stored after its samples were taken (a flush interval, plus any offset
 // between the clocks of the node and the NATS server), so it may hold samples
 // newer than its store time. Each channel's samples are still given once.
-const replaySkew = 10 * time.Second
+const replaySkew = 5 * time.Second
 
 // Subscribe streams the devices' samples and events (every device when
 // devices is empty) that the stream stores from fromNs on (from now on when

@@ -255,12 +255,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		web = server.WithProfiling(web)
 	}
 	var archive server.Archive
+	var hist *ingest.History
 	if a.writer != nil {
-		h, err := ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table())
-		if err != nil {
+		if hist, err = ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table()); err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
-		archive = h.WithWriter(a.writer)
+		archive = hist.WithWriter(a.writer)
 	}
 	sopts, err := apiOptions(cfg, log)
 	if err != nil {
@@ -268,6 +268,13 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	sopts.Logger, sopts.Gatherer, sopts.Registerer = log, reg, reg
 	sopts.WebHandler, sopts.Alarms, sopts.Archive, sopts.Cluster = web, eng, archive, apiCluster
+	if a.cluster != nil {
+		// A replay (since_ns) comes from the cluster's stream, which holds
+		// every sample this node's API has shown, archived or not; QuestDB
+		// serves what is older than the stream.
+		a.cluster.reader = cluster.NewReader(a.cluster.c, newArchiveHistory(hist))
+		sopts.Replay = a.cluster
+	}
 	if q.Address != "" {
 		sink, err := audit.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(audit.DefaultTable), auditSpool), log, reg))
 		if err != nil {

@@ -82,7 +82,6 @@ func (cs *clusterSide) makeNode(devSup *supervisor.Supervisor, catalog []cluster
 	local := &supervisedDevices{sup: devSup, mgr: cs.mgr}
 	resp := cluster.NewResponder(cs.c, cs.cfg.Node, executor{cs.mgr}, server.ErrorStatus, cs.log)
 	cs.owner = cluster.NewOwner(ownedSet{cs, local}, cs.pub, resp, cs.log)
-	cs.reader = cluster.NewReader(cs.c, nil)
 	node, err := cs.c.NewNode(cs.owner, catalog, cluster.NodeOptions{Name: cs.cfg.Node, Selectors: cs.cfg.Selectors,
 		Address: address, Logger: cs.log})
 	if err != nil {
@@ -96,6 +95,50 @@ func (cs *clusterSide) isOwned(device string) bool {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	return cs.owned[device]
+}
+
+// Replay serves the API's replays (Subscribe's since_ns): the stream up to
+// its end, and QuestDB for what is older than the stream.
+func (cs *clusterSide) Replay(ctx context.Context, devices []string, fromNs int64, fn func([]telemetry.Sample) error) error {
+	return cs.reader.Replay(ctx, devices, fromNs, func(u cluster.Update) error { return fn(u.Samples) })
+}
+
+// archiveHistory is the cluster reader's archive: the node's QuestDB table
+// of samples (every node's samples: one archiver wrote each).
+type archiveHistory struct{ h *ingest.History }
+
+// newArchiveHistory is nil (no archive: a replay starts at the stream's
+// first sample) when h is.
+func newArchiveHistory(h *ingest.History) cluster.History {
+	if h == nil {
+		return nil
+	}
+	return archiveHistory{h}
+}
+
+// Replay implements cluster.History.
+func (a archiveHistory) Replay(ctx context.Context, devices []string, fromNs, toNs int64, fn func([]telemetry.Sample) error) error {
+	var want map[string]bool
+	if len(devices) > 0 {
+		want = make(map[string]bool, len(devices))
+		for _, d := range devices {
+			want[d] = true
+		}
+	}
+	return telemetry.ReadArchive(ctx, a.h, fromNs, toNs, nil, func(ss []telemetry.Sample) error {
+		if want != nil {
+			kept := ss[:0]
+			for _, s := range ss {
+				if want[s.Device] {
+					kept = append(kept, s)
+				}
+			}
+			if ss = kept; len(ss) == 0 {
+				return nil
+			}
+		}
+		return fn(ss)
+	})
 }
 
 // Node and View serve the API's GetClusterView.
