@@ -149,8 +149,8 @@ func Open(ctx context.Context, nc *nats.Conn, prefix string, t Timing, r Retenti
 	p := c.Names.prefix()
 	if c.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        c.Names.Stream(),
-		Description: "Switchyard sample batches and device states, by device",
-		Subjects:    []string{p + ".s.>", p + ".d.>"},
+		Description: "Switchyard sample batches, device states and alarm transitions, by device",
+		Subjects:    []string{p + ".s.>", p + ".d.>", p + ".a.>"},
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      r.MaxAge,
