@@ -209,7 +209,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if a.cluster != nil {
 		// Alarm state (condition, latch, acknowledgement, shelf) into the
 		// cluster, so the device's next owner goes on from it.
-		saver = newAlarmSaver(a.cluster.c.Alarms(), a.cluster.cfg.Node, log)
+		saver = newAlarmSaver(a.cluster.c.Alarms(), a.cluster.pub, a.cluster.isOwned, a.cluster.cfg.Node, log)
 		sinks = append(sinks, saver)
 		if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-alarms", Service: saver, Shutdown: 5 * time.Second}); err != nil {
 			return nil, err
@@ -244,7 +244,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	var apiHub = a.hub
-	var apiDevices server.Devices = mgr
+	var apiDevices server.Devices = managerDevices{mgr}
 	var apiCluster server.Cluster
 	if a.cluster != nil {
 		apiHub, apiDevices, apiCluster = a.cluster.viewHub, a.cluster.devices, a.cluster
@@ -274,6 +274,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		// serves what is older than the stream.
 		a.cluster.reader = cluster.NewReader(a.cluster.c, newArchiveHistory(hist))
 		sopts.Replay = a.cluster
+		// Alarms of every device, whichever node owns it.
+		a.cluster.alarms = newClusterAlarms(eng, a.cluster, cfg.DeviceRefs(), log)
+		sopts.Alarms = a.cluster.alarms
 	}
 	if q.Address != "" {
 		sink, err := audit.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(audit.DefaultTable), auditSpool), log, reg))
@@ -302,6 +305,16 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	ok = true
 	return a, nil
+}
+
+// managerDevices is the device manager as the API's devices on a single
+// node (a cluster node's are clusterDevices).
+type managerDevices struct{ *devicemgr.Manager }
+
+// Abort implements server.Devices: the request's caller matters only to a
+// cluster node, which takes it to the device's owner.
+func (m managerDevices) Abort(_ context.Context, device, reason string) (string, error) {
+	return m.Manager.Abort(device, reason)
 }
 
 // devicesID is the id of the dynamic device supervisor under the root.

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/switchyard/switchyard/cluster"
 	"github.com/switchyard/switchyard/cluster/clustertest"
@@ -36,6 +37,10 @@ type localCluster struct {
 	// and the cluster section's retention.
 	qdb, table string
 	retention  time.Duration
+	// configure, if set, changes each node's configuration (auth:, ...);
+	// token is the test's own, with auth on.
+	configure func(*config.Config)
+	token     string
 }
 
 type localNode struct {
@@ -72,6 +77,9 @@ func (lc *localCluster) start(name string, mayOwn ...map[string]string) *localNo
 	}
 	cfg.Cluster = &config.Cluster{URLs: []string{lc.nats.URL()}, Node: name, Prefix: lc.prefix, MayOwn: mayOwn,
 		RetentionMaxAge: config.Duration(lc.retention)}
+	if lc.configure != nil {
+		lc.configure(cfg)
+	}
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -123,7 +131,11 @@ func (lc *localCluster) waitOwned(owner, viewer *localNode) {
 		if len(own) != devices {
 			return false
 		}
-		list, err := pb.NewDeviceServiceClient(viewer.conn).ListDevices(context.Background(), &pb.ListDevicesRequest{})
+		ctx := context.Background()
+		if lc.token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+lc.token)
+		}
+		list, err := pb.NewDeviceServiceClient(viewer.conn).ListDevices(ctx, &pb.ListDevicesRequest{})
 		if err != nil {
 			return false
 		}
