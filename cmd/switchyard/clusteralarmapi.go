@@ -90,7 +90,9 @@ func (c *clusterAlarms) List(ctx context.Context, activeOnly bool) ([]alarm.Alar
 }
 
 // Watch implements server.Alarms.
-func (c *clusterAlarms) Watch(match func(*alarm.Transition) bool) *alarm.Watch { return c.watchers.Watch(match) }
+func (c *clusterAlarms) Watch(match func(*alarm.Transition) bool) *alarm.Watch {
+	return c.watchers.Watch(match)
+}
 
 // Ack implements server.Alarms.
 func (c *clusterAlarms) Ack(ctx context.Context, device, channel, who, comment string) (alarm.Alarm, error) {
