@@ -175,6 +175,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		if a.cluster != nil {
 			arch := cluster.NewArchiver(a.cluster.c, archiveAppender{archiveHub, w}, cluster.ArchiverOptions{Logger: log})
+			a.cluster.archiver = arch
 			if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-archive", Service: arch, Shutdown: 10 * time.Second}); err != nil {
 				return nil, err
 			}
@@ -210,6 +211,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		// Alarm state (condition, latch, acknowledgement, shelf) into the
 		// cluster, so the device's next owner goes on from it.
 		saver = newAlarmSaver(a.cluster.c.Alarms(), a.cluster.pub, a.cluster.isOwned, a.cluster.cfg.Node, log)
+		a.cluster.saver = saver
 		sinks = append(sinks, saver)
 		if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-alarms", Service: saver, Shutdown: 5 * time.Second}); err != nil {
 			return nil, err
@@ -299,6 +301,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.addCluster(cfg); err != nil {
 			return nil, err
 		}
+		reg.MustRegister(newClusterCollector(a.cluster))
 	}
 	if err := a.root.Add(supervisor.ChildSpec{ID: "api", Service: a.api, Shutdown: 15 * time.Second}); err != nil {
 		return nil, err

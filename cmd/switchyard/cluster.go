@@ -47,6 +47,10 @@ type clusterSide struct {
 	viewHub *telemetry.Hub
 	devices *clusterDevices
 	alarms  *clusterAlarms // the API's alarms: every device's
+	// For the metrics: this node's archiver (nil without QuestDB) and alarm
+	// saver.
+	archiver *cluster.Archiver
+	saver    *alarmSaver
 
 	mu    sync.Mutex
 	owned map[string]bool

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +172,14 @@ func TestClusterAlarmsOnAnyNode(t *testing.T) {
 		}
 	}
 
+	// The nodes' metrics: a holds the lease, b routed what it was asked.
+	if m := scrapeMetric(t, owner, "switchyard_cluster_leases_held"); m != 1 {
+		t.Errorf("a's switchyard_cluster_leases_held %v, want 1", m)
+	}
+	if m := scrapeMetric(t, viewer, `switchyard_cluster_routed_requests_total{outcome="answered"}`); m < 6 {
+		t.Errorf("b's routed requests answered: %v, want the command, acknowledgement, shelf, limits and reads (6 or more)", m)
+	}
+
 	// The owner stops; no node may own the supply: an action fails cleanly.
 	if err := owner.stop(); err != nil {
 		t.Fatal(err)
@@ -176,6 +187,9 @@ func TestClusterAlarmsOnAnyNode(t *testing.T) {
 	_, err = alarmsB.Acknowledge(as("ann"), &pb.AcknowledgeRequest{Device: psu, Channel: "voltage"})
 	if st := status.Convert(err); err == nil || st.Code().String() != "Unavailable" || grpcReasonOf(st) != "DEVICE_IN_FAILOVER" {
 		t.Errorf("acknowledge with no owner: %v, want UNAVAILABLE with DEVICE_IN_FAILOVER", err)
+	}
+	if m := scrapeMetric(t, viewer, `switchyard_cluster_routed_requests_total{outcome="failover"}`); m != 1 {
+		t.Errorf("b's routed requests in failover: %v, want 1", m)
 	}
 	// Its alarm is still listed on b, as a left it.
 	list, err := alarmsB.ListActiveAlarms(as("ann"), &pb.ListActiveAlarmsRequest{IncludeShelved: true})
@@ -196,4 +210,30 @@ func TestClusterAlarmsOnAnyNode(t *testing.T) {
 			a.GetCondition() == pb.AlarmCondition_ALARM_CONDITION_HIHI
 	})
 	_ = next
+}
+
+// scrapeMetric reads one sample of a node's /metrics ("name" or
+// "name{labels}" as the exposition writes it); -1 if it is not there.
+func scrapeMetric(t *testing.T, n *localNode, sample string) float64 {
+	t.Helper()
+	_, h := n.a.Addrs()
+	resp, err := http.Get("http://" + h.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
 }
