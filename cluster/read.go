@@ -155,9 +155,6 @@ func (r *Reader) Replay(ctx context.Context, devices []string, sinceNs int64, fn
 	})
 }
 
-// errReplayed ends a bounded consume.
-var errReplayed = errors.New("replayed to the end")
-
 // consume runs an ordered consumer until ctx ends or fn fails; with end > 0,
 // only up to the stream's message end (or the last message pending when the
 // consumer was made, if that comes first).

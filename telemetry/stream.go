@@ -149,15 +149,15 @@ type Stream[D any] struct {
 	spare   []Sample  // the buffer of the batches made before (see flush)
 	window  time.Time // when the batch being built goes; zero if none is
 	sentAt  time.Time // when the last batch went, for heartbeats
-	// replayed holds, per channel key, the µs timestamp of the newest sample
-	// the replay sent; live samples not newer are skipped. A channel leaves
-	// the map with its first newer sample. replayedSeq is the same for a
-	// Replayer, by seq.
-	replayed    map[string]int64
-	replayedSeq map[string]replayMark
+	// replayed holds, per channel key, the last sample the replay queued;
+	// live samples that are not past it are skipped (replaySeq: by seq and
+	// time, else by time at the archive's microseconds). A channel leaves
+	// the map with its first newer sample.
+	replayed  map[string]replayMark
+	replaySeq bool
 }
 
-// replayMark is the last sample a Replayer gave of a channel.
+// replayMark is the last sample a replay queued of a channel.
 type replayMark struct {
 	seq    uint64
 	timeNs int64
@@ -237,7 +237,7 @@ func (st *Stream[D]) start(ctx context.Context) error {
 	now := st.clock.Now()
 	switch {
 	case st.opts.Since != 0 && st.opts.Replay != nil:
-		if err := st.replaySeq(ctx); err != nil {
+		if err := st.replayFrom(ctx); err != nil {
 			return err
 		}
 	case st.opts.Since != 0 && st.opts.Archive != nil:
@@ -356,8 +356,7 @@ func (st *Stream[D]) take(max int) {
 	st.raw = st.sub.Drain(st.raw[:0], max)
 	now := st.clock.Now()
 	for i := range st.raw {
-		if st.replayed != nil && st.alreadyReplayed(&st.raw[i]) ||
-			st.replayedSeq != nil && st.alreadyReplayedSeq(&st.raw[i]) {
+		if st.replayed != nil && st.alreadyReplayed(&st.raw[i]) {
 			continue
 		}
 		st.buf = st.filter.Offer(now, &st.raw[i], st.buf)
@@ -382,14 +381,37 @@ func (st *Stream[D]) replay(ctx context.Context) error {
 	if err := st.opts.Archive.Settle(ctx); err != nil {
 		return err
 	}
-	newest := map[string]int64{} // channel key -> µs timestamp of the newest replayed sample
+	return st.queueReplay(func(fn func([]Sample) error) error {
+		return ReadArchive(ctx, st.opts.Archive, st.opts.Since, 0, st.clock, fn)
+	})
+}
+
+// replayFrom queues what the Replayer gives from Since, as replay does the
+// archive's; the join to the live samples is by seq: a live sample of a
+// channel is skipped while neither its seq nor its time is past the last one
+// the replay gave (a repeat; a channel whose numbering started again has
+// newer times).
+func (st *Stream[D]) replayFrom(ctx context.Context) error {
+	if st.opts.Devices != nil && len(st.opts.Devices) == 0 {
+		return nil
+	}
+	st.replaySeq = true
+	return st.queueReplay(func(fn func([]Sample) error) error {
+		return st.opts.Replay.Replay(ctx, st.opts.Devices, st.opts.Since, fn)
+	})
+}
+
+// queueReplay queues what read gives and Match selects, in batches of
+// MaxBatch, and remembers each channel's last sample for the join.
+func (st *Stream[D]) queueReplay(read func(fn func([]Sample) error) error) error {
+	marks := map[string]replayMark{}
 	batch := make([]Sample, 0, st.opts.MaxBatch)
-	err := ReadArchive(ctx, st.opts.Archive, st.opts.Since, 0, st.clock, func(page []Sample) error {
-		for _, smp := range page {
+	err := read(func(ss []Sample) error {
+		for _, smp := range ss {
 			if st.opts.Match != nil && !st.opts.Match(&smp) {
 				continue
 			}
-			newest[smp.Key()] = smp.TimeNs / 1000
+			marks[smp.Key()] = replayMark{seq: smp.Seq, timeNs: smp.TimeNs}
 			batch = append(batch, smp)
 			if len(batch) == st.opts.MaxBatch {
 				st.ready = append(st.ready, Batch[D]{Samples: batch})
@@ -404,8 +426,8 @@ func (st *Stream[D]) replay(ctx context.Context) error {
 	if len(batch) > 0 {
 		st.ready = append(st.ready, Batch[D]{Samples: batch})
 	}
-	if len(newest) > 0 {
-		st.replayed = newest
+	if len(marks) > 0 {
+		st.replayed = marks
 	}
 	return nil
 }
@@ -465,75 +487,21 @@ func ReadArchive(ctx context.Context, a Archive, fromNs, toNs int64, clock Clock
 	}
 }
 
-// alreadyReplayed reports whether the replay sent this live sample's channel a
-// sample at least as new (the archive keeps microseconds).
+// alreadyReplayed reports whether the replay queued this live sample (see
+// replayFrom, and replay: the archive keeps microseconds).
 func (st *Stream[D]) alreadyReplayed(smp *Sample) bool {
 	key := smp.Key()
-	us, ok := st.replayed[key]
+	m, ok := st.replayed[key]
 	if !ok {
 		return false
 	}
-	if smp.TimeNs/1000 <= us {
+	if st.replaySeq && smp.Seq <= m.seq && smp.TimeNs <= m.timeNs ||
+		!st.replaySeq && smp.TimeNs/1000 <= m.timeNs/1000 {
 		return true
 	}
 	delete(st.replayed, key)
 	if len(st.replayed) == 0 {
 		st.replayed = nil
-	}
-	return false
-}
-
-// replaySeq queues what the Replayer gives from Since, in batches of
-// MaxBatch, as replay does the archive's; the join to the live samples is by
-// seq: a live sample of a channel is skipped while neither its seq nor its
-// time is past the last one the replay gave (a repeat; a channel whose
-// numbering started again has newer times).
-func (st *Stream[D]) replaySeq(ctx context.Context) error {
-	if st.opts.Devices != nil && len(st.opts.Devices) == 0 {
-		return nil
-	}
-	marks := map[string]replayMark{}
-	batch := make([]Sample, 0, st.opts.MaxBatch)
-	err := st.opts.Replay.Replay(ctx, st.opts.Devices, st.opts.Since, func(ss []Sample) error {
-		for _, smp := range ss {
-			if st.opts.Match != nil && !st.opts.Match(&smp) {
-				continue
-			}
-			marks[smp.Key()] = replayMark{seq: smp.Seq, timeNs: smp.TimeNs}
-			batch = append(batch, smp)
-			if len(batch) == st.opts.MaxBatch {
-				st.ready = append(st.ready, Batch[D]{Samples: batch})
-				batch = make([]Sample, 0, st.opts.MaxBatch)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(batch) > 0 {
-		st.ready = append(st.ready, Batch[D]{Samples: batch})
-	}
-	if len(marks) > 0 {
-		st.replayedSeq = marks
-	}
-	return nil
-}
-
-// alreadyReplayedSeq reports whether the Replayer gave this live sample (see
-// replaySeq).
-func (st *Stream[D]) alreadyReplayedSeq(smp *Sample) bool {
-	key := smp.Key()
-	m, ok := st.replayedSeq[key]
-	if !ok {
-		return false
-	}
-	if smp.Seq <= m.seq && smp.TimeNs <= m.timeNs {
-		return true
-	}
-	delete(st.replayedSeq, key)
-	if len(st.replayedSeq) == 0 {
-		st.replayedSeq = nil
 	}
 	return false
 }

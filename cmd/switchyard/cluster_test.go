@@ -163,8 +163,12 @@ func (r *clusterRig) eventually(bound time.Duration, what string, cond func() bo
 }
 
 // owners returns each device's owner by the cluster's leases.
-func (r *clusterRig) owners() map[string]string {
-	v, err := r.view.View(context.Background())
+func (r *clusterRig) owners() map[string]string { return leaseOwners(r.view) }
+
+// leaseOwners returns each device's owner by the cluster's leases (nil if
+// they cannot be read).
+func leaseOwners(c *cluster.Cluster) map[string]string {
+	v, err := c.View(context.Background())
 	if err != nil {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,12 +173,27 @@ func TestClusterAlarmsOnAnyNode(t *testing.T) {
 		}
 	}
 
+	// An abort through b reaches a with ann as its caller (a's log says so;
+	// b's audit record names her too).
+	if _, err := pb.NewDeviceServiceClient(viewer.conn).AbortCommand(as("ann"), &pb.AbortCommandRequest{Device: psu, Reason: "test"}); err != nil {
+		t.Fatalf("abort through b: %v", err)
+	}
+	eventually.True(t, 10*time.Second, "a logs the routed abort with its caller", func() bool {
+		b, _ := os.ReadFile(owner.log)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "abort routed to this node") {
+				return strings.Contains(line, "caller=ann role=operator via=b")
+			}
+		}
+		return false
+	})
+
 	// The nodes' metrics: a holds the lease, b routed what it was asked.
 	if m := scrapeMetric(t, owner, "switchyard_cluster_leases_held"); m != 1 {
 		t.Errorf("a's switchyard_cluster_leases_held %v, want 1", m)
 	}
-	if m := scrapeMetric(t, viewer, `switchyard_cluster_routed_requests_total{outcome="answered"}`); m < 6 {
-		t.Errorf("b's routed requests answered: %v, want the command, acknowledgement, shelf, limits and reads (6 or more)", m)
+	if m := scrapeMetric(t, viewer, `switchyard_cluster_routed_requests_total{outcome="answered"}`); m < 7 {
+		t.Errorf("b's routed requests answered: %v, want the command, acknowledgement, shelf, limits, reads and abort (7 or more)", m)
 	}
 
 	// The owner stops; no node may own the supply: an action fails cleanly.

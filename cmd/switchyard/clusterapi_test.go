@@ -48,6 +48,7 @@ type localNode struct {
 	a    *app
 	conn *grpc.ClientConn
 	stop func() error
+	log  string // its log file
 }
 
 func newLocalCluster(t *testing.T, fleet *sim.Fleet, retention time.Duration) *localCluster {
@@ -99,7 +100,7 @@ func (lc *localCluster) start(name string, mayOwn ...map[string]string) *localNo
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &localNode{name: name, a: a, stop: serveApp(t, a)}
+	n := &localNode{name: name, a: a, stop: serveApp(t, a), log: logPath}
 	g, _ := a.Addrs()
 	if n.conn, err = grpc.NewClient(g.String(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
 		t.Fatal(err)
@@ -109,17 +110,7 @@ func (lc *localCluster) start(name string, mayOwn ...map[string]string) *localNo
 }
 
 // owners returns each device's owner by the cluster's leases.
-func (lc *localCluster) owners() map[string]string {
-	v, err := lc.view.View(context.Background())
-	if err != nil {
-		return nil
-	}
-	out := map[string]string{}
-	for _, l := range v.Leases {
-		out[l.Device] = l.Node
-	}
-	return out
-}
+func (lc *localCluster) owners() map[string]string { return leaseOwners(lc.view) }
 
 // waitOwned waits until owner owns every device and viewer shows them all
 // connected on it.
