@@ -25,11 +25,12 @@ type History interface {
 type Reader struct {
 	c    *Cluster
 	hist History
+	skew time.Duration // replaySkew; tests change it
 }
 
 // NewReader makes a reader; hist may be nil (no archive: a replay starts at
 // the oldest sample the stream holds).
-func NewReader(c *Cluster, hist History) *Reader { return &Reader{c: c, hist: hist} }
+func NewReader(c *Cluster, hist History) *Reader { return &Reader{c: c, hist: hist, skew: replaySkew} }
 
 // Latest returns the latest sample of every channel of the devices, sorted by
 // device and channel: from each device's last batch, which carries every
@@ -116,17 +117,25 @@ func (r *Reader) Subscribe(ctx context.Context, devices []string, fromNs int64, 
 // a node's view of the live samples has shown is in the stream, whether the
 // archive has it yet or not.
 func (r *Reader) Replay(ctx context.Context, devices []string, sinceNs int64, fn func(Update) error) error {
-	info, err := r.c.stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("replay: the stream: %w", err)
-	}
 	seen := seenSamples{}
-	first := info.State.FirstTime
-	if info.State.Msgs == 0 {
-		first = time.Now()
-	}
-	if to := first.Add(replaySkew).UnixNano(); r.hist != nil && sinceNs < to {
-		err := r.hist.Replay(ctx, devices, sinceNs, to, func(ss []telemetry.Sample) error {
+	var info *jetstream.StreamInfo
+	// The archive up to the stream's first message; again for what the
+	// stream dropped meanwhile (a long archive read of a stream at its
+	// retention), until the stream's head stays within what the archive gave.
+	for from := sinceNs; ; {
+		var err error
+		if info, err = r.c.stream.Info(ctx); err != nil {
+			return fmt.Errorf("replay: the stream: %w", err)
+		}
+		first := info.State.FirstTime
+		if info.State.Msgs == 0 {
+			first = time.Now()
+		}
+		to := first.Add(r.skew).UnixNano()
+		if r.hist == nil || from >= to {
+			break
+		}
+		err = r.hist.Replay(ctx, devices, from, to, func(ss []telemetry.Sample) error {
 			if ss = seen.fresh(ss, sinceNs); len(ss) == 0 {
 				return nil
 			}
@@ -135,12 +144,13 @@ func (r *Reader) Replay(ctx context.Context, devices []string, sinceNs int64, fn
 		if err != nil {
 			return fmt.Errorf("replay from the archive: %w", err)
 		}
+		from = to
 	}
 	end := info.State.LastSeq
 	if info.State.Msgs == 0 {
 		return nil
 	}
-	start := time.Unix(0, sinceNs).Add(-replaySkew)
+	start := time.Unix(0, sinceNs).Add(-r.skew)
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start,
 		FilterSubjects: r.subjects(devices, false)}
 	return r.consume(ctx, cfg, end, func(m jetstream.Msg) error {

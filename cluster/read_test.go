@@ -14,10 +14,15 @@ import (
 type historyFake struct {
 	samples []telemetry.Sample
 	asked   [][2]int64
+	during  func() // runs during the first Replay
 }
 
 func (h *historyFake) Replay(_ context.Context, devices []string, fromNs, toNs int64, fn func([]telemetry.Sample) error) error {
 	h.asked = append(h.asked, [2]int64{fromNs, toNs})
+	if h.during != nil {
+		h.during()
+		h.during = nil
+	}
 	var out []telemetry.Sample
 	for _, s := range h.samples {
 		if s.TimeNs >= fromNs && s.TimeNs < toNs {
@@ -92,6 +97,52 @@ func TestReplayFallsBackToTheArchive(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Error(err)
+	}
+}
+
+// The stream drops its oldest messages (retention) while the archive is
+// read: the archive is asked again for what the stream no longer holds, so
+// nothing falls between the two.
+func TestReplayArchiveCatchesUpWithTheStream(t *testing.T) {
+	srv := clustertest.StartServer(t)
+	c := openTest(t, srv.URL(), "a")
+	var all []telemetry.Sample
+	var seqs []uint64 // the stream sequence of each batch
+	for b := range 3 {
+		var ss []telemetry.Sample
+		for i := range 3 {
+			ss = append(ss, telemetry.Sample{Device: "d", Channel: "x", Seq: uint64(3*b + i + 1), TimeNs: time.Now().UnixNano()})
+		}
+		all = append(all, ss...)
+		time.Sleep(5 * time.Millisecond) // stored after its samples were taken
+		ack, err := c.JS.Publish(context.Background(), c.Names.SampleSubject("d"), (&Batch{Device: "d", Owner: "a", Epoch: 1, Samples: ss}).Encode(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, ack.Sequence)
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The first two batches expire while the archive is read.
+	hist := &historyFake{samples: all, during: func() {
+		for _, seq := range seqs[:2] {
+			if err := c.stream.DeleteMsg(context.Background(), seq); err != nil {
+				t.Error(err)
+			}
+		}
+	}}
+	r := NewReader(c, hist)
+	r.skew = 0 // exact store times: the test's samples are taken milliseconds apart
+	var got []uint64
+	if err := r.Replay(context.Background(), nil, all[0].TimeNs, func(u Update) error {
+		for _, s := range u.Samples {
+			got = append(got, s.Seq)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[1 2 3 4 5 6 7 8 9]" || len(hist.asked) != 2 {
+		t.Errorf("replay gave %v after asking the archive for %d ranges; want 1..9, the archive asked again for 4..6", got, len(hist.asked))
 	}
 }
 
