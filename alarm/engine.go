@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -217,6 +219,10 @@ func (e *Engine) onSample(now time.Time, s *telemetry.Sample) {
 // shutdown) raises nothing: its alarms keep their last state rather than flooding
 // panels and the archive with INVALID on every restart of Switchyard.
 func (e *Engine) onDevice(now time.Time, info *telemetry.DeviceStatus) {
+	if info.Removed {
+		e.forgetDevice(now, info.Device)
+		return
+	}
 	if info.Stopped {
 		st := e.devUp[info.Device]
 		st.stopped = true
@@ -235,6 +241,87 @@ func (e *Engine) onDevice(now time.Time, info *telemetry.DeviceStatus) {
 	}
 	for _, m := range e.byDevice[info.Device] {
 		e.emit(m.DeviceState(now, up, reason))
+	}
+}
+
+// SetRules replaces the alarm rules as a whole, at once (a configuration
+// reload). A channel whose first matching rule now gives it another group or
+// other limits gets them, as a LimitsChanged transition by who (a condition
+// the new limits do not support clears); a channel no rule selects any more
+// loses its alarm (an active one clears first); a channel whose rule gives
+// what it gave before keeps its limits, also limits an operator set at run
+// time (SetLimits). The rules are checked first: a bad one changes nothing.
+func (e *Engine) SetRules(ctx context.Context, rules []Rule, who string) error {
+	for i := range rules {
+		if err := rules[i].Validate(); err != nil {
+			return fmt.Errorf("%w: alarm rule %d: %w", ErrBadRequest, i, err)
+		}
+	}
+	rules = slices.Clone(rules)
+	return e.do(ctx, func() {
+		old := e.rules
+		e.rules = rules
+		now := e.opts.Now()
+		for key, m := range e.machines {
+			if m == nil {
+				delete(e.machines, key) // no rule selected it; look again at its next sample
+				continue
+			}
+			before, after := firstRule(old, m.a.Device, m.a.Channel), firstRule(rules, m.a.Device, m.a.Channel)
+			if before == after || before != nil && after != nil && before.Group == after.Group && reflect.DeepEqual(before.Limits, after.Limits) {
+				continue
+			}
+			if after == nil {
+				if before != nil {
+					e.drop(now, m, who, "alarm rule removed by a configuration reload")
+				}
+				continue
+			}
+			m.a.Group = after.Group
+			ts, err := m.SetLimits(now, after.Limits, who, "configuration reloaded")
+			if err != nil {
+				e.log.Error("alarm limits from the configuration refused", "alarm", key, "err", err) // checked above
+				continue
+			}
+			e.emit(ts)
+		}
+	})
+}
+
+func firstRule(rules []Rule, device, channel string) *Rule {
+	for i := range rules {
+		if rules[i].Matches(device, channel) {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+// forgetDevice drops the alarms of a device removed from the configuration.
+func (e *Engine) forgetDevice(now time.Time, device string) {
+	for _, m := range slices.Clone(e.byDevice[device]) {
+		e.drop(now, m, "reload", "device removed by a configuration reload")
+	}
+	for key := range e.machines {
+		if strings.HasPrefix(key, device+"/") && e.machines[key] == nil {
+			delete(e.machines, key)
+		}
+	}
+	delete(e.devUp, device)
+}
+
+// drop forgets a channel's alarm; an active one first clears (its limits
+// emptied, a transition by who), so panels and the archive see it end.
+func (e *Engine) drop(now time.Time, m *Machine, who, why string) {
+	if m.a.Active() {
+		if ts, err := m.SetLimits(now, Limits{}, who, why); err == nil {
+			e.emit(ts)
+		}
+	}
+	delete(e.machines, m.a.Key())
+	e.byDevice[m.a.Device] = slices.DeleteFunc(e.byDevice[m.a.Device], func(x *Machine) bool { return x == m })
+	if len(e.byDevice[m.a.Device]) == 0 {
+		delete(e.byDevice, m.a.Device)
 	}
 }
 

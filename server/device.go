@@ -24,12 +24,17 @@ type Devices interface {
 	Abort(ctx context.Context, device, reason string) (string, error)
 	// WatchStates returns a new watcher of state changes; the server closes it.
 	WatchStates() *devicemgr.StateWatch
+	// Tags returns a device's tags as they are now (ok false: no such device).
+	// Subscriptions that select by tag call it for every sample, so it must be
+	// cheap; the result is read only.
+	Tags(device string) (tags map[string]string, ok bool)
 }
 
 // deviceService implements DeviceService once, against plain messages and, for
 // streams, a streamOut; the rpc table (Server.rpcs) serves it on both transports.
 type deviceService struct {
 	devices Devices
+	tree    Tree            // an EventSource streams configuration reloads to WatchDevices
 	life    context.Context // ends when the server shuts down
 	metrics *metrics
 }
@@ -137,7 +142,7 @@ func (s *deviceService) abortCommand(ctx context.Context, req *pb.AbortCommandRe
 }
 
 // watchDevices sends the current state of every selected device, then each change,
-// until ctx ends or the server shuts down.
+// and each applied configuration reload, until ctx ends or the server shuts down.
 func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRequest, out streamOut[pb.WatchDevicesResponse]) error {
 	sel, err := compileGlobs("devices", req.GetDevices())
 	if err != nil {
@@ -151,6 +156,8 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 	// the list may then arrive twice, which is harmless for a state.
 	w := s.devices.WatchStates()
 	defer w.Close()
+	reloads := newReloadWatch(s.tree)
+	defer reloads.close()
 	if err := out.header(); err != nil {
 		return err
 	}
@@ -159,7 +166,7 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 		if !sel.match(info.Name) {
 			return nil
 		}
-		return out.send(&pb.WatchDevicesResponse{Device: deviceToProto(info), TimestampNs: unixNano(info.ChangedAt)})
+		return out.send(&pb.WatchDevicesResponse{Device: deviceToProto(info), TimestampNs: unixNano(info.ChangedAt), Removed: info.Removed})
 	}
 	for i := range infos {
 		if err := sendInfo(&infos[i]); err != nil {
@@ -171,10 +178,17 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-w.Ready():
+		case <-reloads.ready():
 		}
+		// The changes a reload made go before the reload itself.
 		changes := w.Take()
 		for i := range changes {
 			if err := sendInfo(&changes[i]); err != nil {
+				return err
+			}
+		}
+		for _, r := range reloads.take() {
+			if err := out.send(&pb.WatchDevicesResponse{Reload: reloadToProto(r), TimestampNs: unixNano(r.Time)}); err != nil {
 				return err
 			}
 		}

@@ -96,6 +96,9 @@
 //	unknown channel (SetAlarmLimits) NotFound         (CHANNEL_NOT_FOUND)
 //	a handler's panic                Internal         "internal error"
 //	devicemgr.ErrNotFound            NotFound
+//	devicemgr.ErrDeviceRemoved       FailedPrecondition (DEVICE_REMOVED)
+//	config.ErrInvalid (a reload)     InvalidArgument  (CONFIG_INVALID), every problem in the message
+//	no configuration to reload       Unimplemented    (NOT_SUPPORTED)
 //	devicemgr.ErrUnknownCommand      InvalidArgument
 //	devicemgr.ErrBadArgument         InvalidArgument
 //	devicemgr.ErrNotConnected        Unavailable
@@ -117,8 +120,10 @@
 // (when full, squashed to the latest sample per channel); a stream whose queue
 // stays full and unread for Limits.StreamStallTimeout ends with
 // RESOURCE_EXHAUSTED, reason STREAM_STALLED. Its selector globs and tags are
-// checked once per request (tags against the devices configured then). It sends a
-// batch when max_batch samples (default 1000, at most 10000) are
+// matched per sample (tags against the device's tags as they are then,
+// Devices.Tags), so a device a configuration reload adds or retags streams to the
+// subscriptions it matches without resubscribing. It sends a batch when max_batch
+// samples (default 1000, at most 10000) are
 // waiting or batch_window_ms (default 50, at most 60000) after the first sample of
 // the batch arrived. Every response carries the subscription's cumulative squashed
 // and dropped counts. The deadband and max_rate_hz apply per channel
@@ -128,7 +133,16 @@
 // WatchAlarms sends alarm transitions only, filtered by device, channel and group;
 // its queue drops the oldest beyond 4096 unread transitions and counts them. WatchDevices sends the
 // current state of every selected device, then each change; a slow watcher skips
-// intermediate states but always ends on the current one (devicemgr.StateFeed).
+// intermediate states but always ends on the current one (devicemgr.StateFeed). A
+// device a reload removes is sent once more with removed set; each applied reload
+// (an EventReconfigured of the tree, when the Tree is an EventSource) is sent as a
+// reload message after the changes it made.
+//
+// # Configuration
+//
+// ReloadConfig and GetConfig serve Options.Config (a *config.Reloader): a reload
+// runs as the caller, whose identity name is who reloaded, and goes to its end
+// even if the caller leaves; it is audited like every state-changing RPC.
 //
 // Subscribe encodes each published sample once, however many streams send it: the hub gives every copy of a sample one shared cache
 // (telemetry.Sample.Encoded), and a batch is assembled from the cached bytes plus

@@ -156,6 +156,13 @@ func (f *fakeDevices) Abort(_ context.Context, device, reason string) (string, e
 
 func (f *fakeDevices) WatchStates() *devicemgr.StateWatch { return f.feed.Watch() }
 
+func (f *fakeDevices) Tags(name string) (map[string]string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	info, ok := f.infos[name]
+	return info.Tags, ok
+}
+
 type fakeTree struct{ root supervisor.Node }
 
 func (f fakeTree) Snapshot() supervisor.Node { return f.root }

@@ -32,7 +32,7 @@ type telemetryService struct {
 // translates: the request into the stream's options, each batch into a
 // response.
 func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeRequest, out streamOut[pb.SubscribeResponse]) error {
-	p, err := validateSubscribe(req, s.devices.List)
+	p, err := validateSubscribe(req, s.devices.Tags)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func sortSamples(samples []telemetry.Sample) {
 }
 
 func (s *telemetryService) getLatest(_ context.Context, req *pb.GetLatestRequest) (*pb.GetLatestResponse, error) {
-	match, err := compileSelector("selector", req.GetSelector(), s.devices.List)
+	match, err := compileSelector("selector", req.GetSelector(), s.devices.Tags)
 	if err != nil {
 		return nil, err
 	}

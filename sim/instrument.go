@@ -32,6 +32,13 @@ const (
 // already being served.
 var ErrClosed = errors.New("sim: closed or already serving")
 
+// ErrExists and ErrNotFound: Fleet.Add of a name in use, Fleet.Remove of an
+// unknown one.
+var (
+	ErrExists   = errors.New("an instrument of that name exists")
+	ErrNotFound = errors.New("no instrument of that name")
+)
+
 // Options configures one instrument. The zero value works: a free loopback port,
 // seed 0, 10 Hz pushes and the wall clock.
 type Options struct {

@@ -187,6 +187,19 @@ func (h *Hub) Latest(match func(*Sample) bool) []Sample {
 	return out
 }
 
+// Forget drops the latest values match selects: those of channels that no
+// longer exist (a device removed from the configuration). Subscriptions are
+// not affected.
+func (h *Hub) Forget(match func(*Sample) bool) {
+	h.latestMu.Lock()
+	defer h.latestMu.Unlock()
+	for k, s := range h.latest {
+		if match(&s) {
+			delete(h.latest, k)
+		}
+	}
+}
+
 // Subscribe adds a subscription. Close it when done.
 func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 	if opts.Name == "" {

@@ -62,6 +62,8 @@ var clientVerbs = map[string]clientVerb{
 	"events":  {"events [flags] [--snapshot] [--process GLOB]... [--kind KIND]...", cmdEvents},
 	"alarms":  {"alarms [flags]", cmdAlarms},
 	"ack":     {"ack [flags] --who NAME [--comment TEXT] DEVICE CHANNEL", cmdAck},
+	"reload":  {"reload [flags] [--dry-run]", cmdReload},
+	"config":  {"config [flags]", cmdConfig},
 }
 
 // usageError is a mistake in a verb's command line (a missing argument, an

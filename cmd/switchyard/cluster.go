@@ -294,7 +294,7 @@ type supervisedDevices struct {
 func (s *supervisedDevices) StartDevice(_ context.Context, name string) error {
 	for _, d := range s.mgr.Devices() {
 		if d.Name() == name {
-			return s.sup.Add(deviceSpec(d))
+			return s.sup.Add(d.ChildSpec())
 		}
 	}
 	return fmt.Errorf("device %q: %w", name, devicemgr.ErrNotFound)

@@ -129,6 +129,9 @@ func (d *clusterDevices) Abort(ctx context.Context, device, reason string) (stri
 // WatchStates implements server.Devices.
 func (d *clusterDevices) WatchStates() *devicemgr.StateWatch { return d.feed.Watch() }
 
+// Tags are the configuration's, whichever node owns the device.
+func (d *clusterDevices) Tags(name string) (map[string]string, bool) { return d.mgr.Tags(name) }
+
 // adopt takes a device's last event as its state at start: whoever published
 // it is taken as the owner (later events are then judged against it).
 func (d *clusterDevices) adopt(e cluster.DeviceEvent) {

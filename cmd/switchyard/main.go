@@ -21,6 +21,8 @@
 //	switchyard events                        stream supervision events until Ctrl-C
 //	switchyard alarms                        the active alarms
 //	switchyard ack [--who NAME] DEVICE CHAN  acknowledge an alarm
+//	switchyard reload [--dry-run]            reload the server's configuration file
+//	switchyard config                        the configuration in force
 //	switchyard token new --name N --role R  make a bearer token and its tokens-file entry
 //
 // This file is wiring only: the verbs parse flags and call into the packages.
@@ -74,6 +76,9 @@ $SWITCHYARD_TOKEN, a bearer token; --tls-ca FILE connects with TLS, --tls-cert a
   alarms                             the active alarms
   ack [--who NAME] [--comment TEXT] DEVICE CHANNEL
                                      acknowledge an alarm
+  reload [--dry-run]                 reload the server's configuration file (admin); print
+                                     what changed, or every problem of a refused file
+  config                             the configuration in force: file, hash, when loaded
 `
 
 func main() {
@@ -109,7 +114,7 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = cmdToken(args[1:], stdout)
-	case "devices", "send", "abort", "latest", "watch", "tree", "cluster", "restart", "events", "alarms", "ack":
+	case "devices", "send", "abort", "latest", "watch", "tree", "cluster", "restart", "events", "alarms", "ack", "reload", "config":
 		err = cmdClient(ctx, args[0], args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)

@@ -10,6 +10,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from switchyard.v1 import config_pb2 as _config_pb2
 from switchyard.v1 import sample_pb2 as _sample_pb2
 import builtins as _builtins
 import sys
@@ -539,19 +540,31 @@ class WatchDevicesResponse(_message.Message):
 
     DEVICE_FIELD_NUMBER: _builtins.int
     TIMESTAMP_NS_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    RELOAD_FIELD_NUMBER: _builtins.int
     timestamp_ns: _builtins.int
     """When the state changed, in nanoseconds since the Unix epoch."""
+    removed: _builtins.bool
+    """The device was removed from the configuration: this is its final state (STOPPED,
+    last_error says why); nothing more comes about it.
+    """
     @_builtins.property
     def device(self) -> Global___Device: ...
+    @_builtins.property
+    def reload(self) -> _config_pb2.ConfigReload:
+        """Set on a message that reports an applied configuration reload (device unset)."""
+
     def __init__(
         self,
         *,
         device: Global___Device | None = ...,
         timestamp_ns: _builtins.int = ...,
+        removed: _builtins.bool = ...,
+        reload: _config_pb2.ConfigReload | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["device", b"device"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "reload", b"reload"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "reload", b"reload", "removed", b"removed", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
