@@ -30,7 +30,9 @@
 // request to that goroutine and wait for the answer, so they are safe from any
 // goroutine and fail with ErrNotRunning when Serve is not running. Engine never
 // blocks on a watcher: each Watch has a bounded queue whose overflow drops the
-// oldest transitions and counts them (Watch.Dropped). Sinks are handed every
+// oldest transitions and counts them (Watch.Dropped). Watchers is that set of
+// watches on its own, for transitions from elsewhere (a cluster node's view of
+// every owner's). Sinks are handed every
 // transition through Record with Serve's context; Archive (the transitions'
 // table, an ingest.Recorder spooled to disk with a spool directory) never
 // drops: at its bound it makes the engine wait, whose own lossless queue in the

@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,8 +63,7 @@ type Engine struct {
 	reqs   chan func()
 	exited atomic.Pointer[chan struct{}] // closed when the running Serve returns; nil before
 
-	watchMu sync.Mutex
-	watches map[*Watch]struct{}
+	watchers *Watchers
 
 	// Owned by the Serve goroutine.
 	ctx      context.Context     // Serve's, for the sinks
@@ -106,7 +104,7 @@ func NewEngine(rules []Rule, sub *telemetry.Subscription, states States, opts Op
 	e := &Engine{
 		rules: slices.Clone(rules), sub: sub, states: states, opts: opts, log: opts.Logger,
 		reqs:     make(chan func()),
-		watches:  make(map[*Watch]struct{}),
+		watchers: NewWatchers(opts.WatchCapacity),
 		machines: make(map[string]*Machine),
 		byDevice: make(map[string][]*Machine),
 		devUp:    make(map[string]devState),
@@ -337,11 +335,7 @@ func (e *Engine) emit(ts []Transition) {
 		for _, s := range e.opts.Sinks {
 			s.Record(e.ctx, *t)
 		}
-		e.watchMu.Lock()
-		for w := range e.watches {
-			w.offer(t)
-		}
-		e.watchMu.Unlock()
+		e.watchers.Offer(t)
 	}
 	if len(ts) > 0 {
 		e.countActive()
@@ -361,13 +355,7 @@ func (e *Engine) countActive() {
 
 // Watch returns a new watch of the transitions match selects (all when nil).
 // Close it when done.
-func (e *Engine) Watch(match func(*Transition) bool) *Watch {
-	w := newWatch(e, match, e.opts.WatchCapacity)
-	e.watchMu.Lock()
-	e.watches[w] = struct{}{}
-	e.watchMu.Unlock()
-	return w
-}
+func (e *Engine) Watch(match func(*Transition) bool) *Watch { return e.watchers.Watch(match) }
 
 // do runs f on the Serve goroutine and waits for it.
 func (e *Engine) do(ctx context.Context, f func()) error {

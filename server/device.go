@@ -19,8 +19,9 @@ type Devices interface {
 	// sentinels.
 	Send(ctx context.Context, device string, cmd devicemgr.Command) (devicemgr.Reply, error)
 	// Abort cancels the command in progress on a device and returns it ("" if
-	// none). Errors wrap the devicemgr sentinels.
-	Abort(device, reason string) (string, error)
+	// none). ctx is the request's: its caller and deadline (a cluster node
+	// takes both to the device's owner). Errors wrap the devicemgr sentinels.
+	Abort(ctx context.Context, device, reason string) (string, error)
 	// WatchStates returns a new watcher of state changes; the server closes it.
 	WatchStates() *devicemgr.StateWatch
 	// Tags returns a device's tags as they are now (ok false: no such device).
@@ -123,7 +124,7 @@ func (s *deviceService) authorizeCommand(ctx context.Context, req *pb.SendComman
 	return authorizeCommand(ctx, info.Name, req.GetName(), false, role)
 }
 
-func (s *deviceService) abortCommand(_ context.Context, req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {
+func (s *deviceService) abortCommand(ctx context.Context, req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {
 	if req.GetDevice() == "" {
 		return nil, errField("device", "required")
 	}
@@ -133,7 +134,7 @@ func (s *deviceService) abortCommand(_ context.Context, req *pb.AbortCommandRequ
 	if len(req.GetReason()) > 200 {
 		return nil, errField("reason", "at most 200 bytes")
 	}
-	aborted, err := s.devices.Abort(req.GetDevice(), req.GetReason())
+	aborted, err := s.devices.Abort(ctx, req.GetDevice(), req.GetReason())
 	if err != nil {
 		return nil, err
 	}

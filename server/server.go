@@ -60,6 +60,10 @@ type Options struct {
 	// Archive answers HistoryService and Subscribe with since_ns. Default nil:
 	// those answer Unavailable.
 	Archive Archive
+	// Replay, when set, answers Subscribe's since_ns instead of Archive: a
+	// cluster node replays from the cluster's stream (and the archive for
+	// what is older), joined to the live samples by seq. Default nil.
+	Replay telemetry.Replayer
 	// Cluster answers GetClusterView. Default nil: a single node, which answers
 	// NOT_SUPPORTED.
 	Cluster Cluster
@@ -219,7 +223,8 @@ func (s *Server) newRun() *run {
 // implementation; both transports are built from it (rpc.go).
 func (s *Server) rpcs(r *run) []rpc {
 	dev := &deviceService{devices: s.devices, tree: s.tree, life: r.life, metrics: s.metrics}
-	tel := &telemetryService{hub: s.hub, devices: s.devices, life: r.life, metrics: s.metrics, archive: s.opts.Archive, limits: s.opts.Limits}
+	tel := &telemetryService{hub: s.hub, devices: s.devices, life: r.life, metrics: s.metrics, archive: s.opts.Archive,
+		replay: s.opts.Replay, limits: s.opts.Limits}
 	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s, audit: s.gate.audit, authOn: s.gate.authOn,
 		cluster: s.opts.Cluster, config: s.opts.Config}
 	hist := &historyService{archive: s.opts.Archive}

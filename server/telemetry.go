@@ -25,8 +25,9 @@ type telemetryService struct {
 	devices Devices
 	life    context.Context
 	metrics *metrics
-	archive Archive // for since_ns; nil without archiving
-	limits  Limits  // SubscriberQueueBytes, StreamStallTimeout
+	archive Archive            // for since_ns; nil without archiving
+	replay  telemetry.Replayer // for since_ns instead of archive (a cluster node); nil: none
+	limits  Limits             // SubscriberQueueBytes, StreamStallTimeout
 }
 
 // subscribe streams the batches of a telemetry.Stream (batching window,
@@ -49,7 +50,7 @@ func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeReque
 	if since < 0 {
 		return errField("since_ns", "must be >= 0, got %d", since)
 	}
-	if since != 0 && s.archive == nil {
+	if since != 0 && s.archive == nil && s.replay == nil {
 		return errNoArchive
 	}
 	ctx, cancel := streamContext(ctx, s.life)
@@ -71,7 +72,18 @@ func (s *telemetryService) subscribe(ctx context.Context, req *pb.SubscribeReque
 			}
 		},
 	}
-	if since != 0 {
+	switch {
+	case since != 0 && s.replay != nil:
+		opts.Replay = s.replay
+		if sel := req.GetSelector(); len(sel.GetDevices()) > 0 || len(sel.GetTags()) > 0 {
+			opts.Devices = []string{} // none matched: read nothing
+			for _, d := range s.devices.List() {
+				if p.matchDev(d.Name) {
+					opts.Devices = append(opts.Devices, d.Name)
+				}
+			}
+		}
+	case since != 0:
 		opts.Archive = s.archive
 	}
 	if p.states {

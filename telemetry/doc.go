@@ -65,7 +65,9 @@
 // heartbeats on an idle stream, the deadband and rate cap with the due times of
 // held samples, device states interleaved after the samples published before
 // them, and the replay of the archive (Since) joined to the live samples with no
-// gap and no repeat per channel. Next(ctx) returns one Batch at a time; time
+// gap and no repeat per channel: by time for an Archive (QuestDB's
+// microseconds), by seq for a Replayer (a cluster's stream, numbered alike for
+// every node). Next(ctx) returns one Batch at a time; time
 // comes from an injected Clock, so its tests run in synctest bubbles. A Stream
 // is owned by one goroutine. What it holds is bounded and counted (Bytes, safe
 // from any goroutine): its queue (MaxBytes), the samples it took out of it

@@ -31,6 +31,18 @@ type Archive interface {
 	Since(ctx context.Context, fromNs int64, limit int) ([]Sample, error)
 }
 
+// Replayer is a replay source whose samples carry the seq the live samples
+// carry (a cluster's stream, which numbers each channel once for every node):
+// a Stream joins it to the live samples by each channel's seq.
+type Replayer interface {
+	// Replay calls fn with the samples of the devices (every device when
+	// devices is nil) taken at or after fromNs that were published to the hub
+	// before the call, and returns once it gave them all; each channel's come
+	// once and in seq order. Later samples may come too. An error ends the
+	// stream.
+	Replay(ctx context.Context, devices []string, fromNs int64, fn func([]Sample) error) error
+}
+
 // StateFeed is where a Stream takes device states from, to interleave them
 // with the samples (StreamOptions.States). D is the caller's device state type.
 type StateFeed[D any] struct {
@@ -82,11 +94,16 @@ type StreamOptions[D any] struct {
 	// the current ones after the initial values, then each change after the
 	// samples published before it.
 	States StateFeed[D]
-	// Since, with Archive, replays the archive from this time (ns) before the
+	// Since, with Archive or Replay, replays from this time (ns) before the
 	// live samples, with no gap and no repeat at the join; the replay stands in
-	// for the initial values.
+	// for the initial values. Replay, when set, is used instead of Archive.
 	Since   int64
 	Archive Archive
+	Replay  Replayer
+	// Devices are the devices Match can select, when the caller knows them: a
+	// Replayer then reads only theirs (none when empty). Default nil: any
+	// device.
+	Devices []string
 	// Capacity bounds the subscription's queue in samples (default 8192) and
 	// MaxBytes in bytes (default DefaultStreamBytes). A live stream squashes
 	// to the latest per channel past them; a replaying one drops the oldest,
@@ -152,17 +169,25 @@ type Stream[D any] struct {
 	// without Since): one page is read at a time, when the batches of the
 	// page before have all been returned.
 	replay *replay[D]
-	// replayed holds, per channel key, the µs timestamp of the newest sample
-	// the replay sent; live samples not newer are skipped. A channel leaves
+	// replayed holds, per channel key, the last sample the replay sent;
+	// live samples that are not past it are skipped (replaySeq: by seq and
+	// time, else by time at the archive's microseconds). A channel leaves
 	// the map with its first newer sample.
-	replayed map[string]int64
+	replayed  map[string]replayMark
+	replaySeq bool
+}
+
+// replayMark is the last sample a replay queued of a channel.
+type replayMark struct {
+	seq    uint64
+	timeNs int64
 }
 
 // replay is the state of an archive replay between pages.
 type replay[D any] struct {
-	from   int64            // ns: the next page starts here
-	newest map[string]int64 // channel key -> µs timestamp of the newest replayed sample
-	states *Batch[D]        // the current device states, sent when the replay ends
+	pages  *archivePages
+	marks  map[string]replayMark // the last sample sent per channel key
+	states *Batch[D]             // the current device states, sent when the replay ends
 }
 
 // NewStream subscribes to hub at once, so that everything published from now
@@ -273,11 +298,16 @@ func sizeOf(samples []Sample) int64 {
 func (st *Stream[D]) start(ctx context.Context) error {
 	now := st.clock.Now()
 	switch {
+	case st.opts.Since != 0 && st.opts.Replay != nil:
+		if err := st.replayFrom(ctx); err != nil {
+			return err
+		}
 	case st.opts.Since != 0 && st.opts.Archive != nil:
 		if err := st.opts.Archive.Settle(ctx); err != nil {
 			return err
 		}
-		st.replay = &replay[D]{from: st.opts.Since, newest: map[string]int64{}}
+		st.replay = &replay[D]{pages: newArchivePages(st.opts.Archive, st.opts.Since, 0, st.clock),
+			marks: map[string]replayMark{}}
 	case st.opts.Initial:
 		latest := st.hub.Latest(st.opts.Match)
 		slices.SortFunc(latest, func(a, b Sample) int {
@@ -447,22 +477,58 @@ func (st *Stream[D]) append(add func([]Sample) []Sample) {
 // channel they increase, so (device, channel, seq) never repeats in the stream.
 func (st *Stream[D]) replayPage(ctx context.Context) error {
 	r := st.replay
-	page, err := st.readPage(ctx, r.from)
+	page, last, err := r.pages.next(ctx)
 	if err != nil {
 		return err
 	}
-	pageMax := r.from / 1000
+	st.queueReplayed(page, r.marks)
+	if !last {
+		return nil
+	}
+	// The last page: then the device states, and live.
+	if r.states != nil {
+		st.ready = append(st.ready, *r.states)
+	}
+	if len(r.marks) > 0 {
+		st.replayed = r.marks
+	}
+	st.replay = nil
+	return nil
+}
+
+// replayFrom queues what the Replayer gives from Since; the join to the live
+// samples is by seq: a live sample of a channel is skipped while neither its
+// seq nor its time is past the last one the replay gave (a repeat; a channel
+// whose numbering started again has newer times). Unlike the archive's, this
+// replay is queued whole before the first batch goes.
+func (st *Stream[D]) replayFrom(ctx context.Context) error {
+	if st.opts.Devices != nil && len(st.opts.Devices) == 0 {
+		return nil
+	}
+	st.replaySeq = true
+	marks := map[string]replayMark{}
+	err := st.opts.Replay.Replay(ctx, st.opts.Devices, st.opts.Since, func(ss []Sample) error {
+		st.queueReplayed(ss, marks)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(marks) > 0 {
+		st.replayed = marks
+	}
+	return nil
+}
+
+// queueReplayed queues the replayed samples Match selects, in batches of at
+// most MaxBatch, and marks each channel's last one for the join.
+func (st *Stream[D]) queueReplayed(ss []Sample, marks map[string]replayMark) {
 	var batch []Sample
-	for _, smp := range page {
-		pageMax = max(pageMax, smp.TimeNs/1000)
+	for _, smp := range ss {
 		if st.opts.Match != nil && !st.opts.Match(&smp) {
 			continue
 		}
-		key := smp.Key()
-		if us, ok := r.newest[key]; ok && smp.TimeNs/1000 <= us {
-			continue // read again at a page boundary
-		}
-		r.newest[key] = smp.TimeNs / 1000
+		marks[smp.Key()] = replayMark{seq: smp.Seq, timeNs: smp.TimeNs}
 		batch = append(batch, smp)
 		if len(batch) == st.opts.MaxBatch {
 			st.ready = append(st.ready, st.batch(batch, false))
@@ -472,46 +538,96 @@ func (st *Stream[D]) replayPage(ctx context.Context) error {
 	if len(batch) > 0 {
 		st.ready = append(st.ready, st.batch(batch, false))
 	}
-	if len(page) == replayPage {
-		if next := pageMax * 1000; next > r.from {
-			r.from = next
-		} else {
-			r.from += 1000 // a full page of one microsecond: move on
-		}
-		return nil
-	}
-	// The last page: then the device states, and live.
-	if r.states != nil {
-		st.ready = append(st.ready, *r.states)
-	}
-	if len(r.newest) > 0 {
-		st.replayed = r.newest
-	}
-	st.replay = nil
-	return nil
 }
 
-// readPage reads one page of the archive, retrying with backoff while the
-// failure is one that passes (the archive down or restarting: the error says
-// so, see backoff.IsRecoverable); any other error ends the replay.
-func (st *Stream[D]) readPage(ctx context.Context, fromNs int64) (page []Sample, err error) {
-	b := &backoff.Backoff{Policy: backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second}, Clock: st.clock}
+// archivePages reads an archive a page at a time in time order, each sample
+// once (a page boundary may fall inside a microsecond: what is read again is
+// left out), from a time and up to another (0: to the end).
+type archivePages struct {
+	a        Archive
+	from, to int64 // ns
+	clock    backoff.Clock
+	newest   map[string]int64 // channel key -> µs timestamp of the newest sample given
+}
+
+func newArchivePages(a Archive, fromNs, toNs int64, clock Clock) *archivePages {
+	var bclock backoff.Clock = backoff.System
+	if clock != nil {
+		bclock = clock
+	}
+	return &archivePages{a: a, from: fromNs, to: toNs, clock: bclock, newest: map[string]int64{}}
+}
+
+// next returns the next page's samples not given before, and whether it was
+// the last page. A failure that passes (the archive down or restarting:
+// backoff.IsRecoverable) is retried with a backoff; any other is returned.
+func (p *archivePages) next(ctx context.Context) (out []Sample, last bool, err error) {
+	var page []Sample
+	b := &backoff.Backoff{Policy: backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second}, Clock: p.clock}
 	err = backoff.Retry(ctx, b, func() error {
-		page, err = st.opts.Archive.Since(ctx, fromNs, replayPage)
+		var err error
+		page, err = p.a.Since(ctx, p.from, replayPage)
 		return err
 	}, nil)
-	return page, err
+	if err != nil {
+		return nil, false, err
+	}
+	pageMax := p.from / 1000
+	out = page[:0:0]
+	last = len(page) < replayPage
+	for _, smp := range page {
+		if p.to > 0 && smp.TimeNs >= p.to {
+			last = true
+			break
+		}
+		pageMax = max(pageMax, smp.TimeNs/1000)
+		key := smp.Key()
+		if us, ok := p.newest[key]; ok && smp.TimeNs/1000 <= us {
+			continue // read again at a page boundary
+		}
+		p.newest[key] = smp.TimeNs / 1000
+		out = append(out, smp)
+	}
+	if next := pageMax * 1000; next > p.from {
+		p.from = next
+	} else {
+		p.from += 1000 // a full page of one microsecond: move on
+	}
+	return out, last, nil
 }
 
-// alreadyReplayed reports whether the replay sent this live sample's channel a
-// sample at least as new (the archive keeps microseconds).
+// ReadArchive calls fn with the archive's samples taken at or after fromNs
+// (and before toNs, unless it is 0), a page at a time in time order, each
+// sample once. A failure that passes (backoff.IsRecoverable) is retried with
+// a backoff on clock (nil: the system clock); any other ends it.
+func ReadArchive(ctx context.Context, a Archive, fromNs, toNs int64, clock Clock, fn func([]Sample) error) error {
+	p := newArchivePages(a, fromNs, toNs, clock)
+	for {
+		out, last, err := p.next(ctx)
+		if err != nil {
+			return err
+		}
+		if len(out) > 0 {
+			if err := fn(out); err != nil {
+				return err
+			}
+		}
+		if last {
+			return nil
+		}
+	}
+}
+
+// alreadyReplayed reports whether the replay sent this live sample (see
+// replayFrom, and replayPage: the archive keeps microseconds).
 func (st *Stream[D]) alreadyReplayed(smp *Sample) bool {
 	key := smp.Key()
-	us, ok := st.replayed[key]
+	m, ok := st.replayed[key]
 	if !ok {
 		return false
 	}
-	if smp.TimeNs/1000 <= us {
+	if st.replaySeq && smp.Seq <= m.seq && smp.TimeNs <= m.timeNs ||
+		!st.replaySeq && smp.TimeNs/1000 <= m.timeNs/1000 {
 		return true
 	}
 	delete(st.replayed, key)

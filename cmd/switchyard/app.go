@@ -196,6 +196,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		if a.cluster != nil {
 			arch := cluster.NewArchiver(a.cluster.c, archiveAppender{archiveHub, w}, cluster.ArchiverOptions{Logger: log})
+			a.cluster.archiver = arch
 			if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-archive", Service: arch, Shutdown: 10 * time.Second}); err != nil {
 				return nil, err
 			}
@@ -231,7 +232,8 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if a.cluster != nil {
 		// Alarm state (condition, latch, acknowledgement, shelf) into the
 		// cluster, so the device's next owner goes on from it.
-		saver = newAlarmSaver(a.cluster.c.Alarms(), a.cluster.cfg.Node, log)
+		saver = newAlarmSaver(a.cluster.c.Alarms(), a.cluster.pub, a.cluster.isOwned, a.cluster.cfg.Node, log)
+		a.cluster.saver = saver
 		sinks = append(sinks, saver)
 		if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-alarms", Service: saver, Shutdown: 5 * time.Second}); err != nil {
 			return nil, err
@@ -278,7 +280,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 	}
 	var apiHub = a.hub
-	var apiDevices server.Devices = mgr
+	var apiDevices server.Devices = managerDevices{mgr}
 	var apiCluster server.Cluster
 	if a.cluster != nil {
 		apiHub, apiDevices, apiCluster = a.cluster.viewHub, a.cluster.devices, a.cluster
@@ -289,12 +291,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		web = server.WithProfiling(web)
 	}
 	var archive server.Archive
+	var hist *ingest.History
 	if a.writer != nil {
-		h, err := ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table())
-		if err != nil {
+		if hist, err = ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table()); err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
-		archive = h.WithWriter(a.writer)
+		archive = hist.WithWriter(a.writer)
 	}
 	sopts, err := apiOptions(cfg, log)
 	if err != nil {
@@ -302,6 +304,16 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	sopts.Logger, sopts.Gatherer, sopts.Registerer = log, reg, reg
 	sopts.WebHandler, sopts.Alarms, sopts.Archive, sopts.Cluster = web, eng, archive, apiCluster
+	if a.cluster != nil {
+		// A replay (since_ns) comes from the cluster's stream, which holds
+		// every sample this node's API has shown, archived or not; QuestDB
+		// serves what is older than the stream.
+		a.cluster.reader = cluster.NewReader(a.cluster.c, newArchiveHistory(hist))
+		sopts.Replay = a.cluster
+		// Alarms of every device, whichever node owns it.
+		a.cluster.alarms = newClusterAlarms(eng, a.cluster, cfg.DeviceRefs(), log)
+		sopts.Alarms = a.cluster.alarms
+	}
 	if a.config != nil {
 		sopts.Config = a.config
 	}
@@ -326,12 +338,23 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.addCluster(cfg); err != nil {
 			return nil, err
 		}
+		reg.MustRegister(newClusterCollector(a.cluster))
 	}
 	if err := a.root.Add(supervisor.ChildSpec{ID: "api", Service: a.api, Shutdown: 15 * time.Second}); err != nil {
 		return nil, err
 	}
 	ok = true
 	return a, nil
+}
+
+// managerDevices is the device manager as the API's devices on a single
+// node (a cluster node's are clusterDevices).
+type managerDevices struct{ *devicemgr.Manager }
+
+// Abort implements server.Devices: the request's caller matters only to a
+// cluster node, which takes it to the device's owner.
+func (m managerDevices) Abort(_ context.Context, device, reason string) (string, error) {
+	return m.Manager.Abort(device, reason)
 }
 
 // devicesID is the id of the dynamic device supervisor under the root.
