@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/switchyard/switchyard/cluster/natsserver"
@@ -66,13 +67,17 @@ func (r *Runner) clusterScenario(ctx context.Context) ([]Result, error) {
 			return nil, err
 		}
 		cfg.Cluster = &config.Cluster{URLs: []string{ns.URL()}, Node: fmt.Sprintf("n%d", k), Prefix: "bench"}
-		n, err := r.startServer(ctx, cfg)
+		n, err := r.startNamedServer(ctx, cfg, fmt.Sprintf("cluster-n%d", k))
 		if err != nil {
 			return nil, err
 		}
 		nodes = append(nodes, n)
 	}
 	if err := r.waitBalanced(ctx, nodes[1], 3); err != nil {
+		return nil, err
+	}
+	balanced, err := scrapeLeases(ctx, nodes)
+	if err != nil {
 		return nil, err
 	}
 	three, err := r.measureNodes(ctx, "cluster 3 nodes", nodes)
@@ -83,12 +88,72 @@ func (r *Runner) clusterScenario(ctx context.Context) ([]Result, error) {
 	if one.CPUPerSample > 0 {
 		three.Note = fmt.Sprintf("cpu %.2f× one node (stream, mirrors and leases included)", float64(three.CPUPerSample)/float64(one.CPUPerSample))
 	}
+	before, err := scrapeLeases(ctx, nodes)
+	if err != nil {
+		return []Result{one, three}, err
+	}
+	three.Note = joinNote(three.Note, "from balanced to the kill: "+leaseChanges(balanced, before, 0))
 
 	fail, err := r.failover(ctx, nodes)
 	if err != nil {
 		return []Result{one, three}, err
 	}
+	if after, err := scrapeLeases(ctx, nodes[1:]); err == nil {
+		fail.Note = joinNote(fail.Note, "from the kill until all were connected: "+leaseChanges(before[1:], after, 1))
+	}
 	return []Result{one, three, fail}, nil
+}
+
+// leaseCounters are the lease protocol's counters a node's /metrics shows.
+var leaseCounters = []struct{ metric, short string }{
+	{"switchyard_cluster_leases_held", "held"},
+	{"switchyard_cluster_leases_acquired_total", "acquired"},
+	{"switchyard_cluster_leases_released_total", "released"},
+	{"switchyard_cluster_leases_lost_total", "lost"},
+	{"switchyard_cluster_fences_total", "fenced"},
+	{"switchyard_cluster_lease_renewal_failures_total", "renewal failures"},
+	{"switchyard_cluster_fence_overruns_total", "fence overruns"},
+}
+
+// scrapeLeases reads the lease counters of each node.
+func scrapeLeases(ctx context.Context, nodes []*serverProc) ([]Metrics, error) {
+	out := make([]Metrics, len(nodes))
+	for i, n := range nodes {
+		m, err := scrape(ctx, n.http)
+		if err != nil {
+			return nil, fmt.Errorf("node %d's metrics: %w", i+1, err)
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+// leaseChanges says, per node (named n<first+1>…), how its lease counters
+// moved from a to b (the held count as it is in b): a cluster that does not
+// churn shows no change but between the kill and the takeover.
+func leaseChanges(a, b []Metrics, first int) string {
+	var parts []string
+	for i := range b {
+		var fs []string
+		for _, c := range leaseCounters {
+			v := b[i][c.metric]
+			if c.short != "held" {
+				v -= a[i][c.metric]
+			}
+			if v != 0 || c.short == "held" {
+				fs = append(fs, fmt.Sprintf("%s %g", c.short, v))
+			}
+		}
+		parts = append(parts, fmt.Sprintf("n%d %s", first+i+1, strings.Join(fs, ", ")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // measureNodes measures one window over the given server processes: samples
@@ -120,6 +185,10 @@ func (r *Runner) measureNodes(ctx context.Context, label string, nodes []*server
 	}
 	from := time.Now()
 	r.progress("%s: measuring for %v", label, r.opts.Duration)
+	var profiles []<-chan struct{}
+	for i, n := range nodes {
+		profiles = append(profiles, r.profile(ctx, fmt.Sprintf("cluster-%dnode-n%d", len(nodes), i+1), n))
+	}
 	if err := sleep(ctx, r.opts.Duration); err != nil {
 		return Result{}, err
 	}
@@ -128,6 +197,9 @@ func (r *Runner) measureNodes(ctx context.Context, label string, nodes []*server
 		return Result{}, err
 	}
 	secs := time.Since(from).Seconds()
+	for _, p := range profiles {
+		<-p
+	}
 	res := newResult("cluster", label)
 	res.Rate = (s1 - s0) / secs
 	res.Produced = int64(s1 - s0)

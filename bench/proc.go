@@ -165,13 +165,22 @@ type child struct {
 
 	mu     sync.Mutex
 	stderr bytes.Buffer // the last lines of stderr, for error messages
+	log    *os.File     // all of stderr, when kept (Options.LogDir)
 }
 
 // startChild runs the harness's own binary with args. stdout goes to the returned
-// reader (nil if not wanted); stderr is kept for diagnosis.
-func startChild(name string, bin string, args []string, wantStdout bool) (*child, io.Reader, error) {
+// reader (nil if not wanted); the end of stderr is kept for diagnosis, and all of
+// it in the file logPath unless that is "".
+func startChild(name string, bin string, args []string, wantStdout bool, logPath string) (*child, io.Reader, error) {
 	c := &child{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	c.cmd.Stderr = (*tailWriter)(c)
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.log = f
+	}
 	var out io.Reader
 	if wantStdout {
 		r, err := c.cmd.StdoutPipe()
@@ -181,21 +190,33 @@ func startChild(name string, bin string, args []string, wantStdout bool) (*child
 		out = r
 	}
 	if err := c.cmd.Start(); err != nil {
+		if c.log != nil {
+			_ = c.log.Close()
+		}
 		return nil, nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() {
 		c.err = c.cmd.Wait()
+		if c.log != nil {
+			c.mu.Lock()
+			_ = c.log.Close()
+			c.mu.Unlock()
+		}
 		close(c.done)
 	}()
 	return c, out, nil
 }
 
-// tailWriter keeps the last 8 KB written to a child's stderr.
+// tailWriter keeps the last 8 KB written to a child's stderr (and all of it in
+// the child's log file, if it has one).
 type tailWriter child
 
 func (t *tailWriter) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.log != nil {
+		_, _ = t.log.Write(p)
+	}
 	t.stderr.Write(p)
 	if t.stderr.Len() > 16<<10 {
 		b := append([]byte(nil), t.stderr.Bytes()[t.stderr.Len()-8<<10:]...)

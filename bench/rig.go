@@ -34,7 +34,7 @@ type simProc struct {
 func (r *Runner) startSim(ctx context.Context, scpi, lines int, pushHz float64) (*simProc, error) {
 	args := []string{"sim", "--scpi", strconv.Itoa(scpi), "--lines", strconv.Itoa(lines),
 		"--push-hz", strconv.FormatFloat(pushHz, 'g', -1, 64), "--control", "127.0.0.1:0", "--seed", "1"}
-	c, out, err := startChild("sim", r.opts.Binary, args, true)
+	c, out, err := startChild("sim", r.opts.Binary, args, true, r.logPath("sim"))
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +164,12 @@ type serverProc struct {
 // startServer writes cfg to the run's directory, starts `switchyard serve` on it
 // and waits until its /metrics answers and every device is connected.
 func (r *Runner) startServer(ctx context.Context, cfg *config.Config) (*serverProc, error) {
+	return r.startNamedServer(ctx, cfg, "")
+}
+
+// startNamedServer is startServer with the name of its log file in
+// Options.LogDir (""; server-<n>).
+func (r *Runner) startNamedServer(ctx context.Context, cfg *config.Config, name string) (*serverProc, error) {
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -177,7 +183,10 @@ func (r *Runner) startServer(ctx context.Context, cfg *config.Config) (*serverPr
 	if r.opts.ProfileDir != "" {
 		args = append(args, "--pprof")
 	}
-	c, _, err := startChild("server", r.opts.Binary, args, false)
+	if name == "" {
+		name = fmt.Sprintf("server-%d", r.nconf)
+	}
+	c, _, err := startChild("server", r.opts.Binary, args, false, r.logPath(name))
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +230,15 @@ func (r *Runner) startServer(ctx context.Context, cfg *config.Config) (*serverPr
 		return nil, fmt.Errorf("%w; server stderr: %s", err, lastLine(c.tail()))
 	}
 	return s, nil
+}
+
+// logPath is where a child's stderr is kept in full: <LogDir>/<name>.log, or ""
+// (not kept) without a LogDir.
+func (r *Runner) logPath(name string) string {
+	if r.opts.LogDir == "" {
+		return ""
+	}
+	return filepath.Join(r.opts.LogDir, name+".log")
 }
 
 // lastLine is the last line of s.

@@ -54,6 +54,11 @@ type Options struct {
 	// every measurement window and an allocation profile at its end there
 	// (<scenario>-<n>-cpu.pprof, <scenario>-<n>-allocs.pprof). Default none.
 	ProfileDir string
+	// LogDir, when set, keeps the whole stderr (the log) of every child process
+	// in this directory, which must exist: sim.log, server-<n>.log, and the
+	// cluster scenario's nodes as cluster-n1.log… Default none (the harness
+	// keeps the last lines for its error messages only).
+	LogDir string
 	// Dir holds the generated server configurations. Default a new temp directory,
 	// removed at the end.
 	Dir string

@@ -39,6 +39,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.QuestDB, "questdb", "127.0.0.1:9000", "archive: QuestDB HTTP address")
 	fs.DurationVar(&o.BatchWindow, "batch-window", time.Millisecond, "Subscribe batch window asked for by every subscriber")
 	fs.StringVar(&o.ProfileDir, "profile", "", "run the server with --pprof and save its CPU and allocation profiles of every window in this directory")
+	fs.StringVar(&o.LogDir, "logs", "", "keep the simulator's and every server's log (stderr) in full in this directory (made if missing)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,6 +53,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--push-rates[%d]: want a positive number, got %q", i, f)
 		}
 		o.PushRates = append(o.PushRates, v)
+	}
+	if o.LogDir != "" {
+		if err := os.MkdirAll(o.LogDir, 0o755); err != nil {
+			return fmt.Errorf("--logs: %w", err)
+		}
 	}
 	bin, err := os.Executable()
 	if err != nil {
