@@ -84,6 +84,29 @@ type memClient struct {
 	mu   sync.Mutex
 	cut  bool
 	heal chan struct{}
+	// lose: writes are stored but their answers never come (the request
+	// times out), as on a machine too busy to read them in time.
+	lose bool
+}
+
+// LoseAnswers starts (true) or ends losing the answers to writes.
+func (c *memClient) LoseAnswers(lose bool) {
+	c.mu.Lock()
+	c.lose = lose
+	c.mu.Unlock()
+}
+
+// answer returns the result of a stored write, or ctx's error once it ends
+// while answers are lost.
+func (c *memClient) answer(ctx context.Context, rev uint64, err error) (uint64, error) {
+	c.mu.Lock()
+	lose := c.lose
+	c.mu.Unlock()
+	if lose {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	return rev, err
 }
 
 func (b *memBucket) client() *memClient { return &memClient{b: b, heal: make(chan struct{})} }
@@ -123,14 +146,16 @@ func (c *memClient) Create(ctx context.Context, key string, val []byte) (uint64,
 	if err := c.wait(ctx); err != nil {
 		return 0, err
 	}
-	return c.b.write(key, val, 0, true)
+	rev, err := c.b.write(key, val, 0, true)
+	return c.answer(ctx, rev, err)
 }
 
 func (c *memClient) Update(ctx context.Context, key string, val []byte, rev uint64) (uint64, error) {
 	if err := c.wait(ctx); err != nil {
 		return 0, err
 	}
-	return c.b.write(key, val, rev, false)
+	rev, err := c.b.write(key, val, rev, false)
+	return c.answer(ctx, rev, err)
 }
 
 func (c *memClient) Delete(ctx context.Context, key string, rev uint64) error {

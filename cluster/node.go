@@ -19,7 +19,8 @@ type Devices interface {
 	// StartDevice starts polling a device this node now owns; epoch is the
 	// lease revision, unique to this ownership in the cluster. It returns once
 	// the device's process is started; it need not wait for the instrument.
-	// ctx ends at the ownership's first fencing deadline.
+	// ctx ends at the ownership's first fencing deadline: past it the device
+	// must not connect. After an error nothing of the device runs.
 	StartDevice(ctx context.Context, name string, epoch uint64) error
 	// StopDevice stops polling a device and returns only once its connection
 	// to the instrument is closed. It must finish within Timing.StopMargin.
@@ -67,10 +68,22 @@ type nodeRecord struct {
 
 // held is a lease this node holds.
 type held struct {
-	id       uint64 // which holding: a device can be lost and won again
-	rev      uint64
-	sent     time.Time // when the last write the server confirmed was sent
+	id   uint64 // which holding: a device can be lost and won again
+	rev  uint64
+	sent time.Time // when the last write the server confirmed was sent
+	// tried is when the first renewal not confirmed since was sent (zero:
+	// none). Its answer may have been lost while the server stored it; if
+	// the watch then shows a write of ours, that write was sent no earlier.
+	tried    time.Time
 	acquired time.Time
+	// started is closed once StartDevice returned (and OnOwnership heard
+	// of it), or once the start was given up: a stop waits for it, so that
+	// a device never stops before it started.
+	started chan struct{}
+	// skipped (written before started is closed) says nothing of the device
+	// runs: StartDevice failed, or was never called because the holding's
+	// first fencing deadline came before its turn.
+	skipped bool
 }
 
 // Node keeps this node's registration and device leases, places devices,
@@ -88,16 +101,24 @@ type Node struct {
 	mu      sync.Mutex
 	catalog []DeviceRef
 	held    map[string]*held // by device name
-	// Mirrors of the two buckets, kept by their watches.
-	leaseView map[string]kvEntry // by device name
+	// Mirrors of the two buckets, kept by their watches: the owner of each
+	// leased device ("?" for a value not made by Switchyard), and each
+	// node's last registration.
+	leaseView map[string]string  // by device name
 	nodeView  map[string]kvEntry // by node name
 	freeSince map[string]time.Time
 	reg       *held // this node's registration, nil while unregistered
 	regSince  time.Time
 	stats     NodeStats
 	holdings  uint64
+	plans     uint64 // placements computed, for the tests
 
+	// wake asks the placement loop to place again: an owner, a node or the
+	// catalog changed, or a renewal round ended.
 	wake chan struct{}
+	// starts are the StartDevice calls in flight, at most cap(startSem).
+	starts   sync.WaitGroup
+	startSem chan struct{}
 }
 
 // NodeStats counts what the lease protocol did.
@@ -125,8 +146,8 @@ func newNode(leases, nodes kvStore, dev Devices, catalog []DeviceRef, opts NodeO
 		opts: opts, t: t, log: opts.Logger.With("node", opts.Name),
 		leases: leases, nodes: nodes, dev: dev, inc: hex.EncodeToString(b[:]),
 		catalog: append([]DeviceRef(nil), catalog...), held: map[string]*held{},
-		leaseView: map[string]kvEntry{}, nodeView: map[string]kvEntry{}, freeSince: map[string]time.Time{},
-		wake: make(chan struct{}, 1),
+		leaseView: map[string]string{}, nodeView: map[string]kvEntry{}, freeSince: map[string]time.Time{},
+		wake: make(chan struct{}, 1), startSem: make(chan struct{}, 16),
 	}, nil
 }
 
@@ -171,6 +192,11 @@ func (n *Node) poke() {
 // Serve registers the node, then renews, places, acquires, releases and
 // fences until ctx ends; then it stops its devices and releases their leases
 // so that other nodes take them over at once.
+//
+// The lease keeper (registration, renewal rounds, fencing) runs on a
+// goroutine of its own, apart from the placement loop (the watches, placing,
+// acquiring, releasing) and from the devices' starts: nothing placement does,
+// however slow on a busy machine, can delay a renewal or a fence.
 func (n *Node) Serve(ctx context.Context) error {
 	wctx, stopWatch := context.WithCancel(context.Background())
 	lw, err := n.leases.Watch(wctx)
@@ -198,9 +224,19 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	n.mu.Unlock()
 
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	next := start
+	kctx, stopKeeper := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		n.keepLeases(kctx)
+	}()
+	// Before shutdown: no more rounds or fences, and every start returned.
+	defer func() {
+		stopKeeper()
+		<-kept
+		n.starts.Wait()
+	}()
+
 	for {
 		select {
 		case <-ctx.Done():
@@ -216,17 +252,30 @@ func (n *Node) Serve(ctx context.Context) error {
 			}
 			n.onNode(e)
 		case <-n.wake:
-			// Placement only; the renewal round keeps its own schedule.
-			n.fence(time.Now())
 			if n.registered() {
 				n.place(ctx, time.Now())
 			}
+		}
+	}
+}
+
+// keepLeases registers the node and renews its registration and leases
+// every RenewEvery, and fences each lease at its deadline, until ctx ends.
+// After each round it asks the placement loop to place.
+func (n *Node) keepLeases(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	next := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
 		case <-timer.C:
 		}
-		now := time.Now()
-		if !now.Before(next) {
+		if now := time.Now(); !now.Before(next) {
 			next = now.Add(n.t.RenewEvery)
 			n.round(ctx)
+			n.poke()
 		}
 		n.fence(time.Now())
 		wait := time.Until(next)
@@ -248,7 +297,7 @@ func (n *Node) registered() bool {
 	return n.reg != nil
 }
 
-// round registers or renews the node, renews every lease, then places.
+// round registers or renews the node, then renews every lease.
 func (n *Node) round(ctx context.Context) {
 	now := time.Now()
 	if !n.registered() {
@@ -256,12 +305,10 @@ func (n *Node) round(ctx context.Context) {
 	} else {
 		n.renewRegistration(ctx, now)
 	}
-	if !n.registered() {
-		return
-	}
+	// The leases are renewed whether or not the registration is: they are
+	// this process's (its incarnation's), and a registration lost for a
+	// round must not cost every device.
 	n.renew(ctx, now)
-	n.fence(time.Now())
-	n.place(ctx, time.Now())
 }
 
 // budget is the deadline for a request sent at now: the request timeout, but
@@ -306,18 +353,33 @@ func (n *Node) register(ctx context.Context, now time.Time) {
 
 func (n *Node) renewRegistration(ctx context.Context, now time.Time) {
 	n.mu.Lock()
+	if n.reg.tried.IsZero() {
+		n.reg.tried = now
+	}
 	reg := *n.reg
 	n.mu.Unlock()
 	rec, _ := json.Marshal(nodeRecord{Node: n.opts.Name, Incarnation: n.inc, Selectors: n.opts.Selectors,
 		Address: n.opts.Address, StartedNs: reg.acquired.UnixNano()})
 	rctx, cancel := n.budget(ctx, now)
 	defer cancel()
-	rev, err := n.nodes.Update(rctx, Token(n.opts.Name), rec, reg.rev)
+	key := Token(n.opts.Name)
+	rev, err := n.nodes.Update(rctx, key, rec, reg.rev)
+	if errors.Is(err, errRevision) {
+		// Our own earlier renewal, whose answer timed out, may have been
+		// stored: then the registration is still ours, at a later revision,
+		// written by a renewal sent no earlier than the first unconfirmed one.
+		if e, gerr := n.nodes.Get(rctx, key); gerr == nil && n.adoptRegistration(e) {
+			return
+		}
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.reg == nil {
+		return
+	}
 	switch {
 	case err == nil:
-		n.reg.rev, n.reg.sent = rev, now
+		n.reg.rev, n.reg.sent, n.reg.tried = rev, now, time.Time{}
 	case errors.Is(err, errRevision):
 		// Our registration expired and someone registered since: start again.
 		n.log.Warn("cluster: node registration lost; registering again")
@@ -340,6 +402,9 @@ func (n *Node) renew(ctx context.Context, now time.Time) {
 	}
 	jobs := make([]job, 0, len(n.held))
 	for d, h := range n.held {
+		if h.tried.IsZero() {
+			h.tried = now
+		}
 		jobs = append(jobs, job{d, *h})
 	}
 	n.mu.Unlock()
@@ -350,6 +415,9 @@ func (n *Node) renew(ctx context.Context, now time.Time) {
 	defer cancel()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
+	var failed int
+	var firstErr error
+	var slowest time.Duration
 	for _, j := range jobs {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -358,26 +426,40 @@ func (n *Node) renew(ctx context.Context, now time.Time) {
 			defer func() { <-sem }()
 			rec, _ := json.Marshal(leaseRecord{Node: n.opts.Name, Incarnation: n.inc, AcquiredNs: j.h.acquired.UnixNano()})
 			rev, err := n.leases.Update(rctx, Token(j.dev), rec, j.h.rev)
+			took := time.Since(now)
 			n.mu.Lock()
-			// The same holding (not a later one of the same device): the watch
-			// may have shown our write before this answer came.
+			defer n.mu.Unlock()
+			// The same holding (not a later one of the same device, nor one
+			// released meanwhile): the watch may have shown our write before
+			// this answer came.
+			h, ok := n.held[j.dev]
+			if !ok || h.id != j.h.id {
+				return
+			}
 			if err != nil {
 				n.stats.RenewFailures++
-			}
-			if h, ok := n.held[j.dev]; ok && h.id == j.h.id {
-				if err == nil {
-					h.rev = max(h.rev, rev)
-					if now.After(h.sent) {
-						h.sent = now
-					}
-				} else if errors.Is(err, errRevision) && h.rev == j.h.rev {
+				failed++
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s: %w", j.dev, err)
+				}
+				if errors.Is(err, errRevision) && h.rev == j.h.rev {
 					n.log.Warn("cluster: lease renewal refused: the lease changed", "device", j.dev)
 				}
+				return
 			}
-			n.mu.Unlock()
+			slowest = max(slowest, took)
+			h.rev = max(h.rev, rev)
+			if now.After(h.sent) {
+				h.sent = now
+			}
+			h.tried = time.Time{}
 		}()
 	}
 	wg.Wait()
+	if failed > 0 {
+		n.log.Warn("cluster: lease renewals failed", "failed", failed, "of", len(jobs), "first_err", firstErr,
+			"slowest_confirmed", slowest, "round", time.Since(now))
+	}
 }
 
 // fenceAt is when a held device must be stopped unless its lease was renewed:
@@ -412,10 +494,20 @@ func (n *Node) fence(now time.Time) {
 	}
 	n.mu.Unlock()
 	sort.Strings(due)
+	// Concurrently: every stop must finish within the margin, however many.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
 	for _, d := range due {
 		n.log.Warn("cluster: lease not renewed in time; stopping the device before the lease can expire", "device", d)
-		n.stop(d, "fenced")
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			n.stop(d, "fenced")
+		}()
 	}
+	wg.Wait()
 }
 
 // stop stops a held device and forgets its lease (without releasing it).
@@ -435,6 +527,13 @@ func (n *Node) stop(device, why string) {
 		n.stats.Lost++
 	}
 	n.mu.Unlock()
+	// A start still in progress ends by the holding's first fencing
+	// deadline at the latest (its context's).
+	<-h.started
+	if h.skipped {
+		n.poke()
+		return // nothing runs
+	}
 	ctx, cancel := context.WithDeadline(context.Background(), expires)
 	err := n.dev.StopDevice(ctx, device)
 	cancel()
@@ -467,22 +566,37 @@ func (n *Node) onLease(ctx context.Context, e kvEntry) {
 		return
 	}
 	now := time.Now()
+	var rec leaseRecord
+	owner := ""
+	if !e.Deleted {
+		owner = "?"
+		if json.Unmarshal(e.Value, &rec) == nil && rec.Node != "" {
+			owner = rec.Node
+		}
+	}
 	n.mu.Lock()
 	h, mine := n.held[dev]
+	before, had := n.leaseView[dev]
 	if e.Deleted {
 		delete(n.leaseView, dev)
 		if _, ok := n.freeSince[dev]; !ok {
 			n.freeSince[dev] = now
 		}
 	} else {
-		n.leaseView[dev] = e
+		n.leaseView[dev] = owner
 		delete(n.freeSince, dev)
 	}
 	lost := false
 	if mine && e.Rev > h.rev {
-		var rec leaseRecord
-		if !e.Deleted && json.Unmarshal(e.Value, &rec) == nil && rec.Incarnation == n.inc {
-			h.rev = e.Rev // a write of ours whose answer we did not get; keep the older send time
+		if !e.Deleted && rec.Incarnation == n.inc {
+			// A write of ours whose answer we did not get (yet): one of the
+			// renewals sent since h.tried, the only writes of ours that the
+			// server could store after h.rev.
+			h.rev = e.Rev
+			if h.tried.After(h.sent) {
+				h.sent = h.tried
+			}
+			h.tried = time.Time{}
 		} else {
 			lost = true
 		}
@@ -492,7 +606,34 @@ func (n *Node) onLease(ctx context.Context, e kvEntry) {
 		n.log.Error("cluster: lease taken or removed while held; stopping the device", "device", dev, "deleted", e.Deleted)
 		n.stop(dev, "lost")
 	}
-	n.poke()
+	// A renewal (the same owner writing again) changes nothing placement
+	// reads: every node renews every lease every round, and placing on
+	// each of those writes would cost a plan per write.
+	if had != !e.Deleted || before != owner {
+		n.poke()
+	}
+}
+
+// adoptRegistration takes e, this node's registration key as read or
+// watched, for a renewal of ours whose answer was lost (or is still on its
+// way) if this process wrote it: such a write was sent no earlier than the
+// first renewal not confirmed since. It reports whether e is this
+// process's registration.
+func (n *Node) adoptRegistration(e kvEntry) bool {
+	var rec nodeRecord
+	if e.Deleted || json.Unmarshal(e.Value, &rec) != nil || rec.Incarnation != n.inc {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.reg != nil && e.Rev > n.reg.rev {
+		n.reg.rev = e.Rev
+		if n.reg.tried.After(n.reg.sent) {
+			n.reg.sent = n.reg.tried
+		}
+		n.reg.tried = time.Time{}
+	}
+	return true
 }
 
 func (n *Node) onNode(e kvEntry) {
@@ -503,14 +644,22 @@ func (n *Node) onNode(e kvEntry) {
 	if err != nil {
 		return
 	}
+	if name == n.opts.Name {
+		n.adoptRegistration(e)
+	}
 	n.mu.Lock()
+	_, had := n.nodeView[name]
 	if e.Deleted {
 		delete(n.nodeView, name)
 	} else {
 		n.nodeView[name] = e
 	}
 	n.mu.Unlock()
-	n.poke()
+	// A renewed registration changes placement only through its age, which
+	// the placement after each round looks at.
+	if had == e.Deleted {
+		n.poke()
+	}
 }
 
 // place computes the plan and acts on it: acquire free devices meant for this
@@ -522,6 +671,7 @@ func (n *Node) place(ctx context.Context, now time.Time) {
 		n.mu.Unlock()
 		return
 	}
+	n.plans++
 	settling := now.Sub(n.regSince) < n.t.ClaimGrace
 	nodes := []NodeRef{{Name: n.opts.Name, Selectors: n.opts.Selectors}}
 	// A node whose registration the server last stored well before ours
@@ -543,14 +693,9 @@ func (n *Node) place(ctx context.Context, now time.Time) {
 		nodes = append(nodes, NodeRef{Name: name, Selectors: rec.Selectors})
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
-	owners := map[string]string{}
-	for dev, e := range n.leaseView {
-		var rec leaseRecord
-		if json.Unmarshal(e.Value, &rec) == nil {
-			owners[dev] = rec.Node
-		} else {
-			owners[dev] = "?"
-		}
+	owners := make(map[string]string, len(n.leaseView)+len(n.held))
+	for dev, o := range n.leaseView {
+		owners[dev] = o
 	}
 	for dev := range n.held {
 		owners[dev] = n.opts.Name
@@ -626,25 +771,54 @@ func (n *Node) acquire(ctx context.Context, now time.Time, devices []string) {
 	}
 	wg.Wait()
 	sort.Slice(wins, func(i, j int) bool { return wins[i].dev < wins[j].dev })
+	// The devices start in the background, a few at a time: a start talks
+	// to the cluster (announcement, alarm state, command subscription) and
+	// on a busy machine a hundred of them one after the other took seconds,
+	// in which this loop claimed nothing and other nodes claimed the devices
+	// placement meant for this one (then handed them over again).
 	for _, w := range wins {
+		h := &held{rev: w.rev, sent: now, acquired: now, started: make(chan struct{})}
 		n.mu.Lock()
 		n.holdings++
-		n.held[w.dev] = &held{id: n.holdings, rev: w.rev, sent: now, acquired: now}
+		h.id = n.holdings
+		n.held[w.dev] = h
 		n.stats.Acquired++
 		delete(n.freeSince, w.dev)
 		n.mu.Unlock()
-		sctx, cancel := context.WithDeadline(ctx, now.Add(n.t.LeaseTTL-n.t.StopMargin))
-		err := n.dev.StartDevice(sctx, w.dev, w.rev)
-		cancel()
-		if err != nil {
-			n.log.Error("cluster: start device", "device", w.dev, "err", err)
-			n.release(ctx, w.dev)
-			continue
-		}
-		n.log.Info("cluster: device acquired", "device", w.dev)
+		n.starts.Add(1)
+		go func() {
+			defer n.starts.Done()
+			n.startSem <- struct{}{}
+			defer func() { <-n.startSem }()
+			n.start(ctx, w.dev, h, w.rev, now.Add(n.t.LeaseTTL-n.t.StopMargin))
+		}()
+	}
+}
+
+// start starts a won device (holding h, lease revision epoch) by its first
+// fencing deadline, then closes h.started. A device whose turn comes after
+// that deadline is not started at all: its lease may be expiring, and it
+// will be fenced.
+func (n *Node) start(ctx context.Context, device string, h *held, epoch uint64, deadline time.Time) {
+	sctx, cancel := context.WithDeadline(ctx, deadline)
+	err := sctx.Err()
+	if err == nil {
+		err = n.dev.StartDevice(sctx, device, epoch)
+	}
+	cancel()
+	n.mu.Lock()
+	h.skipped = err != nil
+	n.mu.Unlock()
+	if err == nil {
+		n.log.Info("cluster: device acquired", "device", device)
 		if n.opts.OnOwnership != nil {
-			n.opts.OnOwnership(w.dev, true, w.rev)
+			n.opts.OnOwnership(device, true, epoch)
 		}
+	}
+	close(h.started)
+	if err != nil {
+		n.log.Error("cluster: start device", "device", device, "err", err)
+		n.release(ctx, device)
 	}
 }
 
@@ -657,15 +831,29 @@ func (n *Node) release(ctx context.Context, device string) {
 		n.mu.Unlock()
 		return
 	}
-	rev := h.rev
 	n.mu.Unlock()
 	n.stop(device, "released")
 	n.mu.Lock()
 	n.stats.Released++
+	rev := h.rev // the last one confirmed while it was held
 	n.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, n.t.RequestTimeout)
 	defer cancel()
-	if err := n.leases.Delete(rctx, Token(device), rev); err != nil {
+	key := Token(device)
+	err := n.leases.Delete(rctx, key, rev)
+	// A renewal sent before the stop may have been stored since: the lease
+	// is still this process's, at a later revision. Delete that one, or the
+	// next owner waits for the lease to expire.
+	for try := 0; try < 3 && errors.Is(err, errRevision); try++ {
+		e, gerr := n.leases.Get(rctx, key)
+		var rec leaseRecord
+		if gerr != nil || json.Unmarshal(e.Value, &rec) != nil || rec.Incarnation != n.inc {
+			err = nil // someone else's now, or gone
+			break
+		}
+		err = n.leases.Delete(rctx, key, e.Rev)
+	}
+	if err != nil {
 		n.log.Info("cluster: release lease (it will expire instead)", "device", device, "err", err)
 	}
 	n.log.Info("cluster: device released", "device", device)

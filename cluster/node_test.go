@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,9 +33,16 @@ func newConnLog() *connLog { return &connLog{spans: map[string][]span{}} }
 type devices struct {
 	node string
 	log  *connLog
+	// startTakes is how long a start takes before the device is connected
+	// (on a busy machine a real start talks to NATS several times).
+	startTakes time.Duration
 }
 
-func (d devices) StartDevice(_ context.Context, name string, _ uint64) error {
+func (d devices) StartDevice(ctx context.Context, name string, _ uint64) error {
+	time.Sleep(d.startTakes)
+	if err := ctx.Err(); err != nil {
+		return err // like Owner: no connection once the fencing deadline passed
+	}
 	d.log.mu.Lock()
 	defer d.log.mu.Unlock()
 	d.log.spans[name] = append(d.log.spans[name], span{node: d.node, start: time.Now()})
@@ -103,6 +112,8 @@ type rig struct {
 	cat    []DeviceRef
 	timing Timing
 	run    map[string]*running
+	// startTakes is how long each device start takes on every node.
+	startTakes time.Duration
 }
 
 type running struct {
@@ -123,7 +134,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func (r *rig) start(name string, sel ...Selector) *running {
 	r.t.Helper()
 	lc, nc := r.leases.client(), r.nodes.client()
-	n, err := newNode(lc, nc, devices{node: name, log: r.log}, r.cat,
+	n, err := newNode(lc, nc, devices{node: name, log: r.log, startTakes: r.startTakes}, r.cat,
 		NodeOptions{Name: name, Selectors: sel, Timing: r.timing, Logger: quiet()})
 	if err != nil {
 		r.t.Fatal(err)
@@ -337,5 +348,173 @@ func TestDeadNodeLeftOutOfThePlan(t *testing.T) {
 			}
 		}
 		r.stopAll()
+	})
+}
+
+// On a busy machine starting a device takes a while (a real start talks to
+// NATS several times). A survivor that takes over a dead node's devices must
+// keep renewing the leases it holds meanwhile, and the node placement chose
+// for a freed device must claim it before the others do: no survivor fences
+// or loses a device, none hands one over (no churn), and every device of the
+// dead node runs on a survivor within the lease TTL and a round.
+func TestSlowStartsDoNotFenceOrChurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, 60)
+		r.startTakes = 150 * time.Millisecond // 30 devices one after the other: 4.5 s
+		a := r.start("a")
+		r.start("b")
+		r.start("c")
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if c := r.owners(); c["a"] != 20 || c["b"] != 20 || c["c"] != 20 {
+			t.Errorf("owners %v, want 20 devices on each node", c)
+			if o := r.log.overlaps(); len(o) > 0 {
+				t.Errorf("two owners at once:\n%s", strings.Join(o, "\n"))
+			}
+			r.stopAll()
+			return
+		}
+		mine := a.node.Owned()
+		before := map[string]NodeStats{"b": r.run["b"].node.Stats(), "c": r.run["c"].node.Stats()}
+		a.leases.Cut() // a is gone for the others
+		a.nodesc.Cut()
+		cut := time.Now()
+		time.Sleep(15 * time.Second)
+		synctest.Wait()
+		if c := r.owners(); c["b"] != 30 || c["c"] != 30 {
+			t.Errorf("owners after a's death %v, want 30 devices on b and on c", c)
+		}
+		for _, dev := range mine {
+			owner, since := r.log.owner(dev)
+			if owner == "" || owner == "a" || since.Sub(cut) > r.timing.LeaseTTL+r.timing.RenewEvery {
+				t.Errorf("%s: owner %q %v after a died, want b or c within lease TTL + one round (%v)", dev, owner, since.Sub(cut), r.timing.LeaseTTL+r.timing.RenewEvery)
+			}
+		}
+		for _, name := range []string{"b", "c"} {
+			s := r.run[name].node.Stats()
+			if s.Fenced != before[name].Fenced || s.Lost != before[name].Lost || s.Released != before[name].Released || s.FenceOverruns != 0 {
+				t.Errorf("%s during the takeover: fenced %d, lost %d, released %d, fence overruns %d; want none",
+					name, s.Fenced-before[name].Fenced, s.Lost-before[name].Lost, s.Released-before[name].Released, s.FenceOverruns)
+			}
+		}
+		if o := r.log.overlaps(); len(o) > 0 {
+			t.Errorf("two owners at once:\n%s", strings.Join(o, "\n"))
+		}
+		r.stopAll()
+	})
+}
+
+// Every node renews every lease every round, so each node's lease watch
+// sees a write per device per round. Those writes change no owner and must
+// not make a node compute its placement again: at most about one placement
+// per round in a steady cluster (it cost half of a node's CPU, and on a busy
+// machine delayed its renewals).
+func TestRenewalsDoNotReplan(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, 30)
+		for _, name := range []string{"n1", "n2", "n3"} {
+			r.start(name)
+		}
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		before := map[string]uint64{}
+		for name, rn := range r.run {
+			rn.node.mu.Lock()
+			before[name] = rn.node.plans
+			rn.node.mu.Unlock()
+		}
+		const steady = 30 * time.Second
+		time.Sleep(steady)
+		synctest.Wait()
+		rounds := uint64(steady / r.timing.RenewEvery)
+		for name, rn := range r.run {
+			rn.node.mu.Lock()
+			plans := rn.node.plans - before[name]
+			rn.node.mu.Unlock()
+			if plans > rounds+2 {
+				t.Errorf("%s placed %d times in %v of steady state (%d renewal rounds, %d lease writes); want at most one a round",
+					name, plans, steady, rounds, rounds*uint64(len(r.cat)))
+			}
+		}
+		r.stopAll()
+	})
+}
+
+// On a busy machine a renewal's answer can come after its request timed
+// out although the server stored it. The node sees its own write on the
+// lease watch, and the registration's by reading it back: it keeps its
+// devices and its registration while answers are late, for longer than it
+// would take to fence.
+func TestLateRenewalAnswersKeepTheLeases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, 6)
+		a := r.start("a")
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if got := a.node.Owned(); len(got) != 6 {
+			t.Fatalf("a owns %v, want all 6", got)
+		}
+		before := a.node.Stats()
+		a.leases.LoseAnswers(true)
+		a.nodesc.LoseAnswers(true)
+		time.Sleep(3 * r.timing.LeaseTTL)
+		a.leases.LoseAnswers(false)
+		a.nodesc.LoseAnswers(false)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		s := a.node.Stats()
+		if got := a.node.Owned(); len(got) != 6 || s.Fenced != before.Fenced || s.Lost != before.Lost || s.Acquired != before.Acquired {
+			t.Errorf("a owns %v after its answers were late for %v: fenced %d, lost %d, acquired %d; want all 6 kept throughout",
+				got, 3*r.timing.LeaseTTL, s.Fenced-before.Fenced, s.Lost-before.Lost, s.Acquired-before.Acquired)
+		}
+		if s.RenewFailures == before.RenewFailures {
+			t.Errorf("no renewal failure counted while every answer was lost")
+		}
+		a.node.mu.Lock()
+		since := a.node.regSince
+		a.node.mu.Unlock()
+		if since.After(time.Now().Add(-20 * time.Second)) {
+			t.Errorf("a registered again at %v: its registration was taken for lost", since)
+		}
+		r.stopAll()
+	})
+}
+
+// A renewal sent before a handoff's stop can be stored after it: the lease
+// is then still this process's at a later revision than the node knows.
+// Releasing must delete that revision too, or the next owner waits a whole
+// lease TTL for it to expire.
+func TestReleaseDeletesALeaseRenewedMeanwhile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		leases := newMemBucket(3 * time.Second)
+		lc := leases.client()
+		log := newConnLog()
+		n, err := newNode(lc, newMemBucket(3*time.Second).client(), devices{node: "a", log: log}, fleet(1, nil),
+			NodeOptions{Name: "a", Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := Token("dev-00")
+		rec, _ := json.Marshal(leaseRecord{Node: "a", Incarnation: n.inc})
+		rev, err := lc.Create(ctx, key, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = n.dev.StartDevice(ctx, "dev-00", rev)
+		started := make(chan struct{})
+		close(started)
+		n.held["dev-00"] = &held{id: 1, rev: rev, sent: time.Now(), acquired: time.Now(), started: started}
+		// The renewal's write is stored; its answer has not come yet.
+		if _, err := lc.Update(ctx, key, rec, rev); err != nil {
+			t.Fatal(err)
+		}
+		n.release(ctx, "dev-00")
+		if e, err := lc.Get(ctx, key); !errors.Is(err, errNoKey) {
+			t.Errorf("after the release the lease is still there (revision %d, %v): the next owner waits for it to expire", e.Rev, err)
+		}
+		if owner, _ := log.owner("dev-00"); owner != "" {
+			t.Errorf("dev-00 still runs on %q after its release", owner)
+		}
 	})
 }

@@ -56,6 +56,12 @@ func (o *Owner) StartDevice(ctx context.Context, name string, epoch uint64) erro
 			o.log.Warn("cluster: before starting a won device", "device", name, "err", err)
 		}
 	}
+	// The steps above may have taken until the ownership's first fencing
+	// deadline (ctx's): past it the lease may be expiring, and the device
+	// must not connect.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	o.pub.Begin(name, epoch)
 	if err := o.local.StartDevice(ctx, name); err != nil {
 		o.pub.End(name)

@@ -33,7 +33,7 @@ type kvStore interface {
 	Create(ctx context.Context, key string, val []byte) (uint64, error)
 	// Update writes key only if its revision is rev; errRevision if not.
 	Update(ctx context.Context, key string, val []byte, rev uint64) (uint64, error)
-	// Delete removes key only if its revision is rev.
+	// Delete removes key only if its revision is rev; errRevision if not.
 	Delete(ctx context.Context, key string, rev uint64) error
 	// Get reads key; errNoKey if it does not exist.
 	Get(ctx context.Context, key string) (kvEntry, error)
@@ -62,7 +62,11 @@ func (s jsStore) Update(ctx context.Context, key string, val []byte, rev uint64)
 }
 
 func (s jsStore) Delete(ctx context.Context, key string, rev uint64) error {
-	return s.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+	err := s.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("%s: %w", key, errRevision)
+	}
+	return err
 }
 
 func (s jsStore) Get(ctx context.Context, key string) (kvEntry, error) {
