@@ -60,6 +60,7 @@ func BenchmarkRenewRound(b *testing.B) {
 		}
 		return out
 	}())
+	n.starts.Wait()
 	if len(n.Owned()) != 1000 {
 		b.Fatalf("acquired %d of 1000", len(n.Owned()))
 	}

@@ -43,7 +43,33 @@
 // counts balanced within one. The planned node claims a free device at once,
 // any other eligible node after ClaimGrace (the planned node may be dead but
 // not expired yet). A node releases a few devices per round that the plan gives
-// to another live node (handoff: stop, then delete the lease).
+// to another live node (handoff: stop, then delete the lease, at the revision
+// a renewal still in flight may have stored meanwhile).
+//
+// # A busy machine
+//
+// Three things keep a node that gets little CPU from losing its leases and
+// the cluster from moving devices back and forth (measured with `switchyard
+// bench cluster` at load averages above 10 on two cores):
+//
+//   - The lease keeper (registration, renewal rounds, fencing) runs on a
+//     goroutine of its own. Placement, acquiring, releasing and the devices'
+//     starts run elsewhere: none of them can delay a renewal or a fence.
+//   - Won devices start in the background, 16 at a time (a start talks to
+//     NATS: announcement, alarm state, command subscription); a start whose
+//     turn comes after the holding's first fencing deadline is not made.
+//     Started one after the other they took seconds on a busy machine, in
+//     which the node claimed nothing, renewed nothing, and other nodes
+//     claimed after ClaimGrace what placement meant for it.
+//   - Placement is computed when an owner, a node or the catalog changes and
+//     after each renewal round, not on each lease write the watch shows
+//     (every node renews every lease every round: 400 writes a second for
+//     300 devices, each of which cost a plan: half of a node's CPU).
+//
+// A renewal whose answer times out may still have been stored. When the
+// watch shows that write (this incarnation's, at a later revision), it
+// counts as confirmed with the send time of the first renewal not confirmed
+// since, the earliest it can have been sent; the registration likewise.
 //
 // # Fencing: never two nodes polling one device
 //
