@@ -166,10 +166,11 @@ func TestSmokePoll(t *testing.T) {
 	var progress bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	logs := t.TempDir()
 	res, err := Run(ctx, []string{"poll"}, Options{
 		Binary: bin, Devices: 3, Channels: 2, Rate: 20,
 		Duration: 2 * time.Second, Warmup: 500 * time.Millisecond,
-		Progress: &progress, Dir: t.TempDir(),
+		Progress: &progress, Dir: t.TempDir(), LogDir: logs,
 	})
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
@@ -187,5 +188,30 @@ func TestSmokePoll(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), soakHeader) {
 		t.Errorf("no progress CSV header in:\n%s", progress.String())
+	}
+	// LogDir keeps each child's whole log: the server's from its first line.
+	if b, err := os.ReadFile(filepath.Join(logs, "server-1.log")); err != nil || !strings.Contains(string(b), "device connected") {
+		t.Errorf("server-1.log in LogDir: %v, without the devices' connections:\n%s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(logs, "sim.log")); err != nil {
+		t.Errorf("sim.log in LogDir: %v", err)
+	}
+}
+
+// The cluster scenario reports how each node's lease counters moved: none
+// but the held count when nothing moved.
+func TestLeaseChanges(t *testing.T) {
+	a := []Metrics{
+		{"switchyard_cluster_leases_held": 100, "switchyard_cluster_leases_acquired_total": 150, "switchyard_cluster_leases_released_total": 50},
+		{"switchyard_cluster_leases_held": 100, "switchyard_cluster_leases_acquired_total": 100},
+	}
+	b := []Metrics{
+		{"switchyard_cluster_leases_held": 100, "switchyard_cluster_leases_acquired_total": 150, "switchyard_cluster_leases_released_total": 50},
+		{"switchyard_cluster_leases_held": 94, "switchyard_cluster_leases_acquired_total": 103, "switchyard_cluster_fences_total": 9,
+			"switchyard_cluster_lease_renewal_failures_total": 20},
+	}
+	want := "n2 held 100; n3 held 94, acquired 3, fenced 9, renewal failures 20"
+	if got := leaseChanges(a, b, 1); got != want {
+		t.Errorf("leaseChanges = %q, want %q", got, want)
 	}
 }
