@@ -146,6 +146,15 @@ func (r *rig) start(name string, sel ...Selector) *running {
 	return rn
 }
 
+// noOverlaps fails the test for every moment two nodes were connected to
+// one device.
+func (r *rig) noOverlaps() {
+	r.t.Helper()
+	if o := r.log.overlaps(); len(o) > 0 {
+		r.t.Errorf("two owners at once:\n%s", strings.Join(o, "\n"))
+	}
+}
+
 func (r *rig) stopAll() {
 	for _, rn := range r.run {
 		rn.leases.Restore()
@@ -182,9 +191,7 @@ func TestNodesSplitTheFleet(t *testing.T) {
 		if got := len(r.log.spans["dev-00"]); got != len(before) {
 			t.Errorf("dev-00 changed owner %d times in a steady cluster", got-len(before))
 		}
-		if o := r.log.overlaps(); len(o) > 0 {
-			t.Errorf("two owners at once:\n%s", strings.Join(o, "\n"))
-		}
+		r.noOverlaps()
 		r.stopAll()
 	})
 }
@@ -251,9 +258,7 @@ func testPartition(t *testing.T, tm Timing) {
 		if c := r.owners(); c["a"] != 3 || c["b"] != 3 {
 			t.Errorf("after healing owners %v, want 3 and 3", c)
 		}
-		if o := r.log.overlaps(); len(o) > 0 {
-			t.Errorf("two owners at once:\n%s", strings.Join(o, "\n"))
-		}
+		r.noOverlaps()
 		r.stopAll()
 	})
 }
@@ -283,9 +288,7 @@ func TestShutdownHandsOver(t *testing.T) {
 				t.Errorf("%s: owner %q since %v after a's shutdown; want b within one round", dev, owner, since.Sub(stopped))
 			}
 		}
-		if o := r.log.overlaps(); len(o) > 0 {
-			t.Errorf("two owners at once:\n%s", strings.Join(o, "\n"))
-		}
+		r.noOverlaps()
 		r.stopAll()
 	})
 }
@@ -368,9 +371,7 @@ func TestSlowStartsDoNotFenceOrChurn(t *testing.T) {
 		synctest.Wait()
 		if c := r.owners(); c["a"] != 20 || c["b"] != 20 || c["c"] != 20 {
 			t.Errorf("owners %v, want 20 devices on each node", c)
-			if o := r.log.overlaps(); len(o) > 0 {
-				t.Errorf("two owners at once:\n%s", strings.Join(o, "\n"))
-			}
+			r.noOverlaps()
 			r.stopAll()
 			return
 		}
@@ -397,9 +398,7 @@ func TestSlowStartsDoNotFenceOrChurn(t *testing.T) {
 					name, s.Fenced-before[name].Fenced, s.Lost-before[name].Lost, s.Released-before[name].Released, s.FenceOverruns)
 			}
 		}
-		if o := r.log.overlaps(); len(o) > 0 {
-			t.Errorf("two owners at once:\n%s", strings.Join(o, "\n"))
-		}
+		r.noOverlaps()
 		r.stopAll()
 	})
 }
