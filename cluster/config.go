@@ -25,7 +25,9 @@ type Timing struct {
 	// ClaimGrace is how long a free device waits for the node placement chose
 	// before any node that may own it claims it. Default RenewEvery.
 	ClaimGrace time.Duration
-	// RequestTimeout bounds each key-value operation. Default RenewEvery/2.
+	// RequestTimeout bounds each key-value operation but lease renewals,
+	// which may take until the next round. Every request also ends at the
+	// earliest fencing deadline. Default RenewEvery/2.
 	RequestTimeout time.Duration
 }
 

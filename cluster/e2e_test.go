@@ -190,12 +190,18 @@ func TestClusterFailoverEndToEnd(t *testing.T) {
 	for _, n := range []string{"a", "b", "c"} {
 		total += int(ms[n].pub.Stats().Samples)
 	}
-	eventually(t, 10*time.Second, "the subscriber and the archive have every published sample", func() bool {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		col.mu.Lock()
-		n := len(col.samples)
+		got := len(col.samples)
 		col.mu.Unlock()
-		return n == total && archive.distinct() == total
-	})
+		archived := archive.distinct()
+		if got == total && archived == total {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %d samples published, the subscriber has %d, the archive %d distinct", total, got, archived)
+		}
+	}
 	// The cut-off node's archiver may have stored batches whose
 	// acknowledgement it could not send: they were archived again elsewhere
 	// (harmless under DEDUP, which the fake applies like QuestDB).

@@ -315,7 +315,12 @@ func (n *Node) round(ctx context.Context) {
 // never past the earliest fencing deadline, so a hanging request cannot make
 // the node fence late.
 func (n *Node) budget(ctx context.Context, now time.Time) (context.Context, context.CancelFunc) {
-	d := now.Add(n.t.RequestTimeout)
+	return n.budgetFor(ctx, now, n.t.RequestTimeout)
+}
+
+// budgetFor is budget with another timeout than the request timeout.
+func (n *Node) budgetFor(ctx context.Context, now time.Time, timeout time.Duration) (context.Context, context.CancelFunc) {
+	d := now.Add(timeout)
 	if f, ok := n.nextFence(); ok && f.Before(d) {
 		d = f
 	}
@@ -411,7 +416,10 @@ func (n *Node) renew(ctx context.Context, now time.Time) {
 	if len(jobs) == 0 {
 		return
 	}
-	rctx, cancel := n.budget(ctx, now)
+	// A round's renewals may take until the next round (not just the request
+	// timeout): on a busy machine an answer that takes longer than usual
+	// still confirms a lease in time.
+	rctx, cancel := n.budgetFor(ctx, now, n.t.RenewEvery)
 	defer cancel()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
