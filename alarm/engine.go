@@ -70,6 +70,7 @@ type Engine struct {
 	machines map[string]*Machine // key device/channel; nil value: no rule matches
 	byDevice map[string][]*Machine
 	devUp    map[string]devState
+	lastUs   int64 // the newest transition's time, µs since the Unix epoch (see stamp)
 
 	transitions *prometheus.CounterVec
 	active      prometheus.Gauge
@@ -240,10 +241,11 @@ func (e *Engine) onDevice(now time.Time, info *telemetry.DeviceStatus) {
 	}
 }
 
-// emit hands transitions to the sinks and watches.
+// emit stamps transitions (see stamp) and hands them to the sinks and watches.
 func (e *Engine) emit(ts []Transition) {
 	for i := range ts {
 		t := &ts[i]
+		t.Time = e.stamp(t.Time)
 		e.transitions.WithLabelValues(t.Event.String()).Inc()
 		e.log.Info("alarm", "event", t.Event.String(), "alarm", t.Alarm.Key(), "condition", t.Alarm.Condition.String(),
 			"severity", t.Alarm.Severity.String(), "latched", t.Alarm.Latched.String(), "message", t.Alarm.Message, "who", t.Who)
@@ -265,6 +267,19 @@ func (e *Engine) emit(ts []Transition) {
 		}
 		e.active.Set(float64(n))
 	}
+}
+
+// stamp returns the time of the next transition: at, cut to the microsecond
+// (the archive's precision), and later than every transition before it by at
+// least a microsecond. Transitions of one engine (several of them can share an
+// instant: a batch of samples is taken at one time) thus each have a
+// timestamp of their own, in the order they happened, which is what the
+// archive's DEDUP key needs to keep them all and what a replay (WatchAlarms
+// since_ns) uses as its cursor. It shifts a burst by microseconds at most.
+func (e *Engine) stamp(at time.Time) time.Time {
+	us := max(at.UnixMicro(), e.lastUs+1)
+	e.lastUs = us
+	return time.UnixMicro(us)
 }
 
 // Watch returns a new watch of the transitions match selects (all when nil).
