@@ -64,6 +64,8 @@ type DeviceServiceClient interface {
 	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(context.Context, *connect.Request[v1.AbortCommandRequest]) (*connect.Response[v1.AbortCommandResponse], error)
 	// WatchDevices streams the current state of every device, then each state change.
+	// With since_ns it first replays the archived state changes from then on (see
+	// WatchDevicesRequest.since_ns).
 	WatchDevices(context.Context, *connect.Request[v1.WatchDevicesRequest]) (*connect.ServerStreamForClient[v1.WatchDevicesResponse], error)
 }
 
@@ -160,6 +162,8 @@ type DeviceServiceHandler interface {
 	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(context.Context, *connect.Request[v1.AbortCommandRequest]) (*connect.Response[v1.AbortCommandResponse], error)
 	// WatchDevices streams the current state of every device, then each state change.
+	// With since_ns it first replays the archived state changes from then on (see
+	// WatchDevicesRequest.since_ns).
 	WatchDevices(context.Context, *connect.Request[v1.WatchDevicesRequest], *connect.ServerStream[v1.WatchDevicesResponse]) error
 }
 

@@ -102,6 +102,8 @@ class DeviceServiceServicer:
 
     def WatchDevices(self, request, context):
         """WatchDevices streams the current state of every device, then each state change.
+        With since_ns it first replays the archived state changes from then on (see
+        WatchDevicesRequest.since_ns).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

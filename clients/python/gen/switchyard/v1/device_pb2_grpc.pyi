@@ -49,7 +49,10 @@ class DeviceServiceStub:
     reconnect fails them (UNAVAILABLE) as any dropped connection does.
     """
     WatchDevices: _grpc.UnaryStreamMultiCallable[_device_pb2.WatchDevicesRequest, _device_pb2.WatchDevicesResponse]
-    """WatchDevices streams the current state of every device, then each state change."""
+    """WatchDevices streams the current state of every device, then each state change.
+    With since_ns it first replays the archived state changes from then on (see
+    WatchDevicesRequest.since_ns).
+    """
 
 @_typing.type_check_only
 class DeviceServiceAsyncStub(DeviceServiceStub):
@@ -72,7 +75,10 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     reconnect fails them (UNAVAILABLE) as any dropped connection does.
     """
     WatchDevices: _aio.UnaryStreamMultiCallable[_device_pb2.WatchDevicesRequest, _device_pb2.WatchDevicesResponse]  # type: ignore[assignment]
-    """WatchDevices streams the current state of every device, then each state change."""
+    """WatchDevices streams the current state of every device, then each state change.
+    With since_ns it first replays the archived state changes from then on (see
+    WatchDevicesRequest.since_ns).
+    """
 
 class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
     """DeviceService lists the configured instruments, shows their state and sends them
@@ -122,6 +128,9 @@ class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _device_pb2.WatchDevicesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_device_pb2.WatchDevicesResponse], _abc.AsyncIterator[_device_pb2.WatchDevicesResponse]]:
-        """WatchDevices streams the current state of every device, then each state change."""
+        """WatchDevices streams the current state of every device, then each state change.
+        With since_ns it first replays the archived state changes from then on (see
+        WatchDevicesRequest.since_ns).
+        """
 
 def add_DeviceServiceServicer_to_server(servicer: DeviceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

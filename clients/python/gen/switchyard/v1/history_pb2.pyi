@@ -155,3 +155,47 @@ class QueryHistoryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryHistoryResponse: _TypeAlias = QueryHistoryResponse  # noqa: Y015
+
+@_typing.final
+class ReplayEnd(_message.Message):
+    """ReplayEnd ends the replay that a watch asked for with since_ns (WatchAlarms,
+    WatchDevices) starts with: the responses before it came from the archive, the
+    ones after it are live. Nothing the replay sent comes again after it, and
+    nothing that happened between the two is left out.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    MISSED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    complete: _builtins.bool
+    """The archive was read: every item it holds from since_ns on was sent before
+    this. False when the server archives nowhere (reason says so): nothing was
+    replayed, and what happened between since_ns and now is not sent.
+    """
+    replayed: _builtins.int
+    """How many items the replay sent."""
+    missed: _builtins.int
+    """How many items of that time the archive itself does not hold: device states
+    its archiver skipped when it fell behind (WatchDevices; which devices is not
+    recorded).
+    """
+    reason: _builtins.str
+    """Why the replay is not complete, in words."""
+    def __init__(
+        self,
+        *,
+        complete: _builtins.bool = ...,
+        replayed: _builtins.int = ...,
+        missed: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "missed", b"missed", "reason", b"reason", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplayEnd: _TypeAlias = ReplayEnd  # noqa: Y015

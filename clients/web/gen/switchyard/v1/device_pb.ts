@@ -7,6 +7,8 @@ import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { ReplayEnd } from "./history_pb";
+import { file_switchyard_v1_history } from "./history_pb";
 import type { Value } from "./sample_pb";
 import { file_switchyard_v1_sample } from "./sample_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -15,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/device.proto.
  */
 export const file_switchyard_v1_device: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2h5YXJkL3YxL2RldmljZS5wcm90bxINc3dpdGNoeWFyZC52MSJfCgdDaGFubmVsEgwKBG5hbWUYASABKAkSDQoFcXVlcnkYAiABKAkSKQoGcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVuaXQYBCABKAki6wMKBkRldmljZRIMCgRuYW1lGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGZHJpdmVyGAMgASgJEikKBXN0YXRlGAQgASgOMhouc3dpdGNoeWFyZC52MS5EZXZpY2VTdGF0ZRIoCghjaGFubmVscxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQ2hhbm5lbBISCgpsYXN0X2Vycm9yGAYgASgJEhkKDXJlc3RhcnRfY291bnQYByABKA1CAhgBEjMKD2Nvbm5lY3RlZF9zaW5jZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbmV4dF9hdHRlbXB0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghpZGVudGl0eRgKIAEoCRIQCghjb21tYW5kcxgLIAMoCRIwCgxjb21tYW5kX2luZm8YDCADKAsyGi5zd2l0Y2h5YXJkLnYxLkNvbW1hbmRJbmZvEi0KBHRhZ3MYDSADKAsyHy5zd2l0Y2h5YXJkLnYxLkRldmljZS5UYWdzRW50cnkSFQoNcmVjb25uZWN0aW9ucxgOIAEoDRorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ5CgtDb21tYW5kSW5mbxIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSKQoEYXJncxgDIAMoCzIbLnN3aXRjaHlhcmQudjEuQXJndW1lbnRJbmZvEhEKCWhhc19yZXBseRgEIAEoCBIQCghyZWFkYmFjaxgFIAEoCSKOAQoMQXJndW1lbnRJbmZvEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCRIQCgNtaW4YAyABKAFIAIgBARIQCgNtYXgYBCABKAFIAYgBARIPCgdjaG9pY2VzGAUgAygJEg8KB3BhdHRlcm4YBiABKAkSDAoEdW5pdBgHIAEoCUIGCgRfbWluQgYKBF9tYXgiFAoSTGlzdERldmljZXNSZXF1ZXN0Ij0KE0xpc3REZXZpY2VzUmVzcG9uc2USJgoHZGV2aWNlcxgBIAMoCzIVLnN3aXRjaHlhcmQudjEuRGV2aWNlIiwKEEdldERldmljZVJlcXVlc3QSGAoEbmFtZRgBIAEoCUIKukgHcgUQARiAASI6ChFHZXREZXZpY2VSZXNwb25zZRIlCgZkZXZpY2UYASABKAsyFS5zd2l0Y2h5YXJkLnYxLkRldmljZSLXAQoSU2VuZENvbW1hbmRSZXF1ZXN0EhoKBmRldmljZRgBIAEoCUIKukgHcgUQARiAARIaCgRuYW1lGAIgASgJQgq6SAdyBRABGIABSAASHQoDcmF3GAMgASgJQg66SAtyCRABGIAIugEBCkgAEh0KBGFyZ3MYBCADKAlCD7pIDJIBCRAgIgVyAxiACBI5Cgd0aW1lb3V0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg26SAqqAQciAwjYBDIAQhAKB2NvbW1hbmQSBbpIAggBIkoKE1NlbmRDb21tYW5kUmVzcG9uc2USDQoFcmVwbHkYASABKAkSJAoGdmFsdWVzGAIgAygLMhQuc3dpdGNoeWFyZC52MS5WYWx1ZSJLChNBYm9ydENvbW1hbmRSZXF1ZXN0EhoKBmRldmljZRgBIAEoCUIKukgHcgUQARiAARIYCgZyZWFzb24YAiABKAlCCLpIBXIDGMgBIicKFEFib3J0Q29tbWFuZFJlc3BvbnNlEg8KB2Fib3J0ZWQYASABKAkiOgoTV2F0Y2hEZXZpY2VzUmVxdWVzdBIjCgdkZXZpY2VzGAEgAygJQhK6SA+SAQwQgAIiB3IFEAEYgAEiUwoUV2F0Y2hEZXZpY2VzUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2USFAoMdGltZXN0YW1wX25zGAIgASgDKpgBCgtEZXZpY2VTdGF0ZRIcChhERVZJQ0VfU1RBVEVfVU5TUEVDSUZJRUQQABIbChdERVZJQ0VfU1RBVEVfQ09OTkVDVElORxABEhoKFkRFVklDRV9TVEFURV9DT05ORUNURUQQAhIYChRERVZJQ0VfU1RBVEVfQkFDS09GRhADEhgKFERFVklDRV9TVEFURV9TVE9QUEVEEAQyvwMKDURldmljZVNlcnZpY2USVAoLTGlzdERldmljZXMSIS5zd2l0Y2h5YXJkLnYxLkxpc3REZXZpY2VzUmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuTGlzdERldmljZXNSZXNwb25zZRJOCglHZXREZXZpY2USHy5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlcXVlc3QaIC5zd2l0Y2h5YXJkLnYxLkdldERldmljZVJlc3BvbnNlElQKC1NlbmRDb21tYW5kEiEuc3dpdGNoeWFyZC52MS5TZW5kQ29tbWFuZFJlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLlNlbmRDb21tYW5kUmVzcG9uc2USVwoMQWJvcnRDb21tYW5kEiIuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXF1ZXN0GiMuc3dpdGNoeWFyZC52MS5BYm9ydENvbW1hbmRSZXNwb25zZRJZCgxXYXRjaERldmljZXMSIi5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1JlcXVlc3QaIy5zd2l0Y2h5YXJkLnYxLldhdGNoRGV2aWNlc1Jlc3BvbnNlMAFCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_switchyard_v1_sample]);
+  fileDesc("Chpzd2l0Y2h5YXJkL3YxL2RldmljZS5wcm90bxINc3dpdGNoeWFyZC52MSJfCgdDaGFubmVsEgwKBG5hbWUYASABKAkSDQoFcXVlcnkYAiABKAkSKQoGcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVuaXQYBCABKAki6wMKBkRldmljZRIMCgRuYW1lGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGZHJpdmVyGAMgASgJEikKBXN0YXRlGAQgASgOMhouc3dpdGNoeWFyZC52MS5EZXZpY2VTdGF0ZRIoCghjaGFubmVscxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQ2hhbm5lbBISCgpsYXN0X2Vycm9yGAYgASgJEhkKDXJlc3RhcnRfY291bnQYByABKA1CAhgBEjMKD2Nvbm5lY3RlZF9zaW5jZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbmV4dF9hdHRlbXB0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghpZGVudGl0eRgKIAEoCRIQCghjb21tYW5kcxgLIAMoCRIwCgxjb21tYW5kX2luZm8YDCADKAsyGi5zd2l0Y2h5YXJkLnYxLkNvbW1hbmRJbmZvEi0KBHRhZ3MYDSADKAsyHy5zd2l0Y2h5YXJkLnYxLkRldmljZS5UYWdzRW50cnkSFQoNcmVjb25uZWN0aW9ucxgOIAEoDRorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ5CgtDb21tYW5kSW5mbxIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSKQoEYXJncxgDIAMoCzIbLnN3aXRjaHlhcmQudjEuQXJndW1lbnRJbmZvEhEKCWhhc19yZXBseRgEIAEoCBIQCghyZWFkYmFjaxgFIAEoCSKOAQoMQXJndW1lbnRJbmZvEgwKBG5hbWUYASABKAkSDAoEdHlwZRgCIAEoCRIQCgNtaW4YAyABKAFIAIgBARIQCgNtYXgYBCABKAFIAYgBARIPCgdjaG9pY2VzGAUgAygJEg8KB3BhdHRlcm4YBiABKAkSDAoEdW5pdBgHIAEoCUIGCgRfbWluQgYKBF9tYXgiFAoSTGlzdERldmljZXNSZXF1ZXN0Ij0KE0xpc3REZXZpY2VzUmVzcG9uc2USJgoHZGV2aWNlcxgBIAMoCzIVLnN3aXRjaHlhcmQudjEuRGV2aWNlIiwKEEdldERldmljZVJlcXVlc3QSGAoEbmFtZRgBIAEoCUIKukgHcgUQARiAASI6ChFHZXREZXZpY2VSZXNwb25zZRIlCgZkZXZpY2UYASABKAsyFS5zd2l0Y2h5YXJkLnYxLkRldmljZSLXAQoSU2VuZENvbW1hbmRSZXF1ZXN0EhoKBmRldmljZRgBIAEoCUIKukgHcgUQARiAARIaCgRuYW1lGAIgASgJQgq6SAdyBRABGIABSAASHQoDcmF3GAMgASgJQg66SAtyCRABGIAIugEBCkgAEh0KBGFyZ3MYBCADKAlCD7pIDJIBCRAgIgVyAxiACBI5Cgd0aW1lb3V0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg26SAqqAQciAwjYBDIAQhAKB2NvbW1hbmQSBbpIAggBIkoKE1NlbmRDb21tYW5kUmVzcG9uc2USDQoFcmVwbHkYASABKAkSJAoGdmFsdWVzGAIgAygLMhQuc3dpdGNoeWFyZC52MS5WYWx1ZSJLChNBYm9ydENvbW1hbmRSZXF1ZXN0EhoKBmRldmljZRgBIAEoCUIKukgHcgUQARiAARIYCgZyZWFzb24YAiABKAlCCLpIBXIDGMgBIicKFEFib3J0Q29tbWFuZFJlc3BvbnNlEg8KB2Fib3J0ZWQYASABKAkiVQoTV2F0Y2hEZXZpY2VzUmVxdWVzdBIjCgdkZXZpY2VzGAEgAygJQhK6SA+SAQwQgAIiB3IFEAEYgAESGQoIc2luY2VfbnMYCiABKANCB7pIBCICKAAipAEKFFdhdGNoRGV2aWNlc1Jlc3BvbnNlEiUKBmRldmljZRgBIAEoCzIVLnN3aXRjaHlhcmQudjEuRGV2aWNlEhQKDHRpbWVzdGFtcF9ucxgCIAEoAxIsCgpyZXBsYXlfZW5kGAogASgLMhguc3dpdGNoeWFyZC52MS5SZXBsYXlFbmQSEAoIcmVwbGF5ZWQYCyABKAgSDwoHc2tpcHBlZBgMIAEoBCqYAQoLRGV2aWNlU3RhdGUSHAoYREVWSUNFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGwoXREVWSUNFX1NUQVRFX0NPTk5FQ1RJTkcQARIaChZERVZJQ0VfU1RBVEVfQ09OTkVDVEVEEAISGAoUREVWSUNFX1NUQVRFX0JBQ0tPRkYQAxIYChRERVZJQ0VfU1RBVEVfU1RPUFBFRBAEMr8DCg1EZXZpY2VTZXJ2aWNlElQKC0xpc3REZXZpY2VzEiEuc3dpdGNoeWFyZC52MS5MaXN0RGV2aWNlc1JlcXVlc3QaIi5zd2l0Y2h5YXJkLnYxLkxpc3REZXZpY2VzUmVzcG9uc2USTgoJR2V0RGV2aWNlEh8uc3dpdGNoeWFyZC52MS5HZXREZXZpY2VSZXF1ZXN0GiAuc3dpdGNoeWFyZC52MS5HZXREZXZpY2VSZXNwb25zZRJUCgtTZW5kQ29tbWFuZBIhLnN3aXRjaHlhcmQudjEuU2VuZENvbW1hbmRSZXF1ZXN0GiIuc3dpdGNoeWFyZC52MS5TZW5kQ29tbWFuZFJlc3BvbnNlElcKDEFib3J0Q29tbWFuZBIiLnN3aXRjaHlhcmQudjEuQWJvcnRDb21tYW5kUmVxdWVzdBojLnN3aXRjaHlhcmQudjEuQWJvcnRDb21tYW5kUmVzcG9uc2USWQoMV2F0Y2hEZXZpY2VzEiIuc3dpdGNoeWFyZC52MS5XYXRjaERldmljZXNSZXF1ZXN0GiMuc3dpdGNoeWFyZC52MS5XYXRjaERldmljZXNSZXNwb25zZTABQkFaP2dpdGh1Yi5jb20vc3dpdGNoeWFyZC9zd2l0Y2h5YXJkL2dlbi9zd2l0Y2h5YXJkL3YxO3N3aXRjaHlhcmR2MWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_switchyard_v1_history, file_switchyard_v1_sample]);
 
 /**
  * Channel describes one configured channel of a device.
@@ -480,6 +482,22 @@ export type WatchDevicesRequest = Message<"switchyard.v1.WatchDevicesRequest"> &
    * @generated from field: repeated string devices = 1;
    */
   devices: string[];
+
+  /**
+   * Replay the archived state changes of the selected devices from this time
+   * (nanoseconds since the Unix epoch, inclusive, at the archive's microsecond
+   * precision), then send one response with replay_end set, then the current state
+   * of each device whose state was not the last replayed one, then every change (a
+   * stream with since_ns keeps each change, not only the latest per device, up to a
+   * bound; see skipped). Zero means live only (the current states first). No change
+   * is sent twice and none is left out between replay and live. A client that
+   * resumes sends the oldest of its devices' last timestamps and drops, per device,
+   * what is not newer than the state it has. Without an archive replay_end comes at
+   * once (complete false), then the current states and the live changes.
+   *
+   * @generated from field: int64 since_ns = 10;
+   */
+  sinceNs: bigint;
 };
 
 /**
@@ -504,6 +522,36 @@ export type WatchDevicesResponse = Message<"switchyard.v1.WatchDevicesResponse">
    * @generated from field: int64 timestamp_ns = 2;
    */
   timestampNs: bigint;
+
+  /**
+   * Set on the one response (without a device) that ends the replay asked for with
+   * since_ns.
+   *
+   * @generated from field: switchyard.v1.ReplayEnd replay_end = 10;
+   */
+  replayEnd?: ReplayEnd | undefined;
+
+  /**
+   * The state comes from the archive. The device holds what the archive records:
+   * state, timestamp, last_error, identity and connected_since (CONNECTED),
+   * next_attempt (BACKOFF), reconnections (from the failure that ended a
+   * connection on); its configuration (address, driver, channels, commands, tags) is
+   * the device's now. The last replayed state of a device that is still its state
+   * is the whole current Device.
+   *
+   * @generated from field: bool replayed = 11;
+   */
+  replayed: boolean;
+
+  /**
+   * State changes this stream did not send because the client read too slowly;
+   * only grows. A live stream keeps only the latest state per device, so it skips
+   * intermediate ones; a stream with since_ns keeps every change up to a bound and
+   * drops the oldest past it.
+   *
+   * @generated from field: uint64 skipped = 12;
+   */
+  skipped: bigint;
 };
 
 /**
@@ -612,6 +660,8 @@ export const DeviceService: GenService<{
   },
   /**
    * WatchDevices streams the current state of every device, then each state change.
+   * With since_ns it first replays the archived state changes from then on (see
+   * WatchDevicesRequest.since_ns).
    *
    * @generated from rpc switchyard.v1.DeviceService.WatchDevices
    */
