@@ -128,7 +128,24 @@
 // WatchAlarms sends alarm transitions only, filtered by device, channel and group;
 // its queue drops the oldest beyond 4096 unread transitions and counts them. WatchDevices sends the
 // current state of every selected device, then each change; a slow watcher skips
-// intermediate states but always ends on the current one (devicemgr.StateFeed).
+// intermediate states but always ends on the current one (devicemgr.StateFeed),
+// counted in skipped.
+//
+// With since_ns both watches first replay the archive (Options.AlarmArchive:
+// the alarm_events table; Options.DeviceArchive: device_events), the way
+// Subscribe does (replay.go): the watch exists before the archive is settled
+// (everything published before is readable), the archived items from since_ns
+// on are sent marked replayed, one response with replay_end closes the
+// replay, and the live items the replay already sent are skipped. Alarm
+// transitions have unique, increasing times, so one watermark joins them.
+// Device changes are joined per device (deviceJoin): the live watch keeps every
+// change up to 4096 (WatchEvery), a device whose changes continued after the
+// archive was read is left out of the current states so that its changes
+// follow in order, and the change a replayed message stood for is not sent
+// again. Without an archive, or when it fails or does not answer within
+// Limits.ReplayTimeout, replay_end says the replay is incomplete and the watch
+// goes live: an operator is never kept from live alarms by QuestDB.
+// Supervision events are not archived: WatchSupervisionEvents has no replay.
 //
 // Subscribe encodes each published sample once, however many streams send it: the hub gives every copy of a sample one shared cache
 // (telemetry.Sample.Encoded), and a batch is assembled from the cached bytes plus

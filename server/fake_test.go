@@ -156,6 +156,8 @@ func (f *fakeDevices) Abort(device, reason string) (string, error) {
 
 func (f *fakeDevices) WatchStates() *devicemgr.StateWatch { return f.feed.Watch() }
 
+func (f *fakeDevices) WatchEvery(n int) *devicemgr.StateWatch { return f.feed.WatchEvery(n) }
+
 type fakeTree struct{ root supervisor.Node }
 
 func (f fakeTree) Snapshot() supervisor.Node { return f.root }

@@ -54,6 +54,12 @@ type Limits struct {
 	// STREAM_STALLED; its queue is let go at once, the stream ends when its
 	// handler next gets to run. Default 0: never.
 	StreamStallTimeout time.Duration
+	// ReplayTimeout bounds how long a watch's replay (WatchAlarms and
+	// WatchDevices with since_ns) may wait for the archive and read it; past
+	// it, or when the archive fails for good, the watch goes live with its
+	// replay_end saying the replay is incomplete, rather than keep an operator
+	// without live alarms while QuestDB is down. Default 30 s.
+	ReplayTimeout time.Duration
 }
 
 // Defaults of Limits.
@@ -68,6 +74,7 @@ const (
 	DefaultReservedDescriptors  = 512
 	DefaultBodyTimeout          = 10 * time.Second
 	DefaultMaxRequestBytes      = 1 << 20
+	DefaultReplayTimeout        = 30 * time.Second
 )
 
 // withDefaults fills zero fields with their defaults.
@@ -90,6 +97,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.BodyTimeout <= 0 {
 		l.BodyTimeout = DefaultBodyTimeout
+	}
+	if l.ReplayTimeout <= 0 {
+		l.ReplayTimeout = DefaultReplayTimeout
 	}
 	return l
 }

@@ -60,6 +60,11 @@ type Options struct {
 	// Archive answers HistoryService and Subscribe with since_ns. Default nil:
 	// those answer Unavailable.
 	Archive Archive
+	// AlarmArchive and DeviceArchive replay archived alarm transitions and
+	// device state changes to WatchAlarms and WatchDevices with since_ns.
+	// Default nil: such a watch is live only, and its replay_end says so.
+	AlarmArchive  AlarmArchive
+	DeviceArchive DeviceArchive
 
 	// Auth turns authentication on (see Auth). Zero: every caller is
 	// "anonymous" with role admin, which Listen allows on loopback only.
@@ -212,7 +217,7 @@ func (s *Server) newRun() *run {
 // rpcs is the table of every RPC the server answers, each with its one
 // implementation; both transports are built from it (rpc.go).
 func (s *Server) rpcs(r *run) []rpc {
-	dev := &deviceService{devices: s.devices, life: r.life, metrics: s.metrics}
+	dev := &deviceService{devices: s.devices, archive: s.opts.DeviceArchive, life: r.life, metrics: s.metrics, limits: s.opts.Limits, log: s.log}
 	tel := &telemetryService{hub: s.hub, devices: s.devices, life: r.life, metrics: s.metrics, archive: s.opts.Archive, limits: s.opts.Limits}
 	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s, audit: s.gate.audit, authOn: s.gate.authOn}
 	hist := &historyService{archive: s.opts.Archive}
@@ -234,7 +239,8 @@ func (s *Server) rpcs(r *run) []rpc {
 		serverStream(healthpb.Health_Watch_FullMethodName, r.health.watch),
 	}
 	if s.opts.Alarms != nil {
-		alm := &alarmService{alarms: s.opts.Alarms, devices: s.devices, life: r.life, metrics: s.metrics}
+		alm := &alarmService{alarms: s.opts.Alarms, devices: s.devices, archive: s.opts.AlarmArchive, life: r.life, metrics: s.metrics,
+			limits: s.opts.Limits, log: s.log}
 		out = append(out,
 			unary(pb.AlarmService_ListActiveAlarms_FullMethodName, alm.listActiveAlarms),
 			serverStream(pb.AlarmService_WatchAlarms_FullMethodName, alm.watchAlarms),

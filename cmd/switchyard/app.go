@@ -125,6 +125,8 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	q := cfg.QuestDB
 	qdb := opts.Appender
 	var sinks []alarm.Sink
+	var alarmHistory *alarm.History
+	var deviceHistory *ingest.DeviceHistory
 	if q.Address != "" {
 		// A spool directory the archive cannot use is refused before anything
 		// starts (one that breaks later stops archiving, not the server).
@@ -157,11 +159,18 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
 		}
-		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStatus(), ew)}); err != nil {
+		de := ingest.NewDeviceEvents(mgr.WatchStatus(), ew)
+		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events", Service: de}); err != nil {
+			return nil, err
+		}
+		if deviceHistory, err = ingest.NewDeviceHistory(q.Address, de); err != nil {
 			return nil, err
 		}
 		sink, err := alarm.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(alarm.DefaultEventsTable), alarmsSpool), log, reg))
 		if err != nil {
+			return nil, err
+		}
+		if alarmHistory, err = alarm.NewHistory(q.Address, sink); err != nil {
 			return nil, err
 		}
 		sinks = append(sinks, sink)
@@ -223,6 +232,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	sopts.Logger, sopts.Gatherer, sopts.Registerer = log, reg, reg
 	sopts.WebHandler, sopts.Alarms, sopts.Archive = web, eng, archive
+	if alarmHistory != nil { // the watches replay what was archived (since_ns)
+		sopts.AlarmArchive, sopts.DeviceArchive = alarmHistory, deviceHistory
+	}
 	if q.Address != "" {
 		sink, err := audit.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(audit.DefaultTable), auditSpool), log, reg))
 		if err != nil {
