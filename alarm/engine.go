@@ -62,8 +62,9 @@ type Engine struct {
 	reqs   chan func()
 	exited atomic.Pointer[chan struct{}] // closed when the running Serve returns; nil before
 
-	watchMu sync.Mutex
-	watches map[*Watch]struct{}
+	watchMu   sync.Mutex
+	watches   map[*Watch]struct{}
+	offeredUs int64 // the time of the newest transition offered to the watches (µs); under watchMu
 
 	// Owned by the Serve goroutine.
 	ctx      context.Context     // Serve's, for the sinks
@@ -253,6 +254,7 @@ func (e *Engine) emit(ts []Transition) {
 			s.Record(e.ctx, *t)
 		}
 		e.watchMu.Lock()
+		e.offeredUs = t.Time.UnixMicro()
 		for w := range e.watches {
 			w.offer(t)
 		}
@@ -288,6 +290,7 @@ func (e *Engine) Watch(match func(*Transition) bool) *Watch {
 	w := newWatch(e, match, e.opts.WatchCapacity)
 	e.watchMu.Lock()
 	e.watches[w] = struct{}{}
+	w.after = e.offeredUs
 	e.watchMu.Unlock()
 	return w
 }

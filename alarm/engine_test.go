@@ -238,3 +238,41 @@ func TestEngineTransitionTimesAreUnique(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+// TestWatchAfter: a watch's After is the time of the newest transition
+// before it: it gets exactly the (selected) transitions after that.
+func TestWatchAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := telemetry.NewHub(nil)
+		sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
+		defer sub.Close()
+		rec := &recorder{}
+		eng, err := alarm.NewEngine([]alarm.Rule{{Limits: lim()}}, sub, nil, alarm.Options{Logger: discard(), Sinks: []alarm.Sink{rec}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go func() { _ = eng.Serve(ctx) }()
+		if w := eng.Watch(nil); w.After() != 0 {
+			t.Fatalf("After = %d before any transition", w.After())
+		}
+		for i, v := range []float64{45, 20, 55} {
+			hub.Publish(telemetry.Sample{Device: "d", Channel: "c", Seq: uint64(i + 1), Value: telemetry.Float(v)})
+			synctest.Wait()
+		}
+		w := eng.Watch(nil)
+		defer w.Close()
+		hub.Publish(telemetry.Sample{Device: "d", Channel: "c", Seq: 4, Value: telemetry.Float(20)})
+		synctest.Wait()
+		rec.mu.Lock()
+		all := slices.Clone(rec.ts)
+		rec.mu.Unlock()
+		if len(all) != 4 || w.After() != all[2].Time.UnixMicro() {
+			t.Fatalf("After = %d, want the third of %d transitions' time", w.After(), len(all))
+		}
+		if got := w.Take(); len(got) != 1 || !got[0].Time.Equal(all[3].Time) {
+			t.Fatalf("the watch got %v, want the one transition after it", events(got))
+		}
+	})
+}

@@ -11,6 +11,7 @@ type Watch struct {
 	engine *Engine
 	match  func(*Transition) bool
 	q      *feed.Queue[Transition]
+	after  int64 // see After
 }
 
 func newWatch(e *Engine, match func(*Transition) bool, capacity int) *Watch {
@@ -29,6 +30,13 @@ func (w *Watch) Ready() <-chan struct{} { return w.q.Ready() }
 
 // Take returns the queued transitions in the order they happened.
 func (w *Watch) Take() []Transition { return w.q.Drain(nil, 0) }
+
+// After returns the time (µs since the Unix epoch) of the newest transition
+// the engine had handed to its watches when this one was made (0: none): the
+// watch gets exactly the transitions after it that its filter selects (but
+// those it drops). Transition times are unique and increasing, so it is the
+// point from which a replay (WatchAlarms since_ns) completes the watch.
+func (w *Watch) After() int64 { return w.after }
 
 // Dropped returns how many transitions this watch lost to overflow.
 func (w *Watch) Dropped() uint64 { return w.q.Dropped() }

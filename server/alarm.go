@@ -109,6 +109,7 @@ func (s *alarmService) watchAlarms(ctx context.Context, req *pb.WatchAlarmsReque
 		if end, replayed, err = s.replayAlarms(ctx, since, f, out); err != nil {
 			return err
 		}
+		end.LiveAfterNs = max(w.After(), replayed) * 1000
 		if err := out.send(&pb.WatchAlarmsResponse{ReplayEnd: end, Dropped: w.Dropped()}); err != nil {
 			return err
 		}

@@ -211,14 +211,17 @@ func TestWatchAlarmsReplayJoin(t *testing.T) {
 		}
 		rig.archive.mu.Unlock()
 		var seen []string
-		ended, replayed := false, uint64(0)
+		ended, replayed, lastReplayed := false, uint64(0), int64(0)
 		for i, m := range got.all() {
 			if end := m.GetReplayEnd(); end != nil {
-				if ended || !end.GetComplete() || end.GetReplayed() != replayed {
-					t.Fatalf("response %d: replay end %v after %d replayed (ended before: %v)", i, end, replayed, ended)
+				if ended || !end.GetComplete() || end.GetReplayed() != replayed || end.GetLiveAfterNs() != lastReplayed {
+					t.Fatalf("response %d: replay end %v after %d replayed, the last at %d (ended before: %v)", i, end, replayed, lastReplayed, ended)
 				}
 				ended = true
 				continue
+			}
+			if m.GetReplayed() {
+				lastReplayed = m.GetTransition().GetTimestampNs()
 			}
 			if m.GetReplayed() == ended {
 				t.Errorf("response %d: replayed %v, after the replay's end: %v", i, m.GetReplayed(), ended)

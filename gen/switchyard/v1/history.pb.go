@@ -328,7 +328,14 @@ type ReplayEnd struct {
 	// recorded).
 	Missed uint64 `protobuf:"varint,3,opt,name=missed,proto3" json:"missed,omitempty"`
 	// Why the replay is not complete, in words.
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// WatchAlarms: the timestamp (ns) after which the live part starts. Every
+	// transition the filter selects with a later timestamp follows this response
+	// (unless dropped: see dropped), none with this one or an earlier one does. A
+	// client that resumes and has no later transition sends it as since_ns. Zero
+	// when no transition happened before; unset for WatchDevices, whose join is
+	// per device.
+	LiveAfterNs   int64 `protobuf:"varint,5,opt,name=live_after_ns,json=liveAfterNs,proto3" json:"live_after_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -391,6 +398,13 @@ func (x *ReplayEnd) GetReason() string {
 	return ""
 }
 
+func (x *ReplayEnd) GetLiveAfterNs() int64 {
+	if x != nil {
+		return x.LiveAfterNs
+	}
+	return 0
+}
+
 var File_switchyard_v1_history_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_history_proto_rawDesc = "" +
@@ -414,12 +428,13 @@ const file_switchyard_v1_history_proto_rawDesc = "" +
 	"\x14QueryHistoryResponse\x12/\n" +
 	"\asamples\x18\x01 \x03(\v2\x15.switchyard.v1.SampleR\asamples\x126\n" +
 	"\abuckets\x18\x02 \x03(\v2\x1c.switchyard.v1.HistoryBucketR\abuckets\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"s\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\x97\x01\n" +
 	"\tReplayEnd\x12\x1a\n" +
 	"\bcomplete\x18\x01 \x01(\bR\bcomplete\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\x04R\breplayed\x12\x16\n" +
 	"\x06missed\x18\x03 \x01(\x04R\x06missed\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason*\x9d\x01\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\"\n" +
+	"\rlive_after_ns\x18\x05 \x01(\x03R\vliveAfterNs*\x9d\x01\n" +
 	"\tAggregate\x12\x19\n" +
 	"\x15AGGREGATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rAGGREGATE_AVG\x10\x01\x12\x11\n" +

@@ -170,6 +170,7 @@ class ReplayEnd(_message.Message):
     REPLAYED_FIELD_NUMBER: _builtins.int
     MISSED_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    LIVE_AFTER_NS_FIELD_NUMBER: _builtins.int
     complete: _builtins.bool
     """The archive was read: every item it holds from since_ns on was sent before
     this. False when the server archives nowhere (reason says so): nothing was
@@ -184,6 +185,14 @@ class ReplayEnd(_message.Message):
     """
     reason: _builtins.str
     """Why the replay is not complete, in words."""
+    live_after_ns: _builtins.int
+    """WatchAlarms: the timestamp (ns) after which the live part starts. Every
+    transition the filter selects with a later timestamp follows this response
+    (unless dropped: see dropped), none with this one or an earlier one does. A
+    client that resumes and has no later transition sends it as since_ns. Zero
+    when no transition happened before; unset for WatchDevices, whose join is
+    per device.
+    """
     def __init__(
         self,
         *,
@@ -191,10 +200,11 @@ class ReplayEnd(_message.Message):
         replayed: _builtins.int = ...,
         missed: _builtins.int = ...,
         reason: _builtins.str = ...,
+        live_after_ns: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "missed", b"missed", "reason", b"reason", "replayed", b"replayed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "live_after_ns", b"live_after_ns", "missed", b"missed", "reason", b"reason", "replayed", b"replayed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
