@@ -58,7 +58,7 @@ type Limits struct {
 	// WatchDevices with since_ns) may wait for the archive and read it; past
 	// it, or when the archive fails for good, the watch goes live with its
 	// replay_end saying the replay is incomplete, rather than keep an operator
-	// without live alarms while QuestDB is down. Default 30 s.
+	// without live alarms while QuestDB is down. Default 10 s.
 	ReplayTimeout time.Duration
 }
 
@@ -74,7 +74,7 @@ const (
 	DefaultReservedDescriptors  = 512
 	DefaultBodyTimeout          = 10 * time.Second
 	DefaultMaxRequestBytes      = 1 << 20
-	DefaultReplayTimeout        = 30 * time.Second
+	DefaultReplayTimeout        = 10 * time.Second
 )
 
 // withDefaults fills zero fields with their defaults.

@@ -36,6 +36,13 @@ type DeviceArchive interface {
 	Replay(ctx context.Context, fromNs int64, opts ingest.ReplayOptions, each func([]ingest.DeviceChange) error) (missed uint64, err error)
 }
 
+// future reports whether since is later than anything the archive can hold
+// yet (by more than a minute, for transition times pushed ahead of the clock by
+// a burst): such a replay is complete at once, without waiting for the
+// archive. A client that starts a watch it may resume sends one, for the
+// replay's end (and live_after_ns) and the watch that keeps every change.
+func future(since int64) bool { return since > time.Now().Add(time.Minute).UnixNano() }
+
 // replayWindow runs read (a watch's Settle and Replay) under the replay's time
 // bound, and says how the replay ended: complete, or not with the reason. It
 // returns an error only when the stream itself ended (ctx), or each failed to
@@ -78,6 +85,9 @@ func sendErr(err error) error {
 // newest one sent (-1 if none): live transitions not newer were replayed.
 func (s *alarmService) replayAlarms(ctx context.Context, since int64, f alarmFilter, out streamOut[pb.WatchAlarmsResponse]) (*pb.ReplayEnd, int64, error) {
 	newest := int64(-1)
+	if future(since) {
+		return &pb.ReplayEnd{Complete: true}, newest, nil
+	}
 	if s.archive == nil {
 		return &pb.ReplayEnd{Reason: errNoArchive.Error()}, newest, nil
 	}
@@ -144,6 +154,9 @@ func (j *deviceJoin) fresh(info *devicemgr.Info, msg *pb.Device, partial bool) b
 // replayed change of a device that is still its state is sent as the whole
 // current device.
 func (s *deviceService) replayDevices(ctx context.Context, since int64, sel globs, j *deviceJoin, out streamOut[pb.WatchDevicesResponse]) (*pb.ReplayEnd, error) {
+	if future(since) {
+		return &pb.ReplayEnd{Complete: true}, nil
+	}
 	if s.archive == nil {
 		return &pb.ReplayEnd{Reason: errNoArchive.Error()}, nil
 	}

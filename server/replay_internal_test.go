@@ -428,17 +428,20 @@ func (m *memDevices) info(name string) devicemgr.Info {
 
 func protoEqual(a, b *pb.Device) bool { return proto.Equal(a, b) }
 
-// TestWatchReplayIncomplete: without an archive, or with one that does not
-// answer within the replay timeout, a watch with since_ns says at once (or
-// after the timeout) that its replay is incomplete, and goes live.
-func TestWatchReplayIncomplete(t *testing.T) {
+// TestWatchReplayEnds: without an archive, or with one that does not answer
+// within the replay timeout, a watch with since_ns says at once (or after the
+// timeout) that its replay is incomplete, and goes live; a since_ns in the
+// future needs no archive: the replay is complete at once.
+func TestWatchReplayEnds(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		hang   bool
+		since  time.Duration // from now; zero: 1 ns after the epoch
 		reason string
 	}{
-		{"no archive", false, "this server does not archive"},
-		{"archive hangs", true, "the archive did not answer within 30s"},
+		{"no archive", false, 0, "this server does not archive"},
+		{"archive hangs", true, 0, "the archive did not answer within 10s"},
+		{"since in the future", true, 2 * time.Minute, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -454,7 +457,11 @@ func TestWatchReplayIncomplete(t *testing.T) {
 				var got collected[pb.WatchAlarmsResponse]
 				done := make(chan error, 1)
 				start := time.Now()
-				go func() { done <- svc.watchAlarms(ctx, &pb.WatchAlarmsRequest{SinceNs: 1}, got.out()) }()
+				since := int64(1)
+				if c.since != 0 {
+					since = time.Now().Add(c.since).UnixNano()
+				}
+				go func() { done <- svc.watchAlarms(ctx, &pb.WatchAlarmsRequest{SinceNs: since}, got.out()) }()
 				got.waitFor(func(m *pb.WatchAlarmsResponse) bool { return m.GetReplayEnd() != nil })
 				waited := time.Since(start).Truncate(time.Second)
 				rig.flip("a")
@@ -466,10 +473,10 @@ func TestWatchReplayIncomplete(t *testing.T) {
 					t.Fatalf("%d responses, want the replay's end and one live transition: %v", len(msgs), msgs)
 				}
 				end := msgs[0].GetReplayEnd()
-				if end.GetComplete() || end.GetReplayed() != 0 || !strings.Contains(end.GetReason(), c.reason) {
-					t.Errorf("replay end %v, want incomplete: %q", end, c.reason)
+				if end.GetComplete() != (c.reason == "") || end.GetReplayed() != 0 || !strings.Contains(end.GetReason(), c.reason) {
+					t.Errorf("replay end %v, want complete %v %q", end, c.reason == "", c.reason)
 				}
-				if want := map[bool]time.Duration{false: 0, true: DefaultReplayTimeout}[c.hang]; waited != want {
+				if want := map[bool]time.Duration{false: 0, true: DefaultReplayTimeout}[c.hang && c.since == 0]; waited != want {
 					t.Errorf("the replay ended after %v, want %v", waited, want)
 				}
 				if tr := msgs[1].GetTransition(); tr == nil || msgs[1].GetReplayed() {

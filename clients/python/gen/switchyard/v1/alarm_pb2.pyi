@@ -415,6 +415,9 @@ class WatchAlarmsRequest(_message.Message):
     received and drops that one transition (timestamps are unique). Without an
     archive the stream sends replay_end at once (complete false), then live
     transitions.
+    A since_ns more than a minute in the future replays nothing and does not wait
+    for the archive: a client that starts a watch it may resume sends one, for
+    the replay_end (and the way the stream keeps changes) of a resumable watch.
     """
     @_builtins.property
     def filter(self) -> Global___AlarmFilter: ...

@@ -523,6 +523,9 @@ class WatchDevicesRequest(_message.Message):
     resumes sends the oldest of its devices' last timestamps and drops, per device,
     what is not newer than the state it has. Without an archive replay_end comes at
     once (complete false), then the current states and the live changes.
+    A since_ns more than a minute in the future replays nothing and does not wait
+    for the archive: a client that starts a watch it may resume sends one, for
+    the replay_end (and the way the stream keeps changes) of a resumable watch.
     """
     @_builtins.property
     def devices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:

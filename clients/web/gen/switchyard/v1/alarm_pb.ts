@@ -375,6 +375,9 @@ export type WatchAlarmsRequest = Message<"switchyard.v1.WatchAlarmsRequest"> & {
    * received and drops that one transition (timestamps are unique). Without an
    * archive the stream sends replay_end at once (complete false), then live
    * transitions.
+   * A since_ns more than a minute in the future replays nothing and does not wait
+   * for the archive: a client that starts a watch it may resume sends one, for
+   * the replay_end (and the way the stream keeps changes) of a resumable watch.
    *
    * @generated from field: int64 since_ns = 10;
    */

@@ -494,6 +494,9 @@ export type WatchDevicesRequest = Message<"switchyard.v1.WatchDevicesRequest"> &
    * resumes sends the oldest of its devices' last timestamps and drops, per device,
    * what is not newer than the state it has. Without an archive replay_end comes at
    * once (complete false), then the current states and the live changes.
+   * A since_ns more than a minute in the future replays nothing and does not wait
+   * for the archive: a client that starts a watch it may resume sends one, for
+   * the replay_end (and the way the stream keeps changes) of a resumable watch.
    *
    * @generated from field: int64 since_ns = 10;
    */
