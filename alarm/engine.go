@@ -122,6 +122,10 @@ func NewEngine(rules []Rule, sub *telemetry.Subscription, states States, opts Op
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(e.transitions, e.active)
 	}
+	// Transitions are later than the engine: a watch made before the first
+	// one is After its start, not after every transition ever archived.
+	e.lastUs = opts.Now().UnixMicro()
+	e.offeredUs = e.lastUs
 	return e, nil
 }
 

@@ -254,8 +254,8 @@ func TestWatchAfter(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		go func() { _ = eng.Serve(ctx) }()
-		if w := eng.Watch(nil); w.After() != 0 {
-			t.Fatalf("After = %d before any transition", w.After())
+		if w := eng.Watch(nil); w.After() != time.Now().UnixMicro() {
+			t.Fatalf("After = %d before any transition, want the engine's start %d", w.After(), time.Now().UnixMicro())
 		}
 		for i, v := range []float64{45, 20, 55} {
 			hub.Publish(telemetry.Sample{Device: "d", Channel: "c", Seq: uint64(i + 1), Value: telemetry.Float(v)})

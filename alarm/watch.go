@@ -32,9 +32,9 @@ func (w *Watch) Ready() <-chan struct{} { return w.q.Ready() }
 func (w *Watch) Take() []Transition { return w.q.Drain(nil, 0) }
 
 // After returns the time (µs since the Unix epoch) of the newest transition
-// the engine had handed to its watches when this one was made (0: none): the
-// watch gets exactly the transitions after it that its filter selects (but
-// those it drops). Transition times are unique and increasing, so it is the
+// the engine had handed to its watches when this one was made, or the
+// engine's start if none: the watch gets exactly the transitions after it that
+// its filter selects (but those it drops). Transition times are unique and increasing, so it is the
 // point from which a replay (WatchAlarms since_ns) completes the watch.
 func (w *Watch) After() int64 { return w.after }
 

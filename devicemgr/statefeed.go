@@ -111,8 +111,12 @@ type StatusWatch struct{ *StateWatch }
 // WatchStatus returns a new watcher of device status changes. Close it when done.
 func (m *Manager) WatchStatus() StatusWatch { return StatusWatch{m.WatchStates()} }
 
-// Take returns the pending changes, the latest per device, in the order each
-// device's first pending change arrived.
+// WatchStatusEvery returns a new watcher of every device status change, in
+// order, up to capacity (see StateFeed.WatchEvery): what the device-event
+// archive takes, so that no state is left out. Close it when done.
+func (m *Manager) WatchStatusEvery(capacity int) StatusWatch { return StatusWatch{m.WatchEvery(capacity)} }
+
+// Take returns the pending changes (see StateWatch.Take).
 func (w StatusWatch) Take() []telemetry.DeviceStatus {
 	infos := w.StateWatch.Take()
 	out := make([]telemetry.DeviceStatus, len(infos))

@@ -10,15 +10,16 @@ import (
 )
 
 // DeviceStatuses is where DeviceEvents learns device state changes (the device
-// manager's status watch), keeping the latest status per device.
+// manager's status watch: devicemgr.StatusWatch of a WatchEvery, which keeps
+// every change up to its bound).
 type DeviceStatuses interface {
 	// Ready receives a value whenever changes may be waiting (coalesced).
 	Ready() <-chan struct{}
-	// Take returns the pending changes, the latest per device.
+	// Take returns the pending changes in order.
 	Take() []telemetry.DeviceStatus
-	// Squashed counts the intermediate states replaced by newer ones before
-	// they were taken.
-	Squashed() uint64
+	// Skipped counts the changes the watch did not hand out (squashed by a
+	// newer state of the device, or dropped past its bound).
+	Skipped() uint64
 	// Close stops the watch.
 	Close()
 }
@@ -27,9 +28,11 @@ type DeviceStatuses interface {
 // stopped, and restarts) into an EventWriter. Build it with NewDeviceEvents
 // and run Serve. Its Serve goroutine alone reads the watch.
 //
-// The watch keeps the latest state per device, so when this reader falls behind
-// a device's intermediate states can be squashed: that is never silent, it is
-// recorded as a "squashed" event of source "switchyard" with the count.
+// Give it a watch that keeps every change (a WatchEvery), so that a device's
+// quick succession of states (a restart: STOPPED, CONNECTING, CONNECTED within
+// milliseconds) is archived whole. When this reader falls so far behind that
+// the watch skips changes anyway, that is never silent: it is recorded as a
+// "squashed" event of source "switchyard" with the count.
 //
 // Each change is one event of the device (source) whose kind is the state in
 // lower case, its detail the last error, its message the state with the
@@ -40,7 +43,7 @@ type DeviceEvents struct {
 	watch    DeviceStatuses
 	w        *EventWriter
 	last     map[string]telemetry.DeviceStatus
-	squashed uint64 // of the watch, recorded so far
+	skipped  uint64 // of the watch, recorded so far
 	syncs    chan chan struct{}
 }
 
@@ -97,19 +100,19 @@ func (d *DeviceEvents) Sync(ctx context.Context) error {
 }
 
 // takeAll records what the watch holds, and a "squashed" event for the
-// states it replaced meanwhile.
+// states it skipped meanwhile.
 func (d *DeviceEvents) takeAll(ctx context.Context) error {
 	for _, st := range d.watch.Take() {
 		if err := d.record(ctx, st); err != nil {
 			return err
 		}
 	}
-	if n := d.watch.Squashed(); n > d.squashed {
+	if n := d.watch.Skipped(); n > d.skipped {
 		if err := d.w.Record(ctx, Event{Source: telemetry.SystemDevice, Kind: kindSquashed,
-			Message: fmt.Sprintf(squashedFormat, n-d.squashed)}); err != nil {
+			Message: fmt.Sprintf(squashedFormat, n-d.skipped)}); err != nil {
 			return err
 		}
-		d.squashed = n
+		d.skipped = n
 	}
 	return nil
 }

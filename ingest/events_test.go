@@ -101,3 +101,41 @@ func TestDeviceEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestDeviceEventsKeepEveryChangeOfABurst: fed by a watch that keeps every
+// change, DeviceEvents archives a device's quick succession of states (a
+// restart: STOPPED, CONNECTING, CONNECTED) whole, with nothing squashed.
+func TestDeviceEventsKeepEveryChangeOfABurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := ingesttest.NewFakeDB()
+		w, err := ingest.NewEventWriter(db, ingest.Options{Logger: quietLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var feed devicemgr.StateFeed
+		de := ingest.NewDeviceEvents(devicemgr.StatusWatch{StateWatch: feed.WatchEvery(0)}, w)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 2)
+		go func() { done <- w.Serve(ctx) }()
+		go func() { done <- de.Serve(ctx) }()
+		at := time.Now()
+		for i, st := range []devicemgr.State{devicemgr.Connected, devicemgr.Stopped, devicemgr.Connecting, devicemgr.Connected} {
+			feed.Publish(devicemgr.Info{Name: "psu-1", State: st, ChangedAt: at.Add(time.Duration(i) * time.Microsecond)})
+		}
+		time.Sleep(time.Second) // past the flush interval
+		synctest.Wait()
+		var got []string
+		for _, r := range db.Stored(ingest.DefaultEventTable) {
+			got = append(got, r.Str("kind"))
+		}
+		if strings.Join(got, " ") != "connected stopped connecting connected" {
+			t.Fatalf("archived %v, want every state of the burst", got)
+		}
+		cancel()
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

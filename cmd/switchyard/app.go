@@ -159,7 +159,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
 		}
-		de := ingest.NewDeviceEvents(mgr.WatchStatus(), ew)
+		// Every change, not only each device's latest: a restart's STOPPED,
+		// CONNECTING, CONNECTED come within milliseconds.
+		de := ingest.NewDeviceEvents(mgr.WatchStatusEvery(deviceEventsQueue), ew)
 		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events", Service: de}); err != nil {
 			return nil, err
 		}
@@ -330,6 +332,11 @@ func deviceSpec(d *devicemgr.Device) supervisor.ChildSpec {
 
 // Addrs returns the bound gRPC and HTTP addresses.
 func (a *app) Addrs() (grpcAddr, httpAddr net.Addr) { return a.api.GRPCAddr(), a.api.HTTPAddr() }
+
+// deviceEventsQueue bounds the device-event archive's watch: changes it has
+// not yet taken (past it the oldest are dropped, counted and archived as a
+// "squashed" event).
+const deviceEventsQueue = 65536
 
 // The side archives' spool directories under questdb.spool_dir.
 const (

@@ -332,9 +332,9 @@ type ReplayEnd struct {
 	// WatchAlarms: the timestamp (ns) after which the live part starts. Every
 	// transition the filter selects with a later timestamp follows this response
 	// (unless dropped: see dropped), none with this one or an earlier one does. A
-	// client that resumes and has no later transition sends it as since_ns. Zero
-	// when no transition happened before; unset for WatchDevices, whose join is
-	// per device.
+	// client that resumes and has no later transition sends it as since_ns (it is
+	// at least the start of the server's alarm engine). Unset for WatchDevices,
+	// whose join is per device.
 	LiveAfterNs   int64 `protobuf:"varint,5,opt,name=live_after_ns,json=liveAfterNs,proto3" json:"live_after_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -66,6 +66,20 @@ Step = Union[Fetch, T]
 Hook = Generator[Union[Fetch, T], Any, None]
 
 
+#: A ``since_ns`` later than anything an archive can hold: the server replays
+#: nothing and answers at once with the replay's end, which tells the watch that
+#: the server can replay (and, for alarms, where the live part starts).
+FAR_FUTURE_NS = 1 << 62
+
+
+class Resume(SwitchyardError):
+    """Raised by a watch's hook to end its stream and resume at once from the
+    archive: the server dropped items for this slow stream, and the archive
+    has them. Never reaches the caller."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
 def server_start_fetch() -> Fetch:
     """The fetch of the server's start time (its supervision tree root's
     ``started_ns``), which tells a reconnect to a restarted server from one to
@@ -198,7 +212,10 @@ class ResumingStream(Generic[T]):
 
     def _special(self, err: SwitchyardError) -> float | None:
         """A subclass's own answer to an error (a delay to reconnect after), or
-        None to apply the usual rule."""
+        None to apply the usual rule. A :class:`Resume` reconnects at once."""
+        if isinstance(err, Resume):
+            log.info("switchyard %s: %s; resuming from the archive", self._what, err.message)
+            return 0.0
         return None
 
     # -- control --------------------------------------------------------------------
@@ -419,4 +436,5 @@ class ResumingStream(Generic[T]):
 
 _S = TypeVar("_S", bound=ResumingStream[Any])
 
-__all__ = ["Fetch", "Gap", "GapDraft", "Hook", "ResumingStream", "clock", "server_start_fetch", "server_start_of"]
+__all__ = ["FAR_FUTURE_NS", "Fetch", "Gap", "GapDraft", "Hook", "Resume", "ResumingStream", "clock", "server_start_fetch",
+           "server_start_of"]
