@@ -114,7 +114,9 @@ func (m *Manager) WatchStatus() StatusWatch { return StatusWatch{m.WatchStates()
 // WatchStatusEvery returns a new watcher of every device status change, in
 // order, up to capacity (see StateFeed.WatchEvery): what the device-event
 // archive takes, so that no state is left out. Close it when done.
-func (m *Manager) WatchStatusEvery(capacity int) StatusWatch { return StatusWatch{m.WatchEvery(capacity)} }
+func (m *Manager) WatchStatusEvery(capacity int) StatusWatch {
+	return StatusWatch{m.WatchEvery(capacity)}
+}
 
 // Take returns the pending changes (see StateWatch.Take).
 func (w StatusWatch) Take() []telemetry.DeviceStatus {

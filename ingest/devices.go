@@ -40,11 +40,11 @@ type DeviceStatuses interface {
 // that came with a reconnection is preceded by a "restarted" event at the same
 // time whose message holds the count. DeviceHistory reads them back.
 type DeviceEvents struct {
-	watch    DeviceStatuses
-	w        *EventWriter
-	last     map[string]telemetry.DeviceStatus
-	skipped  uint64 // of the watch, recorded so far
-	syncs    chan chan struct{}
+	watch   DeviceStatuses
+	w       *EventWriter
+	last    map[string]telemetry.DeviceStatus
+	skipped uint64 // of the watch, recorded so far
+	syncs   chan chan struct{}
 }
 
 // NewDeviceEvents returns a DeviceEvents that reads watch (and closes it when
