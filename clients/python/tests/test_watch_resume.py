@@ -216,7 +216,9 @@ def test_watches_replay_what_happened_during_a_cut(archived_faulty_demo, make_cl
         direct.send_command("psu-17", "set_voltage", 16)
         wait_for(lambda: ("RAISED" in [e for _, e in _transitions(alarms, key)]), 30, "psu-17's HIGH alarm")
         direct.send_command("psu-17", "set_voltage", 12)
-        wait_for(lambda: ("CLEARED" in [e for _, e in _transitions(alarms, key)]), 30, "psu-17's alarm clearing")
+        direct.acknowledge("psu-17", "voltage", who="tester", comment="before the cut")
+        wait_for(lambda: not direct.alarms("psu-17"), 30, "psu-17's alarm cleared and acknowledged")
+        wait_for(lambda: ("ACKED" in [e for _, e in _transitions(alarms, key)]), 30, "the acknowledgement, live")
         tree_before = {p.id: p for _, p in direct.supervision_tree().walk()}
 
         proxy.pause()

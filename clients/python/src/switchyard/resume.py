@@ -7,10 +7,16 @@ grpc.aio); use one or the other, once. When the stream breaks with a retryable
 status (see :func:`switchyard.errors.retryable`: the server restarted or shut
 down, the connection dropped, the server cut a stalled stream) it reconnects
 with capped, jittered backoff and the subclass re-establishes what the stream
-represents (the device states, the active alarms, the supervision tree, the
-telemetry from the archive). What it could not recover is reported: as a
-:class:`Gap` (watches; in ``gaps``, to ``on_gap`` and to the ``switchyard``
-logger) or as sequence events (subscriptions). A failure that is not retryable
+represents: the telemetry, alarm transitions and device states from the
+server's archive (``since_ns``: replayed, the overlap dropped, so nothing is
+missed or repeated), then the state as it is now (the device states, the
+active alarms, the supervision tree). What it could not recover is reported:
+as a :class:`Gap` (watches; in ``gaps``, to ``on_gap`` and to the
+``switchyard`` logger) or as sequence events (subscriptions). Supervision
+events are not archived, so the supervision watch always reports its gap; the
+alarm and device watches do when the server has no archive (or it does not
+answer). A hook raises :class:`Resume` to resume at once from the archive when
+the server dropped items for a slow stream. A failure that is not retryable
 (INTERNAL, UNKNOWN, INVALID_ARGUMENT, ...) ends the iteration with the
 client's exception.
 

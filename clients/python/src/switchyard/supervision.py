@@ -80,8 +80,10 @@ class SupervisionWatch(ResumingStream[Union[Process, SupervisionEvent]]):
 
     It resumes after a break (server restart, dropped connection): the new
     stream starts with a snapshot of the tree (yielded if a snapshot was asked
-    for), so the tree is whole again; the events in between are lost and
-    reported as a :class:`~switchyard.resume.Gap`, with exactly how many
+    for), so the tree is whole again; the events in between are lost (the
+    server does not archive supervision events, so unlike the alarm and device
+    watches this one cannot replay them) and reported as a
+    :class:`~switchyard.resume.Gap`, with exactly how many
     restarts each process went through unseen (from the snapshot's restart
     counts; across a server restart the counts start again, and the gap says
     the server restarted instead). Events the server dropped for a slow stream
