@@ -265,13 +265,7 @@ func (e *Engine) emit(ts []Transition) {
 		e.watchMu.Unlock()
 	}
 	if len(ts) > 0 {
-		n := 0
-		for _, m := range e.machines {
-			if m != nil && m.a.Active() {
-				n++
-			}
-		}
-		e.active.Set(float64(n))
+		e.countActive()
 	}
 }
 
@@ -286,6 +280,17 @@ func (e *Engine) stamp(at time.Time) time.Time {
 	us := max(at.UnixMicro(), e.lastUs+1)
 	e.lastUs = us
 	return time.UnixMicro(us)
+}
+
+// countActive updates the gauge of active alarms.
+func (e *Engine) countActive() {
+	n := 0
+	for _, m := range e.machines {
+		if m != nil && m.a.Active() {
+			n++
+		}
+	}
+	e.active.Set(float64(n))
 }
 
 // Watch returns a new watch of the transitions match selects (all when nil).

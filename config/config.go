@@ -47,6 +47,8 @@ type Config struct {
 	Models map[string]Model `yaml:"models,omitempty"`
 	// Alarms are the alarm limits of channels; see alarms.go.
 	Alarms []Alarm `yaml:"alarms,omitempty"`
+	// Cluster joins a cluster of nodes; nil: a single node. See cluster.go.
+	Cluster *Cluster `yaml:"cluster,omitempty"`
 
 	// Auth, TLS, HTTP, Limits and Insecure secure the API; see security.go.
 	Auth   Auth   `yaml:"auth,omitempty"`
@@ -253,7 +255,7 @@ func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config
 	}
 	c.applyDefaults()
 	checkAddr := func(path, v string) {
-		if _, _, err := net.SplitHostPort(v); err != nil {
+		if _, _, err := splitHostPort(v); err != nil {
 			add(path, "want host:port, got %q", v)
 		}
 	}
@@ -296,6 +298,7 @@ func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config
 	}
 	c.checkAlarms(add)
 	c.checkAlarmTargets(add, warn)
+	c.checkCluster(add)
 	c.checkSecurity(add)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errLess(name, errs[i], errs[j]) })
@@ -404,6 +407,8 @@ func (c *Config) Specs() []devicemgr.Spec {
 	}
 	return out
 }
+
+func splitHostPort(v string) (string, string, error) { return net.SplitHostPort(v) }
 
 // errPlace returns the file and line of a "file:line: ..." error.
 func errPlace(err error) (string, int) {

@@ -68,6 +68,9 @@ type Info struct {
 	OutOfStep uint64
 	// ChangedAt is when State last changed.
 	ChangedAt time.Time
+	// Node is, in a cluster, the node that owns the device; the device
+	// manager leaves it empty (the cluster wiring fills it in).
+	Node string
 }
 
 // Summary describes the connection in one line: the state in lower case, in

@@ -132,6 +132,7 @@ func deviceToProto(in *devicemgr.Info) *pb.Device {
 		Identity:       in.Identity,
 		Commands:       append([]string(nil), in.Commands...),
 		CommandInfo:    commandInfoToProto(in.CommandSpecs),
+		Node:           in.Node,
 	}
 	if len(in.Channels) > 0 {
 		d.Channels = make([]*pb.Channel, len(in.Channels))

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/switchyard/switchyard/cluster"
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/supervisor"
@@ -45,6 +46,12 @@ func TestErrorMapping(t *testing.T) {
 		{status.Error(codes.Aborted, "x"), connect.CodeAborted, ""},
 		{status.Error(codes.Unauthenticated, "x"), connect.CodeUnauthenticated, "UNAUTHENTICATED"},
 		{errors.New("boom"), connect.CodeInternal, "INTERNAL"},
+		// Errors of a cluster: decided by the cluster or by the device's owner.
+		{&cluster.FailoverError{Device: "x"}, connect.CodeUnavailable, "DEVICE_IN_FAILOVER"},
+		{&cluster.RemoteError{Code: "invalid_argument", Reason: "BAD_ARGUMENT", Message: "m", Node: "n2"}, connect.CodeInvalidArgument, "BAD_ARGUMENT"},
+		{&cluster.RemoteError{Code: "unavailable", Reason: "FROM_A_NEWER_NODE"}, connect.CodeUnavailable, ""},
+		{&cluster.RemoteError{Code: "no such code", Reason: "BAD_ARGUMENT"}, connect.CodeInternal, "INTERNAL"},
+		{&cluster.NoAnswerError{Device: "x", Err: context.DeadlineExceeded}, connect.CodeDeadlineExceeded, "DEADLINE_EXCEEDED"},
 	} {
 		if got := codeOf(tc.err); got != tc.code {
 			t.Errorf("codeOf(%v) = %v, want %v", tc.err, got, tc.code)
@@ -144,5 +151,27 @@ func TestReasonNames(t *testing.T) {
 			t.Errorf("reason %d has name %q", n, name)
 		}
 		seen[name] = true
+	}
+}
+
+// ErrorStatus gives a node what another node's statusOf needs to map an error
+// the same way: a routed error keeps its code, reason and metadata.
+func TestErrorStatusRoundTrip(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("args[0]: %w", devicemgr.ErrBadArgument),
+		fmt.Errorf("device x: %w", devicemgr.ErrTimeout),
+		fmt.Errorf("device x: waiting for the reply: %w", supervisor.ErrAborted),
+		errors.New("boom"),
+	} {
+		code, reason, md := ErrorStatus(err)
+		remote := &cluster.RemoteError{Code: code, Reason: reason, Message: err.Error(), Metadata: md, Node: "n2"}
+		c1, r1 := statusOf(err)
+		c2, r2 := statusOf(remote)
+		if c1 != c2 || r1 != r2 {
+			t.Errorf("%v: local %v/%v, routed %v/%v", err, c1, r1, c2, r2)
+		}
+		if info := errorInfo(remote, r2); info == nil || info.Metadata["node"] != "n2" {
+			t.Errorf("%v: routed ErrorInfo %v lacks the owning node", err, info)
+		}
 	}
 }

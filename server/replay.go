@@ -36,6 +36,9 @@ type DeviceArchive interface {
 	Replay(ctx context.Context, fromNs int64, opts ingest.ReplayOptions, each func([]ingest.DeviceChange) error) (missed uint64, err error)
 }
 
+// noReplay is the reason of a replay without an archive to read.
+const noReplay = "this server has no archive to replay (none configured, or a cluster node)"
+
 // future reports whether since is later than anything the archive can hold
 // yet (by more than a minute, for transition times pushed ahead of the clock by
 // a burst): such a replay is complete at once, without waiting for the
@@ -89,7 +92,7 @@ func (s *alarmService) replayAlarms(ctx context.Context, since int64, f alarmFil
 		return &pb.ReplayEnd{Complete: true}, newest, nil
 	}
 	if s.archive == nil {
-		return &pb.ReplayEnd{Reason: errNoArchive.Error()}, newest, nil
+		return &pb.ReplayEnd{Reason: noReplay}, newest, nil
 	}
 	var n uint64
 	end, err := replayWindow(ctx, s.log, s.limits.ReplayTimeout, "alarms", func(ctx context.Context) error {
@@ -158,7 +161,7 @@ func (s *deviceService) replayDevices(ctx context.Context, since int64, sel glob
 		return &pb.ReplayEnd{Complete: true}, nil
 	}
 	if s.archive == nil {
-		return &pb.ReplayEnd{Reason: errNoArchive.Error()}, nil
+		return &pb.ReplayEnd{Reason: noReplay}, nil
 	}
 	var changes []ingest.DeviceChange
 	var missed uint64

@@ -439,7 +439,7 @@ func TestWatchReplayEnds(t *testing.T) {
 		since  time.Duration // from now; zero: 1 ns after the epoch
 		reason string
 	}{
-		{"no archive", false, 0, "this server does not archive"},
+		{"no archive", false, 0, "this server has no archive to replay"},
 		{"archive hangs", true, 0, "the archive did not answer within 10s"},
 		{"since in the future", true, 2 * time.Minute, ""},
 	} {

@@ -336,6 +336,7 @@ func matrixCalls() map[string]matrixCall {
 		pb.SystemService_GetIdentity_FullMethodName:                      {req: &pb.GetIdentityRequest{}},
 		pb.SystemService_RestartProcess_FullMethodName:                   {req: &pb.RestartProcessRequest{Path: "devices/psu1"}},
 		pb.SystemService_WatchAudit_FullMethodName:                       {req: &pb.WatchAuditRequest{}, stream: true, trigger: audited},
+		pb.SystemService_GetClusterView_FullMethodName:                   {req: &pb.GetClusterViewRequest{}},
 		"/grpc.health.v1.Health/Check":                                   {req: healthCheck()},
 		"/grpc.health.v1.Health/Watch":                                   {req: healthCheck(), stream: true},
 		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {},

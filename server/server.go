@@ -65,6 +65,9 @@ type Options struct {
 	// Default nil: such a watch is live only, and its replay_end says so.
 	AlarmArchive  AlarmArchive
 	DeviceArchive DeviceArchive
+	// Cluster answers GetClusterView. Default nil: a single node, which answers
+	// NOT_SUPPORTED.
+	Cluster Cluster
 
 	// Auth turns authentication on (see Auth). Zero: every caller is
 	// "anonymous" with role admin, which Listen allows on loopback only.
@@ -219,7 +222,8 @@ func (s *Server) newRun() *run {
 func (s *Server) rpcs(r *run) []rpc {
 	dev := &deviceService{devices: s.devices, archive: s.opts.DeviceArchive, life: r.life, metrics: s.metrics, limits: s.opts.Limits, log: s.log}
 	tel := &telemetryService{hub: s.hub, devices: s.devices, life: r.life, metrics: s.metrics, archive: s.opts.Archive, limits: s.opts.Limits}
-	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s, audit: s.gate.audit, authOn: s.gate.authOn}
+	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s, audit: s.gate.audit, authOn: s.gate.authOn,
+		cluster: s.opts.Cluster}
 	hist := &historyService{archive: s.opts.Archive}
 	out := []rpc{
 		unary(pb.DeviceService_ListDevices_FullMethodName, dev.listDevices),
@@ -234,6 +238,7 @@ func (s *Server) rpcs(r *run) []rpc {
 		unary(pb.SystemService_RestartProcess_FullMethodName, sys.restartProcess),
 		unary(pb.SystemService_GetIdentity_FullMethodName, sys.getIdentity),
 		serverStream(pb.SystemService_WatchAudit_FullMethodName, sys.watchAudit),
+		unary(pb.SystemService_GetClusterView_FullMethodName, sys.getClusterView),
 		unary(pb.HistoryService_QueryHistory_FullMethodName, hist.queryHistory),
 		unary(healthpb.Health_Check_FullMethodName, r.health.check),
 		serverStream(healthpb.Health_Watch_FullMethodName, r.health.watch),

@@ -19,6 +19,7 @@ type systemService struct {
 	tree    Tree // also an EventSource for WatchSupervisionEvents
 	life    context.Context
 	metrics *metrics
+	cluster Cluster // nil on a single node
 	server  *Server // for RestartProcess of the API itself
 	audit   *auditTrail
 	authOn  bool

@@ -14,6 +14,7 @@ import (
 	"github.com/switchyard/switchyard/audit"
 	"github.com/switchyard/switchyard/auth"
 	dashboard "github.com/switchyard/switchyard/clients/web"
+	"github.com/switchyard/switchyard/cluster"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
@@ -73,6 +74,7 @@ import (
 // writer drains everything that was published and flushes it to QuestDB.
 type app struct {
 	hub     *telemetry.Hub
+	cluster *clusterSide // nil on a single node
 	devices *devicemgr.Manager
 	writer  *ingest.SampleWriter // nil without archiving
 	alarms  *alarm.Engine
@@ -91,6 +93,8 @@ type appOptions struct {
 	// Appender is the archives' database when questdb.address is set. Default
 	// QuestDB at that address (tests put an ingesttest.FakeDB here).
 	Appender ingest.Appender
+	// Node names this node in a cluster (overrides cluster.node).
+	Node string
 }
 
 func newApp(cfg *config.Config, opts appOptions) (*app, error) {
@@ -106,6 +110,19 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	a.devices = mgr
+	if cfg.Cluster != nil {
+		if a.cluster, err = newClusterSide(context.Background(), cfg, opts.Node, mgr, log); err != nil {
+			return nil, err
+		}
+		log = a.cluster.log
+		a.log = log
+	}
+	ok := false
+	defer func() {
+		if !ok && a.cluster != nil {
+			a.cluster.nc.Close()
+		}
+	}()
 	a.root = supervisor.New("switchyard", supervisor.Options{
 		Strategy: supervisor.OneForOne, MaxRestarts: 5, MaxTime: 30 * time.Second, Logger: log,
 	})
@@ -119,6 +136,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 
+	// In a cluster the archive takes what the cluster's archiver gives it (each
+	// sample of every node once), not this node's hub.
+	archiveHub := a.hub
+	if a.cluster != nil {
+		archiveHub = telemetry.NewHub(nil)
+	}
 	// The archives' spools as channels (switchyard/archive_spool_fill, ...),
 	// archived and alarmed like any reading (alarm.SystemRules).
 	mon := ingest.NewSpoolMonitor(a.hub.PublishNoWait, time.Second)
@@ -140,7 +163,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 				return nil, fmt.Errorf("questdb: %w", err)
 			}
 		}
-		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
+		sub := archiveHub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
 		w, err := ingest.NewSampleWriter(qdb, sub, withRuntime(cfg.ArchiveOptions(), log, reg))
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
@@ -151,6 +174,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
+		}
+		if a.cluster != nil {
+			arch := cluster.NewArchiver(a.cluster.c, archiveAppender{archiveHub, w}, cluster.ArchiverOptions{Logger: log})
+			if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-archive", Service: arch, Shutdown: 10 * time.Second}); err != nil {
+				return nil, err
+			}
 		}
 		ew, err := ingest.NewEventWriter(qdb, withRuntime(q.SideArchiveOptions(q.EventsTable, eventsSpool), log, reg))
 		if err != nil {
@@ -187,6 +216,16 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	} else {
 		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
 	}
+	var saver *alarmSaver
+	if a.cluster != nil {
+		// Alarm state (condition, latch, acknowledgement, shelf) into the
+		// cluster, so the device's next owner goes on from it.
+		saver = newAlarmSaver(a.cluster.c.Alarms(), a.cluster.cfg.Node, log)
+		sinks = append(sinks, saver)
+		if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-alarms", Service: saver, Shutdown: 5 * time.Second}); err != nil {
+			return nil, err
+		}
+	}
 	rules := append(cfg.AlarmRules(), alarm.SystemRules()...)
 	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
 	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
@@ -215,6 +254,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if err := a.root.Add(supervisor.ChildSpec{ID: devicesID, Service: a.devSup}); err != nil {
 		return nil, err
 	}
+	var apiHub = a.hub
+	var apiDevices server.Devices = mgr
+	var apiCluster server.Cluster
+	if a.cluster != nil {
+		apiHub, apiDevices, apiCluster = a.cluster.viewHub, a.cluster.devices, a.cluster
+	}
 
 	web := dashboard.Handler() // the browser dashboard at / of the HTTP port
 	if opts.Profiling {
@@ -233,8 +278,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	sopts.Logger, sopts.Gatherer, sopts.Registerer = log, reg, reg
-	sopts.WebHandler, sopts.Alarms, sopts.Archive = web, eng, archive
-	if alarmHistory != nil { // the watches replay what was archived (since_ns)
+	sopts.WebHandler, sopts.Alarms, sopts.Archive, sopts.Cluster = web, eng, archive, apiCluster
+	// The watches replay what was archived (since_ns). Not in a cluster: each
+	// node archives its own engine's transitions and its own devices' states,
+	// while a watch follows the whole cluster; its replay_end says there is no
+	// replay, and clients report what a break cost.
+	if alarmHistory != nil && a.cluster == nil {
 		sopts.AlarmArchive, sopts.DeviceArchive = alarmHistory, deviceHistory
 	}
 	if q.Address != "" {
@@ -250,13 +299,19 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			mon.Add("audit_archive", sink.SpoolStatus)
 		}
 	}
-	a.api = server.New(a.hub, mgr, a.root, sopts)
+	a.api = server.New(apiHub, apiDevices, a.root, sopts)
 	if err := a.api.Listen(); err != nil {
 		return nil, err
+	}
+	if a.cluster != nil {
+		if err := a.addCluster(cfg); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.root.Add(supervisor.ChildSpec{ID: "api", Service: a.api, Shutdown: 15 * time.Second}); err != nil {
 		return nil, err
 	}
+	ok = true
 	return a, nil
 }
 
@@ -276,8 +331,8 @@ func (a *app) Serve(ctx context.Context) error {
 		done <- a.root.Serve(ctx)
 		cancel() // ends the wait below if the root never got the devices running
 	}()
-	if a.waitDevicesRunning(ctx, events) {
-		a.addDevices(ctx)
+	if a.cluster == nil && a.waitDevicesRunning(ctx, events) {
+		a.addDevices(ctx) // in a cluster, cluster-node adds the devices this node wins
 	}
 	events.Close()
 	err := <-done
@@ -286,6 +341,9 @@ func (a *app) Serve(ctx context.Context) error {
 	}
 	if err != nil {
 		a.log.Error("supervision tree failed; stopping", "err", err)
+	}
+	if a.cluster != nil {
+		a.cluster.nc.Close()
 	}
 	return err
 }

@@ -35,6 +35,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rates := fs.String("push-rates", "20000,40000,80000,160000,320000", "push: total samples/s to step through")
 	fs.Float64Var(&o.ArchiveRate, "archive-rate", 40000, "archive: total samples/s offered")
 	fs.IntVar(&o.ScaleDevices, "scale-devices", 10000, "scale: devices at 1 Hz")
+	fs.IntVar(&o.ClusterDevices, "cluster-devices", 300, "cluster: devices (with --channels at --rate), on one node and on three")
 	fs.StringVar(&o.QuestDB, "questdb", "127.0.0.1:9000", "archive: QuestDB HTTP address")
 	fs.DurationVar(&o.BatchWindow, "batch-window", time.Millisecond, "Subscribe batch window asked for by every subscriber")
 	fs.StringVar(&o.ProfileDir, "profile", "", "run the server with --pprof and save its CPU and allocation profiles of every window in this directory")

@@ -57,6 +57,7 @@ var clientVerbs = map[string]clientVerb{
 	"latest":  {"latest [flags] [DEVICE-GLOB [CHANNEL-GLOB]]", cmdLatest},
 	"watch":   {"watch [flags] [--channels GLOB,...] [--states] DEVICE-GLOB...", cmdWatch},
 	"tree":    {"tree [flags]", cmdTree},
+	"cluster": {"cluster [flags]", cmdCluster},
 	"restart": {"restart [flags] PATH", cmdRestart},
 	"events":  {"events [flags] [--snapshot] [--process GLOB]... [--kind KIND]...", cmdEvents},
 	"alarms":  {"alarms [flags]", cmdAlarms},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -26,9 +27,40 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	httpAddr := fs.String("http", "127.0.0.1:7480", "HTTP listen address (the dashboard at /, Connect, gRPC-Web, /healthz, /metrics)")
 	spool := fs.String("spool", "", "durable spool directory between the hub and QuestDB (empty: none; samples not yet in QuestDB are lost on a crash)")
 	cfgFile := fs.String("config", "", "serve this file's devices (such as examples/lab.yaml) against the examples fleet (implies --examples)")
+	nodes := fs.Int("cluster", 0, "run N node processes sharing the fleet over an embedded NATS JetStream (node k: gRPC 7400+k-1, HTTP 7480+k-1)")
+	clusterDir := fs.String("cluster-dir", "", "where the cluster demo keeps NATS's store, the nodes' configurations and logs (default: a new temporary directory)")
 	tokens := fs.String("tokens", "", "turn authentication on with this tokens file (switchyard token new makes entries); default: off, loopback only")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *nodes > 0 {
+		if *cfgFile != "" {
+			return errors.New("--cluster and --config do not go together")
+		}
+		fleet, err := sf.fleet()
+		if err != nil {
+			return err
+		}
+		dir := *clusterDir
+		if dir == "" {
+			if dir, err = os.MkdirTemp("", "switchyard-cluster-"); err != nil {
+				fleet.Close()
+				return err
+			}
+		}
+		host, gport, err := splitPort(*grpcAddr)
+		if err != nil {
+			fleet.Close()
+			return fmt.Errorf("--grpc: %w", err)
+		}
+		_, hport, err := splitPort(*httpAddr)
+		if err != nil {
+			fleet.Close()
+			return fmt.Errorf("--http: %w", err)
+		}
+		d := &clusterDemo{n: *nodes, dir: dir, grpcHost: host, grpcBase: gport, httpBase: hport,
+			questdb: *qdb, spool: *spool, stdout: stdout, log: log}
+		return d.run(ctx, fleet, sf.control)
 	}
 	if *cfgFile != "" {
 		sf.examples = true
@@ -118,6 +150,19 @@ func driftSetPoint(ctx context.Context, devices *devicemgr.Manager, device strin
 			log.Debug("demo drift: set_voltage failed", "device", device, "err", err)
 		}
 	}
+}
+
+// splitPort splits host:port with a numeric port.
+func splitPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	}
+	return host, port, nil
 }
 
 // printAuthHint tells the demo's user how callers identify themselves.

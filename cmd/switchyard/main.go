@@ -45,7 +45,8 @@ const usage = `usage: switchyard <verb> [flags]
 verbs:
   serve --config FILE     run the server on a configuration file
   demo [--questdb ADDR]   simulate 24 instruments and serve them (archives to QuestDB
-                          when --questdb or SWITCHYARD_QUESTDB is set)
+                          when --questdb or SWITCHYARD_QUESTDB is set); --cluster N
+                          runs N node processes over an embedded NATS JetStream
   sim [flags]             run simulated instruments only (see switchyard sim -h)
   check-config FILE       print every problem of a configuration file
   bench SCENARIO...       run benchmark scenarios and print a table (see switchyard bench -h)
@@ -65,7 +66,8 @@ $SWITCHYARD_TOKEN, a bearer token; --tls-ca FILE connects with TLS, --tls-cert a
                                      the latest sample of each channel
   watch [--channels GLOB,...] [--states] DEVICE-GLOB...
                                      stream samples (and device states) until Ctrl-C
-  tree                               the supervision tree
+  tree                               the supervision tree (in a cluster: of the node asked)
+  cluster                            the cluster: nodes, each device's owner, lag
   restart PATH                       restart a process of the tree, e.g. devices/psu-05
   events [--snapshot] [--process GLOB]... [--kind KIND]...
                                      stream supervision events until Ctrl-C
@@ -107,7 +109,7 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = cmdToken(args[1:], stdout)
-	case "devices", "send", "abort", "latest", "watch", "tree", "restart", "events", "alarms", "ack":
+	case "devices", "send", "abort", "latest", "watch", "tree", "cluster", "restart", "events", "alarms", "ack":
 		err = cmdClient(ctx, args[0], args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"os"
 
 	"github.com/switchyard/switchyard/config"
 )
@@ -13,6 +14,9 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	path := fs.String("config", "", "configuration file (YAML)")
 	prof := fs.Bool("pprof", false, "serve Go runtime profiles at /debug/pprof/ on the HTTP port")
+	node := fs.String("node", os.Getenv("SWITCHYARD_NODE"), "this node's name in a cluster (overrides cluster.node; default $SWITCHYARD_NODE)")
+	grpcAddr := fs.String("grpc", "", "gRPC listen address (overrides listen.grpc)")
+	httpAddr := fs.String("http", "", "HTTP listen address (overrides listen.http)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -26,7 +30,13 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration: " + w)
 	}
-	a, err := newApp(cfg, appOptions{Log: log, Profiling: *prof})
+	if *grpcAddr != "" {
+		cfg.Listen.GRPC = *grpcAddr
+	}
+	if *httpAddr != "" {
+		cfg.Listen.HTTP = *httpAddr
+	}
+	a, err := newApp(cfg, appOptions{Log: log, Profiling: *prof, Node: *node})
 	if err != nil {
 		return err
 	}

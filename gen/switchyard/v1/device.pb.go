@@ -196,6 +196,9 @@ type Device struct {
 	// run of the server. The device's process keeps running through them: they are not
 	// process restarts (Process.restarts in the supervision tree counts those).
 	Reconnections uint32 `protobuf:"varint,14,opt,name=reconnections,proto3" json:"reconnections,omitempty"`
+	// In a cluster, the node that owns the device (the one polling it); empty on a
+	// single node, and while the device is changing owner.
+	Node          string `protobuf:"bytes,20,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -327,6 +330,13 @@ func (x *Device) GetReconnections() uint32 {
 		return x.Reconnections
 	}
 	return 0
+}
+
+func (x *Device) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
 }
 
 // CommandInfo describes one named command of a device's model.
@@ -1107,7 +1117,7 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x121\n" +
 	"\x06period\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06period\x12\x12\n" +
-	"\x04unit\x18\x04 \x01(\tR\x04unit\"\x8b\x05\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\"\x9f\x05\n" +
 	"\x06Device\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
@@ -1124,7 +1134,8 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\bcommands\x18\v \x03(\tR\bcommands\x12=\n" +
 	"\fcommand_info\x18\f \x03(\v2\x1a.switchyard.v1.CommandInfoR\vcommandInfo\x123\n" +
 	"\x04tags\x18\r \x03(\v2\x1f.switchyard.v1.Device.TagsEntryR\x04tags\x12$\n" +
-	"\rreconnections\x18\x0e \x01(\rR\rreconnections\x1a7\n" +
+	"\rreconnections\x18\x0e \x01(\rR\rreconnections\x12\x12\n" +
+	"\x04node\x18\x14 \x01(\tR\x04node\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x01\n" +

@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -906,6 +907,358 @@ func (x *GetIdentityResponse) GetServerVersion() string {
 	return ""
 }
 
+type GetClusterViewRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterViewRequest) Reset() {
+	*x = GetClusterViewRequest{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterViewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterViewRequest) ProtoMessage() {}
+
+func (x *GetClusterViewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterViewRequest.ProtoReflect.Descriptor instead.
+func (*GetClusterViewRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{10}
+}
+
+type GetClusterViewResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node that answered.
+	Node   string         `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Nodes  []*ClusterNode `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Leases []*DeviceLease `protobuf:"bytes,3,rep,name=leases,proto3" json:"leases,omitempty"`
+	Stream *ClusterStream `protobuf:"bytes,4,opt,name=stream,proto3" json:"stream,omitempty"`
+	// Messages of the stream not yet given to an archiver.
+	ArchivePending uint64 `protobuf:"varint,5,opt,name=archive_pending,json=archivePending,proto3" json:"archive_pending,omitempty"`
+	// Messages given to an archiver and not yet acknowledged.
+	ArchiveUnacked uint64 `protobuf:"varint,6,opt,name=archive_unacked,json=archiveUnacked,proto3" json:"archive_unacked,omitempty"`
+	// Why the archive's lag is unknown (no archiver has started); empty when known.
+	ArchiveError  string `protobuf:"bytes,7,opt,name=archive_error,json=archiveError,proto3" json:"archive_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterViewResponse) Reset() {
+	*x = GetClusterViewResponse{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterViewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterViewResponse) ProtoMessage() {}
+
+func (x *GetClusterViewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterViewResponse.ProtoReflect.Descriptor instead.
+func (*GetClusterViewResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetClusterViewResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *GetClusterViewResponse) GetNodes() []*ClusterNode {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *GetClusterViewResponse) GetLeases() []*DeviceLease {
+	if x != nil {
+		return x.Leases
+	}
+	return nil
+}
+
+func (x *GetClusterViewResponse) GetStream() *ClusterStream {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
+func (x *GetClusterViewResponse) GetArchivePending() uint64 {
+	if x != nil {
+		return x.ArchivePending
+	}
+	return 0
+}
+
+func (x *GetClusterViewResponse) GetArchiveUnacked() uint64 {
+	if x != nil {
+		return x.ArchiveUnacked
+	}
+	return 0
+}
+
+func (x *GetClusterViewResponse) GetArchiveError() string {
+	if x != nil {
+		return x.ArchiveError
+	}
+	return ""
+}
+
+// ClusterNode is one node registered in the cluster.
+type ClusterNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The gRPC address the node serves on.
+	Address string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Started *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started,proto3" json:"started,omitempty"`
+	// Devices it owns now.
+	Devices uint32 `protobuf:"varint,4,opt,name=devices,proto3" json:"devices,omitempty"`
+	// The tag selectors of the devices it may own ("area=vac*"); empty: every device.
+	MayOwn        []string `protobuf:"bytes,5,rep,name=may_own,json=mayOwn,proto3" json:"may_own,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterNode) Reset() {
+	*x = ClusterNode{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterNode) ProtoMessage() {}
+
+func (x *ClusterNode) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterNode.ProtoReflect.Descriptor instead.
+func (*ClusterNode) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ClusterNode) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *ClusterNode) GetDevices() uint32 {
+	if x != nil {
+		return x.Devices
+	}
+	return 0
+}
+
+func (x *ClusterNode) GetMayOwn() []string {
+	if x != nil {
+		return x.MayOwn
+	}
+	return nil
+}
+
+// DeviceLease says which node owns a device.
+type DeviceLease struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Device string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Node   string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// When the node took the device.
+	Acquired *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=acquired,proto3" json:"acquired,omitempty"`
+	// The last renewal the cluster stored.
+	Renewed       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=renewed,proto3" json:"renewed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceLease) Reset() {
+	*x = DeviceLease{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceLease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceLease) ProtoMessage() {}
+
+func (x *DeviceLease) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceLease.ProtoReflect.Descriptor instead.
+func (*DeviceLease) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DeviceLease) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DeviceLease) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *DeviceLease) GetAcquired() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Acquired
+	}
+	return nil
+}
+
+func (x *DeviceLease) GetRenewed() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Renewed
+	}
+	return nil
+}
+
+// ClusterStream is the state of the cluster's telemetry stream.
+type ClusterStream struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      uint64                 `protobuf:"varint,1,opt,name=messages,proto3" json:"messages,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	First         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=first,proto3" json:"first,omitempty"`
+	Last          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterStream) Reset() {
+	*x = ClusterStream{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterStream) ProtoMessage() {}
+
+func (x *ClusterStream) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterStream.ProtoReflect.Descriptor instead.
+func (*ClusterStream) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ClusterStream) GetMessages() uint64 {
+	if x != nil {
+		return x.Messages
+	}
+	return 0
+}
+
+func (x *ClusterStream) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ClusterStream) GetFirst() *timestamppb.Timestamp {
+	if x != nil {
+		return x.First
+	}
+	return nil
+}
+
+func (x *ClusterStream) GetLast() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Last
+	}
+	return nil
+}
+
 type WatchAuditRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -914,7 +1267,7 @@ type WatchAuditRequest struct {
 
 func (x *WatchAuditRequest) Reset() {
 	*x = WatchAuditRequest{}
-	mi := &file_switchyard_v1_system_proto_msgTypes[10]
+	mi := &file_switchyard_v1_system_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1279,7 @@ func (x *WatchAuditRequest) String() string {
 func (*WatchAuditRequest) ProtoMessage() {}
 
 func (x *WatchAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_system_proto_msgTypes[10]
+	mi := &file_switchyard_v1_system_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1292,7 @@ func (x *WatchAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAuditRequest.ProtoReflect.Descriptor instead.
 func (*WatchAuditRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{10}
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{15}
 }
 
 // AuditRecord is one state-changing call, as the server saw it.
@@ -978,7 +1331,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_switchyard_v1_system_proto_msgTypes[11]
+	mi := &file_switchyard_v1_system_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1343,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_system_proto_msgTypes[11]
+	mi := &file_switchyard_v1_system_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1356,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{11}
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuditRecord) GetTimestampNs() int64 {
@@ -1129,7 +1482,7 @@ type WatchAuditResponse struct {
 
 func (x *WatchAuditResponse) Reset() {
 	*x = WatchAuditResponse{}
-	mi := &file_switchyard_v1_system_proto_msgTypes[12]
+	mi := &file_switchyard_v1_system_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1494,7 @@ func (x *WatchAuditResponse) String() string {
 func (*WatchAuditResponse) ProtoMessage() {}
 
 func (x *WatchAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_system_proto_msgTypes[12]
+	mi := &file_switchyard_v1_system_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1507,7 @@ func (x *WatchAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAuditResponse.ProtoReflect.Descriptor instead.
 func (*WatchAuditResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{12}
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchAuditResponse) GetRecord() *AuditRecord {
@@ -1175,7 +1528,7 @@ var File_switchyard_v1_system_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\n" +
-	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\"\xe7\x03\n" +
+	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x03\n" +
 	"\aProcess\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -1227,7 +1580,32 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\rauthenticated\x18\x03 \x01(\bR\rauthenticated\x12\x16\n" +
 	"\x06method\x18\x04 \x01(\tR\x06method\x12'\n" +
 	"\x0fallowed_methods\x18\x05 \x03(\tR\x0eallowedMethods\x12%\n" +
-	"\x0eserver_version\x18\x06 \x01(\tR\rserverVersion\"\x13\n" +
+	"\x0eserver_version\x18\x06 \x01(\tR\rserverVersion\"\x17\n" +
+	"\x15GetClusterViewRequest\"\xbf\x02\n" +
+	"\x16GetClusterViewResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x120\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x1a.switchyard.v1.ClusterNodeR\x05nodes\x122\n" +
+	"\x06leases\x18\x03 \x03(\v2\x1a.switchyard.v1.DeviceLeaseR\x06leases\x124\n" +
+	"\x06stream\x18\x04 \x01(\v2\x1c.switchyard.v1.ClusterStreamR\x06stream\x12'\n" +
+	"\x0farchive_pending\x18\x05 \x01(\x04R\x0earchivePending\x12'\n" +
+	"\x0farchive_unacked\x18\x06 \x01(\x04R\x0earchiveUnacked\x12#\n" +
+	"\rarchive_error\x18\a \x01(\tR\farchiveError\"\xa4\x01\n" +
+	"\vClusterNode\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x124\n" +
+	"\astarted\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x12\x18\n" +
+	"\adevices\x18\x04 \x01(\rR\adevices\x12\x17\n" +
+	"\amay_own\x18\x05 \x03(\tR\x06mayOwn\"\xa7\x01\n" +
+	"\vDeviceLease\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x126\n" +
+	"\bacquired\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bacquired\x124\n" +
+	"\arenewed\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\arenewed\"\xa3\x01\n" +
+	"\rClusterStream\x12\x1a\n" +
+	"\bmessages\x18\x01 \x01(\x04R\bmessages\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\x120\n" +
+	"\x05first\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05first\x12.\n" +
+	"\x04last\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04last\"\x13\n" +
 	"\x11WatchAuditRequest\"\x9a\x03\n" +
 	"\vAuditRecord\x12!\n" +
 	"\ftimestamp_ns\x18\x01 \x01(\x03R\vtimestampNs\x12\x1a\n" +
@@ -1272,12 +1650,13 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\b\x12(\n" +
 	"$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t\x12!\n" +
 	"\x1dSUPERVISION_EVENT_KIND_STATUS\x10\n" +
-	"2\xfd\x03\n" +
+	"2\xdc\x04\n" +
 	"\rSystemService\x12i\n" +
 	"\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n" +
 	"\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n" +
 	"\x0eRestartProcess\x12$.switchyard.v1.RestartProcessRequest\x1a%.switchyard.v1.RestartProcessResponse\x12T\n" +
-	"\vGetIdentity\x12!.switchyard.v1.GetIdentityRequest\x1a\".switchyard.v1.GetIdentityResponse\x12S\n" +
+	"\vGetIdentity\x12!.switchyard.v1.GetIdentityRequest\x1a\".switchyard.v1.GetIdentityResponse\x12]\n" +
+	"\x0eGetClusterView\x12$.switchyard.v1.GetClusterViewRequest\x1a%.switchyard.v1.GetClusterViewResponse\x12S\n" +
 	"\n" +
 	"WatchAudit\x12 .switchyard.v1.WatchAuditRequest\x1a!.switchyard.v1.WatchAuditResponse0\x01BAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
 
@@ -1294,7 +1673,7 @@ func file_switchyard_v1_system_proto_rawDescGZIP() []byte {
 }
 
 var file_switchyard_v1_system_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_switchyard_v1_system_proto_goTypes = []any{
 	(ProcessState)(0),                      // 0: switchyard.v1.ProcessState
 	(SupervisionEventKind)(0),              // 1: switchyard.v1.SupervisionEventKind
@@ -1308,9 +1687,15 @@ var file_switchyard_v1_system_proto_goTypes = []any{
 	(*RestartProcessResponse)(nil),         // 9: switchyard.v1.RestartProcessResponse
 	(*GetIdentityRequest)(nil),             // 10: switchyard.v1.GetIdentityRequest
 	(*GetIdentityResponse)(nil),            // 11: switchyard.v1.GetIdentityResponse
-	(*WatchAuditRequest)(nil),              // 12: switchyard.v1.WatchAuditRequest
-	(*AuditRecord)(nil),                    // 13: switchyard.v1.AuditRecord
-	(*WatchAuditResponse)(nil),             // 14: switchyard.v1.WatchAuditResponse
+	(*GetClusterViewRequest)(nil),          // 12: switchyard.v1.GetClusterViewRequest
+	(*GetClusterViewResponse)(nil),         // 13: switchyard.v1.GetClusterViewResponse
+	(*ClusterNode)(nil),                    // 14: switchyard.v1.ClusterNode
+	(*DeviceLease)(nil),                    // 15: switchyard.v1.DeviceLease
+	(*ClusterStream)(nil),                  // 16: switchyard.v1.ClusterStream
+	(*WatchAuditRequest)(nil),              // 17: switchyard.v1.WatchAuditRequest
+	(*AuditRecord)(nil),                    // 18: switchyard.v1.AuditRecord
+	(*WatchAuditResponse)(nil),             // 19: switchyard.v1.WatchAuditResponse
+	(*timestamppb.Timestamp)(nil),          // 20: google.protobuf.Timestamp
 }
 var file_switchyard_v1_system_proto_depIdxs = []int32{
 	0,  // 0: switchyard.v1.Process.state:type_name -> switchyard.v1.ProcessState
@@ -1320,22 +1705,32 @@ var file_switchyard_v1_system_proto_depIdxs = []int32{
 	1,  // 4: switchyard.v1.WatchSupervisionEventsRequest.kinds:type_name -> switchyard.v1.SupervisionEventKind
 	2,  // 5: switchyard.v1.WatchSupervisionEventsResponse.snapshot:type_name -> switchyard.v1.Process
 	5,  // 6: switchyard.v1.WatchSupervisionEventsResponse.event:type_name -> switchyard.v1.SupervisionEvent
-	13, // 7: switchyard.v1.WatchAuditResponse.record:type_name -> switchyard.v1.AuditRecord
-	3,  // 8: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
-	6,  // 9: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
-	8,  // 10: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
-	10, // 11: switchyard.v1.SystemService.GetIdentity:input_type -> switchyard.v1.GetIdentityRequest
-	12, // 12: switchyard.v1.SystemService.WatchAudit:input_type -> switchyard.v1.WatchAuditRequest
-	4,  // 13: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
-	7,  // 14: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
-	9,  // 15: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
-	11, // 16: switchyard.v1.SystemService.GetIdentity:output_type -> switchyard.v1.GetIdentityResponse
-	14, // 17: switchyard.v1.SystemService.WatchAudit:output_type -> switchyard.v1.WatchAuditResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	14, // 7: switchyard.v1.GetClusterViewResponse.nodes:type_name -> switchyard.v1.ClusterNode
+	15, // 8: switchyard.v1.GetClusterViewResponse.leases:type_name -> switchyard.v1.DeviceLease
+	16, // 9: switchyard.v1.GetClusterViewResponse.stream:type_name -> switchyard.v1.ClusterStream
+	20, // 10: switchyard.v1.ClusterNode.started:type_name -> google.protobuf.Timestamp
+	20, // 11: switchyard.v1.DeviceLease.acquired:type_name -> google.protobuf.Timestamp
+	20, // 12: switchyard.v1.DeviceLease.renewed:type_name -> google.protobuf.Timestamp
+	20, // 13: switchyard.v1.ClusterStream.first:type_name -> google.protobuf.Timestamp
+	20, // 14: switchyard.v1.ClusterStream.last:type_name -> google.protobuf.Timestamp
+	18, // 15: switchyard.v1.WatchAuditResponse.record:type_name -> switchyard.v1.AuditRecord
+	3,  // 16: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
+	6,  // 17: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
+	8,  // 18: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
+	10, // 19: switchyard.v1.SystemService.GetIdentity:input_type -> switchyard.v1.GetIdentityRequest
+	12, // 20: switchyard.v1.SystemService.GetClusterView:input_type -> switchyard.v1.GetClusterViewRequest
+	17, // 21: switchyard.v1.SystemService.WatchAudit:input_type -> switchyard.v1.WatchAuditRequest
+	4,  // 22: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
+	7,  // 23: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
+	9,  // 24: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
+	11, // 25: switchyard.v1.SystemService.GetIdentity:output_type -> switchyard.v1.GetIdentityResponse
+	13, // 26: switchyard.v1.SystemService.GetClusterView:output_type -> switchyard.v1.GetClusterViewResponse
+	19, // 27: switchyard.v1.SystemService.WatchAudit:output_type -> switchyard.v1.WatchAuditResponse
+	22, // [22:28] is the sub-list for method output_type
+	16, // [16:22] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_system_proto_init() }
@@ -1353,7 +1748,7 @@ func file_switchyard_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_system_proto_rawDesc), len(file_switchyard_v1_system_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

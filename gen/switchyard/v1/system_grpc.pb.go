@@ -23,6 +23,7 @@ const (
 	SystemService_WatchSupervisionEvents_FullMethodName = "/switchyard.v1.SystemService/WatchSupervisionEvents"
 	SystemService_RestartProcess_FullMethodName         = "/switchyard.v1.SystemService/RestartProcess"
 	SystemService_GetIdentity_FullMethodName            = "/switchyard.v1.SystemService/GetIdentity"
+	SystemService_GetClusterView_FullMethodName         = "/switchyard.v1.SystemService/GetClusterView"
 	SystemService_WatchAudit_FullMethodName             = "/switchyard.v1.SystemService/WatchAudit"
 )
 
@@ -47,6 +48,10 @@ type SystemServiceClient interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(ctx context.Context, in *GetIdentityRequest, opts ...grpc.CallOption) (*GetIdentityResponse, error)
+	// GetClusterView returns the cluster as the answering node sees it: the nodes,
+	// every device's lease (owner, age), the telemetry stream and the archive's lag.
+	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+	GetClusterView(ctx context.Context, in *GetClusterViewRequest, opts ...grpc.CallOption) (*GetClusterViewResponse, error)
 	// WatchAudit streams the audit trail as it is written: one record per
 	// state-changing call (commands, aborts, acknowledgements, shelving, limit
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
@@ -111,6 +116,16 @@ func (c *systemServiceClient) GetIdentity(ctx context.Context, in *GetIdentityRe
 	return out, nil
 }
 
+func (c *systemServiceClient) GetClusterView(ctx context.Context, in *GetClusterViewRequest, opts ...grpc.CallOption) (*GetClusterViewResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetClusterViewResponse)
+	err := c.cc.Invoke(ctx, SystemService_GetClusterView_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *systemServiceClient) WatchAudit(ctx context.Context, in *WatchAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAuditResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &SystemService_ServiceDesc.Streams[1], SystemService_WatchAudit_FullMethodName, cOpts...)
@@ -151,6 +166,10 @@ type SystemServiceServer interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(context.Context, *GetIdentityRequest) (*GetIdentityResponse, error)
+	// GetClusterView returns the cluster as the answering node sees it: the nodes,
+	// every device's lease (owner, age), the telemetry stream and the archive's lag.
+	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+	GetClusterView(context.Context, *GetClusterViewRequest) (*GetClusterViewResponse, error)
 	// WatchAudit streams the audit trail as it is written: one record per
 	// state-changing call (commands, aborts, acknowledgements, shelving, limit
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
@@ -177,6 +196,9 @@ func (UnimplementedSystemServiceServer) RestartProcess(context.Context, *Restart
 }
 func (UnimplementedSystemServiceServer) GetIdentity(context.Context, *GetIdentityRequest) (*GetIdentityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetIdentity not implemented")
+}
+func (UnimplementedSystemServiceServer) GetClusterView(context.Context, *GetClusterViewRequest) (*GetClusterViewResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetClusterView not implemented")
 }
 func (UnimplementedSystemServiceServer) WatchAudit(*WatchAuditRequest, grpc.ServerStreamingServer[WatchAuditResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchAudit not implemented")
@@ -267,6 +289,24 @@ func _SystemService_GetIdentity_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SystemService_GetClusterView_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetClusterViewRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SystemServiceServer).GetClusterView(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SystemService_GetClusterView_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SystemServiceServer).GetClusterView(ctx, req.(*GetClusterViewRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SystemService_WatchAudit_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchAuditRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -296,6 +336,10 @@ var SystemService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetIdentity",
 			Handler:    _SystemService_GetIdentity_Handler,
+		},
+		{
+			MethodName: "GetClusterView",
+			Handler:    _SystemService_GetClusterView_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

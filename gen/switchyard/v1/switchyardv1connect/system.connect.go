@@ -45,6 +45,9 @@ const (
 	// SystemServiceGetIdentityProcedure is the fully-qualified name of the SystemService's GetIdentity
 	// RPC.
 	SystemServiceGetIdentityProcedure = "/switchyard.v1.SystemService/GetIdentity"
+	// SystemServiceGetClusterViewProcedure is the fully-qualified name of the SystemService's
+	// GetClusterView RPC.
+	SystemServiceGetClusterViewProcedure = "/switchyard.v1.SystemService/GetClusterView"
 	// SystemServiceWatchAuditProcedure is the fully-qualified name of the SystemService's WatchAudit
 	// RPC.
 	SystemServiceWatchAuditProcedure = "/switchyard.v1.SystemService/WatchAudit"
@@ -67,6 +70,10 @@ type SystemServiceClient interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error)
+	// GetClusterView returns the cluster as the answering node sees it: the nodes,
+	// every device's lease (owner, age), the telemetry stream and the archive's lag.
+	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+	GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error)
 	// WatchAudit streams the audit trail as it is written: one record per
 	// state-changing call (commands, aborts, acknowledgements, shelving, limit
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
@@ -109,6 +116,12 @@ func NewSystemServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(systemServiceMethods.ByName("GetIdentity")),
 			connect.WithClientOptions(opts...),
 		),
+		getClusterView: connect.NewClient[v1.GetClusterViewRequest, v1.GetClusterViewResponse](
+			httpClient,
+			baseURL+SystemServiceGetClusterViewProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("GetClusterView")),
+			connect.WithClientOptions(opts...),
+		),
 		watchAudit: connect.NewClient[v1.WatchAuditRequest, v1.WatchAuditResponse](
 			httpClient,
 			baseURL+SystemServiceWatchAuditProcedure,
@@ -124,6 +137,7 @@ type systemServiceClient struct {
 	watchSupervisionEvents *connect.Client[v1.WatchSupervisionEventsRequest, v1.WatchSupervisionEventsResponse]
 	restartProcess         *connect.Client[v1.RestartProcessRequest, v1.RestartProcessResponse]
 	getIdentity            *connect.Client[v1.GetIdentityRequest, v1.GetIdentityResponse]
+	getClusterView         *connect.Client[v1.GetClusterViewRequest, v1.GetClusterViewResponse]
 	watchAudit             *connect.Client[v1.WatchAuditRequest, v1.WatchAuditResponse]
 }
 
@@ -145,6 +159,11 @@ func (c *systemServiceClient) RestartProcess(ctx context.Context, req *connect.R
 // GetIdentity calls switchyard.v1.SystemService.GetIdentity.
 func (c *systemServiceClient) GetIdentity(ctx context.Context, req *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error) {
 	return c.getIdentity.CallUnary(ctx, req)
+}
+
+// GetClusterView calls switchyard.v1.SystemService.GetClusterView.
+func (c *systemServiceClient) GetClusterView(ctx context.Context, req *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error) {
+	return c.getClusterView.CallUnary(ctx, req)
 }
 
 // WatchAudit calls switchyard.v1.SystemService.WatchAudit.
@@ -169,6 +188,10 @@ type SystemServiceHandler interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error)
+	// GetClusterView returns the cluster as the answering node sees it: the nodes,
+	// every device's lease (owner, age), the telemetry stream and the archive's lag.
+	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+	GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error)
 	// WatchAudit streams the audit trail as it is written: one record per
 	// state-changing call (commands, aborts, acknowledgements, shelving, limit
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
@@ -207,6 +230,12 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(systemServiceMethods.ByName("GetIdentity")),
 		connect.WithHandlerOptions(opts...),
 	)
+	systemServiceGetClusterViewHandler := connect.NewUnaryHandler(
+		SystemServiceGetClusterViewProcedure,
+		svc.GetClusterView,
+		connect.WithSchema(systemServiceMethods.ByName("GetClusterView")),
+		connect.WithHandlerOptions(opts...),
+	)
 	systemServiceWatchAuditHandler := connect.NewServerStreamHandler(
 		SystemServiceWatchAuditProcedure,
 		svc.WatchAudit,
@@ -223,6 +252,8 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 			systemServiceRestartProcessHandler.ServeHTTP(w, r)
 		case SystemServiceGetIdentityProcedure:
 			systemServiceGetIdentityHandler.ServeHTTP(w, r)
+		case SystemServiceGetClusterViewProcedure:
+			systemServiceGetClusterViewHandler.ServeHTTP(w, r)
 		case SystemServiceWatchAuditProcedure:
 			systemServiceWatchAuditHandler.ServeHTTP(w, r)
 		default:
@@ -248,6 +279,10 @@ func (UnimplementedSystemServiceHandler) RestartProcess(context.Context, *connec
 
 func (UnimplementedSystemServiceHandler) GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetIdentity is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetClusterView is not implemented"))
 }
 
 func (UnimplementedSystemServiceHandler) WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest], *connect.ServerStream[v1.WatchAuditResponse]) error {

@@ -133,6 +133,7 @@ class Device(_message.Message):
     COMMAND_INFO_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     RECONNECTIONS_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     address: _builtins.str
     """host:port of the instrument."""
@@ -168,6 +169,10 @@ class Device(_message.Message):
     """How many times the connection was re-established after a failure, within this
     run of the server. The device's process keeps running through them: they are not
     process restarts (Process.restarts in the supervision tree counts those).
+    """
+    node: _builtins.str
+    """In a cluster, the node that owns the device (the one polling it); empty on a
+    single node, and while the device is changing owner.
     """
     @_builtins.property
     def channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___Channel]: ...
@@ -212,10 +217,11 @@ class Device(_message.Message):
         command_info: _abc.Iterable[Global___CommandInfo] | None = ...,
         tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         reconnections: _builtins.int = ...,
+        node: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["connected_since", b"connected_since", "next_attempt", b"next_attempt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channels", b"channels", "command_info", b"command_info", "commands", b"commands", "connected_since", b"connected_since", "driver", b"driver", "identity", b"identity", "last_error", b"last_error", "name", b"name", "next_attempt", b"next_attempt", "reconnections", b"reconnections", "restart_count", b"restart_count", "state", b"state", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channels", b"channels", "command_info", b"command_info", "commands", b"commands", "connected_since", b"connected_since", "driver", b"driver", "identity", b"identity", "last_error", b"last_error", "name", b"name", "next_attempt", b"next_attempt", "node", b"node", "reconnections", b"reconnections", "restart_count", b"restart_count", "state", b"state", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
@@ -453,6 +454,172 @@ class GetIdentityResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetIdentityResponse: _TypeAlias = GetIdentityResponse  # noqa: Y015
+
+@_typing.final
+class GetClusterViewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClusterViewRequest: _TypeAlias = GetClusterViewRequest  # noqa: Y015
+
+@_typing.final
+class GetClusterViewResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    LEASES_FIELD_NUMBER: _builtins.int
+    STREAM_FIELD_NUMBER: _builtins.int
+    ARCHIVE_PENDING_FIELD_NUMBER: _builtins.int
+    ARCHIVE_UNACKED_FIELD_NUMBER: _builtins.int
+    ARCHIVE_ERROR_FIELD_NUMBER: _builtins.int
+    node: _builtins.str
+    """The node that answered."""
+    archive_pending: _builtins.int
+    """Messages of the stream not yet given to an archiver."""
+    archive_unacked: _builtins.int
+    """Messages given to an archiver and not yet acknowledged."""
+    archive_error: _builtins.str
+    """Why the archive's lag is unknown (no archiver has started); empty when known."""
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClusterNode]: ...
+    @_builtins.property
+    def leases(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeviceLease]: ...
+    @_builtins.property
+    def stream(self) -> Global___ClusterStream: ...
+    def __init__(
+        self,
+        *,
+        node: _builtins.str = ...,
+        nodes: _abc.Iterable[Global___ClusterNode] | None = ...,
+        leases: _abc.Iterable[Global___DeviceLease] | None = ...,
+        stream: Global___ClusterStream | None = ...,
+        archive_pending: _builtins.int = ...,
+        archive_unacked: _builtins.int = ...,
+        archive_error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stream", b"stream"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archive_error", b"archive_error", "archive_pending", b"archive_pending", "archive_unacked", b"archive_unacked", "leases", b"leases", "node", b"node", "nodes", b"nodes", "stream", b"stream"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClusterViewResponse: _TypeAlias = GetClusterViewResponse  # noqa: Y015
+
+@_typing.final
+class ClusterNode(_message.Message):
+    """ClusterNode is one node registered in the cluster."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    STARTED_FIELD_NUMBER: _builtins.int
+    DEVICES_FIELD_NUMBER: _builtins.int
+    MAY_OWN_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    address: _builtins.str
+    """The gRPC address the node serves on."""
+    devices: _builtins.int
+    """Devices it owns now."""
+    @_builtins.property
+    def started(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def may_own(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The tag selectors of the devices it may own ("area=vac*"); empty: every device."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        address: _builtins.str = ...,
+        started: _timestamp_pb2.Timestamp | None = ...,
+        devices: _builtins.int = ...,
+        may_own: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["started", b"started"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "devices", b"devices", "may_own", b"may_own", "name", b"name", "started", b"started"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClusterNode: _TypeAlias = ClusterNode  # noqa: Y015
+
+@_typing.final
+class DeviceLease(_message.Message):
+    """DeviceLease says which node owns a device."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
+    ACQUIRED_FIELD_NUMBER: _builtins.int
+    RENEWED_FIELD_NUMBER: _builtins.int
+    device: _builtins.str
+    node: _builtins.str
+    @_builtins.property
+    def acquired(self) -> _timestamp_pb2.Timestamp:
+        """When the node took the device."""
+
+    @_builtins.property
+    def renewed(self) -> _timestamp_pb2.Timestamp:
+        """The last renewal the cluster stored."""
+
+    def __init__(
+        self,
+        *,
+        device: _builtins.str = ...,
+        node: _builtins.str = ...,
+        acquired: _timestamp_pb2.Timestamp | None = ...,
+        renewed: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acquired", b"acquired", "renewed", b"renewed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquired", b"acquired", "device", b"device", "node", b"node", "renewed", b"renewed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeviceLease: _TypeAlias = DeviceLease  # noqa: Y015
+
+@_typing.final
+class ClusterStream(_message.Message):
+    """ClusterStream is the state of the cluster's telemetry stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    BYTES_FIELD_NUMBER: _builtins.int
+    FIRST_FIELD_NUMBER: _builtins.int
+    LAST_FIELD_NUMBER: _builtins.int
+    messages: _builtins.int
+    bytes: _builtins.int
+    @_builtins.property
+    def first(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        messages: _builtins.int = ...,
+        bytes: _builtins.int = ...,
+        first: _timestamp_pb2.Timestamp | None = ...,
+        last: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first", b"first", "last", b"last"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "first", b"first", "last", b"last", "messages", b"messages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClusterStream: _TypeAlias = ClusterStream  # noqa: Y015
 
 @_typing.final
 class WatchAuditRequest(_message.Message):

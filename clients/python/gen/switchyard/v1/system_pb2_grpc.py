@@ -55,6 +55,11 @@ class SystemServiceStub:
                 request_serializer=switchyard_dot_v1_dot_system__pb2.GetIdentityRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_system__pb2.GetIdentityResponse.FromString,
                 _registered_method=True)
+        self.GetClusterView = channel.unary_unary(
+                '/switchyard.v1.SystemService/GetClusterView',
+                request_serializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.FromString,
+                _registered_method=True)
         self.WatchAudit = channel.unary_stream(
                 '/switchyard.v1.SystemService/WatchAudit',
                 request_serializer=switchyard_dot_v1_dot_system__pb2.WatchAuditRequest.SerializeToString,
@@ -101,6 +106,15 @@ class SystemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetClusterView(self, request, context):
+        """GetClusterView returns the cluster as the answering node sees it: the nodes,
+        every device's lease (owner, age), the telemetry stream and the archive's lag.
+        A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchAudit(self, request, context):
         """WatchAudit streams the audit trail as it is written: one record per
         state-changing call (commands, aborts, acknowledgements, shelving, limit
@@ -133,6 +147,11 @@ def add_SystemServiceServicer_to_server(servicer, server):
                     servicer.GetIdentity,
                     request_deserializer=switchyard_dot_v1_dot_system__pb2.GetIdentityRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_system__pb2.GetIdentityResponse.SerializeToString,
+            ),
+            'GetClusterView': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClusterView,
+                    request_deserializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.SerializeToString,
             ),
             'WatchAudit': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchAudit,
@@ -249,6 +268,33 @@ class SystemService:
             '/switchyard.v1.SystemService/GetIdentity',
             switchyard_dot_v1_dot_system__pb2.GetIdentityRequest.SerializeToString,
             switchyard_dot_v1_dot_system__pb2.GetIdentityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetClusterView(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.SystemService/GetClusterView',
+            switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.SerializeToString,
+            switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.FromString,
             options,
             channel_credentials,
             insecure,

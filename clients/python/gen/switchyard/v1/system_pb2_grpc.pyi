@@ -51,6 +51,11 @@ class SystemServiceStub:
     which RPCs that role may call, so a client can hide what it may not do. Every
     caller may call it, also without credentials.
     """
+    GetClusterView: _grpc.UnaryUnaryMultiCallable[_system_pb2.GetClusterViewRequest, _system_pb2.GetClusterViewResponse]
+    """GetClusterView returns the cluster as the answering node sees it: the nodes,
+    every device's lease (owner, age), the telemetry stream and the archive's lag.
+    A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+    """
     WatchAudit: _grpc.UnaryStreamMultiCallable[_system_pb2.WatchAuditRequest, _system_pb2.WatchAuditResponse]
     """WatchAudit streams the audit trail as it is written: one record per
     state-changing call (commands, aborts, acknowledgements, shelving, limit
@@ -80,6 +85,11 @@ class SystemServiceAsyncStub(SystemServiceStub):
     """GetIdentity says who the server takes the caller to be, with which role, and
     which RPCs that role may call, so a client can hide what it may not do. Every
     caller may call it, also without credentials.
+    """
+    GetClusterView: _aio.UnaryUnaryMultiCallable[_system_pb2.GetClusterViewRequest, _system_pb2.GetClusterViewResponse]  # type: ignore[assignment]
+    """GetClusterView returns the cluster as the answering node sees it: the nodes,
+    every device's lease (owner, age), the telemetry stream and the archive's lag.
+    A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
     """
     WatchAudit: _aio.UnaryStreamMultiCallable[_system_pb2.WatchAuditRequest, _system_pb2.WatchAuditResponse]  # type: ignore[assignment]
     """WatchAudit streams the audit trail as it is written: one record per
@@ -131,6 +141,17 @@ class SystemServiceServicer(metaclass=_abc_1.ABCMeta):
         """GetIdentity says who the server takes the caller to be, with which role, and
         which RPCs that role may call, so a client can hide what it may not do. Every
         caller may call it, also without credentials.
+        """
+
+    @_abc_1.abstractmethod
+    def GetClusterView(
+        self,
+        request: _system_pb2.GetClusterViewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_system_pb2.GetClusterViewResponse, _abc.Awaitable[_system_pb2.GetClusterViewResponse]]:
+        """GetClusterView returns the cluster as the answering node sees it: the nodes,
+        every device's lease (owner, age), the telemetry stream and the archive's lag.
+        A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
         """
 
     @_abc_1.abstractmethod
