@@ -144,8 +144,10 @@
 // follow in order, and the change a replayed message stood for is not sent
 // again. Without an archive, or when it fails or does not answer within
 // Limits.ReplayTimeout, replay_end says the replay is incomplete and the watch
-// goes live: an operator is never kept from live alarms by QuestDB.
-// Supervision events are not archived: WatchSupervisionEvents has no replay.
+// goes live: an operator is never kept from live alarms by QuestDB. A
+// cluster node is given no replay (its archive holds its own engine's and
+// devices' records, a watch follows the cluster). Supervision events are not
+// archived: WatchSupervisionEvents has no replay.
 //
 // Subscribe encodes each published sample once, however many streams send it: the hub gives every copy of a sample one shared cache
 // (telemetry.Sample.Encoded), and a batch is assembled from the cached bytes plus
