@@ -175,6 +175,20 @@ func TestEngineStoppedDeviceRaisesNothing(t *testing.T) {
 	})
 }
 
+// recordingEngine is an engine of one rule (lim) on every channel of hub's
+// samples, recording its transitions.
+func recordingEngine(t *testing.T) (*telemetry.Hub, *alarm.Engine, *recorder) {
+	hub := telemetry.NewHub(nil)
+	sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
+	t.Cleanup(sub.Close)
+	rec := &recorder{}
+	eng, err := alarm.NewEngine([]alarm.Rule{{Limits: lim()}}, sub, nil, alarm.Options{Logger: discard(), Sinks: []alarm.Sink{rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hub, eng, rec
+}
+
 // TestEngineTransitionTimesAreUnique: transitions that happen at one instant
 // (one batch of samples, one clock reading) get distinct times, increasing in
 // the order they happened, at the archive's microsecond precision. Else the
@@ -183,14 +197,7 @@ func TestEngineStoppedDeviceRaisesNothing(t *testing.T) {
 // since_ns) cannot tell them apart.
 func TestEngineTransitionTimesAreUnique(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		hub := telemetry.NewHub(nil)
-		sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
-		defer sub.Close()
-		rec := &recorder{}
-		eng, err := alarm.NewEngine([]alarm.Rule{{Limits: lim()}}, sub, nil, alarm.Options{Logger: discard(), Sinks: []alarm.Sink{rec}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		hub, eng, rec := recordingEngine(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		w := eng.Watch(nil)
@@ -243,14 +250,7 @@ func TestEngineTransitionTimesAreUnique(t *testing.T) {
 // before it: it gets exactly the (selected) transitions after that.
 func TestWatchAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		hub := telemetry.NewHub(nil)
-		sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
-		defer sub.Close()
-		rec := &recorder{}
-		eng, err := alarm.NewEngine([]alarm.Rule{{Limits: lim()}}, sub, nil, alarm.Options{Logger: discard(), Sinks: []alarm.Sink{rec}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		hub, eng, rec := recordingEngine(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		go func() { _ = eng.Serve(ctx) }()

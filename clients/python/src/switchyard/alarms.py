@@ -28,7 +28,7 @@ from switchyard.v1 import alarm_pb2, history_pb2, sample_pb2
 from .backoff import Backoff
 from .errors import NotFound, SwitchyardError
 from .model import _enum_name
-from .resume import FAR_FUTURE_NS, Fetch, Gap, GapDraft, Hook, Resume, ResumingStream, server_start_fetch, server_start_of
+from .resume import FAR_FUTURE_NS, Fetch, Gap, GapDraft, Hook, Resume, ResumingStream, server_start_fetch
 from .transport import Connection, Rpc, Stubs
 
 log = logging.getLogger("switchyard")
@@ -275,7 +275,6 @@ class AlarmWatch(ResumingStream[AlarmTransition]):
         self._req = request
         self._include_active = include_active
         self._resume = resume and HAS_SINCE
-        self._server_start: int | None = None
         self._stream_dropped = 0
         #: The last state yielded per alarm.
         self._known: dict[tuple[str, str], Alarm] = {}
@@ -324,12 +323,7 @@ class AlarmWatch(ResumingStream[AlarmTransition]):
         return t
 
     def _begin(self, reconnect: bool) -> Hook[AlarmTransition]:
-        start = server_start_of((yield server_start_fetch()))
-        restarted = None
-        if start is not None and self._server_start is not None:
-            restarted = start != self._server_start
-        if start is not None:
-            self._server_start = start
+        restarted = self._server_restarted((yield server_start_fetch()))
         self._restarted = restarted
         if self._awaiting_end and self._since != FAR_FUTURE_NS:
             return  # a replay comes first; its end decides (see _replay_end)

@@ -37,8 +37,7 @@ from switchyard.v1 import device_pb2, history_pb2
 
 from .backoff import Backoff
 from .model import Device, device_from_pb
-from .resume import (FAR_FUTURE_NS, Fetch, Gap, GapDraft, Hook, Resume, ResumingStream, server_start_fetch,
-                     server_start_of)
+from .resume import FAR_FUTURE_NS, Fetch, Gap, GapDraft, Hook, Resume, ResumingStream, server_start_fetch
 from .transport import Connection, Rpc, Stubs
 
 log = logging.getLogger("switchyard")
@@ -71,7 +70,6 @@ class DeviceWatch(ResumingStream[tuple[Device, int]]):
         self._resume = resume and HAS_SINCE
         #: The last (Device, timestamp_ns) yielded per device name.
         self._known: dict[str, tuple[Device, int]] = {}
-        self._server_start: int | None = None
         self._restarted: bool | None = None
         # After a reconnect without a replay: the devices whose first
         # (snapshot) state is awaited, and the gap being put together meanwhile.
@@ -112,12 +110,7 @@ class DeviceWatch(ResumingStream[tuple[Device, int]]):
         return req
 
     def _begin(self, reconnect: bool) -> Hook[tuple[Device, int]]:
-        start = server_start_of((yield server_start_fetch()))
-        restarted = None
-        if start is not None and self._server_start is not None:
-            restarted = start != self._server_start
-        if start is not None:
-            self._server_start = start
+        restarted = self._server_restarted((yield server_start_fetch()))
         self._restarted = restarted
         if self._awaiting_end and self._since != FAR_FUTURE_NS:
             return  # a replay comes first; its end decides (see _replay_end)

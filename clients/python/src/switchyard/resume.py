@@ -194,6 +194,8 @@ class ResumingStream(Generic[T]):
         self._established = False
         self._ever_established = False
         self._down_ns = 0
+        # The server's start time as last seen (see _server_restarted).
+        self._server_start: int | None = None
         #: How many times the stream broke and a reconnect was started.
         self.reconnects = 0
         #: The last retryable error that broke the stream, if any.
@@ -267,6 +269,16 @@ class ResumingStream(Generic[T]):
         self.cancel()
 
     # -- shared decisions -----------------------------------------------------------
+
+    def _server_restarted(self, resp: object) -> bool | None:
+        """Notes the server's start time in a :func:`server_start_fetch`
+        response and says whether the server restarted since the last one
+        (None: unknown)."""
+        start, last = server_start_of(resp), self._server_start
+        if start is None:
+            return None
+        self._server_start = start
+        return None if last is None else start != last
 
     def _report(self, gap: Gap) -> None:
         log.warning("switchyard %s", gap)

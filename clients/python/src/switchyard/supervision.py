@@ -24,7 +24,7 @@ from switchyard.v1 import system_pb2
 
 from .backoff import Backoff
 from .model import Process, _enum_name, process_from_pb
-from .resume import Gap, GapDraft, Hook, ResumingStream, server_start_fetch, server_start_of
+from .resume import Gap, GapDraft, Hook, ResumingStream, server_start_fetch
 from .transport import Connection, Rpc, Stubs
 
 log = logging.getLogger("switchyard")
@@ -101,7 +101,6 @@ class SupervisionWatch(ResumingStream[Union[Process, SupervisionEvent]]):
         super().__init__(conn, stubs, aio=aio, reconnect=reconnect, backoff=backoff, on_reconnect=on_reconnect,
                          on_gap=on_gap)
         self._req = request
-        self._server_start: int | None = None
         self._stream_dropped = 0
         #: Restart count per process path ("switchyard/devices/psu-05"), as last seen.
         self._restarts: dict[str, int] = {}
@@ -118,12 +117,7 @@ class SupervisionWatch(ResumingStream[Union[Process, SupervisionEvent]]):
         return req
 
     def _begin(self, reconnect: bool) -> Hook[Union[Process, SupervisionEvent]]:
-        start = server_start_of((yield server_start_fetch()))
-        restarted = None
-        if start is not None and self._server_start is not None:
-            restarted = start != self._server_start
-        if start is not None:
-            self._server_start = start
+        restarted = self._server_restarted((yield server_start_fetch()))
         if reconnect:
             self._draft_gap = self._draft(restarted, "supervision events")
             if restarted:
