@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
-	"sync"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -62,9 +63,7 @@ type Engine struct {
 	reqs   chan func()
 	exited atomic.Pointer[chan struct{}] // closed when the running Serve returns; nil before
 
-	watchMu   sync.Mutex
-	watches   map[*Watch]struct{}
-	offeredUs int64 // the time of the newest transition offered to the watches (µs); under watchMu
+	watchers *Watchers
 
 	// Owned by the Serve goroutine.
 	ctx      context.Context     // Serve's, for the sinks
@@ -106,7 +105,7 @@ func NewEngine(rules []Rule, sub *telemetry.Subscription, states States, opts Op
 	e := &Engine{
 		rules: slices.Clone(rules), sub: sub, states: states, opts: opts, log: opts.Logger,
 		reqs:     make(chan func()),
-		watches:  make(map[*Watch]struct{}),
+		watchers: NewWatchers(opts.WatchCapacity),
 		machines: make(map[string]*Machine),
 		byDevice: make(map[string][]*Machine),
 		devUp:    make(map[string]devState),
@@ -125,7 +124,7 @@ func NewEngine(rules []Rule, sub *telemetry.Subscription, states States, opts Op
 	// Transitions are later than the engine: a watch made before the first
 	// one is After its start, not after every transition ever archived.
 	e.lastUs = opts.Now().UnixMicro()
-	e.offeredUs = e.lastUs
+	e.watchers.orderedFrom(e.lastUs)
 	return e, nil
 }
 
@@ -225,6 +224,10 @@ func (e *Engine) onSample(now time.Time, s *telemetry.Sample) {
 // shutdown) raises nothing: its alarms keep their last state rather than flooding
 // panels and the archive with INVALID on every restart of Switchyard.
 func (e *Engine) onDevice(now time.Time, info *telemetry.DeviceStatus) {
+	if info.Removed {
+		e.forgetDevice(now, info.Device)
+		return
+	}
 	if info.Stopped {
 		st := e.devUp[info.Device]
 		st.stopped = true
@@ -246,6 +249,87 @@ func (e *Engine) onDevice(now time.Time, info *telemetry.DeviceStatus) {
 	}
 }
 
+// SetRules replaces the alarm rules as a whole, at once (a configuration
+// reload). A channel whose first matching rule now gives it another group or
+// other limits gets them, as a LimitsChanged transition by who (a condition
+// the new limits do not support clears); a channel no rule selects any more
+// loses its alarm (an active one clears first); a channel whose rule gives
+// what it gave before keeps its limits, also limits an operator set at run
+// time (SetLimits). The rules are checked first: a bad one changes nothing.
+func (e *Engine) SetRules(ctx context.Context, rules []Rule, who string) error {
+	for i := range rules {
+		if err := rules[i].Validate(); err != nil {
+			return fmt.Errorf("%w: alarm rule %d: %w", ErrBadRequest, i, err)
+		}
+	}
+	rules = slices.Clone(rules)
+	return e.do(ctx, func() {
+		old := e.rules
+		e.rules = rules
+		now := e.opts.Now()
+		for key, m := range e.machines {
+			if m == nil {
+				delete(e.machines, key) // no rule selected it; look again at its next sample
+				continue
+			}
+			before, after := firstRule(old, m.a.Device, m.a.Channel), firstRule(rules, m.a.Device, m.a.Channel)
+			if before == after || before != nil && after != nil && before.Group == after.Group && reflect.DeepEqual(before.Limits, after.Limits) {
+				continue
+			}
+			if after == nil {
+				if before != nil {
+					e.drop(now, m, who, "alarm rule removed by a configuration reload")
+				}
+				continue
+			}
+			m.a.Group = after.Group
+			ts, err := m.SetLimits(now, after.Limits, who, "configuration reloaded")
+			if err != nil {
+				e.log.Error("alarm limits from the configuration refused", "alarm", key, "err", err) // checked above
+				continue
+			}
+			e.emit(ts)
+		}
+	})
+}
+
+func firstRule(rules []Rule, device, channel string) *Rule {
+	for i := range rules {
+		if rules[i].Matches(device, channel) {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+// forgetDevice drops the alarms of a device removed from the configuration.
+func (e *Engine) forgetDevice(now time.Time, device string) {
+	for _, m := range slices.Clone(e.byDevice[device]) {
+		e.drop(now, m, "reload", "device removed by a configuration reload")
+	}
+	for key := range e.machines {
+		if strings.HasPrefix(key, device+"/") && e.machines[key] == nil {
+			delete(e.machines, key)
+		}
+	}
+	delete(e.devUp, device)
+}
+
+// drop forgets a channel's alarm; an active one first clears (its limits
+// emptied, a transition by who), so panels and the archive see it end.
+func (e *Engine) drop(now time.Time, m *Machine, who, why string) {
+	if m.a.Active() {
+		if ts, err := m.SetLimits(now, Limits{}, who, why); err == nil {
+			e.emit(ts)
+		}
+	}
+	delete(e.machines, m.a.Key())
+	e.byDevice[m.a.Device] = slices.DeleteFunc(e.byDevice[m.a.Device], func(x *Machine) bool { return x == m })
+	if len(e.byDevice[m.a.Device]) == 0 {
+		delete(e.byDevice, m.a.Device)
+	}
+}
+
 // emit stamps transitions (see stamp) and hands them to the sinks and watches.
 func (e *Engine) emit(ts []Transition) {
 	for i := range ts {
@@ -257,12 +341,7 @@ func (e *Engine) emit(ts []Transition) {
 		for _, s := range e.opts.Sinks {
 			s.Record(e.ctx, *t)
 		}
-		e.watchMu.Lock()
-		e.offeredUs = t.Time.UnixMicro()
-		for w := range e.watches {
-			w.offer(t)
-		}
-		e.watchMu.Unlock()
+		e.watchers.Offer(t)
 	}
 	if len(ts) > 0 {
 		e.countActive()
@@ -295,14 +374,7 @@ func (e *Engine) countActive() {
 
 // Watch returns a new watch of the transitions match selects (all when nil).
 // Close it when done.
-func (e *Engine) Watch(match func(*Transition) bool) *Watch {
-	w := newWatch(e, match, e.opts.WatchCapacity)
-	e.watchMu.Lock()
-	e.watches[w] = struct{}{}
-	w.after = e.offeredUs
-	e.watchMu.Unlock()
-	return w
-}
+func (e *Engine) Watch(match func(*Transition) bool) *Watch { return e.watchers.Watch(match) }
 
 // do runs f on the Serve goroutine and waits for it.
 func (e *Engine) do(ctx context.Context, f func()) error {

@@ -254,8 +254,8 @@ func TestWatchAfter(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		go func() { _ = eng.Serve(ctx) }()
-		if w := eng.Watch(nil); w.After() != time.Now().UnixMicro() {
-			t.Fatalf("After = %d before any transition, want the engine's start %d", w.After(), time.Now().UnixMicro())
+		if after, ok := eng.Watch(nil).After(); !ok || after != time.Now().UnixMicro() {
+			t.Fatalf("After = %d, %t before any transition, want the engine's start %d, true", after, ok, time.Now().UnixMicro())
 		}
 		for i, v := range []float64{45, 20, 55} {
 			hub.Publish(telemetry.Sample{Device: "d", Channel: "c", Seq: uint64(i + 1), Value: telemetry.Float(v)})
@@ -268,8 +268,8 @@ func TestWatchAfter(t *testing.T) {
 		rec.mu.Lock()
 		all := slices.Clone(rec.ts)
 		rec.mu.Unlock()
-		if len(all) != 4 || w.After() != all[2].Time.UnixMicro() {
-			t.Fatalf("After = %d, want the third of %d transitions' time", w.After(), len(all))
+		if after, ok := w.After(); len(all) != 4 || !ok || after != all[2].Time.UnixMicro() {
+			t.Fatalf("After = %d, %t, want the third of %d transitions' time, true", after, ok, len(all))
 		}
 		if got := w.Take(); len(got) != 1 || !got[0].Time.Equal(all[3].Time) {
 			t.Fatalf("the watch got %v, want the one transition after it", events(got))

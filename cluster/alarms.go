@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -39,6 +40,10 @@ type AlarmState struct {
 	// Node that saved it, and when.
 	Node      string `json:"node,omitempty"`
 	UpdatedNs int64  `json:"updated_ns,omitempty"`
+
+	// Alarm is the whole alarm as its owner last saw it (value, message,
+	// limits too), in the wiring's wire form, for any node to list.
+	Alarm []byte `json:"alarm,omitempty"`
 }
 
 // AlarmStore keeps alarm state in the cluster's alarm bucket, one key per
@@ -73,7 +78,24 @@ func (s *AlarmStore) Clear(ctx context.Context, device, channel string) error {
 
 // Load returns the saved alarm state of every channel of a device, sorted by channel.
 func (s *AlarmStore) Load(ctx context.Context, device string) ([]AlarmState, error) {
-	w, err := s.kv.WatchFiltered(ctx, []string{Token(device) + ".*"}, jetstream.IgnoreDeletes())
+	return s.load(ctx, Token(device)+".*")
+}
+
+// All returns the saved alarm state of every channel of every device,
+// sorted by device and channel.
+func (s *AlarmStore) All(ctx context.Context) ([]AlarmState, error) {
+	out, err := s.load(ctx, ">")
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Device != out[j].Device {
+			return out[i].Device < out[j].Device
+		}
+		return out[i].Channel < out[j].Channel
+	})
+	return out, err
+}
+
+func (s *AlarmStore) load(ctx context.Context, filter string) ([]AlarmState, error) {
+	w, err := s.kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, err
 	}
@@ -91,4 +113,29 @@ func (s *AlarmStore) Load(ctx context.Context, device string) ([]AlarmState, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Channel < out[j].Channel })
 	return out, nil
+}
+
+// PublishAlarm publishes one of the device's alarm transitions (in the
+// wiring's wire form) for every node's WatchAlarms; the owner publishes them
+// in the order they happened.
+func (p *Publisher) PublishAlarm(ctx context.Context, device string, transition []byte) error {
+	pctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
+	defer cancel()
+	_, err := p.c.JS.Publish(pctx, p.c.Names.AlarmEventSubject(device), transition)
+	return err
+}
+
+// WatchAlarms calls fn with every alarm transition owners publish from now
+// on (device, and the transition in the wiring's wire form), in the order
+// each owner published them, until ctx ends or fn fails.
+func (r *Reader) WatchAlarms(ctx context.Context, fn func(device string, transition []byte) error) error {
+	prefix := r.c.Names.prefix() + ".a."
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy, FilterSubjects: []string{prefix + ">"}}
+	return r.consume(ctx, cfg, 0, func(m jetstream.Msg) error {
+		dev, err := ParseToken(strings.TrimPrefix(m.Subject(), prefix))
+		if err != nil {
+			return nil
+		}
+		return fn(dev, m.Data())
+	})
 }

@@ -149,14 +149,14 @@ func Open(ctx context.Context, nc *nats.Conn, prefix string, t Timing, r Retenti
 	p := c.Names.prefix()
 	if c.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        c.Names.Stream(),
-		Description: "Switchyard sample batches and device states, by device",
-		Subjects:    []string{p + ".s.>", p + ".d.>"},
+		Description: "Switchyard sample batches, device states and alarm transitions, by device",
+		Subjects:    []string{p + ".s.>", p + ".d.>", p + ".a.>"},
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      r.MaxAge,
 		MaxBytes:    r.MaxBytes,
 		Storage:     jetstream.FileStorage,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  min(2*time.Minute, r.MaxAge), // the server refuses a window past the max age
 	}); err != nil {
 		return nil, fmt.Errorf("cluster: telemetry stream: %w", err)
 	}

@@ -29,18 +29,50 @@ type Reply struct {
 	Values []telemetry.Value `json:"values,omitempty"`
 }
 
-// Caller is who asked, carried to the owner for its checks and audit records.
+// Caller is who asked, carried to the owner for its checks and logs.
 type Caller struct {
 	Name string `json:"name,omitempty"`
 	Role string `json:"role,omitempty"`
+	// Node is the node the request came in on (set by the Router).
+	Node string `json:"node,omitempty"`
 }
 
-// Executor runs commands on the devices this node owns (the device manager).
+// Executor runs commands and alarm actions on the devices this node owns
+// (the device manager and the alarm engine).
 type Executor interface {
 	Send(ctx context.Context, device string, cmd Command, caller Caller) (Reply, error)
 	// Abort cancels the command in progress and returns it ("" if idle).
 	Abort(ctx context.Context, device, reason string, caller Caller) (string, error)
+	// Alarm runs an operator action on one of the device's alarms and
+	// returns the alarm after it, in the wiring's wire form.
+	Alarm(ctx context.Context, device string, act AlarmAction, caller Caller) ([]byte, error)
 }
+
+// AlarmAction is an operator action on an alarm as it travels to the
+// owner of its device, where the alarm is evaluated.
+type AlarmAction struct {
+	Op      AlarmOp `json:"op"`
+	Channel string  `json:"channel"`
+	// Who is who the action is recorded as (the caller's identity, or the
+	// name they gave where authentication is off); Comment goes with it.
+	Who     string `json:"who,omitempty"`
+	Comment string `json:"comment,omitempty"`
+	// UntilNs ends a shelf (0: unshelve).
+	UntilNs int64 `json:"until_ns,omitempty"`
+	// Limits are the new limits, in the wiring's wire form.
+	Limits []byte `json:"limits,omitempty"`
+}
+
+// AlarmOp names an alarm action.
+type AlarmOp string
+
+// Alarm actions.
+const (
+	AlarmAck       AlarmOp = "ack"
+	AlarmShelve    AlarmOp = "shelve"
+	AlarmSetLimits AlarmOp = "set_limits"
+	AlarmGet       AlarmOp = "get" // read the alarm and its limits; changes nothing
+)
 
 // FailoverError says a device has no owner that can take the request now: its
 // owner died or was cut off and no other node has taken it over yet, or it is
@@ -121,22 +153,57 @@ const (
 	hdrRole     = "Switchyard-Role"
 	hdrDeadline = "Switchyard-Deadline" // Unix nanoseconds
 	hdrReason   = "Switchyard-Abort-Reason"
+	hdrNode     = "Switchyard-Node"
 )
 
 type wireReply struct {
 	Reply   *Reply       `json:"reply,omitempty"`
 	Aborted string       `json:"aborted,omitempty"`
+	Alarm   []byte       `json:"alarm,omitempty"`
 	Err     *RemoteError `json:"error,omitempty"`
 }
 
 // DefaultCommandDeadline bounds a routed command whose caller set no deadline.
 const DefaultCommandDeadline = 30 * time.Second
 
-// Router sends commands and aborts to whichever node owns the device.
-type Router struct{ c *Cluster }
+// Router sends commands, aborts and alarm actions to whichever node owns
+// the device.
+type Router struct {
+	c    *Cluster
+	node string
 
-// NewRouter makes a router.
-func NewRouter(c *Cluster) *Router { return &Router{c: c} }
+	mu    sync.Mutex
+	stats RouterStats
+}
+
+// RouterStats counts routed requests by outcome.
+type RouterStats struct {
+	// Answered: the owner answered (with a result or its error).
+	Answered uint64
+	// Failover: no node owned the device (DEVICE_IN_FAILOVER).
+	Failover uint64
+	// NoAnswer: the owner did not answer within the deadline.
+	NoAnswer uint64
+	// Failed: the request could not be sent, or its answer was damaged.
+	Failed uint64
+}
+
+// NewRouter makes a router for the node named node (the owner learns where a
+// request came in).
+func NewRouter(c *Cluster, node string) *Router { return &Router{c: c, node: node} }
+
+// Stats returns the router's counters.
+func (r *Router) Stats() RouterStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+func (r *Router) count(f func(*RouterStats)) {
+	r.mu.Lock()
+	f(&r.stats)
+	r.mu.Unlock()
+}
 
 // Send runs a command on the device's owner with the caller's deadline and
 // identity. With no owner it fails at once with *FailoverError; it never
@@ -165,6 +232,22 @@ func (r *Router) Abort(ctx context.Context, device, reason string, caller Caller
 	return w.Aborted, nil
 }
 
+// Alarm runs an operator action on an alarm of the device at its owner, with
+// the caller's deadline and identity, and returns the alarm after it (in the
+// wire form the owner's Executor gives). With no owner it fails at once with
+// *FailoverError.
+func (r *Router) Alarm(ctx context.Context, device string, act AlarmAction, caller Caller) ([]byte, error) {
+	body, err := json.Marshal(act)
+	if err != nil {
+		return nil, err
+	}
+	w, err := r.request(ctx, r.c.Names.AlarmSubject(device), device, body, caller, "")
+	if err != nil {
+		return nil, err
+	}
+	return w.Alarm, nil
+}
+
 func (r *Router) request(ctx context.Context, subject, device string, body []byte, caller Caller, reason string) (wireReply, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -177,29 +260,36 @@ func (r *Router) request(ctx context.Context, subject, device string, body []byt
 	m.Header.Set(hdrCaller, caller.Name)
 	m.Header.Set(hdrRole, caller.Role)
 	m.Header.Set(hdrDeadline, strconv.FormatInt(deadline.UnixNano(), 10))
+	m.Header.Set(hdrNode, r.node)
 	if reason != "" {
 		m.Header.Set(hdrReason, reason)
 	}
 	resp, err := r.c.NC.RequestMsgWithContext(ctx, m)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
+		r.count(func(s *RouterStats) { s.Failover++ })
 		return wireReply{}, &FailoverError{Device: device}
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+		r.count(func(s *RouterStats) { s.NoAnswer++ })
 		return wireReply{}, &NoAnswerError{Device: device, Err: context.DeadlineExceeded}
 	case err != nil:
+		r.count(func(s *RouterStats) { s.Failed++ })
 		return wireReply{}, fmt.Errorf("device %s: route to its owner: %w", device, err)
 	}
 	var w wireReply
 	if err := json.Unmarshal(resp.Data, &w); err != nil {
+		r.count(func(s *RouterStats) { s.Failed++ })
 		return wireReply{}, fmt.Errorf("device %s: bad answer from its owner: %w", device, err)
 	}
+	r.count(func(s *RouterStats) { s.Answered++ })
 	if w.Err != nil {
 		return wireReply{}, w.Err
 	}
 	return w, nil
 }
 
-// Responder answers commands and aborts for the devices this node owns.
+// Responder answers commands, aborts and alarm actions for the devices this
+// node owns.
 type Responder struct {
 	c        *Cluster
 	node     string
@@ -232,17 +322,19 @@ func (r *Responder) Start(ctx context.Context, device string) error {
 	// its interest on the server until the server notices the dead
 	// connection, and a queue group would give it some requests to lose. Two
 	// live subscribers cannot exist, since only the lease holder subscribes.
-	cmd, err := r.c.NC.Subscribe(r.c.Names.CommandSubject(device), func(m *nats.Msg) { r.serve(device, m, false) })
-	if err != nil {
-		return err
-	}
-	abort, err := r.c.NC.Subscribe(r.c.Names.AbortSubject(device), func(m *nats.Msg) { r.serve(device, m, true) })
-	if err != nil {
-		_ = cmd.Unsubscribe()
-		return err
+	var subs []*nats.Subscription
+	for _, k := range []requestKind{kindCommand, kindAbort, kindAlarm} {
+		sub, err := r.c.NC.Subscribe(k.subject(r.c.Names, device), func(m *nats.Msg) { r.serve(device, m, k) })
+		if err != nil {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
+			}
+			return err
+		}
+		subs = append(subs, sub)
 	}
 	r.mu.Lock()
-	r.subs[device] = []*nats.Subscription{cmd, abort}
+	r.subs[device] = subs
 	r.mu.Unlock()
 	return r.flush(ctx)
 }
@@ -276,13 +368,32 @@ func (r *Responder) flush(ctx context.Context) error {
 // Wait waits for the requests in progress (after the last Stop).
 func (r *Responder) Wait() { r.wg.Wait() }
 
-func (r *Responder) serve(device string, m *nats.Msg, abort bool) {
+// requestKind is what a routed request asks for.
+type requestKind int
+
+const (
+	kindCommand requestKind = iota
+	kindAbort
+	kindAlarm
+)
+
+func (k requestKind) subject(n Names, device string) string {
+	switch k {
+	case kindAbort:
+		return n.AbortSubject(device)
+	case kindAlarm:
+		return n.AlarmSubject(device)
+	}
+	return n.CommandSubject(device)
+}
+
+func (r *Responder) serve(device string, m *nats.Msg, kind requestKind) {
 	// The NATS callback goroutine must not block on a slow device: run each
 	// request on its own goroutine (the device's mailbox serialises them).
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		w := r.handle(device, m, abort)
+		w := r.handle(device, m, kind)
 		data, _ := json.Marshal(w)
 		if err := m.Respond(data); err != nil {
 			r.log.Warn("cluster: answer a routed request", "device", device, "err", err)
@@ -290,8 +401,8 @@ func (r *Responder) serve(device string, m *nats.Msg, abort bool) {
 	}()
 }
 
-func (r *Responder) handle(device string, m *nats.Msg, abort bool) wireReply {
-	caller := Caller{Name: m.Header.Get(hdrCaller), Role: m.Header.Get(hdrRole)}
+func (r *Responder) handle(device string, m *nats.Msg, kind requestKind) wireReply {
+	caller := Caller{Name: m.Header.Get(hdrCaller), Role: m.Header.Get(hdrRole), Node: m.Header.Get(hdrNode)}
 	ns, err := strconv.ParseInt(m.Header.Get(hdrDeadline), 10, 64)
 	if err != nil {
 		return wireReply{Err: &RemoteError{Code: "invalid_argument", Reason: "INVALID_REQUEST", Message: "routed request without a deadline", Node: r.node}}
@@ -303,12 +414,23 @@ func (r *Responder) handle(device string, m *nats.Msg, abort bool) wireReply {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if abort {
+	switch kind {
+	case kindAbort:
 		aborted, err := r.exec.Abort(ctx, device, m.Header.Get(hdrReason), caller)
 		if err != nil {
 			return wireReply{Err: r.remote(err)}
 		}
 		return wireReply{Aborted: aborted}
+	case kindAlarm:
+		var act AlarmAction
+		if err := json.Unmarshal(m.Data, &act); err != nil {
+			return wireReply{Err: &RemoteError{Code: "invalid_argument", Reason: "INVALID_REQUEST", Message: "routed alarm action: " + err.Error(), Node: r.node}}
+		}
+		a, err := r.exec.Alarm(ctx, device, act, caller)
+		if err != nil {
+			return wireReply{Err: r.remote(err)}
+		}
+		return wireReply{Alarm: a}
 	}
 	var cmd Command
 	if err := json.Unmarshal(m.Data, &cmd); err != nil {

@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +13,10 @@ import (
 	"github.com/switchyard/switchyard/telemetry"
 )
 
-var errBadArg = errors.New("bad command argument")
+var (
+	errBadArg  = errors.New("bad command argument")
+	errNoAlarm = errors.New("no alarm on that channel")
+)
 
 // execFake records what it was asked; "hang" blocks until released.
 type execFake struct {
@@ -49,6 +54,24 @@ func (e *execFake) Abort(_ context.Context, device, reason string, caller Caller
 	return "hang", nil
 }
 
+// Alarm acts on the alarm of channel "voltage" only; its wire form here is
+// the action's JSON with the device.
+func (e *execFake) Alarm(ctx context.Context, device string, act AlarmAction, caller Caller) ([]byte, error) {
+	dl, _ := ctx.Deadline()
+	e.mu.Lock()
+	e.calls = append(e.calls, device+" alarm "+string(act.Op))
+	e.callers = append(e.callers, caller)
+	e.dls = append(e.dls, dl)
+	e.mu.Unlock()
+	if act.Channel != "voltage" {
+		return nil, errNoAlarm
+	}
+	return json.Marshal(struct {
+		Device string
+		AlarmAction
+	}{device, act})
+}
+
 func (e *execFake) count() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -59,6 +82,9 @@ func classify(err error) (string, string, map[string]string) {
 	if errors.Is(err, errBadArg) {
 		return "invalid_argument", "BAD_ARGUMENT", map[string]string{"arg": "volts"}
 	}
+	if errors.Is(err, errNoAlarm) {
+		return "not_found", "ALARM_NOT_FOUND", nil
+	}
 	return "internal", "INTERNAL", nil
 }
 
@@ -68,7 +94,7 @@ func TestCommandRoutedToOwner(t *testing.T) {
 	ex := &execFake{release: make(chan struct{})}
 	resp := NewResponder(ca, "a", ex, classify, quiet())
 	defer resp.Wait()
-	router := NewRouter(cb)
+	router := NewRouter(cb, "b")
 	ctx := context.Background()
 
 	// No owner yet: DEVICE_IN_FAILOVER at once, nothing executed.
@@ -89,8 +115,8 @@ func TestCommandRoutedToOwner(t *testing.T) {
 		t.Fatalf("send: %+v, %v", rep, err)
 	}
 	ex.mu.Lock()
-	if c := ex.callers[0]; c.Name != "ann" || c.Role != "operator" {
-		t.Errorf("owner saw caller %+v, want ann/operator", c)
+	if c := ex.callers[0]; c.Name != "ann" || c.Role != "operator" || c.Node != "b" {
+		t.Errorf("owner saw caller %+v, want ann/operator through b", c)
 	}
 	if !ex.dls[0].Equal(want) {
 		t.Errorf("owner's deadline %v, want the caller's %v", ex.dls[0], want)
@@ -132,7 +158,7 @@ func TestCommandOwnerDiesMidCommand(t *testing.T) {
 	if err := resp.Start(context.Background(), "d"); err != nil {
 		t.Fatal(err)
 	}
-	router := NewRouter(cb)
+	router := NewRouter(cb, "b")
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
@@ -174,7 +200,7 @@ func TestCommandSkipsCutOffNode(t *testing.T) {
 	if err := rb.Start(ctx, "d"); err != nil {
 		t.Fatal(err)
 	}
-	router := NewRouter(cc)
+	router := NewRouter(cc, "c")
 	for i := 0; i < 10; i++ {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := router.Send(cctx, "d", Command{Name: "set"}, Caller{})
@@ -189,5 +215,48 @@ func TestCommandSkipsCutOffNode(t *testing.T) {
 	}
 	if a, b := exA.count(), exB.count(); a != 0 || b != 10 {
 		t.Errorf("10 commands ran %d times on the cut-off a and %d times on b; want 0 and 10", a, b)
+	}
+}
+
+// An alarm action reaches the owner of its device with the caller's deadline
+// and identity, and comes back with the owner's answer; with no owner it
+// fails at once with DEVICE_IN_FAILOVER, and the owner's error comes back
+// with its reason.
+func TestAlarmActionRoutedToOwner(t *testing.T) {
+	srv := clustertest.StartServer(t)
+	ca, cb := openTest(t, srv.URL(), "a"), openTest(t, srv.URL(), "b")
+	ex := &execFake{}
+	resp := NewResponder(ca, "a", ex, classify, quiet())
+	defer resp.Wait()
+	router := NewRouter(cb, "b")
+	ctx := context.Background()
+	ack := AlarmAction{Op: AlarmAck, Channel: "voltage", Who: "ann", Comment: "seen"}
+
+	var fe *FailoverError
+	if _, err := router.Alarm(ctx, "psu-1", ack, Caller{Name: "ann"}); !errors.As(err, &fe) || fe.Device != "psu-1" {
+		t.Fatalf("alarm action with no owner: %v, want a FailoverError", err)
+	}
+	if err := resp.Start(ctx, "psu-1"); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	want, _ := cctx.Deadline()
+	got, err := router.Alarm(cctx, "psu-1", ack, Caller{Name: "ann", Role: "operator"})
+	cancel()
+	if err != nil || string(got) != `{"Device":"psu-1","op":"ack","channel":"voltage","who":"ann","comment":"seen"}` {
+		t.Fatalf("routed acknowledgement: %s, %v", got, err)
+	}
+	shelve := AlarmAction{Op: AlarmShelve, Channel: "current", Who: "bob", UntilNs: 42}
+	var re *RemoteError
+	if _, err := router.Alarm(ctx, "psu-1", shelve, Caller{Name: "bob"}); !errors.As(err, &re) || re.ErrorReason() != "ALARM_NOT_FOUND" || re.ErrorCode() != "not_found" {
+		t.Errorf("routed shelve of a channel without an alarm: %v, want ALARM_NOT_FOUND from the owner", err)
+	}
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if fmt.Sprint(ex.calls) != "[psu-1 alarm ack psu-1 alarm shelve]" {
+		t.Errorf("the owner ran %v", ex.calls)
+	}
+	if c := ex.callers[0]; c.Name != "ann" || c.Role != "operator" || c.Node != "b" || !ex.dls[0].Equal(want) {
+		t.Errorf("the owner saw caller %+v with deadline %v, want ann/operator through b with %v", c, ex.dls[0], want)
 	}
 }

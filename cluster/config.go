@@ -151,5 +151,15 @@ func (n Names) AbortSubject(device string) string {
 	return n.prefix() + ".abort." + Token(device)
 }
 
+// AlarmSubject is where a device's owner answers alarm actions.
+func (n Names) AlarmSubject(device string) string {
+	return n.prefix() + ".alarm." + Token(device)
+}
+
+// AlarmEventSubject is the stream subject of a device's alarm transitions.
+func (n Names) AlarmEventSubject(device string) string {
+	return n.prefix() + ".a." + Token(device)
+}
+
 // Archiver is the durable consumer that archives samples.
 func (n Names) Archiver() string { return n.prefix() + "-archiver" }

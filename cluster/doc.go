@@ -13,12 +13,13 @@
 //     registration (selectors, address, start time), same TTL.
 //   - key-value bucket <prefix>-alarms: alarm state per device and channel.
 //   - stream <prefix>-telemetry: subjects <prefix>.s.<device> (sample
-//     batches, see Batch) and <prefix>.d.<device> (DeviceEvent, JSON), bounded
-//     by Retention (max age and bytes, oldest discarded).
+//     batches, see Batch), <prefix>.d.<device> (DeviceEvent, JSON) and
+//     <prefix>.a.<device> (alarm transitions, in the wiring's wire form),
+//     bounded by Retention (max age and bytes, oldest discarded).
 //   - durable consumer <prefix>-archiver on <prefix>.s.>, shared by every
 //     node's Archiver.
-//   - request subjects <prefix>.cmd.<device> and <prefix>.abort.<device>,
-//     answered by the owner.
+//   - request subjects <prefix>.cmd.<device>, <prefix>.abort.<device> and
+//     <prefix>.alarm.<device>, answered by the owner.
 //
 // # Leases: why bucket TTL and not per-key TTL
 //
@@ -74,7 +75,10 @@
 // channel across owners. Samples a cut-off node polled before fencing, that a
 // later owner's batch overtook (epochs are lease revisions and grow), are
 // discarded and counted (PublisherStats.Discarded): they could not have
-// reached anyone in order.
+// reached anyone in order. The publisher holds at most MaxPending samples (a
+// million by default); past that Publish takes no more, and its caller (the
+// node's lossless hub subscription) keeps them, holding the devices back at its
+// own bound, so a stream that is down or slow never grows memory without limit.
 //
 // # Commands
 //
@@ -87,6 +91,25 @@
 // the reason the owner's error mapping gave. No answer within the deadline
 // (the owner died with the command in progress): *NoAnswerError, which says
 // the command may have run. Nothing is ever sent twice.
+//
+// # Alarms
+//
+// The owner's alarm engine evaluates a device's alarms. After each
+// transition the owner saves the alarm's state (AlarmStore: what the next
+// owner restores, and the whole alarm for any node to list) and publishes
+// the transition to the stream (Publisher.PublishAlarm; every node's
+// Reader.WatchAlarms). An operator action on an alarm (AlarmAction) goes to
+// the owner like a command (Router.Alarm), answered by the owner's
+// Executor.Alarm with the alarm after it. The cluster carries alarms as
+// bytes: their wire form is the wiring's (the API's messages).
+//
+// # Replay
+//
+// Reader.Replay serves a replay on any node: the archive (History) for what
+// is older than the stream's first message, then the stream up to its last
+// message at the call. Where the two overlap, a sample is given once: a
+// repeat is a sample newer by neither seq nor time than the last one given
+// of its channel (a channel whose numbering started again has newer times).
 //
 // # Archive
 //

@@ -77,6 +77,10 @@ func (s *simDevices) Send(_ context.Context, device string, _ Command, _ Caller)
 
 func (s *simDevices) Abort(context.Context, string, string, Caller) (string, error) { return "", nil }
 
+func (s *simDevices) Alarm(context.Context, string, AlarmAction, Caller) ([]byte, error) {
+	return nil, errors.New("no alarms here")
+}
+
 type member struct {
 	c      *Cluster
 	node   *Node
@@ -101,7 +105,7 @@ func startMember(t *testing.T, srv *clustertest.Server, name string, log *connLo
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &member{c: c, node: node, pub: pub, owner: owner, sim: sim, stop: cancel, proxy: proxy, router: NewRouter(c)}
+	m := &member{c: c, node: node, pub: pub, owner: owner, sim: sim, stop: cancel, proxy: proxy, router: NewRouter(c, name)}
 	arch := NewArchiver(c, archive, ArchiverOptions{AckWait: 2 * time.Second, Logger: quiet()})
 	pctx, pcancel := context.WithCancel(context.Background())
 	m.done.Add(3)

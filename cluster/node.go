@@ -103,6 +103,8 @@ type Node struct {
 // NodeStats counts what the lease protocol did.
 type NodeStats struct {
 	Acquired, Released, Fenced, Lost, FenceOverruns uint64
+	// RenewFailures counts lease renewals the server did not confirm.
+	RenewFailures uint64
 }
 
 // newNode builds a node on two stores (tests use in-memory ones).
@@ -359,6 +361,9 @@ func (n *Node) renew(ctx context.Context, now time.Time) {
 			n.mu.Lock()
 			// The same holding (not a later one of the same device): the watch
 			// may have shown our write before this answer came.
+			if err != nil {
+				n.stats.RenewFailures++
+			}
 			if h, ok := n.held[j.dev]; ok && h.id == j.h.id {
 				if err == nil {
 					h.rev = max(h.rev, rev)

@@ -229,8 +229,8 @@ func testPartition(t *testing.T, tm Timing) {
 				t.Errorf("%s: b took over %v after the cut, want within lease TTL + one round (%v)", dev, took, r.timing.LeaseTTL+r.timing.RenewEvery)
 			}
 		}
-		if s := a.node.Stats(); s.Fenced != 3 || s.FenceOverruns != 0 {
-			t.Errorf("a's stats %+v, want 3 fenced and no overrun", s)
+		if s := a.node.Stats(); s.Fenced != 3 || s.FenceOverruns != 0 || s.RenewFailures < 3 {
+			t.Errorf("a's stats %+v, want 3 fenced, no overrun and its renewals of the 3 counted as failed", s)
 		}
 		// Healed: a comes back, registers again and gets its share by handoff.
 		a.leases.Restore()

@@ -24,9 +24,18 @@ type PublisherOptions struct {
 	MaxBatch int
 	// Timeout bounds each publish. Default 2s.
 	Timeout time.Duration
+	// MaxPending bounds the samples waiting to be published, over all
+	// devices: Publish takes no more (the caller keeps the rest, see Room and
+	// WaitRoom), so a stream that is down or slow holds samples back in the
+	// caller's queue instead of growing this one. Default DefaultMaxPending.
+	MaxPending int
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultMaxPending is PublisherOptions.MaxPending's default: as many samples
+// as a lossless hub subscription holds by default.
+const DefaultMaxPending = 1 << 20
 
 // Publisher publishes the samples of the devices this node owns to their
 // JetStream subjects, one device's batches strictly in order.
@@ -39,17 +48,21 @@ type PublisherOptions struct {
 // unpublished samples are then discarded, counted and logged (they were polled
 // while it was cut off from the cluster and could not have reached anyone).
 //
-// Publish never blocks; Serve does the publishing.
+// Publish never blocks; Serve does the publishing. Past MaxPending samples
+// waiting, Publish takes no more: a caller that must lose nothing waits for
+// room (WaitRoom) and keeps what did not fit.
 type Publisher struct {
 	c    *Cluster
 	node string
 	opts PublisherOptions
 	log  *slog.Logger
 
-	mu    sync.Mutex
-	devs  map[string]*pubDevice
-	stats PublisherStats
-	wake  chan struct{}
+	mu      sync.Mutex
+	devs    map[string]*pubDevice
+	stats   PublisherStats
+	wake    chan struct{}
+	pending int           // samples waiting, over all devices
+	room    chan struct{} // closed when pending falls; nil when nobody waits
 }
 
 // PublisherStats counts what the publisher did.
@@ -85,6 +98,9 @@ func NewPublisher(c *Cluster, node string, opts PublisherOptions) *Publisher {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second
 	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = DefaultMaxPending
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -116,22 +132,72 @@ func (p *Publisher) End(device string) {
 	p.poke()
 }
 
-// Publish queues samples of owned devices. It never blocks and does not keep batch.
-func (p *Publisher) Publish(batch ...telemetry.Sample) {
+// Publish queues samples of owned devices, in order, while fewer than
+// MaxPending wait, and returns how many of batch it took (samples of devices
+// not owned count as taken, and are dropped and counted as Unowned). It never
+// blocks and does not keep batch.
+func (p *Publisher) Publish(batch ...telemetry.Sample) int {
 	p.mu.Lock()
 	full := false
-	for i := range batch {
-		d := p.devs[batch[i].Device]
+	taken := 0
+	for ; taken < len(batch); taken++ {
+		s := &batch[taken]
+		d := p.devs[s.Device]
 		if d == nil || !d.owned {
 			p.stats.Unowned++
 			continue
 		}
-		d.pending = append(d.pending, batch[i])
+		if p.pending >= p.opts.MaxPending {
+			full = true
+			break
+		}
+		d.pending = append(d.pending, *s)
+		p.pending++
 		full = full || len(d.pending) >= p.opts.MaxBatch
 	}
 	p.mu.Unlock()
 	if full {
 		p.poke()
+	}
+	return taken
+}
+
+// Room is how many samples Publish takes now.
+func (p *Publisher) Room() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return max(0, p.opts.MaxPending-p.pending)
+}
+
+// WaitRoom waits until Publish takes at least one sample, or ctx ends
+// (context.Cause).
+func (p *Publisher) WaitRoom(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		if p.pending < p.opts.MaxPending {
+			p.mu.Unlock()
+			return nil
+		}
+		if p.room == nil {
+			p.room = make(chan struct{})
+		}
+		room := p.room
+		p.mu.Unlock()
+		p.poke() // a full publisher publishes at once, not at its next tick
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// took counts n samples as no longer pending and wakes WaitRoom. p.mu held.
+func (p *Publisher) took(n int) {
+	p.pending -= n
+	if n > 0 && p.room != nil {
+		close(p.room)
+		p.room = nil
 	}
 }
 
@@ -223,6 +289,7 @@ func (p *Publisher) flushDevice(ctx context.Context, name string) {
 				p.stats.Discarded += uint64(len(d.pending))
 				p.log.Error("cluster: another node published this device's samples after this node lost it; discarding the samples polled meanwhile",
 					"device", name, "samples", len(d.pending), "from", time.Unix(0, d.pending[0].TimeNs), "to", time.Unix(0, d.pending[len(d.pending)-1].TimeNs))
+				p.took(len(d.pending))
 				d.pending = nil
 			}
 			p.mu.Unlock()
@@ -294,6 +361,7 @@ func (p *Publisher) flushDevice(ctx context.Context, name string) {
 			d.latest[s.Channel] = s
 		}
 		d.pending = append(d.pending[:0], d.pending[n:]...)
+		p.took(n)
 		p.stats.Batches++
 		p.stats.Samples += uint64(n)
 		p.mu.Unlock()

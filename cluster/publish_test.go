@@ -182,3 +182,45 @@ func TestDamagedLastBatch(t *testing.T) {
 		t.Errorf("latest %v, %v: want x#1 = 7 after the damaged batch", latest, err)
 	}
 }
+
+// The publisher holds at most MaxPending samples: Publish takes what fits and
+// says how many; WaitRoom waits until a publish made room. A stream that is
+// down or slow so holds samples back in the caller's queue, not here.
+func TestPublisherPendingIsBounded(t *testing.T) {
+	srv := clustertest.StartServer(t)
+	c := openTest(t, srv.URL(), "a")
+	p := NewPublisher(c, "a", PublisherOptions{Logger: quiet(), MaxPending: 5})
+	p.Begin("psu.1", 10)
+	batch := []telemetry.Sample{smp("psu.1", "v", 1), smp("psu.1", "v", 2), smp("psu.1", "v", 3), smp("psu.1", "v", 4),
+		smp("psu.1", "v", 5), smp("psu.1", "v", 6), smp("psu.1", "v", 7)}
+	if n := p.Publish(batch...); n != 5 || p.Room() != 0 {
+		t.Fatalf("Publish of 7 with room for 5 took %d, room left %d", n, p.Room())
+	}
+	if n := p.Publish(smp("other", "v", 1)); n != 1 {
+		t.Fatalf("a sample of a device not owned: taken %d (dropped, counted), want 1", n)
+	}
+	if n := p.Publish(batch[5:]...); n != 0 {
+		t.Fatalf("Publish with no room took %d", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := p.WaitRoom(ctx); err == nil {
+		t.Fatal("WaitRoom returned with nothing published")
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- p.WaitRoom(context.Background()) }()
+	p.Flush(context.Background())
+	select {
+	case err := <-waited:
+		if err != nil || p.Room() != 5 {
+			t.Fatalf("after the flush: WaitRoom %v, room %d; want nil, 5", err, p.Room())
+		}
+	case <-time.After(30 * time.Second): // bounds a broken run only
+		t.Fatalf("WaitRoom still waiting after the flush published everything (room %d)", p.Room())
+	}
+	p.Publish(batch[5:]...)
+	p.Flush(context.Background())
+	if s := p.Stats(); s.Samples != 7 || s.Unowned != 1 {
+		t.Fatalf("stats %+v: want the 7 samples published, one unowned", s)
+	}
+}

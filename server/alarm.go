@@ -106,10 +106,16 @@ func (s *alarmService) watchAlarms(ctx context.Context, req *pb.WatchAlarmsReque
 	replayed := int64(-1) // µs of the newest transition the replay sent
 	if since := req.GetSinceNs(); since > 0 {
 		var end *pb.ReplayEnd
-		if end, replayed, err = s.replayAlarms(ctx, since, f, out); err != nil {
-			return err
+		if after, ordered := w.After(); !ordered {
+			// A cluster node's watch: every owner's transitions, out of time
+			// order; no point to join a replay to, and none to tell.
+			end = &pb.ReplayEnd{Reason: noOrderedReplay}
+		} else {
+			if end, replayed, err = s.replayAlarms(ctx, since, f, out); err != nil {
+				return err
+			}
+			end.LiveAfterNs = max(after, replayed) * 1000
 		}
-		end.LiveAfterNs = max(w.After(), replayed) * 1000
 		if err := out.send(&pb.WatchAlarmsResponse{ReplayEnd: end, Dropped: w.Dropped()}); err != nil {
 			return err
 		}

@@ -260,6 +260,8 @@ func eventKindToProto(k supervisor.EventKind) pb.SupervisionEventKind {
 		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN
 	case supervisor.EventStatus:
 		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STATUS
+	case supervisor.EventReconfigured:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_RECONFIGURED
 	default:
 		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_UNSPECIFIED
 	}
@@ -267,7 +269,12 @@ func eventKindToProto(k supervisor.EventKind) pb.SupervisionEventKind {
 
 // eventToProto converts one supervision event.
 func eventToProto(ev *supervisor.Event) *pb.SupervisionEvent {
+	var reload *pb.ConfigReload
+	if r := reloadOf(ev.Detail); r != nil {
+		reload = reloadToProto(r)
+	}
 	return &pb.SupervisionEvent{
+		Reload:        reload,
 		Seq:           ev.Seq,
 		TimestampNs:   unixNano(ev.Time),
 		Path:          ev.Path,

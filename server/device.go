@@ -20,19 +20,25 @@ type Devices interface {
 	// sentinels.
 	Send(ctx context.Context, device string, cmd devicemgr.Command) (devicemgr.Reply, error)
 	// Abort cancels the command in progress on a device and returns it ("" if
-	// none). Errors wrap the devicemgr sentinels.
-	Abort(device, reason string) (string, error)
+	// none). ctx is the request's: its caller and deadline (a cluster node
+	// takes both to the device's owner). Errors wrap the devicemgr sentinels.
+	Abort(ctx context.Context, device, reason string) (string, error)
 	// WatchStates returns a new watcher of state changes; the server closes it.
 	WatchStates() *devicemgr.StateWatch
 	// WatchEvery returns a new watcher of every state change up to capacity
 	// (devicemgr.StateFeed.WatchEvery); the server closes it.
 	WatchEvery(capacity int) *devicemgr.StateWatch
+	// Tags returns a device's tags as they are now (ok false: no such device).
+	// Subscriptions that select by tag call it for every sample, so it must be
+	// cheap; the result is read only.
+	Tags(device string) (tags map[string]string, ok bool)
 }
 
 // deviceService implements DeviceService once, against plain messages and, for
 // streams, a streamOut; the rpc table (Server.rpcs) serves it on both transports.
 type deviceService struct {
 	devices Devices
+	tree    Tree            // an EventSource streams configuration reloads to WatchDevices
 	archive DeviceArchive   // for since_ns; nil without archiving
 	life    context.Context // ends when the server shuts down
 	metrics *metrics
@@ -125,7 +131,7 @@ func (s *deviceService) authorizeCommand(ctx context.Context, req *pb.SendComman
 	return authorizeCommand(ctx, info.Name, req.GetName(), false, role)
 }
 
-func (s *deviceService) abortCommand(_ context.Context, req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {
+func (s *deviceService) abortCommand(ctx context.Context, req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {
 	if req.GetDevice() == "" {
 		return nil, errField("device", "required")
 	}
@@ -135,7 +141,7 @@ func (s *deviceService) abortCommand(_ context.Context, req *pb.AbortCommandRequ
 	if len(req.GetReason()) > 200 {
 		return nil, errField("reason", "at most 200 bytes")
 	}
-	aborted, err := s.devices.Abort(req.GetDevice(), req.GetReason())
+	aborted, err := s.devices.Abort(ctx, req.GetDevice(), req.GetReason())
 	if err != nil {
 		return nil, err
 	}
@@ -147,9 +153,10 @@ func (s *deviceService) abortCommand(_ context.Context, req *pb.AbortCommandRequ
 const watchDeviceEvery = 4096
 
 // watchDevices sends the current state of every selected device, then each change,
-// until ctx ends or the server shuts down; with since_ns, first the archived
-// changes from then on (replayDevices) and then the current states of the
-// devices whose state was not the last one replayed.
+// and each applied configuration reload, until ctx ends or the server shuts
+// down; with since_ns, first the archived changes from then on (replayDevices)
+// and then the current states of the devices whose state was not the last one
+// replayed. Reloads are not archived as device changes: a replay sends none.
 //
 // The watch exists before the replay settles the archive and before the
 // current states are listed, so every change is in the replay, the list or
@@ -171,6 +178,8 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 		w = s.devices.WatchEvery(watchDeviceEvery)
 	}
 	defer w.Close()
+	reloads := newReloadWatch(s.tree)
+	defer reloads.close()
 	if err := out.header(); err != nil {
 		return err
 	}
@@ -183,7 +192,8 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 		if !j.fresh(info, msg, false) {
 			return nil
 		}
-		return out.send(&pb.WatchDevicesResponse{Device: msg, TimestampNs: unixNano(info.ChangedAt), Skipped: w.Skipped()})
+		return out.send(&pb.WatchDevicesResponse{Device: msg, TimestampNs: unixNano(info.ChangedAt), Removed: info.Removed,
+			Skipped: w.Skipped()})
 	}
 	if since > 0 {
 		end, err := s.replayDevices(ctx, since, sel, j, out)
@@ -210,8 +220,15 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 		}
 	}
 	for {
+		// The changes a reload made go before the reload itself: they are
+		// taken first.
 		for i := range changes {
 			if err := send(&changes[i]); err != nil {
+				return err
+			}
+		}
+		for _, r := range reloads.take() {
+			if err := out.send(&pb.WatchDevicesResponse{Reload: reloadToProto(r), TimestampNs: unixNano(r.Time)}); err != nil {
 				return err
 			}
 		}
@@ -219,6 +236,7 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-w.Ready():
+		case <-reloads.ready():
 		}
 		changes = w.Take()
 	}

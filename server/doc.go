@@ -96,6 +96,9 @@
 //	unknown channel (SetAlarmLimits) NotFound         (CHANNEL_NOT_FOUND)
 //	a handler's panic                Internal         "internal error"
 //	devicemgr.ErrNotFound            NotFound
+//	devicemgr.ErrDeviceRemoved       FailedPrecondition (DEVICE_REMOVED)
+//	config.ErrInvalid (a reload)     InvalidArgument  (CONFIG_INVALID), every problem in the message
+//	no configuration to reload       Unimplemented    (NOT_SUPPORTED)
 //	devicemgr.ErrUnknownCommand      InvalidArgument
 //	devicemgr.ErrBadArgument         InvalidArgument
 //	devicemgr.ErrNotConnected        Unavailable
@@ -114,11 +117,24 @@
 // telemetry domain, and this package only translates the request into the
 // stream's options and each batch into a response. Its hub subscription has the
 // Squash policy and room for 8192 samples and Limits.SubscriberQueueBytes
-// (when full, squashed to the latest sample per channel); a stream whose queue
-// stays full and unread for Limits.StreamStallTimeout ends with
-// RESOURCE_EXHAUSTED, reason STREAM_STALLED. Its selector globs and tags are
-// checked once per request (tags against the devices configured then). It sends a
-// batch when max_batch samples (default 1000, at most 10000) are
+// (when full, squashed to the latest sample per channel). A stream holds its
+// queue, what it took out of it into the batch it makes (at most
+// SubscriberQueueBytes and a sample, or all that was queued when a device state
+// changes) and the response being sent, counted in
+// switchyard_api_stream_held_bytes; the transport's buffer comes on top (on the
+// gRPC port grpc-go accepts up to 64 KiB of responses and one more per stream
+// before a send waits for the client, in pooled buffers of up to twice their
+// size; grpc-go's write quota is fixed, and its window and buffer options bound
+// what clients send or whole connections, so it is bounded through the streams
+// per connection, Limits.http2Streams, and the connections per port). A
+// stream whose queue stays full and unread for Limits.StreamStallTimeout ends
+// with RESOURCE_EXHAUSTED, reason STREAM_STALLED, even when its handler is
+// stuck in a send to a client that reads nothing: the transport ends it from
+// outside (abort.go; on the HTTP port by resetting it). Its selector globs and
+// tags are matched per sample (tags against the device's tags as they are then,
+// Devices.Tags), so a device a configuration reload adds or retags streams to the
+// subscriptions it matches without resubscribing. It sends a batch when max_batch
+// samples (default 1000, at most 10000) are
 // waiting or batch_window_ms (default 50, at most 60000) after the first sample of
 // the batch arrived. Every response carries the subscription's cumulative squashed
 // and dropped counts. The deadband and max_rate_hz apply per channel
@@ -129,7 +145,9 @@
 // its queue drops the oldest beyond 4096 unread transitions and counts them. WatchDevices sends the
 // current state of every selected device, then each change; a slow watcher skips
 // intermediate states but always ends on the current one (devicemgr.StateFeed),
-// counted in skipped.
+// counted in skipped. A device a reload removes is sent once more with removed
+// set; each applied reload (an EventReconfigured of the tree, when the Tree is
+// an EventSource) is sent as a reload message after the changes it made.
 //
 // With since_ns both watches first replay the archive (Options.AlarmArchive:
 // the alarm_events table; Options.DeviceArchive: device_events), the way
@@ -137,17 +155,28 @@
 // (everything published before is readable), the archived items from since_ns
 // on are sent marked replayed, one response with replay_end closes the
 // replay, and the live items the replay already sent are skipped. Alarm
-// transitions have unique, increasing times, so one watermark joins them.
-// Device changes are joined per device (deviceJoin): the live watch keeps every
-// change up to 4096 (WatchEvery), a device whose changes continued after the
-// archive was read is left out of the current states so that its changes
-// follow in order, and the change a replayed message stood for is not sent
-// again. Without an archive, or when it fails or does not answer within
-// Limits.ReplayTimeout, replay_end says the replay is incomplete and the watch
-// goes live: an operator is never kept from live alarms by QuestDB. A
-// cluster node is given no replay (its archive holds its own engine's and
-// devices' records, a watch follows the cluster). Supervision events are not
+// transitions of one engine have unique, increasing times, so one watermark
+// joins them (alarm.Watch.After). Device changes are joined per device
+// (deviceJoin): the live watch keeps every change up to 4096 (WatchEvery), a
+// device whose changes continued after the archive was read is left out of
+// the current states so that its changes follow in order, and the change a
+// replayed message stood for is not sent again; the archive's last state of a
+// device the server no longer has, when STOPPED, is sent with removed set.
+// Reloads are not replayed. Without an archive, or when it fails or does not
+// answer within Limits.ReplayTimeout, replay_end says the replay is incomplete
+// and the watch goes live: an operator is never kept from live alarms by
+// QuestDB. A cluster node is given no replay: its archive holds its own
+// engine's and devices' records while its watches follow the whole cluster,
+// and its WatchAlarms merges every owner's transitions out of time order
+// (alarm.Watch.After has no join point), so a since_ns there gets a replay_end
+// with complete false and no live_after_ns. Supervision events are not
 // archived: WatchSupervisionEvents has no replay.
+//
+// # Configuration
+//
+// ReloadConfig and GetConfig serve Options.Config (a *config.Reloader): a reload
+// runs as the caller, whose identity name is who reloaded, and goes to its end
+// even if the caller leaves; it is audited like every state-changing RPC.
 //
 // Subscribe encodes each published sample once, however many streams send it: the hub gives every copy of a sample one shared cache
 // (telemetry.Sample.Encoded), and a batch is assembled from the cached bytes plus

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard/switchyard/alarm"
+	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/ingest"
@@ -119,6 +120,10 @@ func statusOf(err error) (connect.Code, pb.ErrorReason) {
 		return connect.CodeNotFound, pb.ErrorReason_ERROR_REASON_CHANNEL_NOT_FOUND
 	case errors.Is(err, devicemgr.ErrNotFound):
 		return connect.CodeNotFound, pb.ErrorReason_ERROR_REASON_DEVICE_NOT_FOUND
+	case errors.Is(err, devicemgr.ErrDeviceRemoved):
+		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_DEVICE_REMOVED
+	case errors.Is(err, config.ErrInvalid):
+		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_CONFIG_INVALID
 	case errors.Is(err, devicemgr.ErrUnknownCommand):
 		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_UNKNOWN_COMMAND
 	case errors.Is(err, devicemgr.ErrBadArgument):
@@ -139,7 +144,7 @@ func statusOf(err error) (connect.Code, pb.ErrorReason) {
 		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_BAD_REPLY
 	case errors.Is(err, devicemgr.ErrInstrument):
 		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_INSTRUMENT_ERROR
-	case errors.Is(err, errNoEvents), errors.Is(err, errNoRestart), errors.Is(err, errNotClustered):
+	case errors.Is(err, errNoEvents), errors.Is(err, errNoRestart), errors.Is(err, errNoConfig), errors.Is(err, errNotClustered):
 		return connect.CodeUnimplemented, pb.ErrorReason_ERROR_REASON_NOT_SUPPORTED
 	case errors.Is(err, supervisor.ErrNotFound):
 		return connect.CodeNotFound, pb.ErrorReason_ERROR_REASON_PROCESS_NOT_FOUND

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard/switchyard/cluster"
+	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/supervisor"
@@ -37,6 +38,10 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("set_volt: %w", devicemgr.ErrNotSettled), connect.CodeFailedPrecondition, "NOT_SETTLED"},
 		{fmt.Errorf("query: %w", devicemgr.ErrBadReply), connect.CodeFailedPrecondition, "BAD_REPLY"},
 		{&devicemgr.InstrumentError{Device: "pump", Command: "start", Message: "rate/volume not set"}, connect.CodeFailedPrecondition, "INSTRUMENT_ERROR"},
+		// A queued command of a device a reload removes: the mailbox's failure wraps it.
+		{fmt.Errorf("device psu: call set_volt 3: %w", fmt.Errorf("device psu: %w", devicemgr.ErrDeviceRemoved)), connect.CodeFailedPrecondition, "DEVICE_REMOVED"},
+		{&config.InvalidError{Source: "plant.yaml", Problems: []string{"plant.yaml:3: devices[0].address: required"}}, connect.CodeInvalidArgument, "CONFIG_INVALID"},
+		{errNoConfig, connect.CodeUnimplemented, "NOT_SUPPORTED"},
 		{errShuttingDown, connect.CodeUnavailable, "SHUTTING_DOWN"},
 		{telemetry.ErrStalled, connect.CodeResourceExhausted, "STREAM_STALLED"},
 		{fmt.Errorf("send: %w", context.Canceled), connect.CodeCanceled, "CANCELLED"},

@@ -39,6 +39,11 @@ type DeviceArchive interface {
 // noReplay is the reason of a replay without an archive to read.
 const noReplay = "this server has no archive to replay (none configured, or a cluster node)"
 
+// noOrderedReplay is the reason of a WatchAlarms replay on a cluster node,
+// whose watch merges every owner's transitions out of time order.
+const noOrderedReplay = "a cluster node does not replay alarm transitions: its watch merges every node's " +
+	"transitions from the cluster's stream, out of time order, and its archive holds only its own engine's"
+
 // future reports whether since is later than anything the archive can hold
 // yet (by more than a minute, for transition times pushed ahead of the clock by
 // a burst): such a replay is complete at once, without waiting for the
@@ -194,7 +199,8 @@ func (s *deviceService) replayDevices(ctx context.Context, since int64, sel glob
 		}
 		info := &r.Info
 		j.replayed[info.Name] = changes[i].ChangedAt.UnixMicro()
-		if err := out.send(&pb.WatchDevicesResponse{Device: msg, TimestampNs: unixNano(info.ChangedAt), Replayed: true}); err != nil {
+		if err := out.send(&pb.WatchDevicesResponse{Device: msg, TimestampNs: unixNano(info.ChangedAt), Removed: info.Removed,
+			Replayed: true}); err != nil {
 			return nil, err
 		}
 		end.Replayed++
@@ -206,7 +212,9 @@ func (s *deviceService) replayDevices(ctx context.Context, since int64, sel glob
 // replayedInfos turns archived changes into devices: each device's
 // configuration now (current) with the change's state. The last change of a
 // device that is its current state (same state, same microsecond) is the
-// whole current device. Reconnection counts come from the archive's
+// whole current device. The last change of a device the server no longer has,
+// when it is STOPPED, is that device's final state: Removed (a reload removed
+// it, or the server restarted without it). Reconnection counts come from the archive's
 // reconnections: carried forward from each, one less before the first; with
 // none, the device's count now.
 func replayedInfos(changes []ingest.DeviceChange, current map[string]devicemgr.Info) []replayedInfo {
@@ -236,6 +244,7 @@ func replayedInfos(changes []ingest.DeviceChange, current map[string]devicemgr.I
 		if c.State == devicemgr.Connected.String() {
 			info.ConnectedSince = c.ChangedAt
 		}
+		info.Removed = !known && last[c.Device] == i && info.State == devicemgr.Stopped
 		if c.Reconnected {
 			carry[c.Device] = c.Restarts
 		}

@@ -272,9 +272,15 @@ func (m *memDevices) Get(name string) (devicemgr.Info, error) {
 func (m *memDevices) Send(context.Context, string, devicemgr.Command) (devicemgr.Reply, error) {
 	return devicemgr.Reply{}, nil
 }
-func (m *memDevices) Abort(string, string) (string, error)   { return "", nil }
-func (m *memDevices) WatchStates() *devicemgr.StateWatch     { return m.feed.Watch() }
-func (m *memDevices) WatchEvery(n int) *devicemgr.StateWatch { return m.feed.WatchEvery(n) }
+func (m *memDevices) Abort(context.Context, string, string) (string, error) { return "", nil }
+func (m *memDevices) WatchStates() *devicemgr.StateWatch                    { return m.feed.Watch() }
+func (m *memDevices) WatchEvery(n int) *devicemgr.StateWatch                { return m.feed.WatchEvery(n) }
+func (m *memDevices) Tags(name string) (map[string]string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	info, ok := m.infos[name]
+	return info.Tags, ok
+}
 
 // change moves a device to a state now (a millisecond after the last change).
 func (m *memDevices) change(name string, st devicemgr.State) {
@@ -484,5 +490,90 @@ func TestWatchReplayEnds(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// watchersAlarms is a cluster node's Alarms as WatchAlarms sees it: its watches
+// come from an alarm.Watchers fed from outside an engine (every owner's
+// transitions, out of time order).
+type watchersAlarms struct {
+	Alarms
+	ws *alarm.Watchers
+}
+
+func (a watchersAlarms) Watch(match func(*alarm.Transition) bool) *alarm.Watch {
+	return a.ws.Watch(match)
+}
+
+// TestWatchAlarmsNoReplayOnACluster: a WatchAlarms whose watch has no join
+// point (a cluster node's) answers any since_ns, in the past or in the future,
+// with a replay_end that is not complete, says why and claims no
+// live_after_ns, reads no archive, and then sends every live transition, also
+// one older than a transition it sent before.
+func TestWatchAlarmsNoReplayOnACluster(t *testing.T) {
+	for _, since := range []time.Duration{-time.Hour, 2 * time.Minute} {
+		t.Run(since.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				ws := alarm.NewWatchers(0)
+				read := false
+				archive := &memAlarms{hook: func(int) { read = true }}
+				svc := &alarmService{alarms: watchersAlarms{ws: ws}, archive: archive, life: context.Background(),
+					metrics: newMetrics(nil), limits: Limits{}.withDefaults(), log: quiet()}
+				var got collected[pb.WatchAlarmsResponse]
+				done := make(chan error, 1)
+				go func() {
+					done <- svc.watchAlarms(ctx, &pb.WatchAlarmsRequest{SinceNs: time.Now().Add(since).UnixNano()}, got.out())
+				}()
+				got.waitFor(func(m *pb.WatchAlarmsResponse) bool { return m.GetReplayEnd() != nil })
+				now := time.Now()
+				for _, at := range []time.Time{now.Add(time.Second), now} { // two owners', out of order
+					ws.Offer(&alarm.Transition{Time: at, Event: alarm.Raised, Alarm: alarm.Alarm{Device: "d", Channel: "c"}})
+				}
+				synctest.Wait()
+				cancel()
+				<-done
+				msgs := got.all()
+				if len(msgs) != 3 {
+					t.Fatalf("%d responses, want the replay's end and two live transitions: %v", len(msgs), msgs)
+				}
+				end := msgs[0].GetReplayEnd()
+				if end.GetComplete() || end.GetLiveAfterNs() != 0 || !strings.Contains(end.GetReason(), "cluster node") {
+					t.Errorf("replay end %v, want not complete, no live_after_ns, a reason naming the cluster node", end)
+				}
+				if read {
+					t.Error("the archive was read")
+				}
+				for i, want := range []time.Time{now.Add(time.Second), now} {
+					if m := msgs[i+1]; m.GetReplayed() || m.GetTransition().GetTimestampNs() != want.UnixNano() {
+						t.Errorf("response %d: %v, want the live transition at %d", i+1, m, want.UnixNano())
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestReplayedRemovedDevice: the archive's last state of a device the server
+// no longer has is replayed with removed set when it is STOPPED (its final
+// state), and not otherwise; a device the server has is never removed.
+func TestReplayedRemovedDevice(t *testing.T) {
+	at := time.Unix(1000, 0)
+	change := func(dev, state string, s int) ingest.DeviceChange {
+		return ingest.DeviceChange{DeviceStatus: telemetry.DeviceStatus{Device: dev, State: state, ChangedAt: at.Add(time.Duration(s) * time.Second)}}
+	}
+	changes := []ingest.DeviceChange{
+		change("gone", "CONNECTED", 1), change("gone", "STOPPED", 2), change("gone", "CONNECTING", 3), change("gone", "STOPPED", 4),
+		change("cut", "CONNECTED", 5), change("cut", "STOPPED", 6), change("cut", "BACKOFF", 7),
+		change("here", "STOPPED", 8),
+	}
+	current := map[string]devicemgr.Info{"here": {Name: "here", State: devicemgr.Connecting, ChangedAt: at.Add(9 * time.Second)}}
+	var got []bool
+	for _, r := range replayedInfos(changes, current) {
+		got = append(got, r.Removed)
+	}
+	if want := []bool{false, false, false, true, false, false, false, false}; !slices.Equal(got, want) {
+		t.Fatalf("removed per replayed change %v, want %v (only gone's last, STOPPED)", got, want)
 	}
 }

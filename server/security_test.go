@@ -338,6 +338,8 @@ func matrixCalls() map[string]matrixCall {
 		pb.SystemService_GetIdentity_FullMethodName:                      {req: &pb.GetIdentityRequest{}},
 		pb.SystemService_RestartProcess_FullMethodName:                   {req: &pb.RestartProcessRequest{Path: "devices/psu1"}},
 		pb.SystemService_WatchAudit_FullMethodName:                       {req: &pb.WatchAuditRequest{}, stream: true, trigger: audited},
+		pb.SystemService_ReloadConfig_FullMethodName:                     {req: &pb.ReloadConfigRequest{DryRun: true}},
+		pb.SystemService_GetConfig_FullMethodName:                        {req: &pb.GetConfigRequest{}},
 		pb.SystemService_GetClusterView_FullMethodName:                   {req: &pb.GetClusterViewRequest{}},
 		"/grpc.health.v1.Health/Check":                                   {req: healthCheck()},
 		"/grpc.health.v1.Health/Watch":                                   {req: healthCheck(), stream: true},

@@ -23,6 +23,7 @@ type systemService struct {
 	server  *Server // for RestartProcess of the API itself
 	audit   *auditTrail
 	authOn  bool
+	config  Config // nil: no configuration to reload
 }
 
 func (s *systemService) getSupervisionTree(_ context.Context, _ *pb.GetSupervisionTreeRequest) (*pb.GetSupervisionTreeResponse, error) {

@@ -32,6 +32,13 @@ const (
 // already being served.
 var ErrClosed = errors.New("sim: closed or already serving")
 
+// ErrExists and ErrNotFound: Fleet.Add of a name in use, Fleet.Remove of an
+// unknown one.
+var (
+	ErrExists   = errors.New("an instrument of that name exists")
+	ErrNotFound = errors.New("no instrument of that name")
+)
+
 // Options configures one instrument. The zero value works: a free loopback port,
 // seed 0, 10 Hz pushes and the wall clock.
 type Options struct {
@@ -251,7 +258,7 @@ func (i *Instrument) SetPoint() float64 {
 	if i.psu == nil {
 		return 0
 	}
-	sp, _ := i.psu.state()
+	sp, _ := i.psu.state(i.elapsedDuration())
 	return sp
 }
 
@@ -260,7 +267,7 @@ func (i *Instrument) Output() bool {
 	if i.psu == nil {
 		return false
 	}
-	_, on := i.psu.state()
+	_, on := i.psu.state(i.elapsedDuration())
 	return on
 }
 
@@ -449,4 +456,7 @@ func (i *Instrument) sleep(d time.Duration, cancel <-chan struct{}) bool {
 }
 
 // elapsed returns the time since the instrument was created, in seconds, on its clock.
-func (i *Instrument) elapsed() float64 { return i.now().Sub(i.t0).Seconds() }
+func (i *Instrument) elapsed() float64 { return i.elapsedDuration().Seconds() }
+
+// elapsedDuration is elapsed as a duration.
+func (i *Instrument) elapsedDuration() time.Duration { return i.now().Sub(i.t0) }

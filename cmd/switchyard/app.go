@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +38,8 @@ import (
 //	├── devices        dynamic supervisor (one_for_one): one worker per
 //	│                  instrument, added at run time, keyed by its device name,
 //	│                  each with its command mailbox
+//	├── config         worker: reloads the configuration (SIGHUP, watch: true;
+//	│                  ReloadConfig calls it too), only with a configuration file
 //	└── api            worker: the gRPC and HTTP servers
 //
 // The telemetry hub's fan-out runs on its publishers' goroutines (a publish
@@ -61,7 +64,9 @@ import (
 //     to it as a dynamic child (DynamicSupervisor.start_child), the same path a
 //     device added at run time takes. Dynamic children stay across a restart of
 //     the devices supervisor.
-//  5. api      - the gRPC and HTTP servers.
+//  5. config   - the reloader: from now on a reload applies a new configuration
+//     as a diff (reload.go).
+//  6. api      - the gRPC and HTTP servers.
 //
 // A crash restarts only what it should: a device process alone (its own
 // connection failures are states inside it, not crashes); the archive writer or
@@ -77,10 +82,13 @@ type app struct {
 	cluster *clusterSide // nil on a single node
 	devices *devicemgr.Manager
 	writer  *ingest.SampleWriter // nil without archiving
+	filter  *ingest.Filter       // the sample archive's filter; nil without archiving
+	events  *ingest.EventWriter  // device events and reloads; nil without archiving
 	alarms  *alarm.Engine
 	api     *server.Server
 	root    *supervisor.Supervisor
 	devSup  *supervisor.Supervisor // the dynamic device supervisor
+	config  *config.Reloader       // nil without a configuration file, and in a cluster
 	log     *slog.Logger
 }
 
@@ -95,6 +103,14 @@ type appOptions struct {
 	Appender ingest.Appender
 	// Node names this node in a cluster (overrides cluster.node).
 	Node string
+	// ConfigPath is the configuration file the server reloads (SIGHUP,
+	// ReloadConfig, watch: true); empty: no reloads (the generated demo).
+	ConfigPath string
+	// LoadConfig reads the file on a reload. Default config.Load; the demo
+	// adds its command-line settings.
+	LoadConfig func(path string) (*config.Config, error)
+	// Signals trigger a reload each (SIGHUP).
+	Signals <-chan os.Signal
 }
 
 func newApp(cfg *config.Config, opts appOptions) (*app, error) {
@@ -164,7 +180,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			}
 		}
 		sub := archiveHub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
-		w, err := ingest.NewSampleWriter(qdb, sub, withRuntime(cfg.ArchiveOptions(), log, reg))
+		aopts := cfg.ArchiveOptions()
+		if aopts.Filter == nil {
+			aopts.Filter = ingest.NewFilter(nil) // a reload may give channels filters
+		}
+		a.filter = aopts.Filter
+		w, err := ingest.NewSampleWriter(qdb, sub, withRuntime(aopts, log, reg))
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
@@ -177,6 +198,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		if a.cluster != nil {
 			arch := cluster.NewArchiver(a.cluster.c, archiveAppender{archiveHub, w}, cluster.ArchiverOptions{Logger: log})
+			a.cluster.archiver = arch
 			if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-archive", Service: arch, Shutdown: 10 * time.Second}); err != nil {
 				return nil, err
 			}
@@ -185,6 +207,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err != nil {
 			return nil, fmt.Errorf("questdb.events_table: %w", err)
 		}
+		a.events = ew
 		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
 		}
@@ -220,13 +243,14 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if a.cluster != nil {
 		// Alarm state (condition, latch, acknowledgement, shelf) into the
 		// cluster, so the device's next owner goes on from it.
-		saver = newAlarmSaver(a.cluster.c.Alarms(), a.cluster.cfg.Node, log)
+		saver = newAlarmSaver(a.cluster.c.Alarms(), a.cluster.pub, a.cluster.isOwned, a.cluster.cfg.Node, log)
+		a.cluster.saver = saver
 		sinks = append(sinks, saver)
 		if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-alarms", Service: saver, Shutdown: 5 * time.Second}); err != nil {
 			return nil, err
 		}
 	}
-	rules := append(cfg.AlarmRules(), alarm.SystemRules()...)
+	rules := alarmRules(cfg)
 	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
 	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
 	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStatus(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
@@ -254,8 +278,20 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if err := a.root.Add(supervisor.ChildSpec{ID: devicesID, Service: a.devSup}); err != nil {
 		return nil, err
 	}
+	switch {
+	case opts.ConfigPath != "" && a.cluster != nil:
+		log.Warn("configuration reloads are not available on a cluster node yet: restart the nodes to change the configuration")
+	case opts.ConfigPath != "":
+		// Reloads (SIGHUP, a change of the file, ReloadConfig), after the devices.
+		a.config = config.NewReloader(opts.ConfigPath, cfg, a.apply, config.ReloaderOptions{
+			Load: opts.LoadConfig, Record: a.recordReload, Signals: opts.Signals, Logger: log,
+		})
+		if err := a.root.Add(supervisor.ChildSpec{ID: "config", Service: a.config}); err != nil {
+			return nil, err
+		}
+	}
 	var apiHub = a.hub
-	var apiDevices server.Devices = mgr
+	var apiDevices server.Devices = managerDevices{mgr}
 	var apiCluster server.Cluster
 	if a.cluster != nil {
 		apiHub, apiDevices, apiCluster = a.cluster.viewHub, a.cluster.devices, a.cluster
@@ -266,12 +302,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		web = server.WithProfiling(web)
 	}
 	var archive server.Archive
+	var hist *ingest.History
 	if a.writer != nil {
-		h, err := ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table())
-		if err != nil {
+		if hist, err = ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table()); err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
-		archive = h.WithWriter(a.writer)
+		archive = hist.WithWriter(a.writer)
 	}
 	sopts, err := apiOptions(cfg, log)
 	if err != nil {
@@ -285,6 +321,19 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	// replay, and clients report what a break cost.
 	if alarmHistory != nil && a.cluster == nil {
 		sopts.AlarmArchive, sopts.DeviceArchive = alarmHistory, deviceHistory
+	}
+	if a.cluster != nil {
+		// A replay (since_ns) comes from the cluster's stream, which holds
+		// every sample this node's API has shown, archived or not; QuestDB
+		// serves what is older than the stream.
+		a.cluster.reader = cluster.NewReader(a.cluster.c, newArchiveHistory(hist))
+		sopts.Replay = a.cluster
+		// Alarms of every device, whichever node owns it.
+		a.cluster.alarms = newClusterAlarms(eng, a.cluster, cfg.DeviceRefs(), log)
+		sopts.Alarms = a.cluster.alarms
+	}
+	if a.config != nil {
+		sopts.Config = a.config
 	}
 	if q.Address != "" {
 		sink, err := audit.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(audit.DefaultTable), auditSpool), log, reg))
@@ -307,12 +356,23 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.addCluster(cfg); err != nil {
 			return nil, err
 		}
+		reg.MustRegister(newClusterCollector(a.cluster))
 	}
 	if err := a.root.Add(supervisor.ChildSpec{ID: "api", Service: a.api, Shutdown: 15 * time.Second}); err != nil {
 		return nil, err
 	}
 	ok = true
 	return a, nil
+}
+
+// managerDevices is the device manager as the API's devices on a single
+// node (a cluster node's are clusterDevices).
+type managerDevices struct{ *devicemgr.Manager }
+
+// Abort implements server.Devices: the request's caller matters only to a
+// cluster node, which takes it to the device's owner.
+func (m managerDevices) Abort(_ context.Context, device, reason string) (string, error) {
+	return m.Manager.Abort(device, reason)
 }
 
 // devicesID is the id of the dynamic device supervisor under the root.
@@ -363,29 +423,18 @@ func (a *app) waitDevicesRunning(ctx context.Context, events *supervisor.Subscri
 	}
 }
 
-// addDevices adds every configured device to the running device supervisor.
-// Each Add starts the device at once; a device that cannot connect is still a
-// running process (its state says why), so Add fails only on a duplicate name,
-// which the configuration already refuses.
+// addDevices hands every configured device to the running device supervisor
+// (devicemgr.Manager.Start). Each Add starts the device at once; a device that
+// cannot connect is still a running process (its state says why), so Add
+// fails only on a duplicate name, which the configuration already refuses.
+// Devices added by a reload later go the same way.
 func (a *app) addDevices(ctx context.Context) {
-	for _, d := range a.devices.Devices() {
-		if ctx.Err() != nil {
-			return
-		}
-		if err := a.devSup.Add(deviceSpec(d)); err != nil {
-			a.log.Error("device not added to its supervisor", "device", d.Name(), "err", err)
-		}
+	if ctx.Err() != nil {
+		return
 	}
-}
-
-// deviceSpec is how one device runs under the device supervisor: permanent,
-// 5 s to stop (its socket closes as soon as its context ends), its connection
-// state shown as the process's status in the tree.
-func deviceSpec(d *devicemgr.Device) supervisor.ChildSpec {
-	// The mailbox carries the device's commands: the supervisor fails queued
-	// ones with ErrRestarted when it restarts the process (never replayed), and
-	// the tree shows its depth and the command in progress.
-	return supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second, Mailbox: d.Mailbox()}
+	if err := a.devices.Start(a.devSup); err != nil {
+		a.log.Error("devices not added to their supervisor", "err", err)
+	}
 }
 
 // Addrs returns the bound gRPC and HTTP addresses.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/switchyard/switchyard/alarm"
 	"github.com/switchyard/switchyard/cluster"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
@@ -45,6 +46,11 @@ type clusterSide struct {
 	// viewHub is what the API serves: every device's samples, from the stream.
 	viewHub *telemetry.Hub
 	devices *clusterDevices
+	alarms  *clusterAlarms // the API's alarms: every device's
+	// For the metrics: this node's archiver (nil without QuestDB) and alarm
+	// saver.
+	archiver *cluster.Archiver
+	saver    *alarmSaver
 
 	mu    sync.Mutex
 	owned map[string]bool
@@ -70,19 +76,19 @@ func newClusterSide(ctx context.Context, cfg *config.Config, node string, mgr *d
 		return nil, err
 	}
 	cs := &clusterSide{cfg: cc, log: log, nc: nc, c: c, mgr: mgr, owned: map[string]bool{},
-		viewHub: telemetry.NewHub(nil), router: cluster.NewRouter(c)}
+		viewHub: telemetry.NewHub(nil), router: cluster.NewRouter(c, cc.Node)}
 	cs.pub = cluster.NewPublisher(c, cc.Node, cluster.PublisherOptions{Logger: log})
 	cs.devices = newClusterDevices(mgr, cs)
 	return cs, nil
 }
 
 // makeNode makes the lease keeper once the devices supervisor exists and the
-// API's address is known.
-func (cs *clusterSide) makeNode(devSup *supervisor.Supervisor, catalog []cluster.DeviceRef, address string) error {
+// API's address is known; eng evaluates the alarms of the devices it wins.
+func (cs *clusterSide) makeNode(devSup *supervisor.Supervisor, catalog []cluster.DeviceRef, address string, eng *alarm.Engine) error {
 	local := &supervisedDevices{sup: devSup, mgr: cs.mgr}
-	resp := cluster.NewResponder(cs.c, cs.cfg.Node, executor{cs.mgr}, server.ErrorStatus, cs.log)
+	exec := executor{mgr: cs.mgr, log: cs.log, alarmExecutor: alarmExecutor{eng: eng, log: cs.log}}
+	resp := cluster.NewResponder(cs.c, cs.cfg.Node, exec, server.ErrorStatus, cs.log)
 	cs.owner = cluster.NewOwner(ownedSet{cs, local}, cs.pub, resp, cs.log)
-	cs.reader = cluster.NewReader(cs.c, nil)
 	node, err := cs.c.NewNode(cs.owner, catalog, cluster.NodeOptions{Name: cs.cfg.Node, Selectors: cs.cfg.Selectors,
 		Address: address, Logger: cs.log})
 	if err != nil {
@@ -96,6 +102,50 @@ func (cs *clusterSide) isOwned(device string) bool {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	return cs.owned[device]
+}
+
+// Replay serves the API's replays (Subscribe's since_ns): the stream up to
+// its end, and QuestDB for what is older than the stream.
+func (cs *clusterSide) Replay(ctx context.Context, devices []string, fromNs int64, fn func([]telemetry.Sample) error) error {
+	return cs.reader.Replay(ctx, devices, fromNs, func(u cluster.Update) error { return fn(u.Samples) })
+}
+
+// archiveHistory is the cluster reader's archive: the node's QuestDB table
+// of samples (every node's samples: one archiver wrote each).
+type archiveHistory struct{ h *ingest.History }
+
+// newArchiveHistory is nil (no archive: a replay starts at the stream's
+// first sample) when h is.
+func newArchiveHistory(h *ingest.History) cluster.History {
+	if h == nil {
+		return nil
+	}
+	return archiveHistory{h}
+}
+
+// Replay implements cluster.History.
+func (a archiveHistory) Replay(ctx context.Context, devices []string, fromNs, toNs int64, fn func([]telemetry.Sample) error) error {
+	var want map[string]bool
+	if len(devices) > 0 {
+		want = make(map[string]bool, len(devices))
+		for _, d := range devices {
+			want[d] = true
+		}
+	}
+	return telemetry.ReadArchive(ctx, a.h, fromNs, toNs, nil, func(ss []telemetry.Sample) error {
+		if want != nil {
+			kept := ss[:0]
+			for _, s := range ss {
+				if want[s.Device] {
+					kept = append(kept, s)
+				}
+			}
+			if ss = kept; len(ss) == 0 {
+				return nil
+			}
+		}
+		return fn(ss)
+	})
 }
 
 // Node and View serve the API's GetClusterView.
@@ -115,7 +165,10 @@ func (cs *clusterSide) nodeService() supervisor.Service {
 }
 
 // publishService moves the local hub's samples (the owned devices') into the
-// publisher, and runs the publisher.
+// publisher, as many as it has room for, and runs the publisher. The rest
+// waits in the hub's lossless subscription, which holds the devices back at
+// its bound (the hub's watchdog reports it): a stream that is down or slow
+// bounds memory on both sides.
 func (cs *clusterSide) publishService(sub *telemetry.Subscription) supervisor.Service {
 	return supervisor.ServiceFunc(func(ctx context.Context) error {
 		pctx, cancel := context.WithCancel(context.Background())
@@ -125,15 +178,22 @@ func (cs *clusterSide) publishService(sub *telemetry.Subscription) supervisor.Se
 		for {
 			select {
 			case <-ctx.Done():
-				// What the devices published while stopping goes out too.
-				buf = sub.Drain(buf[:0], 0)
-				cs.pub.Publish(buf...)
+				// What the devices published while stopping goes out too,
+				// as far as there is room.
+				if room := cs.pub.Room(); room > 0 { // Drain's 0 is "all"
+					buf = sub.Drain(buf[:0], room)
+					cs.pub.Publish(buf...)
+				}
 				cancel()
 				return <-done
 			case <-sub.Ready():
-				buf = sub.Drain(buf[:0], 0)
-				cs.pub.Publish(buf...)
 			}
+			if cs.pub.WaitRoom(ctx) != nil {
+				continue // stopping: see above
+			}
+			// Drain leaves a wake-up behind when samples remain.
+			buf = sub.Drain(buf[:0], cs.pub.Room())
+			cs.pub.Publish(buf...)
 		}
 	})
 }
@@ -244,7 +304,7 @@ type supervisedDevices struct {
 func (s *supervisedDevices) StartDevice(_ context.Context, name string) error {
 	for _, d := range s.mgr.Devices() {
 		if d.Name() == name {
-			return s.sup.Add(deviceSpec(d))
+			return s.sup.Add(d.ChildSpec())
 		}
 	}
 	return fmt.Errorf("device %q: %w", name, devicemgr.ErrNotFound)
@@ -254,22 +314,32 @@ func (s *supervisedDevices) StopDevice(_ context.Context, name string) error {
 	return s.sup.Remove(name)
 }
 
-// executor runs routed commands on this node's device manager.
-type executor struct{ mgr *devicemgr.Manager }
+// executor runs routed commands and aborts on this node's device manager,
+// and alarm actions on its alarm engine. The node the caller asked audits the
+// request; this node's log names the caller of what changes a device.
+type executor struct {
+	mgr *devicemgr.Manager
+	log *slog.Logger
+	alarmExecutor
+}
 
 func (e executor) Send(ctx context.Context, device string, cmd cluster.Command, _ cluster.Caller) (cluster.Reply, error) {
 	rep, err := e.mgr.Send(ctx, device, devicemgr.Command{Name: cmd.Name, Raw: cmd.Raw, Args: cmd.Args, Timeout: cmd.Timeout})
 	return cluster.Reply{Text: rep.Text, Values: rep.Values}, err
 }
 
-func (e executor) Abort(_ context.Context, device, reason string, _ cluster.Caller) (string, error) {
-	return e.mgr.Abort(device, reason)
+func (e executor) Abort(_ context.Context, device, reason string, caller cluster.Caller) (string, error) {
+	aborted, err := e.mgr.Abort(device, reason)
+	e.log.Info("cluster: abort routed to this node", "device", device, "reason", reason, "aborted", aborted,
+		"caller", caller.Name, "role", caller.Role, "via", caller.Node)
+	return aborted, err
 }
 
 // addCluster adds the cluster's processes after the devices supervisor and
 // before the API, in this order: states (the owned devices' state changes
 // out), publish (their samples out; its hub subscription already exists),
-// mirror (every device's samples and states in, for the API), node (leases:
+// mirror (every device's samples and states in, for the API), alarm feed
+// (every owner's alarm transitions in, for the API's watches), node (leases:
 // starts the devices it wins under the devices supervisor). On shutdown the
 // node stops and releases its devices first, then the publisher flushes.
 func (a *app) addCluster(cfg *config.Config) error {
@@ -282,7 +352,7 @@ func (a *app) addCluster(cfg *config.Config) error {
 	if cfg.Cluster.Address != "" {
 		address = cfg.Cluster.Address
 	}
-	if err := cs.makeNode(a.devSup, catalog, address); err != nil {
+	if err := cs.makeNode(a.devSup, catalog, address, a.alarms); err != nil {
 		return err
 	}
 	cs.owner.BeforeStart = restoreAlarms(cs.c.Alarms(), a.alarms)
@@ -291,6 +361,7 @@ func (a *app) addCluster(cfg *config.Config) error {
 		{ID: "cluster-states", Service: cs.statesService()},
 		{ID: "cluster-publish", Service: cs.publishService(sub), Shutdown: 10 * time.Second},
 		{ID: "cluster-mirror", Service: cs.mirrorService(catalog)},
+		{ID: "cluster-alarm-feed", Service: cs.alarms.feedService()},
 		{ID: "cluster-node", Service: cs.nodeService(), Shutdown: 15 * time.Second},
 	} {
 		if err := a.root.Add(c); err != nil {

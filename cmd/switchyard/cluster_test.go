@@ -163,8 +163,12 @@ func (r *clusterRig) eventually(bound time.Duration, what string, cond func() bo
 }
 
 // owners returns each device's owner by the cluster's leases.
-func (r *clusterRig) owners() map[string]string {
-	v, err := r.view.View(context.Background())
+func (r *clusterRig) owners() map[string]string { return leaseOwners(r.view) }
+
+// leaseOwners returns each device's owner by the cluster's leases (nil if
+// they cannot be read).
+func leaseOwners(c *cluster.Cluster) map[string]string {
+	v, err := c.View(context.Background())
 	if err != nil {
 		return nil
 	}
@@ -235,7 +239,9 @@ func subscribeAll(t *testing.T, conn *grpc.ClientConn) *subscription {
 // 5 s; a subscriber on a survivor sees the owner change as device states, each
 // channel's seqs once and in order, and a gap no longer than the takeover; a
 // command through any node reaches the owner, and one during failover fails
-// cleanly with DEVICE_IN_FAILOVER; a node cut off from NATS (black-holed)
+// cleanly with DEVICE_IN_FAILOVER; an acknowledgement and a shelf sent
+// through nodes that do not own the alarm's device take effect on the owner
+// and survive its death; a node cut off from NATS (black-holed)
 // stops its devices before another takes them; the simulator never sees two
 // connections to one instrument at once; QuestDB holds every sample exactly
 // once.
@@ -293,23 +299,38 @@ func TestClusterFailoverProcesses(t *testing.T) {
 	if err != nil || !strings.Contains(rep.GetReply(), "SIM-PSU") {
 		t.Fatalf("identify %s through n3: %v, %v", psu, rep, err)
 	}
-	// An alarm on n1's supply, raised by a set-point sent through n3 and
-	// acknowledged on n1, the owner that evaluates it.
+	// An alarm on n1's supply, raised by a set-point sent through n3,
+	// acknowledged through n3 and shelved through n2: both reach n1, the
+	// owner that evaluates it.
 	setReq := &pb.SendCommandRequest{Device: psu, Command: &pb.SendCommandRequest_Name{Name: "set_voltage"}, Args: []string{"25"}}
 	if _, err := devs.SendCommand(context.Background(), setReq); err != nil {
 		t.Fatalf("set_voltage 25 on %s through n3: %v", psu, err)
 	}
-	alarms1 := pb.NewAlarmServiceClient(r.nodes["n1"].conn)
-	r.eventually(20*time.Second, psu+" voltage in HIHI on n1", func() bool {
-		got, err := alarms1.GetAlarmLimits(context.Background(), &pb.GetAlarmLimitsRequest{Device: psu, Channel: "voltage"})
+	alarms1, alarms3 := pb.NewAlarmServiceClient(r.nodes["n1"].conn), pb.NewAlarmServiceClient(r.nodes["n3"].conn)
+	r.eventually(20*time.Second, psu+" voltage in HIHI, as n3 sees it", func() bool {
+		got, err := alarms3.GetAlarmLimits(context.Background(), &pb.GetAlarmLimitsRequest{Device: psu, Channel: "voltage"})
 		return err == nil && got.GetAlarm().GetCondition() == pb.AlarmCondition_ALARM_CONDITION_HIHI
 	})
-	if _, err := alarms1.Acknowledge(context.Background(), &pb.AcknowledgeRequest{Device: psu, Channel: "voltage", Who: "ann", Comment: "seen"}); err != nil {
-		t.Fatalf("acknowledge on n1: %v", err)
+	if _, err := alarms3.Acknowledge(context.Background(), &pb.AcknowledgeRequest{Device: psu, Channel: "voltage", Who: "ann", Comment: "seen"}); err != nil {
+		t.Fatalf("acknowledge through n3: %v", err)
 	}
-	r.eventually(10*time.Second, "the acknowledgement saved in the cluster", func() bool {
+	shelvedUntil := time.Now().Add(time.Hour).UnixNano()
+	if _, err := pb.NewAlarmServiceClient(r.nodes["n2"].conn).Shelve(context.Background(),
+		&pb.ShelveRequest{Device: psu, Channel: "voltage", UntilNs: shelvedUntil, Who: "bob", Comment: "maintenance"}); err != nil {
+		t.Fatalf("shelve through n2: %v", err)
+	}
+	onOwner, err := alarms1.GetAlarmLimits(context.Background(), &pb.GetAlarmLimitsRequest{Device: psu, Channel: "voltage"})
+	if a := onOwner.GetAlarm(); err != nil || a.GetAckedBy() != "ann" || a.GetShelvedBy() != "bob" {
+		t.Fatalf("%s's alarm on its owner n1: %v, %v; want acknowledged by ann and shelved by bob", psu, a, err)
+	}
+	r.eventually(10*time.Second, "the acknowledgement and the shelf saved in the cluster", func() bool {
 		saved, err := r.view.Alarms().Load(context.Background(), psu)
-		return err == nil && len(saved) > 0 && saved[0].Acked
+		for _, st := range saved {
+			if st.Channel == "voltage" {
+				return err == nil && st.Acked && st.ShelvedBy == "bob"
+			}
+		}
+		return false
 	})
 	time.Sleep(2 * time.Second) // load before the failure
 
@@ -346,13 +367,15 @@ func TestClusterFailoverProcesses(t *testing.T) {
 		_, err := devs.SendCommand(context.Background(), identifyReq(psu))
 		return err == nil
 	})
-	// The acknowledgement survived n1: the new owner's alarm is the same HIHI,
-	// acknowledged by ann, not raised again.
+	// The acknowledgement and the shelf survived n1: the new owner's alarm
+	// is the same HIHI, acknowledged by ann and shelved by bob, not raised
+	// again.
 	newOwner := r.owners()[psu]
 	got, err := pb.NewAlarmServiceClient(r.nodes[newOwner].conn).GetAlarmLimits(context.Background(),
 		&pb.GetAlarmLimitsRequest{Device: psu, Channel: "voltage"})
-	if a := got.GetAlarm(); err != nil || !a.GetAcked() || a.GetAckedBy() != "ann" || a.GetCondition() != pb.AlarmCondition_ALARM_CONDITION_HIHI {
-		t.Errorf("%s's alarm on its new owner %s: %v, %v; want HIHI acknowledged by ann", psu, newOwner, a, err)
+	if a := got.GetAlarm(); err != nil || !a.GetAcked() || a.GetAckedBy() != "ann" || a.GetShelvedUntilNs() != shelvedUntil ||
+		a.GetShelvedBy() != "bob" || a.GetCondition() != pb.AlarmCondition_ALARM_CONDITION_HIHI {
+		t.Errorf("%s's alarm on its new owner %s: %v, %v; want HIHI acknowledged by ann and shelved by bob", psu, newOwner, a, err)
 	}
 
 	// n3 is cut off from NATS (not killed): it stops its devices before n2

@@ -113,26 +113,29 @@ func (d *clusterDevices) Send(ctx context.Context, device string, cmd devicemgr.
 	return devicemgr.Reply{Text: rep.Text, Values: rep.Values}, err
 }
 
-// Abort implements server.Devices.
-func (d *clusterDevices) Abort(device, reason string) (string, error) {
+// Abort implements server.Devices: here if this node owns the device, else
+// at its owner with the caller's deadline and identity.
+func (d *clusterDevices) Abort(ctx context.Context, device, reason string) (string, error) {
 	if _, err := d.mgr.Get(device); err != nil {
 		return "", err
 	}
 	if d.cs.isOwned(device) {
 		return d.mgr.Abort(device, reason)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// The server's Abort carries no context: the caller is not known here
-	// (the calling node audits the request).
-	return d.cs.router.Abort(ctx, device, reason, cluster.Caller{})
+	name, role := server.CallerOf(ctx)
+	return d.cs.router.Abort(ctx, device, reason, cluster.Caller{Name: name, Role: role})
 }
 
 // WatchStates implements server.Devices.
 func (d *clusterDevices) WatchStates() *devicemgr.StateWatch { return d.feed.Watch() }
 
 // WatchEvery implements server.Devices.
-func (d *clusterDevices) WatchEvery(capacity int) *devicemgr.StateWatch { return d.feed.WatchEvery(capacity) }
+func (d *clusterDevices) WatchEvery(capacity int) *devicemgr.StateWatch {
+	return d.feed.WatchEvery(capacity)
+}
+
+// Tags are the configuration's, whichever node owns the device.
+func (d *clusterDevices) Tags(name string) (map[string]string, bool) { return d.mgr.Tags(name) }
 
 // adopt takes a device's last event as its state at start: whoever published
 // it is taken as the owner (later events are then judged against it).

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/switchyard/switchyard/config"
 )
@@ -23,20 +25,32 @@ func cmdServe(ctx context.Context, args []string, log *slog.Logger) error {
 	if *path == "" {
 		return errors.New("--config FILE is required")
 	}
-	cfg, err := config.Load(*path)
+	// The command line's addresses go on top of the file, also of a reloaded one.
+	load := func(p string) (*config.Config, error) {
+		cfg, err := config.Load(p)
+		if err != nil {
+			return nil, err
+		}
+		if *grpcAddr != "" {
+			cfg.Listen.GRPC = *grpcAddr
+		}
+		if *httpAddr != "" {
+			cfg.Listen.HTTP = *httpAddr
+		}
+		return cfg, nil
+	}
+	cfg, err := load(*path)
 	if err != nil {
 		return err
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration: " + w)
 	}
-	if *grpcAddr != "" {
-		cfg.Listen.GRPC = *grpcAddr
-	}
-	if *httpAddr != "" {
-		cfg.Listen.HTTP = *httpAddr
-	}
-	a, err := newApp(cfg, appOptions{Log: log, Profiling: *prof, Node: *node})
+	// SIGHUP reloads the configuration (see config.Reloader).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	a, err := newApp(cfg, appOptions{Log: log, Profiling: *prof, Node: *node, ConfigPath: *path, LoadConfig: load, Signals: hup})
 	if err != nil {
 		return err
 	}

@@ -851,6 +851,11 @@ type WatchAlarmsRequest struct {
 	// A since_ns more than a minute in the future replays nothing and does not wait
 	// for the archive: a client that starts a watch it may resume sends one, for
 	// the replay_end (and the way the stream keeps changes) of a resumable watch.
+	// A cluster node does not replay: its stream merges every node's transitions,
+	// out of time order, and its archive holds only its own engine's. It answers
+	// any since_ns with replay_end at once (complete false, the reason saying so,
+	// live_after_ns unset), then live transitions, whose timestamps need not
+	// increase: a client must not drop a live one as older than the last.
 	SinceNs       int64 `protobuf:"varint,10,opt,name=since_ns,json=sinceNs,proto3" json:"since_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -970,6 +970,10 @@ type WatchDevicesRequest struct {
 	// A since_ns more than a minute in the future replays nothing and does not wait
 	// for the archive: a client that starts a watch it may resume sends one, for
 	// the replay_end (and the way the stream keeps changes) of a resumable watch.
+	// The replay sends the archive's last state of a device the server no longer
+	// has, when STOPPED, with removed set; configuration reloads are not replayed.
+	// A cluster node does not replay (its archive holds only its own devices'
+	// states): replay_end comes at once, complete false.
 	SinceNs       int64 `protobuf:"varint,10,opt,name=since_ns,json=sinceNs,proto3" json:"since_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1024,6 +1028,11 @@ type WatchDevicesResponse struct {
 	Device *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	// When the state changed, in nanoseconds since the Unix epoch.
 	TimestampNs int64 `protobuf:"varint,2,opt,name=timestamp_ns,json=timestampNs,proto3" json:"timestamp_ns,omitempty"`
+	// The device was removed from the configuration: this is its final state (STOPPED,
+	// last_error says why); nothing more comes about it.
+	Removed bool `protobuf:"varint,3,opt,name=removed,proto3" json:"removed,omitempty"`
+	// Set on a message that reports an applied configuration reload (device unset).
+	Reload *ConfigReload `protobuf:"bytes,4,opt,name=reload,proto3" json:"reload,omitempty"`
 	// Set on the one response (without a device) that ends the replay asked for with
 	// since_ns.
 	ReplayEnd *ReplayEnd `protobuf:"bytes,10,opt,name=replay_end,json=replayEnd,proto3" json:"replay_end,omitempty"`
@@ -1087,6 +1096,20 @@ func (x *WatchDevicesResponse) GetTimestampNs() int64 {
 	return 0
 }
 
+func (x *WatchDevicesResponse) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+func (x *WatchDevicesResponse) GetReload() *ConfigReload {
+	if x != nil {
+		return x.Reload
+	}
+	return nil
+}
+
 func (x *WatchDevicesResponse) GetReplayEnd() *ReplayEnd {
 	if x != nil {
 		return x.ReplayEnd
@@ -1112,7 +1135,7 @@ var File_switchyard_v1_device_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\n" +
-	"\x1aswitchyard/v1/device.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bswitchyard/v1/history.proto\x1a\x1aswitchyard/v1/sample.proto\"z\n" +
+	"\x1aswitchyard/v1/device.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/config.proto\x1a\x1bswitchyard/v1/history.proto\x1a\x1aswitchyard/v1/sample.proto\"z\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x121\n" +
@@ -1186,10 +1209,12 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\x13WatchDevicesRequest\x12,\n" +
 	"\adevices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x01R\adevices\x12\"\n" +
 	"\bsince_ns\x18\n" +
-	" \x01(\x03B\a\xbaH\x04\"\x02(\x00R\asinceNs\"\xd7\x01\n" +
+	" \x01(\x03B\a\xbaH\x04\"\x02(\x00R\asinceNs\"\xa6\x02\n" +
 	"\x14WatchDevicesResponse\x12-\n" +
 	"\x06device\x18\x01 \x01(\v2\x15.switchyard.v1.DeviceR\x06device\x12!\n" +
-	"\ftimestamp_ns\x18\x02 \x01(\x03R\vtimestampNs\x127\n" +
+	"\ftimestamp_ns\x18\x02 \x01(\x03R\vtimestampNs\x12\x18\n" +
+	"\aremoved\x18\x03 \x01(\bR\aremoved\x123\n" +
+	"\x06reload\x18\x04 \x01(\v2\x1b.switchyard.v1.ConfigReloadR\x06reload\x127\n" +
 	"\n" +
 	"replay_end\x18\n" +
 	" \x01(\v2\x18.switchyard.v1.ReplayEndR\treplayEnd\x12\x1a\n" +
@@ -1242,7 +1267,8 @@ var file_switchyard_v1_device_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
 	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 	(*Value)(nil),                 // 18: switchyard.v1.Value
-	(*ReplayEnd)(nil),             // 19: switchyard.v1.ReplayEnd
+	(*ConfigReload)(nil),          // 19: switchyard.v1.ConfigReload
+	(*ReplayEnd)(nil),             // 20: switchyard.v1.ReplayEnd
 }
 var file_switchyard_v1_device_proto_depIdxs = []int32{
 	16, // 0: switchyard.v1.Channel.period:type_name -> google.protobuf.Duration
@@ -1258,22 +1284,23 @@ var file_switchyard_v1_device_proto_depIdxs = []int32{
 	16, // 10: switchyard.v1.SendCommandRequest.timeout:type_name -> google.protobuf.Duration
 	18, // 11: switchyard.v1.SendCommandResponse.values:type_name -> switchyard.v1.Value
 	2,  // 12: switchyard.v1.WatchDevicesResponse.device:type_name -> switchyard.v1.Device
-	19, // 13: switchyard.v1.WatchDevicesResponse.replay_end:type_name -> switchyard.v1.ReplayEnd
-	5,  // 14: switchyard.v1.DeviceService.ListDevices:input_type -> switchyard.v1.ListDevicesRequest
-	7,  // 15: switchyard.v1.DeviceService.GetDevice:input_type -> switchyard.v1.GetDeviceRequest
-	9,  // 16: switchyard.v1.DeviceService.SendCommand:input_type -> switchyard.v1.SendCommandRequest
-	11, // 17: switchyard.v1.DeviceService.AbortCommand:input_type -> switchyard.v1.AbortCommandRequest
-	13, // 18: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
-	6,  // 19: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
-	8,  // 20: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
-	10, // 21: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
-	12, // 22: switchyard.v1.DeviceService.AbortCommand:output_type -> switchyard.v1.AbortCommandResponse
-	14, // 23: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
-	19, // [19:24] is the sub-list for method output_type
-	14, // [14:19] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	19, // 13: switchyard.v1.WatchDevicesResponse.reload:type_name -> switchyard.v1.ConfigReload
+	20, // 14: switchyard.v1.WatchDevicesResponse.replay_end:type_name -> switchyard.v1.ReplayEnd
+	5,  // 15: switchyard.v1.DeviceService.ListDevices:input_type -> switchyard.v1.ListDevicesRequest
+	7,  // 16: switchyard.v1.DeviceService.GetDevice:input_type -> switchyard.v1.GetDeviceRequest
+	9,  // 17: switchyard.v1.DeviceService.SendCommand:input_type -> switchyard.v1.SendCommandRequest
+	11, // 18: switchyard.v1.DeviceService.AbortCommand:input_type -> switchyard.v1.AbortCommandRequest
+	13, // 19: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
+	6,  // 20: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
+	8,  // 21: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
+	10, // 22: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
+	12, // 23: switchyard.v1.DeviceService.AbortCommand:output_type -> switchyard.v1.AbortCommandResponse
+	14, // 24: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
+	20, // [20:25] is the sub-list for method output_type
+	15, // [15:20] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_device_proto_init() }
@@ -1281,6 +1308,7 @@ func file_switchyard_v1_device_proto_init() {
 	if File_switchyard_v1_device_proto != nil {
 		return
 	}
+	file_switchyard_v1_config_proto_init()
 	file_switchyard_v1_history_proto_init()
 	file_switchyard_v1_sample_proto_init()
 	file_switchyard_v1_device_proto_msgTypes[3].OneofWrappers = []any{}

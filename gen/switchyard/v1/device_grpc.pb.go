@@ -46,6 +46,9 @@ type DeviceServiceClient interface {
 	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(ctx context.Context, in *AbortCommandRequest, opts ...grpc.CallOption) (*AbortCommandResponse, error)
 	// WatchDevices streams the current state of every device, then each state change.
+	// A device a configuration reload adds appears with its first state; one it
+	// removes sends its final state with removed set. Each applied reload is sent too
+	// (reload set, device unset), after the changes it made.
 	// With since_ns it first replays the archived state changes from then on (see
 	// WatchDevicesRequest.since_ns).
 	WatchDevices(ctx context.Context, in *WatchDevicesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDevicesResponse], error)
@@ -138,6 +141,9 @@ type DeviceServiceServer interface {
 	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(context.Context, *AbortCommandRequest) (*AbortCommandResponse, error)
 	// WatchDevices streams the current state of every device, then each state change.
+	// A device a configuration reload adds appears with its first state; one it
+	// removes sends its final state with removed set. Each applied reload is sent too
+	// (reload set, device unset), after the changes it made.
 	// With since_ns it first replays the archived state changes from then on (see
 	// WatchDevicesRequest.since_ns).
 	WatchDevices(*WatchDevicesRequest, grpc.ServerStreamingServer[WatchDevicesResponse]) error

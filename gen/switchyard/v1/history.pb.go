@@ -334,7 +334,8 @@ type ReplayEnd struct {
 	// (unless dropped: see dropped), none with this one or an earlier one does. A
 	// client that resumes and has no later transition sends it as since_ns (it is
 	// at least the start of the server's alarm engine). Unset for WatchDevices,
-	// whose join is per device.
+	// whose join is per device, and on a cluster node, whose live transitions are
+	// not in time order.
 	LiveAfterNs   int64 `protobuf:"varint,5,opt,name=live_after_ns,json=liveAfterNs,proto3" json:"live_after_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -115,6 +115,9 @@ const (
 	// device process whose instrument refuses connections: "backoff: dial ...:
 	// connection refused; next attempt 12:00:03.000". The process itself did not exit.
 	SupervisionEventKind_SUPERVISION_EVENT_KIND_STATUS SupervisionEventKind = 10
+	// The configuration was reloaded (an event about the root): reason is the
+	// summary, reload holds all of it.
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_RECONFIGURED SupervisionEventKind = 11
 )
 
 // Enum value maps for SupervisionEventKind.
@@ -131,6 +134,7 @@ var (
 		8:  "SUPERVISION_EVENT_KIND_LEAKED",
 		9:  "SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN",
 		10: "SUPERVISION_EVENT_KIND_STATUS",
+		11: "SUPERVISION_EVENT_KIND_RECONFIGURED",
 	}
 	SupervisionEventKind_value = map[string]int32{
 		"SUPERVISION_EVENT_KIND_UNSPECIFIED":       0,
@@ -144,6 +148,7 @@ var (
 		"SUPERVISION_EVENT_KIND_LEAKED":            8,
 		"SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN":     9,
 		"SUPERVISION_EVENT_KIND_STATUS":            10,
+		"SUPERVISION_EVENT_KIND_RECONFIGURED":      11,
 	}
 )
 
@@ -446,6 +451,8 @@ type SupervisionEvent struct {
 	Restarts uint32 `protobuf:"varint,7,opt,name=restarts,proto3" json:"restarts,omitempty"`
 	// For RESTART_SCHEDULED: when the restart is due, nanoseconds since the Unix epoch.
 	NextRestartNs int64 `protobuf:"varint,8,opt,name=next_restart_ns,json=nextRestartNs,proto3" json:"next_restart_ns,omitempty"`
+	// For RECONFIGURED: the reload.
+	Reload        *ConfigReload `protobuf:"bytes,9,opt,name=reload,proto3" json:"reload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -534,6 +541,13 @@ func (x *SupervisionEvent) GetNextRestartNs() int64 {
 		return x.NextRestartNs
 	}
 	return 0
+}
+
+func (x *SupervisionEvent) GetReload() *ConfigReload {
+	if x != nil {
+		return x.Reload
+	}
+	return nil
 }
 
 type WatchSupervisionEventsRequest struct {
@@ -1524,11 +1538,252 @@ func (x *WatchAuditResponse) GetDropped() uint64 {
 	return 0
 }
 
+type ReloadConfigRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only say what would change; change nothing.
+	DryRun        bool `protobuf:"varint,1,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadConfigRequest) Reset() {
+	*x = ReloadConfigRequest{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadConfigRequest) ProtoMessage() {}
+
+func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadConfigRequest.ProtoReflect.Descriptor instead.
+func (*ReloadConfigRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReloadConfigRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type ReloadConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reload        *ConfigReload          `protobuf:"bytes,1,opt,name=reload,proto3" json:"reload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadConfigResponse) Reset() {
+	*x = ReloadConfigResponse{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadConfigResponse) ProtoMessage() {}
+
+func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadConfigResponse.ProtoReflect.Descriptor instead.
+func (*ReloadConfigResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReloadConfigResponse) GetReload() *ConfigReload {
+	if x != nil {
+		return x.Reload
+	}
+	return nil
+}
+
+type GetConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigRequest) Reset() {
+	*x = GetConfigRequest{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigRequest) ProtoMessage() {}
+
+func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
+func (*GetConfigRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{20}
+}
+
+type GetConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHA-256 (hex) of the configuration in force (the file and the files it includes).
+	Hash string `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	// The configuration file.
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// When it was loaded (at start or by the last reload that applied), nanoseconds
+	// since the Unix epoch, and by whom and how ("" and unspecified at start).
+	LoadedNs      int64         `protobuf:"varint,3,opt,name=loaded_ns,json=loadedNs,proto3" json:"loaded_ns,omitempty"`
+	LoadedBy      string        `protobuf:"bytes,4,opt,name=loaded_by,json=loadedBy,proto3" json:"loaded_by,omitempty"`
+	LoadedTrigger ConfigTrigger `protobuf:"varint,5,opt,name=loaded_trigger,json=loadedTrigger,proto3,enum=switchyard.v1.ConfigTrigger" json:"loaded_trigger,omitempty"`
+	// The file is watched for changes (watch: true).
+	Watch bool `protobuf:"varint,6,opt,name=watch,proto3" json:"watch,omitempty"`
+	// Settings changed in the file that wait for a restart ("path: old -> new").
+	NeedsRestart []string `protobuf:"bytes,7,rep,name=needs_restart,json=needsRestart,proto3" json:"needs_restart,omitempty"`
+	// The last reload tried (applied or refused); unset if none.
+	LastReload *ConfigReload `protobuf:"bytes,8,opt,name=last_reload,json=lastReload,proto3" json:"last_reload,omitempty"`
+	// How many devices it configures.
+	Devices       uint32 `protobuf:"varint,9,opt,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigResponse) Reset() {
+	*x = GetConfigResponse{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigResponse) ProtoMessage() {}
+
+func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
+func (*GetConfigResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetConfigResponse) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *GetConfigResponse) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *GetConfigResponse) GetLoadedNs() int64 {
+	if x != nil {
+		return x.LoadedNs
+	}
+	return 0
+}
+
+func (x *GetConfigResponse) GetLoadedBy() string {
+	if x != nil {
+		return x.LoadedBy
+	}
+	return ""
+}
+
+func (x *GetConfigResponse) GetLoadedTrigger() ConfigTrigger {
+	if x != nil {
+		return x.LoadedTrigger
+	}
+	return ConfigTrigger_CONFIG_TRIGGER_UNSPECIFIED
+}
+
+func (x *GetConfigResponse) GetWatch() bool {
+	if x != nil {
+		return x.Watch
+	}
+	return false
+}
+
+func (x *GetConfigResponse) GetNeedsRestart() []string {
+	if x != nil {
+		return x.NeedsRestart
+	}
+	return nil
+}
+
+func (x *GetConfigResponse) GetLastReload() *ConfigReload {
+	if x != nil {
+		return x.LastReload
+	}
+	return nil
+}
+
+func (x *GetConfigResponse) GetDevices() uint32 {
+	if x != nil {
+		return x.Devices
+	}
+	return 0
+}
+
 var File_switchyard_v1_system_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\n" +
-	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe7\x03\n" +
+	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/config.proto\"\xe7\x03\n" +
 	"\aProcess\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -1550,7 +1805,7 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x06status\x18\x0f \x01(\tR\x06status\"\x1b\n" +
 	"\x19GetSupervisionTreeRequest\"H\n" +
 	"\x1aGetSupervisionTreeResponse\x12*\n" +
-	"\x04root\x18\x01 \x01(\v2\x16.switchyard.v1.ProcessR\x04root\"\x86\x02\n" +
+	"\x04root\x18\x01 \x01(\v2\x16.switchyard.v1.ProcessR\x04root\"\xbb\x02\n" +
 	"\x10SupervisionEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12!\n" +
 	"\ftimestamp_ns\x18\x02 \x01(\x03R\vtimestampNs\x12\x12\n" +
@@ -1559,7 +1814,8 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x04kind\x18\x05 \x01(\x0e2#.switchyard.v1.SupervisionEventKindR\x04kind\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1a\n" +
 	"\brestarts\x18\a \x01(\rR\brestarts\x12&\n" +
-	"\x0fnext_restart_ns\x18\b \x01(\x03R\rnextRestartNs\"\xca\x01\n" +
+	"\x0fnext_restart_ns\x18\b \x01(\x03R\rnextRestartNs\x123\n" +
+	"\x06reload\x18\t \x01(\v2\x1b.switchyard.v1.ConfigReloadR\x06reload\"\xca\x01\n" +
 	"\x1dWatchSupervisionEventsRequest\x12)\n" +
 	"\x10include_snapshot\x18\x01 \x01(\bR\x0fincludeSnapshot\x120\n" +
 	"\tprocesses\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x04R\tprocesses\x12L\n" +
@@ -1629,7 +1885,23 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x06client\x18\x10 \x01(\tR\x06client\"b\n" +
 	"\x12WatchAuditResponse\x122\n" +
 	"\x06record\x18\x01 \x01(\v2\x1a.switchyard.v1.AuditRecordR\x06record\x12\x18\n" +
-	"\adropped\x18\x02 \x01(\x04R\adropped*\xd0\x01\n" +
+	"\adropped\x18\x02 \x01(\x04R\adropped\".\n" +
+	"\x13ReloadConfigRequest\x12\x17\n" +
+	"\adry_run\x18\x01 \x01(\bR\x06dryRun\"K\n" +
+	"\x14ReloadConfigResponse\x123\n" +
+	"\x06reload\x18\x01 \x01(\v2\x1b.switchyard.v1.ConfigReloadR\x06reload\"\x12\n" +
+	"\x10GetConfigRequest\"\xd1\x02\n" +
+	"\x11GetConfigResponse\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1b\n" +
+	"\tloaded_ns\x18\x03 \x01(\x03R\bloadedNs\x12\x1b\n" +
+	"\tloaded_by\x18\x04 \x01(\tR\bloadedBy\x12C\n" +
+	"\x0eloaded_trigger\x18\x05 \x01(\x0e2\x1c.switchyard.v1.ConfigTriggerR\rloadedTrigger\x12\x14\n" +
+	"\x05watch\x18\x06 \x01(\bR\x05watch\x12#\n" +
+	"\rneeds_restart\x18\a \x03(\tR\fneedsRestart\x12<\n" +
+	"\vlast_reload\x18\b \x01(\v2\x1b.switchyard.v1.ConfigReloadR\n" +
+	"lastReload\x12\x18\n" +
+	"\adevices\x18\t \x01(\rR\adevices*\xd0\x01\n" +
 	"\fProcessState\x12\x1d\n" +
 	"\x19PROCESS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PROCESS_STATE_STARTING\x10\x01\x12\x19\n" +
@@ -1637,7 +1909,7 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x15PROCESS_STATE_BACKOFF\x10\x03\x12\x1a\n" +
 	"\x16PROCESS_STATE_STOPPING\x10\x04\x12\x19\n" +
 	"\x15PROCESS_STATE_STOPPED\x10\x05\x12\x18\n" +
-	"\x14PROCESS_STATE_LEAKED\x10\x06*\xb2\x03\n" +
+	"\x14PROCESS_STATE_LEAKED\x10\x06*\xdb\x03\n" +
 	"\x14SupervisionEventKind\x12&\n" +
 	"\"SUPERVISION_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fSUPERVISION_EVENT_KIND_STARTING\x10\x01\x12\"\n" +
@@ -1650,7 +1922,8 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\b\x12(\n" +
 	"$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t\x12!\n" +
 	"\x1dSUPERVISION_EVENT_KIND_STATUS\x10\n" +
-	"2\xdc\x04\n" +
+	"\x12'\n" +
+	"#SUPERVISION_EVENT_KIND_RECONFIGURED\x10\v2\x85\x06\n" +
 	"\rSystemService\x12i\n" +
 	"\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n" +
 	"\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n" +
@@ -1658,7 +1931,9 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\vGetIdentity\x12!.switchyard.v1.GetIdentityRequest\x1a\".switchyard.v1.GetIdentityResponse\x12]\n" +
 	"\x0eGetClusterView\x12$.switchyard.v1.GetClusterViewRequest\x1a%.switchyard.v1.GetClusterViewResponse\x12S\n" +
 	"\n" +
-	"WatchAudit\x12 .switchyard.v1.WatchAuditRequest\x1a!.switchyard.v1.WatchAuditResponse0\x01BAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
+	"WatchAudit\x12 .switchyard.v1.WatchAuditRequest\x1a!.switchyard.v1.WatchAuditResponse0\x01\x12W\n" +
+	"\fReloadConfig\x12\".switchyard.v1.ReloadConfigRequest\x1a#.switchyard.v1.ReloadConfigResponse\x12N\n" +
+	"\tGetConfig\x12\x1f.switchyard.v1.GetConfigRequest\x1a .switchyard.v1.GetConfigResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
 
 var (
 	file_switchyard_v1_system_proto_rawDescOnce sync.Once
@@ -1673,7 +1948,7 @@ func file_switchyard_v1_system_proto_rawDescGZIP() []byte {
 }
 
 var file_switchyard_v1_system_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_switchyard_v1_system_proto_goTypes = []any{
 	(ProcessState)(0),                      // 0: switchyard.v1.ProcessState
 	(SupervisionEventKind)(0),              // 1: switchyard.v1.SupervisionEventKind
@@ -1695,42 +1970,56 @@ var file_switchyard_v1_system_proto_goTypes = []any{
 	(*WatchAuditRequest)(nil),              // 17: switchyard.v1.WatchAuditRequest
 	(*AuditRecord)(nil),                    // 18: switchyard.v1.AuditRecord
 	(*WatchAuditResponse)(nil),             // 19: switchyard.v1.WatchAuditResponse
-	(*timestamppb.Timestamp)(nil),          // 20: google.protobuf.Timestamp
+	(*ReloadConfigRequest)(nil),            // 20: switchyard.v1.ReloadConfigRequest
+	(*ReloadConfigResponse)(nil),           // 21: switchyard.v1.ReloadConfigResponse
+	(*GetConfigRequest)(nil),               // 22: switchyard.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),              // 23: switchyard.v1.GetConfigResponse
+	(*ConfigReload)(nil),                   // 24: switchyard.v1.ConfigReload
+	(*timestamppb.Timestamp)(nil),          // 25: google.protobuf.Timestamp
+	(ConfigTrigger)(0),                     // 26: switchyard.v1.ConfigTrigger
 }
 var file_switchyard_v1_system_proto_depIdxs = []int32{
 	0,  // 0: switchyard.v1.Process.state:type_name -> switchyard.v1.ProcessState
 	2,  // 1: switchyard.v1.Process.children:type_name -> switchyard.v1.Process
 	2,  // 2: switchyard.v1.GetSupervisionTreeResponse.root:type_name -> switchyard.v1.Process
 	1,  // 3: switchyard.v1.SupervisionEvent.kind:type_name -> switchyard.v1.SupervisionEventKind
-	1,  // 4: switchyard.v1.WatchSupervisionEventsRequest.kinds:type_name -> switchyard.v1.SupervisionEventKind
-	2,  // 5: switchyard.v1.WatchSupervisionEventsResponse.snapshot:type_name -> switchyard.v1.Process
-	5,  // 6: switchyard.v1.WatchSupervisionEventsResponse.event:type_name -> switchyard.v1.SupervisionEvent
-	14, // 7: switchyard.v1.GetClusterViewResponse.nodes:type_name -> switchyard.v1.ClusterNode
-	15, // 8: switchyard.v1.GetClusterViewResponse.leases:type_name -> switchyard.v1.DeviceLease
-	16, // 9: switchyard.v1.GetClusterViewResponse.stream:type_name -> switchyard.v1.ClusterStream
-	20, // 10: switchyard.v1.ClusterNode.started:type_name -> google.protobuf.Timestamp
-	20, // 11: switchyard.v1.DeviceLease.acquired:type_name -> google.protobuf.Timestamp
-	20, // 12: switchyard.v1.DeviceLease.renewed:type_name -> google.protobuf.Timestamp
-	20, // 13: switchyard.v1.ClusterStream.first:type_name -> google.protobuf.Timestamp
-	20, // 14: switchyard.v1.ClusterStream.last:type_name -> google.protobuf.Timestamp
-	18, // 15: switchyard.v1.WatchAuditResponse.record:type_name -> switchyard.v1.AuditRecord
-	3,  // 16: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
-	6,  // 17: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
-	8,  // 18: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
-	10, // 19: switchyard.v1.SystemService.GetIdentity:input_type -> switchyard.v1.GetIdentityRequest
-	12, // 20: switchyard.v1.SystemService.GetClusterView:input_type -> switchyard.v1.GetClusterViewRequest
-	17, // 21: switchyard.v1.SystemService.WatchAudit:input_type -> switchyard.v1.WatchAuditRequest
-	4,  // 22: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
-	7,  // 23: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
-	9,  // 24: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
-	11, // 25: switchyard.v1.SystemService.GetIdentity:output_type -> switchyard.v1.GetIdentityResponse
-	13, // 26: switchyard.v1.SystemService.GetClusterView:output_type -> switchyard.v1.GetClusterViewResponse
-	19, // 27: switchyard.v1.SystemService.WatchAudit:output_type -> switchyard.v1.WatchAuditResponse
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	24, // 4: switchyard.v1.SupervisionEvent.reload:type_name -> switchyard.v1.ConfigReload
+	1,  // 5: switchyard.v1.WatchSupervisionEventsRequest.kinds:type_name -> switchyard.v1.SupervisionEventKind
+	2,  // 6: switchyard.v1.WatchSupervisionEventsResponse.snapshot:type_name -> switchyard.v1.Process
+	5,  // 7: switchyard.v1.WatchSupervisionEventsResponse.event:type_name -> switchyard.v1.SupervisionEvent
+	14, // 8: switchyard.v1.GetClusterViewResponse.nodes:type_name -> switchyard.v1.ClusterNode
+	15, // 9: switchyard.v1.GetClusterViewResponse.leases:type_name -> switchyard.v1.DeviceLease
+	16, // 10: switchyard.v1.GetClusterViewResponse.stream:type_name -> switchyard.v1.ClusterStream
+	25, // 11: switchyard.v1.ClusterNode.started:type_name -> google.protobuf.Timestamp
+	25, // 12: switchyard.v1.DeviceLease.acquired:type_name -> google.protobuf.Timestamp
+	25, // 13: switchyard.v1.DeviceLease.renewed:type_name -> google.protobuf.Timestamp
+	25, // 14: switchyard.v1.ClusterStream.first:type_name -> google.protobuf.Timestamp
+	25, // 15: switchyard.v1.ClusterStream.last:type_name -> google.protobuf.Timestamp
+	18, // 16: switchyard.v1.WatchAuditResponse.record:type_name -> switchyard.v1.AuditRecord
+	24, // 17: switchyard.v1.ReloadConfigResponse.reload:type_name -> switchyard.v1.ConfigReload
+	26, // 18: switchyard.v1.GetConfigResponse.loaded_trigger:type_name -> switchyard.v1.ConfigTrigger
+	24, // 19: switchyard.v1.GetConfigResponse.last_reload:type_name -> switchyard.v1.ConfigReload
+	3,  // 20: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
+	6,  // 21: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
+	8,  // 22: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
+	10, // 23: switchyard.v1.SystemService.GetIdentity:input_type -> switchyard.v1.GetIdentityRequest
+	12, // 24: switchyard.v1.SystemService.GetClusterView:input_type -> switchyard.v1.GetClusterViewRequest
+	17, // 25: switchyard.v1.SystemService.WatchAudit:input_type -> switchyard.v1.WatchAuditRequest
+	20, // 26: switchyard.v1.SystemService.ReloadConfig:input_type -> switchyard.v1.ReloadConfigRequest
+	22, // 27: switchyard.v1.SystemService.GetConfig:input_type -> switchyard.v1.GetConfigRequest
+	4,  // 28: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
+	7,  // 29: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
+	9,  // 30: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
+	11, // 31: switchyard.v1.SystemService.GetIdentity:output_type -> switchyard.v1.GetIdentityResponse
+	13, // 32: switchyard.v1.SystemService.GetClusterView:output_type -> switchyard.v1.GetClusterViewResponse
+	19, // 33: switchyard.v1.SystemService.WatchAudit:output_type -> switchyard.v1.WatchAuditResponse
+	21, // 34: switchyard.v1.SystemService.ReloadConfig:output_type -> switchyard.v1.ReloadConfigResponse
+	23, // 35: switchyard.v1.SystemService.GetConfig:output_type -> switchyard.v1.GetConfigResponse
+	28, // [28:36] is the sub-list for method output_type
+	20, // [20:28] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_system_proto_init() }
@@ -1738,6 +2027,7 @@ func file_switchyard_v1_system_proto_init() {
 	if File_switchyard_v1_system_proto != nil {
 		return
 	}
+	file_switchyard_v1_config_proto_init()
 	file_switchyard_v1_system_proto_msgTypes[5].OneofWrappers = []any{
 		(*WatchSupervisionEventsResponse_Snapshot)(nil),
 		(*WatchSupervisionEventsResponse_Event)(nil),
@@ -1748,7 +2038,7 @@ func file_switchyard_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_system_proto_rawDesc), len(file_switchyard_v1_system_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

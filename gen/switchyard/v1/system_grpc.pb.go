@@ -25,6 +25,8 @@ const (
 	SystemService_GetIdentity_FullMethodName            = "/switchyard.v1.SystemService/GetIdentity"
 	SystemService_GetClusterView_FullMethodName         = "/switchyard.v1.SystemService/GetClusterView"
 	SystemService_WatchAudit_FullMethodName             = "/switchyard.v1.SystemService/WatchAudit"
+	SystemService_ReloadConfig_FullMethodName           = "/switchyard.v1.SystemService/ReloadConfig"
+	SystemService_GetConfig_FullMethodName              = "/switchyard.v1.SystemService/GetConfig"
 )
 
 // SystemServiceClient is the client API for SystemService service.
@@ -57,6 +59,18 @@ type SystemServiceClient interface {
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
 	// same records are logged and archived (QuestDB table audit_events).
 	WatchAudit(ctx context.Context, in *WatchAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAuditResponse], error)
+	// ReloadConfig reads the configuration file again, checks it in full and applies
+	// it as a diff: added devices start, removed ones stop, changed ones restart
+	// (only tags, units, alarm limits or archive filters changed: applied without
+	// reconnecting), unchanged ones are not touched. A configuration with any problem
+	// changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+	// every problem in the message, one per line. Settings that cannot change while
+	// the server runs are left as they were and listed in diff.needs_restart. Admins
+	// only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+	ReloadConfig(ctx context.Context, in *ReloadConfigRequest, opts ...grpc.CallOption) (*ReloadConfigResponse, error)
+	// GetConfig says which configuration is in force: its hash, its file, when, how
+	// and by whom it was loaded, and the last reload tried.
+	GetConfig(ctx context.Context, in *GetConfigRequest, opts ...grpc.CallOption) (*GetConfigResponse, error)
 }
 
 type systemServiceClient struct {
@@ -145,6 +159,26 @@ func (c *systemServiceClient) WatchAudit(ctx context.Context, in *WatchAuditRequ
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SystemService_WatchAuditClient = grpc.ServerStreamingClient[WatchAuditResponse]
 
+func (c *systemServiceClient) ReloadConfig(ctx context.Context, in *ReloadConfigRequest, opts ...grpc.CallOption) (*ReloadConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReloadConfigResponse)
+	err := c.cc.Invoke(ctx, SystemService_ReloadConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *systemServiceClient) GetConfig(ctx context.Context, in *GetConfigRequest, opts ...grpc.CallOption) (*GetConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetConfigResponse)
+	err := c.cc.Invoke(ctx, SystemService_GetConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SystemServiceServer is the server API for SystemService service.
 // All implementations must embed UnimplementedSystemServiceServer
 // for forward compatibility.
@@ -175,6 +209,18 @@ type SystemServiceServer interface {
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
 	// same records are logged and archived (QuestDB table audit_events).
 	WatchAudit(*WatchAuditRequest, grpc.ServerStreamingServer[WatchAuditResponse]) error
+	// ReloadConfig reads the configuration file again, checks it in full and applies
+	// it as a diff: added devices start, removed ones stop, changed ones restart
+	// (only tags, units, alarm limits or archive filters changed: applied without
+	// reconnecting), unchanged ones are not touched. A configuration with any problem
+	// changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+	// every problem in the message, one per line. Settings that cannot change while
+	// the server runs are left as they were and listed in diff.needs_restart. Admins
+	// only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+	ReloadConfig(context.Context, *ReloadConfigRequest) (*ReloadConfigResponse, error)
+	// GetConfig says which configuration is in force: its hash, its file, when, how
+	// and by whom it was loaded, and the last reload tried.
+	GetConfig(context.Context, *GetConfigRequest) (*GetConfigResponse, error)
 	mustEmbedUnimplementedSystemServiceServer()
 }
 
@@ -202,6 +248,12 @@ func (UnimplementedSystemServiceServer) GetClusterView(context.Context, *GetClus
 }
 func (UnimplementedSystemServiceServer) WatchAudit(*WatchAuditRequest, grpc.ServerStreamingServer[WatchAuditResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchAudit not implemented")
+}
+func (UnimplementedSystemServiceServer) ReloadConfig(context.Context, *ReloadConfigRequest) (*ReloadConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReloadConfig not implemented")
+}
+func (UnimplementedSystemServiceServer) GetConfig(context.Context, *GetConfigRequest) (*GetConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetConfig not implemented")
 }
 func (UnimplementedSystemServiceServer) mustEmbedUnimplementedSystemServiceServer() {}
 func (UnimplementedSystemServiceServer) testEmbeddedByValue()                       {}
@@ -318,6 +370,42 @@ func _SystemService_WatchAudit_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SystemService_WatchAuditServer = grpc.ServerStreamingServer[WatchAuditResponse]
 
+func _SystemService_ReloadConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SystemServiceServer).ReloadConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SystemService_ReloadConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SystemServiceServer).ReloadConfig(ctx, req.(*ReloadConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SystemService_GetConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SystemServiceServer).GetConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SystemService_GetConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SystemServiceServer).GetConfig(ctx, req.(*GetConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SystemService_ServiceDesc is the grpc.ServiceDesc for SystemService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -340,6 +428,14 @@ var SystemService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetClusterView",
 			Handler:    _SystemService_GetClusterView_Handler,
+		},
+		{
+			MethodName: "ReloadConfig",
+			Handler:    _SystemService_ReloadConfig_Handler,
+		},
+		{
+			MethodName: "GetConfig",
+			Handler:    _SystemService_GetConfig_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -258,6 +258,10 @@ class AlarmWatch(ResumingStream[AlarmTransition]):
     answer), the transitions in between are lost: that is reported as a
     :class:`~switchyard.resume.Gap` naming the time window and the alarms whose
     state changed unseen; server drops are also counted in :attr:`dropped`.
+    A cluster node does not replay (its replay end says so): a break there is
+    reported as a gap the same way, and its live transitions, merged from
+    every node, may come out of time order: each is yielded (none is dropped
+    as older than the last).
     ``cancel()`` ends it from any thread; the iteration then stops without an
     error.
     """
@@ -286,6 +290,12 @@ class AlarmWatch(ResumingStream[AlarmTransition]):
         self._replays = False
         self._awaiting_end = False
         self._since = 0
+        # The server said where its live part starts (live_after_ns): its
+        # live transitions come in time order, so one not later than the
+        # cursor was yielded already. A cluster node says not (its watch
+        # merges every node's transitions): then only replayed ones are
+        # dropped by time.
+        self._ordered = False
         self._restarted: bool | None = None
         #: Transitions the server dropped for this watch's streams so far.
         self.dropped = 0
@@ -374,6 +384,7 @@ class AlarmWatch(ResumingStream[AlarmTransition]):
         reconnect make the state whole and report what was not recovered."""
         self._awaiting_end = False
         self._replays = True
+        self._ordered = end.live_after_ns > 0
         self._cursor = max(self._cursor, end.live_after_ns)
         if not reconnect:
             return
@@ -418,10 +429,10 @@ class AlarmWatch(ResumingStream[AlarmTransition]):
             yield from self._replay_end(history_pb2.ReplayEnd(reason="the server does not replay"), True)
             self._replays = False
         t = transition_from_pb(resp.transition, replayed=resp.replayed)
-        if t.timestamp_ns <= self._cursor:
+        if (t.replayed or self._ordered) and t.timestamp_ns <= self._cursor:
             self.overlap += 1  # yielded already (or from before the watch)
             return
-        self._cursor = t.timestamp_ns
+        self._cursor = max(self._cursor, t.timestamp_ns)
         yield self._emit(t)
 
 

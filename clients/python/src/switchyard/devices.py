@@ -24,6 +24,14 @@ device the server no longer has is yielded once more with state ``"STOPPED"``
 State changes the server skipped for a slow reader (``skipped``) are replayed
 from the archive the same way (the watch resumes at once), or reported as a
 gap without one.
+
+A device a configuration reload removes while the watch runs is yielded once
+more with its final state, as the server sends it (``"STOPPED"``,
+``last_error`` saying why), and not after; one a reload adds appears with its
+first state. A replay yields a device removed during the break the same way
+(the archive's last state of a device the server no longer has). The reloads
+themselves are not yielded, nor replayed (see :meth:`Client.watch_events` and
+:meth:`Client.get_config`).
 """
 
 from __future__ import annotations
@@ -175,6 +183,8 @@ class DeviceWatch(ResumingStream[tuple[Device, int]]):
             if self._stream_skipped and self.resuming:
                 raise Resume(f"the server skipped {self._stream_skipped} state changes during the replay")
             return
+        if not resp.HasField("device"):
+            return  # a configuration reload: the changes it made came before it
         if self._awaiting_end and self._since != FAR_FUTURE_NS and not resp.replayed:
             # A state before the replay's end that is not replayed: the server
             # ignored since_ns (it predates replays).
@@ -187,6 +197,14 @@ class DeviceWatch(ResumingStream[tuple[Device, int]]):
                 self.overlap += 1  # the watch had it, or a newer state
                 return
             self.replayed += 1
+        if resp.removed:
+            # Removed by a reload: its final state, and nothing of it after.
+            self._known.pop(dev.name, None)
+            self._pending.discard(dev.name)
+            if self._draft_gap is not None and not self._pending:
+                self._finish_gap()
+            yield dev, ts
+            return
         if dev.name in self._pending and self._draft_gap is not None:
             # The first state after a reconnect is the device's snapshot.
             self._pending.discard(dev.name)

@@ -51,6 +51,11 @@ const (
 	// SystemServiceWatchAuditProcedure is the fully-qualified name of the SystemService's WatchAudit
 	// RPC.
 	SystemServiceWatchAuditProcedure = "/switchyard.v1.SystemService/WatchAudit"
+	// SystemServiceReloadConfigProcedure is the fully-qualified name of the SystemService's
+	// ReloadConfig RPC.
+	SystemServiceReloadConfigProcedure = "/switchyard.v1.SystemService/ReloadConfig"
+	// SystemServiceGetConfigProcedure is the fully-qualified name of the SystemService's GetConfig RPC.
+	SystemServiceGetConfigProcedure = "/switchyard.v1.SystemService/GetConfig"
 )
 
 // SystemServiceClient is a client for the switchyard.v1.SystemService service.
@@ -79,6 +84,18 @@ type SystemServiceClient interface {
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
 	// same records are logged and archived (QuestDB table audit_events).
 	WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest]) (*connect.ServerStreamForClient[v1.WatchAuditResponse], error)
+	// ReloadConfig reads the configuration file again, checks it in full and applies
+	// it as a diff: added devices start, removed ones stop, changed ones restart
+	// (only tags, units, alarm limits or archive filters changed: applied without
+	// reconnecting), unchanged ones are not touched. A configuration with any problem
+	// changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+	// every problem in the message, one per line. Settings that cannot change while
+	// the server runs are left as they were and listed in diff.needs_restart. Admins
+	// only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+	ReloadConfig(context.Context, *connect.Request[v1.ReloadConfigRequest]) (*connect.Response[v1.ReloadConfigResponse], error)
+	// GetConfig says which configuration is in force: its hash, its file, when, how
+	// and by whom it was loaded, and the last reload tried.
+	GetConfig(context.Context, *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error)
 }
 
 // NewSystemServiceClient constructs a client for the switchyard.v1.SystemService service. By
@@ -128,6 +145,18 @@ func NewSystemServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(systemServiceMethods.ByName("WatchAudit")),
 			connect.WithClientOptions(opts...),
 		),
+		reloadConfig: connect.NewClient[v1.ReloadConfigRequest, v1.ReloadConfigResponse](
+			httpClient,
+			baseURL+SystemServiceReloadConfigProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("ReloadConfig")),
+			connect.WithClientOptions(opts...),
+		),
+		getConfig: connect.NewClient[v1.GetConfigRequest, v1.GetConfigResponse](
+			httpClient,
+			baseURL+SystemServiceGetConfigProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("GetConfig")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -139,6 +168,8 @@ type systemServiceClient struct {
 	getIdentity            *connect.Client[v1.GetIdentityRequest, v1.GetIdentityResponse]
 	getClusterView         *connect.Client[v1.GetClusterViewRequest, v1.GetClusterViewResponse]
 	watchAudit             *connect.Client[v1.WatchAuditRequest, v1.WatchAuditResponse]
+	reloadConfig           *connect.Client[v1.ReloadConfigRequest, v1.ReloadConfigResponse]
+	getConfig              *connect.Client[v1.GetConfigRequest, v1.GetConfigResponse]
 }
 
 // GetSupervisionTree calls switchyard.v1.SystemService.GetSupervisionTree.
@@ -171,6 +202,16 @@ func (c *systemServiceClient) WatchAudit(ctx context.Context, req *connect.Reque
 	return c.watchAudit.CallServerStream(ctx, req)
 }
 
+// ReloadConfig calls switchyard.v1.SystemService.ReloadConfig.
+func (c *systemServiceClient) ReloadConfig(ctx context.Context, req *connect.Request[v1.ReloadConfigRequest]) (*connect.Response[v1.ReloadConfigResponse], error) {
+	return c.reloadConfig.CallUnary(ctx, req)
+}
+
+// GetConfig calls switchyard.v1.SystemService.GetConfig.
+func (c *systemServiceClient) GetConfig(ctx context.Context, req *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error) {
+	return c.getConfig.CallUnary(ctx, req)
+}
+
 // SystemServiceHandler is an implementation of the switchyard.v1.SystemService service.
 type SystemServiceHandler interface {
 	// GetSupervisionTree returns a snapshot of every supervisor and process.
@@ -197,6 +238,18 @@ type SystemServiceHandler interface {
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
 	// same records are logged and archived (QuestDB table audit_events).
 	WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest], *connect.ServerStream[v1.WatchAuditResponse]) error
+	// ReloadConfig reads the configuration file again, checks it in full and applies
+	// it as a diff: added devices start, removed ones stop, changed ones restart
+	// (only tags, units, alarm limits or archive filters changed: applied without
+	// reconnecting), unchanged ones are not touched. A configuration with any problem
+	// changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+	// every problem in the message, one per line. Settings that cannot change while
+	// the server runs are left as they were and listed in diff.needs_restart. Admins
+	// only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+	ReloadConfig(context.Context, *connect.Request[v1.ReloadConfigRequest]) (*connect.Response[v1.ReloadConfigResponse], error)
+	// GetConfig says which configuration is in force: its hash, its file, when, how
+	// and by whom it was loaded, and the last reload tried.
+	GetConfig(context.Context, *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error)
 }
 
 // NewSystemServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -242,6 +295,18 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(systemServiceMethods.ByName("WatchAudit")),
 		connect.WithHandlerOptions(opts...),
 	)
+	systemServiceReloadConfigHandler := connect.NewUnaryHandler(
+		SystemServiceReloadConfigProcedure,
+		svc.ReloadConfig,
+		connect.WithSchema(systemServiceMethods.ByName("ReloadConfig")),
+		connect.WithHandlerOptions(opts...),
+	)
+	systemServiceGetConfigHandler := connect.NewUnaryHandler(
+		SystemServiceGetConfigProcedure,
+		svc.GetConfig,
+		connect.WithSchema(systemServiceMethods.ByName("GetConfig")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/switchyard.v1.SystemService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SystemServiceGetSupervisionTreeProcedure:
@@ -256,6 +321,10 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 			systemServiceGetClusterViewHandler.ServeHTTP(w, r)
 		case SystemServiceWatchAuditProcedure:
 			systemServiceWatchAuditHandler.ServeHTTP(w, r)
+		case SystemServiceReloadConfigProcedure:
+			systemServiceReloadConfigHandler.ServeHTTP(w, r)
+		case SystemServiceGetConfigProcedure:
+			systemServiceGetConfigHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -287,4 +356,12 @@ func (UnimplementedSystemServiceHandler) GetClusterView(context.Context, *connec
 
 func (UnimplementedSystemServiceHandler) WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest], *connect.ServerStream[v1.WatchAuditResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.WatchAudit is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) ReloadConfig(context.Context, *connect.Request[v1.ReloadConfigRequest]) (*connect.Response[v1.ReloadConfigResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.ReloadConfig is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) GetConfig(context.Context, *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetConfig is not implemented"))
 }

@@ -50,6 +50,9 @@ class DeviceServiceStub:
     """
     WatchDevices: _grpc.UnaryStreamMultiCallable[_device_pb2.WatchDevicesRequest, _device_pb2.WatchDevicesResponse]
     """WatchDevices streams the current state of every device, then each state change.
+    A device a configuration reload adds appears with its first state; one it
+    removes sends its final state with removed set. Each applied reload is sent too
+    (reload set, device unset), after the changes it made.
     With since_ns it first replays the archived state changes from then on (see
     WatchDevicesRequest.since_ns).
     """
@@ -76,6 +79,9 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     """
     WatchDevices: _aio.UnaryStreamMultiCallable[_device_pb2.WatchDevicesRequest, _device_pb2.WatchDevicesResponse]  # type: ignore[assignment]
     """WatchDevices streams the current state of every device, then each state change.
+    A device a configuration reload adds appears with its first state; one it
+    removes sends its final state with removed set. Each applied reload is sent too
+    (reload set, device unset), after the changes it made.
     With since_ns it first replays the archived state changes from then on (see
     WatchDevicesRequest.since_ns).
     """
@@ -129,6 +135,9 @@ class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_device_pb2.WatchDevicesResponse], _abc.AsyncIterator[_device_pb2.WatchDevicesResponse]]:
         """WatchDevices streams the current state of every device, then each state change.
+        A device a configuration reload adds appears with its first state; one it
+        removes sends its final state with removed set. Each applied reload is sent too
+        (reload set, device unset), after the changes it made.
         With since_ns it first replays the archived state changes from then on (see
         WatchDevicesRequest.since_ns).
         """

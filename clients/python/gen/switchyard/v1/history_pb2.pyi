@@ -191,7 +191,8 @@ class ReplayEnd(_message.Message):
     (unless dropped: see dropped), none with this one or an earlier one does. A
     client that resumes and has no later transition sends it as since_ns (it is
     at least the start of the server's alarm engine). Unset for WatchDevices,
-    whose join is per device.
+    whose join is per device, and on a cluster node, whose live transitions are
+    not in time order.
     """
     def __init__(
         self,

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from switchyard.v1 import config_pb2 as _config_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -82,6 +83,10 @@ class _SupervisionEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_
     device process whose instrument refuses connections: "backoff: dial ...:
     connection refused; next attempt 12:00:03.000". The process itself did not exit.
     """
+    SUPERVISION_EVENT_KIND_RECONFIGURED: _SupervisionEventKind.ValueType  # 11
+    """The configuration was reloaded (an event about the root): reason is the
+    summary, reload holds all of it.
+    """
 
 class SupervisionEventKind(_SupervisionEventKind, metaclass=_SupervisionEventKindEnumTypeWrapper):
     """SupervisionEventKind says what happened to a process."""
@@ -111,6 +116,10 @@ SUPERVISION_EVENT_KIND_STATUS: SupervisionEventKind.ValueType  # 10
 """A running process reported a new status of its own (reason holds it), e.g. a
 device process whose instrument refuses connections: "backoff: dial ...:
 connection refused; next attempt 12:00:03.000". The process itself did not exit.
+"""
+SUPERVISION_EVENT_KIND_RECONFIGURED: SupervisionEventKind.ValueType  # 11
+"""The configuration was reloaded (an event about the root): reason is the
+summary, reload holds all of it.
 """
 Global___SupervisionEventKind: _TypeAlias = SupervisionEventKind  # noqa: Y015
 
@@ -244,6 +253,7 @@ class SupervisionEvent(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     RESTARTS_FIELD_NUMBER: _builtins.int
     NEXT_RESTART_NS_FIELD_NUMBER: _builtins.int
+    RELOAD_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Numbers the events of the stream's root from 1 without gaps; a gap is events
     this stream lost because it fell behind (see WatchSupervisionEventsResponse.dropped).
@@ -263,6 +273,10 @@ class SupervisionEvent(_message.Message):
     """The child's restart count after this event."""
     next_restart_ns: _builtins.int
     """For RESTART_SCHEDULED: when the restart is due, nanoseconds since the Unix epoch."""
+    @_builtins.property
+    def reload(self) -> _config_pb2.ConfigReload:
+        """For RECONFIGURED: the reload."""
+
     def __init__(
         self,
         *,
@@ -274,10 +288,11 @@ class SupervisionEvent(_message.Message):
         reason: _builtins.str = ...,
         restarts: _builtins.int = ...,
         next_restart_ns: _builtins.int = ...,
+        reload: _config_pb2.ConfigReload | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reload", b"reload"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "kind", b"kind", "next_restart_ns", b"next_restart_ns", "path", b"path", "reason", b"reason", "restarts", b"restarts", "seq", b"seq", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "kind", b"kind", "next_restart_ns", b"next_restart_ns", "path", b"path", "reason", b"reason", "reload", b"reload", "restarts", b"restarts", "seq", b"seq", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -740,3 +755,114 @@ class WatchAuditResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchAuditResponse: _TypeAlias = WatchAuditResponse  # noqa: Y015
+
+@_typing.final
+class ReloadConfigRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    dry_run: _builtins.bool
+    """Only say what would change; change nothing."""
+    def __init__(
+        self,
+        *,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReloadConfigRequest: _TypeAlias = ReloadConfigRequest  # noqa: Y015
+
+@_typing.final
+class ReloadConfigResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELOAD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reload(self) -> _config_pb2.ConfigReload: ...
+    def __init__(
+        self,
+        *,
+        reload: _config_pb2.ConfigReload | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reload", b"reload"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reload", b"reload"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReloadConfigResponse: _TypeAlias = ReloadConfigResponse  # noqa: Y015
+
+@_typing.final
+class GetConfigRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConfigRequest: _TypeAlias = GetConfigRequest  # noqa: Y015
+
+@_typing.final
+class GetConfigResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HASH_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    LOADED_NS_FIELD_NUMBER: _builtins.int
+    LOADED_BY_FIELD_NUMBER: _builtins.int
+    LOADED_TRIGGER_FIELD_NUMBER: _builtins.int
+    WATCH_FIELD_NUMBER: _builtins.int
+    NEEDS_RESTART_FIELD_NUMBER: _builtins.int
+    LAST_RELOAD_FIELD_NUMBER: _builtins.int
+    DEVICES_FIELD_NUMBER: _builtins.int
+    hash: _builtins.str
+    """SHA-256 (hex) of the configuration in force (the file and the files it includes)."""
+    source: _builtins.str
+    """The configuration file."""
+    loaded_ns: _builtins.int
+    """When it was loaded (at start or by the last reload that applied), nanoseconds
+    since the Unix epoch, and by whom and how ("" and unspecified at start).
+    """
+    loaded_by: _builtins.str
+    loaded_trigger: _config_pb2.ConfigTrigger.ValueType
+    watch: _builtins.bool
+    """The file is watched for changes (watch: true)."""
+    devices: _builtins.int
+    """How many devices it configures."""
+    @_builtins.property
+    def needs_restart(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Settings changed in the file that wait for a restart ("path: old -> new")."""
+
+    @_builtins.property
+    def last_reload(self) -> _config_pb2.ConfigReload:
+        """The last reload tried (applied or refused); unset if none."""
+
+    def __init__(
+        self,
+        *,
+        hash: _builtins.str = ...,
+        source: _builtins.str = ...,
+        loaded_ns: _builtins.int = ...,
+        loaded_by: _builtins.str = ...,
+        loaded_trigger: _config_pb2.ConfigTrigger.ValueType = ...,
+        watch: _builtins.bool = ...,
+        needs_restart: _abc.Iterable[_builtins.str] | None = ...,
+        last_reload: _config_pb2.ConfigReload | None = ...,
+        devices: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_reload", b"last_reload"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["devices", b"devices", "hash", b"hash", "last_reload", b"last_reload", "loaded_by", b"loaded_by", "loaded_ns", b"loaded_ns", "loaded_trigger", b"loaded_trigger", "needs_restart", b"needs_restart", "source", b"source", "watch", b"watch"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConfigResponse: _TypeAlias = GetConfigResponse  # noqa: Y015

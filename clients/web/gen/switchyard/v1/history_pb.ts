@@ -189,7 +189,8 @@ export type ReplayEnd = Message<"switchyard.v1.ReplayEnd"> & {
    * (unless dropped: see dropped), none with this one or an earlier one does. A
    * client that resumes and has no later transition sends it as since_ns (it is
    * at least the start of the server's alarm engine). Unset for WatchDevices,
-   * whose join is per device.
+   * whose join is per device, and on a cluster node, whose live transitions are
+   * not in time order.
    *
    * @generated from field: int64 live_after_ns = 5;
    */

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"cmp"
@@ -361,4 +361,76 @@ func (c *client) alarmTable(alarms ...*svv1.Alarm) {
 			enumName(a.GetSeverity(), "SEVERITY_"), enumName(a.GetLatched(), "SEVERITY_"), acked, value, a.GetMessage()})
 	}
 	c.table(rows)
+}
+
+// cmdReload asks the server to reload its configuration file and prints what
+// changed; a refused configuration prints every problem and fails.
+func cmdReload(c *client, args []string) error {
+	dry := c.fs.Bool("dry-run", false, "only print what would change")
+	if _, err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	return call(c, func(ctx context.Context) (*svv1.ReloadConfigResponse, error) {
+		return svv1.NewSystemServiceClient(c.conn).ReloadConfig(ctx, &svv1.ReloadConfigRequest{DryRun: *dry})
+	}, func(r *svv1.ReloadConfigResponse) { c.printReload(r.GetReload()) })
+}
+
+// printReload prints a reload: its summary, then the devices by change and
+// what else needs saying, one line each.
+func (c *client) printReload(r *svv1.ConfigReload) {
+	fmt.Fprintln(c.out, r.GetSummary())
+	d := r.GetDiff()
+	var rows [][]string
+	for _, l := range []struct {
+		what  string
+		names []string
+	}{{"added", d.GetAdded()}, {"removed", d.GetRemoved()}, {"restarted", d.GetRestarted()}} {
+		if len(l.names) > 0 {
+			rows = append(rows, []string{l.what, strings.Join(l.names, " ")})
+		}
+	}
+	for _, u := range d.GetUpdated() {
+		rows = append(rows, []string{"updated", u.GetDevice() + " (" + strings.Join(u.GetChanged(), ", ") + ")"})
+	}
+	for _, n := range d.GetNeedsRestart() {
+		rows = append(rows, []string{"needs a restart", n})
+	}
+	for _, f := range r.GetFailed() {
+		rows = append(rows, []string{"failed", f})
+	}
+	for _, w := range r.GetWarnings() {
+		rows = append(rows, []string{"warning", w})
+	}
+	c.table(rows)
+}
+
+// cmdConfig prints which configuration the server runs.
+func cmdConfig(c *client, args []string) error {
+	if _, err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	return call(c, func(ctx context.Context) (*svv1.GetConfigResponse, error) {
+		return svv1.NewSystemServiceClient(c.conn).GetConfig(ctx, &svv1.GetConfigRequest{})
+	}, func(r *svv1.GetConfigResponse) {
+		loaded := time.Unix(0, r.GetLoadedNs()).Format(time.RFC3339)
+		if r.GetLoadedBy() != "" {
+			loaded += " by " + r.GetLoadedBy() + " (" + strings.ToLower(enumName(r.GetLoadedTrigger(), "CONFIG_TRIGGER_")) + ")"
+		} else {
+			loaded += " (at start)"
+		}
+		rows := [][]string{
+			{"file", r.GetSource()}, {"hash", r.GetHash()}, {"loaded", loaded},
+			{"devices", fmt.Sprint(r.GetDevices())}, {"watch", fmt.Sprint(r.GetWatch())},
+		}
+		for _, n := range r.GetNeedsRestart() {
+			rows = append(rows, []string{"needs a restart", n})
+		}
+		if l := r.GetLastReload(); l != nil {
+			rows = append(rows, []string{"last reload", clock(l.GetTimestampNs()) + " by " + l.GetBy() + ": " + l.GetSummary()})
+			for _, e := range l.GetErrors() {
+				rows = append(rows, []string{"", e})
+			}
+		}
+		c.table(rows)
+	})
 }
