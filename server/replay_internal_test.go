@@ -434,6 +434,21 @@ func (m *memDevices) info(name string) devicemgr.Info {
 
 func protoEqual(a, b *pb.Device) bool { return proto.Equal(a, b) }
 
+// watchAlarmsPastReplay runs svc.watchAlarms(req) in a synctest bubble until
+// it sent its replay's end, then runs live, lets everything settle, ends the
+// stream (cancel, ctx's) and returns what it sent.
+func watchAlarmsPastReplay(ctx context.Context, cancel context.CancelFunc, svc *alarmService, req *pb.WatchAlarmsRequest, live func()) []*pb.WatchAlarmsResponse {
+	var got collected[pb.WatchAlarmsResponse]
+	done := make(chan error, 1)
+	go func() { done <- svc.watchAlarms(ctx, req, got.out()) }()
+	got.waitFor(func(m *pb.WatchAlarmsResponse) bool { return m.GetReplayEnd() != nil })
+	live()
+	synctest.Wait()
+	cancel()
+	<-done
+	return got.all()
+}
+
 // TestWatchReplayEnds: without an archive, or with one that does not answer
 // within the replay timeout, a watch with since_ns says at once (or after the
 // timeout) that its replay is incomplete, and goes live; a since_ns in the
@@ -460,21 +475,16 @@ func TestWatchReplayEnds(t *testing.T) {
 					rig.archive.hang = true
 					svc.archive = rig.archive
 				}
-				var got collected[pb.WatchAlarmsResponse]
-				done := make(chan error, 1)
 				start := time.Now()
 				since := int64(1)
 				if c.since != 0 {
 					since = time.Now().Add(c.since).UnixNano()
 				}
-				go func() { done <- svc.watchAlarms(ctx, &pb.WatchAlarmsRequest{SinceNs: since}, got.out()) }()
-				got.waitFor(func(m *pb.WatchAlarmsResponse) bool { return m.GetReplayEnd() != nil })
-				waited := time.Since(start).Truncate(time.Second)
-				rig.flip("a")
-				synctest.Wait()
-				cancel()
-				<-done
-				msgs := got.all()
+				var waited time.Duration
+				msgs := watchAlarmsPastReplay(ctx, cancel, svc, &pb.WatchAlarmsRequest{SinceNs: since}, func() {
+					waited = time.Since(start).Truncate(time.Second)
+					rig.flip("a")
+				})
 				if len(msgs) != 2 {
 					t.Fatalf("%d responses, want the replay's end and one live transition: %v", len(msgs), msgs)
 				}
@@ -521,20 +531,13 @@ func TestWatchAlarmsNoReplayOnACluster(t *testing.T) {
 				archive := &memAlarms{hook: func(int) { read = true }}
 				svc := &alarmService{alarms: watchersAlarms{ws: ws}, archive: archive, life: context.Background(),
 					metrics: newMetrics(nil), limits: Limits{}.withDefaults(), log: quiet()}
-				var got collected[pb.WatchAlarmsResponse]
-				done := make(chan error, 1)
-				go func() {
-					done <- svc.watchAlarms(ctx, &pb.WatchAlarmsRequest{SinceNs: time.Now().Add(since).UnixNano()}, got.out())
-				}()
-				got.waitFor(func(m *pb.WatchAlarmsResponse) bool { return m.GetReplayEnd() != nil })
-				now := time.Now()
-				for _, at := range []time.Time{now.Add(time.Second), now} { // two owners', out of order
-					ws.Offer(&alarm.Transition{Time: at, Event: alarm.Raised, Alarm: alarm.Alarm{Device: "d", Channel: "c"}})
-				}
-				synctest.Wait()
-				cancel()
-				<-done
-				msgs := got.all()
+				var now time.Time
+				msgs := watchAlarmsPastReplay(ctx, cancel, svc, &pb.WatchAlarmsRequest{SinceNs: time.Now().Add(since).UnixNano()}, func() {
+					now = time.Now()
+					for _, at := range []time.Time{now.Add(time.Second), now} { // two owners', out of order
+						ws.Offer(&alarm.Transition{Time: at, Event: alarm.Raised, Alarm: alarm.Alarm{Device: "d", Channel: "c"}})
+					}
+				})
 				if len(msgs) != 3 {
 					t.Fatalf("%d responses, want the replay's end and two live transitions: %v", len(msgs), msgs)
 				}

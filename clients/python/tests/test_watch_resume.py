@@ -60,6 +60,10 @@ def test_watches_resume_after_a_dropped_connection_and_count_what_they_missed(fa
     try:
         wait_for(lambda: len({d.name for _, (d, _) in devs.items}) == 3, 30, "the devices' states")
         wait_for(lambda: sup.items and sub.items, 30, "the tree and samples")
+        # The alarm watch yields nothing while no alarm is active: wait until
+        # its stream is up (the server said where its live part starts), or a
+        # watch that first connects after the cut has no break to report.
+        wait_for(lambda: alarms.stream.cursor_ns, 30, "the alarm watch's stream")
         before = {d.name: d for d in direct.devices()}
         tree_before = {p.id: p for _, p in direct.supervision_tree().walk()}
 
