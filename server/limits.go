@@ -57,8 +57,9 @@ type Limits struct {
 	// unread this long (a client that stopped reading) with RESOURCE_EXHAUSTED,
 	// STREAM_STALLED, at once, even while its handler waits in a send for the
 	// client (abort.go): on the gRPC port the client gets the status after the
-	// data it had been sent; on the HTTP port the stream is reset. Default 0:
-	// never.
+	// data it had been sent; on the HTTP port the stream is reset. Default
+	// DefaultStreamStallTimeout: without it, every stalled stream would hold
+	// its whole budget (about 3 × SubscriberQueueBytes) until its client went.
 	StreamStallTimeout time.Duration
 	// ReplayTimeout bounds how long a watch's replay (WatchAlarms and
 	// WatchDevices with since_ns) may wait for the archive and read it; past
@@ -81,6 +82,7 @@ const (
 	DefaultBodyTimeout          = 10 * time.Second
 	DefaultMaxRequestBytes      = 1 << 20
 	DefaultReplayTimeout        = 10 * time.Second
+	DefaultStreamStallTimeout   = time.Minute
 )
 
 // withDefaults fills zero fields with their defaults.
@@ -106,6 +108,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.ReplayTimeout <= 0 {
 		l.ReplayTimeout = DefaultReplayTimeout
+	}
+	if l.StreamStallTimeout <= 0 {
+		l.StreamStallTimeout = DefaultStreamStallTimeout
 	}
 	return l
 }
