@@ -290,10 +290,13 @@ func parseQuality(s string) (telemetry.Quality, bool) {
 // Visible returns once every write QuestDB has acknowledged for the table is
 // applied and visible to queries (WAL tables apply writes asynchronously), or
 // when ctx ends.
-func (h *History) Visible(ctx context.Context) error {
-	sql := fmt.Sprintf("SELECT writerTxn, sequencerTxn FROM wal_tables() WHERE name = %s", quoteString(h.table))
+func (h *History) Visible(ctx context.Context) error { return visible(ctx, h.addr, h.table) }
+
+// visible is History.Visible of any table.
+func visible(ctx context.Context, addr, table string) error {
+	sql := fmt.Sprintf("SELECT writerTxn, sequencerTxn FROM wal_tables() WHERE name = %s", quoteString(table))
 	for {
-		_, rows, err := Query(ctx, h.addr, sql)
+		_, rows, err := Query(ctx, addr, sql)
 		if err == nil {
 			if len(rows) == 0 {
 				return nil // no table yet: nothing written
