@@ -48,6 +48,11 @@ type Options struct {
 	TickInterval time.Duration
 	// WatchCapacity bounds each Watch's queue. Default DefaultWatchCapacity.
 	WatchCapacity int
+	// Interest, when the engine's subscription selects samples with its
+	// Wants, learns the channels SetLimits gives limits at run time, so that
+	// their samples reach the engine from then on. Default nil: the
+	// subscription delivers every sample.
+	Interest *Interest
 }
 
 // Engine evaluates alarm rules against live samples and device states. Create it
@@ -66,8 +71,8 @@ type Engine struct {
 	watches map[*Watch]struct{}
 
 	// Owned by the Serve goroutine.
-	ctx      context.Context     // Serve's, for the sinks
-	machines map[string]*Machine // key device/channel; nil value: no rule matches
+	ctx      context.Context      // Serve's, for the sinks
+	machines map[chanKey]*Machine // nil value: no rule matches
 	byDevice map[string][]*Machine
 	devUp    map[string]devState
 
@@ -105,7 +110,7 @@ func NewEngine(rules []Rule, sub *telemetry.Subscription, states States, opts Op
 		rules: slices.Clone(rules), sub: sub, states: states, opts: opts, log: opts.Logger,
 		reqs:     make(chan func()),
 		watches:  make(map[*Watch]struct{}),
-		machines: make(map[string]*Machine),
+		machines: make(map[chanKey]*Machine),
 		byDevice: make(map[string][]*Machine),
 		devUp:    make(map[string]devState),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -176,7 +181,7 @@ func (e *Engine) Serve(ctx context.Context) error {
 // machine returns the machine of a channel, creating it from the first matching
 // rule; nil when no rule matches.
 func (e *Engine) machine(device, channel string) *Machine {
-	key := device + "/" + channel
+	key := chanKey{device, channel}
 	if m, ok := e.machines[key]; ok {
 		return m
 	}
@@ -193,7 +198,7 @@ func (e *Engine) machine(device, channel string) *Machine {
 
 func (e *Engine) addMachine(device, channel, group string, l Limits) *Machine {
 	m := NewMachine(device, channel, group, l)
-	e.machines[device+"/"+channel] = m
+	e.machines[chanKey{device, channel}] = m
 	e.byDevice[device] = append(e.byDevice[device], m)
 	if st, ok := e.devUp[device]; ok && !st.up {
 		m.DeviceState(e.opts.Now(), false, st.reason) // nothing to report yet
@@ -318,7 +323,7 @@ func (e *Engine) act(ctx context.Context, device, channel string, create bool, f
 	var ferr error
 	err := e.do(ctx, func() {
 		// Only channels that published have an alarm, unless limits are being set.
-		m := e.machines[device+"/"+channel]
+		m := e.machines[chanKey{device, channel}]
 		if create {
 			if m = e.machine(device, channel); m == nil {
 				m = e.addMachine(device, channel, "", Limits{})
@@ -362,6 +367,8 @@ func (e *Engine) SetLimits(ctx context.Context, device, channel string, l Limits
 	if err := l.Validate(); err != nil {
 		return Alarm{}, fmt.Errorf("%w: limits: %w", ErrBadRequest, err)
 	}
+	e.opts.Interest.add(device, channel)
+	e.opts.Interest.add(device, l.Setpoint)
 	return e.act(ctx, device, channel, true, func(m *Machine, now time.Time) ([]Transition, error) {
 		return m.SetLimits(now, l, who, comment)
 	})

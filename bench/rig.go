@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/metadata"
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchyard/switchyard/config"
@@ -162,8 +163,9 @@ type serverProc struct {
 }
 
 // startServer writes cfg to the run's directory, starts `switchyard serve` on it
-// and waits until its /metrics answers and every device is connected.
-func (r *Runner) startServer(ctx context.Context, cfg *config.Config) (*serverProc, error) {
+// and waits until its /metrics answers and every device is connected. md is
+// sent with the readiness calls (the credentials, with authentication on).
+func (r *Runner) startServer(ctx context.Context, cfg *config.Config, md ...metadata.MD) (*serverProc, error) {
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -177,7 +179,7 @@ func (r *Runner) startServer(ctx context.Context, cfg *config.Config) (*serverPr
 	if r.opts.ProfileDir != "" {
 		args = append(args, "--pprof")
 	}
-	c, _, err := startChild("server", r.opts.Binary, args, false)
+	c, _, err := startChild("server", r.opts.ServerBinary, args, false)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +201,7 @@ func (r *Runner) startServer(ctx context.Context, cfg *config.Config) (*serverPr
 		if _, err := scrape(ctx, s.http); err != nil {
 			return err
 		}
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		lctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, metadata.Join(md...)), 10*time.Second)
 		defer cancel()
 		resp, err := devices.ListDevices(lctx, &pb.ListDevicesRequest{})
 		if err != nil {

@@ -178,8 +178,11 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	rules := append(cfg.AlarmRules(), alarm.SystemRules()...)
 	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
-	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
-	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStatus(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
+	// The engine is only sent the samples it can act on: a poll of a channel
+	// without alarms does not wake it.
+	interest := alarm.NewInterest(rules)
+	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless, Match: interest.Wants})
+	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStatus(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks, Interest: interest})
 	if err != nil {
 		return nil, err
 	}
