@@ -1,7 +1,7 @@
 package alarm
 
 import (
-	"sync"
+	"sync/atomic"
 
 	"github.com/switchyard/switchyard/telemetry"
 )
@@ -16,12 +16,10 @@ import (
 // it runs on the publishers' goroutines.
 type Interest struct {
 	rules []Rule
-	// known caches, per channel, whether it is wanted. A channel's answer only
-	// ever goes from false to true (SetLimits), so a stale read is at worst a
-	// sample published as the limits were being set.
-	known sync.Map // chanKey -> bool
-	mu    sync.Mutex
-	added map[chanKey]bool // channels given limits at run time; guarded by mu
+	// known holds, per channel seen, whether it is wanted. A channel's
+	// answer only ever goes from false to true (SetLimits), so a stale read
+	// is at worst a sample published as the limits were being set.
+	known telemetry.ChannelIndex[*atomic.Bool]
 }
 
 type chanKey struct{ device, channel string }
@@ -29,20 +27,22 @@ type chanKey struct{ device, channel string }
 // NewInterest returns the Interest of rules (the engine's rules, which must not
 // change afterwards). Pass it to the engine in Options.Interest.
 func NewInterest(rules []Rule) *Interest {
-	return &Interest{rules: rules, added: map[chanKey]bool{}}
+	return &Interest{rules: rules}
 }
 
 // Wants reports whether the engine may act on s.
 func (in *Interest) Wants(s *telemetry.Sample) bool {
-	k := chanKey{s.Device, s.Channel}
-	if v, ok := in.known.Load(k); ok {
-		return v.(bool)
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	v := in.added[k] || in.ruleWants(s.Device, s.Channel)
-	in.known.Store(k, v)
-	return v
+	return in.flag(s.Device, s.Channel).Load()
+}
+
+// flag returns the answer of device/channel, working it out from the rules
+// the first time.
+func (in *Interest) flag(device, channel string) *atomic.Bool {
+	return in.known.GetOrAdd(device, channel, func() *atomic.Bool {
+		b := new(atomic.Bool)
+		b.Store(in.ruleWants(device, channel))
+		return b
+	})
 }
 
 // ruleWants reports whether a rule selects device/channel or names channel as
@@ -62,9 +62,5 @@ func (in *Interest) add(device, channel string) {
 	if in == nil || channel == "" {
 		return
 	}
-	k := chanKey{device, channel}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.added[k] = true
-	in.known.Store(k, true)
+	in.flag(device, channel).Store(true)
 }

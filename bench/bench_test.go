@@ -179,8 +179,8 @@ func TestSmokePoll(t *testing.T) {
 	for _, r := range res {
 		cases = append(cases, r.Case)
 	}
-	want := []string{"switchyard 3×2@20Hz", "+ 1 subscriber 3×2@20Hz", "floor 3×2@20Hz",
-		"switchyard 2×2@20Hz", "+ 1 subscriber 2×2@20Hz", "floor 2×2@20Hz"}
+	want := []string{"switchyard 3×2@20Hz", "+ 1 subscriber 3×2@20Hz", "floor 3×2@20Hz", "floor, grouped 3×2@20Hz",
+		"switchyard 2×2@20Hz", "+ 1 subscriber 2×2@20Hz", "floor 2×2@20Hz", "floor, grouped 2×2@20Hz"}
 	if !slices.Equal(cases, want) {
 		t.Fatalf("cases = %q, want %q", cases, want)
 	}
@@ -189,12 +189,12 @@ func TestSmokePoll(t *testing.T) {
 			t.Errorf("%s: no samples or CPU measured: %+v", r.Case, r)
 		}
 	}
-	for _, i := range []int{1, 2, 4, 5} {
+	for _, i := range []int{1, 2, 3, 5, 6, 7} {
 		if res[i].P99 <= 0 {
 			t.Errorf("%s: no latency measured: %+v", res[i].Case, res[i])
 		}
 	}
-	for _, i := range []int{0, 3} {
+	for _, i := range []int{0, 4} {
 		if res[i].PeakRSS <= 0 || res[i].Goroutines <= 0 {
 			t.Errorf("server figures missing: %+v", res[i])
 		}

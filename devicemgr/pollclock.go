@@ -58,9 +58,13 @@ type periodScheduler struct {
 	members int
 }
 
-// slotsFor returns the number of slots a period has with the given number of
-// poll groups: one per groupsPerSlot groups, in powers of two, at least 1, at
-// most maxSlots and one per slotStep of the period.
+// PollSlots returns the number of slots a poll period is cut into when groups
+// poll groups (devices, for devices with one period each) share it: one per 48
+// groups, in powers of two, at least 1, at most 64 and one per millisecond of
+// the period. The groups of a slot are polled together.
+func PollSlots(period time.Duration, groups int) int { return slotsFor(period, groups) }
+
+// slotsFor is PollSlots.
 func slotsFor(period time.Duration, groups int) int {
 	limit := max(1, min(int(period/slotStep), maxSlots))
 	n := 1
