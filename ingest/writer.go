@@ -37,6 +37,12 @@ type Options struct {
 	// FlushInterval bounds how long a record waits in memory before a flush is
 	// attempted. Default 250ms.
 	FlushInterval time.Duration
+	// DrainInterval is the least time between two takes from the source: the
+	// Writer wakes for new records at most this often, so that one wake-up
+	// (and, with a spool, one spool write and fsync: a group commit) serves
+	// every record published meanwhile. Records wait in the source's queue, in
+	// memory, until then. Default 20ms.
+	DrainInterval time.Duration
 	// RetryBackoffMin and RetryBackoffMax bound the jittered exponential delay
 	// between failed attempts. Defaults 100ms and 10s.
 	RetryBackoffMin time.Duration
@@ -85,6 +91,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = 250 * time.Millisecond
+	}
+	if o.DrainInterval <= 0 {
+		o.DrainInterval = 20 * time.Millisecond
 	}
 	if o.RetryBackoffMin <= 0 {
 		o.RetryBackoffMin = 100 * time.Millisecond
@@ -162,6 +171,9 @@ type Writer[T any] struct {
 	unspooled []T // drained from the source, not yet spooled (spool full)
 	fullLevel int // 0 below the warning level, 1 above it, 2 full
 	spoolBuf  []byte
+	recBuf    []byte   // one record's spool encoding
+	spoolKept []int    // see spoolRecords
+	spoolEnds []uint64 // see spoolRecords
 	pendCnt   []int // spool records settled with pending[i] (1, more after an undecodable one)
 	dead      *deadLetter
 	damage    spoolDamage // found in the spool so far (also in status)
@@ -261,8 +273,14 @@ func (w *Writer[T]) Serve(ctx context.Context) error {
 	failures := 0
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	drainTimer := time.NewTimer(time.Hour)
+	defer drainTimer.Stop()
+	var lastDrain time.Time
 	for {
-		w.drain()
+		if now := time.Now(); now.Sub(lastDrain) >= w.opts.DrainInterval {
+			w.drain()
+			lastDrain = now
+		}
 		if w.stopped.Load() && !w.stopArchiving(ctx, nil) {
 			return nil
 		}
@@ -291,28 +309,48 @@ func (w *Writer[T]) Serve(ctx context.Context) error {
 				continue // re-check ctx, drain, maybe flush again
 			}
 		}
+		w.waitWork(ctx, timer, drainTimer, retryAt, lastDrain)
+	}
+}
 
-		var tc <-chan time.Time
-		switch {
-		case !retryAt.IsZero():
-			timer.Reset(max(0, time.Until(retryAt)))
-			tc = timer.C
-		case len(w.pending) > 0:
-			timer.Reset(max(0, time.Until(w.pendingAt.Add(w.opts.FlushInterval))))
-			tc = timer.C
-		}
-		var ready <-chan struct{}
-		if !w.holding() {
-			ready = w.src.Ready()
-		}
+// waitWork waits for the next thing to do: a retry, a flush falling due, a
+// barrier, ctx ending, or records in the source, taken no sooner than
+// DrainInterval after the last take (lastDrain).
+func (w *Writer[T]) waitWork(ctx context.Context, timer, drainTimer *time.Timer, retryAt, lastDrain time.Time) {
+	var tc <-chan time.Time
+	switch {
+	case !retryAt.IsZero():
+		timer.Reset(max(0, time.Until(retryAt)))
+		tc = timer.C
+	case len(w.pending) > 0:
+		timer.Reset(max(0, time.Until(w.pendingAt.Add(w.opts.FlushInterval))))
+		tc = timer.C
+	}
+	defer timer.Stop()
+	var ready <-chan struct{}
+	if !w.holding() {
+		ready = w.src.Ready()
+	}
+	var drainC <-chan time.Time // armed once records wait, until DrainInterval after lastDrain
+	for {
 		select {
 		case <-ctx.Done():
 		case <-ready:
+			if wait := time.Until(lastDrain.Add(w.opts.DrainInterval)); wait > 0 {
+				// Group commit: take these with whatever comes meanwhile.
+				drainTimer.Reset(wait)
+				drainC, ready = drainTimer.C, nil
+				continue
+			}
+		case <-drainC:
 		case <-tc:
 		case b := <-w.barriers:
 			w.addBarrier(b)
 		}
-		timer.Stop()
+		if drainC != nil {
+			drainTimer.Stop()
+		}
+		return
 	}
 }
 
