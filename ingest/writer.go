@@ -174,7 +174,7 @@ type Writer[T any] struct {
 	recBuf    []byte   // one record's spool encoding
 	spoolKept []int    // see spoolRecords
 	spoolEnds []uint64 // see spoolRecords
-	pendCnt   []int // spool records settled with pending[i] (1, more after an undecodable one)
+	pendCnt   []int    // spool records settled with pending[i] (1, more after an undecodable one)
 	dead      *deadLetter
 	damage    spoolDamage // found in the spool so far (also in status)
 
