@@ -161,13 +161,15 @@ func samplesOfWideRow(cols []column, r []any, only string, out []telemetry.Sampl
 			return out, fmt.Errorf("detail %.100q: %w", d, err)
 		}
 	}
-	// The row's channels: its list, else the channel columns with a value.
+	// The row's channels: its list, else the channel columns with a value
+	// (numbers: a row with a boolean or string channel lists its channels, as
+	// a BOOLEAN column reads false where nothing was written).
 	var names []string
 	if list, ok := get(colChannels).(string); ok && list != "" {
 		names = strings.Split(list, ",")
 	} else {
 		for i, c := range cols {
-			if !wideFixed[c.Name] && r[i] != nil {
+			if !wideFixed[c.Name] && r[i] != nil && c.Type != "BOOLEAN" {
 				names = append(names, c.Name)
 			}
 		}
