@@ -33,9 +33,12 @@ func newRowRecorder() *rowRecorder {
 	return &rowRecorder{cols: map[string]any{}, types: map[string]string{}}
 }
 
-func (r *rowRecorder) set(name, typ string, v any) Row { r.cols[name], r.types[name] = v, typ; return r }
-func (r *rowRecorder) Symbol(name, v string) Row        { return r.set(name, "SYMBOL", v) }
-func (r *rowRecorder) Int64(name string, v int64) Row   { return r.set(name, "LONG", v) }
+func (r *rowRecorder) set(name, typ string, v any) Row {
+	r.cols[name], r.types[name] = v, typ
+	return r
+}
+func (r *rowRecorder) Symbol(name, v string) Row      { return r.set(name, "SYMBOL", v) }
+func (r *rowRecorder) Int64(name string, v int64) Row { return r.set(name, "LONG", v) }
 func (r *rowRecorder) Float64(name string, v float64) Row {
 	return r.set(name, "DOUBLE", v)
 }
@@ -282,8 +285,8 @@ func TestAppendWideRows(t *testing.T) {
 	}
 	in := []telemetry.Sample{
 		s("a", "v", 0), s("a", "i", 999), // one microsecond: one row
-		s("a", "v", 1000),                 // the next microsecond
-		s("b", "v", 1000),                 // another device
+		s("a", "v", 1000),                    // the next microsecond
+		s("b", "v", 1000),                    // another device
 		s("b", "v", 1000), s("b", "i", 1000), // a channel again: a new row
 		s("a", "x", 1000), // a again, after b: a row of its own
 	}
