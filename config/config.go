@@ -270,6 +270,7 @@ func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config
 		checkExplicitZeros(src.entries, add)
 	}
 	c.checkModels(add)
+	c.checkLayouts(add)
 	if c.QuestDB.SpoolMaxBytes < 1<<20 {
 		add("questdb.spool_max_bytes", "must be at least 1048576 (1 MiB), got %d", c.QuestDB.SpoolMaxBytes)
 	}

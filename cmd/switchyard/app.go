@@ -29,6 +29,7 @@ import (
 //	switchyard (one_for_one, at most 5 restarts in 30 s)
 //	├── telemetry      worker: the hub's watchdog
 //	├── archive        worker: the QuestDB writer (only with a QuestDB address)
+//	├── archive-wide   worker: the QuestDB writer of the devices archived in the wide layout (if any)
 //	├── device-events  worker: device state changes into QuestDB (with archiving)
 //	├── alarm-archive  worker: alarm transitions into QuestDB (with archiving)
 //	├── alarms         worker: the alarm engine
@@ -75,6 +76,7 @@ type app struct {
 	hub     *telemetry.Hub
 	devices *devicemgr.Manager
 	writer  *ingest.SampleWriter // nil without archiving
+	wide    *ingest.WideWriter   // nil without devices archived in the wide layout
 	alarms  *alarm.Engine
 	api     *server.Server
 	root    *supervisor.Supervisor
@@ -128,7 +130,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if q.Address != "" {
 		// A spool directory the archive cannot use is refused before anything
 		// starts (one that breaks later stops archiving, not the server).
-		for _, dir := range q.SpoolDirs(eventsSpool, alarmsSpool, auditSpool) {
+		wide := cfg.WideDevices()
+		sides := []string{eventsSpool, alarmsSpool, auditSpool}
+		if len(wide) > 0 {
+			sides = append(sides, config.WideSpool)
+		}
+		for _, dir := range q.SpoolDirs(sides...) {
 			if err := ingest.CheckSpoolDir(dir); err != nil {
 				return nil, fmt.Errorf("questdb.spool_dir: %w", err)
 			}
@@ -138,7 +145,13 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 				return nil, fmt.Errorf("questdb: %w", err)
 			}
 		}
-		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
+		// The devices of the wide layout (a row per reading) have an archive
+		// of their own; everything else (the system channels too) is narrow.
+		var narrowOnly func(*telemetry.Sample) bool
+		if len(wide) > 0 {
+			narrowOnly = func(s *telemetry.Sample) bool { return !wide[s.Device] }
+		}
+		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless, Match: narrowOnly})
 		w, err := ingest.NewSampleWriter(qdb, sub, withRuntime(cfg.ArchiveOptions(), log, reg))
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
@@ -149,6 +162,18 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
+		}
+		if len(wide) > 0 {
+			wsub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive_wide", Policy: telemetry.Lossless,
+				Match: func(s *telemetry.Sample) bool { return wide[s.Device] }})
+			ww, err := ingest.NewWideWriter(qdb, wsub, withRuntime(cfg.WideArchiveOptions(), log, reg))
+			if err != nil {
+				return nil, fmt.Errorf("questdb: %w", err)
+			}
+			a.wide = ww
+			if err := a.root.Add(supervisor.ChildSpec{ID: "archive-wide", Service: ww, Shutdown: 60 * time.Second}); err != nil {
+				return nil, err
+			}
 		}
 		ew, err := ingest.NewEventWriter(qdb, withRuntime(q.SideArchiveOptions(q.EventsTable, eventsSpool), log, reg))
 		if err != nil {
@@ -170,6 +195,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		if q.SpoolDir != "" {
 			mon.Add("archive", w.SpoolStatus)
+			if a.wide != nil {
+				mon.Add("wide_archive", a.wide.SpoolStatus)
+			}
 			mon.Add("device_events_archive", ew.SpoolStatus)
 			mon.Add("alarm_archive", sink.SpoolStatus)
 		}
@@ -218,7 +246,11 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
-		archive = h.WithWriter(a.writer)
+		h = h.WithWriter(a.writer)
+		if a.wide != nil {
+			h = h.WithWide(a.wide)
+		}
+		archive = h
 	}
 	sopts, err := apiOptions(cfg, log)
 	if err != nil {

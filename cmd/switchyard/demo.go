@@ -27,6 +27,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	spool := fs.String("spool", "", "durable spool directory between the hub and QuestDB (empty: none; samples not yet in QuestDB are lost on a crash)")
 	cfgFile := fs.String("config", "", "serve this file's devices (such as examples/lab.yaml) against the examples fleet (implies --examples)")
 	tokens := fs.String("tokens", "", "turn authentication on with this tokens file (switchyard token new makes entries); default: off, loopback only")
+	layout := fs.String("archive-layout", "", "archive layout of every device: narrow (a row per sample) or wide (a row per reading, a column per channel); default narrow")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,6 +49,11 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	cfg.QuestDB.Address = *qdb
 	cfg.QuestDB.Table = "samples"
 	cfg.QuestDB.SpoolDir = *spool
+	cfg.QuestDB.Layout = *layout
+	if err := cfg.CheckArchiveLayouts(); err != nil {
+		fleet.Close()
+		return fmt.Errorf("--archive-layout: %w", err)
+	}
 	if *tokens != "" {
 		cfg.Auth.TokensFile = *tokens
 	}
