@@ -238,7 +238,9 @@ func (w tlog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), 
 func startLayoutsEnv(t *testing.T, addr string, wide map[string]bool) *archiveEnv {
 	t.Helper()
 	table := ingesttest.Table(t, addr)
-	t.Cleanup(func() { _, _, _ = ingest.Query(context.Background(), addr, "DROP TABLE IF EXISTS "+table+ingest.WideSuffix) })
+	t.Cleanup(func() {
+		_, _, _ = ingest.Query(context.Background(), addr, "DROP TABLE IF EXISTS "+table+ingest.WideSuffix)
+	})
 	hub := telemetry.NewHub(nil)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	app, err := questdb.New(addr)
