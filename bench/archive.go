@@ -80,7 +80,7 @@ func (r *Runner) archive(ctx context.Context) ([]Result, error) {
 		var off Result
 		for _, spool := range []bool{false, true} {
 			table := fmt.Sprintf("bench_%s_%d_%s", layout, len(tables), stamp)
-			tables = append(tables, table, table+"_wide", table+"_device_events", table+"_alarm_events", table+"_audit_events")
+			tables = append(tables, table, table+ingest.WideSuffix, table+"_device_events", table+"_alarm_events", table+"_audit_events")
 			got, err := r.archiveRun(ctx, sim, px, qdbPid, layout, table, spool)
 			if len(got) > 0 && spool && off.CPUPerSample > 0 && got[0].CPUPerSample > 0 {
 				ratio := float64(got[0].CPUPerSample) / float64(off.CPUPerSample)
@@ -163,7 +163,11 @@ func (r *Runner) archiveRun(ctx context.Context, sim *simProc, px *pauseProxy, q
 	if err := srv.stop(90 * time.Second); err != nil {
 		return res, err
 	}
-	check, err := checkArchived(ctx, o.QuestDB, layout, table, w.from, w.to)
+	archiveTable := table
+	if layout == "wide" {
+		archiveTable += ingest.WideSuffix
+	}
+	check, err := checkArchived(ctx, o.QuestDB, layout, archiveTable, w.from, w.to)
 	if err != nil {
 		return res, err
 	}
