@@ -17,14 +17,22 @@
 // acknowledgement, and it stays active (listed, unacknowledged) until an operator
 // acknowledges it, even after the condition has cleared.
 //
+// A configuration reload replaces the rules at once (Engine.SetRules): channels
+// whose rule now gives other limits get them as a LIMITS_CHANGED transition,
+// channels no rule selects any more lose their alarm (an active one clears
+// first), and the others keep theirs, also limits an operator set. A device the
+// device manager reports removed (Info.Removed) loses its alarms the same way.
+//
 // # Concurrency contract
 //
 // Machine is not safe for concurrent use. Engine owns every Machine on its Serve
-// goroutine; its other methods (List, Ack, Shelve, SetLimits, Limits) send a typed
+// goroutine; its other methods (List, Ack, Shelve, SetLimits, SetRules, Get) send a typed
 // request to that goroutine and wait for the answer, so they are safe from any
 // goroutine and fail with ErrNotRunning when Serve is not running. Engine never
 // blocks on a watcher: each Watch has a bounded queue whose overflow drops the
-// oldest transitions and counts them (Watch.Dropped). Sinks are handed every
+// oldest transitions and counts them (Watch.Dropped). Watchers is that set of
+// watches on its own, for transitions from elsewhere (a cluster node's view of
+// every owner's). Sinks are handed every
 // transition through Record with Serve's context; Archive (the transitions'
 // table, an ingest.Recorder spooled to disk with a spool directory) never
 // drops: at its bound it makes the engine wait, whose own lossless queue in the

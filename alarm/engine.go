@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,8 +50,8 @@ type Options struct {
 	WatchCapacity int
 	// Interest, when the engine's subscription selects samples with its
 	// Wants, learns the channels SetLimits gives limits at run time, so that
-	// their samples reach the engine from then on. Default nil: the
-	// subscription delivers every sample.
+	// their samples reach the engine from then on, and the rules SetRules
+	// gives it. Default nil: the subscription delivers every sample.
 	Interest *Interest
 }
 
@@ -67,8 +67,7 @@ type Engine struct {
 	reqs   chan func()
 	exited atomic.Pointer[chan struct{}] // closed when the running Serve returns; nil before
 
-	watchMu sync.Mutex
-	watches map[*Watch]struct{}
+	watchers *Watchers
 
 	// Owned by the Serve goroutine.
 	ctx      context.Context      // Serve's, for the sinks
@@ -109,7 +108,7 @@ func NewEngine(rules []Rule, sub *telemetry.Subscription, states States, opts Op
 	e := &Engine{
 		rules: slices.Clone(rules), sub: sub, states: states, opts: opts, log: opts.Logger,
 		reqs:     make(chan func()),
-		watches:  make(map[*Watch]struct{}),
+		watchers: NewWatchers(opts.WatchCapacity),
 		machines: make(map[chanKey]*Machine),
 		byDevice: make(map[string][]*Machine),
 		devUp:    make(map[string]devState),
@@ -224,6 +223,10 @@ func (e *Engine) onSample(now time.Time, s *telemetry.Sample) {
 // shutdown) raises nothing: its alarms keep their last state rather than flooding
 // panels and the archive with INVALID on every restart of Switchyard.
 func (e *Engine) onDevice(now time.Time, info *telemetry.DeviceStatus) {
+	if info.Removed {
+		e.forgetDevice(now, info.Device)
+		return
+	}
 	if info.Stopped {
 		st := e.devUp[info.Device]
 		st.stopped = true
@@ -245,6 +248,89 @@ func (e *Engine) onDevice(now time.Time, info *telemetry.DeviceStatus) {
 	}
 }
 
+// SetRules replaces the alarm rules as a whole, at once (a configuration
+// reload). A channel whose first matching rule now gives it another group or
+// other limits gets them, as a LimitsChanged transition by who (a condition
+// the new limits do not support clears); a channel no rule selects any more
+// loses its alarm (an active one clears first); a channel whose rule gives
+// what it gave before keeps its limits, also limits an operator set at run
+// time (SetLimits). The rules are checked first: a bad one changes nothing.
+func (e *Engine) SetRules(ctx context.Context, rules []Rule, who string) error {
+	for i := range rules {
+		if err := rules[i].Validate(); err != nil {
+			return fmt.Errorf("%w: alarm rule %d: %w", ErrBadRequest, i, err)
+		}
+	}
+	rules = slices.Clone(rules)
+	return e.do(ctx, func() {
+		old := e.rules
+		e.rules = rules
+		e.opts.Interest.setRules(rules)
+		now := e.opts.Now()
+		for key, m := range e.machines {
+			if m == nil {
+				delete(e.machines, key) // no rule selected it; look again at its next sample
+				continue
+			}
+			before, after := firstRule(old, m.a.Device, m.a.Channel), firstRule(rules, m.a.Device, m.a.Channel)
+			if before == after || before != nil && after != nil && before.Group == after.Group && reflect.DeepEqual(before.Limits, after.Limits) {
+				continue
+			}
+			if after == nil {
+				if before != nil {
+					e.drop(now, m, who, "alarm rule removed by a configuration reload")
+				}
+				continue
+			}
+			m.a.Group = after.Group
+			ts, err := m.SetLimits(now, after.Limits, who, "configuration reloaded")
+			if err != nil {
+				e.log.Error("alarm limits from the configuration refused", "alarm", m.a.Key(), "err", err) // checked above
+				continue
+			}
+			e.emit(ts)
+		}
+	})
+}
+
+func firstRule(rules []Rule, device, channel string) *Rule {
+	for i := range rules {
+		if rules[i].Matches(device, channel) {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+// forgetDevice drops the alarms of a device removed from the configuration.
+func (e *Engine) forgetDevice(now time.Time, device string) {
+	for _, m := range slices.Clone(e.byDevice[device]) {
+		e.drop(now, m, "reload", "device removed by a configuration reload")
+	}
+	for key := range e.machines {
+		if key.device == device && e.machines[key] == nil {
+			delete(e.machines, key)
+		}
+	}
+	delete(e.devUp, device)
+	e.opts.Interest.forget(device)
+}
+
+// drop forgets a channel's alarm; an active one first clears (its limits
+// emptied, a transition by who), so panels and the archive see it end.
+func (e *Engine) drop(now time.Time, m *Machine, who, why string) {
+	if m.a.Active() {
+		if ts, err := m.SetLimits(now, Limits{}, who, why); err == nil {
+			e.emit(ts)
+		}
+	}
+	delete(e.machines, chanKey{m.a.Device, m.a.Channel})
+	e.byDevice[m.a.Device] = slices.DeleteFunc(e.byDevice[m.a.Device], func(x *Machine) bool { return x == m })
+	if len(e.byDevice[m.a.Device]) == 0 {
+		delete(e.byDevice, m.a.Device)
+	}
+}
+
 // emit hands transitions to the sinks and watches.
 func (e *Engine) emit(ts []Transition) {
 	for i := range ts {
@@ -255,32 +341,27 @@ func (e *Engine) emit(ts []Transition) {
 		for _, s := range e.opts.Sinks {
 			s.Record(e.ctx, *t)
 		}
-		e.watchMu.Lock()
-		for w := range e.watches {
-			w.offer(t)
-		}
-		e.watchMu.Unlock()
+		e.watchers.Offer(t)
 	}
 	if len(ts) > 0 {
-		n := 0
-		for _, m := range e.machines {
-			if m != nil && m.a.Active() {
-				n++
-			}
-		}
-		e.active.Set(float64(n))
+		e.countActive()
 	}
+}
+
+// countActive updates the gauge of active alarms.
+func (e *Engine) countActive() {
+	n := 0
+	for _, m := range e.machines {
+		if m != nil && m.a.Active() {
+			n++
+		}
+	}
+	e.active.Set(float64(n))
 }
 
 // Watch returns a new watch of the transitions match selects (all when nil).
 // Close it when done.
-func (e *Engine) Watch(match func(*Transition) bool) *Watch {
-	w := newWatch(e, match, e.opts.WatchCapacity)
-	e.watchMu.Lock()
-	e.watches[w] = struct{}{}
-	e.watchMu.Unlock()
-	return w
-}
+func (e *Engine) Watch(match func(*Transition) bool) *Watch { return e.watchers.Watch(match) }
 
 // do runs f on the Serve goroutine and waits for it.
 func (e *Engine) do(ctx context.Context, f func()) error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/alarm"
+	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -100,6 +101,67 @@ func TestEngineInterest(t *testing.T) {
 		want = []string{"LIMITS_CHANGED psu-01/vout NONE", "RAISED psu-01/vout READBACK"}
 		if !slices.Equal(got, want) {
 			t.Errorf("after a set-point far from the read-back: %v, want %v", got, want)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestEngineInterestFollowsSetRules: after a reload of the rules, the samples
+// of a channel only the new rules select reach the engine (and raise), those
+// of a channel no rule selects any more do not, limits set at run time stay
+// wanted, and a removed device's run-time limits are forgotten.
+func TestEngineInterestFollowsSetRules(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := telemetry.NewHub(nil)
+		voltage := alarm.Rule{Devices: []string{"psu-*"}, Channels: []string{"voltage"}, Limits: lim()}
+		in := alarm.NewInterest([]alarm.Rule{voltage})
+		sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless, Match: in.Wants})
+		defer sub.Close()
+		var feed devicemgr.StateFeed
+		states := devicemgr.StatusWatch{StateWatch: feed.Watch()}
+		defer states.Close()
+		eng, err := alarm.NewEngine([]alarm.Rule{voltage}, sub, states, alarm.Options{Logger: discard(), Interest: in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := eng.Watch(nil)
+		defer all.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- eng.Serve(ctx) }()
+		pub := func(dev, ch string, v float64) {
+			hub.Publish(telemetry.Sample{Device: dev, Channel: ch, Value: telemetry.Float(v), TimeNs: time.Now().UnixNano()})
+		}
+		wants := func(dev, ch string) bool { return in.Wants(&telemetry.Sample{Device: dev, Channel: ch}) }
+		synctest.Wait()
+		pub("psu-01", "current", 99) // no rule: the engine never sees it
+		if _, err := eng.SetLimits(ctx, "psu-02", "aux", lim(), "op", ""); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		all.Take()
+
+		current := alarm.Rule{Devices: []string{"psu-*"}, Channels: []string{"current"}, Limits: lim()}
+		if err := eng.SetRules(ctx, []alarm.Rule{current}, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if !wants("psu-01", "current") || wants("psu-01", "voltage") || !wants("psu-02", "aux") {
+			t.Errorf("after the reload: wants current %v (want true), voltage %v (want false), run-time aux %v (want true)",
+				wants("psu-01", "current"), wants("psu-01", "voltage"), wants("psu-02", "aux"))
+		}
+		pub("psu-01", "current", 45)
+		synctest.Wait()
+		if got, want := events(all.Take()), []string{"RAISED psu-01/current HIGH"}; !slices.Equal(got, want) {
+			t.Errorf("current above its new rule's limit: %v, want %v", got, want)
+		}
+
+		feed.Publish(devicemgr.Info{Name: "psu-02", State: devicemgr.Stopped, Removed: true})
+		synctest.Wait()
+		if wants("psu-02", "aux") {
+			t.Error("a removed device's run-time limits still wanted")
 		}
 		cancel()
 		if err := <-done; err != nil {

@@ -1,5 +1,5 @@
 // Package bench owns Switchyard's benchmark harness: the scenarios behind
-// `switchyard bench` (poll, floor, push, scale, fanout, command, archive), the
+// `switchyard bench` (poll, floor, push, scale, fanout, command, archive, cluster), the
 // management of the processes they run (the simulator and the server, each a child
 // process of the harness), the measurements taken from those processes (CPU from
 // /proc/<pid>/stat, peak RSS from /proc/<pid>/status, goroutines and counters from

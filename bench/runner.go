@@ -12,7 +12,7 @@ import (
 
 // Scenarios lists every scenario. `switchyard bench all` runs them in this order
 // except floor, which poll already runs beside its own figures.
-var Scenarios = []string{"poll", "floor", "command", "fanout", "push", "archive", "scale"}
+var Scenarios = []string{"poll", "floor", "command", "fanout", "push", "archive", "scale", "cluster"}
 
 // Options configure a run. The zero value of every field but Binary selects the
 // default noted beside it.
@@ -50,6 +50,9 @@ type Options struct {
 	ArchiveRate float64
 	// ScaleDevices is the scale scenario's device count (at 1 Hz). Default 10,000.
 	ScaleDevices int
+	// ClusterDevices is the cluster scenario's device count (with Channels at
+	// Rate). Default 300.
+	ClusterDevices int
 	// QuestDB is the QuestDB HTTP address for archive. Default 127.0.0.1:9000.
 	QuestDB string
 	// QuestDBPidFile names the file holding the pid of that QuestDB (scripts/questdb
@@ -102,6 +105,7 @@ func (o *Options) setDefaults() {
 		o.ArchiveRate = 40e3
 	}
 	def(&o.ScaleDevices, 10000)
+	def(&o.ClusterDevices, 300)
 	if o.QuestDB == "" {
 		o.QuestDB = "127.0.0.1:9000"
 	}
@@ -201,6 +205,8 @@ func (r *Runner) run(ctx context.Context, name string) ([]Result, error) {
 		return r.archive(ctx)
 	case "scale":
 		return r.scale(ctx)
+	case "cluster":
+		return r.clusterScenario(ctx)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", name)
 }

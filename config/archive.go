@@ -76,6 +76,16 @@ func (q QuestDB) SpoolDirs(sideSubs ...string) []string {
 // ArchiveFilter collects the channels' archive deadbands and heartbeats; nil
 // when no channel has one.
 func (c *Config) ArchiveFilter() *ingest.Filter {
+	specs := c.ArchiveFilterSpecs()
+	if len(specs) == 0 {
+		return nil
+	}
+	return ingest.NewFilter(specs)
+}
+
+// ArchiveFilterSpecs are the channels' archive deadbands and heartbeats by
+// "device/channel"; channels without one are left out.
+func (c *Config) ArchiveFilterSpecs() map[string]ingest.ChannelFilter {
 	specs := map[string]ingest.ChannelFilter{}
 	for i, d := range c.Devices {
 		for _, ch := range c.ResolvedChannels(i) {
@@ -86,8 +96,5 @@ func (c *Config) ArchiveFilter() *ingest.Filter {
 			}
 		}
 	}
-	if len(specs) == 0 {
-		return nil
-	}
-	return ingest.NewFilter(specs)
+	return specs
 }

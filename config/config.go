@@ -11,10 +11,20 @@
 // of one type of instrument; the device's own settings override the model's
 // (see Device). Config values are plain data: safe to read from any goroutine
 // once loaded, not to modify concurrently.
+//
+// A running server replaces its configuration with a Reloader: on SIGHUP, on
+// request (Reload) and, with watch: true, when a file changes, it loads the file
+// again, refuses it whole on any problem (an *InvalidError with every one), and
+// otherwise hands the new configuration and its difference from the running one
+// (Compare: devices added, removed, restarted or changed in place, alarm rules,
+// archive filters, settings that need a restart) to an Applier. The Reloader is
+// safe for concurrent use; one reload runs at a time.
 package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -47,6 +57,8 @@ type Config struct {
 	Models map[string]Model `yaml:"models,omitempty"`
 	// Alarms are the alarm limits of channels; see alarms.go.
 	Alarms []Alarm `yaml:"alarms,omitempty"`
+	// Cluster joins a cluster of nodes; nil: a single node. See cluster.go.
+	Cluster *Cluster `yaml:"cluster,omitempty"`
 
 	// Auth, TLS, HTTP, Limits and Insecure secure the API; see security.go.
 	Auth   Auth   `yaml:"auth,omitempty"`
@@ -56,10 +68,19 @@ type Config struct {
 	// Insecure allows non-loopback listen addresses without TLS and
 	// authentication (the server warns at every start).
 	Insecure bool `yaml:"insecure,omitempty"`
+	// Watch reloads the configuration when its file, or a file it
+	// includes, changes (besides SIGHUP and `switchyard reload`).
+	Watch bool `yaml:"watch,omitempty"`
 
 	// Warnings are what Parse found legal but suspicious, each as
 	// "file:line: field.path: message" (not part of the file).
 	Warnings []string `yaml:"-"`
+	// Hash identifies the configuration's text: the SHA-256, in hex, of the
+	// file and of every file it includes (not part of the file).
+	Hash string `yaml:"-"`
+	// Files are the files read: the configuration, then its includes as
+	// read (not part of the file).
+	Files []string `yaml:"-"`
 }
 
 // Listen holds the server's listen addresses. Both default to loopback.
@@ -130,6 +151,11 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	dir := filepath.Dir(path)
+	for i, f := range c.Files[1:] {
+		if !filepath.IsAbs(f) {
+			c.Files[i+1] = filepath.Join(dir, f)
+		}
+	}
 	for _, p := range []*string{&c.Auth.TokensFile, &c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
@@ -185,6 +211,19 @@ type source struct {
 
 func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config, error) {
 	var c Config
+	hash := sha256.New()
+	fmt.Fprintf(hash, "%d:%s", len(data), data)
+	c.Files = []string{name}
+	read = func(read func(string) ([]byte, error)) func(string) ([]byte, error) {
+		return func(p string) ([]byte, error) {
+			b, err := read(p)
+			if err == nil {
+				fmt.Fprintf(hash, "%d:%s", len(b), b)
+				c.Files = append(c.Files, p)
+			}
+			return b, err
+		}
+	}(read)
 	main := newSource(name, data)
 	var errs []error
 	typeLines := map[string]bool{} // "file:line" with a type error: other checks there only repeat it
@@ -257,7 +296,7 @@ func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config
 	}
 	c.applyDefaults()
 	checkAddr := func(path, v string) {
-		if _, _, err := net.SplitHostPort(v); err != nil {
+		if _, _, err := splitHostPort(v); err != nil {
 			add(path, "want host:port, got %q", v)
 		}
 	}
@@ -301,11 +340,13 @@ func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config
 	}
 	c.checkAlarms(add)
 	c.checkAlarmTargets(add, warn)
+	c.checkCluster(add)
 	c.checkSecurity(add)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errLess(name, errs[i], errs[j]) })
 		return nil, errors.Join(errs...)
 	}
+	c.Hash = hex.EncodeToString(hash.Sum(nil))
 	return &c, nil
 }
 
@@ -409,6 +450,8 @@ func (c *Config) Specs() []devicemgr.Spec {
 	}
 	return out
 }
+
+func splitHostPort(v string) (string, string, error) { return net.SplitHostPort(v) }
 
 // errPlace returns the file and line of a "file:line: ..." error.
 func errPlace(err error) (string, int) {

@@ -40,6 +40,19 @@ type Device struct {
 
 	overruns atomic.Uint64 // poll cycles longer than their period
 
+	// tags are the device's tags (never modified, replaced whole by an
+	// in-place update); read for every sample by tag selectors (Manager.Tags).
+	tags atomic.Pointer[map[string]string]
+	// retiring is set when the Manager stops the device for good or for a
+	// restart with a new spec (see retire): new commands are refused with
+	// its error, and Serve's final state and samples give its reason.
+	retiring atomic.Pointer[retirement]
+	// served is signalled (never blocking) each time a command has been
+	// served, so that retire can wait for the one in progress.
+	served chan struct{}
+	// final: a retired device published its final state.
+	final atomic.Bool
+
 	// The device's children of the Manager's metric vectors, looked up once
 	// rather than per poll.
 	pollCtr, overrunCtr                 prometheus.Counter
@@ -53,6 +66,9 @@ type Device struct {
 
 	mu   sync.Mutex
 	info Info
+	// cfg is the spec as configured (before defaults), with the changes
+	// applied in place since (see reconfigure); spec is what Serve runs.
+	cfg Spec
 }
 
 // request is one command received from the mailbox.
@@ -90,11 +106,17 @@ func (req *request) abortSignal() (abort context.Context, stop func()) {
 // counted by the mailbox).
 func (req *request) reply(r Reply, err error) { _ = req.msg.Reply(r, err) }
 
-func newDevice(m *Manager, spec Spec) *Device {
+// newDevice returns the process of cfg (a checked spec, before defaults);
+// prev, if not nil, is the sequence counters of the device's previous process
+// (a restart with a new spec).
+func newDevice(m *Manager, cfg Spec, prev *seqs) *Device {
+	spec := cfg.withDefaults()
 	d := &Device{
-		m:    m,
-		spec: spec,
-		seq:  newSeqs(spec.Channels),
+		m:      m,
+		spec:   spec,
+		cfg:    cfg,
+		seq:    newSeqs(spec.Channels, prev),
+		served: make(chan struct{}, 1),
 		mb: supervisor.NewMailbox(supervisor.MailboxOptions{
 			Name: "device " + spec.Name,
 			// A command waits at most the lock timeout for its turn; once
@@ -116,6 +138,8 @@ func newDevice(m *Manager, spec Spec) *Device {
 		unsolicitedCtr: m.metrics.unsolicited.WithLabelValues(spec.Name),
 		stepCtr:        m.metrics.outOfStep.WithLabelValues(spec.Name),
 	}
+	tags := spec.Tags
+	d.tags.Store(&tags)
 	d.info = Info{Name: spec.Name, Address: spec.Address, Driver: spec.Driver, Tags: spec.Tags, State: Stopped, ChangedAt: m.opts.Now()}
 	for _, ch := range spec.Channels {
 		d.info.Channels = append(d.info.Channels, ChannelInfo{Name: ch.Name, Query: ch.Query, Period: ch.Period, Unit: ch.Unit})
@@ -178,15 +202,7 @@ func (d *Device) Serve(ctx context.Context) error {
 	}
 	defer d.alive.Unlock()
 	d.report = func(status string) { supervisor.ReportStatus(ctx, status) }
-	defer func() {
-		d.update(func(i *Info) {
-			i.State = Stopped
-			i.ConnectedSince = time.Time{}
-			i.NextAttempt = time.Time{}
-		})
-		d.publishBad(telemetry.Disconnected, "device stopped")
-		d.mb.FailQueued(fmt.Errorf("device stopped: %w", ErrNotConnected))
-	}()
+	defer d.stopped()
 	failures := 0
 	for ctx.Err() == nil {
 		d.update(func(i *Info) { i.State = Connecting; i.NextAttempt = time.Time{} })
@@ -349,6 +365,9 @@ func (d *Device) publishBadFor(chans []*ChannelSpec, q telemetry.Quality, reason
 // command's Timeout and the caller's deadline (which fail the call with
 // context.DeadlineExceeded, never cutting the exchange).
 func (d *Device) send(ctx context.Context, cmd Command) (Reply, error) {
+	if r := d.retiring.Load(); r != nil {
+		return Reply{}, r.err
+	}
 	if st := d.Info().State; st != Connected {
 		return Reply{}, fmt.Errorf("device %s is %s: %w", d.spec.Name, st, ErrNotConnected)
 	}

@@ -92,6 +92,26 @@
 // Sequence numbers and restart counts live in the Manager, so they survive such
 // restarts.
 //
+// # Changing the set of devices
+//
+// Start hands the devices to a Runner, the devices supervisor; from then on the
+// set can change while they run (a configuration reload, or a cluster moving a
+// device between nodes). Apply takes the whole new list of specs and applies it
+// as a diff (Plan says what it would do): a new device is added and started; a
+// removed one stops for good (Remove); one whose spec changed in more than its
+// tags, units or model name (Compare) restarts with the new spec, its channels
+// going on with their sequence numbers; tags and units change in place, seen at
+// once by Info, WatchStates and Tags; an unchanged device is not touched (same
+// connection, same numbering). A device that stops refuses new commands, fails
+// its queued ones with ErrDeviceRemoved (removed) or ErrNotConnected (restarted),
+// gives the command in progress Options.StopGrace before aborting it with that
+// reason, then publishes every channel DISCONNECTED with the reason and its last
+// Info (Removed set for a removed one); the hub (a Forgetter) drops the latest
+// values of channels that are gone. Devices stop on goroutines of their own, so
+// one slow command holds up only its device; a new device waits only for a
+// stopping one at its own address (never two connections to one instrument).
+// Changes are serialised: one Apply, Add or Remove at a time.
+//
 // # Concurrency contract
 //
 // Each Device's state (connection, schedule) is owned by the goroutine running its
@@ -102,8 +122,9 @@
 // supervisor.ReportStatus. Poll tokens reach it from the shared period
 // schedulers, which start with a period's first connected group and stop (and are
 // waited for) when its last one leaves, so a Manager whose devices are all
-// stopped runs no goroutine. Info snapshots and the state feed are safe from any
-// goroutine; Publish is called on the device's goroutine, must not block
+// stopped runs no goroutine. Info snapshots, lookups (List, Get, Send, Abort,
+// Tags) and the state feed are safe from any goroutine, also while the set of
+// devices changes; Publish is called on the device's goroutine, must not block
 // (telemetry.Hub never does) and must not keep the batch after it returns. A
 // ReplyFormat is immutable and safe to share.
 package devicemgr

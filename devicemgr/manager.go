@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,10 +32,15 @@ type Options struct {
 	// StableAfter: a connection that stays up this long resets the reconnect
 	// backoff. Default 10s.
 	StableAfter time.Duration
+	// StopGrace is how long Remove and a restarting Update let a command in
+	// progress finish before aborting it. Default 5s.
+	StopGrace time.Duration
 }
 
-// Manager holds every configured device. It does not run them: each *Device is a
-// Service (Serve(ctx) error) that the caller hands to a supervisor.
+// Manager holds every configured device. It does not run them itself: each
+// *Device is a Service (Serve(ctx) error) that a supervisor runs. Once Start
+// has handed them to a Runner (the devices supervisor), the set of devices can
+// change while they run (Add, Remove, Update, Apply; see dynamic.go).
 type Manager struct {
 	pub     Publisher
 	opts    Options
@@ -42,7 +48,13 @@ type Manager struct {
 	metrics *metrics
 	clock   pollClock
 
-	devices []*Device
+	// change serialises Start, Add, Remove, Update and Apply: one change of
+	// the set of devices at a time.
+	change sync.Mutex
+	runner Runner // nil until Start
+
+	mu      sync.RWMutex // guards devices and byName (lookups take the read lock)
+	devices []*Device    // in configuration order, then in the order added
 	byName  map[string]*Device
 }
 
@@ -57,6 +69,9 @@ func New(specs []Spec, pub Publisher, opts Options) (*Manager, error) {
 	if opts.StableAfter <= 0 {
 		opts.StableAfter = 10 * time.Second
 	}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = 5 * time.Second
+	}
 	m := &Manager{pub: pub, opts: opts, byName: make(map[string]*Device), metrics: newMetrics(opts.Registerer)}
 	for i := range specs {
 		if err := specs[i].Validate(); err != nil {
@@ -65,7 +80,7 @@ func New(specs []Spec, pub Publisher, opts Options) (*Manager, error) {
 		if _, dup := m.byName[specs[i].Name]; dup {
 			return nil, fmt.Errorf("devices[%d].name: duplicate device %q", i, specs[i].Name)
 		}
-		d := newDevice(m, specs[i].withDefaults())
+		d := newDevice(m, specs[i], nil)
 		m.devices = append(m.devices, d)
 		m.byName[d.spec.Name] = d
 	}
@@ -73,12 +88,28 @@ func New(specs []Spec, pub Publisher, opts Options) (*Manager, error) {
 }
 
 // Devices returns the device processes in configuration order.
-func (m *Manager) Devices() []*Device { return append([]*Device(nil), m.devices...) }
+func (m *Manager) Devices() []*Device {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return append([]*Device(nil), m.devices...)
+}
+
+// lookup returns the device called name.
+func (m *Manager) lookup(name string) (*Device, error) {
+	m.mu.RLock()
+	d, ok := m.byName[name]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("device %q: %w", name, ErrNotFound)
+	}
+	return d, nil
+}
 
 // List returns every device's Info, sorted by name.
 func (m *Manager) List() []Info {
-	out := make([]Info, 0, len(m.devices))
-	for _, d := range m.devices {
+	devs := m.Devices()
+	out := make([]Info, 0, len(devs))
+	for _, d := range devs {
 		out = append(out, d.Info())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -87,19 +118,33 @@ func (m *Manager) List() []Info {
 
 // Get returns one device's Info.
 func (m *Manager) Get(name string) (Info, error) {
-	d, ok := m.byName[name]
-	if !ok {
-		return Info{}, fmt.Errorf("device %q: %w", name, ErrNotFound)
+	d, err := m.lookup(name)
+	if err != nil {
+		return Info{}, err
 	}
 	return d.Info(), nil
+}
+
+// Tags returns the tags of a device (shared: do not modify them); ok is false
+// when there is no such device. It is cheap enough to call for every sample:
+// subscriptions that select devices by tag use it, so a device added or
+// retagged at run time is selected without resubscribing.
+func (m *Manager) Tags(name string) (tags map[string]string, ok bool) {
+	m.mu.RLock()
+	d, ok := m.byName[name]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	return *d.tags.Load(), true
 }
 
 // Send runs a command on a device between its polls and returns the reply. It
 // fails at once with ErrNotConnected when the device is not connected.
 func (m *Manager) Send(ctx context.Context, device string, cmd Command) (Reply, error) {
-	d, ok := m.byName[device]
-	if !ok {
-		return Reply{}, fmt.Errorf("device %q: %w", device, ErrNotFound)
+	d, err := m.lookup(device)
+	if err != nil {
+		return Reply{}, err
 	}
 	return d.send(ctx, cmd)
 }
@@ -107,9 +152,9 @@ func (m *Manager) Send(ctx context.Context, device string, cmd Command) (Reply, 
 // Abort cancels the command in progress on a device (see Device.Abort) and
 // returns it ("" if the device was idle).
 func (m *Manager) Abort(device, reason string) (string, error) {
-	d, ok := m.byName[device]
-	if !ok {
-		return "", fmt.Errorf("device %q: %w", device, ErrNotFound)
+	d, err := m.lookup(device)
+	if err != nil {
+		return "", err
 	}
 	return d.Abort(reason)
 }
@@ -121,6 +166,14 @@ func seedFor(name string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	return h.Sum64()
+}
+
+// forget drops a removed device's series.
+func (m *metrics) forget(device string) {
+	for _, v := range []*prometheus.CounterVec{m.polls, m.overruns, m.requests, m.unsolicited, m.outOfStep} {
+		v.DeleteLabelValues(device)
+	}
+	m.failures.DeletePartialMatch(prometheus.Labels{"device": device})
 }
 
 type metrics struct {
@@ -170,9 +223,15 @@ type seqs struct {
 	n map[string]*atomic.Uint64
 }
 
-func newSeqs(chans []ChannelSpec) seqs {
+// newSeqs returns the counters of chans; a channel that prev (the device's
+// previous process, which has exited) also has continues prev's numbering.
+func newSeqs(chans []ChannelSpec, prev *seqs) seqs {
 	s := seqs{n: make(map[string]*atomic.Uint64, len(chans))}
 	for _, ch := range chans {
+		if prev != nil && prev.n[ch.Name] != nil {
+			s.n[ch.Name] = prev.n[ch.Name]
+			continue
+		}
 		s.n[ch.Name] = new(atomic.Uint64)
 	}
 	return s

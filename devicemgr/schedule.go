@@ -88,5 +88,10 @@ func (d *Device) serveOne(exec func(*request) error) (bool, error) {
 		m.Done()
 		return true, nil
 	}
-	return true, exec(&request{msg: m, cmd: cmd, ctx: m.Context()})
+	err := exec(&request{msg: m, cmd: cmd, ctx: m.Context()})
+	select { // for retire, which may be waiting for this command
+	case d.served <- struct{}{}:
+	default:
+	}
+	return true, err
 }

@@ -22,7 +22,7 @@ func schedDevice(t *testing.T, m *Manager, name string) *Device {
 	if err := spec.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	d := newDevice(m, spec.withDefaults())
+	d := newDevice(m, spec, nil)
 	m.devices = append(m.devices, d)
 	return d
 }

@@ -72,7 +72,7 @@ func (i Info) Status() telemetry.DeviceStatus {
 	return telemetry.DeviceStatus{
 		Device: i.Name, State: i.State.String(),
 		Up:      i.State == Connected || i.State == Connecting && i.Restarts == 0 && i.LastError == "",
-		Stopped: i.State == Stopped,
+		Stopped: i.State == Stopped, Removed: i.Removed,
 		Address: i.Address, Identity: i.Identity, LastError: i.LastError, Restarts: i.Restarts,
 		ChangedAt: i.ChangedAt, NextAttempt: i.NextAttempt,
 	}

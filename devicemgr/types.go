@@ -68,6 +68,13 @@ type Info struct {
 	OutOfStep uint64
 	// ChangedAt is when State last changed.
 	ChangedAt time.Time
+	// Removed is set on the last Info of a device that was removed from the
+	// configuration (State Stopped, LastError the reason): no change of it
+	// follows.
+	Removed bool
+	// Node is, in a cluster, the node that owns the device; the device
+	// manager leaves it empty (the cluster wiring fills it in).
+	Node string
 }
 
 // Summary describes the connection in one line: the state in lower case, in
@@ -143,6 +150,11 @@ var (
 	// ErrInstrument: the instrument refused a command or reported an error
 	// (see InstrumentError).
 	ErrInstrument = errors.New("the instrument reported an error")
+	// ErrExists: a device of that name is configured already.
+	ErrExists = errors.New("device exists")
+	// ErrDeviceRemoved: the device was removed from the configuration (by a
+	// reload) while the command waited, or before it was sent.
+	ErrDeviceRemoved = errors.New("device removed by reload")
 )
 
 // InstrumentError is an error the instrument itself reported for a command:

@@ -480,19 +480,29 @@ func (q *Queue[T]) freeRoom() {
 
 // Drain appends up to max queued items (all when max <= 0) to dst, oldest
 // first, and returns it. It leaves a wake-up behind when items remain.
-func (q *Queue[T]) Drain(dst []T, max int) []T {
+func (q *Queue[T]) Drain(dst []T, max int) []T { return q.DrainBytes(dst, max, 0) }
+
+// DrainBytes is Drain that also stops once the items taken add up to maxBytes
+// or more, as Options.Size counts them (maxBytes <= 0: no byte bound). It takes
+// at least one item when any is queued, so a consumer always gets on.
+func (q *Queue[T]) DrainBytes(dst []T, max int, maxBytes int64) []T {
 	q.mu.Lock()
 	k := q.n
 	if max > 0 && k > max {
 		k = max
 	}
-	for range k {
+	bounded := maxBytes > 0 && q.opts.Size != nil
+	var took int
+	for bytes := int64(0); took < k && (!bounded || bytes < maxBytes); took++ {
 		dst = append(dst, *new(T))
 		q.popLocked(&dst[len(dst)-1])
+		if bounded {
+			bytes += q.opts.Size(&dst[len(dst)-1])
+		}
 	}
 	q.drains++
 	q.full = time.Time{}
-	if k > 0 {
+	if took > 0 {
 		q.freeRoom()
 	}
 	if q.n == 0 && len(q.buf) > 1<<16 {

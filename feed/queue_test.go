@@ -185,6 +185,21 @@ func TestByteBound(t *testing.T) {
 	if st := q.Stats(); st.Bytes != 0 {
 		t.Fatalf("%d bytes counted in an empty queue", st.Bytes)
 	}
+	// DrainBytes stops once it took maxBytes (at least one item), and by count.
+	q.Offer("aa", "bbb", "c", "dd")
+	if got := q.DrainBytes(nil, 0, 4); !slices.Equal(got, []string{"aa", "bbb"}) {
+		t.Fatalf("DrainBytes 4 took %v, want [aa bbb]", got)
+	}
+	if got := q.DrainBytes(nil, 1, 100); !slices.Equal(got, []string{"c"}) {
+		t.Fatalf("DrainBytes max 1 took %v, want [c]", got)
+	}
+	q.Offer("01234567")
+	if got := q.DrainBytes(nil, 0, 1); !slices.Equal(got, []string{"dd"}) || q.Len() != 1 {
+		t.Fatalf("DrainBytes 1 took %v (%d left), want [dd], one left", got, q.Len())
+	}
+	if st := q.Stats(); st.Bytes != 8 {
+		t.Fatalf("%d bytes counted, want 8", st.Bytes)
+	}
 	// Lossless with a byte bound refuses instead.
 	l := feed.New(feed.Options[string]{Policy: feed.Lossless, MaxBytes: 10, Size: size})
 	if rest := l.TryPush("aaaa", "bbbb", "cccc", "dddd"); len(rest) != 1 { // 12 bytes taken, then refused

@@ -110,7 +110,9 @@
 // period. Quality or error changes are always archived. It applies to the archive
 // only; live subscribers see every sample. Held-back samples are counted
 // (switchyard_ingest_filtered_total), and a filtered channel's archive, and so a
-// Subscribe replay, has gaps in seq by design.
+// Subscribe replay, has gaps in seq by design. Writer.SetFilter replaces the
+// filter between two batches (a configuration reload); a channel filtered
+// before and after goes on from its last archived sample.
 //
 // # Events
 //

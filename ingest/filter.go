@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard/switchyard/telemetry"
@@ -28,23 +29,36 @@ type ChannelFilter struct {
 // the channel's first, when its quality, error text or value type differs from
 // the last archived one, when a non-numeric value changed, when a numeric value
 // moved past the deadband, or when the heartbeat is due. It is owned by the
-// Writer's goroutine (not safe for concurrent use).
+// Writer's goroutine (not safe for concurrent use), except SetSpecs.
 type Filter struct {
-	specs map[string]ChannelFilter // by "device/channel"
+	specs atomic.Pointer[map[string]ChannelFilter] // by "device/channel"; replaced whole by SetSpecs
 	last  map[string]telemetry.Sample
 }
 
 // NewFilter returns a Filter with the given channel filters, keyed by
 // "device/channel" (telemetry.Sample.Key).
 func NewFilter(specs map[string]ChannelFilter) *Filter {
-	return &Filter{specs: specs, last: make(map[string]telemetry.Sample)}
+	f := &Filter{last: make(map[string]telemetry.Sample)}
+	f.specs.Store(&specs)
+	return f
 }
+
+// SetSpecs replaces the channel filters as a whole, at once (a configuration
+// reload); it is safe from any goroutine, and the writer applies the new ones
+// from its next sample on. A channel filtered before and after goes on from
+// its last archived sample; one filtered only from now on starts afresh.
+func (f *Filter) SetSpecs(specs map[string]ChannelFilter) { f.specs.Store(&specs) }
 
 // Keep reports whether s is archived, and remembers it if so.
 func (f *Filter) Keep(s *telemetry.Sample) bool {
+	specs := *f.specs.Load()
+	if len(specs) == 0 {
+		return true
+	}
 	key := s.Key()
-	spec, ok := f.specs[key]
+	spec, ok := specs[key]
 	if !ok {
+		delete(f.last, key) // not filtered (any more): a filter set later starts afresh
 		return true
 	}
 	last, seen := f.last[key]

@@ -48,3 +48,31 @@ func TestFilter(t *testing.T) {
 		t.Error("first good sample after a bad one was filtered")
 	}
 }
+
+// TestFilterSetSpecs replaces the channel filters as a reload does: a channel
+// filtered before and after goes on from its last archived sample, one
+// filtered from now on starts afresh, one no longer filtered is archived in
+// full.
+func TestFilterSetSpecs(t *testing.T) {
+	f := NewFilter(map[string]ChannelFilter{"psu/v": {Deadband: 0.5}, "psu/i": {Deadband: 0.5}})
+	keep := func(ch string, ns int64, v float64) bool {
+		return f.Keep(&telemetry.Sample{Device: "psu", Channel: ch, TimeNs: ns, Value: telemetry.Float(v)})
+	}
+	if !keep("v", 1, 10) || !keep("i", 1, 1) {
+		t.Fatal("first samples filtered")
+	}
+	f.SetSpecs(map[string]ChannelFilter{"psu/v": {Deadband: 1}, "psu/t": {Deadband: 1}})
+	if keep("v", 2, 10.8) {
+		t.Error("psu/v: inside the new band of the last archived value, kept")
+	}
+	if !keep("t", 3, 1) || keep("t", 4, 1.1) {
+		t.Error("psu/t, filtered from now on: want its first sample kept, the next one inside the band dropped")
+	}
+	if !keep("i", 3, 1) || !keep("i", 4, 1.1) {
+		t.Error("psu/i, not filtered any more: want every sample kept")
+	}
+	f.SetSpecs(nil)
+	if !keep("v", 5, 10.8) || !keep("v", 6, 10.8) {
+		t.Error("no filter any more: want every sample kept")
+	}
+}

@@ -20,9 +20,16 @@ import (
 // WithWide returns a History that also reads the wide table w fills, and
 // whose Settle waits for w too.
 func (h *History) WithWide(w *WideWriter) *History {
-	c := *h
-	c.wide = w.Table()
+	c := h.WithWideTable(w.Table())
 	c.writers = append(slices.Clone(h.writers), w)
+	return c
+}
+
+// WithWideTable returns a History that also reads the wide table named
+// table, filled by a writer it does not wait for (another node's).
+func (h *History) WithWideTable(table string) *History {
+	c := *h
+	c.wide = table
 	return &c
 }
 

@@ -134,6 +134,11 @@ func auditSubject(req any) (device, target string, args []string) {
 		args = []string{string(limits), r.GetComment()}
 	case *pb.RestartProcessRequest:
 		target = r.GetPath()
+	case *pb.ReloadConfigRequest:
+		target = "configuration"
+		if r.GetDryRun() {
+			target += " (dry run)"
+		}
 	}
 	out := make([]string, 0, min(len(args), 32))
 	for _, a := range args[:min(len(args), 32)] {

@@ -132,6 +132,7 @@ func deviceToProto(in *devicemgr.Info) *pb.Device {
 		Identity:       in.Identity,
 		Commands:       append([]string(nil), in.Commands...),
 		CommandInfo:    commandInfoToProto(in.CommandSpecs),
+		Node:           in.Node,
 	}
 	if len(in.Channels) > 0 {
 		d.Channels = make([]*pb.Channel, len(in.Channels))
@@ -259,6 +260,8 @@ func eventKindToProto(k supervisor.EventKind) pb.SupervisionEventKind {
 		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN
 	case supervisor.EventStatus:
 		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_STATUS
+	case supervisor.EventReconfigured:
+		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_RECONFIGURED
 	default:
 		return pb.SupervisionEventKind_SUPERVISION_EVENT_KIND_UNSPECIFIED
 	}
@@ -266,7 +269,12 @@ func eventKindToProto(k supervisor.EventKind) pb.SupervisionEventKind {
 
 // eventToProto converts one supervision event.
 func eventToProto(ev *supervisor.Event) *pb.SupervisionEvent {
+	var reload *pb.ConfigReload
+	if r := reloadOf(ev.Detail); r != nil {
+		reload = reloadToProto(r)
+	}
 	return &pb.SupervisionEvent{
+		Reload:        reload,
 		Seq:           ev.Seq,
 		TimestampNs:   unixNano(ev.Time),
 		Path:          ev.Path,

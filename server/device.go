@@ -19,16 +19,22 @@ type Devices interface {
 	// sentinels.
 	Send(ctx context.Context, device string, cmd devicemgr.Command) (devicemgr.Reply, error)
 	// Abort cancels the command in progress on a device and returns it ("" if
-	// none). Errors wrap the devicemgr sentinels.
-	Abort(device, reason string) (string, error)
+	// none). ctx is the request's: its caller and deadline (a cluster node
+	// takes both to the device's owner). Errors wrap the devicemgr sentinels.
+	Abort(ctx context.Context, device, reason string) (string, error)
 	// WatchStates returns a new watcher of state changes; the server closes it.
 	WatchStates() *devicemgr.StateWatch
+	// Tags returns a device's tags as they are now (ok false: no such device).
+	// Subscriptions that select by tag call it for every sample, so it must be
+	// cheap; the result is read only.
+	Tags(device string) (tags map[string]string, ok bool)
 }
 
 // deviceService implements DeviceService once, against plain messages and, for
 // streams, a streamOut; the rpc table (Server.rpcs) serves it on both transports.
 type deviceService struct {
 	devices Devices
+	tree    Tree            // an EventSource streams configuration reloads to WatchDevices
 	life    context.Context // ends when the server shuts down
 	metrics *metrics
 }
@@ -118,7 +124,7 @@ func (s *deviceService) authorizeCommand(ctx context.Context, req *pb.SendComman
 	return authorizeCommand(ctx, info.Name, req.GetName(), false, role)
 }
 
-func (s *deviceService) abortCommand(_ context.Context, req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {
+func (s *deviceService) abortCommand(ctx context.Context, req *pb.AbortCommandRequest) (*pb.AbortCommandResponse, error) {
 	if req.GetDevice() == "" {
 		return nil, errField("device", "required")
 	}
@@ -128,7 +134,7 @@ func (s *deviceService) abortCommand(_ context.Context, req *pb.AbortCommandRequ
 	if len(req.GetReason()) > 200 {
 		return nil, errField("reason", "at most 200 bytes")
 	}
-	aborted, err := s.devices.Abort(req.GetDevice(), req.GetReason())
+	aborted, err := s.devices.Abort(ctx, req.GetDevice(), req.GetReason())
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +142,7 @@ func (s *deviceService) abortCommand(_ context.Context, req *pb.AbortCommandRequ
 }
 
 // watchDevices sends the current state of every selected device, then each change,
-// until ctx ends or the server shuts down.
+// and each applied configuration reload, until ctx ends or the server shuts down.
 func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRequest, out streamOut[pb.WatchDevicesResponse]) error {
 	sel, err := compileGlobs("devices", req.GetDevices())
 	if err != nil {
@@ -150,6 +156,8 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 	// the list may then arrive twice, which is harmless for a state.
 	w := s.devices.WatchStates()
 	defer w.Close()
+	reloads := newReloadWatch(s.tree)
+	defer reloads.close()
 	if err := out.header(); err != nil {
 		return err
 	}
@@ -158,7 +166,7 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 		if !sel.match(info.Name) {
 			return nil
 		}
-		return out.send(&pb.WatchDevicesResponse{Device: deviceToProto(info), TimestampNs: unixNano(info.ChangedAt)})
+		return out.send(&pb.WatchDevicesResponse{Device: deviceToProto(info), TimestampNs: unixNano(info.ChangedAt), Removed: info.Removed})
 	}
 	for i := range infos {
 		if err := sendInfo(&infos[i]); err != nil {
@@ -170,10 +178,17 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-w.Ready():
+		case <-reloads.ready():
 		}
+		// The changes a reload made go before the reload itself.
 		changes := w.Take()
 		for i := range changes {
 			if err := sendInfo(&changes[i]); err != nil {
+				return err
+			}
+		}
+		for _, r := range reloads.take() {
+			if err := out.send(&pb.WatchDevicesResponse{Reload: reloadToProto(r), TimestampNs: unixNano(r.Time)}); err != nil {
 				return err
 			}
 		}

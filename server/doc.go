@@ -96,6 +96,9 @@
 //	unknown channel (SetAlarmLimits) NotFound         (CHANNEL_NOT_FOUND)
 //	a handler's panic                Internal         "internal error"
 //	devicemgr.ErrNotFound            NotFound
+//	devicemgr.ErrDeviceRemoved       FailedPrecondition (DEVICE_REMOVED)
+//	config.ErrInvalid (a reload)     InvalidArgument  (CONFIG_INVALID), every problem in the message
+//	no configuration to reload       Unimplemented    (NOT_SUPPORTED)
 //	devicemgr.ErrUnknownCommand      InvalidArgument
 //	devicemgr.ErrBadArgument         InvalidArgument
 //	devicemgr.ErrNotConnected        Unavailable
@@ -114,11 +117,24 @@
 // telemetry domain, and this package only translates the request into the
 // stream's options and each batch into a response. Its hub subscription has the
 // Squash policy and room for 8192 samples and Limits.SubscriberQueueBytes
-// (when full, squashed to the latest sample per channel); a stream whose queue
-// stays full and unread for Limits.StreamStallTimeout ends with
-// RESOURCE_EXHAUSTED, reason STREAM_STALLED. Its selector globs and tags are
-// checked once per request (tags against the devices configured then). It sends a
-// batch when max_batch samples (default 1000, at most 10000) are
+// (when full, squashed to the latest sample per channel). A stream holds its
+// queue, what it took out of it into the batch it makes (at most
+// SubscriberQueueBytes and a sample, or all that was queued when a device state
+// changes) and the response being sent, counted in
+// switchyard_api_stream_held_bytes; the transport's buffer comes on top (on the
+// gRPC port grpc-go accepts up to 64 KiB of responses and one more per stream
+// before a send waits for the client, in pooled buffers of up to twice their
+// size; grpc-go's write quota is fixed, and its window and buffer options bound
+// what clients send or whole connections, so it is bounded through the streams
+// per connection, Limits.http2Streams, and the connections per port). A
+// stream whose queue stays full and unread for Limits.StreamStallTimeout ends
+// with RESOURCE_EXHAUSTED, reason STREAM_STALLED, even when its handler is
+// stuck in a send to a client that reads nothing: the transport ends it from
+// outside (abort.go; on the HTTP port by resetting it). Its selector globs and
+// tags are matched per sample (tags against the device's tags as they are then,
+// Devices.Tags), so a device a configuration reload adds or retags streams to the
+// subscriptions it matches without resubscribing. It sends a batch when max_batch
+// samples (default 1000, at most 10000) are
 // waiting or batch_window_ms (default 50, at most 60000) after the first sample of
 // the batch arrived. Every response carries the subscription's cumulative squashed
 // and dropped counts. The deadband and max_rate_hz apply per channel
@@ -128,7 +144,16 @@
 // WatchAlarms sends alarm transitions only, filtered by device, channel and group;
 // its queue drops the oldest beyond 4096 unread transitions and counts them. WatchDevices sends the
 // current state of every selected device, then each change; a slow watcher skips
-// intermediate states but always ends on the current one (devicemgr.StateFeed).
+// intermediate states but always ends on the current one (devicemgr.StateFeed). A
+// device a reload removes is sent once more with removed set; each applied reload
+// (an EventReconfigured of the tree, when the Tree is an EventSource) is sent as a
+// reload message after the changes it made.
+//
+// # Configuration
+//
+// ReloadConfig and GetConfig serve Options.Config (a *config.Reloader): a reload
+// runs as the caller, whose identity name is who reloaded, and goes to its end
+// even if the caller leaves; it is audited like every state-changing RPC.
 //
 // Subscribe encodes each published sample once, however many streams send it: the hub gives every copy of a sample one shared cache
 // (telemetry.Sample.Encoded), and a batch is assembled from the cached bytes plus

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/switchyard/switchyard/alarm"
+	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/ingest"
@@ -59,6 +60,27 @@ type metadataError interface {
 	ErrorMetadata() map[string]string
 }
 
+// reasonedError is an error that carries its status already: a code name as
+// connect writes it ("unavailable") and a reason name without ERROR_REASON_.
+type reasonedError interface {
+	error
+	ErrorCode() string
+	ErrorReason() string
+}
+
+// ErrorStatus is statusOf for other packages: the code name ("invalid_argument"),
+// the reason name ("BAD_ARGUMENT") and the ErrorInfo metadata an error would
+// carry. A cluster node uses it to send a routed command's error back to the
+// node the caller talks to, which maps it as if the device were local.
+func ErrorStatus(err error) (code, reason string, metadata map[string]string) {
+	c, r := statusOf(err)
+	var me metadataError
+	if errors.As(err, &me) {
+		metadata = me.ErrorMetadata()
+	}
+	return c.String(), ReasonName(r), metadata
+}
+
 // statusOf is the one place that decides which status code and reason an error
 // carries. Both transports call it (through connectError and grpcError), so a
 // domain error looks the same to a Connect client and to a gRPC client.
@@ -66,6 +88,7 @@ func statusOf(err error) (connect.Code, pb.ErrorReason) {
 	var fe *fieldError
 	var ce *connect.Error
 	var gs interface{ GRPCStatus() *status.Status }
+	var re reasonedError
 	var unauth *errUnauthenticated
 	var denied *permissionError
 	var streams *errTooManyStreams
@@ -74,6 +97,17 @@ func statusOf(err error) (connect.Code, pb.ErrorReason) {
 	switch {
 	case errors.As(err, &fe), errors.Is(err, errMalformed):
 		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_INVALID_REQUEST
+	case errors.As(err, &re):
+		// Decided elsewhere: by another cluster node's statusOf (a routed
+		// command), or by the cluster itself (DEVICE_IN_FAILOVER).
+		var c connect.Code
+		if c.UnmarshalText([]byte(re.ErrorCode())) != nil {
+			return connect.CodeInternal, pb.ErrorReason_ERROR_REASON_INTERNAL
+		}
+		if r, ok := pb.ErrorReason_value["ERROR_REASON_"+re.ErrorReason()]; ok {
+			return c, pb.ErrorReason(r)
+		}
+		return c, reasonOfCode(c)
 	case errors.As(err, &unauth):
 		return connect.CodeUnauthenticated, pb.ErrorReason_ERROR_REASON_UNAUTHENTICATED
 	case errors.As(err, &denied):
@@ -86,6 +120,10 @@ func statusOf(err error) (connect.Code, pb.ErrorReason) {
 		return connect.CodeNotFound, pb.ErrorReason_ERROR_REASON_CHANNEL_NOT_FOUND
 	case errors.Is(err, devicemgr.ErrNotFound):
 		return connect.CodeNotFound, pb.ErrorReason_ERROR_REASON_DEVICE_NOT_FOUND
+	case errors.Is(err, devicemgr.ErrDeviceRemoved):
+		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_DEVICE_REMOVED
+	case errors.Is(err, config.ErrInvalid):
+		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_CONFIG_INVALID
 	case errors.Is(err, devicemgr.ErrUnknownCommand):
 		return connect.CodeInvalidArgument, pb.ErrorReason_ERROR_REASON_UNKNOWN_COMMAND
 	case errors.Is(err, devicemgr.ErrBadArgument):
@@ -106,7 +144,7 @@ func statusOf(err error) (connect.Code, pb.ErrorReason) {
 		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_BAD_REPLY
 	case errors.Is(err, devicemgr.ErrInstrument):
 		return connect.CodeFailedPrecondition, pb.ErrorReason_ERROR_REASON_INSTRUMENT_ERROR
-	case errors.Is(err, errNoEvents), errors.Is(err, errNoRestart):
+	case errors.Is(err, errNoEvents), errors.Is(err, errNoRestart), errors.Is(err, errNoConfig), errors.Is(err, errNotClustered):
 		return connect.CodeUnimplemented, pb.ErrorReason_ERROR_REASON_NOT_SUPPORTED
 	case errors.Is(err, supervisor.ErrNotFound):
 		return connect.CodeNotFound, pb.ErrorReason_ERROR_REASON_PROCESS_NOT_FOUND

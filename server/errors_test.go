@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/switchyard/switchyard/cluster"
+	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/supervisor"
@@ -36,6 +38,10 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("set_volt: %w", devicemgr.ErrNotSettled), connect.CodeFailedPrecondition, "NOT_SETTLED"},
 		{fmt.Errorf("query: %w", devicemgr.ErrBadReply), connect.CodeFailedPrecondition, "BAD_REPLY"},
 		{&devicemgr.InstrumentError{Device: "pump", Command: "start", Message: "rate/volume not set"}, connect.CodeFailedPrecondition, "INSTRUMENT_ERROR"},
+		// A queued command of a device a reload removes: the mailbox's failure wraps it.
+		{fmt.Errorf("device psu: call set_volt 3: %w", fmt.Errorf("device psu: %w", devicemgr.ErrDeviceRemoved)), connect.CodeFailedPrecondition, "DEVICE_REMOVED"},
+		{&config.InvalidError{Source: "plant.yaml", Problems: []string{"plant.yaml:3: devices[0].address: required"}}, connect.CodeInvalidArgument, "CONFIG_INVALID"},
+		{errNoConfig, connect.CodeUnimplemented, "NOT_SUPPORTED"},
 		{errShuttingDown, connect.CodeUnavailable, "SHUTTING_DOWN"},
 		{telemetry.ErrStalled, connect.CodeResourceExhausted, "STREAM_STALLED"},
 		{fmt.Errorf("send: %w", context.Canceled), connect.CodeCanceled, "CANCELLED"},
@@ -45,6 +51,12 @@ func TestErrorMapping(t *testing.T) {
 		{status.Error(codes.Aborted, "x"), connect.CodeAborted, ""},
 		{status.Error(codes.Unauthenticated, "x"), connect.CodeUnauthenticated, "UNAUTHENTICATED"},
 		{errors.New("boom"), connect.CodeInternal, "INTERNAL"},
+		// Errors of a cluster: decided by the cluster or by the device's owner.
+		{&cluster.FailoverError{Device: "x"}, connect.CodeUnavailable, "DEVICE_IN_FAILOVER"},
+		{&cluster.RemoteError{Code: "invalid_argument", Reason: "BAD_ARGUMENT", Message: "m", Node: "n2"}, connect.CodeInvalidArgument, "BAD_ARGUMENT"},
+		{&cluster.RemoteError{Code: "unavailable", Reason: "FROM_A_NEWER_NODE"}, connect.CodeUnavailable, ""},
+		{&cluster.RemoteError{Code: "no such code", Reason: "BAD_ARGUMENT"}, connect.CodeInternal, "INTERNAL"},
+		{&cluster.NoAnswerError{Device: "x", Err: context.DeadlineExceeded}, connect.CodeDeadlineExceeded, "DEADLINE_EXCEEDED"},
 	} {
 		if got := codeOf(tc.err); got != tc.code {
 			t.Errorf("codeOf(%v) = %v, want %v", tc.err, got, tc.code)
@@ -144,5 +156,27 @@ func TestReasonNames(t *testing.T) {
 			t.Errorf("reason %d has name %q", n, name)
 		}
 		seen[name] = true
+	}
+}
+
+// ErrorStatus gives a node what another node's statusOf needs to map an error
+// the same way: a routed error keeps its code, reason and metadata.
+func TestErrorStatusRoundTrip(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("args[0]: %w", devicemgr.ErrBadArgument),
+		fmt.Errorf("device x: %w", devicemgr.ErrTimeout),
+		fmt.Errorf("device x: waiting for the reply: %w", supervisor.ErrAborted),
+		errors.New("boom"),
+	} {
+		code, reason, md := ErrorStatus(err)
+		remote := &cluster.RemoteError{Code: code, Reason: reason, Message: err.Error(), Metadata: md, Node: "n2"}
+		c1, r1 := statusOf(err)
+		c2, r2 := statusOf(remote)
+		if c1 != c2 || r1 != r2 {
+			t.Errorf("%v: local %v/%v, routed %v/%v", err, c1, r1, c2, r2)
+		}
+		if info := errorInfo(remote, r2); info == nil || info.Metadata["node"] != "n2" {
+			t.Errorf("%v: routed ErrorInfo %v lacks the owning node", err, info)
+		}
 	}
 }

@@ -139,7 +139,7 @@ func (f *fakeDevices) Send(ctx context.Context, device string, cmd devicemgr.Com
 }
 
 // Abort aborts a "wait" command in progress.
-func (f *fakeDevices) Abort(device, reason string) (string, error) {
+func (f *fakeDevices) Abort(_ context.Context, device, reason string) (string, error) {
 	if _, err := f.Get(device); err != nil {
 		return "", err
 	}
@@ -155,6 +155,13 @@ func (f *fakeDevices) Abort(device, reason string) (string, error) {
 }
 
 func (f *fakeDevices) WatchStates() *devicemgr.StateWatch { return f.feed.Watch() }
+
+func (f *fakeDevices) Tags(name string) (map[string]string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	info, ok := f.infos[name]
+	return info.Tags, ok
+}
 
 type fakeTree struct{ root supervisor.Node }
 

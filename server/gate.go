@@ -204,7 +204,7 @@ func (g *gate) finish(st *callState, err error) {
 	elapsed := g.now().Sub(st.start)
 	id := st.identity
 	lvl := slog.LevelInfo
-	if code == 2 || code == 13 { // Unknown, Internal: the server's fault
+	if err != nil && (code == connect.CodeUnknown || code == connect.CodeInternal) { // the server's fault
 		lvl = slog.LevelError
 	}
 	attrs := []any{"rpc", st.info.procedure, "code", codeName, "duration", elapsed, "peer", st.info.peer,

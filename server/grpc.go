@@ -52,6 +52,7 @@ func newGRPCServer(_ *slog.Logger, life context.Context, g *gate, tlsFiles *tlsF
 		}),
 		// Checked after decompression too: a small compressed bomb is refused.
 		grpc.MaxRecvMsgSize(lim.MaxRequestBytes),
+		grpc.MaxConcurrentStreams(lim.http2Streams()),
 		grpc.ForceServerCodecV2(newGRPCCodec()), // proto, plus pre-encoded Subscribe batches
 	}
 	if tlsFiles != nil {

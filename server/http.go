@@ -58,6 +58,7 @@ func newHTTPServer(d httpDeps) *http.Server {
 		mux.Handle("/", d.web)
 	}
 	var h http.Handler = mux
+	h = httpAbortable(h)
 	h = withTLSState(h)
 	h = bodyDeadline(d.opts.Limits.BodyTimeout, h)
 	h = withCORS(d.opts.CORSOrigins, h)
@@ -73,6 +74,7 @@ func newHTTPServer(d httpDeps) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		Protocols:         &protocols,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: int(d.opts.Limits.http2Streams())},
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),

@@ -21,7 +21,8 @@ type Limits struct {
 	// Streams bounds the streams open on the whole server. Default 1024.
 	Streams int
 	// CommandRate is how many commands per second one identity may send
-	// (SendCommand; a token bucket of CommandBurst). Default 20.
+	// (SendCommand; a token bucket of CommandBurst, forgotten once it is full
+	// again, so identities that come and go hold no memory). Default 20.
 	CommandRate float64
 	// CommandBurst is the bucket's size: commands an idle identity may send at
 	// once. Default 40.
@@ -46,13 +47,18 @@ type Limits struct {
 	MaxRequestBytes int
 	// SubscriberQueueBytes bounds a Subscribe stream's queue in the hub in bytes
 	// (telemetry.SampleSize); past it the queue squashes to the latest value per
-	// channel, as at its bound in samples. Default telemetry.DefaultStreamBytes
-	// (8 MiB).
+	// channel, as at its bound in samples. It bounds what the stream takes out
+	// of its queue into a batch too, so a stream holds at most about three
+	// times this (queue, batch, response being sent; see
+	// switchyard_api_stream_held_bytes) besides its transport's buffer. Default
+	// telemetry.DefaultStreamBytes (8 MiB).
 	SubscriberQueueBytes int64
 	// StreamStallTimeout ends a Subscribe stream whose queue stays full and
 	// unread this long (a client that stopped reading) with RESOURCE_EXHAUSTED,
-	// STREAM_STALLED; its queue is let go at once, the stream ends when its
-	// handler next gets to run. Default 0: never.
+	// STREAM_STALLED, at once, even while its handler waits in a send for the
+	// client (abort.go): on the gRPC port the client gets the status after the
+	// data it had been sent; on the HTTP port the stream is reset. Default 0:
+	// never.
 	StreamStallTimeout time.Duration
 }
 
@@ -93,6 +99,16 @@ func (l Limits) withDefaults() Limits {
 	}
 	return l
 }
+
+// unaryHeadroom is how many HTTP/2 streams a connection may have open beyond
+// StreamsPerConnection: its unary calls, and its ended streams whose client has
+// not yet read their end (see abort.go).
+const unaryHeadroom = 100
+
+// http2Streams is the concurrent HTTP/2 streams each connection may open on
+// either port (SETTINGS_MAX_CONCURRENT_STREAMS): a client's calls past it wait
+// in the client for one to end.
+func (l Limits) http2Streams() uint32 { return uint32(l.StreamsPerConnection + unaryHeadroom) }
 
 // errTooManyStreams: a stream limit is reached.
 type errTooManyStreams struct{ which string }
@@ -169,13 +185,21 @@ func dec(m map[string]int, k string) {
 
 // commandLimiter is the per-identity command rate (a token bucket each) and the
 // per-identity share of each device.
+//
+// A bucket left alone for refill (the time it takes to fill up from empty) is
+// full, exactly what a new one would be, so it is evicted: at most once per
+// refill, admit sweeps out every bucket idle that long. The buckets held are
+// those of identities that sent a command within the last two refills, however
+// many identities (or, without credentials, client hosts) came and went.
 type commandLimiter struct {
-	lim Limits
-	now func() time.Time
+	lim    Limits
+	now    func() time.Time
+	refill time.Duration // CommandBurst / CommandRate
 
-	mu       sync.Mutex
-	buckets  map[string]*bucket
-	inFlight map[[2]string]int // {identity key, device}
+	mu        sync.Mutex
+	buckets   map[string]*bucket
+	inFlight  map[[2]string]int // {identity key, device}
+	lastSweep time.Time
 }
 
 type bucket struct {
@@ -187,7 +211,22 @@ func newCommandLimiter(l Limits, now func() time.Time) *commandLimiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &commandLimiter{lim: l, now: now, buckets: map[string]*bucket{}, inFlight: map[[2]string]int{}}
+	refill := time.Duration(float64(l.CommandBurst) / l.CommandRate * float64(time.Second))
+	return &commandLimiter{lim: l, now: now, refill: refill, buckets: map[string]*bucket{}, inFlight: map[[2]string]int{}}
+}
+
+// sweep evicts the buckets that have been idle for a whole refill (full again),
+// at most once per refill. c.mu held.
+func (c *commandLimiter) sweep(now time.Time) {
+	if now.Sub(c.lastSweep) < c.refill {
+		return
+	}
+	c.lastSweep = now
+	for key, b := range c.buckets {
+		if now.Sub(b.at) >= c.refill {
+			delete(c.buckets, key)
+		}
+	}
 }
 
 // admit takes a token from key's bucket and a place in its share of device, or
@@ -196,6 +235,7 @@ func (c *commandLimiter) admit(key, device string) (func(), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
+	c.sweep(now)
 	b := c.buckets[key]
 	if b == nil {
 		b = &bucket{tokens: float64(c.lim.CommandBurst), at: now}

@@ -59,6 +59,9 @@ var policy = map[string]access{
 	pb.SystemService_GetIdentity_FullMethodName:            {role: auth.None},
 	pb.SystemService_RestartProcess_FullMethodName:         {role: auth.Admin, audit: true},
 	pb.SystemService_WatchAudit_FullMethodName:             {role: auth.Admin},
+	pb.SystemService_ReloadConfig_FullMethodName:           {role: auth.Admin, audit: true},
+	pb.SystemService_GetConfig_FullMethodName:              {role: auth.Viewer},
+	pb.SystemService_GetClusterView_FullMethodName:         {role: auth.Viewer},
 
 	healthpb.Health_Check_FullMethodName:                                   {public: true},
 	healthpb.Health_Watch_FullMethodName:                                   {public: true},

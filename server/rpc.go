@@ -110,6 +110,7 @@ func serverStream[Req, Resp any](procedure string, fn func(context.Context, *Req
 				header:      func() error { return ss.SendHeader(nil) },
 				send:        func(m *Resp) error { return ss.SendMsg(m) },
 				sendEncoded: func(buf *[]byte) error { return ss.SendMsg(&encodedMessage{buf: buf}) },
+				abort:       grpcAbort(ss),
 			}
 			if p, ok := peer.FromContext(ss.Context()); ok && p.Addr != nil {
 				out.peer = p.Addr.String()
@@ -119,7 +120,7 @@ func serverStream[Req, Resp any](procedure string, fn func(context.Context, *Req
 		connect: func(opts ...connect.HandlerOption) http.Handler {
 			return connect.NewServerStreamHandler(procedure, func(ctx context.Context, req *connect.Request[Req], stream *connect.ServerStream[Resp]) error {
 				// Send(nil) sends the headers only.
-				out := streamOut[Resp]{header: func() error { return stream.Send(nil) }, send: stream.Send, peer: req.Peer().Addr}
+				out := streamOut[Resp]{header: func() error { return stream.Send(nil) }, send: stream.Send, peer: req.Peer().Addr, abort: httpAbort(ctx)}
 				if connectUsesProto(req.Header().Get("Content-Type")) {
 					out.sendEncoded = func(buf *[]byte) error {
 						err := stream.Conn().Send(&encodedMessage{buf: buf}) // copies the bytes
@@ -211,6 +212,11 @@ type streamOut[T any] struct {
 	// peer is the client's address, where the transport knows it (for logs and
 	// the hub watchdog's status).
 	peer string
+	// abort, when not nil, ends the stream with err from another goroutine
+	// than the handler's: a send stuck on a client that reads nothing returns
+	// (abort.go). It may block for a moment: call it from a goroutine of its
+	// own, not from one that must not wait.
+	abort func(err error)
 }
 
 // streamContext returns a context that also ends, with cause errShuttingDown, when

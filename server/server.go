@@ -60,6 +60,13 @@ type Options struct {
 	// Archive answers HistoryService and Subscribe with since_ns. Default nil:
 	// those answer Unavailable.
 	Archive Archive
+	// Replay, when set, answers Subscribe's since_ns instead of Archive: a
+	// cluster node replays from the cluster's stream (and the archive for
+	// what is older), joined to the live samples by seq. Default nil.
+	Replay telemetry.Replayer
+	// Cluster answers GetClusterView. Default nil: a single node, which answers
+	// NOT_SUPPORTED.
+	Cluster Cluster
 
 	// Auth turns authentication on (see Auth). Zero: every caller is
 	// "anonymous" with role admin, which Listen allows on loopback only.
@@ -82,6 +89,9 @@ type Options struct {
 	// Audit receives the audit trail (every state-changing call) besides the log
 	// and WatchAudit. Default nil: not archived.
 	Audit audit.Sink
+	// Config serves ReloadConfig and GetConfig. Default nil: they answer
+	// Unimplemented.
+	Config Config
 	// Now is the clock of rate limits and durations. Default time.Now.
 	Now func() time.Time
 }
@@ -212,9 +222,11 @@ func (s *Server) newRun() *run {
 // rpcs is the table of every RPC the server answers, each with its one
 // implementation; both transports are built from it (rpc.go).
 func (s *Server) rpcs(r *run) []rpc {
-	dev := &deviceService{devices: s.devices, life: r.life, metrics: s.metrics}
-	tel := &telemetryService{hub: s.hub, devices: s.devices, life: r.life, metrics: s.metrics, archive: s.opts.Archive, limits: s.opts.Limits}
-	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s, audit: s.gate.audit, authOn: s.gate.authOn}
+	dev := &deviceService{devices: s.devices, tree: s.tree, life: r.life, metrics: s.metrics}
+	tel := &telemetryService{hub: s.hub, devices: s.devices, life: r.life, metrics: s.metrics, archive: s.opts.Archive,
+		replay: s.opts.Replay, limits: s.opts.Limits}
+	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s, audit: s.gate.audit, authOn: s.gate.authOn,
+		cluster: s.opts.Cluster, config: s.opts.Config}
 	hist := &historyService{archive: s.opts.Archive}
 	out := []rpc{
 		unary(pb.DeviceService_ListDevices_FullMethodName, dev.listDevices),
@@ -229,6 +241,9 @@ func (s *Server) rpcs(r *run) []rpc {
 		unary(pb.SystemService_RestartProcess_FullMethodName, sys.restartProcess),
 		unary(pb.SystemService_GetIdentity_FullMethodName, sys.getIdentity),
 		serverStream(pb.SystemService_WatchAudit_FullMethodName, sys.watchAudit),
+		unary(pb.SystemService_ReloadConfig_FullMethodName, sys.reloadConfig),
+		unary(pb.SystemService_GetConfig_FullMethodName, sys.getConfig),
+		unary(pb.SystemService_GetClusterView_FullMethodName, sys.getClusterView),
 		unary(pb.HistoryService_QueryHistory_FullMethodName, hist.queryHistory),
 		unary(healthpb.Health_Check_FullMethodName, r.health.check),
 		serverStream(healthpb.Health_Watch_FullMethodName, r.health.watch),

@@ -19,9 +19,11 @@ type systemService struct {
 	tree    Tree // also an EventSource for WatchSupervisionEvents
 	life    context.Context
 	metrics *metrics
+	cluster Cluster // nil on a single node
 	server  *Server // for RestartProcess of the API itself
 	audit   *auditTrail
 	authOn  bool
+	config  Config // nil: no configuration to reload
 }
 
 func (s *systemService) getSupervisionTree(_ context.Context, _ *pb.GetSupervisionTreeRequest) (*pb.GetSupervisionTreeResponse, error) {

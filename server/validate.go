@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/switchyard/switchyard/devicemgr"
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/telemetry"
 )
@@ -59,35 +58,35 @@ func (g globs) match(name string) bool {
 }
 
 // compileSelector validates a Selector and returns a sample matcher, nil when the
-// selector selects everything (the hub's cheapest case). devices lists the
-// configured devices, for tag selectors.
-func compileSelector(field string, sel *pb.Selector, devices func() []devicemgr.Info) (func(*telemetry.Sample) bool, error) {
+// selector selects everything (the hub's cheapest case). tags gives a device's
+// tags as they are now, for tag selectors.
+func compileSelector(field string, sel *pb.Selector, tags func(device string) (map[string]string, bool)) (func(*telemetry.Sample) bool, error) {
 	match, err := compileNames(field, sel)
 	if err != nil || len(sel.GetTags()) == 0 {
 		return match, err
 	}
-	tagged := taggedDevices(sel.GetTags(), devices())
+	tagged := taggedDevice(sel.GetTags(), tags)
 	return func(s *telemetry.Sample) bool {
-		return tagged[s.Device] && (match == nil || match(s))
+		return tagged(s.Device) && (match == nil || match(s))
 	}, nil
 }
 
-// taggedDevices returns the names of the devices that carry every tag.
-func taggedDevices(tags map[string]string, infos []devicemgr.Info) map[string]bool {
-	out := make(map[string]bool)
-	for i := range infos {
-		ok := true
-		for k, v := range tags {
-			if got, has := infos[i].Tags[k]; !has || got != v {
-				ok = false
-				break
+// taggedDevice returns a matcher of the devices that carry every tag in want.
+// It asks tags (Devices.Tags) for each device's tags as they are now, so a
+// device added or retagged by a reload is selected without resubscribing.
+func taggedDevice(want map[string]string, tags func(device string) (map[string]string, bool)) func(device string) bool {
+	return func(device string) bool {
+		have, ok := tags(device)
+		if !ok {
+			return false
+		}
+		for k, v := range want {
+			if got, has := have[k]; !has || got != v {
+				return false
 			}
 		}
-		if ok {
-			out[infos[i].Name] = true
-		}
+		return true
 	}
-	return out
 }
 
 // compileNames compiles the device and channel globs of a Selector.
@@ -120,18 +119,18 @@ type subscribeParams struct {
 	states    bool
 }
 
-func validateSubscribe(req *pb.SubscribeRequest, devices func() []devicemgr.Info) (subscribeParams, error) {
-	match, err := compileSelector("selector", req.GetSelector(), devices)
+func validateSubscribe(req *pb.SubscribeRequest, tags func(device string) (map[string]string, bool)) (subscribeParams, error) {
+	match, err := compileSelector("selector", req.GetSelector(), tags)
 	if err != nil {
 		return subscribeParams{}, err
 	}
 	p := subscribeParams{match: match, window: defaultBatchWindow, maxBatch: defaultMaxBatch}
 	devGlobs, _ := compileGlobs("selector.devices", req.GetSelector().GetDevices())
-	var tagged map[string]bool
-	if tags := req.GetSelector().GetTags(); len(tags) > 0 {
-		tagged = taggedDevices(tags, devices())
+	tagged := func(string) bool { return true }
+	if want := req.GetSelector().GetTags(); len(want) > 0 {
+		tagged = taggedDevice(want, tags)
 	}
-	p.matchDev = func(name string) bool { return devGlobs.match(name) && (tagged == nil || tagged[name]) }
+	p.matchDev = func(name string) bool { return devGlobs.match(name) && tagged(name) }
 	for _, f := range []struct {
 		name string
 		v    float64

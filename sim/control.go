@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,7 +48,7 @@ func viewOf(i *Instrument) instrumentView {
 		Counters: i.Counters(),
 	}
 	if i.psu != nil {
-		sp, on := i.psu.state()
+		sp, on := i.psu.state(i.elapsedDuration())
 		v.SetPoint, v.Output = &sp, &on
 		v.Habits = i.pers.String()
 	}
@@ -71,17 +72,35 @@ func viewOf(i *Instrument) instrumentView {
 //	                                  slow=250ms  (slow=0 clears it)
 //	                                  drop=1      close every open connection now
 //	                                It replies with the instrument as JSON.
+//	POST /instruments               add an instrument while the fleet runs, from a JSON
+//	                                object body {"name": "psu-21", "kind": "scpi"} (kind:
+//	                                scpi, lines, modbus, balance or thermometer; a power
+//	                                supply may name a "personality"), on a free port. It
+//	                                replies 201 with the instrument as JSON (its address).
+//	DELETE /instruments/{name}      stop an instrument (its connections close, as when it
+//	                                is switched off) and forget it; replies with its
+//	                                last state as JSON.
 //
 // A request naming no instrument of the fleet gets 404; a bad parameter gets 400 with
-// a text naming it, and then no fault is changed.
+// a text naming it, and then nothing is changed; adding a name in use gets 409.
 func (f *Fleet) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /instruments", func(w http.ResponseWriter, r *http.Request) {
-		views := make([]instrumentView, 0, len(f.list))
-		for _, i := range f.list {
+		list := f.Instruments()
+		views := make([]instrumentView, 0, len(list))
+		for _, i := range list {
 			views = append(views, viewOf(i))
 		}
 		writeJSON(w, views)
+	})
+	mux.HandleFunc("POST /instruments", f.postInstrument)
+	mux.HandleFunc("DELETE /instruments/{name}", func(w http.ResponseWriter, r *http.Request) {
+		i, err := f.Remove(r.PathValue("name"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		writeJSON(w, viewOf(i))
 	})
 	mux.HandleFunc("GET /instruments/{name}", func(w http.ResponseWriter, r *http.Request) {
 		if i := f.lookup(w, r); i != nil {
@@ -92,9 +111,48 @@ func (f *Fleet) Handler() http.Handler {
 	return mux
 }
 
+// postInstrument adds an instrument (POST /instruments).
+func (f *Fleet) postInstrument(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name        string `json:"name"`
+		Kind        Kind   `json:"kind"`
+		Personality string `json:"personality"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		http.Error(w, fmt.Sprintf("body: want a JSON object such as {\"name\": \"psu-21\", \"kind\": \"scpi\"}: %v", err), http.StatusBadRequest)
+		return
+	}
+	if req.Kind == "" {
+		req.Kind = KindSCPI
+	}
+	if len(req.Name) > 64 || strings.ContainsAny(req.Name, "/ \t\r\n") {
+		http.Error(w, fmt.Sprintf("name: at most 64 characters without '/' or spaces, got %q", req.Name), http.StatusBadRequest)
+		return
+	}
+	i, err := f.Add(req.Kind, req.Name, req.Personality)
+	switch {
+	case errors.Is(err, ErrExists):
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	case errors.Is(err, ErrClosed):
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(viewOf(i))
+}
+
 func (f *Fleet) lookup(w http.ResponseWriter, r *http.Request) *Instrument {
 	name := r.PathValue("name")
-	i := f.byName[name]
+	i := f.Instrument(name)
 	if i == nil {
 		http.Error(w, fmt.Sprintf("no instrument %q", name), http.StatusNotFound)
 	}

@@ -164,3 +164,66 @@ func TestControlErrors(t *testing.T) {
 		t.Errorf("Faults() after a rejected request = %v, want none", got)
 	}
 }
+
+// TestControlAddsAndRemovesInstruments adds a power supply while the fleet
+// runs (it answers *IDN? on its new address), refuses a second one of the same
+// name and bad requests, then removes it: its connection closes and its port
+// stops accepting.
+func TestControlAddsAndRemovesInstruments(t *testing.T) {
+	f, srv := startControl(t)
+	code, body := do(t, "POST", srv.URL+"/instruments", `{"name": "psu-21", "kind": "scpi"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("POST: %d %s", code, body)
+	}
+	var v view
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Name != "psu-21" || v.Kind != "scpi" || v.Address == "" || f.Instrument("psu-21") == nil || len(f.Instruments()) != 4 {
+		t.Fatalf("added %+v; fleet has %d", v, len(f.Instruments()))
+	}
+	conn, err := net.DialTimeout("tcp", v.Address, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("*IDN?\n")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	n, err := conn.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), sim.Serial("psu-21")) {
+		t.Fatalf("*IDN? of the new instrument: %q, %v", buf[:n], err)
+	}
+	for _, tc := range []struct {
+		body string
+		code int
+	}{
+		{`{"name": "psu-21", "kind": "scpi"}`, http.StatusConflict},
+		{`{"name": "x", "kind": "laser"}`, http.StatusBadRequest},
+		{`{"name": "x", "kind": "lines", "personality": "acks"}`, http.StatusBadRequest},
+		{`{"name": "x", "colour": "red"}`, http.StatusBadRequest},
+		{`{"name": ""}`, http.StatusBadRequest},
+	} {
+		if code, body := do(t, "POST", srv.URL+"/instruments", tc.body); code != tc.code {
+			t.Errorf("POST %s: %d %s, want %d", tc.body, code, body, tc.code)
+		}
+	}
+	if code, body := do(t, "DELETE", srv.URL+"/instruments/psu-21", ""); code != http.StatusOK || !strings.Contains(body, `"accepted": 1`) {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	if _, err := conn.Read(buf); err == nil {
+		t.Fatal("the removed instrument's connection is still open")
+	}
+	if c, err := net.DialTimeout("tcp", v.Address, time.Second); err == nil {
+		c.Close()
+		t.Fatal("the removed instrument still accepts connections")
+	}
+	if code, _ := do(t, "DELETE", srv.URL+"/instruments/psu-21", ""); code != http.StatusNotFound {
+		t.Fatalf("second DELETE: %d", code)
+	}
+	if f.Instrument("psu-21") != nil || len(f.Instruments()) != 3 {
+		t.Fatal("the removed instrument is still listed")
+	}
+}

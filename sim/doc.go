@@ -7,7 +7,9 @@
 // CSV lines (NewBalance) or a thermometer pushing JSON lines (NewThermometer).
 // A Fleet (NewFleet) starts many of each, names them psu-01, ..., env-01, ...,
 // tc-01, ..., bal-01, ..., thermo-01, ..., and serves an HTTP control API
-// (Fleet.Handler) to list them and set their faults.
+// (Fleet.Handler) to list them, set their faults, and add and remove
+// instruments while it runs (Fleet.Add, Fleet.Remove), so that tests and the
+// demo can show an instrument arriving in, or leaving, a running plant.
 // The constructors listen at once, so Addr is known before Serve runs; Serve(ctx)
 // serves until ctx ends. Tests start instruments with package simtest, which serves
 // them until the test ends.
@@ -45,6 +47,9 @@
 // current is the voltage over a load of about 10 Ω plus noise; with the output off
 // both are noise around zero. Each instrument has its own math/rand/v2 source seeded
 // from Options.Seed and its name. It starts with its output on at 12 V.
+// SetSweep makes a supply turn its own set-point up and down in steps (a
+// Sweep, computed the same way when asked); the demo sweeps one supply through
+// its alarm limits.
 //
 // # Line pusher
 //

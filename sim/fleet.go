@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -39,11 +40,13 @@ type FleetSpec struct {
 }
 
 // Fleet is a set of simulated instruments that start and stop together.
+// Instruments can be added and removed while it runs (Add, Remove).
 type Fleet struct {
-	list   []*Instrument
-	byName map[string]*Instrument
+	spec FleetSpec
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards list, byName and serving
+	list     []*Instrument
+	byName   map[string]*Instrument
 	serving  bool
 	done     chan struct{}
 	stopOnce sync.Once
@@ -71,7 +74,7 @@ func NewFleet(spec FleetSpec) (*Fleet, error) {
 		return nil, fmt.Errorf("sim: fleet spec: base port %d does not leave room for %d instruments",
 			spec.BasePort, total)
 	}
-	f := &Fleet{byName: make(map[string]*Instrument, total), done: make(chan struct{})}
+	f := &Fleet{spec: spec, byName: make(map[string]*Instrument, total), done: make(chan struct{})}
 	port := func() int {
 		if spec.BasePort == 0 {
 			return 0
@@ -144,13 +147,97 @@ func instrumentName(prefix string, n, total int) string {
 }
 
 // Instrument returns the instrument called name, or nil if there is none.
-func (f *Fleet) Instrument(name string) *Instrument { return f.byName[name] }
+func (f *Fleet) Instrument(name string) *Instrument {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byName[name]
+}
 
 // Instruments returns every instrument: power supplies, line pushers, temperature
-// controllers, balances, thermometers, each kind in name order.
-// The caller may reorder the returned slice.
+// controllers, balances, thermometers, each kind in name order, then those
+// added since, in the order added. The caller may reorder the returned slice.
 func (f *Fleet) Instruments() []*Instrument {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return append([]*Instrument(nil), f.list...)
+}
+
+// Add creates an instrument of kind called name on a free port (the fleet's
+// seed and push rate; personality names a power supply's personality, ""
+// for none) and, if the fleet is being served, starts it. It fails for a
+// name in use, an unknown kind or personality, or a closed fleet.
+func (f *Fleet) Add(kind Kind, name, personality string) (*Instrument, error) {
+	if name == "" {
+		return nil, errors.New("sim: add: a name is required")
+	}
+	opts := Options{Seed: f.spec.Seed, PushHz: f.spec.PushHz}
+	if personality != "" {
+		if kind != KindSCPI {
+			return nil, fmt.Errorf("sim: add %s: only a power supply (scpi) has a personality", name)
+		}
+		p, err := LookupPersonality(personality)
+		if err != nil {
+			return nil, fmt.Errorf("sim: add %s: %w", name, err)
+		}
+		opts.Personality, opts.PersonalityName = p, personality
+	}
+	if f.Instrument(name) != nil {
+		return nil, fmt.Errorf("sim: add %s: %w", name, ErrExists)
+	}
+	var i *Instrument
+	var err error
+	switch kind {
+	case KindSCPI:
+		i, err = NewSCPI(name, opts)
+	case KindLines:
+		i, err = NewLines(name, opts)
+	case KindModbus:
+		i, err = NewModbus(name, opts)
+	case KindBalance:
+		i, err = NewBalance(name, opts)
+	case KindThermometer:
+		i, err = NewThermometer(name, opts)
+	default:
+		return nil, fmt.Errorf("sim: add %s: unknown kind %q (want %s, %s, %s, %s or %s)", name, kind,
+			KindSCPI, KindLines, KindModbus, KindBalance, KindThermometer)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case isClosed(f.done):
+		err = ErrClosed
+	case f.byName[name] != nil:
+		err = fmt.Errorf("sim: add %s: %w", name, ErrExists)
+	case f.serving:
+		err = i.start()
+	}
+	if err != nil {
+		i.Close()
+		return nil, err
+	}
+	f.list = append(f.list, i)
+	f.byName[name] = i
+	return i, nil
+}
+
+// Remove stops the instrument called name (its listener and connections
+// close, as when it is switched off), waits for it and forgets it.
+func (f *Fleet) Remove(name string) (*Instrument, error) {
+	f.mu.Lock()
+	i := f.byName[name]
+	if i != nil {
+		delete(f.byName, name)
+		f.list = slices.DeleteFunc(f.list, func(x *Instrument) bool { return x == i })
+	}
+	f.mu.Unlock()
+	if i == nil {
+		return nil, fmt.Errorf("sim: remove %s: %w", name, ErrNotFound)
+	}
+	i.Close()
+	return i, nil
 }
 
 // Serve serves every instrument until ctx ends or Close is called, then closes every
@@ -188,10 +275,11 @@ func (f *Fleet) Close() error {
 	f.stopOnce.Do(func() { close(f.done) })
 	f.mu.Unlock()
 	// Stop all first so that the instruments shut down in parallel, then wait.
-	for _, i := range f.list {
+	list := f.Instruments()
+	for _, i := range list {
 		i.stop()
 	}
-	for _, i := range f.list {
+	for _, i := range list {
 		i.wg.Wait()
 	}
 	return nil

@@ -32,6 +32,13 @@ const (
 // already being served.
 var ErrClosed = errors.New("sim: closed or already serving")
 
+// ErrExists and ErrNotFound: Fleet.Add of a name in use, Fleet.Remove of an
+// unknown one.
+var (
+	ErrExists   = errors.New("an instrument of that name exists")
+	ErrNotFound = errors.New("no instrument of that name")
+)
+
 // Options configures one instrument. The zero value works: a free loopback port,
 // seed 0, 10 Hz pushes and the wall clock.
 type Options struct {
@@ -82,8 +89,9 @@ type Instrument struct {
 	faults atomic.Pointer[Faults] // read on every reply; written under mu
 
 	mu      sync.Mutex
-	ln      net.Listener // nil while refusing or after close
-	conns   map[net.Conn]struct{}
+	ln      net.Listener     // nil while refusing or after close
+	conns   map[net.Conn]int // index in connLog
+	connLog []ConnSpan
 	serving bool
 	closed  bool
 	wg      sync.WaitGroup // accept loop and connection goroutines
@@ -178,7 +186,7 @@ func newInstrument(name string, kind Kind, opts Options) (*Instrument, error) {
 		now:   now,
 		t0:    now(),
 		ln:    ln,
-		conns: make(map[net.Conn]struct{}),
+		conns: make(map[net.Conn]int),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 	}
@@ -250,7 +258,7 @@ func (i *Instrument) SetPoint() float64 {
 	if i.psu == nil {
 		return 0
 	}
-	sp, _ := i.psu.state()
+	sp, _ := i.psu.state(i.elapsedDuration())
 	return sp
 }
 
@@ -259,7 +267,7 @@ func (i *Instrument) Output() bool {
 	if i.psu == nil {
 		return false
 	}
-	_, on := i.psu.state()
+	_, on := i.psu.state(i.elapsedDuration())
 	return on
 }
 
@@ -365,7 +373,8 @@ func (i *Instrument) track(c net.Conn) {
 		c.Close()
 		return
 	}
-	i.conns[c] = struct{}{}
+	i.conns[c] = len(i.connLog)
+	i.connLog = append(i.connLog, ConnSpan{Remote: c.RemoteAddr().String(), Opened: time.Now()})
 	i.accepted.Add(1)
 	i.active.Add(1)
 	i.wg.Add(1)
@@ -386,9 +395,46 @@ func (i *Instrument) track(c net.Conn) {
 func (i *Instrument) untrack(c net.Conn) {
 	c.Close()
 	i.mu.Lock()
+	if k, ok := i.conns[c]; ok {
+		i.connLog[k].Closed = time.Now()
+	}
 	delete(i.conns, c)
 	i.mu.Unlock()
 	i.active.Add(-1)
+}
+
+// ConnSpan is one connection an instrument accepted: from where, when, and
+// until when (zero while it is open). The instrument sees a close when its
+// peer's end is gone: at once for a closed socket, at the next write for a
+// pusher.
+type ConnSpan struct {
+	Remote         string
+	Opened, Closed time.Time
+}
+
+// Connections returns the instrument's connection log, oldest first.
+func (i *Instrument) Connections() []ConnSpan {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return append([]ConnSpan(nil), i.connLog...)
+}
+
+// Overlaps lists every moment two connections to the instrument were open at
+// once, in words ("127.0.0.1:41000 opened at ... while 127.0.0.1:40122 was open
+// until ..."); none: nil.
+func (i *Instrument) Overlaps() []string {
+	log := i.Connections()
+	var out []string
+	for k := 1; k < len(log); k++ {
+		for j := 0; j < k; j++ {
+			prev := log[j]
+			if prev.Closed.IsZero() || log[k].Opened.Before(prev.Closed) {
+				out = append(out, fmt.Sprintf("%s: %s opened at %s while %s was open until %s", i.Name(), log[k].Remote,
+					log[k].Opened.Format("15:04:05.000"), prev.Remote, prev.Closed.Format("15:04:05.000")))
+			}
+		}
+	}
+	return out
 }
 
 // sleep waits for d and reports true, or reports false as soon as the instrument
@@ -410,4 +456,7 @@ func (i *Instrument) sleep(d time.Duration, cancel <-chan struct{}) bool {
 }
 
 // elapsed returns the time since the instrument was created, in seconds, on its clock.
-func (i *Instrument) elapsed() float64 { return i.now().Sub(i.t0).Seconds() }
+func (i *Instrument) elapsed() float64 { return i.elapsedDuration().Seconds() }
+
+// elapsedDuration is elapsed as a duration.
+func (i *Instrument) elapsedDuration() time.Duration { return i.now().Sub(i.t0) }

@@ -46,15 +46,20 @@ type psu struct {
 	output   bool
 	errs     []string
 	tagN     int // counter of the Tagged personality's readings
+
+	sweep     *Sweep // nil: the set-point moves only by command
+	sweepStep int64  // the sweep's step the set-point was last set for
 }
 
 func newPSU(rng *rand.Rand) *psu {
 	return &psu{rng: rng, phase: 2 * math.Pi * rng.Float64(), setPoint: DefaultSetPoint, output: true}
 }
 
-func (p *psu) state() (setPoint float64, output bool) {
+// state is the set-point (swept to t, see Sweep) and the output.
+func (p *psu) state(t time.Duration) (setPoint float64, output bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.swept(t)
 	return p.setPoint, p.output
 }
 
@@ -170,6 +175,7 @@ func (i *Instrument) exec(out []byte, line string) ([]byte, execResult) {
 	p := i.psu
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.swept(i.elapsedDuration())
 	var res execResult
 	if i.pers.NoJoin && strings.Count(strings.TrimRight(strings.TrimSpace(line), ";"), ";") > 0 {
 		p.pushErr(errUndefinedHeader)

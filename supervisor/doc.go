@@ -98,6 +98,13 @@
 // the process exits, queued calls fail with ErrRestarted or ErrStopped and
 // are never replayed to the new one.
 //
+// # Reconfiguration
+//
+// Reconfigured publishes an EventReconfigured about a supervisor: the
+// configuration of its tree changed while it ran (a reload added, removed or
+// replaced children). Its Reason says how in one line; its Detail carries the
+// caller's record of the change for watchers that know its type.
+//
 // # Status
 //
 // A process that handles failures inside itself (a device reconnecting to

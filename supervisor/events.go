@@ -23,9 +23,10 @@ const (
 	EventLeaked                                // a child's goroutine did not exit
 	EventAutoShutdown                          // significant children exited; the supervisor stops
 	EventStatus                                // a running child reported a new status (Reason; see ReportStatus)
+	EventReconfigured                          // the configuration changed at run time (Reason says how; see Reconfigured)
 )
 
-var eventNames = [...]string{"", "starting", "stopped", "added", "removed", "started", "exited", "restart_scheduled", "leaked", "auto_shutdown", "status"}
+var eventNames = [...]string{"", "starting", "stopped", "added", "removed", "started", "exited", "restart_scheduled", "leaked", "auto_shutdown", "status", "reconfigured"}
 
 // String returns the kind's lower-case name.
 func (k EventKind) String() string {
@@ -50,6 +51,9 @@ type Event struct {
 	Reason      string // exit reason (with the stack for panics), error, or the new status
 	Restarts    int
 	NextRestart time.Time
+	// Detail is what an EventReconfigured carries besides Reason, for
+	// watchers that know its type; nil for other kinds. Shared: read only.
+	Detail any
 }
 
 // DefaultEventBuffer is the buffer of a subscription asked with buffer <= 0.
@@ -125,6 +129,14 @@ func (sub *Subscription) Close() {
 }
 
 func (sub *Subscription) push(ev Event) { sub.q.Offer(ev) }
+
+// Reconfigured publishes an EventReconfigured about s itself: the
+// configuration of the tree changed while it ran (a reload added, removed or
+// replaced children). reason says how in one line; detail is for watchers
+// that know its type (the server's: a *config.Reload). It never blocks.
+func (s *Supervisor) Reconfigured(reason string, detail any) {
+	s.emit(Event{Kind: EventReconfigured, Reason: reason, Detail: detail})
+}
 
 // emit stamps ev with this supervisor's path and time and publishes it here
 // and in every ancestor.

@@ -16,6 +16,9 @@ type DeviceStatus struct {
 	// Stopped is true when the server stopped the device on purpose (shutdown):
 	// not a failure.
 	Stopped bool
+	// Removed is true on the last status of a device a configuration reload
+	// removed: nothing more comes about it.
+	Removed bool
 	// Address and Identity of the instrument (Identity once connected).
 	Address, Identity string
 	// LastError is why the last connection failed; empty if none did.

@@ -65,9 +65,16 @@
 // heartbeats on an idle stream, the deadband and rate cap with the due times of
 // held samples, device states interleaved after the samples published before
 // them, and the replay of the archive (Since) joined to the live samples with no
-// gap and no repeat per channel. Next(ctx) returns one Batch at a time; time
+// gap and no repeat per channel: by time for an Archive (QuestDB's
+// microseconds), by seq for a Replayer (a cluster's stream, numbered alike for
+// every node). Next(ctx) returns one Batch at a time; time
 // comes from an injected Clock, so its tests run in synctest bubbles. A Stream
-// is owned by one goroutine.
+// is owned by one goroutine. What it holds is bounded and counted (Bytes, safe
+// from any goroutine): its queue (MaxBytes), the samples it took out of it
+// until their batch was sent (it takes at most MaxBytes into a batch), and one
+// page of the archive at a time while it replays. OnStall tells its owner when
+// its subscription ended for not being read, so that the owner can end a send
+// stuck on its client.
 //
 // The model also has DeviceStatus: a device's connection state as the alarm
 // engine and the device-event archive see it, without the device manager.

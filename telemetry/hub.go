@@ -199,6 +199,18 @@ type latestSlot struct {
 
 func newLatestSlot() *latestSlot { return new(latestSlot) }
 
+// Forget drops the latest values match selects: those of channels that no
+// longer exist (a device removed from the configuration). Subscriptions are
+// not affected.
+func (h *Hub) Forget(match func(*Sample) bool) {
+	h.latest.DeleteFunc(func(_, _ string, slot *latestSlot) bool {
+		slot.mu.Lock()
+		s := slot.s
+		slot.mu.Unlock()
+		return match(&s)
+	})
+}
+
 // Subscribe adds a subscription. Close it when done.
 func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 	if opts.Name == "" {
@@ -309,8 +321,13 @@ func (s *Subscription) offer(batch []Sample, caches []encodedCache, force bool) 
 
 // Drain appends up to max queued samples (all when max <= 0) to dst in the order
 // they were published and returns it.
-func (s *Subscription) Drain(dst []Sample, max int) []Sample {
-	dst = s.q.Drain(dst, max)
+func (s *Subscription) Drain(dst []Sample, max int) []Sample { return s.DrainBytes(dst, max, 0) }
+
+// DrainBytes is Drain that also stops once the samples taken add up to
+// maxBytes (SampleSize; at least one sample is taken when any is queued). With
+// no byte bound on the subscription (SubscribeOptions.MaxBytes) it is Drain.
+func (s *Subscription) DrainBytes(dst []Sample, max int, maxBytes int64) []Sample {
+	dst = s.q.DrainBytes(dst, max, maxBytes)
 	s.depth.Set(float64(s.q.Len()))
 	return dst
 }

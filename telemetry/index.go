@@ -8,8 +8,9 @@ import (
 // ChannelIndex is a concurrent map from channels (device, channel) to values
 // of V, made for the publish path, where every sample looks its channel up: a
 // lookup of a channel already in the index takes no lock and writes no shared
-// memory. Entries are added, never removed (a channel's value is usually a
-// pointer whose target changes). The zero value is ready to use; it must not
+// memory. Entries are added as channels appear and removed only in bulk
+// (DeleteFunc, when a device leaves the configuration), which copies the index;
+// a channel's value is usually a pointer whose target changes. The zero value is ready to use; it must not
 // be copied after first use.
 //
 // The index is a read-only map behind an atomic pointer plus a small map of
@@ -108,6 +109,33 @@ func (x *ChannelIndex[V]) Range(f func(device, channel string, v V) bool) {
 		if !f(e.k.device, e.k.channel, e.v) {
 			return
 		}
+	}
+}
+
+// DeleteFunc removes every channel for which del returns true. It copies the
+// whole index (O(channels)): it is for rare changes such as a device removed
+// by a configuration reload. del runs under the index's lock: it must not use
+// the index.
+func (x *ChannelIndex[V]) DeleteFunc(del func(device, channel string, v V) bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for k, v := range x.added {
+		if del(k.device, k.channel, v) {
+			delete(x.added, k)
+		}
+	}
+	old := x.read.Load()
+	if old == nil {
+		return
+	}
+	m := make(map[chanKey]V, len(*old))
+	for k, v := range *old {
+		if !del(k.device, k.channel, v) {
+			m[k] = v
+		}
+	}
+	if len(m) != len(*old) {
+		x.read.Store(&m)
 	}
 }
 

@@ -73,6 +73,48 @@ func TestChannelIndexConcurrent(t *testing.T) {
 	}
 }
 
+// TestChannelIndexDeleteFunc removes the channels of some devices, both from
+// the read-only map and from the recent additions: they are gone from Get,
+// Range and Len, the others keep their values, and a removed channel added
+// again gets a new value.
+func TestChannelIndexDeleteFunc(t *testing.T) {
+	var x telemetry.ChannelIndex[*int]
+	vals := map[string]*int{}
+	// 100 channels merge into the read-only map; the last 10 stay additions.
+	for d := range 110 {
+		dev := fmt.Sprintf("dev-%03d", d)
+		vals[dev] = x.GetOrAdd(dev, "ch", func() *int { return new(int) })
+	}
+	gone := func(dev string) bool { return dev[len(dev)-1] == '7' } // dev-007, dev-017, … dev-107
+	x.DeleteFunc(func(dev, ch string, v *int) bool {
+		if vals[dev] != v || ch != "ch" {
+			t.Errorf("DeleteFunc offered %s/%s with another value", dev, ch)
+		}
+		return gone(dev)
+	})
+	if n := x.Len(); n != 99 {
+		t.Errorf("Len after deleting 11 of 110 = %d, want 99", n)
+	}
+	for dev, v := range vals {
+		g, ok := x.Get(dev, "ch")
+		switch {
+		case gone(dev) && ok:
+			t.Errorf("%s still found after DeleteFunc", dev)
+		case !gone(dev) && (!ok || g != v):
+			t.Errorf("%s: Get = %v, %v, want its value %v", dev, g, ok, v)
+		}
+	}
+	x.Range(func(dev, _ string, _ *int) bool {
+		if gone(dev) {
+			t.Errorf("Range visits deleted %s", dev)
+		}
+		return true
+	})
+	if v := x.GetOrAdd("dev-107", "ch", func() *int { return new(int) }); v == vals["dev-107"] {
+		t.Error("a deleted channel added again got its old value back")
+	}
+}
+
 // BenchmarkPublishFleet publishes polls of four channels from 1000 devices in
 // turn (as a fleet does, each poll a fresh device's) to one subscription
 // whose Match keeps nothing (the alarm engine's, with no alarms), and

@@ -265,6 +265,107 @@ func TestStreamReplayJoin(t *testing.T) {
 	})
 }
 
+// TestReadArchivePages: ReadArchive gives each archived sample in the range
+// once, across a page boundary that falls inside a microsecond, and stops at
+// the range's end.
+func TestReadArchivePages(t *testing.T) {
+	base := time.Now().UnixNano() / 1000 * 1000
+	arch := &archive{}
+	for i := range 12000 { // three channels a microsecond: 4000 µs
+		arch.samples = append(arch.samples, telemetry.Sample{Device: "d", Channel: string(rune('a' + i%3)), Seq: uint64(i/3 + 1),
+			TimeNs: base + int64(i/3)*1000})
+	}
+	for _, tc := range []struct {
+		to   int64
+		want int
+	}{{0, 12000}, {base + 3500*1000, 3500 * 3}} {
+		seen := map[string]int{}
+		pages := 0
+		err := telemetry.ReadArchive(t.Context(), arch, base, tc.to, nil, func(ss []telemetry.Sample) error {
+			pages++
+			for _, s := range ss {
+				seen[fmt.Sprintf("%s#%d", s.Channel, s.Seq)]++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for k, c := range seen {
+			if c != 1 {
+				t.Errorf("to %d: %s given %d times", tc.to, k, c)
+			}
+			n += c
+		}
+		if n != tc.want || pages != 2 {
+			t.Errorf("to %d: %d samples in %d pages, want %d in 2", tc.to, n, pages, tc.want)
+		}
+	}
+}
+
+// replayer is a fake Replayer: it gives its samples in one call, and notes
+// what it was asked.
+type replayer struct {
+	samples []telemetry.Sample
+	devices []string
+	from    int64
+	err     error
+}
+
+func (r *replayer) Replay(_ context.Context, devices []string, from int64, fn func([]telemetry.Sample) error) error {
+	r.devices, r.from = devices, from
+	if r.err != nil {
+		return r.err
+	}
+	return fn(r.samples)
+}
+
+// TestStreamReplayerJoinBySeq: a stream with Since and a Replayer sends the
+// replay (only what Match selects, the replayer told the devices), then goes
+// live joined by seq: a live sample the replay gave is skipped, a channel's
+// next seq is not, and neither is a channel whose numbering started again
+// (its times are newer), whatever the clock's precision.
+func TestStreamReplayerJoinBySeq(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := time.Now().UnixNano()
+		at := func(s telemetry.Sample, ns int64) telemetry.Sample { s.TimeNs = base + ns; return s }
+		rp := &replayer{samples: []telemetry.Sample{
+			at(smp("a", "v", 7, 0), 1), at(smp("a", "skip", 1, 0), 1), at(smp("b", "v", 3, 0), 2), at(smp("a", "v", 8, 0), 3),
+		}}
+		hub := telemetry.NewHub(nil)
+		match := func(s *telemetry.Sample) bool { return s.Channel != "skip" }
+		st := telemetry.NewStream(hub, telemetry.StreamOptions[state]{Since: base, Replay: rp, Devices: []string{"a", "b"},
+			Match: match, Initial: true, Window: time.Millisecond})
+		defer st.Close()
+		// Published after the subscription, before the replay ended: a/v#8
+		// was replayed too (skipped); a/v#9 is new, 4ns after #8; b/v#1 comes
+		// from a numbering that started again, later than b/v#3.
+		hub.Publish(at(smp("a", "v", 8, 0), 3), at(smp("a", "v", 9, 0), 4), at(smp("b", "v", 1, 0), 10))
+		var got []string
+		for len(got) < 2 {
+			b, _ := next(t, st)
+			if b.Initial {
+				t.Fatal("a replaying stream sent initial values: the replay stands in for them")
+			}
+			got = append(got, show(b))
+		}
+		if want := "a/v#7 b/v#3 a/v#8|a/v#9 b/v#1"; strings.Join(got, "|") != want {
+			t.Fatalf("replay then live: %q, want %q (a/v#8 once)", got, want)
+		}
+		if fmt.Sprint(rp.devices) != "[a b]" || rp.from != base {
+			t.Errorf("replayer asked for devices %v from %d, want [a b] from %d", rp.devices, rp.from, base)
+		}
+		// The Replayer's error ends the stream.
+		bad := errors.New("stream gone")
+		st2 := telemetry.NewStream(hub, telemetry.StreamOptions[state]{Since: base, Replay: &replayer{err: bad}})
+		defer st2.Close()
+		if _, err := st2.Next(t.Context()); !errors.Is(err, bad) {
+			t.Fatalf("replay failing: %v, want its error", err)
+		}
+	})
+}
+
 // TestStreamStall: a stream nobody reads, whose queue stays full for
 // StallAfter, ends with ErrStalled and leaves the hub; its limits bound the
 // queue in bytes meanwhile.
@@ -280,6 +381,131 @@ func TestStreamStall(t *testing.T) {
 		}
 		if _, err := st.Next(t.Context()); !errors.Is(err, telemetry.ErrStalled) {
 			t.Fatalf("Next after the queue stayed full and unread for 100 s (StallAfter 60 s) = %v, want ErrStalled", err)
+		}
+	})
+}
+
+// TestStreamBytes: what a stream holds is counted (Bytes: its queue and the
+// samples it took out of it until the batch they went in was sent), and
+// bounded by MaxBytes: it takes no more than MaxBytes from its queue into a
+// batch, so a batch of large samples is cut short of MaxBatch.
+func TestStreamBytes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := telemetry.NewHub(nil)
+		big := func(ch int, seq uint64) telemetry.Sample {
+			return telemetry.Sample{Device: "d", Channel: fmt.Sprintf("c%03d", ch), Seq: seq, Value: telemetry.String(strings.Repeat("x", 1000))}
+		}
+		s0 := big(0, 1)
+		one := telemetry.SampleSize(&s0)
+		stalls := 0
+		st := telemetry.NewStream(hub, telemetry.StreamOptions[state]{
+			MaxBytes: 10 * one, MaxBatch: 1000, Window: time.Hour, StallAfter: time.Minute, OnStall: func() { stalls++ },
+		})
+		defer st.Close()
+		publish := func(seq uint64, n int) {
+			for ch := range n {
+				hub.Publish(big(ch, seq))
+			}
+		}
+		publish(1, 25) // the queue keeps the last 10
+		if got := st.Bytes(); got != 10*one {
+			t.Fatalf("Bytes with a full queue = %d, want %d (10 samples)", got, 10*one)
+		}
+		b, _ := next(t, st)
+		if len(b.Samples) != 10 || b.Samples[0].Channel != "c015" {
+			t.Fatalf("first batch %q, want the 10 queued, c015 on", show(b))
+		}
+		// The batch is held until the next Next (its caller sends it), and
+		// the queue fills again meanwhile.
+		publish(2, 4)
+		if got := st.Bytes(); got != 14*one {
+			t.Fatalf("Bytes while sending a batch of 10 with 4 queued = %d, want %d", got, 14*one)
+		}
+		publish(3, 6)
+		b, _ = next(t, st)
+		if len(b.Samples) != 10 {
+			t.Fatalf("second batch: %q, want 10 samples (MaxBytes)", show(b))
+		}
+		if got := st.Bytes(); got != 10*one {
+			t.Fatalf("Bytes after the first batch was sent = %d, want %d (the second batch)", got, 10*one)
+		}
+		// A batch never takes more than MaxBytes out of the queue: with 4
+		// waiting for the window, 6 more of the 10 queued complete it.
+		done := make(chan telemetry.Batch[state])
+		go func() { b, _ := next(t, st); done <- b }()
+		publish(4, 4)
+		synctest.Wait() // the 4 wait in the batch being made
+		for ch := range 10 {
+			hub.Publish(big(100+ch, 5))
+		}
+		b = <-done
+		if want := "d/c000#4 d/c001#4 d/c002#4 d/c003#4 d/c100#5 d/c101#5 d/c102#5 d/c103#5 d/c104#5 d/c105#5"; show(b) != want {
+			t.Fatalf("third batch: %q, want %q (MaxBytes)", show(b), want)
+		}
+		if got := st.Bytes(); got != 14*one {
+			t.Fatalf("Bytes = %d with a batch of 10 sent and 4 queued, want %d", got, 14*one)
+		}
+		// The 4 left are in the queue, under its bound: the stream holds
+		// twice MaxBytes at most (a full queue, a batch of MaxBytes).
+		for ch := range 10 {
+			hub.Publish(big(200+ch, 6))
+		}
+		if got := st.Bytes(); got != 20*one {
+			t.Fatalf("Bytes = %d with a batch of 10 sent and a full queue, want %d", got, 20*one)
+		}
+		// Unread for StallAfter with its queue full: OnStall once.
+		for range 70 {
+			publish(7, 10)
+			time.Sleep(time.Second)
+		}
+		if stalls != 1 {
+			t.Fatalf("OnStall called %d times, want once", stalls)
+		}
+	})
+}
+
+// TestStreamReplaysPageByPage: a replay reads the archive one page at a time,
+// each once the batches of the page before were returned, so the stream holds
+// one page however long the history; the device states follow the last page.
+func TestStreamReplaysPageByPage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := time.Now().UnixNano()
+		arch := &archive{}
+		const n = 25000 // two full pages of 10,000 and a last one
+		for i := range n {
+			arch.samples = append(arch.samples, telemetry.Sample{Device: "a", Channel: "v", Seq: uint64(i + 1), TimeNs: base + int64(i+1)*1000})
+		}
+		hub := telemetry.NewHub(nil)
+		watch := newStates()
+		st := telemetry.NewStream(hub, telemetry.StreamOptions[state]{
+			Since: base, Archive: arch, MaxBatch: 1000,
+			States: telemetry.StateFeed[state]{
+				Watch: watch, Current: func() []state { return []state{{"a", "connected"}} },
+				Name: func(s *state) string { return s.name },
+			},
+		})
+		defer st.Close()
+		one := telemetry.SampleSize(&arch.samples[0])
+		seq := uint64(0)
+		for seq < n {
+			b, _ := next(t, st)
+			if len(b.States) > 0 {
+				t.Fatalf("device states at seq %d, before the replay's end", seq)
+			}
+			for _, s := range b.Samples {
+				if seq++; s.Seq != seq {
+					t.Fatalf("replayed seq %d, want %d", s.Seq, seq)
+				}
+			}
+			if pages := int(seq-1)/10000 + 1; arch.calls != pages {
+				t.Fatalf("after seq %d the archive was read %d times, want %d (one page at a time)", seq, arch.calls, pages)
+			}
+			if got := st.Bytes(); got > 10000*one {
+				t.Fatalf("Bytes = %d during the replay, more than a page (%d)", got, 10000*one)
+			}
+		}
+		if b, _ := next(t, st); show(b) != "a=connected" {
+			t.Fatalf("after the replay: %q, want the device states", show(b))
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,7 @@ import (
 	"github.com/switchyard/switchyard/audit"
 	"github.com/switchyard/switchyard/auth"
 	dashboard "github.com/switchyard/switchyard/clients/web"
+	"github.com/switchyard/switchyard/cluster"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/ingest"
@@ -37,6 +39,8 @@ import (
 //	├── devices        dynamic supervisor (one_for_one): one worker per
 //	│                  instrument, added at run time, keyed by its device name,
 //	│                  each with its command mailbox
+//	├── config         worker: reloads the configuration (SIGHUP, watch: true;
+//	│                  ReloadConfig calls it too), only with a configuration file
 //	└── api            worker: the gRPC and HTTP servers
 //
 // The telemetry hub's fan-out runs on its publishers' goroutines (a publish
@@ -61,7 +65,9 @@ import (
 //     to it as a dynamic child (DynamicSupervisor.start_child), the same path a
 //     device added at run time takes. Dynamic children stay across a restart of
 //     the devices supervisor.
-//  5. api      - the gRPC and HTTP servers.
+//  5. config   - the reloader: from now on a reload applies a new configuration
+//     as a diff (reload.go).
+//  6. api      - the gRPC and HTTP servers.
 //
 // A crash restarts only what it should: a device process alone (its own
 // connection failures are states inside it, not crashes); the archive writer or
@@ -74,13 +80,18 @@ import (
 // writer drains everything that was published and flushes it to QuestDB.
 type app struct {
 	hub     *telemetry.Hub
+	cluster *clusterSide // nil on a single node
 	devices *devicemgr.Manager
 	writer  *ingest.SampleWriter // nil without archiving
 	wide    *ingest.WideWriter   // nil without devices archived in the wide layout
+	filter  *ingest.Filter       // the sample archive's filter; nil without archiving
+	wfilter *ingest.Filter       // the wide archive's filter; nil without it
+	events  *ingest.EventWriter  // device events and reloads; nil without archiving
 	alarms  *alarm.Engine
 	api     *server.Server
 	root    *supervisor.Supervisor
 	devSup  *supervisor.Supervisor // the dynamic device supervisor
+	config  *config.Reloader       // nil without a configuration file, and in a cluster
 	log     *slog.Logger
 }
 
@@ -93,6 +104,16 @@ type appOptions struct {
 	// Appender is the archives' database when questdb.address is set. Default
 	// QuestDB at that address (tests put an ingesttest.FakeDB here).
 	Appender ingest.Appender
+	// Node names this node in a cluster (overrides cluster.node).
+	Node string
+	// ConfigPath is the configuration file the server reloads (SIGHUP,
+	// ReloadConfig, watch: true); empty: no reloads (the generated demo).
+	ConfigPath string
+	// LoadConfig reads the file on a reload. Default config.Load; the demo
+	// adds its command-line settings.
+	LoadConfig func(path string) (*config.Config, error)
+	// Signals trigger a reload each (SIGHUP).
+	Signals <-chan os.Signal
 }
 
 func newApp(cfg *config.Config, opts appOptions) (*app, error) {
@@ -108,6 +129,19 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	a.devices = mgr
+	if cfg.Cluster != nil {
+		if a.cluster, err = newClusterSide(context.Background(), cfg, opts.Node, mgr, log); err != nil {
+			return nil, err
+		}
+		log = a.cluster.log
+		a.log = log
+	}
+	ok := false
+	defer func() {
+		if !ok && a.cluster != nil {
+			a.cluster.nc.Close()
+		}
+	}()
 	a.root = supervisor.New("switchyard", supervisor.Options{
 		Strategy: supervisor.OneForOne, MaxRestarts: 5, MaxTime: 30 * time.Second, Logger: log,
 	})
@@ -121,6 +155,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 
+	// In a cluster the archive takes what the cluster's archiver gives it (each
+	// sample of every node once), not this node's hub.
+	archiveHub := a.hub
+	if a.cluster != nil {
+		archiveHub = telemetry.NewHub(nil)
+	}
 	// The archives' spools as channels (switchyard/archive_spool_fill, ...),
 	// archived and alarmed like any reading (alarm.SystemRules).
 	mon := ingest.NewSpoolMonitor(a.hub.PublishNoWait, time.Second)
@@ -147,12 +187,19 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		// The devices of the wide layout (a row per reading) have an archive
 		// of their own; everything else (the system channels too) is narrow.
+		// Which devices are wide is settled at start (a reload that changes
+		// it needs a restart, config.Diff.NeedsRestart).
 		var narrowOnly func(*telemetry.Sample) bool
 		if len(wide) > 0 {
 			narrowOnly = func(s *telemetry.Sample) bool { return !wide[s.Device] }
 		}
-		sub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless, Match: narrowOnly})
-		w, err := ingest.NewSampleWriter(qdb, sub, withRuntime(cfg.ArchiveOptions(), log, reg))
+		sub := archiveHub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless, Match: narrowOnly})
+		aopts := cfg.ArchiveOptions()
+		if aopts.Filter == nil {
+			aopts.Filter = ingest.NewFilter(nil) // a reload may give channels filters
+		}
+		a.filter = aopts.Filter
+		w, err := ingest.NewSampleWriter(qdb, sub, withRuntime(aopts, log, reg))
 		if err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
@@ -163,15 +210,29 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
 		}
+		archived := []archivedWaiter{w}
 		if len(wide) > 0 {
-			wsub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "archive_wide", Policy: telemetry.Lossless,
+			wsub := archiveHub.Subscribe(telemetry.SubscribeOptions{Name: "archive_wide", Policy: telemetry.Lossless,
 				Match: func(s *telemetry.Sample) bool { return wide[s.Device] }})
-			ww, err := ingest.NewWideWriter(qdb, wsub, withRuntime(cfg.WideArchiveOptions(), log, reg))
+			wopts := cfg.WideArchiveOptions()
+			if wopts.Filter == nil {
+				wopts.Filter = ingest.NewFilter(nil)
+			}
+			a.wfilter = wopts.Filter // a Filter is its writer's own
+			ww, err := ingest.NewWideWriter(qdb, wsub, withRuntime(wopts, log, reg))
 			if err != nil {
 				return nil, fmt.Errorf("questdb: %w", err)
 			}
 			a.wide = ww
+			archived = append(archived, ww)
 			if err := a.root.Add(supervisor.ChildSpec{ID: "archive-wide", Service: ww, Shutdown: 60 * time.Second}); err != nil {
+				return nil, err
+			}
+		}
+		if a.cluster != nil {
+			arch := cluster.NewArchiver(a.cluster.c, archiveAppender{archiveHub, archived}, cluster.ArchiverOptions{Logger: log})
+			a.cluster.archiver = arch
+			if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-archive", Service: arch, Shutdown: 10 * time.Second}); err != nil {
 				return nil, err
 			}
 		}
@@ -179,6 +240,7 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err != nil {
 			return nil, fmt.Errorf("questdb.events_table: %w", err)
 		}
+		a.events = ew
 		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
 		}
@@ -204,7 +266,18 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	} else {
 		log.Warn("no QuestDB address configured: samples are NOT archived (set questdb.address, --questdb or SWITCHYARD_QUESTDB)")
 	}
-	rules := append(cfg.AlarmRules(), alarm.SystemRules()...)
+	var saver *alarmSaver
+	if a.cluster != nil {
+		// Alarm state (condition, latch, acknowledgement, shelf) into the
+		// cluster, so the device's next owner goes on from it.
+		saver = newAlarmSaver(a.cluster.c.Alarms(), a.cluster.pub, a.cluster.isOwned, a.cluster.cfg.Node, log)
+		a.cluster.saver = saver
+		sinks = append(sinks, saver)
+		if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-alarms", Service: saver, Shutdown: 5 * time.Second}); err != nil {
+			return nil, err
+		}
+	}
+	rules := alarmRules(cfg)
 	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
 	// The engine is only sent the samples it can act on: a poll of a channel
 	// without alarms does not wake it.
@@ -235,18 +308,39 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if err := a.root.Add(supervisor.ChildSpec{ID: devicesID, Service: a.devSup}); err != nil {
 		return nil, err
 	}
+	switch {
+	case opts.ConfigPath != "" && a.cluster != nil:
+		log.Warn("configuration reloads are not available on a cluster node yet: restart the nodes to change the configuration")
+	case opts.ConfigPath != "":
+		// Reloads (SIGHUP, a change of the file, ReloadConfig), after the devices.
+		a.config = config.NewReloader(opts.ConfigPath, cfg, a.apply, config.ReloaderOptions{
+			Load: opts.LoadConfig, Record: a.recordReload, Signals: opts.Signals, Logger: log,
+		})
+		if err := a.root.Add(supervisor.ChildSpec{ID: "config", Service: a.config}); err != nil {
+			return nil, err
+		}
+	}
+	var apiHub = a.hub
+	var apiDevices server.Devices = managerDevices{mgr}
+	var apiCluster server.Cluster
+	if a.cluster != nil {
+		apiHub, apiDevices, apiCluster = a.cluster.viewHub, a.cluster.devices, a.cluster
+	}
 
 	web := dashboard.Handler() // the browser dashboard at / of the HTTP port
 	if opts.Profiling {
 		web = server.WithProfiling(web)
 	}
 	var archive server.Archive
+	var hist *ingest.History
 	if a.writer != nil {
-		h, err := ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table())
-		if err != nil {
+		if hist, err = ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table()); err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
-		h = h.WithWriter(a.writer)
+		if a.wide != nil {
+			hist = hist.WithWideTable(a.wide.Table())
+		}
+		h := hist.WithWriter(a.writer)
 		if a.wide != nil {
 			h = h.WithWide(a.wide)
 		}
@@ -257,7 +351,20 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	sopts.Logger, sopts.Gatherer, sopts.Registerer = log, reg, reg
-	sopts.WebHandler, sopts.Alarms, sopts.Archive = web, eng, archive
+	sopts.WebHandler, sopts.Alarms, sopts.Archive, sopts.Cluster = web, eng, archive, apiCluster
+	if a.cluster != nil {
+		// A replay (since_ns) comes from the cluster's stream, which holds
+		// every sample this node's API has shown, archived or not; QuestDB
+		// serves what is older than the stream.
+		a.cluster.reader = cluster.NewReader(a.cluster.c, newArchiveHistory(hist))
+		sopts.Replay = a.cluster
+		// Alarms of every device, whichever node owns it.
+		a.cluster.alarms = newClusterAlarms(eng, a.cluster, cfg.DeviceRefs(), log)
+		sopts.Alarms = a.cluster.alarms
+	}
+	if a.config != nil {
+		sopts.Config = a.config
+	}
 	if q.Address != "" {
 		sink, err := audit.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(audit.DefaultTable), auditSpool), log, reg))
 		if err != nil {
@@ -271,14 +378,31 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 			mon.Add("audit_archive", sink.SpoolStatus)
 		}
 	}
-	a.api = server.New(a.hub, mgr, a.root, sopts)
+	a.api = server.New(apiHub, apiDevices, a.root, sopts)
 	if err := a.api.Listen(); err != nil {
 		return nil, err
+	}
+	if a.cluster != nil {
+		if err := a.addCluster(cfg); err != nil {
+			return nil, err
+		}
+		reg.MustRegister(newClusterCollector(a.cluster))
 	}
 	if err := a.root.Add(supervisor.ChildSpec{ID: "api", Service: a.api, Shutdown: 15 * time.Second}); err != nil {
 		return nil, err
 	}
+	ok = true
 	return a, nil
+}
+
+// managerDevices is the device manager as the API's devices on a single
+// node (a cluster node's are clusterDevices).
+type managerDevices struct{ *devicemgr.Manager }
+
+// Abort implements server.Devices: the request's caller matters only to a
+// cluster node, which takes it to the device's owner.
+func (m managerDevices) Abort(_ context.Context, device, reason string) (string, error) {
+	return m.Manager.Abort(device, reason)
 }
 
 // devicesID is the id of the dynamic device supervisor under the root.
@@ -297,8 +421,8 @@ func (a *app) Serve(ctx context.Context) error {
 		done <- a.root.Serve(ctx)
 		cancel() // ends the wait below if the root never got the devices running
 	}()
-	if a.waitDevicesRunning(ctx, events) {
-		a.addDevices(ctx)
+	if a.cluster == nil && a.waitDevicesRunning(ctx, events) {
+		a.addDevices(ctx) // in a cluster, cluster-node adds the devices this node wins
 	}
 	events.Close()
 	err := <-done
@@ -307,6 +431,9 @@ func (a *app) Serve(ctx context.Context) error {
 	}
 	if err != nil {
 		a.log.Error("supervision tree failed; stopping", "err", err)
+	}
+	if a.cluster != nil {
+		a.cluster.nc.Close()
 	}
 	return err
 }
@@ -326,29 +453,18 @@ func (a *app) waitDevicesRunning(ctx context.Context, events *supervisor.Subscri
 	}
 }
 
-// addDevices adds every configured device to the running device supervisor.
-// Each Add starts the device at once; a device that cannot connect is still a
-// running process (its state says why), so Add fails only on a duplicate name,
-// which the configuration already refuses.
+// addDevices hands every configured device to the running device supervisor
+// (devicemgr.Manager.Start). Each Add starts the device at once; a device that
+// cannot connect is still a running process (its state says why), so Add
+// fails only on a duplicate name, which the configuration already refuses.
+// Devices added by a reload later go the same way.
 func (a *app) addDevices(ctx context.Context) {
-	for _, d := range a.devices.Devices() {
-		if ctx.Err() != nil {
-			return
-		}
-		if err := a.devSup.Add(deviceSpec(d)); err != nil {
-			a.log.Error("device not added to its supervisor", "device", d.Name(), "err", err)
-		}
+	if ctx.Err() != nil {
+		return
 	}
-}
-
-// deviceSpec is how one device runs under the device supervisor: permanent,
-// 5 s to stop (its socket closes as soon as its context ends), its connection
-// state shown as the process's status in the tree.
-func deviceSpec(d *devicemgr.Device) supervisor.ChildSpec {
-	// The mailbox carries the device's commands: the supervisor fails queued
-	// ones with ErrRestarted when it restarts the process (never replayed), and
-	// the tree shows its depth and the command in progress.
-	return supervisor.ChildSpec{ID: d.Name(), Service: d, Shutdown: 5 * time.Second, Mailbox: d.Mailbox()}
+	if err := a.devices.Start(a.devSup); err != nil {
+		a.log.Error("devices not added to their supervisor", "err", err)
+	}
 }
 
 // Addrs returns the bound gRPC and HTTP addresses.

@@ -37,6 +37,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rates := fs.String("push-rates", "20000,40000,80000,160000,320000", "push: total samples/s to step through")
 	fs.Float64Var(&o.ArchiveRate, "archive-rate", 40000, "archive: total samples/s offered")
 	fs.IntVar(&o.ScaleDevices, "scale-devices", 10000, "scale: devices at 1 Hz")
+	fs.IntVar(&o.ClusterDevices, "cluster-devices", 300, "cluster: devices (with --channels at --rate), on one node and on three")
 	fs.StringVar(&o.QuestDB, "questdb", defaultQuestDB(), "archive: QuestDB HTTP address (default 127.0.0.1:$SWITCHYARD_QDB_HTTP_PORT, else :9000, as scripts/questdb starts it)")
 	fs.StringVar(&o.QuestDBPidFile, "questdb-pidfile", defaultQuestDBPidFile(), "archive: file holding QuestDB's pid, to measure its CPU (scripts/questdb writes $SWITCHYARD_QDB_ROOT/questdb.pid)")
 	layouts := fs.String("archive-layouts", "narrow,wide", "archive: archive layouts to measure")

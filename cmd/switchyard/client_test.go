@@ -214,7 +214,7 @@ func TestClientUsage(t *testing.T) {
 		{[]string{"restart", "a", "b"}, "switchyard restart: unexpected argument \"b\"\nusage: switchyard restart"},
 		{[]string{"latest", "a", "b", "c"}, `unexpected argument "c"`},
 		{[]string{"watch", "--channels", "voltage"}, "switchyard watch: missing argument"},
-		{[]string{"events", "--kind", "status", "--kind", "bogus"}, `switchyard events: unknown event kind "bogus" (want starting, stopped, added, removed, started, exited, restart_scheduled, leaked, auto_shutdown, status)`},
+		{[]string{"events", "--kind", "status", "--kind", "bogus"}, `switchyard events: unknown event kind "bogus" (want starting, stopped, added, removed, started, exited, restart_scheduled, leaked, auto_shutdown, status, reconfigured)`},
 		{[]string{"ack", "--who", "me", "psu-01"}, "switchyard ack: missing argument"},
 		{[]string{"send", "--cmd-timeout", "soon", "psu-01", "identify"}, `invalid value "soon" for flag -cmd-timeout`},
 	} {

@@ -201,8 +201,13 @@ func driftDevice(fleet *sim.Fleet) string {
 	return name
 }
 
+// demoSweep is how the demo turns the drifting supply's set-point (by the
+// simulator itself, sim.Sweep): 1 to 19 V and back every 80 s, a step every 2 s,
+// through every limit of demoAlarms, so that its alarms fire and clear.
+var demoSweep = sim.Sweep{Min: 1, Max: 19, Period: 80 * time.Second, Step: 2 * time.Second}
+
 // demoAlarms are the demo's alarm limits. The drifting supply's set-point is swept
-// by the demo (see driftSetPoint) through every limit; the other supplies sit at
+// by the demo (demoSweep) through every limit; the other supplies sit at
 // 12 V inside theirs and raise INVALID only when they fail.
 func demoAlarms(drifting string) []config.Alarm {
 	f := func(v float64) *float64 { return &v }

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/switchyard/switchyard/auth"
+	"github.com/switchyard/switchyard/cmd/switchyard/internal/cli"
 )
 
 // cmdToken runs "switchyard token new --name NAME --role ROLE": it prints a new
@@ -14,7 +15,7 @@ import (
 // (which keeps only the token's hash).
 func cmdToken(args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] != "new" {
-		return &usageError{err: errors.New("want \"new\""), usage: "token new --name NAME --role viewer|operator|admin"}
+		return cli.NewUsageError("token new --name NAME --role viewer|operator|admin", errors.New("want \"new\""))
 	}
 	fs := flag.NewFlagSet("token new", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -28,14 +29,14 @@ func cmdToken(args []string, stdout io.Writer) error {
 			fs.PrintDefaults()
 			return err
 		}
-		return &usageError{err: err, usage: usage}
+		return cli.NewUsageError(usage, err)
 	}
 	if *name == "" || fs.NArg() > 0 {
-		return &usageError{err: errors.New("--name NAME is required, and nothing else"), usage: usage}
+		return cli.NewUsageError(usage, errors.New("--name NAME is required, and nothing else"))
 	}
 	r, err := auth.ParseRole(*role)
 	if err != nil {
-		return &usageError{err: fmt.Errorf("--role: %w", err), usage: usage}
+		return cli.NewUsageError(usage, fmt.Errorf("--role: %w", err))
 	}
 	tok, err := auth.NewToken()
 	if err != nil {

@@ -72,8 +72,11 @@ class Demo:
     """A `switchyard demo` process on fixed loopback ports that can be stopped and
     started again on the same ports."""
 
-    def __init__(self, binary: str, log_dir: Path, control: bool = True, questdb: str = "", layout: str = ""):
+    def __init__(self, binary: str, log_dir: Path, control: bool = True, questdb: str = "",
+                 layout: str = "", extra: tuple[str, ...] = ()):
         self.binary = binary
+        #: More arguments for `switchyard demo`.
+        self.extra = list(extra)
         #: QuestDB HTTP host:port the demo archives to ("": none), with a spool
         #: under log_dir that outlives restarts.
         self.questdb = questdb
@@ -99,6 +102,7 @@ class Demo:
             args += ["--questdb", self.questdb, "--spool", str(self.log_dir / "spool")]
         if self.layout:
             args += ["--archive-layout", self.layout]
+        args += self.extra
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
         _wait_ready(self.grpc_addr, self.proc, self.log)

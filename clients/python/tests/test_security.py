@@ -1,12 +1,14 @@
 """The client against a server with authentication and TLS on: a bearer token
 (``token=``), TLS with a private CA and a client certificate (``tls=TLSConfig``),
-and the errors a refused caller gets. Certificates are made here with openssl;
-tokens with ``switchyard token new``."""
+and the errors a refused caller gets; and ``switchyard-gui``'s TLS options.
+Certificates are made here with openssl; tokens with ``switchyard token new``."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -142,3 +144,60 @@ def test_plaintext_to_tls_port_fails(secure_server):
     with Client(secure_server["addr"], token=secure_server["tokens"]["viewer"], timeout=3) as c:
         with pytest.raises(Exception):
             c.devices()
+
+
+def _gui_calls(log: Path, since: int, identity: str, proc: subprocess.Popen[bytes], out: Path) -> list[str]:
+    """Waits until the server logged (after the first ``since`` bytes of its
+    log) a ListDevices of ``switchyard-gui`` (the Python client) as ``identity``
+    that succeeded, and returns every call it logged since."""
+    deadline = time.monotonic() + 60
+    while True:
+        calls = [line for line in log.read_text()[since:].splitlines() if "finished call" in line]
+        calls = [line for line in calls if "client=switchyard-python/" in line and f"identity={identity} " in line]
+        if any("code=OK" in line and "ListDevices" in line for line in calls):
+            return calls
+        assert proc.poll() is None, f"switchyard-gui exited with {proc.returncode}:\n{out.read_text()}"
+        assert time.monotonic() < deadline, f"no ListDevices of the GUI as {identity} in the server's log:\n" + "\n".join(calls)
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("how", ["client certificate", "token over TLS"])
+def test_gui_connects_with_tls_options(secure_server, how):
+    """switchyard-gui --tls-ca/--tls-cert/--tls-key: the GUI reaches a TLS
+    server with a private CA as the mTLS identity of its certificate, or with
+    --tls-ca and a token as the token's identity (the server's log of its calls
+    names the identity and the Python client)."""
+    d = secure_server["dir"]
+    args = ["--address", secure_server["addr"], "--tls-ca", str(d / "ca.pem")]
+    if how == "client certificate":
+        args += ["--tls-cert", str(d / "client.pem"), "--tls-key", str(d / "client-key.pem")]
+        identity = "py-client"
+    else:
+        (d / "gui-token").write_text(secure_server["tokens"]["viewer"] + "\n")
+        args += ["--token-file", str(d / "gui-token")]
+        identity = "vera"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("SWITCHYARD_TOKEN", None)
+    env.pop("SWITCHYARD_TOKEN_FILE", None)
+    since = len(secure_server["log"].read_text())
+    out = d / f"gui-{how.replace(' ', '-')}.log"
+    with open(out, "wb") as f:
+        gui = subprocess.Popen([sys.executable, "-m", "switchyard.gui.app", *args], env=env, stdout=f,
+                               stderr=subprocess.STDOUT)
+    try:
+        calls = _gui_calls(secure_server["log"], since, identity, gui, out)
+        assert not [c for c in calls if "code=UNAUTHENTICATED" in c or "code=PERMISSION_DENIED" in c], calls
+    finally:
+        gui.terminate()
+        gui.wait(timeout=30)
+
+
+def test_gui_tls_options_are_checked(secure_server, tmp_path):
+    """A client certificate without its key, or a CA file that is not there, is
+    a usage error (exit 2) naming the flag, before any connection."""
+    d = secure_server["dir"]
+    for args, flag in ((["--tls-cert", str(d / "client.pem")], "--tls-cert and --tls-key"),
+                       (["--tls-ca", str(tmp_path / "missing.pem")], "--tls-ca")):
+        res = subprocess.run([sys.executable, "-m", "switchyard.gui.app", "--address", secure_server["addr"], *args],
+                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 2 and flag in res.stderr, (args, res.returncode, res.stderr)

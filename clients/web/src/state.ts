@@ -59,9 +59,10 @@ export function startLive(signal: AbortSignal): void {
       return api.devices.watchDevices({}, { signal: s, onHeader });
     },
     (r) => {
-      if (!r.device) return;
+      if (!r.device) return; // a configuration reload: its changes came before it
       const m = new Map(devicesStore.get());
-      m.set(r.device.name, r.device);
+      if (r.removed) m.delete(r.device.name); // removed by a reload: its final state
+      else m.set(r.device.name, r.device);
       devicesStore.set(m);
     },
     (st) => devicesStatus.set(st),

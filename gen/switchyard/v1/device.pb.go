@@ -196,6 +196,9 @@ type Device struct {
 	// run of the server. The device's process keeps running through them: they are not
 	// process restarts (Process.restarts in the supervision tree counts those).
 	Reconnections uint32 `protobuf:"varint,14,opt,name=reconnections,proto3" json:"reconnections,omitempty"`
+	// In a cluster, the node that owns the device (the one polling it); empty on a
+	// single node, and while the device is changing owner.
+	Node          string `protobuf:"bytes,20,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -327,6 +330,13 @@ func (x *Device) GetReconnections() uint32 {
 		return x.Reconnections
 	}
 	return 0
+}
+
+func (x *Device) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
 }
 
 // CommandInfo describes one named command of a device's model.
@@ -992,7 +1002,12 @@ type WatchDevicesResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Device *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	// When the state changed, in nanoseconds since the Unix epoch.
-	TimestampNs   int64 `protobuf:"varint,2,opt,name=timestamp_ns,json=timestampNs,proto3" json:"timestamp_ns,omitempty"`
+	TimestampNs int64 `protobuf:"varint,2,opt,name=timestamp_ns,json=timestampNs,proto3" json:"timestamp_ns,omitempty"`
+	// The device was removed from the configuration: this is its final state (STOPPED,
+	// last_error says why); nothing more comes about it.
+	Removed bool `protobuf:"varint,3,opt,name=removed,proto3" json:"removed,omitempty"`
+	// Set on a message that reports an applied configuration reload (device unset).
+	Reload        *ConfigReload `protobuf:"bytes,4,opt,name=reload,proto3" json:"reload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1041,16 +1056,30 @@ func (x *WatchDevicesResponse) GetTimestampNs() int64 {
 	return 0
 }
 
+func (x *WatchDevicesResponse) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+func (x *WatchDevicesResponse) GetReload() *ConfigReload {
+	if x != nil {
+		return x.Reload
+	}
+	return nil
+}
+
 var File_switchyard_v1_device_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\n" +
-	"\x1aswitchyard/v1/device.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/sample.proto\"z\n" +
+	"\x1aswitchyard/v1/device.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/config.proto\x1a\x1aswitchyard/v1/sample.proto\"z\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x121\n" +
 	"\x06period\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06period\x12\x12\n" +
-	"\x04unit\x18\x04 \x01(\tR\x04unit\"\x8b\x05\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\"\x9f\x05\n" +
 	"\x06Device\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
@@ -1067,7 +1096,8 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\bcommands\x18\v \x03(\tR\bcommands\x12=\n" +
 	"\fcommand_info\x18\f \x03(\v2\x1a.switchyard.v1.CommandInfoR\vcommandInfo\x123\n" +
 	"\x04tags\x18\r \x03(\v2\x1f.switchyard.v1.Device.TagsEntryR\x04tags\x12$\n" +
-	"\rreconnections\x18\x0e \x01(\rR\rreconnections\x1a7\n" +
+	"\rreconnections\x18\x0e \x01(\rR\rreconnections\x12\x12\n" +
+	"\x04node\x18\x14 \x01(\tR\x04node\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x01\n" +
@@ -1116,10 +1146,12 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\x14AbortCommandResponse\x12\x18\n" +
 	"\aaborted\x18\x01 \x01(\tR\aaborted\"C\n" +
 	"\x13WatchDevicesRequest\x12,\n" +
-	"\adevices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x01R\adevices\"h\n" +
+	"\adevices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x01R\adevices\"\xb7\x01\n" +
 	"\x14WatchDevicesResponse\x12-\n" +
 	"\x06device\x18\x01 \x01(\v2\x15.switchyard.v1.DeviceR\x06device\x12!\n" +
-	"\ftimestamp_ns\x18\x02 \x01(\x03R\vtimestampNs*\x98\x01\n" +
+	"\ftimestamp_ns\x18\x02 \x01(\x03R\vtimestampNs\x12\x18\n" +
+	"\aremoved\x18\x03 \x01(\bR\aremoved\x123\n" +
+	"\x06reload\x18\x04 \x01(\v2\x1b.switchyard.v1.ConfigReloadR\x06reload*\x98\x01\n" +
 	"\vDeviceState\x12\x1c\n" +
 	"\x18DEVICE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DEVICE_STATE_CONNECTING\x10\x01\x12\x1a\n" +
@@ -1167,6 +1199,7 @@ var file_switchyard_v1_device_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
 	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 	(*Value)(nil),                 // 18: switchyard.v1.Value
+	(*ConfigReload)(nil),          // 19: switchyard.v1.ConfigReload
 }
 var file_switchyard_v1_device_proto_depIdxs = []int32{
 	16, // 0: switchyard.v1.Channel.period:type_name -> google.protobuf.Duration
@@ -1182,21 +1215,22 @@ var file_switchyard_v1_device_proto_depIdxs = []int32{
 	16, // 10: switchyard.v1.SendCommandRequest.timeout:type_name -> google.protobuf.Duration
 	18, // 11: switchyard.v1.SendCommandResponse.values:type_name -> switchyard.v1.Value
 	2,  // 12: switchyard.v1.WatchDevicesResponse.device:type_name -> switchyard.v1.Device
-	5,  // 13: switchyard.v1.DeviceService.ListDevices:input_type -> switchyard.v1.ListDevicesRequest
-	7,  // 14: switchyard.v1.DeviceService.GetDevice:input_type -> switchyard.v1.GetDeviceRequest
-	9,  // 15: switchyard.v1.DeviceService.SendCommand:input_type -> switchyard.v1.SendCommandRequest
-	11, // 16: switchyard.v1.DeviceService.AbortCommand:input_type -> switchyard.v1.AbortCommandRequest
-	13, // 17: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
-	6,  // 18: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
-	8,  // 19: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
-	10, // 20: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
-	12, // 21: switchyard.v1.DeviceService.AbortCommand:output_type -> switchyard.v1.AbortCommandResponse
-	14, // 22: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	19, // 13: switchyard.v1.WatchDevicesResponse.reload:type_name -> switchyard.v1.ConfigReload
+	5,  // 14: switchyard.v1.DeviceService.ListDevices:input_type -> switchyard.v1.ListDevicesRequest
+	7,  // 15: switchyard.v1.DeviceService.GetDevice:input_type -> switchyard.v1.GetDeviceRequest
+	9,  // 16: switchyard.v1.DeviceService.SendCommand:input_type -> switchyard.v1.SendCommandRequest
+	11, // 17: switchyard.v1.DeviceService.AbortCommand:input_type -> switchyard.v1.AbortCommandRequest
+	13, // 18: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
+	6,  // 19: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
+	8,  // 20: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
+	10, // 21: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
+	12, // 22: switchyard.v1.DeviceService.AbortCommand:output_type -> switchyard.v1.AbortCommandResponse
+	14, // 23: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_device_proto_init() }
@@ -1204,6 +1238,7 @@ func file_switchyard_v1_device_proto_init() {
 	if File_switchyard_v1_device_proto != nil {
 		return
 	}
+	file_switchyard_v1_config_proto_init()
 	file_switchyard_v1_sample_proto_init()
 	file_switchyard_v1_device_proto_msgTypes[3].OneofWrappers = []any{}
 	file_switchyard_v1_device_proto_msgTypes[8].OneofWrappers = []any{

@@ -46,6 +46,9 @@ type DeviceServiceClient interface {
 	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(ctx context.Context, in *AbortCommandRequest, opts ...grpc.CallOption) (*AbortCommandResponse, error)
 	// WatchDevices streams the current state of every device, then each state change.
+	// A device a configuration reload adds appears with its first state; one it
+	// removes sends its final state with removed set. Each applied reload is sent too
+	// (reload set, device unset), after the changes it made.
 	WatchDevices(ctx context.Context, in *WatchDevicesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDevicesResponse], error)
 }
 
@@ -136,6 +139,9 @@ type DeviceServiceServer interface {
 	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(context.Context, *AbortCommandRequest) (*AbortCommandResponse, error)
 	// WatchDevices streams the current state of every device, then each state change.
+	// A device a configuration reload adds appears with its first state; one it
+	// removes sends its final state with removed set. Each applied reload is sent too
+	// (reload set, device unset), after the changes it made.
 	WatchDevices(*WatchDevicesRequest, grpc.ServerStreamingServer[WatchDevicesResponse]) error
 	mustEmbedUnimplementedDeviceServiceServer()
 }

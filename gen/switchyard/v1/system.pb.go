@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -114,6 +115,9 @@ const (
 	// device process whose instrument refuses connections: "backoff: dial ...:
 	// connection refused; next attempt 12:00:03.000". The process itself did not exit.
 	SupervisionEventKind_SUPERVISION_EVENT_KIND_STATUS SupervisionEventKind = 10
+	// The configuration was reloaded (an event about the root): reason is the
+	// summary, reload holds all of it.
+	SupervisionEventKind_SUPERVISION_EVENT_KIND_RECONFIGURED SupervisionEventKind = 11
 )
 
 // Enum value maps for SupervisionEventKind.
@@ -130,6 +134,7 @@ var (
 		8:  "SUPERVISION_EVENT_KIND_LEAKED",
 		9:  "SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN",
 		10: "SUPERVISION_EVENT_KIND_STATUS",
+		11: "SUPERVISION_EVENT_KIND_RECONFIGURED",
 	}
 	SupervisionEventKind_value = map[string]int32{
 		"SUPERVISION_EVENT_KIND_UNSPECIFIED":       0,
@@ -143,6 +148,7 @@ var (
 		"SUPERVISION_EVENT_KIND_LEAKED":            8,
 		"SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN":     9,
 		"SUPERVISION_EVENT_KIND_STATUS":            10,
+		"SUPERVISION_EVENT_KIND_RECONFIGURED":      11,
 	}
 )
 
@@ -445,6 +451,8 @@ type SupervisionEvent struct {
 	Restarts uint32 `protobuf:"varint,7,opt,name=restarts,proto3" json:"restarts,omitempty"`
 	// For RESTART_SCHEDULED: when the restart is due, nanoseconds since the Unix epoch.
 	NextRestartNs int64 `protobuf:"varint,8,opt,name=next_restart_ns,json=nextRestartNs,proto3" json:"next_restart_ns,omitempty"`
+	// For RECONFIGURED: the reload.
+	Reload        *ConfigReload `protobuf:"bytes,9,opt,name=reload,proto3" json:"reload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -533,6 +541,13 @@ func (x *SupervisionEvent) GetNextRestartNs() int64 {
 		return x.NextRestartNs
 	}
 	return 0
+}
+
+func (x *SupervisionEvent) GetReload() *ConfigReload {
+	if x != nil {
+		return x.Reload
+	}
+	return nil
 }
 
 type WatchSupervisionEventsRequest struct {
@@ -906,6 +921,358 @@ func (x *GetIdentityResponse) GetServerVersion() string {
 	return ""
 }
 
+type GetClusterViewRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterViewRequest) Reset() {
+	*x = GetClusterViewRequest{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterViewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterViewRequest) ProtoMessage() {}
+
+func (x *GetClusterViewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterViewRequest.ProtoReflect.Descriptor instead.
+func (*GetClusterViewRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{10}
+}
+
+type GetClusterViewResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node that answered.
+	Node   string         `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Nodes  []*ClusterNode `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Leases []*DeviceLease `protobuf:"bytes,3,rep,name=leases,proto3" json:"leases,omitempty"`
+	Stream *ClusterStream `protobuf:"bytes,4,opt,name=stream,proto3" json:"stream,omitempty"`
+	// Messages of the stream not yet given to an archiver.
+	ArchivePending uint64 `protobuf:"varint,5,opt,name=archive_pending,json=archivePending,proto3" json:"archive_pending,omitempty"`
+	// Messages given to an archiver and not yet acknowledged.
+	ArchiveUnacked uint64 `protobuf:"varint,6,opt,name=archive_unacked,json=archiveUnacked,proto3" json:"archive_unacked,omitempty"`
+	// Why the archive's lag is unknown (no archiver has started); empty when known.
+	ArchiveError  string `protobuf:"bytes,7,opt,name=archive_error,json=archiveError,proto3" json:"archive_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterViewResponse) Reset() {
+	*x = GetClusterViewResponse{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterViewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterViewResponse) ProtoMessage() {}
+
+func (x *GetClusterViewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterViewResponse.ProtoReflect.Descriptor instead.
+func (*GetClusterViewResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetClusterViewResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *GetClusterViewResponse) GetNodes() []*ClusterNode {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *GetClusterViewResponse) GetLeases() []*DeviceLease {
+	if x != nil {
+		return x.Leases
+	}
+	return nil
+}
+
+func (x *GetClusterViewResponse) GetStream() *ClusterStream {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
+func (x *GetClusterViewResponse) GetArchivePending() uint64 {
+	if x != nil {
+		return x.ArchivePending
+	}
+	return 0
+}
+
+func (x *GetClusterViewResponse) GetArchiveUnacked() uint64 {
+	if x != nil {
+		return x.ArchiveUnacked
+	}
+	return 0
+}
+
+func (x *GetClusterViewResponse) GetArchiveError() string {
+	if x != nil {
+		return x.ArchiveError
+	}
+	return ""
+}
+
+// ClusterNode is one node registered in the cluster.
+type ClusterNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The gRPC address the node serves on.
+	Address string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Started *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started,proto3" json:"started,omitempty"`
+	// Devices it owns now.
+	Devices uint32 `protobuf:"varint,4,opt,name=devices,proto3" json:"devices,omitempty"`
+	// The tag selectors of the devices it may own ("area=vac*"); empty: every device.
+	MayOwn        []string `protobuf:"bytes,5,rep,name=may_own,json=mayOwn,proto3" json:"may_own,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterNode) Reset() {
+	*x = ClusterNode{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterNode) ProtoMessage() {}
+
+func (x *ClusterNode) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterNode.ProtoReflect.Descriptor instead.
+func (*ClusterNode) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ClusterNode) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *ClusterNode) GetDevices() uint32 {
+	if x != nil {
+		return x.Devices
+	}
+	return 0
+}
+
+func (x *ClusterNode) GetMayOwn() []string {
+	if x != nil {
+		return x.MayOwn
+	}
+	return nil
+}
+
+// DeviceLease says which node owns a device.
+type DeviceLease struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Device string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Node   string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// When the node took the device.
+	Acquired *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=acquired,proto3" json:"acquired,omitempty"`
+	// The last renewal the cluster stored.
+	Renewed       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=renewed,proto3" json:"renewed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceLease) Reset() {
+	*x = DeviceLease{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceLease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceLease) ProtoMessage() {}
+
+func (x *DeviceLease) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceLease.ProtoReflect.Descriptor instead.
+func (*DeviceLease) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DeviceLease) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DeviceLease) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *DeviceLease) GetAcquired() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Acquired
+	}
+	return nil
+}
+
+func (x *DeviceLease) GetRenewed() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Renewed
+	}
+	return nil
+}
+
+// ClusterStream is the state of the cluster's telemetry stream.
+type ClusterStream struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      uint64                 `protobuf:"varint,1,opt,name=messages,proto3" json:"messages,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	First         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=first,proto3" json:"first,omitempty"`
+	Last          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterStream) Reset() {
+	*x = ClusterStream{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterStream) ProtoMessage() {}
+
+func (x *ClusterStream) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterStream.ProtoReflect.Descriptor instead.
+func (*ClusterStream) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ClusterStream) GetMessages() uint64 {
+	if x != nil {
+		return x.Messages
+	}
+	return 0
+}
+
+func (x *ClusterStream) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ClusterStream) GetFirst() *timestamppb.Timestamp {
+	if x != nil {
+		return x.First
+	}
+	return nil
+}
+
+func (x *ClusterStream) GetLast() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Last
+	}
+	return nil
+}
+
 type WatchAuditRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -914,7 +1281,7 @@ type WatchAuditRequest struct {
 
 func (x *WatchAuditRequest) Reset() {
 	*x = WatchAuditRequest{}
-	mi := &file_switchyard_v1_system_proto_msgTypes[10]
+	mi := &file_switchyard_v1_system_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1293,7 @@ func (x *WatchAuditRequest) String() string {
 func (*WatchAuditRequest) ProtoMessage() {}
 
 func (x *WatchAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_system_proto_msgTypes[10]
+	mi := &file_switchyard_v1_system_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1306,7 @@ func (x *WatchAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAuditRequest.ProtoReflect.Descriptor instead.
 func (*WatchAuditRequest) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{10}
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{15}
 }
 
 // AuditRecord is one state-changing call, as the server saw it.
@@ -978,7 +1345,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_switchyard_v1_system_proto_msgTypes[11]
+	mi := &file_switchyard_v1_system_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1357,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_system_proto_msgTypes[11]
+	mi := &file_switchyard_v1_system_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1370,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{11}
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuditRecord) GetTimestampNs() int64 {
@@ -1129,7 +1496,7 @@ type WatchAuditResponse struct {
 
 func (x *WatchAuditResponse) Reset() {
 	*x = WatchAuditResponse{}
-	mi := &file_switchyard_v1_system_proto_msgTypes[12]
+	mi := &file_switchyard_v1_system_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1508,7 @@ func (x *WatchAuditResponse) String() string {
 func (*WatchAuditResponse) ProtoMessage() {}
 
 func (x *WatchAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchyard_v1_system_proto_msgTypes[12]
+	mi := &file_switchyard_v1_system_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1521,7 @@ func (x *WatchAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAuditResponse.ProtoReflect.Descriptor instead.
 func (*WatchAuditResponse) Descriptor() ([]byte, []int) {
-	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{12}
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchAuditResponse) GetRecord() *AuditRecord {
@@ -1171,11 +1538,252 @@ func (x *WatchAuditResponse) GetDropped() uint64 {
 	return 0
 }
 
+type ReloadConfigRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only say what would change; change nothing.
+	DryRun        bool `protobuf:"varint,1,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadConfigRequest) Reset() {
+	*x = ReloadConfigRequest{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadConfigRequest) ProtoMessage() {}
+
+func (x *ReloadConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadConfigRequest.ProtoReflect.Descriptor instead.
+func (*ReloadConfigRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReloadConfigRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type ReloadConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reload        *ConfigReload          `protobuf:"bytes,1,opt,name=reload,proto3" json:"reload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadConfigResponse) Reset() {
+	*x = ReloadConfigResponse{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadConfigResponse) ProtoMessage() {}
+
+func (x *ReloadConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadConfigResponse.ProtoReflect.Descriptor instead.
+func (*ReloadConfigResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReloadConfigResponse) GetReload() *ConfigReload {
+	if x != nil {
+		return x.Reload
+	}
+	return nil
+}
+
+type GetConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigRequest) Reset() {
+	*x = GetConfigRequest{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigRequest) ProtoMessage() {}
+
+func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
+func (*GetConfigRequest) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{20}
+}
+
+type GetConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHA-256 (hex) of the configuration in force (the file and the files it includes).
+	Hash string `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	// The configuration file.
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// When it was loaded (at start or by the last reload that applied), nanoseconds
+	// since the Unix epoch, and by whom and how ("" and unspecified at start).
+	LoadedNs      int64         `protobuf:"varint,3,opt,name=loaded_ns,json=loadedNs,proto3" json:"loaded_ns,omitempty"`
+	LoadedBy      string        `protobuf:"bytes,4,opt,name=loaded_by,json=loadedBy,proto3" json:"loaded_by,omitempty"`
+	LoadedTrigger ConfigTrigger `protobuf:"varint,5,opt,name=loaded_trigger,json=loadedTrigger,proto3,enum=switchyard.v1.ConfigTrigger" json:"loaded_trigger,omitempty"`
+	// The file is watched for changes (watch: true).
+	Watch bool `protobuf:"varint,6,opt,name=watch,proto3" json:"watch,omitempty"`
+	// Settings changed in the file that wait for a restart ("path: old -> new").
+	NeedsRestart []string `protobuf:"bytes,7,rep,name=needs_restart,json=needsRestart,proto3" json:"needs_restart,omitempty"`
+	// The last reload tried (applied or refused); unset if none.
+	LastReload *ConfigReload `protobuf:"bytes,8,opt,name=last_reload,json=lastReload,proto3" json:"last_reload,omitempty"`
+	// How many devices it configures.
+	Devices       uint32 `protobuf:"varint,9,opt,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigResponse) Reset() {
+	*x = GetConfigResponse{}
+	mi := &file_switchyard_v1_system_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigResponse) ProtoMessage() {}
+
+func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_system_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
+func (*GetConfigResponse) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_system_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetConfigResponse) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *GetConfigResponse) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *GetConfigResponse) GetLoadedNs() int64 {
+	if x != nil {
+		return x.LoadedNs
+	}
+	return 0
+}
+
+func (x *GetConfigResponse) GetLoadedBy() string {
+	if x != nil {
+		return x.LoadedBy
+	}
+	return ""
+}
+
+func (x *GetConfigResponse) GetLoadedTrigger() ConfigTrigger {
+	if x != nil {
+		return x.LoadedTrigger
+	}
+	return ConfigTrigger_CONFIG_TRIGGER_UNSPECIFIED
+}
+
+func (x *GetConfigResponse) GetWatch() bool {
+	if x != nil {
+		return x.Watch
+	}
+	return false
+}
+
+func (x *GetConfigResponse) GetNeedsRestart() []string {
+	if x != nil {
+		return x.NeedsRestart
+	}
+	return nil
+}
+
+func (x *GetConfigResponse) GetLastReload() *ConfigReload {
+	if x != nil {
+		return x.LastReload
+	}
+	return nil
+}
+
+func (x *GetConfigResponse) GetDevices() uint32 {
+	if x != nil {
+		return x.Devices
+	}
+	return 0
+}
+
 var File_switchyard_v1_system_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\n" +
-	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\"\xe7\x03\n" +
+	"\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/config.proto\"\xe7\x03\n" +
 	"\aProcess\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n" +
@@ -1197,7 +1805,7 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x06status\x18\x0f \x01(\tR\x06status\"\x1b\n" +
 	"\x19GetSupervisionTreeRequest\"H\n" +
 	"\x1aGetSupervisionTreeResponse\x12*\n" +
-	"\x04root\x18\x01 \x01(\v2\x16.switchyard.v1.ProcessR\x04root\"\x86\x02\n" +
+	"\x04root\x18\x01 \x01(\v2\x16.switchyard.v1.ProcessR\x04root\"\xbb\x02\n" +
 	"\x10SupervisionEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12!\n" +
 	"\ftimestamp_ns\x18\x02 \x01(\x03R\vtimestampNs\x12\x12\n" +
@@ -1206,7 +1814,8 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x04kind\x18\x05 \x01(\x0e2#.switchyard.v1.SupervisionEventKindR\x04kind\x12\x16\n" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1a\n" +
 	"\brestarts\x18\a \x01(\rR\brestarts\x12&\n" +
-	"\x0fnext_restart_ns\x18\b \x01(\x03R\rnextRestartNs\"\xca\x01\n" +
+	"\x0fnext_restart_ns\x18\b \x01(\x03R\rnextRestartNs\x123\n" +
+	"\x06reload\x18\t \x01(\v2\x1b.switchyard.v1.ConfigReloadR\x06reload\"\xca\x01\n" +
 	"\x1dWatchSupervisionEventsRequest\x12)\n" +
 	"\x10include_snapshot\x18\x01 \x01(\bR\x0fincludeSnapshot\x120\n" +
 	"\tprocesses\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x04R\tprocesses\x12L\n" +
@@ -1227,7 +1836,32 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\rauthenticated\x18\x03 \x01(\bR\rauthenticated\x12\x16\n" +
 	"\x06method\x18\x04 \x01(\tR\x06method\x12'\n" +
 	"\x0fallowed_methods\x18\x05 \x03(\tR\x0eallowedMethods\x12%\n" +
-	"\x0eserver_version\x18\x06 \x01(\tR\rserverVersion\"\x13\n" +
+	"\x0eserver_version\x18\x06 \x01(\tR\rserverVersion\"\x17\n" +
+	"\x15GetClusterViewRequest\"\xbf\x02\n" +
+	"\x16GetClusterViewResponse\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x120\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x1a.switchyard.v1.ClusterNodeR\x05nodes\x122\n" +
+	"\x06leases\x18\x03 \x03(\v2\x1a.switchyard.v1.DeviceLeaseR\x06leases\x124\n" +
+	"\x06stream\x18\x04 \x01(\v2\x1c.switchyard.v1.ClusterStreamR\x06stream\x12'\n" +
+	"\x0farchive_pending\x18\x05 \x01(\x04R\x0earchivePending\x12'\n" +
+	"\x0farchive_unacked\x18\x06 \x01(\x04R\x0earchiveUnacked\x12#\n" +
+	"\rarchive_error\x18\a \x01(\tR\farchiveError\"\xa4\x01\n" +
+	"\vClusterNode\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x124\n" +
+	"\astarted\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x12\x18\n" +
+	"\adevices\x18\x04 \x01(\rR\adevices\x12\x17\n" +
+	"\amay_own\x18\x05 \x03(\tR\x06mayOwn\"\xa7\x01\n" +
+	"\vDeviceLease\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x126\n" +
+	"\bacquired\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bacquired\x124\n" +
+	"\arenewed\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\arenewed\"\xa3\x01\n" +
+	"\rClusterStream\x12\x1a\n" +
+	"\bmessages\x18\x01 \x01(\x04R\bmessages\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\x120\n" +
+	"\x05first\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05first\x12.\n" +
+	"\x04last\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04last\"\x13\n" +
 	"\x11WatchAuditRequest\"\x9a\x03\n" +
 	"\vAuditRecord\x12!\n" +
 	"\ftimestamp_ns\x18\x01 \x01(\x03R\vtimestampNs\x12\x1a\n" +
@@ -1251,7 +1885,23 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x06client\x18\x10 \x01(\tR\x06client\"b\n" +
 	"\x12WatchAuditResponse\x122\n" +
 	"\x06record\x18\x01 \x01(\v2\x1a.switchyard.v1.AuditRecordR\x06record\x12\x18\n" +
-	"\adropped\x18\x02 \x01(\x04R\adropped*\xd0\x01\n" +
+	"\adropped\x18\x02 \x01(\x04R\adropped\".\n" +
+	"\x13ReloadConfigRequest\x12\x17\n" +
+	"\adry_run\x18\x01 \x01(\bR\x06dryRun\"K\n" +
+	"\x14ReloadConfigResponse\x123\n" +
+	"\x06reload\x18\x01 \x01(\v2\x1b.switchyard.v1.ConfigReloadR\x06reload\"\x12\n" +
+	"\x10GetConfigRequest\"\xd1\x02\n" +
+	"\x11GetConfigResponse\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1b\n" +
+	"\tloaded_ns\x18\x03 \x01(\x03R\bloadedNs\x12\x1b\n" +
+	"\tloaded_by\x18\x04 \x01(\tR\bloadedBy\x12C\n" +
+	"\x0eloaded_trigger\x18\x05 \x01(\x0e2\x1c.switchyard.v1.ConfigTriggerR\rloadedTrigger\x12\x14\n" +
+	"\x05watch\x18\x06 \x01(\bR\x05watch\x12#\n" +
+	"\rneeds_restart\x18\a \x03(\tR\fneedsRestart\x12<\n" +
+	"\vlast_reload\x18\b \x01(\v2\x1b.switchyard.v1.ConfigReloadR\n" +
+	"lastReload\x12\x18\n" +
+	"\adevices\x18\t \x01(\rR\adevices*\xd0\x01\n" +
 	"\fProcessState\x12\x1d\n" +
 	"\x19PROCESS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PROCESS_STATE_STARTING\x10\x01\x12\x19\n" +
@@ -1259,7 +1909,7 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x15PROCESS_STATE_BACKOFF\x10\x03\x12\x1a\n" +
 	"\x16PROCESS_STATE_STOPPING\x10\x04\x12\x19\n" +
 	"\x15PROCESS_STATE_STOPPED\x10\x05\x12\x18\n" +
-	"\x14PROCESS_STATE_LEAKED\x10\x06*\xb2\x03\n" +
+	"\x14PROCESS_STATE_LEAKED\x10\x06*\xdb\x03\n" +
 	"\x14SupervisionEventKind\x12&\n" +
 	"\"SUPERVISION_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fSUPERVISION_EVENT_KIND_STARTING\x10\x01\x12\"\n" +
@@ -1272,14 +1922,18 @@ const file_switchyard_v1_system_proto_rawDesc = "" +
 	"\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\b\x12(\n" +
 	"$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t\x12!\n" +
 	"\x1dSUPERVISION_EVENT_KIND_STATUS\x10\n" +
-	"2\xfd\x03\n" +
+	"\x12'\n" +
+	"#SUPERVISION_EVENT_KIND_RECONFIGURED\x10\v2\x85\x06\n" +
 	"\rSystemService\x12i\n" +
 	"\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n" +
 	"\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n" +
 	"\x0eRestartProcess\x12$.switchyard.v1.RestartProcessRequest\x1a%.switchyard.v1.RestartProcessResponse\x12T\n" +
-	"\vGetIdentity\x12!.switchyard.v1.GetIdentityRequest\x1a\".switchyard.v1.GetIdentityResponse\x12S\n" +
+	"\vGetIdentity\x12!.switchyard.v1.GetIdentityRequest\x1a\".switchyard.v1.GetIdentityResponse\x12]\n" +
+	"\x0eGetClusterView\x12$.switchyard.v1.GetClusterViewRequest\x1a%.switchyard.v1.GetClusterViewResponse\x12S\n" +
 	"\n" +
-	"WatchAudit\x12 .switchyard.v1.WatchAuditRequest\x1a!.switchyard.v1.WatchAuditResponse0\x01BAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
+	"WatchAudit\x12 .switchyard.v1.WatchAuditRequest\x1a!.switchyard.v1.WatchAuditResponse0\x01\x12W\n" +
+	"\fReloadConfig\x12\".switchyard.v1.ReloadConfigRequest\x1a#.switchyard.v1.ReloadConfigResponse\x12N\n" +
+	"\tGetConfig\x12\x1f.switchyard.v1.GetConfigRequest\x1a .switchyard.v1.GetConfigResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3"
 
 var (
 	file_switchyard_v1_system_proto_rawDescOnce sync.Once
@@ -1294,7 +1948,7 @@ func file_switchyard_v1_system_proto_rawDescGZIP() []byte {
 }
 
 var file_switchyard_v1_system_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_switchyard_v1_system_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_switchyard_v1_system_proto_goTypes = []any{
 	(ProcessState)(0),                      // 0: switchyard.v1.ProcessState
 	(SupervisionEventKind)(0),              // 1: switchyard.v1.SupervisionEventKind
@@ -1308,34 +1962,64 @@ var file_switchyard_v1_system_proto_goTypes = []any{
 	(*RestartProcessResponse)(nil),         // 9: switchyard.v1.RestartProcessResponse
 	(*GetIdentityRequest)(nil),             // 10: switchyard.v1.GetIdentityRequest
 	(*GetIdentityResponse)(nil),            // 11: switchyard.v1.GetIdentityResponse
-	(*WatchAuditRequest)(nil),              // 12: switchyard.v1.WatchAuditRequest
-	(*AuditRecord)(nil),                    // 13: switchyard.v1.AuditRecord
-	(*WatchAuditResponse)(nil),             // 14: switchyard.v1.WatchAuditResponse
+	(*GetClusterViewRequest)(nil),          // 12: switchyard.v1.GetClusterViewRequest
+	(*GetClusterViewResponse)(nil),         // 13: switchyard.v1.GetClusterViewResponse
+	(*ClusterNode)(nil),                    // 14: switchyard.v1.ClusterNode
+	(*DeviceLease)(nil),                    // 15: switchyard.v1.DeviceLease
+	(*ClusterStream)(nil),                  // 16: switchyard.v1.ClusterStream
+	(*WatchAuditRequest)(nil),              // 17: switchyard.v1.WatchAuditRequest
+	(*AuditRecord)(nil),                    // 18: switchyard.v1.AuditRecord
+	(*WatchAuditResponse)(nil),             // 19: switchyard.v1.WatchAuditResponse
+	(*ReloadConfigRequest)(nil),            // 20: switchyard.v1.ReloadConfigRequest
+	(*ReloadConfigResponse)(nil),           // 21: switchyard.v1.ReloadConfigResponse
+	(*GetConfigRequest)(nil),               // 22: switchyard.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),              // 23: switchyard.v1.GetConfigResponse
+	(*ConfigReload)(nil),                   // 24: switchyard.v1.ConfigReload
+	(*timestamppb.Timestamp)(nil),          // 25: google.protobuf.Timestamp
+	(ConfigTrigger)(0),                     // 26: switchyard.v1.ConfigTrigger
 }
 var file_switchyard_v1_system_proto_depIdxs = []int32{
 	0,  // 0: switchyard.v1.Process.state:type_name -> switchyard.v1.ProcessState
 	2,  // 1: switchyard.v1.Process.children:type_name -> switchyard.v1.Process
 	2,  // 2: switchyard.v1.GetSupervisionTreeResponse.root:type_name -> switchyard.v1.Process
 	1,  // 3: switchyard.v1.SupervisionEvent.kind:type_name -> switchyard.v1.SupervisionEventKind
-	1,  // 4: switchyard.v1.WatchSupervisionEventsRequest.kinds:type_name -> switchyard.v1.SupervisionEventKind
-	2,  // 5: switchyard.v1.WatchSupervisionEventsResponse.snapshot:type_name -> switchyard.v1.Process
-	5,  // 6: switchyard.v1.WatchSupervisionEventsResponse.event:type_name -> switchyard.v1.SupervisionEvent
-	13, // 7: switchyard.v1.WatchAuditResponse.record:type_name -> switchyard.v1.AuditRecord
-	3,  // 8: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
-	6,  // 9: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
-	8,  // 10: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
-	10, // 11: switchyard.v1.SystemService.GetIdentity:input_type -> switchyard.v1.GetIdentityRequest
-	12, // 12: switchyard.v1.SystemService.WatchAudit:input_type -> switchyard.v1.WatchAuditRequest
-	4,  // 13: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
-	7,  // 14: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
-	9,  // 15: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
-	11, // 16: switchyard.v1.SystemService.GetIdentity:output_type -> switchyard.v1.GetIdentityResponse
-	14, // 17: switchyard.v1.SystemService.WatchAudit:output_type -> switchyard.v1.WatchAuditResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	24, // 4: switchyard.v1.SupervisionEvent.reload:type_name -> switchyard.v1.ConfigReload
+	1,  // 5: switchyard.v1.WatchSupervisionEventsRequest.kinds:type_name -> switchyard.v1.SupervisionEventKind
+	2,  // 6: switchyard.v1.WatchSupervisionEventsResponse.snapshot:type_name -> switchyard.v1.Process
+	5,  // 7: switchyard.v1.WatchSupervisionEventsResponse.event:type_name -> switchyard.v1.SupervisionEvent
+	14, // 8: switchyard.v1.GetClusterViewResponse.nodes:type_name -> switchyard.v1.ClusterNode
+	15, // 9: switchyard.v1.GetClusterViewResponse.leases:type_name -> switchyard.v1.DeviceLease
+	16, // 10: switchyard.v1.GetClusterViewResponse.stream:type_name -> switchyard.v1.ClusterStream
+	25, // 11: switchyard.v1.ClusterNode.started:type_name -> google.protobuf.Timestamp
+	25, // 12: switchyard.v1.DeviceLease.acquired:type_name -> google.protobuf.Timestamp
+	25, // 13: switchyard.v1.DeviceLease.renewed:type_name -> google.protobuf.Timestamp
+	25, // 14: switchyard.v1.ClusterStream.first:type_name -> google.protobuf.Timestamp
+	25, // 15: switchyard.v1.ClusterStream.last:type_name -> google.protobuf.Timestamp
+	18, // 16: switchyard.v1.WatchAuditResponse.record:type_name -> switchyard.v1.AuditRecord
+	24, // 17: switchyard.v1.ReloadConfigResponse.reload:type_name -> switchyard.v1.ConfigReload
+	26, // 18: switchyard.v1.GetConfigResponse.loaded_trigger:type_name -> switchyard.v1.ConfigTrigger
+	24, // 19: switchyard.v1.GetConfigResponse.last_reload:type_name -> switchyard.v1.ConfigReload
+	3,  // 20: switchyard.v1.SystemService.GetSupervisionTree:input_type -> switchyard.v1.GetSupervisionTreeRequest
+	6,  // 21: switchyard.v1.SystemService.WatchSupervisionEvents:input_type -> switchyard.v1.WatchSupervisionEventsRequest
+	8,  // 22: switchyard.v1.SystemService.RestartProcess:input_type -> switchyard.v1.RestartProcessRequest
+	10, // 23: switchyard.v1.SystemService.GetIdentity:input_type -> switchyard.v1.GetIdentityRequest
+	12, // 24: switchyard.v1.SystemService.GetClusterView:input_type -> switchyard.v1.GetClusterViewRequest
+	17, // 25: switchyard.v1.SystemService.WatchAudit:input_type -> switchyard.v1.WatchAuditRequest
+	20, // 26: switchyard.v1.SystemService.ReloadConfig:input_type -> switchyard.v1.ReloadConfigRequest
+	22, // 27: switchyard.v1.SystemService.GetConfig:input_type -> switchyard.v1.GetConfigRequest
+	4,  // 28: switchyard.v1.SystemService.GetSupervisionTree:output_type -> switchyard.v1.GetSupervisionTreeResponse
+	7,  // 29: switchyard.v1.SystemService.WatchSupervisionEvents:output_type -> switchyard.v1.WatchSupervisionEventsResponse
+	9,  // 30: switchyard.v1.SystemService.RestartProcess:output_type -> switchyard.v1.RestartProcessResponse
+	11, // 31: switchyard.v1.SystemService.GetIdentity:output_type -> switchyard.v1.GetIdentityResponse
+	13, // 32: switchyard.v1.SystemService.GetClusterView:output_type -> switchyard.v1.GetClusterViewResponse
+	19, // 33: switchyard.v1.SystemService.WatchAudit:output_type -> switchyard.v1.WatchAuditResponse
+	21, // 34: switchyard.v1.SystemService.ReloadConfig:output_type -> switchyard.v1.ReloadConfigResponse
+	23, // 35: switchyard.v1.SystemService.GetConfig:output_type -> switchyard.v1.GetConfigResponse
+	28, // [28:36] is the sub-list for method output_type
+	20, // [20:28] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_system_proto_init() }
@@ -1343,6 +2027,7 @@ func file_switchyard_v1_system_proto_init() {
 	if File_switchyard_v1_system_proto != nil {
 		return
 	}
+	file_switchyard_v1_config_proto_init()
 	file_switchyard_v1_system_proto_msgTypes[5].OneofWrappers = []any{
 		(*WatchSupervisionEventsResponse_Snapshot)(nil),
 		(*WatchSupervisionEventsResponse_Event)(nil),
@@ -1353,7 +2038,7 @@ func file_switchyard_v1_system_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_system_proto_rawDesc), len(file_switchyard_v1_system_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,7 +23,10 @@ const (
 	SystemService_WatchSupervisionEvents_FullMethodName = "/switchyard.v1.SystemService/WatchSupervisionEvents"
 	SystemService_RestartProcess_FullMethodName         = "/switchyard.v1.SystemService/RestartProcess"
 	SystemService_GetIdentity_FullMethodName            = "/switchyard.v1.SystemService/GetIdentity"
+	SystemService_GetClusterView_FullMethodName         = "/switchyard.v1.SystemService/GetClusterView"
 	SystemService_WatchAudit_FullMethodName             = "/switchyard.v1.SystemService/WatchAudit"
+	SystemService_ReloadConfig_FullMethodName           = "/switchyard.v1.SystemService/ReloadConfig"
+	SystemService_GetConfig_FullMethodName              = "/switchyard.v1.SystemService/GetConfig"
 )
 
 // SystemServiceClient is the client API for SystemService service.
@@ -47,11 +50,27 @@ type SystemServiceClient interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(ctx context.Context, in *GetIdentityRequest, opts ...grpc.CallOption) (*GetIdentityResponse, error)
+	// GetClusterView returns the cluster as the answering node sees it: the nodes,
+	// every device's lease (owner, age), the telemetry stream and the archive's lag.
+	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+	GetClusterView(ctx context.Context, in *GetClusterViewRequest, opts ...grpc.CallOption) (*GetClusterViewResponse, error)
 	// WatchAudit streams the audit trail as it is written: one record per
 	// state-changing call (commands, aborts, acknowledgements, shelving, limit
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
 	// same records are logged and archived (QuestDB table audit_events).
 	WatchAudit(ctx context.Context, in *WatchAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAuditResponse], error)
+	// ReloadConfig reads the configuration file again, checks it in full and applies
+	// it as a diff: added devices start, removed ones stop, changed ones restart
+	// (only tags, units, alarm limits or archive filters changed: applied without
+	// reconnecting), unchanged ones are not touched. A configuration with any problem
+	// changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+	// every problem in the message, one per line. Settings that cannot change while
+	// the server runs are left as they were and listed in diff.needs_restart. Admins
+	// only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+	ReloadConfig(ctx context.Context, in *ReloadConfigRequest, opts ...grpc.CallOption) (*ReloadConfigResponse, error)
+	// GetConfig says which configuration is in force: its hash, its file, when, how
+	// and by whom it was loaded, and the last reload tried.
+	GetConfig(ctx context.Context, in *GetConfigRequest, opts ...grpc.CallOption) (*GetConfigResponse, error)
 }
 
 type systemServiceClient struct {
@@ -111,6 +130,16 @@ func (c *systemServiceClient) GetIdentity(ctx context.Context, in *GetIdentityRe
 	return out, nil
 }
 
+func (c *systemServiceClient) GetClusterView(ctx context.Context, in *GetClusterViewRequest, opts ...grpc.CallOption) (*GetClusterViewResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetClusterViewResponse)
+	err := c.cc.Invoke(ctx, SystemService_GetClusterView_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *systemServiceClient) WatchAudit(ctx context.Context, in *WatchAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAuditResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &SystemService_ServiceDesc.Streams[1], SystemService_WatchAudit_FullMethodName, cOpts...)
@@ -129,6 +158,26 @@ func (c *systemServiceClient) WatchAudit(ctx context.Context, in *WatchAuditRequ
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SystemService_WatchAuditClient = grpc.ServerStreamingClient[WatchAuditResponse]
+
+func (c *systemServiceClient) ReloadConfig(ctx context.Context, in *ReloadConfigRequest, opts ...grpc.CallOption) (*ReloadConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReloadConfigResponse)
+	err := c.cc.Invoke(ctx, SystemService_ReloadConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *systemServiceClient) GetConfig(ctx context.Context, in *GetConfigRequest, opts ...grpc.CallOption) (*GetConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetConfigResponse)
+	err := c.cc.Invoke(ctx, SystemService_GetConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 // SystemServiceServer is the server API for SystemService service.
 // All implementations must embed UnimplementedSystemServiceServer
@@ -151,11 +200,27 @@ type SystemServiceServer interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(context.Context, *GetIdentityRequest) (*GetIdentityResponse, error)
+	// GetClusterView returns the cluster as the answering node sees it: the nodes,
+	// every device's lease (owner, age), the telemetry stream and the archive's lag.
+	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+	GetClusterView(context.Context, *GetClusterViewRequest) (*GetClusterViewResponse, error)
 	// WatchAudit streams the audit trail as it is written: one record per
 	// state-changing call (commands, aborts, acknowledgements, shelving, limit
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
 	// same records are logged and archived (QuestDB table audit_events).
 	WatchAudit(*WatchAuditRequest, grpc.ServerStreamingServer[WatchAuditResponse]) error
+	// ReloadConfig reads the configuration file again, checks it in full and applies
+	// it as a diff: added devices start, removed ones stop, changed ones restart
+	// (only tags, units, alarm limits or archive filters changed: applied without
+	// reconnecting), unchanged ones are not touched. A configuration with any problem
+	// changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+	// every problem in the message, one per line. Settings that cannot change while
+	// the server runs are left as they were and listed in diff.needs_restart. Admins
+	// only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+	ReloadConfig(context.Context, *ReloadConfigRequest) (*ReloadConfigResponse, error)
+	// GetConfig says which configuration is in force: its hash, its file, when, how
+	// and by whom it was loaded, and the last reload tried.
+	GetConfig(context.Context, *GetConfigRequest) (*GetConfigResponse, error)
 	mustEmbedUnimplementedSystemServiceServer()
 }
 
@@ -178,8 +243,17 @@ func (UnimplementedSystemServiceServer) RestartProcess(context.Context, *Restart
 func (UnimplementedSystemServiceServer) GetIdentity(context.Context, *GetIdentityRequest) (*GetIdentityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetIdentity not implemented")
 }
+func (UnimplementedSystemServiceServer) GetClusterView(context.Context, *GetClusterViewRequest) (*GetClusterViewResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetClusterView not implemented")
+}
 func (UnimplementedSystemServiceServer) WatchAudit(*WatchAuditRequest, grpc.ServerStreamingServer[WatchAuditResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchAudit not implemented")
+}
+func (UnimplementedSystemServiceServer) ReloadConfig(context.Context, *ReloadConfigRequest) (*ReloadConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReloadConfig not implemented")
+}
+func (UnimplementedSystemServiceServer) GetConfig(context.Context, *GetConfigRequest) (*GetConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetConfig not implemented")
 }
 func (UnimplementedSystemServiceServer) mustEmbedUnimplementedSystemServiceServer() {}
 func (UnimplementedSystemServiceServer) testEmbeddedByValue()                       {}
@@ -267,6 +341,24 @@ func _SystemService_GetIdentity_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SystemService_GetClusterView_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetClusterViewRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SystemServiceServer).GetClusterView(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SystemService_GetClusterView_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SystemServiceServer).GetClusterView(ctx, req.(*GetClusterViewRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SystemService_WatchAudit_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchAuditRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -277,6 +369,42 @@ func _SystemService_WatchAudit_Handler(srv interface{}, stream grpc.ServerStream
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SystemService_WatchAuditServer = grpc.ServerStreamingServer[WatchAuditResponse]
+
+func _SystemService_ReloadConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SystemServiceServer).ReloadConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SystemService_ReloadConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SystemServiceServer).ReloadConfig(ctx, req.(*ReloadConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SystemService_GetConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SystemServiceServer).GetConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SystemService_GetConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SystemServiceServer).GetConfig(ctx, req.(*GetConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
 
 // SystemService_ServiceDesc is the grpc.ServiceDesc for SystemService service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -296,6 +424,18 @@ var SystemService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetIdentity",
 			Handler:    _SystemService_GetIdentity_Handler,
+		},
+		{
+			MethodName: "GetClusterView",
+			Handler:    _SystemService_GetClusterView_Handler,
+		},
+		{
+			MethodName: "ReloadConfig",
+			Handler:    _SystemService_ReloadConfig_Handler,
+		},
+		{
+			MethodName: "GetConfig",
+			Handler:    _SystemService_GetConfig_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

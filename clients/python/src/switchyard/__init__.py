@@ -41,9 +41,11 @@ from .errors import (
     AlreadyExists,
     BadReply,
     Cancelled,
+    ConfigInvalid,
     DeadlineExceeded,
     DeviceBusy,
     DeviceNotConnected,
+    DeviceRemoved,
     FailedPrecondition,
     InstrumentError,
     InternalError,
@@ -59,7 +61,7 @@ from .errors import (
     Unavailable,
     Unimplemented,
 )
-from .model import Channel, CommandReply, Device, Process, Sample
+from .model import Channel, CommandReply, ConfigReload, ConfigState, Device, Process, Sample
 from .resume import Gap
 from .sequence import SeqEvent, SeqTracker
 from .subscription import Batch, Subscription
@@ -83,10 +85,14 @@ __all__ = [
     "Channel",
     "Client",
     "CommandReply",
+    "ConfigInvalid",
+    "ConfigReload",
+    "ConfigState",
     "DeadlineExceeded",
     "Device",
     "DeviceBusy",
     "DeviceNotConnected",
+    "DeviceRemoved",
     "DeviceWatch",
     "FailedPrecondition",
     "Gap",

@@ -21,7 +21,7 @@ from .backoff import Backoff
 from .base import Bucket, ClientBase, History, Identity, OnGap, OnReconnect, Op
 from .client import Client
 from .devices import DeviceWatch
-from .model import CommandReply, Device, Process, Sample
+from .model import CommandReply, ConfigReload, ConfigState, Device, Process, Sample
 from .sequence import SeqEvent
 from .subscription import Subscription
 from .supervision import SupervisionWatch
@@ -125,6 +125,12 @@ class AsyncClient(ClientBase):
 
     async def restart_process(self, path: str) -> None:
         return await self._run(self._op_restart_process(path))
+
+    async def reload_config(self, dry_run: bool = False) -> ConfigReload:
+        return await self._run(self._op_reload_config(dry_run))
+
+    async def get_config(self) -> ConfigState:
+        return await self._run(self._op_config())
 
     async def identity(self) -> Identity:
         return await self._run(self._op_identity())

@@ -19,11 +19,15 @@ from .devices import DeviceWatch
 from .errors import InvalidArgument
 from .model import (
     CommandReply,
+    ConfigReload,
+    ConfigState,
     Device,
     Process,
     Sample,
+    config_state_from_pb,
     device_from_pb,
     process_from_pb,
+    reload_from_pb,
     sample_from_pb,
     value_from_pb,
 )
@@ -116,6 +120,8 @@ _TREE: Rpc[system_pb2.GetSupervisionTreeRequest, system_pb2.GetSupervisionTreeRe
 _RESTART: Rpc[system_pb2.RestartProcessRequest, system_pb2.RestartProcessResponse] = Rpc(
     "SystemService", "RestartProcess")
 _IDENTITY: Rpc[system_pb2.GetIdentityRequest, system_pb2.GetIdentityResponse] = Rpc("SystemService", "GetIdentity")
+_RELOAD: Rpc[system_pb2.ReloadConfigRequest, system_pb2.ReloadConfigResponse] = Rpc("SystemService", "ReloadConfig")
+_CONFIG: Rpc[system_pb2.GetConfigRequest, system_pb2.GetConfigResponse] = Rpc("SystemService", "GetConfig")
 
 
 class ClientBase:
@@ -283,6 +289,15 @@ class ClientBase:
     def _op_restart_process(self, path: str) -> Op[system_pb2.RestartProcessRequest,
                                                    system_pb2.RestartProcessResponse, None]:
         return Op(_RESTART, system_pb2.RestartProcessRequest(path=path), lambda r: None)
+
+    def _op_reload_config(self, dry_run: bool) -> Op[system_pb2.ReloadConfigRequest,
+                                                     system_pb2.ReloadConfigResponse, ConfigReload]:
+        # A reload may wait for commands in progress on the devices it stops.
+        return Op(_RELOAD, system_pb2.ReloadConfigRequest(dry_run=dry_run), lambda r: reload_from_pb(r.reload),
+                  timeout=max(self.timeout, 30.0))
+
+    def _op_config(self) -> Op[system_pb2.GetConfigRequest, system_pb2.GetConfigResponse, ConfigState]:
+        return Op(_CONFIG, system_pb2.GetConfigRequest(), config_state_from_pb)
 
     def _op_identity(self) -> Op[system_pb2.GetIdentityRequest, system_pb2.GetIdentityResponse, Identity]:
         return Op(_IDENTITY, system_pb2.GetIdentityRequest(), lambda r: Identity(

@@ -8,7 +8,7 @@ from .alarms import Alarm, AlarmLimits, AlarmWatch
 from .backoff import Backoff
 from .base import Bucket, ClientBase, History, Identity, OnGap, OnReconnect, Op
 from .devices import DeviceWatch
-from .model import CommandReply, Device, Process, Sample
+from .model import CommandReply, ConfigReload, ConfigState, Device, Process, Sample
 from .sequence import SeqEvent
 from .subscription import Subscription
 from .supervision import SupervisionWatch
@@ -200,6 +200,19 @@ class Client(ClientBase):
         (``"devices/psu-05"``): an operator's "reconnect now". Raises NotFound for
         an unknown path."""
         return self._run(self._op_restart_process(path))
+
+    def reload_config(self, dry_run: bool = False) -> ConfigReload:
+        """Asks the server to read its configuration file again and apply it as
+        a diff (admin only): added devices start, removed ones stop, changed
+        ones restart, the others are not touched. With ``dry_run`` it only says
+        what would change. Raises ConfigInvalid, whose ``problems`` list every
+        problem of the file, when the server refused it (nothing changed)."""
+        return self._run(self._op_reload_config(dry_run))
+
+    def get_config(self) -> ConfigState:
+        """Returns which configuration the server runs: its file, hash, when and
+        by whom it was loaded, and the last reload."""
+        return self._run(self._op_config())
 
     def identity(self) -> Identity:
         """Returns who the server takes this client to be, its role, the RPCs it

@@ -10,6 +10,12 @@ unseen (its :attr:`~switchyard.model.Device.reconnections` grew; across a
 server restart the counts start again, so the gap says the server restarted
 instead). A device the server no longer has is yielded once more with state
 ``"STOPPED"`` (the server's state for a removed device) and named in the gap.
+
+A device a configuration reload removes while the watch runs is yielded once
+more with its final state, as the server sends it (``"STOPPED"``,
+``last_error`` saying why), and not after; one a reload adds appears with its
+first state. The reloads themselves are not yielded (see
+:meth:`Client.watch_events` and :meth:`Client.get_config`).
 """
 
 from __future__ import annotations
@@ -81,7 +87,17 @@ class DeviceWatch(ResumingStream[tuple[Device, int]]):
             self._finish_gap()
 
     def _on_response(self, resp: device_pb2.WatchDevicesResponse) -> Hook[tuple[Device, int]]:
+        if not resp.HasField("device"):
+            return  # a configuration reload: the changes it made came before it
         dev, ts = device_from_pb(resp.device), resp.timestamp_ns
+        if resp.removed:
+            # Removed by a reload: its final state, and nothing of it after.
+            self._known.pop(dev.name, None)
+            self._pending.discard(dev.name)
+            if self._draft_gap is not None and not self._pending:
+                self._finish_gap()
+            yield dev, ts
+            return
         prev = self._known.get(dev.name)
         if dev.name in self._pending and self._draft_gap is not None:
             # The first state after a reconnect is the device's snapshot.

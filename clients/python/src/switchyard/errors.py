@@ -207,6 +207,23 @@ class NoArchive(Unavailable):
     (reason ``NO_ARCHIVE``)."""
 
 
+class DeviceRemoved(FailedPrecondition):
+    """The device was removed from the server's configuration by a reload while
+    the command waited, or before it was sent (reason ``DEVICE_REMOVED``)."""
+
+
+class ConfigInvalid(InvalidArgument):
+    """A configuration reload was refused: the file has problems, nothing was
+    changed (reason ``CONFIG_INVALID``). ``problems`` lists every one, each as
+    ``file:line: field: message``."""
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem of the refused configuration, one per line of the
+        message after its first."""
+        return [line for line in self.message.split("\n")[1:] if line.strip()]
+
+
 _BY_CODE: dict[grpc.StatusCode, type[SwitchyardError]] = {
     grpc.StatusCode.CANCELLED: Cancelled,
     grpc.StatusCode.UNKNOWN: InternalError,
@@ -235,6 +252,8 @@ _BY_REASON: dict[str, tuple[grpc.StatusCode, type[SwitchyardError]]] = {
     "DEVICE_BUSY": (grpc.StatusCode.RESOURCE_EXHAUSTED, DeviceBusy),
     "DEVICE_NOT_CONNECTED": (grpc.StatusCode.UNAVAILABLE, DeviceNotConnected),
     "NO_ARCHIVE": (grpc.StatusCode.UNAVAILABLE, NoArchive),
+    "DEVICE_REMOVED": (grpc.StatusCode.FAILED_PRECONDITION, DeviceRemoved),
+    "CONFIG_INVALID": (grpc.StatusCode.INVALID_ARGUMENT, ConfigInvalid),
 }
 
 #: RESOURCE_EXHAUSTED reasons that pass by themselves: a resuming stream

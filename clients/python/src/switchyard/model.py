@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, NamedTuple, Union
 
-from switchyard.v1 import device_pb2, sample_pb2, system_pb2
+from switchyard.v1 import config_pb2, device_pb2, sample_pb2, system_pb2
 
 #: A channel value: float, int, str or bool; ``None`` when the quality is not GOOD.
 Value = Union[float, int, str, bool, None]
@@ -215,4 +215,95 @@ def process_from_pb(p: system_pb2.Process) -> Process:
         status=p.status,
         in_progress=p.in_progress,
         uptime_ns=p.uptime_ns,
+    )
+
+
+@dataclass(frozen=True)
+class ConfigReload:
+    """One reload of the server's configuration: applied, refused (``errors``,
+    nothing changed) or tried (``dry_run``). ``trigger`` is ``"API"``,
+    ``"SIGNAL"`` or ``"WATCH"``; ``by`` who asked; ``hash`` the new
+    configuration's SHA-256; ``updated`` maps a device changed in place to what
+    changed (``"alarm limits"``, ``"tags"``, ...)."""
+
+    time_ns: int
+    trigger: str
+    by: str
+    source: str
+    hash: str
+    previous_hash: str
+    applied: bool
+    dry_run: bool
+    summary: str
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    restarted: tuple[str, ...] = ()
+    updated: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    unchanged: int = 0
+    alarms: bool = False
+    archive_filter: bool = False
+    needs_restart: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ConfigState:
+    """The configuration a server runs: its file, hash, when (ns since the Unix
+    epoch) and by whom it was loaded (``""`` at start), whether the file is
+    watched, the settings waiting for a restart, and the last reload tried."""
+
+    hash: str
+    source: str
+    loaded_ns: int
+    loaded_by: str
+    loaded_trigger: str
+    watch: bool
+    devices: int
+    needs_restart: tuple[str, ...] = ()
+    last_reload: ConfigReload | None = None
+
+
+def reload_from_pb(r: config_pb2.ConfigReload) -> ConfigReload:
+    """Returns the plain ConfigReload of a ConfigReload message."""
+    d = r.diff
+    return ConfigReload(
+        time_ns=r.timestamp_ns,
+        trigger=_enum_name(config_pb2.ConfigTrigger, r.trigger, "CONFIG_TRIGGER_"),
+        by=r.by,
+        source=r.source,
+        hash=r.hash,
+        previous_hash=r.previous_hash,
+        applied=r.applied,
+        dry_run=r.dry_run,
+        summary=r.summary,
+        added=tuple(d.added),
+        removed=tuple(d.removed),
+        restarted=tuple(d.restarted),
+        updated={u.device: tuple(u.changed) for u in d.updated},
+        unchanged=d.unchanged,
+        alarms=d.alarms,
+        archive_filter=d.archive_filter,
+        needs_restart=tuple(d.needs_restart),
+        errors=tuple(r.errors),
+        failed=tuple(r.failed),
+        warnings=tuple(r.warnings),
+        duration_s=r.duration_ns / 1e9,
+    )
+
+
+def config_state_from_pb(r: system_pb2.GetConfigResponse) -> ConfigState:
+    """Returns the plain ConfigState of a GetConfigResponse."""
+    return ConfigState(
+        hash=r.hash,
+        source=r.source,
+        loaded_ns=r.loaded_ns,
+        loaded_by=r.loaded_by,
+        loaded_trigger=_enum_name(config_pb2.ConfigTrigger, r.loaded_trigger, "CONFIG_TRIGGER_"),
+        watch=r.watch,
+        devices=r.devices,
+        needs_restart=tuple(r.needs_restart),
+        last_reload=reload_from_pb(r.last_reload) if r.HasField("last_reload") else None,
     )

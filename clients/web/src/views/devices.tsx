@@ -1,7 +1,8 @@
-// The devices: state, driver, address, reconnections, error and tags, live
-// through WatchDevices.
+// The devices: state, the cluster node that owns each (on a cluster node),
+// driver, address, reconnections, error and tags, live through WatchDevices.
 import { DeviceState } from "../../gen/switchyard/v1/device_pb";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { clustered, nodeSummary } from "../nodes";
 import { devicesStatus, devicesStore } from "../state";
 import { useStore } from "../store";
 import { StreamBadge, clock, enumName } from "./common";
@@ -15,11 +16,17 @@ export function DevicesView({ open }: { open: (device: string) => void }) {
     const s = enumName(DeviceState, d.state, "DEVICE_STATE_");
     counts.set(s, (counts.get(s) ?? 0) + 1);
   }
+  const cluster = clustered(list);
   return (
     <section>
       <div class="toolbar">
         <strong data-testid="device-count">{list.length} devices</strong>
         <span class="muted">{[...counts].map(([s, n]) => `${n} ${s}`).join(" · ")}</span>
+        {cluster && (
+          <span class="muted" data-testid="node-summary" title="devices each cluster node owns">
+            {nodeSummary(list)}
+          </span>
+        )}
         <StreamBadge status={status} />
       </div>
       <table class="grid" data-testid="devices">
@@ -27,6 +34,7 @@ export function DevicesView({ open }: { open: (device: string) => void }) {
           <tr>
             <th>name</th>
             <th>state</th>
+            {cluster && <th title="the cluster node that owns the device and polls it">node</th>}
             <th>driver</th>
             <th>address</th>
             <th title="connections re-established after a failure, this run (not process restarts)">reconnections</th>
@@ -55,6 +63,11 @@ export function DevicesView({ open }: { open: (device: string) => void }) {
                 <td>
                   <span class={"state " + state.toLowerCase()}>{state}</span>
                 </td>
+                {cluster && (
+                  <td class="mono" data-testid="node">
+                    {d.node || <span class="muted">no owner</span>}
+                  </td>
+                )}
                 <td>{d.driver}</td>
                 <td class="mono">{d.address}</td>
                 <td class="num" data-testid="reconnections">{d.reconnections}</td>

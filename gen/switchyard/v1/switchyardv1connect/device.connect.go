@@ -64,6 +64,9 @@ type DeviceServiceClient interface {
 	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(context.Context, *connect.Request[v1.AbortCommandRequest]) (*connect.Response[v1.AbortCommandResponse], error)
 	// WatchDevices streams the current state of every device, then each state change.
+	// A device a configuration reload adds appears with its first state; one it
+	// removes sends its final state with removed set. Each applied reload is sent too
+	// (reload set, device unset), after the changes it made.
 	WatchDevices(context.Context, *connect.Request[v1.WatchDevicesRequest]) (*connect.ServerStreamForClient[v1.WatchDevicesResponse], error)
 }
 
@@ -160,6 +163,9 @@ type DeviceServiceHandler interface {
 	// reconnect fails them (UNAVAILABLE) as any dropped connection does.
 	AbortCommand(context.Context, *connect.Request[v1.AbortCommandRequest]) (*connect.Response[v1.AbortCommandResponse], error)
 	// WatchDevices streams the current state of every device, then each state change.
+	// A device a configuration reload adds appears with its first state; one it
+	// removes sends its final state with removed set. Each applied reload is sent too
+	// (reload set, device unset), after the changes it made.
 	WatchDevices(context.Context, *connect.Request[v1.WatchDevicesRequest], *connect.ServerStream[v1.WatchDevicesResponse]) error
 }
 

@@ -45,9 +45,17 @@ const (
 	// SystemServiceGetIdentityProcedure is the fully-qualified name of the SystemService's GetIdentity
 	// RPC.
 	SystemServiceGetIdentityProcedure = "/switchyard.v1.SystemService/GetIdentity"
+	// SystemServiceGetClusterViewProcedure is the fully-qualified name of the SystemService's
+	// GetClusterView RPC.
+	SystemServiceGetClusterViewProcedure = "/switchyard.v1.SystemService/GetClusterView"
 	// SystemServiceWatchAuditProcedure is the fully-qualified name of the SystemService's WatchAudit
 	// RPC.
 	SystemServiceWatchAuditProcedure = "/switchyard.v1.SystemService/WatchAudit"
+	// SystemServiceReloadConfigProcedure is the fully-qualified name of the SystemService's
+	// ReloadConfig RPC.
+	SystemServiceReloadConfigProcedure = "/switchyard.v1.SystemService/ReloadConfig"
+	// SystemServiceGetConfigProcedure is the fully-qualified name of the SystemService's GetConfig RPC.
+	SystemServiceGetConfigProcedure = "/switchyard.v1.SystemService/GetConfig"
 )
 
 // SystemServiceClient is a client for the switchyard.v1.SystemService service.
@@ -67,11 +75,27 @@ type SystemServiceClient interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error)
+	// GetClusterView returns the cluster as the answering node sees it: the nodes,
+	// every device's lease (owner, age), the telemetry stream and the archive's lag.
+	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+	GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error)
 	// WatchAudit streams the audit trail as it is written: one record per
 	// state-changing call (commands, aborts, acknowledgements, shelving, limit
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
 	// same records are logged and archived (QuestDB table audit_events).
 	WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest]) (*connect.ServerStreamForClient[v1.WatchAuditResponse], error)
+	// ReloadConfig reads the configuration file again, checks it in full and applies
+	// it as a diff: added devices start, removed ones stop, changed ones restart
+	// (only tags, units, alarm limits or archive filters changed: applied without
+	// reconnecting), unchanged ones are not touched. A configuration with any problem
+	// changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+	// every problem in the message, one per line. Settings that cannot change while
+	// the server runs are left as they were and listed in diff.needs_restart. Admins
+	// only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+	ReloadConfig(context.Context, *connect.Request[v1.ReloadConfigRequest]) (*connect.Response[v1.ReloadConfigResponse], error)
+	// GetConfig says which configuration is in force: its hash, its file, when, how
+	// and by whom it was loaded, and the last reload tried.
+	GetConfig(context.Context, *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error)
 }
 
 // NewSystemServiceClient constructs a client for the switchyard.v1.SystemService service. By
@@ -109,10 +133,28 @@ func NewSystemServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(systemServiceMethods.ByName("GetIdentity")),
 			connect.WithClientOptions(opts...),
 		),
+		getClusterView: connect.NewClient[v1.GetClusterViewRequest, v1.GetClusterViewResponse](
+			httpClient,
+			baseURL+SystemServiceGetClusterViewProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("GetClusterView")),
+			connect.WithClientOptions(opts...),
+		),
 		watchAudit: connect.NewClient[v1.WatchAuditRequest, v1.WatchAuditResponse](
 			httpClient,
 			baseURL+SystemServiceWatchAuditProcedure,
 			connect.WithSchema(systemServiceMethods.ByName("WatchAudit")),
+			connect.WithClientOptions(opts...),
+		),
+		reloadConfig: connect.NewClient[v1.ReloadConfigRequest, v1.ReloadConfigResponse](
+			httpClient,
+			baseURL+SystemServiceReloadConfigProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("ReloadConfig")),
+			connect.WithClientOptions(opts...),
+		),
+		getConfig: connect.NewClient[v1.GetConfigRequest, v1.GetConfigResponse](
+			httpClient,
+			baseURL+SystemServiceGetConfigProcedure,
+			connect.WithSchema(systemServiceMethods.ByName("GetConfig")),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -124,7 +166,10 @@ type systemServiceClient struct {
 	watchSupervisionEvents *connect.Client[v1.WatchSupervisionEventsRequest, v1.WatchSupervisionEventsResponse]
 	restartProcess         *connect.Client[v1.RestartProcessRequest, v1.RestartProcessResponse]
 	getIdentity            *connect.Client[v1.GetIdentityRequest, v1.GetIdentityResponse]
+	getClusterView         *connect.Client[v1.GetClusterViewRequest, v1.GetClusterViewResponse]
 	watchAudit             *connect.Client[v1.WatchAuditRequest, v1.WatchAuditResponse]
+	reloadConfig           *connect.Client[v1.ReloadConfigRequest, v1.ReloadConfigResponse]
+	getConfig              *connect.Client[v1.GetConfigRequest, v1.GetConfigResponse]
 }
 
 // GetSupervisionTree calls switchyard.v1.SystemService.GetSupervisionTree.
@@ -147,9 +192,24 @@ func (c *systemServiceClient) GetIdentity(ctx context.Context, req *connect.Requ
 	return c.getIdentity.CallUnary(ctx, req)
 }
 
+// GetClusterView calls switchyard.v1.SystemService.GetClusterView.
+func (c *systemServiceClient) GetClusterView(ctx context.Context, req *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error) {
+	return c.getClusterView.CallUnary(ctx, req)
+}
+
 // WatchAudit calls switchyard.v1.SystemService.WatchAudit.
 func (c *systemServiceClient) WatchAudit(ctx context.Context, req *connect.Request[v1.WatchAuditRequest]) (*connect.ServerStreamForClient[v1.WatchAuditResponse], error) {
 	return c.watchAudit.CallServerStream(ctx, req)
+}
+
+// ReloadConfig calls switchyard.v1.SystemService.ReloadConfig.
+func (c *systemServiceClient) ReloadConfig(ctx context.Context, req *connect.Request[v1.ReloadConfigRequest]) (*connect.Response[v1.ReloadConfigResponse], error) {
+	return c.reloadConfig.CallUnary(ctx, req)
+}
+
+// GetConfig calls switchyard.v1.SystemService.GetConfig.
+func (c *systemServiceClient) GetConfig(ctx context.Context, req *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error) {
+	return c.getConfig.CallUnary(ctx, req)
 }
 
 // SystemServiceHandler is an implementation of the switchyard.v1.SystemService service.
@@ -169,11 +229,27 @@ type SystemServiceHandler interface {
 	// which RPCs that role may call, so a client can hide what it may not do. Every
 	// caller may call it, also without credentials.
 	GetIdentity(context.Context, *connect.Request[v1.GetIdentityRequest]) (*connect.Response[v1.GetIdentityResponse], error)
+	// GetClusterView returns the cluster as the answering node sees it: the nodes,
+	// every device's lease (owner, age), the telemetry stream and the archive's lag.
+	// A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+	GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error)
 	// WatchAudit streams the audit trail as it is written: one record per
 	// state-changing call (commands, aborts, acknowledgements, shelving, limit
 	// changes, restarts), allowed or refused, when it finishes. Admins only. The
 	// same records are logged and archived (QuestDB table audit_events).
 	WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest], *connect.ServerStream[v1.WatchAuditResponse]) error
+	// ReloadConfig reads the configuration file again, checks it in full and applies
+	// it as a diff: added devices start, removed ones stop, changed ones restart
+	// (only tags, units, alarm limits or archive filters changed: applied without
+	// reconnecting), unchanged ones are not touched. A configuration with any problem
+	// changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+	// every problem in the message, one per line. Settings that cannot change while
+	// the server runs are left as they were and listed in diff.needs_restart. Admins
+	// only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+	ReloadConfig(context.Context, *connect.Request[v1.ReloadConfigRequest]) (*connect.Response[v1.ReloadConfigResponse], error)
+	// GetConfig says which configuration is in force: its hash, its file, when, how
+	// and by whom it was loaded, and the last reload tried.
+	GetConfig(context.Context, *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error)
 }
 
 // NewSystemServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -207,10 +283,28 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(systemServiceMethods.ByName("GetIdentity")),
 		connect.WithHandlerOptions(opts...),
 	)
+	systemServiceGetClusterViewHandler := connect.NewUnaryHandler(
+		SystemServiceGetClusterViewProcedure,
+		svc.GetClusterView,
+		connect.WithSchema(systemServiceMethods.ByName("GetClusterView")),
+		connect.WithHandlerOptions(opts...),
+	)
 	systemServiceWatchAuditHandler := connect.NewServerStreamHandler(
 		SystemServiceWatchAuditProcedure,
 		svc.WatchAudit,
 		connect.WithSchema(systemServiceMethods.ByName("WatchAudit")),
+		connect.WithHandlerOptions(opts...),
+	)
+	systemServiceReloadConfigHandler := connect.NewUnaryHandler(
+		SystemServiceReloadConfigProcedure,
+		svc.ReloadConfig,
+		connect.WithSchema(systemServiceMethods.ByName("ReloadConfig")),
+		connect.WithHandlerOptions(opts...),
+	)
+	systemServiceGetConfigHandler := connect.NewUnaryHandler(
+		SystemServiceGetConfigProcedure,
+		svc.GetConfig,
+		connect.WithSchema(systemServiceMethods.ByName("GetConfig")),
 		connect.WithHandlerOptions(opts...),
 	)
 	return "/switchyard.v1.SystemService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -223,8 +317,14 @@ func NewSystemServiceHandler(svc SystemServiceHandler, opts ...connect.HandlerOp
 			systemServiceRestartProcessHandler.ServeHTTP(w, r)
 		case SystemServiceGetIdentityProcedure:
 			systemServiceGetIdentityHandler.ServeHTTP(w, r)
+		case SystemServiceGetClusterViewProcedure:
+			systemServiceGetClusterViewHandler.ServeHTTP(w, r)
 		case SystemServiceWatchAuditProcedure:
 			systemServiceWatchAuditHandler.ServeHTTP(w, r)
+		case SystemServiceReloadConfigProcedure:
+			systemServiceReloadConfigHandler.ServeHTTP(w, r)
+		case SystemServiceGetConfigProcedure:
+			systemServiceGetConfigHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -250,6 +350,18 @@ func (UnimplementedSystemServiceHandler) GetIdentity(context.Context, *connect.R
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetIdentity is not implemented"))
 }
 
+func (UnimplementedSystemServiceHandler) GetClusterView(context.Context, *connect.Request[v1.GetClusterViewRequest]) (*connect.Response[v1.GetClusterViewResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetClusterView is not implemented"))
+}
+
 func (UnimplementedSystemServiceHandler) WatchAudit(context.Context, *connect.Request[v1.WatchAuditRequest], *connect.ServerStream[v1.WatchAuditResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.WatchAudit is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) ReloadConfig(context.Context, *connect.Request[v1.ReloadConfigRequest]) (*connect.Response[v1.ReloadConfigResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.ReloadConfig is not implemented"))
+}
+
+func (UnimplementedSystemServiceHandler) GetConfig(context.Context, *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("switchyard.v1.SystemService.GetConfig is not implemented"))
 }

@@ -10,6 +10,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from switchyard.v1 import config_pb2 as _config_pb2
 from switchyard.v1 import sample_pb2 as _sample_pb2
 import builtins as _builtins
 import sys
@@ -132,6 +133,7 @@ class Device(_message.Message):
     COMMAND_INFO_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     RECONNECTIONS_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     address: _builtins.str
     """host:port of the instrument."""
@@ -167,6 +169,10 @@ class Device(_message.Message):
     """How many times the connection was re-established after a failure, within this
     run of the server. The device's process keeps running through them: they are not
     process restarts (Process.restarts in the supervision tree counts those).
+    """
+    node: _builtins.str
+    """In a cluster, the node that owns the device (the one polling it); empty on a
+    single node, and while the device is changing owner.
     """
     @_builtins.property
     def channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___Channel]: ...
@@ -211,10 +217,11 @@ class Device(_message.Message):
         command_info: _abc.Iterable[Global___CommandInfo] | None = ...,
         tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         reconnections: _builtins.int = ...,
+        node: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["connected_since", b"connected_since", "next_attempt", b"next_attempt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channels", b"channels", "command_info", b"command_info", "commands", b"commands", "connected_since", b"connected_since", "driver", b"driver", "identity", b"identity", "last_error", b"last_error", "name", b"name", "next_attempt", b"next_attempt", "reconnections", b"reconnections", "restart_count", b"restart_count", "state", b"state", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "channels", b"channels", "command_info", b"command_info", "commands", b"commands", "connected_since", b"connected_since", "driver", b"driver", "identity", b"identity", "last_error", b"last_error", "name", b"name", "next_attempt", b"next_attempt", "node", b"node", "reconnections", b"reconnections", "restart_count", b"restart_count", "state", b"state", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -533,19 +540,31 @@ class WatchDevicesResponse(_message.Message):
 
     DEVICE_FIELD_NUMBER: _builtins.int
     TIMESTAMP_NS_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    RELOAD_FIELD_NUMBER: _builtins.int
     timestamp_ns: _builtins.int
     """When the state changed, in nanoseconds since the Unix epoch."""
+    removed: _builtins.bool
+    """The device was removed from the configuration: this is its final state (STOPPED,
+    last_error says why); nothing more comes about it.
+    """
     @_builtins.property
     def device(self) -> Global___Device: ...
+    @_builtins.property
+    def reload(self) -> _config_pb2.ConfigReload:
+        """Set on a message that reports an applied configuration reload (device unset)."""
+
     def __init__(
         self,
         *,
         device: Global___Device | None = ...,
         timestamp_ns: _builtins.int = ...,
+        removed: _builtins.bool = ...,
+        reload: _config_pb2.ConfigReload | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["device", b"device"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "reload", b"reload"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "reload", b"reload", "removed", b"removed", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

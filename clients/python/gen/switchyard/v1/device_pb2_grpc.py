@@ -102,6 +102,9 @@ class DeviceServiceServicer:
 
     def WatchDevices(self, request, context):
         """WatchDevices streams the current state of every device, then each state change.
+        A device a configuration reload adds appears with its first state; one it
+        removes sends its final state with removed set. Each applied reload is sent too
+        (reload set, device unset), after the changes it made.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -49,7 +49,11 @@ class DeviceServiceStub:
     reconnect fails them (UNAVAILABLE) as any dropped connection does.
     """
     WatchDevices: _grpc.UnaryStreamMultiCallable[_device_pb2.WatchDevicesRequest, _device_pb2.WatchDevicesResponse]
-    """WatchDevices streams the current state of every device, then each state change."""
+    """WatchDevices streams the current state of every device, then each state change.
+    A device a configuration reload adds appears with its first state; one it
+    removes sends its final state with removed set. Each applied reload is sent too
+    (reload set, device unset), after the changes it made.
+    """
 
 @_typing.type_check_only
 class DeviceServiceAsyncStub(DeviceServiceStub):
@@ -72,7 +76,11 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     reconnect fails them (UNAVAILABLE) as any dropped connection does.
     """
     WatchDevices: _aio.UnaryStreamMultiCallable[_device_pb2.WatchDevicesRequest, _device_pb2.WatchDevicesResponse]  # type: ignore[assignment]
-    """WatchDevices streams the current state of every device, then each state change."""
+    """WatchDevices streams the current state of every device, then each state change.
+    A device a configuration reload adds appears with its first state; one it
+    removes sends its final state with removed set. Each applied reload is sent too
+    (reload set, device unset), after the changes it made.
+    """
 
 class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
     """DeviceService lists the configured instruments, shows their state and sends them
@@ -122,6 +130,10 @@ class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _device_pb2.WatchDevicesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_device_pb2.WatchDevicesResponse], _abc.AsyncIterator[_device_pb2.WatchDevicesResponse]]:
-        """WatchDevices streams the current state of every device, then each state change."""
+        """WatchDevices streams the current state of every device, then each state change.
+        A device a configuration reload adds appears with its first state; one it
+        removes sends its final state with removed set. Each applied reload is sent too
+        (reload set, device unset), after the changes it made.
+        """
 
 def add_DeviceServiceServicer_to_server(servicer: DeviceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

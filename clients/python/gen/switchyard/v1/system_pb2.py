@@ -23,9 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from switchyard.v1 import config_pb2 as switchyard_dot_v1_dot_config__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\x1a\x1b\x62uf/validate/validate.proto\"\xe7\x03\n\x07Process\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n\x08strategy\x18\x03 \x01(\tR\x08strategy\x12\x18\n\x07restart\x18\x04 \x01(\tR\x07restart\x12\x31\n\x05state\x18\x05 \x01(\x0e\x32\x1b.switchyard.v1.ProcessStateR\x05state\x12\x1a\n\x08restarts\x18\x06 \x01(\rR\x08restarts\x12\x1b\n\tlast_exit\x18\x07 \x01(\tR\x08lastExit\x12\x1d\n\nstarted_ns\x18\x08 \x01(\x03R\tstartedNs\x12&\n\x0fnext_restart_ns\x18\t \x01(\x03R\rnextRestartNs\x12#\n\rmailbox_depth\x18\n \x01(\rR\x0cmailboxDepth\x12\x32\n\x08\x63hildren\x18\x0b \x03(\x0b\x32\x16.switchyard.v1.ProcessR\x08\x63hildren\x12\x1b\n\tuptime_ns\x18\x0c \x01(\x03R\x08uptimeNs\x12 \n\x0bsignificant\x18\r \x01(\x08R\x0bsignificant\x12\x1f\n\x0bin_progress\x18\x0e \x01(\tR\ninProgress\x12\x16\n\x06status\x18\x0f \x01(\tR\x06status\"\x1b\n\x19GetSupervisionTreeRequest\"H\n\x1aGetSupervisionTreeResponse\x12*\n\x04root\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.ProcessR\x04root\"\x86\x02\n\x10SupervisionEvent\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12!\n\x0ctimestamp_ns\x18\x02 \x01(\x03R\x0btimestampNs\x12\x12\n\x04path\x18\x03 \x01(\tR\x04path\x12\x14\n\x05\x63hild\x18\x04 \x01(\tR\x05\x63hild\x12\x37\n\x04kind\x18\x05 \x01(\x0e\x32#.switchyard.v1.SupervisionEventKindR\x04kind\x12\x16\n\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1a\n\x08restarts\x18\x07 \x01(\rR\x08restarts\x12&\n\x0fnext_restart_ns\x18\x08 \x01(\x03R\rnextRestartNs\"\xca\x01\n\x1dWatchSupervisionEventsRequest\x12)\n\x10include_snapshot\x18\x01 \x01(\x08R\x0fincludeSnapshot\x12\x30\n\tprocesses\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x80\x02\"\x07r\x05\x10\x01\x18\x80\x04R\tprocesses\x12L\n\x05kinds\x18\x03 \x03(\x0e\x32#.switchyard.v1.SupervisionEventKindB\x11\xbaH\x0e\x92\x01\x0b\x10\x10\"\x07\x82\x01\x04\x10\x01 \x00R\x05kinds\"\xb1\x01\n\x1eWatchSupervisionEventsResponse\x12\x34\n\x08snapshot\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.ProcessH\x00R\x08snapshot\x12\x37\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1f.switchyard.v1.SupervisionEventH\x00R\x05\x65vent\x12\x18\n\x07\x64ropped\x18\x03 \x01(\x04R\x07\x64roppedB\x06\n\x04item\"7\n\x15RestartProcessRequest\x12\x1e\n\x04path\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04R\x04path\"\x18\n\x16RestartProcessResponse\"\x14\n\x12GetIdentityRequest\"\xcb\x01\n\x13GetIdentityResponse\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n\x04role\x18\x02 \x01(\tR\x04role\x12$\n\rauthenticated\x18\x03 \x01(\x08R\rauthenticated\x12\x16\n\x06method\x18\x04 \x01(\tR\x06method\x12\'\n\x0f\x61llowed_methods\x18\x05 \x03(\tR\x0e\x61llowedMethods\x12%\n\x0eserver_version\x18\x06 \x01(\tR\rserverVersion\"\x13\n\x11WatchAuditRequest\"\x9a\x03\n\x0b\x41uditRecord\x12!\n\x0ctimestamp_ns\x18\x01 \x01(\x03R\x0btimestampNs\x12\x1a\n\x08identity\x18\x02 \x01(\tR\x08identity\x12\x12\n\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n\x06method\x18\x04 \x01(\tR\x06method\x12\x12\n\x04peer\x18\x05 \x01(\tR\x04peer\x12\x1c\n\ttransport\x18\x06 \x01(\tR\ttransport\x12\x10\n\x03rpc\x18\x07 \x01(\tR\x03rpc\x12\x16\n\x06\x64\x65vice\x18\x08 \x01(\tR\x06\x64\x65vice\x12\x16\n\x06target\x18\t \x01(\tR\x06target\x12\x12\n\x04\x61rgs\x18\n \x03(\tR\x04\x61rgs\x12\x12\n\x04\x63ode\x18\x0b \x01(\tR\x04\x63ode\x12\x16\n\x06reason\x18\x0c \x01(\tR\x06reason\x12\x14\n\x05\x65rror\x18\r \x01(\tR\x05\x65rror\x12\x1f\n\x0b\x64uration_ns\x18\x0e \x01(\x03R\ndurationNs\x12\x1d\n\nuser_agent\x18\x0f \x01(\tR\tuserAgent\x12\x16\n\x06\x63lient\x18\x10 \x01(\tR\x06\x63lient\"b\n\x12WatchAuditResponse\x12\x32\n\x06record\x18\x01 \x01(\x0b\x32\x1a.switchyard.v1.AuditRecordR\x06record\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x04R\x07\x64ropped*\xd0\x01\n\x0cProcessState\x12\x1d\n\x19PROCESS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROCESS_STATE_STARTING\x10\x01\x12\x19\n\x15PROCESS_STATE_RUNNING\x10\x02\x12\x19\n\x15PROCESS_STATE_BACKOFF\x10\x03\x12\x1a\n\x16PROCESS_STATE_STOPPING\x10\x04\x12\x19\n\x15PROCESS_STATE_STOPPED\x10\x05\x12\x18\n\x14PROCESS_STATE_LEAKED\x10\x06*\xb2\x03\n\x14SupervisionEventKind\x12&\n\"SUPERVISION_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n\x1fSUPERVISION_EVENT_KIND_STARTING\x10\x01\x12\"\n\x1eSUPERVISION_EVENT_KIND_STOPPED\x10\x02\x12 \n\x1cSUPERVISION_EVENT_KIND_ADDED\x10\x03\x12\"\n\x1eSUPERVISION_EVENT_KIND_REMOVED\x10\x04\x12\"\n\x1eSUPERVISION_EVENT_KIND_STARTED\x10\x05\x12!\n\x1dSUPERVISION_EVENT_KIND_EXITED\x10\x06\x12,\n(SUPERVISION_EVENT_KIND_RESTART_SCHEDULED\x10\x07\x12!\n\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\x08\x12(\n$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t\x12!\n\x1dSUPERVISION_EVENT_KIND_STATUS\x10\n2\xfd\x03\n\rSystemService\x12i\n\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n\x0eRestartProcess\x12$.switchyard.v1.RestartProcessRequest\x1a%.switchyard.v1.RestartProcessResponse\x12T\n\x0bGetIdentity\x12!.switchyard.v1.GetIdentityRequest\x1a\".switchyard.v1.GetIdentityResponse\x12S\n\nWatchAudit\x12 .switchyard.v1.WatchAuditRequest\x1a!.switchyard.v1.WatchAuditResponse0\x01\x42\x41Z?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/system.proto\x12\rswitchyard.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/config.proto\"\xe7\x03\n\x07Process\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1a\n\x08strategy\x18\x03 \x01(\tR\x08strategy\x12\x18\n\x07restart\x18\x04 \x01(\tR\x07restart\x12\x31\n\x05state\x18\x05 \x01(\x0e\x32\x1b.switchyard.v1.ProcessStateR\x05state\x12\x1a\n\x08restarts\x18\x06 \x01(\rR\x08restarts\x12\x1b\n\tlast_exit\x18\x07 \x01(\tR\x08lastExit\x12\x1d\n\nstarted_ns\x18\x08 \x01(\x03R\tstartedNs\x12&\n\x0fnext_restart_ns\x18\t \x01(\x03R\rnextRestartNs\x12#\n\rmailbox_depth\x18\n \x01(\rR\x0cmailboxDepth\x12\x32\n\x08\x63hildren\x18\x0b \x03(\x0b\x32\x16.switchyard.v1.ProcessR\x08\x63hildren\x12\x1b\n\tuptime_ns\x18\x0c \x01(\x03R\x08uptimeNs\x12 \n\x0bsignificant\x18\r \x01(\x08R\x0bsignificant\x12\x1f\n\x0bin_progress\x18\x0e \x01(\tR\ninProgress\x12\x16\n\x06status\x18\x0f \x01(\tR\x06status\"\x1b\n\x19GetSupervisionTreeRequest\"H\n\x1aGetSupervisionTreeResponse\x12*\n\x04root\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.ProcessR\x04root\"\xbb\x02\n\x10SupervisionEvent\x12\x10\n\x03seq\x18\x01 \x01(\x04R\x03seq\x12!\n\x0ctimestamp_ns\x18\x02 \x01(\x03R\x0btimestampNs\x12\x12\n\x04path\x18\x03 \x01(\tR\x04path\x12\x14\n\x05\x63hild\x18\x04 \x01(\tR\x05\x63hild\x12\x37\n\x04kind\x18\x05 \x01(\x0e\x32#.switchyard.v1.SupervisionEventKindR\x04kind\x12\x16\n\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1a\n\x08restarts\x18\x07 \x01(\rR\x08restarts\x12&\n\x0fnext_restart_ns\x18\x08 \x01(\x03R\rnextRestartNs\x12\x33\n\x06reload\x18\t \x01(\x0b\x32\x1b.switchyard.v1.ConfigReloadR\x06reload\"\xca\x01\n\x1dWatchSupervisionEventsRequest\x12)\n\x10include_snapshot\x18\x01 \x01(\x08R\x0fincludeSnapshot\x12\x30\n\tprocesses\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x80\x02\"\x07r\x05\x10\x01\x18\x80\x04R\tprocesses\x12L\n\x05kinds\x18\x03 \x03(\x0e\x32#.switchyard.v1.SupervisionEventKindB\x11\xbaH\x0e\x92\x01\x0b\x10\x10\"\x07\x82\x01\x04\x10\x01 \x00R\x05kinds\"\xb1\x01\n\x1eWatchSupervisionEventsResponse\x12\x34\n\x08snapshot\x18\x01 \x01(\x0b\x32\x16.switchyard.v1.ProcessH\x00R\x08snapshot\x12\x37\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1f.switchyard.v1.SupervisionEventH\x00R\x05\x65vent\x12\x18\n\x07\x64ropped\x18\x03 \x01(\x04R\x07\x64roppedB\x06\n\x04item\"7\n\x15RestartProcessRequest\x12\x1e\n\x04path\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04R\x04path\"\x18\n\x16RestartProcessResponse\"\x14\n\x12GetIdentityRequest\"\xcb\x01\n\x13GetIdentityResponse\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n\x04role\x18\x02 \x01(\tR\x04role\x12$\n\rauthenticated\x18\x03 \x01(\x08R\rauthenticated\x12\x16\n\x06method\x18\x04 \x01(\tR\x06method\x12\'\n\x0f\x61llowed_methods\x18\x05 \x03(\tR\x0e\x61llowedMethods\x12%\n\x0eserver_version\x18\x06 \x01(\tR\rserverVersion\"\x17\n\x15GetClusterViewRequest\"\xbf\x02\n\x16GetClusterViewResponse\x12\x12\n\x04node\x18\x01 \x01(\tR\x04node\x12\x30\n\x05nodes\x18\x02 \x03(\x0b\x32\x1a.switchyard.v1.ClusterNodeR\x05nodes\x12\x32\n\x06leases\x18\x03 \x03(\x0b\x32\x1a.switchyard.v1.DeviceLeaseR\x06leases\x12\x34\n\x06stream\x18\x04 \x01(\x0b\x32\x1c.switchyard.v1.ClusterStreamR\x06stream\x12\'\n\x0f\x61rchive_pending\x18\x05 \x01(\x04R\x0e\x61rchivePending\x12\'\n\x0f\x61rchive_unacked\x18\x06 \x01(\x04R\x0e\x61rchiveUnacked\x12#\n\rarchive_error\x18\x07 \x01(\tR\x0c\x61rchiveError\"\xa4\x01\n\x0b\x43lusterNode\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07\x61\x64\x64ress\x18\x02 \x01(\tR\x07\x61\x64\x64ress\x12\x34\n\x07started\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07started\x12\x18\n\x07\x64\x65vices\x18\x04 \x01(\rR\x07\x64\x65vices\x12\x17\n\x07may_own\x18\x05 \x03(\tR\x06mayOwn\"\xa7\x01\n\x0b\x44\x65viceLease\x12\x16\n\x06\x64\x65vice\x18\x01 \x01(\tR\x06\x64\x65vice\x12\x12\n\x04node\x18\x02 \x01(\tR\x04node\x12\x36\n\x08\x61\x63quired\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08\x61\x63quired\x12\x34\n\x07renewed\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07renewed\"\xa3\x01\n\rClusterStream\x12\x1a\n\x08messages\x18\x01 \x01(\x04R\x08messages\x12\x14\n\x05\x62ytes\x18\x02 \x01(\x04R\x05\x62ytes\x12\x30\n\x05\x66irst\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05\x66irst\x12.\n\x04last\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04last\"\x13\n\x11WatchAuditRequest\"\x9a\x03\n\x0b\x41uditRecord\x12!\n\x0ctimestamp_ns\x18\x01 \x01(\x03R\x0btimestampNs\x12\x1a\n\x08identity\x18\x02 \x01(\tR\x08identity\x12\x12\n\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n\x06method\x18\x04 \x01(\tR\x06method\x12\x12\n\x04peer\x18\x05 \x01(\tR\x04peer\x12\x1c\n\ttransport\x18\x06 \x01(\tR\ttransport\x12\x10\n\x03rpc\x18\x07 \x01(\tR\x03rpc\x12\x16\n\x06\x64\x65vice\x18\x08 \x01(\tR\x06\x64\x65vice\x12\x16\n\x06target\x18\t \x01(\tR\x06target\x12\x12\n\x04\x61rgs\x18\n \x03(\tR\x04\x61rgs\x12\x12\n\x04\x63ode\x18\x0b \x01(\tR\x04\x63ode\x12\x16\n\x06reason\x18\x0c \x01(\tR\x06reason\x12\x14\n\x05\x65rror\x18\r \x01(\tR\x05\x65rror\x12\x1f\n\x0b\x64uration_ns\x18\x0e \x01(\x03R\ndurationNs\x12\x1d\n\nuser_agent\x18\x0f \x01(\tR\tuserAgent\x12\x16\n\x06\x63lient\x18\x10 \x01(\tR\x06\x63lient\"b\n\x12WatchAuditResponse\x12\x32\n\x06record\x18\x01 \x01(\x0b\x32\x1a.switchyard.v1.AuditRecordR\x06record\x12\x18\n\x07\x64ropped\x18\x02 \x01(\x04R\x07\x64ropped\".\n\x13ReloadConfigRequest\x12\x17\n\x07\x64ry_run\x18\x01 \x01(\x08R\x06\x64ryRun\"K\n\x14ReloadConfigResponse\x12\x33\n\x06reload\x18\x01 \x01(\x0b\x32\x1b.switchyard.v1.ConfigReloadR\x06reload\"\x12\n\x10GetConfigRequest\"\xd1\x02\n\x11GetConfigResponse\x12\x12\n\x04hash\x18\x01 \x01(\tR\x04hash\x12\x16\n\x06source\x18\x02 \x01(\tR\x06source\x12\x1b\n\tloaded_ns\x18\x03 \x01(\x03R\x08loadedNs\x12\x1b\n\tloaded_by\x18\x04 \x01(\tR\x08loadedBy\x12\x43\n\x0eloaded_trigger\x18\x05 \x01(\x0e\x32\x1c.switchyard.v1.ConfigTriggerR\rloadedTrigger\x12\x14\n\x05watch\x18\x06 \x01(\x08R\x05watch\x12#\n\rneeds_restart\x18\x07 \x03(\tR\x0cneedsRestart\x12<\n\x0blast_reload\x18\x08 \x01(\x0b\x32\x1b.switchyard.v1.ConfigReloadR\nlastReload\x12\x18\n\x07\x64\x65vices\x18\t \x01(\rR\x07\x64\x65vices*\xd0\x01\n\x0cProcessState\x12\x1d\n\x19PROCESS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16PROCESS_STATE_STARTING\x10\x01\x12\x19\n\x15PROCESS_STATE_RUNNING\x10\x02\x12\x19\n\x15PROCESS_STATE_BACKOFF\x10\x03\x12\x1a\n\x16PROCESS_STATE_STOPPING\x10\x04\x12\x19\n\x15PROCESS_STATE_STOPPED\x10\x05\x12\x18\n\x14PROCESS_STATE_LEAKED\x10\x06*\xdb\x03\n\x14SupervisionEventKind\x12&\n\"SUPERVISION_EVENT_KIND_UNSPECIFIED\x10\x00\x12#\n\x1fSUPERVISION_EVENT_KIND_STARTING\x10\x01\x12\"\n\x1eSUPERVISION_EVENT_KIND_STOPPED\x10\x02\x12 \n\x1cSUPERVISION_EVENT_KIND_ADDED\x10\x03\x12\"\n\x1eSUPERVISION_EVENT_KIND_REMOVED\x10\x04\x12\"\n\x1eSUPERVISION_EVENT_KIND_STARTED\x10\x05\x12!\n\x1dSUPERVISION_EVENT_KIND_EXITED\x10\x06\x12,\n(SUPERVISION_EVENT_KIND_RESTART_SCHEDULED\x10\x07\x12!\n\x1dSUPERVISION_EVENT_KIND_LEAKED\x10\x08\x12(\n$SUPERVISION_EVENT_KIND_AUTO_SHUTDOWN\x10\t\x12!\n\x1dSUPERVISION_EVENT_KIND_STATUS\x10\n\x12\'\n#SUPERVISION_EVENT_KIND_RECONFIGURED\x10\x0b\x32\x85\x06\n\rSystemService\x12i\n\x12GetSupervisionTree\x12(.switchyard.v1.GetSupervisionTreeRequest\x1a).switchyard.v1.GetSupervisionTreeResponse\x12w\n\x16WatchSupervisionEvents\x12,.switchyard.v1.WatchSupervisionEventsRequest\x1a-.switchyard.v1.WatchSupervisionEventsResponse0\x01\x12]\n\x0eRestartProcess\x12$.switchyard.v1.RestartProcessRequest\x1a%.switchyard.v1.RestartProcessResponse\x12T\n\x0bGetIdentity\x12!.switchyard.v1.GetIdentityRequest\x1a\".switchyard.v1.GetIdentityResponse\x12]\n\x0eGetClusterView\x12$.switchyard.v1.GetClusterViewRequest\x1a%.switchyard.v1.GetClusterViewResponse\x12S\n\nWatchAudit\x12 .switchyard.v1.WatchAuditRequest\x1a!.switchyard.v1.WatchAuditResponse0\x01\x12W\n\x0cReloadConfig\x12\".switchyard.v1.ReloadConfigRequest\x1a#.switchyard.v1.ReloadConfigResponse\x12N\n\tGetConfig\x12\x1f.switchyard.v1.GetConfigRequest\x1a .switchyard.v1.GetConfigResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,36 +41,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHSUPERVISIONEVENTSREQUEST'].fields_by_name['kinds']._serialized_options = b'\272H\016\222\001\013\020\020\"\007\202\001\004\020\001 \000'
   _globals['_RESTARTPROCESSREQUEST'].fields_by_name['path']._loaded_options = None
   _globals['_RESTARTPROCESSREQUEST'].fields_by_name['path']._serialized_options = b'\272H\007r\005\020\001\030\200\004'
-  _globals['_PROCESSSTATE']._serialized_start=2163
-  _globals['_PROCESSSTATE']._serialized_end=2371
-  _globals['_SUPERVISIONEVENTKIND']._serialized_start=2374
-  _globals['_SUPERVISIONEVENTKIND']._serialized_end=2808
-  _globals['_PROCESS']._serialized_start=75
-  _globals['_PROCESS']._serialized_end=562
-  _globals['_GETSUPERVISIONTREEREQUEST']._serialized_start=564
-  _globals['_GETSUPERVISIONTREEREQUEST']._serialized_end=591
-  _globals['_GETSUPERVISIONTREERESPONSE']._serialized_start=593
-  _globals['_GETSUPERVISIONTREERESPONSE']._serialized_end=665
-  _globals['_SUPERVISIONEVENT']._serialized_start=668
-  _globals['_SUPERVISIONEVENT']._serialized_end=930
-  _globals['_WATCHSUPERVISIONEVENTSREQUEST']._serialized_start=933
-  _globals['_WATCHSUPERVISIONEVENTSREQUEST']._serialized_end=1135
-  _globals['_WATCHSUPERVISIONEVENTSRESPONSE']._serialized_start=1138
-  _globals['_WATCHSUPERVISIONEVENTSRESPONSE']._serialized_end=1315
-  _globals['_RESTARTPROCESSREQUEST']._serialized_start=1317
-  _globals['_RESTARTPROCESSREQUEST']._serialized_end=1372
-  _globals['_RESTARTPROCESSRESPONSE']._serialized_start=1374
-  _globals['_RESTARTPROCESSRESPONSE']._serialized_end=1398
-  _globals['_GETIDENTITYREQUEST']._serialized_start=1400
-  _globals['_GETIDENTITYREQUEST']._serialized_end=1420
-  _globals['_GETIDENTITYRESPONSE']._serialized_start=1423
-  _globals['_GETIDENTITYRESPONSE']._serialized_end=1626
-  _globals['_WATCHAUDITREQUEST']._serialized_start=1628
-  _globals['_WATCHAUDITREQUEST']._serialized_end=1647
-  _globals['_AUDITRECORD']._serialized_start=1650
-  _globals['_AUDITRECORD']._serialized_end=2060
-  _globals['_WATCHAUDITRESPONSE']._serialized_start=2062
-  _globals['_WATCHAUDITRESPONSE']._serialized_end=2160
-  _globals['_SYSTEMSERVICE']._serialized_start=2811
-  _globals['_SYSTEMSERVICE']._serialized_end=3320
+  _globals['_PROCESSSTATE']._serialized_start=3612
+  _globals['_PROCESSSTATE']._serialized_end=3820
+  _globals['_SUPERVISIONEVENTKIND']._serialized_start=3823
+  _globals['_SUPERVISIONEVENTKIND']._serialized_end=4298
+  _globals['_PROCESS']._serialized_start=136
+  _globals['_PROCESS']._serialized_end=623
+  _globals['_GETSUPERVISIONTREEREQUEST']._serialized_start=625
+  _globals['_GETSUPERVISIONTREEREQUEST']._serialized_end=652
+  _globals['_GETSUPERVISIONTREERESPONSE']._serialized_start=654
+  _globals['_GETSUPERVISIONTREERESPONSE']._serialized_end=726
+  _globals['_SUPERVISIONEVENT']._serialized_start=729
+  _globals['_SUPERVISIONEVENT']._serialized_end=1044
+  _globals['_WATCHSUPERVISIONEVENTSREQUEST']._serialized_start=1047
+  _globals['_WATCHSUPERVISIONEVENTSREQUEST']._serialized_end=1249
+  _globals['_WATCHSUPERVISIONEVENTSRESPONSE']._serialized_start=1252
+  _globals['_WATCHSUPERVISIONEVENTSRESPONSE']._serialized_end=1429
+  _globals['_RESTARTPROCESSREQUEST']._serialized_start=1431
+  _globals['_RESTARTPROCESSREQUEST']._serialized_end=1486
+  _globals['_RESTARTPROCESSRESPONSE']._serialized_start=1488
+  _globals['_RESTARTPROCESSRESPONSE']._serialized_end=1512
+  _globals['_GETIDENTITYREQUEST']._serialized_start=1514
+  _globals['_GETIDENTITYREQUEST']._serialized_end=1534
+  _globals['_GETIDENTITYRESPONSE']._serialized_start=1537
+  _globals['_GETIDENTITYRESPONSE']._serialized_end=1740
+  _globals['_GETCLUSTERVIEWREQUEST']._serialized_start=1742
+  _globals['_GETCLUSTERVIEWREQUEST']._serialized_end=1765
+  _globals['_GETCLUSTERVIEWRESPONSE']._serialized_start=1768
+  _globals['_GETCLUSTERVIEWRESPONSE']._serialized_end=2087
+  _globals['_CLUSTERNODE']._serialized_start=2090
+  _globals['_CLUSTERNODE']._serialized_end=2254
+  _globals['_DEVICELEASE']._serialized_start=2257
+  _globals['_DEVICELEASE']._serialized_end=2424
+  _globals['_CLUSTERSTREAM']._serialized_start=2427
+  _globals['_CLUSTERSTREAM']._serialized_end=2590
+  _globals['_WATCHAUDITREQUEST']._serialized_start=2592
+  _globals['_WATCHAUDITREQUEST']._serialized_end=2611
+  _globals['_AUDITRECORD']._serialized_start=2614
+  _globals['_AUDITRECORD']._serialized_end=3024
+  _globals['_WATCHAUDITRESPONSE']._serialized_start=3026
+  _globals['_WATCHAUDITRESPONSE']._serialized_end=3124
+  _globals['_RELOADCONFIGREQUEST']._serialized_start=3126
+  _globals['_RELOADCONFIGREQUEST']._serialized_end=3172
+  _globals['_RELOADCONFIGRESPONSE']._serialized_start=3174
+  _globals['_RELOADCONFIGRESPONSE']._serialized_end=3249
+  _globals['_GETCONFIGREQUEST']._serialized_start=3251
+  _globals['_GETCONFIGREQUEST']._serialized_end=3269
+  _globals['_GETCONFIGRESPONSE']._serialized_start=3272
+  _globals['_GETCONFIGRESPONSE']._serialized_end=3609
+  _globals['_SYSTEMSERVICE']._serialized_start=4301
+  _globals['_SYSTEMSERVICE']._serialized_end=5074
 # @@protoc_insertion_point(module_scope)

@@ -6,8 +6,10 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from switchyard.v1 import config_pb2 as _config_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -81,6 +83,10 @@ class _SupervisionEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_
     device process whose instrument refuses connections: "backoff: dial ...:
     connection refused; next attempt 12:00:03.000". The process itself did not exit.
     """
+    SUPERVISION_EVENT_KIND_RECONFIGURED: _SupervisionEventKind.ValueType  # 11
+    """The configuration was reloaded (an event about the root): reason is the
+    summary, reload holds all of it.
+    """
 
 class SupervisionEventKind(_SupervisionEventKind, metaclass=_SupervisionEventKindEnumTypeWrapper):
     """SupervisionEventKind says what happened to a process."""
@@ -110,6 +116,10 @@ SUPERVISION_EVENT_KIND_STATUS: SupervisionEventKind.ValueType  # 10
 """A running process reported a new status of its own (reason holds it), e.g. a
 device process whose instrument refuses connections: "backoff: dial ...:
 connection refused; next attempt 12:00:03.000". The process itself did not exit.
+"""
+SUPERVISION_EVENT_KIND_RECONFIGURED: SupervisionEventKind.ValueType  # 11
+"""The configuration was reloaded (an event about the root): reason is the
+summary, reload holds all of it.
 """
 Global___SupervisionEventKind: _TypeAlias = SupervisionEventKind  # noqa: Y015
 
@@ -243,6 +253,7 @@ class SupervisionEvent(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     RESTARTS_FIELD_NUMBER: _builtins.int
     NEXT_RESTART_NS_FIELD_NUMBER: _builtins.int
+    RELOAD_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """Numbers the events of the stream's root from 1 without gaps; a gap is events
     this stream lost because it fell behind (see WatchSupervisionEventsResponse.dropped).
@@ -262,6 +273,10 @@ class SupervisionEvent(_message.Message):
     """The child's restart count after this event."""
     next_restart_ns: _builtins.int
     """For RESTART_SCHEDULED: when the restart is due, nanoseconds since the Unix epoch."""
+    @_builtins.property
+    def reload(self) -> _config_pb2.ConfigReload:
+        """For RECONFIGURED: the reload."""
+
     def __init__(
         self,
         *,
@@ -273,10 +288,11 @@ class SupervisionEvent(_message.Message):
         reason: _builtins.str = ...,
         restarts: _builtins.int = ...,
         next_restart_ns: _builtins.int = ...,
+        reload: _config_pb2.ConfigReload | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reload", b"reload"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "kind", b"kind", "next_restart_ns", b"next_restart_ns", "path", b"path", "reason", b"reason", "restarts", b"restarts", "seq", b"seq", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child", b"child", "kind", b"kind", "next_restart_ns", b"next_restart_ns", "path", b"path", "reason", b"reason", "reload", b"reload", "restarts", b"restarts", "seq", b"seq", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -455,6 +471,172 @@ class GetIdentityResponse(_message.Message):
 Global___GetIdentityResponse: _TypeAlias = GetIdentityResponse  # noqa: Y015
 
 @_typing.final
+class GetClusterViewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClusterViewRequest: _TypeAlias = GetClusterViewRequest  # noqa: Y015
+
+@_typing.final
+class GetClusterViewResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    LEASES_FIELD_NUMBER: _builtins.int
+    STREAM_FIELD_NUMBER: _builtins.int
+    ARCHIVE_PENDING_FIELD_NUMBER: _builtins.int
+    ARCHIVE_UNACKED_FIELD_NUMBER: _builtins.int
+    ARCHIVE_ERROR_FIELD_NUMBER: _builtins.int
+    node: _builtins.str
+    """The node that answered."""
+    archive_pending: _builtins.int
+    """Messages of the stream not yet given to an archiver."""
+    archive_unacked: _builtins.int
+    """Messages given to an archiver and not yet acknowledged."""
+    archive_error: _builtins.str
+    """Why the archive's lag is unknown (no archiver has started); empty when known."""
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClusterNode]: ...
+    @_builtins.property
+    def leases(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeviceLease]: ...
+    @_builtins.property
+    def stream(self) -> Global___ClusterStream: ...
+    def __init__(
+        self,
+        *,
+        node: _builtins.str = ...,
+        nodes: _abc.Iterable[Global___ClusterNode] | None = ...,
+        leases: _abc.Iterable[Global___DeviceLease] | None = ...,
+        stream: Global___ClusterStream | None = ...,
+        archive_pending: _builtins.int = ...,
+        archive_unacked: _builtins.int = ...,
+        archive_error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stream", b"stream"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archive_error", b"archive_error", "archive_pending", b"archive_pending", "archive_unacked", b"archive_unacked", "leases", b"leases", "node", b"node", "nodes", b"nodes", "stream", b"stream"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClusterViewResponse: _TypeAlias = GetClusterViewResponse  # noqa: Y015
+
+@_typing.final
+class ClusterNode(_message.Message):
+    """ClusterNode is one node registered in the cluster."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    STARTED_FIELD_NUMBER: _builtins.int
+    DEVICES_FIELD_NUMBER: _builtins.int
+    MAY_OWN_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    address: _builtins.str
+    """The gRPC address the node serves on."""
+    devices: _builtins.int
+    """Devices it owns now."""
+    @_builtins.property
+    def started(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def may_own(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The tag selectors of the devices it may own ("area=vac*"); empty: every device."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        address: _builtins.str = ...,
+        started: _timestamp_pb2.Timestamp | None = ...,
+        devices: _builtins.int = ...,
+        may_own: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["started", b"started"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "devices", b"devices", "may_own", b"may_own", "name", b"name", "started", b"started"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClusterNode: _TypeAlias = ClusterNode  # noqa: Y015
+
+@_typing.final
+class DeviceLease(_message.Message):
+    """DeviceLease says which node owns a device."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
+    ACQUIRED_FIELD_NUMBER: _builtins.int
+    RENEWED_FIELD_NUMBER: _builtins.int
+    device: _builtins.str
+    node: _builtins.str
+    @_builtins.property
+    def acquired(self) -> _timestamp_pb2.Timestamp:
+        """When the node took the device."""
+
+    @_builtins.property
+    def renewed(self) -> _timestamp_pb2.Timestamp:
+        """The last renewal the cluster stored."""
+
+    def __init__(
+        self,
+        *,
+        device: _builtins.str = ...,
+        node: _builtins.str = ...,
+        acquired: _timestamp_pb2.Timestamp | None = ...,
+        renewed: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acquired", b"acquired", "renewed", b"renewed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquired", b"acquired", "device", b"device", "node", b"node", "renewed", b"renewed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeviceLease: _TypeAlias = DeviceLease  # noqa: Y015
+
+@_typing.final
+class ClusterStream(_message.Message):
+    """ClusterStream is the state of the cluster's telemetry stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    BYTES_FIELD_NUMBER: _builtins.int
+    FIRST_FIELD_NUMBER: _builtins.int
+    LAST_FIELD_NUMBER: _builtins.int
+    messages: _builtins.int
+    bytes: _builtins.int
+    @_builtins.property
+    def first(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        messages: _builtins.int = ...,
+        bytes: _builtins.int = ...,
+        first: _timestamp_pb2.Timestamp | None = ...,
+        last: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first", b"first", "last", b"last"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "first", b"first", "last", b"last", "messages", b"messages"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClusterStream: _TypeAlias = ClusterStream  # noqa: Y015
+
+@_typing.final
 class WatchAuditRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -573,3 +755,114 @@ class WatchAuditResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchAuditResponse: _TypeAlias = WatchAuditResponse  # noqa: Y015
+
+@_typing.final
+class ReloadConfigRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    dry_run: _builtins.bool
+    """Only say what would change; change nothing."""
+    def __init__(
+        self,
+        *,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReloadConfigRequest: _TypeAlias = ReloadConfigRequest  # noqa: Y015
+
+@_typing.final
+class ReloadConfigResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELOAD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reload(self) -> _config_pb2.ConfigReload: ...
+    def __init__(
+        self,
+        *,
+        reload: _config_pb2.ConfigReload | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reload", b"reload"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reload", b"reload"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReloadConfigResponse: _TypeAlias = ReloadConfigResponse  # noqa: Y015
+
+@_typing.final
+class GetConfigRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConfigRequest: _TypeAlias = GetConfigRequest  # noqa: Y015
+
+@_typing.final
+class GetConfigResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HASH_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    LOADED_NS_FIELD_NUMBER: _builtins.int
+    LOADED_BY_FIELD_NUMBER: _builtins.int
+    LOADED_TRIGGER_FIELD_NUMBER: _builtins.int
+    WATCH_FIELD_NUMBER: _builtins.int
+    NEEDS_RESTART_FIELD_NUMBER: _builtins.int
+    LAST_RELOAD_FIELD_NUMBER: _builtins.int
+    DEVICES_FIELD_NUMBER: _builtins.int
+    hash: _builtins.str
+    """SHA-256 (hex) of the configuration in force (the file and the files it includes)."""
+    source: _builtins.str
+    """The configuration file."""
+    loaded_ns: _builtins.int
+    """When it was loaded (at start or by the last reload that applied), nanoseconds
+    since the Unix epoch, and by whom and how ("" and unspecified at start).
+    """
+    loaded_by: _builtins.str
+    loaded_trigger: _config_pb2.ConfigTrigger.ValueType
+    watch: _builtins.bool
+    """The file is watched for changes (watch: true)."""
+    devices: _builtins.int
+    """How many devices it configures."""
+    @_builtins.property
+    def needs_restart(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Settings changed in the file that wait for a restart ("path: old -> new")."""
+
+    @_builtins.property
+    def last_reload(self) -> _config_pb2.ConfigReload:
+        """The last reload tried (applied or refused); unset if none."""
+
+    def __init__(
+        self,
+        *,
+        hash: _builtins.str = ...,
+        source: _builtins.str = ...,
+        loaded_ns: _builtins.int = ...,
+        loaded_by: _builtins.str = ...,
+        loaded_trigger: _config_pb2.ConfigTrigger.ValueType = ...,
+        watch: _builtins.bool = ...,
+        needs_restart: _abc.Iterable[_builtins.str] | None = ...,
+        last_reload: _config_pb2.ConfigReload | None = ...,
+        devices: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_reload", b"last_reload"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["devices", b"devices", "hash", b"hash", "last_reload", b"last_reload", "loaded_by", b"loaded_by", "loaded_ns", b"loaded_ns", "loaded_trigger", b"loaded_trigger", "needs_restart", b"needs_restart", "source", b"source", "watch", b"watch"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConfigResponse: _TypeAlias = GetConfigResponse  # noqa: Y015

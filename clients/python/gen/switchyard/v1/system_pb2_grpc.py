@@ -55,10 +55,25 @@ class SystemServiceStub:
                 request_serializer=switchyard_dot_v1_dot_system__pb2.GetIdentityRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_system__pb2.GetIdentityResponse.FromString,
                 _registered_method=True)
+        self.GetClusterView = channel.unary_unary(
+                '/switchyard.v1.SystemService/GetClusterView',
+                request_serializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.FromString,
+                _registered_method=True)
         self.WatchAudit = channel.unary_stream(
                 '/switchyard.v1.SystemService/WatchAudit',
                 request_serializer=switchyard_dot_v1_dot_system__pb2.WatchAuditRequest.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_system__pb2.WatchAuditResponse.FromString,
+                _registered_method=True)
+        self.ReloadConfig = channel.unary_unary(
+                '/switchyard.v1.SystemService/ReloadConfig',
+                request_serializer=switchyard_dot_v1_dot_system__pb2.ReloadConfigRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_system__pb2.ReloadConfigResponse.FromString,
+                _registered_method=True)
+        self.GetConfig = channel.unary_unary(
+                '/switchyard.v1.SystemService/GetConfig',
+                request_serializer=switchyard_dot_v1_dot_system__pb2.GetConfigRequest.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_system__pb2.GetConfigResponse.FromString,
                 _registered_method=True)
 
 
@@ -101,11 +116,42 @@ class SystemServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetClusterView(self, request, context):
+        """GetClusterView returns the cluster as the answering node sees it: the nodes,
+        every device's lease (owner, age), the telemetry stream and the archive's lag.
+        A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchAudit(self, request, context):
         """WatchAudit streams the audit trail as it is written: one record per
         state-changing call (commands, aborts, acknowledgements, shelving, limit
         changes, restarts), allowed or refused, when it finishes. Admins only. The
         same records are logged and archived (QuestDB table audit_events).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReloadConfig(self, request, context):
+        """ReloadConfig reads the configuration file again, checks it in full and applies
+        it as a diff: added devices start, removed ones stop, changed ones restart
+        (only tags, units, alarm limits or archive filters changed: applied without
+        reconnecting), unchanged ones are not touched. A configuration with any problem
+        changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+        every problem in the message, one per line. Settings that cannot change while
+        the server runs are left as they were and listed in diff.needs_restart. Admins
+        only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConfig(self, request, context):
+        """GetConfig says which configuration is in force: its hash, its file, when, how
+        and by whom it was loaded, and the last reload tried.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,10 +180,25 @@ def add_SystemServiceServicer_to_server(servicer, server):
                     request_deserializer=switchyard_dot_v1_dot_system__pb2.GetIdentityRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_system__pb2.GetIdentityResponse.SerializeToString,
             ),
+            'GetClusterView': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClusterView,
+                    request_deserializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.SerializeToString,
+            ),
             'WatchAudit': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchAudit,
                     request_deserializer=switchyard_dot_v1_dot_system__pb2.WatchAuditRequest.FromString,
                     response_serializer=switchyard_dot_v1_dot_system__pb2.WatchAuditResponse.SerializeToString,
+            ),
+            'ReloadConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadConfig,
+                    request_deserializer=switchyard_dot_v1_dot_system__pb2.ReloadConfigRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_system__pb2.ReloadConfigResponse.SerializeToString,
+            ),
+            'GetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfig,
+                    request_deserializer=switchyard_dot_v1_dot_system__pb2.GetConfigRequest.FromString,
+                    response_serializer=switchyard_dot_v1_dot_system__pb2.GetConfigResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -260,6 +321,33 @@ class SystemService:
             _registered_method=True)
 
     @staticmethod
+    def GetClusterView(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.SystemService/GetClusterView',
+            switchyard_dot_v1_dot_system__pb2.GetClusterViewRequest.SerializeToString,
+            switchyard_dot_v1_dot_system__pb2.GetClusterViewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def WatchAudit(request,
             target,
             options=(),
@@ -276,6 +364,60 @@ class SystemService:
             '/switchyard.v1.SystemService/WatchAudit',
             switchyard_dot_v1_dot_system__pb2.WatchAuditRequest.SerializeToString,
             switchyard_dot_v1_dot_system__pb2.WatchAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.SystemService/ReloadConfig',
+            switchyard_dot_v1_dot_system__pb2.ReloadConfigRequest.SerializeToString,
+            switchyard_dot_v1_dot_system__pb2.ReloadConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.SystemService/GetConfig',
+            switchyard_dot_v1_dot_system__pb2.GetConfigRequest.SerializeToString,
+            switchyard_dot_v1_dot_system__pb2.GetConfigResponse.FromString,
             options,
             channel_credentials,
             insecure,

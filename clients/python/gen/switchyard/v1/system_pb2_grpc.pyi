@@ -51,11 +51,30 @@ class SystemServiceStub:
     which RPCs that role may call, so a client can hide what it may not do. Every
     caller may call it, also without credentials.
     """
+    GetClusterView: _grpc.UnaryUnaryMultiCallable[_system_pb2.GetClusterViewRequest, _system_pb2.GetClusterViewResponse]
+    """GetClusterView returns the cluster as the answering node sees it: the nodes,
+    every device's lease (owner, age), the telemetry stream and the archive's lag.
+    A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+    """
     WatchAudit: _grpc.UnaryStreamMultiCallable[_system_pb2.WatchAuditRequest, _system_pb2.WatchAuditResponse]
     """WatchAudit streams the audit trail as it is written: one record per
     state-changing call (commands, aborts, acknowledgements, shelving, limit
     changes, restarts), allowed or refused, when it finishes. Admins only. The
     same records are logged and archived (QuestDB table audit_events).
+    """
+    ReloadConfig: _grpc.UnaryUnaryMultiCallable[_system_pb2.ReloadConfigRequest, _system_pb2.ReloadConfigResponse]
+    """ReloadConfig reads the configuration file again, checks it in full and applies
+    it as a diff: added devices start, removed ones stop, changed ones restart
+    (only tags, units, alarm limits or archive filters changed: applied without
+    reconnecting), unchanged ones are not touched. A configuration with any problem
+    changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+    every problem in the message, one per line. Settings that cannot change while
+    the server runs are left as they were and listed in diff.needs_restart. Admins
+    only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+    """
+    GetConfig: _grpc.UnaryUnaryMultiCallable[_system_pb2.GetConfigRequest, _system_pb2.GetConfigResponse]
+    """GetConfig says which configuration is in force: its hash, its file, when, how
+    and by whom it was loaded, and the last reload tried.
     """
 
 @_typing.type_check_only
@@ -81,11 +100,30 @@ class SystemServiceAsyncStub(SystemServiceStub):
     which RPCs that role may call, so a client can hide what it may not do. Every
     caller may call it, also without credentials.
     """
+    GetClusterView: _aio.UnaryUnaryMultiCallable[_system_pb2.GetClusterViewRequest, _system_pb2.GetClusterViewResponse]  # type: ignore[assignment]
+    """GetClusterView returns the cluster as the answering node sees it: the nodes,
+    every device's lease (owner, age), the telemetry stream and the archive's lag.
+    A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+    """
     WatchAudit: _aio.UnaryStreamMultiCallable[_system_pb2.WatchAuditRequest, _system_pb2.WatchAuditResponse]  # type: ignore[assignment]
     """WatchAudit streams the audit trail as it is written: one record per
     state-changing call (commands, aborts, acknowledgements, shelving, limit
     changes, restarts), allowed or refused, when it finishes. Admins only. The
     same records are logged and archived (QuestDB table audit_events).
+    """
+    ReloadConfig: _aio.UnaryUnaryMultiCallable[_system_pb2.ReloadConfigRequest, _system_pb2.ReloadConfigResponse]  # type: ignore[assignment]
+    """ReloadConfig reads the configuration file again, checks it in full and applies
+    it as a diff: added devices start, removed ones stop, changed ones restart
+    (only tags, units, alarm limits or archive filters changed: applied without
+    reconnecting), unchanged ones are not touched. A configuration with any problem
+    changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+    every problem in the message, one per line. Settings that cannot change while
+    the server runs are left as they were and listed in diff.needs_restart. Admins
+    only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+    """
+    GetConfig: _aio.UnaryUnaryMultiCallable[_system_pb2.GetConfigRequest, _system_pb2.GetConfigResponse]  # type: ignore[assignment]
+    """GetConfig says which configuration is in force: its hash, its file, when, how
+    and by whom it was loaded, and the last reload tried.
     """
 
 class SystemServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -134,6 +172,17 @@ class SystemServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def GetClusterView(
+        self,
+        request: _system_pb2.GetClusterViewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_system_pb2.GetClusterViewResponse, _abc.Awaitable[_system_pb2.GetClusterViewResponse]]:
+        """GetClusterView returns the cluster as the answering node sees it: the nodes,
+        every device's lease (owner, age), the telemetry stream and the archive's lag.
+        A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+        """
+
+    @_abc_1.abstractmethod
     def WatchAudit(
         self,
         request: _system_pb2.WatchAuditRequest,
@@ -143,6 +192,32 @@ class SystemServiceServicer(metaclass=_abc_1.ABCMeta):
         state-changing call (commands, aborts, acknowledgements, shelving, limit
         changes, restarts), allowed or refused, when it finishes. Admins only. The
         same records are logged and archived (QuestDB table audit_events).
+        """
+
+    @_abc_1.abstractmethod
+    def ReloadConfig(
+        self,
+        request: _system_pb2.ReloadConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_system_pb2.ReloadConfigResponse, _abc.Awaitable[_system_pb2.ReloadConfigResponse]]:
+        """ReloadConfig reads the configuration file again, checks it in full and applies
+        it as a diff: added devices start, removed ones stop, changed ones restart
+        (only tags, units, alarm limits or archive filters changed: applied without
+        reconnecting), unchanged ones are not touched. A configuration with any problem
+        changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+        every problem in the message, one per line. Settings that cannot change while
+        the server runs are left as they were and listed in diff.needs_restart. Admins
+        only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+        """
+
+    @_abc_1.abstractmethod
+    def GetConfig(
+        self,
+        request: _system_pb2.GetConfigRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_system_pb2.GetConfigResponse, _abc.Awaitable[_system_pb2.GetConfigResponse]]:
+        """GetConfig says which configuration is in force: its hash, its file, when, how
+        and by whom it was loaded, and the last reload tried.
         """
 
 def add_SystemServiceServicer_to_server(servicer: SystemServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QThreadPool, QTimer
@@ -15,7 +16,7 @@ from ..client import Client
 from ..errors import NoArchive
 from ..model import CommandReply, Device, Sample
 from ..supervision import SupervisionEvent
-from ..transport import read_token_file
+from ..transport import TLS, TLSConfig, read_token_file
 from .alarmpanel import AlarmPanel
 from .panels import CommandPanel, DevicePanel, TreePanel
 from .plots import Batch, PlotPanel
@@ -282,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
                          "$SWITCHYARD_TOKEN_FILE names)")
     ap.add_argument("--token-file", default=None, metavar="FILE", help="read the bearer token from FILE's first line")
     ap.add_argument("--tls", action="store_true", help="use TLS with the system's root certificates")
+    ap.add_argument("--tls-ca", default=None, metavar="FILE",
+                    help="use TLS, trusting the CA certificate in FILE (PEM) instead of the system's roots")
+    ap.add_argument("--tls-cert", default=None, metavar="FILE",
+                    help="use TLS and present this client certificate (PEM; an mTLS identity), with --tls-key")
+    ap.add_argument("--tls-key", default=None, metavar="FILE", help="the client certificate's private key (PEM)")
     ap.add_argument("--plot", action="append", default=[], metavar="DEVICE/CHANNEL",
                     help="channel to plot from the start (repeatable; default: the first numeric channels)")
     args = ap.parse_args(argv)
@@ -297,11 +303,29 @@ def main(argv: list[str] | None = None) -> int:
             token = read_token_file(args.token_file)
         except (OSError, ValueError) as err:
             ap.error(f"--token-file: {err}")
+    tls = _tls(ap, args)
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    with Client(args.address, token=token, tls=args.tls or None) as client:
+    with Client(args.address, token=token, tls=tls) as client:
         win = MainWindow(client, plot or None)
         win.show()
         return int(app.exec())
+
+
+def _tls(ap: argparse.ArgumentParser, args: argparse.Namespace) -> TLS:
+    """The client's ``tls`` from --tls, --tls-ca, --tls-cert and --tls-key: the
+    files are read here, so that a missing one is a usage error, not a failed
+    connection."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        ap.error("--tls-cert and --tls-key go together")
+    if args.tls_ca is None and args.tls_cert is None:
+        return True if args.tls else None
+    pem: dict[str, bytes | None] = {}
+    for flag, path in (("ca", args.tls_ca), ("cert", args.tls_cert), ("key", args.tls_key)):
+        try:
+            pem[flag] = None if path is None else Path(path).read_bytes()
+        except OSError as err:
+            ap.error(f"--tls-{flag}: {err}")
+    return TLSConfig(ca=pem["ca"], cert=pem["cert"], key=pem["key"])
 
 
 def _numeric(latest: list[Sample]) -> set[tuple[str, str]]:

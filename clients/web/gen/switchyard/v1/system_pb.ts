@@ -5,13 +5,17 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { ConfigReload, ConfigTrigger } from "./config_pb";
+import { file_switchyard_v1_config } from "./config_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file switchyard/v1/system.proto.
  */
 export const file_switchyard_v1_system: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSLSAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcxIRCgl1cHRpbWVfbnMYDCABKAMSEwoLc2lnbmlmaWNhbnQYDSABKAgSEwoLaW5fcHJvZ3Jlc3MYDiABKAkSDgoGc3RhdHVzGA8gASgJIhsKGUdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QiQgoaR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USJAoEcm9vdBgBIAEoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcyLAAQoQU3VwZXJ2aXNpb25FdmVudBILCgNzZXEYASABKAQSFAoMdGltZXN0YW1wX25zGAIgASgDEgwKBHBhdGgYAyABKAkSDQoFY2hpbGQYBCABKAkSMQoEa2luZBgFIAEoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmQSDgoGcmVhc29uGAYgASgJEhAKCHJlc3RhcnRzGAcgASgNEhcKD25leHRfcmVzdGFydF9ucxgIIAEoAyKnAQodV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QSGAoQaW5jbHVkZV9zbmFwc2hvdBgBIAEoCBIlCglwcm9jZXNzZXMYAiADKAlCErpID5IBDBCAAiIHcgUQARiABBJFCgVraW5kcxgDIAMoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmRCEbpIDpIBCxAQIgeCAQQQASAAIpcBCh5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NIABIwCgVldmVudBgCIAEoCzIfLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEgAEg8KB2Ryb3BwZWQYAyABKARCBgoEaXRlbSIxChVSZXN0YXJ0UHJvY2Vzc1JlcXVlc3QSGAoEcGF0aBgBIAEoCUIKukgHcgUQARiABCIYChZSZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlIhQKEkdldElkZW50aXR5UmVxdWVzdCKJAQoTR2V0SWRlbnRpdHlSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSFQoNYXV0aGVudGljYXRlZBgDIAEoCBIOCgZtZXRob2QYBCABKAkSFwoPYWxsb3dlZF9tZXRob2RzGAUgAygJEhYKDnNlcnZlcl92ZXJzaW9uGAYgASgJIhMKEVdhdGNoQXVkaXRSZXF1ZXN0IpUCCgtBdWRpdFJlY29yZBIUCgx0aW1lc3RhbXBfbnMYASABKAMSEAoIaWRlbnRpdHkYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZtZXRob2QYBCABKAkSDAoEcGVlchgFIAEoCRIRCgl0cmFuc3BvcnQYBiABKAkSCwoDcnBjGAcgASgJEg4KBmRldmljZRgIIAEoCRIOCgZ0YXJnZXQYCSABKAkSDAoEYXJncxgKIAMoCRIMCgRjb2RlGAsgASgJEg4KBnJlYXNvbhgMIAEoCRINCgVlcnJvchgNIAEoCRITCgtkdXJhdGlvbl9ucxgOIAEoAxISCgp1c2VyX2FnZW50GA8gASgJEg4KBmNsaWVudBgQIAEoCSJRChJXYXRjaEF1ZGl0UmVzcG9uc2USKgoGcmVjb3JkGAEgASgLMhouc3dpdGNoeWFyZC52MS5BdWRpdFJlY29yZBIPCgdkcm9wcGVkGAIgASgEKtABCgxQcm9jZXNzU3RhdGUSHQoZUFJPQ0VTU19TVEFURV9VTlNQRUNJRklFRBAAEhoKFlBST0NFU1NfU1RBVEVfU1RBUlRJTkcQARIZChVQUk9DRVNTX1NUQVRFX1JVTk5JTkcQAhIZChVQUk9DRVNTX1NUQVRFX0JBQ0tPRkYQAxIaChZQUk9DRVNTX1NUQVRFX1NUT1BQSU5HEAQSGQoVUFJPQ0VTU19TVEFURV9TVE9QUEVEEAUSGAoUUFJPQ0VTU19TVEFURV9MRUFLRUQQBiqyAwoUU3VwZXJ2aXNpb25FdmVudEtpbmQSJgoiU1VQRVJWSVNJT05fRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEiMKH1NVUEVSVklTSU9OX0VWRU5UX0tJTkRfU1RBUlRJTkcQARIiCh5TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUT1BQRUQQAhIgChxTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FEREVEEAMSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9SRU1PVkVEEAQSIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVEFSVEVEEAUSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9FWElURUQQBhIsCihTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1JFU1RBUlRfU0NIRURVTEVEEAcSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9MRUFLRUQQCBIoCiRTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX0FVVE9fU0hVVERPV04QCRIhCh1TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUQVRVUxAKMv0DCg1TeXN0ZW1TZXJ2aWNlEmkKEkdldFN1cGVydmlzaW9uVHJlZRIoLnN3aXRjaHlhcmQudjEuR2V0U3VwZXJ2aXNpb25UcmVlUmVxdWVzdBopLnN3aXRjaHlhcmQudjEuR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USdwoWV2F0Y2hTdXBlcnZpc2lvbkV2ZW50cxIsLnN3aXRjaHlhcmQudjEuV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QaLS5zd2l0Y2h5YXJkLnYxLldhdGNoU3VwZXJ2aXNpb25FdmVudHNSZXNwb25zZTABEl0KDlJlc3RhcnRQcm9jZXNzEiQuc3dpdGNoeWFyZC52MS5SZXN0YXJ0UHJvY2Vzc1JlcXVlc3QaJS5zd2l0Y2h5YXJkLnYxLlJlc3RhcnRQcm9jZXNzUmVzcG9uc2USVAoLR2V0SWRlbnRpdHkSIS5zd2l0Y2h5YXJkLnYxLkdldElkZW50aXR5UmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuR2V0SWRlbnRpdHlSZXNwb25zZRJTCgpXYXRjaEF1ZGl0EiAuc3dpdGNoeWFyZC52MS5XYXRjaEF1ZGl0UmVxdWVzdBohLnN3aXRjaHlhcmQudjEuV2F0Y2hBdWRpdFJlc3BvbnNlMAFCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_buf_validate_validate]);
+  fileDesc("Chpzd2l0Y2h5YXJkL3YxL3N5c3RlbS5wcm90bxINc3dpdGNoeWFyZC52MSLSAgoHUHJvY2VzcxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEhAKCHN0cmF0ZWd5GAMgASgJEg8KB3Jlc3RhcnQYBCABKAkSKgoFc3RhdGUYBSABKA4yGy5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NTdGF0ZRIQCghyZXN0YXJ0cxgGIAEoDRIRCglsYXN0X2V4aXQYByABKAkSEgoKc3RhcnRlZF9ucxgIIAEoAxIXCg9uZXh0X3Jlc3RhcnRfbnMYCSABKAMSFQoNbWFpbGJveF9kZXB0aBgKIAEoDRIoCghjaGlsZHJlbhgLIAMoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcxIRCgl1cHRpbWVfbnMYDCABKAMSEwoLc2lnbmlmaWNhbnQYDSABKAgSEwoLaW5fcHJvZ3Jlc3MYDiABKAkSDgoGc3RhdHVzGA8gASgJIhsKGUdldFN1cGVydmlzaW9uVHJlZVJlcXVlc3QiQgoaR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USJAoEcm9vdBgBIAEoCzIWLnN3aXRjaHlhcmQudjEuUHJvY2VzcyLtAQoQU3VwZXJ2aXNpb25FdmVudBILCgNzZXEYASABKAQSFAoMdGltZXN0YW1wX25zGAIgASgDEgwKBHBhdGgYAyABKAkSDQoFY2hpbGQYBCABKAkSMQoEa2luZBgFIAEoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmQSDgoGcmVhc29uGAYgASgJEhAKCHJlc3RhcnRzGAcgASgNEhcKD25leHRfcmVzdGFydF9ucxgIIAEoAxIrCgZyZWxvYWQYCSABKAsyGy5zd2l0Y2h5YXJkLnYxLkNvbmZpZ1JlbG9hZCKnAQodV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QSGAoQaW5jbHVkZV9zbmFwc2hvdBgBIAEoCBIlCglwcm9jZXNzZXMYAiADKAlCErpID5IBDBCAAiIHcgUQARiABBJFCgVraW5kcxgDIAMoDjIjLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEtpbmRCEbpIDpIBCxAQIgeCAQQQASAAIpcBCh5XYXRjaFN1cGVydmlzaW9uRXZlbnRzUmVzcG9uc2USKgoIc25hcHNob3QYASABKAsyFi5zd2l0Y2h5YXJkLnYxLlByb2Nlc3NIABIwCgVldmVudBgCIAEoCzIfLnN3aXRjaHlhcmQudjEuU3VwZXJ2aXNpb25FdmVudEgAEg8KB2Ryb3BwZWQYAyABKARCBgoEaXRlbSIxChVSZXN0YXJ0UHJvY2Vzc1JlcXVlc3QSGAoEcGF0aBgBIAEoCUIKukgHcgUQARiABCIYChZSZXN0YXJ0UHJvY2Vzc1Jlc3BvbnNlIhQKEkdldElkZW50aXR5UmVxdWVzdCKJAQoTR2V0SWRlbnRpdHlSZXNwb25zZRIMCgRuYW1lGAEgASgJEgwKBHJvbGUYAiABKAkSFQoNYXV0aGVudGljYXRlZBgDIAEoCBIOCgZtZXRob2QYBCABKAkSFwoPYWxsb3dlZF9tZXRob2RzGAUgAygJEhYKDnNlcnZlcl92ZXJzaW9uGAYgASgJIhcKFUdldENsdXN0ZXJWaWV3UmVxdWVzdCL0AQoWR2V0Q2x1c3RlclZpZXdSZXNwb25zZRIMCgRub2RlGAEgASgJEikKBW5vZGVzGAIgAygLMhouc3dpdGNoeWFyZC52MS5DbHVzdGVyTm9kZRIqCgZsZWFzZXMYAyADKAsyGi5zd2l0Y2h5YXJkLnYxLkRldmljZUxlYXNlEiwKBnN0cmVhbRgEIAEoCzIcLnN3aXRjaHlhcmQudjEuQ2x1c3RlclN0cmVhbRIXCg9hcmNoaXZlX3BlbmRpbmcYBSABKAQSFwoPYXJjaGl2ZV91bmFja2VkGAYgASgEEhUKDWFyY2hpdmVfZXJyb3IYByABKAkiewoLQ2x1c3Rlck5vZGUSDAoEbmFtZRgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEisKB3N0YXJ0ZWQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2RldmljZXMYBCABKA0SDwoHbWF5X293bhgFIAMoCSKGAQoLRGV2aWNlTGVhc2USDgoGZGV2aWNlGAEgASgJEgwKBG5vZGUYAiABKAkSLAoIYWNxdWlyZWQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3JlbmV3ZWQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoUBCg1DbHVzdGVyU3RyZWFtEhAKCG1lc3NhZ2VzGAEgASgEEg0KBWJ5dGVzGAIgASgEEikKBWZpcnN0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgRsYXN0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCITChFXYXRjaEF1ZGl0UmVxdWVzdCKVAgoLQXVkaXRSZWNvcmQSFAoMdGltZXN0YW1wX25zGAEgASgDEhAKCGlkZW50aXR5GAIgASgJEgwKBHJvbGUYAyABKAkSDgoGbWV0aG9kGAQgASgJEgwKBHBlZXIYBSABKAkSEQoJdHJhbnNwb3J0GAYgASgJEgsKA3JwYxgHIAEoCRIOCgZkZXZpY2UYCCABKAkSDgoGdGFyZ2V0GAkgASgJEgwKBGFyZ3MYCiADKAkSDAoEY29kZRgLIAEoCRIOCgZyZWFzb24YDCABKAkSDQoFZXJyb3IYDSABKAkSEwoLZHVyYXRpb25fbnMYDiABKAMSEgoKdXNlcl9hZ2VudBgPIAEoCRIOCgZjbGllbnQYECABKAkiUQoSV2F0Y2hBdWRpdFJlc3BvbnNlEioKBnJlY29yZBgBIAEoCzIaLnN3aXRjaHlhcmQudjEuQXVkaXRSZWNvcmQSDwoHZHJvcHBlZBgCIAEoBCImChNSZWxvYWRDb25maWdSZXF1ZXN0Eg8KB2RyeV9ydW4YASABKAgiQwoUUmVsb2FkQ29uZmlnUmVzcG9uc2USKwoGcmVsb2FkGAEgASgLMhsuc3dpdGNoeWFyZC52MS5Db25maWdSZWxvYWQiEgoQR2V0Q29uZmlnUmVxdWVzdCL2AQoRR2V0Q29uZmlnUmVzcG9uc2USDAoEaGFzaBgBIAEoCRIOCgZzb3VyY2UYAiABKAkSEQoJbG9hZGVkX25zGAMgASgDEhEKCWxvYWRlZF9ieRgEIAEoCRI0Cg5sb2FkZWRfdHJpZ2dlchgFIAEoDjIcLnN3aXRjaHlhcmQudjEuQ29uZmlnVHJpZ2dlchINCgV3YXRjaBgGIAEoCBIVCg1uZWVkc19yZXN0YXJ0GAcgAygJEjAKC2xhc3RfcmVsb2FkGAggASgLMhsuc3dpdGNoeWFyZC52MS5Db25maWdSZWxvYWQSDwoHZGV2aWNlcxgJIAEoDSrQAQoMUHJvY2Vzc1N0YXRlEh0KGVBST0NFU1NfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZQUk9DRVNTX1NUQVRFX1NUQVJUSU5HEAESGQoVUFJPQ0VTU19TVEFURV9SVU5OSU5HEAISGQoVUFJPQ0VTU19TVEFURV9CQUNLT0ZGEAMSGgoWUFJPQ0VTU19TVEFURV9TVE9QUElORxAEEhkKFVBST0NFU1NfU1RBVEVfU1RPUFBFRBAFEhgKFFBST0NFU1NfU1RBVEVfTEVBS0VEEAYq2wMKFFN1cGVydmlzaW9uRXZlbnRLaW5kEiYKIlNVUEVSVklTSU9OX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIjCh9TVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1NUQVJUSU5HEAESIgoeU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVE9QUEVEEAISIAocU1VQRVJWSVNJT05fRVZFTlRfS0lORF9BRERFRBADEiIKHlNVUEVSVklTSU9OX0VWRU5UX0tJTkRfUkVNT1ZFRBAEEiIKHlNVUEVSVklTSU9OX0VWRU5UX0tJTkRfU1RBUlRFRBAFEiEKHVNVUEVSVklTSU9OX0VWRU5UX0tJTkRfRVhJVEVEEAYSLAooU1VQRVJWSVNJT05fRVZFTlRfS0lORF9SRVNUQVJUX1NDSEVEVUxFRBAHEiEKHVNVUEVSVklTSU9OX0VWRU5UX0tJTkRfTEVBS0VEEAgSKAokU1VQRVJWSVNJT05fRVZFTlRfS0lORF9BVVRPX1NIVVRET1dOEAkSIQodU1VQRVJWSVNJT05fRVZFTlRfS0lORF9TVEFUVVMQChInCiNTVVBFUlZJU0lPTl9FVkVOVF9LSU5EX1JFQ09ORklHVVJFRBALMoUGCg1TeXN0ZW1TZXJ2aWNlEmkKEkdldFN1cGVydmlzaW9uVHJlZRIoLnN3aXRjaHlhcmQudjEuR2V0U3VwZXJ2aXNpb25UcmVlUmVxdWVzdBopLnN3aXRjaHlhcmQudjEuR2V0U3VwZXJ2aXNpb25UcmVlUmVzcG9uc2USdwoWV2F0Y2hTdXBlcnZpc2lvbkV2ZW50cxIsLnN3aXRjaHlhcmQudjEuV2F0Y2hTdXBlcnZpc2lvbkV2ZW50c1JlcXVlc3QaLS5zd2l0Y2h5YXJkLnYxLldhdGNoU3VwZXJ2aXNpb25FdmVudHNSZXNwb25zZTABEl0KDlJlc3RhcnRQcm9jZXNzEiQuc3dpdGNoeWFyZC52MS5SZXN0YXJ0UHJvY2Vzc1JlcXVlc3QaJS5zd2l0Y2h5YXJkLnYxLlJlc3RhcnRQcm9jZXNzUmVzcG9uc2USVAoLR2V0SWRlbnRpdHkSIS5zd2l0Y2h5YXJkLnYxLkdldElkZW50aXR5UmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuR2V0SWRlbnRpdHlSZXNwb25zZRJdCg5HZXRDbHVzdGVyVmlldxIkLnN3aXRjaHlhcmQudjEuR2V0Q2x1c3RlclZpZXdSZXF1ZXN0GiUuc3dpdGNoeWFyZC52MS5HZXRDbHVzdGVyVmlld1Jlc3BvbnNlElMKCldhdGNoQXVkaXQSIC5zd2l0Y2h5YXJkLnYxLldhdGNoQXVkaXRSZXF1ZXN0GiEuc3dpdGNoeWFyZC52MS5XYXRjaEF1ZGl0UmVzcG9uc2UwARJXCgxSZWxvYWRDb25maWcSIi5zd2l0Y2h5YXJkLnYxLlJlbG9hZENvbmZpZ1JlcXVlc3QaIy5zd2l0Y2h5YXJkLnYxLlJlbG9hZENvbmZpZ1Jlc3BvbnNlEk4KCUdldENvbmZpZxIfLnN3aXRjaHlhcmQudjEuR2V0Q29uZmlnUmVxdWVzdBogLnN3aXRjaHlhcmQudjEuR2V0Q29uZmlnUmVzcG9uc2VCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_timestamp, file_switchyard_v1_config]);
 
 /**
  * Process is one node of the supervision tree: a supervisor or a worker.
@@ -219,6 +223,13 @@ export type SupervisionEvent = Message<"switchyard.v1.SupervisionEvent"> & {
    * @generated from field: int64 next_restart_ns = 8;
    */
   nextRestartNs: bigint;
+
+  /**
+   * For RECONFIGURED: the reload.
+   *
+   * @generated from field: switchyard.v1.ConfigReload reload = 9;
+   */
+  reload?: ConfigReload | undefined;
 };
 
 /**
@@ -409,6 +420,191 @@ export const GetIdentityResponseSchema: GenMessage<GetIdentityResponse> = /*@__P
   messageDesc(file_switchyard_v1_system, 9);
 
 /**
+ * @generated from message switchyard.v1.GetClusterViewRequest
+ */
+export type GetClusterViewRequest = Message<"switchyard.v1.GetClusterViewRequest"> & {
+};
+
+/**
+ * Describes the message switchyard.v1.GetClusterViewRequest.
+ * Use `create(GetClusterViewRequestSchema)` to create a new message.
+ */
+export const GetClusterViewRequestSchema: GenMessage<GetClusterViewRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 10);
+
+/**
+ * @generated from message switchyard.v1.GetClusterViewResponse
+ */
+export type GetClusterViewResponse = Message<"switchyard.v1.GetClusterViewResponse"> & {
+  /**
+   * The node that answered.
+   *
+   * @generated from field: string node = 1;
+   */
+  node: string;
+
+  /**
+   * @generated from field: repeated switchyard.v1.ClusterNode nodes = 2;
+   */
+  nodes: ClusterNode[];
+
+  /**
+   * @generated from field: repeated switchyard.v1.DeviceLease leases = 3;
+   */
+  leases: DeviceLease[];
+
+  /**
+   * @generated from field: switchyard.v1.ClusterStream stream = 4;
+   */
+  stream?: ClusterStream | undefined;
+
+  /**
+   * Messages of the stream not yet given to an archiver.
+   *
+   * @generated from field: uint64 archive_pending = 5;
+   */
+  archivePending: bigint;
+
+  /**
+   * Messages given to an archiver and not yet acknowledged.
+   *
+   * @generated from field: uint64 archive_unacked = 6;
+   */
+  archiveUnacked: bigint;
+
+  /**
+   * Why the archive's lag is unknown (no archiver has started); empty when known.
+   *
+   * @generated from field: string archive_error = 7;
+   */
+  archiveError: string;
+};
+
+/**
+ * Describes the message switchyard.v1.GetClusterViewResponse.
+ * Use `create(GetClusterViewResponseSchema)` to create a new message.
+ */
+export const GetClusterViewResponseSchema: GenMessage<GetClusterViewResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 11);
+
+/**
+ * ClusterNode is one node registered in the cluster.
+ *
+ * @generated from message switchyard.v1.ClusterNode
+ */
+export type ClusterNode = Message<"switchyard.v1.ClusterNode"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The gRPC address the node serves on.
+   *
+   * @generated from field: string address = 2;
+   */
+  address: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started = 3;
+   */
+  started?: Timestamp | undefined;
+
+  /**
+   * Devices it owns now.
+   *
+   * @generated from field: uint32 devices = 4;
+   */
+  devices: number;
+
+  /**
+   * The tag selectors of the devices it may own ("area=vac*"); empty: every device.
+   *
+   * @generated from field: repeated string may_own = 5;
+   */
+  mayOwn: string[];
+};
+
+/**
+ * Describes the message switchyard.v1.ClusterNode.
+ * Use `create(ClusterNodeSchema)` to create a new message.
+ */
+export const ClusterNodeSchema: GenMessage<ClusterNode> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 12);
+
+/**
+ * DeviceLease says which node owns a device.
+ *
+ * @generated from message switchyard.v1.DeviceLease
+ */
+export type DeviceLease = Message<"switchyard.v1.DeviceLease"> & {
+  /**
+   * @generated from field: string device = 1;
+   */
+  device: string;
+
+  /**
+   * @generated from field: string node = 2;
+   */
+  node: string;
+
+  /**
+   * When the node took the device.
+   *
+   * @generated from field: google.protobuf.Timestamp acquired = 3;
+   */
+  acquired?: Timestamp | undefined;
+
+  /**
+   * The last renewal the cluster stored.
+   *
+   * @generated from field: google.protobuf.Timestamp renewed = 4;
+   */
+  renewed?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.DeviceLease.
+ * Use `create(DeviceLeaseSchema)` to create a new message.
+ */
+export const DeviceLeaseSchema: GenMessage<DeviceLease> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 13);
+
+/**
+ * ClusterStream is the state of the cluster's telemetry stream.
+ *
+ * @generated from message switchyard.v1.ClusterStream
+ */
+export type ClusterStream = Message<"switchyard.v1.ClusterStream"> & {
+  /**
+   * @generated from field: uint64 messages = 1;
+   */
+  messages: bigint;
+
+  /**
+   * @generated from field: uint64 bytes = 2;
+   */
+  bytes: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp first = 3;
+   */
+  first?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last = 4;
+   */
+  last?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.ClusterStream.
+ * Use `create(ClusterStreamSchema)` to create a new message.
+ */
+export const ClusterStreamSchema: GenMessage<ClusterStream> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 14);
+
+/**
  * @generated from message switchyard.v1.WatchAuditRequest
  */
 export type WatchAuditRequest = Message<"switchyard.v1.WatchAuditRequest"> & {
@@ -419,7 +615,7 @@ export type WatchAuditRequest = Message<"switchyard.v1.WatchAuditRequest"> & {
  * Use `create(WatchAuditRequestSchema)` to create a new message.
  */
 export const WatchAuditRequestSchema: GenMessage<WatchAuditRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_system, 10);
+  messageDesc(file_switchyard_v1_system, 15);
 
 /**
  * AuditRecord is one state-changing call, as the server saw it.
@@ -533,7 +729,7 @@ export type AuditRecord = Message<"switchyard.v1.AuditRecord"> & {
  * Use `create(AuditRecordSchema)` to create a new message.
  */
 export const AuditRecordSchema: GenMessage<AuditRecord> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_system, 11);
+  messageDesc(file_switchyard_v1_system, 16);
 
 /**
  * @generated from message switchyard.v1.WatchAuditResponse
@@ -557,7 +753,128 @@ export type WatchAuditResponse = Message<"switchyard.v1.WatchAuditResponse"> & {
  * Use `create(WatchAuditResponseSchema)` to create a new message.
  */
 export const WatchAuditResponseSchema: GenMessage<WatchAuditResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_v1_system, 12);
+  messageDesc(file_switchyard_v1_system, 17);
+
+/**
+ * @generated from message switchyard.v1.ReloadConfigRequest
+ */
+export type ReloadConfigRequest = Message<"switchyard.v1.ReloadConfigRequest"> & {
+  /**
+   * Only say what would change; change nothing.
+   *
+   * @generated from field: bool dry_run = 1;
+   */
+  dryRun: boolean;
+};
+
+/**
+ * Describes the message switchyard.v1.ReloadConfigRequest.
+ * Use `create(ReloadConfigRequestSchema)` to create a new message.
+ */
+export const ReloadConfigRequestSchema: GenMessage<ReloadConfigRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 18);
+
+/**
+ * @generated from message switchyard.v1.ReloadConfigResponse
+ */
+export type ReloadConfigResponse = Message<"switchyard.v1.ReloadConfigResponse"> & {
+  /**
+   * @generated from field: switchyard.v1.ConfigReload reload = 1;
+   */
+  reload?: ConfigReload | undefined;
+};
+
+/**
+ * Describes the message switchyard.v1.ReloadConfigResponse.
+ * Use `create(ReloadConfigResponseSchema)` to create a new message.
+ */
+export const ReloadConfigResponseSchema: GenMessage<ReloadConfigResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 19);
+
+/**
+ * @generated from message switchyard.v1.GetConfigRequest
+ */
+export type GetConfigRequest = Message<"switchyard.v1.GetConfigRequest"> & {
+};
+
+/**
+ * Describes the message switchyard.v1.GetConfigRequest.
+ * Use `create(GetConfigRequestSchema)` to create a new message.
+ */
+export const GetConfigRequestSchema: GenMessage<GetConfigRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 20);
+
+/**
+ * @generated from message switchyard.v1.GetConfigResponse
+ */
+export type GetConfigResponse = Message<"switchyard.v1.GetConfigResponse"> & {
+  /**
+   * SHA-256 (hex) of the configuration in force (the file and the files it includes).
+   *
+   * @generated from field: string hash = 1;
+   */
+  hash: string;
+
+  /**
+   * The configuration file.
+   *
+   * @generated from field: string source = 2;
+   */
+  source: string;
+
+  /**
+   * When it was loaded (at start or by the last reload that applied), nanoseconds
+   * since the Unix epoch, and by whom and how ("" and unspecified at start).
+   *
+   * @generated from field: int64 loaded_ns = 3;
+   */
+  loadedNs: bigint;
+
+  /**
+   * @generated from field: string loaded_by = 4;
+   */
+  loadedBy: string;
+
+  /**
+   * @generated from field: switchyard.v1.ConfigTrigger loaded_trigger = 5;
+   */
+  loadedTrigger: ConfigTrigger;
+
+  /**
+   * The file is watched for changes (watch: true).
+   *
+   * @generated from field: bool watch = 6;
+   */
+  watch: boolean;
+
+  /**
+   * Settings changed in the file that wait for a restart ("path: old -> new").
+   *
+   * @generated from field: repeated string needs_restart = 7;
+   */
+  needsRestart: string[];
+
+  /**
+   * The last reload tried (applied or refused); unset if none.
+   *
+   * @generated from field: switchyard.v1.ConfigReload last_reload = 8;
+   */
+  lastReload?: ConfigReload | undefined;
+
+  /**
+   * How many devices it configures.
+   *
+   * @generated from field: uint32 devices = 9;
+   */
+  devices: number;
+};
+
+/**
+ * Describes the message switchyard.v1.GetConfigResponse.
+ * Use `create(GetConfigResponseSchema)` to create a new message.
+ */
+export const GetConfigResponseSchema: GenMessage<GetConfigResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_system, 21);
 
 /**
  * ProcessState is the state of one supervised process.
@@ -694,6 +1011,14 @@ export enum SupervisionEventKind {
    * @generated from enum value: SUPERVISION_EVENT_KIND_STATUS = 10;
    */
   STATUS = 10,
+
+  /**
+   * The configuration was reloaded (an event about the root): reason is the
+   * summary, reload holds all of it.
+   *
+   * @generated from enum value: SUPERVISION_EVENT_KIND_RECONFIGURED = 11;
+   */
+  RECONFIGURED = 11,
 }
 
 /**
@@ -756,6 +1081,18 @@ export const SystemService: GenService<{
     output: typeof GetIdentityResponseSchema;
   },
   /**
+   * GetClusterView returns the cluster as the answering node sees it: the nodes,
+   * every device's lease (owner, age), the telemetry stream and the archive's lag.
+   * A server that is not in a cluster answers UNIMPLEMENTED (NOT_SUPPORTED).
+   *
+   * @generated from rpc switchyard.v1.SystemService.GetClusterView
+   */
+  getClusterView: {
+    methodKind: "unary";
+    input: typeof GetClusterViewRequestSchema;
+    output: typeof GetClusterViewResponseSchema;
+  },
+  /**
    * WatchAudit streams the audit trail as it is written: one record per
    * state-changing call (commands, aborts, acknowledgements, shelving, limit
    * changes, restarts), allowed or refused, when it finishes. Admins only. The
@@ -767,6 +1104,34 @@ export const SystemService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchAuditRequestSchema;
     output: typeof WatchAuditResponseSchema;
+  },
+  /**
+   * ReloadConfig reads the configuration file again, checks it in full and applies
+   * it as a diff: added devices start, removed ones stop, changed ones restart
+   * (only tags, units, alarm limits or archive filters changed: applied without
+   * reconnecting), unchanged ones are not touched. A configuration with any problem
+   * changes nothing: the call fails INVALID_ARGUMENT (reason CONFIG_INVALID) with
+   * every problem in the message, one per line. Settings that cannot change while
+   * the server runs are left as they were and listed in diff.needs_restart. Admins
+   * only; audited. SIGHUP and, with watch: true, a change of the file do the same.
+   *
+   * @generated from rpc switchyard.v1.SystemService.ReloadConfig
+   */
+  reloadConfig: {
+    methodKind: "unary";
+    input: typeof ReloadConfigRequestSchema;
+    output: typeof ReloadConfigResponseSchema;
+  },
+  /**
+   * GetConfig says which configuration is in force: its hash, its file, when, how
+   * and by whom it was loaded, and the last reload tried.
+   *
+   * @generated from rpc switchyard.v1.SystemService.GetConfig
+   */
+  getConfig: {
+    methodKind: "unary";
+    input: typeof GetConfigRequestSchema;
+    output: typeof GetConfigResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_switchyard_v1_system, 0);

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"cmp"
@@ -25,10 +25,27 @@ func cmdDevices(c *client, args []string) error {
 	return call(c, func(ctx context.Context) (*svv1.ListDevicesResponse, error) {
 		return svv1.NewDeviceServiceClient(c.conn).ListDevices(ctx, &svv1.ListDevicesRequest{})
 	}, func(r *svv1.ListDevicesResponse) {
-		rows := [][]string{{"NAME", "STATE", "DRIVER", "ADDRESS", "RECONNECTIONS", "LAST-ERROR"}}
+		// In a cluster, the owning node (a single node shows no such column).
+		clustered := false
 		for _, d := range r.GetDevices() {
-			rows = append(rows, []string{d.GetName(), enumName(d.GetState(), "DEVICE_STATE_"), d.GetDriver(),
-				d.GetAddress(), strconv.FormatUint(uint64(d.GetReconnections()), 10), lastError(d)})
+			clustered = clustered || d.GetNode() != ""
+		}
+		head := []string{"NAME", "STATE", "DRIVER", "ADDRESS", "RECONNECTIONS", "LAST-ERROR"}
+		if clustered {
+			head = slices.Insert(head, 2, "NODE")
+		}
+		rows := [][]string{head}
+		for _, d := range r.GetDevices() {
+			row := []string{d.GetName(), enumName(d.GetState(), "DEVICE_STATE_"), d.GetDriver(),
+				d.GetAddress(), strconv.FormatUint(uint64(d.GetReconnections()), 10), lastError(d)}
+			if clustered {
+				node := d.GetNode()
+				if node == "" {
+					node = "-"
+				}
+				row = slices.Insert(row, 2, node)
+			}
+			rows = append(rows, row)
 		}
 		c.table(rows)
 	})
@@ -142,8 +159,12 @@ func cmdWatch(c *client, args []string) error {
 		return svv1.NewTelemetryServiceClient(c.conn).Subscribe(ctx, req)
 	}, func(r *svv1.SubscribeResponse) {
 		for _, d := range r.GetDevices() {
+			state := enumName(d.GetState(), "DEVICE_STATE_")
+			if d.GetNode() != "" {
+				state += " on " + d.GetNode() // in a cluster: the owning node
+			}
 			fmt.Fprintln(c.out, strings.TrimSpace(fmt.Sprintf("%s %s %s %s", clock(time.Now().UnixNano()),
-				d.GetName(), enumName(d.GetState(), "DEVICE_STATE_"), oneLine(lastError(d)))))
+				d.GetName(), state, oneLine(lastError(d)))))
 		}
 		for _, s := range r.GetSamples() {
 			line := fmt.Sprintf("%s %s/%s %s %s seq %d", clock(s.GetTimestampNs()), s.GetDevice(), s.GetChannel(),
@@ -161,9 +182,58 @@ func cmdTree(c *client, args []string) error {
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
+	var node string
 	return call(c, func(ctx context.Context) (*svv1.GetSupervisionTreeResponse, error) {
-		return svv1.NewSystemServiceClient(c.conn).GetSupervisionTree(ctx, &svv1.GetSupervisionTreeRequest{})
-	}, func(r *svv1.GetSupervisionTreeResponse) { c.table(treeRows(nil, r.GetRoot(), 0)) })
+		sys := svv1.NewSystemServiceClient(c.conn)
+		if v, err := sys.GetClusterView(ctx, &svv1.GetClusterViewRequest{}); err == nil {
+			node = v.GetNode() // in a cluster: whose tree this is (its devices are the ones it owns)
+		}
+		return sys.GetSupervisionTree(ctx, &svv1.GetSupervisionTreeRequest{})
+	}, func(r *svv1.GetSupervisionTreeResponse) {
+		if node != "" {
+			fmt.Fprintf(c.out, "node %s (owns the devices below; switchyard cluster shows every owner)\n", node)
+		}
+		c.table(treeRows(nil, r.GetRoot(), 0))
+	})
+}
+
+// cmdCluster prints the cluster view: the nodes, then each device's owner and
+// the age of its lease, then the stream and the archive's lag.
+func cmdCluster(c *client, args []string) error {
+	if _, err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	return call(c, func(ctx context.Context) (*svv1.GetClusterViewResponse, error) {
+		return svv1.NewSystemServiceClient(c.conn).GetClusterView(ctx, &svv1.GetClusterViewRequest{})
+	}, func(r *svv1.GetClusterViewResponse) {
+		nodes := [][]string{{"NODE", "ADDRESS", "DEVICES", "UP", "MAY-OWN"}}
+		for _, n := range r.GetNodes() {
+			name := n.GetName()
+			if name == r.GetNode() {
+				name += " *"
+			}
+			mayOwn := strings.Join(n.GetMayOwn(), " | ")
+			if mayOwn == "" {
+				mayOwn = "any"
+			}
+			nodes = append(nodes, []string{name, n.GetAddress(), strconv.Itoa(int(n.GetDevices())),
+				age(n.GetStarted().AsTime().UnixNano()), mayOwn})
+		}
+		c.table(nodes)
+		fmt.Fprintln(c.out)
+		leases := [][]string{{"DEVICE", "NODE", "OWNED-FOR", "RENEWED"}}
+		for _, l := range r.GetLeases() {
+			leases = append(leases, []string{l.GetDevice(), l.GetNode(), age(l.GetAcquired().AsTime().UnixNano()),
+				age(l.GetRenewed().AsTime().UnixNano()) + " ago"})
+		}
+		c.table(leases)
+		st := r.GetStream()
+		archive := fmt.Sprintf("%d pending, %d unacknowledged", r.GetArchivePending(), r.GetArchiveUnacked())
+		if r.GetArchiveError() != "" {
+			archive = "no archiver"
+		}
+		fmt.Fprintf(c.out, "\nstream: %d messages, %d bytes; archive: %s\n", st.GetMessages(), st.GetBytes(), archive)
+	})
 }
 
 // cmdRestart restarts a process of the supervision tree by its path below the
@@ -291,4 +361,76 @@ func (c *client) alarmTable(alarms ...*svv1.Alarm) {
 			enumName(a.GetSeverity(), "SEVERITY_"), enumName(a.GetLatched(), "SEVERITY_"), acked, value, a.GetMessage()})
 	}
 	c.table(rows)
+}
+
+// cmdReload asks the server to reload its configuration file and prints what
+// changed; a refused configuration prints every problem and fails.
+func cmdReload(c *client, args []string) error {
+	dry := c.fs.Bool("dry-run", false, "only print what would change")
+	if _, err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	return call(c, func(ctx context.Context) (*svv1.ReloadConfigResponse, error) {
+		return svv1.NewSystemServiceClient(c.conn).ReloadConfig(ctx, &svv1.ReloadConfigRequest{DryRun: *dry})
+	}, func(r *svv1.ReloadConfigResponse) { c.printReload(r.GetReload()) })
+}
+
+// printReload prints a reload: its summary, then the devices by change and
+// what else needs saying, one line each.
+func (c *client) printReload(r *svv1.ConfigReload) {
+	fmt.Fprintln(c.out, r.GetSummary())
+	d := r.GetDiff()
+	var rows [][]string
+	for _, l := range []struct {
+		what  string
+		names []string
+	}{{"added", d.GetAdded()}, {"removed", d.GetRemoved()}, {"restarted", d.GetRestarted()}} {
+		if len(l.names) > 0 {
+			rows = append(rows, []string{l.what, strings.Join(l.names, " ")})
+		}
+	}
+	for _, u := range d.GetUpdated() {
+		rows = append(rows, []string{"updated", u.GetDevice() + " (" + strings.Join(u.GetChanged(), ", ") + ")"})
+	}
+	for _, n := range d.GetNeedsRestart() {
+		rows = append(rows, []string{"needs a restart", n})
+	}
+	for _, f := range r.GetFailed() {
+		rows = append(rows, []string{"failed", f})
+	}
+	for _, w := range r.GetWarnings() {
+		rows = append(rows, []string{"warning", w})
+	}
+	c.table(rows)
+}
+
+// cmdConfig prints which configuration the server runs.
+func cmdConfig(c *client, args []string) error {
+	if _, err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	return call(c, func(ctx context.Context) (*svv1.GetConfigResponse, error) {
+		return svv1.NewSystemServiceClient(c.conn).GetConfig(ctx, &svv1.GetConfigRequest{})
+	}, func(r *svv1.GetConfigResponse) {
+		loaded := time.Unix(0, r.GetLoadedNs()).Format(time.RFC3339)
+		if r.GetLoadedBy() != "" {
+			loaded += " by " + r.GetLoadedBy() + " (" + strings.ToLower(enumName(r.GetLoadedTrigger(), "CONFIG_TRIGGER_")) + ")"
+		} else {
+			loaded += " (at start)"
+		}
+		rows := [][]string{
+			{"file", r.GetSource()}, {"hash", r.GetHash()}, {"loaded", loaded},
+			{"devices", fmt.Sprint(r.GetDevices())}, {"watch", fmt.Sprint(r.GetWatch())},
+		}
+		for _, n := range r.GetNeedsRestart() {
+			rows = append(rows, []string{"needs a restart", n})
+		}
+		if l := r.GetLastReload(); l != nil {
+			rows = append(rows, []string{"last reload", clock(l.GetTimestampNs()) + " by " + l.GetBy() + ": " + l.GetSummary()})
+			for _, e := range l.GetErrors() {
+				rows = append(rows, []string{"", e})
+			}
+		}
+		c.table(rows)
+	})
 }

@@ -1,12 +1,15 @@
-package main
-
-// The client verbs talk to a running server over gRPC (plaintext, or TLS with
-// --tls-ca; a bearer token with --token or SWITCHYARD_TOKEN; a client
-// certificate with --tls-cert and --tls-key), so that an operator can use
-// Switchyard from a terminal. This file holds what they share:
-// flags, the connection, one unary call or one stream per verb, and the output
-// (aligned columns, one line per streamed item, or protojson with --json).
-// clientverbs.go holds the verbs themselves.
+// Package cli is the terminal client of the switchyard binary: the client
+// verbs (devices, send, watch, ...), which talk to a running server over gRPC
+// (plaintext, or TLS with --tls-ca; a bearer token with --token or
+// SWITCHYARD_TOKEN; a client certificate with --tls-cert and --tls-key), so
+// that an operator can use Switchyard from a terminal. It is a client like the
+// Python one: it knows the API's generated code and nothing of the server.
+//
+// This file holds what the verbs share: flags, the connection, one unary call
+// or one stream per verb, and the output (aligned columns, one line per
+// streamed item, or protojson with --json). verbs.go holds the verbs
+// themselves. Run runs one; the binary's main only dispatches to it.
+package cli
 
 import (
 	"bytes"
@@ -49,7 +52,7 @@ type clientVerb struct {
 	run func(c *client, args []string) error
 }
 
-// clientVerbs are the client verbs by name; main's switch sends them to cmdClient.
+// clientVerbs are the client verbs by name (see Run).
 var clientVerbs = map[string]clientVerb{
 	"devices": {"devices [flags]", cmdDevices},
 	"send":    {"send [flags] (DEVICE COMMAND [ARG...] | --raw LINE DEVICE)", cmdSend},
@@ -57,20 +60,37 @@ var clientVerbs = map[string]clientVerb{
 	"latest":  {"latest [flags] [DEVICE-GLOB [CHANNEL-GLOB]]", cmdLatest},
 	"watch":   {"watch [flags] [--channels GLOB,...] [--states] DEVICE-GLOB...", cmdWatch},
 	"tree":    {"tree [flags]", cmdTree},
+	"cluster": {"cluster [flags]", cmdCluster},
 	"restart": {"restart [flags] PATH", cmdRestart},
 	"events":  {"events [flags] [--snapshot] [--process GLOB]... [--kind KIND]...", cmdEvents},
 	"alarms":  {"alarms [flags]", cmdAlarms},
 	"ack":     {"ack [flags] --who NAME [--comment TEXT] DEVICE CHANNEL", cmdAck},
+	"reload":  {"reload [flags] [--dry-run]", cmdReload},
+	"config":  {"config [flags]", cmdConfig},
 }
 
-// usageError is a mistake in a verb's command line (a missing argument, an
-// unknown flag): run prints it with the verb's usage line and exits 2.
-type usageError struct {
+// IsVerb reports whether name is a client verb.
+func IsVerb(name string) bool {
+	_, ok := clientVerbs[name]
+	return ok
+}
+
+// UsageError is a mistake in a verb's command line (a missing argument, an
+// unknown flag): the binary prints it with the verb's usage line (Usage) and
+// exits 2. The binary's other verbs use it too (NewUsageError).
+type UsageError struct {
 	err   error
 	usage string
 }
 
-func (e *usageError) Error() string { return e.err.Error() }
+// NewUsageError is err, a mistake in the command line of the verb whose usage
+// (after "switchyard ") is usage.
+func NewUsageError(usage string, err error) *UsageError { return &UsageError{err: err, usage: usage} }
+
+func (e *UsageError) Error() string { return e.err.Error() }
+
+// Usage is the verb's command line after "switchyard ".
+func (e *UsageError) Usage() string { return e.usage }
 
 // client is one client verb's invocation: its flags, its output and, once a
 // call is made, its connection.
@@ -89,9 +109,15 @@ type client struct {
 	tlsKey  string
 }
 
-// cmdClient runs a client verb and closes its connection.
-func cmdClient(ctx context.Context, verb string, args []string, stdout io.Writer) error {
-	v := clientVerbs[verb]
+// Run runs a client verb (IsVerb) with its arguments until it is done or ctx
+// ends (Ctrl-C: a stream then ends without an error), printing to stdout, and
+// closes its connection. A bad command line is a *UsageError; -h is
+// flag.ErrHelp, after the verb's usage went to stdout.
+func Run(ctx context.Context, verb string, args []string, stdout io.Writer) error {
+	v, ok := clientVerbs[verb]
+	if !ok {
+		return &UsageError{err: fmt.Errorf("unknown client verb %q", verb), usage: verb}
+	}
 	c := &client{ctx: ctx, usage: v.usage, out: stdout, fs: flag.NewFlagSet(verb, flag.ContinueOnError)}
 	c.fs.SetOutput(io.Discard) // parse reports errors, with the usage line
 	addr := os.Getenv("SWITCHYARD_ADDR")
@@ -140,7 +166,7 @@ func (c *client) usageErr(format string, args ...any) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	return &usageError{err: err, usage: c.usage}
+	return &UsageError{err: err, usage: c.usage}
 }
 
 // dial makes the connection: plaintext gRPC with the Python client's keepalive
