@@ -39,8 +39,9 @@ const (
 //     QuestDB's (its pid from Options.QuestDBPidFile) per archived sample, and
 //     their sum; then every channel's rows in the window are checked: as many
 //     as its seq numbers span, none twice (all landed, none duplicated);
-//  2. drain, spool on: QuestDB is made unavailable for 5 s (a pausable proxy
-//     in the harness answers 503), so the writer builds a backlog; the rate at
+//  2. drain, spool on: QuestDB is made unavailable (a pausable proxy in the
+//     harness answers 503) until the writer has a backlog of about ten
+//     batches (5 s at 40,000 samples/s narrow, 20 s wide); the rate at
 //     which it drains it is Switchyard's archive ceiling;
 //  3. raw ceiling: go-questdb-client sends rows of the layout's shape in
 //     batches of the writer's size straight from the harness, through the same
@@ -283,12 +284,20 @@ func questDBCPU(pid int) (time.Duration, error) {
 	return ps.CPU, err
 }
 
-// drainCapacity pauses QuestDB for 5 s and measures how fast the writer catches up.
+// drainCapacity pauses QuestDB long enough for a backlog of about ten of the
+// writer's batches (at least 5 s, at most 30 s) and measures how fast the
+// writer catches up.
 func (r *Runner) drainCapacity(ctx context.Context, srv *serverProc, px *pauseProxy, layout string) (Result, error) {
 	res := newResult("archive", layout+", spool on: backlog drain")
-	r.progress("archive: QuestDB unavailable for 5 s to build a backlog")
+	rowsPerSec := r.opts.ArchiveRate
+	if layout == "wide" {
+		rowsPerSec /= 4 // a row per line of four samples
+	}
+	outage := time.Duration(10 * float64(ingest.DefaultBatchRows) / rowsPerSec * float64(time.Second))
+	outage = min(max(outage, 5*time.Second), 30*time.Second).Round(time.Second)
+	r.progress("archive: QuestDB unavailable for %s to build a backlog", outage)
 	px.paused.Store(true)
-	err := sleep(ctx, 5*time.Second)
+	err := sleep(ctx, outage)
 	px.paused.Store(false)
 	if err != nil {
 		return res, err
@@ -318,7 +327,7 @@ func (r *Runner) drainCapacity(ctx context.Context, srv *serverProc, px *pausePr
 			}
 			continue
 		}
-		if pending < 5000 {
+		if pending < ingest.DefaultBatchRows {
 			secs := now.Sub(t0).Seconds()
 			if secs > 0 {
 				res.Rate = (written - w0) / secs
@@ -331,8 +340,8 @@ func (r *Runner) drainCapacity(ctx context.Context, srv *serverProc, px *pausePr
 }
 
 // rawCeiling sends n samples shaped like the archive's rows of layout straight
-// to QuestDB with one go-questdb-client sender, in explicit flushes of 5000 rows
-// (the writer's batch). Its rate is in rows/s.
+// to QuestDB with one go-questdb-client sender, in explicit flushes of
+// ingest.DefaultBatchRows rows (the writer's batch). Its rate is in rows/s.
 func rawCeiling(ctx context.Context, addr, table, layout string, n int) (Result, error) {
 	res := newResult("archive", layout+": raw go-questdb-client ceiling")
 	create := ingest.CreateTableSQL(table)
@@ -357,7 +366,7 @@ func rawCeiling(ctx context.Context, addr, table, layout string, n int) (Result,
 	rows := 0
 	flush := func(last bool) error {
 		rows++
-		if rows%5000 == 0 || last {
+		if rows%ingest.DefaultBatchRows == 0 || last {
 			return s.Flush(ctx)
 		}
 		return nil
@@ -392,7 +401,7 @@ func rawCeiling(ctx context.Context, addr, table, layout string, n int) (Result,
 		}
 	}
 	res.Rate = float64(rows) / time.Since(t0).Seconds()
-	res.Note = fmt.Sprintf("%d rows (%d samples), one sender, flush every 5000 rows; rate in rows/s", rows, n)
+	res.Note = fmt.Sprintf("%d rows (%d samples), one sender, flush every %d rows; rate in rows/s", rows, n, ingest.DefaultBatchRows)
 	return res, nil
 }
 

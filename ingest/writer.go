@@ -32,10 +32,10 @@ type Options struct {
 	// DefaultTable, "samples").
 	Table string
 	// BatchRows is the most rows sent in one request, and the pending count that
-	// triggers a flush before FlushInterval. Default 5000.
+	// triggers a flush before FlushInterval. Default DefaultBatchRows.
 	BatchRows int
 	// FlushInterval bounds how long a record waits in memory before a flush is
-	// attempted. Default 250ms.
+	// attempted. Default DefaultFlushInterval.
 	FlushInterval time.Duration
 	// DrainInterval is the least time between two takes from the source: the
 	// Writer wakes for new records at most this often, so that one wake-up
@@ -85,12 +85,23 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
+// The Writer's default batching: a request (one QuestDB transaction) every
+// second, or every DefaultBatchRows rows when they come faster. QuestDB's CPU
+// goes mostly to each transaction, not to each row: at 40,000 samples/s it
+// used about half as much CPU per sample with these as with the 5,000 rows
+// and 250 ms before (README, Performance). Writer.Archived flushes at once
+// whenever a reader needs what is pending.
+const (
+	DefaultBatchRows     = 20000
+	DefaultFlushInterval = time.Second
+)
+
 func (o *Options) setDefaults() {
 	if o.BatchRows <= 0 {
-		o.BatchRows = 5000
+		o.BatchRows = DefaultBatchRows
 	}
 	if o.FlushInterval <= 0 {
-		o.FlushInterval = 250 * time.Millisecond
+		o.FlushInterval = DefaultFlushInterval
 	}
 	if o.DrainInterval <= 0 {
 		o.DrainInterval = 20 * time.Millisecond
