@@ -57,8 +57,9 @@ type Limits struct {
 	// unread this long (a client that stopped reading) with RESOURCE_EXHAUSTED,
 	// STREAM_STALLED, at once, even while its handler waits in a send for the
 	// client (abort.go): on the gRPC port the client gets the status after the
-	// data it had been sent; on the HTTP port the stream is reset. Default 0:
-	// never.
+	// data it had been sent; on the HTTP port the stream is reset. Default
+	// DefaultStreamStallTimeout: without it, every stalled stream would hold
+	// its whole budget (about 3 × SubscriberQueueBytes) until its client went.
 	StreamStallTimeout time.Duration
 }
 
@@ -74,6 +75,7 @@ const (
 	DefaultReservedDescriptors  = 512
 	DefaultBodyTimeout          = 10 * time.Second
 	DefaultMaxRequestBytes      = 1 << 20
+	DefaultStreamStallTimeout   = time.Minute
 )
 
 // withDefaults fills zero fields with their defaults.
@@ -96,6 +98,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.BodyTimeout <= 0 {
 		l.BodyTimeout = DefaultBodyTimeout
+	}
+	if l.StreamStallTimeout <= 0 {
+		l.StreamStallTimeout = DefaultStreamStallTimeout
 	}
 	return l
 }

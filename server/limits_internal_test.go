@@ -71,3 +71,15 @@ func TestCommandBucketsAreEvicted(t *testing.T) {
 		t.Fatalf("%d refused, buckets: %d kept, peak %d evicting; want many refused, 5 and at most 5", refused, len(keeping.buckets), peak)
 	}
 }
+
+// TestStalledStreamsEndByDefault: without limits.stream_stall_timeout a stream
+// that stopped reading is still ended (after DefaultStreamStallTimeout), so no
+// configuration leaves stalled streams holding their budget for ever.
+func TestStalledStreamsEndByDefault(t *testing.T) {
+	if got := (Limits{}).withDefaults().StreamStallTimeout; got != DefaultStreamStallTimeout || got <= 0 {
+		t.Fatalf("default stream stall timeout %v, want %v", got, DefaultStreamStallTimeout)
+	}
+	if got := (Limits{StreamStallTimeout: 5 * time.Second}).withDefaults().StreamStallTimeout; got != 5*time.Second {
+		t.Fatalf("configured stream stall timeout became %v", got)
+	}
+}

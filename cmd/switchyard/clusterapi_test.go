@@ -220,9 +220,18 @@ func TestClusterReplayFromStreamAndArchive(t *testing.T) {
 
 	// The stream has dropped the first samples (past its max age); the
 	// archive holds them.
-	eventually.True(t, 30*time.Second, "the stream's oldest samples expired, all archived", func() bool {
+	var last string
+	eventually.Truef(t, 30*time.Second, func() string {
+		return "the stream's oldest samples expired, all archived; last view: " + last
+	}, func() bool {
 		v, err := lc.view.View(context.Background())
-		return err == nil && v.Stream.First.After(start.Add(2*time.Second)) && v.ArchiverErr == "" &&
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		last = fmt.Sprintf("stream first %v after start, archiver err %q, pending %d, unacked %d",
+			v.Stream.First.Sub(start).Round(time.Millisecond), v.ArchiverErr, v.Archiver.Pending, v.Archiver.Unacked)
+		return v.Stream.First.After(start.Add(2*time.Second)) && v.ArchiverErr == "" &&
 			v.Archiver.Pending == 0 && v.Archiver.Unacked == 0
 	})
 
