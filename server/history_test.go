@@ -208,16 +208,7 @@ func TestSubscribeSinceAcrossQuestDBRestart(t *testing.T) {
 	<-recvErr
 	gotMu.Lock()
 	defer gotMu.Unlock()
-	for ch, n := range want {
-		for seq := uint64(1); seq <= n; seq++ {
-			if c := got[ch][seq]; c != 1 {
-				t.Fatalf("channel %s seq %d delivered %d times (published 1..%d)", ch, seq, c, n)
-			}
-		}
-		if len(got[ch]) != int(n) {
-			t.Fatalf("channel %s: %d distinct seqs, published %d", ch, len(got[ch]), n)
-		}
-	}
+	everySeqOnce(t, got, want)
 	t.Logf("every seq of %v exactly once across a QuestDB restart", fmt.Sprint(want))
 }
 
@@ -440,14 +431,21 @@ func TestSubscribeSinceBothLayouts(t *testing.T) {
 	<-recvErr
 	gotMu.Lock()
 	defer gotMu.Unlock()
-	for k, n := range published {
+	everySeqOnce(t, got, published)
+}
+
+// everySeqOnce fails unless got (times each seq was delivered, by channel)
+// holds every seq 1..want[channel] of every channel exactly once.
+func everySeqOnce(t *testing.T, got map[string]map[uint64]int, want map[string]uint64) {
+	t.Helper()
+	for ch, n := range want {
 		for seq := uint64(1); seq <= n; seq++ {
-			if c := got[k][seq]; c != 1 {
-				t.Fatalf("%s seq %d delivered %d times (published 1..%d)", k, seq, c, n)
+			if c := got[ch][seq]; c != 1 {
+				t.Fatalf("%s seq %d delivered %d times (published 1..%d)", ch, seq, c, n)
 			}
 		}
-		if len(got[k]) != int(n) {
-			t.Fatalf("%s: %d distinct seqs, published %d", k, len(got[k]), n)
+		if len(got[ch]) != int(n) {
+			t.Fatalf("%s: %d distinct seqs, published %d", ch, len(got[ch]), n)
 		}
 	}
 }
