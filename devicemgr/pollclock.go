@@ -84,6 +84,8 @@ type pollTurn struct {
 	// once it has served the tick.
 	due  atomic.Int64
 	wake chan struct{} // the device's, 1-buffered
+	// last is the tick last offered (0: none yet); guarded by s.mu.
+	last int64
 }
 
 // subscribe adds a poll group of the given period; its device is woken through
@@ -220,9 +222,17 @@ func (s *periodScheduler) run() {
 	}
 }
 
-// offer hands the group a token for tick unless one is still pending; it
-// never blocks.
+// offer hands the group a token for tick unless one is still pending or the
+// group had one less than three quarters of a period before; it never
+// blocks. s.mu held.
 func (t *pollTurn) offer(tick int64) {
+	// A group a reslot moved to another slot may meet that slot's tick less
+	// than a period after its own: it skips it rather than poll twice in one
+	// period. (In a slot of its own the ticks are a period apart.)
+	if t.last != 0 && tick-t.last < int64(t.s.period)*3/4 {
+		return
+	}
+	t.last = tick
 	if t.due.CompareAndSwap(0, tick) {
 		select {
 		case t.wake <- struct{}{}:

@@ -345,3 +345,59 @@ func TestSchedulerSpreadsManyGroups(t *testing.T) {
 		}
 	})
 }
+
+// TestReslotPollsNoGroupTwiceInAPeriod: as groups join a period, its slots
+// are cut finer (reslot) and the groups already there move to other slots;
+// none of them gets two tokens less than three quarters of a period apart
+// (a group moved to an earlier phase, or to a later one in the period it
+// already polled, skips that tick), and every group goes on getting its
+// tokens a period apart.
+func TestReslotPollsNoGroupTwiceInAPeriod(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var c pollClock
+		const period = 100 * time.Millisecond
+		const groups = 200 // 1, 2 and then 4 slots
+		var wakes []chan struct{}
+		var turns []*pollTurn
+		var got [][]time.Duration
+		defer func() {
+			for _, tr := range turns {
+				c.unsubscribe(tr)
+			}
+		}()
+		start := time.Now()
+		serve := func() {
+			synctest.Wait()
+			for i, tr := range turns {
+				if tick := tr.pending(); tick != 0 {
+					got[i] = append(got[i], time.Since(start))
+					tr.served(tick)
+					<-wakes[i]
+				}
+			}
+		}
+		for step := 0; step < 2*groups+1200; step++ {
+			if step%2 == 0 && len(turns) < groups { // a group joins every millisecond
+				w := make(chan struct{}, 1)
+				wakes, got = append(wakes, w), append(got, nil)
+				turns = append(turns, c.subscribe(period, w))
+			}
+			time.Sleep(time.Millisecond / 2)
+			serve()
+		}
+		if n := len(turns[0].s.slots); n != 4 {
+			t.Fatalf("%d slots for %d groups, want 4", n, groups)
+		}
+		for i := range got {
+			for j := 1; j < len(got[i]); j++ {
+				if d := got[i][j] - got[i][j-1]; d < period*3/4 {
+					t.Fatalf("group %d: tokens at %v and %v, %v apart: twice in one period", i, got[i][j-1], got[i][j], d)
+				}
+			}
+			last := got[i][len(got[i])-3:]
+			if last[1]-last[0] != period || last[2]-last[1] != period {
+				t.Errorf("group %d: its last tokens at %v, want a period apart", i, last)
+			}
+		}
+	})
+}

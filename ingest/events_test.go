@@ -73,7 +73,7 @@ func TestDeviceEvents(t *testing.T) {
 		for _, st := range []devicemgr.State{devicemgr.Backoff, devicemgr.Connecting, devicemgr.Connected} {
 			feed.Publish(devicemgr.Info{Name: "psu-02", State: st, ChangedAt: at})
 		}
-		time.Sleep(time.Second) // past the flush interval
+		time.Sleep(2 * ingest.DefaultFlushInterval) // past the flush interval
 		synctest.Wait()
 		var got []string
 		for _, r := range db.Stored(ingest.DefaultEventTable) {
