@@ -78,6 +78,8 @@ func TransitionTable() ingest.Table[transitionRow] {
 		Decode:   decodeTransition,
 		Time:     func(r *transitionRow) int64 { return r.TimeNs },
 		Describe: ingest.DescribeJSON[transitionRow],
+		Columns:  transitionColumns,
+		Scan:     scanTransition,
 	}
 }
 

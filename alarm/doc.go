@@ -38,6 +38,11 @@
 // drops: at its bound it makes the engine wait, whose own lossless queue in the
 // hub then holds the publishers back (back-pressure, raised as a system alarm).
 //
+// Transition times are unique per Engine and increase (Engine.emit stamps them
+// at microseconds, the archive's precision), so the archive keeps every
+// transition and History replays them in order from any time on (WatchAlarms
+// since_ns); Watch.After says where a watch's live part starts.
+//
 // SystemRules are the alarms on the server's own health (switchyard/... channels:
 // archive spools, damage, a stopped archive, the hub holding publishers back).
 package alarm

@@ -74,6 +74,7 @@ type Engine struct {
 	machines map[chanKey]*Machine // nil value: no rule matches
 	byDevice map[string][]*Machine
 	devUp    map[string]devState
+	lastUs   int64 // the newest transition's time, µs since the Unix epoch (see stamp)
 
 	transitions *prometheus.CounterVec
 	active      prometheus.Gauge
@@ -124,6 +125,10 @@ func NewEngine(rules []Rule, sub *telemetry.Subscription, states States, opts Op
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(e.transitions, e.active)
 	}
+	// Transitions are later than the engine: a watch made before the first
+	// one is After its start, not after every transition ever archived.
+	e.lastUs = opts.Now().UnixMicro()
+	e.watchers.orderedFrom(e.lastUs)
 	return e, nil
 }
 
@@ -331,10 +336,11 @@ func (e *Engine) drop(now time.Time, m *Machine, who, why string) {
 	}
 }
 
-// emit hands transitions to the sinks and watches.
+// emit stamps transitions (see stamp) and hands them to the sinks and watches.
 func (e *Engine) emit(ts []Transition) {
 	for i := range ts {
 		t := &ts[i]
+		t.Time = e.stamp(t.Time)
 		e.transitions.WithLabelValues(t.Event.String()).Inc()
 		e.log.Info("alarm", "event", t.Event.String(), "alarm", t.Alarm.Key(), "condition", t.Alarm.Condition.String(),
 			"severity", t.Alarm.Severity.String(), "latched", t.Alarm.Latched.String(), "message", t.Alarm.Message, "who", t.Who)
@@ -346,6 +352,19 @@ func (e *Engine) emit(ts []Transition) {
 	if len(ts) > 0 {
 		e.countActive()
 	}
+}
+
+// stamp returns the time of the next transition: at, cut to the microsecond
+// (the archive's precision), and later than every transition before it by at
+// least a microsecond. Transitions of one engine (several of them can share an
+// instant: a batch of samples is taken at one time) thus each have a
+// timestamp of their own, in the order they happened, which is what the
+// archive's DEDUP key needs to keep them all and what a replay (WatchAlarms
+// since_ns) uses as its cursor. It shifts a burst by microseconds at most.
+func (e *Engine) stamp(at time.Time) time.Time {
+	us := max(at.UnixMicro(), e.lastUs+1)
+	e.lastUs = us
+	return time.UnixMicro(us)
 }
 
 // countActive updates the gauge of active alarms.

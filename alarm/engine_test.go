@@ -3,6 +3,7 @@ package alarm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -171,5 +172,107 @@ func TestEngineStoppedDeviceRaisesNothing(t *testing.T) {
 		}
 		cancel()
 		synctest.Wait()
+	})
+}
+
+// recordingEngine is an engine of one rule (lim) on every channel of hub's
+// samples, recording its transitions.
+func recordingEngine(t *testing.T) (*telemetry.Hub, *alarm.Engine, *recorder) {
+	hub := telemetry.NewHub(nil)
+	sub := hub.Subscribe(telemetry.SubscribeOptions{Policy: telemetry.Lossless})
+	t.Cleanup(sub.Close)
+	rec := &recorder{}
+	eng, err := alarm.NewEngine([]alarm.Rule{{Limits: lim()}}, sub, nil, alarm.Options{Logger: discard(), Sinks: []alarm.Sink{rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hub, eng, rec
+}
+
+// TestEngineTransitionTimesAreUnique: transitions that happen at one instant
+// (one batch of samples, one clock reading) get distinct times, increasing in
+// the order they happened, at the archive's microsecond precision. Else the
+// archive's DEDUP key (ts, device, channel, event) keeps only the last of two
+// CHANGED transitions of one alarm, and a replay's cursor (WatchAlarms
+// since_ns) cannot tell them apart.
+func TestEngineTransitionTimesAreUnique(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub, eng, rec := recordingEngine(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		w := eng.Watch(nil)
+		defer w.Close()
+		// One batch, one instant (the bubble's clock stands still):
+		// HIGH, HIHI, HIGH, HIHI of one channel, then a second channel.
+		var batch []telemetry.Sample
+		for i, v := range []float64{20, 45, 55, 45, 55} {
+			batch = append(batch, telemetry.Sample{Device: "d", Channel: "c", Seq: uint64(i + 1), Value: telemetry.Float(v)})
+		}
+		batch = append(batch, telemetry.Sample{Device: "d", Channel: "e", Seq: 1, Value: telemetry.Float(60)})
+		hub.Publish(batch...)
+		go func() { _ = eng.Serve(ctx) }()
+		synctest.Wait()
+		got := w.Take()
+		if len(got) < 5 {
+			t.Fatalf("%d transitions, want at least 5: %v", len(got), events(got))
+		}
+		start := time.Now()
+		keys := map[string]bool{}
+		for i, tr := range got {
+			if tr.Time.Nanosecond()%1000 != 0 {
+				t.Errorf("transition %d: time %v is finer than a microsecond", i, tr.Time)
+			}
+			if tr.Time.Before(start.Truncate(time.Microsecond)) || tr.Time.Sub(start) > time.Duration(len(got))*time.Microsecond {
+				t.Errorf("transition %d: time %v, want within %d µs of %v", i, tr.Time, len(got), start)
+			}
+			if i > 0 && !tr.Time.After(got[i-1].Time) {
+				t.Errorf("transition %d (%s) at %v, not after transition %d at %v", i, events(got[i:i+1]), tr.Time, i-1, got[i-1].Time)
+			}
+			key := fmt.Sprint(tr.Time.UnixMicro(), tr.Alarm.Key(), tr.Event)
+			if keys[key] {
+				t.Errorf("two transitions with the archive key %s", key)
+			}
+			keys[key] = true
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for i := range got {
+			if !rec.ts[i].Time.Equal(got[i].Time) {
+				t.Errorf("the archive got transition %d at %v, the watch at %v", i, rec.ts[i].Time, got[i].Time)
+			}
+		}
+		cancel()
+		synctest.Wait()
+	})
+}
+
+// TestWatchAfter: a watch's After is the time of the newest transition
+// before it: it gets exactly the (selected) transitions after that.
+func TestWatchAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub, eng, rec := recordingEngine(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go func() { _ = eng.Serve(ctx) }()
+		if after, ok := eng.Watch(nil).After(); !ok || after != time.Now().UnixMicro() {
+			t.Fatalf("After = %d, %t before any transition, want the engine's start %d, true", after, ok, time.Now().UnixMicro())
+		}
+		for i, v := range []float64{45, 20, 55} {
+			hub.Publish(telemetry.Sample{Device: "d", Channel: "c", Seq: uint64(i + 1), Value: telemetry.Float(v)})
+			synctest.Wait()
+		}
+		w := eng.Watch(nil)
+		defer w.Close()
+		hub.Publish(telemetry.Sample{Device: "d", Channel: "c", Seq: 4, Value: telemetry.Float(20)})
+		synctest.Wait()
+		rec.mu.Lock()
+		all := slices.Clone(rec.ts)
+		rec.mu.Unlock()
+		if after, ok := w.After(); len(all) != 4 || !ok || after != all[2].Time.UnixMicro() {
+			t.Fatalf("After = %d, %t, want the third of %d transitions' time, true", after, ok, len(all))
+		}
+		if got := w.Take(); len(got) != 1 || !got[0].Time.Equal(all[3].Time) {
+			t.Fatalf("the watch got %v, want the one transition after it", events(got))
+		}
 	})
 }

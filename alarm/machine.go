@@ -68,6 +68,9 @@ func (a *Alarm) Shelved(now time.Time) bool {
 
 // Transition is one change of an alarm: what happened and the state after it.
 type Transition struct {
+	// Time is when it happened. An Engine makes it unique among its
+	// transitions and increasing, at microsecond precision (Engine.emit), so
+	// it may lie a few microseconds after the Alarm's own times.
 	Time  time.Time
 	Event Event
 	Alarm Alarm

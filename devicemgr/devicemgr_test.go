@@ -238,7 +238,12 @@ func TestHangGivesTimeoutAndGarbageGivesParseError(t *testing.T) {
 
 func TestCommandsAreSerialisedWithPolls(t *testing.T) {
 	psu := simtest.SCPI(t, "psu", sim.Options{})
-	r := start(t, psuSpec("psu", psu.Addr()))
+	spec := psuSpec("psu", psu.Addr())
+	// Replies slowed to 150 ms below must stay well inside the reply timeout
+	// also on a loaded machine (at 300 ms a poll's reply was late once, at a
+	// load of 10 on 2 cores, and the connection was dropped).
+	spec.ReplyTimeout = 2 * time.Second
+	r := start(t, spec)
 	r.waitState("psu", devicemgr.Connected)
 	ctx := context.Background()
 	if _, err := r.mgr.Send(ctx, "psu", devicemgr.Command{Name: "set_voltage", Args: []string{"20"}}); err != nil {
@@ -275,7 +280,7 @@ func TestCommandsAreSerialisedWithPolls(t *testing.T) {
 	}
 	// A reply slower than the command's timeout fails that command alone
 	// with DeadlineExceeded: the exchange runs to its end on the device's
-	// lane (150 ms is well inside the 300 ms reply timeout), the connection
+	// lane (150 ms is well inside the 2 s reply timeout), the connection
 	// stays in step and the next caller is served normally.
 	psu.UpdateFaults(func(f *sim.Faults) { f.Slow = 150 * time.Millisecond })
 	_, err = r.mgr.Send(ctx, "psu", devicemgr.Command{Raw: "SOUR:VOLT?", Timeout: 50 * time.Millisecond})

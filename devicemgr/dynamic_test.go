@@ -84,17 +84,22 @@ func TestCompareSaysWhatCanChangeInPlace(t *testing.T) {
 // streams.
 func TestApplyChangesOnlyWhatChanged(t *testing.T) {
 	fleet := simtest.Fleet(t, sim.FleetSpec{SCPI: 5, Seed: 3})
-	addr := func(n string) string { return fleet.Instrument(n).Addr() }
-	specs := []devicemgr.Spec{psuSpec("psu-01", addr("psu-01")), psuSpec("psu-02", addr("psu-02")),
-		psuSpec("psu-03", addr("psu-03")), psuSpec("psu-04", addr("psu-04"))}
+	// A reply timeout that a loaded machine does not reach (at 300 ms an
+	// untouched device timed out once at a load of 10 on 2 cores): the test
+	// is about what a reload changes, not about timeouts.
+	spec := func(n string) devicemgr.Spec {
+		s := psuSpec(n, fleet.Instrument(n).Addr())
+		s.ReplyTimeout = 2 * time.Second
+		return s
+	}
+	specs := []devicemgr.Spec{spec("psu-01"), spec("psu-02"), spec("psu-03"), spec("psu-04")}
 	r := supervised(t, devicemgr.Options{}, specs...)
 	for _, s := range specs {
 		r.waitState(s.Name, devicemgr.Connected)
 	}
 	r.until("psu-03 polled a few times", func(s telemetry.Sample) bool { return s.Device == "psu-03" && s.Seq >= 5 })
 
-	next := []devicemgr.Spec{psuSpec("psu-05", addr("psu-05")), psuSpec("psu-01", addr("psu-01")),
-		psuSpec("psu-02", addr("psu-02")), psuSpec("psu-03", addr("psu-03"))}
+	next := []devicemgr.Spec{spec("psu-05"), spec("psu-01"), spec("psu-02"), spec("psu-03")}
 	next[2].Tags = map[string]string{"area": "vacuum"}
 	next[2].Channels[0].Unit = "V"
 	next[3].Channels[2].Period = 100 * time.Millisecond

@@ -162,6 +162,10 @@ func (m *Manager) Abort(device, reason string) (string, error) {
 // WatchStates returns a watcher of device state changes.
 func (m *Manager) WatchStates() *StateWatch { return m.feed.Watch() }
 
+// WatchEvery returns a new watcher of every state change, in order, up to
+// capacity (see StateFeed.WatchEvery). Close it when done.
+func (m *Manager) WatchEvery(capacity int) *StateWatch { return m.feed.WatchEvery(capacity) }
+
 func seedFor(name string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))

@@ -11,9 +11,10 @@ import (
 // is reached only by more devices than any configuration holds.
 const stateFeedKeys = 1 << 20
 
-// StateFeed fans device state changes out to watchers. A watcher keeps only the
-// latest Info per device (a feed.LatestPerKey queue), so a slow watcher skips
-// intermediate states but always ends on the current one, and a publisher never
+// StateFeed fans device state changes out to watchers. A watcher (Watch) keeps
+// only the latest Info per device (a feed.LatestPerKey queue), so a slow
+// watcher skips intermediate states but always ends on the current one; one
+// made with WatchEvery keeps every change up to a bound. A publisher never
 // blocks. The zero value is ready.
 type StateFeed struct {
 	mu       sync.Mutex
@@ -31,8 +32,27 @@ func (f *StateFeed) Publish(info Info) {
 
 // Watch returns a new watcher. Close it when done.
 func (f *StateFeed) Watch() *StateWatch {
-	w := &StateWatch{feed: f, q: feed.NewKeyed(feed.Options[Info]{Policy: feed.LatestPerKey, Capacity: stateFeedKeys},
-		func(i *Info) string { return i.Name })}
+	return f.add(&StateWatch{feed: f, q: feed.NewKeyed(feed.Options[Info]{Policy: feed.LatestPerKey, Capacity: stateFeedKeys},
+		func(i *Info) string { return i.Name })})
+}
+
+// DefaultWatchEveryCapacity bounds a WatchEvery watcher's queue when its
+// capacity is not positive.
+const DefaultWatchEveryCapacity = 4096
+
+// WatchEvery returns a watcher that keeps every change, in order, not only the
+// latest per device: past capacity (DefaultWatchEveryCapacity when not
+// positive) it drops the oldest, counted in Skipped. It is for a reader that
+// must not skip intermediate states (a WatchDevices replay joined to the live
+// changes). Close it when done.
+func (f *StateFeed) WatchEvery(capacity int) *StateWatch {
+	if capacity <= 0 {
+		capacity = DefaultWatchEveryCapacity
+	}
+	return f.add(&StateWatch{feed: f, q: feed.New(feed.Options[Info]{Policy: feed.DropOldest, Capacity: capacity})})
+}
+
+func (f *StateFeed) add(w *StateWatch) *StateWatch {
 	f.mu.Lock()
 	if f.watchers == nil {
 		f.watchers = make(map[*StateWatch]struct{})
@@ -51,13 +71,18 @@ type StateWatch struct {
 // Ready receives a value whenever changes may be waiting; drain with Take.
 func (w *StateWatch) Ready() <-chan struct{} { return w.q.Ready() }
 
-// Take returns the pending changes, the latest per device, in the order each
-// device's first pending change arrived.
+// Take returns the pending changes: of a Watch the latest per device, in the
+// order each device's first pending change arrived; of a WatchEvery each one,
+// in order.
 func (w *StateWatch) Take() []Info { return w.q.Drain(make([]Info, 0, w.q.Len()), 0) }
 
 // Squashed returns how many intermediate states this watcher skipped because a newer
 // state of the same device arrived before it took the older one.
 func (w *StateWatch) Squashed() uint64 { return w.q.Squashed() }
+
+// Skipped returns how many changes this watcher did not hand out: squashed
+// (Watch) or dropped past its bound (WatchEvery).
+func (w *StateWatch) Skipped() uint64 { return w.q.Squashed() + w.q.Dropped() }
 
 // Close stops the watcher. It is idempotent.
 func (w *StateWatch) Close() {
@@ -86,8 +111,14 @@ type StatusWatch struct{ *StateWatch }
 // WatchStatus returns a new watcher of device status changes. Close it when done.
 func (m *Manager) WatchStatus() StatusWatch { return StatusWatch{m.WatchStates()} }
 
-// Take returns the pending changes, the latest per device, in the order each
-// device's first pending change arrived.
+// WatchStatusEvery returns a new watcher of every device status change, in
+// order, up to capacity (see StateFeed.WatchEvery): what the device-event
+// archive takes, so that no state is left out. Close it when done.
+func (m *Manager) WatchStatusEvery(capacity int) StatusWatch {
+	return StatusWatch{m.WatchEvery(capacity)}
+}
+
+// Take returns the pending changes (see StateWatch.Take).
 func (w StatusWatch) Take() []telemetry.DeviceStatus {
 	infos := w.StateWatch.Take()
 	out := make([]telemetry.DeviceStatus, len(infos))

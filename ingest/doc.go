@@ -13,9 +13,11 @@
 //
 // It also owns History (raw and downsampled queries of one channel, replay pages
 // of all channels, and Settle: wait until everything published so far is
-// queryable), a small SQL helper (Query, CountRows) over QuestDB's HTTP /exec
-// endpoint, and the SpoolMonitor that publishes the archives' health as system
-// channels.
+// queryable), Log[T] (any Table read back in time order for a replay: pages
+// exact at microsecond boundaries, outages retried, Settle) and DeviceHistory
+// (the archived device state changes, for WatchDevices since_ns), a small SQL
+// helper (Query, CountRows, Cells) over QuestDB's HTTP /exec endpoint, and the
+// SpoolMonitor that publishes the archives' health as system channels.
 //
 // # Table
 //
@@ -119,8 +121,10 @@
 // EventWriter is a Recorder of device events (Event: time, source, kind, seq,
 // message, detail) in their own table. Record waits while its queue is at its
 // bound. DeviceEvents feeds it from the device manager's status watch (the
-// telemetry.DeviceStatus of each change). Every Writer has a spool directory of
-// its own.
+// telemetry.DeviceStatus of each change; a watch that keeps every change, so a
+// restart's quick states are all archived), and DeviceHistory reads the changes
+// back (DeviceEvents.Sync makes its Settle cover every change published before
+// it). Every Writer has a spool directory of its own.
 //
 // # History
 //

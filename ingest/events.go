@@ -56,7 +56,17 @@ func EventTable() Table[Event] {
 		Decode:   DecodeEvent,
 		Time:     func(e *Event) int64 { return e.TimeNs },
 		Describe: DescribeJSON[Event],
+		Columns:  []string{"ts", "source", "kind", "seq", "message", "detail"},
+		Scan:     scanEvent,
 	}
+}
+
+// scanEvent reads a row of EventTable's Columns.
+func scanEvent(row []any) (Event, error) {
+	c := Cells{Row: row}
+	e := Event{TimeNs: c.Time(0), Source: c.String(1), Kind: c.String(2), Seq: uint64(c.Int(3)),
+		Message: c.String(4), Detail: c.String(5)}
+	return e, c.Err()
 }
 
 func encodeEvent(ctx context.Context, r Row, _ string, e *Event) error {

@@ -42,23 +42,39 @@ func TestEventWriter(t *testing.T) {
 	ingesttest.WaitCount(t, addr, table, "seq = 4 AND message = 'state connected'", 1, waitTimeout)
 }
 
+// runDeviceEvents runs an EventWriter into a fake database and a DeviceEvents
+// fed by watch (in a synctest bubble); stop ends both and checks they ended
+// without an error.
+func runDeviceEvents(t *testing.T, watch *devicemgr.StateWatch) (db *ingesttest.FakeDB, stop func()) {
+	t.Helper()
+	db = ingesttest.NewFakeDB()
+	w, err := ingest.NewEventWriter(db, ingest.Options{Logger: quietLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	de := ingest.NewDeviceEvents(devicemgr.StatusWatch{StateWatch: watch}, w)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 2)
+	go func() { done <- w.Serve(ctx) }()
+	go func() { done <- de.Serve(ctx) }()
+	return db, func() {
+		cancel()
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // TestDeviceEvents: each state change a device goes through is one event
 // (a reconnection adds "restarted"); states squashed by a reader that fell
 // behind are recorded as such, never silently lost. No sleeping decides: the
 // bubble's clock moves only when every goroutine waits.
 func TestDeviceEvents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		db := ingesttest.NewFakeDB()
-		w, err := ingest.NewEventWriter(db, ingest.Options{Logger: quietLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
 		var feed devicemgr.StateFeed
-		de := ingest.NewDeviceEvents(devicemgr.StatusWatch{StateWatch: feed.Watch()}, w)
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 2)
-		go func() { done <- w.Serve(ctx) }()
-		go func() { done <- de.Serve(ctx) }()
+		db, stop := runDeviceEvents(t, feed.Watch())
 		at := time.Now()
 		states := []struct {
 			state    devicemgr.State
@@ -93,11 +109,30 @@ func TestDeviceEvents(t *testing.T) {
 		if last := got[len(got)-1]; last != "switchyard squashed 2 device states were replaced by newer ones before they were archived" {
 			t.Fatalf("last event %q, want the squashed count", last)
 		}
-		cancel()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
+		stop()
+	})
+}
+
+// TestDeviceEventsKeepEveryChangeOfABurst: fed by a watch that keeps every
+// change, DeviceEvents archives a device's quick succession of states (a
+// restart: STOPPED, CONNECTING, CONNECTED) whole, with nothing squashed.
+func TestDeviceEventsKeepEveryChangeOfABurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var feed devicemgr.StateFeed
+		db, stop := runDeviceEvents(t, feed.WatchEvery(0))
+		at := time.Now()
+		for i, st := range []devicemgr.State{devicemgr.Connected, devicemgr.Stopped, devicemgr.Connecting, devicemgr.Connected} {
+			feed.Publish(devicemgr.Info{Name: "psu-1", State: st, ChangedAt: at.Add(time.Duration(i) * time.Microsecond)})
 		}
+		time.Sleep(time.Second) // past the flush interval
+		synctest.Wait()
+		var got []string
+		for _, r := range db.Stored(ingest.DefaultEventTable) {
+			got = append(got, r.Str("kind"))
+		}
+		if strings.Join(got, " ") != "connected stopped connecting connected" {
+			t.Fatalf("archived %v, want every state of the burst", got)
+		}
+		stop()
 	})
 }

@@ -300,7 +300,7 @@ func (h *History) Visible(ctx context.Context) error {
 	return visible(ctx, h.addr, h.wide)
 }
 
-// visible waits until QuestDB has applied every acknowledged write of table.
+// visible is History.Visible of any table (one table).
 func visible(ctx context.Context, addr, table string) error {
 	sql := fmt.Sprintf("SELECT writerTxn, sequencerTxn FROM wal_tables() WHERE name = %s", quoteString(table))
 	for {

@@ -29,6 +29,11 @@ type Table[T any] struct {
 	// Describe fills the dead-letter line (and the log line) of a record that
 	// is set aside. Default: the record's spool encoding, in hex.
 	Describe func(v *T, dl *DeadLetter)
+	// Columns and Scan read the table back (a Log, for a replay): the columns
+	// to select, in order, and how one row of them becomes a record (see
+	// Cells). Default none: the table cannot be read back.
+	Columns []string
+	Scan    func(row []any) (T, error)
 }
 
 func (t *Table[T]) check() error {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/switchyard/switchyard/alarm"
@@ -23,9 +24,12 @@ type Alarms interface {
 // core/adapter split.
 type alarmService struct {
 	alarms  Alarms
-	devices Devices // to tell an unknown device or channel from a quiet one
+	devices Devices      // to tell an unknown device or channel from a quiet one
+	archive AlarmArchive // for since_ns; nil without archiving
 	life    context.Context
 	metrics *metrics
+	limits  Limits // ReplayTimeout
+	log     *slog.Logger
 }
 
 // alarmFilter is a compiled AlarmFilter.
@@ -79,6 +83,13 @@ func (s *alarmService) listActiveAlarms(ctx context.Context, req *pb.ListActiveA
 	return resp, nil
 }
 
+// watchAlarms sends the transitions the filter selects until ctx ends or the
+// server shuts down; with since_ns, first the archived ones from then on (see
+// replayAlarms). The watch exists before the replay settles the archive, so
+// every transition is in one or the other (the engine archives a transition
+// before any watch sees it); the live ones the replay sent already (not newer
+// than the newest it sent: transition times are unique and increasing) are
+// skipped.
 func (s *alarmService) watchAlarms(ctx context.Context, req *pb.WatchAlarmsRequest, out streamOut[pb.WatchAlarmsResponse]) error {
 	f, err := compileAlarmFilter("filter", req.GetFilter())
 	if err != nil {
@@ -92,6 +103,23 @@ func (s *alarmService) watchAlarms(ctx context.Context, req *pb.WatchAlarmsReque
 	if err := out.header(); err != nil {
 		return err
 	}
+	replayed := int64(-1) // µs of the newest transition the replay sent
+	if since := req.GetSinceNs(); since > 0 {
+		var end *pb.ReplayEnd
+		if after, ordered := w.After(); !ordered {
+			// A cluster node's watch: every owner's transitions, out of time
+			// order; no point to join a replay to, and none to tell.
+			end = &pb.ReplayEnd{Reason: noOrderedReplay}
+		} else {
+			if end, replayed, err = s.replayAlarms(ctx, since, f, out); err != nil {
+				return err
+			}
+			end.LiveAfterNs = max(after, replayed) * 1000
+		}
+		if err := out.send(&pb.WatchAlarmsResponse{ReplayEnd: end, Dropped: w.Dropped()}); err != nil {
+			return err
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -99,6 +127,9 @@ func (s *alarmService) watchAlarms(ctx context.Context, req *pb.WatchAlarmsReque
 		case <-w.Ready():
 		}
 		for _, t := range w.Take() {
+			if t.Time.UnixMicro() <= replayed {
+				continue
+			}
 			if err := out.send(&pb.WatchAlarmsResponse{Transition: transitionToProto(&t), Dropped: w.Dropped()}); err != nil {
 				return err
 			}

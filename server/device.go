@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -24,6 +25,9 @@ type Devices interface {
 	Abort(ctx context.Context, device, reason string) (string, error)
 	// WatchStates returns a new watcher of state changes; the server closes it.
 	WatchStates() *devicemgr.StateWatch
+	// WatchEvery returns a new watcher of every state change up to capacity
+	// (devicemgr.StateFeed.WatchEvery); the server closes it.
+	WatchEvery(capacity int) *devicemgr.StateWatch
 	// Tags returns a device's tags as they are now (ok false: no such device).
 	// Subscriptions that select by tag call it for every sample, so it must be
 	// cheap; the result is read only.
@@ -35,8 +39,11 @@ type Devices interface {
 type deviceService struct {
 	devices Devices
 	tree    Tree            // an EventSource streams configuration reloads to WatchDevices
+	archive DeviceArchive   // for since_ns; nil without archiving
 	life    context.Context // ends when the server shuts down
 	metrics *metrics
+	limits  Limits // ReplayTimeout
+	log     *slog.Logger
 }
 
 func (s *deviceService) listDevices(_ context.Context, _ *pb.ListDevicesRequest) (*pb.ListDevicesResponse, error) {
@@ -141,49 +148,82 @@ func (s *deviceService) abortCommand(ctx context.Context, req *pb.AbortCommandRe
 	return &pb.AbortCommandResponse{Aborted: aborted}, nil
 }
 
+// watchDeviceEvery bounds the queue of a WatchDevices stream with since_ns,
+// which keeps every change (devicemgr.StateFeed.WatchEvery).
+const watchDeviceEvery = 4096
+
 // watchDevices sends the current state of every selected device, then each change,
-// and each applied configuration reload, until ctx ends or the server shuts down.
+// and each applied configuration reload, until ctx ends or the server shuts
+// down; with since_ns, first the archived changes from then on (replayDevices)
+// and then the current states of the devices whose state was not the last one
+// replayed. Reloads are not archived as device changes: a replay sends none.
+//
+// The watch exists before the replay settles the archive and before the
+// current states are listed, so every change is in the replay, the list or
+// the watch; the join (deviceJoin) sends each once and in order. A device
+// the watch holds changes of that are newer than its replay is left out of the
+// list: those changes follow in order and end on its current state.
 func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRequest, out streamOut[pb.WatchDevicesResponse]) error {
 	sel, err := compileGlobs("devices", req.GetDevices())
 	if err != nil {
 		return err
 	}
+	since := req.GetSinceNs()
 	ctx, cancel := streamContext(ctx, s.life)
 	defer cancel()
 	defer s.metrics.streamStarted("WatchDevices")()
 
-	// Watch before listing so no change falls between the two; a change already in
-	// the list may then arrive twice, which is harmless for a state.
 	w := s.devices.WatchStates()
+	if since > 0 {
+		w = s.devices.WatchEvery(watchDeviceEvery)
+	}
 	defer w.Close()
 	reloads := newReloadWatch(s.tree)
 	defer reloads.close()
 	if err := out.header(); err != nil {
 		return err
 	}
-	infos := s.sortedDevices()
-	sendInfo := func(info *devicemgr.Info) error {
+	j := newDeviceJoin()
+	send := func(info *devicemgr.Info) error {
 		if !sel.match(info.Name) {
 			return nil
 		}
-		return out.send(&pb.WatchDevicesResponse{Device: deviceToProto(info), TimestampNs: unixNano(info.ChangedAt), Removed: info.Removed})
+		msg := deviceToProto(info)
+		if !j.fresh(info, msg, false) {
+			return nil
+		}
+		return out.send(&pb.WatchDevicesResponse{Device: msg, TimestampNs: unixNano(info.ChangedAt), Removed: info.Removed,
+			Skipped: w.Skipped()})
 	}
-	for i := range infos {
-		if err := sendInfo(&infos[i]); err != nil {
+	if since > 0 {
+		end, err := s.replayDevices(ctx, since, sel, j, out)
+		if err != nil {
+			return err
+		}
+		if err := out.send(&pb.WatchDevicesResponse{ReplayEnd: end, Skipped: w.Skipped()}); err != nil {
 			return err
 		}
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-w.Ready():
-		case <-reloads.ready():
+	infos := s.sortedDevices()
+	changes := w.Take()
+	newer := map[string]bool{} // devices with changes newer than their replay
+	for i := range changes {
+		if us, ok := j.replayed[changes[i].Name]; !ok || changes[i].ChangedAt.UnixMicro() > us {
+			newer[changes[i].Name] = true
 		}
-		// The changes a reload made go before the reload itself.
-		changes := w.Take()
+	}
+	for i := range infos {
+		if !newer[infos[i].Name] {
+			if err := send(&infos[i]); err != nil {
+				return err
+			}
+		}
+	}
+	for {
+		// The changes a reload made go before the reload itself: they are
+		// taken first.
 		for i := range changes {
-			if err := sendInfo(&changes[i]); err != nil {
+			if err := send(&changes[i]); err != nil {
 				return err
 			}
 		}
@@ -192,5 +232,12 @@ func (s *deviceService) watchDevices(ctx context.Context, req *pb.WatchDevicesRe
 				return err
 			}
 		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-w.Ready():
+		case <-reloads.ready():
+		}
+		changes = w.Take()
 	}
 }

@@ -144,10 +144,33 @@
 // WatchAlarms sends alarm transitions only, filtered by device, channel and group;
 // its queue drops the oldest beyond 4096 unread transitions and counts them. WatchDevices sends the
 // current state of every selected device, then each change; a slow watcher skips
-// intermediate states but always ends on the current one (devicemgr.StateFeed). A
-// device a reload removes is sent once more with removed set; each applied reload
-// (an EventReconfigured of the tree, when the Tree is an EventSource) is sent as a
-// reload message after the changes it made.
+// intermediate states but always ends on the current one (devicemgr.StateFeed),
+// counted in skipped. A device a reload removes is sent once more with removed
+// set; each applied reload (an EventReconfigured of the tree, when the Tree is
+// an EventSource) is sent as a reload message after the changes it made.
+//
+// With since_ns both watches first replay the archive (Options.AlarmArchive:
+// the alarm_events table; Options.DeviceArchive: device_events), the way
+// Subscribe does (replay.go): the watch exists before the archive is settled
+// (everything published before is readable), the archived items from since_ns
+// on are sent marked replayed, one response with replay_end closes the
+// replay, and the live items the replay already sent are skipped. Alarm
+// transitions of one engine have unique, increasing times, so one watermark
+// joins them (alarm.Watch.After). Device changes are joined per device
+// (deviceJoin): the live watch keeps every change up to 4096 (WatchEvery), a
+// device whose changes continued after the archive was read is left out of
+// the current states so that its changes follow in order, and the change a
+// replayed message stood for is not sent again; the archive's last state of a
+// device the server no longer has, when STOPPED, is sent with removed set.
+// Reloads are not replayed. Without an archive, or when it fails or does not
+// answer within Limits.ReplayTimeout, replay_end says the replay is incomplete
+// and the watch goes live: an operator is never kept from live alarms by
+// QuestDB. A cluster node is given no replay: its archive holds its own
+// engine's and devices' records while its watches follow the whole cluster,
+// and its WatchAlarms merges every owner's transitions out of time order
+// (alarm.Watch.After has no join point), so a since_ns there gets a replay_end
+// with complete false and no live_after_ns. Supervision events are not
+// archived: WatchSupervisionEvents has no replay.
 //
 // # Configuration
 //

@@ -29,6 +29,7 @@ type fakeDevices struct {
 	mu      sync.Mutex
 	infos   map[string]devicemgr.Info
 	running map[string]context.CancelCauseFunc // device → its "wait" command in progress
+	waits   map[string]int                     // device → "wait" commands in progress
 }
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -123,10 +124,15 @@ func (f *fakeDevices) Send(ctx context.Context, device string, cmd devicemgr.Com
 			f.running = map[string]context.CancelCauseFunc{}
 		}
 		f.running[device] = cancel
+		if f.waits == nil {
+			f.waits = map[string]int{}
+		}
+		f.waits[device]++
 		f.mu.Unlock()
 		<-ctx.Done()
 		f.mu.Lock()
 		delete(f.running, device)
+		f.waits[device]--
 		f.mu.Unlock()
 		return devicemgr.Reply{}, context.Cause(ctx)
 	case "boom":
@@ -136,6 +142,13 @@ func (f *fakeDevices) Send(ctx context.Context, device string, cmd devicemgr.Com
 	default:
 		return devicemgr.Reply{}, fmt.Errorf("device %q: command %q: %w", device, cmd.Name, devicemgr.ErrUnknownCommand)
 	}
+}
+
+// waiting returns how many "wait" commands are in progress on a device.
+func (f *fakeDevices) waiting(device string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.waits[device]
 }
 
 // Abort aborts a "wait" command in progress.
@@ -155,6 +168,8 @@ func (f *fakeDevices) Abort(_ context.Context, device, reason string) (string, e
 }
 
 func (f *fakeDevices) WatchStates() *devicemgr.StateWatch { return f.feed.Watch() }
+
+func (f *fakeDevices) WatchEvery(n int) *devicemgr.StateWatch { return f.feed.WatchEvery(n) }
 
 func (f *fakeDevices) Tags(name string) (map[string]string, bool) {
 	f.mu.Lock()

@@ -209,6 +209,13 @@ func TestGRPCBadRequests(t *testing.T) {
 		}
 		wantCode(t, err, codes.InvalidArgument, `devices[0]: bad glob pattern "psu[1"`)
 	})
+	t.Run("WatchDevices since_ns", func(t *testing.T) {
+		stream, err := e.device.WatchDevices(ctx, &pb.WatchDevicesRequest{SinceNs: -1})
+		if err == nil {
+			_, err = stream.Recv()
+		}
+		wantCode(t, err, codes.InvalidArgument, "since_ns: must be greater than or equal to 0")
+	})
 }
 
 // matches is the selector semantics the tests expect.

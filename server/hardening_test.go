@@ -508,6 +508,11 @@ func TestCommandFairnessAndRate(t *testing.T) {
 	}
 	defer wg.Wait()
 	defer stopHung()
+	// Both hang at the device before the probes: a probe that went first would
+	// spend a token, and with the clock standing still three of them empty the
+	// bucket, so the probes (or the second hanging command) would be refused
+	// for the rate instead.
+	eventually.True(t, 10*time.Second, "both hanging commands at the device", func() bool { return e.devices.waiting("psu1") == 2 })
 	eventually.True(t, 10*time.Second, "the flooder rate limited on commands_per_device", func() bool {
 		_, err := fdev.SendCommand(flooder.ctx(ctx), set)
 		return reasonOf(err) == "RATE_LIMITED" && strings.Contains(err.Error(), "commands_per_device")

@@ -61,6 +61,12 @@ type Limits struct {
 	// DefaultStreamStallTimeout: without it, every stalled stream would hold
 	// its whole budget (about 3 × SubscriberQueueBytes) until its client went.
 	StreamStallTimeout time.Duration
+	// ReplayTimeout bounds how long a watch's replay (WatchAlarms and
+	// WatchDevices with since_ns) may wait for the archive and read it; past
+	// it, or when the archive fails for good, the watch goes live with its
+	// replay_end saying the replay is incomplete, rather than keep an operator
+	// without live alarms while QuestDB is down. Default 10 s.
+	ReplayTimeout time.Duration
 }
 
 // Defaults of Limits.
@@ -75,6 +81,7 @@ const (
 	DefaultReservedDescriptors  = 512
 	DefaultBodyTimeout          = 10 * time.Second
 	DefaultMaxRequestBytes      = 1 << 20
+	DefaultReplayTimeout        = 10 * time.Second
 	DefaultStreamStallTimeout   = time.Minute
 )
 
@@ -98,6 +105,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.BodyTimeout <= 0 {
 		l.BodyTimeout = DefaultBodyTimeout
+	}
+	if l.ReplayTimeout <= 0 {
+		l.ReplayTimeout = DefaultReplayTimeout
 	}
 	if l.StreamStallTimeout <= 0 {
 		l.StreamStallTimeout = DefaultStreamStallTimeout

@@ -37,13 +37,14 @@ import (
 // viewer, an operator and an admin, a certificate identity with role operator,
 // and an alarm engine.
 type secureEnv struct {
-	run    *servertest.Running
-	hub    *telemetry.Hub
-	pki    *servertest.PKI
-	tokens map[string]string // by identity name
-	certs  [2]string         // the mTLS identity's certificate and key files
-	sink   *recordingSink
-	logs   *syncBuffer
+	run     *servertest.Running
+	hub     *telemetry.Hub
+	pki     *servertest.PKI
+	tokens  map[string]string // by identity name
+	certs   [2]string         // the mTLS identity's certificate and key files
+	sink    *recordingSink
+	logs    *syncBuffer
+	devices *fakeDevices
 }
 
 // recordingSink is an audit.Sink that keeps what it gets.
@@ -79,6 +80,7 @@ func startSecure(t *testing.T, mutate func(*server.Options)) *secureEnv {
 	}
 	e.certs[0], e.certs[1] = e.pki.ClientCert(mtlsName)
 	devices := newFakeDevices()
+	e.devices = devices
 	eng := startAlarms(t, e.hub, devices)
 	opts := server.Options{
 		Logger: slog.New(slog.NewTextHandler(e.logs, nil)),

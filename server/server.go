@@ -64,6 +64,11 @@ type Options struct {
 	// cluster node replays from the cluster's stream (and the archive for
 	// what is older), joined to the live samples by seq. Default nil.
 	Replay telemetry.Replayer
+	// AlarmArchive and DeviceArchive replay archived alarm transitions and
+	// device state changes to WatchAlarms and WatchDevices with since_ns.
+	// Default nil: such a watch is live only, and its replay_end says so.
+	AlarmArchive  AlarmArchive
+	DeviceArchive DeviceArchive
 	// Cluster answers GetClusterView. Default nil: a single node, which answers
 	// NOT_SUPPORTED.
 	Cluster Cluster
@@ -222,7 +227,8 @@ func (s *Server) newRun() *run {
 // rpcs is the table of every RPC the server answers, each with its one
 // implementation; both transports are built from it (rpc.go).
 func (s *Server) rpcs(r *run) []rpc {
-	dev := &deviceService{devices: s.devices, tree: s.tree, life: r.life, metrics: s.metrics}
+	dev := &deviceService{devices: s.devices, tree: s.tree, archive: s.opts.DeviceArchive, life: r.life, metrics: s.metrics,
+		limits: s.opts.Limits, log: s.log}
 	tel := &telemetryService{hub: s.hub, devices: s.devices, life: r.life, metrics: s.metrics, archive: s.opts.Archive,
 		replay: s.opts.Replay, limits: s.opts.Limits}
 	sys := &systemService{tree: s.tree, life: r.life, metrics: s.metrics, server: s, audit: s.gate.audit, authOn: s.gate.authOn,
@@ -249,7 +255,8 @@ func (s *Server) rpcs(r *run) []rpc {
 		serverStream(healthpb.Health_Watch_FullMethodName, r.health.watch),
 	}
 	if s.opts.Alarms != nil {
-		alm := &alarmService{alarms: s.opts.Alarms, devices: s.devices, life: r.life, metrics: s.metrics}
+		alm := &alarmService{alarms: s.opts.Alarms, devices: s.devices, archive: s.opts.AlarmArchive, life: r.life, metrics: s.metrics,
+			limits: s.opts.Limits, log: s.log}
 		out = append(out,
 			unary(pb.AlarmService_ListActiveAlarms_FullMethodName, alm.listActiveAlarms),
 			serverStream(pb.AlarmService_WatchAlarms_FullMethodName, alm.watchAlarms),

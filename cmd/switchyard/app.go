@@ -167,6 +167,8 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	q := cfg.QuestDB
 	qdb := opts.Appender
 	var sinks []alarm.Sink
+	var alarmHistory *alarm.History
+	var deviceHistory *ingest.DeviceHistory
 	if q.Address != "" {
 		// A spool directory the archive cannot use is refused before anything
 		// starts (one that breaks later stops archiving, not the server).
@@ -244,11 +246,20 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events-archive", Service: ew, Shutdown: 30 * time.Second}); err != nil {
 			return nil, err
 		}
-		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events", Service: ingest.NewDeviceEvents(mgr.WatchStatus(), ew)}); err != nil {
+		// Every change, not only each device's latest: a restart's STOPPED,
+		// CONNECTING, CONNECTED come within milliseconds.
+		de := ingest.NewDeviceEvents(mgr.WatchStatusEvery(deviceEventsQueue), ew)
+		if err := a.root.Add(supervisor.ChildSpec{ID: "device-events", Service: de}); err != nil {
+			return nil, err
+		}
+		if deviceHistory, err = ingest.NewDeviceHistory(q.Address, de); err != nil {
 			return nil, err
 		}
 		sink, err := alarm.NewArchive(qdb, withRuntime(q.SideArchiveOptions(q.SideTable(alarm.DefaultEventsTable), alarmsSpool), log, reg))
 		if err != nil {
+			return nil, err
+		}
+		if alarmHistory, err = alarm.NewHistory(q.Address, sink); err != nil {
 			return nil, err
 		}
 		sinks = append(sinks, sink)
@@ -352,6 +363,13 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	sopts.Logger, sopts.Gatherer, sopts.Registerer = log, reg, reg
 	sopts.WebHandler, sopts.Alarms, sopts.Archive, sopts.Cluster = web, eng, archive, apiCluster
+	// The watches replay what was archived (since_ns). Not in a cluster: each
+	// node archives its own engine's transitions and its own devices' states,
+	// while a watch follows the whole cluster; its replay_end says there is no
+	// replay, and clients report what a break cost.
+	if alarmHistory != nil && a.cluster == nil {
+		sopts.AlarmArchive, sopts.DeviceArchive = alarmHistory, deviceHistory
+	}
 	if a.cluster != nil {
 		// A replay (since_ns) comes from the cluster's stream, which holds
 		// every sample this node's API has shown, archived or not; QuestDB
@@ -469,6 +487,11 @@ func (a *app) addDevices(ctx context.Context) {
 
 // Addrs returns the bound gRPC and HTTP addresses.
 func (a *app) Addrs() (grpcAddr, httpAddr net.Addr) { return a.api.GRPCAddr(), a.api.HTTPAddr() }
+
+// deviceEventsQueue bounds the device-event archive's watch: changes it has
+// not yet taken (past it the oldest are dropped, counted and archived as a
+// "squashed" event).
+const deviceEventsQueue = 65536
 
 // The side archives' spool directories under questdb.spool_dir.
 const (

@@ -26,23 +26,29 @@ import (
 // transitions collects a WatchAlarms stream.
 type transitions struct {
 	ch  chan *pb.AlarmTransition
+	end chan *pb.ReplayEnd // the replay's end, when since_ns asked for one
 	err chan error
 }
 
-func watchAlarms(t *testing.T, ctx context.Context, n *localNode, device string) *transitions {
+func watchAlarms(t *testing.T, ctx context.Context, n *localNode, device string, sinceNs int64) *transitions {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
-	stream, err := pb.NewAlarmServiceClient(n.conn).WatchAlarms(ctx, &pb.WatchAlarmsRequest{Filter: &pb.AlarmFilter{Devices: []string{device}}})
+	stream, err := pb.NewAlarmServiceClient(n.conn).WatchAlarms(ctx, &pb.WatchAlarmsRequest{
+		Filter: &pb.AlarmFilter{Devices: []string{device}}, SinceNs: sinceNs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &transitions{ch: make(chan *pb.AlarmTransition, 100), err: make(chan error, 1)}
+	w := &transitions{ch: make(chan *pb.AlarmTransition, 100), end: make(chan *pb.ReplayEnd, 1), err: make(chan error, 1)}
 	go func() {
 		for {
 			resp, err := stream.Recv()
 			if err != nil {
 				w.err <- err
 				return
+			}
+			if end := resp.GetReplayEnd(); end != nil {
+				w.end <- end
+				continue
 			}
 			w.ch <- resp.GetTransition()
 		}
@@ -94,7 +100,19 @@ func TestClusterAlarmsOnAnyNode(t *testing.T) {
 	}
 	alarmsB := pb.NewAlarmServiceClient(viewer.conn)
 
-	watch := watchAlarms(t, as("root"), viewer, psu)
+	// b's watch asks for a replay: a cluster node has none to give, says so
+	// and claims no join point, then streams every owner's transitions.
+	watch := watchAlarms(t, as("root"), viewer, psu, time.Now().Add(-time.Minute).UnixNano())
+	select {
+	case end := <-watch.end:
+		if end.GetComplete() || end.GetLiveAfterNs() != 0 || !strings.Contains(end.GetReason(), "cluster node does not replay alarm") {
+			t.Errorf("b's replay end %v, want not complete, no live_after_ns, the cluster node's reason", end)
+		}
+	case err := <-watch.err:
+		t.Fatalf("WatchAlarms through b ended: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no replay end from b within 20s")
+	}
 	audit, err := pb.NewSystemServiceClient(viewer.conn).WatchAudit(as("root"), &pb.WatchAuditRequest{})
 	if err != nil {
 		t.Fatal(err)

@@ -129,6 +129,11 @@ func (d *clusterDevices) Abort(ctx context.Context, device, reason string) (stri
 // WatchStates implements server.Devices.
 func (d *clusterDevices) WatchStates() *devicemgr.StateWatch { return d.feed.Watch() }
 
+// WatchEvery implements server.Devices.
+func (d *clusterDevices) WatchEvery(capacity int) *devicemgr.StateWatch {
+	return d.feed.WatchEvery(capacity)
+}
+
 // Tags are the configuration's, whichever node owns the device.
 func (d *clusterDevices) Tags(name string) (map[string]string, bool) { return d.mgr.Tags(name) }
 

@@ -170,12 +170,36 @@ def questdb_addr() -> str:
 
 
 
+def questdb_query(addr: str, sql: str) -> list[list[object]]:
+    """The rows of a SQL query on the test QuestDB (its HTTP /exec)."""
+    import json
+
+    url = f"http://{addr}/exec?" + urllib.parse.urlencode({"query": sql})
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        body = json.load(resp)
+    if "error" in body:
+        raise AssertionError(f"QuestDB: {body['error']} in {sql}")
+    return body.get("dataset", [])
+
+
 @pytest.fixture(params=["narrow", "wide"])
 def archived_demo(switchyard_bin, tmp_path, request):
     """A demo of the test's own that archives to the test QuestDB (table
     "samples", spool in tmp_path) and may be restarted; once with each archive
     layout (the wide one in table "samples_wide")."""
     d = Demo(switchyard_bin, tmp_path, control=False, questdb=questdb_addr(), layout=request.param)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+def archived_faulty_demo(switchyard_bin, tmp_path):
+    """A demo of the test's own that archives to the test QuestDB, with the
+    simulator's fault API, which the test may restart."""
+    d = Demo(switchyard_bin, tmp_path, control=True, questdb=questdb_addr())
     d.start()
     try:
         yield d

@@ -1,7 +1,8 @@
 """The client against a small gRPC server written here (real grpcio on a
 loopback port), for what the Switchyard server cannot be made to do on demand:
 an instrument's refusal (INSTRUMENT_ERROR), a server bug (INTERNAL) on a
-stream, and recording what metadata every call carries."""
+stream, recording what metadata every call carries, and a cluster node's alarm
+watch (no replay, transitions out of time order)."""
 
 import contextlib
 import threading
@@ -12,7 +13,15 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 import switchyard
-from switchyard.v1 import device_pb2, device_pb2_grpc, system_pb2, system_pb2_grpc
+from switchyard.v1 import (
+    alarm_pb2,
+    alarm_pb2_grpc,
+    device_pb2,
+    device_pb2_grpc,
+    history_pb2,
+    system_pb2,
+    system_pb2_grpc,
+)
 
 
 def _abort(context, code, message, reason, metadata=None):
@@ -53,11 +62,47 @@ class _System(system_pb2_grpc.SystemServiceServicer):
         return system_pb2.GetSupervisionTreeResponse(root=system_pb2.Process(id="fake", started_ns=1))
 
 
+_CLUSTER_REASON = "a cluster node does not replay alarm transitions"
+
+
+class _ClusterAlarms(alarm_pb2_grpc.AlarmServiceServicer):
+    """WatchAlarms as a cluster node answers it: any since_ns gets a replay end
+    that is not complete and has no live_after_ns; live transitions come from
+    several nodes, out of time order. The first stream sends two and breaks
+    (UNAVAILABLE), the second one sends one older than both and stays open."""
+
+    def __init__(self):
+        self.since: list[int] = []
+        self.done = threading.Event()
+
+    @staticmethod
+    def _transition(ns):
+        return alarm_pb2.WatchAlarmsResponse(transition=alarm_pb2.AlarmTransition(
+            timestamp_ns=ns, event=alarm_pb2.ALARM_EVENT_CHANGED, alarm=alarm_pb2.Alarm(device="d", channel="c", severity=alarm_pb2.SEVERITY_NO_ALARM,
+                                 latched=alarm_pb2.SEVERITY_NO_ALARM)))
+
+    def WatchAlarms(self, request, context):
+        self.since.append(request.since_ns)
+        yield alarm_pb2.WatchAlarmsResponse(replay_end=history_pb2.ReplayEnd(reason=_CLUSTER_REASON))
+        if len(self.since) == 1:
+            yield self._transition(2000)
+            yield self._transition(1000)
+            context.abort(grpc.StatusCode.UNAVAILABLE, "node going away")
+        yield self._transition(1500)
+        while not self.done.is_set() and context.is_active():
+            self.done.wait(0.05)
+
+    def ListActiveAlarms(self, request, context):
+        return alarm_pb2.ListActiveAlarmsResponse()
+
+
 @contextlib.contextmanager
-def fake_server(stream_code="INTERNAL", seen=None):
+def fake_server(stream_code="INTERNAL", seen=None, alarms=None):
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     device_pb2_grpc.add_DeviceServiceServicer_to_server(_Devices(seen if seen is not None else [], stream_code), server)
     system_pb2_grpc.add_SystemServiceServicer_to_server(_System(), server)
+    if alarms is not None:
+        alarm_pb2_grpc.add_AlarmServiceServicer_to_server(alarms, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
@@ -129,3 +174,34 @@ def test_a_stream_failing_with_unavailable_is_retried(make_client):
             watch.cancel()
         assert done.wait(30)
     assert reconnects[:3] == [(1, "UNAVAILABLE"), (2, "UNAVAILABLE"), (3, "UNAVAILABLE")]
+
+
+def test_alarm_watch_on_a_cluster_node_keeps_transitions_out_of_time_order_and_reports_the_break(make_client):
+    # A cluster node does not replay and merges every node's transitions: the
+    # watch yields each live one, also one older than the last it yielded,
+    # and after a break resumes from its last time, is told there is no
+    # replay, and reports the break as a gap.
+    alarms, gaps = _ClusterAlarms(), []
+    with fake_server(alarms=alarms) as addr:
+        watch = make_client(addr).watch_alarms(include_active=False, on_gap=gaps.append,
+                                               backoff=switchyard.Backoff(initial=0.01, cap=0.01))
+        got: list[int] = []
+
+        def read():
+            for t in watch:
+                got.append(t.timestamp_ns)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            from conftest import wait_for
+
+            wait_for(lambda: len(got) >= 3, 30, "three transitions")
+        finally:
+            alarms.done.set()
+            watch.cancel()
+        reader.join(30)
+    assert got == [2000, 1000, 1500]
+    assert watch.overlap == 0
+    assert alarms.since[1] == 2000 and alarms.since[0] > 2000  # first: in the future; then: from the newest
+    assert len(gaps) == 1 and _CLUSTER_REASON in gaps[0].error

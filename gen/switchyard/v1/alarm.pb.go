@@ -598,10 +598,14 @@ func (x *Alarm) GetLimits() *AlarmLimits {
 
 // AlarmTransition is one change of an alarm and the state after it.
 type AlarmTransition struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	TimestampNs int64                  `protobuf:"varint,1,opt,name=timestamp_ns,json=timestampNs,proto3" json:"timestamp_ns,omitempty"`
-	Event       AlarmEvent             `protobuf:"varint,2,opt,name=event,proto3,enum=switchyard.v1.AlarmEvent" json:"event,omitempty"`
-	Alarm       *Alarm                 `protobuf:"bytes,3,opt,name=alarm,proto3" json:"alarm,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When it happened, nanoseconds since the Unix epoch, at microsecond precision.
+	// No two transitions of one server have the same timestamp, and they increase
+	// in the order the transitions happened (it may lie a few microseconds after the
+	// alarm's own times); the archive's DEDUP key and a replay's cursor rely on it.
+	TimestampNs int64      `protobuf:"varint,1,opt,name=timestamp_ns,json=timestampNs,proto3" json:"timestamp_ns,omitempty"`
+	Event       AlarmEvent `protobuf:"varint,2,opt,name=event,proto3,enum=switchyard.v1.AlarmEvent" json:"event,omitempty"`
+	Alarm       *Alarm     `protobuf:"bytes,3,opt,name=alarm,proto3" json:"alarm,omitempty"`
 	// Set for operator actions.
 	Who           string `protobuf:"bytes,4,opt,name=who,proto3" json:"who,omitempty"`
 	Comment       string `protobuf:"bytes,5,opt,name=comment,proto3" json:"comment,omitempty"`
@@ -834,8 +838,25 @@ func (x *ListActiveAlarmsResponse) GetAlarms() []*Alarm {
 }
 
 type WatchAlarmsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Filter        *AlarmFilter           `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Filter *AlarmFilter           `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Replay the archived transitions from this time (nanoseconds since the Unix
+	// epoch, inclusive, at the archive's microsecond precision) before the live ones;
+	// zero means live only. The replay ends with one response that has replay_end
+	// set and no transition; between replay and live no transition is missed or
+	// repeated. A client that resumes sends the timestamp of the last transition it
+	// received and drops that one transition (timestamps are unique). Without an
+	// archive the stream sends replay_end at once (complete false), then live
+	// transitions.
+	// A since_ns more than a minute in the future replays nothing and does not wait
+	// for the archive: a client that starts a watch it may resume sends one, for
+	// the replay_end (and the way the stream keeps changes) of a resumable watch.
+	// A cluster node does not replay: its stream merges every node's transitions,
+	// out of time order, and its archive holds only its own engine's. It answers
+	// any since_ns with replay_end at once (complete false, the reason saying so,
+	// live_after_ns unset), then live transitions, whose timestamps need not
+	// increase: a client must not drop a live one as older than the last.
+	SinceNs       int64 `protobuf:"varint,10,opt,name=since_ns,json=sinceNs,proto3" json:"since_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -877,11 +898,30 @@ func (x *WatchAlarmsRequest) GetFilter() *AlarmFilter {
 	return nil
 }
 
+func (x *WatchAlarmsRequest) GetSinceNs() int64 {
+	if x != nil {
+		return x.SinceNs
+	}
+	return 0
+}
+
 type WatchAlarmsResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Transition *AlarmTransition       `protobuf:"bytes,1,opt,name=transition,proto3" json:"transition,omitempty"`
 	// Transitions this stream lost because the client read too slowly; only grows.
-	Dropped       uint64 `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	Dropped uint64 `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// Set on the one response (without a transition) that ends the replay asked for
+	// with since_ns.
+	ReplayEnd *ReplayEnd `protobuf:"bytes,10,opt,name=replay_end,json=replayEnd,proto3" json:"replay_end,omitempty"`
+	// The transition comes from the archive. Its alarm holds what the archive
+	// records: device, channel, group, condition, severity, latched, acked, value,
+	// quality, message and the limits (thresholds, hysteresis, delays, set-point and
+	// tolerance to 6 digits; not readback_delay_ms); since_ns for RAISED, CHANGED and
+	// CLEARED (the transition's time); acked_by, ack_comment and acked_at_ns for ACKED
+	// and shelved_by and shelve_comment for SHELVED (the transition's who, comment and
+	// time). The rest is unset: ListActiveAlarms after replay_end gives the whole
+	// state.
+	Replayed      bool `protobuf:"varint,11,opt,name=replayed,proto3" json:"replayed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -928,6 +968,20 @@ func (x *WatchAlarmsResponse) GetDropped() uint64 {
 		return x.Dropped
 	}
 	return 0
+}
+
+func (x *WatchAlarmsResponse) GetReplayEnd() *ReplayEnd {
+	if x != nil {
+		return x.ReplayEnd
+	}
+	return nil
+}
+
+func (x *WatchAlarmsResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
 }
 
 type AcknowledgeRequest struct {
@@ -1389,7 +1443,7 @@ var File_switchyard_v1_alarm_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_alarm_proto_rawDesc = "" +
 	"\n" +
-	"\x19switchyard/v1/alarm.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1aswitchyard/v1/sample.proto\"i\n" +
+	"\x19switchyard/v1/alarm.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bswitchyard/v1/history.proto\x1a\x1aswitchyard/v1/sample.proto\"i\n" +
 	"\tThreshold\x12\x1d\n" +
 	"\x05value\x18\x01 \x01(\x01B\a\xbaH\x04\x12\x02@\x01R\x05value\x12=\n" +
 	"\bseverity\x18\x02 \x01(\x0e2\x17.switchyard.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bseverity\"\xdd\x04\n" +
@@ -1448,14 +1502,20 @@ const file_switchyard_v1_alarm_proto_rawDesc = "" +
 	"\x06filter\x18\x01 \x01(\v2\x1a.switchyard.v1.AlarmFilterR\x06filter\x12'\n" +
 	"\x0finclude_shelved\x18\x02 \x01(\bR\x0eincludeShelved\"H\n" +
 	"\x18ListActiveAlarmsResponse\x12,\n" +
-	"\x06alarms\x18\x01 \x03(\v2\x14.switchyard.v1.AlarmR\x06alarms\"H\n" +
+	"\x06alarms\x18\x01 \x03(\v2\x14.switchyard.v1.AlarmR\x06alarms\"l\n" +
 	"\x12WatchAlarmsRequest\x122\n" +
-	"\x06filter\x18\x01 \x01(\v2\x1a.switchyard.v1.AlarmFilterR\x06filter\"o\n" +
+	"\x06filter\x18\x01 \x01(\v2\x1a.switchyard.v1.AlarmFilterR\x06filter\x12\"\n" +
+	"\bsince_ns\x18\n" +
+	" \x01(\x03B\a\xbaH\x04\"\x02(\x00R\asinceNs\"\xc4\x01\n" +
 	"\x13WatchAlarmsResponse\x12>\n" +
 	"\n" +
 	"transition\x18\x01 \x01(\v2\x1e.switchyard.v1.AlarmTransitionR\n" +
 	"transition\x12\x18\n" +
-	"\adropped\x18\x02 \x01(\x04R\adropped\"\x9e\x01\n" +
+	"\adropped\x18\x02 \x01(\x04R\adropped\x127\n" +
+	"\n" +
+	"replay_end\x18\n" +
+	" \x01(\v2\x18.switchyard.v1.ReplayEndR\treplayEnd\x12\x1a\n" +
+	"\breplayed\x18\v \x01(\bR\breplayed\"\x9e\x01\n" +
 	"\x12AcknowledgeRequest\x12\"\n" +
 	"\x06device\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x06device\x12$\n" +
@@ -1563,6 +1623,7 @@ var file_switchyard_v1_alarm_proto_goTypes = []any{
 	(*SetAlarmLimitsRequest)(nil),    // 18: switchyard.v1.SetAlarmLimitsRequest
 	(*SetAlarmLimitsResponse)(nil),   // 19: switchyard.v1.SetAlarmLimitsResponse
 	(Quality)(0),                     // 20: switchyard.v1.Quality
+	(*ReplayEnd)(nil),                // 21: switchyard.v1.ReplayEnd
 }
 var file_switchyard_v1_alarm_proto_depIdxs = []int32{
 	0,  // 0: switchyard.v1.Threshold.severity:type_name -> switchyard.v1.Severity
@@ -1582,28 +1643,29 @@ var file_switchyard_v1_alarm_proto_depIdxs = []int32{
 	5,  // 14: switchyard.v1.ListActiveAlarmsResponse.alarms:type_name -> switchyard.v1.Alarm
 	7,  // 15: switchyard.v1.WatchAlarmsRequest.filter:type_name -> switchyard.v1.AlarmFilter
 	6,  // 16: switchyard.v1.WatchAlarmsResponse.transition:type_name -> switchyard.v1.AlarmTransition
-	5,  // 17: switchyard.v1.AcknowledgeResponse.alarm:type_name -> switchyard.v1.Alarm
-	5,  // 18: switchyard.v1.ShelveResponse.alarm:type_name -> switchyard.v1.Alarm
-	5,  // 19: switchyard.v1.GetAlarmLimitsResponse.alarm:type_name -> switchyard.v1.Alarm
-	4,  // 20: switchyard.v1.SetAlarmLimitsRequest.limits:type_name -> switchyard.v1.AlarmLimits
-	5,  // 21: switchyard.v1.SetAlarmLimitsResponse.alarm:type_name -> switchyard.v1.Alarm
-	8,  // 22: switchyard.v1.AlarmService.ListActiveAlarms:input_type -> switchyard.v1.ListActiveAlarmsRequest
-	10, // 23: switchyard.v1.AlarmService.WatchAlarms:input_type -> switchyard.v1.WatchAlarmsRequest
-	12, // 24: switchyard.v1.AlarmService.Acknowledge:input_type -> switchyard.v1.AcknowledgeRequest
-	14, // 25: switchyard.v1.AlarmService.Shelve:input_type -> switchyard.v1.ShelveRequest
-	16, // 26: switchyard.v1.AlarmService.GetAlarmLimits:input_type -> switchyard.v1.GetAlarmLimitsRequest
-	18, // 27: switchyard.v1.AlarmService.SetAlarmLimits:input_type -> switchyard.v1.SetAlarmLimitsRequest
-	9,  // 28: switchyard.v1.AlarmService.ListActiveAlarms:output_type -> switchyard.v1.ListActiveAlarmsResponse
-	11, // 29: switchyard.v1.AlarmService.WatchAlarms:output_type -> switchyard.v1.WatchAlarmsResponse
-	13, // 30: switchyard.v1.AlarmService.Acknowledge:output_type -> switchyard.v1.AcknowledgeResponse
-	15, // 31: switchyard.v1.AlarmService.Shelve:output_type -> switchyard.v1.ShelveResponse
-	17, // 32: switchyard.v1.AlarmService.GetAlarmLimits:output_type -> switchyard.v1.GetAlarmLimitsResponse
-	19, // 33: switchyard.v1.AlarmService.SetAlarmLimits:output_type -> switchyard.v1.SetAlarmLimitsResponse
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	21, // 17: switchyard.v1.WatchAlarmsResponse.replay_end:type_name -> switchyard.v1.ReplayEnd
+	5,  // 18: switchyard.v1.AcknowledgeResponse.alarm:type_name -> switchyard.v1.Alarm
+	5,  // 19: switchyard.v1.ShelveResponse.alarm:type_name -> switchyard.v1.Alarm
+	5,  // 20: switchyard.v1.GetAlarmLimitsResponse.alarm:type_name -> switchyard.v1.Alarm
+	4,  // 21: switchyard.v1.SetAlarmLimitsRequest.limits:type_name -> switchyard.v1.AlarmLimits
+	5,  // 22: switchyard.v1.SetAlarmLimitsResponse.alarm:type_name -> switchyard.v1.Alarm
+	8,  // 23: switchyard.v1.AlarmService.ListActiveAlarms:input_type -> switchyard.v1.ListActiveAlarmsRequest
+	10, // 24: switchyard.v1.AlarmService.WatchAlarms:input_type -> switchyard.v1.WatchAlarmsRequest
+	12, // 25: switchyard.v1.AlarmService.Acknowledge:input_type -> switchyard.v1.AcknowledgeRequest
+	14, // 26: switchyard.v1.AlarmService.Shelve:input_type -> switchyard.v1.ShelveRequest
+	16, // 27: switchyard.v1.AlarmService.GetAlarmLimits:input_type -> switchyard.v1.GetAlarmLimitsRequest
+	18, // 28: switchyard.v1.AlarmService.SetAlarmLimits:input_type -> switchyard.v1.SetAlarmLimitsRequest
+	9,  // 29: switchyard.v1.AlarmService.ListActiveAlarms:output_type -> switchyard.v1.ListActiveAlarmsResponse
+	11, // 30: switchyard.v1.AlarmService.WatchAlarms:output_type -> switchyard.v1.WatchAlarmsResponse
+	13, // 31: switchyard.v1.AlarmService.Acknowledge:output_type -> switchyard.v1.AcknowledgeResponse
+	15, // 32: switchyard.v1.AlarmService.Shelve:output_type -> switchyard.v1.ShelveResponse
+	17, // 33: switchyard.v1.AlarmService.GetAlarmLimits:output_type -> switchyard.v1.GetAlarmLimitsResponse
+	19, // 34: switchyard.v1.AlarmService.SetAlarmLimits:output_type -> switchyard.v1.SetAlarmLimitsResponse
+	29, // [29:35] is the sub-list for method output_type
+	23, // [23:29] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_alarm_proto_init() }
@@ -1611,6 +1673,7 @@ func file_switchyard_v1_alarm_proto_init() {
 	if File_switchyard_v1_alarm_proto != nil {
 		return
 	}
+	file_switchyard_v1_history_proto_init()
 	file_switchyard_v1_sample_proto_init()
 	file_switchyard_v1_alarm_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}

@@ -38,7 +38,8 @@ type AlarmServiceClient interface {
 	ListActiveAlarms(ctx context.Context, in *ListActiveAlarmsRequest, opts ...grpc.CallOption) (*ListActiveAlarmsResponse, error)
 	// WatchAlarms streams alarm transitions (never plain samples) until the client
 	// cancels. Call ListActiveAlarms after the stream's headers arrive to learn the
-	// state the transitions start from.
+	// state the transitions start from. With since_ns it first replays the archived
+	// transitions from then on (see WatchAlarmsRequest.since_ns).
 	WatchAlarms(ctx context.Context, in *WatchAlarmsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAlarmsResponse], error)
 	// Acknowledge acknowledges one channel's latched alarm.
 	Acknowledge(ctx context.Context, in *AcknowledgeRequest, opts ...grpc.CallOption) (*AcknowledgeResponse, error)
@@ -139,7 +140,8 @@ type AlarmServiceServer interface {
 	ListActiveAlarms(context.Context, *ListActiveAlarmsRequest) (*ListActiveAlarmsResponse, error)
 	// WatchAlarms streams alarm transitions (never plain samples) until the client
 	// cancels. Call ListActiveAlarms after the stream's headers arrive to learn the
-	// state the transitions start from.
+	// state the transitions start from. With since_ns it first replays the archived
+	// transitions from then on (see WatchAlarmsRequest.since_ns).
 	WatchAlarms(*WatchAlarmsRequest, grpc.ServerStreamingServer[WatchAlarmsResponse]) error
 	// Acknowledge acknowledges one channel's latched alarm.
 	Acknowledge(context.Context, *AcknowledgeRequest) (*AcknowledgeResponse, error)

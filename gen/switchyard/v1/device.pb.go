@@ -956,7 +956,25 @@ func (x *AbortCommandResponse) GetAborted() string {
 type WatchDevicesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Device names or glob patterns; empty means every device.
-	Devices       []string `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	Devices []string `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	// Replay the archived state changes of the selected devices from this time
+	// (nanoseconds since the Unix epoch, inclusive, at the archive's microsecond
+	// precision), then send one response with replay_end set, then the current state
+	// of each device whose state was not the last replayed one, then every change (a
+	// stream with since_ns keeps each change, not only the latest per device, up to a
+	// bound; see skipped). Zero means live only (the current states first). No change
+	// is sent twice and none is left out between replay and live. A client that
+	// resumes sends the oldest of its devices' last timestamps and drops, per device,
+	// what is not newer than the state it has. Without an archive replay_end comes at
+	// once (complete false), then the current states and the live changes.
+	// A since_ns more than a minute in the future replays nothing and does not wait
+	// for the archive: a client that starts a watch it may resume sends one, for
+	// the replay_end (and the way the stream keeps changes) of a resumable watch.
+	// The replay sends the archive's last state of a device the server no longer
+	// has, when STOPPED, with removed set; configuration reloads are not replayed.
+	// A cluster node does not replay (its archive holds only its own devices'
+	// states): replay_end comes at once, complete false.
+	SinceNs       int64 `protobuf:"varint,10,opt,name=since_ns,json=sinceNs,proto3" json:"since_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -998,6 +1016,13 @@ func (x *WatchDevicesRequest) GetDevices() []string {
 	return nil
 }
 
+func (x *WatchDevicesRequest) GetSinceNs() int64 {
+	if x != nil {
+		return x.SinceNs
+	}
+	return 0
+}
+
 type WatchDevicesResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Device *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
@@ -1007,7 +1032,22 @@ type WatchDevicesResponse struct {
 	// last_error says why); nothing more comes about it.
 	Removed bool `protobuf:"varint,3,opt,name=removed,proto3" json:"removed,omitempty"`
 	// Set on a message that reports an applied configuration reload (device unset).
-	Reload        *ConfigReload `protobuf:"bytes,4,opt,name=reload,proto3" json:"reload,omitempty"`
+	Reload *ConfigReload `protobuf:"bytes,4,opt,name=reload,proto3" json:"reload,omitempty"`
+	// Set on the one response (without a device) that ends the replay asked for with
+	// since_ns.
+	ReplayEnd *ReplayEnd `protobuf:"bytes,10,opt,name=replay_end,json=replayEnd,proto3" json:"replay_end,omitempty"`
+	// The state comes from the archive. The device holds what the archive records:
+	// state, timestamp, last_error, identity and connected_since (CONNECTED),
+	// next_attempt (BACKOFF), reconnections (from the failure that ended a
+	// connection on); its configuration (address, driver, channels, commands, tags) is
+	// the device's now. The last replayed state of a device that is still its state
+	// is the whole current Device.
+	Replayed bool `protobuf:"varint,11,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	// State changes this stream did not send because the client read too slowly;
+	// only grows. A live stream keeps only the latest state per device, so it skips
+	// intermediate ones; a stream with since_ns keeps every change up to a bound and
+	// drops the oldest past it.
+	Skipped       uint64 `protobuf:"varint,12,opt,name=skipped,proto3" json:"skipped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1070,11 +1110,32 @@ func (x *WatchDevicesResponse) GetReload() *ConfigReload {
 	return nil
 }
 
+func (x *WatchDevicesResponse) GetReplayEnd() *ReplayEnd {
+	if x != nil {
+		return x.ReplayEnd
+	}
+	return nil
+}
+
+func (x *WatchDevicesResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+func (x *WatchDevicesResponse) GetSkipped() uint64 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
 var File_switchyard_v1_device_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\n" +
-	"\x1aswitchyard/v1/device.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/config.proto\x1a\x1aswitchyard/v1/sample.proto\"z\n" +
+	"\x1aswitchyard/v1/device.proto\x12\rswitchyard.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/config.proto\x1a\x1bswitchyard/v1/history.proto\x1a\x1aswitchyard/v1/sample.proto\"z\n" +
 	"\aChannel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x121\n" +
@@ -1144,14 +1205,21 @@ const file_switchyard_v1_device_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x06device\x12 \n" +
 	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"0\n" +
 	"\x14AbortCommandResponse\x12\x18\n" +
-	"\aaborted\x18\x01 \x01(\tR\aaborted\"C\n" +
+	"\aaborted\x18\x01 \x01(\tR\aaborted\"g\n" +
 	"\x13WatchDevicesRequest\x12,\n" +
-	"\adevices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x01R\adevices\"\xb7\x01\n" +
+	"\adevices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\x01R\adevices\x12\"\n" +
+	"\bsince_ns\x18\n" +
+	" \x01(\x03B\a\xbaH\x04\"\x02(\x00R\asinceNs\"\xa6\x02\n" +
 	"\x14WatchDevicesResponse\x12-\n" +
 	"\x06device\x18\x01 \x01(\v2\x15.switchyard.v1.DeviceR\x06device\x12!\n" +
 	"\ftimestamp_ns\x18\x02 \x01(\x03R\vtimestampNs\x12\x18\n" +
 	"\aremoved\x18\x03 \x01(\bR\aremoved\x123\n" +
-	"\x06reload\x18\x04 \x01(\v2\x1b.switchyard.v1.ConfigReloadR\x06reload*\x98\x01\n" +
+	"\x06reload\x18\x04 \x01(\v2\x1b.switchyard.v1.ConfigReloadR\x06reload\x127\n" +
+	"\n" +
+	"replay_end\x18\n" +
+	" \x01(\v2\x18.switchyard.v1.ReplayEndR\treplayEnd\x12\x1a\n" +
+	"\breplayed\x18\v \x01(\bR\breplayed\x12\x18\n" +
+	"\askipped\x18\f \x01(\x04R\askipped*\x98\x01\n" +
 	"\vDeviceState\x12\x1c\n" +
 	"\x18DEVICE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DEVICE_STATE_CONNECTING\x10\x01\x12\x1a\n" +
@@ -1200,6 +1268,7 @@ var file_switchyard_v1_device_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 	(*Value)(nil),                 // 18: switchyard.v1.Value
 	(*ConfigReload)(nil),          // 19: switchyard.v1.ConfigReload
+	(*ReplayEnd)(nil),             // 20: switchyard.v1.ReplayEnd
 }
 var file_switchyard_v1_device_proto_depIdxs = []int32{
 	16, // 0: switchyard.v1.Channel.period:type_name -> google.protobuf.Duration
@@ -1216,21 +1285,22 @@ var file_switchyard_v1_device_proto_depIdxs = []int32{
 	18, // 11: switchyard.v1.SendCommandResponse.values:type_name -> switchyard.v1.Value
 	2,  // 12: switchyard.v1.WatchDevicesResponse.device:type_name -> switchyard.v1.Device
 	19, // 13: switchyard.v1.WatchDevicesResponse.reload:type_name -> switchyard.v1.ConfigReload
-	5,  // 14: switchyard.v1.DeviceService.ListDevices:input_type -> switchyard.v1.ListDevicesRequest
-	7,  // 15: switchyard.v1.DeviceService.GetDevice:input_type -> switchyard.v1.GetDeviceRequest
-	9,  // 16: switchyard.v1.DeviceService.SendCommand:input_type -> switchyard.v1.SendCommandRequest
-	11, // 17: switchyard.v1.DeviceService.AbortCommand:input_type -> switchyard.v1.AbortCommandRequest
-	13, // 18: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
-	6,  // 19: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
-	8,  // 20: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
-	10, // 21: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
-	12, // 22: switchyard.v1.DeviceService.AbortCommand:output_type -> switchyard.v1.AbortCommandResponse
-	14, // 23: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
-	19, // [19:24] is the sub-list for method output_type
-	14, // [14:19] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	20, // 14: switchyard.v1.WatchDevicesResponse.replay_end:type_name -> switchyard.v1.ReplayEnd
+	5,  // 15: switchyard.v1.DeviceService.ListDevices:input_type -> switchyard.v1.ListDevicesRequest
+	7,  // 16: switchyard.v1.DeviceService.GetDevice:input_type -> switchyard.v1.GetDeviceRequest
+	9,  // 17: switchyard.v1.DeviceService.SendCommand:input_type -> switchyard.v1.SendCommandRequest
+	11, // 18: switchyard.v1.DeviceService.AbortCommand:input_type -> switchyard.v1.AbortCommandRequest
+	13, // 19: switchyard.v1.DeviceService.WatchDevices:input_type -> switchyard.v1.WatchDevicesRequest
+	6,  // 20: switchyard.v1.DeviceService.ListDevices:output_type -> switchyard.v1.ListDevicesResponse
+	8,  // 21: switchyard.v1.DeviceService.GetDevice:output_type -> switchyard.v1.GetDeviceResponse
+	10, // 22: switchyard.v1.DeviceService.SendCommand:output_type -> switchyard.v1.SendCommandResponse
+	12, // 23: switchyard.v1.DeviceService.AbortCommand:output_type -> switchyard.v1.AbortCommandResponse
+	14, // 24: switchyard.v1.DeviceService.WatchDevices:output_type -> switchyard.v1.WatchDevicesResponse
+	20, // [20:25] is the sub-list for method output_type
+	15, // [15:20] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_switchyard_v1_device_proto_init() }
@@ -1239,6 +1309,7 @@ func file_switchyard_v1_device_proto_init() {
 		return
 	}
 	file_switchyard_v1_config_proto_init()
+	file_switchyard_v1_history_proto_init()
 	file_switchyard_v1_sample_proto_init()
 	file_switchyard_v1_device_proto_msgTypes[3].OneofWrappers = []any{}
 	file_switchyard_v1_device_proto_msgTypes[8].OneofWrappers = []any{

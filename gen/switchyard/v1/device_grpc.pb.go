@@ -49,6 +49,8 @@ type DeviceServiceClient interface {
 	// A device a configuration reload adds appears with its first state; one it
 	// removes sends its final state with removed set. Each applied reload is sent too
 	// (reload set, device unset), after the changes it made.
+	// With since_ns it first replays the archived state changes from then on (see
+	// WatchDevicesRequest.since_ns).
 	WatchDevices(ctx context.Context, in *WatchDevicesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDevicesResponse], error)
 }
 
@@ -142,6 +144,8 @@ type DeviceServiceServer interface {
 	// A device a configuration reload adds appears with its first state; one it
 	// removes sends its final state with removed set. Each applied reload is sent too
 	// (reload set, device unset), after the changes it made.
+	// With since_ns it first replays the archived state changes from then on (see
+	// WatchDevicesRequest.since_ns).
 	WatchDevices(*WatchDevicesRequest, grpc.ServerStreamingServer[WatchDevicesResponse]) error
 	mustEmbedUnimplementedDeviceServiceServer()
 }

@@ -311,6 +311,101 @@ func (x *QueryHistoryResponse) GetTruncated() bool {
 	return false
 }
 
+// ReplayEnd ends the replay that a watch asked for with since_ns (WatchAlarms,
+// WatchDevices) starts with: the responses before it came from the archive, the
+// ones after it are live. Nothing the replay sent comes again after it, and
+// nothing that happened between the two is left out.
+type ReplayEnd struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The archive was read: every item it holds from since_ns on was sent before
+	// this. False when the server archives nowhere (reason says so): nothing was
+	// replayed, and what happened between since_ns and now is not sent.
+	Complete bool `protobuf:"varint,1,opt,name=complete,proto3" json:"complete,omitempty"`
+	// How many items the replay sent.
+	Replayed uint64 `protobuf:"varint,2,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	// How many items of that time the archive itself does not hold: device states
+	// its archiver skipped when it fell behind (WatchDevices; which devices is not
+	// recorded).
+	Missed uint64 `protobuf:"varint,3,opt,name=missed,proto3" json:"missed,omitempty"`
+	// Why the replay is not complete, in words.
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// WatchAlarms: the timestamp (ns) after which the live part starts. Every
+	// transition the filter selects with a later timestamp follows this response
+	// (unless dropped: see dropped), none with this one or an earlier one does. A
+	// client that resumes and has no later transition sends it as since_ns (it is
+	// at least the start of the server's alarm engine). Unset for WatchDevices,
+	// whose join is per device, and on a cluster node, whose live transitions are
+	// not in time order.
+	LiveAfterNs   int64 `protobuf:"varint,5,opt,name=live_after_ns,json=liveAfterNs,proto3" json:"live_after_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayEnd) Reset() {
+	*x = ReplayEnd{}
+	mi := &file_switchyard_v1_history_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayEnd) ProtoMessage() {}
+
+func (x *ReplayEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_switchyard_v1_history_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayEnd.ProtoReflect.Descriptor instead.
+func (*ReplayEnd) Descriptor() ([]byte, []int) {
+	return file_switchyard_v1_history_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReplayEnd) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
+func (x *ReplayEnd) GetReplayed() uint64 {
+	if x != nil {
+		return x.Replayed
+	}
+	return 0
+}
+
+func (x *ReplayEnd) GetMissed() uint64 {
+	if x != nil {
+		return x.Missed
+	}
+	return 0
+}
+
+func (x *ReplayEnd) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReplayEnd) GetLiveAfterNs() int64 {
+	if x != nil {
+		return x.LiveAfterNs
+	}
+	return 0
+}
+
 var File_switchyard_v1_history_proto protoreflect.FileDescriptor
 
 const file_switchyard_v1_history_proto_rawDesc = "" +
@@ -334,7 +429,13 @@ const file_switchyard_v1_history_proto_rawDesc = "" +
 	"\x14QueryHistoryResponse\x12/\n" +
 	"\asamples\x18\x01 \x03(\v2\x15.switchyard.v1.SampleR\asamples\x126\n" +
 	"\abuckets\x18\x02 \x03(\v2\x1c.switchyard.v1.HistoryBucketR\abuckets\x12\x1c\n" +
-	"\ttruncated\x18\x03 \x01(\bR\ttruncated*\x9d\x01\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"\x97\x01\n" +
+	"\tReplayEnd\x12\x1a\n" +
+	"\bcomplete\x18\x01 \x01(\bR\bcomplete\x12\x1a\n" +
+	"\breplayed\x18\x02 \x01(\x04R\breplayed\x12\x16\n" +
+	"\x06missed\x18\x03 \x01(\x04R\x06missed\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\"\n" +
+	"\rlive_after_ns\x18\x05 \x01(\x03R\vliveAfterNs*\x9d\x01\n" +
 	"\tAggregate\x12\x19\n" +
 	"\x15AGGREGATE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rAGGREGATE_AVG\x10\x01\x12\x11\n" +
@@ -359,17 +460,18 @@ func file_switchyard_v1_history_proto_rawDescGZIP() []byte {
 }
 
 var file_switchyard_v1_history_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_switchyard_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_switchyard_v1_history_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_switchyard_v1_history_proto_goTypes = []any{
 	(Aggregate)(0),               // 0: switchyard.v1.Aggregate
 	(*QueryHistoryRequest)(nil),  // 1: switchyard.v1.QueryHistoryRequest
 	(*HistoryBucket)(nil),        // 2: switchyard.v1.HistoryBucket
 	(*QueryHistoryResponse)(nil), // 3: switchyard.v1.QueryHistoryResponse
-	(*Sample)(nil),               // 4: switchyard.v1.Sample
+	(*ReplayEnd)(nil),            // 4: switchyard.v1.ReplayEnd
+	(*Sample)(nil),               // 5: switchyard.v1.Sample
 }
 var file_switchyard_v1_history_proto_depIdxs = []int32{
 	0, // 0: switchyard.v1.QueryHistoryRequest.aggregate:type_name -> switchyard.v1.Aggregate
-	4, // 1: switchyard.v1.QueryHistoryResponse.samples:type_name -> switchyard.v1.Sample
+	5, // 1: switchyard.v1.QueryHistoryResponse.samples:type_name -> switchyard.v1.Sample
 	2, // 2: switchyard.v1.QueryHistoryResponse.buckets:type_name -> switchyard.v1.HistoryBucket
 	1, // 3: switchyard.v1.HistoryService.QueryHistory:input_type -> switchyard.v1.QueryHistoryRequest
 	3, // 4: switchyard.v1.HistoryService.QueryHistory:output_type -> switchyard.v1.QueryHistoryResponse
@@ -392,7 +494,7 @@ func file_switchyard_v1_history_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchyard_v1_history_proto_rawDesc), len(file_switchyard_v1_history_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

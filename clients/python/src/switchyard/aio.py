@@ -69,8 +69,8 @@ class AsyncClient(ClientBase):
 
     def watch_devices(self, devices: Sequence[str] | str = (), *, reconnect: bool = True,
                       backoff: Backoff | None = None, on_reconnect: OnReconnect | None = None,
-                      on_gap: OnGap | None = None) -> DeviceWatch:
-        return self._watch_devices(devices, reconnect, backoff, on_reconnect, on_gap)
+                      on_gap: OnGap | None = None, resume: bool = True) -> DeviceWatch:
+        return self._watch_devices(devices, reconnect, backoff, on_reconnect, on_gap, resume)
 
     async def latest(self, devices: Sequence[str] | str = (), channels: Sequence[str] | str = (), *,
                      tags: Mapping[str, str] | None = None) -> list[Sample]:
@@ -116,9 +116,9 @@ class AsyncClient(ClientBase):
     def watch_alarms(self, devices: Sequence[str] | str = (), channels: Sequence[str] | str = (),
                      groups: Sequence[str] | str = (), *, include_active: bool = True, reconnect: bool = True,
                      backoff: Backoff | None = None, on_reconnect: OnReconnect | None = None,
-                     on_gap: OnGap | None = None) -> AlarmWatch:
+                     on_gap: OnGap | None = None, resume: bool = True) -> AlarmWatch:
         return self._watch_alarms(devices, channels, groups, include_active, reconnect, backoff, on_reconnect,
-                                  on_gap)
+                                  on_gap, resume)
 
     async def supervision_tree(self) -> Process:
         return await self._run(self._op_supervision_tree())

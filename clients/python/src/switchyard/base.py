@@ -178,9 +178,9 @@ class ClientBase:
         return Op(_ABORT, device_pb2.AbortCommandRequest(device=device, reason=reason), lambda r: r.aborted)
 
     def _watch_devices(self, devices: Sequence[str] | str, reconnect: bool, backoff: Backoff | None,
-                       on_reconnect: OnReconnect | None, on_gap: OnGap | None) -> DeviceWatch:
+                       on_reconnect: OnReconnect | None, on_gap: OnGap | None, resume: bool) -> DeviceWatch:
         return DeviceWatch(self._conn, self._stubs, _globs(devices), aio=self._aio, reconnect=reconnect,
-                           backoff=backoff, on_reconnect=on_reconnect, on_gap=on_gap)
+                           backoff=backoff, on_reconnect=on_reconnect, on_gap=on_gap, resume=resume)
 
     # -- telemetry -----------------------------------------------------------------
 
@@ -275,10 +275,10 @@ class ClientBase:
 
     def _watch_alarms(self, devices: Sequence[str] | str, channels: Sequence[str] | str,
                       groups: Sequence[str] | str, include_active: bool, reconnect: bool, backoff: Backoff | None,
-                      on_reconnect: OnReconnect | None, on_gap: OnGap | None) -> AlarmWatch:
+                      on_reconnect: OnReconnect | None, on_gap: OnGap | None, resume: bool) -> AlarmWatch:
         req = alarm_pb2.WatchAlarmsRequest(filter=_alarm_filter(devices, channels, groups))
         return AlarmWatch(self._conn, self._stubs, req, include_active, aio=self._aio, reconnect=reconnect,
-                          backoff=backoff, on_reconnect=on_reconnect, on_gap=on_gap)
+                          backoff=backoff, on_reconnect=on_reconnect, on_gap=on_gap, resume=resume)
 
     # -- system --------------------------------------------------------------------
 

@@ -82,14 +82,15 @@ class Client(ClientBase):
 
     def watch_devices(self, devices: Sequence[str] | str = (), *, reconnect: bool = True,
                       backoff: Backoff | None = None, on_reconnect: OnReconnect | None = None,
-                      on_gap: OnGap | None = None) -> DeviceWatch:
+                      on_gap: OnGap | None = None, resume: bool = True) -> DeviceWatch:
         """Returns an iterator of (Device, timestamp_ns): the current state of every
         selected device (glob patterns; empty: all), then each change, until
-        cancelled. It resumes after a server restart or a dropped connection and
-        reports what it missed as a Gap (``watch.gaps``, ``on_gap``); see
-        :mod:`switchyard.devices`. Its ``cancel()`` may be called from any
-        thread."""
-        return self._watch_devices(devices, reconnect, backoff, on_reconnect, on_gap)
+        cancelled. It resumes after a server restart or a dropped connection:
+        with ``resume`` (the default) from the server's archive, so no state
+        change is missed or repeated; what it could not recover is reported as
+        a Gap (``watch.gaps``, ``on_gap``); see :mod:`switchyard.devices`. Its
+        ``cancel()`` may be called from any thread."""
+        return self._watch_devices(devices, reconnect, backoff, on_reconnect, on_gap, resume)
 
     # -- telemetry -----------------------------------------------------------------
 
@@ -180,14 +181,16 @@ class Client(ClientBase):
     def watch_alarms(self, devices: Sequence[str] | str = (), channels: Sequence[str] | str = (),
                      groups: Sequence[str] | str = (), *, include_active: bool = True, reconnect: bool = True,
                      backoff: Backoff | None = None, on_reconnect: OnReconnect | None = None,
-                     on_gap: OnGap | None = None) -> AlarmWatch:
+                     on_gap: OnGap | None = None, resume: bool = True) -> AlarmWatch:
         """Returns an iterator of AlarmTransition for the alarms matching the glob
         patterns: with ``include_active``, first one ``"ACTIVE"`` item per alarm
         active when the stream began, then every transition, until cancelled. It
-        resumes after a break, re-lists the active alarms and reports the
-        transitions it missed as a Gap. See :class:`~switchyard.alarms.AlarmWatch`."""
+        resumes after a break: with ``resume`` (the default) it replays the
+        server's archive from its last transition, so none is missed or
+        repeated; then it re-lists the active alarms, and reports what it could
+        not recover as a Gap. See :class:`~switchyard.alarms.AlarmWatch`."""
         return self._watch_alarms(devices, channels, groups, include_active, reconnect, backoff, on_reconnect,
-                                  on_gap)
+                                  on_gap, resume)
 
     # -- system --------------------------------------------------------------------
 

@@ -7,10 +7,16 @@ grpc.aio); use one or the other, once. When the stream breaks with a retryable
 status (see :func:`switchyard.errors.retryable`: the server restarted or shut
 down, the connection dropped, the server cut a stalled stream) it reconnects
 with capped, jittered backoff and the subclass re-establishes what the stream
-represents (the device states, the active alarms, the supervision tree, the
-telemetry from the archive). What it could not recover is reported: as a
-:class:`Gap` (watches; in ``gaps``, to ``on_gap`` and to the ``switchyard``
-logger) or as sequence events (subscriptions). A failure that is not retryable
+represents: the telemetry, alarm transitions and device states from the
+server's archive (``since_ns``: replayed, the overlap dropped, so nothing is
+missed or repeated), then the state as it is now (the device states, the
+active alarms, the supervision tree). What it could not recover is reported:
+as a :class:`Gap` (watches; in ``gaps``, to ``on_gap`` and to the
+``switchyard`` logger) or as sequence events (subscriptions). Supervision
+events are not archived, so the supervision watch always reports its gap; the
+alarm and device watches do when the server has no archive (or it does not
+answer). A hook raises :class:`Resume` to resume at once from the archive when
+the server dropped items for a slow stream. A failure that is not retryable
 (INTERNAL, UNKNOWN, INVALID_ARGUMENT, ...) ends the iteration with the
 client's exception.
 
@@ -64,6 +70,20 @@ class Fetch:
 Step = Union[Fetch, T]
 #: A hook: a generator of steps that receives fetch results.
 Hook = Generator[Union[Fetch, T], Any, None]
+
+
+#: A ``since_ns`` later than anything an archive can hold: the server replays
+#: nothing and answers at once with the replay's end, which tells the watch that
+#: the server can replay (and, for alarms, where the live part starts).
+FAR_FUTURE_NS = 1 << 62
+
+
+class Resume(SwitchyardError):
+    """Raised by a watch's hook to end its stream and resume at once from the
+    archive: the server dropped items for this slow stream, and the archive
+    has them. Never reaches the caller."""
+
+    code = grpc.StatusCode.UNAVAILABLE
 
 
 def server_start_fetch() -> Fetch:
@@ -174,6 +194,8 @@ class ResumingStream(Generic[T]):
         self._established = False
         self._ever_established = False
         self._down_ns = 0
+        # The server's start time as last seen (see _server_restarted).
+        self._server_start: int | None = None
         #: How many times the stream broke and a reconnect was started.
         self.reconnects = 0
         #: The last retryable error that broke the stream, if any.
@@ -198,7 +220,10 @@ class ResumingStream(Generic[T]):
 
     def _special(self, err: SwitchyardError) -> float | None:
         """A subclass's own answer to an error (a delay to reconnect after), or
-        None to apply the usual rule."""
+        None to apply the usual rule. A :class:`Resume` reconnects at once."""
+        if isinstance(err, Resume):
+            log.info("switchyard %s: %s; resuming from the archive", self._what, err.message)
+            return 0.0
         return None
 
     # -- control --------------------------------------------------------------------
@@ -244,6 +269,16 @@ class ResumingStream(Generic[T]):
         self.cancel()
 
     # -- shared decisions -----------------------------------------------------------
+
+    def _server_restarted(self, resp: object) -> bool | None:
+        """Notes the server's start time in a :func:`server_start_fetch`
+        response and says whether the server restarted since the last one
+        (None: unknown)."""
+        start, last = server_start_of(resp), self._server_start
+        if start is None:
+            return None
+        self._server_start = start
+        return None if last is None else start != last
 
     def _report(self, gap: Gap) -> None:
         log.warning("switchyard %s", gap)
@@ -419,4 +454,5 @@ class ResumingStream(Generic[T]):
 
 _S = TypeVar("_S", bound=ResumingStream[Any])
 
-__all__ = ["Fetch", "Gap", "GapDraft", "Hook", "ResumingStream", "clock", "server_start_fetch", "server_start_of"]
+__all__ = ["FAR_FUTURE_NS", "Fetch", "Gap", "GapDraft", "Hook", "Resume", "ResumingStream", "clock", "server_start_fetch",
+           "server_start_of"]

@@ -24,7 +24,7 @@ from switchyard.v1 import system_pb2
 
 from .backoff import Backoff
 from .model import Process, _enum_name, process_from_pb
-from .resume import Gap, GapDraft, Hook, ResumingStream, server_start_fetch, server_start_of
+from .resume import Gap, GapDraft, Hook, ResumingStream, server_start_fetch
 from .transport import Connection, Rpc, Stubs
 
 log = logging.getLogger("switchyard")
@@ -80,8 +80,10 @@ class SupervisionWatch(ResumingStream[Union[Process, SupervisionEvent]]):
 
     It resumes after a break (server restart, dropped connection): the new
     stream starts with a snapshot of the tree (yielded if a snapshot was asked
-    for), so the tree is whole again; the events in between are lost and
-    reported as a :class:`~switchyard.resume.Gap`, with exactly how many
+    for), so the tree is whole again; the events in between are lost (the
+    server does not archive supervision events, so unlike the alarm and device
+    watches this one cannot replay them) and reported as a
+    :class:`~switchyard.resume.Gap`, with exactly how many
     restarts each process went through unseen (from the snapshot's restart
     counts; across a server restart the counts start again, and the gap says
     the server restarted instead). Events the server dropped for a slow stream
@@ -99,7 +101,6 @@ class SupervisionWatch(ResumingStream[Union[Process, SupervisionEvent]]):
         super().__init__(conn, stubs, aio=aio, reconnect=reconnect, backoff=backoff, on_reconnect=on_reconnect,
                          on_gap=on_gap)
         self._req = request
-        self._server_start: int | None = None
         self._stream_dropped = 0
         #: Restart count per process path ("switchyard/devices/psu-05"), as last seen.
         self._restarts: dict[str, int] = {}
@@ -116,12 +117,7 @@ class SupervisionWatch(ResumingStream[Union[Process, SupervisionEvent]]):
         return req
 
     def _begin(self, reconnect: bool) -> Hook[Union[Process, SupervisionEvent]]:
-        start = server_start_of((yield server_start_fetch()))
-        restarted = None
-        if start is not None and self._server_start is not None:
-            restarted = start != self._server_start
-        if start is not None:
-            self._server_start = start
+        restarted = self._server_restarted((yield server_start_fetch()))
         if reconnect:
             self._draft_gap = self._draft(restarted, "supervision events")
             if restarted:

@@ -58,7 +58,8 @@ type AlarmServiceClient interface {
 	ListActiveAlarms(context.Context, *connect.Request[v1.ListActiveAlarmsRequest]) (*connect.Response[v1.ListActiveAlarmsResponse], error)
 	// WatchAlarms streams alarm transitions (never plain samples) until the client
 	// cancels. Call ListActiveAlarms after the stream's headers arrive to learn the
-	// state the transitions start from.
+	// state the transitions start from. With since_ns it first replays the archived
+	// transitions from then on (see WatchAlarmsRequest.since_ns).
 	WatchAlarms(context.Context, *connect.Request[v1.WatchAlarmsRequest]) (*connect.ServerStreamForClient[v1.WatchAlarmsResponse], error)
 	// Acknowledge acknowledges one channel's latched alarm.
 	Acknowledge(context.Context, *connect.Request[v1.AcknowledgeRequest]) (*connect.Response[v1.AcknowledgeResponse], error)
@@ -167,7 +168,8 @@ type AlarmServiceHandler interface {
 	ListActiveAlarms(context.Context, *connect.Request[v1.ListActiveAlarmsRequest]) (*connect.Response[v1.ListActiveAlarmsResponse], error)
 	// WatchAlarms streams alarm transitions (never plain samples) until the client
 	// cancels. Call ListActiveAlarms after the stream's headers arrive to learn the
-	// state the transitions start from.
+	// state the transitions start from. With since_ns it first replays the archived
+	// transitions from then on (see WatchAlarmsRequest.since_ns).
 	WatchAlarms(context.Context, *connect.Request[v1.WatchAlarmsRequest], *connect.ServerStream[v1.WatchAlarmsResponse]) error
 	// Acknowledge acknowledges one channel's latched alarm.
 	Acknowledge(context.Context, *connect.Request[v1.AcknowledgeRequest]) (*connect.Response[v1.AcknowledgeResponse], error)

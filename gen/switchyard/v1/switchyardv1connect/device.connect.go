@@ -67,6 +67,8 @@ type DeviceServiceClient interface {
 	// A device a configuration reload adds appears with its first state; one it
 	// removes sends its final state with removed set. Each applied reload is sent too
 	// (reload set, device unset), after the changes it made.
+	// With since_ns it first replays the archived state changes from then on (see
+	// WatchDevicesRequest.since_ns).
 	WatchDevices(context.Context, *connect.Request[v1.WatchDevicesRequest]) (*connect.ServerStreamForClient[v1.WatchDevicesResponse], error)
 }
 
@@ -166,6 +168,8 @@ type DeviceServiceHandler interface {
 	// A device a configuration reload adds appears with its first state; one it
 	// removes sends its final state with removed set. Each applied reload is sent too
 	// (reload set, device unset), after the changes it made.
+	// With since_ns it first replays the archived state changes from then on (see
+	// WatchDevicesRequest.since_ns).
 	WatchDevices(context.Context, *connect.Request[v1.WatchDevicesRequest], *connect.ServerStream[v1.WatchDevicesResponse]) error
 }
 

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from switchyard.v1 import history_pb2 as _history_pb2
 from switchyard.v1 import sample_pb2 as _sample_pb2
 import builtins as _builtins
 import sys
@@ -295,6 +296,11 @@ class AlarmTransition(_message.Message):
     WHO_FIELD_NUMBER: _builtins.int
     COMMENT_FIELD_NUMBER: _builtins.int
     timestamp_ns: _builtins.int
+    """When it happened, nanoseconds since the Unix epoch, at microsecond precision.
+    No two transitions of one server have the same timestamp, and they increase
+    in the order the transitions happened (it may lie a few microseconds after the
+    alarm's own times); the archive's DEDUP key and a replay's cursor rely on it.
+    """
     event: Global___AlarmEvent.ValueType
     who: _builtins.str
     """Set for operator actions."""
@@ -399,16 +405,36 @@ class WatchAlarmsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FILTER_FIELD_NUMBER: _builtins.int
+    SINCE_NS_FIELD_NUMBER: _builtins.int
+    since_ns: _builtins.int
+    """Replay the archived transitions from this time (nanoseconds since the Unix
+    epoch, inclusive, at the archive's microsecond precision) before the live ones;
+    zero means live only. The replay ends with one response that has replay_end
+    set and no transition; between replay and live no transition is missed or
+    repeated. A client that resumes sends the timestamp of the last transition it
+    received and drops that one transition (timestamps are unique). Without an
+    archive the stream sends replay_end at once (complete false), then live
+    transitions.
+    A since_ns more than a minute in the future replays nothing and does not wait
+    for the archive: a client that starts a watch it may resume sends one, for
+    the replay_end (and the way the stream keeps changes) of a resumable watch.
+    A cluster node does not replay: its stream merges every node's transitions,
+    out of time order, and its archive holds only its own engine's. It answers
+    any since_ns with replay_end at once (complete false, the reason saying so,
+    live_after_ns unset), then live transitions, whose timestamps need not
+    increase: a client must not drop a live one as older than the last.
+    """
     @_builtins.property
     def filter(self) -> Global___AlarmFilter: ...
     def __init__(
         self,
         *,
         filter: Global___AlarmFilter | None = ...,
+        since_ns: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "since_ns", b"since_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -420,19 +446,39 @@ class WatchAlarmsResponse(_message.Message):
 
     TRANSITION_FIELD_NUMBER: _builtins.int
     DROPPED_FIELD_NUMBER: _builtins.int
+    REPLAY_END_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
     dropped: _builtins.int
     """Transitions this stream lost because the client read too slowly; only grows."""
+    replayed: _builtins.bool
+    """The transition comes from the archive. Its alarm holds what the archive
+    records: device, channel, group, condition, severity, latched, acked, value,
+    quality, message and the limits (thresholds, hysteresis, delays, set-point and
+    tolerance to 6 digits; not readback_delay_ms); since_ns for RAISED, CHANGED and
+    CLEARED (the transition's time); acked_by, ack_comment and acked_at_ns for ACKED
+    and shelved_by and shelve_comment for SHELVED (the transition's who, comment and
+    time). The rest is unset: ListActiveAlarms after replay_end gives the whole
+    state.
+    """
     @_builtins.property
     def transition(self) -> Global___AlarmTransition: ...
+    @_builtins.property
+    def replay_end(self) -> _history_pb2.ReplayEnd:
+        """Set on the one response (without a transition) that ends the replay asked for
+        with since_ns.
+        """
+
     def __init__(
         self,
         *,
         transition: Global___AlarmTransition | None = ...,
         dropped: _builtins.int = ...,
+        replay_end: _history_pb2.ReplayEnd | None = ...,
+        replayed: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["transition", b"transition"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["replay_end", b"replay_end", "transition", b"transition"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "transition", b"transition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "replay_end", b"replay_end", "replayed", b"replayed", "transition", b"transition"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -83,7 +83,8 @@ class AlarmServiceServicer:
     def WatchAlarms(self, request, context):
         """WatchAlarms streams alarm transitions (never plain samples) until the client
         cancels. Call ListActiveAlarms after the stream's headers arrive to learn the
-        state the transitions start from.
+        state the transitions start from. With since_ns it first replays the archived
+        transitions from then on (see WatchAlarmsRequest.since_ns).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

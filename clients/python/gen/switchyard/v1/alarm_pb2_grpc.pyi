@@ -40,7 +40,8 @@ class AlarmServiceStub:
     WatchAlarms: _grpc.UnaryStreamMultiCallable[_alarm_pb2.WatchAlarmsRequest, _alarm_pb2.WatchAlarmsResponse]
     """WatchAlarms streams alarm transitions (never plain samples) until the client
     cancels. Call ListActiveAlarms after the stream's headers arrive to learn the
-    state the transitions start from.
+    state the transitions start from. With since_ns it first replays the archived
+    transitions from then on (see WatchAlarmsRequest.since_ns).
     """
     Acknowledge: _grpc.UnaryUnaryMultiCallable[_alarm_pb2.AcknowledgeRequest, _alarm_pb2.AcknowledgeResponse]
     """Acknowledge acknowledges one channel's latched alarm."""
@@ -65,7 +66,8 @@ class AlarmServiceAsyncStub(AlarmServiceStub):
     WatchAlarms: _aio.UnaryStreamMultiCallable[_alarm_pb2.WatchAlarmsRequest, _alarm_pb2.WatchAlarmsResponse]  # type: ignore[assignment]
     """WatchAlarms streams alarm transitions (never plain samples) until the client
     cancels. Call ListActiveAlarms after the stream's headers arrive to learn the
-    state the transitions start from.
+    state the transitions start from. With since_ns it first replays the archived
+    transitions from then on (see WatchAlarmsRequest.since_ns).
     """
     Acknowledge: _aio.UnaryUnaryMultiCallable[_alarm_pb2.AcknowledgeRequest, _alarm_pb2.AcknowledgeResponse]  # type: ignore[assignment]
     """Acknowledge acknowledges one channel's latched alarm."""
@@ -99,7 +101,8 @@ class AlarmServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_alarm_pb2.WatchAlarmsResponse], _abc.AsyncIterator[_alarm_pb2.WatchAlarmsResponse]]:
         """WatchAlarms streams alarm transitions (never plain samples) until the client
         cancels. Call ListActiveAlarms after the stream's headers arrive to learn the
-        state the transitions start from.
+        state the transitions start from. With since_ns it first replays the archived
+        transitions from then on (see WatchAlarmsRequest.since_ns).
         """
 
     @_abc_1.abstractmethod

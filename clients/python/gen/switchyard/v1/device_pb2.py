@@ -26,10 +26,11 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from switchyard.v1 import config_pb2 as switchyard_dot_v1_dot_config__pb2
+from switchyard.v1 import history_pb2 as switchyard_dot_v1_dot_history__pb2
 from switchyard.v1 import sample_pb2 as switchyard_dot_v1_dot_sample__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/device.proto\x12\rswitchyard.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/config.proto\x1a\x1aswitchyard/v1/sample.proto\"z\n\x07\x43hannel\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05query\x18\x02 \x01(\tR\x05query\x12\x31\n\x06period\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x06period\x12\x12\n\x04unit\x18\x04 \x01(\tR\x04unit\"\x9f\x05\n\x06\x44\x65vice\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07\x61\x64\x64ress\x18\x02 \x01(\tR\x07\x61\x64\x64ress\x12\x16\n\x06\x64river\x18\x03 \x01(\tR\x06\x64river\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32\x1a.switchyard.v1.DeviceStateR\x05state\x12\x32\n\x08\x63hannels\x18\x05 \x03(\x0b\x32\x16.switchyard.v1.ChannelR\x08\x63hannels\x12\x1d\n\nlast_error\x18\x06 \x01(\tR\tlastError\x12\'\n\rrestart_count\x18\x07 \x01(\rB\x02\x18\x01R\x0crestartCount\x12\x43\n\x0f\x63onnected_since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0e\x63onnectedSince\x12=\n\x0cnext_attempt\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bnextAttempt\x12\x1a\n\x08identity\x18\n \x01(\tR\x08identity\x12\x1a\n\x08\x63ommands\x18\x0b \x03(\tR\x08\x63ommands\x12=\n\x0c\x63ommand_info\x18\x0c \x03(\x0b\x32\x1a.switchyard.v1.CommandInfoR\x0b\x63ommandInfo\x12\x33\n\x04tags\x18\r \x03(\x0b\x32\x1f.switchyard.v1.Device.TagsEntryR\x04tags\x12$\n\rreconnections\x18\x0e \x01(\rR\rreconnections\x12\x12\n\x04node\x18\x14 \x01(\tR\x04node\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x9f\x01\n\x0b\x43ommandInfo\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n\x04role\x18\x02 \x01(\tR\x04role\x12/\n\x04\x61rgs\x18\x03 \x03(\x0b\x32\x1b.switchyard.v1.ArgumentInfoR\x04\x61rgs\x12\x1b\n\thas_reply\x18\x04 \x01(\x08R\x08hasReply\x12\x1a\n\x08readback\x18\x05 \x01(\tR\x08readback\"\xbc\x01\n\x0c\x41rgumentInfo\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n\x04type\x18\x02 \x01(\tR\x04type\x12\x15\n\x03min\x18\x03 \x01(\x01H\x00R\x03min\x88\x01\x01\x12\x15\n\x03max\x18\x04 \x01(\x01H\x01R\x03max\x88\x01\x01\x12\x18\n\x07\x63hoices\x18\x05 \x03(\tR\x07\x63hoices\x12\x18\n\x07pattern\x18\x06 \x01(\tR\x07pattern\x12\x12\n\x04unit\x18\x07 \x01(\tR\x04unitB\x06\n\x04_minB\x06\n\x04_max\"\x14\n\x12ListDevicesRequest\"F\n\x13ListDevicesResponse\x12/\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.DeviceR\x07\x64\x65vices\"2\n\x10GetDeviceRequest\x12\x1e\n\x04name\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x04name\"B\n\x11GetDeviceResponse\x12-\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x15.switchyard.v1.DeviceR\x06\x64\x65vice\"\xf9\x01\n\x12SendCommandRequest\x12\"\n\x06\x64\x65vice\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x06\x64\x65vice\x12 \n\x04name\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01H\x00R\x04name\x12\"\n\x03raw\x18\x03 \x01(\tB\x0e\xbaH\x0br\t\x10\x01\x18\x80\x08\xba\x01\x01\nH\x00R\x03raw\x12#\n\x04\x61rgs\x18\x04 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10 \"\x05r\x03\x18\x80\x08R\x04\x61rgs\x12\x42\n\x07timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\r\xbaH\n\xaa\x01\x07\"\x03\x08\xd8\x04\x32\x00R\x07timeoutB\x10\n\x07\x63ommand\x12\x05\xbaH\x02\x08\x01\"Y\n\x13SendCommandResponse\x12\x14\n\x05reply\x18\x01 \x01(\tR\x05reply\x12,\n\x06values\x18\x02 \x03(\x0b\x32\x14.switchyard.v1.ValueR\x06values\"[\n\x13\x41\x62ortCommandRequest\x12\"\n\x06\x64\x65vice\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x06\x64\x65vice\x12 \n\x06reason\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"0\n\x14\x41\x62ortCommandResponse\x12\x18\n\x07\x61\x62orted\x18\x01 \x01(\tR\x07\x61\x62orted\"C\n\x13WatchDevicesRequest\x12,\n\x07\x64\x65vices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x80\x02\"\x07r\x05\x10\x01\x18\x80\x01R\x07\x64\x65vices\"\xb7\x01\n\x14WatchDevicesResponse\x12-\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x15.switchyard.v1.DeviceR\x06\x64\x65vice\x12!\n\x0ctimestamp_ns\x18\x02 \x01(\x03R\x0btimestampNs\x12\x18\n\x07removed\x18\x03 \x01(\x08R\x07removed\x12\x33\n\x06reload\x18\x04 \x01(\x0b\x32\x1b.switchyard.v1.ConfigReloadR\x06reload*\x98\x01\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45VICE_STATE_CONNECTING\x10\x01\x12\x1a\n\x16\x44\x45VICE_STATE_CONNECTED\x10\x02\x12\x18\n\x14\x44\x45VICE_STATE_BACKOFF\x10\x03\x12\x18\n\x14\x44\x45VICE_STATE_STOPPED\x10\x04\x32\xbf\x03\n\rDeviceService\x12T\n\x0bListDevices\x12!.switchyard.v1.ListDevicesRequest\x1a\".switchyard.v1.ListDevicesResponse\x12N\n\tGetDevice\x12\x1f.switchyard.v1.GetDeviceRequest\x1a .switchyard.v1.GetDeviceResponse\x12T\n\x0bSendCommand\x12!.switchyard.v1.SendCommandRequest\x1a\".switchyard.v1.SendCommandResponse\x12W\n\x0c\x41\x62ortCommand\x12\".switchyard.v1.AbortCommandRequest\x1a#.switchyard.v1.AbortCommandResponse\x12Y\n\x0cWatchDevices\x12\".switchyard.v1.WatchDevicesRequest\x1a#.switchyard.v1.WatchDevicesResponse0\x01\x42\x41Z?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/device.proto\x12\rswitchyard.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aswitchyard/v1/config.proto\x1a\x1bswitchyard/v1/history.proto\x1a\x1aswitchyard/v1/sample.proto\"z\n\x07\x43hannel\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05query\x18\x02 \x01(\tR\x05query\x12\x31\n\x06period\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x06period\x12\x12\n\x04unit\x18\x04 \x01(\tR\x04unit\"\x9f\x05\n\x06\x44\x65vice\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07\x61\x64\x64ress\x18\x02 \x01(\tR\x07\x61\x64\x64ress\x12\x16\n\x06\x64river\x18\x03 \x01(\tR\x06\x64river\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32\x1a.switchyard.v1.DeviceStateR\x05state\x12\x32\n\x08\x63hannels\x18\x05 \x03(\x0b\x32\x16.switchyard.v1.ChannelR\x08\x63hannels\x12\x1d\n\nlast_error\x18\x06 \x01(\tR\tlastError\x12\'\n\rrestart_count\x18\x07 \x01(\rB\x02\x18\x01R\x0crestartCount\x12\x43\n\x0f\x63onnected_since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0e\x63onnectedSince\x12=\n\x0cnext_attempt\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bnextAttempt\x12\x1a\n\x08identity\x18\n \x01(\tR\x08identity\x12\x1a\n\x08\x63ommands\x18\x0b \x03(\tR\x08\x63ommands\x12=\n\x0c\x63ommand_info\x18\x0c \x03(\x0b\x32\x1a.switchyard.v1.CommandInfoR\x0b\x63ommandInfo\x12\x33\n\x04tags\x18\r \x03(\x0b\x32\x1f.switchyard.v1.Device.TagsEntryR\x04tags\x12$\n\rreconnections\x18\x0e \x01(\rR\rreconnections\x12\x12\n\x04node\x18\x14 \x01(\tR\x04node\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"\x9f\x01\n\x0b\x43ommandInfo\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n\x04role\x18\x02 \x01(\tR\x04role\x12/\n\x04\x61rgs\x18\x03 \x03(\x0b\x32\x1b.switchyard.v1.ArgumentInfoR\x04\x61rgs\x12\x1b\n\thas_reply\x18\x04 \x01(\x08R\x08hasReply\x12\x1a\n\x08readback\x18\x05 \x01(\tR\x08readback\"\xbc\x01\n\x0c\x41rgumentInfo\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n\x04type\x18\x02 \x01(\tR\x04type\x12\x15\n\x03min\x18\x03 \x01(\x01H\x00R\x03min\x88\x01\x01\x12\x15\n\x03max\x18\x04 \x01(\x01H\x01R\x03max\x88\x01\x01\x12\x18\n\x07\x63hoices\x18\x05 \x03(\tR\x07\x63hoices\x12\x18\n\x07pattern\x18\x06 \x01(\tR\x07pattern\x12\x12\n\x04unit\x18\x07 \x01(\tR\x04unitB\x06\n\x04_minB\x06\n\x04_max\"\x14\n\x12ListDevicesRequest\"F\n\x13ListDevicesResponse\x12/\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.DeviceR\x07\x64\x65vices\"2\n\x10GetDeviceRequest\x12\x1e\n\x04name\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x04name\"B\n\x11GetDeviceResponse\x12-\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x15.switchyard.v1.DeviceR\x06\x64\x65vice\"\xf9\x01\n\x12SendCommandRequest\x12\"\n\x06\x64\x65vice\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x06\x64\x65vice\x12 \n\x04name\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01H\x00R\x04name\x12\"\n\x03raw\x18\x03 \x01(\tB\x0e\xbaH\x0br\t\x10\x01\x18\x80\x08\xba\x01\x01\nH\x00R\x03raw\x12#\n\x04\x61rgs\x18\x04 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10 \"\x05r\x03\x18\x80\x08R\x04\x61rgs\x12\x42\n\x07timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationB\r\xbaH\n\xaa\x01\x07\"\x03\x08\xd8\x04\x32\x00R\x07timeoutB\x10\n\x07\x63ommand\x12\x05\xbaH\x02\x08\x01\"Y\n\x13SendCommandResponse\x12\x14\n\x05reply\x18\x01 \x01(\tR\x05reply\x12,\n\x06values\x18\x02 \x03(\x0b\x32\x14.switchyard.v1.ValueR\x06values\"[\n\x13\x41\x62ortCommandRequest\x12\"\n\x06\x64\x65vice\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x06\x64\x65vice\x12 \n\x06reason\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"0\n\x14\x41\x62ortCommandResponse\x12\x18\n\x07\x61\x62orted\x18\x01 \x01(\tR\x07\x61\x62orted\"g\n\x13WatchDevicesRequest\x12,\n\x07\x64\x65vices\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x80\x02\"\x07r\x05\x10\x01\x18\x80\x01R\x07\x64\x65vices\x12\"\n\x08since_ns\x18\n \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\x07sinceNs\"\xa6\x02\n\x14WatchDevicesResponse\x12-\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x15.switchyard.v1.DeviceR\x06\x64\x65vice\x12!\n\x0ctimestamp_ns\x18\x02 \x01(\x03R\x0btimestampNs\x12\x18\n\x07removed\x18\x03 \x01(\x08R\x07removed\x12\x33\n\x06reload\x18\x04 \x01(\x0b\x32\x1b.switchyard.v1.ConfigReloadR\x06reload\x12\x37\n\nreplay_end\x18\n \x01(\x0b\x32\x18.switchyard.v1.ReplayEndR\treplayEnd\x12\x1a\n\x08replayed\x18\x0b \x01(\x08R\x08replayed\x12\x18\n\x07skipped\x18\x0c \x01(\x04R\x07skipped*\x98\x01\n\x0b\x44\x65viceState\x12\x1c\n\x18\x44\x45VICE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44\x45VICE_STATE_CONNECTING\x10\x01\x12\x1a\n\x16\x44\x45VICE_STATE_CONNECTED\x10\x02\x12\x18\n\x14\x44\x45VICE_STATE_BACKOFF\x10\x03\x12\x18\n\x14\x44\x45VICE_STATE_STOPPED\x10\x04\x32\xbf\x03\n\rDeviceService\x12T\n\x0bListDevices\x12!.switchyard.v1.ListDevicesRequest\x1a\".switchyard.v1.ListDevicesResponse\x12N\n\tGetDevice\x12\x1f.switchyard.v1.GetDeviceRequest\x1a .switchyard.v1.GetDeviceResponse\x12T\n\x0bSendCommand\x12!.switchyard.v1.SendCommandRequest\x1a\".switchyard.v1.SendCommandResponse\x12W\n\x0c\x41\x62ortCommand\x12\".switchyard.v1.AbortCommandRequest\x1a#.switchyard.v1.AbortCommandResponse\x12Y\n\x0cWatchDevices\x12\".switchyard.v1.WatchDevicesRequest\x1a#.switchyard.v1.WatchDevicesResponse0\x01\x42\x41Z?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -61,38 +62,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ABORTCOMMANDREQUEST'].fields_by_name['reason']._serialized_options = b'\272H\005r\003\030\310\001'
   _globals['_WATCHDEVICESREQUEST'].fields_by_name['devices']._loaded_options = None
   _globals['_WATCHDEVICESREQUEST'].fields_by_name['devices']._serialized_options = b'\272H\017\222\001\014\020\200\002\"\007r\005\020\001\030\200\001'
-  _globals['_DEVICESTATE']._serialized_start=2302
-  _globals['_DEVICESTATE']._serialized_end=2454
-  _globals['_CHANNEL']._serialized_start=195
-  _globals['_CHANNEL']._serialized_end=317
-  _globals['_DEVICE']._serialized_start=320
-  _globals['_DEVICE']._serialized_end=991
-  _globals['_DEVICE_TAGSENTRY']._serialized_start=936
-  _globals['_DEVICE_TAGSENTRY']._serialized_end=991
-  _globals['_COMMANDINFO']._serialized_start=994
-  _globals['_COMMANDINFO']._serialized_end=1153
-  _globals['_ARGUMENTINFO']._serialized_start=1156
-  _globals['_ARGUMENTINFO']._serialized_end=1344
-  _globals['_LISTDEVICESREQUEST']._serialized_start=1346
-  _globals['_LISTDEVICESREQUEST']._serialized_end=1366
-  _globals['_LISTDEVICESRESPONSE']._serialized_start=1368
-  _globals['_LISTDEVICESRESPONSE']._serialized_end=1438
-  _globals['_GETDEVICEREQUEST']._serialized_start=1440
-  _globals['_GETDEVICEREQUEST']._serialized_end=1490
-  _globals['_GETDEVICERESPONSE']._serialized_start=1492
-  _globals['_GETDEVICERESPONSE']._serialized_end=1558
-  _globals['_SENDCOMMANDREQUEST']._serialized_start=1561
-  _globals['_SENDCOMMANDREQUEST']._serialized_end=1810
-  _globals['_SENDCOMMANDRESPONSE']._serialized_start=1812
-  _globals['_SENDCOMMANDRESPONSE']._serialized_end=1901
-  _globals['_ABORTCOMMANDREQUEST']._serialized_start=1903
-  _globals['_ABORTCOMMANDREQUEST']._serialized_end=1994
-  _globals['_ABORTCOMMANDRESPONSE']._serialized_start=1996
-  _globals['_ABORTCOMMANDRESPONSE']._serialized_end=2044
-  _globals['_WATCHDEVICESREQUEST']._serialized_start=2046
-  _globals['_WATCHDEVICESREQUEST']._serialized_end=2113
-  _globals['_WATCHDEVICESRESPONSE']._serialized_start=2116
-  _globals['_WATCHDEVICESRESPONSE']._serialized_end=2299
-  _globals['_DEVICESERVICE']._serialized_start=2457
-  _globals['_DEVICESERVICE']._serialized_end=2904
+  _globals['_WATCHDEVICESREQUEST'].fields_by_name['since_ns']._loaded_options = None
+  _globals['_WATCHDEVICESREQUEST'].fields_by_name['since_ns']._serialized_options = b'\272H\004\"\002(\000'
+  _globals['_DEVICESTATE']._serialized_start=2478
+  _globals['_DEVICESTATE']._serialized_end=2630
+  _globals['_CHANNEL']._serialized_start=224
+  _globals['_CHANNEL']._serialized_end=346
+  _globals['_DEVICE']._serialized_start=349
+  _globals['_DEVICE']._serialized_end=1020
+  _globals['_DEVICE_TAGSENTRY']._serialized_start=965
+  _globals['_DEVICE_TAGSENTRY']._serialized_end=1020
+  _globals['_COMMANDINFO']._serialized_start=1023
+  _globals['_COMMANDINFO']._serialized_end=1182
+  _globals['_ARGUMENTINFO']._serialized_start=1185
+  _globals['_ARGUMENTINFO']._serialized_end=1373
+  _globals['_LISTDEVICESREQUEST']._serialized_start=1375
+  _globals['_LISTDEVICESREQUEST']._serialized_end=1395
+  _globals['_LISTDEVICESRESPONSE']._serialized_start=1397
+  _globals['_LISTDEVICESRESPONSE']._serialized_end=1467
+  _globals['_GETDEVICEREQUEST']._serialized_start=1469
+  _globals['_GETDEVICEREQUEST']._serialized_end=1519
+  _globals['_GETDEVICERESPONSE']._serialized_start=1521
+  _globals['_GETDEVICERESPONSE']._serialized_end=1587
+  _globals['_SENDCOMMANDREQUEST']._serialized_start=1590
+  _globals['_SENDCOMMANDREQUEST']._serialized_end=1839
+  _globals['_SENDCOMMANDRESPONSE']._serialized_start=1841
+  _globals['_SENDCOMMANDRESPONSE']._serialized_end=1930
+  _globals['_ABORTCOMMANDREQUEST']._serialized_start=1932
+  _globals['_ABORTCOMMANDREQUEST']._serialized_end=2023
+  _globals['_ABORTCOMMANDRESPONSE']._serialized_start=2025
+  _globals['_ABORTCOMMANDRESPONSE']._serialized_end=2073
+  _globals['_WATCHDEVICESREQUEST']._serialized_start=2075
+  _globals['_WATCHDEVICESREQUEST']._serialized_end=2178
+  _globals['_WATCHDEVICESRESPONSE']._serialized_start=2181
+  _globals['_WATCHDEVICESRESPONSE']._serialized_end=2475
+  _globals['_DEVICESERVICE']._serialized_start=2633
+  _globals['_DEVICESERVICE']._serialized_end=3080
 # @@protoc_insertion_point(module_scope)

@@ -11,6 +11,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from switchyard.v1 import config_pb2 as _config_pb2
+from switchyard.v1 import history_pb2 as _history_pb2
 from switchyard.v1 import sample_pb2 as _sample_pb2
 import builtins as _builtins
 import sys
@@ -517,6 +518,26 @@ class WatchDevicesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DEVICES_FIELD_NUMBER: _builtins.int
+    SINCE_NS_FIELD_NUMBER: _builtins.int
+    since_ns: _builtins.int
+    """Replay the archived state changes of the selected devices from this time
+    (nanoseconds since the Unix epoch, inclusive, at the archive's microsecond
+    precision), then send one response with replay_end set, then the current state
+    of each device whose state was not the last replayed one, then every change (a
+    stream with since_ns keeps each change, not only the latest per device, up to a
+    bound; see skipped). Zero means live only (the current states first). No change
+    is sent twice and none is left out between replay and live. A client that
+    resumes sends the oldest of its devices' last timestamps and drops, per device,
+    what is not newer than the state it has. Without an archive replay_end comes at
+    once (complete false), then the current states and the live changes.
+    A since_ns more than a minute in the future replays nothing and does not wait
+    for the archive: a client that starts a watch it may resume sends one, for
+    the replay_end (and the way the stream keeps changes) of a resumable watch.
+    The replay sends the archive's last state of a device the server no longer
+    has, when STOPPED, with removed set; configuration reloads are not replayed.
+    A cluster node does not replay (its archive holds only its own devices'
+    states): replay_end comes at once, complete false.
+    """
     @_builtins.property
     def devices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Device names or glob patterns; empty means every device."""
@@ -525,10 +546,11 @@ class WatchDevicesRequest(_message.Message):
         self,
         *,
         devices: _abc.Iterable[_builtins.str] | None = ...,
+        since_ns: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["devices", b"devices"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["devices", b"devices", "since_ns", b"since_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -542,17 +564,40 @@ class WatchDevicesResponse(_message.Message):
     TIMESTAMP_NS_FIELD_NUMBER: _builtins.int
     REMOVED_FIELD_NUMBER: _builtins.int
     RELOAD_FIELD_NUMBER: _builtins.int
+    REPLAY_END_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
     timestamp_ns: _builtins.int
     """When the state changed, in nanoseconds since the Unix epoch."""
     removed: _builtins.bool
     """The device was removed from the configuration: this is its final state (STOPPED,
     last_error says why); nothing more comes about it.
     """
+    replayed: _builtins.bool
+    """The state comes from the archive. The device holds what the archive records:
+    state, timestamp, last_error, identity and connected_since (CONNECTED),
+    next_attempt (BACKOFF), reconnections (from the failure that ended a
+    connection on); its configuration (address, driver, channels, commands, tags) is
+    the device's now. The last replayed state of a device that is still its state
+    is the whole current Device.
+    """
+    skipped: _builtins.int
+    """State changes this stream did not send because the client read too slowly;
+    only grows. A live stream keeps only the latest state per device, so it skips
+    intermediate ones; a stream with since_ns keeps every change up to a bound and
+    drops the oldest past it.
+    """
     @_builtins.property
     def device(self) -> Global___Device: ...
     @_builtins.property
     def reload(self) -> _config_pb2.ConfigReload:
         """Set on a message that reports an applied configuration reload (device unset)."""
+
+    @_builtins.property
+    def replay_end(self) -> _history_pb2.ReplayEnd:
+        """Set on the one response (without a device) that ends the replay asked for with
+        since_ns.
+        """
 
     def __init__(
         self,
@@ -561,10 +606,13 @@ class WatchDevicesResponse(_message.Message):
         timestamp_ns: _builtins.int = ...,
         removed: _builtins.bool = ...,
         reload: _config_pb2.ConfigReload | None = ...,
+        replay_end: _history_pb2.ReplayEnd | None = ...,
+        replayed: _builtins.bool = ...,
+        skipped: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "reload", b"reload"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "reload", b"reload", "replay_end", b"replay_end"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "reload", b"reload", "removed", b"removed", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "reload", b"reload", "removed", b"removed", "replay_end", b"replay_end", "replayed", b"replayed", "skipped", b"skipped", "timestamp_ns", b"timestamp_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

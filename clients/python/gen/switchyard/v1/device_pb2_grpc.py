@@ -105,6 +105,8 @@ class DeviceServiceServicer:
         A device a configuration reload adds appears with its first state; one it
         removes sends its final state with removed set. Each applied reload is sent too
         (reload set, device unset), after the changes it made.
+        With since_ns it first replays the archived state changes from then on (see
+        WatchDevicesRequest.since_ns).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -53,6 +53,8 @@ class DeviceServiceStub:
     A device a configuration reload adds appears with its first state; one it
     removes sends its final state with removed set. Each applied reload is sent too
     (reload set, device unset), after the changes it made.
+    With since_ns it first replays the archived state changes from then on (see
+    WatchDevicesRequest.since_ns).
     """
 
 @_typing.type_check_only
@@ -80,6 +82,8 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     A device a configuration reload adds appears with its first state; one it
     removes sends its final state with removed set. Each applied reload is sent too
     (reload set, device unset), after the changes it made.
+    With since_ns it first replays the archived state changes from then on (see
+    WatchDevicesRequest.since_ns).
     """
 
 class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -134,6 +138,8 @@ class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
         A device a configuration reload adds appears with its first state; one it
         removes sends its final state with removed set. Each applied reload is sent too
         (reload set, device unset), after the changes it made.
+        With since_ns it first replays the archived state changes from then on (see
+        WatchDevicesRequest.since_ns).
         """
 
 def add_DeviceServiceServicer_to_server(servicer: DeviceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,7 +26,7 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from switchyard.v1 import sample_pb2 as switchyard_dot_v1_dot_sample__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bswitchyard/v1/history.proto\x12\rswitchyard.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1aswitchyard/v1/sample.proto\"\xa7\x02\n\x13QueryHistoryRequest\x12\"\n\x06\x64\x65vice\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x06\x64\x65vice\x12$\n\x07\x63hannel\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x07\x63hannel\x12\"\n\x08start_ns\x18\x03 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\x07startNs\x12\x1e\n\x06\x65nd_ns\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\x05\x65ndNs\x12\x1f\n\x05limit\x18\x05 \x01(\rB\t\xbaH\x06*\x04\x18\xa0\x8d\x06R\x05limit\x12@\n\taggregate\x18\x06 \x01(\x0e\x32\x18.switchyard.v1.AggregateB\x08\xbaH\x05\x82\x01\x02\x10\x01R\taggregate\x12\x1f\n\x0binterval_ms\x18\x07 \x01(\rR\nintervalMs\"^\n\rHistoryBucket\x12!\n\x0ctimestamp_ns\x18\x01 \x01(\x03R\x0btimestampNs\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value\x12\x14\n\x05\x63ount\x18\x03 \x01(\x04R\x05\x63ount\"\x9d\x01\n\x14QueryHistoryResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples\x12\x36\n\x07\x62uckets\x18\x02 \x03(\x0b\x32\x1c.switchyard.v1.HistoryBucketR\x07\x62uckets\x12\x1c\n\ttruncated\x18\x03 \x01(\x08R\ttruncated*\x9d\x01\n\tAggregate\x12\x19\n\x15\x41GGREGATE_UNSPECIFIED\x10\x00\x12\x11\n\rAGGREGATE_AVG\x10\x01\x12\x11\n\rAGGREGATE_MIN\x10\x02\x12\x11\n\rAGGREGATE_MAX\x10\x03\x12\x13\n\x0f\x41GGREGATE_FIRST\x10\x04\x12\x12\n\x0e\x41GGREGATE_LAST\x10\x05\x12\x13\n\x0f\x41GGREGATE_COUNT\x10\x06\x32i\n\x0eHistoryService\x12W\n\x0cQueryHistory\x12\".switchyard.v1.QueryHistoryRequest\x1a#.switchyard.v1.QueryHistoryResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bswitchyard/v1/history.proto\x12\rswitchyard.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1aswitchyard/v1/sample.proto\"\xa7\x02\n\x13QueryHistoryRequest\x12\"\n\x06\x64\x65vice\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x06\x64\x65vice\x12$\n\x07\x63hannel\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01R\x07\x63hannel\x12\"\n\x08start_ns\x18\x03 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\x07startNs\x12\x1e\n\x06\x65nd_ns\x18\x04 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\x05\x65ndNs\x12\x1f\n\x05limit\x18\x05 \x01(\rB\t\xbaH\x06*\x04\x18\xa0\x8d\x06R\x05limit\x12@\n\taggregate\x18\x06 \x01(\x0e\x32\x18.switchyard.v1.AggregateB\x08\xbaH\x05\x82\x01\x02\x10\x01R\taggregate\x12\x1f\n\x0binterval_ms\x18\x07 \x01(\rR\nintervalMs\"^\n\rHistoryBucket\x12!\n\x0ctimestamp_ns\x18\x01 \x01(\x03R\x0btimestampNs\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value\x12\x14\n\x05\x63ount\x18\x03 \x01(\x04R\x05\x63ount\"\x9d\x01\n\x14QueryHistoryResponse\x12/\n\x07samples\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.SampleR\x07samples\x12\x36\n\x07\x62uckets\x18\x02 \x03(\x0b\x32\x1c.switchyard.v1.HistoryBucketR\x07\x62uckets\x12\x1c\n\ttruncated\x18\x03 \x01(\x08R\ttruncated\"\x97\x01\n\tReplayEnd\x12\x1a\n\x08\x63omplete\x18\x01 \x01(\x08R\x08\x63omplete\x12\x1a\n\x08replayed\x18\x02 \x01(\x04R\x08replayed\x12\x16\n\x06missed\x18\x03 \x01(\x04R\x06missed\x12\x16\n\x06reason\x18\x04 \x01(\tR\x06reason\x12\"\n\rlive_after_ns\x18\x05 \x01(\x03R\x0bliveAfterNs*\x9d\x01\n\tAggregate\x12\x19\n\x15\x41GGREGATE_UNSPECIFIED\x10\x00\x12\x11\n\rAGGREGATE_AVG\x10\x01\x12\x11\n\rAGGREGATE_MIN\x10\x02\x12\x11\n\rAGGREGATE_MAX\x10\x03\x12\x13\n\x0f\x41GGREGATE_FIRST\x10\x04\x12\x12\n\x0e\x41GGREGATE_LAST\x10\x05\x12\x13\n\x0f\x41GGREGATE_COUNT\x10\x06\x32i\n\x0eHistoryService\x12W\n\x0cQueryHistory\x12\".switchyard.v1.QueryHistoryRequest\x1a#.switchyard.v1.QueryHistoryResponseBAZ?github.com/switchyard/switchyard/gen/switchyard/v1;switchyardv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,14 +46,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUERYHISTORYREQUEST'].fields_by_name['limit']._serialized_options = b'\272H\006*\004\030\240\215\006'
   _globals['_QUERYHISTORYREQUEST'].fields_by_name['aggregate']._loaded_options = None
   _globals['_QUERYHISTORYREQUEST'].fields_by_name['aggregate']._serialized_options = b'\272H\005\202\001\002\020\001'
-  _globals['_AGGREGATE']._serialized_start=658
-  _globals['_AGGREGATE']._serialized_end=815
+  _globals['_AGGREGATE']._serialized_start=812
+  _globals['_AGGREGATE']._serialized_end=969
   _globals['_QUERYHISTORYREQUEST']._serialized_start=104
   _globals['_QUERYHISTORYREQUEST']._serialized_end=399
   _globals['_HISTORYBUCKET']._serialized_start=401
   _globals['_HISTORYBUCKET']._serialized_end=495
   _globals['_QUERYHISTORYRESPONSE']._serialized_start=498
   _globals['_QUERYHISTORYRESPONSE']._serialized_end=655
-  _globals['_HISTORYSERVICE']._serialized_start=817
-  _globals['_HISTORYSERVICE']._serialized_end=922
+  _globals['_REPLAYEND']._serialized_start=658
+  _globals['_REPLAYEND']._serialized_end=809
+  _globals['_HISTORYSERVICE']._serialized_start=971
+  _globals['_HISTORYSERVICE']._serialized_end=1076
 # @@protoc_insertion_point(module_scope)

@@ -155,3 +155,58 @@ class QueryHistoryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryHistoryResponse: _TypeAlias = QueryHistoryResponse  # noqa: Y015
+
+@_typing.final
+class ReplayEnd(_message.Message):
+    """ReplayEnd ends the replay that a watch asked for with since_ns (WatchAlarms,
+    WatchDevices) starts with: the responses before it came from the archive, the
+    ones after it are live. Nothing the replay sent comes again after it, and
+    nothing that happened between the two is left out.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    MISSED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    LIVE_AFTER_NS_FIELD_NUMBER: _builtins.int
+    complete: _builtins.bool
+    """The archive was read: every item it holds from since_ns on was sent before
+    this. False when the server archives nowhere (reason says so): nothing was
+    replayed, and what happened between since_ns and now is not sent.
+    """
+    replayed: _builtins.int
+    """How many items the replay sent."""
+    missed: _builtins.int
+    """How many items of that time the archive itself does not hold: device states
+    its archiver skipped when it fell behind (WatchDevices; which devices is not
+    recorded).
+    """
+    reason: _builtins.str
+    """Why the replay is not complete, in words."""
+    live_after_ns: _builtins.int
+    """WatchAlarms: the timestamp (ns) after which the live part starts. Every
+    transition the filter selects with a later timestamp follows this response
+    (unless dropped: see dropped), none with this one or an earlier one does. A
+    client that resumes and has no later transition sends it as since_ns (it is
+    at least the start of the server's alarm engine). Unset for WatchDevices,
+    whose join is per device, and on a cluster node, whose live transitions are
+    not in time order.
+    """
+    def __init__(
+        self,
+        *,
+        complete: _builtins.bool = ...,
+        replayed: _builtins.int = ...,
+        missed: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        live_after_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["complete", b"complete", "live_after_ns", b"live_after_ns", "missed", b"missed", "reason", b"reason", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReplayEnd: _TypeAlias = ReplayEnd  # noqa: Y015

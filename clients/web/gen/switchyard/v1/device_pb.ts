@@ -9,6 +9,8 @@ import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { ConfigReload } from "./config_pb";
 import { file_switchyard_v1_config } from "./config_pb";
+import type { ReplayEnd } from "./history_pb";
+import { file_switchyard_v1_history } from "./history_pb";
 import type { Value } from "./sample_pb";
 import { file_switchyard_v1_sample } from "./sample_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -17,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/device.proto.
  */
 export const file_switchyard_v1_device: GenFile = /*@__PURE__*/
-  fileDesc("Chpzd2l0Y2h5YXJkL3YxL2RldmljZS5wcm90bxINc3dpdGNoeWFyZC52MSJfCgdDaGFubmVsEgwKBG5hbWUYASABKAkSDQoFcXVlcnkYAiABKAkSKQoGcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVuaXQYBCABKAki+QMKBkRldmljZRIMCgRuYW1lGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGZHJpdmVyGAMgASgJEikKBXN0YXRlGAQgASgOMhouc3dpdGNoeWFyZC52MS5EZXZpY2VTdGF0ZRIoCghjaGFubmVscxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQ2hhbm5lbBISCgpsYXN0X2Vycm9yGAYgASgJEhkKDXJlc3RhcnRfY291bnQYByABKA1CAhgBEjMKD2Nvbm5lY3RlZF9zaW5jZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbmV4dF9hdHRlbXB0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghpZGVudGl0eRgKIAEoCRIQCghjb21tYW5kcxgLIAMoCRIwCgxjb21tYW5kX2luZm8YDCADKAsyGi5zd2l0Y2h5YXJkLnYxLkNvbW1hbmRJbmZvEi0KBHRhZ3MYDSADKAsyHy5zd2l0Y2h5YXJkLnYxLkRldmljZS5UYWdzRW50cnkSFQoNcmVjb25uZWN0aW9ucxgOIAEoDRIMCgRub2RlGBQgASgJGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInkKC0NvbW1hbmRJbmZvEgwKBG5hbWUYASABKAkSDAoEcm9sZRgCIAEoCRIpCgRhcmdzGAMgAygLMhsuc3dpdGNoeWFyZC52MS5Bcmd1bWVudEluZm8SEQoJaGFzX3JlcGx5GAQgASgIEhAKCHJlYWRiYWNrGAUgASgJIo4BCgxBcmd1bWVudEluZm8SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEhAKA21pbhgDIAEoAUgAiAEBEhAKA21heBgEIAEoAUgBiAEBEg8KB2Nob2ljZXMYBSADKAkSDwoHcGF0dGVybhgGIAEoCRIMCgR1bml0GAcgASgJQgYKBF9taW5CBgoEX21heCIUChJMaXN0RGV2aWNlc1JlcXVlc3QiPQoTTGlzdERldmljZXNSZXNwb25zZRImCgdkZXZpY2VzGAEgAygLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2UiLAoQR2V0RGV2aWNlUmVxdWVzdBIYCgRuYW1lGAEgASgJQgq6SAdyBRABGIABIjoKEUdldERldmljZVJlc3BvbnNlEiUKBmRldmljZRgBIAEoCzIVLnN3aXRjaHlhcmQudjEuRGV2aWNlItcBChJTZW5kQ29tbWFuZFJlcXVlc3QSGgoGZGV2aWNlGAEgASgJQgq6SAdyBRABGIABEhoKBG5hbWUYAiABKAlCCrpIB3IFEAEYgAFIABIdCgNyYXcYAyABKAlCDrpIC3IJEAEYgAi6AQEKSAASHQoEYXJncxgEIAMoCUIPukgMkgEJECAiBXIDGIAIEjkKB3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDbpICqoBByIDCNgEMgBCEAoHY29tbWFuZBIFukgCCAEiSgoTU2VuZENvbW1hbmRSZXNwb25zZRINCgVyZXBseRgBIAEoCRIkCgZ2YWx1ZXMYAiADKAsyFC5zd2l0Y2h5YXJkLnYxLlZhbHVlIksKE0Fib3J0Q29tbWFuZFJlcXVlc3QSGgoGZGV2aWNlGAEgASgJQgq6SAdyBRABGIABEhgKBnJlYXNvbhgCIAEoCUIIukgFcgMYyAEiJwoUQWJvcnRDb21tYW5kUmVzcG9uc2USDwoHYWJvcnRlZBgBIAEoCSI6ChNXYXRjaERldmljZXNSZXF1ZXN0EiMKB2RldmljZXMYASADKAlCErpID5IBDBCAAiIHcgUQARiAASKRAQoUV2F0Y2hEZXZpY2VzUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2USFAoMdGltZXN0YW1wX25zGAIgASgDEg8KB3JlbW92ZWQYAyABKAgSKwoGcmVsb2FkGAQgASgLMhsuc3dpdGNoeWFyZC52MS5Db25maWdSZWxvYWQqmAEKC0RldmljZVN0YXRlEhwKGERFVklDRV9TVEFURV9VTlNQRUNJRklFRBAAEhsKF0RFVklDRV9TVEFURV9DT05ORUNUSU5HEAESGgoWREVWSUNFX1NUQVRFX0NPTk5FQ1RFRBACEhgKFERFVklDRV9TVEFURV9CQUNLT0ZGEAMSGAoUREVWSUNFX1NUQVRFX1NUT1BQRUQQBDK/AwoNRGV2aWNlU2VydmljZRJUCgtMaXN0RGV2aWNlcxIhLnN3aXRjaHlhcmQudjEuTGlzdERldmljZXNSZXF1ZXN0GiIuc3dpdGNoeWFyZC52MS5MaXN0RGV2aWNlc1Jlc3BvbnNlEk4KCUdldERldmljZRIfLnN3aXRjaHlhcmQudjEuR2V0RGV2aWNlUmVxdWVzdBogLnN3aXRjaHlhcmQudjEuR2V0RGV2aWNlUmVzcG9uc2USVAoLU2VuZENvbW1hbmQSIS5zd2l0Y2h5YXJkLnYxLlNlbmRDb21tYW5kUmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuU2VuZENvbW1hbmRSZXNwb25zZRJXCgxBYm9ydENvbW1hbmQSIi5zd2l0Y2h5YXJkLnYxLkFib3J0Q29tbWFuZFJlcXVlc3QaIy5zd2l0Y2h5YXJkLnYxLkFib3J0Q29tbWFuZFJlc3BvbnNlElkKDFdhdGNoRGV2aWNlcxIiLnN3aXRjaHlhcmQudjEuV2F0Y2hEZXZpY2VzUmVxdWVzdBojLnN3aXRjaHlhcmQudjEuV2F0Y2hEZXZpY2VzUmVzcG9uc2UwAUJBWj9naXRodWIuY29tL3N3aXRjaHlhcmQvc3dpdGNoeWFyZC9nZW4vc3dpdGNoeWFyZC92MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_switchyard_v1_config, file_switchyard_v1_sample]);
+  fileDesc("Chpzd2l0Y2h5YXJkL3YxL2RldmljZS5wcm90bxINc3dpdGNoeWFyZC52MSJfCgdDaGFubmVsEgwKBG5hbWUYASABKAkSDQoFcXVlcnkYAiABKAkSKQoGcGVyaW9kGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVuaXQYBCABKAki+QMKBkRldmljZRIMCgRuYW1lGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGZHJpdmVyGAMgASgJEikKBXN0YXRlGAQgASgOMhouc3dpdGNoeWFyZC52MS5EZXZpY2VTdGF0ZRIoCghjaGFubmVscxgFIAMoCzIWLnN3aXRjaHlhcmQudjEuQ2hhbm5lbBISCgpsYXN0X2Vycm9yGAYgASgJEhkKDXJlc3RhcnRfY291bnQYByABKA1CAhgBEjMKD2Nvbm5lY3RlZF9zaW5jZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbmV4dF9hdHRlbXB0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghpZGVudGl0eRgKIAEoCRIQCghjb21tYW5kcxgLIAMoCRIwCgxjb21tYW5kX2luZm8YDCADKAsyGi5zd2l0Y2h5YXJkLnYxLkNvbW1hbmRJbmZvEi0KBHRhZ3MYDSADKAsyHy5zd2l0Y2h5YXJkLnYxLkRldmljZS5UYWdzRW50cnkSFQoNcmVjb25uZWN0aW9ucxgOIAEoDRIMCgRub2RlGBQgASgJGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInkKC0NvbW1hbmRJbmZvEgwKBG5hbWUYASABKAkSDAoEcm9sZRgCIAEoCRIpCgRhcmdzGAMgAygLMhsuc3dpdGNoeWFyZC52MS5Bcmd1bWVudEluZm8SEQoJaGFzX3JlcGx5GAQgASgIEhAKCHJlYWRiYWNrGAUgASgJIo4BCgxBcmd1bWVudEluZm8SDAoEbmFtZRgBIAEoCRIMCgR0eXBlGAIgASgJEhAKA21pbhgDIAEoAUgAiAEBEhAKA21heBgEIAEoAUgBiAEBEg8KB2Nob2ljZXMYBSADKAkSDwoHcGF0dGVybhgGIAEoCRIMCgR1bml0GAcgASgJQgYKBF9taW5CBgoEX21heCIUChJMaXN0RGV2aWNlc1JlcXVlc3QiPQoTTGlzdERldmljZXNSZXNwb25zZRImCgdkZXZpY2VzGAEgAygLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2UiLAoQR2V0RGV2aWNlUmVxdWVzdBIYCgRuYW1lGAEgASgJQgq6SAdyBRABGIABIjoKEUdldERldmljZVJlc3BvbnNlEiUKBmRldmljZRgBIAEoCzIVLnN3aXRjaHlhcmQudjEuRGV2aWNlItcBChJTZW5kQ29tbWFuZFJlcXVlc3QSGgoGZGV2aWNlGAEgASgJQgq6SAdyBRABGIABEhoKBG5hbWUYAiABKAlCCrpIB3IFEAEYgAFIABIdCgNyYXcYAyABKAlCDrpIC3IJEAEYgAi6AQEKSAASHQoEYXJncxgEIAMoCUIPukgMkgEJECAiBXIDGIAIEjkKB3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDbpICqoBByIDCNgEMgBCEAoHY29tbWFuZBIFukgCCAEiSgoTU2VuZENvbW1hbmRSZXNwb25zZRINCgVyZXBseRgBIAEoCRIkCgZ2YWx1ZXMYAiADKAsyFC5zd2l0Y2h5YXJkLnYxLlZhbHVlIksKE0Fib3J0Q29tbWFuZFJlcXVlc3QSGgoGZGV2aWNlGAEgASgJQgq6SAdyBRABGIABEhgKBnJlYXNvbhgCIAEoCUIIukgFcgMYyAEiJwoUQWJvcnRDb21tYW5kUmVzcG9uc2USDwoHYWJvcnRlZBgBIAEoCSJVChNXYXRjaERldmljZXNSZXF1ZXN0EiMKB2RldmljZXMYASADKAlCErpID5IBDBCAAiIHcgUQARiAARIZCghzaW5jZV9ucxgKIAEoA0IHukgEIgIoACLiAQoUV2F0Y2hEZXZpY2VzUmVzcG9uc2USJQoGZGV2aWNlGAEgASgLMhUuc3dpdGNoeWFyZC52MS5EZXZpY2USFAoMdGltZXN0YW1wX25zGAIgASgDEg8KB3JlbW92ZWQYAyABKAgSKwoGcmVsb2FkGAQgASgLMhsuc3dpdGNoeWFyZC52MS5Db25maWdSZWxvYWQSLAoKcmVwbGF5X2VuZBgKIAEoCzIYLnN3aXRjaHlhcmQudjEuUmVwbGF5RW5kEhAKCHJlcGxheWVkGAsgASgIEg8KB3NraXBwZWQYDCABKAQqmAEKC0RldmljZVN0YXRlEhwKGERFVklDRV9TVEFURV9VTlNQRUNJRklFRBAAEhsKF0RFVklDRV9TVEFURV9DT05ORUNUSU5HEAESGgoWREVWSUNFX1NUQVRFX0NPTk5FQ1RFRBACEhgKFERFVklDRV9TVEFURV9CQUNLT0ZGEAMSGAoUREVWSUNFX1NUQVRFX1NUT1BQRUQQBDK/AwoNRGV2aWNlU2VydmljZRJUCgtMaXN0RGV2aWNlcxIhLnN3aXRjaHlhcmQudjEuTGlzdERldmljZXNSZXF1ZXN0GiIuc3dpdGNoeWFyZC52MS5MaXN0RGV2aWNlc1Jlc3BvbnNlEk4KCUdldERldmljZRIfLnN3aXRjaHlhcmQudjEuR2V0RGV2aWNlUmVxdWVzdBogLnN3aXRjaHlhcmQudjEuR2V0RGV2aWNlUmVzcG9uc2USVAoLU2VuZENvbW1hbmQSIS5zd2l0Y2h5YXJkLnYxLlNlbmRDb21tYW5kUmVxdWVzdBoiLnN3aXRjaHlhcmQudjEuU2VuZENvbW1hbmRSZXNwb25zZRJXCgxBYm9ydENvbW1hbmQSIi5zd2l0Y2h5YXJkLnYxLkFib3J0Q29tbWFuZFJlcXVlc3QaIy5zd2l0Y2h5YXJkLnYxLkFib3J0Q29tbWFuZFJlc3BvbnNlElkKDFdhdGNoRGV2aWNlcxIiLnN3aXRjaHlhcmQudjEuV2F0Y2hEZXZpY2VzUmVxdWVzdBojLnN3aXRjaHlhcmQudjEuV2F0Y2hEZXZpY2VzUmVzcG9uc2UwAUJBWj9naXRodWIuY29tL3N3aXRjaHlhcmQvc3dpdGNoeWFyZC9nZW4vc3dpdGNoeWFyZC92MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_timestamp, file_switchyard_v1_config, file_switchyard_v1_history, file_switchyard_v1_sample]);
 
 /**
  * Channel describes one configured channel of a device.
@@ -490,6 +492,29 @@ export type WatchDevicesRequest = Message<"switchyard.v1.WatchDevicesRequest"> &
    * @generated from field: repeated string devices = 1;
    */
   devices: string[];
+
+  /**
+   * Replay the archived state changes of the selected devices from this time
+   * (nanoseconds since the Unix epoch, inclusive, at the archive's microsecond
+   * precision), then send one response with replay_end set, then the current state
+   * of each device whose state was not the last replayed one, then every change (a
+   * stream with since_ns keeps each change, not only the latest per device, up to a
+   * bound; see skipped). Zero means live only (the current states first). No change
+   * is sent twice and none is left out between replay and live. A client that
+   * resumes sends the oldest of its devices' last timestamps and drops, per device,
+   * what is not newer than the state it has. Without an archive replay_end comes at
+   * once (complete false), then the current states and the live changes.
+   * A since_ns more than a minute in the future replays nothing and does not wait
+   * for the archive: a client that starts a watch it may resume sends one, for
+   * the replay_end (and the way the stream keeps changes) of a resumable watch.
+   * The replay sends the archive's last state of a device the server no longer
+   * has, when STOPPED, with removed set; configuration reloads are not replayed.
+   * A cluster node does not replay (its archive holds only its own devices'
+   * states): replay_end comes at once, complete false.
+   *
+   * @generated from field: int64 since_ns = 10;
+   */
+  sinceNs: bigint;
 };
 
 /**
@@ -529,6 +554,36 @@ export type WatchDevicesResponse = Message<"switchyard.v1.WatchDevicesResponse">
    * @generated from field: switchyard.v1.ConfigReload reload = 4;
    */
   reload?: ConfigReload | undefined;
+
+  /**
+   * Set on the one response (without a device) that ends the replay asked for with
+   * since_ns.
+   *
+   * @generated from field: switchyard.v1.ReplayEnd replay_end = 10;
+   */
+  replayEnd?: ReplayEnd | undefined;
+
+  /**
+   * The state comes from the archive. The device holds what the archive records:
+   * state, timestamp, last_error, identity and connected_since (CONNECTED),
+   * next_attempt (BACKOFF), reconnections (from the failure that ended a
+   * connection on); its configuration (address, driver, channels, commands, tags) is
+   * the device's now. The last replayed state of a device that is still its state
+   * is the whole current Device.
+   *
+   * @generated from field: bool replayed = 11;
+   */
+  replayed: boolean;
+
+  /**
+   * State changes this stream did not send because the client read too slowly;
+   * only grows. A live stream keeps only the latest state per device, so it skips
+   * intermediate ones; a stream with since_ns keeps every change up to a bound and
+   * drops the oldest past it.
+   *
+   * @generated from field: uint64 skipped = 12;
+   */
+  skipped: bigint;
 };
 
 /**
@@ -640,6 +695,8 @@ export const DeviceService: GenService<{
    * A device a configuration reload adds appears with its first state; one it
    * removes sends its final state with removed set. Each applied reload is sent too
    * (reload set, device unset), after the changes it made.
+   * With since_ns it first replays the archived state changes from then on (see
+   * WatchDevicesRequest.since_ns).
    *
    * @generated from rpc switchyard.v1.DeviceService.WatchDevices
    */

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/v1/history.proto.
  */
 export const file_switchyard_v1_history: GenFile = /*@__PURE__*/
-  fileDesc("Chtzd2l0Y2h5YXJkL3YxL2hpc3RvcnkucHJvdG8SDXN3aXRjaHlhcmQudjEi6AEKE1F1ZXJ5SGlzdG9yeVJlcXVlc3QSGgoGZGV2aWNlGAEgASgJQgq6SAdyBRABGIABEhsKB2NoYW5uZWwYAiABKAlCCrpIB3IFEAEYgAESGQoIc3RhcnRfbnMYAyABKANCB7pIBCICKAASFwoGZW5kX25zGAQgASgDQge6SAQiAigAEhgKBWxpbWl0GAUgASgNQgm6SAYqBBigjQYSNQoJYWdncmVnYXRlGAYgASgOMhguc3dpdGNoeWFyZC52MS5BZ2dyZWdhdGVCCLpIBYIBAhABEhMKC2ludGVydmFsX21zGAcgASgNIkMKDUhpc3RvcnlCdWNrZXQSFAoMdGltZXN0YW1wX25zGAEgASgDEg0KBXZhbHVlGAIgASgBEg0KBWNvdW50GAMgASgEIoABChRRdWVyeUhpc3RvcnlSZXNwb25zZRImCgdzYW1wbGVzGAEgAygLMhUuc3dpdGNoeWFyZC52MS5TYW1wbGUSLQoHYnVja2V0cxgCIAMoCzIcLnN3aXRjaHlhcmQudjEuSGlzdG9yeUJ1Y2tldBIRCgl0cnVuY2F0ZWQYAyABKAgqnQEKCUFnZ3JlZ2F0ZRIZChVBR0dSRUdBVEVfVU5TUEVDSUZJRUQQABIRCg1BR0dSRUdBVEVfQVZHEAESEQoNQUdHUkVHQVRFX01JThACEhEKDUFHR1JFR0FURV9NQVgQAxITCg9BR0dSRUdBVEVfRklSU1QQBBISCg5BR0dSRUdBVEVfTEFTVBAFEhMKD0FHR1JFR0FURV9DT1VOVBAGMmkKDkhpc3RvcnlTZXJ2aWNlElcKDFF1ZXJ5SGlzdG9yeRIiLnN3aXRjaHlhcmQudjEuUXVlcnlIaXN0b3J5UmVxdWVzdBojLnN3aXRjaHlhcmQudjEuUXVlcnlIaXN0b3J5UmVzcG9uc2VCQVo/Z2l0aHViLmNvbS9zd2l0Y2h5YXJkL3N3aXRjaHlhcmQvZ2VuL3N3aXRjaHlhcmQvdjE7c3dpdGNoeWFyZHYxYgZwcm90bzM", [file_buf_validate_validate, file_switchyard_v1_sample]);
+  fileDesc("Chtzd2l0Y2h5YXJkL3YxL2hpc3RvcnkucHJvdG8SDXN3aXRjaHlhcmQudjEi6AEKE1F1ZXJ5SGlzdG9yeVJlcXVlc3QSGgoGZGV2aWNlGAEgASgJQgq6SAdyBRABGIABEhsKB2NoYW5uZWwYAiABKAlCCrpIB3IFEAEYgAESGQoIc3RhcnRfbnMYAyABKANCB7pIBCICKAASFwoGZW5kX25zGAQgASgDQge6SAQiAigAEhgKBWxpbWl0GAUgASgNQgm6SAYqBBigjQYSNQoJYWdncmVnYXRlGAYgASgOMhguc3dpdGNoeWFyZC52MS5BZ2dyZWdhdGVCCLpIBYIBAhABEhMKC2ludGVydmFsX21zGAcgASgNIkMKDUhpc3RvcnlCdWNrZXQSFAoMdGltZXN0YW1wX25zGAEgASgDEg0KBXZhbHVlGAIgASgBEg0KBWNvdW50GAMgASgEIoABChRRdWVyeUhpc3RvcnlSZXNwb25zZRImCgdzYW1wbGVzGAEgAygLMhUuc3dpdGNoeWFyZC52MS5TYW1wbGUSLQoHYnVja2V0cxgCIAMoCzIcLnN3aXRjaHlhcmQudjEuSGlzdG9yeUJ1Y2tldBIRCgl0cnVuY2F0ZWQYAyABKAgiZgoJUmVwbGF5RW5kEhAKCGNvbXBsZXRlGAEgASgIEhAKCHJlcGxheWVkGAIgASgEEg4KBm1pc3NlZBgDIAEoBBIOCgZyZWFzb24YBCABKAkSFQoNbGl2ZV9hZnRlcl9ucxgFIAEoAyqdAQoJQWdncmVnYXRlEhkKFUFHR1JFR0FURV9VTlNQRUNJRklFRBAAEhEKDUFHR1JFR0FURV9BVkcQARIRCg1BR0dSRUdBVEVfTUlOEAISEQoNQUdHUkVHQVRFX01BWBADEhMKD0FHR1JFR0FURV9GSVJTVBAEEhIKDkFHR1JFR0FURV9MQVNUEAUSEwoPQUdHUkVHQVRFX0NPVU5UEAYyaQoOSGlzdG9yeVNlcnZpY2USVwoMUXVlcnlIaXN0b3J5EiIuc3dpdGNoeWFyZC52MS5RdWVyeUhpc3RvcnlSZXF1ZXN0GiMuc3dpdGNoeWFyZC52MS5RdWVyeUhpc3RvcnlSZXNwb25zZUJBWj9naXRodWIuY29tL3N3aXRjaHlhcmQvc3dpdGNoeWFyZC9nZW4vc3dpdGNoeWFyZC92MTtzd2l0Y2h5YXJkdjFiBnByb3RvMw", [file_buf_validate_validate, file_switchyard_v1_sample]);
 
 /**
  * @generated from message switchyard.v1.QueryHistoryRequest
@@ -141,6 +141,68 @@ export type QueryHistoryResponse = Message<"switchyard.v1.QueryHistoryResponse">
  */
 export const QueryHistoryResponseSchema: GenMessage<QueryHistoryResponse> = /*@__PURE__*/
   messageDesc(file_switchyard_v1_history, 2);
+
+/**
+ * ReplayEnd ends the replay that a watch asked for with since_ns (WatchAlarms,
+ * WatchDevices) starts with: the responses before it came from the archive, the
+ * ones after it are live. Nothing the replay sent comes again after it, and
+ * nothing that happened between the two is left out.
+ *
+ * @generated from message switchyard.v1.ReplayEnd
+ */
+export type ReplayEnd = Message<"switchyard.v1.ReplayEnd"> & {
+  /**
+   * The archive was read: every item it holds from since_ns on was sent before
+   * this. False when the server archives nowhere (reason says so): nothing was
+   * replayed, and what happened between since_ns and now is not sent.
+   *
+   * @generated from field: bool complete = 1;
+   */
+  complete: boolean;
+
+  /**
+   * How many items the replay sent.
+   *
+   * @generated from field: uint64 replayed = 2;
+   */
+  replayed: bigint;
+
+  /**
+   * How many items of that time the archive itself does not hold: device states
+   * its archiver skipped when it fell behind (WatchDevices; which devices is not
+   * recorded).
+   *
+   * @generated from field: uint64 missed = 3;
+   */
+  missed: bigint;
+
+  /**
+   * Why the replay is not complete, in words.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+
+  /**
+   * WatchAlarms: the timestamp (ns) after which the live part starts. Every
+   * transition the filter selects with a later timestamp follows this response
+   * (unless dropped: see dropped), none with this one or an earlier one does. A
+   * client that resumes and has no later transition sends it as since_ns (it is
+   * at least the start of the server's alarm engine). Unset for WatchDevices,
+   * whose join is per device, and on a cluster node, whose live transitions are
+   * not in time order.
+   *
+   * @generated from field: int64 live_after_ns = 5;
+   */
+  liveAfterNs: bigint;
+};
+
+/**
+ * Describes the message switchyard.v1.ReplayEnd.
+ * Use `create(ReplayEndSchema)` to create a new message.
+ */
+export const ReplayEndSchema: GenMessage<ReplayEnd> = /*@__PURE__*/
+  messageDesc(file_switchyard_v1_history, 3);
 
 /**
  * Aggregate folds the good numeric samples of one interval into a bucket.
