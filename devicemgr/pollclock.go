@@ -125,7 +125,10 @@ func (c *pollClock) subscribe(period time.Duration, wake chan struct{}) *pollTur
 			best, bestAge = i, age
 		}
 	}
-	t := &pollTurn{s: s, slot: best, wake: wake}
+	// The device polls at once on subscribing: that counts as its last tick,
+	// so that a reslot moving it to a slot that ticks soon does not make it
+	// poll twice in its first period.
+	t := &pollTurn{s: s, slot: best, wake: wake, last: int64(time.Since(s.base)) + 1}
 	s.slots[best] = append(s.slots[best], t)
 	return t
 }
