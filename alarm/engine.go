@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +48,11 @@ type Options struct {
 	TickInterval time.Duration
 	// WatchCapacity bounds each Watch's queue. Default DefaultWatchCapacity.
 	WatchCapacity int
+	// Interest, when the engine's subscription selects samples with its
+	// Wants, learns the channels SetLimits gives limits at run time, so that
+	// their samples reach the engine from then on, and the rules SetRules
+	// gives it. Default nil: the subscription delivers every sample.
+	Interest *Interest
 }
 
 // Engine evaluates alarm rules against live samples and device states. Create it
@@ -66,8 +70,8 @@ type Engine struct {
 	watchers *Watchers
 
 	// Owned by the Serve goroutine.
-	ctx      context.Context     // Serve's, for the sinks
-	machines map[string]*Machine // key device/channel; nil value: no rule matches
+	ctx      context.Context      // Serve's, for the sinks
+	machines map[chanKey]*Machine // nil value: no rule matches
 	byDevice map[string][]*Machine
 	devUp    map[string]devState
 	lastUs   int64 // the newest transition's time, µs since the Unix epoch (see stamp)
@@ -106,7 +110,7 @@ func NewEngine(rules []Rule, sub *telemetry.Subscription, states States, opts Op
 		rules: slices.Clone(rules), sub: sub, states: states, opts: opts, log: opts.Logger,
 		reqs:     make(chan func()),
 		watchers: NewWatchers(opts.WatchCapacity),
-		machines: make(map[string]*Machine),
+		machines: make(map[chanKey]*Machine),
 		byDevice: make(map[string][]*Machine),
 		devUp:    make(map[string]devState),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -181,7 +185,7 @@ func (e *Engine) Serve(ctx context.Context) error {
 // machine returns the machine of a channel, creating it from the first matching
 // rule; nil when no rule matches.
 func (e *Engine) machine(device, channel string) *Machine {
-	key := device + "/" + channel
+	key := chanKey{device, channel}
 	if m, ok := e.machines[key]; ok {
 		return m
 	}
@@ -198,7 +202,7 @@ func (e *Engine) machine(device, channel string) *Machine {
 
 func (e *Engine) addMachine(device, channel, group string, l Limits) *Machine {
 	m := NewMachine(device, channel, group, l)
-	e.machines[device+"/"+channel] = m
+	e.machines[chanKey{device, channel}] = m
 	e.byDevice[device] = append(e.byDevice[device], m)
 	if st, ok := e.devUp[device]; ok && !st.up {
 		m.DeviceState(e.opts.Now(), false, st.reason) // nothing to report yet
@@ -266,6 +270,7 @@ func (e *Engine) SetRules(ctx context.Context, rules []Rule, who string) error {
 	return e.do(ctx, func() {
 		old := e.rules
 		e.rules = rules
+		e.opts.Interest.setRules(rules)
 		now := e.opts.Now()
 		for key, m := range e.machines {
 			if m == nil {
@@ -285,7 +290,7 @@ func (e *Engine) SetRules(ctx context.Context, rules []Rule, who string) error {
 			m.a.Group = after.Group
 			ts, err := m.SetLimits(now, after.Limits, who, "configuration reloaded")
 			if err != nil {
-				e.log.Error("alarm limits from the configuration refused", "alarm", key, "err", err) // checked above
+				e.log.Error("alarm limits from the configuration refused", "alarm", m.a.Key(), "err", err) // checked above
 				continue
 			}
 			e.emit(ts)
@@ -308,11 +313,12 @@ func (e *Engine) forgetDevice(now time.Time, device string) {
 		e.drop(now, m, "reload", "device removed by a configuration reload")
 	}
 	for key := range e.machines {
-		if strings.HasPrefix(key, device+"/") && e.machines[key] == nil {
+		if key.device == device && e.machines[key] == nil {
 			delete(e.machines, key)
 		}
 	}
 	delete(e.devUp, device)
+	e.opts.Interest.forget(device)
 }
 
 // drop forgets a channel's alarm; an active one first clears (its limits
@@ -323,7 +329,7 @@ func (e *Engine) drop(now time.Time, m *Machine, who, why string) {
 			e.emit(ts)
 		}
 	}
-	delete(e.machines, m.a.Key())
+	delete(e.machines, chanKey{m.a.Device, m.a.Channel})
 	e.byDevice[m.a.Device] = slices.DeleteFunc(e.byDevice[m.a.Device], func(x *Machine) bool { return x == m })
 	if len(e.byDevice[m.a.Device]) == 0 {
 		delete(e.byDevice, m.a.Device)
@@ -417,7 +423,7 @@ func (e *Engine) act(ctx context.Context, device, channel string, create bool, f
 	var ferr error
 	err := e.do(ctx, func() {
 		// Only channels that published have an alarm, unless limits are being set.
-		m := e.machines[device+"/"+channel]
+		m := e.machines[chanKey{device, channel}]
 		if create {
 			if m = e.machine(device, channel); m == nil {
 				m = e.addMachine(device, channel, "", Limits{})
@@ -461,6 +467,8 @@ func (e *Engine) SetLimits(ctx context.Context, device, channel string, l Limits
 	if err := l.Validate(); err != nil {
 		return Alarm{}, fmt.Errorf("%w: limits: %w", ErrBadRequest, err)
 	}
+	e.opts.Interest.add(device, channel)
+	e.opts.Interest.add(device, l.Setpoint)
 	return e.act(ctx, device, channel, true, func(m *Machine, now time.Time) ([]Transition, error) {
 		return m.SetLimits(now, l, who, comment)
 	})

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,7 +133,7 @@ func TestWriteTableAndCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCSV := strings.Join(header, ",") + "\n" +
-		`poll,switchyard 2×4@10Hz,80,12.50,30.0,40,1.50,4.00,9.00,0,-,0,-,-,-,"a, note"` + "\n"
+		`poll,switchyard 2×4@10Hz,80,12.50,-,30.0,40,1.50,4.00,9.00,0,-,0,-,-,-,"a, note"` + "\n"
 	if cs.String() != wantCSV {
 		t.Errorf("CSV:\n%s\nwant:\n%s", cs.String(), wantCSV)
 	}
@@ -140,7 +141,7 @@ func TestWriteTableAndCSV(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "scenario") || !strings.Contains(lines[1], "12.50") {
 		t.Errorf("table:\n%s", tb.String())
 	}
-	if !strings.Contains(md.String(), "| poll | switchyard 2×4@10Hz | 80 | 12.50 |") {
+	if !strings.Contains(md.String(), "| poll | switchyard 2×4@10Hz | 80 | 12.50 | - |") {
 		t.Errorf("markdown:\n%s", md.String())
 	}
 }
@@ -168,23 +169,39 @@ func TestSmokePoll(t *testing.T) {
 	defer cancel()
 	logs := t.TempDir()
 	res, err := Run(ctx, []string{"poll"}, Options{
-		Binary: bin, Devices: 3, Channels: 2, Rate: 20,
+		Binary: bin, Devices: []int{3, 2}, Channels: 2, Rate: 20,
 		Duration: 2 * time.Second, Warmup: 500 * time.Millisecond,
 		Progress: &progress, Dir: t.TempDir(), LogDir: logs,
 	})
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
-	if len(res) != 2 || res[0].Case != "switchyard 3×2@20Hz" || res[1].Case != "floor 3×2@20Hz" {
-		t.Fatalf("results = %+v", res)
+	var cases []string
+	for _, r := range res {
+		cases = append(cases, r.Case)
+	}
+	want := []string{"switchyard 3×2@20Hz", "+ 1 subscriber 3×2@20Hz", "floor 3×2@20Hz", "floor, grouped 3×2@20Hz",
+		"switchyard 2×2@20Hz", "+ 1 subscriber 2×2@20Hz", "floor 2×2@20Hz", "floor, grouped 2×2@20Hz"}
+	if !slices.Equal(cases, want) {
+		t.Fatalf("cases = %q, want %q", cases, want)
 	}
 	for _, r := range res {
-		if r.Rate <= 0 || r.P99 <= 0 {
-			t.Errorf("%s: no samples measured: %+v", r.Case, r)
+		if r.Rate <= 0 || r.CPUPerSample <= 0 {
+			t.Errorf("%s: no samples or CPU measured: %+v", r.Case, r)
 		}
 	}
-	if res[0].PeakRSS <= 0 || res[0].Goroutines <= 0 {
-		t.Errorf("server figures missing: %+v", res[0])
+	for _, i := range []int{1, 2, 3, 5, 6, 7} {
+		if res[i].P99 <= 0 {
+			t.Errorf("%s: no latency measured: %+v", res[i].Case, res[i])
+		}
+	}
+	for _, i := range []int{0, 4} {
+		if res[i].PeakRSS <= 0 || res[i].Goroutines <= 0 {
+			t.Errorf("server figures missing: %+v", res[i])
+		}
+		if !strings.Contains(res[i].Note, "× floor") {
+			t.Errorf("%s: no ratio to the floor in the note %q", res[i].Case, res[i].Note)
+		}
 	}
 	if !strings.Contains(progress.String(), soakHeader) {
 		t.Errorf("no progress CSV header in:\n%s", progress.String())

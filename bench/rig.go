@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/metadata"
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchyard/switchyard/config"
@@ -162,14 +163,15 @@ type serverProc struct {
 }
 
 // startServer writes cfg to the run's directory, starts `switchyard serve` on it
-// and waits until its /metrics answers and every device is connected.
-func (r *Runner) startServer(ctx context.Context, cfg *config.Config) (*serverProc, error) {
-	return r.startNamedServer(ctx, cfg, "")
+// and waits until its /metrics answers and every device is connected. md is
+// sent with the readiness calls (the credentials, with authentication on).
+func (r *Runner) startServer(ctx context.Context, cfg *config.Config, md ...metadata.MD) (*serverProc, error) {
+	return r.startNamedServer(ctx, cfg, "", md...)
 }
 
 // startNamedServer is startServer with the name of its log file in
 // Options.LogDir (""; server-<n>).
-func (r *Runner) startNamedServer(ctx context.Context, cfg *config.Config, name string) (*serverProc, error) {
+func (r *Runner) startNamedServer(ctx context.Context, cfg *config.Config, name string, md ...metadata.MD) (*serverProc, error) {
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -186,7 +188,7 @@ func (r *Runner) startNamedServer(ctx context.Context, cfg *config.Config, name 
 	if name == "" {
 		name = fmt.Sprintf("server-%d", r.nconf)
 	}
-	c, _, err := startChild("server", r.opts.Binary, args, false, r.logPath(name))
+	c, _, err := startChild("server", r.opts.ServerBinary, args, false, r.logPath(name))
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +210,7 @@ func (r *Runner) startNamedServer(ctx context.Context, cfg *config.Config, name 
 		if _, err := scrape(ctx, s.http); err != nil {
 			return err
 		}
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		lctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(ctx, metadata.Join(md...)), 10*time.Second)
 		defer cancel()
 		resp, err := devices.ListDevices(lctx, &pb.ListDevicesRequest{})
 		if err != nil {

@@ -20,15 +20,25 @@ type Options struct {
 	// Binary is the switchyard executable run as the simulator and the server.
 	// Required.
 	Binary string
+	// ServerBinary, when set, is run as the server instead of Binary (the
+	// simulator and the harness stay the same): one harness measures an older
+	// and a newer server alternately. Default Binary.
+	ServerBinary string
 	// Duration is each measurement window. Default 10s. From 1 minute on, progress
 	// lines come every 10 s instead of every 2 s (soak mode).
 	Duration time.Duration
 	// Warmup runs load before each window opens. Default 3s.
 	Warmup time.Duration
-	// Devices, Channels and Rate shape the poll and floor scenarios (and the
-	// command and fanout background load, scaled down). Defaults 1000, 4, 10 Hz.
-	Devices, Channels int
-	Rate              float64
+	// Devices lists the device counts the poll and floor scenarios sweep, each
+	// measured against the floor at the same size. Default 20, 200, 1000.
+	Devices []int
+	// Channels and Rate shape every polled device (poll, floor, fanout, and the
+	// command scenario's background load). Defaults 4, 10 Hz.
+	Channels int
+	Rate     float64
+	// FanoutDevices is the number of polled devices the fanout scenario streams.
+	// Default 100.
+	FanoutDevices int
 	// Subscribers is the fanout scenario's K. Default 50.
 	Subscribers int
 	// PushDevices is the number of line pushers in push and archive. Default 100.
@@ -45,6 +55,13 @@ type Options struct {
 	ClusterDevices int
 	// QuestDB is the QuestDB HTTP address for archive. Default 127.0.0.1:9000.
 	QuestDB string
+	// QuestDBPidFile names the file holding the pid of that QuestDB (scripts/questdb
+	// writes one), so that archive can measure QuestDB's CPU beside the server's.
+	// Default none: QuestDB's CPU is not measured (the rows say so).
+	QuestDBPidFile string
+	// ArchiveLayouts are the archive layouts the archive scenario measures
+	// (questdb.layout: "narrow", "wide"). Default both.
+	ArchiveLayouts []string
 	// BatchWindow is the Subscribe batching window asked for by every subscriber.
 	// Default 1ms (the server's own default is 50 ms, which would dominate latency).
 	BatchWindow time.Duration
@@ -76,8 +93,11 @@ func (o *Options) setDefaults() {
 	if o.Warmup <= 0 {
 		o.Warmup = 3 * time.Second
 	}
-	def(&o.Devices, 1000)
+	if len(o.Devices) == 0 {
+		o.Devices = []int{20, 200, 1000}
+	}
 	def(&o.Channels, 4)
+	def(&o.FanoutDevices, 100)
 	if o.Rate <= 0 {
 		o.Rate = 10
 	}
@@ -93,6 +113,12 @@ func (o *Options) setDefaults() {
 	def(&o.ClusterDevices, 300)
 	if o.QuestDB == "" {
 		o.QuestDB = "127.0.0.1:9000"
+	}
+	if len(o.ArchiveLayouts) == 0 {
+		o.ArchiveLayouts = []string{"narrow", "wide"}
+	}
+	if o.ServerBinary == "" {
+		o.ServerBinary = o.Binary
 	}
 	if o.BatchWindow <= 0 {
 		o.BatchWindow = time.Millisecond
@@ -114,9 +140,14 @@ type Runner struct {
 // rows. A scenario that fails adds a row whose note holds the error, and the run
 // goes on with the next one; the returned error joins the failures.
 func Run(ctx context.Context, scenarios []string, opts Options) ([]Result, error) {
-	opts.setDefaults()
 	if opts.Binary == "" {
 		return nil, fmt.Errorf("bench: Options.Binary is required")
+	}
+	opts.setDefaults()
+	for _, n := range opts.Devices {
+		if n <= 0 {
+			return nil, fmt.Errorf("bench: device counts must be positive, got %d", n)
+		}
 	}
 	var names []string
 	for _, s := range scenarios {

@@ -13,7 +13,7 @@ import (
 // sleeps 1 s after each batch), and compares each normal subscriber's p99.
 func (r *Runner) fanout(ctx context.Context) ([]Result, error) {
 	o := r.opts
-	devices := max(10, o.Devices/10)
+	devices := o.FanoutDevices
 	period := time.Duration(float64(time.Second) / o.Rate)
 	sim, err := r.startSim(ctx, devices, 0, 0)
 	if err != nil {

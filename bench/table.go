@@ -20,6 +20,9 @@ type Result struct {
 	Rate float64
 	// CPUPerSample is the measured process's CPU per sample (or round trip).
 	CPUPerSample time.Duration
+	// QuestDBCPUPerSample is QuestDB's CPU per archived sample over the same
+	// window (archive only).
+	QuestDBCPUPerSample time.Duration
 	// PeakRSS is the measured process's VmHWM in bytes.
 	PeakRSS int64
 	// Goroutines is the server's go_goroutines at the end of the run.
@@ -46,7 +49,7 @@ type Result struct {
 	window float64 // seconds measured, for notes computed later
 }
 
-var header = []string{"scenario", "case", "samples/s", "cpu_us/sample", "peak_rss_mb", "goroutines",
+var header = []string{"scenario", "case", "samples/s", "cpu_us/sample", "qdb_cpu_us/sample", "peak_rss_mb", "goroutines",
 	"p50_ms", "p99_ms", "max_ms", "overruns", "jitter_p99_ms", "drops", "squashed", "rows", "produced", "note"}
 
 func (r *Result) fields() []string {
@@ -63,6 +66,7 @@ func (r *Result) fields() []string {
 		r.Scenario, r.Case,
 		dash(r.Rate > 0, strconv.FormatFloat(r.Rate, 'f', 0, 64)),
 		dash(r.CPUPerSample > 0, strconv.FormatFloat(float64(r.CPUPerSample)/1e3, 'f', 2, 64)),
+		dash(r.QuestDBCPUPerSample > 0, strconv.FormatFloat(float64(r.QuestDBCPUPerSample)/1e3, 'f', 2, 64)),
 		dash(r.PeakRSS > 0, strconv.FormatFloat(float64(r.PeakRSS)/(1<<20), 'f', 1, 64)),
 		dash(r.Goroutines > 0, strconv.Itoa(r.Goroutines)),
 		ms(r.P50), ms(r.P99), ms(r.Max),

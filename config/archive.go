@@ -18,6 +18,26 @@ func (c *Config) ArchiveOptions() ingest.Options {
 		SpoolMaxBytes: q.SpoolMaxBytes, DeadLetterPath: q.DeadLetter, Filter: c.ArchiveFilter()}
 }
 
+// WideArchiveOptions are the options of the sample archive of the wide layout
+// (for the devices WideDevices names): its table is questdb.table + "_wide",
+// its spool spool_dir/wide; the rest as ArchiveOptions.
+func (c *Config) WideArchiveOptions() ingest.Options {
+	opts := c.ArchiveOptions()
+	opts.Table = c.QuestDB.Table + ingest.WideSuffix
+	if opts.SpoolDir != "" {
+		opts.SpoolDir = filepath.Join(opts.SpoolDir, WideSpool)
+	}
+	opts.DeadLetterPath = ""
+	if c.QuestDB.DeadLetter != "" {
+		opts.DeadLetterPath = c.QuestDB.DeadLetter + ingest.WideSuffix
+	}
+	return opts
+}
+
+// WideSpool is the spool directory of the wide layout's archive under
+// questdb.spool_dir.
+const WideSpool = "wide"
+
 // SideArchiveOptions are the options of an archive beside the samples' (device
 // events, alarm transitions, the audit trail): the samples' spool settings,
 // with a spool directory of its own, spool_dir/<spoolSub>.

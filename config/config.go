@@ -112,6 +112,10 @@ type QuestDB struct {
 	// EventsTable receives device events (state changes, restarts). Default
 	// "device_events". Its spool is SpoolDir/events.
 	EventsTable string `yaml:"events_table,omitempty"`
+	// Layout is the archive layout of every device whose model does not say:
+	// "narrow" (default: a row per sample in Table) or "wide" (a row per device
+	// per reading, a column per channel, in <Table>_wide).
+	Layout string `yaml:"layout,omitempty"`
 }
 
 // Duration is a time.Duration written as "250ms", "1s", "2m".
@@ -305,6 +309,7 @@ func parse(name string, data []byte, read func(string) ([]byte, error)) (*Config
 		checkExplicitZeros(src.entries, add)
 	}
 	c.checkModels(add)
+	c.checkLayouts(add)
 	if c.QuestDB.SpoolMaxBytes < 1<<20 {
 		add("questdb.spool_max_bytes", "must be at least 1048576 (1 MiB), got %d", c.QuestDB.SpoolMaxBytes)
 	}

@@ -30,8 +30,9 @@ type Diff struct {
 	Alarms        bool `json:"alarms,omitempty"`
 	ArchiveFilter bool `json:"archive_filter,omitempty"`
 	// NeedsRestart lists the settings that changed but cannot while the
-	// server runs ("listen.grpc: 127.0.0.1:7400 -> 127.0.0.1:7401"): they keep
-	// their running value until the server restarts.
+	// server runs ("listen.grpc: 127.0.0.1:7400 -> 127.0.0.1:7401", a device's
+	// archive layout): they keep their running value until the server
+	// restarts.
 	NeedsRestart []string `json:"needs_restart,omitempty"`
 }
 
@@ -156,8 +157,30 @@ func (c *Config) Compare(next *Config) Diff {
 			d.Removed = append(d.Removed, os.Name)
 		}
 	}
-	d.NeedsRestart = restartOnly(c, next)
+	d.NeedsRestart = append(restartOnly(c, next), layoutChanges(c, next, newSpecs)...)
 	return d
+}
+
+// layoutChanges lists the devices of next archived in another layout than in
+// c (a device added in the wide layout too): the server settles which
+// devices are wide when it starts, so until it restarts they keep the
+// layout they had (an added one: narrow), each as
+// "devices.<name>.archive_layout: old -> new".
+func layoutChanges(c, next *Config, newSpecs []devicemgr.Spec) []string {
+	oldWide, newWide := c.WideDevices(), next.WideDevices()
+	name := func(wide bool) string {
+		if wide {
+			return LayoutWide
+		}
+		return LayoutNarrow
+	}
+	var out []string
+	for _, ns := range newSpecs {
+		if o, n := oldWide[ns.Name], newWide[ns.Name]; o != n {
+			out = append(out, fmt.Sprintf("devices.%s.archive_layout: %s -> %s", ns.Name, name(o), name(n)))
+		}
+	}
+	return out
 }
 
 func equalTags(a, b map[string]string) bool {

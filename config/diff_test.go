@@ -129,3 +129,28 @@ func TestHashCoversIncludedFiles(t *testing.T) {
 		t.Fatalf("an edited include: hashes %q, %q; files %v", x.Hash, y.Hash, x.Files)
 	}
 }
+
+// TestCompareArchiveLayouts: a device whose archive layout changes, and a
+// device added in the wide layout, need a restart (the server settles its wide
+// devices at start); a device added narrow does not.
+func TestCompareArchiveLayouts(t *testing.T) {
+	old := parsePlant(t, `{name: a, address: "127.0.0.1:5001", model: psu}`, `{name: a, address: "127.0.0.1:5001", model: psu, archive_layout: wide}`)
+	next := parsePlant(t,
+		`{name: d, address: "127.0.0.1:5004", model: psu}`, `{name: d, address: "127.0.0.1:5004", model: psu, archive_layout: wide}`,
+		`  - {name: g, address: "127.0.0.1:5007", model: psu}`,
+		`  - {name: g, address: "127.0.0.1:5007", model: psu}
+  - {name: h, address: "127.0.0.1:5008", model: psu, archive_layout: wide}
+  - {name: i, address: "127.0.0.1:5009", model: psu}`)
+	d := old.Compare(next)
+	want := []string{
+		"devices.a.archive_layout: wide -> narrow",
+		"devices.d.archive_layout: narrow -> wide",
+		"devices.h.archive_layout: narrow -> wide",
+	}
+	if !reflect.DeepEqual(d.NeedsRestart, want) {
+		t.Errorf("NeedsRestart = %q, want %q", d.NeedsRestart, want)
+	}
+	if !strings.Contains(d.Summary(), "needs a restart: devices.a.archive_layout, devices.d.archive_layout, devices.h.archive_layout") {
+		t.Errorf("summary %q does not name the layouts that need a restart", d.Summary())
+	}
+}

@@ -67,6 +67,10 @@ type Protocol struct {
 	Backoff        Backoff   `yaml:"backoff,omitempty"`
 	Channels       []Channel `yaml:"channels,omitempty"`
 	Commands       []Command `yaml:"commands,omitempty"`
+	// ArchiveLayout is how the device's samples are archived: "narrow" (a
+	// row per sample) or "wide" (a row per reading, a column per channel).
+	// Default questdb.layout.
+	ArchiveLayout string `yaml:"archive_layout,omitempty"`
 }
 
 // Backoff is the delay between reconnection attempts: Initial after the
@@ -231,6 +235,7 @@ func overlay(m, d Protocol, o *origin) Protocol {
 	str("out_terminator", &out.OutTerminator, d.OutTerminator)
 	str("encoding", &out.Encoding, d.Encoding)
 	str("line_format", &out.LineFormat, d.LineFormat)
+	str("archive_layout", &out.ArchiveLayout, d.ArchiveLayout)
 	str("write_ack", &out.WriteAck, d.WriteAck)
 	str("error_reply", &out.ErrorReply, d.ErrorReply)
 	str("error_query", &out.ErrorQuery, d.ErrorQuery)

@@ -53,12 +53,16 @@
 //
 // Devices do not run a timer each. The Manager runs one scheduler goroutine per
 // poll period in use, shared by every device group with that period; it cuts
-// the period into slots (at most 64, at least 1 ms apart) so the polls spread
-// over the period, and at each slot's tick hands each of the slot's groups a
-// "poll now" token without blocking: a pending-tick field set only when empty
-// and a non-blocking send on the device's 1-buffered wake channel. The device's
-// own goroutine does the I/O, so a slow or hung device never delays another's
-// poll. Each group is polled once at once when its session starts.
+// the period into slots so the polls spread over the period, and at each
+// slot's tick hands each of the slot's groups a "poll now" token without
+// blocking: a pending-tick field set only when empty and a non-blocking send on
+// the device's 1-buffered wake channel. The device's own goroutine does the I/O,
+// so a slow or hung device never delays another's poll. A slot holds many
+// groups (a period has one slot per 48 groups, in powers of two, at most 64,
+// at least 1 ms apart; more as devices connect), because waking an idle
+// process costs more than the poll it starts: the groups of a slot are woken
+// by one wake-up and run back to back. Each group is polled once at once when
+// its session starts.
 //
 // A cycle that ends a period or more after its tick is an overrun: it is
 // counted (Info.Overruns and a metric) and the missed slots are skipped, never

@@ -18,6 +18,7 @@ type field struct{ key, value string }
 type lineParser struct {
 	format string
 	header []string
+	fields []field // the key=value parser's result, reused line after line
 }
 
 // parse returns the fields of one line, nil fields and no error for a CSV
@@ -29,22 +30,26 @@ func (p *lineParser) parse(line string) ([]field, error) {
 	case LinesJSON:
 		return parseJSONLine(line)
 	default:
-		return parseKeyValue(line)
+		var err error
+		p.fields, err = appendKeyValues(p.fields[:0], line)
+		return p.fields, err
 	}
 }
 
-func parseKeyValue(line string) ([]field, error) {
-	parts := strings.Fields(line)
-	if len(parts) == 0 {
-		return nil, fmt.Errorf("empty line")
-	}
-	out := make([]field, 0, len(parts))
-	for _, f := range parts {
+func parseKeyValue(line string) ([]field, error) { return appendKeyValues(nil, line) }
+
+// appendKeyValues appends the key=value pairs of line, separated by white
+// space, to out.
+func appendKeyValues(out []field, line string) ([]field, error) {
+	for f := range strings.FieldsSeq(line) {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
 			return nil, fmt.Errorf("want key=value pairs, got line %q", clip(line))
 		}
 		out = append(out, field{k, v})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty line")
 	}
 	return out, nil
 }

@@ -23,39 +23,33 @@ func (d *Device) runLines(ctx context.Context, lc *lineConn) error {
 	d.setConnected(d.spec.Identify)
 	d.m.opts.Logger.Info("device connected", "device", d.spec.Name)
 
-	type lineOrErr struct {
-		line string
-		err  error
-	}
-	lines := make(chan lineOrErr, 64)
-	done := make(chan struct{})
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		for {
-			l, err := lc.readLine(d.spec.IdleTimeout)
-			select {
-			case lines <- lineOrErr{l, err}:
-			case <-done:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	defer func() {
-		close(done)
-		lc.c.Close() // unblocks the reader
-		<-readerDone
-	}()
-
 	byKey := make(map[string]*ChannelSpec, len(d.spec.Channels))
 	for i := range d.spec.Channels {
 		byKey[d.spec.Channels[i].Key] = &d.spec.Channels[i]
 	}
-	var lp lineParser
-	lp.format = d.spec.LineFormat
+	// The reader goroutine reads, parses and publishes every line itself (no
+	// hand-off per line); this goroutine serves commands. It is the only
+	// publisher of the session: it has ended before Serve publishes anything
+	// after the session.
+	readErr := make(chan error, 1)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		lp := lineParser{format: d.spec.LineFormat}
+		var batch []telemetry.Sample
+		for {
+			l, err := lc.readLine(d.spec.IdleTimeout)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			batch = d.publishLine(l, byKey, &lp, batch[:0])
+		}
+	}()
+	defer func() {
+		lc.c.Close() // unblocks the reader
+		<-readerDone
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -72,26 +66,24 @@ func (d *Device) runLines(ctx context.Context, lc *lineConn) error {
 					break
 				}
 			}
-		case l := <-lines:
-			if l.err != nil {
-				return l.err
-			}
-			d.publishLine(l.line, byKey, &lp)
+		case err := <-readErr:
+			return err
 		}
 	}
 }
 
-func (d *Device) publishLine(line string, byKey map[string]*ChannelSpec, lp *lineParser) {
+// publishLine parses one pushed line and publishes its samples, built in
+// batch (returned for reuse: the publisher keeps nothing).
+func (d *Device) publishLine(line string, byKey map[string]*ChannelSpec, lp *lineParser, batch []telemetry.Sample) []telemetry.Sample {
 	fields, err := lp.parse(line)
 	if err != nil {
 		d.publishBad(telemetry.ParseError, err.Error())
-		return
+		return batch
 	}
 	if fields == nil {
-		return // a CSV header
+		return batch // a CSV header
 	}
 	ts := d.m.opts.Now().UnixNano()
-	batch := make([]telemetry.Sample, 0, len(d.spec.Channels))
 	for _, f := range fields {
 		ch, ok := byKey[f.key]
 		if !ok {
@@ -108,4 +100,6 @@ func (d *Device) publishLine(line string, byKey map[string]*ChannelSpec, lp *lin
 		batch = append(batch, s)
 	}
 	d.m.pub.Publish(batch...)
+	clear(batch) // drop the strings until the next line
+	return batch
 }

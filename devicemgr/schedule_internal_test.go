@@ -120,14 +120,15 @@ func TestSharedSchedulerPollsEveryPeriodAndAHungDeviceDelaysNoOther(t *testing.T
 				}
 			}
 		}
-		// Devices spread over the period's slots rather than all on one tick.
+		// So few devices share one slot: one wake-up of the scheduler polls
+		// them all (TestSchedulerSpreadsManyGroups: many are spread).
 		phases := map[time.Duration]bool{}
 		for i := 1; i < len(logs); i++ {
 			got := logs[i].times()
 			phases[got[len(got)-1]%period] = true
 		}
-		if len(phases) < 2 {
-			t.Errorf("all devices poll at the same phase %v: want them spread over the period", phases)
+		if len(phases) != 1 {
+			t.Errorf("5 devices poll at phases %v: want one slot for so few", phases)
 		}
 		if n := devs[0].overruns.Load(); n != 0 {
 			t.Errorf("hung device counted %d overruns while still in its poll", n)
@@ -232,25 +233,27 @@ func TestCommandsRunBetweenPollsAndALongOneIsOneOverrun(t *testing.T) {
 func TestSchedulerSlotsAndTickArithmetic(t *testing.T) {
 	for _, tc := range []struct {
 		period time.Duration
+		groups int
 		slots  int
 	}{
-		{time.Millisecond / 2, 1},
-		{time.Millisecond, 1},
-		{20 * time.Millisecond, 20},
-		{100 * time.Millisecond, maxSlots},
-		{time.Second, maxSlots},
-		{7*time.Millisecond + 999, 7},
-		{333 * time.Millisecond, maxSlots},
-		{23*time.Millisecond + 1, 23},
-		{time.Second - 1, maxSlots},
+		{time.Millisecond / 2, 1000, 1},
+		{time.Millisecond, 1000, 1},
+		{20 * time.Millisecond, 1, 1},
+		{20 * time.Millisecond, 95, 1},
+		{20 * time.Millisecond, 96, 2},
+		{20 * time.Millisecond, 10000, 16},
+		{100 * time.Millisecond, 20, 1},
+		{100 * time.Millisecond, 200, 4},
+		{100 * time.Millisecond, 1000, 16},
+		{time.Second, 10000, maxSlots},
+		{7*time.Millisecond + 999, 10000, 4},
+		{333 * time.Millisecond, 100000, maxSlots},
+		{23*time.Millisecond + 1, 10000, 16},
 	} {
-		var c pollClock
-		wake := make(chan struct{}, 1)
-		turn := c.subscribe(tc.period, wake)
-		s := turn.s
-		if len(s.slots) != tc.slots {
-			t.Errorf("period %v: %d slots, want %d", tc.period, len(s.slots), tc.slots)
+		if got := slotsFor(tc.period, tc.groups); got != tc.slots {
+			t.Errorf("period %v, %d groups: %d slots, want %d", tc.period, tc.groups, got, tc.slots)
 		}
+		s := &periodScheduler{period: tc.period, slots: make([][]*pollTurn, tc.slots)}
 		n := int64(len(s.slots))
 		for k := int64(0); k < 3*n; k++ {
 			if s.at(k+n)-s.at(k) != tc.period {
@@ -263,6 +266,140 @@ func TestSchedulerSlotsAndTickArithmetic(t *testing.T) {
 				t.Errorf("period %v: latest(at(%d)-1ns) = %d, want %d", tc.period, k+1, got, k)
 			}
 		}
-		c.unsubscribe(turn)
 	}
+}
+
+// TestSchedulerSpreadsManyGroups subscribes a thousand groups one by one, as
+// devices connecting: the period is cut into more slots as they come, every
+// group in exactly one slot, the slots evenly filled, and each group gets
+// exactly one token per period, at its slot's phase.
+func TestSchedulerSpreadsManyGroups(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var c pollClock
+		const period = 100 * time.Millisecond
+		const groups = 1000
+		wakes := make([]chan struct{}, groups)
+		turns := make([]*pollTurn, groups)
+		for i := range turns {
+			wakes[i] = make(chan struct{}, 1)
+			turns[i] = c.subscribe(period, wakes[i])
+			if i%97 == 0 {
+				time.Sleep(period / 7) // devices connect over time
+			}
+		}
+		s := turns[0].s
+		s.mu.Lock()
+		if len(s.slots) != 16 {
+			t.Errorf("%d slots for %d groups, want 16", len(s.slots), groups)
+		}
+		seen := map[*pollTurn]bool{}
+		for i, slot := range s.slots {
+			if len(slot) < groups/16-1 || len(slot) > groups/16+1 {
+				t.Errorf("slot %d holds %d groups, want %d±1", i, len(slot), groups/16)
+			}
+			for _, tr := range slot {
+				if seen[tr] || tr.slot != i {
+					t.Errorf("group in slot %d is listed twice or says slot %d", i, tr.slot)
+				}
+				seen[tr] = true
+			}
+		}
+		s.mu.Unlock()
+		if len(seen) != groups {
+			t.Fatalf("%d groups in the slots, want %d", len(seen), groups)
+		}
+		// Serve every token for 5 periods and record when each group got it.
+		for _, tr := range turns {
+			tr.served(tr.pending())
+		}
+		start := time.Now()
+		got := make([][]time.Duration, groups)
+		for step := time.Duration(0); step < 5*period; step += time.Millisecond / 2 {
+			time.Sleep(time.Millisecond / 2)
+			synctest.Wait()
+			for i, tr := range turns {
+				if tick := tr.pending(); tick != 0 {
+					got[i] = append(got[i], time.Since(start))
+					tr.served(tick)
+					<-wakes[i]
+				}
+			}
+		}
+		phases := map[time.Duration]int{}
+		for i := range got {
+			if len(got[i]) < 4 || len(got[i]) > 5 {
+				t.Fatalf("group %d got %d tokens in 5 periods, want 4–5: %v", i, len(got[i]), got[i])
+			}
+			for j := 1; j < len(got[i]); j++ {
+				if d := got[i][j] - got[i][j-1]; d != period {
+					t.Errorf("group %d: tokens %v apart, want %v", i, d, period)
+				}
+			}
+			phases[got[i][0]%period]++
+		}
+		if len(phases) != 16 {
+			t.Errorf("tokens come at %d phases, want 16", len(phases))
+		}
+		for _, tr := range turns {
+			c.unsubscribe(tr)
+		}
+	})
+}
+
+// TestReslotPollsNoGroupTwiceInAPeriod: as groups join a period, its slots
+// are cut finer (reslot) and the groups already there move to other slots;
+// none of them gets two tokens less than three quarters of a period apart,
+// counting the poll a device makes at once on subscribing as its first (a
+// group moved to an earlier phase, or to a later one in the period it
+// already polled, skips that tick), and every group goes on getting its
+// tokens a period apart.
+func TestReslotPollsNoGroupTwiceInAPeriod(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var c pollClock
+		const period = 100 * time.Millisecond
+		const groups = 200 // 1, 2 and then 4 slots
+		var wakes []chan struct{}
+		var turns []*pollTurn
+		var got [][]time.Duration
+		defer func() {
+			for _, tr := range turns {
+				c.unsubscribe(tr)
+			}
+		}()
+		start := time.Now()
+		serve := func() {
+			synctest.Wait()
+			for i, tr := range turns {
+				if tick := tr.pending(); tick != 0 {
+					got[i] = append(got[i], time.Since(start))
+					tr.served(tick)
+					<-wakes[i]
+				}
+			}
+		}
+		for step := 0; step < 2*groups+1200; step++ {
+			if step%2 == 0 && len(turns) < groups { // a group joins every millisecond
+				// The device polls at once on subscribing: its first token.
+				w := make(chan struct{}, 1)
+				wakes, got = append(wakes, w), append(got, []time.Duration{time.Since(start)})
+				turns = append(turns, c.subscribe(period, w))
+			}
+			time.Sleep(time.Millisecond / 2)
+			serve()
+		}
+		if n := len(turns[0].s.slots); n != 4 {
+			t.Fatalf("%d slots for %d groups, want 4", n, groups)
+		}
+		for i := range got {
+			for j := 1; j < len(got[i]); j++ {
+				if d := got[i][j] - got[i][j-1]; d < period*3/4 {
+					t.Fatalf("group %d: tokens at %v and %v, %v apart: twice in one period", i, got[i][j-1], got[i][j], d)
+				}
+			}
+			last := got[i][len(got[i])-3:]
+			if last[1]-last[0] != period || last[2]-last[1] != period {
+				t.Errorf("group %d: its last tokens at %v, want a period apart", i, last)
+			}
+		}
+	})
 }

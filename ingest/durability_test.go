@@ -27,6 +27,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
 	"github.com/switchyard/switchyard/internal/eventually"
@@ -574,4 +576,53 @@ func kill9Child(dir string) {
 		fmt.Printf("spooled %d\n", w.SpoolStatus().Rows)
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestGroupCommit: records published one at a time, a millisecond apart, are
+// spooled in one write (one fsync) per DrainInterval, not one per publish,
+// and every one lands once.
+func TestGroupCommit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		e := newFakeEnv(t, ingest.Options{SpoolDir: t.TempDir(), Registerer: reg}, 0)
+		samples := makeSamples(1000, testBase())
+		for i := range samples {
+			e.hub.Publish(samples[i])
+			time.Sleep(time.Millisecond)
+		}
+		settle(5 * time.Second)
+		if err := e.w.stop(t); err != nil {
+			t.Fatal(err)
+		}
+		checkArchived(t, e.db, samples)
+		writes := counterValue(t, reg, "switchyard_ingest_spool_writes_total")
+		// A second of publishes, a take every 20 ms: about 50 writes.
+		if writes < 40 || writes > 60 {
+			t.Errorf("%v spool writes for 1000 publishes a millisecond apart, want about 50 (one per 20 ms DrainInterval)", writes)
+		}
+	})
+}
+
+// counterValue returns the value of the named counter in reg (summed over its
+// series).
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v float64
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				v += m.GetCounter().GetValue()
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no metric %s", name)
+	}
+	return v
 }

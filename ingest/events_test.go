@@ -89,7 +89,7 @@ func TestDeviceEvents(t *testing.T) {
 		for _, st := range []devicemgr.State{devicemgr.Backoff, devicemgr.Connecting, devicemgr.Connected} {
 			feed.Publish(devicemgr.Info{Name: "psu-02", State: st, ChangedAt: at})
 		}
-		time.Sleep(time.Second) // past the flush interval
+		time.Sleep(2 * ingest.DefaultFlushInterval) // past the flush interval
 		synctest.Wait()
 		var got []string
 		for _, r := range db.Stored(ingest.DefaultEventTable) {
@@ -124,7 +124,7 @@ func TestDeviceEventsKeepEveryChangeOfABurst(t *testing.T) {
 		for i, st := range []devicemgr.State{devicemgr.Connected, devicemgr.Stopped, devicemgr.Connecting, devicemgr.Connected} {
 			feed.Publish(devicemgr.Info{Name: "psu-1", State: st, ChangedAt: at.Add(time.Duration(i) * time.Microsecond)})
 		}
-		time.Sleep(time.Second) // past the flush interval
+		time.Sleep(2 * ingest.DefaultFlushInterval) // past the flush interval
 		synctest.Wait()
 		var got []string
 		for _, r := range db.Stored(ingest.DefaultEventTable) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,23 +65,25 @@ type Bucket struct {
 // concurrent use.
 type History struct {
 	addr, table string
-	w           interface{ Archived(context.Context) error }
+	wide        string // the wide layout's table; "" for none (see WithWide)
+	writers     []interface{ Archived(context.Context) error }
 }
 
 // WithWriter returns a History whose Settle also waits for w, the Writer that
 // fills the table.
 func (h *History) WithWriter(w *SampleWriter) *History {
 	c := *h
-	c.w = w
+	c.writers = append(slices.Clone(h.writers), w)
 	return &c
 }
 
-// Settle returns once every sample published before the call is in the table and
-// visible to queries: the Writer (if any, see WithWriter) has archived it and
-// QuestDB has applied it. It waits through QuestDB outages until ctx ends.
+// Settle returns once every sample published before the call is in the tables
+// and visible to queries: the Writers (see WithWriter, WithWide) have archived
+// it and QuestDB has applied it. It waits through QuestDB outages until ctx
+// ends.
 func (h *History) Settle(ctx context.Context) error {
-	if h.w != nil {
-		if err := h.w.Archived(ctx); err != nil {
+	for _, w := range h.writers {
+		if err := w.Archived(ctx); err != nil {
 			return err
 		}
 	}
@@ -117,12 +120,16 @@ func (q *HistoryQuery) check() error {
 }
 
 func (q *HistoryQuery) where() string {
+	return fmt.Sprintf("channel = %s AND %s", quoteString(q.Channel), q.whereDevice())
+}
+
+// whereDevice selects the device's rows in the time range (every channel).
+func (q *HistoryQuery) whereDevice() string {
 	to := q.To
 	if to.IsZero() {
 		to = time.Now().Add(time.Hour) // samples stamped slightly ahead of our clock
 	}
-	return fmt.Sprintf("device = %s AND channel = %s AND ts >= %d AND ts < %d",
-		quoteString(q.Device), quoteString(q.Channel), q.From.UnixMicro(), to.UnixMicro())
+	return fmt.Sprintf("device = %s AND ts >= %d AND ts < %d", quoteString(q.Device), q.From.UnixMicro(), to.UnixMicro())
 }
 
 func (q *HistoryQuery) limit() int {
@@ -145,11 +152,8 @@ func (h *History) Samples(ctx context.Context, q HistoryQuery) (out []telemetry.
 	sql := fmt.Sprintf(`SELECT ts, device, channel, seq, value_double, value_long, value_string, value_bool, quality, error FROM %s WHERE %s ORDER BY ts LIMIT %d`,
 		quoteIdent(h.table), q.where(), lim+1)
 	_, rows, err := Query(ctx, h.addr, sql)
-	if err != nil {
+	if err != nil && !(h.wide != "" && isMissing(err)) {
 		return nil, false, err
-	}
-	if len(rows) > lim {
-		rows, truncated = rows[:lim], true
 	}
 	out = make([]telemetry.Sample, 0, len(rows))
 	for i, r := range rows {
@@ -158,6 +162,16 @@ func (h *History) Samples(ctx context.Context, q HistoryQuery) (out []telemetry.
 			return nil, false, fmt.Errorf("ingest: history row %d of table %q: %w", i, h.table, err)
 		}
 		out = append(out, smp)
+	}
+	if h.wide != "" {
+		wide, err := h.wideSamples(ctx, q, lim)
+		if err != nil {
+			return nil, false, err
+		}
+		out = mergeByTime(out, wide)
+	}
+	if len(out) > lim {
+		out, truncated = out[:lim], true
 	}
 	return out, truncated, nil
 }
@@ -172,37 +186,26 @@ func (h *History) Buckets(ctx context.Context, q HistoryQuery) (out []Bucket, tr
 	if fn == "" {
 		return nil, false, fmt.Errorf("%w: aggregate: Buckets needs one", ErrBadHistoryQuery)
 	}
-	val := "coalesce(value_double, value_long::double)"
-	agg := fn + "(" + val + ")"
-	if q.Agg == AggCount {
-		agg = "count()::double"
-	}
 	lim := q.limit()
-	sql := fmt.Sprintf(`SELECT ts, %s v, count() n FROM %s WHERE %s AND quality = 'GOOD' AND (value_double IS NOT NULL OR value_long IS NOT NULL) SAMPLE BY %dT ALIGN TO CALENDAR LIMIT %d`,
-		agg, quoteIdent(h.table), q.where(), q.Every.Milliseconds(), lim+1)
-	_, rows, err := Query(ctx, h.addr, sql)
-	if err != nil {
+	narrow, err := h.bucketStats(ctx, h.table, "coalesce(value_double, value_long::double)",
+		q.where()+" AND quality = 'GOOD' AND (value_double IS NOT NULL OR value_long IS NOT NULL)", q, fn, lim)
+	if err != nil && !(h.wide != "" && isMissing(err)) {
 		return nil, false, err
 	}
-	if len(rows) > lim {
-		rows, truncated = rows[:lim], true
-	}
-	for i, r := range rows {
-		if len(r) != 3 {
-			return nil, false, fmt.Errorf("ingest: history bucket %d: %d columns, want 3", i, len(r))
-		}
-		ts, err := parseTS(r[0])
+	stats := narrow
+	if h.wide != "" {
+		wide, err := h.wideBuckets(ctx, q, fn, lim)
 		if err != nil {
-			return nil, false, fmt.Errorf("ingest: history bucket %d: %w", i, err)
+			return nil, false, err
 		}
-		b := Bucket{TimeNs: ts}
-		if n, ok := r[1].(json.Number); ok {
-			b.Value, _ = n.Float64()
-		}
-		if n, ok := r[2].(json.Number); ok {
-			b.Count, _ = n.Int64()
-		}
-		out = append(out, b)
+		stats = mergeBuckets(narrow, wide, q.Agg)
+	}
+	if len(stats) > lim {
+		stats, truncated = stats[:lim], true
+	}
+	out = make([]Bucket, len(stats))
+	for i := range stats {
+		out[i] = stats[i].Bucket
 	}
 	return out, truncated, nil
 }
@@ -290,9 +293,14 @@ func parseQuality(s string) (telemetry.Quality, bool) {
 // Visible returns once every write QuestDB has acknowledged for the table is
 // applied and visible to queries (WAL tables apply writes asynchronously), or
 // when ctx ends.
-func (h *History) Visible(ctx context.Context) error { return visible(ctx, h.addr, h.table) }
+func (h *History) Visible(ctx context.Context) error {
+	if err := visible(ctx, h.addr, h.table); err != nil || h.wide == "" {
+		return err
+	}
+	return visible(ctx, h.addr, h.wide)
+}
 
-// visible is History.Visible of any table.
+// visible is History.Visible of any table (one table).
 func visible(ctx context.Context, addr, table string) error {
 	sql := fmt.Sprintf("SELECT writerTxn, sequencerTxn FROM wal_tables() WHERE name = %s", quoteString(table))
 	for {
@@ -329,9 +337,8 @@ func (h *History) Since(ctx context.Context, fromNs int64, limit int) ([]telemet
 	sql := fmt.Sprintf(`SELECT ts, device, channel, seq, value_double, value_long, value_string, value_bool, quality, error FROM %s WHERE ts >= %d ORDER BY ts LIMIT %d`,
 		quoteIdent(h.table), fromNs/1000, limit)
 	_, rows, err := Query(ctx, h.addr, sql)
-	var qe *QueryError
-	if errors.As(err, &qe) && strings.Contains(qe.Message, "does not exist") {
-		return nil, nil // nothing archived yet
+	if isMissing(err) {
+		rows, err = nil, nil // nothing archived yet
 	}
 	if err != nil {
 		return nil, err
@@ -344,5 +351,12 @@ func (h *History) Since(ctx context.Context, fromNs int64, limit int) ([]telemet
 		}
 		out = append(out, smp)
 	}
-	return out, nil
+	if h.wide == "" {
+		return out, nil
+	}
+	wide, wideFull, err := h.wideSince(ctx, fromNs, limit)
+	if err != nil {
+		return nil, err
+	}
+	return mergePages(out, len(rows) == limit, wide, wideFull), nil
 }

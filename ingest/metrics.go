@@ -13,6 +13,7 @@ type metrics struct {
 	retries       prometheus.Counter
 	deadLetters   prometheus.Counter
 	spooled       prometheus.Counter
+	spoolWrites   prometheus.Counter
 	spoolBytes    prometheus.Gauge
 	spoolRows     prometheus.Gauge
 	spoolLevel    prometheus.Gauge
@@ -66,6 +67,11 @@ func newMetrics(reg prometheus.Registerer, table string, oldest func() float64) 
 		spooled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name:        "switchyard_ingest_spooled_rows_total",
 			Help:        "Records written to the durable spool.",
+			ConstLabels: labels,
+		}),
+		spoolWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name:        "switchyard_ingest_spool_writes_total",
+			Help:        "Writes of records into the spool, each made durable with one fsync unless spool_fsync is off: one per take from the source (group commit).",
 			ConstLabels: labels,
 		}),
 		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -124,7 +130,7 @@ func newMetrics(reg prometheus.Registerer, table string, oldest func() float64) 
 	}
 	if reg != nil {
 		reg.MustRegister(m.written, m.flushes, m.flushFailures, m.pending, m.badRows,
-			m.retries, m.deadLetters, m.spooled, m.spoolBytes, m.spoolRows, m.spoolLevel,
+			m.retries, m.deadLetters, m.spooled, m.spoolWrites, m.spoolBytes, m.spoolRows, m.spoolLevel,
 			m.spoolErrors, m.spoolTorn, m.spoolCorrupt, m.spoolDamaged, m.notArchived, m.oldestAge, m.filtered)
 	}
 	return m

@@ -78,6 +78,23 @@ func Query(ctx context.Context, httpAddr, sql string) (columns []string, rows []
 // query is Query with transport errors left unwrapped, for callers that say what
 // the statement was for in their own words.
 func query(ctx context.Context, httpAddr, sql string) (columns []string, rows [][]any, err error) {
+	cols, rows, err := queryTyped(ctx, httpAddr, sql)
+	if err != nil {
+		return nil, nil, err
+	}
+	columns = make([]string, len(cols))
+	for i, c := range cols {
+		columns[i] = c.Name
+	}
+	return columns, rows, nil
+}
+
+// column is a result column: its name and QuestDB type ("DOUBLE", "LONG",
+// "VARCHAR", "BOOLEAN", "SYMBOL", "TIMESTAMP", ...).
+type column struct{ Name, Type string }
+
+// queryTyped is query with the columns' types.
+func queryTyped(ctx context.Context, httpAddr, sql string) (columns []column, rows [][]any, err error) {
 	u := "http://" + httpAddr + "/exec?" + url.Values{"query": {sql}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -121,9 +138,9 @@ func query(ctx context.Context, httpAddr, sql string) (columns []string, rows []
 		}
 		return nil, nil, qe
 	}
-	columns = make([]string, len(r.Columns))
+	columns = make([]column, len(r.Columns))
 	for i, c := range r.Columns {
-		columns[i] = c.Name
+		columns[i] = column{Name: c.Name, Type: c.Type}
 	}
 	return columns, r.Dataset, nil
 }

@@ -28,16 +28,22 @@ func appendRecord(dst []byte, smp *telemetry.Sample) []byte {
 	dst = appendString(dst, smp.Device)
 	dst = appendString(dst, smp.Channel)
 	dst = appendString(dst, smp.Err)
-	switch smp.Value.Kind {
+	return appendValue(dst, &smp.Value)
+}
+
+// appendValue appends the spool encoding of v's value (its kind is written by
+// the caller).
+func appendValue(dst []byte, v *telemetry.Value) []byte {
+	switch v.Kind {
 	case telemetry.KindFloat:
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(smp.Value.F))
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v.F))
 	case telemetry.KindInt:
-		dst = binary.AppendVarint(dst, smp.Value.I)
+		dst = binary.AppendVarint(dst, v.I)
 	case telemetry.KindString:
-		dst = appendString(dst, smp.Value.S)
+		dst = appendString(dst, v.S)
 	case telemetry.KindBool:
 		b := byte(0)
-		if smp.Value.B {
+		if v.B {
 			b = 1
 		}
 		dst = append(dst, b)
@@ -69,21 +75,7 @@ func decodeRecord(b []byte) (telemetry.Sample, error) {
 	smp.Device = d.string("device")
 	smp.Channel = d.string("channel")
 	smp.Err = d.string("error")
-	smp.Value.Kind = kind
-	switch kind {
-	case telemetry.KindFloat:
-		smp.Value.F = math.Float64frombits(d.uint64("float value"))
-	case telemetry.KindInt:
-		smp.Value.I = d.varint("int value")
-	case telemetry.KindString:
-		smp.Value.S = d.string("string value")
-	case telemetry.KindBool:
-		smp.Value.B = d.byte("bool value") == 1
-	default:
-		if d.err == nil && kind != 0 {
-			d.err = fmt.Errorf("%w: unknown value kind %d", errRecord, kind)
-		}
-	}
+	smp.Value = d.value(kind)
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errRecord, len(d.b))
 	}
@@ -95,6 +87,26 @@ func decodeRecord(b []byte) (telemetry.Sample, error) {
 type decoder struct {
 	b   []byte
 	err error
+}
+
+// value reads a value of the given kind (appendValue).
+func (d *decoder) value(kind telemetry.Kind) telemetry.Value {
+	v := telemetry.Value{Kind: kind}
+	switch kind {
+	case telemetry.KindFloat:
+		v.F = math.Float64frombits(d.uint64("float value"))
+	case telemetry.KindInt:
+		v.I = d.varint("int value")
+	case telemetry.KindString:
+		v.S = d.string("string value")
+	case telemetry.KindBool:
+		v.B = d.byte("bool value") == 1
+	default:
+		if d.err == nil && kind != 0 {
+			d.err = fmt.Errorf("%w: unknown value kind %d", errRecord, kind)
+		}
+	}
+	return v
 }
 
 func (d *decoder) fail(field string) {

@@ -39,6 +39,25 @@ func CreateTableSQL(table string) string {
 ) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, device, channel, seq)`
 }
 
+// CreateWideTableSQL returns the statement that creates a table of the wide
+// layout if it is missing: one row per device per reading (a poll's reply, a
+// pushed line), a column per channel. The channels' columns are not listed:
+// ILP adds each the first time a row carries it. The DEDUP keys are those of
+// the narrow table, taken from the row's first sample (its channel and seq),
+// so a re-sent row lands once and two rows never share a key.
+func CreateWideTableSQL(table string) string {
+	return "CREATE TABLE IF NOT EXISTS " + quoteIdent(table) + ` (
+	ts TIMESTAMP,
+	device SYMBOL,
+	channel SYMBOL,
+	seq LONG,
+	quality SYMBOL,
+	error VARCHAR,
+	channels VARCHAR,
+	detail VARCHAR
+) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, device, channel, seq)`
+}
+
 // validateTableName rejects names that QuestDB's ILP client would refuse for every
 // row (which would turn every sample into a bad row).
 func validateTableName(name string) error {

@@ -495,6 +495,21 @@ func (s *spool) read(max int, emit func(payload []byte, end uint64)) error {
 	return nil
 }
 
+// readerAt reports whether the reader has read everything up to pos.
+func (s *spool) readerAt(pos uint64) bool { return s.rpos == pos }
+
+// skipTo moves the reader to pos, past records its owner took from memory
+// (they were just appended, so no damage can be among them).
+func (s *spool) skipTo(pos uint64) {
+	s.rpos = pos
+	if s.rf != nil && s.rseg != len(s.segs)-1 {
+		// The records are in a newer segment: the next read opens it.
+		_ = s.rf.Close()
+		s.rf = nil
+		s.rseg = -1
+	}
+}
+
 // damagedAt handles damage found by the reader at off of seg: the range up to
 // the next valid frame (or the end of the segment's data) becomes a hole.
 func (s *spool) damagedAt(seg *segment, off int64) error {

@@ -184,25 +184,36 @@ func (w *Writer[T]) stopArchiving(ctx context.Context, cause error) bool {
 }
 
 // drainToSpool moves the source's records into the spool, batch by batch, and
-// refills the in-memory window of pending rows from it. When the spool is full
-// the batch in hand stays in memory and the source is left alone until the spool
-// is back under spoolWarnFraction of its bound.
+// refills the in-memory window of pending rows: straight from the batch just
+// spooled when the window has read everything before it (the usual case, so
+// a record is not read back and decoded), else from the spool. When the spool
+// is full the batch in hand stays in memory and the source is left alone until
+// the spool is back under spoolWarnFraction of its bound.
 func (w *Writer[T]) drainToSpool() {
+	more := true // the source may hold more: the last take was a full batch
 	for {
 		if len(w.unspooled) > 0 {
-			if w.fullLevel == spoolLevelFull || !w.spoolRecords(w.unspooled) {
+			if w.fullLevel == spoolLevelFull {
 				break
 			}
+			start := w.sp.end()
+			if !w.spoolRecords(w.unspooled) {
+				break
+			}
+			w.takeSpooled(start)
 			clear(w.unspooled)
 			w.unspooled = w.unspooled[:0]
 		}
-		if w.final || w.stopped.Load() {
+		if !more || w.final || w.stopped.Load() {
 			break
 		}
+		// What the source holds now goes in one write (a group commit);
+		// what arrives meanwhile waits for the next take.
 		w.unspooled = w.src.Drain(w.unspooled, w.opts.BatchRows)
 		if len(w.unspooled) == 0 {
 			break
 		}
+		more = len(w.unspooled) == w.opts.BatchRows
 		w.unspooled = w.filter(w.unspooled)
 		w.taken += uint64(len(w.unspooled))
 	}
@@ -213,29 +224,61 @@ func (w *Writer[T]) drainToSpool() {
 	w.setPending()
 }
 
+// takeSpooled puts the records of w.unspooled that spoolRecords just wrote
+// from start on (w.spoolEnds: where each one's frame ends) into the pending
+// window, if the window has read the spool up to start and has room, and moves
+// the spool's reader past them; what does not fit is read back later.
+func (w *Writer[T]) takeSpooled(start uint64) {
+	if !w.sp.readerAt(start) {
+		return
+	}
+	room := 2*w.opts.BatchRows - len(w.pending)
+	if room <= 0 || len(w.spoolKept) == 0 {
+		return
+	}
+	n := min(room, len(w.spoolKept))
+	before := len(w.pending)
+	for i, k := range w.spoolKept[:n] {
+		w.pending = append(w.pending, w.unspooled[k])
+		w.pendEnd = append(w.pendEnd, start+w.spoolEnds[i])
+		w.pendCnt = append(w.pendCnt, 1)
+	}
+	w.sp.skipTo(w.pendEnd[len(w.pendEnd)-1])
+	if before == 0 {
+		w.pendingAt = time.Now()
+	}
+}
+
 // spoolRecords appends batch to the spool and reports whether it is spooled. A
-// write error other than a full spool stops archiving (see stopArchiving).
+// write error other than a full spool stops archiving (see stopArchiving). It
+// leaves in w.spoolKept the indexes in batch of the records it spooled (one
+// too large to spool is set aside) and in w.spoolEnds the offset after each
+// one's frame from the start of the write.
 func (w *Writer[T]) spoolRecords(batch []T) bool {
 	buf := w.spoolBuf[:0]
-	var rec []byte
+	w.spoolKept, w.spoolEnds = w.spoolKept[:0], w.spoolEnds[:0]
 	// batch holds the records taken last: barriers with a target above first
 	// were registered after it was taken and include all of it.
 	first := w.taken - uint64(len(batch))
 	for i := range batch {
-		rec = w.table.Append(rec[:0], &batch[i])
+		rec := w.table.Append(w.recBuf[:0], &batch[i])
+		w.recBuf = rec
 		if len(rec) > maxRecordBytes {
 			// Too big for a spool frame (and for any sane ILP row): set aside.
 			w.rejectOversize(&batch[i], len(rec), first)
 			continue
 		}
 		buf = appendFrame(buf, rec)
+		w.spoolKept = append(w.spoolKept, i)
+		w.spoolEnds = append(w.spoolEnds, uint64(len(buf)))
 	}
 	w.spoolBuf = buf
 	if len(buf) == 0 {
 		return true // all set aside
 	}
-	err := w.sp.append(buf, countFrames(buf))
+	err := w.sp.append(buf, len(w.spoolKept))
 	if err == nil {
+		w.m.spoolWrites.Inc()
 		w.m.spooled.Add(float64(len(batch)))
 		w.setLevel(false)
 		return true
@@ -409,18 +452,4 @@ func (w *Writer[T]) rejectOversize(v *T, size int, first uint64) {
 	dl.Raw = "" // the point is that it is too large
 	w.log.Error("ingest: record too large to archive; moved to the dead-letter file", "row", dl.summary(), "bytes", size)
 	w.deadLetter(&dl, err)
-}
-
-// countFrames counts the frames in a buffer built by appendFrame.
-func countFrames(buf []byte) int {
-	n := 0
-	for len(buf) > 0 {
-		l, ok := frameAt(buf)
-		if !ok {
-			break
-		}
-		buf = buf[l:]
-		n++
-	}
-	return n
 }

@@ -32,11 +32,17 @@ type Options struct {
 	// DefaultTable, "samples").
 	Table string
 	// BatchRows is the most rows sent in one request, and the pending count that
-	// triggers a flush before FlushInterval. Default 5000.
+	// triggers a flush before FlushInterval. Default DefaultBatchRows.
 	BatchRows int
 	// FlushInterval bounds how long a record waits in memory before a flush is
-	// attempted. Default 250ms.
+	// attempted. Default DefaultFlushInterval.
 	FlushInterval time.Duration
+	// DrainInterval is the least time between two takes from the source: the
+	// Writer wakes for new records at most this often, so that one wake-up
+	// (and, with a spool, one spool write and fsync: a group commit) serves
+	// every record published meanwhile. Records wait in the source's queue, in
+	// memory, until then. Default 20ms.
+	DrainInterval time.Duration
 	// RetryBackoffMin and RetryBackoffMax bound the jittered exponential delay
 	// between failed attempts. Defaults 100ms and 10s.
 	RetryBackoffMin time.Duration
@@ -79,12 +85,26 @@ type Options struct {
 	Registerer prometheus.Registerer
 }
 
+// The Writer's default batching: a request (one QuestDB transaction) every
+// second, or every DefaultBatchRows rows when they come faster. QuestDB's CPU
+// goes mostly to each transaction, not to each row: at 40,000 samples/s it
+// used about half as much CPU per sample with these as with the 5,000 rows
+// and 250 ms before (README, Performance). Writer.Archived flushes at once
+// whenever a reader needs what is pending.
+const (
+	DefaultBatchRows     = 20000
+	DefaultFlushInterval = time.Second
+)
+
 func (o *Options) setDefaults() {
 	if o.BatchRows <= 0 {
-		o.BatchRows = 5000
+		o.BatchRows = DefaultBatchRows
 	}
 	if o.FlushInterval <= 0 {
-		o.FlushInterval = 250 * time.Millisecond
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.DrainInterval <= 0 {
+		o.DrainInterval = 20 * time.Millisecond
 	}
 	if o.RetryBackoffMin <= 0 {
 		o.RetryBackoffMin = 100 * time.Millisecond
@@ -162,7 +182,10 @@ type Writer[T any] struct {
 	unspooled []T // drained from the source, not yet spooled (spool full)
 	fullLevel int // 0 below the warning level, 1 above it, 2 full
 	spoolBuf  []byte
-	pendCnt   []int // spool records settled with pending[i] (1, more after an undecodable one)
+	recBuf    []byte   // one record's spool encoding
+	spoolKept []int    // see spoolRecords
+	spoolEnds []uint64 // see spoolRecords
+	pendCnt   []int    // spool records settled with pending[i] (1, more after an undecodable one)
 	dead      *deadLetter
 	damage    spoolDamage // found in the spool so far (also in status)
 
@@ -261,8 +284,14 @@ func (w *Writer[T]) Serve(ctx context.Context) error {
 	failures := 0
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	drainTimer := time.NewTimer(time.Hour)
+	defer drainTimer.Stop()
+	var lastDrain time.Time
 	for {
-		w.drain()
+		if now := time.Now(); now.Sub(lastDrain) >= w.opts.DrainInterval {
+			w.drain()
+			lastDrain = now
+		}
 		if w.stopped.Load() && !w.stopArchiving(ctx, nil) {
 			return nil
 		}
@@ -291,28 +320,48 @@ func (w *Writer[T]) Serve(ctx context.Context) error {
 				continue // re-check ctx, drain, maybe flush again
 			}
 		}
+		w.waitWork(ctx, timer, drainTimer, retryAt, lastDrain)
+	}
+}
 
-		var tc <-chan time.Time
-		switch {
-		case !retryAt.IsZero():
-			timer.Reset(max(0, time.Until(retryAt)))
-			tc = timer.C
-		case len(w.pending) > 0:
-			timer.Reset(max(0, time.Until(w.pendingAt.Add(w.opts.FlushInterval))))
-			tc = timer.C
-		}
-		var ready <-chan struct{}
-		if !w.holding() {
-			ready = w.src.Ready()
-		}
+// waitWork waits for the next thing to do: a retry, a flush falling due, a
+// barrier, ctx ending, or records in the source, taken no sooner than
+// DrainInterval after the last take (lastDrain).
+func (w *Writer[T]) waitWork(ctx context.Context, timer, drainTimer *time.Timer, retryAt, lastDrain time.Time) {
+	var tc <-chan time.Time
+	switch {
+	case !retryAt.IsZero():
+		timer.Reset(max(0, time.Until(retryAt)))
+		tc = timer.C
+	case len(w.pending) > 0:
+		timer.Reset(max(0, time.Until(w.pendingAt.Add(w.opts.FlushInterval))))
+		tc = timer.C
+	}
+	defer timer.Stop()
+	var ready <-chan struct{}
+	if !w.holding() {
+		ready = w.src.Ready()
+	}
+	var drainC <-chan time.Time // armed once records wait, until DrainInterval after lastDrain
+	for {
 		select {
 		case <-ctx.Done():
 		case <-ready:
+			if wait := time.Until(lastDrain.Add(w.opts.DrainInterval)); wait > 0 {
+				// Group commit: take these with whatever comes meanwhile.
+				drainTimer.Reset(wait)
+				drainC, ready = drainTimer.C, nil
+				continue
+			}
+		case <-drainC:
 		case <-tc:
 		case b := <-w.barriers:
 			w.addBarrier(b)
 		}
-		timer.Stop()
+		if drainC != nil {
+			drainTimer.Stop()
+		}
+		return
 	}
 }
 

@@ -207,16 +207,21 @@ func (g *gate) finish(st *callState, err error) {
 	if err != nil && (code == connect.CodeUnknown || code == connect.CodeInternal) { // the server's fault
 		lvl = slog.LevelError
 	}
-	attrs := []any{"rpc", st.info.procedure, "code", codeName, "duration", elapsed, "peer", st.info.peer,
-		"transport", st.info.transport, "identity", id.Name, "role", id.Role.String(), "user_agent", cut(st.info.userAgent, maxQuoted)}
-	if st.info.client != "" {
-		attrs = append(attrs, "client", cut(st.info.client, maxQuoted))
+	audited := policy[st.info.procedure].audit
+	// An audited call's audit line (msg=audit) says all the request line
+	// would, so it is the call's only line unless the server failed it.
+	if !audited || lvl == slog.LevelError {
+		attrs := []any{"rpc", st.info.procedure, "code", codeName, "duration", elapsed, "peer", st.info.peer,
+			"transport", st.info.transport, "identity", id.Name, "role", id.Role.String(), "user_agent", cut(st.info.userAgent, maxQuoted)}
+		if st.info.client != "" {
+			attrs = append(attrs, "client", cut(st.info.client, maxQuoted))
+		}
+		if err != nil {
+			attrs = append(attrs, "err", cut(messageOf(err), 300))
+		}
+		g.log.Log(context.Background(), lvl, "finished call", attrs...)
 	}
-	if err != nil {
-		attrs = append(attrs, "err", cut(messageOf(err), 300))
-	}
-	g.log.Log(context.Background(), lvl, "finished call", attrs...)
-	if !policy[st.info.procedure].audit {
+	if !audited {
 		return
 	}
 	rec := audit.Record{

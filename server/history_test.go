@@ -208,16 +208,7 @@ func TestSubscribeSinceAcrossQuestDBRestart(t *testing.T) {
 	<-recvErr
 	gotMu.Lock()
 	defer gotMu.Unlock()
-	for ch, n := range want {
-		for seq := uint64(1); seq <= n; seq++ {
-			if c := got[ch][seq]; c != 1 {
-				t.Fatalf("channel %s seq %d delivered %d times (published 1..%d)", ch, seq, c, n)
-			}
-		}
-		if len(got[ch]) != int(n) {
-			t.Fatalf("channel %s: %d distinct seqs, published %d", ch, len(got[ch]), n)
-		}
-	}
+	everySeqOnce(t, got, want)
 	t.Logf("every seq of %v exactly once across a QuestDB restart", fmt.Sprint(want))
 }
 
@@ -232,3 +223,229 @@ func testLogger(t *testing.T) *slog.Logger {
 type tlog struct{ t *testing.T }
 
 func (w tlog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// startLayoutsEnv is startArchiveEnv with the devices of wide archived in the
+// wide layout (a writer and table of their own) and the others narrow.
+func startLayoutsEnv(t *testing.T, addr string, wide map[string]bool) *archiveEnv {
+	t.Helper()
+	table := ingesttest.Table(t, addr)
+	t.Cleanup(func() {
+		_, _, _ = ingest.Query(context.Background(), addr, "DROP TABLE IF EXISTS "+table+ingest.WideSuffix)
+	})
+	hub := telemetry.NewHub(nil)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	app, err := questdb.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ingest.Options{Table: table, SpoolDir: t.TempDir(), Logger: quiet, FlushInterval: 20 * time.Millisecond,
+		RetryBackoffMin: 50 * time.Millisecond, RetryBackoffMax: time.Second}
+	sub := hub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless,
+		Match: func(s *telemetry.Sample) bool { return !wide[s.Device] }})
+	w, err := ingest.NewSampleWriter(app, sub, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsub := hub.Subscribe(telemetry.SubscribeOptions{Name: "archive_wide", Policy: telemetry.Lossless,
+		Match: func(s *telemetry.Sample) bool { return wide[s.Device] }})
+	opts.Table, opts.SpoolDir = table+ingest.WideSuffix, t.TempDir()
+	ww, err := ingest.NewWideWriter(app, wsub, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- w.Serve(ctx) }()
+	go func() { done <- ww.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		<-done
+		sub.Close()
+		wsub.Close()
+	})
+	h, err := ingest.NewHistory(addr, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := servertest.Start(t, hub, newFakeDevices(), fakeTree{testTree}, server.Options{Archive: h.WithWriter(w).WithWide(ww), Logger: testLogger(t)})
+	conn := run.Dial(t)
+	return &archiveEnv{hub: hub, writer: w, history: pb.NewHistoryServiceClient(conn), tel: pb.NewTelemetryServiceClient(conn)}
+}
+
+// TestQueryHistoryBothLayouts publishes the same readings of two devices, one
+// archived narrow, one wide: QueryHistory answers the same for both, raw and
+// downsampled, bad samples and every type of value included.
+func TestQueryHistoryBothLayouts(t *testing.T) {
+	addr := ingesttest.QuestDB(t)
+	e := startLayoutsEnv(t, addr, map[string]bool{"wpsu": true})
+	base := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
+	for _, dev := range []string{"npsu", "wpsu"} {
+		for i := range 10 {
+			ts := base.Add(time.Duration(i) * time.Second).UnixNano()
+			batch := []telemetry.Sample{
+				{Device: dev, Channel: "v", Seq: uint64(i + 1), TimeNs: ts, Value: telemetry.Float(float64(i))},
+				{Device: dev, Channel: "n", Seq: uint64(i + 1), TimeNs: ts, Value: telemetry.Int(int64(10 * i))},
+				{Device: dev, Channel: "on", Seq: uint64(i + 1), TimeNs: ts, Value: telemetry.Bool(i%2 == 0)},
+				{Device: dev, Channel: "mode", Seq: uint64(i + 1), TimeNs: ts, Value: telemetry.String(fmt.Sprint("m", i%3))},
+			}
+			if i == 6 {
+				for j := range batch {
+					batch[j].Value, batch[j].Quality, batch[j].Err = telemetry.Value{}, telemetry.Timeout, "no reply within 1s"
+				}
+			}
+			if i == 8 {
+				batch[1].Value, batch[1].Quality, batch[1].Err = telemetry.Value{}, telemetry.ParseError, "not an int"
+			}
+			e.hub.Publish(batch...)
+		}
+	}
+	ctx := testCtx(t)
+	query := func(dev, ch string, agg pb.Aggregate) (*pb.QueryHistoryResponse, error) {
+		req := &pb.QueryHistoryRequest{Device: dev, Channel: ch, StartNs: base.UnixNano(), EndNs: base.Add(time.Minute).UnixNano()}
+		if agg != pb.Aggregate_AGGREGATE_UNSPECIFIED {
+			req.Aggregate, req.IntervalMs = agg, 3000
+		}
+		return e.history.QueryHistory(ctx, req)
+	}
+	for _, ch := range []string{"v", "n", "on", "mode"} {
+		var narrow, wide *pb.QueryHistoryResponse
+		var err error
+		eventually.Truef(t, 0, func() string {
+			return fmt.Sprintf("%s: %v; %d narrow and %d wide samples, want 10 each", ch, err, len(narrow.GetSamples()), len(wide.GetSamples()))
+		}, func() bool {
+			if narrow, err = query("npsu", ch, 0); err != nil {
+				return false
+			}
+			wide, err = query("wpsu", ch, 0)
+			return err == nil && len(narrow.GetSamples()) == 10 && len(wide.GetSamples()) == 10
+		})
+		for i, n := range narrow.GetSamples() {
+			w := wide.GetSamples()[i]
+			w.Device = n.GetDevice()
+			if n.String() != w.String() {
+				t.Errorf("%s sample %d: narrow %v, wide %v", ch, i, n, w)
+			}
+		}
+		for _, agg := range []pb.Aggregate{pb.Aggregate_AGGREGATE_AVG, pb.Aggregate_AGGREGATE_MIN, pb.Aggregate_AGGREGATE_MAX,
+			pb.Aggregate_AGGREGATE_FIRST, pb.Aggregate_AGGREGATE_LAST, pb.Aggregate_AGGREGATE_COUNT} {
+			nb, err := query("npsu", ch, agg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wb, err := query("wpsu", ch, agg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(nb.GetBuckets()) != fmt.Sprint(wb.GetBuckets()) {
+				t.Errorf("%s %v: narrow %v, wide %v", ch, agg, nb.GetBuckets(), wb.GetBuckets())
+			}
+			if ch == "v" && agg == pb.Aggregate_AGGREGATE_COUNT && (len(wb.GetBuckets()) != 4 || wb.GetBuckets()[2].GetCount() != 2) {
+				t.Errorf("v: count per 3 s = %v, want 4 buckets, the third of 2 (the 7th reading timed out)", wb.GetBuckets())
+			}
+		}
+	}
+}
+
+// TestSubscribeSinceBothLayouts publishes steadily to a narrow and a wide
+// device, then subscribes with since_ns: every seq of every channel of both
+// arrives exactly once, replayed from both tables and then live.
+func TestSubscribeSinceBothLayouts(t *testing.T) {
+	addr := ingesttest.QuestDB(t)
+	e := startLayoutsEnv(t, addr, map[string]bool{"w": true})
+	since := time.Now()
+	devices, channels := []string{"n", "w"}, []string{"a", "b", "c"}
+	var mu sync.Mutex
+	published := map[string]uint64{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			for _, dev := range devices {
+				var batch []telemetry.Sample
+				ts := time.Now().UnixNano()
+				for _, ch := range channels {
+					published[dev+"/"+ch]++
+					batch = append(batch, telemetry.Sample{Device: dev, Channel: ch, Seq: published[dev+"/"+ch], TimeNs: ts,
+						Value: telemetry.Float(float64(published[dev+"/"+ch]))})
+				}
+				e.hub.Publish(batch...)
+			}
+			mu.Unlock()
+		}
+	})
+	time.Sleep(1500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stream, err := e.tel.Subscribe(ctx, &pb.SubscribeRequest{SinceNs: since.UnixNano()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[uint64]int{}
+	var gotMu sync.Mutex
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			gotMu.Lock()
+			for _, s := range resp.GetSamples() {
+				k := s.GetDevice() + "/" + s.GetChannel()
+				if got[k] == nil {
+					got[k] = map[uint64]int{}
+				}
+				got[k][s.GetSeq()]++
+			}
+			gotMu.Unlock()
+		}
+	}()
+	time.Sleep(time.Second) // live samples after the replay
+	close(stop)
+	wg.Wait()
+	eventually.Truef(t, 0, func() string {
+		gotMu.Lock()
+		defer gotMu.Unlock()
+		return fmt.Sprintf("received %d channels, want %d: %v", len(got), len(published), published)
+	}, func() bool {
+		gotMu.Lock()
+		defer gotMu.Unlock()
+		for k, n := range published {
+			if len(got[k]) < int(n) {
+				return false
+			}
+		}
+		return true
+	})
+	cancel()
+	<-recvErr
+	gotMu.Lock()
+	defer gotMu.Unlock()
+	everySeqOnce(t, got, published)
+}
+
+// everySeqOnce fails unless got (times each seq was delivered, by channel)
+// holds every seq 1..want[channel] of every channel exactly once.
+func everySeqOnce(t *testing.T, got map[string]map[uint64]int, want map[string]uint64) {
+	t.Helper()
+	for ch, n := range want {
+		for seq := uint64(1); seq <= n; seq++ {
+			if c := got[ch][seq]; c != 1 {
+				t.Fatalf("%s seq %d delivered %d times (published 1..%d)", ch, seq, c, n)
+			}
+		}
+		if len(got[ch]) != int(n) {
+			t.Fatalf("%s: %d distinct seqs, published %d", ch, len(got[ch]), n)
+		}
+	}
+}

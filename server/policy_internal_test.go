@@ -55,7 +55,9 @@ func TestPolicyCoversEveryRPC(t *testing.T) {
 	// The rpc table serves every RPC of the contract (with alarms on).
 	s := New(telemetry.NewHub(nil), nil, nil, Options{Alarms: &alarm.Engine{}})
 	var served []string
-	for _, r := range s.rpcs(s.newRun()) {
+	run := s.newRun()
+	defer run.grpc.Stop() // its stream workers
+	for _, r := range s.rpcs(run) {
 		if _, ok := policy[r.procedure]; !ok {
 			t.Errorf("the server serves %s, which has no policy entry", r.procedure)
 		}

@@ -98,8 +98,10 @@ type Hub struct {
 	mu   sync.Mutex                      // guards writes to subs
 	subs atomic.Pointer[[]*Subscription] // copy-on-write list read by Publish
 
-	latestMu sync.RWMutex
-	latest   map[chanKey]Sample
+	// latest holds each channel's most recent sample. A channel's slot is
+	// written by its publisher (one device goroutine) under the slot's own
+	// lock, so publishers of different channels share no lock.
+	latest ChannelIndex[*latestSlot]
 
 	published prometheus.Counter
 	dropped   *prometheus.CounterVec
@@ -111,7 +113,6 @@ type Hub struct {
 // NewHub returns a hub whose metrics are registered with reg (nil registers nothing).
 func NewHub(reg prometheus.Registerer) *Hub {
 	h := &Hub{
-		latest: make(map[chanKey]Sample),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_hub_published_samples_total",
 			Help: "Samples published into the telemetry hub.",
@@ -160,13 +161,14 @@ func (h *Hub) publish(batch []Sample, force bool) {
 	// One encoding cache per sample, shared by every copy delivered (the caller's
 	// batch itself is left as it is).
 	caches := make([]encodedCache, len(batch))
-	h.latestMu.Lock()
 	for i := range batch {
-		s := batch[i]
-		s.enc = &caches[i]
-		h.latest[chanKey{s.Device, s.Channel}] = s
+		s := &batch[i]
+		slot := h.latest.GetOrAdd(s.Device, s.Channel, newLatestSlot)
+		slot.mu.Lock()
+		slot.s = *s
+		slot.s.enc = &caches[i]
+		slot.mu.Unlock()
 	}
-	h.latestMu.Unlock()
 	for _, s := range *h.subs.Load() {
 		s.offer(batch, caches, force)
 	}
@@ -176,28 +178,37 @@ func (h *Hub) publish(batch []Sample, force bool) {
 // Latest returns the most recent sample of every channel that match selects (all
 // channels when match is nil), in no particular order.
 func (h *Hub) Latest(match func(*Sample) bool) []Sample {
-	h.latestMu.RLock()
-	defer h.latestMu.RUnlock()
-	out := make([]Sample, 0, len(h.latest))
-	for _, s := range h.latest {
+	out := make([]Sample, 0, h.latest.Len())
+	h.latest.Range(func(_, _ string, slot *latestSlot) bool {
+		slot.mu.Lock()
+		s := slot.s
+		slot.mu.Unlock()
 		if match == nil || match(&s) {
 			out = append(out, s)
 		}
-	}
+		return true
+	})
 	return out
 }
+
+// latestSlot is one channel's most recent sample.
+type latestSlot struct {
+	mu sync.Mutex
+	s  Sample
+}
+
+func newLatestSlot() *latestSlot { return new(latestSlot) }
 
 // Forget drops the latest values match selects: those of channels that no
 // longer exist (a device removed from the configuration). Subscriptions are
 // not affected.
 func (h *Hub) Forget(match func(*Sample) bool) {
-	h.latestMu.Lock()
-	defer h.latestMu.Unlock()
-	for k, s := range h.latest {
-		if match(&s) {
-			delete(h.latest, k)
-		}
-	}
+	h.latest.DeleteFunc(func(_, _ string, slot *latestSlot) bool {
+		slot.mu.Lock()
+		s := slot.s
+		slot.mu.Unlock()
+		return match(&s)
+	})
 }
 
 // Subscribe adds a subscription. Close it when done.

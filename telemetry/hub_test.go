@@ -180,6 +180,23 @@ func TestLatestAndClose(t *testing.T) {
 	}
 }
 
+// TestForget drops the latest values of one device's channels: Latest no
+// longer has them, the other device keeps its own, and a later publish of the
+// forgotten device is its latest again.
+func TestForget(t *testing.T) {
+	h := telemetry.NewHub(nil)
+	h.Publish(telemetry.Sample{Device: "a", Channel: "x", Seq: 1}, telemetry.Sample{Device: "a", Channel: "y", Seq: 1})
+	h.Publish(telemetry.Sample{Device: "b", Channel: "x", Seq: 2})
+	h.Forget(func(s *telemetry.Sample) bool { return s.Device == "a" })
+	if lat := h.Latest(nil); len(lat) != 1 || lat[0].Device != "b" || lat[0].Seq != 2 {
+		t.Fatalf("latest after forgetting a = %v, want b's only", lat)
+	}
+	h.Publish(telemetry.Sample{Device: "a", Channel: "x", Seq: 3})
+	if lat := h.Latest(func(s *telemetry.Sample) bool { return s.Device == "a" }); len(lat) != 1 || lat[0].Seq != 3 {
+		t.Fatalf("latest of a published again = %v, want seq 3", lat)
+	}
+}
+
 func BenchmarkPublish(b *testing.B) {
 	for _, n := range []int{1, 10, 50} {
 		b.Run(fmt.Sprint(n, "consumers"), func(b *testing.B) {

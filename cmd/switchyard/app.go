@@ -31,6 +31,7 @@ import (
 //	switchyard (one_for_one, at most 5 restarts in 30 s)
 //	├── telemetry      worker: the hub's watchdog
 //	├── archive        worker: the QuestDB writer (only with a QuestDB address)
+//	├── archive-wide   worker: the QuestDB writer of the devices archived in the wide layout (if any)
 //	├── device-events  worker: device state changes into QuestDB (with archiving)
 //	├── alarm-archive  worker: alarm transitions into QuestDB (with archiving)
 //	├── alarms         worker: the alarm engine
@@ -82,7 +83,9 @@ type app struct {
 	cluster *clusterSide // nil on a single node
 	devices *devicemgr.Manager
 	writer  *ingest.SampleWriter // nil without archiving
+	wide    *ingest.WideWriter   // nil without devices archived in the wide layout
 	filter  *ingest.Filter       // the sample archive's filter; nil without archiving
+	wfilter *ingest.Filter       // the wide archive's filter; nil without it
 	events  *ingest.EventWriter  // device events and reloads; nil without archiving
 	alarms  *alarm.Engine
 	api     *server.Server
@@ -169,7 +172,12 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	if q.Address != "" {
 		// A spool directory the archive cannot use is refused before anything
 		// starts (one that breaks later stops archiving, not the server).
-		for _, dir := range q.SpoolDirs(eventsSpool, alarmsSpool, auditSpool) {
+		wide := cfg.WideDevices()
+		sides := []string{eventsSpool, alarmsSpool, auditSpool}
+		if len(wide) > 0 {
+			sides = append(sides, config.WideSpool)
+		}
+		for _, dir := range q.SpoolDirs(sides...) {
 			if err := ingest.CheckSpoolDir(dir); err != nil {
 				return nil, fmt.Errorf("questdb.spool_dir: %w", err)
 			}
@@ -179,7 +187,15 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 				return nil, fmt.Errorf("questdb: %w", err)
 			}
 		}
-		sub := archiveHub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless})
+		// The devices of the wide layout (a row per reading) have an archive
+		// of their own; everything else (the system channels too) is narrow.
+		// Which devices are wide is settled at start (a reload that changes
+		// it needs a restart, config.Diff.NeedsRestart).
+		var narrowOnly func(*telemetry.Sample) bool
+		if len(wide) > 0 {
+			narrowOnly = func(s *telemetry.Sample) bool { return !wide[s.Device] }
+		}
+		sub := archiveHub.Subscribe(telemetry.SubscribeOptions{Name: "archive", Policy: telemetry.Lossless, Match: narrowOnly})
 		aopts := cfg.ArchiveOptions()
 		if aopts.Filter == nil {
 			aopts.Filter = ingest.NewFilter(nil) // a reload may give channels filters
@@ -196,8 +212,27 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if err := a.root.Add(supervisor.ChildSpec{ID: "archive", Service: w, Shutdown: 60 * time.Second}); err != nil {
 			return nil, err
 		}
+		archived := []archivedWaiter{w}
+		if len(wide) > 0 {
+			wsub := archiveHub.Subscribe(telemetry.SubscribeOptions{Name: "archive_wide", Policy: telemetry.Lossless,
+				Match: func(s *telemetry.Sample) bool { return wide[s.Device] }})
+			wopts := cfg.WideArchiveOptions()
+			if wopts.Filter == nil {
+				wopts.Filter = ingest.NewFilter(nil)
+			}
+			a.wfilter = wopts.Filter // a Filter is its writer's own
+			ww, err := ingest.NewWideWriter(qdb, wsub, withRuntime(wopts, log, reg))
+			if err != nil {
+				return nil, fmt.Errorf("questdb: %w", err)
+			}
+			a.wide = ww
+			archived = append(archived, ww)
+			if err := a.root.Add(supervisor.ChildSpec{ID: "archive-wide", Service: ww, Shutdown: 60 * time.Second}); err != nil {
+				return nil, err
+			}
+		}
 		if a.cluster != nil {
-			arch := cluster.NewArchiver(a.cluster.c, archiveAppender{archiveHub, w}, cluster.ArchiverOptions{Logger: log})
+			arch := cluster.NewArchiver(a.cluster.c, archiveAppender{archiveHub, archived}, cluster.ArchiverOptions{Logger: log})
 			a.cluster.archiver = arch
 			if err := a.root.Add(supervisor.ChildSpec{ID: "cluster-archive", Service: arch, Shutdown: 10 * time.Second}); err != nil {
 				return nil, err
@@ -233,6 +268,9 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		}
 		if q.SpoolDir != "" {
 			mon.Add("archive", w.SpoolStatus)
+			if a.wide != nil {
+				mon.Add("wide_archive", a.wide.SpoolStatus)
+			}
 			mon.Add("device_events_archive", ew.SpoolStatus)
 			mon.Add("alarm_archive", sink.SpoolStatus)
 		}
@@ -252,8 +290,11 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 	}
 	rules := alarmRules(cfg)
 	spooled := a.writer != nil && cfg.QuestDB.SpoolDir != ""
-	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless})
-	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStatus(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks})
+	// The engine is only sent the samples it can act on: a poll of a channel
+	// without alarms does not wake it.
+	interest := alarm.NewInterest(rules)
+	alarmSub := a.hub.Subscribe(telemetry.SubscribeOptions{Name: "alarms", Policy: telemetry.Lossless, Match: interest.Wants})
+	eng, err := alarm.NewEngine(rules, alarmSub, mgr.WatchStatus(), alarm.Options{Logger: log, Registerer: reg, Sinks: sinks, Interest: interest})
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +348,14 @@ func newApp(cfg *config.Config, opts appOptions) (*app, error) {
 		if hist, err = ingest.NewHistory(cfg.QuestDB.Address, a.writer.Table()); err != nil {
 			return nil, fmt.Errorf("questdb: %w", err)
 		}
-		archive = hist.WithWriter(a.writer)
+		if a.wide != nil {
+			hist = hist.WithWideTable(a.wide.Table())
+		}
+		h := hist.WithWriter(a.writer)
+		if a.wide != nil {
+			h = h.WithWide(a.wide)
+		}
+		archive = h
 	}
 	sopts, err := apiOptions(cfg, log)
 	if err != nil {

@@ -372,14 +372,25 @@ func (a *app) addCluster(cfg *config.Config) error {
 }
 
 // archiveAppender is the cluster archiver's archive: the node's QuestDB
-// writer, fed through a hub of its own; Append returns once QuestDB
-// acknowledged (or dead-lettered) every sample it was given.
+// writers (the samples' and the wide layout's), fed through a hub of their
+// own; Append returns once QuestDB acknowledged (or dead-lettered) every
+// sample it was given.
 type archiveAppender struct {
 	hub *telemetry.Hub
-	w   *ingest.SampleWriter
+	ws  []archivedWaiter
+}
+
+// archivedWaiter is an archive's writer (ingest.Writer.Archived).
+type archivedWaiter interface {
+	Archived(ctx context.Context) error
 }
 
 func (a archiveAppender) Append(ctx context.Context, ss []telemetry.Sample) error {
 	a.hub.Publish(ss...)
-	return a.w.Archived(ctx)
+	for _, w := range a.ws {
+		if err := w.Archived(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -558,7 +558,7 @@ func drainArchive(t *testing.T, r *clusterRig) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = w.Serve(ctx) }()
-	arch := cluster.NewArchiver(r.view, archiveAppender{hub, w}, cluster.ArchiverOptions{})
+	arch := cluster.NewArchiver(r.view, archiveAppender{hub, []archivedWaiter{w}}, cluster.ArchiverOptions{})
 	go func() { defer wg.Done(); _ = arch.Serve(ctx) }()
 	defer func() {
 		cancel()

@@ -33,6 +33,7 @@ type clusterDemo struct {
 	grpcHost           string
 	grpcBase, httpBase int
 	questdb, spool     string
+	layout             string // questdb.layout
 	stdout             io.Writer
 	log                *slog.Logger
 }
@@ -75,6 +76,7 @@ func (d *clusterDemo) run(ctx context.Context, fleet *sim.Fleet, control string)
 		cfg.Listen.GRPC = fmt.Sprintf("%s:%d", d.grpcHost, d.grpcBase+k-1)
 		cfg.Listen.HTTP = fmt.Sprintf("%s:%d", d.grpcHost, d.httpBase+k-1)
 		cfg.QuestDB.Address = d.questdb
+		cfg.QuestDB.Layout = d.layout
 		if d.spool != "" {
 			cfg.QuestDB.SpoolDir = filepath.Join(d.spool, name)
 		}

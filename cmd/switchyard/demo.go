@@ -31,12 +31,16 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	nodes := fs.Int("cluster", 0, "run N node processes sharing the fleet over an embedded NATS JetStream (node k: gRPC 7400+k-1, HTTP 7480+k-1)")
 	clusterDir := fs.String("cluster-dir", "", "where the cluster demo keeps NATS's store, the nodes' configurations and logs (default: a new temporary directory)")
 	tokens := fs.String("tokens", "", "turn authentication on with this tokens file (switchyard token new makes entries); default: off, loopback only")
+	layout := fs.String("archive-layout", "", "archive layout of every device: narrow (a row per sample) or wide (a row per reading, a column per channel); default narrow")
 	cfgOut := fs.String("config-out", "", "write the demo's configuration to this file (watch: true) and serve it from there: edit the file and the server reloads it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *cfgFile != "" && *cfgOut != "" {
 		return errors.New("--config and --config-out: give one of them")
+	}
+	if *layout != "" && *layout != config.LayoutNarrow && *layout != config.LayoutWide {
+		return fmt.Errorf("--archive-layout: want %s or %s, got %q", config.LayoutNarrow, config.LayoutWide, *layout)
 	}
 	if *nodes > 0 {
 		if *cfgFile != "" || *cfgOut != "" {
@@ -64,7 +68,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 			return fmt.Errorf("--http: %w", err)
 		}
 		d := &clusterDemo{n: *nodes, dir: dir, grpcHost: host, grpcBase: gport, httpBase: hport,
-			questdb: *qdb, spool: *spool, stdout: stdout, log: log}
+			questdb: *qdb, spool: *spool, layout: *layout, stdout: stdout, log: log}
 		return d.run(ctx, fleet, sf.control)
 	}
 	if *cfgFile != "" {
@@ -81,6 +85,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		cfg.QuestDB.Address = *qdb
 		cfg.QuestDB.Table = "samples"
 		cfg.QuestDB.SpoolDir = *spool
+		cfg.QuestDB.Layout = *layout
 		if *tokens != "" {
 			cfg.Auth.TokensFile, _ = filepath.Abs(*tokens) // --config-out's file may be elsewhere
 		}
@@ -88,6 +93,10 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	opts := appOptions{Log: log}
 	cfg := demoConfig(fleet)
 	overrides(cfg)
+	if err := cfg.CheckArchiveLayouts(); err != nil {
+		fleet.Close()
+		return fmt.Errorf("--archive-layout: %w", err)
+	}
 	if drifting := driftDevice(fleet); *cfgFile == "" && drifting != "" {
 		if err := fleet.Instrument(drifting).SetSweep(&demoSweep); err != nil {
 			fleet.Close()
@@ -101,6 +110,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 			c, err := config.Load(path)
 			if err == nil {
 				overrides(c)
+				err = c.CheckArchiveLayouts()
 			}
 			return c, err
 		}

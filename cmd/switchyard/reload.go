@@ -26,8 +26,12 @@ func (a *app) apply(_, next *config.Config, r *config.Reload) error {
 			errs = append(errs, fmt.Errorf("alarm rules: %w", err))
 		}
 	}
-	if r.Diff.ArchiveFilter && a.filter != nil {
-		a.filter.SetSpecs(next.ArchiveFilterSpecs())
+	if r.Diff.ArchiveFilter {
+		for _, f := range []*ingest.Filter{a.filter, a.wfilter} {
+			if f != nil {
+				f.SetSpecs(next.ArchiveFilterSpecs())
+			}
+		}
 	}
 	if _, err := a.devices.Apply(next.Specs()); err != nil {
 		errs = append(errs, err)

@@ -73,13 +73,15 @@ class Demo:
     started again on the same ports."""
 
     def __init__(self, binary: str, log_dir: Path, control: bool = True, questdb: str = "",
-                 extra: tuple[str, ...] = ()):
+                 layout: str = "", extra: tuple[str, ...] = ()):
         self.binary = binary
         #: More arguments for `switchyard demo`.
         self.extra = list(extra)
         #: QuestDB HTTP host:port the demo archives to ("": none), with a spool
         #: under log_dir that outlives restarts.
         self.questdb = questdb
+        #: The archive layout (--archive-layout): "" (the default, narrow) or "wide".
+        self.layout = layout
         self.grpc_addr = f"127.0.0.1:{_free_port()}"
         self.http_addr = f"127.0.0.1:{_free_port()}"
         #: The simulator's fault-injection control API (see fault()).
@@ -98,6 +100,8 @@ class Demo:
                 "--control", self.control_addr]
         if self.questdb:
             args += ["--questdb", self.questdb, "--spool", str(self.log_dir / "spool")]
+        if self.layout:
+            args += ["--archive-layout", self.layout]
         args += self.extra
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -178,11 +182,12 @@ def questdb_query(addr: str, sql: str) -> list[list[object]]:
     return body.get("dataset", [])
 
 
-@pytest.fixture
-def archived_demo(switchyard_bin, tmp_path):
+@pytest.fixture(params=["narrow", "wide"])
+def archived_demo(switchyard_bin, tmp_path, request):
     """A demo of the test's own that archives to the test QuestDB (table
-    "samples", spool in tmp_path) and may be restarted."""
-    d = Demo(switchyard_bin, tmp_path, control=False, questdb=questdb_addr())
+    "samples", spool in tmp_path) and may be restarted; once with each archive
+    layout (the wide one in table "samples_wide")."""
+    d = Demo(switchyard_bin, tmp_path, control=False, questdb=questdb_addr(), layout=request.param)
     d.start()
     try:
         yield d
