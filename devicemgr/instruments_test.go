@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard/switchyard/devicemgr"
 	"github.com/switchyard/switchyard/internal/eventually"
+	"github.com/switchyard/switchyard/internal/metrictest"
 	"github.com/switchyard/switchyard/sim"
 	"github.com/switchyard/switchyard/sim/simtest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -219,11 +220,11 @@ func TestModbusReadsAdjacentRegistersInOneRequest(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Devices()[0].Serve(ctx) }()
 	defer func() { cancel(); <-done }()
-	polls := func() float64 { return counterValue(t, reg, "switchyard_device_polls_total") }
+	polls := func() float64 { return metrictest.Sum(t, reg, "switchyard_device_polls_total") }
 	eventually.Truef(t, 15*time.Second, func() string { return fmt.Sprintf("%v polls, want 20", polls()) }, func() bool { return polls() >= 20 })
 	cancel()
 	<-done
-	p, req := polls(), counterValue(t, reg, "switchyard_device_requests_total")
+	p, req := polls(), metrictest.Sum(t, reg, "switchyard_device_requests_total")
 	// Three blocks: input registers 0-2 (temp and heater), holding 0, coil 0.
 	if req != 3*p {
 		t.Fatalf("%v requests for %v polls of 4 channels, want 3 per poll", req, p)
@@ -236,22 +237,6 @@ func TestModbusReadsAdjacentRegistersInOneRequest(t *testing.T) {
 			t.Fatalf("bad sample %v", s)
 		}
 	}
-}
-
-// counterValue reads a counter of the registry (one device: one series).
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
 
 // TestArgumentsCannotInjectCommands (item 8): a string argument cannot carry

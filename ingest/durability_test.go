@@ -32,6 +32,7 @@ import (
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
 	"github.com/switchyard/switchyard/internal/eventually"
+	"github.com/switchyard/switchyard/internal/metrictest"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -595,34 +596,10 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkArchived(t, e.db, samples)
-		writes := counterValue(t, reg, "switchyard_ingest_spool_writes_total")
+		writes := metrictest.Sum(t, reg, "switchyard_ingest_spool_writes_total")
 		// A second of publishes, a take every 20 ms: about 50 writes.
 		if writes < 40 || writes > 60 {
 			t.Errorf("%v spool writes for 1000 publishes a millisecond apart, want about 50 (one per 20 ms DrainInterval)", writes)
 		}
 	})
-}
-
-// counterValue returns the value of the named counter in reg (summed over its
-// series).
-func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v float64
-	found := false
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				v += m.GetCounter().GetValue()
-				found = true
-			}
-		}
-	}
-	if !found {
-		t.Fatalf("no metric %s", name)
-	}
-	return v
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
 	"github.com/switchyard/switchyard/internal/eventually"
+	"github.com/switchyard/switchyard/internal/metrictest"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -55,7 +56,7 @@ func TestPipelinedBacklogSurvivesFailures(t *testing.T) {
 				proxy.Set(phase.mode)
 				hub.Publish(samples[(i+1)*per : (i+2)*per]...)
 				eventually.True(t, waitTimeout, phase.reason+" failure counted", func() bool {
-					return metricValue(t, reg, "switchyard_ingest_flush_failures_total", phase.reason) > 0
+					return metrictest.Sum(t, reg, "switchyard_ingest_flush_failures_total", "reason", phase.reason) > 0
 				})
 				proxy.Set(ingesttest.Up)
 				eventually.True(t, waitTimeout, "the backlog written after "+phase.reason, func() bool {

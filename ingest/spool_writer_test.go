@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard/switchyard/ingest"
 	"github.com/switchyard/switchyard/ingest/ingesttest"
 	"github.com/switchyard/switchyard/internal/eventually"
+	"github.com/switchyard/switchyard/internal/metrictest"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -117,7 +118,7 @@ func TestPoisonedRowGoesToDeadLetter(t *testing.T) {
 		t.Fatalf("dead letter = %+v", dl)
 	}
 	t.Logf("dead letter: %+v", dl)
-	if got := metricValue(t, reg, "switchyard_ingest_dead_letters_total", ""); got != 1 {
+	if got := metrictest.Sum(t, reg, "switchyard_ingest_dead_letters_total"); got != 1 {
 		t.Errorf("dead letters metric = %v, want 1", got)
 	}
 }
@@ -142,7 +143,7 @@ func TestSpoolFullPolicy(t *testing.T) {
 	})
 	publish(hub, samples, 100)
 	eventually.True(t, waitTimeout, "spool full", func() bool { return w.SpoolStatus().Full })
-	if got := metricValue(t, reg, "switchyard_ingest_spool_level", ""); got != 2 {
+	if got := metrictest.Sum(t, reg, "switchyard_ingest_spool_level"); got != 2 {
 		t.Errorf("spool level metric = %v, want 2 (full)", got)
 	}
 	st := w.SpoolStatus()

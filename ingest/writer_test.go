@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard/switchyard/ingest/ingesttest"
 	"github.com/switchyard/switchyard/ingest/questdb"
 	"github.com/switchyard/switchyard/internal/eventually"
+	"github.com/switchyard/switchyard/internal/metrictest"
 	"github.com/switchyard/switchyard/telemetry"
 )
 
@@ -212,7 +213,7 @@ func TestArchivesEverySampleOnce(t *testing.T) {
 			t.Errorf("seq %d: archived ts %s µs, want %d", s.Seq, ts, s.TimeNs/1000)
 		}
 	}
-	if got := metricValue(t, reg, "switchyard_ingest_rows_written_total", ""); got != n {
+	if got := metrictest.Sum(t, reg, "switchyard_ingest_rows_written_total"); got != n {
 		t.Errorf("rows written metric = %v, want %d", got, n)
 	}
 }
@@ -270,7 +271,7 @@ func TestSurvivesOutages(t *testing.T) {
 	publish(hub, samples[:per], 100)
 	eventually.True(t, waitTimeout, "phase 0 drained into memory", func() bool { return w.Pending() == per && sub.Len() == 0 })
 	eventually.True(t, waitTimeout, "a failed table creation", func() bool {
-		return metricValue(t, reg, "switchyard_ingest_flush_failures_total", "create_table") > 0
+		return metrictest.Sum(t, reg, "switchyard_ingest_flush_failures_total", "reason", "create_table") > 0
 	})
 
 	proxy.Set(ingesttest.Up)
@@ -288,7 +289,7 @@ func TestSurvivesOutages(t *testing.T) {
 		pending := w.Pending()
 		publish(hub, samples[written+uint64(pending):written+uint64(pending)+per], 100)
 		eventually.True(t, waitTimeout, phase.reason+" failure counted", func() bool {
-			return metricValue(t, reg, "switchyard_ingest_flush_failures_total", phase.reason) > 0
+			return metrictest.Sum(t, reg, "switchyard_ingest_flush_failures_total", "reason", phase.reason) > 0
 		})
 		eventually.True(t, waitTimeout, "samples drained into memory during "+phase.reason, func() bool {
 			return w.Pending() == pending+per && sub.Len() == 0
@@ -342,10 +343,10 @@ func TestIsolatesBadRows(t *testing.T) {
 	}
 	ingesttest.WaitCount(t, addr, table, "", int64(good), waitTimeout)
 	ingesttest.WaitCount(t, addr, table, "seq IN (1, 778, 779, 1501, 2000)", 0, waitTimeout)
-	if got := metricValue(t, reg, "switchyard_ingest_bad_rows_total", ""); got != float64(len(badAt)) {
+	if got := metrictest.Sum(t, reg, "switchyard_ingest_bad_rows_total"); got != float64(len(badAt)) {
 		t.Errorf("bad rows metric = %v, want %d", got, len(badAt))
 	}
-	if got := metricValue(t, reg, "switchyard_ingest_flush_failures_total", "bad_request"); got == 0 {
+	if got := metrictest.Sum(t, reg, "switchyard_ingest_flush_failures_total", "reason", "bad_request"); got == 0 {
 		t.Error("no bad_request failure counted")
 	}
 }
@@ -435,39 +436,4 @@ func TestQueryReportsQuestDBError(t *testing.T) {
 	if !strings.Contains(qe.Message, "does not exist") || qe.Position < 0 {
 		t.Errorf("QueryError = %+v, want QuestDB's message and position", qe)
 	}
-}
-
-// metricValue sums the series of a metric family, restricted to reason when given.
-func metricValue(t *testing.T, reg *prometheus.Registry, name, reason string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if reason != "" {
-				match := false
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "reason" && l.GetValue() == reason {
-						match = true
-					}
-				}
-				if !match {
-					continue
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
 }

@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
 	"github.com/switchyard/switchyard/internal/eventually"
+	"github.com/switchyard/switchyard/internal/metrictest"
 	"github.com/switchyard/switchyard/server"
 	"github.com/switchyard/switchyard/server/servertest"
 	"github.com/switchyard/switchyard/telemetry"
@@ -115,18 +115,18 @@ func testStalledStreams(t *testing.T, port string, streams int) {
 				batch[ch] = smp(ch, seq)
 			}
 			hub.Publish(batch...)
-			if held := gauge(t, reg, "switchyard_api_stream_held_bytes"); held > peak {
+			if held := metrictest.Sum(t, reg, "switchyard_api_stream_held_bytes"); held > peak {
 				peak = held
 			}
 		}
 	})
 	want := float64(streams)
 	eventually.Truef(t, 2*time.Minute, func() string {
-		return fmt.Sprintf("%v streams stalled, %v open, %v bytes held", gauge(t, reg, "switchyard_api_streams_stalled_total"),
-			gauge(t, reg, "switchyard_api_streams_active"), gauge(t, reg, "switchyard_api_stream_held_bytes"))
+		return fmt.Sprintf("%v streams stalled, %v open, %v bytes held", metrictest.Sum(t, reg, "switchyard_api_streams_stalled_total"),
+			metrictest.Sum(t, reg, "switchyard_api_streams_active"), metrictest.Sum(t, reg, "switchyard_api_stream_held_bytes"))
 	}, func() bool {
-		return gauge(t, reg, "switchyard_api_streams_stalled_total") == want &&
-			gauge(t, reg, "switchyard_api_streams_active") == 0 && gauge(t, reg, "switchyard_api_stream_held_bytes") == 0
+		return metrictest.Sum(t, reg, "switchyard_api_streams_stalled_total") == want &&
+			metrictest.Sum(t, reg, "switchyard_api_streams_active") == 0 && metrictest.Sum(t, reg, "switchyard_api_stream_held_bytes") == 0
 	})
 	close(stop)
 	wg.Wait()
@@ -166,33 +166,4 @@ func testStalledStreams(t *testing.T, port string, streams int) {
 			}
 		}
 	}
-}
-
-// gauge returns the sum of a metric's values over its series (0 if none).
-func gauge(t *testing.T, g prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += value(m)
-		}
-	}
-	return sum
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	}
-	return 0
 }
