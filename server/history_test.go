@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
 	pb "github.com/switchyard/switchyard/gen/switchyard/v1"
@@ -113,31 +115,7 @@ func TestSubscribeSinceAcrossQuestDBRestart(t *testing.T) {
 	srv := ingesttest.StartServer(t)
 	e := startArchiveEnv(t, srv.Addr)
 	since := time.Now()
-	channels := []string{"a", "b", "c"}
-	var mu sync.Mutex
-	published := map[string]uint64{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			mu.Lock()
-			for _, ch := range channels {
-				published[ch]++
-				e.hub.Publish(telemetry.Sample{Device: "dev", Channel: ch, Seq: published[ch],
-					TimeNs: time.Now().UnixNano(), Value: telemetry.Float(float64(published[ch]))})
-			}
-			mu.Unlock()
-		}
-	}()
+	stop := publishSteadily(e.hub, []string{"dev"}, []string{"a", "b", "c"})
 	time.Sleep(time.Second)
 	srv.Stop(t)
 	time.Sleep(time.Second)
@@ -148,67 +126,14 @@ func TestSubscribeSinceAcrossQuestDBRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var gotMu sync.Mutex
-	got := map[string]map[uint64]int{}
-	for _, ch := range channels {
-		got[ch] = map[uint64]int{}
-	}
-	recvErr := make(chan error, 1)
-	go func() {
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			gotMu.Lock()
-			for _, s := range resp.GetSamples() {
-				got[s.GetChannel()][s.GetSeq()]++
-			}
-			gotMu.Unlock()
-		}
-	}()
+	got := collectSeqs(stream)
 	time.Sleep(2 * time.Second) // the stream waits for the archive meanwhile
 	srv.Start(t)
 	time.Sleep(2 * time.Second) // live samples after the replay
-	close(stop)
-	wg.Wait()
-	want := published
-	complete := func() bool {
-		gotMu.Lock()
-		defer gotMu.Unlock()
-		for ch, n := range want {
-			if len(got[ch]) < int(n) {
-				return false
-			}
-		}
-		return true
-	}
-	for !complete() {
-		select {
-		case err := <-recvErr:
-			t.Fatalf("stream: %v", err)
-		case <-ctx.Done():
-			gotMu.Lock()
-			for ch, n := range want {
-				var missing []uint64
-				for seq := uint64(1); seq <= n && len(missing) < 10; seq++ {
-					if got[ch][seq] == 0 {
-						missing = append(missing, seq)
-					}
-				}
-				t.Errorf("channel %s: %d of %d seqs; first missing %v", ch, len(got[ch]), n, missing)
-			}
-			gotMu.Unlock()
-			t.Fatal("stream did not deliver every published sample")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	want := stop()
+	got.wait(t, 2*time.Minute, want)
 	cancel()
-	<-recvErr
-	gotMu.Lock()
-	defer gotMu.Unlock()
-	everySeqOnce(t, got, want)
+	got.check(t, want)
 	t.Logf("every seq of %v exactly once across a QuestDB restart", fmt.Sprint(want))
 }
 
@@ -354,34 +279,7 @@ func TestSubscribeSinceBothLayouts(t *testing.T) {
 	addr := ingesttest.QuestDB(t)
 	e := startLayoutsEnv(t, addr, map[string]bool{"w": true})
 	since := time.Now()
-	devices, channels := []string{"n", "w"}, []string{"a", "b", "c"}
-	var mu sync.Mutex
-	published := map[string]uint64{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			mu.Lock()
-			for _, dev := range devices {
-				var batch []telemetry.Sample
-				ts := time.Now().UnixNano()
-				for _, ch := range channels {
-					published[dev+"/"+ch]++
-					batch = append(batch, telemetry.Sample{Device: dev, Channel: ch, Seq: published[dev+"/"+ch], TimeNs: ts,
-						Value: telemetry.Float(float64(published[dev+"/"+ch]))})
-				}
-				e.hub.Publish(batch...)
-			}
-			mu.Unlock()
-		}
-	})
+	stop := publishSteadily(e.hub, []string{"n", "w"}, []string{"a", "b", "c"})
 	time.Sleep(1500 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -389,49 +287,125 @@ func TestSubscribeSinceBothLayouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]map[uint64]int{}
-	var gotMu sync.Mutex
-	recvErr := make(chan error, 1)
+	got := collectSeqs(stream)
+	time.Sleep(time.Second) // live samples after the replay
+	want := stop()
+	got.wait(t, 0, want)
+	cancel()
+	got.check(t, want)
+}
+
+// publishSteadily publishes a sample of every channel of every device, one
+// batch every 5 ms, each channel numbered from seq 1, until stop is called;
+// stop returns how many it published of each "device/channel".
+func publishSteadily(hub *telemetry.Hub, devices, channels []string) (stop func() map[string]uint64) {
+	published := map[string]uint64{}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			ts := time.Now().UnixNano()
+			for _, dev := range devices {
+				batch := make([]telemetry.Sample, 0, len(channels))
+				for _, ch := range channels {
+					k := dev + "/" + ch
+					published[k]++
+					batch = append(batch, telemetry.Sample{Device: dev, Channel: ch, Seq: published[k], TimeNs: ts,
+						Value: telemetry.Float(float64(published[k]))})
+				}
+				hub.Publish(batch...)
+			}
+		}
+	})
+	return func() map[string]uint64 {
+		close(done)
+		wg.Wait()
+		return published
+	}
+}
+
+// seqs counts, in the background, how often each seq of each "device/channel"
+// arrives on a Subscribe stream.
+type seqs struct {
+	mu   sync.Mutex
+	got  map[string]map[uint64]int
+	err  error // the stream's end, once it ended
+	done chan struct{}
+}
+
+func collectSeqs(stream grpc.ServerStreamingClient[pb.SubscribeResponse]) *seqs {
+	c := &seqs{got: map[string]map[uint64]int{}, done: make(chan struct{})}
 	go func() {
+		defer close(c.done)
 		for {
 			resp, err := stream.Recv()
+			c.mu.Lock()
 			if err != nil {
-				recvErr <- err
+				c.err = err
+				c.mu.Unlock()
 				return
 			}
-			gotMu.Lock()
 			for _, s := range resp.GetSamples() {
 				k := s.GetDevice() + "/" + s.GetChannel()
-				if got[k] == nil {
-					got[k] = map[uint64]int{}
+				if c.got[k] == nil {
+					c.got[k] = map[uint64]int{}
 				}
-				got[k][s.GetSeq()]++
+				c.got[k][s.GetSeq()]++
 			}
-			gotMu.Unlock()
+			c.mu.Unlock()
 		}
 	}()
-	time.Sleep(time.Second) // live samples after the replay
-	close(stop)
-	wg.Wait()
-	eventually.Truef(t, 0, func() string {
-		gotMu.Lock()
-		defer gotMu.Unlock()
-		return fmt.Sprintf("received %d channels, want %d: %v", len(got), len(published), published)
+	return c
+}
+
+// wait waits until every seq of want (published per key) arrived at least
+// once; a stream that ends first fails the test at once.
+func (c *seqs) wait(t *testing.T, timeout time.Duration, want map[string]uint64) {
+	t.Helper()
+	eventually.Truef(t, timeout, func() string {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		var lines []string
+		for k, n := range want {
+			var missing []uint64
+			for seq := uint64(1); seq <= n && len(missing) < 10; seq++ {
+				if c.got[k][seq] == 0 {
+					missing = append(missing, seq)
+				}
+			}
+			if len(missing) > 0 {
+				lines = append(lines, fmt.Sprintf("%s: %d of %d seqs, first missing %v", k, len(c.got[k]), n, missing))
+			}
+		}
+		return fmt.Sprintf("stream did not deliver every published sample (stream end: %v): %s", c.err, strings.Join(lines, "; "))
 	}, func() bool {
-		gotMu.Lock()
-		defer gotMu.Unlock()
-		for k, n := range published {
-			if len(got[k]) < int(n) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.err != nil {
+			t.Fatalf("stream ended: %v", c.err)
+		}
+		for k, n := range want {
+			if len(c.got[k]) < int(n) {
 				return false
 			}
 		}
 		return true
 	})
-	cancel()
-	<-recvErr
-	gotMu.Lock()
-	defer gotMu.Unlock()
-	everySeqOnce(t, got, published)
+}
+
+// check waits for the stream to end (its context cancelled) and fails unless
+// every seq of want arrived exactly once.
+func (c *seqs) check(t *testing.T, want map[string]uint64) {
+	t.Helper()
+	<-c.done
+	everySeqOnce(t, c.got, want)
 }
 
 // everySeqOnce fails unless got (times each seq was delivered, by channel)
