@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -65,15 +64,6 @@ func (s *AlarmStore) Save(ctx context.Context, st AlarmState) error {
 		return fmt.Errorf("save alarm state of %s/%s: %w", st.Device, st.Channel, err)
 	}
 	return nil
-}
-
-// Clear removes a channel's alarm state (its alarm was removed).
-func (s *AlarmStore) Clear(ctx context.Context, device, channel string) error {
-	err := s.kv.Delete(ctx, alarmKey(device, channel))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil
-	}
-	return err
 }
 
 // Load returns the saved alarm state of every channel of a device, sorted by channel.

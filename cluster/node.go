@@ -154,15 +154,6 @@ func newNode(leases, nodes kvStore, dev Devices, catalog []DeviceRef, opts NodeO
 // Name is the node's name.
 func (n *Node) Name() string { return n.opts.Name }
 
-// SetCatalog replaces the devices placement may give out. A held device that
-// left the catalog is stopped and released on the next round.
-func (n *Node) SetCatalog(devices []DeviceRef) {
-	n.mu.Lock()
-	n.catalog = append([]DeviceRef(nil), devices...)
-	n.mu.Unlock()
-	n.poke()
-}
-
 // Owned returns the devices this node owns now, sorted.
 func (n *Node) Owned() []string {
 	n.mu.Lock()
